@@ -1,0 +1,80 @@
+// The one C boundary between Java (JavaCPP) and the native core.
+//
+// Rules: every function returns 0 on success and -1 on failure; on failure
+// kiln_last_error() returns a thread-local message naming the op, the argument and the shapes.
+// Functions that produce text store it thread-locally; read it with kiln_last_string() before
+// the next call on the same thread. Handles are opaque int64 values; a handle that is not live
+// (never created, already freed) is rejected with an error, never dereferenced.
+// Nothing here aborts, exits or lets a C++ exception escape.
+#pragma once
+#include <cstdint>
+
+const char* kiln_last_error();
+const char* kiln_last_string();
+
+// ---- runtime --------------------------------------------------------------------------------
+int kiln_init();                                        // registry self-check at load
+int kiln_set_num_threads(int n);
+int kiln_get_num_threads(int* out);
+int kiln_simd_isa();                                    // string: "avx512f" | "avx2" | "scalar"
+int kiln_blas_config();                                 // string: OpenBLAS configuration
+/// out[0..3] = current bytes, peak bytes, outstanding blocks, total blocks for a device.
+int kiln_memory_stats(int dev_type, int dev_id, int64_t* out);
+int kiln_memory_reset_peak(int dev_type, int dev_id);
+int kiln_live_handles(int64_t* out);                    // live NDArray + executor handles
+int kiln_cuda_device_count(int* out);                   // 0 with a message string when none
+int kiln_cuda_describe();                               // string: devices or why there are none
+
+// ---- registry -------------------------------------------------------------------------------
+int kiln_op_list();                                     // string: JSON array of op names (aliases included)
+/// string: JSON {"name","inputs":[...],"outputs":[...],"visible_outputs":n,"mutate":[...],
+/// "params":[{"name","type","default","description","choices"}], "backward": bool, ...}
+/// for the given attributes (JSON object of strings; variable-arity ops need theirs).
+int kiln_op_info(const char* op, const char* attrs_json);
+int kiln_registry_selftest();                           // string: report; fails if an op is incomplete
+
+// ---- NDArray --------------------------------------------------------------------------------
+int kiln_nd_create(int dev_type, int dev_id, int dtype, int ndim, const int64_t* shape, int64_t* out);
+int kiln_nd_free(int64_t h);
+/// out = [dtype, dev_type, dev_id, ndim, dims...]; cap is the length of out (>= 4 + ndim).
+int kiln_nd_info(int64_t h, int64_t* out, int cap);
+/// Copies nbytes from host memory; nbytes must equal the array's byte size.
+int kiln_nd_write(int64_t h, const void* src, int64_t nbytes);
+int kiln_nd_read(int64_t h, void* dst, int64_t nbytes);
+/// New handle viewing the same storage with another shape of the same size.
+int kiln_nd_reshape(int64_t h, int ndim, const int64_t* shape, int64_t* out);
+/// New handle viewing rows [begin, end) of axis 0.
+int kiln_nd_slice(int64_t h, int64_t begin, int64_t end, int64_t* out);
+int kiln_nd_copy_to(int64_t src, int64_t dst);          // same shape, any device / dtype conversion
+int kiln_nd_fill(int64_t h, double value);
+/// dist 0 = uniform(a, b), 1 = normal(mean a, std b); deterministic for a seed.
+int kiln_nd_random(int64_t h, int dist, double a, double b, int64_t seed);
+
+// ---- imperative operator call ---------------------------------------------------------------
+/// Runs one op. inputs: nin handles. outputs: nout_cap slots; a nonzero slot is written in place
+/// (kWriteTo), a zero slot gets a new array. *nout = number of visible outputs.
+int kiln_op_invoke(const char* op, const char* attrs_json, int nin, const int64_t* inputs, int nout_cap,
+                   int64_t* outputs, int* nout);
+
+// ---- symbol graphs --------------------------------------------------------------------------
+/// Shape and type inference. graph_json: MXNet symbol JSON (current format). known_json:
+/// {"shapes":{"name":[dims]...},"types":{"name":"float32"...},"partial":bool}. string: JSON
+/// {"arg_shapes":[...],"out_shapes":[...],"aux_shapes":[...],"arg_types":...,"complete":bool};
+/// unknown dims are -1, an unknown rank is null.
+int kiln_infer(const char* graph_json, const char* known_json);
+
+// ---- executor -------------------------------------------------------------------------------
+/// Binds a graph. args/aux: handles in list_arguments / list_auxiliary_states order. grads:
+/// one per argument, 0 where grad_reqs[i] == 0 (null); grad_reqs: 0 null, 1 write, 3 add.
+/// options_json: {"mxnet_compatible_plan":bool,"match_range":int,"inplace":bool,"seed":int}.
+int kiln_exec_bind(const char* graph_json, int dev_type, int dev_id, int narg, const int64_t* args,
+                   const int64_t* grads, const int* grad_reqs, int naux, const int64_t* aux,
+                   const char* options_json, int64_t* out);
+int kiln_exec_forward(int64_t ex, int is_train);
+/// head grads: one handle per output or nhead == 0 (loss-terminated graphs).
+int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads);
+int kiln_exec_forward_backward(int64_t ex);
+/// New view handles of the visible outputs (caller owns and frees them).
+int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n);
+int kiln_exec_report(int64_t ex);                      // string: memory report JSON
+int kiln_exec_free(int64_t ex);

@@ -1,0 +1,65 @@
+// Helpers shared by CPU kernels: dtype dispatch, write requests, OpenMP thresholds, BLAS.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "kiln/op.h"
+
+// OpenBLAS (from the org.bytedeco:openblas preset; linked by the JavaCPP build). Declared here
+// so the build needs no include path into the JavaCPP cache.
+extern "C" {
+enum KilnCblasOrder { KilnCblasRowMajor = 101, KilnCblasColMajor = 102 };
+enum KilnCblasTranspose { KilnCblasNoTrans = 111, KilnCblasTrans = 112 };
+void cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha, const float* a, int lda,
+                 const float* b, int ldb, float beta, float* c, int ldc);
+void cblas_dgemm(int order, int transa, int transb, int m, int n, int k, double alpha, const double* a, int lda,
+                 const double* b, int ldb, double beta, double* c, int ldc);
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+char* openblas_get_config(void);
+}
+
+namespace kiln {
+
+/// Row-major C[m,n] = alpha * op(A) * op(B) + beta * C, op = transpose when ta/tb.
+/// A is [m,k] (or [k,m] when ta), B is [k,n] (or [n,k] when tb).
+inline void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta, float* c) {
+  cblas_sgemm(KilnCblasRowMajor, ta ? KilnCblasTrans : KilnCblasNoTrans, tb ? KilnCblasTrans : KilnCblasNoTrans, m, n, k,
+              alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+inline void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, const double* b, double beta, double* c) {
+  cblas_dgemm(KilnCblasRowMajor, ta ? KilnCblasTrans : KilnCblasNoTrans, tb ? KilnCblasTrans : KilnCblasNoTrans, m, n, k,
+              alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
+}
+
+/// Runs `body` with `DType` bound to float or double; other dtypes throw (kernels in this
+/// release compute in float32 and float64; float64 is what the gradient checks use).
+#define KILN_FLOAT_SWITCH(dtype, DT, ...)                                                  \
+  do {                                                                                     \
+    switch (dtype) {                                                                       \
+      case ::kiln::DType::kFloat32: { typedef float DT; __VA_ARGS__; break; }              \
+      case ::kiln::DType::kFloat64: { typedef double DT; __VA_ARGS__; break; }             \
+      default: throw ::kiln::KilnError(std::string("dtype ") + ::kiln::dtype_name(dtype) + \
+                                       " is not supported by this kernel (float32, float64)"); \
+    }                                                                                      \
+  } while (0)
+
+/// out = v, out += v or nothing, by request.
+template <typename T>
+inline void assign_req(T& out, OpReq req, T v) {
+  if (req == OpReq::kAddTo) out += v;
+  else if (req != OpReq::kNullOp) out = v;
+}
+
+/// Below this many elements a loop stays single-threaded (thread wake-up costs more).
+constexpr int64_t kOmpMinWork = 1 << 15;
+
+/// Number of threads the CPU kernels use (kiln_set_num_threads); also set in OpenBLAS.
+int num_threads();
+void set_num_threads(int n);
+
+/// Which vector ISA the elementwise kernels take on this CPU: "avx512f", "avx2" or "scalar".
+const char* simd_isa();
+bool has_avx512();
+
+}  // namespace kiln
