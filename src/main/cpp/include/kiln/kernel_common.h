@@ -32,8 +32,21 @@ inline void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const doub
               alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
-/// Runs `body` with `DType` bound to float or double; other dtypes throw (kernels in this
-/// release compute in float32 and float64; float64 is what the gradient checks use).
+/// Calls f(T{}) with T = float or double for the dtype; other dtypes throw. Kernels compute in
+/// float32 and float64 (float64 is what the gradient checks use). Prefer this over the macro
+/// below when the body has `#pragma omp` lines (pragmas cannot appear inside macro arguments):
+///   float_switch(y.dtype, [&](auto zero) { using T = decltype(zero); ... });
+template <typename F>
+inline void float_switch(DType t, F&& f) {
+  switch (t) {
+    case DType::kFloat32: f(float{}); break;
+    case DType::kFloat64: f(double{}); break;
+    default:
+      throw KilnError(std::string("dtype ") + dtype_name(t) + " is not supported by this kernel (float32, float64)");
+  }
+}
+
+/// Runs `body` with `DType` bound to float or double; other dtypes throw. (No pragmas inside.)
 #define KILN_FLOAT_SWITCH(dtype, DT, ...)                                                  \
   do {                                                                                     \
     switch (dtype) {                                                                       \

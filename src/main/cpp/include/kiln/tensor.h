@@ -20,7 +20,7 @@ struct OutOfMemoryError : KilnError {
 
 #define KILN_CHECK(cond, msg)                                   \
   do {                                                          \
-    if (!(cond)) throw ::kiln::KilnError(std::string() + msg);  \
+    if (!(cond)) throw ::kiln::KilnError(std::string() + (msg));  \
   } while (0)
 
 /// MXNet's type flags (mshadow): the numbers are part of the .params file format.

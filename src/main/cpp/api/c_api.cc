@@ -1,0 +1,729 @@
+// The C boundary. Every entry is wrapped in KILN_API_BEGIN / KILN_API_END: exceptions become a
+// -1 status and a thread-local message; nothing escapes, nothing aborts.
+#include "kiln/c_api.h"
+
+#include <mutex>
+#include <new>
+#include <random>
+#include <sstream>
+#include <unordered_map>
+
+#include "kiln/alloc.h"
+#include "kiln/executor.h"
+#include "kiln/graph.h"
+#include "kiln/kernel_common.h"
+#ifdef KILN_CUDA
+#include "kiln/cuda_api.h"
+#endif
+
+using namespace kiln;
+
+namespace {
+
+thread_local std::string t_error;
+thread_local std::string t_string;
+
+enum class HandleKind { kNDArray, kExecutor };
+std::mutex g_handles_mu;
+std::unordered_map<int64_t, HandleKind>& handles() {
+  static auto* m = new std::unordered_map<int64_t, HandleKind>();
+  return *m;
+}
+
+int64_t register_handle(void* p, HandleKind k) {
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  handles()[(int64_t)(intptr_t)p] = k;
+  return (int64_t)(intptr_t)p;
+}
+
+template <typename T>
+T* lookup(int64_t h, HandleKind k, const char* what) {
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  auto it = handles().find(h);
+  if (h == 0 || it == handles().end() || it->second != k)
+    throw KilnError(std::string("invalid ") + what + " handle (closed, freed or never created)");
+  return reinterpret_cast<T*>((intptr_t)h);
+}
+
+bool unregister_handle(int64_t h, HandleKind k) {
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  auto it = handles().find(h);
+  if (it == handles().end() || it->second != k) return false;
+  handles().erase(it);
+  return true;
+}
+
+NDArray& nd(int64_t h) { return *lookup<NDArray>(h, HandleKind::kNDArray, "NDArray"); }
+int64_t new_nd(const NDArray& a) { return register_handle(new NDArray(a), HandleKind::kNDArray); }
+
+Context make_ctx(int dev_type, int dev_id) {
+  KILN_CHECK(dev_type == 1 || dev_type == 2, "device type must be 1 (cpu) or 2 (gpu), got " + std::to_string(dev_type));
+  KILN_CHECK(dev_id >= 0 && dev_id < 1024, "device id out of range: " + std::to_string(dev_id));
+  Context c;
+  c.type = (DevType)dev_type;
+  c.id = dev_id;
+  if (c.type == DevType::kGPU) {
+#ifdef KILN_CUDA
+    std::string why;
+    int n = cuda::device_count(&why);
+    if (dev_id >= n) throw KilnError(n == 0 ? why : "gpu(" + std::to_string(dev_id) + ") does not exist: " + std::to_string(n) + " CUDA devices");
+#else
+    throw KilnError("gpu(" + std::to_string(dev_id) + ") requested, but this build of Kiln has no CUDA support (build with mvn -Pcuda)");
+#endif
+  }
+  return c;
+}
+
+Shape make_shape(int ndim, const int64_t* dims) {
+  KILN_CHECK(ndim >= 0 && ndim <= 32, "rank must be in [0, 32], got " + std::to_string(ndim));
+  KILN_CHECK(ndim == 0 || dims, "null shape pointer");
+  std::vector<int64_t> d(dims, dims + ndim);
+  for (auto x : d) KILN_CHECK(x >= 0, "negative dimension " + std::to_string(x) + " in shape " + Shape(d).str());
+  return Shape(d);
+}
+
+std::map<std::string, std::string> parse_attr_dict(const char* json) {
+  std::map<std::string, std::string> m;
+  if (!json || !*json) return m;
+  JValue v = parse_json(json);
+  if (v.kind != JValue::kObj) throw KilnError("attributes must be a JSON object");
+  for (auto& kv : v.obj) {
+    if (kv.second.kind == JValue::kStr) m[kv.first] = kv.second.str;
+    else if (kv.second.kind == JValue::kNum) {
+      char b[64];
+      snprintf(b, sizeof b, "%.17g", kv.second.num);
+      m[kv.first] = b;
+    } else if (kv.second.kind == JValue::kBool) m[kv.first] = kv.second.b ? "True" : "False";
+    else throw KilnError("attribute '" + kv.first + "' must be a string or a number");
+  }
+  return m;
+}
+
+std::string shape_json(const Shape& s) {
+  if (!s.rank_known()) return "null";
+  std::string o = "[";
+  for (int i = 0; i < s.ndim(); ++i) o += (i ? "," : "") + std::to_string(s[i]);
+  return o + "]";
+}
+
+const char* type_name(ParamType t) {
+  switch (t) {
+    case ParamType::kInt: return "int";
+    case ParamType::kFloat: return "float";
+    case ParamType::kBool: return "boolean";
+    case ParamType::kEnum: return "enum";
+    case ParamType::kShape: return "shape";
+    case ParamType::kString: return "string";
+  }
+  return "?";
+}
+
+template <typename T>
+void convert_loop(const void* src, DType st, T* dst, int64_t n) {
+  switch (st) {
+    case DType::kFloat32: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const float*)src)[i]; break;
+    case DType::kFloat64: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const double*)src)[i]; break;
+    case DType::kUint8: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const uint8_t*)src)[i]; break;
+    case DType::kInt32: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const int32_t*)src)[i]; break;
+    case DType::kInt8: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const int8_t*)src)[i]; break;
+    case DType::kInt64: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const int64_t*)src)[i]; break;
+    default: throw KilnError(std::string("conversion from ") + dtype_name(st) + " is not supported");
+  }
+}
+
+void convert(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  switch (dt) {
+    case DType::kFloat32: convert_loop(src, st, (float*)dst, n); break;
+    case DType::kFloat64: convert_loop(src, st, (double*)dst, n); break;
+    case DType::kUint8: convert_loop(src, st, (uint8_t*)dst, n); break;
+    case DType::kInt32: convert_loop(src, st, (int32_t*)dst, n); break;
+    case DType::kInt8: convert_loop(src, st, (int8_t*)dst, n); break;
+    case DType::kInt64: convert_loop(src, st, (int64_t*)dst, n); break;
+    default: throw KilnError(std::string("conversion to ") + dtype_name(dt) + " is not supported");
+  }
+}
+
+}  // namespace
+
+#define KILN_API_BEGIN try {
+#define KILN_API_END                                        \
+  }                                                         \
+  catch (const std::bad_alloc&) {                           \
+    t_error = "out of memory: a native allocation failed";  \
+    return -1;                                              \
+  }                                                         \
+  catch (const std::exception& e) {                         \
+    t_error = e.what();                                     \
+    return -1;                                              \
+  }                                                         \
+  catch (...) {                                             \
+    t_error = "unknown native error";                       \
+    return -1;                                              \
+  }                                                         \
+  return 0;
+
+#define KILN_CHECK_OUT(p) KILN_CHECK((p) != nullptr, "null output pointer")
+
+const char* kiln_last_error() { return t_error.c_str(); }
+const char* kiln_last_string() { return t_string.c_str(); }
+
+int kiln_init() {
+  KILN_API_BEGIN
+  OpRegistry::get();
+  KILN_API_END
+}
+
+int kiln_set_num_threads(int n) {
+  KILN_API_BEGIN
+  set_num_threads(n);
+  KILN_API_END
+}
+
+int kiln_get_num_threads(int* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  *out = num_threads();
+  KILN_API_END
+}
+
+int kiln_simd_isa() {
+  KILN_API_BEGIN
+  t_string = simd_isa();
+  KILN_API_END
+}
+
+int kiln_blas_config() {
+  KILN_API_BEGIN
+  const char* c = openblas_get_config();
+  t_string = c ? c : "";
+  KILN_API_END
+}
+
+int kiln_memory_stats(int dev_type, int dev_id, int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  Context c;
+  c.type = (DevType)dev_type;
+  c.id = dev_id;
+  MemStats s = mem_stats(c);
+  out[0] = s.current;
+  out[1] = s.peak;
+  out[2] = s.outstanding;
+  out[3] = s.total_allocs;
+  KILN_API_END
+}
+
+int kiln_memory_reset_peak(int dev_type, int dev_id) {
+  KILN_API_BEGIN
+  Context c;
+  c.type = (DevType)dev_type;
+  c.id = dev_id;
+  reset_peak(c);
+  KILN_API_END
+}
+
+int kiln_live_handles(int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  *out = (int64_t)handles().size();
+  KILN_API_END
+}
+
+int kiln_cuda_device_count(int* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+#ifdef KILN_CUDA
+  std::string why;
+  *out = cuda::device_count(&why);
+  t_string = why;
+#else
+  *out = 0;
+  t_string = "no CUDA device: this build of Kiln has no CUDA support (build with mvn -Pcuda)";
+#endif
+  KILN_API_END
+}
+
+int kiln_cuda_describe() {
+  KILN_API_BEGIN
+#ifdef KILN_CUDA
+  t_string = cuda::describe();
+#else
+  t_string = "no CUDA device: this build of Kiln has no CUDA support (build with mvn -Pcuda)";
+#endif
+  KILN_API_END
+}
+
+// ---- registry --------------------------------------------------------------------------------
+
+int kiln_op_list() {
+  KILN_API_BEGIN
+  std::string o = "[";
+  bool first = true;
+  for (auto* d : OpRegistry::get().all()) {
+    if (d->is_backward) continue;
+    o += (first ? "" : ",") + json_str(d->name);
+    first = false;
+    for (auto& a : d->aliases) o += "," + json_str(a);
+  }
+  t_string = o + "]";
+  KILN_API_END
+}
+
+int kiln_op_info(const char* op, const char* attrs_json) {
+  KILN_API_BEGIN
+  KILN_CHECK(op, "null operator name");
+  const OpDef& d = OpRegistry::get().at(op);
+  // Parse leniently: only the attributes that shape the signature must be valid.
+  auto dict = parse_attr_dict(attrs_json);
+  Attrs a;
+  try {
+    a = parse_attrs(d, dict);
+  } catch (const KilnError&) {
+    // required params may be missing when only the signature is asked for; fill what we can
+    std::map<std::string, std::string> filled = dict;
+    for (auto& p : d.params)
+      if (!filled.count(p.name) && p.default_value.empty())
+        filled[p.name] = p.type == ParamType::kInt ? "1" : p.type == ParamType::kFloat ? "0" : p.type == ParamType::kShape ? "(1,)" :
+                         p.type == ParamType::kEnum && !p.choices.empty() ? p.choices[0] : "";
+    a = parse_attrs(d, filled);
+  }
+  std::ostringstream os;
+  os << "{\"name\":" << json_str(d.name) << ",\"aliases\":[";
+  for (size_t i = 0; i < d.aliases.size(); ++i) os << (i ? "," : "") << json_str(d.aliases[i]);
+  os << "],\"description\":" << json_str(d.description) << ",\"inputs\":[";
+  auto ins = d.input_names(a);
+  for (size_t i = 0; i < ins.size(); ++i) os << (i ? "," : "") << json_str(ins[i]);
+  os << "],\"outputs\":[";
+  auto outs = d.output_names(a);
+  for (size_t i = 0; i < outs.size(); ++i) os << (i ? "," : "") << json_str(outs[i]);
+  os << "],\"visible_outputs\":" << d.num_visible_outputs(a) << ",\"mutate\":[";
+  if (d.mutate_inputs) {
+    auto m = d.mutate_inputs(a);
+    for (size_t i = 0; i < m.size(); ++i) os << (i ? "," : "") << m[i];
+  }
+  os << "],\"params\":[";
+  for (size_t i = 0; i < d.params.size(); ++i) {
+    const ParamDef& p = d.params[i];
+    os << (i ? "," : "") << "{\"name\":" << json_str(p.name) << ",\"type\":\"" << type_name(p.type) << "\",\"default\":"
+       << json_str(p.default_value) << ",\"required\":" << (p.default_value.empty() ? "true" : "false")
+       << ",\"description\":" << json_str(p.description) << ",\"choices\":[";
+    for (size_t k = 0; k < p.choices.size(); ++k) os << (k ? "," : "") << json_str(p.choices[k]);
+    os << "]}";
+  }
+  os << "],\"backward\":" << (d.is_backward ? "true" : "false") << ",\"differentiable\":" << (d.non_differentiable ? "false" : "true")
+     << ",\"loss\":" << (d.is_loss ? "true" : "false") << ",\"gpu\":" << (d.gpu ? "true" : "false") << "}";
+  t_string = os.str();
+  KILN_API_END
+}
+
+int kiln_registry_selftest() {
+  KILN_API_BEGIN
+  std::ostringstream os, problems, nogpu;
+  int count = 0;
+  for (auto* d : OpRegistry::get().all()) {
+    ++count;
+    std::string name = d->name;
+    if (!d->cpu) problems << name << ": no CPU kernel; ";
+    if (!d->is_backward && !d->infer_shape) problems << name << ": no shape function; ";
+    if (!d->is_backward && !d->gradient && !d->non_differentiable) problems << name << ": neither a gradient nor non_differentiable; ";
+    if (d->gradient && d->non_differentiable) problems << name << ": both a gradient and non_differentiable; ";
+    if (d->description.empty()) problems << name << ": no description; ";
+    for (auto& p : d->params) {
+      if (p.description.empty()) problems << name << "." << p.name << ": no description; ";
+      if (p.type == ParamType::kEnum && p.choices.empty()) problems << name << "." << p.name << ": enum without choices; ";
+    }
+    if (!d->gpu) nogpu << (nogpu.tellp() > 0 ? ", " : "") << name;
+  }
+  std::string prob = problems.str();
+  os << "{\"ops\":" << count << ",\"ok\":" << (prob.empty() ? "true" : "false") << ",\"problems\":" << json_str(prob)
+     << ",\"not_on_gpu_yet\":" << json_str(nogpu.str()) << "}";
+  t_string = os.str();
+  if (!prob.empty()) throw KilnError("registry self-test failed: " + prob);
+  KILN_API_END
+}
+
+// ---- NDArray ---------------------------------------------------------------------------------
+
+int kiln_nd_create(int dev_type, int dev_id, int dtype, int ndim, const int64_t* shape, int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  KILN_CHECK(dtype >= 0 && dtype <= 6, "unknown dtype id " + std::to_string(dtype));
+  Context c = make_ctx(dev_type, dev_id);
+  *out = new_nd(make_ndarray(make_shape(ndim, shape), (DType)dtype, c));
+  KILN_API_END
+}
+
+int kiln_nd_free(int64_t h) {
+  KILN_API_BEGIN
+  if (!unregister_handle(h, HandleKind::kNDArray)) throw KilnError("invalid NDArray handle (already freed or never created)");
+  delete reinterpret_cast<NDArray*>((intptr_t)h);
+  KILN_API_END
+}
+
+int kiln_nd_info(int64_t h, int64_t* out, int cap) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  NDArray& a = nd(h);
+  KILN_CHECK(cap >= 4 + a.shape.ndim(), "info buffer too small");
+  out[0] = (int64_t)a.dtype;
+  out[1] = (int64_t)a.ctx.type;
+  out[2] = a.ctx.id;
+  out[3] = a.shape.ndim();
+  for (int i = 0; i < a.shape.ndim(); ++i) out[4 + i] = a.shape[i];
+  KILN_API_END
+}
+
+int kiln_nd_write(int64_t h, const void* src, int64_t nbytes) {
+  KILN_API_BEGIN
+  NDArray& a = nd(h);
+  KILN_CHECK(src || nbytes == 0, "null source");
+  KILN_CHECK(nbytes == (int64_t)a.bytes(), "write: " + std::to_string(nbytes) + " bytes given for an array of shape " + a.shape.str() +
+                                               " " + dtype_name(a.dtype) + " (" + std::to_string(a.bytes()) + " bytes)");
+  Context host;
+  copy_bytes(a.ctx, a.data(), host, src, a.bytes());
+  KILN_API_END
+}
+
+int kiln_nd_read(int64_t h, void* dst, int64_t nbytes) {
+  KILN_API_BEGIN
+  NDArray& a = nd(h);
+  KILN_CHECK(dst || nbytes == 0, "null destination");
+  KILN_CHECK(nbytes == (int64_t)a.bytes(), "read: " + std::to_string(nbytes) + " bytes requested from an array of shape " +
+                                               a.shape.str() + " " + dtype_name(a.dtype) + " (" + std::to_string(a.bytes()) + " bytes)");
+  Context host;
+  copy_bytes(host, dst, a.ctx, a.data(), a.bytes());
+  KILN_API_END
+}
+
+int kiln_nd_reshape(int64_t h, int ndim, const int64_t* shape, int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  NDArray a = nd(h);
+  Shape s = make_shape(ndim, shape);
+  KILN_CHECK(s.size() == a.shape.size(), "reshape: cannot view an array of shape " + a.shape.str() + " as " + s.str() + " (sizes differ)");
+  a.shape = s;
+  *out = new_nd(a);
+  KILN_API_END
+}
+
+int kiln_nd_slice(int64_t h, int64_t begin, int64_t end, int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  NDArray a = nd(h);
+  KILN_CHECK(a.shape.ndim() >= 1, "slice: a scalar cannot be sliced");
+  KILN_CHECK(begin >= 0 && begin <= end && end <= a.shape[0],
+             "slice [" + std::to_string(begin) + ", " + std::to_string(end) + ") is out of range for shape " + a.shape.str());
+  int64_t row = a.shape.prod(1, a.shape.ndim()) * (int64_t)dtype_size(a.dtype);
+  a.offset += (size_t)(begin * row);
+  a.shape[0] = end - begin;
+  *out = new_nd(a);
+  KILN_API_END
+}
+
+int kiln_nd_copy_to(int64_t src, int64_t dst) {
+  KILN_API_BEGIN
+  NDArray& s = nd(src);
+  NDArray& d = nd(dst);
+  KILN_CHECK(s.shape.size() == d.shape.size(), "copy: shapes " + s.shape.str() + " and " + d.shape.str() + " differ in size");
+  if (s.dtype == d.dtype) {
+    copy_bytes(d.ctx, d.data(), s.ctx, s.data(), s.bytes());
+  } else {
+    KILN_CHECK(s.ctx.type == DevType::kCPU && d.ctx.type == DevType::kCPU, "copy with dtype conversion is only supported on the CPU");
+    convert(s.data(), s.dtype, d.data(), d.dtype, s.shape.size());
+  }
+  KILN_API_END
+}
+
+int kiln_nd_fill(int64_t h, double value) {
+  KILN_API_BEGIN
+  NDArray& a = nd(h);
+  KILN_CHECK(a.ctx.type == DevType::kCPU, "fill is only supported on the CPU; copy from a host array instead");
+  int64_t n = a.shape.size();
+  switch (a.dtype) {
+    case DType::kFloat32: { float* p = (float*)a.data(); for (int64_t i = 0; i < n; ++i) p[i] = (float)value; break; }
+    case DType::kFloat64: { double* p = (double*)a.data(); for (int64_t i = 0; i < n; ++i) p[i] = value; break; }
+    default:
+      for (int64_t i = 0; i < n; ++i) convert(&value, DType::kFloat64, (char*)a.data() + i * dtype_size(a.dtype), a.dtype, 1);
+  }
+  KILN_API_END
+}
+
+int kiln_nd_random(int64_t h, int dist, double a, double b, int64_t seed) {
+  KILN_API_BEGIN
+  NDArray& arr = nd(h);
+  KILN_CHECK(arr.ctx.type == DevType::kCPU, "random fill is only supported on the CPU");
+  KILN_CHECK(dist == 0 || dist == 1, "unknown distribution");
+  KILN_CHECK(dist == 0 ? a <= b : b >= 0, dist == 0 ? "uniform: low must not exceed high" : "normal: scale must be >= 0");
+  std::mt19937_64 rng((uint64_t)seed);
+  int64_t n = arr.shape.size();
+  std::vector<double> v(n);
+  if (dist == 0) {
+    std::uniform_real_distribution<double> u(a, b);
+    for (auto& x : v) x = u(rng);
+  } else {
+    std::normal_distribution<double> nm(a, b);
+    for (auto& x : v) x = nm(rng);
+  }
+  convert(v.data(), DType::kFloat64, arr.data(), arr.dtype, n);
+  KILN_API_END
+}
+
+// ---- imperative calls ------------------------------------------------------------------------
+
+int kiln_op_invoke(const char* op, const char* attrs_json, int nin, const int64_t* inputs, int nout_cap, int64_t* outputs,
+                   int* nout) {
+  KILN_API_BEGIN
+  KILN_CHECK(op && nout && (nin == 0 || inputs) && (nout_cap == 0 || outputs), "null argument");
+  const OpDef& d = OpRegistry::get().at(op);
+  KILN_CHECK(!d.is_backward, "backward operators cannot be invoked directly");
+  Attrs a = parse_attrs(d, parse_attr_dict(attrs_json));
+  int want = d.num_inputs(a);
+  KILN_CHECK(nin == want, "operator " + d.name + " expects " + std::to_string(want) + " inputs, got " + std::to_string(nin));
+  std::vector<NDArray> in;
+  for (int i = 0; i < nin; ++i) in.push_back(nd(inputs[i]));
+  Context ctx = nin ? in[0].ctx : Context();
+  for (auto& x : in) KILN_CHECK(x.ctx == ctx, "operator " + d.name + ": inputs are on different devices");
+  int n_all = d.num_outputs(a), n_vis = d.num_visible_outputs(a);
+  KILN_CHECK(nout_cap >= n_vis, "output buffer too small");
+  std::vector<Shape> ishape, oshape(n_all);
+  std::vector<DType> itype, otype(n_all, DType::kUnknown);
+  for (auto& x : in) { ishape.push_back(x.shape); itype.push_back(x.dtype); }
+  for (int j = 0; j < n_vis; ++j)
+    if (outputs[j]) { oshape[j] = nd(outputs[j]).shape; otype[j] = nd(outputs[j]).dtype; }
+  std::vector<Shape> ishape0 = ishape;
+  try {
+    d.infer_shape(a, &ishape, &oshape);
+    if (d.infer_type) d.infer_type(a, &itype, &otype);
+    else infer_same_type(a, &itype, &otype);
+  } catch (const InferError& e) {
+    auto names = e.input ? d.input_names(a) : d.output_names(a);
+    std::string arg = (e.index >= 0 && e.index < (int)names.size()) ? names[e.index] : std::to_string(e.index);
+    std::string shapes;
+    for (auto& s : ishape0) shapes += (shapes.empty() ? "" : ", ") + s.str();
+    throw KilnError("operator " + d.name + " with input shapes " + shapes + ": " + (e.input ? "input '" : "output '") + arg + "': " + e.what());
+  }
+  for (int i = 0; i < nin; ++i)
+    KILN_CHECK(ishape[i] == in[i].shape && itype[i] == in[i].dtype,
+               "operator " + d.name + ": input " + std::to_string(i) + " must be " + ishape[i].str() + " " + dtype_name(itype[i]) +
+                   ", got " + in[i].shape.str() + " " + dtype_name(in[i].dtype));
+  std::vector<NDArray> out(n_all);
+  std::vector<TBlob> iblob, oblob;
+  std::vector<OpReq> req(n_all, OpReq::kWriteTo);
+  for (int j = 0; j < n_all; ++j) {
+    KILN_CHECK(oshape[j].known(), "operator " + d.name + ": cannot infer the shape of output " + std::to_string(j));
+    if (j < n_vis && outputs[j]) {
+      out[j] = nd(outputs[j]);
+      KILN_CHECK(out[j].shape == oshape[j] && out[j].dtype == otype[j] && out[j].ctx == ctx,
+                 "operator " + d.name + ": output " + std::to_string(j) + " must be " + oshape[j].str() + " " + dtype_name(otype[j]));
+    } else {
+      out[j] = make_ndarray(oshape[j], otype[j], ctx);
+    }
+  }
+  for (auto& x : in) iblob.push_back(x.blob());
+  for (auto& x : out) oblob.push_back(x.blob());
+  for (int j = 0; j < n_all; ++j)
+    for (auto& x : in) if (x.data() == out[j].data()) req[j] = OpReq::kWriteInplace;
+  const Kernel& k = ctx.type == DevType::kGPU ? d.gpu : d.cpu;
+  KILN_CHECK((bool)k, "operator " + d.name + " has no kernel for " + ctx.str() + " yet");
+  StoragePtr ws;
+  OpCtx oc;
+  oc.ctx = ctx;
+  if (d.workspace) {
+    size_t wb = d.workspace(a, ishape, oshape);
+    if (wb) { ws = alloc_storage(ctx, wb, false); oc.workspace = ws->ptr; oc.workspace_bytes = wb; }
+  }
+  static thread_local std::mt19937_64 rng(0);
+  oc.rng = &rng;
+  k(oc, a, iblob, req, oblob);
+  *nout = n_vis;
+  for (int j = 0; j < n_vis; ++j)
+    if (!outputs[j]) outputs[j] = new_nd(out[j]);
+  KILN_API_END
+}
+
+// ---- graphs ----------------------------------------------------------------------------------
+
+int kiln_infer(const char* graph_json, const char* known_json) {
+  KILN_API_BEGIN
+  KILN_CHECK(graph_json, "null graph");
+  Graph g = load_graph(graph_json);
+  IndexedGraph ig(g.outputs);
+  std::vector<NodePtr> args, aux;
+  list_inputs(ig.nodes, &args, &aux);
+  std::vector<Shape> shapes(ig.num_entries());
+  std::vector<DType> types(ig.num_entries(), DType::kUnknown);
+  bool partial = false;
+  std::unordered_map<std::string, uint32_t> var_eid;
+  for (auto& n : ig.nodes)
+    if (n->is_variable()) var_eid[n->name] = ig.eid(NodeEntry{n, 0});
+  // hints stored on variables
+  for (auto& n : ig.nodes) {
+    if (!n->is_variable()) continue;
+    uint32_t e = ig.eid(NodeEntry{n, 0});
+    auto it = n->attrs.dict.find("__shape__");
+    if (it != n->attrs.dict.end()) {
+      std::vector<int64_t> dims;
+      std::string t = it->second;
+      std::string cur;
+      for (char c : t) {
+        if ((c >= '0' && c <= '9') || c == '-') cur += c;
+        else if (!cur.empty()) { dims.push_back(std::stoll(cur)); cur.clear(); }
+      }
+      if (!cur.empty()) dims.push_back(std::stoll(cur));
+      for (auto& x : dims) if (x == 0) x = -1;
+      if (!dims.empty()) shapes[e] = Shape(dims);
+    }
+    auto dt = n->attrs.dict.find("__dtype__");
+    if (dt != n->attrs.dict.end()) {
+      char* end = nullptr;
+      long v = std::strtol(dt->second.c_str(), &end, 10);
+      if (end && *end == 0 && v >= 0 && v <= 6) types[e] = (DType)v;
+      else types[e] = dtype_from_name(dt->second);
+    }
+  }
+  if (known_json && *known_json) {
+    JValue k = parse_json(known_json);
+    if (const JValue* p = k.get("partial")) partial = p->kind == JValue::kBool && p->b;
+    if (const JValue* s = k.get("shapes")) {
+      for (auto& kv : s->obj) {
+        auto it = var_eid.find(kv.first);
+        if (it == var_eid.end()) {
+          std::string names;
+          for (auto& n : args) names += (names.empty() ? "" : ", ") + n->name;
+          throw KilnError("infer_shape: '" + kv.first + "' is not an input of the graph; inputs are: " + names);
+        }
+        if (kv.second.kind != JValue::kArr) throw KilnError("infer_shape: shape of '" + kv.first + "' must be an array");
+        std::vector<int64_t> dims;
+        for (auto& x : kv.second.arr) {
+          int64_t v = x.as_int("shape of " + kv.first);
+          dims.push_back(v == 0 ? -1 : v);
+        }
+        Shape sh(dims);
+        if (!shape_assign(&shapes[it->second], sh))
+          throw KilnError("infer_shape: shape " + sh.str() + " given for '" + kv.first + "' conflicts with its __shape__ " + shapes[it->second].str());
+      }
+    }
+    if (const JValue* t = k.get("types"))
+      for (auto& kv : t->obj) {
+        auto it = var_eid.find(kv.first);
+        if (it == var_eid.end()) throw KilnError("infer_type: '" + kv.first + "' is not an input of the graph");
+        types[it->second] = dtype_from_name(kv.second.as_str("type of " + kv.first));
+      }
+  }
+  infer_shapes(ig, &shapes, {});
+  // dtype defaults to float32 for unconstrained inputs, as MXNet's simple_bind does
+  bool any_type = false;
+  for (auto t : types) any_type |= t != DType::kUnknown;
+  if (!any_type)
+    for (auto& n : args) types[ig.eid(NodeEntry{n, 0})] = DType::kFloat32;
+  infer_types(ig, &types, {});
+  bool complete = true;
+  std::string missing;
+  for (auto& n : args) {
+    uint32_t e = ig.eid(NodeEntry{n, 0});
+    if (!shapes[e].known()) { complete = false; missing += (missing.empty() ? "" : ", ") + n->name + shapes[e].str(); }
+  }
+  for (auto o : ig.outputs) complete = complete && shapes[o].known();
+  if (!complete && !partial)
+    throw KilnError("infer_shape: cannot infer the shapes of " + (missing.empty() ? std::string("some outputs") : missing) +
+                    "; provide the input shapes");
+  std::ostringstream os;
+  auto list = [&](const char* key, const std::vector<uint32_t>& eids) {
+    os << "\"" << key << "_shapes\":[";
+    for (size_t i = 0; i < eids.size(); ++i) os << (i ? "," : "") << shape_json(shapes[eids[i]]);
+    os << "],\"" << key << "_types\":[";
+    for (size_t i = 0; i < eids.size(); ++i) os << (i ? "," : "") << (types[eids[i]] == DType::kUnknown ? "null" : json_str(dtype_name(types[eids[i]])));
+    os << "],\"" << key << "_names\":[";
+    for (size_t i = 0; i < eids.size(); ++i) os << (i ? "," : "") << "\"\"";
+    os << "],";
+  };
+  std::vector<uint32_t> ae, xe;
+  for (auto& n : args) ae.push_back(ig.eid(NodeEntry{n, 0}));
+  for (auto& n : aux) xe.push_back(ig.eid(NodeEntry{n, 0}));
+  os << "{";
+  list("arg", ae);
+  list("out", ig.outputs);
+  list("aux", xe);
+  os << "\"complete\":" << (complete ? "true" : "false") << "}";
+  t_string = os.str();
+  KILN_API_END
+}
+
+// ---- executors -------------------------------------------------------------------------------
+
+int kiln_exec_bind(const char* graph_json, int dev_type, int dev_id, int narg, const int64_t* args, const int64_t* grads,
+                   const int* grad_reqs, int naux, const int64_t* aux, const char* options_json, int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK(graph_json && out, "null argument");
+  KILN_CHECK(narg >= 0 && naux >= 0 && (narg == 0 || (args && grads && grad_reqs)) && (naux == 0 || aux), "null argument arrays");
+  Context ctx = make_ctx(dev_type, dev_id);
+  std::vector<NDArray> a, g, x;
+  std::vector<int> r(grad_reqs, grad_reqs + narg);
+  for (int i = 0; i < narg; ++i) {
+    a.push_back(nd(args[i]));
+    g.push_back(r[i] ? nd(grads[i]) : NDArray());
+  }
+  for (int i = 0; i < naux; ++i) x.push_back(nd(aux[i]));
+  BindOptions opt;
+  if (options_json && *options_json) {
+    JValue o = parse_json(options_json);
+    if (const JValue* v = o.get("mxnet_compatible_plan")) opt.plan.mxnet_compatible = v->kind == JValue::kBool && v->b;
+    if (const JValue* v = o.get("match_range")) {
+      int64_t m = v->as_int("match_range");
+      KILN_CHECK(m >= 0 && m <= 1024, "match_range must be in [0, 1024]");
+      opt.plan.match_range = (int)m;
+    }
+    if (const JValue* v = o.get("inplace")) opt.plan.inplace = !(v->kind == JValue::kBool && !v->b);
+    if (const JValue* v = o.get("search")) opt.plan.search = !(v->kind == JValue::kBool && !v->b);
+    if (const JValue* v = o.get("seed")) opt.seed = (uint64_t)v->as_int("seed");
+  }
+  auto* ex = new Executor(graph_json, ctx, a, g, r, x, opt);
+  *out = register_handle(ex, HandleKind::kExecutor);
+  KILN_API_END
+}
+
+int kiln_exec_forward(int64_t ex, int is_train) {
+  KILN_API_BEGIN
+  lookup<Executor>(ex, HandleKind::kExecutor, "executor")->forward(is_train != 0);
+  KILN_API_END
+}
+
+int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads) {
+  KILN_API_BEGIN
+  Executor* e = lookup<Executor>(ex, HandleKind::kExecutor, "executor");
+  KILN_CHECK(nhead >= 0 && (nhead == 0 || head_grads), "null head gradients");
+  std::vector<NDArray> h;
+  for (int i = 0; i < nhead; ++i) h.push_back(nd(head_grads[i]));
+  e->backward(h);
+  KILN_API_END
+}
+
+int kiln_exec_forward_backward(int64_t ex) {
+  KILN_API_BEGIN
+  lookup<Executor>(ex, HandleKind::kExecutor, "executor")->forward_backward();
+  KILN_API_END
+}
+
+int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n) {
+  KILN_API_BEGIN
+  KILN_CHECK(out && n, "null argument");
+  auto outs = lookup<Executor>(ex, HandleKind::kExecutor, "executor")->outputs();
+  KILN_CHECK(cap >= (int)outs.size(), "output buffer too small");
+  for (size_t i = 0; i < outs.size(); ++i) out[i] = new_nd(outs[i]);
+  *n = (int)outs.size();
+  KILN_API_END
+}
+
+int kiln_exec_report(int64_t ex) {
+  KILN_API_BEGIN
+  t_string = lookup<Executor>(ex, HandleKind::kExecutor, "executor")->report();
+  KILN_API_END
+}
+
+int kiln_exec_free(int64_t ex) {
+  KILN_API_BEGIN
+  if (!unregister_handle(ex, HandleKind::kExecutor)) throw KilnError("invalid executor handle (already freed or never created)");
+  delete reinterpret_cast<Executor*>((intptr_t)ex);
+  KILN_API_END
+}

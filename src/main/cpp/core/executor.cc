@@ -1,0 +1,319 @@
+#include "kiln/executor.h"
+
+#include <algorithm>
+#include <sstream>
+#include <unordered_set>
+
+namespace kiln {
+
+namespace {
+const char* req_name(OpReq r) {
+  switch (r) {
+    case OpReq::kNullOp: return "null";
+    case OpReq::kWriteTo: return "write";
+    case OpReq::kWriteInplace: return "inplace";
+    case OpReq::kAddTo: return "add";
+  }
+  return "?";
+}
+void check_array(const NDArray& a, const std::string& what, Context ctx) {
+  KILN_CHECK(a.storage, what + " is not a live array");
+  KILN_CHECK(a.ctx == ctx, what + " is on " + a.ctx.str() + " but the executor is bound to " + ctx.str());
+}
+}  // namespace
+
+Executor::Executor(const std::string& graph_json, Context ctx, const std::vector<NDArray>& args,
+                   const std::vector<NDArray>& grads, const std::vector<int>& grad_reqs, const std::vector<NDArray>& aux,
+                   const BindOptions& opt)
+    : ctx_(ctx), args_(args), grads_(grads), aux_(aux), rng_(opt.seed) {
+  graph_ = load_graph(graph_json);
+  std::vector<NodePtr> arg_nodes, aux_nodes;
+  list_inputs(topo_order(graph_.outputs), &arg_nodes, &aux_nodes);
+  if (args.size() != arg_nodes.size() || grad_reqs.size() != arg_nodes.size() || grads.size() != arg_nodes.size())
+    throw KilnError("bind: the graph has " + std::to_string(arg_nodes.size()) + " arguments but " + std::to_string(args.size()) +
+                    " arrays (" + std::to_string(grads.size()) + " gradients, " + std::to_string(grad_reqs.size()) + " grad_reqs) were given");
+  if (aux.size() != aux_nodes.size())
+    throw KilnError("bind: the graph has " + std::to_string(aux_nodes.size()) + " auxiliary states but " +
+                    std::to_string(aux.size()) + " arrays were given");
+  for (size_t i = 0; i < args.size(); ++i) {
+    check_array(args[i], "argument '" + arg_nodes[i]->name + "'", ctx);
+    KILN_CHECK(grad_reqs[i] == 0 || grad_reqs[i] == 1 || grad_reqs[i] == 3,
+               "bind: grad_req of '" + arg_nodes[i]->name + "' must be null, write or add");
+    if (grad_reqs[i]) {
+      check_array(grads[i], "gradient of '" + arg_nodes[i]->name + "'", ctx);
+      KILN_CHECK(grads[i].shape == args[i].shape && grads[i].dtype == args[i].dtype,
+                 "bind: gradient of '" + arg_nodes[i]->name + "' has shape " + grads[i].shape.str() + " " + dtype_name(grads[i].dtype) +
+                     " but the argument is " + args[i].shape.str() + " " + dtype_name(args[i].dtype));
+    }
+  }
+  for (size_t i = 0; i < aux.size(); ++i) check_array(aux[i], "auxiliary state '" + aux_nodes[i]->name + "'", ctx);
+
+  // Gradient graph.
+  std::vector<NodeEntry> xs;
+  std::vector<size_t> x_arg;
+  for (size_t i = 0; i < arg_nodes.size(); ++i)
+    if (grad_reqs[i]) { xs.push_back(NodeEntry{arg_nodes[i], 0}); x_arg.push_back(i); }
+  std::vector<NodeEntry> all_outputs = graph_.outputs;
+  std::vector<NodePtr> head_vars;
+  std::vector<NodeEntry> grad_entries;
+  if (!xs.empty()) {
+    std::vector<NodeEntry> heads;
+    for (size_t i = 0; i < graph_.outputs.size(); ++i) {
+      auto v = std::make_shared<Node>();
+      v->name = "_head_grad_" + std::to_string(i);
+      head_vars.push_back(v);
+      heads.push_back(NodeEntry{v, 0});
+    }
+    grad_entries = build_gradients(graph_.outputs, heads, xs);
+    all_outputs.insert(all_outputs.end(), grad_entries.begin(), grad_entries.end());
+    has_backward_ = true;
+  }
+  ig_ = std::make_unique<IndexedGraph>(all_outputs);
+  const IndexedGraph& g = *ig_;
+  uint32_t num_fwd_nodes = 0;
+  for (auto& o : graph_.outputs) {
+    fwd_out_eids_.push_back(g.eid(o));
+    num_fwd_nodes = std::max(num_fwd_nodes, g.node_id.at(o.node.get()) + 1);
+  }
+
+  // Shapes and types.
+  const uint32_t ne = g.num_entries();
+  shapes_.assign(ne, Shape());
+  types_.assign(ne, DType::kUnknown);
+  for (size_t i = 0; i < arg_nodes.size(); ++i) {
+    uint32_t e = g.eid(NodeEntry{arg_nodes[i], 0});
+    shapes_[e] = args[i].shape;
+    types_[e] = args[i].dtype;
+  }
+  for (size_t i = 0; i < aux_nodes.size(); ++i) {
+    uint32_t e = g.eid(NodeEntry{aux_nodes[i], 0});
+    shapes_[e] = aux[i].shape;
+    types_[e] = aux[i].dtype;
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> same;
+  std::vector<uint32_t> head_eids;
+  for (size_t i = 0; i < head_vars.size(); ++i) {
+    auto it = g.node_id.find(head_vars[i].get());
+    if (it == g.node_id.end()) { head_eids.push_back(UINT32_MAX); continue; }
+    needs_head_grads_ = true;
+    uint32_t he = g.row_ptr[it->second];
+    head_eids.push_back(he);
+    same.emplace_back(he, fwd_out_eids_[i]);
+  }
+  infer_shapes(g, &shapes_, same);
+  infer_types(g, &types_, same);
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    if (g.nodes[nid]->is_variable() || g.nodes[nid]->op->name == "_NoGradient") continue;
+    for (int j = 0; j < g.num_outputs(nid); ++j) {
+      uint32_t e = g.row_ptr[nid] + j;
+      NodeEntry ent{g.nodes[nid], (uint32_t)j};
+      if (!shapes_[e].known())
+        throw KilnError("bind: cannot infer the shape of " + entry_name(ent) + " (got " + shapes_[e].str() + ")");
+      if (types_[e] == DType::kUnknown) throw KilnError("bind: cannot infer the type of " + entry_name(ent));
+    }
+  }
+
+  // Memory plan.
+  std::vector<bool> external(ne, false);
+  std::unordered_map<uint32_t, OpReq> greq;
+  for (size_t k = 0; k < grad_entries.size(); ++k) {
+    uint32_t e = g.eid(grad_entries[k]);
+    external[e] = true;
+    greq[e] = grad_reqs[x_arg[k]] == 3 ? OpReq::kAddTo : OpReq::kWriteTo;
+  }
+  plan_ = plan_memory(g, shapes_, types_, external, greq, opt.plan);
+  {
+    PlanOptions compat;
+    compat.mxnet_compatible = true;
+    compat.match_range = 16;
+    mxnet_plan_bytes_ = plan_memory(g, shapes_, types_, external, greq, compat).total_bytes;
+  }
+  // Blocks hold their largest entry in real bytes; 64-byte aligned offsets in one arena.
+  block_bytes_ = plan_.block_bytes;
+  for (uint32_t e = 0; e < ne; ++e) {
+    int s = plan_.storage[e];
+    if (s >= 0) block_bytes_[s] = std::max(block_bytes_[s], (size_t)shapes_[e].size() * dtype_size(types_[e]));
+    if (s >= 0 || s == kStorageNone || (s == kStorageUnassigned)) {
+      bool is_var = g.nodes[std::upper_bound(g.row_ptr.begin(), g.row_ptr.end(), e) - g.row_ptr.begin() - 1]->is_variable();
+      if (!is_var && !external[e]) naive_bytes_ += (size_t)shapes_[e].size() * dtype_size(types_[e]);
+    }
+  }
+  size_t total = 0;
+  for (size_t b : block_bytes_) {
+    block_offset_.push_back(total);
+    total += (b + 63) / 64 * 64;
+  }
+  arena_ = alloc_storage(ctx, std::max<size_t>(total, 64), false);
+
+  // Head gradients (only when the backward pass reads them: graphs not ending in a loss).
+  for (size_t i = 0; i < head_eids.size(); ++i) {
+    if (head_eids[i] == UINT32_MAX) { head_grads_.push_back(NDArray()); continue; }
+    head_grads_.push_back(make_ndarray(shapes_[fwd_out_eids_[i]], types_[fwd_out_eids_[i]], ctx));
+  }
+
+  // Entry blobs.
+  blobs_.assign(ne, TBlob());
+  for (uint32_t e = 0; e < ne; ++e) {
+    blobs_[e].shape = shapes_[e];
+    blobs_[e].dtype = types_[e];
+    blobs_[e].ctx = ctx;
+    int s = plan_.storage[e];
+    if (s >= 0) blobs_[e].ptr = (char*)arena_->ptr + block_offset_[s];
+  }
+  for (size_t i = 0; i < arg_nodes.size(); ++i) blobs_[g.eid(NodeEntry{arg_nodes[i], 0})].ptr = args[i].data();
+  for (size_t i = 0; i < aux_nodes.size(); ++i) blobs_[g.eid(NodeEntry{aux_nodes[i], 0})].ptr = aux[i].data();
+  for (size_t i = 0; i < head_eids.size(); ++i)
+    if (head_eids[i] != UINT32_MAX) blobs_[head_eids[i]].ptr = head_grads_[i].data();
+  for (size_t k = 0; k < grad_entries.size(); ++k) blobs_[g.eid(grad_entries[k])].ptr = grads[x_arg[k]].data();
+
+  // Kernel list.
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const NodePtr& n = g.nodes[nid];
+    if (n->is_variable() || n->op->name == "_NoGradient" || plan_.skip_node[nid]) continue;
+    Step st;
+    st.nid = nid;
+    st.kernel = ctx.type == DevType::kGPU ? &n->op->gpu : &n->op->cpu;
+    if (!*st.kernel)
+      throw KilnError("operator " + n->op->name + " ('" + n->name + "') has no " + (ctx.type == DevType::kGPU ? "GPU" : "CPU") + " kernel yet");
+    st.attrs = &n->attrs;
+    for (auto& in : n->inputs) st.in.push_back(blobs_[g.eid(in)]);
+    for (int j = 0; j < g.num_outputs(nid); ++j) {
+      uint32_t e = g.row_ptr[nid] + j;
+      st.out.push_back(blobs_[e]);
+      st.req.push_back(plan_.req[e]);
+    }
+    if (n->op->workspace) {
+      std::vector<Shape> ins, outs;
+      for (auto& b : st.in) ins.push_back(b.shape);
+      for (auto& b : st.out) outs.push_back(b.shape);
+      workspace_bytes_ = std::max(workspace_bytes_, n->op->workspace(n->attrs, ins, outs));
+    }
+    if (nid < num_fwd_nodes) num_fwd_steps_++;
+    steps_.push_back(std::move(st));
+  }
+  if (workspace_bytes_) workspace_ = alloc_storage(ctx, workspace_bytes_, false);
+}
+
+void Executor::run(size_t begin, size_t end, bool is_train) {
+  OpCtx oc;
+  oc.is_train = is_train;
+  oc.ctx = ctx_;
+  oc.workspace = workspace_ ? workspace_->ptr : nullptr;
+  oc.workspace_bytes = workspace_bytes_;
+  oc.rng = &rng_;
+  for (size_t i = begin; i < end; ++i) {
+    Step& st = steps_[i];
+    try {
+      (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+    } catch (const KilnError& e) {
+      const NodePtr& n = ig_->nodes[st.nid];
+      std::string shapes;
+      for (auto& b : st.in) shapes += (shapes.empty() ? "" : ", ") + b.shape.str();
+      throw KilnError("operator " + n->op->name + " ('" + n->name + "') with inputs " + shapes + ": " + e.what());
+    }
+  }
+}
+
+void Executor::forward(bool is_train) {
+  run(0, num_fwd_steps_, is_train);
+  forward_done_train_ = is_train;
+}
+
+void Executor::backward(const std::vector<NDArray>& head_grads) {
+  if (!has_backward_) return;
+  if (needs_head_grads_) {
+    if (head_grads.size() != head_grads_.size())
+      throw KilnError("backward: the graph's outputs are not losses, so one head gradient per output is needed (" +
+                      std::to_string(head_grads_.size()) + " outputs, " + std::to_string(head_grads.size()) +
+                      " given); pass them or end the graph in a loss such as SoftmaxOutput or MakeLoss");
+    for (size_t i = 0; i < head_grads.size(); ++i) {
+      if (!head_grads_[i].storage) continue;
+      const NDArray& h = head_grads[i];
+      KILN_CHECK(h.storage && h.shape == head_grads_[i].shape && h.dtype == head_grads_[i].dtype,
+                 "backward: head gradient " + std::to_string(i) + " must have shape " + head_grads_[i].shape.str() + " " +
+                     dtype_name(head_grads_[i].dtype) + ", got " + h.shape.str() + " " + dtype_name(h.dtype));
+      copy_bytes(ctx_, head_grads_[i].data(), h.ctx, h.data(), h.bytes());
+    }
+  }
+  run(num_fwd_steps_, steps_.size(), true);
+}
+
+void Executor::forward_backward() {
+  if (needs_head_grads_)
+    throw KilnError("forward_backward: the graph's outputs are not losses; call forward and backward with head gradients");
+  run(0, steps_.size(), true);
+}
+
+std::vector<NDArray> Executor::outputs() const {
+  std::vector<NDArray> out;
+  for (size_t i = 0; i < fwd_out_eids_.size(); ++i) {
+    uint32_t e = fwd_out_eids_[i];
+    NDArray a;
+    a.shape = shapes_[e];
+    a.dtype = types_[e];
+    a.ctx = ctx_;
+    int s = plan_.storage[e];
+    if (s >= 0) {
+      a.storage = arena_;
+      a.offset = block_offset_[s];
+    } else {
+      // a variable (or external entry) listed as an output: find the bound array
+      const NodeEntry& ent = graph_.outputs[i];
+      bool found = false;
+      std::vector<NodePtr> arg_nodes, aux_nodes;
+      list_inputs(topo_order(graph_.outputs), &arg_nodes, &aux_nodes);
+      for (size_t k = 0; k < arg_nodes.size() && !found; ++k)
+        if (arg_nodes[k] == ent.node) { a = args_[k]; found = true; }
+      for (size_t k = 0; k < aux_nodes.size() && !found; ++k)
+        if (aux_nodes[k] == ent.node) { a = aux_[k]; found = true; }
+      KILN_CHECK(found, "internal: output " + entry_name(ent) + " has no storage");
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::string Executor::report() const {
+  const IndexedGraph& g = *ig_;
+  std::ostringstream os;
+  size_t planned = 0;
+  for (size_t b : block_bytes_) planned += b;
+  size_t bound = 0;
+  for (auto& a : args_) bound += a.bytes();
+  for (auto& a : grads_) if (a.storage) bound += a.bytes();
+  for (auto& a : aux_) bound += a.bytes();
+  os << "{\"planned_bytes\":" << planned << ",\"arena_bytes\":" << arena_->bytes << ",\"naive_bytes\":" << naive_bytes_
+     << ",\"mxnet_planned_bytes\":" << mxnet_plan_bytes_ << ",\"workspace_bytes\":" << workspace_bytes_
+     << ",\"bound_array_bytes\":" << bound << ",\"match_range\":" << plan_.match_range << ",\"num_blocks\":" << block_bytes_.size()
+     << ",\"num_steps\":" << steps_.size() << ",\"num_forward_steps\":" << num_fwd_steps_ << ",\"blocks\":[";
+  for (size_t b = 0; b < block_bytes_.size(); ++b) {
+    os << (b ? "," : "") << "{\"id\":" << b << ",\"bytes\":" << block_bytes_[b] << ",\"offset\":" << block_offset_[b] << ",\"entries\":[";
+    bool first = true;
+    for (uint32_t nid = 0; nid < g.nodes.size(); ++nid)
+      for (int j = 0; j < g.num_outputs(nid); ++j)
+        if (plan_.storage[g.row_ptr[nid] + j] == (int)b) {
+          os << (first ? "" : ",") << json_str(entry_name(NodeEntry{g.nodes[nid], (uint32_t)j}));
+          first = false;
+        }
+    os << "]}";
+  }
+  os << "],\"entries\":[";
+  bool first = true;
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const NodePtr& n = g.nodes[nid];
+    for (int j = 0; j < g.num_outputs(nid); ++j) {
+      uint32_t e = g.row_ptr[nid] + j;
+      int s = plan_.storage[e];
+      std::string storage = s >= 0 ? std::to_string(s) : s == kStorageNone ? "\"none\"" : "\"external\"";
+      os << (first ? "" : ",") << "{\"name\":" << json_str(entry_name(NodeEntry{n, (uint32_t)j})) << ",\"node\":" << nid
+         << ",\"op\":" << json_str(n->is_variable() ? "null" : n->op->name) << ",\"shape\":" << json_str(shapes_[e].str())
+         << ",\"dtype\":\"" << dtype_name(types_[e]) << "\",\"storage\":" << storage
+         << ",\"req\":\"" << (n->is_variable() ? "-" : req_name(plan_.req[e])) << "\",\"inplace\":" << plan_.inplace_index[e] << "}";
+      first = false;
+    }
+  }
+  os << "]}";
+  return os.str();
+}
+
+}  // namespace kiln

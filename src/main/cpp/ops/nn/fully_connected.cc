@@ -1,0 +1,205 @@
+// FullyConnected: Y = X * W^T + b, and its backward (MXNet src/operator/nn/fully_connected.cc).
+//
+// X is data viewed as [M, D]: flatten=True -> M = N, D = prod(data.shape[1:]);
+// flatten=False -> D = data.shape[-1], M = prod(leading dims). W is [H, D], b is [H] (or
+// [H, 1]), Y is [M, H] with H = num_hidden.
+#include "nn_ops.h"
+
+namespace kiln {
+namespace nn {
+namespace {
+
+// ---- shapes ----------------------------------------------------------------------------------
+
+/// M and D of the data viewed as a matrix.
+struct FcDims {
+  int64_t M, D, H;
+};
+FcDims fc_dims(const Attrs& a, const Shape& data) {
+  const int nd = data.ndim();
+  KILN_CHECK(nd >= 1, "FullyConnected: data must have at least one dimension, got " + data.str());
+  FcDims d;
+  d.H = a.i("num_hidden");
+  if (a.b("flatten")) {
+    d.M = data[0];
+    d.D = data.prod(1, nd);
+  } else {
+    d.M = data.prod(0, nd - 1);
+    d.D = data[nd - 1];
+  }
+  return d;
+}
+
+void fc_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  const int64_t H = a.i("num_hidden");
+  const bool flatten = a.b("flatten");
+  const Shape dshape = (*in)[0];
+  if (!dshape.rank_known()) return;  // as MXNet: nothing is inferred before data's rank is known
+  const int nd = dshape.ndim();
+  if (nd < 1) throw InferError(true, 0, "FullyConnected: data must have at least one dimension, got " + dshape.str());
+
+  // weight (H, D)
+  const int64_t D = flatten ? prod_or_unknown(dshape, 1, nd) : dshape[nd - 1];
+  assign_in(in, 1, Shape{H, D});
+
+  // bias (H,), (H, 1) also accepted
+  if (!a.b("no_bias")) {
+    const Shape b = (*in)[2];
+    Shape t = b;
+    if (!shape_assign(&t, Shape{H})) {
+      t = b;
+      if (!shape_assign(&t, Shape{H, 1}))
+        throw InferError(true, 2, "Shape inconsistent, Provided = " + b.str() + ", inferred shape = " + Shape{H}.str());
+    }
+    (*in)[2] = t;
+  }
+
+  // output: (N, H) or data's shape with the last dim replaced by H
+  Shape oshape = dshape;
+  if (flatten) oshape = Shape{dshape[0], H};
+  else oshape[nd - 1] = H;
+  assign_out(out, 0, oshape);
+
+  // back-fill data: batch (leading dims) from the output, the feature dim from the weight
+  const Shape& o = (*out)[0];
+  const Shape& w = (*in)[1];
+  Shape back = Shape::unknown_dims(nd);
+  if (flatten) {
+    back[0] = o[0];
+    if (nd == 2) back[1] = w[1];
+  } else {
+    for (int i = 0; i + 1 < nd; ++i) back[i] = o[i];
+    back[nd - 1] = w[1];
+  }
+  assign_in(in, 0, back);
+}
+
+// ---- kernels ---------------------------------------------------------------------------------
+
+template <typename DT>
+void fc_forward(int64_t M, int64_t D, int64_t H, const DT* x, const DT* w, const DT* b, DT* y, OpReq req) {
+  // x [M, D], w [H, D], b [H] or null, y [M, H]
+  if (req == OpReq::kNullOp || M == 0 || H == 0) return;
+  const bool add = req == OpReq::kAddTo;
+  DT beta = add ? DT(1) : DT(0);
+  if (b && !add) {
+    // seed every row of y with the bias, then let the GEMM accumulate onto it
+    const int nt = omp_threads(M * H);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t m = 0; m < M; ++m) std::copy(b, b + H, y + m * H);
+    beta = 1;
+  }
+  if (D > 0) {
+    gemm(false, true, blas_int(M, "FullyConnected batch"), blas_int(H, "num_hidden"), blas_int(D, "input dim"), DT(1), x,
+         w, beta, y);
+  } else if (beta == DT(0)) {
+    std::fill(y, y + M * H, DT(0));
+  }
+  if (b && add) {
+    const int nt = omp_threads(M * H);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t m = 0; m < M; ++m) {
+      DT* yr = y + m * H;  // [H]
+      for (int64_t h = 0; h < H; ++h) yr[h] += b[h];
+    }
+  }
+}
+
+/// db (=|+=) column sums of dy. dy [M, H], db [H]. Threads split the columns.
+template <typename DT>
+void fc_bias_grad(int64_t M, int64_t H, const DT* dy, DT* db, OpReq req) {
+  if (req == OpReq::kNullOp || H == 0) return;
+  const bool add = req == OpReq::kAddTo;
+  const int64_t kCols = 64;  // columns per block (one block per thread at least this wide)
+  const int64_t nblk = std::max<int64_t>(1, std::min<int64_t>(omp_threads(M * H), (H + kCols - 1) / kCols));
+  const int64_t per = (H + nblk - 1) / nblk;
+#pragma omp parallel for num_threads((int)nblk) schedule(static) if (nblk > 1)
+  for (int64_t blk = 0; blk < nblk; ++blk) {
+    const int64_t h0 = blk * per, h1 = std::min(H, h0 + per);
+    if (!add)
+      for (int64_t h = h0; h < h1; ++h) db[h] = 0;
+    for (int64_t m = 0; m < M; ++m) {
+      const DT* dyr = dy + m * H;  // [H]
+      for (int64_t h = h0; h < h1; ++h) db[h] += dyr[h];
+    }
+  }
+}
+
+template <typename DT>
+void fc_backward(int64_t M, int64_t D, int64_t H, const DT* dy, const DT* x, const DT* w, DT* dx, DT* dw, DT* db,
+                 const std::vector<OpReq>& req) {
+  // dy [M, H], x [M, D], w [H, D]; dx [M, D], dw [H, D], db [H] or null
+  const int m = blas_int(M, "FullyConnected batch"), d = blas_int(D, "input dim"), h = blas_int(H, "num_hidden");
+  // dW = dY^T X first: dx may be written in place over x.
+  if (req[1] != OpReq::kNullOp && H * D > 0) {
+    if (M > 0) gemm(true, false, h, d, m, DT(1), dy, x, req[1] == OpReq::kAddTo ? DT(1) : DT(0), dw);
+    else if (req[1] != OpReq::kAddTo) std::fill(dw, dw + H * D, DT(0));
+  }
+  if (db) fc_bias_grad(M, H, dy, db, req[2]);
+  // dX = dY W
+  if (req[0] != OpReq::kNullOp && M * D > 0) {
+    if (H > 0) gemm(false, false, m, d, h, DT(1), dy, w, req[0] == OpReq::kAddTo ? DT(1) : DT(0), dx);
+    else if (req[0] != OpReq::kAddTo) std::fill(dx, dx + M * D, DT(0));
+  }
+}
+
+void fc_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  const FcDims d = fc_dims(a, in[0].shape);
+  const bool has_bias = !a.b("no_bias");
+  KILN_FLOAT_SWITCH(in[0].dtype, DT, {
+    fc_forward<DT>(d.M, d.D, d.H, in[0].dptr<DT>(), in[1].dptr<DT>(), has_bias ? in[2].dptr<DT>() : nullptr,
+                   out[0].dptr<DT>(), req[0]);
+  });
+}
+
+void fc_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  // in: dy, x, w; out: dx, dw[, db]
+  const FcDims d = fc_dims(a, in[1].shape);
+  const bool has_bias = !a.b("no_bias");
+  KILN_FLOAT_SWITCH(in[0].dtype, DT, {
+    fc_backward<DT>(d.M, d.D, d.H, in[0].dptr<DT>(), in[1].dptr<DT>(), in[2].dptr<DT>(), out[0].dptr<DT>(),
+                    out[1].dptr<DT>(), has_bias ? out[2].dptr<DT>() : nullptr, req);
+  });
+}
+
+}  // namespace
+
+void register_fully_connected(OpRegistry& r) {
+  OpDef fc;
+  fc.name = "FullyConnected";
+  fc.description =
+      "Applies a linear transformation: Y = X W^T + b. With flatten=True the data (N, d1, ..., dk) is viewed as "
+      "(N, d1*...*dk) and the output is (N, num_hidden); with flatten=False the last axis is the feature axis and "
+      "the output keeps the leading dims. weight is (num_hidden, input_dim), bias (num_hidden,).";
+  fc.params = {
+      param_range("num_hidden", ParamType::kInt, "", 1, 2147483647, "Number of hidden nodes of the output."),
+      param("no_bias", ParamType::kBool, "False", "Whether to disable bias parameter."),
+      param("flatten", ParamType::kBool, "True", "Whether to collapse all but the first axis of the input data tensor."),
+  };
+  fc.input_names_fn = [](const Attrs& a) {
+    return a.b("no_bias") ? std::vector<std::string>{"data", "weight"}
+                          : std::vector<std::string>{"data", "weight", "bias"};
+  };
+  fc.output_names_ = {"output"};
+  fc.infer_shape = fc_infer_shape;
+  fc.cpu = fc_forward_cpu;
+  fc.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
+    return make_backward("_backward_FullyConnected", n, {og[0], n->inputs[0], n->inputs[1]});
+  };
+  const OpDef& fwd = r.add(fc);
+
+  OpDef bw = backward_def("_backward_FullyConnected", fwd);
+  bw.input_names_ = {"ograd", "data", "weight"};
+  bw.output_names_fn = [](const Attrs& a) {
+    return a.b("no_bias") ? std::vector<std::string>{"data_grad", "weight_grad"}
+                          : std::vector<std::string>{"data_grad", "weight_grad", "bias_grad"};
+  };
+  bw.cpu = fc_backward_cpu;
+  bw.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{1, 0}}; };  // x -> dx
+  r.add(bw);
+}
+
+}  // namespace nn
+}  // namespace kiln

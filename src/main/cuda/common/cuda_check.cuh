@@ -1,0 +1,143 @@
+// Host-side helpers shared by every file of the CUDA library (src/main/cuda): error checking that
+// throws kiln::KilnError (never aborts), the current-device guard, and the internal interfaces
+// between runtime.cc, cublas_dl.cc and the op files. Host code only: included by .cc files
+// (compiled by g++) as well as by .cu files (compiled by nvcc).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kiln/op.h"
+#include "kiln/tensor.h"
+
+namespace kiln {
+namespace cuda {
+
+/// "what: <CUDA error string> (<code>)", and clears the (non-sticky) error state.
+inline std::string error_text(cudaError_t e, const char* what) {
+  std::string s = std::string(what) + ": " + cudaGetErrorString(e) + " (" + std::to_string((int)e) + ")";
+  (void)cudaGetLastError();
+  return s;
+}
+
+[[noreturn]] inline void throw_cuda(cudaError_t e, const char* what) { throw KilnError(error_text(e, what)); }
+
+}  // namespace cuda
+}  // namespace kiln
+
+/// Checks a CUDA runtime call; throws KilnError "cudaXxx(...): <error string> (<code>)".
+#define KILN_CUDA_CHECK(call)                                                   \
+  do {                                                                          \
+    cudaError_t kiln_cuda_e_ = (call);                                          \
+    if (kiln_cuda_e_ != cudaSuccess) ::kiln::cuda::throw_cuda(kiln_cuda_e_, #call); \
+  } while (0)
+
+/// After a <<<...>>> launch: reports configuration / launch errors (asynchronous faults surface
+/// at the next synchronizing call, which is checked too).
+#define KILN_CUDA_LAUNCH_CHECK(name)                                                        \
+  do {                                                                                      \
+    cudaError_t kiln_cuda_e_ = cudaGetLastError();                                          \
+    if (kiln_cuda_e_ != cudaSuccess)                                                        \
+      ::kiln::cuda::throw_cuda(kiln_cuda_e_, (std::string("launch of ") + (name)).c_str()); \
+  } while (0)
+
+namespace kiln {
+namespace cuda {
+
+/// Makes `device` current for the calling thread for the guard's lifetime.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    KILN_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) KILN_CUDA_CHECK(cudaSetDevice(device));
+    switched_ = prev_ != device;
+  }
+  ~DeviceGuard() {
+    if (switched_) (void)cudaSetDevice(prev_);  // best effort; destructors must not throw
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_ = 0;
+  bool switched_ = false;
+};
+
+/// The stream a kernel runs on: OpCtx::stream (a cudaStream_t), null = the legacy default stream.
+inline cudaStream_t stream_of(const OpCtx& ctx) { return static_cast<cudaStream_t>(ctx.stream); }
+
+/// Device id of a kernel call: the blobs' context when they are on the GPU, else OpCtx's.
+inline int device_of(const OpCtx& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  for (const auto& b : out)
+    if (b.ctx.type == DevType::kGPU) return b.ctx.id;
+  for (const auto& b : in)
+    if (b.ctx.type == DevType::kGPU) return b.ctx.id;
+  return ctx.ctx.id;
+}
+
+/// Checks that the blobs live on a GPU (a CPU pointer handed to a kernel would fault the context).
+inline void check_on_gpu(const char* op, const std::vector<TBlob>& blobs, const char* what) {
+  for (size_t i = 0; i < blobs.size(); ++i)
+    if (blobs[i].ptr != nullptr && blobs[i].ctx.type != DevType::kGPU)
+      throw KilnError(std::string(op) + ": GPU kernel got " + what + " " + std::to_string(i) + " on " +
+                      blobs[i].ctx.str());
+}
+
+inline void check_arity(const char* op, const std::vector<TBlob>& in, size_t nin_min, size_t nin_max,
+                        const std::vector<TBlob>& out, const std::vector<OpReq>& req, size_t nout_min,
+                        size_t nout_max) {
+  if (in.size() < nin_min || in.size() > nin_max || out.size() < nout_min || out.size() > nout_max ||
+      req.size() != out.size())
+    throw KilnError(std::string(op) + " (GPU): got " + std::to_string(in.size()) + " inputs, " +
+                    std::to_string(out.size()) + " outputs and " + std::to_string(req.size()) + " requests");
+}
+
+/// True when the attributes' op declares parameter `name` (a backward op may carry its forward
+/// op's dictionary without declaring the parameters; Attrs accessors throw for those).
+inline bool declared(const Attrs& a, const std::string& name) {
+  if (a.op == nullptr) return false;
+  for (const auto& p : a.op->params)
+    if (p.name == name) return true;
+  return false;
+}
+
+/// A string parameter: parsed value when declared, else the raw dictionary entry, else throws.
+inline std::string attr_str(const char* op, const Attrs& a, const std::string& name) {
+  if (declared(a, name)) return a.s(name);
+  auto it = a.dict.find(name);
+  if (it != a.dict.end()) return it->second;
+  throw KilnError(std::string(op) + " (GPU): parameter '" + name + "' is missing");
+}
+
+// ---- cuBLAS (cublas_dl.cc) -----------------------------------------------------------------
+
+/// Opens libcublas.so.13 (+ libcublasLt.so.13) once; "" when usable, else the reason.
+const std::string& cublas_status();
+/// "cuBLAS 13.0.0 from <path>" or the reason it is not available.
+std::string cublas_describe();
+/// Row-major C[m,n] = alpha * op(A) * op(B) + beta * C on `stream` of the current device;
+/// op = transpose when ta/tb. A is [m,k] (or [k,m] when ta), B is [k,n] (or [n,k] when tb).
+/// beta == 0 never reads C. Throws KilnError naming the cuBLAS status.
+void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, const float* b, float beta, float* c);
+void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+          const double* a, const double* b, double beta, double* c);
+/// Extra directories (':'-separated) searched before KILN_CUDA_LIBDIRS / LD_LIBRARY_PATH; only
+/// effective before the first cuBLAS use.
+void set_library_dirs(const std::string& dirs);
+
+// ---- caching allocator statistics (runtime.cc); not (yet) declared in kiln/cuda_api.h ---------
+/// Bytes handed out and not yet freed (rounded to the allocator's buckets).
+int64_t held_bytes(int device);
+/// Bytes kept in the free lists for reuse.
+int64_t cached_bytes(int device);
+/// Returns every cached block of `device` to the driver.
+void empty_cache(int device);
+
+// ---- op families (ops/*.cu) ------------------------------------------------------------------
+void register_elemwise_gpu(OpRegistry& r);
+void register_fully_connected_gpu(OpRegistry& r);
+
+}  // namespace cuda
+}  // namespace kiln

@@ -1,0 +1,252 @@
+// cuBLAS opened with dlopen: neither its headers nor its libraries are needed at build time, and
+// the JNI library still loads on machines without any GPU stack. We declare the few entry points
+// we use ourselves (stable C ABI of cuBLAS 12/13).
+//
+// Search order for libcublasLt.so.13 / libcublas.so.13:
+//   1. directories given to set_library_dirs() (':'-separated),
+//   2. the KILN_CUDA_LIBDIRS environment variable (':'-separated; gpu-check.sh's run.sh sets it,
+//      together with -Dkiln.cuda.libdirs, from python3's site-packages/nvidia/*/lib),
+//   3. the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig cache, RUNPATH),
+//   4. the toolkit directories /usr/local/cuda/lib64 and /usr/local/cuda/targets/x86_64-linux/lib.
+#include <dlfcn.h>
+
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/cuda_check.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+// ---- our own declarations of the cuBLAS C API ------------------------------------------------
+typedef struct cublasContext* cublasHandle_t;
+typedef int cublasStatus_t;  // CUBLAS_STATUS_SUCCESS = 0
+enum { kCublasOpN = 0, kCublasOpT = 1 };
+typedef cublasStatus_t (*cublasCreate_fn)(cublasHandle_t*);
+typedef cublasStatus_t (*cublasSetStream_fn)(cublasHandle_t, cudaStream_t);
+typedef cublasStatus_t (*cublasSgemm_fn)(cublasHandle_t, int transa, int transb, int m, int n, int k,
+                                          const float* alpha, const float* a, int lda, const float* b, int ldb,
+                                          const float* beta, float* c, int ldc);
+typedef cublasStatus_t (*cublasDgemm_fn)(cublasHandle_t, int transa, int transb, int m, int n, int k,
+                                          const double* alpha, const double* a, int lda, const double* b, int ldb,
+                                          const double* beta, double* c, int ldc);
+typedef const char* (*cublasGetStatusString_fn)(cublasStatus_t);  // optional (cuBLAS >= 11.4)
+typedef cublasStatus_t (*cublasGetProperty_fn)(int type, int* value);  // MAJOR=0, MINOR=1, PATCH=2
+
+constexpr int kMaxDevices = 64;
+
+struct Cublas {
+  std::once_flag once;
+  std::string status = "cuBLAS not loaded yet";  // "" when usable
+  std::string found_at;
+  void* lt = nullptr;
+  void* lib = nullptr;
+  cublasCreate_fn create = nullptr;
+  cublasSetStream_fn set_stream = nullptr;
+  cublasSgemm_fn sgemm = nullptr;
+  cublasDgemm_fn dgemm = nullptr;
+  cublasGetStatusString_fn status_string = nullptr;
+  cublasGetProperty_fn get_property = nullptr;
+  std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
+  cublasHandle_t handle[kMaxDevices] = {};
+};
+
+// Never destroyed: handles must not be torn down after the CUDA runtime at process exit.
+Cublas& state() {
+  static Cublas* s = new Cublas();
+  return *s;
+}
+
+std::mutex g_dirs_mu;
+std::string g_extra_dirs;
+
+std::vector<std::string> split_dirs(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(':', start);
+    std::string d = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!d.empty()) out.push_back(d);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+/// Opens `soname` from the first directory that has it, then through the loader's search.
+/// Appends each failure to *errors; *where gets the path that worked.
+void* open_first(const std::vector<std::string>& dirs, const char* soname, std::string* where, std::string* errors) {
+  for (const auto& d : dirs) {
+    std::string path = d + "/" + soname;
+    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      *where = path;
+      return h;
+    }
+    (void)dlerror();
+  }
+  if (void* h = dlopen(soname, RTLD_NOW | RTLD_GLOBAL)) {
+    *where = std::string(soname) + " (loader search path)";
+    return h;
+  }
+  const char* e = dlerror();
+  *errors += e ? e : soname;
+  for (const char* d : {"/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"}) {
+    std::string path = std::string(d) + "/" + soname;
+    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      *where = path;
+      return h;
+    }
+    (void)dlerror();
+  }
+  return nullptr;
+}
+
+void load(Cublas& s) {
+  std::vector<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> lk(g_dirs_mu);
+    dirs = split_dirs(g_extra_dirs);
+  }
+  if (const char* env = std::getenv("KILN_CUDA_LIBDIRS")) {
+    for (auto& d : split_dirs(env)) dirs.push_back(d);
+  }
+  std::string where_lt, where, err_lt, err;
+  s.lt = open_first(dirs, "libcublasLt.so.13", &where_lt, &err_lt);  // libcublas needs it; load it first
+  s.lib = open_first(dirs, "libcublas.so.13", &where, &err);
+  if (!s.lib) {
+    s.status = "cuBLAS not available: libcublas.so.13 not found (" + err +
+               "); searched KILN_CUDA_LIBDIRS, LD_LIBRARY_PATH and /usr/local/cuda/lib64";
+    if (!s.lt) s.status += "; libcublasLt.so.13 not found either";
+    return;
+  }
+  s.create = (cublasCreate_fn)dlsym(s.lib, "cublasCreate_v2");
+  s.set_stream = (cublasSetStream_fn)dlsym(s.lib, "cublasSetStream_v2");
+  s.sgemm = (cublasSgemm_fn)dlsym(s.lib, "cublasSgemm_v2");
+  s.dgemm = (cublasDgemm_fn)dlsym(s.lib, "cublasDgemm_v2");
+  s.status_string = (cublasGetStatusString_fn)dlsym(s.lib, "cublasGetStatusString");
+  s.get_property = (cublasGetProperty_fn)dlsym(s.lib, "cublasGetProperty");
+  std::string missing;
+  if (!s.create) missing += " cublasCreate_v2";
+  if (!s.set_stream) missing += " cublasSetStream_v2";
+  if (!s.sgemm) missing += " cublasSgemm_v2";
+  if (!s.dgemm) missing += " cublasDgemm_v2";
+  if (!missing.empty()) {
+    s.status = "cuBLAS not available: " + where + " lacks" + missing;
+    return;
+  }
+  s.found_at = where;
+  s.status.clear();
+}
+
+Cublas& loaded() {
+  Cublas& s = state();
+  std::call_once(s.once, [&] { load(s); });
+  return s;
+}
+
+std::string status_name(Cublas& s, cublasStatus_t st) {
+  std::string name;
+  if (s.status_string) {
+    const char* p = s.status_string(st);
+    if (p) name = p;
+  }
+  if (name.empty()) {
+    switch (st) {
+      case 1: name = "CUBLAS_STATUS_NOT_INITIALIZED"; break;
+      case 3: name = "CUBLAS_STATUS_ALLOC_FAILED"; break;
+      case 7: name = "CUBLAS_STATUS_INVALID_VALUE"; break;
+      case 8: name = "CUBLAS_STATUS_ARCH_MISMATCH"; break;
+      case 11: name = "CUBLAS_STATUS_MAPPING_ERROR"; break;
+      case 13: name = "CUBLAS_STATUS_EXECUTION_FAILED"; break;
+      case 14: name = "CUBLAS_STATUS_INTERNAL_ERROR"; break;
+      case 15: name = "CUBLAS_STATUS_NOT_SUPPORTED"; break;
+      case 16: name = "CUBLAS_STATUS_LICENSE_ERROR"; break;
+      default: name = "unknown cuBLAS status"; break;
+    }
+  }
+  return name + " (" + std::to_string(st) + ")";
+}
+
+void check_status(Cublas& s, cublasStatus_t st, const char* what) {
+  if (st != 0) throw KilnError(std::string(what) + ": " + status_name(s, st));
+}
+
+/// The handle of `device`, created on first use (with `device` current). Caller holds s.mu[device].
+cublasHandle_t handle_for(Cublas& s, int device) {
+  if (!s.handle[device]) {
+    DeviceGuard g(device);
+    cublasHandle_t h = nullptr;
+    check_status(s, s.create(&h), ("cublasCreate_v2 on gpu(" + std::to_string(device) + ")").c_str());
+    s.handle[device] = h;
+  }
+  return s.handle[device];
+}
+
+void check_dims(int64_t m, int64_t n, int64_t k) {
+  if (m < 0 || n < 0 || k < 0 || m > INT_MAX || n > INT_MAX || k > INT_MAX)
+    throw KilnError("GPU gemm: dimensions m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                    " k=" + std::to_string(k) + " exceed the 32-bit range of cuBLAS");
+}
+
+template <typename T, typename Fn>
+void gemm_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream_t stream, bool ta, bool tb, int64_t m,
+               int64_t n, int64_t k, T alpha, const T* a, const T* b, T beta, T* c) {
+  check_dims(m, n, k);
+  if (m == 0 || n == 0) return;
+  if (device < 0 || device >= kMaxDevices) throw KilnError("GPU gemm: bad device id " + std::to_string(device));
+  if (k == 0) {  // C = beta * C; only beta 0 and 1 occur
+    if (beta == T(0)) KILN_CUDA_CHECK(cudaMemsetAsync(c, 0, (size_t)(m * n) * sizeof(T), stream));
+    else if (beta != T(1)) throw KilnError("GPU gemm: k == 0 with beta other than 0 or 1");
+    return;
+  }
+  Cublas& s = loaded();
+  if (!s.status.empty()) throw KilnError(s.status);
+  std::lock_guard<std::mutex> lk(s.mu[device]);
+  cublasHandle_t h = handle_for(s, device);
+  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  // Row-major C[m,n] = op(A) op(B) is column-major C^T[n,m] = op(B)^T op(A)^T: swap the operands.
+  // Row-major A is [m,k] (ld k) or [k,m] when ta (ld m); B is [k,n] (ld n) or [n,k] when tb (ld k).
+  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+  check_status(s,
+               (s.*fn)(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
+                       b, ldb, a, lda, &beta, c, (int)n),
+               fname);
+}
+
+}  // namespace
+
+const std::string& cublas_status() { return loaded().status; }
+
+std::string cublas_describe() {
+  Cublas& s = loaded();
+  if (!s.status.empty()) return s.status;
+  std::string v;
+  if (s.get_property) {
+    int ma = 0, mi = 0, pa = 0;
+    if (s.get_property(0, &ma) == 0 && s.get_property(1, &mi) == 0 && s.get_property(2, &pa) == 0)
+      v = " " + std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa);
+  }
+  return "cuBLAS" + v + " from " + s.found_at;
+}
+
+void set_library_dirs(const std::string& dirs) {
+  std::lock_guard<std::mutex> lk(g_dirs_mu);
+  g_extra_dirs = dirs;
+}
+
+void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, const float* b, float beta, float* c) {
+  gemm_impl<float>(&Cublas::sgemm, "cublasSgemm_v2", device, stream, ta, tb, m, n, k, alpha, a, b, beta, c);
+}
+
+void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+          const double* a, const double* b, double beta, double* c) {
+  gemm_impl<double>(&Cublas::dgemm, "cublasDgemm_v2", device, stream, ta, tb, m, n, k, alpha, a, b, beta, c);
+}
+
+}  // namespace cuda
+}  // namespace kiln

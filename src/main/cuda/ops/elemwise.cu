@@ -1,0 +1,300 @@
+// GPU kernels of the elementwise operators: binary (elemwise_add/sub/mul/div), scalar
+// (_plus_scalar, _minus_scalar, _rminus_scalar, _mul_scalar, _div_scalar, _rdiv_scalar), unary
+// (negative, exp, log, sqrt, square, abs), Activation and _backward_Activation, and the SGD
+// optimizer updates (sgd_update, sgd_mom_update). Same inputs, outputs and parameters as the CPU
+// ops; float32 and float64; every OpReq honoured.
+//
+// Every array here is flat: all inputs and outputs of one call have the same number of elements n
+// (shapes were checked at bind time; we re-check the element counts). Outputs may alias inputs
+// (kWriteInplace), so no pointer is __restrict__: each element is read before it is written, by
+// the same thread.
+#include <string>
+
+#include "common/kernels.cuh"
+#include "kiln/kernel_common.h"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+// ---- generic kernels ---------------------------------------------------------------------------
+
+// x: [n], y: [n]
+template <typename T, typename F>
+__global__ void unary_kernel(int64_t n, const T* x, T* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(x[i])); }
+}
+
+// a: [n], b: [n], y: [n]
+template <typename T, typename F>
+__global__ void binary_kernel(int64_t n, const T* a, const T* b, T* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(a[i], b[i])); }
+}
+
+// ---- functors ------------------------------------------------------------------------------------
+
+struct Add { template <typename T> __device__ T operator()(T a, T b) const { return a + b; } };
+struct Sub { template <typename T> __device__ T operator()(T a, T b) const { return a - b; } };
+struct Mul { template <typename T> __device__ T operator()(T a, T b) const { return a * b; } };
+struct Div { template <typename T> __device__ T operator()(T a, T b) const { return a / b; } };
+
+template <typename T> struct PlusScalar { T s; __device__ T operator()(T a) const { return a + s; } };
+template <typename T> struct MinusScalar { T s; __device__ T operator()(T a) const { return a - s; } };
+template <typename T> struct RMinusScalar { T s; __device__ T operator()(T a) const { return s - a; } };
+template <typename T> struct MulScalar { T s; __device__ T operator()(T a) const { return a * s; } };
+template <typename T> struct DivScalar { T s; __device__ T operator()(T a) const { return a / s; } };
+template <typename T> struct RDivScalar { T s; __device__ T operator()(T a) const { return s / a; } };
+
+struct Negative { template <typename T> __device__ T operator()(T a) const { return -a; } };
+struct Exp { template <typename T> __device__ T operator()(T a) const { return k_exp(a); } };
+struct Log { template <typename T> __device__ T operator()(T a) const { return k_log(a); } };
+struct Sqrt { template <typename T> __device__ T operator()(T a) const { return k_sqrt(a); } };
+struct Square { template <typename T> __device__ T operator()(T a) const { return a * a; } };
+struct Abs { template <typename T> __device__ T operator()(T a) const { return k_abs(a); } };
+
+// Activation forward (MXNet mshadow_op definitions)
+struct Relu {  // NaN passes through, as MXNet's relu
+  template <typename T> __device__ T operator()(T a) const { return a > T(0) || a != a ? a : T(0); }
+};
+struct Sigmoid { template <typename T> __device__ T operator()(T a) const { return T(1) / (T(1) + k_exp(-a)); } };
+struct Tanh { template <typename T> __device__ T operator()(T a) const { return k_tanh(a); } };
+struct SoftRelu {  // log(1 + exp(a)), exactly a above 20 (no overflow)
+  template <typename T> __device__ T operator()(T a) const { return a > T(20) ? a : k_log1p(k_exp(a)); }
+};
+struct SoftSign { template <typename T> __device__ T operator()(T a) const { return a / (T(1) + k_abs(a)); } };
+
+// Activation backward: g = output gradient, y = forward output (x = forward input for softsign)
+struct ReluGrad {  // a NaN output propagates
+  template <typename T> __device__ T operator()(T g, T y) const { return y > T(0) ? g : (y != y ? y : T(0)); }
+};
+struct SigmoidGrad { template <typename T> __device__ T operator()(T g, T y) const { return g * y * (T(1) - y); } };
+struct TanhGrad { template <typename T> __device__ T operator()(T g, T y) const { return g * (T(1) - y * y); } };
+struct SoftReluGrad { template <typename T> __device__ T operator()(T g, T y) const { return g * -k_expm1(-y); } };
+struct SoftSignGrad {
+  template <typename T> __device__ T operator()(T g, T x) const {
+    T d = T(1) + k_abs(x);
+    return g / (d * d);
+  }
+};
+
+// ---- SGD -----------------------------------------------------------------------------------------
+
+template <typename T>
+__device__ __forceinline__ T clip_grad(T g, T clip) {  // clip < 0: no clipping
+  if (clip >= T(0)) g = g > clip ? clip : (g < -clip ? -clip : g);
+  return g;
+}
+
+// weight: [n], grad: [n], out: [n] (usually aliases weight)
+template <typename T>
+__global__ void sgd_kernel(int64_t n, const T* weight, const T* grad, T* out, int req, T lr, T wd, T rescale, T clip) {
+  KILN_GRID_STRIDE(i, n) {
+    T w = weight[i];
+    T g = clip_grad(rescale * grad[i], clip);
+    assign(out, i, req, (T(1) - lr * wd) * w - lr * g);
+  }
+}
+
+// weight: [n], grad: [n], mom: [n] (updated in place, whatever the request), out: [n]
+template <typename T>
+__global__ void sgd_mom_kernel(int64_t n, const T* weight, const T* grad, T* mom, T* out, int req, T lr, T momentum,
+                               T wd, T rescale, T clip) {
+  KILN_GRID_STRIDE(i, n) {
+    T w = weight[i];
+    T g = clip_grad(rescale * grad[i], clip);
+    T m = momentum * mom[i] - lr * wd * w - lr * g;
+    mom[i] = m;
+    if (req != kReqNull) assign(out, i, req, w + m);
+  }
+}
+
+// ---- host side -----------------------------------------------------------------------------------
+
+void check_same_size(const char* op, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const int64_t n = out[0].size();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].size() != n)
+      throw KilnError(std::string(op) + " (GPU): input " + std::to_string(i) + " has shape " + in[i].shape.str() +
+                      ", output has " + out[0].shape.str());
+    if (in[i].dtype != out[0].dtype)
+      throw KilnError(std::string(op) + " (GPU): input " + std::to_string(i) + " is " + dtype_name(in[i].dtype) +
+                      ", output is " + dtype_name(out[0].dtype));
+  }
+}
+
+/// Common prologue: arity, devices, sizes. Returns false when there is nothing to do.
+bool prologue(const char* op, const std::vector<TBlob>& in, size_t nin_min, size_t nin_max,
+              const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  check_arity(op, in, nin_min, nin_max, out, req, 1, 1);
+  check_on_gpu(op, in, "input");
+  check_on_gpu(op, out, "output");
+  check_same_size(op, in, out);
+  return req[0] != OpReq::kNullOp && out[0].size() > 0;
+}
+
+/// y: [n] = f(x: [n]) in element type T (the caller dispatched on the dtype).
+template <typename T, typename F>
+void launch_unary_t(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
+  const int64_t n = y.size();
+  unary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x.dptr<T>(), y.dptr<T>(), req_int(req), f);
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+/// y: [n] = f(x: [n]) for a functor generic in the element type.
+template <typename F>
+void launch_unary(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
+  KILN_FLOAT_SWITCH(y.dtype, T, { launch_unary_t<T>(ctx, x, req, y, f, name); });
+}
+
+/// y: [n] = f(a: [n], b: [n]) for a functor generic in the element type.
+template <typename F>
+void launch_binary(const OpCtx& ctx, const TBlob& a, const TBlob& b, OpReq req, const TBlob& y, F f,
+                   const char* name) {
+  const int64_t n = y.size();
+  KILN_FLOAT_SWITCH(y.dtype, T, {
+    binary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a.dptr<T>(), b.dptr<T>(), y.dptr<T>(),
+                                                                   req_int(req), f);
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+template <typename F>
+Kernel binary_op(const char* name) {
+  return [name](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+    if (!prologue(name, in, 2, 2, req, out)) return;
+    DeviceGuard g(device_of(ctx, in, out));
+    launch_binary(ctx, in[0], in[1], req[0], out[0], F(), name);  // (lhs, rhs)
+  };
+}
+
+template <typename F>
+Kernel unary_op(const char* name) {
+  return [name](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+    if (!prologue(name, in, 1, 1, req, out)) return;
+    DeviceGuard g(device_of(ctx, in, out));
+    launch_unary(ctx, in[0], req[0], out[0], F(), name);
+  };
+}
+
+template <template <typename> class F>
+Kernel scalar_op(const char* name) {
+  return [name](const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+    if (!prologue(name, in, 1, 1, req, out)) return;
+    const double s = attrs.f("scalar");
+    DeviceGuard g(device_of(ctx, in, out));
+    KILN_FLOAT_SWITCH(out[0].dtype, T, { launch_unary_t<T>(ctx, in[0], req[0], out[0], F<T>{T(s)}, name); });
+  };
+}
+
+void activation_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                        const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "Activation";
+  if (!prologue(name, in, 1, 1, req, out)) return;
+  const std::string act = attr_str(name, attrs, "act_type");
+  DeviceGuard g(device_of(ctx, in, out));
+  // in[0] data: [n], out[0]: [n]
+  if (act == "relu") launch_unary(ctx, in[0], req[0], out[0], Relu(), "Activation(relu)");
+  else if (act == "sigmoid") launch_unary(ctx, in[0], req[0], out[0], Sigmoid(), "Activation(sigmoid)");
+  else if (act == "tanh") launch_unary(ctx, in[0], req[0], out[0], Tanh(), "Activation(tanh)");
+  else if (act == "softrelu") launch_unary(ctx, in[0], req[0], out[0], SoftRelu(), "Activation(softrelu)");
+  else if (act == "softsign") launch_unary(ctx, in[0], req[0], out[0], SoftSign(), "Activation(softsign)");
+  else throw KilnError("Activation (GPU): act_type '" + act + "' is not supported");
+}
+
+void activation_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                         const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "_backward_Activation";
+  const std::string act = attr_str(name, attrs, "act_type");
+  // in: (ograd [n], output [n]) for relu/sigmoid/tanh/softrelu, (ograd, output, data [n]) for softsign
+  // out[0] d_data: [n]
+  if (!prologue(name, in, 2, 3, req, out)) return;
+  DeviceGuard g(device_of(ctx, in, out));
+  if (act == "relu") launch_binary(ctx, in[0], in[1], req[0], out[0], ReluGrad(), "_backward_Activation(relu)");
+  else if (act == "sigmoid")
+    launch_binary(ctx, in[0], in[1], req[0], out[0], SigmoidGrad(), "_backward_Activation(sigmoid)");
+  else if (act == "tanh") launch_binary(ctx, in[0], in[1], req[0], out[0], TanhGrad(), "_backward_Activation(tanh)");
+  else if (act == "softrelu")
+    launch_binary(ctx, in[0], in[1], req[0], out[0], SoftReluGrad(), "_backward_Activation(softrelu)");
+  else if (act == "softsign") {
+    if (in.size() < 3) throw KilnError("_backward_Activation (GPU): softsign needs (ograd, output, data)");
+    launch_binary(ctx, in[0], in[2], req[0], out[0], SoftSignGrad(), "_backward_Activation(softsign)");
+  } else {
+    throw KilnError("_backward_Activation (GPU): act_type '" + act + "' is not supported");
+  }
+}
+
+void sgd_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+  const char* name = "sgd_update";
+  // in: weight [n], grad [n]; out[0] new weight [n] (normally in place on weight)
+  if (!prologue(name, in, 2, 2, req, out)) return;
+  const double lr = attrs.f("lr"), wd = attrs.f("wd"), rescale = attrs.f("rescale_grad"),
+               clip = attrs.f("clip_gradient");
+  const int64_t n = out[0].size();
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    sgd_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, in[0].dptr<T>(), in[1].dptr<T>(), out[0].dptr<T>(),
+                                                                req_int(req[0]), T(lr), T(wd), T(rescale), T(clip));
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+void sgd_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                    const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "sgd_mom_update";
+  // in: weight [n], grad [n], mom [n] (mutated: the momentum state); out[0] new weight [n]
+  check_arity(name, in, 3, 3, out, req, 1, 1);
+  check_on_gpu(name, in, "input");
+  check_on_gpu(name, out, "output");
+  check_same_size(name, in, out);
+  const int64_t n = out[0].size();
+  if (n == 0) return;  // under kNullOp the momentum is still updated, as in MXNet
+  const double lr = attrs.f("lr"), momentum = attrs.f("momentum"), wd = attrs.f("wd"),
+               rescale = attrs.f("rescale_grad"), clip = attrs.f("clip_gradient");
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    sgd_mom_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, in[0].dptr<T>(), in[1].dptr<T>(),
+                                                                    in[2].dptr<T>(), out[0].dptr<T>(), req_int(req[0]),
+                                                                    T(lr), T(momentum), T(wd), T(rescale), T(clip));
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+void set_gpu(OpRegistry& r, const char* name, Kernel k) {
+  if (OpDef* op = r.find_mutable(name)) op->gpu = std::move(k);
+}
+
+}  // namespace
+
+void register_elemwise_gpu(OpRegistry& r) {
+  set_gpu(r, "elemwise_add", binary_op<Add>("elemwise_add"));
+  set_gpu(r, "elemwise_sub", binary_op<Sub>("elemwise_sub"));
+  set_gpu(r, "elemwise_mul", binary_op<Mul>("elemwise_mul"));
+  set_gpu(r, "elemwise_div", binary_op<Div>("elemwise_div"));
+
+  set_gpu(r, "_plus_scalar", scalar_op<PlusScalar>("_plus_scalar"));
+  set_gpu(r, "_minus_scalar", scalar_op<MinusScalar>("_minus_scalar"));
+  set_gpu(r, "_rminus_scalar", scalar_op<RMinusScalar>("_rminus_scalar"));
+  set_gpu(r, "_mul_scalar", scalar_op<MulScalar>("_mul_scalar"));
+  set_gpu(r, "_div_scalar", scalar_op<DivScalar>("_div_scalar"));
+  set_gpu(r, "_rdiv_scalar", scalar_op<RDivScalar>("_rdiv_scalar"));
+
+  set_gpu(r, "negative", unary_op<Negative>("negative"));
+  set_gpu(r, "exp", unary_op<Exp>("exp"));
+  set_gpu(r, "log", unary_op<Log>("log"));
+  set_gpu(r, "sqrt", unary_op<Sqrt>("sqrt"));
+  set_gpu(r, "square", unary_op<Square>("square"));
+  set_gpu(r, "abs", unary_op<Abs>("abs"));
+
+  set_gpu(r, "Activation", activation_forward);
+  set_gpu(r, "_backward_Activation", activation_backward);
+
+  set_gpu(r, "sgd_update", sgd_update);
+  set_gpu(r, "sgd_mom_update", sgd_mom_update);
+}
+
+}  // namespace cuda
+}  // namespace kiln

@@ -1,0 +1,270 @@
+// The CUDA runtime side of kiln/cuda_api.h: device discovery, a caching device allocator,
+// memset/memcpy/synchronize, and the registration of every GPU kernel. Host code only (g++ against
+// the CUDA runtime headers, linked with the static cudart, which dlopens the driver itself: on a
+// machine without a driver every call fails with a clean message instead of failing to load).
+//
+// Streams: memset0 / memcpy use the legacy default stream, which is ordered with every blocking
+// stream; the allocator reuses freed blocks immediately, which is safe as long as each device's
+// kernels run on one stream (or the default stream), the way the executor issues them.
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/cuda_check.cuh"
+#include "kiln/alloc.h"
+#include "kiln/cuda_api.h"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+// ---- device discovery ------------------------------------------------------------------------
+
+struct DeviceInfo {
+  int count = 0;
+  std::string why;  // "" when count > 0
+};
+
+const DeviceInfo& devices() {
+  static DeviceInfo* info = [] {
+    auto* d = new DeviceInfo();
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    int rt = 0, drv = 0;
+    (void)cudaRuntimeGetVersion(&rt);
+    (void)cudaDriverGetVersion(&drv);
+    (void)cudaGetLastError();
+    std::string versions = " [runtime " + std::to_string(rt) + ", driver " + std::to_string(drv) + "]";
+    if (e != cudaSuccess) {
+      d->why = "no CUDA device: " + error_text(e, "cudaGetDeviceCount") + versions;
+    } else if (n <= 0) {
+      d->why = "no CUDA device: cudaGetDeviceCount returned 0" + versions;
+    } else {
+      d->count = n < kMaxDevices ? n : kMaxDevices;
+    }
+    return d;
+  }();
+  return *info;
+}
+
+void check_device(int device) {
+  const DeviceInfo& d = devices();
+  if (d.count == 0) throw KilnError("gpu(" + std::to_string(device) + "): " + d.why);
+  if (device < 0 || device >= d.count)
+    throw KilnError("gpu(" + std::to_string(device) + ") does not exist: " + std::to_string(d.count) +
+                    " CUDA device(s) present");
+}
+
+std::string human_bytes(int64_t b) {
+  char buf[64];
+  if (b >= (int64_t(1) << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(int64_t(1) << 30));
+  else if (b >= (int64_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1 << 20));
+  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%lld B", (long long)b);
+  return buf;
+}
+
+// ---- caching allocator -----------------------------------------------------------------------
+//
+// Per device: blocks are rounded up to a bucket size (512 B steps up to 1 MiB, then 2 MiB steps)
+// and kept in a free list per bucket when released; a request takes a cached block of its bucket
+// or calls cudaMalloc. When cudaMalloc runs out of memory the device's cache is returned to the
+// driver and the request retried once.
+
+constexpr size_t kSmallStep = 512;
+constexpr size_t kSmallLimit = size_t(1) << 20;
+constexpr size_t kLargeStep = size_t(2) << 20;
+
+size_t bucket_of(size_t bytes) {
+  if (bytes == 0) bytes = 1;  // zero-byte arrays still get a valid, distinct pointer
+  if (bytes <= kSmallLimit) return (bytes + kSmallStep - 1) / kSmallStep * kSmallStep;
+  return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
+}
+
+struct Pool {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_lists;  // bucket bytes -> cached blocks
+  std::unordered_map<void*, size_t> live;                      // block -> bucket bytes
+  int64_t held = 0;     // bytes of live blocks
+  int64_t cached = 0;   // bytes in free_lists
+  int64_t peak_held = 0;
+  int64_t cuda_mallocs = 0;
+};
+
+// Never destroyed: at process exit the runtime may already be gone, and the driver frees it all.
+Pool& pool(int device) {
+  static Pool* pools = new Pool[kMaxDevices];
+  return pools[device];
+}
+
+/// Returns every cached block to the driver. Caller holds p.mu and has the device current.
+void release_cache(Pool& p) {
+  for (auto& kv : p.free_lists) {
+    for (void* b : kv.second) {
+      (void)cudaFree(b);  // best effort: a failure here leaves nothing better to do
+      p.cached -= (int64_t)kv.first;
+    }
+  }
+  p.free_lists.clear();
+  (void)cudaGetLastError();
+}
+
+}  // namespace
+
+// ---- kiln/cuda_api.h -------------------------------------------------------------------------
+
+int device_count(std::string* why) {
+  const DeviceInfo& d = devices();
+  if (why) *why = d.why;
+  return d.count;
+}
+
+std::string describe() {
+  const DeviceInfo& d = devices();
+  std::string s;
+  if (d.count == 0) {
+    s = d.why + "\n";
+  } else {
+    int rt = 0, drv = 0;
+    (void)cudaRuntimeGetVersion(&rt);
+    (void)cudaDriverGetVersion(&drv);
+    s = "CUDA runtime " + std::to_string(rt) + ", driver " + std::to_string(drv) + ", " + std::to_string(d.count) +
+        " device(s)\n";
+    for (int i = 0; i < d.count; ++i) {
+      cudaDeviceProp prop;
+      cudaError_t e = cudaGetDeviceProperties(&prop, i);
+      s += "gpu(" + std::to_string(i) + "): ";
+      if (e != cudaSuccess) {
+        s += error_text(e, "cudaGetDeviceProperties") + "\n";
+        continue;
+      }
+      s += std::string(prop.name) + ", sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
+           human_bytes((int64_t)prop.totalGlobalMem) + ", " + std::to_string(prop.multiProcessorCount) + " SMs";
+      s += "; allocator: " + human_bytes(held_bytes(i)) + " in use, " + human_bytes(cached_bytes(i)) + " cached\n";
+    }
+  }
+  s += cublas_describe() + "\n";
+  s += "cuDNN: not used";
+  return s;
+}
+
+void* malloc(int device, size_t bytes) {
+  check_device(device);
+  if (bytes > kMaxAllocBytes)
+    throw OutOfMemoryError("cannot allocate " + std::to_string(bytes) + " bytes on gpu(" + std::to_string(device) +
+                           "): larger than the 1 TiB limit");
+  size_t b = bucket_of(bytes);
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lk(p.mu);
+  void* ptr = nullptr;
+  auto it = p.free_lists.find(b);
+  if (it != p.free_lists.end() && !it->second.empty()) {
+    ptr = it->second.back();
+    it->second.pop_back();
+    p.cached -= (int64_t)b;
+  } else {
+    DeviceGuard g(device);
+    cudaError_t e = cudaMalloc(&ptr, b);
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      release_cache(p);
+      e = cudaMalloc(&ptr, b);
+    }
+    if (e != cudaSuccess) {
+      std::string msg = error_text(e, "cudaMalloc");
+      size_t free_b = 0, total_b = 0;
+      std::string mem;
+      if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+        mem = "; device has " + human_bytes((int64_t)free_b) + " free of " + human_bytes((int64_t)total_b);
+      (void)cudaGetLastError();
+      std::string text = "cannot allocate " + std::to_string(bytes) + " bytes on gpu(" + std::to_string(device) +
+                         "): " + msg + mem + "; Kiln holds " + human_bytes(p.held) + " in use";
+      if (e == cudaErrorMemoryAllocation) throw OutOfMemoryError(text);
+      throw KilnError(text);
+    }
+    ++p.cuda_mallocs;
+  }
+  p.live[ptr] = b;
+  p.held += (int64_t)b;
+  if (p.held > p.peak_held) p.peak_held = p.held;
+  return ptr;
+}
+
+// Called from destructors (Storage): never throws. An unknown pointer is ignored.
+void free(int device, void* ptr, size_t bytes) {
+  if (ptr == nullptr || device < 0 || device >= kMaxDevices) return;
+  try {
+    Pool& p = pool(device);
+    std::lock_guard<std::mutex> lk(p.mu);
+    auto it = p.live.find(ptr);
+    if (it == p.live.end()) return;
+    size_t b = it->second;  // the bucket recorded at malloc, whatever `bytes` says
+    p.live.erase(it);
+    p.held -= (int64_t)b;
+    p.free_lists[b].push_back(ptr);
+    p.cached += (int64_t)b;
+  } catch (...) {
+  }
+}
+
+void memset0(int device, void* ptr, size_t bytes) {
+  if (bytes == 0) return;
+  check_device(device);
+  DeviceGuard g(device);
+  KILN_CUDA_CHECK(cudaMemset(ptr, 0, bytes));
+}
+
+void memcpy(int device, void* dst, const void* src, size_t bytes, int kind) {
+  if (bytes == 0) return;
+  check_device(device);
+  DeviceGuard g(device);
+  switch (kind) {
+    case 0: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); break;
+    case 1: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); break;
+    // cudaMemcpyDefault: unified addressing works out the devices, so gpu(i) -> gpu(j) works too
+    case 2: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault)); break;
+    default: throw KilnError("kiln::cuda::memcpy: bad kind " + std::to_string(kind));
+  }
+}
+
+void synchronize(int device) {
+  check_device(device);
+  DeviceGuard g(device);
+  KILN_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+void register_gpu_kernels(OpRegistry& r) {
+  register_elemwise_gpu(r);
+  register_fully_connected_gpu(r);
+}
+
+// ---- allocator statistics (common/cuda_check.cuh) ---------------------------------------------
+
+int64_t held_bytes(int device) {
+  if (device < 0 || device >= kMaxDevices) return 0;
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lk(p.mu);
+  return p.held;
+}
+
+int64_t cached_bytes(int device) {
+  if (device < 0 || device >= kMaxDevices) return 0;
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lk(p.mu);
+  return p.cached;
+}
+
+void empty_cache(int device) {
+  check_device(device);
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lk(p.mu);
+  DeviceGuard g(device);
+  release_cache(p);
+}
+
+}  // namespace cuda
+}  // namespace kiln

@@ -1,0 +1,90 @@
+package dev.kiln.engine;
+
+import dev.kiln.internal.KilnNative;
+import dev.kiln.internal.Native;
+import dev.kiln.ndarray.Context;
+
+/**
+ * Process-wide native engine settings and diagnostics: thread count, SIMD path, OpenBLAS
+ * configuration, allocator statistics and CUDA availability. All methods are thread-safe.
+ */
+public final class Engine {
+    static {
+        Native.check(KilnNative.kiln_init(), "native initialisation");
+    }
+
+    private Engine() {}
+
+    /** Loads the native library and builds the operator registry (idempotent). */
+    public static void init() {
+        // the static initializer does the work
+    }
+
+    /**
+     * Sets the number of threads CPU kernels use (OpenMP and OpenBLAS), for all executors.
+     * Results are bit-for-bit repeatable for a fixed thread count.
+     */
+    public static void setNumThreads(int n) {
+        Native.check(KilnNative.kiln_set_num_threads(n), "setNumThreads");
+    }
+
+    /** Threads CPU kernels use. */
+    public static int numThreads() {
+        int[] out = new int[1];
+        Native.check(KilnNative.kiln_get_num_threads(out), "numThreads");
+        return out[0];
+    }
+
+    /** The vector instruction set the elementwise kernels use here: avx512f, avx2 or scalar. */
+    public static String simdIsa() {
+        return Native.string(KilnNative.kiln_simd_isa(), "simdIsa");
+    }
+
+    /** OpenBLAS's configuration string (version, kernel, thread limit). */
+    public static String blasConfig() {
+        return Native.string(KilnNative.kiln_blas_config(), "blasConfig");
+    }
+
+    /** Byte accounting of the native allocator of one device. */
+    public static MemoryStats memory(Context ctx) {
+        long[] out = new long[4];
+        Native.check(KilnNative.kiln_memory_stats(ctx.devType(), ctx.devId(), out), "memory");
+        return new MemoryStats(out[0], out[1], out[2], out[3]);
+    }
+
+    /** Resets the peak of {@link #memory(Context)} to the current value. */
+    public static void resetPeak(Context ctx) {
+        Native.check(KilnNative.kiln_memory_reset_peak(ctx.devType(), ctx.devId()), "resetPeak");
+    }
+
+    /** Number of live native handles (arrays and executors) in the process. */
+    public static long liveHandles() {
+        long[] out = new long[1];
+        Native.check(KilnNative.kiln_live_handles(out), "liveHandles");
+        return out[0];
+    }
+
+    /** Number of usable CUDA devices (0 without a GPU, a driver or a {@code -Pcuda} build). */
+    public static int cudaDeviceCount() {
+        int[] out = new int[1];
+        Native.check(KilnNative.kiln_cuda_device_count(out), "cudaDeviceCount");
+        return out[0];
+    }
+
+    /** The CUDA devices, or why there are none (e.g. "no CUDA device: ..."). */
+    public static String cudaDescribe() {
+        return Native.string(KilnNative.kiln_cuda_describe(), "cudaDescribe");
+    }
+
+    /**
+     * Checks that every registered operator is complete (shape function, CPU kernel, gradient or
+     * an explicit non-differentiable mark, described parameters) and returns the JSON report,
+     * which also lists the operators without a GPU kernel yet. Throws when an operator is incomplete.
+     */
+    public static String registrySelfTest() {
+        return Native.string(KilnNative.kiln_registry_selftest(), "registry self-test");
+    }
+
+    /** Allocator statistics of one device. */
+    public record MemoryStats(long currentBytes, long peakBytes, long outstandingBlocks, long totalBlocks) {}
+}

@@ -1,0 +1,342 @@
+package dev.kiln.executor;
+
+import dev.kiln.internal.Json;
+import dev.kiln.internal.KilnNative;
+import dev.kiln.internal.Native;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.Shape;
+import dev.kiln.symbol.Symbol;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A symbol bound to arrays on one device: shapes inferred, memory planned once (one arena for
+ * every intermediate and gradient buffer), and a flat list of kernel calls. {@link #forward},
+ * {@link #backward} and {@link #forwardBackward} each make one native call.
+ *
+ * <p>Ownership: an executor created by {@link #simpleBind} owns its argument, gradient and aux
+ * arrays and closes them in {@link #close()}; one created by {@link #bind} only references the
+ * caller's arrays (the caller closes them). Outputs are owned by the executor and are valid until
+ * it is closed; their contents change with every forward.
+ *
+ * <p>Thread-safety: not thread-safe; use one executor per thread (they may share read-only
+ * parameter arrays through {@link #bind}).
+ */
+public final class Executor implements AutoCloseable {
+    private final Symbol symbol;
+    private final Context ctx;
+    private final List<String> argNames;
+    private final List<String> auxNames;
+    private final Map<String, NDArray> args;
+    private final Map<String, NDArray> grads;
+    private final Map<String, NDArray> aux;
+    private final Map<String, GradReq> reqs;
+    private final List<NDArray> outputs = new ArrayList<>();
+    private final boolean ownsArrays;
+    private final Options options;
+    private long handle;
+
+    /** Bind options (planner switches and the seed of Dropout's generator). */
+    public static final class Options {
+        boolean mxnetCompatiblePlan;
+        int matchRange = 16;
+        boolean inplace = true;
+        long seed;
+
+        /** Plan exactly as MXNet 1.x does (4 bytes per element, never-read outputs get a block). */
+        public Options optMxnetCompatiblePlan(boolean v) {
+            mxnetCompatiblePlan = v;
+            return this;
+        }
+
+        /** The planner's match range (0 disables reuse; default 16). */
+        public Options optMatchRange(int v) {
+            matchRange = v;
+            return this;
+        }
+
+        /** Allows (default) or forbids in-place reuse. */
+        public Options optInplace(boolean v) {
+            inplace = v;
+            return this;
+        }
+
+        /** Seed of the executor's random generator (Dropout). */
+        public Options optSeed(long v) {
+            seed = v;
+            return this;
+        }
+
+        String json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("mxnet_compatible_plan", mxnetCompatiblePlan);
+            m.put("match_range", (long) matchRange);
+            m.put("inplace", inplace);
+            m.put("seed", seed);
+            return Json.write(m);
+        }
+    }
+
+    private Executor(Symbol symbol, Context ctx, Map<String, NDArray> args, Map<String, NDArray> grads, Map<String, GradReq> reqs,
+            Map<String, NDArray> aux, boolean owns, Options options) {
+        this.symbol = symbol;
+        this.ctx = ctx;
+        this.argNames = symbol.listArguments();
+        this.auxNames = symbol.listAuxiliaryStates();
+        this.args = args;
+        this.grads = grads;
+        this.reqs = reqs;
+        this.aux = aux;
+        this.ownsArrays = owns;
+        this.options = options;
+        long[] a = new long[argNames.size()];
+        long[] g = new long[argNames.size()];
+        int[] r = new int[argNames.size()];
+        for (int i = 0; i < a.length; i++) {
+            String n = argNames.get(i);
+            NDArray arr = args.get(n);
+            if (arr == null) {
+                throw new IllegalArgumentException("bind: no array for argument '" + n + "'; arguments are " + argNames);
+            }
+            a[i] = arr.handle();
+            GradReq q = reqs.getOrDefault(n, GradReq.NULL);
+            NDArray gr = grads.get(n);
+            if (q != GradReq.NULL && gr == null) {
+                throw new IllegalArgumentException("bind: grad_req of '" + n + "' is " + q + " but no gradient array was given");
+            }
+            r[i] = q.code();
+            g[i] = q == GradReq.NULL ? 0 : gr.handle();
+        }
+        long[] x = new long[auxNames.size()];
+        for (int i = 0; i < x.length; i++) {
+            NDArray arr = aux.get(auxNames.get(i));
+            if (arr == null) {
+                throw new IllegalArgumentException("bind: no array for auxiliary state '" + auxNames.get(i) + "'");
+            }
+            x[i] = arr.handle();
+        }
+        long[] out = new long[1];
+        Native.check(KilnNative.kiln_exec_bind(symbol.toJson(), ctx.devType(), ctx.devId(), a.length, a, g, r, x.length, x,
+                options.json(), out), "bind");
+        handle = out[0];
+        long[] outs = new long[256];
+        int[] n = new int[1];
+        Native.check(KilnNative.kiln_exec_outputs(handle, outs.length, outs, n), "outputs");
+        for (int i = 0; i < n[0]; i++) {
+            outputs.add(NDArray.fromHandle(outs[i]).detach());
+        }
+    }
+
+    /**
+     * Binds to the caller's arrays. {@code argGrads} holds a gradient array for every argument
+     * whose {@code gradReqs} entry is not NULL (missing entries mean NULL).
+     */
+    public static Executor bind(Symbol symbol, Context ctx, Map<String, NDArray> args, Map<String, NDArray> argGrads,
+            Map<String, GradReq> gradReqs, Map<String, NDArray> aux, Options options) {
+        return new Executor(symbol, ctx, new LinkedHashMap<>(args), new LinkedHashMap<>(argGrads == null ? Map.of() : argGrads),
+                new LinkedHashMap<>(gradReqs == null ? Map.of() : gradReqs), new LinkedHashMap<>(aux == null ? Map.of() : aux), false,
+                options == null ? new Options() : options);
+    }
+
+    /**
+     * Allocates zero-filled arguments, gradients and aux states from the given input shapes
+     * (everything else inferred) and binds. {@code gradReq} applies to every argument not named
+     * in {@code inputShapes} ... see {@link #simpleBind(Symbol, Context, Map, Map, Map, Options)}.
+     */
+    public static Executor simpleBind(Symbol symbol, Context ctx, Map<String, long[]> inputShapes, GradReq gradReq) {
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        for (String a : symbol.listArguments()) {
+            reqs.put(a, inputShapes.containsKey(a) ? GradReq.NULL : gradReq);
+        }
+        return simpleBind(symbol, ctx, inputShapes, Map.of(), reqs, new Options());
+    }
+
+    /**
+     * Allocates zero-filled arguments, gradients (for arguments whose request is not NULL) and
+     * aux states with shapes inferred from {@code inputShapes}, in {@code types} (default float32),
+     * and binds. The executor owns these arrays.
+     */
+    public static Executor simpleBind(Symbol symbol, Context ctx, Map<String, long[]> inputShapes, Map<String, DType> types,
+            Map<String, GradReq> gradReqs, Options options) {
+        Map<String, Object> known = new LinkedHashMap<>();
+        Map<String, Object> shapes = new LinkedHashMap<>();
+        inputShapes.forEach((k, v) -> {
+            List<Object> l = new ArrayList<>();
+            for (long d : v) {
+                l.add(d);
+            }
+            shapes.put(k, l);
+        });
+        Map<String, Object> tmap = new LinkedHashMap<>();
+        types.forEach((k, v) -> tmap.put(k, v.mxName()));
+        known.put("shapes", shapes);
+        known.put("types", tmap);
+        known.put("partial", false);
+        String res = Native.string(KilnNative.kiln_infer(symbol.toJson(), Json.write(known)), "simple_bind");
+        Map<String, Object> r = Json.asObject(Json.parse(res), "infer");
+        List<Object> argShapes = Json.asArray(r.get("arg_shapes"), "arg_shapes");
+        List<Object> argTypes = Json.asArray(r.get("arg_types"), "arg_types");
+        List<Object> auxShapes = Json.asArray(r.get("aux_shapes"), "aux_shapes");
+        List<Object> auxTypes = Json.asArray(r.get("aux_types"), "aux_types");
+        List<String> argNames = symbol.listArguments();
+        List<String> auxNames = symbol.listAuxiliaryStates();
+        Map<String, NDArray> args = new LinkedHashMap<>();
+        Map<String, NDArray> grads = new LinkedHashMap<>();
+        Map<String, NDArray> aux = new LinkedHashMap<>();
+        try {
+            for (int i = 0; i < argNames.size(); i++) {
+                Shape s = toShape(argShapes.get(i));
+                DType t = DType.fromName(Json.asString(argTypes.get(i), "type"));
+                String n = argNames.get(i);
+                args.put(n, NDArray.zeros(s, t, ctx).setName(n).detach());
+                if (gradReqs.getOrDefault(n, GradReq.NULL) != GradReq.NULL) {
+                    grads.put(n, NDArray.zeros(s, t, ctx).setName("grad of " + n).detach());
+                }
+            }
+            for (int i = 0; i < auxNames.size(); i++) {
+                Shape s = toShape(auxShapes.get(i));
+                DType t = DType.fromName(Json.asString(auxTypes.get(i), "type"));
+                aux.put(auxNames.get(i), NDArray.zeros(s, t, ctx).setName(auxNames.get(i)).detach());
+            }
+            return new Executor(symbol, ctx, args, grads, new LinkedHashMap<>(gradReqs), aux, true, options);
+        } catch (RuntimeException e) {
+            args.values().forEach(NDArray::close);
+            grads.values().forEach(NDArray::close);
+            aux.values().forEach(NDArray::close);
+            throw e;
+        }
+    }
+
+    private static Shape toShape(Object o) {
+        List<Object> l = Json.asArray(o, "shape");
+        long[] d = new long[l.size()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = Json.asLong(l.get(i), "dim");
+        }
+        return new Shape(d);
+    }
+
+    private long h() {
+        if (handle == 0) {
+            throw new IllegalStateException("executor is closed");
+        }
+        return handle;
+    }
+
+    /** Runs the forward pass ({@code isTrain} switches Dropout and similar ops to training mode). */
+    public Executor forward(boolean isTrain) {
+        Native.check(KilnNative.kiln_exec_forward(h(), isTrain ? 1 : 0), "forward");
+        return this;
+    }
+
+    /** Runs the backward pass; head gradients are needed only when the outputs are not losses. */
+    public Executor backward(NDArray... headGrads) {
+        long[] hs = new long[headGrads.length];
+        for (int i = 0; i < hs.length; i++) {
+            hs[i] = headGrads[i].handle();
+        }
+        Native.check(KilnNative.kiln_exec_backward(h(), hs.length, hs), "backward");
+        return this;
+    }
+
+    /** Forward (training mode) and backward in one native call (loss-terminated graphs). */
+    public Executor forwardBackward() {
+        Native.check(KilnNative.kiln_exec_forward_backward(h()), "forward_backward");
+        return this;
+    }
+
+    /** The visible outputs (owned by the executor). */
+    public List<NDArray> outputs() {
+        h();
+        return Collections.unmodifiableList(outputs);
+    }
+
+    /** Argument arrays by name. */
+    public Map<String, NDArray> argDict() {
+        return Collections.unmodifiableMap(args);
+    }
+
+    /** Gradient arrays by argument name (only arguments whose request is not NULL). */
+    public Map<String, NDArray> gradDict() {
+        return Collections.unmodifiableMap(grads);
+    }
+
+    /** Auxiliary state arrays by name. */
+    public Map<String, NDArray> auxDict() {
+        return Collections.unmodifiableMap(aux);
+    }
+
+    /** The bound symbol. */
+    public Symbol symbol() {
+        return symbol;
+    }
+
+    /** The device. */
+    public Context context() {
+        return ctx;
+    }
+
+    /**
+     * A new executor for new input shapes that shares this executor's parameter, gradient and aux
+     * arrays (their shapes must not change); inputs named in {@code newShapes} get new arrays.
+     * This executor stays valid; the new one does not own the shared arrays.
+     */
+    public Executor reshape(Map<String, long[]> newShapes) {
+        Map<String, NDArray> a = new LinkedHashMap<>(args);
+        Map<String, NDArray> g = new LinkedHashMap<>(grads);
+        List<NDArray> created = new ArrayList<>();
+        for (Map.Entry<String, long[]> e : newShapes.entrySet()) {
+            NDArray old = args.get(e.getKey());
+            if (old == null) {
+                throw new IllegalArgumentException("reshape: '" + e.getKey() + "' is not an argument");
+            }
+            NDArray n = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).setName(e.getKey()).detach();
+            created.add(n);
+            a.put(e.getKey(), n);
+            if (g.containsKey(e.getKey())) {
+                NDArray ng = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).detach();
+                created.add(ng);
+                g.put(e.getKey(), ng);
+            }
+        }
+        try {
+            Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options);
+            ex.ownedExtra.addAll(created);
+            return ex;
+        } catch (RuntimeException e) {
+            created.forEach(NDArray::close);
+            throw e;
+        }
+    }
+
+    private final List<NDArray> ownedExtra = new ArrayList<>();
+
+    /** The memory plan: planned, naive and MXNet-compatible bytes, blocks and entries. */
+    public MemoryReport memoryReport() {
+        return new MemoryReport(Native.string(KilnNative.kiln_exec_report(h()), "memory report"));
+    }
+
+    /** Frees the plan's memory and, for {@link #simpleBind}, the arrays. Idempotent. */
+    @Override
+    public void close() {
+        if (handle == 0) {
+            return;
+        }
+        outputs.forEach(NDArray::close);
+        outputs.clear();
+        Native.check(KilnNative.kiln_exec_free(handle), "executor close");
+        handle = 0;
+        ownedExtra.forEach(NDArray::close);
+        if (ownsArrays) {
+            args.values().forEach(NDArray::close);
+            grads.values().forEach(NDArray::close);
+            aux.values().forEach(NDArray::close);
+        }
+    }
+}
