@@ -54,7 +54,8 @@ void act_backward(Act act, int64_t n, const DT* dy, const DT* y, const DT* x, DT
   // dy [n], y [n], x [n] (softsign only, else null); dx [n] (may alias dy)
   switch (act) {
     case Act::kRelu:  // NaN output propagates
-      write_elementwise(req, n, dx, [dy, y](int64_t i) { return y[i] > DT(0) ? dy[i] : (y[i] != y[i] ? y[i] : DT(0)); });
+      write_elementwise(req, n, dx,
+                        [dy, y](int64_t i) { return y[i] > DT(0) ? dy[i] : (y[i] != y[i] ? y[i] : DT(0)); });
       break;
     case Act::kSigmoid:
       write_elementwise(req, n, dx, [dy, y](int64_t i) { return dy[i] * y[i] * (DT(1) - y[i]); });

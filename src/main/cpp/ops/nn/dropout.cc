@@ -116,7 +116,8 @@ void register_dropout(OpRegistry& r) {
       "others are scaled by 1/(1-p); at inference the input passes unchanged unless mode='always'. With `axes` "
       "the same mask is shared along those axes (variational dropout).";
   op.params = {
-      param_range("p", ParamType::kFloat, "0.5", 0.0, 1.0, "Fraction of the input that gets dropped out during training time."),
+      param_range("p", ParamType::kFloat, "0.5", 0.0, 1.0,
+                  "Fraction of the input that gets dropped out during training time."),
       param_enum("mode", "training", {"always", "training"},
                  "Whether to only turn on dropout during training or to also turn on for inference."),
       param("axes", ParamType::kShape, "()", "Axes for variational dropout kernel."),

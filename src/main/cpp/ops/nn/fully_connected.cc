@@ -76,6 +76,10 @@ void fc_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* 
 
 // ---- kernels ---------------------------------------------------------------------------------
 
+// No OpenMP regions in the FullyConnected kernels: the GEMM is threaded by OpenBLAS, and the
+// bias loops (a few percent of the time) are memory-bound, vectorized and stay serial so that
+// no OpenMP team competes with OpenBLAS's thread pool.
+
 template <typename DT>
 void fc_forward(int64_t M, int64_t D, int64_t H, const DT* x, const DT* w, const DT* b, DT* y, OpReq req) {
   // x [M, D], w [H, D], b [H] or null, y [M, H]
@@ -84,20 +88,16 @@ void fc_forward(int64_t M, int64_t D, int64_t H, const DT* x, const DT* w, const
   DT beta = add ? DT(1) : DT(0);
   if (b && !add) {
     // seed every row of y with the bias, then let the GEMM accumulate onto it
-    const int nt = omp_threads(M * H);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t m = 0; m < M; ++m) std::copy(b, b + H, y + m * H);
     beta = 1;
   }
   if (D > 0) {
-    gemm(false, true, blas_int(M, "FullyConnected batch"), blas_int(H, "num_hidden"), blas_int(D, "input dim"), DT(1), x,
-         w, beta, y);
+    const int m = blas_int(M, "FullyConnected batch"), h = blas_int(H, "num_hidden"), d = blas_int(D, "input dim");
+    gemm(false, true, m, h, d, DT(1), x, w, beta, y);
   } else if (beta == DT(0)) {
     std::fill(y, y + M * H, DT(0));
   }
   if (b && add) {
-    const int nt = omp_threads(M * H);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t m = 0; m < M; ++m) {
       DT* yr = y + m * H;  // [H]
       for (int64_t h = 0; h < H; ++h) yr[h] += b[h];
@@ -105,23 +105,14 @@ void fc_forward(int64_t M, int64_t D, int64_t H, const DT* x, const DT* w, const
   }
 }
 
-/// db (=|+=) column sums of dy. dy [M, H], db [H]. Threads split the columns.
+/// db (=|+=) column sums of dy. dy [M, H], db [H].
 template <typename DT>
 void fc_bias_grad(int64_t M, int64_t H, const DT* dy, DT* db, OpReq req) {
-  if (req == OpReq::kNullOp || H == 0) return;
-  const bool add = req == OpReq::kAddTo;
-  const int64_t kCols = 64;  // columns per block (one block per thread at least this wide)
-  const int64_t nblk = std::max<int64_t>(1, std::min<int64_t>(omp_threads(M * H), (H + kCols - 1) / kCols));
-  const int64_t per = (H + nblk - 1) / nblk;
-#pragma omp parallel for num_threads((int)nblk) schedule(static) if (nblk > 1)
-  for (int64_t blk = 0; blk < nblk; ++blk) {
-    const int64_t h0 = blk * per, h1 = std::min(H, h0 + per);
-    if (!add)
-      for (int64_t h = h0; h < h1; ++h) db[h] = 0;
-    for (int64_t m = 0; m < M; ++m) {
-      const DT* dyr = dy + m * H;  // [H]
-      for (int64_t h = h0; h < h1; ++h) db[h] += dyr[h];
-    }
+  if (req == OpReq::kNullOp) return;
+  if (req != OpReq::kAddTo) std::fill(db, db + H, DT(0));
+  for (int64_t m = 0; m < M; ++m) {
+    const DT* dyr = dy + m * H;  // [H]
+    for (int64_t h = 0; h < H; ++h) db[h] += dyr[h];
   }
 }
 
@@ -176,7 +167,8 @@ void register_fully_connected(OpRegistry& r) {
   fc.params = {
       param_range("num_hidden", ParamType::kInt, "", 1, 2147483647, "Number of hidden nodes of the output."),
       param("no_bias", ParamType::kBool, "False", "Whether to disable bias parameter."),
-      param("flatten", ParamType::kBool, "True", "Whether to collapse all but the first axis of the input data tensor."),
+      param("flatten", ParamType::kBool, "True",
+            "Whether to collapse all but the first axis of the input data tensor."),
   };
   fc.input_names_fn = [](const Attrs& a) {
     return a.b("no_bias") ? std::vector<std::string>{"data", "weight"}

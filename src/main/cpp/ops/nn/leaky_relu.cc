@@ -20,6 +20,8 @@ namespace {
 
 constexpr double kSeluAlpha = 1.6732632423543772;
 constexpr double kSeluLambda = 1.0507009873554805;
+constexpr double kSqrtHalf = 0.70710678118654752;     // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143268;   // 1 / sqrt(2 pi)
 
 enum class LRelu { kLeaky, kElu, kSelu, kGelu, kPrelu };
 
@@ -81,7 +83,7 @@ void lrelu_forward(LRelu act, DT slope, int64_t n, const DT* x, DT* y, OpReq req
     }
     case LRelu::kGelu:
       write_elementwise(req, n, y,
-                        [=](int64_t i) { return DT(0.5) * x[i] * (DT(1) + std::erf(x[i] * DT(M_SQRT1_2))); });
+                        [=](int64_t i) { return DT(0.5) * x[i] * (DT(1) + std::erf(x[i] * DT(kSqrtHalf))); });
       break;
     case LRelu::kPrelu:
       throw KilnError("LeakyReLU: prelu goes through prelu_forward");
@@ -126,10 +128,12 @@ void lrelu_backward(LRelu act, bool r_is_output, DT slope, int64_t n, const DT* 
       break;
     }
     case LRelu::kGelu: {  // always from x: d/dx = Phi(x) + x * phi(x)
-      const DT inv_sqrt_2pi = DT(0.3989422804014327);
+      const DT inv_sqrt_2pi = DT(kInvSqrt2Pi);
       write_elementwise(req, n, dx, [=](int64_t i) {
         const DT xv = r[i];
-        return dy[i] * (DT(0.5) * (DT(1) + std::erf(xv * DT(M_SQRT1_2))) + xv * inv_sqrt_2pi * std::exp(DT(-0.5) * xv * xv));
+        const DT cdf = DT(0.5) * (DT(1) + std::erf(xv * DT(kSqrtHalf)));
+        const DT pdf = inv_sqrt_2pi * std::exp(DT(-0.5) * xv * xv);
+        return dy[i] * (cdf + xv * pdf);
       });
       break;
     }

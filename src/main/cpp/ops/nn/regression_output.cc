@@ -48,8 +48,10 @@ void reg_infer_shape(const Attrs&, std::vector<Shape>* in, std::vector<Shape>* o
 template <typename DT>
 void reg_forward(Reg kind, int64_t n, const DT* x, DT* y, OpReq req) {
   // x [n], y [n] (may alias x)
-  if (kind == Reg::kLogistic) write_elementwise(req, n, y, [x](int64_t i) { return DT(1) / (DT(1) + std::exp(-x[i])); });
-  else copy_with_req(req, n, x, y);
+  if (kind == Reg::kLogistic)
+    write_elementwise(req, n, y, [x](int64_t i) { return DT(1) / (DT(1) + std::exp(-x[i])); });
+  else
+    copy_with_req(req, n, x, y);
 }
 
 template <typename DT>
@@ -64,7 +66,8 @@ void reg_backward(Reg kind, int64_t n, DT scale, const DT* label, const DT* y, D
 template <Reg kKind>
 void reg_forward_cpu(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                      const std::vector<TBlob>& out) {
-  KILN_FLOAT_SWITCH(in[0].dtype, DT, { reg_forward<DT>(kKind, in[0].size(), in[0].dptr<DT>(), out[0].dptr<DT>(), req[0]); });
+  KILN_FLOAT_SWITCH(in[0].dtype, DT,
+                    { reg_forward<DT>(kKind, in[0].size(), in[0].dptr<DT>(), out[0].dptr<DT>(), req[0]); });
 }
 
 template <Reg kKind>

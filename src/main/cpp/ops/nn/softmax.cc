@@ -21,7 +21,8 @@ int softmax_axis(const Attrs& a, const Shape& s) {
   const int64_t axis = a.i("axis");
   const int64_t ax = axis < 0 ? axis + s.ndim() : axis;
   if (ax < 0 || ax >= s.ndim())
-    throw KilnError(a.op->name + ": axis " + std::to_string(axis) + " is out of range for an input of shape " + s.str());
+    throw KilnError(a.op->name + ": axis " + std::to_string(axis) + " is out of range for an input of shape " +
+                    s.str());
   return (int)ax;
 }
 
@@ -99,7 +100,8 @@ void softmax_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>
 SoftmaxDims softmax_activation_dims(const Attrs& a, const Shape& s) {
   const int64_t n = s.ndim() >= 1 ? s[0] : 1;
   if (a.s("mode") == "instance") return {n, n == 0 ? 0 : s.size() / n, 1};
-  KILN_CHECK(s.ndim() >= 3, "SoftmaxActivation: the input needs at least 3 dimensions when mode=channel, got " + s.str());
+  KILN_CHECK(s.ndim() >= 3,
+             "SoftmaxActivation: the input needs at least 3 dimensions when mode=channel, got " + s.str());
   return {n, s[1], s.prod(2, s.ndim())};
 }
 

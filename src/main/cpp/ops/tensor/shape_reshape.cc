@@ -227,8 +227,12 @@ std::vector<int64_t> infer_reshape_shape(const std::vector<int64_t>& spec, const
   return tmp;
 }
 
-/// The legacy target_shape is unset at its default: empty, or all zeros (MXNet's old "(0,0)").
-bool target_shape_unset(const std::vector<int64_t>& t) {
+/// The legacy target_shape is unset at its defaults: empty (MXNet 1.x) or all zeros (the old
+/// "(0,0)"). With keep_highest an all-zero target is meaningful: "(0,0)" keeps the first dim and
+/// infers the second (a flatten), as in MXNet 0.x.
+bool target_shape_unset(const std::vector<int64_t>& t, bool keep_highest) {
+  if (t.empty()) return true;
+  if (keep_highest) return false;
   for (int64_t x : t)
     if (x != 0) return false;
   return true;
@@ -239,7 +243,7 @@ void reshape_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Sha
   const std::vector<int64_t>& target = a.t("target_shape");
   const bool reverse = a.b("reverse");
   const bool keep_highest = a.b("keep_highest");
-  const bool use_target = spec.empty() && !target_shape_unset(target);
+  const bool use_target = spec.empty() && !target_shape_unset(target, keep_highest);
   if (spec.empty() && !use_target) {
     // No target at all: only the input can be completed from a known output (MXNet).
     reverse_reshape_fill(in, (*out)[0], "Reshape");

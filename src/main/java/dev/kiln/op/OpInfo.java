@@ -92,6 +92,9 @@ public final class OpInfo {
     private final boolean backward;
     private final boolean differentiable;
     private final boolean gpu;
+    private final boolean loss;
+    private final List<String> aliases;
+    private final String description;
 
     /**
      * Creates an operator description. Normally obtained from {@link Ops#info(String, Map)}.
@@ -108,6 +111,29 @@ public final class OpInfo {
      */
     public OpInfo(String name, List<String> inputs, List<String> outputs, int visibleOutputs,
             List<Integer> mutateInputs, List<Param> params, boolean backward, boolean differentiable, boolean gpu) {
+        this(name, inputs, outputs, visibleOutputs, mutateInputs, params, backward, differentiable, gpu, false,
+                List.of(), "");
+    }
+
+    /**
+     * Creates an operator description with the optional registry fields.
+     *
+     * @param name canonical op name
+     * @param inputs input names in order
+     * @param outputs all output names, hidden ones included
+     * @param visibleOutputs number of leading outputs visible to users
+     * @param mutateInputs indices of inputs the op mutates (aux states)
+     * @param params declared parameters
+     * @param backward whether this is a {@code _backward_X} op
+     * @param differentiable whether the op has a gradient rule
+     * @param gpu whether a GPU kernel is registered
+     * @param loss whether the op is a loss head whose gradient ignores the head gradient
+     * @param aliases other names of the op
+     * @param description one-paragraph description
+     */
+    public OpInfo(String name, List<String> inputs, List<String> outputs, int visibleOutputs,
+            List<Integer> mutateInputs, List<Param> params, boolean backward, boolean differentiable, boolean gpu,
+            boolean loss, List<String> aliases, String description) {
         this.name = Objects.requireNonNull(name, "name");
         this.inputs = List.copyOf(inputs);
         this.outputs = List.copyOf(outputs);
@@ -127,6 +153,9 @@ public final class OpInfo {
         this.backward = backward;
         this.differentiable = differentiable;
         this.gpu = gpu;
+        this.loss = loss;
+        this.aliases = aliases == null ? List.of() : List.copyOf(aliases);
+        this.description = description == null ? "" : description;
     }
 
     /**
@@ -164,7 +193,10 @@ public final class OpInfo {
             }
         }
         return new OpInfo(name, inputs, outputs, visible, mutate, params,
-                optBool(o.get("backward"), false), optBool(o.get("differentiable"), true), optBool(o.get("gpu"), false));
+                optBool(o.get("backward"), false), optBool(o.get("differentiable"), true), optBool(o.get("gpu"), false),
+                optBool(o.get("loss"), false),
+                o.get("aliases") == null ? List.of() : strings(o.get("aliases"), "op info " + name + ".aliases"),
+                optString(o.get("description")));
     }
 
     private static List<String> strings(Object v, String what) {
@@ -246,6 +278,21 @@ public final class OpInfo {
     /** @return true when a GPU kernel is registered */
     public boolean supportsGpu() {
         return gpu;
+    }
+
+    /** @return true for loss heads (SoftmaxOutput, ...) whose gradient does not read the head gradient */
+    public boolean isLoss() {
+        return loss;
+    }
+
+    /** @return other registered names of this op (unmodifiable) */
+    public List<String> aliases() {
+        return aliases;
+    }
+
+    /** @return the registry's description ({@code ""} if none) */
+    public String description() {
+        return description;
     }
 
     @Override

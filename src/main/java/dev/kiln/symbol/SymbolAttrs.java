@@ -84,7 +84,7 @@ final class SymbolAttrs {
             return v.toString();
         }
         if (v instanceof DType) {
-            return ((DType) v).typeName();
+            return ((DType) v).mxName();
         }
         if (v instanceof int[]) {
             int[] a = (int[]) v;
@@ -145,7 +145,7 @@ final class SymbolAttrs {
         if (sign < 0) {
             sb.append('-');
         }
-        if (exp10 >= -5 + 1 && exp10 < 16) {
+        if (exp10 >= -4 && exp10 < 16) {
             if (exp10 >= 0) {
                 if (digits.length() <= exp10 + 1) {
                     sb.append(digits).append("0".repeat(exp10 + 1 - digits.length())).append(".0");
@@ -184,7 +184,7 @@ final class SymbolAttrs {
                 out.put("__shape__", value);
                 return;
             case "dtype":
-                out.put("__dtype__", Integer.toString(DType.fromName(value).id()));
+                out.put("__dtype__", Integer.toString(dtypeFlag(value)));
                 return;
             case "init":
                 out.put("__init__", value);
@@ -195,6 +195,15 @@ final class SymbolAttrs {
             default:
                 out.put(storedKey(key), value);
         }
+    }
+
+    /** A dtype given by name ({@code "float16"}) or flag ({@code "2"}) as MXNet's numeric flag. */
+    static int dtypeFlag(String value) {
+        String v = value.trim();
+        if (!v.isEmpty() && v.length() < 4 && v.chars().allMatch(Character::isDigit)) {
+            return DType.fromId(Integer.parseInt(v)).id();
+        }
+        return DType.fromName(v).id();
     }
 
     private static String storageTypeId(String stype) {

@@ -1,0 +1,1866 @@
+package dev.kiln.symbol;
+
+import dev.kiln.engine.KilnException;
+import dev.kiln.internal.Json;
+import dev.kiln.internal.KilnNative;
+import dev.kiln.internal.Native;
+import dev.kiln.ndarray.DType;
+import dev.kiln.op.OpInfo;
+import dev.kiln.op.Ops;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A symbolic computation graph, MXNet's {@code mx.sym.Symbol}: an ordered list of outputs of
+ * operator nodes and variables. Symbols are composed from variables and operators
+ * ({@link #variable(String)}, {@link #fullyConnected(String, Symbol, int)}, {@link
+ * #create(String, String, Map, Map, Symbol...)}, {@link #builder(String)}), combined with
+ * {@link #group(Symbol...)}, saved and loaded as MXNet symbol JSON ({@link #toJson()}, {@link
+ * #fromJson(String)}), and bound by an executor.
+ *
+ * <pre>{@code
+ * Symbol data = Symbol.variable("data");
+ * Symbol fc1 = Symbol.fullyConnected("fc1", data, 128);
+ * Symbol act1 = Symbol.activation("relu1", fc1, "relu");
+ * Symbol fc2 = Symbol.fullyConnected("fc2", act1, 10);
+ * Symbol net = Symbol.softmaxOutput("softmax", fc2);
+ * net.listArguments();  // [data, fc1_weight, fc1_bias, fc2_weight, fc2_bias, softmax_label]
+ * }</pre>
+ *
+ * <p>Naming follows MXNet: an unnamed node gets {@code <lower-cased op><counter>} from the
+ * current {@link NameManager}; inputs left out are created as variables {@code <node>_<input>}
+ * ({@code fc1_weight}, {@code softmax_label}) that copy the node's attributes; outputs are
+ * named {@code <node>_<output>} ({@code fc1_output}).
+ *
+ * <p>Thread-safety: symbols are immutable and thread-safe. Unlike MXNet, {@link
+ * #setAttr(String, String)} returns a new symbol instead of changing this one. Symbols hold no
+ * native resources and need no closing.
+ */
+public final class Symbol {
+    /** MXNet version written into symbol JSON ({@code 1.9.0}). */
+    public static final int MXNET_VERSION = 10900;
+
+    /** Ops whose {@code num_args} is set from the number of positional inputs (MXNet key_var_num_args). */
+    private static final Set<String> VAR_ARG_OPS =
+            Set.of("Concat", "concat", "ElementWiseSum", "add_n", "stack", "UpSampling", "khatri_rao");
+
+    private final List<NodeEntry> outputs;
+    /** Lazily computed post-order node list (benign race: recomputation gives the same list). */
+    private volatile List<Node> topo;
+
+    Symbol(List<NodeEntry> outputs) {
+        this.outputs = List.copyOf(outputs);
+    }
+
+    List<NodeEntry> outputEntries() {
+        return outputs;
+    }
+
+    /** Nodes in post-order DFS from the outputs (the order of symbol JSON and argument lists). */
+    List<Node> topoOrder() {
+        List<Node> t = topo;
+        if (t == null) {
+            t = Collections.unmodifiableList(Node.postOrder(outputs));
+            topo = t;
+        }
+        return t;
+    }
+
+    // =========================================================================================
+    // Creation
+    // =========================================================================================
+
+    /**
+     * Creates a variable (a placeholder for an argument or auxiliary state), MXNet's {@code
+     * mx.sym.Variable(name)}.
+     *
+     * @param name the variable name, e.g. {@code "data"}
+     * @return a symbol with one output named {@code name}
+     * @throws IllegalArgumentException if the name is null or empty
+     */
+    public static Symbol variable(String name) {
+        return variable(name, Map.of());
+    }
+
+    /**
+     * Creates a variable with attributes, MXNet's {@code mx.sym.Variable(name, shape=..., ...)}.
+     * Keys {@code shape}, {@code dtype} (a name such as {@code "float16"}, stored as the numeric
+     * flag), {@code init}, {@code lr_mult}, {@code wd_mult}, {@code stype}, {@code ctx_group}
+     * become the hidden attributes {@code __shape__}, {@code __dtype__}, {@code __init__},
+     * {@code __lr_mult__}, {@code __wd_mult__}, {@code __storage_type__}, {@code __ctx_group__};
+     * {@code __x__} keys and other keys are stored as given.
+     *
+     * <pre>{@code Symbol w = Symbol.variable("w", Map.of("shape", "(10, 784)", "lr_mult", "0.1"));}</pre>
+     *
+     * @param name the variable name
+     * @param attrs attributes (may be empty)
+     * @return the variable symbol
+     * @throws IllegalArgumentException for an empty name, null values, an unknown dtype or stype
+     */
+    public static Symbol variable(String name, Map<String, String> attrs) {
+        if (name == null || name.isEmpty()) {
+            throw new IllegalArgumentException("variable name is null or empty");
+        }
+        Map<String, String> a = new LinkedHashMap<>();
+        if (attrs != null) {
+            for (Map.Entry<String, String> e : attrs.entrySet()) {
+                SymbolAttrs.putVariableAttr(a, e.getKey(), e.getValue());
+            }
+        }
+        return new Symbol(List.of(new NodeEntry(Node.variable(name, a), 0, 0)));
+    }
+
+    /**
+     * Starts composing a node of any registered operator (see {@link SymbolBuilder}).
+     *
+     * @param op operator name or alias, e.g. {@code "BatchNorm"}
+     * @return a new builder
+     */
+    public static SymbolBuilder builder(String op) {
+        return new SymbolBuilder(op);
+    }
+
+    /**
+     * Composes one operator node, like {@code mx.sym.<op>(*positional, name=name, **attrs,
+     * **namedInputs)}.
+     *
+     * <p>Positional inputs fill the operator's inputs ({@link OpInfo#inputs()}) from the first;
+     * named inputs are then matched by input name. Each remaining input is created as a variable
+     * named {@code <node name>_<input name>} carrying a copy of the node's attributes (MXNet
+     * copies the whole attribute map, so {@code __lr_mult__} propagates); BatchNorm's
+     * {@code moving_mean}/{@code moving_var} also get the {@code __init__} hints {@code ["zero",
+     * {}]}/{@code ["one", {}]} and LeakyReLU's prelu {@code gamma} {@code ["Constant", {"value":
+     * 0.25}]}. For Concat/ElementWiseSum/add_n/stack, {@code num_args} defaults to the number of
+     * positional inputs. Attribute keys {@code lr_mult}, {@code wd_mult}, {@code ctx_group} ...
+     * are stored as {@code __lr_mult__} ...
+     *
+     * @param op operator name or alias (the JSON stores the canonical name)
+     * @param name node name, or null for an automatic one from {@link NameManager#current()}
+     * @param attrs parameters and hidden attributes as MXNet strings (may be null)
+     * @param namedInputs inputs by input name (may be null)
+     * @param positionalInputs inputs in order; each must have exactly one output
+     * @return the node's visible outputs
+     * @throws KilnException "operator X is not supported", or a parameter error from the registry
+     * @throws IllegalArgumentException for unknown input names, too many inputs, an input given
+     *     twice, or a multi-output symbol as input
+     */
+    public static Symbol create(String op, String name, Map<String, String> attrs, Map<String, Symbol> namedInputs,
+            Symbol... positionalInputs) {
+        List<Symbol> pos = new ArrayList<>();
+        if (positionalInputs != null) {
+            for (int i = 0; i < positionalInputs.length; i++) {
+                if (positionalInputs[i] == null) {
+                    throw new IllegalArgumentException(op + ": positional input " + i + " is null");
+                }
+                pos.add(positionalInputs[i]);
+            }
+        }
+        Map<String, String> a = new LinkedHashMap<>();
+        if (attrs != null) {
+            for (Map.Entry<String, String> e : attrs.entrySet()) {
+                if (e.getValue() == null) {
+                    throw new IllegalArgumentException(op + ": attribute " + e.getKey() + " has a null value");
+                }
+                a.put(SymbolAttrs.storedKey(e.getKey()), e.getValue());
+            }
+        }
+        return compose(op, null, name, a, namedInputs == null ? Map.of() : namedInputs, pos);
+    }
+
+    static Symbol compose(String op, String hint, String name, Map<String, String> attrs, Map<String, Symbol> named,
+            List<Symbol> positional) {
+        if (op == null || op.isEmpty()) {
+            throw new IllegalArgumentException("operator name is null or empty");
+        }
+        if ("null".equals(op)) {
+            throw new IllegalArgumentException("use Symbol.variable to create variables");
+        }
+        Map<String, String> a = new LinkedHashMap<>(attrs);
+        if (VAR_ARG_OPS.contains(op) && !a.containsKey("num_args")) {
+            a.put("num_args", Integer.toString(positional.size()));
+        }
+        OpInfo info = Ops.info(op, a);
+        String nodeName = NameManager.current().get(name, hint != null ? hint : op.toLowerCase(Locale.ROOT));
+        List<String> inNames = info.inputs();
+        NodeEntry[] slots = new NodeEntry[inNames.size()];
+        if (positional.size() > slots.length) {
+            throw new IllegalArgumentException(info.name() + " '" + nodeName + "': " + positional.size()
+                    + " positional inputs given, but it takes " + slots.length + " " + inNames);
+        }
+        for (int i = 0; i < positional.size(); i++) {
+            slots[i] = single(positional.get(i), info, nodeName, inNames.get(i));
+        }
+        for (Map.Entry<String, Symbol> e : named.entrySet()) {
+            int idx = inNames.indexOf(e.getKey());
+            if (idx < 0) {
+                throw new IllegalArgumentException(info.name() + " '" + nodeName + "': unknown input '" + e.getKey()
+                        + "'; its inputs are " + inNames);
+            }
+            if (slots[idx] != null) {
+                throw new IllegalArgumentException(info.name() + " '" + nodeName + "': input '" + e.getKey()
+                        + "' is given both by position and by name");
+            }
+            if (e.getValue() == null) {
+                continue;
+            }
+            slots[idx] = single(e.getValue(), info, nodeName, e.getKey());
+        }
+        Set<Integer> mutate = new HashSet<>(info.mutateInputs());
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i] == null) {
+                Map<String, String> varAttrs = new LinkedHashMap<>(a);
+                applyInputVarHook(info.name(), i, varAttrs);
+                Node v = Node.variable(nodeName + "_" + inNames.get(i), varAttrs);
+                slots[i] = new NodeEntry(v, 0, mutate.contains(i) ? 1 : 0);
+            } else if (mutate.contains(i) && slots[i].node().isVariable()) {
+                slots[i] = new NodeEntry(slots[i].node(), 0, 1 + maxVersion(slots, slots[i].node()));
+            }
+        }
+        Node n = new Node(info, nodeName, a, List.of(slots), List.of());
+        List<NodeEntry> outs = new ArrayList<>();
+        for (int i = 0; i < info.numVisibleOutputs(); i++) {
+            outs.add(new NodeEntry(n, i, 0));
+        }
+        return new Symbol(outs);
+    }
+
+    private static NodeEntry single(Symbol s, OpInfo info, String nodeName, String inputName) {
+        if (s.outputs.size() != 1) {
+            throw new IllegalArgumentException(info.name() + " '" + nodeName + "': input '" + inputName
+                    + "' is a symbol with " + s.outputs.size() + " outputs " + s.listOutputs()
+                    + "; select one with get(i)");
+        }
+        NodeEntry e = s.outputs.get(0);
+        return new NodeEntry(e.node(), e.index(), 0);
+    }
+
+    /** Highest version of an entry already pointing at variable {@code v} in the graph of {@code slots}. */
+    private static int maxVersion(NodeEntry[] slots, Node v) {
+        List<NodeEntry> heads = new ArrayList<>();
+        for (NodeEntry e : slots) {
+            if (e != null) {
+                heads.add(e);
+            }
+        }
+        int max = 0;
+        for (Node n : Node.postOrder(heads)) {
+            for (NodeEntry e : n.inputs) {
+                if (e.node() == v) {
+                    max = Math.max(max, e.version());
+                }
+            }
+        }
+        return max;
+    }
+
+    /**
+     * MXNet's FSetInputVarAttrOnCompose hooks: initializer hints on input variables (applied to
+     * auto-created variables and when upgrading pre-0.9.4 files).
+     */
+    static void applyInputVarHook(String op, int index, Map<String, String> varAttrs) {
+        if (varAttrs.containsKey("__init__")) {
+            return;
+        }
+        switch (op) {
+            case "BatchNorm":
+            case "CuDNNBatchNorm":
+            case "_contrib_SyncBatchNorm":
+            case "BatchNorm_v1":
+                if (index == 3) {
+                    varAttrs.put("__init__", "[\"zero\", {}]");
+                } else if (index == 4) {
+                    varAttrs.put("__init__", "[\"one\", {}]");
+                }
+                break;
+            case "LeakyReLU":
+                if (index == 1) {
+                    varAttrs.put("__init__", "[\"Constant\", {\"value\": 0.25}]");
+                }
+                break;
+            default:
+                break;
+        }
+    }
+
+    /**
+     * Groups symbols into one symbol whose outputs are all their outputs in order ({@code
+     * mx.sym.Group}).
+     *
+     * @param symbols the symbols
+     * @return the grouped symbol
+     * @throws IllegalArgumentException if no symbol or a null symbol is given
+     */
+    public static Symbol group(Symbol... symbols) {
+        return group(symbols == null ? null : java.util.Arrays.asList(symbols));
+    }
+
+    /**
+     * Groups symbols (see {@link #group(Symbol...)}).
+     *
+     * @param symbols the symbols
+     * @return the grouped symbol
+     */
+    public static Symbol group(List<Symbol> symbols) {
+        if (symbols == null || symbols.isEmpty()) {
+            throw new IllegalArgumentException("group needs at least one symbol");
+        }
+        List<NodeEntry> outs = new ArrayList<>();
+        for (Symbol s : symbols) {
+            if (s == null) {
+                throw new IllegalArgumentException("group: null symbol");
+            }
+            outs.addAll(s.outputs);
+        }
+        return new Symbol(outs);
+    }
+
+    // =========================================================================================
+    // JSON
+    // =========================================================================================
+
+    /**
+     * Parses MXNet symbol JSON: the current format (1.x, {@code [node, index, version]} entries)
+     * and older ones, upgraded as MXNet does (0.8 files with {@code param}/{@code attr}/{@code
+     * backward_source_id} and without auxiliary-state variables, plain {@code lr_mult}-style
+     * keys, pre-0.9.4 initializer hints).
+     *
+     * @param json the JSON text
+     * @return the symbol (its heads as outputs)
+     * @throws IllegalArgumentException for malformed JSON, missing or unknown fields, bad indices
+     *     (out of range, forward references), wrong input counts
+     * @throws KilnException "operator X is not supported" for operators the native registry lacks
+     */
+    public static Symbol fromJson(String json) {
+        return SymbolJson.parse(json);
+    }
+
+    /**
+     * Loads a symbol JSON file ({@code <prefix>-symbol.json}).
+     *
+     * @param path the file
+     * @return the symbol
+     * @throws IOException if the file cannot be read
+     * @throws IllegalArgumentException if the content is not a valid symbol (message names the file)
+     */
+    public static Symbol load(Path path) throws IOException {
+        String text = Files.readString(path, StandardCharsets.UTF_8);
+        try {
+            return fromJson(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(path + ": " + e.getMessage(), e);
+        } catch (KilnException e) {
+            throw new KilnException(path + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Writes this symbol as MXNet 1.9 writes it ({@code sym.tojson()}): same keys, key order,
+     * layout and whitespace, {@code "mxnet_version": ["int", 10900]}, no trailing newline.
+     *
+     * @return the JSON text
+     */
+    public String toJson() {
+        return SymbolJson.emit(this);
+    }
+
+    /**
+     * Saves {@link #toJson()} to a file atomically (temporary file in the same folder, flushed to
+     * disk, then renamed over the target).
+     *
+     * @param path the file
+     * @throws IOException if writing fails (the target is then unchanged)
+     */
+    public void save(Path path) throws IOException {
+        SymbolJson.writeAtomically(path, toJson().getBytes(StandardCharsets.UTF_8));
+    }
+
+    // =========================================================================================
+    // Queries
+    // =========================================================================================
+
+    /**
+     * The node name of a single-output symbol ({@code sym.name}).
+     *
+     * @return the name, or null for a group of several outputs
+     */
+    public String name() {
+        return outputs.size() == 1 ? outputs.get(0).node().name : null;
+    }
+
+    /** @return the number of outputs */
+    public int numOutputs() {
+        return outputs.size();
+    }
+
+    /**
+     * Selects one output ({@code sym[i]}).
+     *
+     * @param index output index
+     * @return a single-output symbol
+     * @throws IndexOutOfBoundsException if out of range
+     */
+    public Symbol get(int index) {
+        if (index < 0 || index >= outputs.size()) {
+            throw new IndexOutOfBoundsException("output " + index + " out of range: the symbol has "
+                    + outputs.size() + " outputs " + listOutputs());
+        }
+        return new Symbol(List.of(outputs.get(index)));
+    }
+
+    /**
+     * Selects the output with the given name ({@code sym['fc1_output']}), as listed by
+     * {@link #listOutputs()}.
+     *
+     * @param outputName the output name
+     * @return a single-output symbol
+     * @throws IllegalArgumentException if no output or several outputs have that name
+     */
+    public Symbol get(String outputName) {
+        List<String> names = listOutputs();
+        int idx = -1;
+        for (int i = 0; i < names.size(); i++) {
+            if (names.get(i).equals(outputName)) {
+                if (idx >= 0) {
+                    throw new IllegalArgumentException("there are multiple outputs with name \"" + outputName + "\"");
+                }
+                idx = i;
+            }
+        }
+        if (idx < 0) {
+            throw new IllegalArgumentException("cannot find output that matches name \"" + outputName
+                    + "\"; outputs are " + (names.size() > 50 ? names.subList(0, 50) + "..." : names));
+        }
+        return get(idx);
+    }
+
+    /**
+     * All outputs of all nodes, in graph order ({@code sym.get_internals()}): each variable, then
+     * each output of each operator including hidden ones, named as in {@link #listOutputs()}
+     * ({@code data}, {@code fc1_weight}, {@code fc1_output}, ...).
+     *
+     * @return the grouped internal outputs
+     */
+    public Symbol getInternals() {
+        List<NodeEntry> outs = new ArrayList<>();
+        for (Node n : topoOrder()) {
+            for (int i = 0; i < n.numOutputs(); i++) {
+                outs.add(new NodeEntry(n, i, 0));
+            }
+        }
+        return new Symbol(outs);
+    }
+
+    /**
+     * The inputs of this symbol's output node as one grouped symbol ({@code sym.get_children()}).
+     *
+     * @return the children, or null for a variable
+     * @throws IllegalStateException for a group of several outputs
+     */
+    public Symbol getChildren() {
+        Node n = headNode("getChildren");
+        if (n.inputs.isEmpty()) {
+            return null;
+        }
+        return new Symbol(n.inputs);
+    }
+
+    /**
+     * Argument names: variables no operator mutates, in graph order ({@code list_arguments()}).
+     *
+     * @return e.g. {@code [data, fc1_weight, fc1_bias, ..., softmax_label]}
+     */
+    public List<String> listArguments() {
+        return variables(false, true);
+    }
+
+    /**
+     * Auxiliary-state names: variables some operator mutates, e.g. BatchNorm's moving statistics
+     * ({@code list_auxiliary_states()}).
+     *
+     * @return e.g. {@code [bn_moving_mean, bn_moving_var]}
+     */
+    public List<String> listAuxiliaryStates() {
+        return variables(true, false);
+    }
+
+    /**
+     * All variable names, arguments and auxiliary states interleaved in graph order ({@code
+     * list_inputs()}).
+     *
+     * @return the names
+     */
+    public List<String> listInputs() {
+        return variables(true, true);
+    }
+
+    private List<String> variables(boolean aux, boolean args) {
+        List<Node> order = topoOrder();
+        Set<Node> mutated = mutatedVariables(order);
+        List<String> out = new ArrayList<>();
+        for (Node n : order) {
+            if (n.isVariable()) {
+                boolean isAux = mutated.contains(n);
+                if ((isAux && aux) || (!isAux && args)) {
+                    out.add(n.name);
+                }
+            }
+        }
+        return out;
+    }
+
+    static Set<Node> mutatedVariables(List<Node> order) {
+        Set<Node> mutated = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Node n : order) {
+            if (!n.isVariable()) {
+                for (int m : n.op.mutateInputs()) {
+                    if (m < n.inputs.size()) {
+                        mutated.add(n.inputs.get(m).node());
+                    }
+                }
+            }
+        }
+        return mutated;
+    }
+
+    /**
+     * Output names ({@code list_outputs()}): a variable's own name, else {@code <node>_<output>}
+     * ({@code fc1_output}, {@code slice_output2}).
+     *
+     * @return the names
+     */
+    public List<String> listOutputs() {
+        List<String> out = new ArrayList<>();
+        for (NodeEntry e : outputs) {
+            out.add(e.node().outputName(e.index()));
+        }
+        return out;
+    }
+
+    /**
+     * An attribute of this symbol's output node ({@code sym.attr(key)}); {@code lr_mult},
+     * {@code wd_mult}, {@code ctx_group} ... are looked up as {@code __lr_mult__} ...
+     *
+     * @param key the attribute key
+     * @return the value, or null when absent or when the symbol groups several outputs
+     */
+    public String attr(String key) {
+        if (outputs.size() != 1) {
+            return null;
+        }
+        Map<String, String> a = outputs.get(0).node().attrs;
+        String v = a.get(key);
+        if (v == null && SymbolAttrs.HIDDEN_KEYS.contains(key)) {
+            v = a.get("__" + key + "__");
+        }
+        return v;
+    }
+
+    /**
+     * The attributes of this symbol's output node ({@code sym.list_attr()}), sorted by key.
+     *
+     * @return an unmodifiable map
+     * @throws IllegalStateException for a group of several outputs
+     */
+    public Map<String, String> listAttr() {
+        return headNode("listAttr").attrs;
+    }
+
+    /**
+     * The attributes of every node that has any, by node name, in graph order ({@code
+     * sym.attr_dict()}); operator parameters are included.
+     *
+     * @return an unmodifiable map of unmodifiable maps
+     */
+    public Map<String, Map<String, String>> attrDict() {
+        Map<String, Map<String, String>> out = new LinkedHashMap<>();
+        for (Node n : topoOrder()) {
+            if (!n.attrs.isEmpty()) {
+                out.put(n.name, n.attrs);
+            }
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
+    /**
+     * Returns a copy of this symbol whose output node has one more attribute ({@code
+     * sym._set_attr(key=value)}). Unlike MXNet this does not change this symbol or any other
+     * symbol sharing the node: the output node is replaced by a copy in the returned symbol
+     * only. Keys {@code lr_mult}, {@code wd_mult}, {@code ctx_group} ... are stored as {@code
+     * __lr_mult__} ...; keys such as {@code weight_lr_mult} are rejected as in MXNet.
+     *
+     * @param key the key
+     * @param value the value
+     * @return the new symbol
+     * @throws IllegalStateException for a group of several outputs
+     * @throws KilnException if a changed operator parameter is invalid or changes the input count
+     */
+    public Symbol setAttr(String key, String value) {
+        return setAttr(Map.of(key, value));
+    }
+
+    /**
+     * Returns a copy with several attributes set on the output node (see {@link #setAttr(String, String)}).
+     *
+     * @param attrs the attributes
+     * @return the new symbol
+     */
+    public Symbol setAttr(Map<String, String> attrs) {
+        Node n = headNode("setAttr");
+        Map<String, String> a = new LinkedHashMap<>(n.attrs);
+        for (Map.Entry<String, String> e : attrs.entrySet()) {
+            if (e.getValue() == null) {
+                throw new IllegalArgumentException("setAttr: attribute " + e.getKey() + " has a null value");
+            }
+            a.put(SymbolAttrs.storedKey(e.getKey()), e.getValue());
+        }
+        OpInfo info = n.op;
+        if (info != null) {
+            info = Ops.info(n.op.name(), a);
+            if (info.inputs().size() != n.inputs.size()) {
+                throw new KilnException("setAttr on '" + n.name + "': the new attributes change the inputs of "
+                        + info.name() + " to " + info.inputs() + " but the node has " + n.inputs.size() + " inputs");
+            }
+        }
+        Node copy = new Node(info, n.name, a, n.inputs, n.controlDeps);
+        List<NodeEntry> outs = new ArrayList<>();
+        for (NodeEntry e : outputs) {
+            outs.add(new NodeEntry(copy, e.index(), e.version()));
+        }
+        return new Symbol(outs);
+    }
+
+    private Node headNode(String what) {
+        if (outputs.size() != 1) {
+            throw new IllegalStateException(what + " only works on a symbol with one output; this one has "
+                    + outputs.size() + " " + listOutputs());
+        }
+        return outputs.get(0).node();
+    }
+
+    // =========================================================================================
+    // Shape and type inference
+    // =========================================================================================
+
+    /**
+     * Infers all shapes from the shapes of some inputs ({@code sym.infer_shape(**shapes)}).
+     * Types are inferred too (float32 where nothing else is known).
+     *
+     * @param shapes known shapes by argument or auxiliary-state name
+     * @return shapes of arguments, outputs and auxiliary states; check {@link InferResult#isComplete()}
+     * @throws IllegalArgumentException if a name is not an input of this symbol
+     * @throws KilnException for inconsistent shapes (message names the node and both shapes)
+     */
+    public InferResult inferShape(Map<String, long[]> shapes) {
+        return infer(shapes, null, false);
+    }
+
+    /**
+     * Like {@link #inferShape(Map)} but tolerates what cannot be inferred ({@code
+     * infer_shape_partial}): unknown dims are -1, unknown ranks null.
+     *
+     * @param shapes known shapes by input name
+     * @return the partial result
+     */
+    public InferResult inferShapePartial(Map<String, long[]> shapes) {
+        return infer(shapes, null, true);
+    }
+
+    /**
+     * Infers all types from the types of some inputs ({@code sym.infer_type(**types)}).
+     *
+     * @param types known types by input name
+     * @return the result; types in {@link InferResult#argTypes()} etc., null where unknown
+     */
+    public InferResult inferType(Map<String, DType> types) {
+        return infer(null, types, true);
+    }
+
+    /**
+     * Shape and type inference in one call (native {@code kiln_infer}).
+     *
+     * @param shapes known shapes by input name (may be null)
+     * @param types known types by input name (may be null)
+     * @param partial whether unknown results are tolerated
+     * @return the result
+     * @throws IllegalArgumentException if a name is not an input of this symbol
+     * @throws KilnException for inconsistent shapes or types
+     */
+    public InferResult infer(Map<String, long[]> shapes, Map<String, DType> types, boolean partial) {
+        List<String> inputs = listInputs();
+        Set<String> inputSet = new HashSet<>(inputs);
+        Map<String, Object> known = new LinkedHashMap<>();
+        Map<String, Object> s = new LinkedHashMap<>();
+        if (shapes != null) {
+            for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+                checkInput(inputSet, inputs, e.getKey(), "inferShape");
+                if (e.getValue() == null) {
+                    throw new IllegalArgumentException("inferShape: shape of " + e.getKey() + " is null");
+                }
+                s.put(e.getKey(), e.getValue());
+            }
+        }
+        Map<String, Object> t = new LinkedHashMap<>();
+        if (types != null) {
+            for (Map.Entry<String, DType> e : types.entrySet()) {
+                checkInput(inputSet, inputs, e.getKey(), "inferType");
+                if (e.getValue() == null) {
+                    throw new IllegalArgumentException("inferType: type of " + e.getKey() + " is null");
+                }
+                t.put(e.getKey(), e.getValue().mxName());
+            }
+        }
+        known.put("shapes", s);
+        known.put("types", t);
+        known.put("partial", partial);
+        String result = Native.string(KilnNative.kiln_infer(toJson(), Json.write(known)),
+                shapes != null ? "infer_shape" : "infer_type");
+        return parseInferResult(result);
+    }
+
+    private static void checkInput(Set<String> inputSet, List<String> inputs, String name, String what) {
+        if (!inputSet.contains(name)) {
+            throw new IllegalArgumentException(what + ": '" + name + "' is not an argument or auxiliary state of "
+                    + "the symbol; candidates are " + inputs);
+        }
+    }
+
+    InferResult parseInferResult(String json) {
+        Map<String, Object> o;
+        try {
+            o = Json.asObject(Json.parse(json), "infer result");
+        } catch (IllegalArgumentException e) {
+            throw new KilnException("infer: the native pass returned unreadable JSON: " + e.getMessage(), e);
+        }
+        List<String> args = listArguments();
+        List<String> outs = listOutputs();
+        List<String> aux = listAuxiliaryStates();
+        boolean complete = o.get("complete") instanceof Boolean && (Boolean) o.get("complete");
+        return new InferResult(args, outs, aux,
+                shapes(o.get("arg_shapes"), args.size(), "arg_shapes"),
+                shapes(o.get("out_shapes"), outs.size(), "out_shapes"),
+                shapes(o.get("aux_shapes"), aux.size(), "aux_shapes"),
+                types(o.get("arg_types"), args.size(), "arg_types"),
+                types(o.get("out_types"), outs.size(), "out_types"),
+                types(o.get("aux_types"), aux.size(), "aux_types"),
+                complete);
+    }
+
+    private static List<long[]> shapes(Object v, int n, String what) {
+        List<long[]> out = new ArrayList<>();
+        if (v == null) {
+            for (int i = 0; i < n; i++) {
+                out.add(null);
+            }
+            return out;
+        }
+        List<Object> l = Json.asArray(v, "infer result." + what);
+        if (l.size() != n) {
+            throw new KilnException("infer: the native pass returned " + l.size() + " " + what + " for " + n + " entries");
+        }
+        for (Object s : l) {
+            if (s == null) {
+                out.add(null);
+                continue;
+            }
+            List<Object> dims = Json.asArray(s, "infer result." + what + "[]");
+            long[] shape = new long[dims.size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = Json.asLong(dims.get(i), "infer result." + what + "[][]");
+            }
+            out.add(shape);
+        }
+        return out;
+    }
+
+    private static List<DType> types(Object v, int n, String what) {
+        List<DType> out = new ArrayList<>();
+        if (v == null) {
+            for (int i = 0; i < n; i++) {
+                out.add(null);
+            }
+            return out;
+        }
+        List<Object> l = Json.asArray(v, "infer result." + what);
+        if (l.size() != n) {
+            throw new KilnException("infer: the native pass returned " + l.size() + " " + what + " for " + n + " entries");
+        }
+        for (Object s : l) {
+            DType d = null;
+            if (s instanceof String) {
+                try {
+                    d = DType.fromName((String) s);
+                } catch (IllegalArgumentException unknown) {
+                    d = null;
+                }
+            } else if (s instanceof Long && (Long) s >= 0 && (Long) s < DType.values().length) {
+                d = DType.fromId((int) (long) (Long) s);
+            }
+            out.add(d);
+        }
+        return out;
+    }
+
+    // =========================================================================================
+    // Arithmetic (Python operators on symbols)
+    // =========================================================================================
+
+    /**
+     * {@code this + other} (Python {@code a + b}: {@code elemwise_add}, auto name {@code _plus<n>}).
+     *
+     * @param other same-shape operand
+     * @return the sum
+     */
+    public Symbol plus(Symbol other) {
+        return builder("elemwise_add").hint("_plus").input(this).input(other).build();
+    }
+
+    /**
+     * {@code this + scalar} ({@code _plus_scalar}, auto name {@code _plusscalar<n>}).
+     *
+     * @param scalar the scalar
+     * @return the result
+     */
+    public Symbol plus(double scalar) {
+        return builder("_plus_scalar").hint("_plusscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code this - other} ({@code elemwise_sub}, auto name {@code _minus<n>}).
+     *
+     * @param other same-shape operand
+     * @return the difference
+     */
+    public Symbol minus(Symbol other) {
+        return builder("elemwise_sub").hint("_minus").input(this).input(other).build();
+    }
+
+    /**
+     * {@code this - scalar} ({@code _minus_scalar}).
+     *
+     * @param scalar the scalar
+     * @return the result
+     */
+    public Symbol minus(double scalar) {
+        return builder("_minus_scalar").hint("_minusscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code scalar - this} (Python {@code 2 - a}: {@code _rminus_scalar}).
+     *
+     * @param scalar the scalar
+     * @return the result
+     */
+    public Symbol rminus(double scalar) {
+        return builder("_rminus_scalar").hint("_rminusscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code this * other} ({@code elemwise_mul}, auto name {@code _mul<n>}).
+     *
+     * @param other same-shape operand
+     * @return the product
+     */
+    public Symbol mul(Symbol other) {
+        return builder("elemwise_mul").hint("_mul").input(this).input(other).build();
+    }
+
+    /**
+     * {@code this * scalar} ({@code _mul_scalar}, auto name {@code _mulscalar<n>}).
+     *
+     * @param scalar the scalar
+     * @return the result
+     */
+    public Symbol mul(double scalar) {
+        return builder("_mul_scalar").hint("_mulscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code this / other} ({@code elemwise_div}, auto name {@code _div<n>}).
+     *
+     * @param other same-shape operand
+     * @return the quotient
+     */
+    public Symbol div(Symbol other) {
+        return builder("elemwise_div").hint("_div").input(this).input(other).build();
+    }
+
+    /**
+     * {@code this / scalar} ({@code _div_scalar}).
+     *
+     * @param scalar the scalar
+     * @return the result
+     */
+    public Symbol div(double scalar) {
+        return builder("_div_scalar").hint("_divscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code scalar / this} ({@code _rdiv_scalar}).
+     *
+     * @param scalar the scalar
+     * @return the result
+     */
+    public Symbol rdiv(double scalar) {
+        return builder("_rdiv_scalar").hint("_rdivscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code this ** other} ({@code _power}, auto name {@code _power<n>}).
+     *
+     * @param other same-shape exponent
+     * @return the power
+     */
+    public Symbol pow(Symbol other) {
+        return builder("_power").hint("_power").input(this).input(other).build();
+    }
+
+    /**
+     * {@code this ** scalar} ({@code _power_scalar}).
+     *
+     * @param scalar the exponent
+     * @return the result
+     */
+    public Symbol pow(double scalar) {
+        return builder("_power_scalar").hint("_powerscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code scalar ** this} ({@code _rpower_scalar}).
+     *
+     * @param scalar the base
+     * @return the result
+     */
+    public Symbol rpow(double scalar) {
+        return builder("_rpower_scalar").hint("_rpowerscalar").input(this).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code -this}; as in MXNet's Python {@code __neg__} this is {@code this * -1.0}
+     * ({@code _mul_scalar}). Use {@link #negative(String, Symbol)} for the {@code negative} op.
+     *
+     * @return the negation
+     */
+    public Symbol negative() {
+        return mul(-1.0);
+    }
+
+    // =========================================================================================
+    // Typed operator factories. In all of them `name` may be null for an automatic name.
+    // =========================================================================================
+
+    /**
+     * FullyConnected: {@code Y = X·Wᵀ + b}; creates {@code <name>_weight} and {@code <name>_bias}.
+     *
+     * @param name node name or null
+     * @param data input, {@code (N, ...)} flattened to {@code (N, D)}
+     * @param numHidden number of outputs ({@code num_hidden})
+     * @return output {@code (N, num_hidden)}
+     */
+    public static Symbol fullyConnected(String name, Symbol data, int numHidden) {
+        return builder("FullyConnected").name(name).input(data).param("num_hidden", numHidden).build();
+    }
+
+    /**
+     * FullyConnected with {@code no_bias}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param numHidden {@code num_hidden}
+     * @param noBias {@code no_bias}: true for no bias input
+     * @return the output
+     */
+    public static Symbol fullyConnected(String name, Symbol data, int numHidden, boolean noBias) {
+        return builder("FullyConnected").name(name).input(data).param("num_hidden", numHidden)
+                .param("no_bias", noBias).build();
+    }
+
+    /**
+     * FullyConnected with {@code no_bias} and {@code flatten}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param numHidden {@code num_hidden}
+     * @param noBias {@code no_bias}
+     * @param flatten {@code flatten}: false applies the layer to the last axis only
+     * @return the output
+     */
+    public static Symbol fullyConnected(String name, Symbol data, int numHidden, boolean noBias, boolean flatten) {
+        return builder("FullyConnected").name(name).input(data).param("num_hidden", numHidden)
+                .param("no_bias", noBias).param("flatten", flatten).build();
+    }
+
+    /**
+     * FullyConnected with explicit weight and bias symbols (shared weights).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param weight weight {@code (num_hidden, D)}
+     * @param bias bias {@code (num_hidden,)}, or null for {@code no_bias=True}
+     * @param numHidden {@code num_hidden}
+     * @return the output
+     */
+    public static Symbol fullyConnected(String name, Symbol data, Symbol weight, Symbol bias, int numHidden) {
+        SymbolBuilder b = builder("FullyConnected").name(name).input(data).input(weight).param("num_hidden", numHidden);
+        if (bias == null) {
+            b.param("no_bias", true);
+        } else {
+            b.input(bias);
+        }
+        return b.build();
+    }
+
+    /**
+     * Activation: element-wise {@code relu}, {@code sigmoid}, {@code tanh}, {@code softrelu}
+     * or {@code softsign}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param actType {@code act_type}
+     * @return same shape as data
+     */
+    public static Symbol activation(String name, Symbol data, String actType) {
+        return builder("Activation").name(name).input(data).param("act_type", actType).build();
+    }
+
+    /**
+     * LeakyReLU with the given {@code act_type} ({@code leaky}, {@code prelu}, {@code elu},
+     * {@code rrelu}, {@code selu}, {@code gelu}); prelu creates {@code <name>_gamma}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param actType {@code act_type}
+     * @return same shape as data
+     */
+    public static Symbol leakyReLU(String name, Symbol data, String actType) {
+        return builder("LeakyReLU").name(name).input(data).param("act_type", actType).build();
+    }
+
+    /**
+     * LeakyReLU with {@code slope} (leaky, elu).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param actType {@code act_type}
+     * @param slope {@code slope} (default 0.25)
+     * @return same shape as data
+     */
+    public static Symbol leakyReLU(String name, Symbol data, String actType, double slope) {
+        return builder("LeakyReLU").name(name).input(data).param("act_type", actType).param("slope", slope).build();
+    }
+
+    /**
+     * LeakyReLU with all parameters.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param actType {@code act_type}
+     * @param slope {@code slope}
+     * @param lowerBound {@code lower_bound} for rrelu (default 0.125)
+     * @param upperBound {@code upper_bound} for rrelu (default 0.334)
+     * @return same shape as data
+     */
+    public static Symbol leakyReLU(String name, Symbol data, String actType, double slope, double lowerBound,
+            double upperBound) {
+        return builder("LeakyReLU").name(name).input(data).param("act_type", actType).param("slope", slope)
+                .param("lower_bound", lowerBound).param("upper_bound", upperBound).build();
+    }
+
+    /**
+     * SoftmaxOutput (softmax forward, cross-entropy gradient); creates {@code <name>_label}.
+     *
+     * @param name node name or null (MXNet scripts use {@code "softmax"})
+     * @param data scores {@code (N, K)}
+     * @return probabilities, same shape as data
+     */
+    public static Symbol softmaxOutput(String name, Symbol data) {
+        return builder("SoftmaxOutput").name(name).input(data).build();
+    }
+
+    /**
+     * SoftmaxOutput with an explicit label symbol.
+     *
+     * @param name node name or null
+     * @param data scores
+     * @param label labels {@code (N,)} (or null to create {@code <name>_label})
+     * @return probabilities
+     */
+    public static Symbol softmaxOutput(String name, Symbol data, Symbol label) {
+        return builder("SoftmaxOutput").name(name).input(data).input("label", label).build();
+    }
+
+    /**
+     * Starts a SoftmaxOutput with optional parameters ({@code grad_scale}, {@code ignore_label},
+     * {@code use_ignore}, {@code normalization}, {@code multi_output}, {@code preserve_shape},
+     * {@code out_grad}, {@code smooth_alpha}).
+     *
+     * @return a new builder
+     */
+    public static SoftmaxOutputBuilder softmaxOutputBuilder() {
+        return new SoftmaxOutputBuilder();
+    }
+
+    /**
+     * Builder for SoftmaxOutput: {@code setData} is required; {@code optX} are optional and only
+     * the ones called are stored. Thread-safety: single-thread use.
+     */
+    public static final class SoftmaxOutputBuilder {
+        private final SymbolBuilder b = builder("SoftmaxOutput");
+        private Symbol data;
+
+        private SoftmaxOutputBuilder() {}
+
+        /** @param data scores (required) @return this */
+        public SoftmaxOutputBuilder setData(Symbol data) {
+            this.data = data;
+            return this;
+        }
+
+        /** @param label labels; default: a variable {@code <name>_label} @return this */
+        public SoftmaxOutputBuilder optLabel(Symbol label) {
+            b.input("label", label);
+            return this;
+        }
+
+        /** @param name node name @return this */
+        public SoftmaxOutputBuilder optName(String name) {
+            b.name(name);
+            return this;
+        }
+
+        /** @param v {@code grad_scale} (default 1) @return this */
+        public SoftmaxOutputBuilder optGradScale(double v) {
+            b.param("grad_scale", v);
+            return this;
+        }
+
+        /** @param v {@code ignore_label} (default -1) @return this */
+        public SoftmaxOutputBuilder optIgnoreLabel(double v) {
+            b.param("ignore_label", v);
+            return this;
+        }
+
+        /** @param v {@code use_ignore} (default false) @return this */
+        public SoftmaxOutputBuilder optUseIgnore(boolean v) {
+            b.param("use_ignore", v);
+            return this;
+        }
+
+        /** @param v {@code normalization}: {@code null}, {@code batch} or {@code valid} @return this */
+        public SoftmaxOutputBuilder optNormalization(String v) {
+            b.param("normalization", v);
+            return this;
+        }
+
+        /** @param v {@code multi_output} (default false) @return this */
+        public SoftmaxOutputBuilder optMultiOutput(boolean v) {
+            b.param("multi_output", v);
+            return this;
+        }
+
+        /** @param v {@code preserve_shape} (default false) @return this */
+        public SoftmaxOutputBuilder optPreserveShape(boolean v) {
+            b.param("preserve_shape", v);
+            return this;
+        }
+
+        /** @param v {@code out_grad} (default false) @return this */
+        public SoftmaxOutputBuilder optOutGrad(boolean v) {
+            b.param("out_grad", v);
+            return this;
+        }
+
+        /** @param v {@code smooth_alpha} in [0, 1] (default 0) @return this */
+        public SoftmaxOutputBuilder optSmoothAlpha(double v) {
+            b.param("smooth_alpha", v);
+            return this;
+        }
+
+        /**
+         * Creates the node.
+         *
+         * @return the SoftmaxOutput symbol
+         * @throws IllegalStateException if {@code setData} was not called
+         */
+        public Symbol build() {
+            if (data == null) {
+                throw new IllegalStateException("SoftmaxOutput: setData is required");
+            }
+            return b.input(data).build();
+        }
+    }
+
+    /**
+     * LinearRegressionOutput (identity forward, L2 gradient); creates {@code <name>_label}.
+     *
+     * @param name node name or null
+     * @param data predictions
+     * @return the predictions
+     */
+    public static Symbol linearRegressionOutput(String name, Symbol data) {
+        return regression("LinearRegressionOutput", name, data, null, null);
+    }
+
+    /**
+     * LinearRegressionOutput with a label and {@code grad_scale}.
+     *
+     * @param name node name or null
+     * @param data predictions
+     * @param label labels, or null to create {@code <name>_label}
+     * @param gradScale {@code grad_scale}
+     * @return the predictions
+     */
+    public static Symbol linearRegressionOutput(String name, Symbol data, Symbol label, double gradScale) {
+        return regression("LinearRegressionOutput", name, data, label, gradScale);
+    }
+
+    /**
+     * LogisticRegressionOutput (sigmoid forward, cross-entropy gradient); creates {@code <name>_label}.
+     *
+     * @param name node name or null
+     * @param data logits
+     * @return the probabilities
+     */
+    public static Symbol logisticRegressionOutput(String name, Symbol data) {
+        return regression("LogisticRegressionOutput", name, data, null, null);
+    }
+
+    /**
+     * LogisticRegressionOutput with a label and {@code grad_scale}.
+     *
+     * @param name node name or null
+     * @param data logits
+     * @param label labels, or null
+     * @param gradScale {@code grad_scale}
+     * @return the probabilities
+     */
+    public static Symbol logisticRegressionOutput(String name, Symbol data, Symbol label, double gradScale) {
+        return regression("LogisticRegressionOutput", name, data, label, gradScale);
+    }
+
+    /**
+     * MAERegressionOutput (identity forward, L1 gradient); creates {@code <name>_label}.
+     *
+     * @param name node name or null
+     * @param data predictions
+     * @return the predictions
+     */
+    public static Symbol maeRegressionOutput(String name, Symbol data) {
+        return regression("MAERegressionOutput", name, data, null, null);
+    }
+
+    /**
+     * MAERegressionOutput with a label and {@code grad_scale}.
+     *
+     * @param name node name or null
+     * @param data predictions
+     * @param label labels, or null
+     * @param gradScale {@code grad_scale}
+     * @return the predictions
+     */
+    public static Symbol maeRegressionOutput(String name, Symbol data, Symbol label, double gradScale) {
+        return regression("MAERegressionOutput", name, data, label, gradScale);
+    }
+
+    private static Symbol regression(String op, String name, Symbol data, Symbol label, Double gradScale) {
+        return builder(op).name(name).input(data).input("label", label).param("grad_scale", gradScale).build();
+    }
+
+    /**
+     * softmax along the last axis.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape as data
+     */
+    public static Symbol softmax(String name, Symbol data) {
+        return builder("softmax").name(name).input(data).build();
+    }
+
+    /**
+     * softmax along {@code axis}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis} (default -1)
+     * @return same shape as data
+     */
+    public static Symbol softmax(String name, Symbol data, int axis) {
+        return builder("softmax").name(name).input(data).param("axis", axis).build();
+    }
+
+    /**
+     * softmax along {@code axis} with a temperature: {@code exp(x/T) / Σ exp(x/T)}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param temperature {@code temperature} (default 1)
+     * @return same shape as data
+     */
+    public static Symbol softmax(String name, Symbol data, int axis, double temperature) {
+        return builder("softmax").name(name).input(data).param("axis", axis).param("temperature", temperature).build();
+    }
+
+    /**
+     * log_softmax along the last axis.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape as data
+     */
+    public static Symbol logSoftmax(String name, Symbol data) {
+        return builder("log_softmax").name(name).input(data).build();
+    }
+
+    /**
+     * log_softmax along {@code axis}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @return same shape as data
+     */
+    public static Symbol logSoftmax(String name, Symbol data, int axis) {
+        return builder("log_softmax").name(name).input(data).param("axis", axis).build();
+    }
+
+    /**
+     * log_softmax along {@code axis} with a temperature.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param temperature {@code temperature}
+     * @return same shape as data
+     */
+    public static Symbol logSoftmax(String name, Symbol data, int axis, double temperature) {
+        return builder("log_softmax").name(name).input(data).param("axis", axis).param("temperature", temperature)
+                .build();
+    }
+
+    /**
+     * SoftmaxActivation (deprecated in MXNet in favour of softmax), {@code mode=instance}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape as data
+     */
+    public static Symbol softmaxActivation(String name, Symbol data) {
+        return builder("SoftmaxActivation").name(name).input(data).build();
+    }
+
+    /**
+     * SoftmaxActivation with {@code mode} ({@code instance} or {@code channel}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param mode {@code mode}
+     * @return same shape as data
+     */
+    public static Symbol softmaxActivation(String name, Symbol data, String mode) {
+        return builder("SoftmaxActivation").name(name).input(data).param("mode", mode).build();
+    }
+
+    /**
+     * Flatten: {@code (N, d1, ..., dk)} to {@code (N, d1·...·dk)}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the flattened input
+     */
+    public static Symbol flatten(String name, Symbol data) {
+        return builder("Flatten").name(name).input(data).build();
+    }
+
+    /**
+     * Reshape with MXNet's special codes (0 copy, -1 infer, -2 copy rest, -3 merge two, -4 split).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param shape target {@code shape}, e.g. {@code -1, 200}
+     * @return the reshaped input
+     */
+    public static Symbol reshape(String name, Symbol data, int... shape) {
+        return builder("Reshape").name(name).input(data).param("shape", shape).build();
+    }
+
+    /**
+     * Reshape applying the special codes right to left ({@code reverse}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param reverse {@code reverse}
+     * @param shape target {@code shape}
+     * @return the reshaped input
+     */
+    public static Symbol reshape(String name, Symbol data, boolean reverse, int... shape) {
+        return builder("Reshape").name(name).input(data).param("shape", shape).param("reverse", reverse).build();
+    }
+
+    private static Symbol binary(String op, String name, Symbol lhs, Symbol rhs) {
+        return builder(op).name(name).input(lhs).input(rhs).build();
+    }
+
+    private static Symbol unary(String op, String name, Symbol data) {
+        return builder(op).name(name).input(data).build();
+    }
+
+    /** elemwise_add: same-shape sum. @param name node name or null @param lhs left @param rhs right @return lhs + rhs */
+    public static Symbol elemwiseAdd(String name, Symbol lhs, Symbol rhs) {
+        return binary("elemwise_add", name, lhs, rhs);
+    }
+
+    /** elemwise_sub. @param name node name or null @param lhs left @param rhs right @return lhs - rhs */
+    public static Symbol elemwiseSub(String name, Symbol lhs, Symbol rhs) {
+        return binary("elemwise_sub", name, lhs, rhs);
+    }
+
+    /** elemwise_mul. @param name node name or null @param lhs left @param rhs right @return lhs * rhs */
+    public static Symbol elemwiseMul(String name, Symbol lhs, Symbol rhs) {
+        return binary("elemwise_mul", name, lhs, rhs);
+    }
+
+    /** elemwise_div. @param name node name or null @param lhs left @param rhs right @return lhs / rhs */
+    public static Symbol elemwiseDiv(String name, Symbol lhs, Symbol rhs) {
+        return binary("elemwise_div", name, lhs, rhs);
+    }
+
+    /** _maximum: same-shape element-wise maximum. @param name node name or null @param lhs left @param rhs right @return max(lhs, rhs) */
+    public static Symbol maximum(String name, Symbol lhs, Symbol rhs) {
+        return binary("_maximum", name, lhs, rhs);
+    }
+
+    /** _minimum. @param name node name or null @param lhs left @param rhs right @return min(lhs, rhs) */
+    public static Symbol minimum(String name, Symbol lhs, Symbol rhs) {
+        return binary("_minimum", name, lhs, rhs);
+    }
+
+    /** _power. @param name node name or null @param lhs base @param rhs exponent @return lhs ** rhs */
+    public static Symbol power(String name, Symbol lhs, Symbol rhs) {
+        return binary("_power", name, lhs, rhs);
+    }
+
+    /** broadcast_add (NumPy broadcasting). @param name node name or null @param lhs left @param rhs right @return lhs + rhs */
+    public static Symbol broadcastAdd(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_add", name, lhs, rhs);
+    }
+
+    /** broadcast_sub. @param name node name or null @param lhs left @param rhs right @return lhs - rhs */
+    public static Symbol broadcastSub(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_sub", name, lhs, rhs);
+    }
+
+    /** broadcast_mul. @param name node name or null @param lhs left @param rhs right @return lhs * rhs */
+    public static Symbol broadcastMul(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_mul", name, lhs, rhs);
+    }
+
+    /** broadcast_div. @param name node name or null @param lhs left @param rhs right @return lhs / rhs */
+    public static Symbol broadcastDiv(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_div", name, lhs, rhs);
+    }
+
+    /** broadcast_maximum. @param name node name or null @param lhs left @param rhs right @return max(lhs, rhs) */
+    public static Symbol broadcastMaximum(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_maximum", name, lhs, rhs);
+    }
+
+    /** broadcast_minimum. @param name node name or null @param lhs left @param rhs right @return min(lhs, rhs) */
+    public static Symbol broadcastMinimum(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_minimum", name, lhs, rhs);
+    }
+
+    /** broadcast_power. @param name node name or null @param lhs base @param rhs exponent @return lhs ** rhs */
+    public static Symbol broadcastPower(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_power", name, lhs, rhs);
+    }
+
+    private static Symbol scalarOp(String op, String name, Symbol data, double scalar) {
+        return builder(op).name(name).input(data).param("scalar", scalar).build();
+    }
+
+    /** _plus_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data + scalar */
+    public static Symbol plusScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_plus_scalar", name, data, scalar);
+    }
+
+    /** _minus_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data - scalar */
+    public static Symbol minusScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_minus_scalar", name, data, scalar);
+    }
+
+    /** _rminus_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return scalar - data */
+    public static Symbol rminusScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_rminus_scalar", name, data, scalar);
+    }
+
+    /** _mul_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data * scalar */
+    public static Symbol mulScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_mul_scalar", name, data, scalar);
+    }
+
+    /** _div_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data / scalar */
+    public static Symbol divScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_div_scalar", name, data, scalar);
+    }
+
+    /** _rdiv_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return scalar / data */
+    public static Symbol rdivScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_rdiv_scalar", name, data, scalar);
+    }
+
+    /** _power_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data ** scalar */
+    public static Symbol powerScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_power_scalar", name, data, scalar);
+    }
+
+    /** _rpower_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return scalar ** data */
+    public static Symbol rpowerScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_rpower_scalar", name, data, scalar);
+    }
+
+    /** _maximum_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return max(data, scalar) */
+    public static Symbol maximumScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_maximum_scalar", name, data, scalar);
+    }
+
+    /** _minimum_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return min(data, scalar) */
+    public static Symbol minimumScalar(String name, Symbol data, double scalar) {
+        return scalarOp("_minimum_scalar", name, data, scalar);
+    }
+
+    /** negative (the op; compare {@link #negative()}). @param name node name or null @param data input @return -data */
+    public static Symbol negative(String name, Symbol data) {
+        return unary("negative", name, data);
+    }
+
+    /** exp. @param name node name or null @param data input @return e^data */
+    public static Symbol exp(String name, Symbol data) {
+        return unary("exp", name, data);
+    }
+
+    /** log (natural). @param name node name or null @param data input @return ln(data) */
+    public static Symbol log(String name, Symbol data) {
+        return unary("log", name, data);
+    }
+
+    /** sqrt. @param name node name or null @param data input @return √data */
+    public static Symbol sqrt(String name, Symbol data) {
+        return unary("sqrt", name, data);
+    }
+
+    /** square. @param name node name or null @param data input @return data² */
+    public static Symbol square(String name, Symbol data) {
+        return unary("square", name, data);
+    }
+
+    /** abs. @param name node name or null @param data input @return |data| */
+    public static Symbol abs(String name, Symbol data) {
+        return unary("abs", name, data);
+    }
+
+    /**
+     * clip to {@code [a_min, a_max]}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param aMin {@code a_min}
+     * @param aMax {@code a_max}
+     * @return the clipped input
+     */
+    public static Symbol clip(String name, Symbol data, double aMin, double aMax) {
+        return builder("clip").name(name).input(data).param("a_min", aMin).param("a_max", aMax).build();
+    }
+
+    private static Symbol reduce(String op, String name, Symbol data, Object axis, Boolean keepdims, Boolean exclude) {
+        return builder(op).name(name).input(data).param("axis", axis).param("keepdims", keepdims)
+                .param("exclude", exclude).build();
+    }
+
+    /** sum over all elements. @param name node name or null @param data input @return shape (1,) */
+    public static Symbol sum(String name, Symbol data) {
+        return reduce("sum", name, data, null, null, null);
+    }
+
+    /**
+     * sum over one axis.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param keepdims {@code keepdims}: keep the reduced axis with size 1
+     * @return the reduction
+     */
+    public static Symbol sum(String name, Symbol data, int axis, boolean keepdims) {
+        return reduce("sum", name, data, axis, keepdims, null);
+    }
+
+    /**
+     * sum over several axes.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis} tuple
+     * @param keepdims {@code keepdims}
+     * @param exclude {@code exclude}: reduce over the axes not listed
+     * @return the reduction
+     */
+    public static Symbol sum(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
+        return reduce("sum", name, data, axes, keepdims, exclude);
+    }
+
+    /** mean over all elements. @param name node name or null @param data input @return shape (1,) */
+    public static Symbol mean(String name, Symbol data) {
+        return reduce("mean", name, data, null, null, null);
+    }
+
+    /** mean over one axis. @param name node name or null @param data input @param axis {@code axis} @param keepdims {@code keepdims} @return the reduction */
+    public static Symbol mean(String name, Symbol data, int axis, boolean keepdims) {
+        return reduce("mean", name, data, axis, keepdims, null);
+    }
+
+    /** mean over several axes. @param name node name or null @param data input @param axes {@code axis} @param keepdims {@code keepdims} @param exclude {@code exclude} @return the reduction */
+    public static Symbol mean(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
+        return reduce("mean", name, data, axes, keepdims, exclude);
+    }
+
+    /** max over all elements. @param name node name or null @param data input @return shape (1,) */
+    public static Symbol max(String name, Symbol data) {
+        return reduce("max", name, data, null, null, null);
+    }
+
+    /** max over one axis. @param name node name or null @param data input @param axis {@code axis} @param keepdims {@code keepdims} @return the reduction */
+    public static Symbol max(String name, Symbol data, int axis, boolean keepdims) {
+        return reduce("max", name, data, axis, keepdims, null);
+    }
+
+    /** max over several axes. @param name node name or null @param data input @param axes {@code axis} @param keepdims {@code keepdims} @param exclude {@code exclude} @return the reduction */
+    public static Symbol max(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
+        return reduce("max", name, data, axes, keepdims, exclude);
+    }
+
+    /** min over all elements. @param name node name or null @param data input @return shape (1,) */
+    public static Symbol min(String name, Symbol data) {
+        return reduce("min", name, data, null, null, null);
+    }
+
+    /** min over one axis. @param name node name or null @param data input @param axis {@code axis} @param keepdims {@code keepdims} @return the reduction */
+    public static Symbol min(String name, Symbol data, int axis, boolean keepdims) {
+        return reduce("min", name, data, axis, keepdims, null);
+    }
+
+    /** min over several axes. @param name node name or null @param data input @param axes {@code axis} @param keepdims {@code keepdims} @param exclude {@code exclude} @return the reduction */
+    public static Symbol min(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
+        return reduce("min", name, data, axes, keepdims, exclude);
+    }
+
+    /** Dropout with p = 0.5 (active in training only). @param name node name or null @param data input @return same shape */
+    public static Symbol dropout(String name, Symbol data) {
+        return builder("Dropout").name(name).input(data).build();
+    }
+
+    /** Dropout with drop probability {@code p}. @param name node name or null @param data input @param p {@code p} in [0, 1] @return same shape */
+    public static Symbol dropout(String name, Symbol data, double p) {
+        return builder("Dropout").name(name).input(data).param("p", p).build();
+    }
+
+    /**
+     * Dropout with {@code p} and {@code mode} ({@code training} or {@code always}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param p {@code p}
+     * @param mode {@code mode}
+     * @return same shape
+     */
+    public static Symbol dropout(String name, Symbol data, double p, String mode) {
+        return builder("Dropout").name(name).input(data).param("p", p).param("mode", mode).build();
+    }
+
+    /** BlockGrad: identity forward, zero gradient. @param name node name or null @param data input @return data */
+    public static Symbol blockGrad(String name, Symbol data) {
+        return unary("BlockGrad", name, data);
+    }
+
+    /** stop_gradient (alias of BlockGrad; auto name {@code stop_gradient<n>}). @param name node name or null @param data input @return data */
+    public static Symbol stopGradient(String name, Symbol data) {
+        return builder("BlockGrad").hint("stop_gradient").name(name).input(data).build();
+    }
+
+    /** identity (copy). @param name node name or null @param data input @return data */
+    public static Symbol identity(String name, Symbol data) {
+        return unary("identity", name, data);
+    }
+
+    /**
+     * Concat along axis 1; {@code num_args} is set to the number of inputs.
+     *
+     * @param name node name or null
+     * @param inputs the inputs (same shape except on the axis)
+     * @return the concatenation
+     */
+    public static Symbol concat(String name, Symbol... inputs) {
+        return builder("Concat").name(name).inputs(inputs).build();
+    }
+
+    /**
+     * Concat along {@code dim}.
+     *
+     * @param name node name or null
+     * @param dim {@code dim}
+     * @param inputs the inputs
+     * @return the concatenation
+     */
+    public static Symbol concat(String name, int dim, Symbol... inputs) {
+        return builder("Concat").name(name).inputs(inputs).param("dim", dim).build();
+    }
+
+    /**
+     * SliceChannel: splits along axis 1 into {@code num_outputs} equal parts (outputs {@code
+     * <name>_output0...}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param numOutputs {@code num_outputs}
+     * @return a symbol with {@code numOutputs} outputs
+     */
+    public static Symbol sliceChannel(String name, Symbol data, int numOutputs) {
+        return builder("SliceChannel").name(name).input(data).param("num_outputs", numOutputs).build();
+    }
+
+    /**
+     * SliceChannel along {@code axis}, optionally dropping it ({@code squeeze_axis}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param numOutputs {@code num_outputs}
+     * @param axis {@code axis}
+     * @param squeezeAxis {@code squeeze_axis}
+     * @return a symbol with {@code numOutputs} outputs
+     */
+    public static Symbol sliceChannel(String name, Symbol data, int numOutputs, int axis, boolean squeezeAxis) {
+        return builder("SliceChannel").name(name).input(data).param("num_outputs", numOutputs).param("axis", axis)
+                .param("squeeze_axis", squeezeAxis).build();
+    }
+
+    /**
+     * ElementWiseSum of same-shape inputs; {@code num_args} is set automatically.
+     *
+     * @param name node name or null
+     * @param inputs the inputs
+     * @return their sum
+     */
+    public static Symbol elementWiseSum(String name, Symbol... inputs) {
+        return builder("ElementWiseSum").name(name).inputs(inputs).build();
+    }
+
+    /**
+     * add_n (alias of ElementWiseSum; auto name {@code add_n<n>}).
+     *
+     * @param name node name or null
+     * @param inputs the inputs
+     * @return their sum
+     */
+    public static Symbol addN(String name, Symbol... inputs) {
+        return builder("add_n").name(name).inputs(inputs).build();
+    }
+
+    /** transpose reversing the axes. @param name node name or null @param data input @return the transpose */
+    public static Symbol transpose(String name, Symbol data) {
+        return builder("transpose").name(name).input(data).build();
+    }
+
+    /**
+     * transpose with an axis permutation.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axes}
+     * @return the permuted input
+     */
+    public static Symbol transpose(String name, Symbol data, int... axes) {
+        return builder("transpose").name(name).input(data).param("axes", axes).build();
+    }
+
+    /**
+     * expand_dims: inserts an axis of size 1.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @return the input with one more axis
+     */
+    public static Symbol expandDims(String name, Symbol data, int axis) {
+        return builder("expand_dims").name(name).input(data).param("axis", axis).build();
+    }
+
+    /** dot (matrix product). @param name node name or null @param lhs left @param rhs right @return lhs · rhs */
+    public static Symbol dot(String name, Symbol lhs, Symbol rhs) {
+        return binary("dot", name, lhs, rhs);
+    }
+
+    /**
+     * dot with transposed operands.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @param transposeA {@code transpose_a}
+     * @param transposeB {@code transpose_b}
+     * @return the product
+     */
+    public static Symbol dot(String name, Symbol lhs, Symbol rhs, boolean transposeA, boolean transposeB) {
+        return builder("dot").name(name).input(lhs).input(rhs).param("transpose_a", transposeA)
+                .param("transpose_b", transposeB).build();
+    }
+
+    /** MakeLoss: marks {@code data} as a loss (gradient 1·grad_scale). @param name node name or null @param data the loss @return data */
+    public static Symbol makeLoss(String name, Symbol data) {
+        return unary("MakeLoss", name, data);
+    }
+
+    /**
+     * MakeLoss with {@code grad_scale} and {@code normalization} ({@code null}, {@code batch}, {@code valid}).
+     *
+     * @param name node name or null
+     * @param data the loss
+     * @param gradScale {@code grad_scale}
+     * @param normalization {@code normalization}, or null for the default
+     * @return data
+     */
+    public static Symbol makeLoss(String name, Symbol data, double gradScale, String normalization) {
+        return builder("MakeLoss").name(name).input(data).param("grad_scale", gradScale)
+                .param("normalization", normalization).build();
+    }
+
+    // =========================================================================================
+
+    /**
+     * MXNet's repr: {@code <Symbol fc1>} or {@code <Symbol group [a, b]>}.
+     *
+     * @return the description
+     */
+    @Override
+    public String toString() {
+        if (outputs.size() == 1) {
+            return "<Symbol " + outputs.get(0).node().name + ">";
+        }
+        List<String> names = new ArrayList<>();
+        for (NodeEntry e : outputs) {
+            names.add(e.node().name);
+        }
+        return "<Symbol group " + names + ">";
+    }
+}
