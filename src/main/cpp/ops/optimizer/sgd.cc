@@ -37,8 +37,8 @@ inline T clip_grad(T v, T c) {
 void sgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lr = (T)(float)attrs.f("lr"), wd = (T)(float)attrs.f("wd");
-    const T rescale = (T)(float)attrs.f("rescale_grad"), clip = (T)(float)attrs.f("clip_gradient");
+    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
+    const T rescale = simd::float_param<T>(attrs.f("rescale_grad")), clip = simd::float_param<T>(attrs.f("clip_gradient"));
     const T decay = T(1) - lr * wd;
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
@@ -56,8 +56,8 @@ void sgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& 
 void sgd_mom_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                         const std::vector<TBlob>& out) {
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lr = (T)(float)attrs.f("lr"), wd = (T)(float)attrs.f("wd"), momentum = (T)(float)attrs.f("momentum");
-    const T rescale = (T)(float)attrs.f("rescale_grad"), clip = (T)(float)attrs.f("clip_gradient");
+    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd")), momentum = simd::float_param<T>(attrs.f("momentum"));
+    const T rescale = simd::float_param<T>(attrs.f("rescale_grad")), clip = simd::float_param<T>(attrs.f("clip_gradient"));
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // mom [n], mutated

@@ -96,7 +96,7 @@ void unary_backward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, co
 void clip_forward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                   const std::vector<TBlob>& out) {
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lo = (T)(float)attrs.f("a_min"), hi = (T)(float)attrs.f("a_max");
+    const T lo = simd::float_param<T>(attrs.f("a_min")), hi = simd::float_param<T>(attrs.f("a_max"));
     const T* x = in[0].dptr<T>();  // [n]
     T* y = out[0].dptr<T>();       // [n]
     simd::map(out[0].size(), req[0], y, [=](int64_t i) {
@@ -111,7 +111,7 @@ void clip_forward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in
 void clip_backward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                    const std::vector<TBlob>& out) {
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lo = (T)(float)attrs.f("a_min"), hi = (T)(float)attrs.f("a_max");
+    const T lo = simd::float_param<T>(attrs.f("a_min")), hi = simd::float_param<T>(attrs.f("a_max"));
     const T* g = in[0].dptr<T>();  // ograd [n]
     const T* x = in[1].dptr<T>();  // [n]
     T* dx = out[0].dptr<T>();      // [n]

@@ -1121,67 +1121,122 @@ public final class Symbol {
 
         private SoftmaxOutputBuilder() {}
 
-        /** @param data scores (required) @return this */
+        /**
+         * Sets the data.
+         *
+         * @param data scores (required)
+         * @return this
+         */
         public SoftmaxOutputBuilder setData(Symbol data) {
             this.data = data;
             return this;
         }
 
-        /** @param label labels; default: a variable {@code <name>_label} @return this */
+        /**
+         * Sets the label.
+         *
+         * @param label labels; default: a variable {@code <name>_label}
+         * @return this
+         */
         public SoftmaxOutputBuilder optLabel(Symbol label) {
             b.input("label", label);
             return this;
         }
 
-        /** @param name node name @return this */
+        /**
+         * Sets the name.
+         *
+         * @param name node name
+         * @return this
+         */
         public SoftmaxOutputBuilder optName(String name) {
             b.name(name);
             return this;
         }
 
-        /** @param v {@code grad_scale} (default 1) @return this */
+        /**
+         * Sets {@code grad_scale}.
+         *
+         * @param v {@code grad_scale} (default 1)
+         * @return this
+         */
         public SoftmaxOutputBuilder optGradScale(double v) {
             b.param("grad_scale", v);
             return this;
         }
 
-        /** @param v {@code ignore_label} (default -1) @return this */
+        /**
+         * Sets {@code ignore_label}.
+         *
+         * @param v {@code ignore_label} (default -1)
+         * @return this
+         */
         public SoftmaxOutputBuilder optIgnoreLabel(double v) {
             b.param("ignore_label", v);
             return this;
         }
 
-        /** @param v {@code use_ignore} (default false) @return this */
+        /**
+         * Sets {@code use_ignore}.
+         *
+         * @param v {@code use_ignore} (default false)
+         * @return this
+         */
         public SoftmaxOutputBuilder optUseIgnore(boolean v) {
             b.param("use_ignore", v);
             return this;
         }
 
-        /** @param v {@code normalization}: {@code null}, {@code batch} or {@code valid} @return this */
+        /**
+         * Sets {@code normalization}.
+         *
+         * @param v {@code normalization}: {@code null}, {@code batch} or {@code valid}
+         * @return this
+         */
         public SoftmaxOutputBuilder optNormalization(String v) {
             b.param("normalization", v);
             return this;
         }
 
-        /** @param v {@code multi_output} (default false) @return this */
+        /**
+         * Sets {@code multi_output}.
+         *
+         * @param v {@code multi_output} (default false)
+         * @return this
+         */
         public SoftmaxOutputBuilder optMultiOutput(boolean v) {
             b.param("multi_output", v);
             return this;
         }
 
-        /** @param v {@code preserve_shape} (default false) @return this */
+        /**
+         * Sets {@code preserve_shape}.
+         *
+         * @param v {@code preserve_shape} (default false)
+         * @return this
+         */
         public SoftmaxOutputBuilder optPreserveShape(boolean v) {
             b.param("preserve_shape", v);
             return this;
         }
 
-        /** @param v {@code out_grad} (default false) @return this */
+        /**
+         * Sets {@code out_grad}.
+         *
+         * @param v {@code out_grad} (default false)
+         * @return this
+         */
         public SoftmaxOutputBuilder optOutGrad(boolean v) {
             b.param("out_grad", v);
             return this;
         }
 
-        /** @param v {@code smooth_alpha} in [0, 1] (default 0) @return this */
+        /**
+         * Sets {@code smooth_alpha}.
+         *
+         * @param v {@code smooth_alpha} in [0, 1] (default 0)
+         * @return this
+         */
         public SoftmaxOutputBuilder optSmoothAlpha(double v) {
             b.param("smooth_alpha", v);
             return this;
@@ -1417,72 +1472,170 @@ public final class Symbol {
         return builder(op).name(name).input(data).build();
     }
 
-    /** elemwise_add: same-shape sum. @param name node name or null @param lhs left @param rhs right @return lhs + rhs */
+    /**
+     * elemwise_add: same-shape sum.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs + rhs
+     */
     public static Symbol elemwiseAdd(String name, Symbol lhs, Symbol rhs) {
         return binary("elemwise_add", name, lhs, rhs);
     }
 
-    /** elemwise_sub. @param name node name or null @param lhs left @param rhs right @return lhs - rhs */
+    /**
+     * elemwise_sub.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs - rhs
+     */
     public static Symbol elemwiseSub(String name, Symbol lhs, Symbol rhs) {
         return binary("elemwise_sub", name, lhs, rhs);
     }
 
-    /** elemwise_mul. @param name node name or null @param lhs left @param rhs right @return lhs * rhs */
+    /**
+     * elemwise_mul.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs * rhs
+     */
     public static Symbol elemwiseMul(String name, Symbol lhs, Symbol rhs) {
         return binary("elemwise_mul", name, lhs, rhs);
     }
 
-    /** elemwise_div. @param name node name or null @param lhs left @param rhs right @return lhs / rhs */
+    /**
+     * elemwise_div.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs / rhs
+     */
     public static Symbol elemwiseDiv(String name, Symbol lhs, Symbol rhs) {
         return binary("elemwise_div", name, lhs, rhs);
     }
 
-    /** _maximum: same-shape element-wise maximum. @param name node name or null @param lhs left @param rhs right @return max(lhs, rhs) */
+    /**
+     * _maximum: same-shape element-wise maximum.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return max(lhs, rhs)
+     */
     public static Symbol maximum(String name, Symbol lhs, Symbol rhs) {
         return binary("_maximum", name, lhs, rhs);
     }
 
-    /** _minimum. @param name node name or null @param lhs left @param rhs right @return min(lhs, rhs) */
+    /**
+     * _minimum.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return min(lhs, rhs)
+     */
     public static Symbol minimum(String name, Symbol lhs, Symbol rhs) {
         return binary("_minimum", name, lhs, rhs);
     }
 
-    /** _power. @param name node name or null @param lhs base @param rhs exponent @return lhs ** rhs */
+    /**
+     * _power.
+     *
+     * @param name node name or null
+     * @param lhs base
+     * @param rhs exponent
+     * @return lhs ** rhs
+     */
     public static Symbol power(String name, Symbol lhs, Symbol rhs) {
         return binary("_power", name, lhs, rhs);
     }
 
-    /** broadcast_add (NumPy broadcasting). @param name node name or null @param lhs left @param rhs right @return lhs + rhs */
+    /**
+     * broadcast_add (NumPy broadcasting).
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs + rhs
+     */
     public static Symbol broadcastAdd(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_add", name, lhs, rhs);
     }
 
-    /** broadcast_sub. @param name node name or null @param lhs left @param rhs right @return lhs - rhs */
+    /**
+     * broadcast_sub.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs - rhs
+     */
     public static Symbol broadcastSub(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_sub", name, lhs, rhs);
     }
 
-    /** broadcast_mul. @param name node name or null @param lhs left @param rhs right @return lhs * rhs */
+    /**
+     * broadcast_mul.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs * rhs
+     */
     public static Symbol broadcastMul(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_mul", name, lhs, rhs);
     }
 
-    /** broadcast_div. @param name node name or null @param lhs left @param rhs right @return lhs / rhs */
+    /**
+     * broadcast_div.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs / rhs
+     */
     public static Symbol broadcastDiv(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_div", name, lhs, rhs);
     }
 
-    /** broadcast_maximum. @param name node name or null @param lhs left @param rhs right @return max(lhs, rhs) */
+    /**
+     * broadcast_maximum.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return max(lhs, rhs)
+     */
     public static Symbol broadcastMaximum(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_maximum", name, lhs, rhs);
     }
 
-    /** broadcast_minimum. @param name node name or null @param lhs left @param rhs right @return min(lhs, rhs) */
+    /**
+     * broadcast_minimum.
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return min(lhs, rhs)
+     */
     public static Symbol broadcastMinimum(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_minimum", name, lhs, rhs);
     }
 
-    /** broadcast_power. @param name node name or null @param lhs base @param rhs exponent @return lhs ** rhs */
+    /**
+     * broadcast_power.
+     *
+     * @param name node name or null
+     * @param lhs base
+     * @param rhs exponent
+     * @return lhs ** rhs
+     */
     public static Symbol broadcastPower(String name, Symbol lhs, Symbol rhs) {
         return binary("broadcast_power", name, lhs, rhs);
     }
@@ -1491,82 +1644,188 @@ public final class Symbol {
         return builder(op).name(name).input(data).param("scalar", scalar).build();
     }
 
-    /** _plus_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data + scalar */
+    /**
+     * _plus_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return data + scalar
+     */
     public static Symbol plusScalar(String name, Symbol data, double scalar) {
         return scalarOp("_plus_scalar", name, data, scalar);
     }
 
-    /** _minus_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data - scalar */
+    /**
+     * _minus_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return data - scalar
+     */
     public static Symbol minusScalar(String name, Symbol data, double scalar) {
         return scalarOp("_minus_scalar", name, data, scalar);
     }
 
-    /** _rminus_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return scalar - data */
+    /**
+     * _rminus_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return scalar - data
+     */
     public static Symbol rminusScalar(String name, Symbol data, double scalar) {
         return scalarOp("_rminus_scalar", name, data, scalar);
     }
 
-    /** _mul_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data * scalar */
+    /**
+     * _mul_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return data * scalar
+     */
     public static Symbol mulScalar(String name, Symbol data, double scalar) {
         return scalarOp("_mul_scalar", name, data, scalar);
     }
 
-    /** _div_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data / scalar */
+    /**
+     * _div_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return data / scalar
+     */
     public static Symbol divScalar(String name, Symbol data, double scalar) {
         return scalarOp("_div_scalar", name, data, scalar);
     }
 
-    /** _rdiv_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return scalar / data */
+    /**
+     * _rdiv_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return scalar / data
+     */
     public static Symbol rdivScalar(String name, Symbol data, double scalar) {
         return scalarOp("_rdiv_scalar", name, data, scalar);
     }
 
-    /** _power_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return data ** scalar */
+    /**
+     * _power_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return data ** scalar
+     */
     public static Symbol powerScalar(String name, Symbol data, double scalar) {
         return scalarOp("_power_scalar", name, data, scalar);
     }
 
-    /** _rpower_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return scalar ** data */
+    /**
+     * _rpower_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return scalar ** data
+     */
     public static Symbol rpowerScalar(String name, Symbol data, double scalar) {
         return scalarOp("_rpower_scalar", name, data, scalar);
     }
 
-    /** _maximum_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return max(data, scalar) */
+    /**
+     * _maximum_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return max(data, scalar)
+     */
     public static Symbol maximumScalar(String name, Symbol data, double scalar) {
         return scalarOp("_maximum_scalar", name, data, scalar);
     }
 
-    /** _minimum_scalar. @param name node name or null @param data input @param scalar {@code scalar} @return min(data, scalar) */
+    /**
+     * _minimum_scalar.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar {@code scalar}
+     * @return min(data, scalar)
+     */
     public static Symbol minimumScalar(String name, Symbol data, double scalar) {
         return scalarOp("_minimum_scalar", name, data, scalar);
     }
 
-    /** negative (the op; compare {@link #negative()}). @param name node name or null @param data input @return -data */
+    /**
+     * negative (the op; compare {@link #negative()}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return -data
+     */
     public static Symbol negative(String name, Symbol data) {
         return unary("negative", name, data);
     }
 
-    /** exp. @param name node name or null @param data input @return e^data */
+    /**
+     * exp.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return e^data
+     */
     public static Symbol exp(String name, Symbol data) {
         return unary("exp", name, data);
     }
 
-    /** log (natural). @param name node name or null @param data input @return ln(data) */
+    /**
+     * log (natural).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return ln(data)
+     */
     public static Symbol log(String name, Symbol data) {
         return unary("log", name, data);
     }
 
-    /** sqrt. @param name node name or null @param data input @return √data */
+    /**
+     * sqrt.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return √data
+     */
     public static Symbol sqrt(String name, Symbol data) {
         return unary("sqrt", name, data);
     }
 
-    /** square. @param name node name or null @param data input @return data² */
+    /**
+     * square.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data²
+     */
     public static Symbol square(String name, Symbol data) {
         return unary("square", name, data);
     }
 
-    /** abs. @param name node name or null @param data input @return |data| */
+    /**
+     * abs.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return |data|
+     */
     public static Symbol abs(String name, Symbol data) {
         return unary("abs", name, data);
     }
@@ -1589,7 +1848,13 @@ public final class Symbol {
                 .param("exclude", exclude).build();
     }
 
-    /** sum over all elements. @param name node name or null @param data input @return shape (1,) */
+    /**
+     * sum over all elements.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return shape (1,)
+     */
     public static Symbol sum(String name, Symbol data) {
         return reduce("sum", name, data, null, null, null);
     }
@@ -1621,57 +1886,139 @@ public final class Symbol {
         return reduce("sum", name, data, axes, keepdims, exclude);
     }
 
-    /** mean over all elements. @param name node name or null @param data input @return shape (1,) */
+    /**
+     * mean over all elements.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return shape (1,)
+     */
     public static Symbol mean(String name, Symbol data) {
         return reduce("mean", name, data, null, null, null);
     }
 
-    /** mean over one axis. @param name node name or null @param data input @param axis {@code axis} @param keepdims {@code keepdims} @return the reduction */
+    /**
+     * mean over one axis.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param keepdims {@code keepdims}
+     * @return the reduction
+     */
     public static Symbol mean(String name, Symbol data, int axis, boolean keepdims) {
         return reduce("mean", name, data, axis, keepdims, null);
     }
 
-    /** mean over several axes. @param name node name or null @param data input @param axes {@code axis} @param keepdims {@code keepdims} @param exclude {@code exclude} @return the reduction */
+    /**
+     * mean over several axes.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis}
+     * @param keepdims {@code keepdims}
+     * @param exclude {@code exclude}
+     * @return the reduction
+     */
     public static Symbol mean(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
         return reduce("mean", name, data, axes, keepdims, exclude);
     }
 
-    /** max over all elements. @param name node name or null @param data input @return shape (1,) */
+    /**
+     * max over all elements.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return shape (1,)
+     */
     public static Symbol max(String name, Symbol data) {
         return reduce("max", name, data, null, null, null);
     }
 
-    /** max over one axis. @param name node name or null @param data input @param axis {@code axis} @param keepdims {@code keepdims} @return the reduction */
+    /**
+     * max over one axis.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param keepdims {@code keepdims}
+     * @return the reduction
+     */
     public static Symbol max(String name, Symbol data, int axis, boolean keepdims) {
         return reduce("max", name, data, axis, keepdims, null);
     }
 
-    /** max over several axes. @param name node name or null @param data input @param axes {@code axis} @param keepdims {@code keepdims} @param exclude {@code exclude} @return the reduction */
+    /**
+     * max over several axes.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis}
+     * @param keepdims {@code keepdims}
+     * @param exclude {@code exclude}
+     * @return the reduction
+     */
     public static Symbol max(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
         return reduce("max", name, data, axes, keepdims, exclude);
     }
 
-    /** min over all elements. @param name node name or null @param data input @return shape (1,) */
+    /**
+     * min over all elements.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return shape (1,)
+     */
     public static Symbol min(String name, Symbol data) {
         return reduce("min", name, data, null, null, null);
     }
 
-    /** min over one axis. @param name node name or null @param data input @param axis {@code axis} @param keepdims {@code keepdims} @return the reduction */
+    /**
+     * min over one axis.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param keepdims {@code keepdims}
+     * @return the reduction
+     */
     public static Symbol min(String name, Symbol data, int axis, boolean keepdims) {
         return reduce("min", name, data, axis, keepdims, null);
     }
 
-    /** min over several axes. @param name node name or null @param data input @param axes {@code axis} @param keepdims {@code keepdims} @param exclude {@code exclude} @return the reduction */
+    /**
+     * min over several axes.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis}
+     * @param keepdims {@code keepdims}
+     * @param exclude {@code exclude}
+     * @return the reduction
+     */
     public static Symbol min(String name, Symbol data, int[] axes, boolean keepdims, boolean exclude) {
         return reduce("min", name, data, axes, keepdims, exclude);
     }
 
-    /** Dropout with p = 0.5 (active in training only). @param name node name or null @param data input @return same shape */
+    /**
+     * Dropout with p = 0.5 (active in training only).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape
+     */
     public static Symbol dropout(String name, Symbol data) {
         return builder("Dropout").name(name).input(data).build();
     }
 
-    /** Dropout with drop probability {@code p}. @param name node name or null @param data input @param p {@code p} in [0, 1] @return same shape */
+    /**
+     * Dropout with drop probability {@code p}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param p {@code p} in [0, 1]
+     * @return same shape
+     */
     public static Symbol dropout(String name, Symbol data, double p) {
         return builder("Dropout").name(name).input(data).param("p", p).build();
     }
@@ -1689,17 +2036,35 @@ public final class Symbol {
         return builder("Dropout").name(name).input(data).param("p", p).param("mode", mode).build();
     }
 
-    /** BlockGrad: identity forward, zero gradient. @param name node name or null @param data input @return data */
+    /**
+     * BlockGrad: identity forward, zero gradient.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data
+     */
     public static Symbol blockGrad(String name, Symbol data) {
         return unary("BlockGrad", name, data);
     }
 
-    /** stop_gradient (alias of BlockGrad; auto name {@code stop_gradient<n>}). @param name node name or null @param data input @return data */
+    /**
+     * stop_gradient (alias of BlockGrad; auto name {@code stop_gradient<n>}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data
+     */
     public static Symbol stopGradient(String name, Symbol data) {
         return builder("BlockGrad").hint("stop_gradient").name(name).input(data).build();
     }
 
-    /** identity (copy). @param name node name or null @param data input @return data */
+    /**
+     * identity (copy).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data
+     */
     public static Symbol identity(String name, Symbol data) {
         return unary("identity", name, data);
     }
@@ -1777,7 +2142,13 @@ public final class Symbol {
         return builder("add_n").name(name).inputs(inputs).build();
     }
 
-    /** transpose reversing the axes. @param name node name or null @param data input @return the transpose */
+    /**
+     * transpose reversing the axes.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the transpose
+     */
     public static Symbol transpose(String name, Symbol data) {
         return builder("transpose").name(name).input(data).build();
     }
@@ -1806,7 +2177,14 @@ public final class Symbol {
         return builder("expand_dims").name(name).input(data).param("axis", axis).build();
     }
 
-    /** dot (matrix product). @param name node name or null @param lhs left @param rhs right @return lhs · rhs */
+    /**
+     * dot (matrix product).
+     *
+     * @param name node name or null
+     * @param lhs left
+     * @param rhs right
+     * @return lhs · rhs
+     */
     public static Symbol dot(String name, Symbol lhs, Symbol rhs) {
         return binary("dot", name, lhs, rhs);
     }
@@ -1826,7 +2204,13 @@ public final class Symbol {
                 .param("transpose_b", transposeB).build();
     }
 
-    /** MakeLoss: marks {@code data} as a loss (gradient 1·grad_scale). @param name node name or null @param data the loss @return data */
+    /**
+     * MakeLoss: marks {@code data} as a loss (gradient 1·grad_scale).
+     *
+     * @param name node name or null
+     * @param data the loss
+     * @return data
+     */
     public static Symbol makeLoss(String name, Symbol data) {
         return unary("MakeLoss", name, data);
     }

@@ -3,7 +3,6 @@ package dev.kiln.symbol;
 import dev.kiln.engine.KilnException;
 
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -164,10 +163,5 @@ public final class SymbolBuilder {
      */
     public static String format(Object value) {
         return SymbolAttrs.format(value);
-    }
-
-    /** Attributes collected so far (for typed builders). */
-    Map<String, String> attrs() {
-        return Collections.unmodifiableMap(attrs);
     }
 }
