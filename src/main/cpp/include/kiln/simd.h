@@ -102,6 +102,13 @@ inline typename R::Acc reduce_run(const R& r, const T* p, int64_t n) {
 void sqrt_range(const float* x, float* y, int64_t n, bool add);    // x, y: [n]
 void sqrt_range(const double* x, double* y, int64_t n, bool add);  // x, y: [n]
 
+/// y[i] = exp(x[i]) / log(x[i]) (or += when add) for float, bit-identical to simd::exp / simd::log
+/// below: the AVX-512 leaf vectorizes those inline functions, the AVX2 path uses intrinsics that
+/// repeat their operation sequence (GCC cannot vectorize them without AVX-512 masking, see
+/// below). y may alias x exactly.
+void exp_range(const float* x, float* y, int64_t n, bool add);  // x, y: [n]
+void log_range(const float* x, float* y, int64_t n, bool add);  // x, y: [n]
+
 /// (T)(float)v: a parameter that MXNet declares as float32 (real_t), applied in the data's dtype.
 /// The empty asm pins the float rounding: GCC 12.2's basic-block SLP vectorizer was seen to pair
 /// two such conversions and store the unrounded doubles (clip's a_min/a_max, float64 data).
@@ -191,8 +198,10 @@ inline void map2(int64_t n, OpReq req0, T* out0, OpReq req1, T* out1, const F0& 
 inline float bits_to_float(int32_t b) { float f; std::memcpy(&f, &b, 4); return f; }
 inline int32_t float_to_bits(float f) { int32_t b; std::memcpy(&b, &f, 4); return b; }
 
-// Writing rules that keep these inlinable bodies vectorizable by GCC 12 without -ffast-math, on
-// AVX-512 and on AVX2 (which has no masked arithmetic to predicate with):
+// Writing rules that keep these inlinable bodies vectorizable by GCC 12 without -ffast-math on
+// AVX-512. On AVX2 GCC still leaves the clamps / special cases as branches that it may not
+// if-convert (no masked arithmetic, -ftrapping-math), so kernels call exp_range / log_range,
+// whose AVX2 half is written with intrinsics. The rules:
 //  * no result is selected against a constant (`c ? k : y`): GCC would sink the computation of
 //    y into one arm, and under -ftrapping-math it never speculates FP arithmetic back out of an
 //    arm. Special inputs are therefore folded in arithmetically (NaN propagates by itself; log's

@@ -69,14 +69,22 @@ struct DivOp {
   template <typename T> static T rgrad(T g, T a, T b) { return g * (-a / (b * b)); }
 };
 
-// MXNet maximum: a > b ? a : b. Gradient to lhs where a >= b (ties go to lhs), to rhs where a < b;
-// written as g * 0/1 like MXNet, so a NaN/inf gradient still poisons both sides.
+/// MXNet's g * (cond ? 1 : 0), written as a select so that it vectorizes on AVX2 too (GCC turns the
+/// product into a branch holding g * 0 that it may not if-convert under -ftrapping-math). Same
+/// bits as MXNet for finite g (copysign keeps the sign of g * 0); a non-finite g gives +-0 where
+/// MXNet gives NaN.
+template <typename T>
+inline T pass_if(bool cond, T g) {
+  return cond ? g : std::copysign(T(0), g);
+}
+
+// MXNet maximum: a > b ? a : b. Gradient to lhs where a >= b (ties go to lhs), to rhs where a < b.
 struct MaxOp {
   static constexpr bool kUsesInputs = true;
   static constexpr double kLScale = 0.0, kRScale = 0.0;
   template <typename T> static T fwd(T a, T b) { return a > b ? a : b; }
-  template <typename T> static T lgrad(T g, T a, T b) { return g * (a >= b ? T(1) : T(0)); }
-  template <typename T> static T rgrad(T g, T a, T b) { return g * (a < b ? T(1) : T(0)); }
+  template <typename T> static T lgrad(T g, T a, T b) { return pass_if(a >= b, g); }
+  template <typename T> static T rgrad(T g, T a, T b) { return pass_if(a < b, g); }
 };
 
 // MXNet minimum: a < b ? a : b. Gradient to lhs where a <= b, to rhs where a > b.
@@ -84,8 +92,8 @@ struct MinOp {
   static constexpr bool kUsesInputs = true;
   static constexpr double kLScale = 0.0, kRScale = 0.0;
   template <typename T> static T fwd(T a, T b) { return a < b ? a : b; }
-  template <typename T> static T lgrad(T g, T a, T b) { return g * (a <= b ? T(1) : T(0)); }
-  template <typename T> static T rgrad(T g, T a, T b) { return g * (a > b ? T(1) : T(0)); }
+  template <typename T> static T lgrad(T g, T a, T b) { return pass_if(a <= b, g); }
+  template <typename T> static T rgrad(T g, T a, T b) { return pass_if(a > b, g); }
 };
 
 // a^b (libm pow, scalar loop). d/da = b * a^(b-1); d/db = a^b * log(a) (NaN for a < 0, as MXNet).
