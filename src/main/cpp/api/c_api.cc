@@ -2,6 +2,7 @@
 // -1 status and a thread-local message; nothing escapes, nothing aborts.
 #include "kiln/c_api.h"
 
+#include <algorithm>
 #include <mutex>
 #include <new>
 #include <random>
@@ -141,6 +142,57 @@ void convert(const void* src, DType st, void* dst, DType dt, int64_t n) {
     case DType::kInt64: convert_loop(src, st, (int64_t*)dst, n); break;
     default: throw KilnError(std::string("conversion to ") + dtype_name(dt) + " is not supported");
   }
+}
+
+/// Which tensors the gradient of a forward op reads ("ograd:k", "input:<name>", "output:<name>"),
+/// found by running its gradient rule on placeholder inputs: this is what keeps forward tensors
+/// alive in the memory plan.
+std::vector<std::string> backward_reads(const OpDef& d, const Attrs& a) {
+  std::vector<std::string> reads;
+  if (d.is_backward || d.non_differentiable || !d.gradient) return reads;
+  auto fwd = std::make_shared<Node>();
+  fwd->op = &d;
+  fwd->name = "fwd";
+  fwd->attrs = a;
+  auto in_names = d.input_names(a);
+  auto out_names = d.output_names(a);
+  std::vector<NodePtr> vars, ograds;
+  for (auto& n : in_names) {
+    auto v = std::make_shared<Node>();
+    v->name = n;
+    vars.push_back(v);
+    fwd->inputs.push_back(NodeEntry{v, 0});
+  }
+  std::vector<NodeEntry> og;
+  for (size_t k = 0; k < out_names.size(); ++k) {
+    auto v = std::make_shared<Node>();
+    v->name = "ograd:" + out_names[k];
+    ograds.push_back(v);
+    og.push_back(NodeEntry{v, 0});
+  }
+  std::vector<NodeEntry> g = d.gradient(fwd, og);
+  std::vector<const Node*> stack;
+  std::unordered_map<const Node*, bool> seen;
+  auto add = [&](const std::string& s) {
+    if (std::find(reads.begin(), reads.end(), s) == reads.end()) reads.push_back(s);
+  };
+  auto visit_entry = [&](const NodeEntry& e) {
+    const Node* n = e.node.get();
+    if (n == fwd.get()) { add("output:" + (e.index < out_names.size() ? out_names[e.index] : std::to_string(e.index))); return; }
+    for (size_t i = 0; i < vars.size(); ++i) if (vars[i].get() == n) { add("input:" + in_names[i]); return; }
+    for (auto& o : ograds) if (o.get() == n) { add(o->name); return; }
+    if (!seen[n]) { seen[n] = true; stack.push_back(n); }
+  };
+  for (auto& e : g) if (!is_no_gradient(e)) visit_entry(e);
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (n->is_variable()) continue;
+    std::vector<int> ign = n->op->ignore_inputs ? n->op->ignore_inputs(n->attrs) : std::vector<int>{};
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      if (std::find(ign.begin(), ign.end(), (int)i) == ign.end()) visit_entry(n->inputs[i]);
+  }
+  return reads;
 }
 
 }  // namespace
@@ -311,6 +363,9 @@ int kiln_op_info(const char* op, const char* attrs_json) {
     for (size_t k = 0; k < p.choices.size(); ++k) os << (k ? "," : "") << json_str(p.choices[k]);
     os << "]}";
   }
+  os << "],\"backward_reads\":[";
+  auto br = backward_reads(d, a);
+  for (size_t i = 0; i < br.size(); ++i) os << (i ? "," : "") << json_str(br[i]);
   os << "],\"backward\":" << (d.is_backward ? "true" : "false") << ",\"differentiable\":" << (d.non_differentiable ? "false" : "true")
      << ",\"loss\":" << (d.is_loss ? "true" : "false") << ",\"gpu\":" << (d.gpu ? "true" : "false") << "}";
   t_string = os.str();

@@ -60,6 +60,18 @@ class EngineTest {
     }
 
     @Test
+    void registryReportsWhatEachBackwardReads() {
+        String fc = dev.kiln.internal.Native.string(KilnNative.kiln_op_info("FullyConnected", "{\"num_hidden\":\"4\"}"), "");
+        assertTrue(fc.contains("\"backward_reads\":[\"ograd:output\",\"input:data\",\"input:weight\"]"), fc);
+        String relu = dev.kiln.internal.Native.string(KilnNative.kiln_op_info("Activation", "{\"act_type\":\"relu\"}"), "");
+        assertTrue(relu.contains("\"backward_reads\":[\"ograd:output\",\"output:output\"]"), relu);
+        String sm = dev.kiln.internal.Native.string(KilnNative.kiln_op_info("SoftmaxOutput", "{}"), "");
+        assertTrue(sm.contains("\"backward_reads\":[\"output:output\",\"input:label\"]"), sm);
+        String flat = dev.kiln.internal.Native.string(KilnNative.kiln_op_info("Flatten", "{}"), "");
+        assertTrue(flat.contains("\"backward_reads\":[\"ograd:output\"]"), flat);
+    }
+
+    @Test
     void unsupportedOperatorsFailClearly() {
         String json = "{\"nodes\":[{\"op\":\"null\",\"name\":\"data\",\"inputs\":[]},"
                 + "{\"op\":\"Convolution3000\",\"name\":\"c\",\"attrs\":{},\"inputs\":[[0,0,0]]}],"
