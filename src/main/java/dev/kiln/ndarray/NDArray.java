@@ -232,6 +232,26 @@ public final class NDArray implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Copies the raw little-endian bytes into {@code dst} (direct or heap) at its position, which
+     * advances by the array's byte size.
+     */
+    public ByteBuffer copyTo(ByteBuffer dst) {
+        long bytes = size() * dtype.bytes();
+        if (dst.remaining() < bytes) {
+            throw new IllegalArgumentException("buffer has " + dst.remaining() + " bytes left, array " + shape + " " + dtype + " needs " + bytes);
+        }
+        if (dst.isDirect()) {
+            ByteBuffer view = dst.slice();
+            view.limit((int) bytes);
+            Native.check(KilnNative.kiln_nd_read(handle(), view, bytes), "copyTo(ByteBuffer)");
+            dst.position(dst.position() + (int) bytes);
+        } else {
+            dst.put(toBytes());
+        }
+        return dst;
+    }
+
     /** The single element of a one-element array. */
     public double scalar() {
         if (size() != 1) {

@@ -93,6 +93,24 @@ class NDArrayTest {
     }
 
     @Test
+    void nioBuffersInAndOut() {
+        try (NDArray a = NDArray.zeros(2, 2)) {
+            ByteBuffer in = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
+            in.putFloat(1).putFloat(2).putFloat(3).putFloat(4).flip();
+            a.set(in);
+            ByteBuffer out = ByteBuffer.allocateDirect(20).order(ByteOrder.LITTLE_ENDIAN);
+            out.putInt(99);
+            a.copyTo(out);
+            assertEquals(20, out.position());
+            assertEquals(3f, out.getFloat(12));
+            ByteBuffer heap = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+            a.copyTo(heap);
+            assertEquals(4f, heap.getFloat(12));
+            assertThrows(IllegalArgumentException.class, () -> a.copyTo(ByteBuffer.allocateDirect(8)));
+        }
+    }
+
+    @Test
     void badInputGivesClearExceptions() {
         try (NDArray a = NDArray.zeros(2, 3)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> a.set(new float[5]));
