@@ -64,7 +64,9 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
       head_vars.push_back(v);
       heads.push_back(NodeEntry{v, 0});
     }
-    grad_entries = build_gradients(graph_.outputs, heads, xs);
+    std::vector<bool> accumulate;
+    for (size_t k = 0; k < xs.size(); ++k) accumulate.push_back(grad_reqs[x_arg[k]] == 3);
+    grad_entries = build_gradients(graph_.outputs, heads, xs, accumulate);
     all_outputs.insert(all_outputs.end(), grad_entries.begin(), grad_entries.end());
     has_backward_ = true;
   }

@@ -186,7 +186,7 @@ NodeEntry aggregate(std::vector<NodeEntry> contrib, const NodeEntry& like, const
 }  // namespace
 
 std::vector<NodeEntry> build_gradients(const std::vector<NodeEntry>& ys, const std::vector<NodeEntry>& head_grads,
-                                       const std::vector<NodeEntry>& xs) {
+                                       const std::vector<NodeEntry>& xs, const std::vector<bool>& accumulate) {
   std::vector<NodePtr> topo = topo_order(ys);
   std::unordered_map<const Node*, std::vector<std::vector<NodeEntry>>> contrib;
   auto slot = [&](const NodeEntry& e) -> std::vector<NodeEntry>& {
@@ -242,6 +242,27 @@ std::vector<NodeEntry> build_gradients(const std::vector<NodeEntry>& ys, const s
       g = NodeEntry{make_node("_copy", g.node->name + "_" + std::to_string(g.index) + "_copy", {}, {g}), 0};
     claimed.emplace_back(g.node.get(), g.index);
     grads.push_back(g);
+  }
+  // A gradient accumulated into the caller's array (grad_req add) is written with kAddTo there;
+  // if other backward nodes also read that entry they would see the running sum, so such
+  // gradients get a _copy of their own.
+  if (!accumulate.empty()) {
+    std::vector<NodeEntry> all = ys;
+    all.insert(all.end(), grads.begin(), grads.end());
+    std::unordered_map<const Node*, std::vector<int>> readers;
+    for (auto& n : topo_order(all)) {
+      for (auto& e : n->inputs) {
+        auto& v = readers[e.node.get()];
+        if (v.size() <= e.index) v.resize(e.index + 1, 0);
+        v[e.index]++;
+      }
+    }
+    for (size_t k = 0; k < grads.size(); ++k) {
+      if (k >= accumulate.size() || !accumulate[k]) continue;
+      auto it = readers.find(grads[k].node.get());
+      if (it != readers.end() && it->second.size() > grads[k].index && it->second[grads[k].index] > 0)
+        grads[k] = NodeEntry{make_node("_copy", xs[k].node->name + "_grad_copy", {}, {grads[k]}), 0};
+    }
   }
   return grads;
 }

@@ -45,9 +45,11 @@ struct IndexedGraph {
 };
 
 /// Gradient pass: returns one gradient entry per x (aggregated, zero-pruned, de-duplicated
-/// through _copy so that every entry is distinct and produced by an op).
+/// through _copy so that every entry is distinct and produced by an op). `accumulate[k]` marks
+/// x_k's gradient as accumulated (grad_req add); such an entry gets its own _copy when other
+/// nodes read it.
 std::vector<NodeEntry> build_gradients(const std::vector<NodeEntry>& ys, const std::vector<NodeEntry>& head_grads,
-                                       const std::vector<NodeEntry>& xs);
+                                       const std::vector<NodeEntry>& xs, const std::vector<bool>& accumulate = {});
 
 /// Shape and dtype of every entry, filled in place. `fixed_like[eid]` (optional) says an entry
 /// must equal another entry (head gradients equal their forward outputs). Throws on conflicts

@@ -77,6 +77,31 @@ std::vector<NodeEntry> zero_grad(const NodePtr& fwd, const std::vector<NodeEntry
 
 std::vector<std::pair<int, int>> inplace00(const Attrs&) { return {{0, 0}}; }
 
+// MakeLoss backward: d data = grad_scale / norm everywhere (the head gradient is not read);
+// norm = 1 (null), batch size (batch), or the number of outputs above valid_thresh (valid, >= 1).
+void make_loss_backward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                        const std::vector<TBlob>& out) {
+  const TBlob& y = in[0];   // forward output, [N, ...]
+  const TBlob& dx = out[0]; // same shape
+  if (req[0] == OpReq::kNullOp) return;
+  float_switch(dx.dtype, [&](auto zero_) {
+    using T = decltype(zero_);
+    const T* yp = y.dptr<T>();
+    T* dp = dx.dptr<T>();
+    int64_t n = dx.size();
+    double norm = 1;
+    const std::string& mode = a.s("normalization");
+    if (mode == "batch") norm = y.shape.ndim() > 0 ? (double)y.shape[0] : 1.0;
+    if (mode == "valid") {
+      int64_t cnt = 0;
+      for (int64_t i = 0; i < n; ++i) cnt += yp[i] > (T)a.f("valid_thresh");
+      norm = cnt > 0 ? (double)cnt : 1.0;
+    }
+    T g = (T)(a.f("grad_scale") / norm);
+    for (int64_t i = 0; i < n; ++i) assign_req(dp[i], req[0], g);
+  });
+}
+
 }  // namespace
 
 void register_internal_ops(OpRegistry& r) {
@@ -190,6 +215,37 @@ void register_internal_ops(OpRegistry& r) {
     d.infer_shape = infer_same_shape;
     d.cpu = elementwise_sum_kernel;
     d.gradient = pass_through_grad;
+    d.inplace = inplace00;
+    r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "MakeLoss";
+    d.aliases = {"make_loss"};
+    d.description = "Marks its input as a loss: identity forward; the gradient is grad_scale / norm whatever the head gradient.";
+    d.params = {
+        {"grad_scale", ParamType::kFloat, "1.0", "Gradient scale"},
+        {"valid_thresh", ParamType::kFloat, "0.0", "Outputs above this count as valid (normalization=valid)"},
+        {"normalization", ParamType::kEnum, "null", "Divide the gradient by 1 (null), the batch size (batch) or the valid count (valid)", 0, 0,
+         {"null", "batch", "valid"}},
+    };
+    d.infer_shape = infer_same_shape;
+    d.cpu = copy_kernel;
+    d.is_loss = true;
+    d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>&) {
+      return make_backward("_backward_MakeLoss", fwd, {NodeEntry{fwd, 0}});
+    };
+    d.inplace = inplace00;
+    r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "_backward_MakeLoss";
+    d.description = "Gradient of MakeLoss.";
+    d.is_backward = true;
+    d.input_names_ = {"output"};
+    d.output_names_ = {"data_grad"};
+    d.cpu = make_loss_backward;
     d.inplace = inplace00;
     r.add(std::move(d));
   }

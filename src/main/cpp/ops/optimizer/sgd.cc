@@ -38,7 +38,8 @@ void sgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& 
                     const std::vector<TBlob>& out) {
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
     const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
-    const T rescale = simd::float_param<T>(attrs.f("rescale_grad")), clip = simd::float_param<T>(attrs.f("clip_gradient"));
+    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
+    const T clip = simd::float_param<T>(attrs.f("clip_gradient"));
     const T decay = T(1) - lr * wd;
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
@@ -47,7 +48,8 @@ void sgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& 
     if (clip >= T(0)) {
       simd::map(n, req[0], y, [=](int64_t i) { return decay * w[i] - lr * clip_grad(rescale * g[i], clip); });
     } else {
-      simd::map(n, req[0], y, [=](int64_t i) { return decay * w[i] - lr * (rescale * g[i]); });
+      const T lr_rescale = lr * rescale;  // MXNet's order without clipping: (lr * rescale_grad) * grad
+      simd::map(n, req[0], y, [=](int64_t i) { return decay * w[i] - lr_rescale * g[i]; });
     }
   });
 }
@@ -56,8 +58,10 @@ void sgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& 
 void sgd_mom_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                         const std::vector<TBlob>& out) {
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd")), momentum = simd::float_param<T>(attrs.f("momentum"));
-    const T rescale = simd::float_param<T>(attrs.f("rescale_grad")), clip = simd::float_param<T>(attrs.f("clip_gradient"));
+    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
+    const T momentum = simd::float_param<T>(attrs.f("momentum"));
+    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
+    const T clip = simd::float_param<T>(attrs.f("clip_gradient"));
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // mom [n], mutated
@@ -65,10 +69,14 @@ void sgd_mom_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlo
     const int64_t n = out[0].size();
     const OpReq r = req[0];
     // The momentum is always updated (it is state, not an output); the weight honours req.
+    // Operation order as MXNet's SGDMomKernel: with clipping lr * clip(rescale * grad), without
+    // it (lr * rescale) * grad.
+    const bool clipping = clip >= T(0);
+    const T lr_rescale = lr * rescale;
     auto step = [=](int64_t i, auto store) {
       const T wi = w[i];
-      const T gi = clip >= T(0) ? clip_grad(rescale * g[i], clip) : rescale * g[i];
-      const T mi = momentum * m[i] - lr * wd * wi - lr * gi;
+      const T lg = clipping ? lr * clip_grad(rescale * g[i], clip) : lr_rescale * g[i];
+      const T mi = momentum * m[i] - lr * wd * wi - lg;
       m[i] = mi;
       store(i, wi + mi);
     };

@@ -342,7 +342,7 @@ void add_broadcast(OpRegistry& reg, const std::string& name, std::vector<std::st
   OpDef b = Op::kUsesInputs ? backward_def(bw, {"ograd", "lhs", "rhs"}, {{0, 1}})
                             : backward_def(bw, {"ograd"}, {{0, 0}, {0, 1}});
   b.cpu = broadcast_backward<Op>;
-  b.workspace = broadcast_backward_workspace;
+  if (Op::kUsesInputs) b.workspace = broadcast_backward_workspace;  // add/sub reduce ograd directly
   reg.add(std::move(b));
 }
 

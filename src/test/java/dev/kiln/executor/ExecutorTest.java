@@ -109,6 +109,22 @@ class ExecutorTest {
     }
 
     @Test
+    void makeLossGradientIsTheChainRuleOfItsInput() {
+        Symbol x = Symbol.variable("x");
+        Symbol loss = Symbol.create("MakeLoss", "loss", Map.of("grad_scale", "0.5", "normalization", "batch"), Map.of(),
+                Symbol.square(null, x));
+        dev.kiln.testutil.GradCheck.Inputs in = new dev.kiln.testutil.GradCheck.Inputs().random("x", new long[] {2, 3}, -1, 1, 3);
+        // f = 0.5 / batch * sum x^2
+        dev.kiln.testutil.GradCheck.check(loss, in, java.util.List.of("x"), 1e-6, 1e-6, 1e-9, v -> {
+            double f = 0;
+            for (double d : v.get("x")) {
+                f += d * d;
+            }
+            return 0.5 / 2 * f;
+        });
+    }
+
+    @Test
     void outputsAreReadableAfterForwardOnly() {
         try (Executor ex = Executor.simpleBind(net(), Context.cpu(), Map.of("data", new long[] {1, 2}), GradReq.NULL)) {
             ex.forward(false);
