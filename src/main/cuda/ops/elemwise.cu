@@ -45,6 +45,8 @@ template <typename T> struct MulScalar { T s; __device__ T operator()(T a) const
 template <typename T> struct DivScalar { T s; __device__ T operator()(T a) const { return a / s; } };
 template <typename T> struct RDivScalar { T s; __device__ T operator()(T a) const { return s / a; } };
 
+struct Identity { template <typename T> __device__ T operator()(T a) const { return a; } };
+template <typename T> struct Fill { T v; __device__ T operator()(T) const { return v; } };
 struct Negative { template <typename T> __device__ T operator()(T a) const { return -a; } };
 struct Exp { template <typename T> __device__ T operator()(T a) const { return k_exp(a); } };
 struct Log { template <typename T> __device__ T operator()(T a) const { return k_log(a); } };
@@ -263,6 +265,39 @@ void sgd_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlo
   KILN_CUDA_LAUNCH_CHECK(name);
 }
 
+// identity / _copy / BlockGrad: nothing to do when the planner aliased the output to the input.
+void copy_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+             const std::vector<TBlob>& out) {
+  if (!prologue("identity", in, 1, 2, req, out)) return;
+  if (in[0].ptr == out[0].ptr && req[0] != OpReq::kAddTo) return;
+  DeviceGuard g(device_of(ctx, in, out));
+  launch_unary(ctx, in[0], req[0], out[0], Identity(), "identity");  // in[0], out[0]: [n]
+}
+
+// zeros_like / ones_like: the input's data is not read.
+template <int kValue>
+void fill_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+             const std::vector<TBlob>& out) {
+  check_on_gpu("fill", out, "output");
+  if (req[0] == OpReq::kNullOp || (req[0] == OpReq::kAddTo && kValue == 0)) return;
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, { launch_unary_t<T>(ctx, out[0], req[0], out[0], Fill<T>{T(kValue)}, "fill"); });
+}
+
+// ElementWiseSum / _grad_add: out = in0 + in1 + ... (each in_k: [n]); pairwise passes, the first
+// honours the request, the rest accumulate into out.
+void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  if (!prologue("ElementWiseSum", in, 1, 1 << 20, req, out)) return;
+  DeviceGuard g(device_of(ctx, in, out));
+  if (in.size() == 1) {
+    launch_unary(ctx, in[0], req[0], out[0], Identity(), "ElementWiseSum");
+    return;
+  }
+  launch_binary(ctx, in[0], in[1], req[0], out[0], Add(), "ElementWiseSum");
+  for (size_t k = 2; k < in.size(); ++k) launch_binary(ctx, out[0], in[k], OpReq::kWriteTo, out[0], Add(), "ElementWiseSum");
+}
+
 void set_gpu(OpRegistry& r, const char* name, Kernel k) {
   if (OpDef* op = r.find_mutable(name)) op->gpu = std::move(k);
 }
@@ -291,6 +326,14 @@ void register_elemwise_gpu(OpRegistry& r) {
 
   set_gpu(r, "Activation", activation_forward);
   set_gpu(r, "_backward_Activation", activation_backward);
+
+  set_gpu(r, "identity", copy_op);
+  set_gpu(r, "BlockGrad", copy_op);
+  set_gpu(r, "_identity_with_attr_like_rhs", copy_op);
+  set_gpu(r, "zeros_like", fill_op<0>);
+  set_gpu(r, "ones_like", fill_op<1>);
+  set_gpu(r, "ElementWiseSum", elementwise_sum);
+  set_gpu(r, "_grad_add", elementwise_sum);
 
   set_gpu(r, "sgd_update", sgd_update);
   set_gpu(r, "sgd_mom_update", sgd_mom_update);

@@ -1,0 +1,101 @@
+package dev.kiln.gpu;
+
+import dev.kiln.engine.Engine;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.GradCheck;
+import dev.kiln.testutil.NoLeaks;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * GPU kernels (FullyConnected through cuBLAS, elementwise, activations, SGD) agree with the CPU
+ * kernels. Needs a {@code -Pcuda} build and a CUDA device; skipped with the reason otherwise.
+ * On a GPU machine: {@code scripts/gpu-check.sh}.
+ */
+@Tag("gpu")
+@ExtendWith(NoLeaks.class)
+class GpuConsistencyTest {
+    @BeforeEach
+    void needsGpu() {
+        Assumptions.assumeTrue(Engine.cudaDeviceCount() > 0, "GPU test skipped: " + Engine.cudaDescribe());
+    }
+
+    static Symbol mlp() {
+        Symbol fc1 = Symbol.fullyConnected("fc1", Symbol.variable("data"), 64);
+        Symbol a1 = Symbol.activation("a1", fc1, "tanh");
+        Symbol fc2 = Symbol.fullyConnected("fc2", a1.mul(2.0).plus(a1), 10);
+        Symbol a2 = Symbol.activation("a2", fc2, "relu");
+        return Symbol.exp(null, a2.mul(0.1));
+    }
+
+    private static Map<String, double[]> run(Context ctx, DType t, Map<String, double[]> vals) {
+        Symbol s = mlp();
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        for (String a : s.listArguments()) {
+            reqs.put(a, GradReq.WRITE);
+        }
+        Map<String, double[]> out = new LinkedHashMap<>();
+        try (Executor ex = Executor.simpleBind(s, ctx, Map.of("data", new long[] {8, 20}), Map.of("data", t), reqs,
+                new Executor.Options())) {
+            for (Map.Entry<String, double[]> e : vals.entrySet()) {
+                try (NDArray host = NDArray.create(e.getValue(), ex.argDict().get(e.getKey()).shape().dims());
+                        NDArray cast = host.asType(t)) {
+                    cast.copyTo(ex.argDict().get(e.getKey()));
+                }
+            }
+            ex.forward(true);
+            try (NDArray head = NDArray.full(ex.outputs().get(0).shape(), 1.0, t, ctx)) {
+                ex.backward(head);
+            }
+            try (NDArray o = ex.outputs().get(0).copyTo(Context.cpu())) {
+                out.put("out", o.toDoubleArray());
+            }
+            for (Map.Entry<String, NDArray> g : ex.gradDict().entrySet()) {
+                try (NDArray h = g.getValue().copyTo(Context.cpu())) {
+                    out.put("d" + g.getKey(), h.toDoubleArray());
+                }
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void mlpForwardAndGradientsMatchCpu() {
+        Random r = new Random(3);
+        Map<String, double[]> vals = new LinkedHashMap<>();
+        Map<String, long[]> shapes = Map.of("data", new long[] {8, 20}, "fc1_weight", new long[] {64, 20}, "fc1_bias", new long[] {64},
+                "fc2_weight", new long[] {10, 64}, "fc2_bias", new long[] {10});
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            int n = 1;
+            for (long d : e.getValue()) {
+                n *= d;
+            }
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = r.nextGaussian() * 0.3;
+            }
+            vals.put(e.getKey(), v);
+        }
+        for (DType t : List.of(DType.FLOAT64, DType.FLOAT32)) {
+            Map<String, double[]> cpu = run(Context.cpu(), t, vals);
+            Map<String, double[]> gpu = run(Context.gpu(0), t, vals);
+            double tol = t == DType.FLOAT64 ? 1e-10 : 1e-4;
+            for (String k : cpu.keySet()) {
+                GradCheck.assertClose(cpu.get(k), gpu.get(k), tol, tol, t + " " + k);
+            }
+        }
+    }
+}
