@@ -5,14 +5,8 @@ import dev.kiln.op.OpInfo;
 import dev.kiln.op.Ops;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -591,41 +585,8 @@ final class SymbolJson {
     // Files
     // =========================================================================================
 
-    /** Writes bytes to a temporary file beside {@code path}, forces it to disk and renames it over {@code path}. */
+    /** Writes bytes atomically (see {@link dev.kiln.internal.AtomicFiles#write}). */
     static void writeAtomically(Path path, byte[] bytes) throws IOException {
-        Path target = path.toAbsolutePath();
-        Path dir = target.getParent();
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
-        boolean done = false;
-        try {
-            try {
-                Files.setPosixFilePermissions(tmp, Files.exists(target)
-                        ? Files.getPosixFilePermissions(target) : PosixFilePermissions.fromString("rw-r--r--"));
-            } catch (UnsupportedOperationException | IOException ignored) {
-                // non-POSIX file system: keep the defaults
-            }
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer buf = ByteBuffer.wrap(bytes);
-                while (buf.hasRemaining()) {
-                    ch.write(buf);
-                }
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-            done = true;
-            try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-                d.force(true);
-            } catch (IOException | UnsupportedOperationException ignored) {
-                // directories cannot be opened for sync on every platform
-            }
-        } finally {
-            if (!done) {
-                Files.deleteIfExists(tmp);
-            }
-        }
+        dev.kiln.internal.AtomicFiles.write(path, bytes);
     }
 }
