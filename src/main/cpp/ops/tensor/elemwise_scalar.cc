@@ -141,8 +141,8 @@ std::vector<ParamDef> scalar_params() {
   ParamDef s;
   s.name = "scalar";
   s.type = ParamType::kFloat;
-  s.default_value = "";  // required, as in MXNet 1.x (stod of the attribute)
-  s.description = "scalar input";
+  s.default_value = "1";  // MXNet 1.9's NumpyBinaryScalarParam: scalar defaults to 1 (checked against 1.9.1)
+  s.description = "Scalar input value";
   ParamDef is_int;
   is_int.name = "is_int";
   is_int.type = ParamType::kBool;
