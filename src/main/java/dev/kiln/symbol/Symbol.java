@@ -192,6 +192,13 @@ public final class Symbol {
             a.put("num_args", Integer.toString(positional.size()));
         }
         OpInfo info = Ops.info(op, a);
+        for (OpInfo.Param p : info.params()) {
+            // MXNet rejects a missing required parameter when the symbol is composed
+            if (p.isRequired() && !a.containsKey(p.name())) {
+                throw new IllegalArgumentException("operator " + info.name() + (name != null ? " '" + name + "'" : "")
+                        + ": required parameter '" + p.name() + "' is missing (" + p.description() + ")");
+            }
+        }
         String nodeName = NameManager.current().get(name, hint != null ? hint : op.toLowerCase(Locale.ROOT));
         List<String> inNames = info.inputs();
         NodeEntry[] slots = new NodeEntry[inNames.size()];

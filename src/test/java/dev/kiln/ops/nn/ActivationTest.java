@@ -151,8 +151,7 @@ class ActivationTest {
     @Test
     void unknownActTypeIsRejected() {
         assertThrowsMessage(() -> Symbol.activation("act", Symbol.variable("data"), "swish"), "act_type", "swish");
-        Symbol missing = Symbol.builder("Activation").input(Symbol.variable("data")).build();
-        assertThrowsMessage(() -> NnTesting.bindAndClose(missing, Map.of("data", shape(2, 3))), "act_type", "missing");
+        assertThrowsMessage(() -> Symbol.builder("Activation").input(Symbol.variable("data")).build(), "act_type", "missing");
     }
 
     @Test
