@@ -32,13 +32,14 @@ int num_threads() {
 void set_num_threads(int n) {
   KILN_CHECK(n >= 1 && n <= 1024, "thread count must be in [1, 1024], got " + std::to_string(n));
   g_threads.store(n);
-  openblas_set_num_threads(n);
 }
 
 // ---- registry --------------------------------------------------------------------------------
 
 OpRegistry& OpRegistry::get() {
   static OpRegistry* r = [] {
+    // OpenBLAS runs single-threaded inside Kiln's OpenMP workers (core/blas.cc)
+    openblas_set_num_threads(1);
     auto* reg = new OpRegistry();
     register_internal_ops(*reg);
     register_nn_ops(*reg);

@@ -23,14 +23,11 @@ namespace kiln {
 
 /// Row-major C[m,n] = alpha * op(A) * op(B) + beta * C, op = transpose when ta/tb.
 /// A is [m,k] (or [k,m] when ta), B is [k,n] (or [n,k] when tb).
-inline void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta, float* c) {
-  cblas_sgemm(KilnCblasRowMajor, ta ? KilnCblasTrans : KilnCblasNoTrans, tb ? KilnCblasTrans : KilnCblasNoTrans, m, n, k,
-              alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
-}
-inline void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, const double* b, double beta, double* c) {
-  cblas_dgemm(KilnCblasRowMajor, ta ? KilnCblasTrans : KilnCblasNoTrans, tb ? KilnCblasTrans : KilnCblasNoTrans, m, n, k,
-              alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
-}
+/// With several threads the product is split into row (or column) blocks computed by Kiln's
+/// OpenMP threads, each calling single-threaded OpenBLAS: one thread pool for the whole engine,
+/// so OpenMP workers never spin against OpenBLAS's own threads (core/blas.cc).
+void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta, float* c);
+void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, const double* b, double beta, double* c);
 
 /// Calls f(T{}) with T = float or double for the dtype; other dtypes throw. Kernels compute in
 /// float32 and float64 (float64 is what the gradient checks use). Prefer this over the macro
