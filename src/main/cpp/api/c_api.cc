@@ -618,16 +618,11 @@ int kiln_infer(const char* graph_json, const char* known_json) {
     uint32_t e = ig.eid(NodeEntry{n, 0});
     auto it = n->attrs.dict.find("__shape__");
     if (it != n->attrs.dict.end()) {
-      std::vector<int64_t> dims;
-      std::string t = it->second;
-      std::string cur;
-      for (char c : t) {
-        if ((c >= '0' && c <= '9') || c == '-') cur += c;
-        else if (!cur.empty()) { dims.push_back(std::stoll(cur)); cur.clear(); }
+      std::vector<int64_t> dims;  // a malformed hint is ignored, as an absent one
+      if (parse_shape_tuple(it->second, &dims) && !dims.empty()) {
+        for (auto& x : dims) if (x == 0) x = -1;  // 0 = unknown in MXNet's legacy shapes
+        shapes[e] = Shape(dims);
       }
-      if (!cur.empty()) dims.push_back(std::stoll(cur));
-      for (auto& x : dims) if (x == 0) x = -1;
-      if (!dims.empty()) shapes[e] = Shape(dims);
     }
     auto dt = n->attrs.dict.find("__dtype__");
     if (dt != n->attrs.dict.end()) {

@@ -27,8 +27,9 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
                    const BindOptions& opt)
     : ctx_(ctx), args_(args), grads_(grads), aux_(aux), rng_(opt.seed) {
   graph_ = load_graph(graph_json);
-  std::vector<NodePtr> arg_nodes, aux_nodes;
-  list_inputs(topo_order(graph_.outputs), &arg_nodes, &aux_nodes);
+  list_inputs(topo_order(graph_.outputs), &arg_nodes_, &aux_nodes_);
+  const std::vector<NodePtr>& arg_nodes = arg_nodes_;
+  const std::vector<NodePtr>& aux_nodes = aux_nodes_;
   if (args.size() != arg_nodes.size() || grad_reqs.size() != arg_nodes.size() || grads.size() != arg_nodes.size())
     throw KilnError("bind: the graph has " + std::to_string(arg_nodes.size()) + " arguments but " + std::to_string(args.size()) +
                     " arrays (" + std::to_string(grads.size()) + " gradients, " + std::to_string(grad_reqs.size()) + " grad_reqs) were given");
@@ -135,10 +136,8 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
   for (uint32_t e = 0; e < ne; ++e) {
     int s = plan_.storage[e];
     if (s >= 0) block_bytes_[s] = std::max(block_bytes_[s], (size_t)shapes_[e].size() * dtype_size(types_[e]));
-    if (s >= 0 || s == kStorageNone || (s == kStorageUnassigned)) {
-      bool is_var = g.nodes[std::upper_bound(g.row_ptr.begin(), g.row_ptr.end(), e) - g.row_ptr.begin() - 1]->is_variable();
-      if (!is_var && !external[e]) naive_bytes_ += (size_t)shapes_[e].size() * dtype_size(types_[e]);
-    }
+    // naive: every planned entry its own buffer (variables and caller-owned gradients are external)
+    if (s != kStorageExternal) naive_bytes_ += (size_t)shapes_[e].size() * dtype_size(types_[e]);
   }
   size_t total = 0;
   for (size_t b : block_bytes_) {
@@ -262,12 +261,10 @@ std::vector<NDArray> Executor::outputs() const {
       // a variable (or external entry) listed as an output: find the bound array
       const NodeEntry& ent = graph_.outputs[i];
       bool found = false;
-      std::vector<NodePtr> arg_nodes, aux_nodes;
-      list_inputs(topo_order(graph_.outputs), &arg_nodes, &aux_nodes);
-      for (size_t k = 0; k < arg_nodes.size() && !found; ++k)
-        if (arg_nodes[k] == ent.node) { a = args_[k]; found = true; }
-      for (size_t k = 0; k < aux_nodes.size() && !found; ++k)
-        if (aux_nodes[k] == ent.node) { a = aux_[k]; found = true; }
+      for (size_t k = 0; k < arg_nodes_.size() && !found; ++k)
+        if (arg_nodes_[k] == ent.node) { a = args_[k]; found = true; }
+      for (size_t k = 0; k < aux_nodes_.size() && !found; ++k)
+        if (aux_nodes_[k] == ent.node) { a = aux_[k]; found = true; }
       KILN_CHECK(found, "internal: output " + entry_name(ent) + " has no storage");
     }
     out.push_back(a);

@@ -120,7 +120,9 @@ bool parse_int(const std::string& s, int64_t* out) {
   return false;
 }
 
-bool parse_tuple(const std::string& s, std::vector<int64_t>* out) {
+}  // namespace
+
+bool parse_shape_tuple(const std::string& s, std::vector<int64_t>* out) {
   std::string t = trim(s);
   out->clear();
   if (t.empty()) return false;
@@ -141,6 +143,8 @@ bool parse_tuple(const std::string& s, std::vector<int64_t>* out) {
   }
   return true;
 }
+
+namespace {
 
 std::string describe_params(const OpDef& op) {
   std::string s;
@@ -222,7 +226,7 @@ Attrs parse_attrs(const OpDef& op, const std::map<std::string, std::string>& dic
         break;
       }
       case ParamType::kShape: {
-        if (!parse_tuple(text, &v.tuple)) throw bad("expected a tuple of integers such as (2, 2)");
+        if (!parse_shape_tuple(text, &v.tuple)) throw bad("expected a tuple of integers such as (2, 2)");
         break;
       }
       case ParamType::kString:

@@ -45,6 +45,7 @@ class Executor {
 
   Context ctx_;
   Graph graph_;
+  std::vector<NodePtr> arg_nodes_, aux_nodes_;  // variables in list_arguments / list_auxiliary_states order
   std::unique_ptr<IndexedGraph> ig_;
   std::vector<NDArray> args_, grads_, aux_, head_grads_;
   std::vector<uint32_t> fwd_out_eids_;

@@ -190,6 +190,9 @@ class OpRegistry {
 /// Parses a string dictionary against the op's parameters (defaults, bounds, enum choices, no
 /// unknown keys except "__dunder__" attributes). Errors name the op, the parameter and the value.
 Attrs parse_attrs(const OpDef& op, const std::map<std::string, std::string>& dict);
+/// Parses MXNet's tuple text ("(2, 2)", "[2,2]", "(3,)", "()", a bare "2"; "None" items become -1).
+/// Returns false on malformed text.
+bool parse_shape_tuple(const std::string& text, std::vector<int64_t>* out);
 
 // ---- helpers for gradient rules -----------------------------------------------------------
 

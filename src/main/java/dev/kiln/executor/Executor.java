@@ -38,6 +38,8 @@ public final class Executor implements AutoCloseable {
     private final Map<String, NDArray> aux;
     private final Map<String, GradReq> reqs;
     private final List<NDArray> outputs = new ArrayList<>();
+    /** Input arrays a {@link #reshape} created (the shared ones belong to the original executor). */
+    private final List<NDArray> ownedExtra = new ArrayList<>();
     private final boolean ownsArrays;
     private final Options options;
     private long handle;
@@ -314,8 +316,6 @@ public final class Executor implements AutoCloseable {
             throw e;
         }
     }
-
-    private final List<NDArray> ownedExtra = new ArrayList<>();
 
     /** The memory plan: planned, naive and MXNet-compatible bytes, blocks and entries. */
     public MemoryReport memoryReport() {

@@ -359,19 +359,10 @@ public final class NDArray implements AutoCloseable {
      * by the caller or the current scope). {@code attrs} uses MXNet's parameter names.
      */
     public static List<NDArray> invoke(String op, Map<String, ?> attrs, NDArray... inputs) {
-        long[] in = new long[inputs.length];
-        for (int i = 0; i < inputs.length; i++) {
-            in[i] = inputs[i].handle();
-        }
         long[] out = new long[16];
-        int[] n = new int[1];
-        Map<String, String> a = new LinkedHashMap<>();
-        if (attrs != null) {
-            attrs.forEach((k, v) -> a.put(k, attrValue(v)));
-        }
-        Native.check(KilnNative.kiln_op_invoke(op, Json.write(a), in.length, in, out.length, out, n), null);
-        List<NDArray> res = new ArrayList<>(n[0]);
-        for (int i = 0; i < n[0]; i++) {
+        int n = call(op, attrs, out, inputs);
+        List<NDArray> res = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
             res.add(new NDArray(out[i]));
         }
         return res;
@@ -379,21 +370,27 @@ public final class NDArray implements AutoCloseable {
 
     /** Runs an operator writing its first output into {@code out} (e.g. an optimizer update in place). */
     public static void invokeInto(String op, Map<String, ?> attrs, NDArray out, NDArray... inputs) {
+        long[] outs = new long[16];
+        outs[0] = out.handle();
+        int n = call(op, attrs, outs, inputs);
+        for (int i = 1; i < n; i++) {
+            KilnNative.kiln_nd_free(outs[i]);
+        }
+    }
+
+    /** One native op call; nonzero slots of {@code outs} are written in place, zero ones get new handles. */
+    private static int call(String op, Map<String, ?> attrs, long[] outs, NDArray... inputs) {
         long[] in = new long[inputs.length];
         for (int i = 0; i < inputs.length; i++) {
             in[i] = inputs[i].handle();
         }
-        long[] outs = new long[16];
-        outs[0] = out.handle();
-        int[] n = new int[1];
         Map<String, String> a = new LinkedHashMap<>();
         if (attrs != null) {
             attrs.forEach((k, v) -> a.put(k, attrValue(v)));
         }
+        int[] n = new int[1];
         Native.check(KilnNative.kiln_op_invoke(op, Json.write(a), in.length, in, outs.length, outs, n), null);
-        for (int i = 1; i < n[0]; i++) {
-            KilnNative.kiln_nd_free(outs[i]);
-        }
+        return n[0];
     }
 
     static String attrValue(Object v) {
@@ -421,9 +418,9 @@ public final class NDArray implements AutoCloseable {
         return invoke(op, Map.of(), this).get(0);
     }
 
-    private NDArray binary(String op, NDArray other) {
-        boolean same = shape.equals(other.shape);
-        return invoke(same ? op : "broadcast_" + op.substring(op.indexOf('_') + 1), Map.of(), this, other).get(0);
+    /** {@code sameShapeOp} when the shapes are equal, else the NumPy-broadcasting {@code broadcastOp}. */
+    private NDArray binary(String sameShapeOp, String broadcastOp, NDArray other) {
+        return invoke(shape.equals(other.shape) ? sameShapeOp : broadcastOp, Map.of(), this, other).get(0);
     }
 
     private NDArray scalarOp(String op, double s) {
@@ -432,37 +429,37 @@ public final class NDArray implements AutoCloseable {
 
     /** Elementwise sum (NumPy broadcasting when shapes differ). */
     public NDArray add(NDArray o) {
-        return binary("elemwise_add", o);
+        return binary("elemwise_add", "broadcast_add", o);
     }
 
     /** Elementwise difference (broadcasting). */
     public NDArray sub(NDArray o) {
-        return binary("elemwise_sub", o);
+        return binary("elemwise_sub", "broadcast_sub", o);
     }
 
     /** Elementwise product (broadcasting). */
     public NDArray mul(NDArray o) {
-        return binary("elemwise_mul", o);
+        return binary("elemwise_mul", "broadcast_mul", o);
     }
 
     /** Elementwise quotient (broadcasting). */
     public NDArray div(NDArray o) {
-        return binary("elemwise_div", o);
+        return binary("elemwise_div", "broadcast_div", o);
     }
 
     /** Elementwise maximum (broadcasting). */
     public NDArray maximum(NDArray o) {
-        return shape.equals(o.shape) ? invoke("_maximum", Map.of(), this, o).get(0) : invoke("broadcast_maximum", Map.of(), this, o).get(0);
+        return binary("_maximum", "broadcast_maximum", o);
     }
 
     /** Elementwise minimum (broadcasting). */
     public NDArray minimum(NDArray o) {
-        return shape.equals(o.shape) ? invoke("_minimum", Map.of(), this, o).get(0) : invoke("broadcast_minimum", Map.of(), this, o).get(0);
+        return binary("_minimum", "broadcast_minimum", o);
     }
 
     /** Elementwise power (broadcasting). */
     public NDArray pow(NDArray o) {
-        return shape.equals(o.shape) ? invoke("_power", Map.of(), this, o).get(0) : invoke("broadcast_power", Map.of(), this, o).get(0);
+        return binary("_power", "broadcast_power", o);
     }
 
     /** {@code this + s}. */

@@ -38,16 +38,6 @@ class MlpLossCurveTest {
     static final int STEPS = 20;
     static final double TOL = 1e-4;
 
-    static Symbol network() {
-        Symbol data = Symbol.variable("data");
-        Symbol fc1 = Symbol.fullyConnected("fc1", data, 512);
-        Symbol act1 = Symbol.activation("relu1", fc1, "relu");
-        Symbol fc2 = Symbol.fullyConnected("fc2", act1, 512);
-        Symbol act2 = Symbol.activation("relu2", fc2, "relu");
-        Symbol fc3 = Symbol.fullyConnected("fc3", act2, 10);
-        return Symbol.softmaxOutput("softmax", fc3);
-    }
-
     static Path mnistDir() {
         Path shared = Path.of(System.getProperty("kiln.shared", "../shared"), "data", "mnist");
         for (Path p : List.of(shared, Path.of("data", "mnist"), Path.of("/work/main/data/mnist"))) {
@@ -74,7 +64,7 @@ class MlpLossCurveTest {
         Assumptions.assumeTrue(dir != null, "MNIST not found under kiln.shared/data/mnist or data/mnist");
         Mnist.Data train = Mnist.load(dir, "train");
 
-        Symbol net = network();
+        Symbol net = dev.kiln.examples.MnistMlp.network();  // the main job's network
         String json = net.toJson();
         List<String> argNames = net.listArguments();
         Map<String, GradReq> reqs = new LinkedHashMap<>();

@@ -157,7 +157,7 @@ class ParamsInteropTest {
 
     /** MLP as in MNIST training. */
     static Symbol mlp() {
-        return MlpLossCurveTest.network();
+        return dev.kiln.examples.MnistMlp.network();
     }
 
     /** A graph with more kinds of nodes: multi-output, extra parameters, grouped heads. */
