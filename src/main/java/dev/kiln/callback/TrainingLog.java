@@ -11,6 +11,10 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.imageio.ImageIO;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
@@ -63,9 +67,9 @@ import java.util.function.LongSupplier;
  * atomically without the superseded rows.
  *
  * <p><b>PNG</b> (optional): one XChart chart per metric name, laid out in a grid of up to two
- * columns; the x axis is in epochs: batch rows are points at {@code epoch + (nbatch + 1) / batches
+ * columns ({@code optChartSize} pixels each); the x axis is in epochs: batch rows are points at {@code epoch + (nbatch + 1) / batches
  * in the epoch}, train and validation values are lines through {@code epoch + 1}. Rendered after
- * every epoch-level record and at close, encoded in memory with {@link BitmapEncoder} and written
+ * every epoch-level record and at close, drawn with {@link BitmapEncoder}, encoded in memory and written
  * atomically ({@link AtomicFiles}), so readers never see a half-written image. Loading this class
  * sets {@code java.awt.headless=true} unless the property is already set.
  *
@@ -318,12 +322,28 @@ public final class TrainingLog implements BatchEndCallback, Closeable {
         if (charts.isEmpty()) {
             return;
         }
+        // a grid of up to two columns; BitmapEncoder.saveBitmap(list, rows, cols, ...) needs a full
+        // grid, so the charts are drawn one by one onto a white canvas
         int cols = Math.min(2, charts.size());
         int rowsN = (charts.size() + cols - 1) / cols;
+        BufferedImage canvas = new BufferedImage(cols * chartWidth, rowsN * chartHeight, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = canvas.createGraphics();
+        try {
+            g.setColor(Color.WHITE);
+            g.fillRect(0, 0, canvas.getWidth(), canvas.getHeight());
+            for (int i = 0; i < charts.size(); i++) {
+                g.drawImage(BitmapEncoder.getBufferedImage(charts.get(i)), (i % cols) * chartWidth, (i / cols) * chartHeight, null);
+            }
+        } finally {
+            g.dispose();
+        }
         ByteArrayOutputStream png = new ByteArrayOutputStream();
-        BitmapEncoder.saveBitmap(charts, rowsN, cols, png, BitmapEncoder.BitmapFormat.PNG);
+        if (!ImageIO.write(canvas, "png", png)) {
+            throw new IOException("no PNG writer available for " + chartFile);
+        }
         AtomicFiles.write(chartFile, png.toByteArray());
         chartDirty = false;
+        LOG.debug("Drew {} training chart(s) to {}", charts.size(), chartFile);
     }
 
     /**
@@ -461,8 +481,9 @@ public final class TrainingLog implements BatchEndCallback, Closeable {
             valid.sort((a, b) -> Double.compare(a[0], b[0]));
             XYChart chart = new XYChartBuilder().width(chartWidth).height(chartHeight).title(name).xAxisTitle("epoch")
                     .yAxisTitle(name).build();
-            chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-            chart.getStyler().setChartTitleVisible(true);
+            chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+            chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+            chart.getStyler().setChartBackgroundColor(Color.WHITE);
             chart.getStyler().setMarkerSize(6);
             if (!batch.isEmpty()) {
                 XYSeries s = chart.addSeries("train (every " + frequent + " batches)", xs(batch), ys(batch));
