@@ -20,7 +20,7 @@ final class FakeMetric extends EvalMetric {
     int resetCalls;
 
     FakeMetric(String... names) {
-        super(names[0]);
+        super(names[0], null, null, true);
         this.names = List.of(names);
         this.local = new double[names.length];
         this.global = new double[names.length];
@@ -41,12 +41,18 @@ final class FakeMetric extends EvalMetric {
 
     @Override
     public void resetLocal() {
+        if (local == null) {
+            return;   // called from the superclass constructor
+        }
         resetLocalCalls++;
         java.util.Arrays.fill(local, Double.NaN);
     }
 
     @Override
     public void reset() {
+        if (local == null) {
+            return;   // called from the superclass constructor
+        }
         resetCalls++;
         java.util.Arrays.fill(local, Double.NaN);
         java.util.Arrays.fill(global, Double.NaN);
