@@ -246,7 +246,7 @@ public final class TrainingLog implements BatchEndCallback, Closeable {
         if (metric == null) {
             return;
         }
-        lastGlobal = metric.getGlobalNameValue();
+        lastGlobal = List.copyOf(metric.getGlobalNameValue());
         lastGlobalEpoch = epoch;
         if ((param.nbatch() + 1) % frequent == 0) {
             double t = elapsed();
