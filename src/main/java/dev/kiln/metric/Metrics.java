@@ -132,7 +132,7 @@ public final class Metrics {
             return new CustomMetric(fe, name, extra, b.names("output_names"), b.names("label_names"));
         }
         if (f instanceof CustomMetric.SumNumFeval fs) {
-            return new CustomMetric(fs, name, extra, b.names("output_names"), b.names("label_names"));
+            return CustomMetric.ofSumNum(fs, name, extra, b.names("output_names"), b.names("label_names"));
         }
         throw new IllegalArgumentException("CustomMetric: feval must be a CustomMetric.Feval or CustomMetric.SumNumFeval, got "
                 + (f == null ? "null" : f.getClass().getName()));
