@@ -147,7 +147,7 @@ public class CustomMetric extends EvalMetric {
         return f == null ? null : (l, p) -> new SumNum(f.apply(l, p), 1);
     }
 
-    /** MXNet's rule: the function's name, wrapped as {@code custom(...)} when it contains '<' (lambdas). */
+    /** MXNet's rule: the function's name, wrapped as {@code custom(...)} when it contains {@code '<'} (lambdas). */
     static String defaultName(Object f) {
         Class<?> c = f.getClass();
         String simple = c.getSimpleName();

@@ -135,6 +135,9 @@ class MetricsCreateTest {
         assertEquals(List.of("o"), ce.outputNames());
         assertEquals(List.of("l"), ce.labelNames());
         assertNull(Metrics.create("ce").outputNames());
+        // a bare null argument is Python's None
+        assertNull(((Perplexity) Metrics.create("perplexity", (Object[]) null)).ignoreLabel());
+        assertThrows(IllegalArgumentException.class, () -> Metrics.create("perplexity", Map.of()));
     }
 
     @Test
