@@ -89,18 +89,6 @@ public class CustomMetric extends EvalMetric {
         this(requireFunction(feval), adapt(feval), name, allowExtraOutputs, outputNames, labelNames);
     }
 
-    /**
-     * The full MXNet constructor for a (sum, count) function.
-     *
-     * @param feval the function
-     * @param name display name; {@code null} derives it from the function
-     * @param allowExtraOutputs pair labels and predictions up to the shorter list instead of requiring equal lengths
-     * @param outputNames outputs used by {@link #updateDict} ({@code null} = all)
-     * @param labelNames labels used by {@link #updateDict} ({@code null} = all)
-     */
-    public CustomMetric(SumNumFeval feval, String name, boolean allowExtraOutputs, List<String> outputNames, List<String> labelNames) {
-        this(requireFunction(feval), feval, name, allowExtraOutputs, outputNames, labelNames);
-    }
 
     private CustomMetric(Object function, SumNumFeval impl, String name, boolean allowExtraOutputs,
                          List<String> outputNames, List<String> labelNames) {
@@ -129,7 +117,23 @@ public class CustomMetric extends EvalMetric {
      * @return the metric
      */
     public static CustomMetric ofSumNum(String name, SumNumFeval feval) {
-        return new CustomMetric(feval, name, false, null, null);
+        return ofSumNum(feval, name, false, null, null);
+    }
+
+    /**
+     * The full MXNet constructor for a (sum, count) function (a factory method, because a
+     * constructor overload would make lambdas ambiguous).
+     *
+     * @param feval the function
+     * @param name display name; {@code null} derives it from the function
+     * @param allowExtraOutputs pair labels and predictions up to the shorter list instead of requiring equal lengths
+     * @param outputNames outputs used by {@link #updateDict} ({@code null} = all)
+     * @param labelNames labels used by {@link #updateDict} ({@code null} = all)
+     * @return the metric
+     */
+    public static CustomMetric ofSumNum(SumNumFeval feval, String name, boolean allowExtraOutputs,
+                                        List<String> outputNames, List<String> labelNames) {
+        return new CustomMetric(requireFunction(feval), feval, name, allowExtraOutputs, outputNames, labelNames);
     }
 
     private static Object requireFunction(Object f) {
@@ -143,7 +147,7 @@ public class CustomMetric extends EvalMetric {
         return f == null ? null : (l, p) -> new SumNum(f.apply(l, p), 1);
     }
 
-    /** MXNet's rule: the function's name, wrapped as {@code custom(...)} when it contains '<' (lambdas). */
+    /** MXNet's rule: the function's name, wrapped as {@code custom(...)} when it contains {@code '<'} (lambdas). */
     static String defaultName(Object f) {
         Class<?> c = f.getClass();
         String simple = c.getSimpleName();

@@ -247,7 +247,11 @@ public abstract class EvalMetric {
         return c;
     }
 
-    /** Adds this metric's constructor arguments (MXNet keyword names) to a config; none by default. */
+    /**
+     * Adds this metric's constructor arguments (MXNet keyword names) to a config; none by default.
+     *
+     * @param config the config being built (kwargs come first, as in MXNet)
+     */
     protected void configKwargs(Map<String, Object> config) {}
 
     /** The {@code name} recorded by {@link #getConfig()}; {@link #name()} unless the constructor decorates it. */
@@ -276,6 +280,8 @@ public abstract class EvalMetric {
     /**
      * MXNet's {@code check_label_shapes(labels, preds)}: the two lists must have the same length.
      *
+     * @param labels the label list
+     * @param preds the prediction list
      * @throws IllegalArgumentException "Shape of labels 1 does not match shape of predictions 2"
      */
     protected static void checkLabelShapes(List<?> labels, List<?> preds) {
@@ -292,6 +298,8 @@ public abstract class EvalMetric {
     /**
      * MXNet's {@code check_label_shapes(label, pred, shape=True)}: the shapes must be equal.
      *
+     * @param label one label array (host copy)
+     * @param pred the matching prediction (host copy)
      * @throws IllegalArgumentException "Shape of labels (3,) does not match shape of predictions (3, 2)"
      */
     protected static void checkShapes(HostTensor label, HostTensor pred) {

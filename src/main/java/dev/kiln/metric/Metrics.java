@@ -132,7 +132,7 @@ public final class Metrics {
             return new CustomMetric(fe, name, extra, b.names("output_names"), b.names("label_names"));
         }
         if (f instanceof CustomMetric.SumNumFeval fs) {
-            return new CustomMetric(fs, name, extra, b.names("output_names"), b.names("label_names"));
+            return CustomMetric.ofSumNum(fs, name, extra, b.names("output_names"), b.names("label_names"));
         }
         throw new IllegalArgumentException("CustomMetric: feval must be a CustomMetric.Feval or CustomMetric.SumNumFeval, got "
                 + (f == null ? "null" : f.getClass().getName()));
@@ -181,13 +181,14 @@ public final class Metrics {
      *     args); a {@link Map} of keyword arguments whose {@code "metric"} entry names the metric
      *     (as {@link EvalMetric#getConfig()} returns); a JSON string {@code [name, {kwargs}]} or
      *     {@code {"metric": name, ...}}; or a registered name (case-insensitive)
-     * @param args positional constructor arguments in MXNet's order, optionally followed by one
-     *     {@code Map<String, ?>} of keyword arguments
+     * @param args positional constructor arguments in MXNet's order ({@code null} stands for
+     *     Python's None), optionally followed by one {@code Map<String, ?>} of keyword arguments
      * @return the metric
      * @throws IllegalArgumentException for an unknown name, a malformed spec or bad arguments
      */
     public static EvalMetric create(Object spec, Object... args) {
-        List<Object> pos = new ArrayList<>(Arrays.asList(args));
+        // create("perplexity", null) passes a null array: read it as one null (None) argument
+        List<Object> pos = args == null ? new ArrayList<>(java.util.Collections.singletonList(null)) : new ArrayList<>(Arrays.asList(args));
         Map<String, Object> kwargs = new LinkedHashMap<>();
         if (!pos.isEmpty() && pos.get(pos.size() - 1) instanceof Map<?, ?> m) {
             pos.remove(pos.size() - 1);
