@@ -825,10 +825,8 @@ public class Module extends BaseModule implements Checkpointable {
     /** Writes {@code prefix-symbol.json}, {@code prefix-%04d.params} and optionally {@code prefix-%04d.states}. */
     @Override
     public void saveCheckpoint(String prefix, int epoch, boolean saveOptimizerStates) throws IOException {
-        symbol.save(Path.of(prefix + "-symbol.json"));
-        Path params = Path.of(String.format(Locale.ROOT, "%s-%04d.params", prefix, epoch));
-        saveParams(params);
-        logger.info("Saved checkpoint to \"{}\"", params);
+        List<Map<String, NDArray>> p = getParams();
+        Checkpoints.save(prefix, epoch, symbol, p.get(0), p.get(1));
         if (saveOptimizerStates) {
             Path states = Path.of(String.format(Locale.ROOT, "%s-%04d.states", prefix, epoch));
             saveOptimizerStates(states);
@@ -844,7 +842,7 @@ public class Module extends BaseModule implements Checkpointable {
      */
     public static Module load(String prefix, int epoch, boolean loadOptimizerStates, java.util.function.Consumer<Builder> configure)
             throws IOException {
-        Checkpoints.Loaded ck = Checkpoints.load(prefix, epoch);
+        Checkpoints.Checkpoint ck = Checkpoints.load(prefix, epoch);
         Builder b = new Builder(ck.symbol());
         if (configure != null) {
             configure.accept(b);
@@ -853,8 +851,7 @@ public class Module extends BaseModule implements Checkpointable {
         try {
             m = b.build();
         } catch (RuntimeException e) {
-            ck.argParams().values().forEach(NDArray::close);
-            ck.auxParams().values().forEach(NDArray::close);
+            ck.close();
             throw e;
         }
         m.argParams = new LinkedHashMap<>(ck.argParams());
