@@ -288,27 +288,52 @@ public abstract class Initializer {
      */
     protected abstract void initWeight(InitDesc desc, NDArray arr);
 
-    /** Bias rule: 0. @param desc the parameter @param arr the array (borrowed) */
+    /**
+     * Bias rule: 0.
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initBias(InitDesc desc, NDArray arr) {
         Fill.constant(arr, 0.0);
     }
 
-    /** Gamma rule: 1. @param desc the parameter @param arr the array (borrowed) */
+    /**
+     * Gamma rule: 1.
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initGamma(InitDesc desc, NDArray arr) {
         Fill.constant(arr, 1.0);
     }
 
-    /** Beta rule: 0. @param desc the parameter @param arr the array (borrowed) */
+    /**
+     * Beta rule: 0.
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initBeta(InitDesc desc, NDArray arr) {
         Fill.constant(arr, 0.0);
     }
 
-    /** Writes 0. @param desc the parameter @param arr the array (borrowed) */
+    /**
+     * Writes 0.
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initZero(InitDesc desc, NDArray arr) {
         Fill.constant(arr, 0.0);
     }
 
-    /** Writes 1. @param desc the parameter @param arr the array (borrowed) */
+    /**
+     * Writes 1.
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initOne(InitDesc desc, NDArray arr) {
         Fill.constant(arr, 1.0);
     }
@@ -330,12 +355,22 @@ public abstract class Initializer {
         Fill.values(arr, v);
     }
 
-    /** Quantized-bias rule: 0. @param desc the parameter @param arr the array (borrowed) */
+    /**
+     * Quantized-bias rule: 0.
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initQuantizedBias(InitDesc desc, NDArray arr) {
         Fill.constant(arr, 0.0);
     }
 
-    /** The bilinear up-sampling kernel (see {@link Bilinear}). @param desc the parameter @param arr the array */
+    /**
+     * The bilinear up-sampling kernel (see {@link Bilinear}).
+     *
+     * @param desc the parameter
+     * @param arr the array (borrowed)
+     */
     protected void initBilinear(InitDesc desc, NDArray arr) {
         Bilinear.fill(desc, arr);
     }

@@ -171,10 +171,20 @@ final class Svd {
     }
 
     private static double dot(double[] x, double[] y, int p) {
-        double s = 0;
-        for (int k = 0; k < p; k++) {
-            s += x[k] * y[k];
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int k = 0;
+        for (; k + 3 < p; k += 4) {
+            s0 += x[k] * y[k];
+            s1 += x[k + 1] * y[k + 1];
+            s2 += x[k + 2] * y[k + 2];
+            s3 += x[k + 3] * y[k + 3];
         }
-        return s;
+        for (; k < p; k++) {
+            s0 += x[k] * y[k];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 }
