@@ -12,7 +12,8 @@ import java.util.Map;
  * ({@code "normal"}), takes its thin SVD {@code u·s·vᵀ} (computed in double precision in Java),
  * keeps {@code u} when it has the matrix's shape (nout ≥ nin: orthonormal columns) and {@code
  * vᵀ} otherwise (orthonormal rows), multiplies by {@code scale} and reshapes. Defaults {@code
- * (1.414, "uniform")}.
+ * (1.414, "uniform")}. The SVD is a one-sided Jacobi iteration: about 1 s of CPU for a 512×784
+ * weight, growing with the larger dimension times the square of the smaller.
  *
  * <p>Immutable; thread-safe; never owns the arrays it writes.
  */

@@ -11,7 +11,8 @@ import java.util.stream.IntStream;
  * <p>For a tall p×q matrix B (p ≥ q) the columns are rotated pairwise until every pair is
  * orthogonal to working precision; then B·V = U·S, the column norms are the singular values and
  * the normalised columns are U. A wide matrix is handled through its transpose. Cost per sweep
- * ~3·p·q² flops; random matrices converge in well under 15 sweeps.
+ * ~3·p·q² flops; random matrices take 10 to 15 sweeps (about 0.1 s of CPU for 128×784, 1 s for
+ * 512×784, 2.5 s for 784×784).
  */
 final class Svd {
     private static final int MAX_SWEEPS = 60;

@@ -59,6 +59,21 @@ class InitDispatchTest {
     }
 
     @Test
+    void theInitAttributeSurvivesASymbolJsonRoundTrip() {
+        Symbol sym = Symbol.fromJson(Symbol.leakyReLU("act", Symbol.variable("data"), "prelu").toJson());
+        Map<String, double[]> p = initAll(sym, Map.of("data", new long[] {4, 3}), new One());
+        assertTrue(all(p.get("act_gamma"), 0.25));
+    }
+
+    @Test
+    void auxStatesUseTheHintsBatchNormAttaches() {
+        // test_aux_init, without the BatchNorm operator (issue 4): the hints it attaches to its aux inputs
+        Initializer c = new Constant(3);
+        assertTrue(all(run(c, "bn_moving_mean", Map.of("__init__", "[\"zero\", {}]"), 4), 0.0));
+        assertTrue(all(run(c, "bn_moving_var", Map.of("__init__", "[\"one\", {}]"), 4), 1.0));
+    }
+
+    @Test
     void aVariablesOwnInitWinsOverTheGlobalInitializer() {
         // test_variable_init: a variable created with init=One() is 1 although the global initializer is Zero
         Symbol w = Symbol.variable("fc_weight", Map.of("init", new One().dumps()));
