@@ -734,7 +734,7 @@ final class Pickle {
                         i += 9;
                         continue;
                     }
-                } catch (NumberFormatException | IllegalArgumentException e) {
+                } catch (IllegalArgumentException e) {
                     throw bad(pos, "bad escape in UNICODE argument");
                 }
                 b.append(c);  // raw-unicode-escape: other characters are code points 0..255

@@ -31,16 +31,21 @@ public class CosineScheduler extends LRScheduler {
      * @param maxUpdate the update at which the final rate is reached, {@code >= 1}
      * @param baseLr the initial rate
      * @param finalLr the final rate
-     * @param warmupSteps warm-up updates (should be below {@code maxUpdate})
+     * @param warmupSteps warm-up updates, below {@code maxUpdate}
      * @param warmupBeginLr warm-up start rate
      * @param warmupMode warm-up mode
-     * @throws IllegalArgumentException for {@code maxUpdate < 1} or invalid warm-up settings
+     * @throws IllegalArgumentException for {@code maxUpdate < 1}, {@code warmupSteps >= maxUpdate} or
+     *     invalid warm-up settings
      */
     public CosineScheduler(long maxUpdate, double baseLr, double finalLr, int warmupSteps, double warmupBeginLr,
             WarmupMode warmupMode) {
         super(baseLr, warmupSteps, warmupBeginLr, warmupMode);
         if (maxUpdate < 1) {
             throw new IllegalArgumentException("maximum number of updates must be strictly positive, got " + maxUpdate);
+        }
+        if (warmupSteps >= maxUpdate) {
+            // MXNet divides by max_update - warmup_steps (ZeroDivisionError at equality)
+            throw new IllegalArgumentException("warmup_steps (" + warmupSteps + ") must be below max_update (" + maxUpdate + ")");
         }
         this.maxUpdate = maxUpdate;
         this.baseLrOrig = baseLr;
