@@ -441,6 +441,12 @@ final class Pickle {
                 }
                 throw bad(pos - 1, "bytearray from a " + typeName(b));
             }
+            if (!newObj && g.module().equals("_codecs") && g.name().equals("encode") && t.size() == 2
+                    && t.get(0) instanceof String s && t.get(1) instanceof String enc
+                    && (enc.equals("latin1") || enc.equals("latin-1"))) {
+                // protocol 2 writes bytes as _codecs.encode(u'...', 'latin1')
+                return s.getBytes(StandardCharsets.ISO_8859_1);
+            }
             return new PObject(g, t, newObj, null);
         }
 
