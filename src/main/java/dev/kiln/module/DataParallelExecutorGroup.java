@@ -298,7 +298,19 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
         try {
             decideSlices(allDescs());
             for (int dev = 0; dev < contexts.size(); dev++) {
-                fresh.add(bindExecs.get(dev).reshape(sliceShapes(dev)));
+                Map<String, long[]> shapes = sliceShapes(dev);
+                if (labelShapes == null && oldLabel != null) {
+                    // reshaped without labels (MXNet: the batch had none): the label inputs take
+                    // the shapes inferred from the data, so the executor stays consistent
+                    Map<String, long[]> inferred = symbol.inferShapePartial(shapes).argShapeMap();
+                    for (DataDesc l : oldLabel) {
+                        long[] s = inferred.get(l.name());
+                        if (s != null && Arrays.stream(s).allMatch(d -> d > 0)) {
+                            shapes.put(l.name(), s);
+                        }
+                    }
+                }
+                fresh.add(bindExecs.get(dev).reshape(shapes));
             }
         } catch (RuntimeException e) {
             fresh.forEach(Executor::close);
@@ -478,7 +490,7 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
                     for (int i = 0; i < labels.size() && i < Math.max(labelNames.size(), labels.size()); i++) {
                         NDArray l = labels.get(i);
                         String name = i < labelNames.size() ? labelNames.get(i) : "label" + i;
-                        int ax = i < labelShapes().size() ? labelShapes().get(i).batchAxis() : 0;
+                        int ax = i < labelDescs().size() ? labelDescs().get(i).batchAxis() : 0;
                         if (preSliced || execs.size() == 1 || ax < 0) {
                             lab.put(name, l);
                         } else if (ax == 0) {
@@ -507,7 +519,7 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
         }
     }
 
-    private List<DataDesc> labelShapes() {
+    private List<DataDesc> labelDescs() {
         return labelShapes == null ? List.of() : labelShapes;
     }
 
