@@ -218,6 +218,11 @@ class MonitorTest {
             }
             assertTrue(ex.isMonitoring(), "the next batch is monitored too");
             assertTrue(ex.memoryReport().monitorBytes() > 0);
+            mon.tic();
+            ex.forwardBackward();
+            mon.tocPrint(); // logs through SLF4J
+            assertFalse(mon.isActivated());
+            assertEquals(4, mon.step());
         }
     }
 
