@@ -112,6 +112,42 @@ class MonitorTest {
         }
     }
 
+    /** test_module.py::test_monitor literally: Module, NDArrayIter, install_monitor, forward_backward. */
+    @Test
+    void mxnetTestMonitorThroughModule() {
+        try (NDScope scope = NDScope.open();
+                dev.kiln.io.NDArrayIter it = dev.kiln.io.NDArrayIter.builder().setData(new float[] {0.05f, .10f}, 1, 2)
+                        .optLabel(new float[] {.01f, 0.99f}, 1, 2).setBatchSize(1).build();
+                Module mod = Module.builder(net()).context(Context.cpu()).build()) {
+            Monitor mon = new Monitor(1, MonitorTest::meanAbs, ".*", true, false);
+            mod.bind(it.provideData(), it.provideLabel(), true, false, false, null, "write");
+            mod.installMonitor(mon);
+            Map<String, NDArray> argParams = new LinkedHashMap<>();
+            argParams.put("fc_0_weight", NDArray.create(new float[] {.15f, .20f, .25f, .30f}, 2, 2));
+            argParams.put("fc_0_bias", NDArray.create(new float[] {.35f, .35f}, 2));
+            argParams.put("fc_1_weight", NDArray.create(new float[] {.40f, .45f, .50f, .55f}, 2, 2));
+            argParams.put("fc_1_bias", NDArray.create(new float[] {.60f, .60f}, 2));
+            mod.initParams(null, argParams, null, false, false, false);
+            try (dev.kiln.io.DataBatch batch = it.next()) {
+                mon.tic();
+                mod.forwardBackward(batch);
+                List<Monitor.Stat> res = mon.toc();
+                assertEquals(21, res.size());
+                String[] keys = {"act_0", "act_1", "data", "fc_0", "fc_1", "softmax"};
+                int[] counts = new int[keys.length];
+                for (Monitor.Stat st : res) {
+                    for (int i = 0; i < keys.length; i++) {
+                        if (st.name().startsWith(keys[i])) {
+                            counts[i]++;
+                            break;
+                        }
+                    }
+                }
+                assertArrayEquals(new int[] {2, 2, 1, 6, 6, 4}, counts);
+            }
+        }
+    }
+
     static double rmsOf(float[] v) {
         double s = 0;
         for (float f : v) {
