@@ -363,7 +363,6 @@ void Executor::set_monitor(int mode) {
   mon_mode_ = mode;
 }
 
-
 std::vector<std::pair<std::string, NDArray>> Executor::monitor_entries() const {
   std::vector<std::pair<std::string, NDArray>> out;
   if (!mon_mode_) return out;
