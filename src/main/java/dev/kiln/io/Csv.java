@@ -58,6 +58,24 @@ public final class Csv {
             headerLines = headerLines == null ? List.of() : List.copyOf(headerLines);
         }
 
+        /** Equal when the sizes, the values (bit for bit) and the header lines are equal. */
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Table t && t.rows == rows && t.cols == cols && Arrays.equals(t.values, values)
+                    && t.headerLines.equals(headerLines);
+        }
+
+        @Override
+        public int hashCode() {
+            return 31 * (31 * rows + cols) + Arrays.hashCode(values);
+        }
+
+        /** {@code Table[150x5]} plus the header lines. */
+        @Override
+        public String toString() {
+            return "Table[" + rows + "x" + cols + (headerLines.isEmpty() ? "" : ", header " + headerLines) + "]";
+        }
+
         /** The value at row {@code r}, column {@code c}. */
         public float get(int r, int c) {
             Objects.checkIndex(r, rows);
@@ -132,7 +150,7 @@ public final class Csv {
                             b.append(',');
                         }
                         float v = values[r * cols + c];
-                        if (v == Math.rint(v) && Math.abs(v) < 1e7f) {
+                        if (v == Math.rint(v) && Math.abs(v) < 1e7f && Float.floatToRawIntBits(v) != 0x80000000) {
                             b.append((long) v);
                         } else {
                             b.append(v);

@@ -293,7 +293,7 @@ public final class PrefetchingIter extends DataIter {
         }
         for (int i = 1; i < parts.length; i++) {
             if (parts[i].pad() != parts[0].pad()) {
-                String msg = "Number of entry mismatches between iterators: pad " + parts[0].pad() + " (iterator 0) vs "
+                String msg = "Number of entry mismatches between iterators: pad " + parts[0].pad() + " (iterator 0) vs pad "
                         + parts[i].pad() + " (iterator " + i + ")";
                 for (DataBatch b : parts) {
                     b.close();

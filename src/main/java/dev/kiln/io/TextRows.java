@@ -189,28 +189,115 @@ final class TextRows implements Closeable {
 
     /**
      * Parses the values of one row into {@code buf} at byte offset {@code off} as {@code dtype}
-     * (float32, int32 or int64). The row must have exactly {@code expected} values.
+     * (float32, int32 or int64). The row must have exactly {@code expected} values. One pass over
+     * the characters; plain integers take a fast path, anything else goes through the JDK's
+     * correctly rounded parsers.
      */
     static void parseRow(String line, char delim, int expected, String shapeWhat, DType dtype, ByteBuffer buf, int off,
                          Path file, long lineNo) {
-        List<String> toks = split(line, delim, file, lineNo);
-        if (toks.size() != expected) {
-            throw new MalformedDataException(file, lineNo, "row has " + toks.size() + " values, " + shapeWhat + " needs " + expected);
-        }
-        for (int i = 0; i < expected; i++) {
-            String t = toks.get(i);
-            switch (dtype) {
-                case FLOAT32 -> buf.putFloat(off + 4 * i, parseFloat(t, i, file, lineNo));
-                case INT32 -> {
-                    long v = parseLong(t, i, file, lineNo, "int32");
-                    if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
-                        throw new MalformedDataException(file, lineNo, "value '" + t + "' in column " + (i + 1) + " is out of int32 range");
-                    }
-                    buf.putInt(off + 4 * i, (int) v);
+        int n = line.length();
+        int count = 0;
+        int pos = 0;
+        while (true) {
+            int s;
+            int e;
+            boolean last;
+            if (delim == ' ') {
+                s = pos;
+                while (s < n && Character.isWhitespace(line.charAt(s))) {
+                    s++;
                 }
-                case INT64 -> buf.putLong(off + 8 * i, parseLong(t, i, file, lineNo, "int64"));
-                default -> throw new IllegalArgumentException("dtype must be float32, int32 or int64, got " + dtype);
+                if (s == n) {
+                    break;
+                }
+                e = s;
+                while (e < n && !Character.isWhitespace(line.charAt(e))) {
+                    e++;
+                }
+                pos = e;
+                last = false;
+            } else {
+                int end = line.indexOf(delim, pos);
+                last = end < 0;
+                if (last) {
+                    end = n;
+                }
+                s = pos;
+                e = end;
+                while (s < e && Character.isWhitespace(line.charAt(s))) {
+                    s++;
+                }
+                while (e > s && Character.isWhitespace(line.charAt(e - 1))) {
+                    e--;
+                }
+                pos = end + 1;
+                if (s == e) {
+                    if (last && count > 0) {
+                        break; // one trailing delimiter
+                    }
+                    throw new MalformedDataException(file, lineNo, "empty value in column " + (count + 1));
+                }
             }
+            if (count < expected) {
+                store(line, s, e, count, dtype, buf, off, file, lineNo);
+            }
+            count++;
+            if (last) {
+                break;
+            }
+        }
+        if (count != expected) {
+            throw new MalformedDataException(file, lineNo, "row has " + count + " values, " + shapeWhat + " needs " + expected);
+        }
+    }
+
+    private static final long NOT_SIMPLE = Long.MIN_VALUE;
+
+    /** A plain decimal integer of at most 18 digits with an optional sign, or NOT_SIMPLE. */
+    private static long simpleInteger(String line, int s, int e) {
+        int i = s;
+        boolean neg = false;
+        char c0 = line.charAt(i);
+        if (c0 == '-' || c0 == '+') {
+            neg = c0 == '-';
+            i++;
+        }
+        if (i == e || e - i > 18) {
+            return NOT_SIMPLE;
+        }
+        long v = 0;
+        for (; i < e; i++) {
+            char c = line.charAt(i);
+            if (c < '0' || c > '9') {
+                return NOT_SIMPLE;
+            }
+            v = 10 * v + (c - '0');
+        }
+        return neg ? -v : v;
+    }
+
+    private static void store(String line, int s, int e, int col, DType dtype, ByteBuffer buf, int off, Path file, long lineNo) {
+        long v = simpleInteger(line, s, e);
+        switch (dtype) {
+            case FLOAT32 -> {
+                float f;
+                if (v != NOT_SIMPLE && Math.abs(v) <= (1 << 24)) {
+                    f = v == 0 && line.charAt(s) == '-' ? -0f : (float) v; // exact
+                } else {
+                    f = parseFloat(line.substring(s, e), col, file, lineNo);
+                }
+                buf.putFloat(off + 4 * col, f);
+            }
+            case INT32 -> {
+                long x = v != NOT_SIMPLE ? v : parseLong(line.substring(s, e), col, file, lineNo, "int32");
+                if (x < Integer.MIN_VALUE || x > Integer.MAX_VALUE) {
+                    throw new MalformedDataException(file, lineNo, "value '" + line.substring(s, e) + "' in column " + (col + 1)
+                            + " is out of int32 range");
+                }
+                buf.putInt(off + 4 * col, (int) x);
+            }
+            case INT64 -> buf.putLong(off + 8 * col, v != NOT_SIMPLE ? v : parseLong(line.substring(s, e), col, file, lineNo, "int64"));
+            default -> throw new IllegalArgumentException("dtype must be float32, int32 or int64, got " + dtype);
         }
     }
 

@@ -91,7 +91,7 @@ final class MxIterOracle {
     }
 
     /** One batch as MXNet returns it: data/label values (as double), shapes, pad, index. */
-    record Batch(double[] data, long[] dataShape, String dataType, double[] label, long[] labelShape, int pad, long[] index) {}
+    record Batch(double[] data, long[] dataShape, String dataType, double[] label, long[] labelShape, String labelType, int pad, long[] index) {}
 
     /** Runs a native MXNet iterator for {@code epochs} epochs (reset between) and returns every batch. */
     static List<List<Batch>> run(String iterName, Map<String, String> params, int epochs) {
@@ -127,7 +127,7 @@ final class MxIterOracle {
                     NDArray da = m.create(d.getValue());
                     NDArray la = m.create(l.getValue());
                     ep.add(new Batch(toDouble(da), da.getShape().getShape(), da.getDataType().toString(),
-                            toDouble(la), la.getShape().getShape(), pad.getValue(), index));
+                            toDouble(la), la.getShape().getShape(), la.getDataType().toString(), pad.getValue(), index));
                     da.close();
                     la.close();
                 }
