@@ -237,11 +237,6 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
                 types.put(d.name(), a != null && a.containsKey("__dtype__") ? DType.fromId(Integer.parseInt(a.get("__dtype__")))
                         : d.dtype());
             }
-            for (String s : stateNames) {
-                if (!shapes.containsKey(s)) {
-                    throw new IllegalArgumentException("state '" + s + "' needs a shape: give it in data_shapes or as a __shape__ attribute");
-                }
-            }
             Executor ex;
             if (shared == null) {
                 ex = Executor.simpleBind(symbol, contexts.get(dev), shapes, types, gradReqs, options);
