@@ -772,6 +772,25 @@ int kiln_exec_report(int64_t ex) {
   KILN_API_END
 }
 
+int kiln_exec_set_monitor(int64_t ex, int mode) {
+  KILN_API_BEGIN
+  lookup<Executor>(ex, HandleKind::kExecutor, "executor")->set_monitor(mode);
+  KILN_API_END
+}
+
+int kiln_exec_monitor_entries(int64_t ex, int cap, int64_t* out, int* n) {
+  KILN_API_BEGIN
+  KILN_CHECK(n && (cap == 0 || out) && cap >= 0, "null argument");
+  auto entries = lookup<Executor>(ex, HandleKind::kExecutor, "executor")->monitor_entries();
+  *n = (int)entries.size();
+  if (cap < (int)entries.size()) return 0;
+  std::string names = "[";
+  for (size_t i = 0; i < entries.size(); ++i) names += (i ? "," : "") + json_str(entries[i].first);
+  t_string = names + "]";
+  for (size_t i = 0; i < entries.size(); ++i) out[i] = new_nd(entries[i].second);
+  KILN_API_END
+}
+
 int kiln_exec_free(int64_t ex) {
   KILN_API_BEGIN
   if (!unregister_handle(ex, HandleKind::kExecutor)) throw KilnError("invalid executor handle (already freed or never created)");

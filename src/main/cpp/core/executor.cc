@@ -16,6 +16,25 @@ const char* req_name(OpReq r) {
   }
   return "?";
 }
+/// Forward ops that MXNet 1.9 registers without FListInputNames: its monitor calls their inputs
+/// `input0`, `input1`, ... (checked against MXNet in dev.kiln.mxnet.MonitorOracleTest). Every
+/// other forward op uses Kiln's input names, which are MXNet's. Backward ops never have names.
+bool mxnet_unnamed_inputs(const OpDef& op) {
+  static const std::unordered_set<std::string> kUnnamed = {
+      "Activation", "SoftmaxActivation", "Reshape", "Flatten", "expand_dims", "transpose", "sum", "mean", "max", "min",
+      "negative", "exp", "log", "sqrt", "square", "abs", "clip", "_plus_scalar", "_minus_scalar", "_rminus_scalar",
+      "_mul_scalar", "_div_scalar", "_rdiv_scalar", "_power_scalar", "_rpower_scalar", "_maximum_scalar",
+      "_minimum_scalar", "identity", "BlockGrad", "zeros_like", "ones_like", "sgd_update", "sgd_mom_update"};
+  return op.is_backward || kUnnamed.count(op.name) > 0;
+}
+
+/// MXNet's monitor name of output j of an op node (nnvm Symbol::ListOutputNames): the op's
+/// output names for forward ops; backward ops have none, so `_output` / `_output<j>`.
+std::string monitor_output_name(const NodePtr& n, int j, int nout) {
+  if (n->op->is_backward) return n->name + "_output" + (nout > 1 ? std::to_string(j) : std::string());
+  return entry_name(NodeEntry{n, (uint32_t)j});
+}
+
 void check_array(const NDArray& a, const std::string& what, Context ctx) {
   KILN_CHECK(a.storage, what + " is not a live array");
   KILN_CHECK(a.ctx == ctx, what + " is on " + a.ctx.str() + " but the executor is bound to " + ctx.str());
@@ -202,10 +221,13 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   oc.workspace = workspace_ ? workspace_->ptr : nullptr;
   oc.workspace_bytes = workspace_bytes_;
   oc.rng = &rng_;
+  const bool monitor = mon_mode_ != 0;
   for (size_t i = begin; i < end; ++i) {
     Step& st = steps_[i];
     try {
+      if (monitor) monitor_copy(st.in, mon_steps_[i].in);
       (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+      if (monitor) monitor_copy(st.out, mon_steps_[i].out);
     } catch (const KilnError& e) {
       const NodePtr& n = ig_->nodes[st.nid];
       std::string shapes;
@@ -216,8 +238,10 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
 }
 
 void Executor::forward(bool is_train) {
+  mon_fwd_valid_ = mon_bwd_valid_ = false;
   run(0, num_fwd_steps_, is_train);
   forward_done_train_ = is_train;
+  mon_fwd_valid_ = mon_mode_ != 0;
 }
 
 void Executor::backward(const std::vector<NDArray>& head_grads) {
@@ -236,13 +260,127 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
       copy_bytes(ctx_, head_grads_[i].data(), h.ctx, h.data(), h.bytes());
     }
   }
+  mon_bwd_valid_ = false;
   run(num_fwd_steps_, steps_.size(), true);
+  mon_bwd_valid_ = mon_mode_ != 0;
 }
 
 void Executor::forward_backward() {
   if (needs_head_grads_)
     throw KilnError("forward_backward: the graph's outputs are not losses; call forward and backward with head gradients");
+  mon_fwd_valid_ = mon_bwd_valid_ = false;
   run(0, steps_.size(), true);
+  mon_fwd_valid_ = mon_bwd_valid_ = mon_mode_ != 0;
+}
+
+// ---- monitor ---------------------------------------------------------------------------------
+
+void Executor::monitor_copy(const std::vector<TBlob>& blobs, const std::vector<MonCopy>& copies) {
+  for (const MonCopy& c : copies) {
+    const TBlob& b = blobs[c.pos];
+    copy_bytes(ctx_, (char*)mon_arena_->ptr + mon_slots_[c.slot].offset, ctx_, b.ptr, b.bytes());
+  }
+}
+
+void Executor::restore_step_outputs() {
+  const IndexedGraph& g = *ig_;
+  for (Step& st : steps_)
+    for (size_t j = 0; j < st.out.size(); ++j) {
+      uint32_t e = g.row_ptr[st.nid] + (uint32_t)j;
+      st.out[j].ptr = blobs_[e].ptr;
+      st.req[j] = plan_.req[e];
+    }
+}
+
+void Executor::set_monitor(int mode) {
+  KILN_CHECK(mode >= 0 && mode <= 2,
+             "monitor mode must be 0 (off), 1 (op outputs) or 2 (op inputs and outputs), got " + std::to_string(mode));
+  if (mode == mon_mode_) return;
+  // Off first: outputs the monitor redirected go back to the plan, the snapshots are released.
+  restore_step_outputs();
+  mon_mode_ = 0;
+  mon_arena_.reset();
+  mon_slots_.clear();
+  mon_steps_.clear();
+  mon_records_.clear();
+  mon_fwd_records_ = 0;
+  mon_fwd_valid_ = mon_bwd_valid_ = false;
+  if (mode == 0) return;
+
+  const IndexedGraph& g = *ig_;
+  std::vector<MonSlot> slots;
+  std::vector<MonStep> msteps(steps_.size());
+  std::vector<MonRecord> records;
+  struct Redirect {
+    size_t step, pos;
+    uint32_t slot;
+  };
+  std::vector<Redirect> redirect;  // outputs the kernel writes straight into their slot
+  size_t total = 0, fwd_records = 0;
+  auto new_slot = [&](const TBlob& b) {
+    slots.push_back(MonSlot{total, b.shape, b.dtype});
+    total += (b.bytes() + 63) / 64 * 64;
+    return (uint32_t)(slots.size() - 1);
+  };
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& st = steps_[i];
+    const NodePtr& n = g.nodes[st.nid];
+    if (mode == 2) {
+      const bool unnamed = mxnet_unnamed_inputs(*n->op);
+      const std::vector<std::string> in_names = unnamed ? std::vector<std::string>{} : n->op->input_names(n->attrs);
+      for (size_t k = 0; k < st.in.size(); ++k) {
+        uint32_t slot = new_slot(st.in[k]);
+        msteps[i].in.push_back(MonCopy{(uint32_t)k, slot});
+        const NodePtr& src = n->inputs[k].node;
+        if (src->is_variable()) records.push_back(MonRecord{src->name, slot});
+        std::string in_name = unnamed || k >= in_names.size() ? "input" + std::to_string(k) : in_names[k];
+        records.push_back(MonRecord{n->name + "_" + in_name, slot});
+      }
+    }
+    const int nout = (int)st.out.size();
+    for (int j = 0; j < nout; ++j) {
+      uint32_t slot = new_slot(st.out[j]);
+      // An output nobody reads is not computed (kNullOp); MXNet computes it, so while monitoring
+      // the kernel writes it straight into its snapshot.
+      if (st.req[j] == OpReq::kNullOp) redirect.push_back(Redirect{i, (size_t)j, slot});
+      else msteps[i].out.push_back(MonCopy{(uint32_t)j, slot});
+      records.push_back(MonRecord{monitor_output_name(n, j, nout), slot});
+    }
+    if (i + 1 == num_fwd_steps_) fwd_records = records.size();
+  }
+  StoragePtr arena = alloc_storage(ctx_, std::max<size_t>(total, 64), true);
+  // Commit (nothing below throws).
+  for (const Redirect& r : redirect) {
+    Step& st = steps_[r.step];
+    st.out[r.pos].ptr = (char*)arena->ptr + slots[r.slot].offset;
+    st.req[r.pos] = OpReq::kWriteTo;
+  }
+  mon_arena_ = std::move(arena);
+  mon_slots_ = std::move(slots);
+  mon_steps_ = std::move(msteps);
+  mon_records_ = std::move(records);
+  mon_fwd_records_ = fwd_records;
+  mon_mode_ = mode;
+}
+
+std::vector<std::pair<std::string, NDArray>> Executor::monitor_entries() const {
+  std::vector<std::pair<std::string, NDArray>> out;
+  if (!mon_mode_) return out;
+  auto add = [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const MonSlot& s = mon_slots_[mon_records_[r].slot];
+      NDArray a;
+      a.storage = mon_arena_;
+      a.offset = s.offset;
+      a.shape = s.shape;
+      a.dtype = s.dtype;
+      a.ctx = ctx_;
+      out.emplace_back(mon_records_[r].name, a);
+    }
+  };
+  if (mon_fwd_valid_) add(0, mon_fwd_records_);
+  if (mon_bwd_valid_) add(mon_fwd_records_, mon_records_.size());
+  return out;
 }
 
 std::vector<NDArray> Executor::outputs() const {
@@ -284,7 +422,8 @@ std::string Executor::report() const {
   os << "{\"planned_bytes\":" << planned << ",\"arena_bytes\":" << arena_->bytes << ",\"naive_bytes\":" << naive_bytes_
      << ",\"mxnet_planned_bytes\":" << mxnet_plan_bytes_ << ",\"workspace_bytes\":" << workspace_bytes_
      << ",\"bound_array_bytes\":" << bound << ",\"match_range\":" << plan_.match_range << ",\"num_blocks\":" << block_bytes_.size()
-     << ",\"num_steps\":" << steps_.size() << ",\"num_forward_steps\":" << num_fwd_steps_ << ",\"blocks\":[";
+     << ",\"num_steps\":" << steps_.size() << ",\"num_forward_steps\":" << num_fwd_steps_ << ",\"monitor_mode\":" << mon_mode_
+     << ",\"monitor_bytes\":" << (mon_arena_ ? mon_arena_->bytes : 0) << ",\"blocks\":[";
   for (size_t b = 0; b < block_bytes_.size(); ++b) {
     os << (b ? "," : "") << "{\"id\":" << b << ",\"bytes\":" << block_bytes_[b] << ",\"offset\":" << block_offset_[b] << ",\"entries\":[";
     bool first = true;

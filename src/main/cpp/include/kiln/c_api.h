@@ -78,6 +78,14 @@ int kiln_exec_forward_backward(int64_t ex);
 int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n);
 int kiln_exec_report(int64_t ex);                      // string: memory report JSON
 int kiln_exec_free(int64_t ex);
+/// Monitor (MXNet's executor monitor callback, taken as snapshots): mode 0 off (no memory, no
+/// copies), 1 every op output is copied into an executor-owned snapshot after the op runs,
+/// 2 every op input too, before the op runs (monitor_all).
+int kiln_exec_set_monitor(int64_t ex, int mode);
+/// Snapshots of the last forward and the backward after it, in execution order. *n = their
+/// number. When cap >= *n: out receives new view handles (caller frees them) and the string is
+/// a JSON array of their MXNet names; when cap < *n nothing else is written (call again).
+int kiln_exec_monitor_entries(int64_t ex, int cap, int64_t* out, int* n);
 
 // ---- fused updates (api/c_api_update.cc; dev.kiln.optimizer.FusedUpdate) --------------------
 /// A new, empty plan of op calls run together by kiln_fused_run (an optimizer step).

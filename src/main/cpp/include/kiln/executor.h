@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/alloc.h"
@@ -33,6 +34,23 @@ class Executor {
   /// JSON memory report (planned, naive and MXNet-compatible bytes; blocks and their entries).
   std::string report() const;
 
+  // ---- monitor (MXNet's executor monitor callback; spec module-api.md 8.1) ----
+  // MXNet calls a callback with every op output (and, with monitor_all, every op input) while
+  // the pass runs. Kiln's arena reuses buffers, so instead the executor snapshots those tensors
+  // into an arena of its own while the pass runs, and the caller reads them afterwards.
+  /// 0: off (the default: no snapshot memory, no copies), 1: each op's outputs after it runs,
+  /// 2: also each op's inputs before it runs (monitor_all). Switching mode drops the snapshots;
+  /// switching it on allocates the snapshot arena once (counted by the allocator).
+  void set_monitor(int mode);
+  int monitor_mode() const { return mon_mode_; }
+  /// The snapshots of the last forward and of the backward after it (a backward alone when no
+  /// forward ran since the monitor was switched on), in execution order, named as MXNet names
+  /// them: `<node>_<output name>` (backward nodes `<node>_output` / `<node>_output<i>`), inputs
+  /// `<node>_<input name>` or `<node>_input<i>`, preceded by the variable's own name for a
+  /// variable input. The arrays view the executor's snapshot arena (valid until the next pass
+  /// changes them or the mode changes; the storage itself lives as long as any view).
+  std::vector<std::pair<std::string, NDArray>> monitor_entries() const;
+
  private:
   struct Step {
     uint32_t nid;
@@ -42,6 +60,33 @@ class Executor {
     std::vector<OpReq> req;
   };
   void run(size_t begin, size_t end, bool is_train);
+
+  // Monitor state (all empty while the mode is 0).
+  struct MonCopy {
+    uint32_t pos;   // input or output position in the step
+    uint32_t slot;  // index into mon_slots_
+  };
+  struct MonStep {
+    std::vector<MonCopy> in, out;  // copied before / after the kernel
+  };
+  struct MonSlot {
+    size_t offset;  // bytes into mon_arena_
+    Shape shape;
+    DType dtype;
+  };
+  struct MonRecord {
+    std::string name;
+    uint32_t slot;
+  };
+  void monitor_copy(const std::vector<TBlob>& blobs, const std::vector<MonCopy>& copies);
+  void restore_step_outputs();
+  int mon_mode_ = 0;
+  StoragePtr mon_arena_;
+  std::vector<MonSlot> mon_slots_;
+  std::vector<MonStep> mon_steps_;      // parallel to steps_
+  std::vector<MonRecord> mon_records_;  // execution order: records of forward steps first
+  size_t mon_fwd_records_ = 0;          // how many records belong to forward steps
+  bool mon_fwd_valid_ = false, mon_bwd_valid_ = false;
 
   Context ctx_;
   Graph graph_;

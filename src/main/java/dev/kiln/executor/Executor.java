@@ -9,6 +9,7 @@ import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.Shape;
 import dev.kiln.symbol.Symbol;
 
+import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -43,6 +44,10 @@ public final class Executor implements AutoCloseable {
     private final boolean ownsArrays;
     private final Options options;
     private long handle;
+    /** Native monitor mode: 0 off, 1 op outputs, 2 op inputs and outputs. */
+    private int monitorMode;
+    /** Views on the monitor snapshots handed out since the last pass (closed on the next one). */
+    private List<Map.Entry<String, NDArray>> monitorViews;
 
     /** Bind options (planner switches and the seed of Dropout's generator). */
     public static final class Options {
@@ -233,6 +238,8 @@ public final class Executor implements AutoCloseable {
 
     /** Runs the forward pass ({@code isTrain} switches Dropout and similar ops to training mode). */
     public Executor forward(boolean isTrain) {
+        h();
+        dropMonitorViews();
         Native.check(KilnNative.kiln_exec_forward(h(), isTrain ? 1 : 0), "forward");
         return this;
     }
@@ -243,12 +250,16 @@ public final class Executor implements AutoCloseable {
         for (int i = 0; i < hs.length; i++) {
             hs[i] = headGrads[i].handle();
         }
+        h();
+        dropMonitorViews();
         Native.check(KilnNative.kiln_exec_backward(h(), hs.length, hs), "backward");
         return this;
     }
 
     /** Forward (training mode) and backward in one native call (loss-terminated graphs). */
     public Executor forwardBackward() {
+        h();
+        dropMonitorViews();
         Native.check(KilnNative.kiln_exec_forward_backward(h()), "forward_backward");
         return this;
     }
@@ -317,6 +328,97 @@ public final class Executor implements AutoCloseable {
         }
     }
 
+    // ---- monitor ------------------------------------------------------------------------------
+
+    /**
+     * Switches MXNet's executor monitor on or off (the native side of
+     * {@link dev.kiln.module.Monitor}). While on, every operator output of a pass (and, with
+     * {@code monitorAll}, every operator input) is copied into a snapshot arena that the executor
+     * allocates once here and frees when monitoring is switched off or the executor is closed; an
+     * output that nothing reads, which the plan does not compute, is computed into its snapshot,
+     * as MXNet computes it. While off (the default) a pass does no extra work and holds no
+     * snapshot memory. Changing the setting drops the current snapshots and closes the arrays
+     * {@link #monitorEntries()} returned.
+     *
+     * @throws IllegalStateException if the executor is closed
+     */
+    public Executor setMonitor(boolean on, boolean monitorAll) {
+        int mode = on ? (monitorAll ? 2 : 1) : 0;
+        long h = h();
+        if (mode == monitorMode) {
+            return this;
+        }
+        dropMonitorViews();
+        Native.check(KilnNative.kiln_exec_set_monitor(h, mode), "setMonitor");
+        monitorMode = mode;
+        return this;
+    }
+
+    /** True while the monitor is on (see {@link #setMonitor}). */
+    public boolean isMonitoring() {
+        return monitorMode != 0;
+    }
+
+    /** True while the monitor also snapshots operator inputs ({@code monitorAll}). */
+    public boolean isMonitoringAll() {
+        return monitorMode == 2;
+    }
+
+    /**
+     * What the monitor saw during the last forward pass and the backward pass after it, in
+     * execution order, named as MXNet's monitor callback names them: {@code fc1_output},
+     * {@code act1_output}, backward nodes {@code fc1_backward_output0/1/2}; with
+     * {@code monitorAll} also the inputs, {@code fc1_data}, {@code act1_input0} ..., each
+     * variable input first under its own name ({@code data}). Empty while monitoring is off or
+     * before the first pass with it on.
+     *
+     * <p>Ownership: the arrays are read-only views owned by the executor; they hold the values of
+     * the last pass and are closed by the next forward/backward, by {@link #setMonitor} and by
+     * {@link #close()} (copy what must outlive that). Calling this again without a pass in
+     * between returns the same list.
+     *
+     * @throws IllegalStateException if the executor is closed
+     */
+    public List<Map.Entry<String, NDArray>> monitorEntries() {
+        long h = h();
+        if (monitorMode == 0) {
+            return List.of();
+        }
+        if (monitorViews != null) {
+            return monitorViews;
+        }
+        long[] out = new long[64];
+        int[] n = new int[1];
+        while (true) {
+            String names = Native.string(KilnNative.kiln_exec_monitor_entries(h, out.length, out, n), "monitorEntries");
+            if (n[0] > out.length) {
+                out = new long[n[0]];
+                continue;
+            }
+            List<Object> nameList = Json.asArray(Json.parse(names), "monitor names");
+            List<Map.Entry<String, NDArray>> views = new ArrayList<>(n[0]);
+            for (int i = 0; i < n[0]; i++) {
+                String name = Json.asString(nameList.get(i), "monitor name");
+                NDArray v = NDArray.fromHandle(out[i]).detach().setName("monitor snapshot " + name);
+                views.add(new AbstractMap.SimpleImmutableEntry<>(name, v));
+            }
+            monitorViews = Collections.unmodifiableList(views);
+            return monitorViews;
+        }
+    }
+
+    private void dropMonitorViews() {
+        if (monitorViews != null) {
+            monitorViews.forEach(e -> e.getValue().close());
+            monitorViews = null;
+        }
+    }
+
+    /** True once {@link #close()} has run. */
+    public boolean isClosed() {
+        return handle == 0;
+    }
+
     /** The memory plan: planned, naive and MXNet-compatible bytes, blocks and entries. */
     public MemoryReport memoryReport() {
         return new MemoryReport(Native.string(KilnNative.kiln_exec_report(h()), "memory report"));
@@ -330,6 +432,8 @@ public final class Executor implements AutoCloseable {
         }
         outputs.forEach(NDArray::close);
         outputs.clear();
+        dropMonitorViews();
+        monitorMode = 0;
         Native.check(KilnNative.kiln_exec_free(handle), "executor close");
         handle = 0;
         ownedExtra.forEach(NDArray::close);

@@ -45,6 +45,11 @@ public final class MemoryReport {
         return Json.asLong(root.get("bound_array_bytes"), "bound_array_bytes");
     }
 
+    /** Bytes of the monitor's snapshot arena (0 while the monitor is off; see {@link Executor#setMonitor}). */
+    public long monitorBytes() {
+        return Json.asLong(root.get("monitor_bytes"), "monitor_bytes");
+    }
+
     /** Number of storage blocks. */
     public int numBlocks() {
         return (int) Json.asLong(root.get("num_blocks"), "num_blocks");

@@ -80,6 +80,8 @@ public final class KilnNative {
     public static native int kiln_exec_outputs(@Cast("int64_t") long ex, int cap, @Cast("int64_t*") long[] out, int[] n);
     public static native int kiln_exec_report(@Cast("int64_t") long ex);
     public static native int kiln_exec_free(@Cast("int64_t") long ex);
+    public static native int kiln_exec_set_monitor(@Cast("int64_t") long ex, int mode);
+    public static native int kiln_exec_monitor_entries(@Cast("int64_t") long ex, int cap, @Cast("int64_t*") long[] out, int[] n);
 
     // fused updates (dev.kiln.optimizer.FusedUpdate)
     public static native int kiln_fused_create(@Cast("int64_t*") long[] out);

@@ -1,0 +1,84 @@
+package dev.kiln.metric;
+
+import dev.kiln.ndarray.NDArray;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Classification accuracy, MXNet's {@code Accuracy} (registry names {@code accuracy}, {@code acc}).
+ *
+ * <p>For each (label, prediction) pair: when the shapes differ the prediction is reduced with
+ * {@code argmax} over {@link #axis()} (the first index wins a tie); both are then cast to int32
+ * by truncation and flattened, and must have the same number of elements (so a 2×3 label array
+ * against 6×C predictions works); {@code sum += #(pred == label)}, {@code num += count}. Local
+ * and global statistics are kept.
+ *
+ * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
+ */
+public class Accuracy extends EvalMetric {
+    private final int axis;
+
+    /** Accuracy over axis 1 named {@code accuracy}. */
+    public Accuracy() {
+        this(1, "accuracy", null, null);
+    }
+
+    /**
+     * Accuracy over the given class axis.
+     *
+     * @param axis the axis holding the classes in predictions (negative counts from the end)
+     */
+    public Accuracy(int axis) {
+        this(axis, "accuracy", null, null);
+    }
+
+    /**
+     * The full MXNet constructor.
+     *
+     * @param axis class axis of the predictions
+     * @param name display name
+     * @param outputNames outputs used by {@link #updateDict} ({@code null} = all)
+     * @param labelNames labels used by {@link #updateDict} ({@code null} = all)
+     */
+    public Accuracy(int axis, String name, List<String> outputNames, List<String> labelNames) {
+        super(name, outputNames, labelNames, true);
+        this.axis = axis;
+    }
+
+    /** The class axis of the predictions. */
+    public int axis() {
+        return axis;
+    }
+
+    @Override
+    public void update(List<NDArray> labels, List<NDArray> preds) {
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            HostTensor label = HostTensor.of(labels.get(p));
+            HostTensor pred = HostTensor.of(preds.get(p));
+            int[] predLabel;
+            if (!pred.sameShape(label)) {
+                predLabel = HostTensor.argmax(pred, axis, "Accuracy");
+            } else {
+                predLabel = new int[pred.size()];
+                for (int i = 0; i < predLabel.length; i++) {
+                    predLabel[i] = HostTensor.toInt32(pred.get(i));
+                }
+            }
+            checkLengths(label.size(), predLabel.length);
+            long correct = 0;
+            for (int i = 0; i < predLabel.length; i++) {
+                if (predLabel[i] == HostTensor.toInt32(label.get(i))) {
+                    correct++;
+                }
+            }
+            accumulate(correct, predLabel.length);
+        }
+    }
+
+    @Override
+    protected void configKwargs(Map<String, Object> config) {
+        config.put("axis", axis);
+    }
+}

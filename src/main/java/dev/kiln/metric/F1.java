@@ -1,0 +1,106 @@
+package dev.kiln.metric;
+
+import dev.kiln.ndarray.NDArray;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * F1 score of a binary classifier, MXNet's {@code F1} (registry name {@code f1}).
+ *
+ * <p>Predictions are (N, 2) scores reduced with argmax over axis 1; labels hold N values of
+ * which at most two are distinct; class 1 is positive. {@code precision = TP/(TP+FP)}, {@code
+ * recall = TP/(TP+FN)}, {@code F1 = 2PR/(P+R)}, each 0 when its denominator is 0.
+ *
+ * <ul>
+ *   <li>{@code average="macro"} (default): every {@code update} call adds the F1 of that call's
+ *       counts with {@code num += 1} and then clears all counts, so the value (local and
+ *       global) is the mean of per-call F1 scores;
+ *   <li>{@code average="micro"}: the value is the F1 of all counts since the last reset, and
+ *       {@link #numInst()} is the number of examples.
+ * </ul>
+ *
+ * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
+ */
+public class F1 extends EvalMetric {
+    private final String average;
+    private final BinaryStats stats = new BinaryStats();
+
+    /** Macro-averaged F1 named {@code f1}. */
+    public F1() {
+        this("f1", null, null, "macro");
+    }
+
+    /**
+     * F1 with the given averaging.
+     *
+     * @param average {@code "macro"} or {@code "micro"}
+     */
+    public F1(String average) {
+        this("f1", null, null, average);
+    }
+
+    /**
+     * The full MXNet constructor.
+     *
+     * @param name display name
+     * @param outputNames outputs used by {@link #updateDict} ({@code null} = all)
+     * @param labelNames labels used by {@link #updateDict} ({@code null} = all)
+     * @param average {@code "macro"} or {@code "micro"}
+     * @throws IllegalArgumentException for another averaging
+     */
+    public F1(String name, List<String> outputNames, List<String> labelNames, String average) {
+        super(name, outputNames, labelNames, true);
+        this.average = checkAverage(average, "F1");
+    }
+
+    static String checkAverage(String average, String metric) {
+        if (!"macro".equals(average) && !"micro".equals(average)) {
+            throw new IllegalArgumentException(metric + ": average must be 'macro' or 'micro', got " + average);
+        }
+        return average;
+    }
+
+    /** {@code "macro"} or {@code "micro"}. */
+    public String average() {
+        return average;
+    }
+
+    @Override
+    public void update(List<NDArray> labels, List<NDArray> preds) {
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            stats.update(HostTensor.of(labels.get(p)), HostTensor.of(preds.get(p)), "F1");
+        }
+        if (average.equals("macro")) {
+            sumMetric += stats.fscore(false);
+            globalSumMetric += stats.fscore(true);
+            numInst += 1;
+            globalNumInst += 1;
+            stats.reset();
+        } else {
+            sumMetric = stats.fscore(false) * stats.total();
+            globalSumMetric = stats.fscore(true) * stats.globalTotal();
+            numInst = stats.total();
+            globalNumInst = stats.globalTotal();
+        }
+    }
+
+    @Override
+    public void reset() {
+        super.reset();
+        stats.reset();
+    }
+
+    @Override
+    public void resetLocal() {
+        super.resetLocal();
+        stats.resetLocal();
+    }
+
+    /** Records {@code average} (MXNet 1.9 omits it, so its round trip turns micro into macro). */
+    @Override
+    protected void configKwargs(Map<String, Object> config) {
+        config.put("average", average);
+    }
+}

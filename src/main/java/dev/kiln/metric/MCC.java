@@ -1,0 +1,94 @@
+package dev.kiln.metric;
+
+import dev.kiln.ndarray.NDArray;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Matthews correlation coefficient of a binary classifier, MXNet's {@code MCC} (registry name
+ * {@code mcc}); see {@link PCC} for the multi-class generalisation.
+ *
+ * <p>Same confusion counts as {@link F1} (argmax over axis 1 of (N, 2) predictions, at most two
+ * distinct labels, class 1 positive). {@code MCC = (TP·TN − FP·FN) / sqrt(product of the
+ * non-zero terms among TP+FP, TP+FN, TN+FP, TN+FN)}, 0 when there are no examples (so
+ * all-negative labels with negative predictions give 0, not NaN). Macro and micro averaging
+ * exactly as {@link F1}: macro adds one MCC per {@code update} call and clears the counts.
+ *
+ * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
+ */
+public class MCC extends EvalMetric {
+    private final String average;
+    private final BinaryStats stats = new BinaryStats();
+
+    /** Macro-averaged MCC named {@code mcc}. */
+    public MCC() {
+        this("mcc", null, null, "macro");
+    }
+
+    /**
+     * MCC with the given averaging.
+     *
+     * @param average {@code "macro"} or {@code "micro"}
+     */
+    public MCC(String average) {
+        this("mcc", null, null, average);
+    }
+
+    /**
+     * The full MXNet constructor.
+     *
+     * @param name display name
+     * @param outputNames outputs used by {@link #updateDict} ({@code null} = all)
+     * @param labelNames labels used by {@link #updateDict} ({@code null} = all)
+     * @param average {@code "macro"} or {@code "micro"}
+     * @throws IllegalArgumentException for another averaging
+     */
+    public MCC(String name, List<String> outputNames, List<String> labelNames, String average) {
+        super(name, outputNames, labelNames, true);
+        this.average = F1.checkAverage(average, "MCC");
+    }
+
+    /** {@code "macro"} or {@code "micro"}. */
+    public String average() {
+        return average;
+    }
+
+    @Override
+    public void update(List<NDArray> labels, List<NDArray> preds) {
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            stats.update(HostTensor.of(labels.get(p)), HostTensor.of(preds.get(p)), "MCC");
+        }
+        if (average.equals("macro")) {
+            sumMetric += stats.matthewscc(false);
+            globalSumMetric += stats.matthewscc(true);
+            numInst += 1;
+            globalNumInst += 1;
+            stats.reset();
+        } else {
+            sumMetric = stats.matthewscc(false) * stats.total();
+            globalSumMetric = stats.matthewscc(true) * stats.globalTotal();
+            numInst = stats.total();
+            globalNumInst = stats.globalTotal();
+        }
+    }
+
+    @Override
+    public void reset() {
+        super.reset();
+        stats.reset();
+    }
+
+    @Override
+    public void resetLocal() {
+        super.resetLocal();
+        stats.resetLocal();
+    }
+
+    /** Records {@code average} (MXNet 1.9 omits it, so its round trip turns micro into macro). */
+    @Override
+    protected void configKwargs(Map<String, Object> config) {
+        config.put("average", average);
+    }
+}

@@ -1,0 +1,147 @@
+package dev.kiln.io;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.mxnet.engine.MxNDManager;
+import ai.djl.mxnet.jna.JnaUtils;
+import ai.djl.mxnet.jna.LibUtils;
+import ai.djl.mxnet.jna.MxnetLibrary;
+import ai.djl.ndarray.NDArray;
+import com.sun.jna.Library;
+import com.sun.jna.Memory;
+import com.sun.jna.NativeLibrary;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.LongByReference;
+import com.sun.jna.ptr.PointerByReference;
+import org.junit.jupiter.api.Assumptions;
+
+import java.lang.reflect.Proxy;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The real MXNet 1.9.1 native data iterators (CSVIter, MNISTIter) through MXNet's C API
+ * ({@code MXListDataIters}, {@code MXDataIterCreateIter}, ...), loaded from DJL's
+ * {@code mxnet-native-mkl} jar offline: a test oracle for Kiln's Java iterators.
+ */
+final class MxIterOracle {
+    private static final String REASON;
+    private static final MxNDManager MANAGER;
+    private static final NativeLibrary LIB;
+
+    static {
+        if (System.getProperty("ai.djl.offline") == null) {
+            System.setProperty("ai.djl.offline", "true");
+        }
+        if (System.getProperty("DJL_CACHE_DIR") == null && System.getenv("DJL_CACHE_DIR") == null) {
+            System.setProperty("DJL_CACHE_DIR", Path.of("target", "djl-cache").toAbsolutePath().toString());
+        }
+        String reason = null;
+        MxNDManager mgr = null;
+        NativeLibrary lib = null;
+        try {
+            Engine engine = Engine.getEngine("MXNet");
+            JnaUtils.setNumpyMode(JnaUtils.NumpyMode.OFF);
+            mgr = (MxNDManager) engine.newBaseManager(Device.cpu());
+            MxnetLibrary proxy = LibUtils.loadLibrary();
+            lib = ((Library.Handler) Proxy.getInvocationHandler(proxy)).getNativeLibrary();
+        } catch (Throwable t) {
+            reason = "MXNet native library (DJL mxnet-engine + mxnet-native-mkl, offline) cannot load: " + t;
+        }
+        REASON = reason;
+        MANAGER = mgr;
+        LIB = lib;
+    }
+
+    private MxIterOracle() {}
+
+    static void assumeAvailable() {
+        Assumptions.assumeTrue(REASON == null, REASON);
+    }
+
+    private static void call(String fn, Object... args) {
+        int rc = LIB.getFunction(fn).invokeInt(args);
+        if (rc != 0) {
+            String err = LIB.getFunction("MXGetLastError").invokeString(new Object[0], false);
+            throw new IllegalStateException(fn + " failed: " + err);
+        }
+    }
+
+    private static Pointer creator(String name) {
+        IntByReference n = new IntByReference();
+        PointerByReference arr = new PointerByReference();
+        call("MXListDataIters", n, arr);
+        Pointer[] cs = arr.getValue().getPointerArray(0, n.getValue());
+        for (Pointer c : cs) {
+            PointerByReference nm = new PointerByReference();
+            PointerByReference desc = new PointerByReference();
+            IntByReference na = new IntByReference();
+            PointerByReference an = new PointerByReference();
+            PointerByReference at = new PointerByReference();
+            PointerByReference ad = new PointerByReference();
+            call("MXDataIterGetIterInfo", c, nm, desc, na, an, at, ad);
+            if (nm.getValue().getString(0).equals(name)) {
+                return c;
+            }
+        }
+        throw new IllegalStateException("MXNet has no data iterator " + name);
+    }
+
+    /** One batch as MXNet returns it: data/label values (as double), shapes, pad, index. */
+    record Batch(double[] data, long[] dataShape, String dataType, double[] label, long[] labelShape, String labelType, int pad, long[] index) {}
+
+    /** Runs a native MXNet iterator for {@code epochs} epochs (reset between) and returns every batch. */
+    static List<List<Batch>> run(String iterName, Map<String, String> params, int epochs) {
+        Pointer c = creator(iterName);
+        String[] keys = params.keySet().toArray(new String[0]);
+        String[] vals = params.values().toArray(new String[0]);
+        PointerByReference h = new PointerByReference();
+        call("MXDataIterCreateIter", c, keys.length, keys, vals, h);
+        Pointer it = h.getValue();
+        List<List<Batch>> out = new ArrayList<>();
+        try (MxNDManager m = MANAGER.newSubManager(Device.cpu())) {
+            for (int e = 0; e < epochs; e++) {
+                if (e > 0) {
+                    call("MXDataIterBeforeFirst", it);
+                }
+                List<Batch> ep = new ArrayList<>();
+                while (true) {
+                    IntByReference more = new IntByReference();
+                    call("MXDataIterNext", it, more);
+                    if (more.getValue() == 0) {
+                        break;
+                    }
+                    PointerByReference d = new PointerByReference();
+                    call("MXDataIterGetData", it, d);
+                    PointerByReference l = new PointerByReference();
+                    call("MXDataIterGetLabel", it, l);
+                    IntByReference pad = new IntByReference();
+                    call("MXDataIterGetPadNum", it, pad);
+                    PointerByReference idx = new PointerByReference();
+                    LongByReference n = new LongByReference();
+                    call("MXDataIterGetIndex", it, idx, n);
+                    long[] index = n.getValue() == 0 ? new long[0] : idx.getValue().getLongArray(0, (int) n.getValue());
+                    NDArray da = m.create(d.getValue());
+                    NDArray la = m.create(l.getValue());
+                    ep.add(new Batch(toDouble(da), da.getShape().getShape(), da.getDataType().toString(),
+                            toDouble(la), la.getShape().getShape(), la.getDataType().toString(), pad.getValue(), index));
+                    da.close();
+                    la.close();
+                }
+                out.add(ep);
+            }
+        } finally {
+            call("MXDataIterFree", it);
+        }
+        return out;
+    }
+
+    private static double[] toDouble(NDArray a) {
+        try (NDArray d = a.toType(ai.djl.ndarray.types.DataType.FLOAT64, true)) {
+            return d.toDoubleArray();
+        }
+    }
+}
