@@ -1,6 +1,7 @@
 // The C boundary. Every entry is wrapped in KILN_API_BEGIN / KILN_API_END: exceptions become a
 // -1 status and a thread-local message; nothing escapes, nothing aborts.
 #include "kiln/c_api.h"
+#include "c_api_internal.h"
 
 #include <algorithm>
 #include <mutex>
@@ -24,7 +25,7 @@ namespace {
 thread_local std::string t_error;
 thread_local std::string t_string;
 
-enum class HandleKind { kNDArray, kExecutor };
+enum class HandleKind { kNDArray, kExecutor, kFused };  // kFused: c_api_update.cc
 std::mutex g_handles_mu;
 std::unordered_map<int64_t, HandleKind>& handles() {
   static auto* m = new std::unordered_map<int64_t, HandleKind>();
@@ -777,3 +778,15 @@ int kiln_exec_free(int64_t ex) {
   delete reinterpret_cast<Executor*>((intptr_t)ex);
   KILN_API_END
 }
+
+// ---- hooks for the other C-boundary files (c_api_internal.h) ----------------------------------
+
+namespace kiln {
+namespace capi {
+NDArray& ndarray(int64_t h) { return nd(h); }
+int64_t register_fused(void* plan) { return register_handle(plan, HandleKind::kFused); }
+void* lookup_fused(int64_t h) { return lookup<void>(h, HandleKind::kFused, "fused update"); }
+bool unregister_fused(int64_t h) { return unregister_handle(h, HandleKind::kFused); }
+void set_last_error(const std::string& message) { t_error = message; }
+}  // namespace capi
+}  // namespace kiln

@@ -21,7 +21,7 @@ int kiln_blas_config();                                 // string: OpenBLAS conf
 /// out[0..3] = current bytes, peak bytes, outstanding blocks, total blocks for a device.
 int kiln_memory_stats(int dev_type, int dev_id, int64_t* out);
 int kiln_memory_reset_peak(int dev_type, int dev_id);
-int kiln_live_handles(int64_t* out);                    // live NDArray + executor handles
+int kiln_live_handles(int64_t* out);                    // live NDArray + executor + fused-update handles
 int kiln_cuda_device_count(int* out);                   // 0 with a message string when none
 int kiln_cuda_describe();                               // string: devices or why there are none
 
@@ -78,3 +78,21 @@ int kiln_exec_forward_backward(int64_t ex);
 int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n);
 int kiln_exec_report(int64_t ex);                      // string: memory report JSON
 int kiln_exec_free(int64_t ex);
+
+// ---- fused updates (api/c_api_update.cc; dev.kiln.optimizer.FusedUpdate) --------------------
+/// A new, empty plan of op calls run together by kiln_fused_run (an optimizer step).
+int kiln_fused_create(int64_t* out);
+/// Appends one call of a registered op. attrs_json: static attributes (JSON object);
+/// dynamic_keys_json: JSON array of the names of numeric parameters whose values each run
+/// supplies. inputs/outputs: nin / nout borrowed NDArray handles (nout = the op's visible
+/// outputs); an output that is one of the inputs is updated in place (e.g. the weight). Everything
+/// is parsed and checked here (attributes, counts, shapes, types, devices). *index = call index.
+int kiln_fused_add(int64_t plan, const char* op, const char* attrs_json, const char* dynamic_keys_json, int nin,
+                   const int64_t* inputs, int nout, const int64_t* outputs, int* index);
+/// out[0] = number of calls, out[1] = number of dynamic values a run takes.
+int kiln_fused_info(int64_t plan, int* out);
+/// Runs every call in order. dyn: n values, those of call 0 first, each call's in the order of
+/// its dynamic keys. Every handle is resolved (closed arrays are an error) and every value range-
+/// checked before the first kernel runs; a kernel failure leaves the earlier calls applied.
+int kiln_fused_run(int64_t plan, int n, const double* dyn);
+int kiln_fused_free(int64_t plan);

@@ -21,6 +21,7 @@
 #include "kiln/kernel_common.h"
 #include "kiln/op.h"
 #include "kiln/simd.h"
+#include "optimizer_common.h"
 
 namespace kiln {
 
@@ -121,7 +122,12 @@ std::vector<ParamDef> sgd_params(bool with_momentum) {
 
 }  // namespace
 
+// Every optimizer update operator: the SGD pair here, the others in the files of this directory.
 void register_optimizer_ops(OpRegistry& reg) {
+  optim::register_momentum_ops(reg);
+  optim::register_adaptive_ops(reg);
+  optim::register_mixed_precision_ops(reg);
+  optim::register_kiln_optimizer_ops(reg);
   {
     OpDef d;
     d.name = "sgd_update";

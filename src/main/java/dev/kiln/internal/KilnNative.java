@@ -80,4 +80,12 @@ public final class KilnNative {
     public static native int kiln_exec_outputs(@Cast("int64_t") long ex, int cap, @Cast("int64_t*") long[] out, int[] n);
     public static native int kiln_exec_report(@Cast("int64_t") long ex);
     public static native int kiln_exec_free(@Cast("int64_t") long ex);
+
+    // fused updates (dev.kiln.optimizer.FusedUpdate)
+    public static native int kiln_fused_create(@Cast("int64_t*") long[] out);
+    public static native int kiln_fused_add(@Cast("int64_t") long plan, String op, String attrsJson, String dynamicKeysJson,
+            int nin, @Cast("const int64_t*") long[] inputs, int nout, @Cast("const int64_t*") long[] outputs, int[] index);
+    public static native int kiln_fused_info(@Cast("int64_t") long plan, int[] out);
+    public static native int kiln_fused_run(@Cast("int64_t") long plan, int n, @Cast("const double*") double[] dyn);
+    public static native int kiln_fused_free(@Cast("int64_t") long plan);
 }

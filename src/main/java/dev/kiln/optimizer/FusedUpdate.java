@@ -5,61 +5,99 @@ import dev.kiln.internal.Json;
 import dev.kiln.internal.KilnNative;
 import dev.kiln.internal.Native;
 import dev.kiln.ndarray.NDArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.lang.ref.Cleaner;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A fused multi-tensor update: a list of registered-operator calls (typically one optimizer
  * update per parameter, e.g. {@code sgd_mom_update(weight, grad, mom)}) that {@link #run} executes
- * in order in one native call.
+ * in order in ONE native call ({@code kiln_fused_run}).
  *
  * <p>Each call has static attributes, fixed when it is {@linkplain #add added}, and dynamic
- * attributes (e.g. {@code lr}, {@code wd}, {@code t}) whose values are given to every
- * {@link #run}: the values of call 0 first (in the order of its {@code dynamicKeys}), then those
- * of call 1, and so on.
+ * attributes (numeric parameters such as {@code lr}, {@code wd}, {@code t}) whose values are given
+ * to every {@link #run}: the values of call 0 first (in the order of its {@code dynamicKeys}), then
+ * those of call 1, and so on. {@link #add} parses and checks everything once (operator,
+ * attributes, argument count, shapes, types, devices); a run only patches the dynamic values
+ * (no string parsing) and calls the kernels.
  *
  * <p>Ownership: the input and output arrays are borrowed; the caller keeps them open while this
  * object runs them. Running after one of them was closed throws {@link IllegalStateException}
- * naming the call and the array, before any call is executed. {@link #close()} releases this
- * object's own resources only (idempotent); any use after close throws
- * {@link IllegalStateException}.
+ * naming the call and the array, before any call is executed. This object owns a native plan;
+ * {@link #close()} frees it (idempotent; the arrays are not touched), and any use after close
+ * throws {@link IllegalStateException}. A plan that is never closed is freed by a
+ * {@link Cleaner} with a warning, as a backstop only.
  *
- * <p>Thread-safety: not thread-safe; use one instance from one thread at a time.
+ * <p>Thread-safety: not thread-safe; use one instance from one thread at a time, and do not
+ * close or write its arrays from another thread during {@link #run}.
  */
 public final class FusedUpdate implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(FusedUpdate.class);
+    private static final Cleaner CLEANER = Cleaner.create();
+
     static {
         Engine.init();
     }
 
-    /** One op call. */
-    private record Call(String op, String staticJson, Map<String, String> staticAttrs, List<String> dynamicKeys,
-                        NDArray[] inputs, NDArray[] outputs) {}
+    /** One op call (Java side: the arrays, for the closed-array checks and messages). */
+    private record Call(String op, NDArray[] inputs, NDArray[] outputs) {}
 
+    /** Native plan holder shared with the cleaner (must not reference the FusedUpdate). */
+    private static final class State implements Runnable {
+        final AtomicLong handle;
+        volatile boolean explicitClose;
+
+        State(long h) {
+            handle = new AtomicLong(h);
+        }
+
+        @Override
+        public void run() {
+            long h = handle.getAndSet(0);
+            if (h != 0) {
+                if (!explicitClose) {
+                    LOG.warn("a FusedUpdate was garbage-collected without close(); freeing its native plan");
+                }
+                KilnNative.kiln_fused_free(h);
+            }
+        }
+    }
+
+    private final State state;
     private final List<Call> calls = new ArrayList<>();
     private int numDynamic;
-    private boolean closed;
 
     /** An empty update list. */
-    public FusedUpdate() {}
+    public FusedUpdate() {
+        long[] out = new long[1];
+        Native.check(KilnNative.kiln_fused_create(out), "FusedUpdate");
+        state = new State(out[0]);
+        CLEANER.register(this, state);
+    }
 
     /**
      * Adds one call of a registered op. {@code inputs}/{@code outputs} are borrowed (the caller
-     * keeps ownership); outputs are written in place (an output that is the same array as an input
-     * is updated in place, e.g. the weight). {@code dynamicKeys} are attribute names whose values
-     * are supplied on every {@link #run}; they must not also appear in {@code staticAttrs}.
+     * keeps ownership); {@code outputs} are the op's visible outputs, written in place (an output
+     * that is the same array as an input is updated in place, e.g. the weight). {@code dynamicKeys}
+     * name numeric parameters whose values are supplied on every {@link #run}; they must not also
+     * appear in {@code staticAttrs}. Attribute values may be strings, numbers or booleans.
      *
      * @return the call index
-     * @throws IllegalArgumentException for a null/empty op name, duplicate or conflicting keys,
-     *         null arrays, or no outputs
+     * @throws IllegalArgumentException for an unknown op, bad or conflicting attributes, the
+     *         wrong number of arrays, or arrays whose shapes, types or devices the op rejects
+     *         (the message names the call, the op and the argument)
      * @throws IllegalStateException when this object or one of the arrays is closed
      */
     public int add(String op, Map<String, ?> staticAttrs, List<String> dynamicKeys, List<NDArray> inputs, List<NDArray> outputs) {
-        checkOpen();
+        long h = plan();
         if (op == null || op.isEmpty()) {
             throw new IllegalArgumentException("FusedUpdate.add: operator name is null or empty");
         }
@@ -87,9 +125,15 @@ public final class FusedUpdate implements AutoCloseable {
         if (out.length == 0) {
             throw new IllegalArgumentException("FusedUpdate.add(" + op + "): at least one output array is needed");
         }
-        calls.add(new Call(op, Json.write(st), st, dyn, in, out));
+        int[] index = new int[1];
+        int rc = KilnNative.kiln_fused_add(h, op, Json.write(st), Json.write(new ArrayList<Object>(dyn)), in.length, handles(in),
+                out.length, handles(out), index);
+        if (rc != 0) {
+            throw new IllegalArgumentException("FusedUpdate.add(" + op + "): " + KilnNative.kiln_last_error());
+        }
+        calls.add(new Call(op, in, out));
         numDynamic += dyn.size();
-        return calls.size() - 1;
+        return index[0];
     }
 
     private static NDArray[] arrays(String op, String what, List<NDArray> list) {
@@ -108,6 +152,14 @@ public final class FusedUpdate implements AutoCloseable {
         return a;
     }
 
+    private static long[] handles(NDArray[] a) {
+        long[] h = new long[a.length];
+        for (int i = 0; i < a.length; i++) {
+            h[i] = a[i].handle();
+        }
+        return h;
+    }
+
     /** The number of calls. */
     public int size() {
         return calls.size();
@@ -120,61 +172,43 @@ public final class FusedUpdate implements AutoCloseable {
 
     /**
      * Runs every call in order in one native call; {@code dyn} holds the dynamic values of call 0,
-     * then call 1, ... (its length must equal {@link #numDynamic()}).
+     * then call 1, ... (its length must equal {@link #numDynamic()}; null = none). Integer and
+     * boolean parameters take integral values (booleans: nonzero = true).
      *
      * @throws IllegalArgumentException when {@code dyn} has the wrong length
-     * @throws IllegalStateException when this object or an array of a call is closed
-     * @throws dev.kiln.engine.KilnException when an op rejects its attributes or arrays (calls
-     *         before the failing one have been applied)
+     * @throws IllegalStateException when this object or an array of a call is closed (nothing ran)
+     * @throws dev.kiln.engine.KilnException when a dynamic value is out of its parameter's range
+     *         (nothing ran) or a kernel fails (the calls before it have been applied)
      */
     public void run(double[] dyn) {
-        checkOpen();
+        long h = plan();
         int n = dyn == null ? 0 : dyn.length;
         if (n != numDynamic) {
             throw new IllegalArgumentException("FusedUpdate.run: " + numDynamic + " dynamic values expected, " + n + " given");
         }
-        // handles first, so a closed array fails before any call has run
-        long[][] ins = new long[calls.size()][];
-        long[][] outs = new long[calls.size()][];
         for (int c = 0; c < calls.size(); c++) {
             Call call = calls.get(c);
-            ins[c] = handles(c, call, "input", call.inputs);
-            outs[c] = handles(c, call, "output", call.outputs);
+            checkOpen(c, call, "input", call.inputs);
+            checkOpen(c, call, "output", call.outputs);
         }
-        int d = 0;
-        for (int c = 0; c < calls.size(); c++) {
-            Call call = calls.get(c);
-            String attrs = call.staticJson;
-            if (!call.dynamicKeys.isEmpty()) {
-                Map<String, String> a = new LinkedHashMap<>(call.staticAttrs);
-                for (String k : call.dynamicKeys) {
-                    a.put(k, Double.toString(dyn[d++]));
-                }
-                attrs = Json.write(a);
-            }
-            long[] o = outs[c].clone();
-            int[] nout = new int[1];
-            Native.check(KilnNative.kiln_op_invoke(call.op, attrs, ins[c].length, ins[c], o.length, o, nout),
-                    "FusedUpdate call " + c + " (" + call.op + ")");
-        }
+        Native.check(KilnNative.kiln_fused_run(h, n, n == 0 ? new double[1] : dyn), "FusedUpdate.run");
     }
 
-    private static long[] handles(int c, Call call, String what, NDArray[] arrays) {
-        long[] h = new long[arrays.length];
+    private static void checkOpen(int c, Call call, String what, NDArray[] arrays) {
         for (int i = 0; i < arrays.length; i++) {
             if (arrays[i].isClosed()) {
                 throw new IllegalStateException("FusedUpdate call " + c + " (" + call.op + "): " + what + " " + i
                         + (arrays[i].name() != null ? " '" + arrays[i].name() + "'" : "") + " is closed");
             }
-            h[i] = arrays[i].handle();
         }
-        return h;
     }
 
-    private void checkOpen() {
-        if (closed) {
+    private long plan() {
+        long h = state.handle.get();
+        if (h == 0) {
             throw new IllegalStateException("FusedUpdate is closed");
         }
+        return h;
     }
 
     static String attrValue(Object v) {
@@ -184,10 +218,14 @@ public final class FusedUpdate implements AutoCloseable {
         return String.valueOf(v);
     }
 
-    /** Releases this object's resources (not the arrays). Idempotent. */
+    /** Frees the native plan (not the arrays). Idempotent. */
     @Override
     public void close() {
-        closed = true;
+        state.explicitClose = true;
+        long h = state.handle.getAndSet(0);
         calls.clear();
+        if (h != 0) {
+            Native.check(KilnNative.kiln_fused_free(h), "FusedUpdate.close");
+        }
     }
 }

@@ -1,0 +1,166 @@
+// Momentum and sign update operators (MXNet 1.9.1 src/operator/optimizer_op-inl.h): dense
+// kernels, not differentiable, float32/float64. Parameters are float32 in MXNet and applied as
+// DType(float(param)), in MXNet's operation order. G = clip(rescale_grad * grad, clip_gradient)
+// when clip_gradient >= 0, else rescale_grad * grad.
+//
+//   nag_mom_update(weight, grad, mom; lr, momentum=0, wd=0, rescale_grad=1, clip_gradient=-1)
+//     m1  = momentum * mom
+//     out = weight - m1 + (momentum + 1) * (m1 - lr * (G + wd * weight))
+//     mom = m1 - lr * (G + wd * weight')
+//   MXNet's kernel assigns the output before it updates mom and reads weight again, so with the
+//   usual in-place call (out = weight) weight' is the NEW weight; with a separate output it is
+//   the old one. Kiln reproduces both.
+//
+//   signsgd_update(weight, grad; lr, wd=0, rescale_grad=1, clip_gradient=-1)
+//     out = (1 - lr * wd) * weight - lr * sign(grad)          (rescale and clip have no effect)
+//
+//   signum_update(weight, grad, mom; lr, momentum=0, wd=0, rescale_grad=1, clip_gradient=-1, wd_lh=0)
+//     mom = momentum * mom - (1 - momentum) * wd * weight - (1 - momentum) * G
+//     out = (1 - lr * wd_lh) * weight + lr * sign(mom)
+//
+// States (mom) are mutated in place (mutate_inputs) whatever the output request; the output
+// aliases weight (in-place pair weight -> output). Shapes: every input and the output: [n].
+#include <string>
+#include <vector>
+
+#include "optimizer_common.h"
+
+namespace kiln {
+namespace optim {
+
+namespace {
+
+// in: weight [n], grad [n], mom [n] (mutated); out: new weight [n] (usually aliases weight).
+void nag_mom_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                        const std::vector<TBlob>& out) {
+  float_switch(out[0].dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
+    const T momentum = simd::float_param<T>(attrs.f("momentum"));
+    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
+    const T c = simd::float_param<T>(attrs.f("clip_gradient"));
+    const bool clipping = c >= T(0);
+    const T* w = in[0].dptr<T>();  // weight [n]
+    const T* g = in[1].dptr<T>();  // grad [n]
+    T* m = in[2].dptr<T>();        // mom [n], mutated
+    T* y = out[0].dptr<T>();       // [n]
+    const bool alias = (const void*)y == (const void*)w;
+    const int64_t n = out[0].size();
+    with_store(req[0], [&](auto st) {
+      simd::parallel_for(n, [=](int64_t i) {
+        const T wi = w[i];
+        const T G = clipping ? clip(rescale * g[i], c) : rescale * g[i];
+        const T m1 = momentum * m[i];
+        st(y, i, wi - m1 + (momentum + T(1)) * (m1 - lr * (G + wd * wi)));
+        const T w2 = alias ? y[i] : wi;  // MXNet re-reads weight after writing the output
+        m[i] = m1 - lr * (G + wd * w2);
+      });
+    });
+  });
+}
+
+// in: weight [n], grad [n]; out: new weight [n].
+void signsgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                        const std::vector<TBlob>& out) {
+  float_switch(out[0].dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
+    const T decay = T(1) - lr * wd;
+    const T* w = in[0].dptr<T>();  // weight [n]
+    const T* g = in[1].dptr<T>();  // grad [n]
+    T* y = out[0].dptr<T>();       // [n]
+    simd::map(out[0].size(), req[0], y, [=](int64_t i) { return decay * w[i] - lr * sign(g[i]); });
+  });
+}
+
+// in: weight [n], grad [n], mom [n] (mutated); out: new weight [n].
+void signum_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                       const std::vector<TBlob>& out) {
+  float_switch(out[0].dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
+    const T momentum = simd::float_param<T>(attrs.f("momentum"));
+    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
+    const T c = simd::float_param<T>(attrs.f("clip_gradient"));
+    const T wd_lh = simd::float_param<T>(attrs.f("wd_lh"));
+    const bool clipping = c >= T(0);
+    const T om = T(1) - momentum;
+    const T om_wd = om * wd, om_rescale = om * rescale;
+    const T decay = T(1) - lr * wd_lh;
+    const T* w = in[0].dptr<T>();  // weight [n]
+    const T* g = in[1].dptr<T>();  // grad [n]
+    T* m = in[2].dptr<T>();        // mom [n], mutated
+    T* y = out[0].dptr<T>();       // [n]
+    with_store(req[0], [&](auto st) {
+      simd::parallel_for(out[0].size(), [=](int64_t i) {
+        const T wi = w[i];
+        // MXNet: with clipping (1-momentum) * clip(rescale*grad), without ((1-momentum)*rescale) * grad
+        const T lg = clipping ? om * clip(rescale * g[i], c) : om_rescale * g[i];
+        const T mi = momentum * m[i] - om_wd * wi - lg;
+        m[i] = mi;
+        st(y, i, decay * wi + lr * sign(mi));
+      });
+    });
+  });
+}
+
+std::vector<ParamDef> momentum_params(bool with_momentum, bool with_wd_lh) {
+  std::vector<ParamDef> ps{lr_param()};
+  if (with_momentum) ps.push_back(momentum_param());
+  ps.push_back(wd_param());
+  ps.push_back(rescale_param());
+  ps.push_back(clip_param());
+  if (with_wd_lh)
+    ps.push_back(fparam("wd_lh", "0",
+                        "The amount of weight decay that does not go into gradient/momentum calculations otherwise do "
+                        "weight decay algorithmically only."));
+  return ps;
+}
+
+OpDef update_op(const std::string& name, const std::string& desc, std::vector<ParamDef> params,
+                std::vector<std::string> inputs, std::vector<int> mutated) {
+  OpDef d;
+  d.name = name;
+  d.description = desc;
+  d.params = std::move(params);
+  d.input_names_ = std::move(inputs);
+  d.output_names_ = {"output"};
+  if (!mutated.empty()) d.mutate_inputs = [mutated](const Attrs&) { return mutated; };
+  d.infer_shape = infer_same_shape;
+  d.non_differentiable = true;
+  d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
+  return d;
+}
+
+}  // namespace
+
+void register_momentum_ops(OpRegistry& reg) {
+  {
+    OpDef d = update_op("nag_mom_update",
+                        "Update function for Nesterov Accelerated Gradient (NAG) optimizer: mom = momentum * mom; "
+                        "weight = weight - mom + (momentum + 1) * (mom - lr * (grad + wd * weight)); "
+                        "mom = mom - lr * (grad + wd * weight).",
+                        momentum_params(true, false), {"weight", "grad", "mom"}, {2});
+    d.cpu = nag_mom_update_cpu;
+    reg.add(std::move(d));
+  }
+  {
+    OpDef d = update_op("signsgd_update",
+                        "Update function for SignSGD optimizer: weight = (1 - lr * wd) * weight - lr * sign(grad). "
+                        "rescale_grad and clip_gradient have no effect.",
+                        momentum_params(false, false), {"weight", "grad"}, {});
+    d.cpu = signsgd_update_cpu;
+    reg.add(std::move(d));
+  }
+  {
+    OpDef d = update_op("signum_update",
+                        "SIGN momentUM (Signum) optimizer: mom = momentum * mom - (1 - momentum) * (wd * weight + "
+                        "grad); weight = (1 - lr * wd_lh) * weight + lr * sign(mom).",
+                        momentum_params(true, true), {"weight", "grad", "mom"}, {2});
+    d.cpu = signum_update_cpu;
+    reg.add(std::move(d));
+  }
+}
+
+}  // namespace optim
+}  // namespace kiln
