@@ -199,7 +199,7 @@ public abstract class Optimizer {
      */
     protected Object createStateMultiPrecision(Object index, NDArray weight) {
         if (multiPrecision && weight.dtype() == DType.FLOAT16) {
-            NDArray w32 = weight.asType(DType.FLOAT32);
+            NDArray w32 = HalfFloats.toFloat32(weight);
             try {
                 return tuple(w32, createState(index, w32));
             } catch (RuntimeException e) {
