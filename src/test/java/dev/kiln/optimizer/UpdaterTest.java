@@ -339,4 +339,52 @@ class UpdaterTest {
             }
         }
     }
+
+    static float[][] run(String name, boolean together, boolean freshPerKey) {
+        Map<String, Object> p = kw("learning_rate", 0.1, "wd", 0.01);
+        Optimizer shared = Optimizers.create(name, p);
+        try (Updater u0 = new Updater(shared);
+             Updater u1 = new Updater(freshPerKey ? Optimizers.create(name, p) : shared);
+             NDArray w0 = NDArray.create(new float[] {1, -2, 3}, 3);
+             NDArray w1 = NDArray.create(new float[] {0.5f, 0.25f}, 2);
+             NDArray g0 = NDArray.create(new float[] {0.5f, -1, 2}, 3);
+             NDArray g1 = NDArray.create(new float[] {-1, 0.75f}, 2)) {
+            for (int step = 0; step < 3; step++) {
+                if (together) {
+                    u0.update(List.of(0, 1), List.of(g0, g1), List.of(w0, w1));
+                } else {
+                    u0.update(0, g0, w0);
+                    u1.update(1, g1, w1);
+                }
+            }
+            return new float[][] {w0.toFloatArray(), w1.toFloatArray()};
+        }
+    }
+
+    @Test
+    void oneCallForManyParametersEqualsOneCallEach() {
+        for (String name : List.of("sgd", "nag", "adam", "adagrad", "rmsprop", "adadelta", "ftrl", "signum", "lamb",
+                "adamax", "nadam", "ftml")) {
+            float[][] together = run(name, true, false);
+            float[][] apart = run(name, false, false);
+            assertArrayEquals(apart[0], together[0], name);
+            assertArrayEquals(apart[1], together[1], name);
+        }
+    }
+
+    @Test
+    void nadamSharesOneMomentumScheduleAcrossParameters() {
+        float[][] shared = run("nadam", false, false);
+        float[][] separate = run("nadam", false, true);
+        // from the second step on every key sees the product of all earlier updates of all keys
+        assertTrue(Math.abs(separate[0][0] - shared[0][0]) > 1e-6, "the first key sees the shared schedule");
+        assertTrue(Math.abs(separate[1][0] - shared[1][0]) > 1e-6, "the second key sees the shared schedule");
+        Nadam n = new Nadam();
+        try (Updater u = new Updater(n); NDArray w = NDArray.zeros(2); NDArray g = NDArray.zeros(2);
+             NDArray w2 = NDArray.zeros(1); NDArray g2 = NDArray.zeros(1)) {
+            u.update(List.of(0, 1), List.of(g, g2), List.of(w, w2));
+            double mu1 = 0.9 * (1 - 0.5 * Math.pow(0.96, 0.004));
+            assertEquals(mu1 * mu1, n.mSchedule(), 1e-15);
+        }
+    }
 }
