@@ -532,13 +532,28 @@ public abstract class Optimizer {
      * @param m indices (Integer, or String) to names; copied
      */
     public void setIdx2Name(Map<Object, String> m) {
+        setIdx2Name(m, true);
+    }
+
+    /**
+     * Replaces index -> name, optionally without touching the multipliers. MXNet's Module does
+     * the latter for an optimizer object the user built ({@code optimizer.idx2name =
+     * idx2name.copy()}), so such an optimizer keeps weight decay on biases.
+     *
+     * @param m indices (Integer, or String) to names; copied
+     * @param recomputeMultipliers whether to rebuild {@code lr_mult} and {@code wd_mult} (see
+     *     {@link #setIdx2Name(Map)})
+     */
+    public void setIdx2Name(Map<Object, String> m, boolean recomputeMultipliers) {
         Map<Object, String> copy = new LinkedHashMap<>();
         if (m != null) {
             m.forEach((k, v) -> copy.put(normKey(k, "param_idx2name key"), Objects.requireNonNull(v, "param name")));
         }
         this.idx2name = copy;
-        setLrMult(Map.of());
-        setWdMult(Map.of());
+        if (recomputeMultipliers) {
+            setLrMult(Map.of());
+            setWdMult(Map.of());
+        }
     }
 
     /** @return an unmodifiable view of the learning-rate multipliers (keys names or indices) */
