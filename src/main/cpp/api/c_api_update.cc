@@ -89,21 +89,25 @@ std::string placeholder(const ParamDef& p) {
   return fmt(v);
 }
 
-/// Resolves a borrowed handle, naming the call and the argument when it is no longer live.
-const NDArray& resolve(const FusedCall& c, int64_t h, bool input, size_t i) {
+std::string arg_name(const FusedCall& c, bool input, size_t i) {
   auto names = input ? c.op->input_names(c.attrs) : c.op->output_names(c.attrs);
-  std::string arg = (input ? "input '" : "output '") + (i < names.size() ? names[i] : std::to_string(i)) + "'";
+  return (input ? "input '" : "output '") + (i < names.size() ? names[i] : std::to_string(i)) + "'";
+}
+
+/// Resolves a borrowed handle, naming the call and the argument when it is no longer live or no
+/// longer the array that was added. (Messages are built only on failure: this runs every step.)
+const NDArray& resolve(const FusedCall& c, int64_t h, bool input, size_t i) {
   const NDArray* a;
   try {
     a = &capi::ndarray(h);
   } catch (const KilnError&) {
-    throw KilnError("FusedUpdate " + c.label + ": " + arg + " is closed (its NDArray handle is no longer valid)");
+    throw KilnError("FusedUpdate " + c.label + ": " + arg_name(c, input, i) + " is closed (its NDArray handle is no longer valid)");
   }
   const Shape& want = input ? c.in_shape[i] : c.out_shape[i];
   DType want_t = input ? c.in_type[i] : c.out_type[i];
   if (!(a->shape == want) || a->dtype != want_t || !(a->ctx == c.ctx))
-    throw KilnError("FusedUpdate " + c.label + ": " + arg + " changed since it was added (now " + a->shape.str() + " " +
-                    dtype_name(a->dtype) + ", was " + want.str() + " " + dtype_name(want_t) + ")");
+    throw KilnError("FusedUpdate " + c.label + ": " + arg_name(c, input, i) + " changed since it was added (now " +
+                    a->shape.str() + " " + dtype_name(a->dtype) + ", was " + want.str() + " " + dtype_name(want_t) + ")");
   return *a;
 }
 

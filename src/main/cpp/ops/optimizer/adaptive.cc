@@ -43,6 +43,10 @@
 //
 // The output aliases weight (in-place pair weight -> output) except for lamb_update_phase1,
 // whose output is the new array g. Shapes: weight, grad, states, output: [n]; r1, r2: [1].
+// MXNet's CPU build does not contract a * b + c into fused multiply-adds; neither do these
+// kernels (x86-64-v3 has FMA), so every update rounds exactly as MXNet's does.
+#pragma GCC optimize("fp-contract=off")
+
 #include <cmath>
 #include <string>
 #include <vector>

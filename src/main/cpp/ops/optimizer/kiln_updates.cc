@@ -41,6 +41,10 @@
 //
 // States are mutated in place (mutate_inputs); the output aliases weight (in-place pair
 // weight -> output). Shapes: every input and the output: [n].
+// MXNet's CPU build does not contract a * b + c into fused multiply-adds; neither do these
+// kernels (x86-64-v3 has FMA), so every update rounds exactly as MXNet's does.
+#pragma GCC optimize("fp-contract=off")
+
 #include <cmath>
 #include <string>
 #include <vector>

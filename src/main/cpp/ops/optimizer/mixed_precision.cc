@@ -15,6 +15,10 @@
 //     weight32 = w;  out = w
 // (Without clipping MXNet multiplies (lr * rescale_grad) * grad in the two SGD kernels.)
 // weight32 and mom are mutated in place; the output aliases weight. Shapes: all [n].
+// MXNet's CPU build does not contract a * b + c into fused multiply-adds; neither do these
+// kernels (x86-64-v3 has FMA), so every update rounds exactly as MXNet's does.
+#pragma GCC optimize("fp-contract=off")
+
 #include <string>
 #include <vector>
 

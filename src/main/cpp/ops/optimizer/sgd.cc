@@ -15,6 +15,10 @@
 // row_sparse gradients, which Kiln does not have; it is accepted and ignored.
 // The output aliases weight (in-place pair weight -> output): the usual call writes the new
 // weight over the old one. Shapes: weight, grad, mom, out: [n].
+// MXNet's CPU build does not contract a * b + c into fused multiply-adds; neither do these
+// kernels (x86-64-v3 has FMA), so every update rounds exactly as MXNet's does.
+#pragma GCC optimize("fp-contract=off")
+
 #include <string>
 #include <vector>
 
