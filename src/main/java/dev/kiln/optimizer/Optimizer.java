@@ -627,7 +627,12 @@ public abstract class Optimizer {
     // Pickling support (MXNet object __dict__)
     // =========================================================================================
 
-    /** The MXNet Python class name (e.g. {@code SGD}) under {@code mxnet.optimizer.optimizer}. */
+    /**
+     * The MXNet Python class name under {@code mxnet.optimizer.optimizer}, used when the optimizer
+     * is pickled with its states.
+     *
+     * @return e.g. {@code "SGD"}
+     */
     protected abstract String pythonClassName();
 
     /** The whole {@code __dict__} of the MXNet object (base fields, then the subclass's). */

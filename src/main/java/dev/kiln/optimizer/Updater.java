@@ -272,6 +272,8 @@ public final class Updater implements AutoCloseable {
      * @param dumpOptimizer whether to include the optimizer (hyper-parameters, counts, scheduler)
      * @return the pickle bytes
      * @throws IllegalStateException after {@link #close()}
+     * @throws IllegalArgumentException with {@code dumpOptimizer}, for a scheduler other than the
+     *     four built-in ones (it has no MXNet form)
      */
     public byte[] getStates(boolean dumpOptimizer) {
         checkOpen();
