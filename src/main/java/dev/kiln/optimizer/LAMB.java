@@ -9,11 +9,12 @@ import java.util.Map;
 /**
  * LAMB, MXNet's {@code LAMB(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-6,
  * lower_bound=None, upper_bound=None, bias_correction=True, **base)} (spec §5.3), through the
- * native {@code lamb_update_phase1}, {@code norm} and {@code lamb_update_phase2}. Phase 1: {@code
+ * native {@code lamb_update_phase1}, the two L2 norms (as {@code square}, {@code sum}, {@code sqrt})
+ * and {@code lamb_update_phase2}. Phase 1: {@code
  * G = clip(r*g); m = beta1*m + (1-beta1)*G; v = beta2*v + (1-beta2)*G^2; u = mhat/(sqrt(vhat) +
  * eps) + wd*w} (bias-corrected with {@code t} when {@code bias_correction}); phase 2: {@code r1 =
  * ||w||} clamped to the truthy bounds, {@code r2 = ||u||}, {@code w -= lr*(r1/r2 or 1)*u}. State
- * {@code (mean, var)}; the direction {@code u} and the two norms live in scratch arrays of the
+ * {@code (mean, var)}; the direction {@code u}, the squares and the two norms live in scratch arrays of the
  * {@link Updater}. MXNet aggregates LAMB updates ({@code MXNET_OPTIMIZER_AGGREGATION_SIZE},
  * default 45, clamped to [1, 45]).
  *
@@ -79,12 +80,20 @@ public class LAMB extends Optimizer {
                 List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(g));
         NDArray r1 = step.scratch(new Shape(1), weight.dtype(), weight.context());
         NDArray r2 = step.scratch(new Shape(1), weight.dtype(), weight.context());
-        step.add("norm", attrs(), List.of(weight), List.of(r1));
-        step.add("norm", attrs(), List.of(g), List.of(r2));
+        NDArray sq = step.scratch(weight.shape(), weight.dtype(), weight.context());
+        l2norm(step, weight, sq, r1);
+        l2norm(step, g, sq, r2);
         double lb = lowerBound != null && lowerBound != 0.0 ? lowerBound : -1.0;
         double ub = upperBound != null && upperBound != 0.0 ? upperBound : -1.0;
         step.add("lamb_update_phase2", attrs("lr", lr, "lower_bound", lb, "upper_bound", ub),
                 List.of(weight, g, r1, r2), List.of(weight));
+    }
+
+    /** {@code out = sqrt(sum(x^2))} (MXNet's {@code x.norm()}, shape (1,)); {@code sq} is a temporary like x. */
+    private static void l2norm(UpdateStep step, NDArray x, NDArray sq, NDArray out) {
+        step.add("square", attrs(), List.of(x), List.of(sq));
+        step.add("sum", attrs(), List.of(sq), List.of(out));
+        step.add("sqrt", attrs(), List.of(out), List.of(out));
     }
 
     @Override

@@ -199,7 +199,7 @@ public abstract class Optimizer {
      */
     protected Object createStateMultiPrecision(Object index, NDArray weight) {
         if (multiPrecision && weight.dtype() == DType.FLOAT16) {
-            NDArray w32 = weight.asType(DType.FLOAT32);
+            NDArray w32 = HalfFloats.toFloat32(weight);
             try {
                 return tuple(w32, createState(index, w32));
             } catch (RuntimeException e) {
@@ -532,13 +532,28 @@ public abstract class Optimizer {
      * @param m indices (Integer, or String) to names; copied
      */
     public void setIdx2Name(Map<Object, String> m) {
+        setIdx2Name(m, true);
+    }
+
+    /**
+     * Replaces index -> name, optionally without touching the multipliers. MXNet's Module does
+     * the latter for an optimizer object the user built ({@code optimizer.idx2name =
+     * idx2name.copy()}), so such an optimizer keeps weight decay on biases.
+     *
+     * @param m indices (Integer, or String) to names; copied
+     * @param recomputeMultipliers whether to rebuild {@code lr_mult} and {@code wd_mult} (see
+     *     {@link #setIdx2Name(Map)})
+     */
+    public void setIdx2Name(Map<Object, String> m, boolean recomputeMultipliers) {
         Map<Object, String> copy = new LinkedHashMap<>();
         if (m != null) {
             m.forEach((k, v) -> copy.put(normKey(k, "param_idx2name key"), Objects.requireNonNull(v, "param name")));
         }
         this.idx2name = copy;
-        setLrMult(Map.of());
-        setWdMult(Map.of());
+        if (recomputeMultipliers) {
+            setLrMult(Map.of());
+            setWdMult(Map.of());
+        }
     }
 
     /** @return an unmodifiable view of the learning-rate multipliers (keys names or indices) */
@@ -612,7 +627,12 @@ public abstract class Optimizer {
     // Pickling support (MXNet object __dict__)
     // =========================================================================================
 
-    /** The MXNet Python class name (e.g. {@code SGD}) under {@code mxnet.optimizer.optimizer}. */
+    /**
+     * The MXNet Python class name under {@code mxnet.optimizer.optimizer}, used when the optimizer
+     * is pickled with its states.
+     *
+     * @return e.g. {@code "SGD"}
+     */
     protected abstract String pythonClassName();
 
     /** The whole {@code __dict__} of the MXNet object (base fields, then the subclass's). */

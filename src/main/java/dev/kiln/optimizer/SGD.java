@@ -116,7 +116,7 @@ public class SGD extends Optimizer {
     @Override
     protected Object createStateMultiPrecision(Object index, NDArray weight) {
         if (multiPrecision && weight.dtype() == DType.FLOAT16) {
-            NDArray w32 = weight.asType(DType.FLOAT32);
+            NDArray w32 = HalfFloats.toFloat32(weight);
             try {
                 return tuple(createState(index, w32), w32);
             } catch (RuntimeException e) {

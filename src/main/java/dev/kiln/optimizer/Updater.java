@@ -42,6 +42,7 @@ public final class Updater implements AutoCloseable {
     private FusedUpdate fused;
     private List<UpdateStep.Call> fusedCalls = List.of();
     private List<NDArray> scratch = new ArrayList<>();
+    private int builds;
     private boolean closed;
 
     /**
@@ -186,6 +187,17 @@ public final class Updater implements AutoCloseable {
         scratch = new ArrayList<>(step.scratchArrays());
         fused = f;
         fusedCalls = step.calls();
+        builds++;
+    }
+
+    /** How many fused updates were built (a step with the same calls as the last reuses it). For tests. */
+    int fusedBuilds() {
+        return builds;
+    }
+
+    /** The number of op calls of the current fused update (0 before the first step). For tests. */
+    int fusedSize() {
+        return fused == null ? 0 : fused.size();
     }
 
     private void invalidatePlan() {
@@ -260,6 +272,8 @@ public final class Updater implements AutoCloseable {
      * @param dumpOptimizer whether to include the optimizer (hyper-parameters, counts, scheduler)
      * @return the pickle bytes
      * @throws IllegalStateException after {@link #close()}
+     * @throws IllegalArgumentException with {@code dumpOptimizer}, for a scheduler other than the
+     *     four built-in ones (it has no MXNet form)
      */
     public byte[] getStates(boolean dumpOptimizer) {
         checkOpen();

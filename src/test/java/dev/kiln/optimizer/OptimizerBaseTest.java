@@ -173,6 +173,11 @@ class OptimizerBaseTest {
         assertEquals(Map.of("b_beta", 0.0), o.wdMult());
         assertEquals(0.0, o.wd(1));
         assertThrows(IllegalArgumentException.class, () -> o.setIdx2Name(Map.of(1.5, "x")));
+        // Module's assignment for a user-built optimizer keeps the multipliers (biases keep wd)
+        Optimizer user = Optimizers.create("sgd", kw("wd", 1.0));
+        user.setIdx2Name(idx2name("c_weight", "c_bias"), false);
+        assertEquals("c_bias", user.idx2name().get(1));
+        assertEquals(1.0, user.wd(1));
     }
 
     @Test

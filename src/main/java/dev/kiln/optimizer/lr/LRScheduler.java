@@ -25,7 +25,11 @@ public abstract class LRScheduler {
         /** The begin rate during the whole warm-up. */
         CONSTANT;
 
-        /** The MXNet name ({@code "linear"}, {@code "constant"}). */
+        /**
+         * The MXNet name.
+         *
+         * @return {@code "linear"} or {@code "constant"}
+         */
         public String mxName() {
             return name().toLowerCase(Locale.ROOT);
         }
