@@ -523,7 +523,7 @@ public class Module extends BaseModule implements Checkpointable {
                         + "1.0/batch_size/num_workers (%s vs. %s). Is this intended?", o.rescaleGrad(), rescale));
             }
             if (o.idx2name().isEmpty()) {
-                o.setIdx2Name(idx2name);
+                o.setIdx2Name(idx2name, false);
             }
         } else {
             throw new IllegalArgumentException("optimizer must be a name or an Optimizer, got " + optimizer);
