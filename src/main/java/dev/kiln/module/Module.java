@@ -736,12 +736,8 @@ public class Module extends BaseModule implements Checkpointable {
                 w.get(d).add(weights.get(i).get(d));
             }
         }
-        if (k == 1) {
-            // one device: one updater call for every parameter (one fused native call)
-            updateLists = new UpdateLists(keys, g, w, kvKeys, kvGrads, kvWeights, List.copyOf(execs));
-        } else {
-            updateLists = new UpdateLists(keys, g, w, kvKeys, kvGrads, kvWeights, List.copyOf(execs));
-        }
+        // per device, one updater call for every parameter: one fused native call
+        updateLists = new UpdateLists(keys, g, w, kvKeys, kvGrads, kvWeights, List.copyOf(execs));
         return updateLists;
     }
 
