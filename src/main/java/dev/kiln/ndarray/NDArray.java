@@ -101,44 +101,46 @@ public final class NDArray implements AutoCloseable {
 
     /** An array filled with {@code value}. */
     public static NDArray full(Shape shape, double value, DType dtype, Context ctx) {
-        NDArray a = zeros(shape, dtype, ctx);
-        a.fill(value);
-        return a;
+        return initOrClose(zeros(shape, dtype, ctx), a -> a.fill(value));
     }
 
     /** A float32 array on cpu(0) holding {@code data} (row-major) with the given shape. */
     public static NDArray create(float[] data, long... shape) {
-        NDArray a = zeros(new Shape(shape), DType.FLOAT32, Context.cpu());
-        a.set(data);
-        return a;
+        return initOrClose(zeros(new Shape(shape), DType.FLOAT32, Context.cpu()), a -> a.set(data));
     }
 
     /** A float64 array on cpu(0) holding {@code data} (row-major) with the given shape. */
     public static NDArray create(double[] data, long... shape) {
-        NDArray a = zeros(new Shape(shape), DType.FLOAT64, Context.cpu());
-        a.set(data);
-        return a;
+        return initOrClose(zeros(new Shape(shape), DType.FLOAT64, Context.cpu()), a -> a.set(data));
     }
 
     /** An array from raw little-endian bytes. */
     public static NDArray fromBytes(byte[] data, Shape shape, DType dtype, Context ctx) {
-        NDArray a = zeros(shape, dtype, ctx);
-        Native.check(KilnNative.kiln_nd_write(a.handle(), data, (long) data.length), "NDArray.fromBytes");
-        return a;
+        return initOrClose(zeros(shape, dtype, ctx),
+                a -> Native.check(KilnNative.kiln_nd_write(a.handle(), data, (long) data.length), "NDArray.fromBytes"));
     }
 
     /** Uniform samples in [low, high); the same seed gives the same values. */
     public static NDArray randomUniform(double low, double high, Shape shape, DType dtype, Context ctx, long seed) {
-        NDArray a = zeros(shape, dtype, ctx);
-        Native.check(KilnNative.kiln_nd_random(a.handle(), 0, low, high, seed), "randomUniform");
-        return a;
+        return initOrClose(zeros(shape, dtype, ctx),
+                a -> Native.check(KilnNative.kiln_nd_random(a.handle(), 0, low, high, seed), "randomUniform"));
     }
 
     /** Normal samples with the given mean and standard deviation; the same seed gives the same values. */
     public static NDArray randomNormal(double mean, double std, Shape shape, DType dtype, Context ctx, long seed) {
-        NDArray a = zeros(shape, dtype, ctx);
-        Native.check(KilnNative.kiln_nd_random(a.handle(), 1, mean, std, seed), "randomNormal");
-        return a;
+        return initOrClose(zeros(shape, dtype, ctx),
+                a -> Native.check(KilnNative.kiln_nd_random(a.handle(), 1, mean, std, seed), "randomNormal"));
+    }
+
+    /** Runs {@code init} on a freshly created array; closes it (no leak) when init fails. */
+    private static NDArray initOrClose(NDArray a, java.util.function.Consumer<NDArray> init) {
+        try {
+            init.accept(a);
+            return a;
+        } catch (RuntimeException e) {
+            a.close();
+            throw e;
+        }
     }
 
     // ---- properties ------------------------------------------------------------------------
@@ -325,7 +327,7 @@ public final class NDArray implements AutoCloseable {
 
     /** A new array with the same contents on {@code ctx}. */
     public NDArray copyTo(Context target) {
-        return copyTo(zeros(shape, dtype, target));
+        return initOrClose(zeros(shape, dtype, target), this::copyTo);
     }
 
     /** A new array with the same contents. */
@@ -335,7 +337,7 @@ public final class NDArray implements AutoCloseable {
 
     /** A new array with the contents converted to {@code type}. */
     public NDArray asType(DType type) {
-        return copyTo(zeros(shape, type, ctx));
+        return initOrClose(zeros(shape, type, ctx), this::copyTo);
     }
 
     /** A view with another shape of the same size (shares storage). */

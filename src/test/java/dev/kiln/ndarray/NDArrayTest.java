@@ -151,4 +151,15 @@ class NDArrayTest {
         Files.write(f, java.util.Arrays.copyOf(bytes, bytes.length - 3));
         assertThrows(java.io.IOException.class, () -> NDArray.load(f));
     }
+
+    /** A creation that fails after allocating frees what it allocated (NoLeaks checks it). */
+    @Test
+    void failedCreationLeavesNothingAllocated() {
+        org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+                () -> NDArray.fromBytes(new byte[3], new Shape(2), DType.FLOAT32, Context.cpu()));
+        org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> NDArray.create(new float[3], 2, 2));
+        try (NDArray a = NDArray.create(new float[] {1, 2}, 2)) {
+            org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> a.asType(DType.FLOAT16));
+        }
+    }
 }

@@ -149,47 +149,30 @@ public class ModuleFitBench {
     @Benchmark
     @OperationsPerInvocation(N)
     public long executorLoop() {
-        NDArray data = ex.argDict().get("data");
-        NDArray label = ex.argDict().get("softmax_label");
-        NDArray prob = ex.outputs().get(0);
-        float[] xb = new float[BATCH * 784];
-        float[] yb = new float[BATCH];
-        long correct = 0;
-        for (int b = 0; b < BATCHES; b++) {
-            System.arraycopy(images, b * BATCH * 784, xb, 0, xb.length);
-            System.arraycopy(labels, b * BATCH, yb, 0, BATCH);
-            data.set(xb);
-            label.set(yb);
-            ex.forwardBackward();
+        return rawEpoch(() -> {
             for (Map.Entry<String, NDArray> e : ex.gradDict().entrySet()) {
                 NDArray w = ex.argDict().get(e.getKey());
                 NDArray.invokeInto("sgd_mom_update", upd, w, w, e.getValue(), moms.get(e.getKey()));
             }
-            float[] p = prob.toFloatArray();
-            for (int k = 0; k < BATCH; k++) {
-                int arg = 0;
-                for (int c = 1; c < 10; c++) {
-                    if (p[k * 10 + c] > p[k * 10 + arg]) {
-                        arg = c;
-                    }
-                }
-                correct += arg == (int) yb[k] ? 1 : 0;
-            }
-        }
-        return correct;
+        });
     }
 
     /** The raw loop with the update as one fused native call (what Module's Updater does). */
     @Benchmark
     @OperationsPerInvocation(N)
     public long executorLoopFused() {
+        double[] lr = new double[fused.size()];
+        java.util.Arrays.fill(lr, 0.1);
+        return rawEpoch(() -> fused.run(lr));
+    }
+
+    /** One epoch of issue #2's loop with the given parameter update; returns the correct predictions. */
+    private long rawEpoch(Runnable update) {
         NDArray data = ex.argDict().get("data");
         NDArray label = ex.argDict().get("softmax_label");
         NDArray prob = ex.outputs().get(0);
         float[] xb = new float[BATCH * 784];
         float[] yb = new float[BATCH];
-        double[] lr = new double[fused.size()];
-        java.util.Arrays.fill(lr, 0.1);
         long correct = 0;
         for (int b = 0; b < BATCHES; b++) {
             System.arraycopy(images, b * BATCH * 784, xb, 0, xb.length);
@@ -197,7 +180,7 @@ public class ModuleFitBench {
             data.set(xb);
             label.set(yb);
             ex.forwardBackward();
-            fused.run(lr);
+            update.run();
             float[] p = prob.toFloatArray();
             for (int k = 0; k < BATCH; k++) {
                 int arg = 0;
