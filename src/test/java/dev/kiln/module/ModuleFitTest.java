@@ -153,6 +153,33 @@ class ModuleFitTest {
         }
     }
 
+    /** Two CPU contexts train the MNIST MLP to the parameters of one context with the same total batch. */
+    @Test
+    void twoContextsMatchOneContextOnMnist() throws Exception {
+        Path dir = Path.of("data/mnist");
+        float[][] result = new float[2][];
+        List<List<Context>> setups = List.of(List.of(Context.cpu()), List.of(Context.cpu(0), Context.cpu(1)));
+        for (int run = 0; run < 2; run++) {
+            try (NDScope s = NDScope.open();
+                 dev.kiln.io.DataIter train = new dev.kiln.io.ResizeIter(dev.kiln.io.MNISTIter.builder()
+                         .setImage(dir.resolve("train-images-idx3-ubyte.gz")).setLabel(dir.resolve("train-labels-idx1-ubyte.gz"))
+                         .setBatchSize(64).optFlat(true).optShuffle(false).build(), 20);
+                 Module mod = Module.builder(dev.kiln.examples.MnistMlp.network()).context(setups.get(run)).build()) {
+                dev.kiln.init.Initializer.seed(99);
+                mod.fit(train, new BaseModule.FitArgs().numEpoch(1).initializer(new Xavier())
+                        .optimizerParams(Map.of("learning_rate", 0.1, "momentum", 0.9, "wd", 1e-4)));
+                result[run] = mod.getParams().get(0).get("fc1_weight").toFloatArray();
+            }
+        }
+        double maxDiff = 0;
+        double maxAbs = 0;
+        for (int i = 0; i < result[0].length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(result[0][i] - result[1][i]));
+            maxAbs = Math.max(maxAbs, Math.abs(result[0][i]));
+        }
+        assertTrue(maxDiff < 1e-5 * Math.max(1, maxAbs), "max |one - two contexts| = " + maxDiff);
+    }
+
     /** save_params / load_params round trip with arg: and aux: names. */
     @Test
     void saveAndLoadParams() throws Exception {
