@@ -76,10 +76,9 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
         this.auxNames = symbol.listAuxiliaryStates();
         this.outputNames = symbol.listOutputs();
         this.outputBatchAxes = new int[outputNames.size()];
-        Map<String, Map<String, String>> attrs = symbol.attrDict();
         for (int i = 0; i < outputNames.size(); i++) {
-            Map<String, String> a = attrs.get(outputNames.get(i));
-            outputBatchAxes[i] = DataDesc.batchAxis(a == null ? null : a.get("__layout__"));
+            // MXNet: symbol[name].attr('__layout__') of each output's node; none -> batch axis 0
+            outputBatchAxes[i] = DataDesc.batchAxis(symbol.get(i).attr("__layout__"));
         }
         List<String> dataNames = new ArrayList<>();
         dataShapes.forEach(d -> dataNames.add(d.name()));

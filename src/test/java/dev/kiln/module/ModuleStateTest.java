@@ -200,6 +200,42 @@ class ModuleStateTest {
         }
     }
 
+    /** test_module_layout: TNC data is split along axis 1; outputs merge along their __layout__'s batch axis. */
+    @Test
+    void tncLayoutSplitsAlongAxisOne() {
+        Symbol sym = Symbol.activation("relu", Symbol.variable("data"), "relu").setAttr("__layout__", "TNC");
+        long[] dshape = {3, 8, 7};
+        float[] x = new float[3 * 8 * 7];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (i % 11) - 5;
+        }
+        try (NDScope s = NDScope.open();
+             Module mod = Module.builder(sym).labelNames(List.of()).context(Context.cpu(0), Context.cpu(1)).build()) {
+            mod.bind(List.of(new DataDesc("data", dshape, dev.kiln.ndarray.DType.FLOAT32, "TNC")), null, true, true, false, null,
+                    "write");
+            mod.initParams();
+            try (DataBatch b = new DataBatch(new ArrayList<>(List.of(NDArray.create(x, dshape).detach())), List.of())) {
+                mod.forward(b, null);
+                float[] ones = new float[x.length];
+                java.util.Arrays.fill(ones, 1f);
+                mod.backward(List.of(NDArray.create(ones, dshape)));
+            }
+            NDArray out = mod.getOutputs().get(0);
+            assertArrayEquals(dshape, out.shape().dims());
+            float[] o = out.toFloatArray();
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(Math.max(0, x[i]), o[i], "merged output element " + i + " (order restored along axis 1)");
+            }
+            for (NDArray part : mod.getOutputsPerDevice().get(0)) {
+                assertArrayEquals(new long[] {3, 4, 7}, part.shape().dims());
+            }
+            float[] g = mod.getInputGrads().get(0).toFloatArray();
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(x[i] > 0 ? 1f : 0f, g[i], "input gradient element " + i);
+            }
+        }
+    }
+
     /** Splitting follows Python 3's round-half-even with the remainder on the last device. */
     @Test
     void batchSlicing() {
