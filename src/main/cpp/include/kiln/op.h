@@ -229,6 +229,6 @@ void register_internal_ops(OpRegistry&);  // ops/internal: identity, _copy, zero
 void register_nn_ops(OpRegistry&);        // ops/nn: FullyConnected, Activation, LeakyReLU, softmax family, losses, Dropout
 void register_elemwise_ops(OpRegistry&);  // ops/tensor/elemwise*.cc: binary, broadcast, scalar, unary, clip, reductions
 void register_shape_ops(OpRegistry&);     // ops/tensor/shape*.cc: Flatten, Reshape, Concat, SliceChannel, transpose, expand_dims, dot
-void register_optimizer_ops(OpRegistry&); // ops/optimizer: sgd_update, sgd_mom_update (non-differentiable)
+void register_optimizer_ops(OpRegistry&); // ops/optimizer: MXNet 1.9.1 update ops (sgd/nag/adam/rmsprop/ftrl/ftml/signum/lamb, mp_*) + _kiln_* (AdaGrad, AdaDelta, Adamax, Nadam)
 
 }  // namespace kiln
