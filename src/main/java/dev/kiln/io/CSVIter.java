@@ -1,8 +1,6 @@
 package dev.kiln.io;
 
-import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.Shape;
 
 import java.io.IOException;
@@ -11,7 +9,6 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 
 /**
@@ -60,7 +57,7 @@ import java.util.Objects;
  *
  * <p>Thread-safety: one thread at a time.
  */
-public final class CSVIter extends DataIter {
+public final class CSVIter extends FixedDescIter {
     private final TextRows dataRows;
     private final TextRows labelRows;
     private final long[] dataShape;
@@ -71,10 +68,6 @@ public final class CSVIter extends DataIter {
     private final boolean roundBatch;
     private final DType dtype;
     private final char delimiter;
-    private final List<DataDesc> provideData;
-    private final List<DataDesc> provideLabel;
-    private final long[] batchDataShape;
-    private final long[] batchLabelShape;
 
     // BatchLoader state: the buffers persist across batches (stale slots under round_batch=false)
     private final ByteBuffer dataBuf;
@@ -85,7 +78,6 @@ public final class CSVIter extends DataIter {
     private int pad;
     private boolean prepared;
     private boolean available;
-    private boolean closed;
 
     private CSVIter(Builder b) throws IOException {
         Objects.requireNonNull(b.dataCsv, "CSVIter data_csv");
@@ -120,11 +112,10 @@ public final class CSVIter extends DataIter {
             }
         }
         this.labelRows = lr;
-        this.batchDataShape = prepend(batchSize, dataShape);
         // MXNet's C API returns a (B, 1, ...) label as (B,); a dummy label (no label_csv) is one 0 per example
-        this.batchLabelShape = labelSize == 1 || b.labelCsv == null ? new long[] {batchSize} : prepend(batchSize, labelShape);
-        this.provideData = List.of(new DataDesc(b.dataName, batchDataShape, dtype, DataDesc.DEFAULT_LAYOUT));
-        this.provideLabel = List.of(new DataDesc(b.labelName, batchLabelShape, dtype, DataDesc.DEFAULT_LAYOUT));
+        long[] batchLabelShape = labelSize == 1 || b.labelCsv == null ? new long[] {batchSize} : prepend(batchSize, labelShape);
+        describe(List.of(new DataDesc(b.dataName, prepend(batchSize, dataShape), dtype, DataDesc.DEFAULT_LAYOUT)),
+                List.of(new DataDesc(b.labelName, batchLabelShape, dtype, DataDesc.DEFAULT_LAYOUT)));
         this.dataBuf = ByteBuffer.allocateDirect((int) db).order(ByteOrder.LITTLE_ENDIAN);
         this.labelBuf = ByteBuffer.allocateDirect((int) lb).order(ByteOrder.LITTLE_ENDIAN);
         this.index = new long[batchSize];
@@ -239,27 +230,11 @@ public final class CSVIter extends DataIter {
     @Override
     public DataBatch next() {
         if (!hasNext()) {
-            throw new NoSuchElementException("CSVIter: end of epoch (call reset())");
+            throw endOfEpoch();
         }
         prepared = false;
-        NDArray d = null;
-        NDArray l = null;
-        try {
-            d = NDArray.zeros(new Shape(batchDataShape), dtype, Context.cpu());
-            d.set(dataBuf.duplicate().clear());
-            l = NDArray.zeros(new Shape(batchLabelShape), dtype, Context.cpu());
-            l.set(labelBuf.duplicate().clear());
-        } catch (RuntimeException e) {
-            if (d != null) {
-                d.close();
-            }
-            if (l != null) {
-                l.close();
-            }
-            throw e;
-        }
-        return new DataBatch(List.of(d.detach()), List.of(l.detach()), pad, Arrays.copyOf(index, batchSize), null,
-                provideData, provideLabel);
+        return hostBatch(d -> d.set(dataBuf.duplicate().clear()), l -> l.set(labelBuf.duplicate().clear()), pad,
+                Arrays.copyOf(index, batchSize));
     }
 
     /**
@@ -282,31 +257,14 @@ public final class CSVIter extends DataIter {
         return batchSize;
     }
 
-    @Override
-    public List<DataDesc> provideData() {
-        return provideData;
-    }
-
-    @Override
-    public List<DataDesc> provideLabel() {
-        return provideLabel;
-    }
-
     /** Closes the files. Idempotent. */
     @Override
     public void close() {
-        if (!closed) {
-            closed = true;
+        if (markClosed()) {
             dataRows.close();
             if (labelRows != null) {
                 labelRows.close();
             }
-        }
-    }
-
-    private void checkOpen() {
-        if (closed) {
-            throw new IllegalStateException("CSVIter is closed");
         }
     }
 

@@ -6,6 +6,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
 
 /**
  * One batch of examples, MXNet's {@code DataBatch}: the data arrays, the label arrays, the number
@@ -114,17 +116,23 @@ public final class DataBatch implements AutoCloseable {
             return;
         }
         closed = true;
+        closeAll(Stream.concat(data.stream(), label.stream()).toList(), NDArray::close);
+    }
+
+    /**
+     * Closes every item in order, also after a failure; the first {@link RuntimeException} is
+     * rethrown at the end with the later ones added as suppressed.
+     */
+    static <T> void closeAll(List<T> items, Consumer<? super T> close) {
         RuntimeException first = null;
-        for (List<NDArray> list : List.of(data, label)) {
-            for (NDArray a : list) {
-                try {
-                    a.close();
-                } catch (RuntimeException e) {
-                    if (first == null) {
-                        first = e;
-                    } else {
-                        first.addSuppressed(e);
-                    }
+        for (T item : items) {
+            try {
+                close.accept(item);
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
                 }
             }
         }

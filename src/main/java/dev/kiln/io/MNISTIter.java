@@ -1,8 +1,6 @@
 package dev.kiln.io;
 
-import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.Shape;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -11,7 +9,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 
 /**
@@ -41,7 +38,7 @@ import java.util.Objects;
  * <p>Ownership: the images are held in Java memory as bytes; each batch holds new cpu(0) arrays
  * owned by the caller. Thread-safety: one thread at a time.
  */
-public final class MNISTIter extends DataIter {
+public final class MNISTIter extends FixedDescIter {
     private static final Logger LOG = LoggerFactory.getLogger(MNISTIter.class);
     private static final float[] SCALE = new float[256];
 
@@ -59,12 +56,7 @@ public final class MNISTIter extends DataIter {
     private final int cols;
     private final int batchSize;
     private final boolean flat;
-    private final long[] dataShape;
-    private final long[] labelShape;
-    private final List<DataDesc> provideData;
-    private final List<DataDesc> provideLabel;
     private int loc;
-    private boolean closed;
 
     private MNISTIter(Builder b) throws IOException {
         if (b.batchSize < 1) {
@@ -115,10 +107,9 @@ public final class MNISTIter extends DataIter {
             labels[i] = lb.data()[r] & 0xff;
             ids[i] = start + r;
         }
-        this.dataShape = flat ? new long[] {batchSize, pixels} : new long[] {batchSize, 1, rows, cols};
-        this.labelShape = new long[] {batchSize};
-        this.provideData = List.of(new DataDesc(b.dataName, dataShape, DType.FLOAT32, DataDesc.DEFAULT_LAYOUT));
-        this.provideLabel = List.of(new DataDesc(b.labelName, labelShape, DType.FLOAT32, DataDesc.DEFAULT_LAYOUT));
+        long[] dataShape = flat ? new long[] {batchSize, pixels} : new long[] {batchSize, 1, rows, cols};
+        describe(List.of(new DataDesc(b.dataName, dataShape, DType.FLOAT32, DataDesc.DEFAULT_LAYOUT)),
+                List.of(new DataDesc(b.labelName, new long[] {batchSize}, DType.FLOAT32, DataDesc.DEFAULT_LAYOUT)));
         if (!b.silent) {
             LOG.info("MNISTIter: load {} images, shuffle={}, shape={}", count, b.shuffle ? 1 : 0, new Shape(dataShape));
         }
@@ -153,7 +144,7 @@ public final class MNISTIter extends DataIter {
     @Override
     public DataBatch next() {
         if (!hasNext()) {
-            throw new NoSuchElementException("MNISTIter: end of epoch (call reset())");
+            throw endOfEpoch();
         }
         int pixels = rows * cols;
         float[] px = new float[batchSize * pixels];
@@ -166,20 +157,7 @@ public final class MNISTIter extends DataIter {
         long[] index = new long[batchSize];
         System.arraycopy(ids, loc, index, 0, batchSize);
         loc += batchSize;
-        NDArray d = NDArray.zeros(new Shape(dataShape), DType.FLOAT32, Context.cpu());
-        NDArray l = null;
-        try {
-            d.set(px);
-            l = NDArray.zeros(new Shape(labelShape), DType.FLOAT32, Context.cpu());
-            l.set(lb);
-        } catch (RuntimeException e) {
-            d.close();
-            if (l != null) {
-                l.close();
-            }
-            throw e;
-        }
-        return new DataBatch(List.of(d.detach()), List.of(l.detach()), 0, index, null, provideData, provideLabel);
+        return hostBatch(d -> d.set(px), l -> l.set(lb), 0, index);
     }
 
     /** Back to the first batch; the order does not change (it was fixed at construction). */
@@ -199,26 +177,10 @@ public final class MNISTIter extends DataIter {
         return count;
     }
 
-    @Override
-    public List<DataDesc> provideData() {
-        return provideData;
-    }
-
-    @Override
-    public List<DataDesc> provideLabel() {
-        return provideLabel;
-    }
-
     /** Marks the iterator closed (it holds only Java memory). Idempotent. */
     @Override
     public void close() {
-        closed = true;
-    }
-
-    private void checkOpen() {
-        if (closed) {
-            throw new IllegalStateException("MNISTIter is closed");
-        }
+        markClosed();
     }
 
     /** Builds an {@link MNISTIter} with MXNet's defaults. Not thread-safe. */

@@ -13,7 +13,6 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -64,7 +63,7 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Thread-safety: one thread at a time.
  */
-public final class NDArrayIter extends DataIter {
+public final class NDArrayIter extends FixedDescIter {
     /** How the last, incomplete batch of an epoch is handled. */
     public enum LastBatchHandle {
         /** Wrap to the start of the data to fill the batch; {@code pad} tells how many were added. */
@@ -106,8 +105,6 @@ public final class NDArrayIter extends DataIter {
     private final Mt19937 rng;
     private final LastBatchHandle lastBatchHandle;
     private final String layout;
-    private final List<DataDesc> provideData;
-    private final List<DataDesc> provideLabel;
 
     /** MXNet's in-place shuffled index vector and the resulting order of the original rows. */
     private final int[] idx;
@@ -116,7 +113,6 @@ public final class NDArrayIter extends DataIter {
     private int[] cachedTail;
     private boolean prepared;
     private boolean available;
-    private boolean closed;
 
     /** {@code NDArrayIter(data, label, batchSize)}: no shuffle, pad mode. {@code label} may be null. */
     public NDArrayIter(NDArray data, NDArray label, int batchSize) {
@@ -195,8 +191,7 @@ public final class NDArrayIter extends DataIter {
         }
         this.data = Collections.unmodifiableList(ds);
         this.label = Collections.unmodifiableList(ls);
-        this.provideData = descs(data);
-        this.provideLabel = descs(label);
+        describe(descs(data), descs(label));
 
         this.idx = new int[numData];
         this.order = new int[numData];
@@ -248,7 +243,7 @@ public final class NDArrayIter extends DataIter {
     @Override
     public DataBatch next() {
         if (!hasNext()) {
-            throw new NoSuchElementException("NDArrayIter: end of epoch (call reset())");
+            throw endOfEpoch();
         }
         prepared = false;
         int[] rows = new int[batchSize];
@@ -285,7 +280,7 @@ public final class NDArrayIter extends DataIter {
             l.forEach(NDArray::close);
             throw e;
         }
-        return new DataBatch(d, l, pad, null, null, provideData, provideLabel);
+        return new DataBatch(d, l, pad, null, null, provideData(), provideLabel());
     }
 
     /**
@@ -346,33 +341,16 @@ public final class NDArrayIter extends DataIter {
         return layout;
     }
 
-    @Override
-    public List<DataDesc> provideData() {
-        return provideData;
-    }
-
-    @Override
-    public List<DataDesc> provideLabel() {
-        return provideLabel;
-    }
-
     /** Drops the copied data; the iterator can no longer be used. Idempotent. */
     @Override
     public void close() {
-        if (!closed) {
-            closed = true;
+        if (markClosed()) {
             for (Source s : data) {
                 s.release();
             }
             for (Source s : label) {
                 s.release();
             }
-        }
-    }
-
-    private void checkOpen() {
-        if (closed) {
-            throw new IllegalStateException("NDArrayIter is closed");
         }
     }
 
@@ -543,14 +521,7 @@ public final class NDArrayIter extends DataIter {
                 }
             }
             out.position(0).limit(count * rowBytes);
-            NDArray a = NDArray.zeros(new Shape(batchShape(count)), dtype, ctx);
-            try {
-                a.set(out);
-            } catch (RuntimeException e) {
-                a.close();
-                throw e;
-            }
-            return a.detach();
+            return filled(new Shape(batchShape(count)), dtype, ctx, a -> a.set(out));
         }
 
         void release() {

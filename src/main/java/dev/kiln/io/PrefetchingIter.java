@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -40,15 +39,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Thread-safety: one consumer thread at a time; the background threads touch only their own
  * wrapped iterator, and never while {@link #reset()} resets it.
  */
-public final class PrefetchingIter extends DataIter {
+public final class PrefetchingIter extends FixedDescIter {
     private static final AtomicInteger IDS = new AtomicInteger();
     private static final Object END = new Object();
 
     private final List<DataIter> iters;
-    private final List<DataDesc> provideData;
-    private final List<DataDesc> provideLabel;
     private final Worker[] workers;
-    private boolean closed;
 
     /** Prefetches one iterator. */
     public PrefetchingIter(DataIter iter) {
@@ -83,8 +79,7 @@ public final class PrefetchingIter extends DataIter {
             pd.addAll(rename(iters.get(i).provideData(), renameData == null ? null : renameData.get(i)));
             pl.addAll(rename(iters.get(i).provideLabel(), renameLabel == null ? null : renameLabel.get(i)));
         }
-        this.provideData = Collections.unmodifiableList(pd);
-        this.provideLabel = Collections.unmodifiableList(pl);
+        describe(Collections.unmodifiableList(pd), Collections.unmodifiableList(pl));
         int id = IDS.incrementAndGet();
         this.workers = new Worker[iters.size()];
         for (int i = 0; i < workers.length; i++) {
@@ -285,7 +280,7 @@ public final class PrefetchingIter extends DataIter {
     @Override
     public DataBatch next() {
         if (!hasNext()) {
-            throw new NoSuchElementException("PrefetchingIter: end of epoch (call reset())");
+            throw endOfEpoch();
         }
         DataBatch[] parts = new DataBatch[workers.length];
         for (int i = 0; i < workers.length; i++) {
@@ -307,7 +302,7 @@ public final class PrefetchingIter extends DataIter {
             data.addAll(b.data());
             label.addAll(b.label());
         }
-        return new DataBatch(data, label, parts[0].pad(), parts[0].index(), parts[0].bucketKey(), provideData, provideLabel);
+        return new DataBatch(data, label, parts[0].pad(), parts[0].index(), parts[0].bucketKey(), provideData(), provideLabel());
     }
 
     /** Waits for reads in progress, closes batches read ahead, resets every wrapped iterator and reads on. */
@@ -334,16 +329,6 @@ public final class PrefetchingIter extends DataIter {
     }
 
     @Override
-    public List<DataDesc> provideData() {
-        return provideData;
-    }
-
-    @Override
-    public List<DataDesc> provideLabel() {
-        return provideLabel;
-    }
-
-    @Override
     public Object defaultBucketKey() {
         return iters.get(0).defaultBucketKey();
     }
@@ -351,33 +336,12 @@ public final class PrefetchingIter extends DataIter {
     /** Stops the threads, closes batches read ahead and closes the wrapped iterators. Idempotent. */
     @Override
     public void close() {
-        if (closed) {
+        if (!markClosed()) {
             return;
         }
-        closed = true;
         for (Worker w : workers) {
             w.stop();
         }
-        RuntimeException first = null;
-        for (DataIter it : iters) {
-            try {
-                it.close();
-            } catch (RuntimeException e) {
-                if (first == null) {
-                    first = e;
-                } else {
-                    first.addSuppressed(e);
-                }
-            }
-        }
-        if (first != null) {
-            throw first;
-        }
-    }
-
-    private void checkOpen() {
-        if (closed) {
-            throw new IllegalStateException("PrefetchingIter is closed");
-        }
+        DataBatch.closeAll(iters, DataIter::close);
     }
 }

@@ -53,19 +53,8 @@ public class Accuracy extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            HostTensor label = HostTensor.of(labels.get(p));
-            HostTensor pred = HostTensor.of(preds.get(p));
-            int[] predLabel;
-            if (!pred.sameShape(label)) {
-                predLabel = HostTensor.argmax(pred, axis, "Accuracy");
-            } else {
-                predLabel = new int[pred.size()];
-                for (int i = 0; i < predLabel.length; i++) {
-                    predLabel[i] = HostTensor.toInt32(pred.get(i));
-                }
-            }
+        forEachPair(labels, preds, (label, pred) -> {
+            int[] predLabel = HostTensor.predictedClasses(pred, label, axis, "Accuracy");
             checkLengths(label.size(), predLabel.length);
             long correct = 0;
             for (int i = 0; i < predLabel.length; i++) {
@@ -74,7 +63,7 @@ public class Accuracy extends EvalMetric {
                 }
             }
             accumulate(correct, predLabel.length);
-        }
+        });
     }
 
     @Override

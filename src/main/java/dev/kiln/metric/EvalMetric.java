@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 
 /**
  * Base class of the evaluation metrics, MXNet's {@code mx.metric.EvalMetric}.
@@ -286,6 +287,31 @@ public abstract class EvalMetric {
      */
     protected static void checkLabelShapes(List<?> labels, List<?> preds) {
         checkLengths(labels.size(), preds.size());
+    }
+
+    /**
+     * The usual per-pair loop of {@link #update(List, List)}: {@link #checkLabelShapes}, then each
+     * label and the prediction at the same position, copied to the host, go to {@code update}.
+     *
+     * @param labels the label list (borrowed)
+     * @param preds the prediction list (borrowed)
+     * @param update called once per pair with (label, prediction)
+     */
+    static void forEachPair(List<NDArray> labels, List<NDArray> preds, BiConsumer<HostTensor, HostTensor> update) {
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            HostTensor label = HostTensor.of(labels.get(p));
+            HostTensor pred = HostTensor.of(preds.get(p));
+            update.accept(label, pred);
+        }
+    }
+
+    /** Checks MXNet's {@code average} argument: {@code "macro"} or {@code "micro"}; returns it. */
+    static String checkAverage(String average, String metric) {
+        if (!"macro".equals(average) && !"micro".equals(average)) {
+            throw new IllegalArgumentException(metric + ": average must be 'macro' or 'micro', got " + average);
+        }
+        return average;
     }
 
     /** The same check on two counts (MXNet compares {@code len()} of numpy arrays this way). */

@@ -1,9 +1,6 @@
 package dev.kiln.metric;
 
-import dev.kiln.ndarray.NDArray;
-
 import java.util.List;
-import java.util.Map;
 
 /**
  * F1 score of a binary classifier, MXNet's {@code F1} (registry name {@code f1}).
@@ -22,10 +19,7 @@ import java.util.Map;
  *
  * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
  */
-public class F1 extends EvalMetric {
-    private final String average;
-    private final BinaryStats stats = new BinaryStats();
-
+public class F1 extends BinaryClassificationMetric {
     /** Macro-averaged F1 named {@code f1}. */
     public F1() {
         this("f1", null, null, "macro");
@@ -50,57 +44,11 @@ public class F1 extends EvalMetric {
      * @throws IllegalArgumentException for another averaging
      */
     public F1(String name, List<String> outputNames, List<String> labelNames, String average) {
-        super(name, outputNames, labelNames, true);
-        this.average = checkAverage(average, "F1");
-    }
-
-    static String checkAverage(String average, String metric) {
-        if (!"macro".equals(average) && !"micro".equals(average)) {
-            throw new IllegalArgumentException(metric + ": average must be 'macro' or 'micro', got " + average);
-        }
-        return average;
-    }
-
-    /** {@code "macro"} or {@code "micro"}. */
-    public String average() {
-        return average;
+        super(name, outputNames, labelNames, average, "F1");
     }
 
     @Override
-    public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            stats.update(HostTensor.of(labels.get(p)), HostTensor.of(preds.get(p)), "F1");
-        }
-        if (average.equals("macro")) {
-            sumMetric += stats.fscore(false);
-            globalSumMetric += stats.fscore(true);
-            numInst += 1;
-            globalNumInst += 1;
-            stats.reset();
-        } else {
-            sumMetric = stats.fscore(false) * stats.total();
-            globalSumMetric = stats.fscore(true) * stats.globalTotal();
-            numInst = stats.total();
-            globalNumInst = stats.globalTotal();
-        }
-    }
-
-    @Override
-    public void reset() {
-        super.reset();
-        stats.reset();
-    }
-
-    @Override
-    public void resetLocal() {
-        super.resetLocal();
-        stats.resetLocal();
-    }
-
-    /** Records {@code average} (MXNet 1.9 omits it, so its round trip turns micro into macro). */
-    @Override
-    protected void configKwargs(Map<String, Object> config) {
-        config.put("average", average);
+    double score(BinaryStats stats, boolean global) {
+        return stats.fscore(global);
     }
 }

@@ -214,6 +214,22 @@ public final class HostTensor {
         return out;
     }
 
+    /**
+     * The predicted class of each label element, as {@link Accuracy} and {@link PCC} read it:
+     * {@code pred} argmax'd over {@code axis} when its shape differs from {@code label}'s,
+     * otherwise its values cast to int32; flattened row-major.
+     */
+    static int[] predictedClasses(HostTensor pred, HostTensor label, int axis, String what) {
+        if (!pred.sameShape(label)) {
+            return argmax(pred, axis, what);
+        }
+        int[] out = new int[pred.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = toInt32(pred.get(i));
+        }
+        return out;
+    }
+
     /** The shape with {@code axis} removed. */
     static long[] dropAxis(long[] shape, int axis) {
         long[] out = new long[shape.length - 1];

@@ -1,9 +1,6 @@
 package dev.kiln.metric;
 
-import dev.kiln.ndarray.NDArray;
-
 import java.util.List;
-import java.util.Map;
 
 /**
  * Matthews correlation coefficient of a binary classifier, MXNet's {@code MCC} (registry name
@@ -17,10 +14,7 @@ import java.util.Map;
  *
  * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
  */
-public class MCC extends EvalMetric {
-    private final String average;
-    private final BinaryStats stats = new BinaryStats();
-
+public class MCC extends BinaryClassificationMetric {
     /** Macro-averaged MCC named {@code mcc}. */
     public MCC() {
         this("mcc", null, null, "macro");
@@ -45,50 +39,11 @@ public class MCC extends EvalMetric {
      * @throws IllegalArgumentException for another averaging
      */
     public MCC(String name, List<String> outputNames, List<String> labelNames, String average) {
-        super(name, outputNames, labelNames, true);
-        this.average = F1.checkAverage(average, "MCC");
-    }
-
-    /** {@code "macro"} or {@code "micro"}. */
-    public String average() {
-        return average;
+        super(name, outputNames, labelNames, average, "MCC");
     }
 
     @Override
-    public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            stats.update(HostTensor.of(labels.get(p)), HostTensor.of(preds.get(p)), "MCC");
-        }
-        if (average.equals("macro")) {
-            sumMetric += stats.matthewscc(false);
-            globalSumMetric += stats.matthewscc(true);
-            numInst += 1;
-            globalNumInst += 1;
-            stats.reset();
-        } else {
-            sumMetric = stats.matthewscc(false) * stats.total();
-            globalSumMetric = stats.matthewscc(true) * stats.globalTotal();
-            numInst = stats.total();
-            globalNumInst = stats.globalTotal();
-        }
-    }
-
-    @Override
-    public void reset() {
-        super.reset();
-        stats.reset();
-    }
-
-    @Override
-    public void resetLocal() {
-        super.resetLocal();
-        stats.resetLocal();
-    }
-
-    /** Records {@code average} (MXNet 1.9 omits it, so its round trip turns micro into macro). */
-    @Override
-    protected void configKwargs(Map<String, Object> config) {
-        config.put("average", average);
+    double score(BinaryStats stats, boolean global) {
+        return stats.matthewscc(global);
     }
 }

@@ -1,9 +1,6 @@
 package dev.kiln.metric;
 
-import dev.kiln.ndarray.NDArray;
-
 import java.util.List;
-import java.util.Map;
 
 /**
  * Negative log-likelihood of the labelled class, MXNet's {@code NegativeLogLikelihood} (registry names {@code negativeloglikelihood}, {@code nll_loss}); the same formula as {@link CrossEntropy}.
@@ -14,9 +11,7 @@ import java.util.Map;
  *
  * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
  */
-public class NegativeLogLikelihood extends EvalMetric {
-    private final double eps;
-
+public class NegativeLogLikelihood extends PickedClassLogLoss {
     /** With {@code eps = 1e-12}, named {@code nll-loss}. */
     public NegativeLogLikelihood() {
         this(1e-12, "nll-loss", null, null);
@@ -31,27 +26,6 @@ public class NegativeLogLikelihood extends EvalMetric {
      * @param labelNames labels used by {@link #updateDict} ({@code null} = all)
      */
     public NegativeLogLikelihood(double eps, String name, List<String> outputNames, List<String> labelNames) {
-        super(name, outputNames, labelNames, true);
-        this.eps = eps;
-    }
-
-    /** The constant added to each probability. */
-    public double eps() {
-        return eps;
-    }
-
-    @Override
-    public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            HostTensor label = HostTensor.of(labels.get(p));
-            HostTensor pred = HostTensor.of(preds.get(p));
-            accumulate(CrossEntropy.pickedNegLogSum(label, pred, eps, "NegativeLogLikelihood"), label.size());
-        }
-    }
-
-    @Override
-    protected void configKwargs(Map<String, Object> config) {
-        config.put("eps", eps);
+        super(eps, name, outputNames, labelNames, "NegativeLogLikelihood");
     }
 }

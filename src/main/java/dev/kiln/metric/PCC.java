@@ -62,19 +62,8 @@ public class PCC extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            HostTensor label = HostTensor.of(labels.get(p));
-            HostTensor pred = HostTensor.of(preds.get(p));
-            int[] pl;
-            if (!pred.sameShape(label)) {
-                pl = HostTensor.argmax(pred, 1, "PCC");
-            } else {
-                pl = new int[pred.size()];
-                for (int i = 0; i < pl.length; i++) {
-                    pl[i] = HostTensor.toInt32(pred.get(i));
-                }
-            }
+        forEachPair(labels, preds, (label, pred) -> {
+            int[] pl = HostTensor.predictedClasses(pred, label, 1, "PCC");
             checkLengths(label.size(), pl.length);
             int[] ll = new int[label.size()];
             int max = 0;
@@ -92,7 +81,7 @@ public class PCC extends EvalMetric {
                 lcm[pl[i]][ll[i]] += 1;
                 gcm[pl[i]][ll[i]] += 1;
             }
-        }
+        });
         numInst += 1;
         globalNumInst += 1;
     }

@@ -107,7 +107,7 @@ public class PearsonCorrelation extends EvalMetric {
      */
     public PearsonCorrelation(String name, List<String> outputNames, List<String> labelNames, String average) {
         super(name, outputNames, labelNames, true);
-        this.average = F1.checkAverage(average, "PearsonCorrelation");
+        this.average = checkAverage(average, "PearsonCorrelation");
     }
 
     /** {@code "macro"} or {@code "micro"}. */
@@ -117,10 +117,7 @@ public class PearsonCorrelation extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int k = 0; k < labels.size(); k++) {
-            HostTensor label = HostTensor.of(labels.get(k));
-            HostTensor pred = HostTensor.of(preds.get(k));
+        forEachPair(labels, preds, (label, pred) -> {
             checkShapes(label, pred);
             if (average.equals("macro")) {
                 accumulate(corrcoef(pred.values(), label.values()), 1);
@@ -130,7 +127,7 @@ public class PearsonCorrelation extends EvalMetric {
                 numInst += 1;
                 globalNumInst += 1;
             }
-        }
+        });
     }
 
     /** numpy's {@code corrcoef(x, y)[0, 1]}: two-pass covariance over the standard deviations, clipped to [−1, 1]. */

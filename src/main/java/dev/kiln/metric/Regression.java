@@ -16,16 +16,9 @@ final class Regression {
      */
     static void update(EvalMetric m, List<NDArray> labels, List<NDArray> preds, DoubleBinaryOperator f,
                        DoubleUnaryOperator post) {
-        EvalMetric.checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            HostTensor label = HostTensor.of(labels.get(p));
-            HostTensor pred = HostTensor.of(preds.get(p));
-            double v = post.applyAsDouble(broadcastMean(label, pred, f));
-            m.sumMetric += v;
-            m.globalSumMetric += v;
-            m.numInst += 1;
-            m.globalNumInst += 1;
-        }
+        EvalMetric.forEachPair(labels, preds, (label, pred) -> {
+            m.accumulate(post.applyAsDouble(broadcastMean(label, pred, f)), 1);
+        });
     }
 
     private static long[] asColumn(long[] s) {

@@ -64,10 +64,7 @@ public class TopKAccuracy extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        checkLabelShapes(labels, preds);
-        for (int p = 0; p < labels.size(); p++) {
-            HostTensor label = HostTensor.of(labels.get(p));
-            HostTensor pred = HostTensor.of(preds.get(p));
+        forEachPair(labels, preds, (label, pred) -> {
             if (pred.ndim() > 2) {
                 throw new IllegalArgumentException("Predictions should be no more than 2 dims, got shape " + HostTensor.pyShape(pred.dims()));
             }
@@ -89,7 +86,7 @@ public class TopKAccuracy extends EvalMetric {
                 }
             }
             accumulate(correct, n);
-        }
+        });
     }
 
     /** True if class {@code label} is among the topK largest of row[off .. off+c). */

@@ -1,74 +1,27 @@
 package dev.kiln.io;
 
-import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.mxnet.engine.MxNDManager;
-import ai.djl.mxnet.jna.JnaUtils;
-import ai.djl.mxnet.jna.LibUtils;
-import ai.djl.mxnet.jna.MxnetLibrary;
 import ai.djl.ndarray.NDArray;
-import com.sun.jna.Library;
-import com.sun.jna.Memory;
-import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
-import org.junit.jupiter.api.Assumptions;
+import dev.kiln.mxnet.MxOracle;
 
-import java.lang.reflect.Proxy;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static dev.kiln.mxnet.MxOracle.call;
+
 /**
  * The real MXNet 1.9.1 native data iterators (CSVIter, MNISTIter) through MXNet's C API
  * ({@code MXListDataIters}, {@code MXDataIterCreateIter}, ...), loaded from DJL's
- * {@code mxnet-native-mkl} jar offline: a test oracle for Kiln's Java iterators.
+ * {@code mxnet-native-mkl} jar offline by {@link MxOracle}: a test oracle for Kiln's Java
+ * iterators. Tests call {@link MxOracle#assumeAvailable()} first.
  */
 final class MxIterOracle {
-    private static final String REASON;
-    private static final MxNDManager MANAGER;
-    private static final NativeLibrary LIB;
-
-    static {
-        if (System.getProperty("ai.djl.offline") == null) {
-            System.setProperty("ai.djl.offline", "true");
-        }
-        if (System.getProperty("DJL_CACHE_DIR") == null && System.getenv("DJL_CACHE_DIR") == null) {
-            System.setProperty("DJL_CACHE_DIR", Path.of("target", "djl-cache").toAbsolutePath().toString());
-        }
-        String reason = null;
-        MxNDManager mgr = null;
-        NativeLibrary lib = null;
-        try {
-            Engine engine = Engine.getEngine("MXNet");
-            JnaUtils.setNumpyMode(JnaUtils.NumpyMode.OFF);
-            mgr = (MxNDManager) engine.newBaseManager(Device.cpu());
-            MxnetLibrary proxy = LibUtils.loadLibrary();
-            lib = ((Library.Handler) Proxy.getInvocationHandler(proxy)).getNativeLibrary();
-        } catch (Throwable t) {
-            reason = "MXNet native library (DJL mxnet-engine + mxnet-native-mkl, offline) cannot load: " + t;
-        }
-        REASON = reason;
-        MANAGER = mgr;
-        LIB = lib;
-    }
-
     private MxIterOracle() {}
-
-    static void assumeAvailable() {
-        Assumptions.assumeTrue(REASON == null, REASON);
-    }
-
-    private static void call(String fn, Object... args) {
-        int rc = LIB.getFunction(fn).invokeInt(args);
-        if (rc != 0) {
-            String err = LIB.getFunction("MXGetLastError").invokeString(new Object[0], false);
-            throw new IllegalStateException(fn + " failed: " + err);
-        }
-    }
 
     private static Pointer creator(String name) {
         IntByReference n = new IntByReference();
@@ -102,7 +55,7 @@ final class MxIterOracle {
         call("MXDataIterCreateIter", c, keys.length, keys, vals, h);
         Pointer it = h.getValue();
         List<List<Batch>> out = new ArrayList<>();
-        try (MxNDManager m = MANAGER.newSubManager(Device.cpu())) {
+        try (MxNDManager m = MxOracle.newManager()) {
             for (int e = 0; e < epochs; e++) {
                 if (e > 0) {
                     call("MXDataIterBeforeFirst", it);

@@ -1,5 +1,6 @@
 package dev.kiln.io;
 
+import dev.kiln.mxnet.MxOracle;
 import dev.kiln.testutil.NoLeaks;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -33,7 +34,7 @@ class MxIterOracleTest {
 
     @BeforeAll
     static void oracle() {
-        MxIterOracle.assumeAvailable();
+        MxOracle.assumeAvailable();
     }
 
     static List<List<MxIterOracle.Batch>> kiln(DataIter it, int epochs) {

@@ -43,36 +43,47 @@ class ClassificationMetricTest {
         return (tp * tn - fp * fn) / Math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn));
     }
 
+    /**
+     * Fresh micro and macro metrics are NaN; after all-negative labels and predictions both are 0
+     * (not NaN); then both are reset. Arrays are created in the caller's scope.
+     */
+    private static void assertZeroWithoutPositives(EvalMetric micro, EvalMetric macro) {
+        assertTrue(Double.isNaN(micro.get()) && Double.isNaN(macro.get()));
+        NDArray p0 = nd(new float[] {0.9f, 0.1f, 0.8f, 0.2f}, 2, 2);
+        NDArray l0 = nd(new float[] {0, 0}, 2);
+        micro.update(l0, p0);
+        macro.update(l0, p0);
+        assertEquals(0.0, micro.get());
+        assertEquals(0.0, macro.get());
+        micro.reset();
+        macro.reset();
+    }
+
+    /** Updates both metrics with one batch and checks their counts afterwards. */
+    private static void updateBoth(EvalMetric micro, EvalMetric macro, List<NDArray> labels, List<NDArray> preds,
+                                   int microNum, int macroNum) {
+        micro.update(labels, preds);
+        macro.update(labels, preds);
+        assertEquals(microNum, micro.numInst());
+        assertEquals(macroNum, macro.numInst());
+    }
+
     @Test
     void f1MacroVersusMicro() {
         EvalMetric micro = Metrics.create("f1", Map.of("average", "micro"));
         F1 macro = new F1("macro");
-        assertTrue(Double.isNaN(micro.get()) && Double.isNaN(macro.get()));
         try (NDScope s = NDScope.open()) {
             // divide by zero: no positives anywhere gives 0, not NaN
-            NDArray p0 = nd(new float[] {0.9f, 0.1f, 0.8f, 0.2f}, 2, 2);
-            NDArray l0 = nd(new float[] {0, 0}, 2);
-            micro.update(l0, p0);
-            macro.update(l0, p0);
-            assertEquals(0.0, micro.get());
-            assertEquals(0.0, macro.get());
-            micro.reset();
-            macro.reset();
+            assertZeroWithoutPositives(micro, macro);
 
             List<List<NDArray>> b = f1Batches();
-            micro.update(b.get(0), b.get(1));
-            macro.update(b.get(0), b.get(1));
-            assertEquals(4, micro.numInst());
-            assertEquals(1, macro.numInst());
+            updateBoth(micro, macro, b.get(0), b.get(1), 4, 1);
             double f1a = f1(1, 0, 1); // argmax of [.5,.5] is 0: TP 1, FN 1
             assertEquals(2 / 3.0, f1a, 1e-15);
             assertEquals(f1a, micro.get(), 1e-12);
             assertEquals(f1a, macro.get(), 1e-12);
 
-            micro.update(b.get(2), b.get(3));
-            macro.update(b.get(2), b.get(3));
-            assertEquals(6, micro.numInst());
-            assertEquals(2, macro.numInst());
+            updateBoth(micro, macro, b.get(2), b.get(3), 6, 2);
             assertEquals(f1(2, 0, 1), micro.get(), 1e-12);
             assertEquals(0.8, micro.get(), 1e-12);
             assertEquals((f1a + f1(1, 0, 0)) / 2, macro.get(), 1e-12);
@@ -85,30 +96,16 @@ class ClassificationMetricTest {
     void mccMacroVersusMicro() {
         EvalMetric micro = Metrics.create("mcc", Map.of("average", "micro"));
         MCC macro = new MCC("macro");
-        assertTrue(Double.isNaN(micro.get()) && Double.isNaN(macro.get()));
         try (NDScope s = NDScope.open()) {
-            NDArray p0 = nd(new float[] {0.9f, 0.1f, 0.8f, 0.2f}, 2, 2);
-            NDArray l0 = nd(new float[] {0, 0}, 2);
-            micro.update(l0, p0);
-            macro.update(l0, p0);
-            assertEquals(0.0, micro.get()); // all-negative labels and predictions: 0, not NaN
-            assertEquals(0.0, macro.get());
-            micro.reset();
-            macro.reset();
+            assertZeroWithoutPositives(micro, macro); // all-negative labels and predictions: 0, not NaN
 
             List<List<NDArray>> b = f1Batches();
-            micro.update(b.get(0), b.get(1));
-            macro.update(b.get(0), b.get(1));
-            assertEquals(4, micro.numInst());
-            assertEquals(1, macro.numInst());
+            updateBoth(micro, macro, b.get(0), b.get(1), 4, 1);
             double mcc1 = mcc(1, 0, 1, 2);
             assertEquals(mcc1, micro.get(), 1e-12);
             assertEquals(mcc1, macro.get(), 1e-12);
 
-            micro.update(b.get(2), b.get(3));
-            macro.update(b.get(2), b.get(3));
-            assertEquals(6, micro.numInst());
-            assertEquals(2, macro.numInst());
+            updateBoth(micro, macro, b.get(2), b.get(3), 6, 2);
             double mcc2 = mcc(1, 0, 0, 1);
             assertEquals(mcc(2, 0, 1, 3), micro.get(), 1e-12);
             assertEquals((mcc1 + mcc2) / 2, macro.get(), 1e-12);

@@ -2,13 +2,7 @@ package dev.kiln.mxnet;
 
 import ai.djl.mxnet.engine.MxNDArray;
 import ai.djl.mxnet.engine.MxNDManager;
-import ai.djl.mxnet.jna.LibUtils;
-import ai.djl.mxnet.jna.MxnetLibrary;
 import com.sun.jna.Callback;
-import com.sun.jna.Library;
-import com.sun.jna.Memory;
-import com.sun.jna.Native;
-import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
 import dev.kiln.executor.Executor;
@@ -24,7 +18,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -57,27 +50,6 @@ class MonitorOracleTest {
 
     record Seen(String name, double rms) {}
 
-    private static NativeLibrary lib() {
-        MxnetLibrary proxy = LibUtils.loadLibrary();
-        return ((Library.Handler) Proxy.getInvocationHandler(proxy)).getNativeLibrary();
-    }
-
-    private static void call(NativeLibrary lib, String fn, Object... args) {
-        int rc = lib.getFunction(fn).invokeInt(args);
-        if (rc != 0) {
-            throw new IllegalStateException(fn + " failed: " + lib.getFunction("MXGetLastError").invokeString(new Object[0], false));
-        }
-    }
-
-    private static Memory pointers(List<Pointer> ps) {
-        Memory mem = new Memory((long) Native.POINTER_SIZE * Math.max(1, ps.size()));
-        mem.clear();
-        for (int i = 0; i < ps.size(); i++) {
-            mem.setPointer((long) i * Native.POINTER_SIZE, ps.get(i));
-        }
-        return mem;
-    }
-
     static double rms(float[] v) {
         double s = 0;
         for (float f : v) {
@@ -92,7 +64,6 @@ class MonitorOracleTest {
      */
     static List<Seen> mxnet(Symbol net, Map<String, float[]> values, Map<String, long[]> shapes, Set<String> withGrad, boolean train,
             boolean monitorAll) {
-        NativeLibrary lib = lib();
         List<Seen> seen = new ArrayList<>();
         try (MxNDManager m = MxOracle.newManager(); ai.djl.mxnet.engine.Symbol s = MxOracle.symbol(m, net.toJson())) {
             String[] names = s.getArgNames();
@@ -110,7 +81,8 @@ class MonitorOracleTest {
                 x.add(((MxNDArray) MxOracle.create(m, values.get(a), shapes.get(a))).getHandle());
             }
             PointerByReference out = new PointerByReference();
-            call(lib, "MXExecutorBind", s.getHandle(), 1, 0, names.length, pointers(in), pointers(g), req, x.size(), pointers(x), out);
+            MxOracle.call("MXExecutorBind", s.getHandle(), 1, 0, names.length, MxOracle.pointers(in), MxOracle.pointers(g), req,
+                    x.size(), MxOracle.pointers(x), out);
             Pointer ex = out.getValue();
             try {
                 MonitorCallback cb = (name, nd, user) -> {
@@ -118,15 +90,15 @@ class MonitorOracleTest {
                         seen.add(new Seen(name, rms(a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray())));
                     }
                 };
-                call(lib, "MXExecutorSetMonitorCallbackEX", ex, cb, Pointer.NULL, monitorAll ? 1 : 0);
-                call(lib, "MXExecutorForward", ex, train ? 1 : 0);
+                MxOracle.call("MXExecutorSetMonitorCallbackEX", ex, cb, Pointer.NULL, monitorAll ? 1 : 0);
+                MxOracle.call("MXExecutorForward", ex, train ? 1 : 0);
                 if (train) {
-                    call(lib, "MXExecutorBackward", ex, 0, Pointer.NULL);
+                    MxOracle.call("MXExecutorBackward", ex, 0, Pointer.NULL);
                 }
                 // the callback must stay reachable until the passes are over
                 java.lang.ref.Reference.reachabilityFence(cb);
             } finally {
-                call(lib, "MXExecutorFree", ex);
+                MxOracle.call("MXExecutorFree", ex);
             }
         }
         return seen;

@@ -38,8 +38,12 @@ import java.util.Map;
  * <p>DJL switches MXNet to NumPy shape semantics globally; the oracle switches it back off, so
  * the legacy operators behave as in MXNet 1.x's Symbol/Module API (e.g. {@code axis=()} and the
  * Reshape codes).
+ *
+ * <p>The one place the tests load MXNet: {@code dev.kiln.io.MxIterOracle} (MXNet's native data
+ * iterators) and {@code dev.kiln.optimizer.MxRef} (optimizer operators) build on the public
+ * members here.
  */
-final class MxOracle {
+public final class MxOracle {
     private static final String REASON;
     private static final MxNDManager MANAGER;
     private static final NativeLibrary LIB;
@@ -80,7 +84,7 @@ final class MxOracle {
     private MxOracle() {}
 
     /** Skips the calling test (visibly) when MXNet cannot load. */
-    static void assumeAvailable() {
+    public static void assumeAvailable() {
         Assumptions.assumeTrue(REASON == null, REASON);
     }
 
@@ -90,11 +94,12 @@ final class MxOracle {
     }
 
     /** A child manager on the CPU: close it to free every MXNet array made through it. */
-    static MxNDManager newManager() {
+    public static MxNDManager newManager() {
         return MANAGER.newSubManager(Device.cpu());
     }
 
-    static NDArray create(MxNDManager m, float[] data, long... shape) {
+    /** A float32 MXNet array of the manager holding {@code data} (row-major) with the given shape. */
+    public static NDArray create(MxNDManager m, float[] data, long... shape) {
         return m.create(data, new Shape(shape));
     }
 
@@ -106,12 +111,12 @@ final class MxOracle {
     }
 
     /** Runs a registered MXNet operator by name; returns all of its visible outputs. */
-    static NDList invoke(MxNDManager m, String op, Map<String, String> attrs, NDArray... inputs) {
+    public static NDList invoke(MxNDManager m, String op, Map<String, String> attrs, NDArray... inputs) {
         return m.invoke(op, new NDList(inputs), params(attrs));
     }
 
     /** Runs an operator writing its (single) output into {@code out} (e.g. sgd_update in place). */
-    static void invokeInto(MxNDManager m, String op, Map<String, String> attrs, NDArray out, NDArray... inputs) {
+    public static void invokeInto(MxNDManager m, String op, Map<String, String> attrs, NDArray out, NDArray... inputs) {
         m.invoke(op, inputs, new NDArray[] {out}, params(attrs));
     }
 
@@ -119,7 +124,8 @@ final class MxOracle {
         return ((MxNDArray) a).getHandle();
     }
 
-    private static Memory pointers(List<Pointer> ps) {
+    /** A native array of the given pointers (at least one slot, so an empty list is still a valid address). */
+    static Memory pointers(List<Pointer> ps) {
         Memory mem = new Memory((long) Native.POINTER_SIZE * Math.max(1, ps.size()));
         mem.clear();
         for (int i = 0; i < ps.size(); i++) {
@@ -128,7 +134,12 @@ final class MxOracle {
         return mem;
     }
 
-    private static void call(String fn, Object... args) {
+    /**
+     * Calls an MXNet C API function by name.
+     *
+     * @throws IllegalStateException with {@code MXGetLastError}'s message when it returns non-zero
+     */
+    public static void call(String fn, Object... args) {
         int rc = LIB.getFunction(fn).invokeInt(args);
         if (rc != 0) {
             String err = LIB.getFunction("MXGetLastError").invokeString(new Object[0], false);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.djl.mxnet.engine.MxNDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.kiln.mxnet.MxOracle;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.testutil.NoLeaks;
 
@@ -207,14 +208,14 @@ class MxnetParityTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void tenStepsMatchMxnet(Case c) {
-        MxRef.assumeAvailable();
+        MxOracle.assumeAvailable();
         Random rnd = new Random(c.label.hashCode());
         float[] w0 = random(rnd, 1);
         float[][] grads = new float[STEPS][];
         for (int t = 0; t < STEPS; t++) {
             grads[t] = random(rnd, 1.5);
         }
-        try (MxNDManager m = MxRef.newManager();
+        try (MxNDManager m = MxOracle.newManager();
              Updater u = new Updater(Optimizers.create(c.optimizer, c.params));
              NDArray w = NDArray.create(w0, N);
              NDArray g = NDArray.zeros(N)) {
@@ -248,7 +249,7 @@ class MxnetParityTest {
 
     @Test
     void multiPrecisionSgdMatchesMxnet() {
-        MxRef.assumeAvailable();
+        MxOracle.assumeAvailable();
         for (boolean momentum : new boolean[] {false, true}) {
             String label = "mp_sgd" + (momentum ? "_mom" : "");
             Random rnd = new Random(label.hashCode());
@@ -257,7 +258,7 @@ class MxnetParityTest {
             if (momentum) {
                 p.put("momentum", 0.9);
             }
-            try (MxNDManager m = MxRef.newManager();
+            try (MxNDManager m = MxOracle.newManager();
                  Updater u = new Updater(Optimizers.create("sgd", p));
                  NDArray w = MultiPrecisionTest.half(w0)) {
                 ai.djl.ndarray.NDArray mw = op(m, "Cast", attrs("dtype", "float16"), MxRef.create(m, w0));
