@@ -66,33 +66,24 @@ void adagrad_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in,
                  const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T neg_lr = sc<T>(-attrs.f("lr")), wd = sc<T>(attrs.f("wd")), eps = sc<T>(attrs.f("epsilon"));
-    const T rescale = sc<T>(attrs.f("rescale_grad"));
-    const double cd = attrs.f("clip_gradient");
-    const bool clipping = cd >= 0;
-    const T c = sc<T>(cd);
+    const auto gp = GradPrep<T>::python(attrs);
+    const T neg_lr = sc<T>(-attrs.f("lr")), wd = gp.wd, eps = sc<T>(attrs.f("epsilon"));
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* h = in[2].dptr<T>();        // history [n], mutated
     T* y = out[0].dptr<T>();       // [n]
-    auto grad = [=](int64_t i) {
-      const T G = g[i] * rescale;
-      return clipping ? clip(G, c) : G;
-    };
-    with_store(req[0], [&](auto st) {
-      sqrt_blocks<T, 1>(
-          out[0].size(),
-          [=](int64_t i, T* r0, T*) {
-            const T G = grad(i);
-            const T hi = h[i] + G * G;
-            h[i] = hi;
-            *r0 = hi + eps;
-          },
-          [=](int64_t i, T s, T) {
-            const T wi = w[i];
-            st(y, i, wi + (grad(i) / s + wi * wd) * neg_lr);
-          });
-    });
+    sqrt_update<T, 1>(
+        req[0], y, out[0].size(),
+        [=](int64_t i, T* r0, T*) {
+          const T G = gp(g[i]);
+          const T hi = h[i] + G * G;
+          h[i] = hi;
+          *r0 = hi + eps;
+        },
+        [=](int64_t i, T s, T) {
+          const T wi = w[i];
+          return wi + (gp(g[i]) / s + wi * wd) * neg_lr;
+        });
   });
 }
 
@@ -101,42 +92,32 @@ void adadelta_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in
                   const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
+    const auto gp = GradPrep<T>::python(attrs);
     const double rho_d = attrs.f("rho");
     const T rho = sc<T>(rho_d), orho = sc<T>(1. - rho_d);
-    const T wd = sc<T>(attrs.f("wd")), eps = sc<T>(attrs.f("epsilon"));
-    const T rescale = sc<T>(attrs.f("rescale_grad"));
-    const double cd = attrs.f("clip_gradient");
-    const bool clipping = cd >= 0;
-    const T c = sc<T>(cd);
+    const T wd = gp.wd, eps = sc<T>(attrs.f("epsilon"));
     const T* w = in[0].dptr<T>();  // weight [n]
     T* g = in[1].dptr<T>();        // grad [n], overwritten with rescale_grad * grad
     T* ag = in[2].dptr<T>();       // acc_g [n], mutated
     T* ad = in[3].dptr<T>();       // acc_delta [n], mutated
     T* y = out[0].dptr<T>();       // [n]
-    auto grad = [=](int64_t i) {
-      const T G = g[i] * rescale;
-      return clipping ? clip(G, c) : G;
-    };
-    with_store(req[0], [&](auto st) {
-      sqrt_blocks<T, 2>(
-          out[0].size(),
-          [=](int64_t i, T* r0, T* r1) {
-            const T G = grad(i);
-            const T agi = ag[i] * rho + orho * G * G;
-            ag[i] = agi;
-            *r0 = ad[i] + eps;
-            *r1 = agi + eps;
-          },
-          [=](int64_t i, T s_delta, T s_g) {
-            const T gi = g[i] * rescale;
-            const T G = clipping ? clip(gi, c) : gi;
-            const T d = s_delta / s_g * G;
-            ad[i] = ad[i] * rho + orho * d * d;
-            const T wi = w[i];
-            st(y, i, wi - (d + wd * wi));
-            g[i] = gi;
-          });
-    });
+    sqrt_update<T, 2>(
+        req[0], y, out[0].size(),
+        [=](int64_t i, T* r0, T* r1) {
+          const T G = gp(g[i]);
+          const T agi = ag[i] * rho + orho * G * G;
+          ag[i] = agi;
+          *r0 = ad[i] + eps;
+          *r1 = agi + eps;
+        },
+        [=](int64_t i, T s_delta, T s_g) {
+          const T gi = g[i] * gp.rescale;
+          const T d = s_delta / s_g * gp.clipped(gi);
+          ad[i] = ad[i] * rho + orho * d * d;
+          g[i] = gi;
+          const T wi = w[i];
+          return wi - (d + wd * wi);
+        });
   });
 }
 
@@ -145,13 +126,10 @@ void adamax_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, 
                 const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
+    const auto gp = GradPrep<T>::python(attrs);
     const double b1d = attrs.f("beta1");
     const T lr_t = sc<T>(attrs.f("lr") / (1. - std::pow(b1d, (double)attrs.i("t"))));
     const T b1 = sc<T>(b1d), ob1 = sc<T>(1. - b1d), b2 = sc<T>(attrs.f("beta2"));
-    const T wd = sc<T>(attrs.f("wd")), rescale = sc<T>(attrs.f("rescale_grad"));
-    const double cd = attrs.f("clip_gradient");
-    const bool clipping = cd >= 0;
-    const T c = sc<T>(cd);
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // m [n], mutated
@@ -160,8 +138,7 @@ void adamax_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, 
     with_store(req[0], [&](auto st) {
       simd::parallel_for(out[0].size(), [=](int64_t i) {
         const T wi = w[i];
-        T G = g[i] * rescale + wd * wi;
-        if (clipping) G = clip(G, c);
+        const T G = gp(g[i], wi);
         const T mi = m[i] * b1 + ob1 * G;
         const T a = b2 * u[i], ag = std::fabs(G);
         const T ui = a > ag ? a : ag;  // NDArray maximum
@@ -178,6 +155,7 @@ void nadam_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, c
                const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
+    const auto gp = GradPrep<T>::python(attrs);
     const double b1d = attrs.f("beta1"), b2d = attrs.f("beta2");
     const double t = (double)attrs.i("t");
     const double mt = attrs.f("momentum_t"), mt1 = attrs.f("momentum_t_1"), ms = attrs.f("m_schedule");
@@ -186,113 +164,71 @@ void nadam_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, c
     const T b1 = sc<T>(b1d), ob1 = sc<T>(1. - b1d), b2 = sc<T>(b2d), ob2 = sc<T>(1. - b2d);
     const T gcorr = sc<T>(1. - ms), mcorr = sc<T>(1. - ms_next), vcorr = sc<T>(1. - std::pow(b2d, t));
     const T omt = sc<T>(1. - mt), mt1_t = sc<T>(mt1);
-    const T wd = sc<T>(attrs.f("wd")), rescale = sc<T>(attrs.f("rescale_grad"));
-    const double cd = attrs.f("clip_gradient");
-    const bool clipping = cd >= 0;
-    const T c = sc<T>(cd);
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // m [n], mutated
     T* v = in[3].dptr<T>();        // v [n], mutated
     T* y = out[0].dptr<T>();       // [n]
-    auto grad = [=](int64_t i) {
-      const T G = g[i] * rescale + wd * w[i];
-      return clipping ? clip(G, c) : G;
-    };
-    with_store(req[0], [&](auto st) {
-      sqrt_blocks<T, 1>(
-          out[0].size(),
-          [=](int64_t i, T* r0, T*) {
-            const T G = grad(i);
-            m[i] = m[i] * b1 + ob1 * G;
-            const T vi = v[i] * b2 + ob2 * G * G;
-            v[i] = vi;
-            *r0 = vi / vcorr;
-          },
-          [=](int64_t i, T s, T) {
-            const T gp = grad(i) / gcorr;
-            const T mp = m[i] / mcorr;
-            const T mbar = omt * gp + mt1_t * mp;
-            st(y, i, w[i] - lr * mbar / (s + eps));
-          });
-    });
+    sqrt_update<T, 1>(
+        req[0], y, out[0].size(),
+        [=](int64_t i, T* r0, T*) {
+          const T G = gp(g[i], w[i]);
+          m[i] = m[i] * b1 + ob1 * G;
+          const T vi = v[i] * b2 + ob2 * G * G;
+          v[i] = vi;
+          *r0 = vi / vcorr;
+        },
+        [=](int64_t i, T s, T) {
+          const T gp_i = gp(g[i], w[i]) / gcorr;
+          const T mp = m[i] / mcorr;
+          const T mbar = omt * gp_i + mt1_t * mp;
+          return w[i] - lr * mbar / (s + eps);
+        });
   });
-}
-
-OpDef kiln_op(const std::string& name, const std::string& desc, std::vector<ParamDef> params,
-              std::vector<std::string> inputs, std::vector<int> mutated) {
-  OpDef d;
-  d.name = name;
-  d.description = desc;
-  d.params = std::move(params);
-  d.input_names_ = std::move(inputs);
-  d.output_names_ = {"output"};
-  d.mutate_inputs = [mutated](const Attrs&) { return mutated; };
-  d.infer_shape = infer_same_shape;
-  d.non_differentiable = true;
-  d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
-  return d;
 }
 
 ParamDef t_param() { return iparam("t", "", "Update count of this parameter (1 on the first update)."); }
 
 }  // namespace
 
+// Each operator takes wd, rescale_grad and clip_gradient after its own parameters.
 void register_kiln_optimizer_ops(OpRegistry& reg) {
-  {
-    OpDef d = kiln_op("_kiln_adagrad_update",
-                      "Kiln: dense AdaGrad update (MXNet's Python AdaGrad): grad = clip(rescale_grad * grad); "
-                      "history += grad^2; weight -= lr * (grad / sqrt(history + epsilon) + wd * weight).",
-                      {lr_param(), fparam("epsilon", "1e-07", "Small constant added to the history before the square root."),
-                       wd_param(), rescale_param(), clip_param()},
-                      {"weight", "grad", "history"}, {2});
-    d.cpu = adagrad_cpu;
-    reg.add(std::move(d));
-  }
-  {
-    OpDef d = kiln_op("_kiln_adadelta_update",
-                      "Kiln: AdaDelta update (MXNet's Python AdaDelta; no learning rate). Rescales grad IN PLACE "
-                      "(grad *= rescale_grad) as MXNet does; acc_g = rho * acc_g + (1 - rho) * g^2; "
-                      "d = sqrt(acc_delta + epsilon) / sqrt(acc_g + epsilon) * g; acc_delta = rho * acc_delta + "
-                      "(1 - rho) * d^2; weight -= d + wd * weight.",
-                      {fparam("rho", "0.9", "Decay rate for both squared gradients and delta."),
-                       fparam("epsilon", "1e-05", "Small value to avoid division by 0."), wd_param(), rescale_param(),
-                       clip_param()},
-                      {"weight", "grad", "acc_g", "acc_delta"}, {1, 2, 3});
-    d.cpu = adadelta_cpu;
-    reg.add(std::move(d));
-  }
-  {
-    OpDef d = kiln_op("_kiln_adamax_update",
-                      "Kiln: Adamax update (MXNet's Python Adamax): grad = clip(rescale_grad * grad + wd * weight); "
-                      "m = beta1 * m + (1 - beta1) * grad; u = max(beta2 * u, |grad|); "
-                      "weight -= lr / (1 - beta1^t) * m / u.",
-                      {lr_param(), t_param(), fparam("beta1", "0.9", "Exponential decay rate for the first moment estimates."),
-                       fparam("beta2", "0.999", "Exponential decay rate for the exponentially weighted infinity norm."),
-                       wd_param(), rescale_param(), clip_param()},
-                      {"weight", "grad", "m", "u"}, {2, 3});
-    d.cpu = adamax_cpu;
-    reg.add(std::move(d));
-  }
-  {
-    OpDef d = kiln_op("_kiln_nadam_update",
-                      "Kiln: Nadam update (MXNet's Python Nadam) with the momentum schedule supplied by the caller: "
-                      "m_bar = (1 - momentum_t) * grad / (1 - m_schedule) + momentum_t_1 * m / (1 - m_schedule * "
-                      "momentum_t_1); weight -= lr * m_bar / (sqrt(v / (1 - beta2^t)) + epsilon).",
-                      {lr_param(), t_param(),
-                       fparam("momentum_t", "", "beta1 * (1 - 0.5 * 0.96^(t * schedule_decay)), computed by the caller."),
-                       fparam("momentum_t_1", "",
-                              "beta1 * (1 - 0.5 * 0.96^((t + 1) * schedule_decay)), computed by the caller."),
-                       fparam("m_schedule", "",
-                              "The optimizer's running product of momentum_t values, including this update's."),
-                       fparam("beta1", "0.9", "Exponential decay rate for the first moment estimates."),
-                       fparam("beta2", "0.999", "Exponential decay rate for the second moment estimates."),
-                       fparam("epsilon", "1e-08", "Small value to avoid division by 0."), wd_param(), rescale_param(),
-                       clip_param()},
-                      {"weight", "grad", "m", "v"}, {2, 3});
-    d.cpu = nadam_cpu;
-    reg.add(std::move(d));
-  }
+  reg.add(update_op("_kiln_adagrad_update",
+                    "Kiln: dense AdaGrad update (MXNet's Python AdaGrad): grad = clip(rescale_grad * grad); "
+                    "history += grad^2; weight -= lr * (grad / sqrt(history + epsilon) + wd * weight).",
+                    grad_params({lr_param(),
+                                 fparam("epsilon", "1e-07", "Small constant added to the history before the square root.")}),
+                    {"weight", "grad", "history"}, {2}, adagrad_cpu));
+  reg.add(update_op("_kiln_adadelta_update",
+                    "Kiln: AdaDelta update (MXNet's Python AdaDelta; no learning rate). Rescales grad IN PLACE "
+                    "(grad *= rescale_grad) as MXNet does; acc_g = rho * acc_g + (1 - rho) * g^2; "
+                    "d = sqrt(acc_delta + epsilon) / sqrt(acc_g + epsilon) * g; acc_delta = rho * acc_delta + "
+                    "(1 - rho) * d^2; weight -= d + wd * weight.",
+                    grad_params({fparam("rho", "0.9", "Decay rate for both squared gradients and delta."),
+                                 fparam("epsilon", "1e-05", "Small value to avoid division by 0.")}),
+                    {"weight", "grad", "acc_g", "acc_delta"}, {1, 2, 3}, adadelta_cpu));
+  reg.add(update_op("_kiln_adamax_update",
+                    "Kiln: Adamax update (MXNet's Python Adamax): grad = clip(rescale_grad * grad + wd * weight); "
+                    "m = beta1 * m + (1 - beta1) * grad; u = max(beta2 * u, |grad|); "
+                    "weight -= lr / (1 - beta1^t) * m / u.",
+                    grad_params({lr_param(), t_param(),
+                                 fparam("beta1", "0.9", "Exponential decay rate for the first moment estimates."),
+                                 fparam("beta2", "0.999", "Exponential decay rate for the exponentially weighted infinity norm.")}),
+                    {"weight", "grad", "m", "u"}, {2, 3}, adamax_cpu));
+  reg.add(update_op("_kiln_nadam_update",
+                    "Kiln: Nadam update (MXNet's Python Nadam) with the momentum schedule supplied by the caller: "
+                    "m_bar = (1 - momentum_t) * grad / (1 - m_schedule) + momentum_t_1 * m / (1 - m_schedule * "
+                    "momentum_t_1); weight -= lr * m_bar / (sqrt(v / (1 - beta2^t)) + epsilon).",
+                    grad_params({lr_param(), t_param(),
+                                 fparam("momentum_t", "", "beta1 * (1 - 0.5 * 0.96^(t * schedule_decay)), computed by the caller."),
+                                 fparam("momentum_t_1", "",
+                                        "beta1 * (1 - 0.5 * 0.96^((t + 1) * schedule_decay)), computed by the caller."),
+                                 fparam("m_schedule", "",
+                                        "The optimizer's running product of momentum_t values, including this update's."),
+                                 fparam("beta1", "0.9", "Exponential decay rate for the first moment estimates."),
+                                 fparam("beta2", "0.999", "Exponential decay rate for the second moment estimates."),
+                                 fparam("epsilon", "1e-08", "Small value to avoid division by 0.")}),
+                    {"weight", "grad", "m", "v"}, {2, 3}, nadam_cpu));
 }
 
 }  // namespace optim

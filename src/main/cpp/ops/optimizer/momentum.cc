@@ -39,21 +39,17 @@ void nag_mom_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlo
                         const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
-    const T momentum = simd::float_param<T>(attrs.f("momentum"));
-    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
-    const T c = simd::float_param<T>(attrs.f("clip_gradient"));
-    const bool clipping = c >= T(0);
+    const auto gp = GradPrep<T>::mxnet(attrs);
+    const T lr = f32_param<T>(attrs, "lr"), wd = gp.wd, momentum = f32_param<T>(attrs, "momentum");
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // mom [n], mutated
     T* y = out[0].dptr<T>();       // [n]
     const bool alias = (const void*)y == (const void*)w;
-    const int64_t n = out[0].size();
     with_store(req[0], [&](auto st) {
-      simd::parallel_for(n, [=](int64_t i) {
+      simd::parallel_for(out[0].size(), [=](int64_t i) {
         const T wi = w[i];
-        const T G = clipping ? clip(rescale * g[i], c) : rescale * g[i];
+        const T G = gp(g[i]);
         const T m1 = momentum * m[i];
         st(y, i, wi - m1 + (momentum + T(1)) * (m1 - lr * (G + wd * wi)));
         const T w2 = alias ? y[i] : wi;  // MXNet re-reads weight after writing the output
@@ -68,7 +64,7 @@ void signsgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlo
                         const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
+    const T lr = f32_param<T>(attrs, "lr"), wd = f32_param<T>(attrs, "wd");
     const T decay = T(1) - lr * wd;
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
@@ -82,15 +78,11 @@ void signum_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob
                        const std::vector<TBlob>& out) {
   float_switch(out[0].dtype, [&](auto zero) {
     using T = decltype(zero);
-    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
-    const T momentum = simd::float_param<T>(attrs.f("momentum"));
-    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
-    const T c = simd::float_param<T>(attrs.f("clip_gradient"));
-    const T wd_lh = simd::float_param<T>(attrs.f("wd_lh"));
-    const bool clipping = c >= T(0);
+    const auto gp = GradPrep<T>::mxnet(attrs);
+    const T lr = f32_param<T>(attrs, "lr"), momentum = f32_param<T>(attrs, "momentum");
     const T om = T(1) - momentum;
-    const T om_wd = om * wd, om_rescale = om * rescale;
-    const T decay = T(1) - lr * wd_lh;
+    const T om_wd = om * gp.wd;
+    const T decay = T(1) - lr * f32_param<T>(attrs, "wd_lh");
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // mom [n], mutated
@@ -99,8 +91,7 @@ void signum_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob
       simd::parallel_for(out[0].size(), [=](int64_t i) {
         const T wi = w[i];
         // MXNet: with clipping (1-momentum) * clip(rescale*grad), without ((1-momentum)*rescale) * grad
-        const T lg = clipping ? om * clip(rescale * g[i], c) : om_rescale * g[i];
-        const T mi = momentum * m[i] - om_wd * wi - lg;
+        const T mi = momentum * m[i] - om_wd * wi - gp.scaled(om, g[i]);
         m[i] = mi;
         st(y, i, decay * wi + lr * sign(mi));
       });
@@ -108,62 +99,26 @@ void signum_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob
   });
 }
 
-std::vector<ParamDef> momentum_params(bool with_momentum, bool with_wd_lh) {
-  std::vector<ParamDef> ps{lr_param()};
-  if (with_momentum) ps.push_back(momentum_param());
-  ps.push_back(wd_param());
-  ps.push_back(rescale_param());
-  ps.push_back(clip_param());
-  if (with_wd_lh)
-    ps.push_back(fparam("wd_lh", "0",
-                        "The amount of weight decay that does not go into gradient/momentum calculations otherwise do "
-                        "weight decay algorithmically only."));
-  return ps;
-}
-
-OpDef update_op(const std::string& name, const std::string& desc, std::vector<ParamDef> params,
-                std::vector<std::string> inputs, std::vector<int> mutated) {
-  OpDef d;
-  d.name = name;
-  d.description = desc;
-  d.params = std::move(params);
-  d.input_names_ = std::move(inputs);
-  d.output_names_ = {"output"};
-  if (!mutated.empty()) d.mutate_inputs = [mutated](const Attrs&) { return mutated; };
-  d.infer_shape = infer_same_shape;
-  d.non_differentiable = true;
-  d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
-  return d;
-}
-
 }  // namespace
 
 void register_momentum_ops(OpRegistry& reg) {
-  {
-    OpDef d = update_op("nag_mom_update",
-                        "Update function for Nesterov Accelerated Gradient (NAG) optimizer: mom = momentum * mom; "
-                        "weight = weight - mom + (momentum + 1) * (mom - lr * (grad + wd * weight)); "
-                        "mom = mom - lr * (grad + wd * weight).",
-                        momentum_params(true, false), {"weight", "grad", "mom"}, {2});
-    d.cpu = nag_mom_update_cpu;
-    reg.add(std::move(d));
-  }
-  {
-    OpDef d = update_op("signsgd_update",
-                        "Update function for SignSGD optimizer: weight = (1 - lr * wd) * weight - lr * sign(grad). "
-                        "rescale_grad and clip_gradient have no effect.",
-                        momentum_params(false, false), {"weight", "grad"}, {});
-    d.cpu = signsgd_update_cpu;
-    reg.add(std::move(d));
-  }
-  {
-    OpDef d = update_op("signum_update",
-                        "SIGN momentUM (Signum) optimizer: mom = momentum * mom - (1 - momentum) * (wd * weight + "
-                        "grad); weight = (1 - lr * wd_lh) * weight + lr * sign(mom).",
-                        momentum_params(true, true), {"weight", "grad", "mom"}, {2});
-    d.cpu = signum_update_cpu;
-    reg.add(std::move(d));
-  }
+  reg.add(update_op("nag_mom_update",
+                    "Update function for Nesterov Accelerated Gradient (NAG) optimizer: mom = momentum * mom; "
+                    "weight = weight - mom + (momentum + 1) * (mom - lr * (grad + wd * weight)); "
+                    "mom = mom - lr * (grad + wd * weight).",
+                    grad_params({lr_param(), momentum_param()}), {"weight", "grad", "mom"}, {2}, nag_mom_update_cpu));
+  reg.add(update_op("signsgd_update",
+                    "Update function for SignSGD optimizer: weight = (1 - lr * wd) * weight - lr * sign(grad). "
+                    "rescale_grad and clip_gradient have no effect.",
+                    grad_params({lr_param()}), {"weight", "grad"}, {}, signsgd_update_cpu));
+  reg.add(update_op("signum_update",
+                    "SIGN momentUM (Signum) optimizer: mom = momentum * mom - (1 - momentum) * (wd * weight + "
+                    "grad); weight = (1 - lr * wd_lh) * weight + lr * sign(mom).",
+                    grad_params({lr_param(), momentum_param()},
+                                {fparam("wd_lh", "0",
+                                        "The amount of weight decay that does not go into gradient/momentum calculations "
+                                        "otherwise do weight decay algorithmically only.")}),
+                    {"weight", "grad", "mom"}, {2}, signum_update_cpu));
 }
 
 }  // namespace optim

@@ -1,7 +1,8 @@
 // Shared pieces of the optimizer update operators (ops/optimizer/*.cc): parameter declarations
-// with MXNet's names, defaults and descriptions, MXNet's clip/sign helpers, write-request store
-// policies, float16 storage, and the blocked loop that keeps kernels with square roots
-// vectorized.
+// with MXNet's names, defaults and descriptions, the kernels' parameter reading and gradient
+// preprocessing (GradPrep), MXNet's clip/sign helpers, write-request store policies, float16
+// storage, the blocked loop that keeps kernels with square roots vectorized, and the OpDef of an
+// update operator (update_op). The files that include it compile without FMA contraction.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -65,6 +66,15 @@ inline ParamDef momentum_param() { return fparam("momentum", "0", "The decay rat
 inline ParamDef lazy_param(const std::string& desc = "If true, lazy updates are applied if gradient's stype is row_sparse.") {
   return bparam("lazy_update", "True", desc);
 }
+/// `head`, then wd, rescale_grad and clip_gradient (MXNet's order for most update operators),
+/// then `tail`.
+inline std::vector<ParamDef> grad_params(std::vector<ParamDef> head, const std::vector<ParamDef>& tail = {}) {
+  head.push_back(wd_param());
+  head.push_back(rescale_param());
+  head.push_back(clip_param());
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
 inline ParamDef clip_weights_param() {
   return fparam("clip_weights", "-1",
                 "Clip weights to the range of [-clip_weights, clip_weights] If clip_weights <= 0, weight clipping is "
@@ -84,6 +94,43 @@ template <typename T>
 inline T sign(T x) {
   return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
 }
+
+// ---- kernel parameters ---------------------------------------------------------------------------
+
+/// A parameter that MXNet declares float32 (real_t), applied in the data's type: DType(float(value)).
+template <typename T>
+inline T f32_param(const Attrs& a, const char* name) {
+  return simd::float_param<T>(a.f(name));
+}
+
+/// rescale_grad, wd and the gradient clip bound of an update kernel, with the gradient forms
+/// the kernels share; clipped(x) is clip(x, bound) when clipping, else x.
+template <typename T>
+struct GradPrep {
+  T rescale, wd, bound;
+  bool clipping;
+
+  /// MXNet's operators: float32 parameters (DType(float(param))); clipping when the bound is >= 0.
+  static GradPrep mxnet(const Attrs& a, const char* clip_name = "clip_gradient") {
+    const T c = f32_param<T>(a, clip_name);
+    return {f32_param<T>(a, "rescale_grad"), f32_param<T>(a, "wd"), c, c >= T(0)};
+  }
+  /// Kiln's operators for MXNet's Python optimizers: double parameters applied as DType(value);
+  /// clipping when clip_gradient >= 0 (as a double).
+  static GradPrep python(const Attrs& a) {
+    const double c = a.f("clip_gradient");
+    return {static_cast<T>(a.f("rescale_grad")), static_cast<T>(a.f("wd")), static_cast<T>(c), c >= 0};
+  }
+
+  T clipped(T x) const { return clipping ? clip(x, bound) : x; }
+  /// clip(rescale_grad * grad)
+  T operator()(T g) const { return clipped(rescale * g); }
+  /// clip(rescale_grad * grad + wd * weight): weight decay inside the clip
+  T operator()(T g, T w) const { return clipped(rescale * g + wd * w); }
+  /// a * G in the order of MXNet's SGD/Signum kernels: a * clip(rescale_grad * grad) when
+  /// clipping, else (a * rescale_grad) * grad.
+  T scaled(T a, T g) const { return clipping ? a * (*this)(g) : (a * rescale) * g; }
+};
 
 // ---- write requests ------------------------------------------------------------------------------
 
@@ -140,6 +187,15 @@ inline void sqrt_blocks(int64_t n, const Pre& pre, const Post& post) {
   });
 }
 
+/// sqrt_blocks writing the output: `post(i, s0, s1)` returns the new value of element i, which
+/// is stored into y (kernel output [n]) under req; the states are written whatever req.
+template <typename T, int K, class Pre, class Post>
+inline void sqrt_update(OpReq req, T* y, int64_t n, const Pre& pre, const Post& post) {
+  with_store(req, [&](auto st) {
+    sqrt_blocks<T, K>(n, pre, [=](int64_t i, T s0, T s1) { st(y, i, post(i, s0, s1)); });
+  });
+}
+
 // ---- inference -----------------------------------------------------------------------------------
 
 /// MXNet's MP_InferType<n_in, 1, total>: inputs [0, n_in) and the output share one type (any
@@ -170,7 +226,28 @@ inline void mp_switch(DType t, F&& f) {
   }
 }
 
-// ---- registration (one function per file) --------------------------------------------------------
+// ---- registration --------------------------------------------------------------------------------
+
+/// An update operator: inputs `inputs` (weight first), one output "output" that overwrites weight
+/// (in-place pair weight -> output) unless !inplace, the inputs `mutated` updated in place
+/// (mutate_inputs), every input shaped like the output, not differentiable, computed by `cpu`.
+inline OpDef update_op(const std::string& name, const std::string& desc, std::vector<ParamDef> params,
+                       std::vector<std::string> inputs, std::vector<int> mutated, Kernel cpu, bool inplace = true) {
+  OpDef d;
+  d.name = name;
+  d.description = desc;
+  d.params = std::move(params);
+  d.input_names_ = std::move(inputs);
+  d.output_names_ = {"output"};
+  if (!mutated.empty()) d.mutate_inputs = [mutated](const Attrs&) { return mutated; };
+  d.infer_shape = infer_same_shape;
+  d.cpu = std::move(cpu);
+  d.non_differentiable = true;
+  if (inplace) d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
+  return d;
+}
+
+// One registration function per file:
 
 void register_momentum_ops(OpRegistry& reg);         // momentum.cc: nag_mom_update, signsgd_update, signum_update
 void register_adaptive_ops(OpRegistry& reg);         // adaptive.cc: adam, rmsprop, rmspropalex, ftrl, ftml, lamb

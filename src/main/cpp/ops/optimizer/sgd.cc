@@ -22,146 +22,69 @@
 #include <string>
 #include <vector>
 
-#include "kiln/kernel_common.h"
-#include "kiln/op.h"
-#include "kiln/simd.h"
 #include "optimizer_common.h"
 
 namespace kiln {
+namespace optim {
 
 namespace {
-
-using InplacePairs = std::vector<std::pair<int, int>>;
-
-template <typename T>
-inline T clip_grad(T v, T c) {
-  return v > c ? c : (v < -c ? -c : v);
-}
 
 // in: weight [n], grad [n]; out: new weight [n] (usually aliases weight).
 void sgd_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
-  KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
-    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
-    const T clip = simd::float_param<T>(attrs.f("clip_gradient"));
-    const T decay = T(1) - lr * wd;
+  float_switch(out[0].dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const auto gp = GradPrep<T>::mxnet(attrs);
+    const T lr = f32_param<T>(attrs, "lr"), decay = T(1) - lr * gp.wd;
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* y = out[0].dptr<T>();       // [n]
-    const int64_t n = out[0].size();
-    if (clip >= T(0)) {
-      simd::map(n, req[0], y, [=](int64_t i) { return decay * w[i] - lr * clip_grad(rescale * g[i], clip); });
-    } else {
-      const T lr_rescale = lr * rescale;  // MXNet's order without clipping: (lr * rescale_grad) * grad
-      simd::map(n, req[0], y, [=](int64_t i) { return decay * w[i] - lr_rescale * g[i]; });
-    }
+    simd::map(out[0].size(), req[0], y, [=](int64_t i) { return decay * w[i] - gp.scaled(lr, g[i]); });
   });
 }
 
-// in: weight [n], grad [n], mom [n] (updated in place); out: new weight [n] (usually aliases weight).
+// in: weight [n], grad [n], mom [n] (mutated); out: new weight [n] (usually aliases weight).
 void sgd_mom_update_cpu(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                         const std::vector<TBlob>& out) {
-  KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    const T lr = simd::float_param<T>(attrs.f("lr")), wd = simd::float_param<T>(attrs.f("wd"));
-    const T momentum = simd::float_param<T>(attrs.f("momentum"));
-    const T rescale = simd::float_param<T>(attrs.f("rescale_grad"));
-    const T clip = simd::float_param<T>(attrs.f("clip_gradient"));
+  float_switch(out[0].dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const auto gp = GradPrep<T>::mxnet(attrs);
+    const T lr = f32_param<T>(attrs, "lr"), wd = gp.wd, momentum = f32_param<T>(attrs, "momentum");
     const T* w = in[0].dptr<T>();  // weight [n]
     const T* g = in[1].dptr<T>();  // grad [n]
     T* m = in[2].dptr<T>();        // mom [n], mutated
     T* y = out[0].dptr<T>();       // [n]
-    const int64_t n = out[0].size();
-    const OpReq r = req[0];
-    // The momentum is always updated (it is state, not an output); the weight honours req.
-    // Operation order as MXNet's SGDMomKernel: with clipping lr * clip(rescale * grad), without
-    // it (lr * rescale) * grad.
-    const bool clipping = clip >= T(0);
-    const T lr_rescale = lr * rescale;
-    auto step = [=](int64_t i, auto store) {
-      const T wi = w[i];
-      const T lg = clipping ? lr * clip_grad(rescale * g[i], clip) : lr_rescale * g[i];
-      const T mi = momentum * m[i] - lr * wd * wi - lg;
-      m[i] = mi;
-      store(i, wi + mi);
-    };
-    if (r == OpReq::kNullOp) {
-      simd::parallel_for(n, [=](int64_t i) { step(i, [](int64_t, T) {}); });
-    } else if (r == OpReq::kAddTo) {
-      simd::parallel_for(n, [=](int64_t i) { step(i, [y](int64_t j, T v) { y[j] += v; }); });
-    } else {
-      simd::parallel_for(n, [=](int64_t i) { step(i, [y](int64_t j, T v) { y[j] = v; }); });
-    }
+    with_store(req[0], [&](auto st) {
+      simd::parallel_for(out[0].size(), [=](int64_t i) {
+        const T wi = w[i];
+        const T mi = momentum * m[i] - lr * wd * wi - gp.scaled(lr, g[i]);
+        m[i] = mi;
+        st(y, i, wi + mi);
+      });
+    });
   });
 }
 
-ParamDef fparam(const std::string& name, const std::string& def, const std::string& desc) {
-  ParamDef p;
-  p.name = name;
-  p.type = ParamType::kFloat;
-  p.default_value = def;
-  p.description = desc;
-  return p;
-}
-
-std::vector<ParamDef> sgd_params(bool with_momentum) {
-  std::vector<ParamDef> ps;
-  ps.push_back(fparam("lr", "", "Learning rate"));
-  if (with_momentum) ps.push_back(fparam("momentum", "0", "The decay rate of momentum estimates at each epoch."));
-  ps.push_back(fparam("wd", "0",
-                      "Weight decay augments the objective function with a regularization term that penalizes "
-                      "large weights. The penalty scales with the square of the magnitude of each weight."));
-  ps.push_back(fparam("rescale_grad", "1", "Rescale gradient to grad = rescale_grad*grad."));
-  ps.push_back(fparam("clip_gradient", "-1",
-                      "Clip gradient to the range of [-clip_gradient, clip_gradient] If clip_gradient <= 0, "
-                      "gradient clipping is turned off. grad = max(min(grad, clip_gradient), -clip_gradient)."));
-  ParamDef lazy;
-  lazy.name = "lazy_update";
-  lazy.type = ParamType::kBool;
-  lazy.default_value = "True";
-  lazy.description = "If true, lazy updates are applied if gradient's stype is row_sparse.";
-  ps.push_back(lazy);
-  return ps;
-}
-
 }  // namespace
+}  // namespace optim
 
 // Every optimizer update operator: the SGD pair here, the others in the files of this directory.
 void register_optimizer_ops(OpRegistry& reg) {
-  optim::register_momentum_ops(reg);
-  optim::register_adaptive_ops(reg);
-  optim::register_mixed_precision_ops(reg);
-  optim::register_kiln_optimizer_ops(reg);
-  {
-    OpDef d;
-    d.name = "sgd_update";
-    d.description = "Update function for Stochastic Gradient Descent (SGD) optimizer: "
+  using namespace optim;
+  register_momentum_ops(reg);
+  register_adaptive_ops(reg);
+  register_mixed_precision_ops(reg);
+  register_kiln_optimizer_ops(reg);
+  reg.add(update_op("sgd_update",
+                    "Update function for Stochastic Gradient Descent (SGD) optimizer: "
                     "weight = weight - lr * (rescale_grad * grad + wd * weight), gradient clipped when "
-                    "clip_gradient >= 0.";
-    d.params = sgd_params(false);
-    d.input_names_ = {"weight", "grad"};
-    d.output_names_ = {"output"};
-    d.infer_shape = infer_same_shape;
-    d.cpu = sgd_update_cpu;
-    d.non_differentiable = true;
-    d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
-    reg.add(std::move(d));
-  }
-  {
-    OpDef d;
-    d.name = "sgd_mom_update";
-    d.description = "Momentum update function for Stochastic Gradient Descent (SGD) optimizer: "
-                    "mom = momentum * mom - lr * (rescale_grad * grad + wd * weight); weight = weight + mom.";
-    d.params = sgd_params(true);
-    d.input_names_ = {"weight", "grad", "mom"};
-    d.output_names_ = {"output"};
-    d.mutate_inputs = [](const Attrs&) { return std::vector<int>{2}; };
-    d.infer_shape = infer_same_shape;
-    d.cpu = sgd_mom_update_cpu;
-    d.non_differentiable = true;
-    d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
-    reg.add(std::move(d));
-  }
+                    "clip_gradient >= 0.",
+                    grad_params({lr_param()}, {lazy_param()}), {"weight", "grad"}, {}, sgd_update_cpu));
+  reg.add(update_op("sgd_mom_update",
+                    "Momentum update function for Stochastic Gradient Descent (SGD) optimizer: "
+                    "mom = momentum * mom - lr * (rescale_grad * grad + wd * weight); weight = weight + mom.",
+                    grad_params({lr_param(), momentum_param()}, {lazy_param()}), {"weight", "grad", "mom"}, {2},
+                    sgd_mom_update_cpu));
 }
 
 }  // namespace kiln

@@ -49,16 +49,14 @@ public class AdaDelta extends Optimizer {
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray accG = zerosLike(weight);
-        return tuple(accG, zerosLike(weight));
+        return zerosTuple(weight, 2);
     }
 
     @Override
     protected void update(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        List<?> s = (List<?>) state;
         step.add("_kiln_adadelta_update", attrs("rho", rho, "epsilon", epsilon, "wd", wd(index),
                 "rescale_grad", rescaleGrad, "clip_gradient", pythonClip()),
-                List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(weight));
+                stateInputs(weight, grad, state), List.of(weight));
     }
 
     @Override
@@ -74,7 +72,7 @@ public class AdaDelta extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        rho = in.containsKey("rho") ? PyValues.dbl(in.get("rho"), "rho") : rho;
-        epsilon = in.containsKey("epsilon") ? PyValues.dbl(in.get("epsilon"), "epsilon") : epsilon;
+        rho = PyValues.dbl(in, "rho", rho);
+        epsilon = PyValues.dbl(in, "epsilon", epsilon);
     }
 }

@@ -68,8 +68,6 @@ public class AdaGrad extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        if (in.containsKey("float_stable_eps")) {
-            floatStableEps = PyValues.dbl(in.get("float_stable_eps"), "float_stable_eps");
-        }
+        floatStableEps = PyValues.dbl(in, "float_stable_eps", floatStableEps);
     }
 }

@@ -15,10 +15,7 @@ import java.util.Map;
  *
  * <p>Thread-safety: not thread-safe. Ownership: see {@link Optimizer}.
  */
-public class Adam extends Optimizer {
-    private double beta1;
-    private double beta2;
-    private double epsilon;
+public class Adam extends MomentOptimizer {
     private boolean lazyUpdate;
 
     /** Adam with MXNet's defaults. */
@@ -38,33 +35,14 @@ public class Adam extends Optimizer {
     }
 
     private Adam(Params p) {
-        super(p, 0.001);
-        beta1 = p.dbl("beta1", 0.9);
-        beta2 = p.dbl("beta2", 0.999);
-        epsilon = p.dbl("epsilon", 1e-8);
+        super(p, 0.001, 0.9, 0.999, 1e-8);
         lazyUpdate = p.bool("lazy_update", true);
         p.finish();
     }
 
-    /** @return beta1 */
-    public double beta1() {
-        return beta1;
-    }
-
-    /** @return beta2 */
-    public double beta2() {
-        return beta2;
-    }
-
-    /** @return epsilon */
-    public double epsilon() {
-        return epsilon;
-    }
-
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray mean = zerosLike(weight);
-        return tuple(mean, zerosLike(weight));
+        return zerosTuple(weight, 2);
     }
 
     @Override
@@ -75,10 +53,9 @@ public class Adam extends Optimizer {
         double coef1 = 1.0 - Math.pow(beta1, t);
         double coef2 = 1.0 - Math.pow(beta2, t);
         lr *= Math.sqrt(coef2) / coef1;
-        List<?> s = (List<?>) state;
         step.add("adam_update", attrs("lr", lr, "beta1", beta1, "beta2", beta2, "epsilon", epsilon, "wd", wd,
                 "rescale_grad", rescaleGrad, "clip_gradient", kernelClip(), "lazy_update", lazyUpdate),
-                List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(weight));
+                stateInputs(weight, grad, state), List.of(weight));
     }
 
     @Override
@@ -88,17 +65,13 @@ public class Adam extends Optimizer {
 
     @Override
     protected void writeFields(Map<String, Object> out) {
-        out.put("beta1", beta1);
-        out.put("beta2", beta2);
-        out.put("epsilon", epsilon);
+        super.writeFields(out);
         out.put("lazy_update", lazyUpdate);
     }
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        beta1 = in.containsKey("beta1") ? PyValues.dbl(in.get("beta1"), "beta1") : beta1;
-        beta2 = in.containsKey("beta2") ? PyValues.dbl(in.get("beta2"), "beta2") : beta2;
-        epsilon = in.containsKey("epsilon") ? PyValues.dbl(in.get("epsilon"), "epsilon") : epsilon;
-        lazyUpdate = in.containsKey("lazy_update") ? PyValues.bool(in.get("lazy_update"), "lazy_update") : lazyUpdate;
+        super.readFields(in);
+        lazyUpdate = PyValues.bool(in, "lazy_update", lazyUpdate);
     }
 }

@@ -43,16 +43,14 @@ public class Adamax extends Optimizer {
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray m = zerosLike(weight);
-        return tuple(m, zerosLike(weight));
+        return zerosTuple(weight, 2);
     }
 
     @Override
     protected void update(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        List<?> s = (List<?>) state;
         step.add("_kiln_adamax_update", attrs("lr", lr(index), "t", updateCount(index), "beta1", beta1, "beta2", beta2,
                 "wd", wd(index), "rescale_grad", rescaleGrad, "clip_gradient", pythonClip()),
-                List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(weight));
+                stateInputs(weight, grad, state), List.of(weight));
     }
 
     @Override
@@ -68,7 +66,7 @@ public class Adamax extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        beta1 = in.containsKey("beta1") ? PyValues.dbl(in.get("beta1"), "beta1") : beta1;
-        beta2 = in.containsKey("beta2") ? PyValues.dbl(in.get("beta2"), "beta2") : beta2;
+        beta1 = PyValues.dbl(in, "beta1", beta1);
+        beta2 = PyValues.dbl(in, "beta2", beta2);
     }
 }

@@ -14,11 +14,7 @@ import java.util.Map;
  *
  * <p>Thread-safety: not thread-safe. Ownership: see {@link Optimizer}.
  */
-public class FTML extends Optimizer {
-    private double beta1;
-    private double beta2;
-    private double epsilon;
-
+public class FTML extends MomentOptimizer {
     /** FTML with MXNet's defaults. */
     public FTML() {
         this(Map.of());
@@ -35,44 +31,24 @@ public class FTML extends Optimizer {
     }
 
     private FTML(Params p) {
-        super(p, 0.01);
-        beta1 = p.dbl("beta1", 0.6);
-        beta2 = p.dbl("beta2", 0.999);
-        epsilon = p.dbl("epsilon", 1e-8);
+        super(p, 0.01, 0.6, 0.999, 1e-8);
         p.finish();
     }
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray d = zerosLike(weight);
-        NDArray v = zerosLike(weight);
-        return tuple(d, v, zerosLike(weight));
+        return zerosTuple(weight, 3);
     }
 
     @Override
     protected void update(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        List<?> s = (List<?>) state;
         step.add("ftml_update", attrs("lr", lr(index), "beta1", beta1, "beta2", beta2, "epsilon", epsilon,
                 "t", updateCount(index), "wd", wd(index), "rescale_grad", rescaleGrad, "clip_grad", kernelClip()),
-                List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1), (NDArray) s.get(2)), List.of(weight));
+                stateInputs(weight, grad, state), List.of(weight));
     }
 
     @Override
     protected String pythonClassName() {
         return "FTML";
-    }
-
-    @Override
-    protected void writeFields(Map<String, Object> out) {
-        out.put("beta1", beta1);
-        out.put("beta2", beta2);
-        out.put("epsilon", epsilon);
-    }
-
-    @Override
-    protected void readFields(Map<String, Object> in) {
-        beta1 = in.containsKey("beta1") ? PyValues.dbl(in.get("beta1"), "beta1") : beta1;
-        beta2 = in.containsKey("beta2") ? PyValues.dbl(in.get("beta2"), "beta2") : beta2;
-        epsilon = in.containsKey("epsilon") ? PyValues.dbl(in.get("epsilon"), "epsilon") : epsilon;
     }
 }

@@ -47,17 +47,15 @@ public class Ftrl extends Optimizer {
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray z = zerosLike(weight);
-        return tuple(z, zerosLike(weight));
+        return zerosTuple(weight, 2);
     }
 
     @Override
     protected void update(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        List<?> s = (List<?>) state;
         double wd = wd(index);
         double lr = lr(index);
         step.add("ftrl_update", attrs("lr", lr, "lamda1", lamda1, "beta", beta, "wd", wd, "rescale_grad", rescaleGrad,
-                "clip_gradient", kernelClip()), List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(weight));
+                "clip_gradient", kernelClip()), stateInputs(weight, grad, state), List.of(weight));
     }
 
     @Override
@@ -73,7 +71,7 @@ public class Ftrl extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        lamda1 = in.containsKey("lamda1") ? PyValues.dbl(in.get("lamda1"), "lamda1") : lamda1;
-        beta = in.containsKey("beta") ? PyValues.dbl(in.get("beta"), "beta") : beta;
+        lamda1 = PyValues.dbl(in, "lamda1", lamda1);
+        beta = PyValues.dbl(in, "beta", beta);
     }
 }

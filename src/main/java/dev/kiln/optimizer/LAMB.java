@@ -20,10 +20,7 @@ import java.util.Map;
  *
  * <p>Thread-safety: not thread-safe. Ownership: see {@link Optimizer}.
  */
-public class LAMB extends Optimizer {
-    private double beta1;
-    private double beta2;
-    private double epsilon;
+public class LAMB extends MomentOptimizer {
     private Double lowerBound;
     private Double upperBound;
     private boolean biasCorrection;
@@ -46,10 +43,7 @@ public class LAMB extends Optimizer {
     }
 
     private LAMB(Params p) {
-        super(p, 0.001);
-        beta1 = p.dbl("beta1", 0.9);
-        beta2 = p.dbl("beta2", 0.999);
-        epsilon = p.dbl("epsilon", 1e-6);
+        super(p, 0.001, 0.9, 0.999, 1e-6);
         lowerBound = p.nullableDbl("lower_bound");
         upperBound = p.nullableDbl("upper_bound");
         biasCorrection = p.bool("bias_correction", true);
@@ -64,8 +58,7 @@ public class LAMB extends Optimizer {
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray mean = zerosLike(weight);
-        return tuple(mean, zerosLike(weight));
+        return zerosTuple(weight, 2);
     }
 
     @Override
@@ -73,11 +66,10 @@ public class LAMB extends Optimizer {
         double lr = lr(index);
         double wd = wd(index);
         long t = updateCount(index);
-        List<?> s = (List<?>) state;
         NDArray g = step.scratch(weight.shape(), weight.dtype(), weight.context());
         step.add("lamb_update_phase1", attrs("beta1", beta1, "beta2", beta2, "epsilon", epsilon, "t", t,
                 "bias_correction", biasCorrection, "wd", wd, "rescale_grad", rescaleGrad, "clip_gradient", kernelClip()),
-                List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(g));
+                stateInputs(weight, grad, state), List.of(g));
         NDArray r1 = step.scratch(new Shape(1), weight.dtype(), weight.context());
         NDArray r2 = step.scratch(new Shape(1), weight.dtype(), weight.context());
         NDArray sq = step.scratch(weight.shape(), weight.dtype(), weight.context());
@@ -103,9 +95,7 @@ public class LAMB extends Optimizer {
 
     @Override
     protected void writeFields(Map<String, Object> out) {
-        out.put("beta1", beta1);
-        out.put("beta2", beta2);
-        out.put("epsilon", epsilon);
+        super.writeFields(out);
         out.put("lower_bound", lowerBound);
         out.put("upper_bound", upperBound);
         out.put("bias_correction", biasCorrection);
@@ -113,18 +103,10 @@ public class LAMB extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        beta1 = in.containsKey("beta1") ? PyValues.dbl(in.get("beta1"), "beta1") : beta1;
-        beta2 = in.containsKey("beta2") ? PyValues.dbl(in.get("beta2"), "beta2") : beta2;
-        epsilon = in.containsKey("epsilon") ? PyValues.dbl(in.get("epsilon"), "epsilon") : epsilon;
-        if (in.containsKey("lower_bound")) {
-            lowerBound = in.get("lower_bound") == null ? null : PyValues.dbl(in.get("lower_bound"), "lower_bound");
-        }
-        if (in.containsKey("upper_bound")) {
-            upperBound = in.get("upper_bound") == null ? null : PyValues.dbl(in.get("upper_bound"), "upper_bound");
-        }
-        if (in.containsKey("bias_correction")) {
-            biasCorrection = PyValues.bool(in.get("bias_correction"), "bias_correction");
-        }
+        super.readFields(in);
+        lowerBound = PyValues.nullableDbl(in, "lower_bound", lowerBound);
+        upperBound = PyValues.nullableDbl(in, "upper_bound", upperBound);
+        biasCorrection = PyValues.bool(in, "bias_correction", biasCorrection);
         if (in.containsKey("aggregate_num")) {
             aggregateNum = (int) Math.max(1, Math.min(45, PyValues.lng(in.get("aggregate_num"), "aggregate_num")));
         }

@@ -17,10 +17,7 @@ import java.util.Map;
  *
  * <p>Thread-safety: not thread-safe. Ownership: see {@link Optimizer}.
  */
-public class Nadam extends Optimizer {
-    private double beta1;
-    private double beta2;
-    private double epsilon;
+public class Nadam extends MomentOptimizer {
     private double scheduleDecay;
     private double mSchedule = 1.0;
 
@@ -41,10 +38,7 @@ public class Nadam extends Optimizer {
     }
 
     private Nadam(Params p) {
-        super(p, 0.001);
-        beta1 = p.dbl("beta1", 0.9);
-        beta2 = p.dbl("beta2", 0.999);
-        epsilon = p.dbl("epsilon", 1e-8);
+        super(p, 0.001, 0.9, 0.999, 1e-8);
         scheduleDecay = p.dbl("schedule_decay", 0.004);
         p.finish();
     }
@@ -56,8 +50,7 @@ public class Nadam extends Optimizer {
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        NDArray m = zerosLike(weight);
-        return tuple(m, zerosLike(weight));
+        return zerosTuple(weight, 2);
     }
 
     @Override
@@ -68,11 +61,10 @@ public class Nadam extends Optimizer {
         double momentumT = beta1 * (1. - 0.5 * Math.pow(0.96, t * scheduleDecay));
         double momentumT1 = beta1 * (1. - 0.5 * Math.pow(0.96, (t + 1) * scheduleDecay));
         mSchedule = mSchedule * momentumT;
-        List<?> s = (List<?>) state;
         step.add("_kiln_nadam_update", attrs("lr", lr, "t", t, "momentum_t", momentumT, "momentum_t_1", momentumT1,
                 "m_schedule", mSchedule, "beta1", beta1, "beta2", beta2, "epsilon", epsilon, "wd", wd,
                 "rescale_grad", rescaleGrad, "clip_gradient", pythonClip()),
-                List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1)), List.of(weight));
+                stateInputs(weight, grad, state), List.of(weight));
     }
 
     @Override
@@ -82,20 +74,15 @@ public class Nadam extends Optimizer {
 
     @Override
     protected void writeFields(Map<String, Object> out) {
-        out.put("beta1", beta1);
-        out.put("beta2", beta2);
-        out.put("epsilon", epsilon);
+        super.writeFields(out);
         out.put("schedule_decay", scheduleDecay);
         out.put("m_schedule", mSchedule);
     }
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        beta1 = in.containsKey("beta1") ? PyValues.dbl(in.get("beta1"), "beta1") : beta1;
-        beta2 = in.containsKey("beta2") ? PyValues.dbl(in.get("beta2"), "beta2") : beta2;
-        epsilon = in.containsKey("epsilon") ? PyValues.dbl(in.get("epsilon"), "epsilon") : epsilon;
-        scheduleDecay = in.containsKey("schedule_decay") ? PyValues.dbl(in.get("schedule_decay"), "schedule_decay")
-                : scheduleDecay;
-        mSchedule = in.containsKey("m_schedule") ? PyValues.dbl(in.get("m_schedule"), "m_schedule") : mSchedule;
+        super.readFields(in);
+        scheduleDecay = PyValues.dbl(in, "schedule_decay", scheduleDecay);
+        mSchedule = PyValues.dbl(in, "m_schedule", mSchedule);
     }
 }

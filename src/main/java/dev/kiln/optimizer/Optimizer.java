@@ -198,10 +198,24 @@ public abstract class Optimizer {
      * @return the state (arrays owned by the caller)
      */
     protected Object createStateMultiPrecision(Object index, NDArray weight) {
+        return createStateMultiPrecision(index, weight, true);
+    }
+
+    /**
+     * {@link #createStateMultiPrecision(Object, NDArray)} with the order of the pair chosen: SGD
+     * and NAG put the master copy last, {@code (createState(weight32), weight32)}.
+     *
+     * @param index the parameter index
+     * @param weight the weight
+     * @param masterFirst whether the master copy comes first in the pair
+     * @return the state (arrays owned by the caller)
+     */
+    final Object createStateMultiPrecision(Object index, NDArray weight, boolean masterFirst) {
         if (multiPrecision && weight.dtype() == DType.FLOAT16) {
             NDArray w32 = HalfFloats.toFloat32(weight);
             try {
-                return tuple(w32, createState(index, w32));
+                Object inner = createState(index, w32);
+                return masterFirst ? tuple(w32, inner) : tuple(inner, w32);
             } catch (RuntimeException e) {
                 w32.close();
                 throw e;
@@ -313,6 +327,50 @@ public abstract class Optimizer {
      */
     protected static NDArray zerosLike(NDArray w) {
         return NDArray.zeros(w.shape(), w.dtype(), w.context());
+    }
+
+    /**
+     * A tuple of {@code n} zero arrays like {@code w} (the usual optimizer state); if one cannot
+     * be created, those already created are closed.
+     *
+     * @param w the template
+     * @param n how many arrays
+     * @return the tuple, its arrays owned by the caller
+     */
+    protected static List<Object> zerosTuple(NDArray w, int n) {
+        List<NDArray> made = new ArrayList<>(n);
+        try {
+            for (int i = 0; i < n; i++) {
+                made.add(zerosLike(w));
+            }
+        } catch (RuntimeException e) {
+            made.forEach(NDArray::close);
+            throw e;
+        }
+        return tuple(made.toArray());
+    }
+
+    /**
+     * The inputs of an update operator: the weight, the gradient, then the state's arrays (the
+     * state itself when it is an array, a tuple's arrays in order, null entries left out).
+     *
+     * @param weight the weight
+     * @param grad the gradient
+     * @param state null, an NDArray or a tuple of NDArrays (or nulls)
+     * @return the input list
+     */
+    protected static List<NDArray> stateInputs(NDArray weight, NDArray grad, Object state) {
+        List<NDArray> in = new ArrayList<>(List.of(weight, grad));
+        if (state instanceof NDArray a) {
+            in.add(a);
+        } else if (state instanceof List<?> l) {
+            for (Object o : l) {
+                if (o != null) {
+                    in.add((NDArray) o);
+                }
+            }
+        }
+        return in;
     }
 
     /**
@@ -675,33 +733,19 @@ public abstract class Optimizer {
 
     /** Restores base and subclass fields from an MXNet object's {@code __dict__}. */
     final void readPythonDict(Map<String, Object> d) {
-        if (d.containsKey("rescale_grad")) {
-            rescaleGrad = PyValues.dbl(d.get("rescale_grad"), "rescale_grad");
-        }
-        if (d.containsKey("wd")) {
-            wd = PyValues.dbl(d.get("wd"), "wd");
-        }
-        if (d.containsKey("lr")) {
-            lr = d.get("lr") == null ? null : PyValues.dbl(d.get("lr"), "lr");
-        }
+        rescaleGrad = PyValues.dbl(d, "rescale_grad", rescaleGrad);
+        wd = PyValues.dbl(d, "wd", wd);
+        lr = PyValues.nullableDbl(d, "lr", lr);
         if (d.containsKey("lr_scheduler")) {
             lrScheduler = d.get("lr_scheduler") == null ? null : SchedulerPickle.fromPython(d.get("lr_scheduler"));
         }
         if (lr == null && lrScheduler == null) {
             throw new IllegalArgumentException("pickled optimizer has neither lr nor lr_scheduler");
         }
-        if (d.containsKey("clip_gradient")) {
-            clipGradient = d.get("clip_gradient") == null ? null : PyValues.dbl(d.get("clip_gradient"), "clip_gradient");
-        }
-        if (d.containsKey("multi_precision")) {
-            multiPrecision = PyValues.bool(d.get("multi_precision"), "multi_precision");
-        }
-        if (d.containsKey("begin_num_update")) {
-            beginNumUpdate = PyValues.lng(d.get("begin_num_update"), "begin_num_update");
-        }
-        if (d.containsKey("num_update")) {
-            numUpdate = PyValues.lng(d.get("num_update"), "num_update");
-        }
+        clipGradient = PyValues.nullableDbl(d, "clip_gradient", clipGradient);
+        multiPrecision = PyValues.bool(d, "multi_precision", multiPrecision);
+        beginNumUpdate = PyValues.lng(d, "begin_num_update", beginNumUpdate);
+        numUpdate = PyValues.lng(d, "num_update", numUpdate);
         if (d.get("_all_index_update_counts") instanceof Map<?, ?> all) {
             allIndexUpdateCounts.clear();
             Object current = d.get("_index_update_count");

@@ -1,6 +1,7 @@
 package dev.kiln.optimizer;
 
 import java.math.BigInteger;
+import java.util.Map;
 
 /** Conversions of unpickled Python values, with messages naming the field. Internal; stateless. */
 final class PyValues {
@@ -43,6 +44,28 @@ final class PyValues {
             return l != 0;
         }
         throw new IllegalArgumentException(what + " must be a bool, got " + Pickle.typeName(v));
+    }
+
+    // Fields of an unpickled __dict__: the converted value when the key is present, else current.
+
+    static double dbl(Map<String, ?> d, String key, double current) {
+        return d.containsKey(key) ? dbl(d.get(key), key) : current;
+    }
+
+    /** As {@link #dbl(Map, String, double)}; None becomes null. */
+    static Double nullableDbl(Map<String, ?> d, String key, Double current) {
+        if (!d.containsKey(key)) {
+            return current;
+        }
+        return d.get(key) == null ? null : dbl(d.get(key), key);
+    }
+
+    static long lng(Map<String, ?> d, String key, long current) {
+        return d.containsKey(key) ? lng(d.get(key), key) : current;
+    }
+
+    static boolean bool(Map<String, ?> d, String key, boolean current) {
+        return d.containsKey(key) ? bool(d.get(key), key) : current;
     }
 
     static String str(Object v, String what) {

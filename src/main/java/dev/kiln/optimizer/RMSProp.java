@@ -56,12 +56,7 @@ public class RMSProp extends Optimizer {
 
     @Override
     protected Object createState(Object index, NDArray weight) {
-        if (centered) {
-            NDArray n = zerosLike(weight);
-            NDArray g = zerosLike(weight);
-            return tuple(n, g, zerosLike(weight));
-        }
-        return tuple(zerosLike(weight));
+        return zerosTuple(weight, centered ? 3 : 1);  // (n, g, delta) or (n,)
     }
 
     @Override
@@ -71,11 +66,11 @@ public class RMSProp extends Optimizer {
         if (s.size() == 1) {
             step.add("rmsprop_update", attrs("lr", lr(index), "gamma1", gamma1, "epsilon", epsilon, "wd", wd(index),
                     "rescale_grad", rescaleGrad, "clip_gradient", kernelClip(), "clip_weights", cw),
-                    List.of(weight, grad, (NDArray) s.get(0)), List.of(weight));
+                    stateInputs(weight, grad, state), List.of(weight));
         } else {
             step.add("rmspropalex_update", attrs("lr", lr(index), "gamma1", gamma1, "gamma2", gamma2, "epsilon", epsilon,
                     "wd", wd(index), "rescale_grad", rescaleGrad, "clip_gradient", kernelClip(), "clip_weights", cw),
-                    List.of(weight, grad, (NDArray) s.get(0), (NDArray) s.get(1), (NDArray) s.get(2)), List.of(weight));
+                    stateInputs(weight, grad, state), List.of(weight));
         }
     }
 
@@ -95,12 +90,10 @@ public class RMSProp extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        gamma1 = in.containsKey("gamma1") ? PyValues.dbl(in.get("gamma1"), "gamma1") : gamma1;
-        gamma2 = in.containsKey("gamma2") ? PyValues.dbl(in.get("gamma2"), "gamma2") : gamma2;
-        epsilon = in.containsKey("epsilon") ? PyValues.dbl(in.get("epsilon"), "epsilon") : epsilon;
-        centered = in.containsKey("centered") ? PyValues.bool(in.get("centered"), "centered") : centered;
-        if (in.containsKey("clip_weights")) {
-            clipWeights = in.get("clip_weights") == null ? null : PyValues.dbl(in.get("clip_weights"), "clip_weights");
-        }
+        gamma1 = PyValues.dbl(in, "gamma1", gamma1);
+        gamma2 = PyValues.dbl(in, "gamma2", gamma2);
+        epsilon = PyValues.dbl(in, "epsilon", epsilon);
+        centered = PyValues.bool(in, "centered", centered);
+        clipWeights = PyValues.nullableDbl(in, "clip_weights", clipWeights);
     }
 }

@@ -1,9 +1,5 @@
 package dev.kiln.optimizer;
 
-import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
-
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -24,8 +20,7 @@ import java.util.Map;
  *
  * <p>Thread-safety: not thread-safe. Ownership: see {@link Optimizer}.
  */
-public class SGD extends Optimizer {
-    private double momentum;
+public class SGD extends MomentumSGD {
     private boolean lazyUpdate;
     private int aggregateNum;
 
@@ -51,8 +46,7 @@ public class SGD extends Optimizer {
      * @param finish whether to reject unconsumed keys
      */
     protected SGD(Params p, boolean finish) {
-        super(p, 0.01);
-        this.momentum = p.dbl("momentum", 0.0);
+        super(p);
         this.lazyUpdate = p.bool("lazy_update", true);
         this.aggregateNum = envAggregation("MXNET_OPTIMIZER_AGGREGATION_SIZE", 4);
         if (finish) {
@@ -74,16 +68,6 @@ public class SGD extends Optimizer {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("environment variable " + var + "='" + v + "' is not an integer");
         }
-    }
-
-    /** @return the momentum */
-    public double momentum() {
-        return momentum;
-    }
-
-    /** @param momentum the new momentum (states already created keep their form) */
-    public void setMomentum(double momentum) {
-        this.momentum = momentum;
     }
 
     /** @return the lazy_update flag (only meaningful for sparse gradients, which Kiln lacks) */
@@ -109,70 +93,13 @@ public class SGD extends Optimizer {
     }
 
     @Override
-    protected Object createState(Object index, NDArray weight) {
-        return momentum != 0.0 ? zerosLike(weight) : null;
+    String momentumOp() {
+        return "sgd_mom_update";
     }
 
     @Override
-    protected Object createStateMultiPrecision(Object index, NDArray weight) {
-        if (multiPrecision && weight.dtype() == DType.FLOAT16) {
-            NDArray w32 = HalfFloats.toFloat32(weight);
-            try {
-                return tuple(createState(index, w32), w32);
-            } catch (RuntimeException e) {
-                w32.close();
-                throw e;
-            }
-        }
-        if (weight.dtype() == DType.FLOAT16) {
-            warnFloat16();
-        }
-        return createState(index, weight);
-    }
-
-    /** The operator attributes shared by all four kernels. */
-    Map<String, Object> kernelAttrs(Object index, boolean withMomentum) {
-        Map<String, Object> a = attrs("lr", lr(index));
-        if (withMomentum) {
-            a.put("momentum", momentum > 0 ? momentum : 0.0);
-        }
-        a.put("wd", wd(index));
-        a.put("rescale_grad", rescaleGrad);
-        a.put("clip_gradient", kernelClip());
-        return a;
-    }
-
-    @Override
-    protected void update(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        if (state != null) {
-            Map<String, Object> a = kernelAttrs(index, true);
-            a.put("lazy_update", lazyUpdate);
-            step.add("sgd_mom_update", a, List.of(weight, grad, (NDArray) state), List.of(weight));
-        } else {
-            Map<String, Object> a = kernelAttrs(index, false);
-            a.put("lazy_update", lazyUpdate);
-            step.add("sgd_update", a, List.of(weight, grad), List.of(weight));
-        }
-    }
-
-    @Override
-    protected void updateMultiPrecision(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        if (!(multiPrecision && weight.dtype() == DType.FLOAT16)) {
-            update(step, index, weight, grad, state);
-            return;
-        }
-        List<?> st = (List<?>) state;
-        NDArray mom = (NDArray) st.get(0);
-        NDArray w32 = (NDArray) st.get(1);
-        if (mom != null) {
-            Map<String, Object> a = kernelAttrs(index, true);
-            a.put("lazy_update", lazyUpdate);
-            step.add("mp_sgd_mom_update", a, List.of(weight, grad, mom, w32), List.of(weight));
-        } else {
-            Map<String, Object> a = kernelAttrs(index, false);
-            a.put("lazy_update", lazyUpdate);
-            step.add("mp_sgd_update", a, List.of(weight, grad, w32), List.of(weight));
-        }
+    void extraAttrs(Map<String, Object> a) {
+        a.put("lazy_update", lazyUpdate);
     }
 
     @Override
@@ -182,18 +109,14 @@ public class SGD extends Optimizer {
 
     @Override
     protected void writeFields(Map<String, Object> out) {
-        out.put("momentum", momentum);
+        super.writeFields(out);
         out.put("lazy_update", lazyUpdate);
     }
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        if (in.containsKey("momentum")) {
-            momentum = PyValues.dbl(in.get("momentum"), "momentum");
-        }
-        if (in.containsKey("lazy_update")) {
-            lazyUpdate = PyValues.bool(in.get("lazy_update"), "lazy_update");
-        }
+        super.readFields(in);
+        lazyUpdate = PyValues.bool(in, "lazy_update", lazyUpdate);
         if (in.containsKey("aggregate_num")) {
             aggregateNum = (int) Math.max(0, PyValues.lng(in.get("aggregate_num"), "aggregate_num"));
         }

@@ -76,7 +76,7 @@ public class Signum extends Optimizer {
 
     @Override
     protected void readFields(Map<String, Object> in) {
-        momentum = in.containsKey("momentum") ? PyValues.dbl(in.get("momentum"), "momentum") : momentum;
-        wdLh = in.containsKey("wd_lh") ? PyValues.dbl(in.get("wd_lh"), "wd_lh") : wdLh;
+        momentum = PyValues.dbl(in, "momentum", momentum);
+        wdLh = PyValues.dbl(in, "wd_lh", wdLh);
     }
 }

@@ -8,12 +8,7 @@ package dev.kiln.optimizer.lr;
  *
  * <p>Thread-safety: not thread-safe (stateful, see {@link LRScheduler}).
  */
-public class CosineScheduler extends LRScheduler {
-    private final long maxUpdate;
-    private final double baseLrOrig;
-    private final double finalLr;
-    private final long maxSteps;
-
+public class CosineScheduler extends DecayScheduler {
     /**
      * {@code CosineScheduler(max_update, base_lr, final_lr)}, no warm-up.
      *
@@ -39,44 +34,11 @@ public class CosineScheduler extends LRScheduler {
      */
     public CosineScheduler(long maxUpdate, double baseLr, double finalLr, int warmupSteps, double warmupBeginLr,
             WarmupMode warmupMode) {
-        super(baseLr, warmupSteps, warmupBeginLr, warmupMode);
-        if (maxUpdate < 1) {
-            throw new IllegalArgumentException("maximum number of updates must be strictly positive, got " + maxUpdate);
-        }
-        if (warmupSteps >= maxUpdate) {
-            // MXNet divides by max_update - warmup_steps (ZeroDivisionError at equality)
-            throw new IllegalArgumentException("warmup_steps (" + warmupSteps + ") must be below max_update (" + maxUpdate + ")");
-        }
-        this.maxUpdate = maxUpdate;
-        this.baseLrOrig = baseLr;
-        this.finalLr = finalLr;
-        this.maxSteps = maxUpdate - warmupSteps;
+        super(maxUpdate, baseLr, finalLr, warmupSteps, warmupBeginLr, warmupMode);
     }
 
     @Override
-    public double get(long numUpdate) {
-        if (numUpdate < warmupSteps) {
-            return warmupLr(numUpdate);
-        }
-        if (numUpdate <= maxUpdate) {
-            baseLr = finalLr + (baseLrOrig - finalLr)
-                    * (1 + Math.cos(Math.PI * (numUpdate - warmupSteps) / maxSteps)) / 2;
-        }
-        return baseLr;
-    }
-
-    /** @return the update at which the final rate is reached */
-    public long maxUpdate() {
-        return maxUpdate;
-    }
-
-    /** @return the base rate at construction */
-    public double baseLrOrig() {
-        return baseLrOrig;
-    }
-
-    /** @return the final rate */
-    public double finalLr() {
-        return finalLr;
+    double decay(double span, long step) {
+        return span * (1 + Math.cos(Math.PI * step / maxSteps)) / 2;
     }
 }

@@ -9,12 +9,8 @@ package dev.kiln.optimizer.lr;
  *
  * <p>Thread-safety: not thread-safe (stateful, see {@link LRScheduler}).
  */
-public class PolyScheduler extends LRScheduler {
-    private final long maxUpdate;
+public class PolyScheduler extends DecayScheduler {
     private final double power;
-    private final double baseLrOrig;
-    private final double finalLr;
-    private final long maxSteps;
 
     /**
      * {@code PolyScheduler(max_update, base_lr, pwr=2, final_lr=0)}, no warm-up.
@@ -41,50 +37,17 @@ public class PolyScheduler extends LRScheduler {
      */
     public PolyScheduler(long maxUpdate, double baseLr, double pwr, double finalLr, int warmupSteps,
             double warmupBeginLr, WarmupMode warmupMode) {
-        super(baseLr, warmupSteps, warmupBeginLr, warmupMode);
-        if (maxUpdate < 1) {
-            throw new IllegalArgumentException("maximum number of updates must be strictly positive, got " + maxUpdate);
-        }
-        if (warmupSteps >= maxUpdate) {
-            // MXNet divides by max_update - warmup_steps (ZeroDivisionError at equality)
-            throw new IllegalArgumentException("warmup_steps (" + warmupSteps + ") must be below max_update (" + maxUpdate + ")");
-        }
-        this.maxUpdate = maxUpdate;
+        super(maxUpdate, baseLr, finalLr, warmupSteps, warmupBeginLr, warmupMode);
         this.power = pwr;
-        this.baseLrOrig = baseLr;
-        this.finalLr = finalLr;
-        this.maxSteps = maxUpdate - warmupSteps;
     }
 
     @Override
-    public double get(long numUpdate) {
-        if (numUpdate < warmupSteps) {
-            return warmupLr(numUpdate);
-        }
-        if (numUpdate <= maxUpdate) {
-            baseLr = finalLr + (baseLrOrig - finalLr)
-                    * Math.pow(1 - (double) (numUpdate - warmupSteps) / (double) maxSteps, power);
-        }
-        return baseLr;
-    }
-
-    /** @return the update at which the final rate is reached */
-    public long maxUpdate() {
-        return maxUpdate;
+    double decay(double span, long step) {
+        return span * Math.pow(1 - (double) step / (double) maxSteps, power);
     }
 
     /** @return the power */
     public double power() {
         return power;
-    }
-
-    /** @return the base rate at construction */
-    public double baseLrOrig() {
-        return baseLrOrig;
-    }
-
-    /** @return the final rate */
-    public double finalLr() {
-        return finalLr;
     }
 }
