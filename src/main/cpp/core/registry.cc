@@ -46,6 +46,10 @@ OpRegistry& OpRegistry::get() {
     register_elemwise_ops(*reg);
     register_shape_ops(*reg);
     register_optimizer_ops(*reg);
+    register_conv_ops(*reg);
+    register_pool_ops(*reg);
+    register_norm_ops(*reg);
+    register_index_ops(*reg);
 #ifdef KILN_CUDA
     cuda::register_gpu_kernels(*reg);
 #endif

@@ -230,5 +230,9 @@ void register_nn_ops(OpRegistry&);        // ops/nn: FullyConnected, Activation,
 void register_elemwise_ops(OpRegistry&);  // ops/tensor/elemwise*.cc: binary, broadcast, scalar, unary, clip, reductions
 void register_shape_ops(OpRegistry&);     // ops/tensor/shape*.cc: Flatten, Reshape, Concat, SliceChannel, transpose, expand_dims, dot
 void register_optimizer_ops(OpRegistry&); // ops/optimizer: MXNet 1.9.1 update ops (sgd/nag/adam/rmsprop/ftrl/ftml/signum/lamb, mp_*) + _kiln_* (AdaGrad, AdaDelta, Adamax, Nadam)
+void register_conv_ops(OpRegistry&);      // ops/conv: Convolution, Deconvolution
+void register_pool_ops(OpRegistry&);      // ops/pool: Pooling, UpSampling, Pad, Crop
+void register_norm_ops(OpRegistry&);      // ops/norm: BatchNorm, InstanceNorm, LayerNorm, LRN
+void register_index_ops(OpRegistry&);     // ops/index: slice, take, one_hot, pick, where, tile, repeat, stack, batch_dot, arg*, topk, sort, Cast, _arange
 
 }  // namespace kiln
