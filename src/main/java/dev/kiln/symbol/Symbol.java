@@ -1042,6 +1042,85 @@ public final class Symbol {
     }
 
     /**
+     * Convolution (NCW / NCHW) with {@code num_filter} filters of size {@code kernel}; creates
+     * {@code <name>_weight} and {@code <name>_bias}.
+     *
+     * @param name node name or null
+     * @param data input {@code (N, C, [H,] W)}
+     * @param kernel {@code kernel}, e.g. {@code {5, 5}}
+     * @param numFilter {@code num_filter}
+     * @param stride {@code stride} or null (1 per axis)
+     * @param pad {@code pad} or null (0 per axis)
+     * @return {@code (N, num_filter, [oh,] ow)}
+     */
+    public static Symbol convolution(String name, Symbol data, long[] kernel, int numFilter, long[] stride, long[] pad) {
+        return builder("Convolution").name(name).input(data).param("kernel", kernel).param("num_filter", numFilter)
+                .param("stride", stride).param("pad", pad).build();
+    }
+
+    /**
+     * Convolution without bias ({@code no_bias=True}) and with {@code num_group} groups (the
+     * usual block of ResNets; {@code num_group == C} is depthwise).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param kernel {@code kernel}
+     * @param numFilter {@code num_filter}
+     * @param stride {@code stride} or null
+     * @param pad {@code pad} or null
+     * @param numGroup {@code num_group}
+     * @return the output
+     */
+    public static Symbol convolutionNoBias(String name, Symbol data, long[] kernel, int numFilter, long[] stride, long[] pad,
+            int numGroup) {
+        return builder("Convolution").name(name).input(data).param("kernel", kernel).param("num_filter", numFilter)
+                .param("stride", stride).param("pad", pad).param("num_group", numGroup).param("no_bias", true).build();
+    }
+
+    /**
+     * Pooling of type {@code max}, {@code avg}, {@code sum} or {@code lp}.
+     *
+     * @param name node name or null
+     * @param data input {@code (N, C, [H,] W)}
+     * @param poolType {@code pool_type}
+     * @param kernel {@code kernel}
+     * @param stride {@code stride} or null (1 per axis)
+     * @param pad {@code pad} or null
+     * @return the pooled output
+     */
+    public static Symbol pooling(String name, Symbol data, String poolType, long[] kernel, long[] stride, long[] pad) {
+        return builder("Pooling").name(name).input(data).param("pool_type", poolType).param("kernel", kernel)
+                .param("stride", stride).param("pad", pad).build();
+    }
+
+    /**
+     * Global pooling ({@code global_pool=True}): one value per channel, {@code (N, C, 1, 1)}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param poolType {@code pool_type}
+     * @return {@code (N, C, 1[, 1])}
+     */
+    public static Symbol globalPooling(String name, Symbol data, String poolType) {
+        return builder("Pooling").name(name).input(data).param("pool_type", poolType).param("kernel", new long[] {1, 1})
+                .param("global_pool", true).build();
+    }
+
+    /**
+     * BatchNorm over axis 1 with MXNet's defaults except {@code fix_gamma}; creates
+     * {@code <name>_gamma}, {@code <name>_beta} and the aux states {@code <name>_moving_mean},
+     * {@code <name>_moving_var}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param fixGamma {@code fix_gamma} (MXNet's default is true: gamma stays 1)
+     * @return same shape as data
+     */
+    public static Symbol batchNorm(String name, Symbol data, boolean fixGamma) {
+        return builder("BatchNorm").name(name).input(data).param("fix_gamma", fixGamma).build();
+    }
+
+    /**
      * LeakyReLU with the given {@code act_type} ({@code leaky}, {@code prelu}, {@code elu},
      * {@code rrelu}, {@code selu}, {@code gelu}); prelu creates {@code <name>_gamma}.
      *
