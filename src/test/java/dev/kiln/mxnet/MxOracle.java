@@ -83,6 +83,11 @@ public final class MxOracle {
 
     private MxOracle() {}
 
+    /** Whether the real MXNet library loaded. */
+    public static boolean available() {
+        return REASON == null;
+    }
+
     /** Skips the calling test (visibly) when MXNet cannot load. */
     public static void assumeAvailable() {
         Assumptions.assumeTrue(REASON == null, REASON);
@@ -148,7 +153,7 @@ public final class MxOracle {
     }
 
     /** {@code MXNDArraySave}: MXNet writes the named arrays as a {@code .params} file. */
-    static void save(Path file, Map<String, NDArray> arrays) {
+    public static void save(Path file, Map<String, NDArray> arrays) {
         List<Pointer> hs = new ArrayList<>();
         List<String> keys = new ArrayList<>();
         arrays.forEach((k, v) -> {
@@ -159,7 +164,7 @@ public final class MxOracle {
     }
 
     /** {@code MXNDArrayLoad}: name -> array, in file order (unnamed lists get "0", "1", ...). */
-    static Map<String, NDArray> load(MxNDManager m, Path file) {
+    public static Map<String, NDArray> load(MxNDManager m, Path file) {
         NDList list = JnaUtils.loadNdArray(m, file, Device.cpu());
         Map<String, NDArray> out = new LinkedHashMap<>();
         for (int i = 0; i < list.size(); i++) {
@@ -170,7 +175,7 @@ public final class MxOracle {
     }
 
     /** Parses symbol JSON with {@code MXSymbolCreateFromJSON} (closed with the manager). */
-    static Symbol symbol(MxNDManager m, String json) {
+    public static Symbol symbol(MxNDManager m, String json) {
         return Symbol.loadJson(m, json);
     }
 
@@ -179,12 +184,18 @@ public final class MxOracle {
      * caller's arrays. Gradient requests: "write" for arguments that have a gradient array,
      * "null" otherwise.
      */
-    static final class Executor implements AutoCloseable {
+    public static final class Executor implements AutoCloseable {
         private final MxNDManager manager;
         private Pointer handle;
         private final List<NDArray> outputs = new ArrayList<>();
 
-        Executor(MxNDManager manager, Symbol symbol, Map<String, NDArray> args, Map<String, NDArray> grads) {
+        public Executor(MxNDManager manager, Symbol symbol, Map<String, NDArray> args, Map<String, NDArray> grads) {
+            this(manager, symbol, args, grads, Map.of());
+        }
+
+        /** With auxiliary states (BatchNorm's moving statistics), by name. */
+        public Executor(MxNDManager manager, Symbol symbol, Map<String, NDArray> args, Map<String, NDArray> grads,
+                Map<String, NDArray> aux) {
             this.manager = manager;
             String[] names = symbol.getArgNames();
             List<Pointer> in = new ArrayList<>();
@@ -200,9 +211,18 @@ public final class MxOracle {
                 g.add(gr == null ? null : handle(gr));
                 req[i] = gr == null ? 0 : 1; // kNullOp, kWriteTo
             }
+            String[] auxNames = symbol.getAuxNames();
+            List<Pointer> x = new ArrayList<>();
+            for (String a : auxNames) {
+                NDArray arr = aux.get(a);
+                if (arr == null) {
+                    throw new IllegalArgumentException("no MXNet array for auxiliary state " + a);
+                }
+                x.add(handle(arr));
+            }
             PointerByReference out = new PointerByReference();
-            call("MXExecutorBind", symbol.getHandle(), 1, 0, names.length, pointers(in), pointers(g), req, 0,
-                    Pointer.NULL, out);
+            call("MXExecutorBind", symbol.getHandle(), 1, 0, names.length, pointers(in), pointers(g), req, x.size(),
+                    x.isEmpty() ? Pointer.NULL : pointers(x), out);
             handle = out.getValue();
             IntByReference n = new IntByReference();
             PointerByReference outs = new PointerByReference();
@@ -213,19 +233,26 @@ public final class MxOracle {
             }
         }
 
-        Executor forward(boolean isTrain) {
+        /** MXNet's executor debug string ({@code MXExecutorPrint}), with its "Total N MB allocated" line. */
+        public String debugString() {
+            PointerByReference out = new PointerByReference();
+            call("MXExecutorPrint", handle, out);
+            return out.getValue().getString(0);
+        }
+
+        public Executor forward(boolean isTrain) {
             call("MXExecutorForward", handle, isTrain ? 1 : 0);
             return this;
         }
 
         /** Backward for loss-terminated graphs (no head gradients). */
-        Executor backward() {
+        public Executor backward() {
             call("MXExecutorBackward", handle, 0, Pointer.NULL);
             return this;
         }
 
         /** The outputs (they share the executor's memory and change with every forward). */
-        List<NDArray> outputs() {
+        public List<NDArray> outputs() {
             return outputs;
         }
 
