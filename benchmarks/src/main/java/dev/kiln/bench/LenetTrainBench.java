@@ -1,0 +1,316 @@
+package dev.kiln.bench;
+
+import static org.bytedeco.pytorch.global.torch.cross_entropy_loss;
+import static org.bytedeco.pytorch.global.torch.get_num_threads;
+import static org.bytedeco.pytorch.global.torch.manual_seed;
+import static org.bytedeco.pytorch.global.torch.max_pool2d;
+import static org.bytedeco.pytorch.global.torch.rand;
+import static org.bytedeco.pytorch.global.torch.randint;
+import static org.bytedeco.pytorch.global.torch.relu;
+import static org.bytedeco.pytorch.global.torch.set_num_threads;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.mxnet.engine.MxNDManager;
+import ai.djl.mxnet.engine.MxSymbolBlock;
+import ai.djl.mxnet.jna.JnaUtils;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.Trainer;
+import ai.djl.training.initializer.Initializer;
+import ai.djl.training.initializer.XavierInitializer;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import ai.djl.util.PairList;
+import dev.kiln.engine.Engine;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
+import dev.kiln.init.InitDesc;
+import dev.kiln.init.Xavier;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
+import dev.kiln.optimizer.FusedUpdate;
+import dev.kiln.symbol.Symbol;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Conv2dImpl;
+import org.bytedeco.pytorch.LinearImpl;
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.SGD;
+import org.bytedeco.pytorch.SGDOptions;
+import org.bytedeco.pytorch.Tensor;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * LeNet training step (issue 4's speed target): conv 5x5 20 - relu - max pool 2 - conv 5x5 50 -
+ * relu - max pool 2 - fc 500 - relu - fc 10 - softmax cross-entropy, batch 128 of 1x28x28, SGD
+ * with momentum, in Kiln, Apache MXNet 1.9.1 (DJL, one CachedOp) and libtorch 2.10 (JavaCPP),
+ * measured in one run. Samples/s ({@code @OperationsPerInvocation(BATCH)}); forward + backward +
+ * update per invocation. Engines are set up as in {@link MlpTrainBench} (same thread rules, one
+ * synthetic batch already in each engine's memory).
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
+public class LenetTrainBench {
+    static final int BATCH = 128;
+    static final double LR = 0.05;
+    static final double MOMENTUM = 0.9;
+
+    static float[] data() {
+        java.util.Random r = new java.util.Random(42);
+        float[] x = new float[BATCH * 784];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextFloat();
+        }
+        return x;
+    }
+
+    static float[] labels() {
+        java.util.Random r = new java.util.Random(43);
+        float[] y = new float[BATCH];
+        for (int i = 0; i < y.length; i++) {
+            y[i] = r.nextInt(10);
+        }
+        return y;
+    }
+
+    /** LeNet with SoftmaxOutput normalization=batch (so no rescale_grad is needed in any engine). */
+    static Symbol network() {
+        long[] k5 = {5, 5};
+        long[] k2 = {2, 2};
+        Symbol x = Symbol.variable("data");
+        x = Symbol.activation("relu1", Symbol.convolution("conv1", x, k5, 20, null, null), "relu");
+        x = Symbol.pooling("pool1", x, "max", k2, k2, null);
+        x = Symbol.activation("relu2", Symbol.convolution("conv2", x, k5, 50, null, null), "relu");
+        x = Symbol.pooling("pool2", x, "max", k2, k2, null);
+        x = Symbol.activation("relu3", Symbol.fullyConnected("fc1", Symbol.flatten("flatten", x), 500), "relu");
+        x = Symbol.fullyConnected("fc2", x, 10);
+        return Symbol.builder("SoftmaxOutput").name("softmax").input(x).param("normalization", "batch").build();
+    }
+
+    // ---- Kiln ----------------------------------------------------------------------------------
+
+    @State(Scope.Thread)
+    public static class KilnState {
+        @Param({"1"})
+        public int threads;
+
+        Executor exec;
+        FusedUpdate update;
+        List<dev.kiln.ndarray.NDArray> moms = new ArrayList<>();
+        double[] lr;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            Engine.setNumThreads(threads);
+            MlpTrainBench.checkEnvThreads("kiln", threads);
+            Symbol net = network();
+            Map<String, GradReq> reqs = new LinkedHashMap<>();
+            for (String a : net.listArguments()) {
+                reqs.put(a, a.equals("data") || a.equals("softmax_label") ? GradReq.NULL : GradReq.WRITE);
+            }
+            exec = Executor.simpleBind(net, Context.cpu(), Map.of("data", new long[] {BATCH, 1, 28, 28}), Map.of(), reqs,
+                    new Executor.Options());
+            exec.argDict().get("data").set(data());
+            exec.argDict().get("softmax_label").set(labels());
+            dev.kiln.init.Initializer.seed(42);
+            Xavier xavier = new Xavier();
+            update = new FusedUpdate();
+            Map<String, Object> sgd = Map.of("momentum", MOMENTUM, "wd", 0.0, "rescale_grad", 1.0);
+            for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : exec.gradDict().entrySet()) {
+                dev.kiln.ndarray.NDArray w = exec.argDict().get(e.getKey());
+                xavier.init(new InitDesc(e.getKey()), w);
+                dev.kiln.ndarray.NDArray mom = dev.kiln.ndarray.NDArray.zeros(w.shape(), DType.FLOAT32, Context.cpu()).detach();
+                moms.add(mom);
+                update.add("sgd_mom_update", sgd, List.of("lr"), List.of(w, e.getValue(), mom), List.of(w));
+            }
+            lr = new double[update.size()];
+            Arrays.fill(lr, LR);
+            System.out.println("# kiln threads=" + Engine.numThreads() + " simd=" + Engine.simdIsa() + " blas=" + Engine.blasConfig());
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            exec.forward(false);
+            float[] p = exec.outputs().get(0).toFloatArray();
+            float[] y = labels();
+            double l = 0;
+            for (int k = 0; k < BATCH; k++) {
+                l -= Math.log(Math.max(p[k * 10 + (int) y[k]], 1e-12));
+            }
+            System.out.println("# kiln end-of-trial loss=" + l / BATCH);
+            update.close();
+            moms.forEach(dev.kiln.ndarray.NDArray::close);
+            exec.close();
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void kilnStep(KilnState s) {
+        s.exec.forwardBackward();
+        s.update.run(s.lr);
+    }
+
+    // ---- MXNet 1.9.1 (DJL) ----------------------------------------------------------------------
+
+    @State(Scope.Thread)
+    public static class MxState {
+        @Param({"1"})
+        public int threads;
+
+        Model model;
+        Trainer trainer;
+        NDManager mgr;
+        NDArray x;
+        NDArray y;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            MlpTrainBench.checkEnvThreads("mxnet", threads);
+            Shape in = new Shape(BATCH, 1, 28, 28);
+            Shape lab = new Shape(BATCH);
+            model = Model.newInstance("lenet", Device.cpu(), "MXNet");
+            MxNDManager mm = (MxNDManager) model.getNDManager();
+            // Kiln writes MXNet's symbol JSON: the same graph runs in both engines
+            ai.djl.mxnet.engine.Symbol sym = ai.djl.mxnet.engine.Symbol.loadJson(mm, network().toJson());
+            MxSymbolBlock block = new MxSymbolBlock(mm, sym);
+            block.setInputNames(List.of("data", "softmax_label"));
+            Map<String, Shape> shapes = sym.inferShape(new PairList<>(List.of("data"), List.of(in)));
+            for (Parameter p : block.getDirectParameters().values()) {
+                p.setShape(shapes.get(p.getName()));
+            }
+            block.setInitializer(new XavierInitializer(), Parameter.Type.WEIGHT);
+            block.setInitializer(Initializer.ZEROS, Parameter.Type.BIAS);
+            model.setBlock(block);
+            Optimizer sgd = Optimizer.sgd().setLearningRateTracker(Tracker.fixed((float) LR)).optMomentum((float) MOMENTUM)
+                    .optWeightDecays(0f).build();
+            trainer = model.newTrainer(new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss()).optOptimizer(sgd));
+            trainer.initialize(in, lab);
+            mgr = trainer.getManager();
+            x = mgr.create(data(), in);
+            x.setName("data");
+            y = mgr.create(labels(), lab);
+            y.setName("softmax_label");
+            System.out.println("# mxnet " + ai.djl.engine.Engine.getEngine("MXNet").getVersion() + " OMP_NUM_THREADS="
+                    + System.getenv("OMP_NUM_THREADS"));
+        }
+
+        void run() {
+            try (NDManager sub = mgr.newSubManager()) {
+                x.tempAttach(sub);
+                y.tempAttach(sub);
+                try (GradientCollector gc = trainer.newGradientCollector()) {
+                    NDArray prob = trainer.forward(new NDList(x, y)).singletonOrThrow();
+                    prob.attach(sub);
+                    gc.backward(prob);
+                }
+                trainer.step();
+                JnaUtils.waitAll();
+            }
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            trainer.close();
+            model.close();
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void mxnetStep(MxState s) {
+        s.run();
+    }
+
+    // ---- libtorch 2.10 (JavaCPP) ----------------------------------------------------------------
+
+    static final class TorchLenet extends Module {
+        final Conv2dImpl conv1;
+        final Conv2dImpl conv2;
+        final LinearImpl fc1;
+        final LinearImpl fc2;
+
+        TorchLenet() {
+            conv1 = register_module("conv1", new Conv2dImpl(1, 20, new LongPointer(5L, 5L)));
+            conv2 = register_module("conv2", new Conv2dImpl(20, 50, new LongPointer(5L, 5L)));
+            fc1 = register_module("fc1", new LinearImpl(800, 500));
+            fc2 = register_module("fc2", new LinearImpl(500, 10));
+        }
+
+        Tensor forward(Tensor x) {
+            Tensor h = max_pool2d(relu(conv1.forward(x)), 2, 2);
+            h = max_pool2d(relu(conv2.forward(h)), 2, 2);
+            return fc2.forward(relu(fc1.forward(h.flatten(1, -1))));
+        }
+    }
+
+    @State(Scope.Thread)
+    public static class TorchState {
+        @Param({"1"})
+        public int threads;
+
+        TorchLenet net;
+        SGD sgd;
+        Tensor x;
+        Tensor y;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            set_num_threads(threads);
+            MlpTrainBench.checkEnvThreads("libtorch", threads);
+            manual_seed(42);
+            net = new TorchLenet();
+            SGDOptions opts = new SGDOptions(LR);
+            opts.momentum().put(MOMENTUM);
+            sgd = new SGD(net.parameters(), opts);
+            x = rand(BATCH, 1, 28, 28);
+            y = randint(0L, 10L, new long[] {BATCH});
+            System.out.println("# libtorch threads=" + get_num_threads());
+        }
+
+        void run() {
+            try (PointerScope scope = new PointerScope()) {
+                sgd.zero_grad(true);
+                Tensor loss = cross_entropy_loss(net.forward(x), y);
+                loss.backward();
+                sgd.step();
+            }
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void libtorchStep(TorchState s) {
+        s.run();
+    }
+}
