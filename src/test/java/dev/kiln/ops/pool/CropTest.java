@@ -52,6 +52,12 @@ class CropTest {
     }
 
     @Test
+    void gradientMatchesMxnet() {
+        PoolTesting.oracleGrad("Crop", a("num_args", "1", "h_w", "(3, 4)", "offset", "(2, 1)"), -2, 2, s(2, 3, 7, 8));
+        PoolTesting.oracleGrad("Crop", a("num_args", "2", "center_crop", "True"), -2, 2, s(2, 3, 7, 8), s(1, 1, 4, 3));
+    }
+
+    @Test
     void errors() {
         long[][] d = {s(2, 3, 7, 8)};
         assertInvokeFails("Crop", a("num_args", "1"), d, "h_w[0]) should be set");

@@ -81,6 +81,14 @@ class PadTest {
     }
 
     @Test
+    void gradientMatchesMxnet() {
+        for (String mode : List.of("constant", "edge", "reflect")) {
+            PoolTesting.oracleGrad("Pad", a("mode", mode, "pad_width", "(0, 0, 0, 0, 1, 2, 3, 1)"), -2, 2, s(2, 3, 5, 6));
+            PoolTesting.oracleGrad("Pad", a("mode", mode, "pad_width", "(0, 0, 0, 0, 2, 1, 0, 3, 1, 2)"), -2, 2, s(1, 2, 3, 4, 5));
+        }
+    }
+
+    @Test
     void errors() {
         long[][] d4 = {s(2, 3, 4, 5)};
         assertInvokeFails("Pad", a("mode", "constant", "pad_width", "(0, 0, 1, 1)"), new long[][] {s(4, 5)}, "4-D or 5-D");

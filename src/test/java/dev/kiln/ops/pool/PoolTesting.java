@@ -5,12 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import ai.djl.engine.Engine;
 import ai.djl.mxnet.engine.MxNDManager;
 import ai.djl.ndarray.NDList;
 import dev.kiln.engine.KilnException;
+import ai.djl.training.GradientCollector;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
 import dev.kiln.mxnet.MxOracle;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
+import dev.kiln.symbol.Symbol;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -111,6 +118,74 @@ final class PoolTesting {
             }
         }
         return n;
+    }
+
+    /**
+     * Gradients of every input of {@code op} in Kiln (executor, float32, head gradient h) and in
+     * MXNet 1.9.1 (autograd on {@code elemwise_mul(op(x), h)}) on the same random inputs in
+     * [lo, hi); asserts they agree within {@link #TOL}.
+     */
+    static void oracleGrad(String op, Map<String, String> attrs, double lo, double hi, long[]... shapes) {
+        MxOracle.assumeAvailable();
+        Random rng = new Random(op.hashCode() * 37L + attrs.hashCode() * 13L + Arrays.deepHashCode(shapes));
+        float[][] in = new float[shapes.length][];
+        for (int i = 0; i < in.length; i++) {
+            in[i] = random(rng, shapes[i], lo, hi);
+        }
+        long[] oshape = outShape(op, attrs, shapes);
+        float[] head = random(rng, oshape, -1, 1);
+        String what = op + " " + attrs + " " + Arrays.deepToString(shapes) + " gradient";
+        float[][] mGrad = new float[in.length][];
+        try (MxNDManager m = MxOracle.newManager()) {
+            ai.djl.ndarray.NDArray[] mIn = new ai.djl.ndarray.NDArray[in.length];
+            for (int i = 0; i < in.length; i++) {
+                mIn[i] = MxOracle.create(m, in[i], shapes[i]);
+                mIn[i].setRequiresGradient(true);
+            }
+            ai.djl.ndarray.NDArray h = MxOracle.create(m, head, oshape);
+            try (GradientCollector gc = Engine.getEngine("MXNet").newGradientCollector()) {
+                NDList out = MxOracle.invoke(m, op, attrs, mIn);
+                NDList prod = MxOracle.invoke(m, "elemwise_mul", Map.of(), out.get(0), h);
+                gc.backward(prod.get(0));
+            }
+            for (int i = 0; i < in.length; i++) {
+                mGrad[i] = mIn[i].getGradient().toFloatArray();
+            }
+        }
+        Symbol[] vars = new Symbol[in.length];
+        Map<String, long[]> shapeMap = new LinkedHashMap<>();
+        Map<String, DType> types = new LinkedHashMap<>();
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        for (int i = 0; i < in.length; i++) {
+            vars[i] = Symbol.variable("x" + i);
+            shapeMap.put("x" + i, shapes[i]);
+            types.put("x" + i, DType.FLOAT32);
+            reqs.put("x" + i, GradReq.WRITE);
+        }
+        Symbol sym = Symbol.create(op, "op", attrs, null, vars);
+        try (Executor ex = Executor.simpleBind(sym, Context.cpu(), shapeMap, types, reqs, new Executor.Options())) {
+            for (int i = 0; i < in.length; i++) {
+                ex.argDict().get("x" + i).set(in[i]);
+            }
+            ex.forward(true);
+            NDArray out = ex.outputs().get(0);
+            try (NDArray hk = NDArray.zeros(out.shape(), out.dtype(), Context.cpu())) {
+                hk.set(head);
+                ex.backward(hk);
+            }
+            for (int i = 0; i < in.length; i++) {
+                float[] kv = ex.gradDict().get("x" + i).toFloatArray();
+                float[] mv = mGrad[i];
+                assertEquals(mv.length, kv.length, what + ": size of input " + i);
+                for (int j = 0; j < mv.length; j++) {
+                    double err = Math.abs((double) mv[j] - kv[j]) / Math.max(1.0, Math.abs(mv[j]));
+                    if (!(err <= TOL)) {
+                        fail(String.format(Locale.ROOT, "%s: input %d element %d: kiln %s, mxnet %s (err %.3e)", what, i, j, kv[j],
+                                mv[j], err));
+                    }
+                }
+            }
+        }
     }
 
     static int oracle(String op, Map<String, String> attrs, long[]... shapes) {

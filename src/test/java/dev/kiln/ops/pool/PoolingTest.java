@@ -146,6 +146,21 @@ class PoolingTest {
         }));
     }
 
+    @TestFactory
+    Stream<DynamicTest> gradientMatchesMxnet() {
+        List<Case> c = new ArrayList<>();
+        for (Map<String, String> t : types()) {
+            c.add(new Case(with(t, "kernel", "(2, 2)", "stride", "(2, 2)"), s(2, 3, 6, 6)));
+            c.add(new Case(with(t, "kernel", "(3, 3)", "stride", "(2, 2)", "pad", "(1, 1)"), s(2, 3, 7, 8)));
+            c.add(new Case(with(t, "kernel", "(3, 2)", "stride", "(2, 3)", "pad", "(1, 0)", "pooling_convention", "full"), s(1, 2, 7, 8)));
+            c.add(new Case(with(t, "kernel", "(3,)", "stride", "(2,)", "pad", "(1,)"), s(2, 3, 11)));
+            c.add(new Case(with(t, "kernel", "(2, 2, 2)", "stride", "(2, 1, 2)", "pad", "(1, 0, 1)"), s(1, 2, 4, 5, 4)));
+            c.add(new Case(with(t, "global_pool", "True"), s(2, 3, 5, 6)));
+        }
+        return c.stream().map(k -> DynamicTest.dynamicTest(k.attrs() + " " + java.util.Arrays.toString(k.shape()),
+                () -> PoolTesting.oracleGrad("Pooling", k.attrs(), 0.05, 2, k.shape())));
+    }
+
     /** Gradient of every element for head gradient dy, by the executor, float64. */
     static double[] backward(Map<String, String> attrs, long[] shape, double[] x, double[] dy, GradReq req, int passes) {
         Symbol sym = pooling(attrs);

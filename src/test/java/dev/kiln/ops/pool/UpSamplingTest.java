@@ -70,6 +70,15 @@ class UpSamplingTest {
     }
 
     @Test
+    void gradientMatchesMxnet() {
+        PoolTesting.oracleGrad("UpSampling", a("scale", "2", "sample_type", "nearest", "num_args", "1"), -2, 2, s(2, 3, 4, 5));
+        PoolTesting.oracleGrad("UpSampling", a("scale", "2", "sample_type", "nearest", "num_args", "2"), -2, 2, s(2, 3, 4, 5),
+                s(2, 2, 8, 10));
+        PoolTesting.oracleGrad("UpSampling", a("scale", "3", "sample_type", "nearest", "num_args", "3", "multi_input_mode", "sum"),
+                -2, 2, s(1, 4, 2, 2), s(1, 4, 3, 3), s(1, 4, 6, 6));
+    }
+
+    @Test
     void errors() {
         assertInvokeFails("UpSampling", a("scale", "2", "sample_type", "bilinear", "num_args", "2", "num_filter", "3"),
                 new long[][] {s(1, 3, 4, 4), s(3, 1, 4, 4)}, "bilinear", "not supported");
