@@ -126,11 +126,21 @@ final class PoolTesting {
      * [lo, hi); asserts they agree within {@link #TOL}.
      */
     static void oracleGrad(String op, Map<String, String> attrs, double lo, double hi, long[]... shapes) {
+        oracleGrad(op, attrs, lo, hi, 0, shapes);
+    }
+
+    /** Like {@link #oracleGrad(String, Map, double, double, long[]...)}; step > 0 rounds the inputs to multiples of step (ties). */
+    static void oracleGrad(String op, Map<String, String> attrs, double lo, double hi, double step, long[]... shapes) {
         MxOracle.assumeAvailable();
         Random rng = new Random(op.hashCode() * 37L + attrs.hashCode() * 13L + Arrays.deepHashCode(shapes));
         float[][] in = new float[shapes.length][];
         for (int i = 0; i < in.length; i++) {
             in[i] = random(rng, shapes[i], lo, hi);
+            if (step > 0) {
+                for (int j = 0; j < in[i].length; j++) {
+                    in[i][j] = (float) (Math.floor(in[i][j] / step) * step);
+                }
+            }
         }
         long[] oshape = outShape(op, attrs, shapes);
         float[] head = random(rng, oshape, -1, 1);

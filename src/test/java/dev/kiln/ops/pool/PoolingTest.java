@@ -199,6 +199,16 @@ class PoolingTest {
     }
 
     @Test
+    void maxTiesMatchMxnet() {
+        // inputs in {-2, -1, 0, 1}: most windows hold several maxima; the first one gets the gradient
+        PoolTesting.oracleGrad("Pooling", a("kernel", "(3, 3)", "stride", "(1, 1)"), -2, 2, 1, s(2, 2, 6, 7));
+        PoolTesting.oracleGrad("Pooling", a("kernel", "(2, 3)", "stride", "(2, 2)", "pad", "(1, 1)"), -2, 2, 1, s(2, 2, 6, 7));
+        PoolTesting.oracleGrad("Pooling", a("kernel", "(3,)", "stride", "(2,)", "pooling_convention", "full"), -2, 2, 1, s(2, 2, 10));
+        PoolTesting.oracleGrad("Pooling", a("global_pool", "True"), -2, 2, 1, s(2, 3, 4, 4));
+        PoolTesting.oracleGrad("Pooling", a("kernel", "(2, 2, 2)"), -2, 2, 1, s(1, 2, 3, 4, 4));
+    }
+
+    @Test
     void avgCountIncludePad() {
         // 1-D, kernel 3, pad 1: edge windows see 2 elements; divided by 3 (include) or 2 (exclude)
         double[] x = {1, 2, 3, 4};
