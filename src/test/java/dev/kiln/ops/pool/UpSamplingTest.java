@@ -49,6 +49,10 @@ class UpSamplingTest {
     void argumentNames() {
         Symbol s = Symbol.create("UpSampling", "up", a("scale", "2", "sample_type", "nearest", "num_args", "2"), null);
         assertEquals(List.of("up_arg0", "up_arg1"), s.listArguments());
+        // num_args defaults to the number of positional inputs, as MXNet's key_var_num_args
+        Symbol t = Symbol.create("UpSampling", "up", a("scale", "2", "sample_type", "nearest"), null, Symbol.variable("a"),
+                Symbol.variable("b"), Symbol.variable("c"));
+        assertEquals(List.of("a", "b", "c"), t.listArguments());
     }
 
     @Test
