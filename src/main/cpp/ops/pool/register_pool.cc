@@ -1,11 +1,14 @@
 // Registration of the ops/pool family (issue 4): each operator file defines its ops in one place
 // and this function adds them to the registry.
-#include "kiln/op.h"
+#include "pool_ops.h"
 
 namespace kiln {
 
 void register_pool_ops(OpRegistry& reg) {
-  (void)reg;
+  pool::register_pooling(reg);
+  pool::register_upsampling(reg);
+  pool::register_pad(reg);
+  pool::register_crop(reg);
 }
 
 }  // namespace kiln
