@@ -72,6 +72,11 @@ final class ConvTesting {
      * the output shape and values agree to {@code tol} (relative above 1). Returns the max error.
      */
     static double checkAgainstMxnet(String op, Map<String, String> attrs, long[]... shapes) {
+        return checkAgainstMxnet(op, attrs, attrs, shapes);
+    }
+
+    /** As above, MXNet running with {@code mxAttrs} (an equivalent spelling of {@code attrs}). */
+    static double checkAgainstMxnet(String op, Map<String, String> attrs, Map<String, String> mxAttrs, long[]... shapes) {
         MxOracle.assumeAvailable();
         Random rng = new Random(attrs.hashCode() * 31L + java.util.Arrays.deepHashCode(shapes));
         float[][] in = new float[shapes.length][];
@@ -87,7 +92,7 @@ final class ConvTesting {
             }
             NDList mOut;
             try {
-                mOut = MxOracle.invoke(m, op, attrs, mIn);
+                mOut = MxOracle.invoke(m, op, mxAttrs, mIn);
             } catch (RuntimeException e) {
                 fail("MXNet rejects the case itself: " + e.getMessage(), e);
                 return 0;
