@@ -163,10 +163,11 @@ inline void valid_range(int64_t D, int64_t Q, int64_t s, int64_t p, int64_t off,
   *hi = std::max(*lo, std::min(h, Q));
 }
 
-/// col [C * K0*K1*K2, Q0*Q1*Q2] from one image x [C, D0, D1, D2] (zero padding).
+/// col [C * K0*K1*K2, Q0*Q1*Q2] (row stride ld >= Q0*Q1*Q2) from one image x [C, D0, D1, D2]
+/// (zero padding).
 template <typename T>
-void im2col(const Geo& g, const T* x, T* col) {
-  const int64_t P = g.out_size(), ks = g.ksize(), Din = g.in_size();
+void im2col(const Geo& g, const T* x, T* col, int64_t ld) {
+  const int64_t P = ld, ks = g.ksize(), Din = g.in_size();
   const int64_t Q0 = g.Q[0], Q1 = g.Q[1], Q2 = g.Q[2];
   for (int64_t c = 0; c < g.C; ++c) {
     const T* xc = x + c * Din;  // [D0, D1, D2]
@@ -200,10 +201,11 @@ void im2col(const Geo& g, const T* x, T* col) {
   }
 }
 
-/// x [C, D0, D1, D2] += the columns col [C * K0*K1*K2, Q0*Q1*Q2] scattered back (adjoint of im2col).
+/// x [C, D0, D1, D2] += the columns col [C * K0*K1*K2, Q0*Q1*Q2] (row stride ld) scattered back
+/// (adjoint of im2col).
 template <typename T>
-void col2im_add(const Geo& g, const T* col, T* x) {
-  const int64_t P = g.out_size(), ks = g.ksize(), Din = g.in_size();
+void col2im_add(const Geo& g, const T* col, T* x, int64_t ld) {
+  const int64_t P = ld, ks = g.ksize(), Din = g.in_size();
   const int64_t Q0 = g.Q[0], Q1 = g.Q[1], Q2 = g.Q[2];
   for (int64_t c = 0; c < g.C; ++c) {
     T* xc = x + c * Din;  // [D0, D1, D2]
@@ -267,38 +269,79 @@ inline int bint(int64_t v, const char* what) {
 }
 
 // ---- kernels -----------------------------------------------------------------------------
+//
+// The batch is processed in chunks of B images: the columns of a chunk sit side by side in one
+// im2col buffer col [C*ks, B*P], so each group needs one GEMM per chunk with B*P columns
+// (instead of B small GEMMs; LeNet's 8x8 outputs give P = 64). Chunks are spread over OpenMP
+// threads, each with its own buffers; GEMMs inside a parallel region run single-threaded.
+
+/// Images per chunk: about 2048 GEMM columns, at most 4M elements of im2col buffer, and at
+/// least one chunk per thread.
+inline int64_t chunk_images(const Geo& g, int nt) {
+  const int64_t P = std::max<int64_t>(1, g.out_size());
+  int64_t B = (2048 + P - 1) / P;
+  B = std::min(B, std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, g.col_size())));
+  if (nt > 1) B = std::min(B, (g.N + nt - 1) / nt);
+  return std::max<int64_t>(1, std::min(B, g.N));
+}
+/// Threads the chunked kernels plan for (also used for workspace sizing).
+inline int plan_threads(const Geo& g) { return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.N)); }
+/// Scratch elements per thread: col [C*ks, B*P], a gathered/result block [O, B*P], and (weight
+/// gradient with several threads) a private accumulator [O, Kg].
+inline size_t per_thread_elems(const Geo& g, int64_t B, bool acc) {
+  return (size_t)(B * (g.col_size() + g.O * g.out_size()) + (acc ? g.O * g.Kg() : 0));
+}
+inline size_t conv_workspace_bytes(const Geo& g, bool backward) {
+  if (g.N == 0) return 0;
+  const int nt = plan_threads(g);
+  const int64_t B = chunk_images(g, nt);
+  const int64_t chunks = (g.N + B - 1) / B;
+  const int used = (int)std::min<int64_t>(nt, chunks);
+  return per_thread_elems(g, B, backward && used > 1) * (size_t)used * sizeof(double);
+}
+
+/// blk [O, nb*P] (row stride ld) <- dy[n0 .. n0+nb) [nb, O, P].
+template <typename T>
+void gather_rows(const T* dy, int64_t n0, int64_t nb, int64_t O, int64_t P, T* blk, int64_t ld) {
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t o = 0; o < O; ++o) std::memcpy(blk + o * ld + b * P, dy + ((n0 + b) * O + o) * P, sizeof(T) * (size_t)P);
+}
 
 /// y (=|+=) conv(x, w) (+ b). x [N, C, Din], w [O, C/G, ks], b [O] or null, y [N, O, P].
 template <typename T>
 void conv_forward(const OpCtx& ctx, const Geo& g, const T* x, const T* w, const T* b, T* y, OpReq req) {
   if (req == OpReq::kNullOp || g.N == 0 || g.O == 0) return;
   const int64_t P = g.out_size(), Kg = g.Kg(), Mg = g.Mg(), Din = g.in_size(), colsz = g.col_size();
-  const bool one = g.is_1x1();
-  const T beta = req == OpReq::kAddTo ? T(1) : T(0);
-  const int mg = bint(Mg, "num_filter / num_group"), pp = bint(P, "output size"), kg = bint(Kg, "kernel size");
+  const bool add = req == OpReq::kAddTo;
+  const int64_t B = chunk_images(g, plan_threads(g));
+  const int64_t chunks = (g.N + B - 1) / B;
+  const size_t per = per_thread_elems(g, B, false);
   std::vector<T> fb;
   T* ws = nullptr;
-  int nt = conv_threads(g.N, g.N * g.O * P * std::max<int64_t>(1, Kg));
-  nt = scratch<T>(ctx, one ? 0 : (size_t)colsz, nt, &fb, &ws);
+  int nt = (int)std::min<int64_t>(conv_threads(g.N, g.N * g.O * P * std::max<int64_t>(1, Kg)), chunks);
+  nt = scratch<T>(ctx, per, nt, &fb, &ws);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < g.N; ++n) {
-    T* col = one ? nullptr : ws + (size_t)omp_thread() * colsz;  // [C*ks, P]
-    const T* xn = x + n * g.C * Din;                               // [C, Din]
-    const T* src = xn;                                             // [G, Kg, P]
-    if (!one) {
-      im2col(g, xn, col);
-      src = col;
-    }
-    T* yn = y + n * g.O * P;  // [O, P]
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
+    T* col = ws + (size_t)omp_thread() * per;  // [C*ks, cols]
+    T* tmp = col + B * colsz;                  // [O, cols]
+    for (int64_t i = 0; i < nb; ++i) im2col(g, x + (n0 + i) * g.C * Din, col + i * P, cols);
     for (int64_t gi = 0; gi < g.G; ++gi) {
-      if (Kg > 0) gemm(false, false, mg, pp, kg, T(1), w + gi * Mg * Kg, src + gi * Kg * P, beta, yn + gi * Mg * P);
-      else if (beta == T(0)) std::fill(yn + gi * Mg * P, yn + (gi + 1) * Mg * P, T(0));
+      if (Kg > 0)
+        gemm(false, false, bint(Mg, "num_filter / num_group"), bint(cols, "columns"), bint(Kg, "kernel size"), T(1),
+             w + gi * Mg * Kg, col + gi * Kg * cols, T(0), tmp + gi * Mg * cols);
+      else
+        std::fill(tmp + gi * Mg * cols, tmp + (gi + 1) * Mg * cols, T(0));
     }
-    if (b)
+    for (int64_t i = 0; i < nb; ++i)
       for (int64_t o = 0; o < g.O; ++o) {
-        T* r = yn + o * P;  // [P]
-        const T bo = b[o];
-        for (int64_t q = 0; q < P; ++q) r[q] += bo;
+        T* yr = y + ((n0 + i) * g.O + o) * P;  // [P]
+        const T* tr = tmp + o * cols + i * P;  // [P]
+        const T bo = b ? b[o] : T(0);
+        if (add)
+          for (int64_t q = 0; q < P; ++q) yr[q] += tr[q] + bo;
+        else
+          for (int64_t q = 0; q < P; ++q) yr[q] = tr[q] + bo;
       }
   }
 }
@@ -308,32 +351,33 @@ template <typename T>
 void conv_backward_data(const OpCtx& ctx, const Geo& g, const T* dy, const T* w, T* dx, OpReq req) {
   if (req == OpReq::kNullOp || g.N == 0 || g.C == 0) return;
   const int64_t P = g.out_size(), Kg = g.Kg(), Mg = g.Mg(), Din = g.in_size(), colsz = g.col_size();
-  const bool one = g.is_1x1();
   const bool add = req == OpReq::kAddTo;
-  const int mg = bint(Mg, "num_filter / num_group"), pp = bint(P, "output size"), kg = bint(Kg, "kernel size");
+  const int64_t B = chunk_images(g, plan_threads(g));
+  const int64_t chunks = (g.N + B - 1) / B;
+  const size_t per = per_thread_elems(g, B, false);
   std::vector<T> fb;
   T* ws = nullptr;
-  int nt = conv_threads(g.N, g.N * g.C * Din * std::max<int64_t>(1, Mg));
-  nt = scratch<T>(ctx, one ? 0 : (size_t)colsz, nt, &fb, &ws);
+  int nt = (int)std::min<int64_t>(conv_threads(g.N, g.N * g.C * Din * std::max<int64_t>(1, Mg)), chunks);
+  nt = scratch<T>(ctx, per, nt, &fb, &ws);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t n = 0; n < g.N; ++n) {
-    const T* dyn = dy + n * g.O * P;  // [O, P] = [G, Mg, P]
-    T* dxn = dx + n * g.C * Din;      // [C, Din]
-    if (one) {
-      // dx[n, g] [Kg, P] = w[g]^T [Kg, Mg] . dy[n, g] [Mg, P]
-      for (int64_t gi = 0; gi < g.G; ++gi) {
-        if (Mg > 0) gemm(true, false, kg, pp, mg, T(1), w + gi * Mg * Kg, dyn + gi * Mg * P, add ? T(1) : T(0), dxn + gi * Kg * P);
-        else if (!add) std::fill(dxn + gi * Kg * P, dxn + (gi + 1) * Kg * P, T(0));
-      }
-      continue;
-    }
-    T* col = ws + (size_t)omp_thread() * colsz;  // [G, Kg, P]
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
+    T* col = ws + (size_t)omp_thread() * per;  // [C*ks, cols] = [G, Kg, cols]
+    T* blk = col + B * colsz;                  // [O, cols] = [G, Mg, cols]
+    gather_rows(dy, n0, nb, g.O, P, blk, cols);
     for (int64_t gi = 0; gi < g.G; ++gi) {
-      if (Mg > 0) gemm(true, false, kg, pp, mg, T(1), w + gi * Mg * Kg, dyn + gi * Mg * P, T(0), col + gi * Kg * P);
-      else std::fill(col + gi * Kg * P, col + (gi + 1) * Kg * P, T(0));
+      // col[g] [Kg, cols] = w[g]^T [Kg, Mg] . dy[g] [Mg, cols]
+      if (Mg > 0)
+        gemm(true, false, bint(Kg, "kernel size"), bint(cols, "columns"), bint(Mg, "num_filter / num_group"), T(1),
+             w + gi * Mg * Kg, blk + gi * Mg * cols, T(0), col + gi * Kg * cols);
+      else
+        std::fill(col + gi * Kg * cols, col + (gi + 1) * Kg * cols, T(0));
     }
-    if (!add) std::fill(dxn, dxn + g.C * Din, T(0));
-    col2im_add(g, col, dxn);
+    for (int64_t i = 0; i < nb; ++i) {
+      T* dxn = dx + (n0 + i) * g.C * Din;  // [C, Din]
+      if (!add) std::fill(dxn, dxn + g.C * Din, T(0));
+      col2im_add(g, col + i * P, dxn, cols);
+    }
   }
 }
 
@@ -343,48 +387,40 @@ void conv_backward_weight(const OpCtx& ctx, const Geo& g, const T* dy, const T* 
   if (req == OpReq::kNullOp) return;
   const int64_t P = g.out_size(), Kg = g.Kg(), Mg = g.Mg(), Din = g.in_size(), colsz = g.col_size();
   const int64_t wsz = g.O * Kg;  // [G, Mg, Kg]
-  const bool one = g.is_1x1();
   const bool add = req == OpReq::kAddTo;
   if (wsz == 0) return;
   if (g.N == 0 || P == 0) {
     if (!add) std::fill(dw, dw + wsz, T(0));
     return;
   }
-  const int mg = bint(Mg, "num_filter / num_group"), pp = bint(P, "output size"), kg = bint(Kg, "kernel size");
+  const int64_t B = chunk_images(g, plan_threads(g));
+  const int64_t chunks = (g.N + B - 1) / B;
+  int nt = (int)std::min<int64_t>(conv_threads(g.N, g.N * g.O * P * Kg), chunks);
+  const size_t per = per_thread_elems(g, B, nt > 1);
   std::vector<T> fb;
   T* ws = nullptr;
-  int nt = conv_threads(g.N, g.N * g.O * P * Kg);
-  // per thread: an im2col buffer and (with several threads) a private dw accumulator
-  const size_t per = (one ? 0 : (size_t)colsz) + (nt > 1 ? (size_t)wsz : 0);
   nt = scratch<T>(ctx, per, nt, &fb, &ws);
+  auto chunk = [&](int64_t ch, T* buf, T* acc, bool first) {
+    const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
+    T* col = buf;              // [C*ks, cols]
+    T* blk = col + B * colsz;  // [O, cols]
+    for (int64_t i = 0; i < nb; ++i) im2col(g, x + (n0 + i) * g.C * Din, col + i * P, cols);
+    gather_rows(dy, n0, nb, g.O, P, blk, cols);
+    for (int64_t gi = 0; gi < g.G; ++gi)
+      gemm(false, true, bint(Mg, "num_filter / num_group"), bint(Kg, "kernel size"), bint(cols, "columns"), T(1),
+           blk + gi * Mg * cols, col + gi * Kg * cols, first ? T(0) : T(1), acc + gi * Mg * Kg);
+  };
   if (nt == 1) {
-    for (int64_t n = 0; n < g.N; ++n) {
-      const T* src = x + n * g.C * Din;  // [G, Kg, P]
-      if (!one) {
-        im2col(g, src, ws);
-        src = ws;
-      }
-      const T beta = (n == 0 && !add) ? T(0) : T(1);
-      for (int64_t gi = 0; gi < g.G; ++gi)
-        gemm(false, true, mg, kg, pp, T(1), dy + n * g.O * P + gi * Mg * P, src + gi * Kg * P, beta, dw + gi * Mg * Kg);
-    }
+    for (int64_t ch = 0; ch < chunks; ++ch) chunk(ch, ws, dw, ch == 0 && !add);
     return;
   }
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_thread(), parts = omp_team();
-    T* acc = ws + (size_t)t * per;            // [O, Kg]
-    T* col = acc + wsz;                       // [C*ks, P]
+    T* acc = ws + (size_t)t * per;  // [O, Kg]
+    T* buf = acc + wsz;
     std::fill(acc, acc + wsz, T(0));
-    for (int64_t n = t; n < g.N; n += parts) {
-      const T* src = x + n * g.C * Din;
-      if (!one) {
-        im2col(g, src, col);
-        src = col;
-      }
-      for (int64_t gi = 0; gi < g.G; ++gi)
-        gemm(false, true, mg, kg, pp, T(1), dy + n * g.O * P + gi * Mg * P, src + gi * Kg * P, T(1), acc + gi * Mg * Kg);
-    }
+    for (int64_t ch = t; ch < chunks; ch += parts) chunk(ch, buf, acc, false);
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < wsz; ++i) {

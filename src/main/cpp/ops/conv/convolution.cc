@@ -116,11 +116,7 @@ size_t conv_workspace(const Attrs& a, const std::vector<Shape>& in, const std::v
   const Shape& data = backward ? in[1] : in[0];
   const Shape& outp = backward ? in[0] : out[0];
   if (!data.known() || !outp.known() || data.ndim() != c.nsp + 2 || outp.ndim() != c.nsp + 2) return 0;
-  const Geo g = conv_geo(c, data, outp);
-  const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.N));
-  size_t per = g.is_1x1() ? 0 : (size_t)g.col_size();
-  if (backward && nt > 1) per += (size_t)(g.O * g.Kg());
-  return per * (size_t)nt * sizeof(double);
+  return conv_workspace_bytes(conv_geo(c, data, outp), backward);
 }
 
 }  // namespace
