@@ -1,0 +1,451 @@
+// The ops/conv family (Convolution, Deconvolution): parameter parsing, geometry and the im2col +
+// GEMM kernels both operators are built from (MXNet src/operator/nn/convolution-inl.h,
+// deconvolution-inl.h, im2col.h).
+//
+// Every kernel works on a convolution "geometry": an input x [N, C, D0, D1, D2] convolved with
+// a weight w [O, C/G, K0, K1, K2] (G groups) gives y [N, O, Q0, Q1, Q2]. 1-D and 2-D
+// convolutions are the 3-D case with leading spatial dims of 1 (kernel 1, stride 1, pad 0).
+// Deconvolution is the same geometry with roles swapped: its forward is the convolution's
+// backward-data, its backward-data is the convolution's forward.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <omp.h>
+
+#include "kiln/kernel_common.h"
+#include "kiln/op.h"
+
+namespace kiln {
+namespace conv {
+
+void register_convolution(OpRegistry& r);    // convolution.cc
+void register_deconvolution(OpRegistry& r);  // deconvolution.cc
+/// The parameters Convolution (deconv = false) and Deconvolution declare, MXNet order and defaults.
+std::vector<ParamDef> conv_params(bool deconv);  // convolution.cc
+
+inline int omp_thread() { return omp_get_thread_num(); }
+inline int omp_team() { return omp_get_num_threads(); }
+
+// ---- registration helpers ------------------------------------------------------------------
+
+inline ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc,
+                      double lower = -1e300, double upper = 1e300) {
+  ParamDef p;
+  p.name = name;
+  p.type = type;
+  p.default_value = def;
+  p.description = desc;
+  p.lower = lower;
+  p.upper = upper;
+  return p;
+}
+inline ParamDef param_enum(const std::string& name, const std::string& def, std::vector<std::string> choices,
+                           const std::string& desc) {
+  ParamDef p = param(name, ParamType::kEnum, def, desc);
+  p.choices = std::move(choices);
+  return p;
+}
+
+// ---- parameters --------------------------------------------------------------------------
+
+/// The parsed spatial parameters, padded to 3 dims (leading dims of 1-D/2-D are identity).
+struct ConvParam {
+  int nsp = 0;                        // number of spatial dims (kernel.ndim()): 1, 2 or 3
+  int64_t k[3], s[3], d[3], p[3];     // kernel, stride, dilate, pad
+  int64_t adj[3], target[3];          // Deconvolution only
+  bool has_target = false;            // Deconvolution: some target_shape entry is > 0
+  int64_t num_filter = 0, num_group = 1;
+  bool no_bias = false;
+  /// Dilated kernel extent of spatial dim i (0..2 in the padded numbering).
+  int64_t dk(int i) const { return 1 + (k[i] - 1) * d[i]; }
+};
+
+inline std::string tuple_str(const std::vector<int64_t>& t) {
+  std::string s = "(";
+  for (size_t i = 0; i < t.size(); ++i) s += (i ? ", " : "") + std::to_string(t[i]);
+  return s + (t.size() == 1 ? ",)" : ")");
+}
+
+/// Parses and checks kernel/stride/dilate/pad (and adj/target_shape for Deconvolution) as
+/// MXNet's ConvolutionParamParser / DeconvolutionParamParser; throws KilnError naming `op`.
+inline ConvParam parse_conv_param(const std::string& op, const Attrs& a, bool deconv) {
+  ConvParam c;
+  const std::vector<int64_t>& kernel = a.t("kernel");
+  const int n = (int)kernel.size();
+  KILN_CHECK(n >= 1 && n <= 3, op + ": kernel must have 1, 2 or 3 dims ((w,), (h, w) or (d, h, w)), got " +
+                                   tuple_str(kernel));
+  if (deconv) KILN_CHECK(n <= 2, op + ": only 1-D or 2-D Deconvolution is supported on the CPU (as MXNet without cuDNN), "
+                                      "got kernel " + tuple_str(kernel));
+  c.nsp = n;
+  auto fill = [&](const char* name, int64_t* dst, int64_t def, int64_t min) {
+    const std::vector<int64_t>& t = a.t(name);
+    KILN_CHECK(t.empty() || (int)t.size() == n,
+               op + ": " + name + " must have the same number of dimensions as kernel, but kernel is " +
+                   tuple_str(kernel) + " while " + name + " is " + tuple_str(t));
+    for (int i = 0; i < 3; ++i) dst[i] = (i < 3 - n) ? (std::string(name) == "pad" || std::string(name) == "adj" ||
+                                                        std::string(name) == "target_shape" ? 0 : 1) : def;
+    for (int i = 0; i < (int)t.size(); ++i) {
+      KILN_CHECK(t[i] >= min, op + ": " + name + " entries must be >= " + std::to_string(min) + ", got " + tuple_str(t));
+      dst[3 - n + i] = t[i];
+    }
+  };
+  fill("kernel", c.k, 1, 1);
+  fill("stride", c.s, 1, 1);
+  fill("dilate", c.d, 1, 1);
+  fill("pad", c.p, 0, 0);
+  if (deconv) {
+    fill("adj", c.adj, 0, 0);
+    // target_shape: MXNet accepts a tuple of any length and uses its first kernel.ndim() entries
+    const std::vector<int64_t>& t = a.t("target_shape");
+    for (int i = 0; i < 3; ++i) c.target[i] = 0;
+    if ((int)t.size() >= n)
+      for (int i = 0; i < n; ++i) {
+        c.target[3 - n + i] = t[i];
+        if (t[i] != 0) c.has_target = true;
+      }
+    else
+      for (int64_t x : t) if (x != 0) c.has_target = true;
+  } else {
+    for (int i = 0; i < 3; ++i) c.adj[i] = c.target[i] = 0;
+  }
+  if (n == 3) KILN_CHECK(c.d[0] * c.d[1] * c.d[2] == 1, op + ": dilate is not supported in 3d " +
+                                                            (deconv ? std::string("deconvolution") : std::string("convolution")));
+  c.num_filter = a.i("num_filter");
+  c.num_group = a.i("num_group");
+  c.no_bias = a.b("no_bias");
+  if (a.has("layout")) {
+    static const char* kLayouts[] = {"", "NCW", "NCHW", "NCDHW"};
+    KILN_CHECK(a.s("layout") == kLayouts[n], op + ": layout " + a.s("layout") + " is not supported for a " +
+                                                 std::to_string(n) + "-D kernel on the CPU; only " + kLayouts[n] +
+                                                 " (MXNet supports NHWC/NDHWC only on GPU)");
+  }
+  return c;
+}
+
+// ---- geometry ----------------------------------------------------------------------------
+
+/// x [N, C, D0, D1, D2] * w [O, C/G, K0, K1, K2] -> y [N, O, Q0, Q1, Q2].
+struct Geo {
+  int64_t N = 0, C = 0, O = 0, G = 1;
+  int64_t D[3] = {1, 1, 1}, Q[3] = {1, 1, 1};
+  int64_t k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0};
+  int64_t in_size() const { return D[0] * D[1] * D[2]; }      // input pixels per channel
+  int64_t out_size() const { return Q[0] * Q[1] * Q[2]; }     // output pixels per channel (P)
+  int64_t ksize() const { return k[0] * k[1] * k[2]; }
+  int64_t Kg() const { return C / G * ksize(); }               // GEMM inner dim per group
+  int64_t Mg() const { return O / G; }                         // output channels per group
+  int64_t col_size() const { return C * ksize() * out_size(); }  // im2col buffer [C*ksize, P]
+  bool is_1x1() const {
+    for (int i = 0; i < 3; ++i)
+      if (k[i] != 1 || s[i] != 1 || p[i] != 0) return false;
+    return true;
+  }
+};
+
+/// Spatial dims of a [N, C, spatial...] shape padded to 3 (leading 1s).
+inline void spatial3(const Shape& sh, int nsp, int64_t* dst) {
+  for (int i = 0; i < 3; ++i) dst[i] = i < 3 - nsp ? 1 : sh[2 + i - (3 - nsp)];
+}
+
+// ---- im2col / col2im ---------------------------------------------------------------------
+
+/// The output positions q in [lo, hi) along one axis whose input index q*s - p + e*dil lies in
+/// [0, D).
+inline void valid_range(int64_t D, int64_t Q, int64_t s, int64_t p, int64_t off, int64_t* lo, int64_t* hi) {
+  // off = e * dil - p; need 0 <= q*s + off < D
+  int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t h = D - off <= 0 ? 0 : (D - off + s - 1) / s;
+  *lo = std::min(l, Q);
+  *hi = std::max(*lo, std::min(h, Q));
+}
+
+/// col [C * K0*K1*K2, Q0*Q1*Q2] (row stride ld >= Q0*Q1*Q2) from one image x [C, D0, D1, D2]
+/// (zero padding).
+template <typename T>
+void im2col(const Geo& g, const T* x, T* col, int64_t ld) {
+  const int64_t P = ld, ks = g.ksize(), Din = g.in_size();
+  const int64_t Q0 = g.Q[0], Q1 = g.Q[1], Q2 = g.Q[2];
+  for (int64_t c = 0; c < g.C; ++c) {
+    const T* xc = x + c * Din;  // [D0, D1, D2]
+    for (int64_t kk = 0; kk < ks; ++kk) {
+      const int64_t a = kk / (g.k[1] * g.k[2]), b = kk / g.k[2] % g.k[1], e = kk % g.k[2];
+      T* row = col + (c * ks + kk) * P;  // [Q0, Q1, Q2]
+      const int64_t o0 = a * g.d[0] - g.p[0], o1 = b * g.d[1] - g.p[1], o2 = e * g.d[2] - g.p[2];
+      int64_t l2, h2;
+      valid_range(g.D[2], Q2, g.s[2], g.p[2], o2, &l2, &h2);
+      for (int64_t q0 = 0; q0 < Q0; ++q0) {
+        const int64_t i0 = q0 * g.s[0] + o0;
+        for (int64_t q1 = 0; q1 < Q1; ++q1) {
+          const int64_t i1 = q1 * g.s[1] + o1;
+          T* r = row + (q0 * Q1 + q1) * Q2;  // [Q2]
+          if (i0 < 0 || i0 >= g.D[0] || i1 < 0 || i1 >= g.D[1]) {
+            std::fill(r, r + Q2, T(0));
+            continue;
+          }
+          const T* xr = xc + (i0 * g.D[1] + i1) * g.D[2] + o2;  // x row, shifted by the kernel offset
+          for (int64_t q = 0; q < l2; ++q) r[q] = 0;
+          if (g.s[2] == 1) {
+            std::memcpy(r + l2, xr + l2, sizeof(T) * (size_t)(h2 - l2));
+          } else {
+            const int64_t st = g.s[2];
+            for (int64_t q = l2; q < h2; ++q) r[q] = xr[q * st];
+          }
+          for (int64_t q = h2; q < Q2; ++q) r[q] = 0;
+        }
+      }
+    }
+  }
+}
+
+/// x [C, D0, D1, D2] += the columns col [C * K0*K1*K2, Q0*Q1*Q2] (row stride ld) scattered back
+/// (adjoint of im2col).
+template <typename T>
+void col2im_add(const Geo& g, const T* col, T* x, int64_t ld) {
+  const int64_t P = ld, ks = g.ksize(), Din = g.in_size();
+  const int64_t Q0 = g.Q[0], Q1 = g.Q[1], Q2 = g.Q[2];
+  for (int64_t c = 0; c < g.C; ++c) {
+    T* xc = x + c * Din;  // [D0, D1, D2]
+    for (int64_t kk = 0; kk < ks; ++kk) {
+      const int64_t a = kk / (g.k[1] * g.k[2]), b = kk / g.k[2] % g.k[1], e = kk % g.k[2];
+      const T* row = col + (c * ks + kk) * P;  // [Q0, Q1, Q2]
+      const int64_t o0 = a * g.d[0] - g.p[0], o1 = b * g.d[1] - g.p[1], o2 = e * g.d[2] - g.p[2];
+      int64_t l2, h2;
+      valid_range(g.D[2], Q2, g.s[2], g.p[2], o2, &l2, &h2);
+      for (int64_t q0 = 0; q0 < Q0; ++q0) {
+        const int64_t i0 = q0 * g.s[0] + o0;
+        if (i0 < 0 || i0 >= g.D[0]) continue;
+        for (int64_t q1 = 0; q1 < Q1; ++q1) {
+          const int64_t i1 = q1 * g.s[1] + o1;
+          if (i1 < 0 || i1 >= g.D[1]) continue;
+          const T* r = row + (q0 * Q1 + q1) * Q2;               // [Q2]
+          T* xr = xc + (i0 * g.D[1] + i1) * g.D[2] + o2;        // x row, shifted by the kernel offset
+          const int64_t st = g.s[2];
+          if (st == 1) {
+            for (int64_t q = l2; q < h2; ++q) xr[q] += r[q];
+          } else {
+            for (int64_t q = l2; q < h2; ++q) xr[q * st] += r[q];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- scratch -----------------------------------------------------------------------------
+
+/// Per-thread scratch of `per_thread` elements for up to `want` threads: carved from the op's
+/// workspace when it is large enough, else from `fallback`. Returns the number of threads
+/// that got a slice (>= 1).
+template <typename T>
+int scratch(const OpCtx& ctx, size_t per_thread, int want, std::vector<T>* fallback, T** base) {
+  want = std::max(1, want);
+  if (per_thread == 0) {
+    *base = nullptr;
+    return want;
+  }
+  const size_t fit = ctx.workspace ? ctx.workspace_bytes / (per_thread * sizeof(T)) : 0;
+  if (fit >= 1) {
+    *base = static_cast<T*>(ctx.workspace);
+    return (int)std::min<size_t>((size_t)want, fit);
+  }
+  fallback->resize(per_thread * (size_t)want);
+  *base = fallback->data();
+  return want;
+}
+
+/// Threads for a loop over `items` images doing `work` elements of work in total.
+inline int conv_threads(int64_t items, int64_t work) {
+  if (work < kOmpMinWork) return 1;
+  return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), items));
+}
+
+inline int bint(int64_t v, const char* what) {
+  KILN_CHECK(v >= 0 && v <= 0x7fffffff, std::string(what) + " = " + std::to_string(v) + " exceeds the BLAS int range");
+  return (int)v;
+}
+
+// ---- kernels -----------------------------------------------------------------------------
+//
+// The batch is processed in chunks of B images: the columns of a chunk sit side by side in one
+// im2col buffer col [C*ks, B*P], so each group needs one GEMM per chunk with B*P columns
+// (instead of B small GEMMs; LeNet's 8x8 outputs give P = 64). Chunks are spread over OpenMP
+// threads, each with its own buffers; GEMMs inside a parallel region run single-threaded.
+
+/// Images per chunk: about 2048 GEMM columns, at most 4M elements of im2col buffer, and at
+/// least one chunk per thread.
+inline int64_t chunk_images(const Geo& g, int nt) {
+  const int64_t P = std::max<int64_t>(1, g.out_size());
+  int64_t B = (2048 + P - 1) / P;
+  B = std::min(B, std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, g.col_size())));
+  if (nt > 1) B = std::min(B, (g.N + nt - 1) / nt);
+  return std::max<int64_t>(1, std::min(B, g.N));
+}
+/// Threads the chunked kernels plan for (also used for workspace sizing).
+inline int plan_threads(const Geo& g) { return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.N)); }
+/// Scratch elements per thread: col [C*ks, B*P], a gathered/result block [O, B*P], and (weight
+/// gradient with several threads) a private accumulator [O, Kg].
+inline size_t per_thread_elems(const Geo& g, int64_t B, bool acc) {
+  return (size_t)(B * (g.col_size() + g.O * g.out_size()) + (acc ? g.O * g.Kg() : 0));
+}
+inline size_t conv_workspace_bytes(const Geo& g, bool backward) {
+  if (g.N == 0) return 0;
+  const int nt = plan_threads(g);
+  const int64_t B = chunk_images(g, nt);
+  const int64_t chunks = (g.N + B - 1) / B;
+  const int used = (int)std::min<int64_t>(nt, chunks);
+  return per_thread_elems(g, B, backward && used > 1) * (size_t)used * sizeof(double);
+}
+
+/// blk [O, nb*P] (row stride ld) <- dy[n0 .. n0+nb) [nb, O, P].
+template <typename T>
+void gather_rows(const T* dy, int64_t n0, int64_t nb, int64_t O, int64_t P, T* blk, int64_t ld) {
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t o = 0; o < O; ++o) std::memcpy(blk + o * ld + b * P, dy + ((n0 + b) * O + o) * P, sizeof(T) * (size_t)P);
+}
+
+/// y (=|+=) conv(x, w) (+ b). x [N, C, Din], w [O, C/G, ks], b [O] or null, y [N, O, P].
+template <typename T>
+void conv_forward(const OpCtx& ctx, const Geo& g, const T* x, const T* w, const T* b, T* y, OpReq req) {
+  if (req == OpReq::kNullOp || g.N == 0 || g.O == 0) return;
+  const int64_t P = g.out_size(), Kg = g.Kg(), Mg = g.Mg(), Din = g.in_size(), colsz = g.col_size();
+  const bool add = req == OpReq::kAddTo;
+  const int64_t B = chunk_images(g, plan_threads(g));
+  const int64_t chunks = (g.N + B - 1) / B;
+  const size_t per = per_thread_elems(g, B, false);
+  std::vector<T> fb;
+  T* ws = nullptr;
+  int nt = (int)std::min<int64_t>(conv_threads(g.N, g.N * g.O * P * std::max<int64_t>(1, Kg)), chunks);
+  nt = scratch<T>(ctx, per, nt, &fb, &ws);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
+    T* col = ws + (size_t)omp_thread() * per;  // [C*ks, cols]
+    T* tmp = col + B * colsz;                  // [O, cols]
+    for (int64_t i = 0; i < nb; ++i) im2col(g, x + (n0 + i) * g.C * Din, col + i * P, cols);
+    for (int64_t gi = 0; gi < g.G; ++gi) {
+      if (Kg > 0)
+        gemm(false, false, bint(Mg, "num_filter / num_group"), bint(cols, "columns"), bint(Kg, "kernel size"), T(1),
+             w + gi * Mg * Kg, col + gi * Kg * cols, T(0), tmp + gi * Mg * cols);
+      else
+        std::fill(tmp + gi * Mg * cols, tmp + (gi + 1) * Mg * cols, T(0));
+    }
+    for (int64_t i = 0; i < nb; ++i)
+      for (int64_t o = 0; o < g.O; ++o) {
+        T* yr = y + ((n0 + i) * g.O + o) * P;  // [P]
+        const T* tr = tmp + o * cols + i * P;  // [P]
+        const T bo = b ? b[o] : T(0);
+        if (add)
+          for (int64_t q = 0; q < P; ++q) yr[q] += tr[q] + bo;
+        else
+          for (int64_t q = 0; q < P; ++q) yr[q] = tr[q] + bo;
+      }
+  }
+}
+
+/// dx (=|+=) conv^T(dy, w). dy [N, O, P], w [O, C/G, ks], dx [N, C, Din].
+template <typename T>
+void conv_backward_data(const OpCtx& ctx, const Geo& g, const T* dy, const T* w, T* dx, OpReq req) {
+  if (req == OpReq::kNullOp || g.N == 0 || g.C == 0) return;
+  const int64_t P = g.out_size(), Kg = g.Kg(), Mg = g.Mg(), Din = g.in_size(), colsz = g.col_size();
+  const bool add = req == OpReq::kAddTo;
+  const int64_t B = chunk_images(g, plan_threads(g));
+  const int64_t chunks = (g.N + B - 1) / B;
+  const size_t per = per_thread_elems(g, B, false);
+  std::vector<T> fb;
+  T* ws = nullptr;
+  int nt = (int)std::min<int64_t>(conv_threads(g.N, g.N * g.C * Din * std::max<int64_t>(1, Mg)), chunks);
+  nt = scratch<T>(ctx, per, nt, &fb, &ws);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
+    T* col = ws + (size_t)omp_thread() * per;  // [C*ks, cols] = [G, Kg, cols]
+    T* blk = col + B * colsz;                  // [O, cols] = [G, Mg, cols]
+    gather_rows(dy, n0, nb, g.O, P, blk, cols);
+    for (int64_t gi = 0; gi < g.G; ++gi) {
+      // col[g] [Kg, cols] = w[g]^T [Kg, Mg] . dy[g] [Mg, cols]
+      if (Mg > 0)
+        gemm(true, false, bint(Kg, "kernel size"), bint(cols, "columns"), bint(Mg, "num_filter / num_group"), T(1),
+             w + gi * Mg * Kg, blk + gi * Mg * cols, T(0), col + gi * Kg * cols);
+      else
+        std::fill(col + gi * Kg * cols, col + (gi + 1) * Kg * cols, T(0));
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      T* dxn = dx + (n0 + i) * g.C * Din;  // [C, Din]
+      if (!add) std::fill(dxn, dxn + g.C * Din, T(0));
+      col2im_add(g, col + i * P, dxn, cols);
+    }
+  }
+}
+
+/// dw (=|+=) sum_n dy[n] . im2col(x[n])^T. dy [N, O, P], x [N, C, Din], dw [O, C/G, ks].
+template <typename T>
+void conv_backward_weight(const OpCtx& ctx, const Geo& g, const T* dy, const T* x, T* dw, OpReq req) {
+  if (req == OpReq::kNullOp) return;
+  const int64_t P = g.out_size(), Kg = g.Kg(), Mg = g.Mg(), Din = g.in_size(), colsz = g.col_size();
+  const int64_t wsz = g.O * Kg;  // [G, Mg, Kg]
+  const bool add = req == OpReq::kAddTo;
+  if (wsz == 0) return;
+  if (g.N == 0 || P == 0) {
+    if (!add) std::fill(dw, dw + wsz, T(0));
+    return;
+  }
+  const int64_t B = chunk_images(g, plan_threads(g));
+  const int64_t chunks = (g.N + B - 1) / B;
+  int nt = (int)std::min<int64_t>(conv_threads(g.N, g.N * g.O * P * Kg), chunks);
+  const size_t per = per_thread_elems(g, B, nt > 1);
+  std::vector<T> fb;
+  T* ws = nullptr;
+  nt = scratch<T>(ctx, per, nt, &fb, &ws);
+  auto chunk = [&](int64_t ch, T* buf, T* acc, bool first) {
+    const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
+    T* col = buf;              // [C*ks, cols]
+    T* blk = col + B * colsz;  // [O, cols]
+    for (int64_t i = 0; i < nb; ++i) im2col(g, x + (n0 + i) * g.C * Din, col + i * P, cols);
+    gather_rows(dy, n0, nb, g.O, P, blk, cols);
+    for (int64_t gi = 0; gi < g.G; ++gi)
+      gemm(false, true, bint(Mg, "num_filter / num_group"), bint(Kg, "kernel size"), bint(cols, "columns"), T(1),
+           blk + gi * Mg * cols, col + gi * Kg * cols, first ? T(0) : T(1), acc + gi * Mg * Kg);
+  };
+  if (nt == 1) {
+    for (int64_t ch = 0; ch < chunks; ++ch) chunk(ch, ws, dw, ch == 0 && !add);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_thread(), parts = omp_team();
+    T* acc = ws + (size_t)t * per;  // [O, Kg]
+    T* buf = acc + wsz;
+    std::fill(acc, acc + wsz, T(0));
+    for (int64_t ch = t; ch < chunks; ch += parts) chunk(ch, buf, acc, false);
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < wsz; ++i) {
+      T s = add ? dw[i] : T(0);
+      for (int u = 0; u < parts; ++u) s += ws[(size_t)u * per + i];
+      dw[i] = s;
+    }
+  }
+}
+
+/// db (=|+=) sum over n, q of dy[n, o, q]. dy [N, O, P], db [O].
+template <typename T>
+void bias_backward(int64_t N, int64_t O, int64_t P, const T* dy, T* db, OpReq req) {
+  if (req == OpReq::kNullOp) return;
+  const int nt = N * O * P < kOmpMinWork ? 1 : std::max(1, (int)std::min<int64_t>(num_threads(), O));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t o = 0; o < O; ++o) {
+    T s = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* r = dy + (n * O + o) * P;  // [P]
+      for (int64_t q = 0; q < P; ++q) s += r[q];
+    }
+    db[o] = req == OpReq::kAddTo ? db[o] + s : s;
+  }
+}
+
+}  // namespace conv
+}  // namespace kiln
