@@ -139,11 +139,6 @@ struct Geo {
   int64_t Kg() const { return C / G * ksize(); }               // GEMM inner dim per group
   int64_t Mg() const { return O / G; }                         // output channels per group
   int64_t col_size() const { return C * ksize() * out_size(); }  // im2col buffer [C*ksize, P]
-  bool is_1x1() const {
-    for (int i = 0; i < 3; ++i)
-      if (k[i] != 1 || s[i] != 1 || p[i] != 0) return false;
-    return true;
-  }
 };
 
 /// Spatial dims of a [N, C, spatial...] shape padded to 3 (leading 1s).
