@@ -139,11 +139,6 @@ struct Geo {
   int64_t Kg() const { return C / G * ksize(); }               // GEMM inner dim per group
   int64_t Mg() const { return O / G; }                         // output channels per group
   int64_t col_size() const { return C * ksize() * out_size(); }  // im2col buffer [C*ksize, P]
-  bool is_1x1() const {
-    for (int i = 0; i < 3; ++i)
-      if (k[i] != 1 || s[i] != 1 || p[i] != 0) return false;
-    return true;
-  }
 };
 
 /// Spatial dims of a [N, C, spatial...] shape padded to 3 (leading 1s).
@@ -189,7 +184,7 @@ void im2col(const Geo& g, const T* x, T* col, int64_t ld) {
           const T* xr = xc + (i0 * g.D[1] + i1) * g.D[2] + o2;  // x row, shifted by the kernel offset
           for (int64_t q = 0; q < l2; ++q) r[q] = 0;
           if (g.s[2] == 1) {
-            std::memcpy(r + l2, xr + l2, sizeof(T) * (size_t)(h2 - l2));
+            for (int64_t q = l2; q < h2; ++q) r[q] = xr[q];  // short rows: a loop beats memcpy calls
           } else {
             const int64_t st = g.s[2];
             for (int64_t q = l2; q < h2; ++q) r[q] = xr[q * st];
@@ -272,14 +267,20 @@ inline int bint(int64_t v, const char* what) {
 //
 // The batch is processed in chunks of B images: the columns of a chunk sit side by side in one
 // im2col buffer col [C*ks, B*P], so each group needs one GEMM per chunk with B*P columns
-// (instead of B small GEMMs; LeNet's 8x8 outputs give P = 64). Chunks are spread over OpenMP
+// (instead of B small GEMMs; LeNet's 8x8 outputs give P = 64, so B = 4). Chunks are spread over OpenMP
 // threads, each with its own buffers; GEMMs inside a parallel region run single-threaded.
 
-/// Images per chunk: about 2048 GEMM columns, at most 4M elements of im2col buffer, and at
+#ifndef KILN_CONV_CHUNK_COLUMNS
+#define KILN_CONV_CHUNK_COLUMNS 256
+#endif
+constexpr int64_t kChunkColumns = KILN_CONV_CHUNK_COLUMNS;
+
+/// Images per chunk: about kChunkColumns GEMM columns (256 measured best for LeNet at 1 thread:
+/// the chunk's im2col buffer stays in L2), at most 4M elements of im2col buffer, and at
 /// least one chunk per thread.
 inline int64_t chunk_images(const Geo& g, int nt) {
   const int64_t P = std::max<int64_t>(1, g.out_size());
-  int64_t B = (2048 + P - 1) / P;
+  int64_t B = (kChunkColumns + P - 1) / P;
   B = std::min(B, std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, g.col_size())));
   if (nt > 1) B = std::min(B, (g.N + nt - 1) / nt);
   return std::max<int64_t>(1, std::min(B, g.N));

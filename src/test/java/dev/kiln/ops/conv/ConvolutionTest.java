@@ -70,6 +70,7 @@ class ConvolutionTest {
                 "layout", "NCHW"), s(2, 3, 6, 6), s(4, 3, 3, 3), s(4)));
         cs.add(c(a("kernel", "(4, 4)", "num_filter", "3", "pad", "(3, 3)", "stride", "(3, 3)"), s(1, 2, 5, 6), s(3, 2, 4, 4),
                 s(3)));
+        cs.add(c(a("kernel", "(3, 3)", "num_filter", "3"), s(5, 2, 10, 10), s(3, 2, 3, 3), s(3))); // chunks of 4 + 1 images
         // 3-D (NCDHW)
         cs.add(c(a("kernel", "(2, 3, 3)", "num_filter", "4", "pad", "(1, 1, 0)", "stride", "(1, 2, 1)"), s(2, 3, 5, 6, 5),
                 s(4, 3, 2, 3, 3), s(4)));
@@ -182,6 +183,12 @@ class ConvolutionTest {
     @Test
     void gradient1x1() {
         gradCheck(a("kernel", "(1, 1)", "num_filter", "3"), s(2, 4, 3, 3), s(3, 4, 1, 1), true);
+    }
+
+    @Test
+    void gradientPartialLastChunk() {
+        // P = 64 output pixels: the kernels take 4 images per GEMM, the fifth forms a short chunk
+        gradCheck(a("kernel", "(3, 3)", "num_filter", "2"), s(5, 1, 10, 10), s(2, 1, 3, 3), true);
     }
 
     @Test
