@@ -8,6 +8,7 @@ void register_norm_ops(OpRegistry& r) {
   norm::register_batch_norm(r);
   norm::register_layer_norm(r);
   norm::register_instance_norm(r);
+  norm::register_lrn(r);
 }
 
 }  // namespace kiln
