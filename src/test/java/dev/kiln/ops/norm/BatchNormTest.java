@@ -214,6 +214,19 @@ class BatchNormTest {
     }
 
     @Test
+    void legacyCheckpointWithBatchNormLoadsAndRuns() throws Exception {
+        // MXNet 0.8's save_000800.json: FullyConnected + BatchNorm + Activation + SoftmaxOutput
+        java.nio.file.Path f = java.nio.file.Path.of(System.getProperty("kiln.shared", "../shared"), "data",
+                "mxnet-checkpoints", "apache-mxnet-fixtures", "save_000800.json");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isRegularFile(f), "shared data not found at " + f);
+        Symbol s = Symbol.load(f);
+        List<String> aux = s.listAuxiliaryStates();
+        assertEquals(2, aux.size());
+        assertTrue(aux.get(0).endsWith("_moving_mean") || aux.get(0).endsWith("_mean"), aux.toString());
+        assertEquals(s.toJson(), Symbol.fromJson(s.toJson()).toJson());
+    }
+
+    @Test
     void errors() {
         Map<String, long[]> s = new LinkedHashMap<>();
         s.put("data", new long[] {2, 3, 4});

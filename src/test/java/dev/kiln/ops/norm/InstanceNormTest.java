@@ -89,6 +89,10 @@ class InstanceNormTest {
         s.put("data", new long[] {2, 3});
         Symbol ok = NormTesting.node("InstanceNorm", Map.of());
         assertThrowsMessage(() -> Executor.simpleBind(ok, Context.cpu(), s, GradReq.NULL).close(), "3 or more dimensions");
+        // MXNet 1.9.1 refuses 2D data as well
+        org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> NormTesting.mxnet("InstanceNorm",
+                Map.of(), List.of(new long[] {2, 3}, new long[] {3}, new long[] {3}),
+                List.of(rand(6, -1, 1, 1), rand(3, -1, 1, 2), rand(3, -1, 1, 3)), false, null, 3, 1));
         Map<String, long[]> g = new LinkedHashMap<>();
         g.put("data", new long[] {2, 3, 4});
         g.put("n_gamma", new long[] {4});
