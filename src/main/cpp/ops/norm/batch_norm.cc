@@ -9,8 +9,8 @@
 //    do): moving = moving * momentum + batch * (1 - momentum), with the biased batch variance
 //    recovered from the saved inverse std. A training forward without backward leaves them alone,
 //    so re-running a forward (mirroring) never updates them twice;
-//  * fix_gamma: gamma is read as 1 and its gradient is 0. (MXNet also writes 1 into the gamma
-//    array during the forward; Kiln does not mutate a non-aux input.)
+//  * fix_gamma: gamma is read as 1 and its gradient is 0, and, as MXNet's CPU forward does, 1 is
+//    written into the gamma array (so a checkpoint saved after training holds gamma = 1).
 #include "norm_ops.h"
 
 namespace kiln {
@@ -62,9 +62,10 @@ void bn_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out
 }
 
 template <typename DT>
-void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x, const DT* gamma, const DT* beta,
+void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x, DT* gamma, const DT* beta,
                 const DT* mm, const DT* mv, DT* y, DT* mean, DT* invstd, OpReq req) {
-  // x [outer, C, inner], y [outer, C, inner] (may be null for kNullOp), gamma/beta/mm/mv/mean/invstd [C]
+  // x [outer, C, inner], y [outer, C, inner] (may be null for kNullOp), gamma/beta/mm/mv/mean/invstd [C];
+  // gamma is overwritten with 1 under fix_gamma
   const double eps = a.f("eps");
   const bool fix_gamma = a.b("fix_gamma");
   const int64_t M = v.outer * v.inner;
@@ -92,6 +93,7 @@ void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x
     }
     mean[c] = (DT)mu;
     invstd[c] = (DT)inv;
+    if (fix_gamma) gamma[c] = DT(1);
     if (req == OpReq::kNullOp) continue;
     const double g = fix_gamma ? 1.0 : (double)gamma[c];
     const double scale = g * inv, shift = (double)beta[c] - mu * scale;
