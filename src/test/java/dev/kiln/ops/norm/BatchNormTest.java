@@ -253,4 +253,21 @@ class BatchNormTest {
         // quantization ranges and cudnn_off are accepted
         NormTesting.node("BatchNorm", attrs("min_calib_range", "-1.5", "max_calib_range", "2", "cudnn_off", "True"));
     }
+
+    @Test
+    void gradReqAddAccumulates() {
+        long[] ds = {3, 4, 2};
+        List<double[]> v = values(ds, 1, 31);
+        double[] head = rand(size(ds), -1, 1, 5);
+        NormTesting.Run once = NormTesting.kiln("BatchNorm", Map.of("fix_gamma", "False", "use_global_stats", "True"), shapes(ds, 1), v, true, head, 1, DType.FLOAT64);
+        NormTesting.Run twice = NormTesting.kiln("BatchNorm", Map.of("fix_gamma", "False", "use_global_stats", "True"), shapes(ds, 1), v, true, head, 2, DType.FLOAT64,
+                dev.kiln.executor.GradReq.ADD);
+        for (int i = 0; i < 3; i++) {
+            double[] g = once.grads().get(i).clone();
+            for (int j = 0; j < g.length; j++) {
+                g[j] *= 2;
+            }
+            assertNear(g, twice.grads().get(i), 1e-12, "add x2 grad " + i);
+        }
+    }
 }

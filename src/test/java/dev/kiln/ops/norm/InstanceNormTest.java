@@ -100,4 +100,21 @@ class InstanceNormTest {
         assertThrowsMessage(() -> NormTesting.node("InstanceNorm", Map.of("eps", "x")), "eps");
         assertThrowsMessage(() -> NormTesting.node("InstanceNorm", Map.of("axis", "1")), "axis");
     }
+
+    @Test
+    void gradReqAddAccumulates() {
+        long[] ds = {3, 4, 2};
+        List<double[]> v = values(ds, 31);
+        double[] head = rand(size(ds), -1, 1, 5);
+        NormTesting.Run once = NormTesting.kiln("InstanceNorm", Map.of(), shapes(ds), v, true, head, 1, DType.FLOAT64);
+        NormTesting.Run twice = NormTesting.kiln("InstanceNorm", Map.of(), shapes(ds), v, true, head, 2, DType.FLOAT64,
+                dev.kiln.executor.GradReq.ADD);
+        for (int i = 0; i < 3; i++) {
+            double[] g = once.grads().get(i).clone();
+            for (int j = 0; j < g.length; j++) {
+                g[j] *= 2;
+            }
+            assertNear(g, twice.grads().get(i), 1e-12, "add x2 grad " + i);
+        }
+    }
 }

@@ -85,4 +85,20 @@ class LRNTest {
         assertThrowsMessage(() -> NormTesting.node("LRN", Map.of("nsize", "-1")), "nsize");
         assertThrowsMessage(() -> NormTesting.node("LRN", Map.of("nsize", "3", "beta", "b")), "beta");
     }
+
+    @Test
+    void gradReqAddAccumulates() {
+        long[] ds = {2, 5, 2, 2};
+        List<long[]> shapes = List.of(ds);
+        List<double[]> v = List.of(rand(size(ds), -2, 2, 4));
+        double[] head = rand(size(ds), -1, 1, 5);
+        Map<String, String> a = Map.of("nsize", "3", "alpha", "0.3");
+        NormTesting.Run once = NormTesting.kiln("LRN", a, shapes, v, true, head, 1, DType.FLOAT64);
+        NormTesting.Run twice = NormTesting.kiln("LRN", a, shapes, v, true, head, 2, DType.FLOAT64, GradReq.ADD);
+        double[] g = once.grads().get(0).clone();
+        for (int j = 0; j < g.length; j++) {
+            g[j] *= 2;
+        }
+        assertNear(g, twice.grads().get(0), 1e-12, "add x2");
+    }
 }

@@ -121,4 +121,21 @@ class LayerNormTest {
         assertThrowsMessage(() -> NormTesting.node("LayerNorm", Map.of("eps", "x")), "eps");
         assertThrowsMessage(() -> NormTesting.node("LayerNorm", Map.of("fix_gamma", "True")), "fix_gamma");
     }
+
+    @Test
+    void gradReqAddAccumulates() {
+        long[] ds = {3, 4, 2};
+        List<double[]> v = values(ds, 1, 31);
+        double[] head = rand(size(ds), -1, 1, 5);
+        NormTesting.Run once = NormTesting.kiln("LayerNorm", Map.of("axis", "1"), shapes(ds, 1), v, true, head, 1, DType.FLOAT64);
+        NormTesting.Run twice = NormTesting.kiln("LayerNorm", Map.of("axis", "1"), shapes(ds, 1), v, true, head, 2, DType.FLOAT64,
+                dev.kiln.executor.GradReq.ADD);
+        for (int i = 0; i < 3; i++) {
+            double[] g = once.grads().get(i).clone();
+            for (int j = 0; j < g.length; j++) {
+                g[j] *= 2;
+            }
+            assertNear(g, twice.grads().get(i), 1e-12, "add x2 grad " + i);
+        }
+    }
 }

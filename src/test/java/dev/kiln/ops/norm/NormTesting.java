@@ -73,6 +73,12 @@ final class NormTesting {
      */
     static Run kiln(String op, Map<String, String> attrs, List<long[]> shapes, List<double[]> values, boolean train,
             double[] head, int steps, DType t) {
+        return kiln(op, attrs, shapes, values, train, head, steps, t, GradReq.WRITE);
+    }
+
+    /** Like the other overload, with gradient request {@code req} for every argument when {@code head} is given. */
+    static Run kiln(String op, Map<String, String> attrs, List<long[]> shapes, List<double[]> values, boolean train,
+            double[] head, int steps, DType t, GradReq req) {
         Symbol s = node(op, attrs);
         List<String> names = inputNames(s);
         int nargs = s.listArguments().size();
@@ -83,7 +89,7 @@ final class NormTesting {
             shp.put(names.get(i), shapes.get(i));
             types.put(names.get(i), t);
             if (i < nargs) {
-                reqs.put(names.get(i), head == null ? GradReq.NULL : GradReq.WRITE);
+                reqs.put(names.get(i), head == null ? GradReq.NULL : req);
             }
         }
         try (Executor ex = Executor.simpleBind(s, Context.cpu(), shp, types, reqs, new Executor.Options().optSeed(7))) {
