@@ -237,6 +237,7 @@ void register_batch_norm(OpRegistry& r) {
   bw.input_names_ = {"ograd", "mean", "var", "data", "gamma", "moving_mean", "moving_var"};
   bw.output_names_ = {"data_grad", "gamma_grad", "beta_grad"};
   bw.cpu = bn_backward_cpu;
+  bw.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };  // dy -> dx
   r.add(bw);
 }
 

@@ -80,6 +80,26 @@ void in_backward(const InDims& d, double eps, const DT* dy, const DT* x, const D
                  const DT* var, DT* dx, DT* dgamma, DT* dbeta, const std::vector<OpReq>& req) {
   // dy, x, dx [N*C, S]; gamma, dgamma, dbeta [C]; mean, var [N*C]
   const int64_t rows = d.N * d.C;
+  if (req[1] != OpReq::kNullOp || req[2] != OpReq::kNullOp) {
+    const int nt = omp_threads(rows * d.S);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t c = 0; c < d.C; ++c) {
+      double sg = 0, sb = 0;
+      for (int64_t n = 0; n < d.N; ++n) {
+        const int64_t r = n * d.C + c;
+        const DT* dyr = dy + r * d.S;  // [S]
+        const DT* xr = x + r * d.S;    // [S]
+        const double mu = (double)mean[r], inv = 1.0 / std::sqrt((double)var[r] + eps);
+        for (int64_t i = 0; i < d.S; ++i) {
+          sb += dyr[i];
+          sg += (double)dyr[i] * ((double)xr[i] - mu) * inv;
+        }
+      }
+      assign_req(dgamma[c], req[1], (DT)sg);
+      assign_req(dbeta[c], req[2], (DT)sb);
+    }
+  }
+  // dx last: it may be written in place over dy, which the gamma / beta sums read
   if (req[0] != OpReq::kNullOp) {
     const bool add = req[0] == OpReq::kAddTo;
     const int nt = omp_threads(rows * d.S);
@@ -101,24 +121,6 @@ void in_backward(const InDims& d, double eps, const DT* dy, const DT* x, const D
         dxr[i] = add ? (DT)(dxr[i] + g) : (DT)g;
       }
     }
-  }
-  if (req[1] == OpReq::kNullOp && req[2] == OpReq::kNullOp) return;
-  const int nt = omp_threads(rows * d.S);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t c = 0; c < d.C; ++c) {
-    double sg = 0, sb = 0;
-    for (int64_t n = 0; n < d.N; ++n) {
-      const int64_t r = n * d.C + c;
-      const DT* dyr = dy + r * d.S;  // [S]
-      const DT* xr = x + r * d.S;    // [S]
-      const double mu = (double)mean[r], inv = 1.0 / std::sqrt((double)var[r] + eps);
-      for (int64_t i = 0; i < d.S; ++i) {
-        sb += dyr[i];
-        sg += (double)dyr[i] * ((double)xr[i] - mu) * inv;
-      }
-    }
-    assign_req(dgamma[c], req[1], (DT)sg);
-    assign_req(dbeta[c], req[2], (DT)sb);
   }
 }
 
@@ -159,6 +161,7 @@ void register_instance_norm(OpRegistry& r) {
   bw.input_names_ = {"ograd", "data", "gamma", "mean", "var"};
   bw.output_names_ = {"data_grad", "gamma_grad", "beta_grad"};
   bw.cpu = in_backward_cpu;
+  bw.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };  // dy -> dx
   r.add(bw);
 }
 

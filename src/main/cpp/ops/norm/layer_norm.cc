@@ -83,6 +83,21 @@ void ln_backward(const AxisView& v, const DT* dy, const DT* x, const DT* gamma, 
                  DT* dgamma, DT* dbeta, const std::vector<OpReq>& req) {
   // dy, x, dx [outer, C, inner]; gamma, dgamma, dbeta [C]; mean, sd [outer, inner]
   const int64_t rows = v.outer * v.inner;
+  if (req[1] != OpReq::kNullOp || req[2] != OpReq::kNullOp) {
+    const int nt = omp_threads(rows * v.C);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t c = 0; c < v.C; ++c) {
+      double sg = 0, sb = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t idx = (r / v.inner) * v.C * v.inner + c * v.inner + r % v.inner;
+        sb += dy[idx];
+        sg += (double)dy[idx] * ((double)x[idx] - (double)mean[r]) / (double)sd[r];
+      }
+      assign_req(dgamma[c], req[1], (DT)sg);
+      assign_req(dbeta[c], req[2], (DT)sb);
+    }
+  }
+  // dx last: it may be written in place over dy, which the gamma / beta sums read
   if (req[0] != OpReq::kNullOp) {
     const bool add = req[0] == OpReq::kAddTo;
     const int nt = omp_threads(rows * v.C);
@@ -106,19 +121,6 @@ void ln_backward(const AxisView& v, const DT* dy, const DT* x, const DT* gamma, 
         dxr[c * v.inner] = add ? (DT)(dxr[c * v.inner] + g) : (DT)g;
       }
     }
-  }
-  if (req[1] == OpReq::kNullOp && req[2] == OpReq::kNullOp) return;
-  const int nt = omp_threads(rows * v.C);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t c = 0; c < v.C; ++c) {
-    double sg = 0, sb = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t idx = (r / v.inner) * v.C * v.inner + c * v.inner + r % v.inner;
-      sb += dy[idx];
-      sg += (double)dy[idx] * ((double)x[idx] - (double)mean[r]) / (double)sd[r];
-    }
-    assign_req(dgamma[c], req[1], (DT)sg);
-    assign_req(dbeta[c], req[2], (DT)sb);
   }
 }
 
@@ -164,6 +166,7 @@ void register_layer_norm(OpRegistry& r) {
   bw.input_names_ = {"ograd", "data", "gamma", "mean", "std"};
   bw.output_names_ = {"data_grad", "gamma_grad", "beta_grad"};
   bw.cpu = ln_backward_cpu;
+  bw.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };  // dy -> dx
   r.add(bw);
 }
 

@@ -152,6 +152,7 @@ void register_lrn(OpRegistry& r) {
   bw.input_names_ = {"ograd", "data", "tmp_norm"};
   bw.output_names_ = {"data_grad"};
   bw.cpu = lrn_backward_cpu;
+  bw.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };  // dy -> dx
   r.add(bw);
 }
 
