@@ -222,6 +222,9 @@ void register_batch_norm(OpRegistry& r) {
   op.infer_type = bn_infer_type;
   op.cpu = bn_forward_cpu;
   op.outputs_always_written = true;  // mean / var are written (and read by the backward) whatever the request
+  // data -> output in place (as MXNet's planner allows): each channel's statistics are read before
+  // that channel's output is written, and the planner only pairs them when nothing else reads data
+  op.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };
   op.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
     std::vector<NodeEntry> g = make_backward(
         "_backward_BatchNorm", n,
