@@ -118,6 +118,37 @@ class IndexOracleTest {
         c.add(c("where", a(), idx(0, 2, 3, 4), x(3, 4), x(3, 4)));
         c.add(c("where", a(), idx(0, 2, 3), x(3, 4, 2), x(3, 4, 2)));
         c.add(c("where", a(), idx(-1, 2, 6), x(6), x(6)));
+        // argmax / argmin
+        for (String op : List.of("argmax", "argmin")) {
+            c.add(c(op, a(), x(3, 4, 5)));
+            c.add(c(op, a("keepdims", "True"), x(3, 4)));
+            c.add(c(op, a("axis", "1"), x(3, 4, 5)));
+            c.add(c(op, a("axis", "0", "keepdims", "True"), x(3, 4, 5)));
+            c.add(c(op, a("axis", "-1"), x(3, 4, 5)));
+        }
+        // tile
+        for (String reps : List.of("(2,)", "(2, 3)", "(1, 2, 1)", "(2, 1, 3, 2)", "()")) {
+            c.add(c("tile", a("reps", reps), x(2, 3)));
+        }
+        c.add(c("tile", a("reps", "(3,)"), x(2, 3, 4)));
+        // repeat
+        c.add(c("repeat", a("repeats", "3"), x(2, 3)));
+        c.add(c("repeat", a("repeats", "2", "axis", "0"), x(2, 3, 4)));
+        c.add(c("repeat", a("repeats", "3", "axis", "1"), x(2, 3, 4)));
+        c.add(c("repeat", a("repeats", "2", "axis", "-1"), x(2, 3, 4)));
+        c.add(c("repeat", a("repeats", "0", "axis", "1"), x(2, 3)));
+        // stack
+        c.add(c("stack", a("num_args", "3"), x(2, 3), x(2, 3), x(2, 3)));
+        c.add(c("stack", a("num_args", "2", "axis", "1"), x(2, 3, 4), x(2, 3, 4)));
+        c.add(c("stack", a("num_args", "2", "axis", "-1"), x(2, 3), x(2, 3)));
+        c.add(c("stack", a("num_args", "2", "axis", "2"), x(2, 3), x(2, 3)));
+        c.add(c("stack", a("num_args", "1"), x(4)));
+        // batch_dot
+        c.add(c("batch_dot", a(), x(2, 3, 4), x(2, 4, 5)));
+        c.add(c("batch_dot", a("transpose_a", "True"), x(3, 4, 2), x(3, 4, 5)));
+        c.add(c("batch_dot", a("transpose_b", "True"), x(3, 2, 4), x(3, 5, 4)));
+        c.add(c("batch_dot", a("transpose_a", "True", "transpose_b", "True"), x(2, 4, 3), x(2, 5, 4)));
+        c.add(c("batch_dot", a(), x(2, 3, 2, 4), x(2, 3, 4, 3)));
         return c;
     }
 
