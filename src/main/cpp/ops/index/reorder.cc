@@ -526,7 +526,5 @@ void register_reorder_ops(OpRegistry& r) {
   }
 }
 
-void register_sort_ops(OpRegistry&) {}
-
 }  // namespace index_ops
 }  // namespace kiln

@@ -149,6 +149,31 @@ class IndexOracleTest {
         c.add(c("batch_dot", a("transpose_b", "True"), x(3, 2, 4), x(3, 5, 4)));
         c.add(c("batch_dot", a("transpose_a", "True", "transpose_b", "True"), x(2, 4, 3), x(2, 5, 4)));
         c.add(c("batch_dot", a(), x(2, 3, 2, 4), x(2, 3, 4, 3)));
+        // topk / sort / argsort
+        for (String ret : List.of("indices", "value", "mask", "both")) {
+            c.add(c("topk", a("ret_typ", ret), x(3, 6)));
+            c.add(c("topk", a("ret_typ", ret, "k", "3", "axis", "1"), x(3, 5, 4)));
+            c.add(c("topk", a("ret_typ", ret, "k", "2", "axis", "0", "is_ascend", "True"), x(3, 5)));
+            c.add(c("topk", a("ret_typ", ret, "k", "0", "axis", "-1"), x(2, 5)));
+            c.add(c("topk", a("ret_typ", ret, "k", "4", "axis", "None"), x(3, 4)));
+        }
+        c.add(c("topk", a("k", "2", "dtype", "int32"), x(3, 6)));
+        c.add(c("topk", a("k", "2", "ret_typ", "both", "dtype", "int64"), x(3, 6)));
+        c.add(c("topk", a("k", "2", "ret_typ", "indices", "dtype", "float64"), x(3, 6)));
+        for (String asc : List.of("True", "False")) {
+            c.add(c("sort", a("is_ascend", asc), x(3, 6)));
+            c.add(c("sort", a("axis", "0", "is_ascend", asc), x(4, 3, 2)));
+            c.add(c("sort", a("axis", "None", "is_ascend", asc), x(4, 3)));
+            c.add(c("argsort", a("is_ascend", asc), x(3, 6)));
+            c.add(c("argsort", a("axis", "1", "is_ascend", asc), x(4, 3, 2)));
+            c.add(c("argsort", a("axis", "None", "is_ascend", asc, "dtype", "int32"), x(4, 3)));
+        }
+        // _arange (no inputs)
+        c.add(c("_arange", a("start", "5")));
+        c.add(c("_arange", a("start", "1", "stop", "4", "step", "0.5")));
+        c.add(c("_arange", a("start", "10", "stop", "-2", "step", "-3", "repeat", "2")));
+        c.add(c("_arange", a("start", "2.5", "stop", "9", "dtype", "int32")));
+        c.add(c("_arange", a("start", "0", "stop", "7", "step", "2", "dtype", "float64", "repeat", "3")));
         return c;
     }
 
