@@ -36,9 +36,22 @@ class IndexOracleTest {
     /** One input: shape and value range; integer = floor the values. */
     record In(long[] shape, double lo, double hi, boolean integer) {}
 
-    record Case(String op, Map<String, String> attrs, List<In> ins) {
+    record Case(String op, Map<String, String> attrs, List<In> ins, String dtype) {
+        Case(String op, Map<String, String> attrs, List<In> ins) {
+            this(op, attrs, ins, "float32");
+        }
+
+        /** The same case with the data inputs (not the index inputs) in another dtype, integer-valued in [0, 50). */
+        Case as(String t) {
+            List<In> l = new ArrayList<>();
+            for (In i : ins) {
+                l.add(i.integer() ? i : new In(i.shape(), 0, 50, true));
+            }
+            return new Case(op, attrs, l, t);
+        }
+
         String label() {
-            StringBuilder b = new StringBuilder(op + " " + attrs);
+            StringBuilder b = new StringBuilder(op + " " + attrs + " " + dtype);
             for (In i : ins) {
                 b.append(Arrays.toString(i.shape()));
             }
@@ -174,6 +187,22 @@ class IndexOracleTest {
         c.add(c("_arange", a("start", "10", "stop", "-2", "step", "-3", "repeat", "2")));
         c.add(c("_arange", a("start", "2.5", "stop", "9", "dtype", "int32")));
         c.add(c("_arange", a("start", "0", "stop", "7", "step", "2", "dtype", "float64", "repeat", "3")));
+        // integer and float16 data through the same kernels
+        List<Case> typed = new ArrayList<>();
+        for (String t : List.of("int32", "int64", "uint8", "int8", "float16", "float64")) {
+            typed.add(c("slice", a("begin", "(None, 1)", "end", "(None, -1)", "step", "(-1, 2)"), x(3, 6)).as(t));
+            typed.add(c("slice_axis", a("axis", "1", "begin", "1", "end", "3"), x(3, 6)).as(t));
+            typed.add(c("take", a("axis", "1", "mode", "wrap"), x(3, 4), idx(-5, 9, 5)).as(t));
+            typed.add(c("pick", a("axis", "1"), x(3, 4), idx(0, 4, 3)).as(t));
+            typed.add(c("where", a(), idx(0, 2, 3, 4), x(3, 4), x(3, 4)).as(t));
+            typed.add(c("tile", a("reps", "(2, 2)"), x(2, 3)).as(t));
+            typed.add(c("repeat", a("repeats", "2", "axis", "0"), x(2, 3)).as(t));
+            typed.add(c("stack", a("num_args", "2", "axis", "1"), x(2, 3), x(2, 3)).as(t));
+            typed.add(c("argmax", a("axis", "1"), x(3, 7)).as(t));
+            typed.add(c("Cast", a("dtype", "float32"), x(3, 7)).as(t));
+            typed.add(c("Cast", a("dtype", "int32"), x(3, 7)).as(t));
+        }
+        c.addAll(typed);
         return c;
     }
 
@@ -183,6 +212,18 @@ class IndexOracleTest {
             return a.toFloatArray();
         }
         return NDArray.invoke("Cast", Map.of("dtype", "float32"), a).get(0).toFloatArray();
+    }
+
+    static String numpy(String t) {
+        return switch (t) {
+            case "float16" -> "<f2";
+            case "float64" -> "<f8";
+            case "int32" -> "<i4";
+            case "int64" -> "<i8";
+            case "int8" -> "|i1";
+            case "uint8" -> "|u1";
+            default -> "<f4";
+        };
     }
 
     static float[] values(Random rng, In in) {
@@ -216,6 +257,12 @@ class IndexOracleTest {
             for (int i = 0; i < in.length; i++) {
                 kIn[i] = NDArray.create(in[i], c.ins().get(i).shape());
                 mIn[i] = MxOracle.create(m, in[i], c.ins().get(i).shape());
+                boolean data = !c.ins().get(i).integer() || !c.dtype().equals("float32") && c.ins().get(i).lo() == 0
+                        && c.ins().get(i).hi() == 50;
+                if (data && !c.dtype().equals("float32")) {
+                    kIn[i] = NDArray.invoke("Cast", Map.of("dtype", c.dtype()), kIn[i]).get(0);
+                    mIn[i] = mIn[i].toType(ai.djl.ndarray.types.DataType.fromNumpy(numpy(c.dtype())), false);
+                }
             }
             NDList mOut = MxOracle.invoke(m, c.op(), c.attrs(), mIn);
             List<NDArray> kOut = NDArray.invoke(c.op(), c.attrs(), kIn);
