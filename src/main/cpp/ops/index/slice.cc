@@ -222,6 +222,7 @@ void add_view_op(OpRegistry& r, const std::string& name, const std::string& desc
   {
     OpDef d;
     d.name = name;
+    if (name == "slice") d.aliases = {"crop"};  // MXNet 1.9.1 alias (Crop, capitalised, is another op)
     d.description = desc;
     d.params = params;
     d.infer_shape = shape;

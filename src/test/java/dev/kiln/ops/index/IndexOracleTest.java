@@ -203,6 +203,10 @@ class IndexOracleTest {
             typed.add(c("Cast", a("dtype", "int32"), x(3, 7)).as(t));
         }
         c.addAll(typed);
+        // MXNet 1.9.1 aliases
+        c.add(c("crop", a("begin", "(1, 0)", "end", "(3, 2)"), x(4, 3)));
+        c.add(c("choose_element_0index", a("axis", "1"), x(3, 4), idx(0, 4, 3)));
+        c.add(c("cast", a("dtype", "int32"), x(3, 4)));
         return c;
     }
 
