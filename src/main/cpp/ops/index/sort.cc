@@ -127,7 +127,9 @@ void sort_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, co
   const bool values = c.ret == "value" || c.ret == "both";
   // output 0: values [outer, k, inner] (mask: [outer, n, inner], indices: [outer, k, inner]);
   // output 1 (value/both): indices [outer, k, inner]
+  if (mask && req[0] == OpReq::kNullOp) return;
   if (mask && req[0] != OpReq::kAddTo) zero_unless_add(out[0], OpReq::kWriteTo);
+  const bool hidden_idx = c.ret == "value";  // output 1 is hidden: written whatever its request
   any_switch(x.dtype, [&](auto z) {
     using T = decltype(z);
     const T* xp = x.dptr<T>();
@@ -152,7 +154,7 @@ void sort_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, co
           if (values) assign_req(out[0].dptr<T>()[dst], req[0], p[src * d.inner]);
           const int oi = values ? 1 : 0;
           if (oi < (int)out.size()) {
-            const OpReq r = (oi == 1 && req[oi] == OpReq::kNullOp) ? OpReq::kWriteTo : req[oi];  // hidden: always written
+            const OpReq r = (hidden_idx && req[oi] == OpReq::kNullOp) ? OpReq::kWriteTo : req[oi];
             any_switch(out[oi].dtype, [&](auto zi) {
               using I = decltype(zi);
               assign_req(out[oi].dptr<I>()[dst], r, (I)src);

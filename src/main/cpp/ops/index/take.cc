@@ -81,6 +81,7 @@ TakeDims take_dims(const Attrs& a, const Shape& x, const Shape& idx) {
 
 /// Indices mapped into [0, n) by mode; raise mode throws on an out-of-range index.
 std::vector<int64_t> take_indices(const Attrs& a, const TBlob& idx, int64_t n, bool forward) {
+  KILN_CHECK(n > 0, "take: cannot take from an empty axis");
   const Mode m = parse_mode(a.s("mode"));
   std::vector<int64_t> j = read_indices(idx);
   for (auto& v : j) {
