@@ -203,6 +203,22 @@ class IndexOracleTest {
             typed.add(c("Cast", a("dtype", "int32"), x(3, 7)).as(t));
         }
         c.addAll(typed);
+        // large enough for the OpenMP paths (> 32768 elements)
+        c.add(c("Cast", a("dtype", "float16"), x(256, 160)));
+        c.add(c("slice", a("begin", "(None, 1)", "end", "(None, None)", "step", "(1, 2)"), x(300, 250)));
+        c.add(c("slice_axis", a("axis", "0", "begin", "1", "end", "-1"), x(300, 250)));
+        c.add(c("take", a("axis", "0", "mode", "wrap"), x(200, 300), idx(-300, 300, 150)));
+        c.add(c("pick", a("axis", "1"), x(400, 100), idx(0, 100, 400)));
+        c.add(c("one_hot", a("depth", "100"), idx(0, 100, 500)));
+        c.add(c("where", a(), idx(0, 2, 200, 200), x(200, 200), x(200, 200)));
+        c.add(c("argmax", a("axis", "0"), x(200, 200)));
+        c.add(c("tile", a("reps", "(30, 40)"), x(8, 9)));
+        c.add(c("repeat", a("repeats", "4", "axis", "1"), x(100, 100)));
+        c.add(c("stack", a("num_args", "2", "axis", "0"), x(200, 100), x(200, 100)));
+        c.add(c("batch_dot", a(), x(40, 30, 20), x(40, 20, 30)));
+        c.add(c("topk", a("k", "5", "ret_typ", "both"), x(400, 100)));
+        c.add(c("sort", a("axis", "0"), x(300, 120)));
+        c.add(c("_arange", a("start", "0", "stop", "50000", "repeat", "2")));
         // MXNet 1.9.1 aliases
         c.add(c("crop", a("begin", "(1, 0)", "end", "(3, 2)"), x(4, 3)));
         c.add(c("choose_element_0index", a("axis", "1"), x(3, 4), idx(0, 4, 3)));
