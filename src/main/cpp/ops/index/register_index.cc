@@ -1,11 +1,16 @@
 // Registration of the ops/index family (issue 4): each operator file defines its ops in one place
 // and this function adds them to the registry.
+#include "index_common.h"
 #include "kiln/op.h"
 
 namespace kiln {
 
 void register_index_ops(OpRegistry& reg) {
-  (void)reg;
+  index_ops::register_cast_ops(reg);
+  index_ops::register_slice_ops(reg);
+  index_ops::register_take_ops(reg);
+  index_ops::register_reorder_ops(reg);
+  index_ops::register_sort_ops(reg);
 }
 
 }  // namespace kiln

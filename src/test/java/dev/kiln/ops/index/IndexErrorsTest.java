@@ -1,0 +1,189 @@
+package dev.kiln.ops.index;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.engine.KilnException;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
+import dev.kiln.symbol.InferResult;
+import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.NoLeaks;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** Bad parameters and shapes fail with a KilnException (never a crash); inference and float16 details. */
+@ExtendWith(NoLeaks.class)
+class IndexErrorsTest {
+
+    static Map<String, String> a(String... kv) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put(kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    static NDArray ramp(long... shape) {
+        int n = 1;
+        for (long d : shape) {
+            n *= (int) d;
+        }
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = i;
+        }
+        return NDArray.create(v, shape);
+    }
+
+    static void fails(String op, Map<String, String> attrs, String fragment, long[]... shapes) {
+        try (NDScope scope = NDScope.open()) {
+            NDArray[] in = new NDArray[shapes.length];
+            for (int i = 0; i < shapes.length; i++) {
+                in[i] = ramp(shapes[i]);
+            }
+            KilnException e = assertThrows(KilnException.class, () -> NDArray.invoke(op, attrs, in), op + " " + attrs);
+            assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");
+        }
+    }
+
+    static long[] s(long... d) {
+        return d;
+    }
+
+    @Test
+    void badParametersAndShapes() {
+        fails("Cast", a(), "dtype", s(2));
+        fails("Cast", a("dtype", "complex64"), "dtype", s(2));
+        fails("slice", a("begin", "(0,)"), "end", s(3));
+        fails("slice", a("begin", "(0, 0)", "end", "(1,)"), "same length", s(3, 3));
+        fails("slice", a("begin", "(0, 0, 0)", "end", "(1, 1, 1)"), "more entries", s(3, 3));
+        fails("slice", a("begin", "(0,)", "end", "(2,)", "step", "(0,)"), "cannot be 0", s(3));
+        fails("slice", a("begin", "(x,)", "end", "(2,)"), "begin", s(3));
+        fails("slice_axis", a("axis", "2", "begin", "0", "end", "1"), "axis", s(3, 3));
+        fails("slice_axis", a("axis", "0", "begin", "2", "end", "1"), "Invalid begin", s(3, 3));
+        fails("slice_axis", a("axis", "0", "begin", "0", "end", "5"), "Invalid end", s(3, 3));
+        fails("take", a("axis", "2"), "axis", s(3, 3), s(2));
+        fails("take", a("mode", "bogus"), "mode", s(3, 3), s(2));
+        fails("take", a("mode", "raise"), "out of bounds", s(3), s(5));  // ramp indices 0..4, axis size 3
+        fails("pick", a("axis", "3"), "axis", s(3, 3), s(3));
+        fails("pick", a("axis", "1"), "inconsistent", s(3, 3), s(4));
+        fails("pick", a("axis", "None"), "axis=None", s(3, 3), s(3));
+        fails("one_hot", a(), "depth", s(3));
+        fails("one_hot", a("depth", "-1"), "depth", s(3));
+        fails("where", a(), "same shape", s(2, 3), s(2, 3), s(3, 2));
+        fails("where", a(), "condition", s(3, 2), s(2, 3), s(2, 3));
+        fails("where", a(), "length", s(3), s(2, 3), s(2, 3));
+        fails("argmax", a("axis", "2"), "axis", s(3, 3));
+        fails("tile", a("reps", "(0, 2)"), "positive", s(2, 3));
+        fails("tile", a("reps", "(-1,)"), "positive", s(2, 3));
+        fails("repeat", a("repeats", "-1"), "negative", s(2, 3));
+        fails("repeat", a("repeats", "2", "axis", "2"), "axis", s(2, 3));
+        fails("stack", a("num_args", "2"), "shape", s(2, 3), s(3, 2));
+        fails("stack", a("num_args", "2", "axis", "3"), "axis", s(2, 3), s(2, 3));
+        fails("stack", a("num_args", "0"), "num_args", s(2, 3));
+        fails("batch_dot", a(), "N-D", s(3, 4), s(4, 5));
+        fails("batch_dot", a(), "mismatch", s(2, 3, 4), s(2, 5, 4));
+        fails("batch_dot", a(), "batch", s(2, 3, 4), s(3, 4, 5));
+        fails("batch_dot", a("forward_stype", "csr"), "forward_stype", s(2, 3, 4), s(2, 4, 5));
+        fails("topk", a("k", "7"), "k must be smaller", s(2, 6));
+        fails("topk", a("ret_typ", "all"), "ret_typ", s(2, 6));
+        fails("topk", a("axis", "2"), "axis", s(2, 6));
+        fails("sort", a("axis", "-3"), "axis", s(2, 6));
+        fails("argsort", a("dtype", "int8"), "dtype", s(2, 6));
+        fails("_arange", a("start", "0", "stop", "5", "step", "0"), "step=0");
+        fails("_arange", a("start", "5", "stop", "0"), "range");
+        fails("_arange", a("start", "0", "stop", "5", "repeat", "0"), "repeat");
+        fails("_arange", a("stop", "5"), "start");
+    }
+
+    @Test
+    void float16RoundsToNearestEven() {
+        // 2049 lies halfway between float16 neighbours 2048 and 2050: ties go to the even 2048;
+        // 2051 -> 2052; 65520 overflows to infinity; 1e-8 underflows to zero.
+        try (NDScope scope = NDScope.open()) {
+            NDArray x = NDArray.create(new float[] {2049f, 2051f, 65520f, 1e-8f, -2.5f, 0.1f}, 6);
+            NDArray h = NDArray.invoke("Cast", a("dtype", "float16"), x).get(0);
+            assertEquals(DType.FLOAT16, h.dtype());
+            byte[] b = h.toBytes();
+            int[] bits = new int[6];
+            for (int i = 0; i < 6; i++) {
+                bits[i] = (b[2 * i] & 0xff) | ((b[2 * i + 1] & 0xff) << 8);
+            }
+            assertEquals(0x6800, bits[0]);  // 2048
+            assertEquals(0x6802, bits[1]);  // 2052
+            assertEquals(0x7c00, bits[2]);  // +inf
+            assertEquals(0x0000, bits[3]);  // +0
+            assertEquals(0xc100, bits[4]);  // -2.5
+            assertEquals(0x2e66, bits[5]);  // 0.1 -> 0.0999755859375
+            float[] back = NDArray.invoke("Cast", a("dtype", "float32"), h).get(0).toFloatArray();
+            assertArrayEquals(new float[] {2048f, 2052f, Float.POSITIVE_INFINITY, 0f, -2.5f, 0.0999755859375f}, back);
+            int[] ints = new int[6];
+            double[] ti = NDArray.invoke("Cast", a("dtype", "int32"), NDArray.create(new float[] {-2.7f, 2.7f, -0.5f, 3f, 100.9f, 0f}, 6))
+                    .get(0).toDoubleArray();
+            assertArrayEquals(new double[] {-2, 2, 0, 3, 100, 0}, ti);
+        }
+    }
+
+    @Test
+    void typeAndShapeInference() {
+        Symbol data = Symbol.variable("data");
+        Symbol idx = Symbol.variable("indices");
+        InferResult t = Symbol.create("take", "t", a(), null, data, idx).inferType(Map.of("data", DType.FLOAT64));
+        assertEquals(List.of(DType.FLOAT64, DType.INT32), t.argTypes());
+        assertEquals(List.of(DType.FLOAT64), t.outTypes());
+        InferResult c = Symbol.create("Cast", "c", a("dtype", "int64"), null, data).inferType(Map.of("data", DType.FLOAT32));
+        assertEquals(List.of(DType.INT64), c.outTypes());
+        InferResult k = Symbol.create("topk", "k", a("ret_typ", "both", "dtype", "int32"), null, data)
+                .inferType(Map.of("data", DType.FLOAT64));
+        assertEquals(List.of(DType.FLOAT64, DType.INT32), k.outTypes());
+        InferResult o = Symbol.create("one_hot", "o", a("depth", "3", "dtype", "float64"), null, idx)
+                .inferType(Map.of("indices", DType.INT32));
+        assertEquals(List.of(DType.FLOAT64), o.outTypes());
+        // shapes: pick infers the index shape from the data; batch_dot fills the contracted dim
+        InferResult p = Symbol.create("pick", "p", a("axis", "1", "keepdims", "True"), null, data, Symbol.variable("index"))
+                .inferShape(Map.of("data", new long[] {3, 4}));
+        assertArrayEquals(new long[] {3, 1}, p.argShapes().get(1));
+        assertArrayEquals(new long[] {3, 1}, p.outShapes().get(0));
+        InferResult st = Symbol.create("stack", "st", a("num_args", "2", "axis", "-1"), null, data, idx)
+                .inferShape(Map.of("data", new long[] {3, 4}));
+        assertArrayEquals(new long[] {3, 4}, st.argShapes().get(1));
+        assertArrayEquals(new long[] {3, 4, 2}, st.outShapes().get(0));
+        InferResult ar = Symbol.create("_arange", "ar", a("start", "1", "stop", "7", "step", "2", "repeat", "2"), null)
+                .inferShape(Map.of());
+        assertArrayEquals(new long[] {6}, ar.outShapes().get(0));
+        assertEquals(List.of("k_output0", "k_output1"),
+                Symbol.create("topk", "k", a("ret_typ", "both"), null, data).listOutputs());
+        assertEquals(List.of("s_output0"), Symbol.create("sort", "s", a(), null, data).listOutputs());
+    }
+
+    @Test
+    void jsonRoundTripKeepsNoneEntriesAndHiddenOutputs() {
+        Symbol x = Symbol.variable("data");
+        Symbol sl = Symbol.create("slice", "sl", a("begin", "(None, -1)", "end", "(None, None)", "step", "(-1, -1)"), null, x);
+        Symbol st = Symbol.create("sort", "so", a("axis", "0"), null, sl);
+        Symbol back = Symbol.fromJson(st.toJson());
+        assertEquals(st.listOutputs(), back.listOutputs());
+        // x = [[0,1,2],[3,4,5]] -> slice [[5,4,3],[2,1,0]] -> sort along axis 0 [[2,1,0],[5,4,3]]
+        for (Symbol s : List.of(st, back)) {
+            dev.kiln.testutil.GradCheck.Inputs in = new dev.kiln.testutil.GradCheck.Inputs()
+                    .put("data", new long[] {2, 3}, new double[] {0, 1, 2, 3, 4, 5});
+            List<double[]> out = dev.kiln.testutil.GradCheck.forward(s, in, DType.FLOAT64, false);
+            assertEquals(1, out.size());
+            assertArrayEquals(new double[] {2, 1, 0, 5, 4, 3}, out.get(0));
+        }
+        // _arange in a graph: no inputs at all
+        Symbol ar = Symbol.create("_arange", "ar", a("start", "2", "stop", "-1", "step", "-1", "repeat", "2"), null);
+        List<double[]> v = dev.kiln.testutil.GradCheck.forward(Symbol.fromJson(ar.toJson()), new dev.kiln.testutil.GradCheck.Inputs(),
+                DType.FLOAT32, false);
+        assertArrayEquals(new double[] {2, 2, 1, 1, 0, 0}, v.get(0));
+    }
+}
