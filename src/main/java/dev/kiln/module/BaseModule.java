@@ -169,33 +169,13 @@ public abstract class BaseModule implements AutoCloseable {
     /** Saves the parameters as {@code arg:<name>} / {@code aux:<name>} in MXNet's .params format, atomically. */
     public void saveParams(Path file) throws IOException {
         List<Map<String, NDArray>> p = getParams();
-        Map<String, NDArray> all = new LinkedHashMap<>();
-        p.get(0).forEach((k, v) -> all.put("arg:" + k, v));
-        p.get(1).forEach((k, v) -> all.put("aux:" + k, v));
-        NDArray.save(file, all);
+        Checkpoints.saveParams(file, p.get(0), p.get(1));
     }
 
     /** Loads a file written by {@link #saveParams} (or MXNet's save_params) and sets the parameters. */
     public void loadParams(Path file) throws IOException {
-        Map<String, NDArray> loaded = NDArray.load(file);
-        Map<String, NDArray> arg = new LinkedHashMap<>();
-        Map<String, NDArray> aux = new LinkedHashMap<>();
-        try {
-            for (Map.Entry<String, NDArray> e : loaded.entrySet()) {
-                String k = e.getKey();
-                int c = k.indexOf(':');
-                String prefix = c < 0 ? "" : k.substring(0, c);
-                if (prefix.equals("arg")) {
-                    arg.put(k.substring(c + 1), e.getValue());
-                } else if (prefix.equals("aux")) {
-                    aux.put(k.substring(c + 1), e.getValue());
-                } else {
-                    throw new IllegalArgumentException("Invalid param file " + file + ": key '" + k + "' has no arg:/aux: prefix");
-                }
-            }
-            setParams(arg, aux);
-        } finally {
-            loaded.values().forEach(NDArray::close);
+        try (Checkpoints.Checkpoint p = Checkpoints.loadParams(file, true)) {
+            setParams(p.argParams(), p.auxParams());
         }
     }
 

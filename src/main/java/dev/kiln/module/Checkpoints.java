@@ -95,16 +95,31 @@ public final class Checkpoints {
         if (symbol != null) {
             symbol.save(symbolFile(prefix));
         }
+        saveParams(params, argParams, auxParams);
+        LOG.info("Saved checkpoint to \"{}\"", params);
+    }
+
+    /**
+     * Writes {@code arg:<name>} and {@code aux:<name>} entries to one {@code .params} file
+     * (MXNet's {@code save_params}), atomically; arrays not on cpu(0) are copied there first.
+     *
+     * @param file the file
+     * @param argParams parameter arrays (borrowed, not closed)
+     * @param auxParams auxiliary-state arrays (borrowed, not closed)
+     * @throws IOException if the file cannot be written (the previous file is then unchanged)
+     */
+    public static void saveParams(Path file, Map<String, NDArray> argParams, Map<String, NDArray> auxParams) throws IOException {
+        Objects.requireNonNull(argParams, "argParams");
+        Objects.requireNonNull(auxParams, "auxParams");
         Map<String, NDArray> all = new LinkedHashMap<>();
         List<NDArray> copies = new ArrayList<>();
         try {
             put(all, copies, "arg:", argParams);
             put(all, copies, "aux:", auxParams);
-            NDArray.save(params, all);
+            NDArray.save(file, all);
         } finally {
             copies.forEach(NDArray::close);
         }
-        LOG.info("Saved checkpoint to \"{}\"", params);
     }
 
     private static void put(Map<String, NDArray> all, List<NDArray> copies, String kind, Map<String, NDArray> src) {
@@ -145,7 +160,21 @@ public final class Checkpoints {
      * @throws IOException if the file cannot be read or is not a list file
      */
     public static Checkpoint loadParams(String prefix, int epoch) throws IOException {
-        Path file = paramsFile(prefix, epoch);
+        return loadParams(paramsFile(prefix, epoch), false);
+    }
+
+    /**
+     * Loads a {@code .params} file of {@code arg:}/{@code aux:} entries. Other names are dropped
+     * with a warning (MXNet's {@code model.load_params}) or, when {@code strict}, rejected with an
+     * {@code IllegalArgumentException} and every loaded array closed (MXNet's
+     * {@code Module.load_params}).
+     *
+     * @param file the file
+     * @param strict reject names without an {@code arg:}/{@code aux:} prefix
+     * @return the parameters with a null symbol; the caller closes it
+     * @throws IOException if the file cannot be read or is not a list file
+     */
+    public static Checkpoint loadParams(Path file, boolean strict) throws IOException {
         Map<String, NDArray> loaded = NDArray.load(file);
         Map<String, NDArray> arg = new LinkedHashMap<>();
         Map<String, NDArray> aux = new LinkedHashMap<>();
@@ -161,6 +190,9 @@ public final class Checkpoints {
                 arg.put(name, e.getValue().setName(name));
             } else if (tp.equals("aux")) {
                 aux.put(name, e.getValue().setName(name));
+            } else if (strict) {
+                loaded.values().forEach(NDArray::close);
+                throw new IllegalArgumentException("Invalid param file " + file + ": key '" + key + "' has no arg:/aux: prefix");
             } else {
                 LOG.warn("Params file '{}': ignoring entry '{}' (neither arg: nor aux:)", file, key);
                 e.getValue().close();
