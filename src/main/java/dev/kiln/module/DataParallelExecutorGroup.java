@@ -481,7 +481,7 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
             try {
                 Map<String, NDArray> lab = new LinkedHashMap<>();
                 if (labels != null) {
-                    for (int i = 0; i < labels.size() && i < Math.max(labelNames.size(), labels.size()); i++) {
+                    for (int i = 0; i < labels.size(); i++) {
                         NDArray l = labels.get(i);
                         String name = i < labelNames.size() ? labelNames.get(i) : "label" + i;
                         int ax = i < labelDescs().size() ? labelDescs().get(i).batchAxis() : 0;
