@@ -1,6 +1,9 @@
 #include "kiln/executor.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <unordered_set>
 
@@ -222,11 +225,26 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   oc.workspace_bytes = workspace_bytes_;
   oc.rng = &rng_;
   const bool monitor = mon_mode_ != 0;
+  static const bool profile = [] {
+    const char* v = std::getenv("KILN_PROFILE");
+    return v != nullptr && v[0] != 0 && v[0] != '0';
+  }();
+  if (profile && prof_ns_.size() != steps_.size()) {
+    prof_ns_.assign(steps_.size(), 0.0);
+    prof_calls_.assign(steps_.size(), 0);
+  }
   for (size_t i = begin; i < end; ++i) {
     Step& st = steps_[i];
     try {
       if (monitor) monitor_copy(st.in, mon_steps_[i].in);
-      (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+      if (profile) {
+        const auto t0 = std::chrono::steady_clock::now();
+        (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+        prof_ns_[i] += (double)std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+        prof_calls_[i]++;
+      } else {
+        (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+      }
       if (monitor) monitor_copy(st.out, mon_steps_[i].out);
     } catch (const KilnError& e) {
       const NodePtr& n = ig_->nodes[st.nid];
@@ -234,6 +252,23 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
       for (auto& b : st.in) shapes += (shapes.empty() ? "" : ", ") + b.shape.str();
       throw KilnError("operator " + n->op->name + " ('" + n->name + "') with inputs " + shapes + ": " + e.what());
     }
+  }
+}
+
+Executor::~Executor() {
+  if (!prof_ns_.empty()) print_profile();
+}
+
+void Executor::print_profile() const {
+  double total = 0;
+  for (double t : prof_ns_) total += t;
+  std::fprintf(stderr, "# kiln profile: %zu steps, %.3f ms in kernels over all passes\n", steps_.size(), total / 1e6);
+  std::fprintf(stderr, "# %-40s %-28s %10s %10s %6s\n", "node", "op", "calls", "us/call", "%");
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (prof_calls_[i] == 0) continue;
+    const NodePtr& n = ig_->nodes[steps_[i].nid];
+    std::fprintf(stderr, "  %-40s %-28s %10ld %10.1f %6.2f\n", n->name.c_str(), n->op->name.c_str(), prof_calls_[i],
+                 prof_ns_[i] / 1e3 / (double)prof_calls_[i], total > 0 ? 100.0 * prof_ns_[i] / total : 0.0);
   }
 }
 

@@ -26,6 +26,8 @@ class Executor {
   /// grad_reqs: per argument 0 = null, 1 = write, 3 = add (grads[i] ignored when 0).
   Executor(const std::string& graph_json, Context ctx, const std::vector<NDArray>& args, const std::vector<NDArray>& grads,
            const std::vector<int>& grad_reqs, const std::vector<NDArray>& aux, const BindOptions& opt);
+  /// With KILN_PROFILE=1 in the environment, prints the per-operator time table to stderr.
+  ~Executor();
   void forward(bool is_train);
   void backward(const std::vector<NDArray>& head_grads);
   void forward_backward();
@@ -60,6 +62,10 @@ class Executor {
     std::vector<OpReq> req;
   };
   void run(size_t begin, size_t end, bool is_train);
+  /// KILN_PROFILE=1: wall time per step (ns) and calls, summed over the executor's life.
+  std::vector<double> prof_ns_;
+  std::vector<long> prof_calls_;
+  void print_profile() const;
 
   // Monitor state (all empty while the mode is 0).
   struct MonCopy {

@@ -233,6 +233,7 @@ void register_optimizer_ops(OpRegistry&); // ops/optimizer: MXNet 1.9.1 update o
 void register_conv_ops(OpRegistry&);      // ops/conv: Convolution, Deconvolution
 void register_pool_ops(OpRegistry&);      // ops/pool: Pooling, UpSampling, Pad, Crop
 void register_norm_ops(OpRegistry&);      // ops/norm: BatchNorm, InstanceNorm, LayerNorm, LRN
+void register_seq_ops(OpRegistry&);       // ops/seq: Embedding, RNN, SequenceMask, SequenceLast, SequenceReverse
 void register_index_ops(OpRegistry&);     // ops/index: slice, take, one_hot, pick, where, tile, repeat, stack, batch_dot, arg*, topk, sort, Cast, _arange
 
 }  // namespace kiln
