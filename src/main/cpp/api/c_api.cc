@@ -239,6 +239,19 @@ int kiln_get_num_threads(int* out) {
   KILN_API_END
 }
 
+int kiln_set_conv_algo(int algo) {
+  KILN_API_BEGIN
+  set_conv_algo(algo);
+  KILN_API_END
+}
+
+int kiln_get_conv_algo(int* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+  *out = conv_algo();
+  KILN_API_END
+}
+
 int kiln_simd_isa() {
   KILN_API_BEGIN
   t_string = simd_isa();

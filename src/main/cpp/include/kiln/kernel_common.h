@@ -67,6 +67,10 @@ constexpr int64_t kOmpMinWork = 1 << 15;
 /// Number of threads the CPU kernels use (kiln_set_num_threads); also set in OpenBLAS.
 int num_threads();
 void set_num_threads(int n);
+/// Process-wide CPU convolution kernel choice: 0 auto, 1 im2col + GEMM, 2 direct where it applies
+/// (ops/conv/conv_direct.cc; throws KilnError for other values).
+void set_conv_algo(int algo);
+int conv_algo();
 
 /// Which vector ISA the elementwise kernels take on this CPU: "avx512f", "avx2" or "scalar".
 const char* simd_isa();

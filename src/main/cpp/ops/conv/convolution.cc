@@ -3,8 +3,10 @@
 //
 // data [N, C, spatial...], weight [num_filter, C / num_group, kernel...], bias [num_filter],
 // output [N, num_filter, out...] with out = (in + 2 pad - (dilate (kernel - 1) + 1)) / stride + 1.
-// Kernels: im2col + GEMM per image (conv_common.h), images spread over OpenMP threads.
-#include "conv_common.h"
+// Kernels: im2col + GEMM per image (conv_common.h), images spread over OpenMP threads; thin
+// float32 layers (few C * KH * KW taps) run the direct AVX-512 kernels of conv_direct.cc for the
+// forward and weight-gradient passes (Engine.setConvolutionAlgorithm overrides the choice).
+#include "conv_direct.h"
 
 namespace kiln {
 namespace conv {
@@ -90,6 +92,11 @@ void conv_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>
   const Geo g = conv_geo(c, in[0].shape, out[0].shape);
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
+    if constexpr (std::is_same<T, float>::value) {
+      if (use_direct(g))
+        return conv_direct_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
+                                   c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
+    }
     conv_forward<T>(ctx, g, in[0].dptr<T>(), in[1].dptr<T>(), c.no_bias ? nullptr : in[2].dptr<T>(), out[0].dptr<T>(),
                     req[0]);
   });
@@ -103,7 +110,12 @@ void conv_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* dy = in[0].dptr<T>();
-    conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);
+    bool direct = false;
+    if constexpr (std::is_same<T, float>::value) {
+      direct = use_direct(g);
+      if (direct) conv_direct_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
+    }
+    if (!direct) conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);
     if (!c.no_bias) bias_backward<T>(g.N, g.O, g.out_size(), dy, out[2].dptr<T>(), req[2]);
     conv_backward_data<T>(ctx, g, dy, in[2].dptr<T>(), out[0].dptr<T>(), req[0]);
   });
@@ -116,7 +128,8 @@ size_t conv_workspace(const Attrs& a, const std::vector<Shape>& in, const std::v
   const Shape& data = backward ? in[1] : in[0];
   const Shape& outp = backward ? in[0] : out[0];
   if (!data.known() || !outp.known() || data.ndim() != c.nsp + 2 || outp.ndim() != c.nsp + 2) return 0;
-  return conv_workspace_bytes(conv_geo(c, data, outp), backward);
+  const Geo g = conv_geo(c, data, outp);
+  return std::max(conv_workspace_bytes(g, backward), direct_workspace_bytes(g, backward));
 }
 
 }  // namespace

@@ -35,6 +35,33 @@ public final class Engine {
         return out[0];
     }
 
+    /** Convolution kernel families {@link #setConvolutionAlgorithm} chooses between. */
+    public enum ConvAlgorithm {
+        /** Direct kernels for thin layers (few input channels x taps), im2col + GEMM otherwise. */
+        AUTO,
+        /** im2col + OpenBLAS GEMM everywhere. */
+        IM2COL,
+        /** The direct AVX-512 kernels wherever they apply (float32, one group, stride 1, no dilation). */
+        DIRECT
+    }
+
+    /**
+     * Chooses the CPU convolution kernels for all executors (forward and weight gradient; the
+     * data gradient always uses im2col + GEMM). For benchmarks and A/B checks: {@code AUTO} is
+     * the measured best. Workspace is sized at bind time for the choice then current; switching
+     * later works but allocates scratch per call.
+     */
+    public static void setConvolutionAlgorithm(ConvAlgorithm algo) {
+        Native.check(KilnNative.kiln_set_conv_algo(algo.ordinal()), "setConvolutionAlgorithm");
+    }
+
+    /** The current {@link #setConvolutionAlgorithm} choice. */
+    public static ConvAlgorithm convolutionAlgorithm() {
+        int[] out = new int[1];
+        Native.check(KilnNative.kiln_get_conv_algo(out), "convolutionAlgorithm");
+        return ConvAlgorithm.values()[out[0]];
+    }
+
     /** The vector instruction set the elementwise kernels use here: avx512f, avx2 or scalar. */
     public static String simdIsa() {
         return Native.string(KilnNative.kiln_simd_isa(), "simdIsa");

@@ -32,6 +32,8 @@ public final class KilnNative {
     public static native int kiln_init();
     public static native int kiln_set_num_threads(int n);
     public static native int kiln_get_num_threads(int[] out);
+    public static native int kiln_set_conv_algo(int algo);
+    public static native int kiln_get_conv_algo(int[] out);
     public static native int kiln_simd_isa();
     public static native int kiln_blas_config();
     public static native int kiln_memory_stats(int devType, int devId, @Cast("int64_t*") long[] out);

@@ -1,0 +1,31 @@
+// Direct AVX-512 convolution kernels for thin layers (conv_direct.cc) and the process-wide
+// algorithm choice between them and im2col + GEMM (Engine.setConvolutionAlgorithm in Java).
+#pragma once
+#include "conv_common.h"
+
+namespace kiln {
+namespace conv {
+
+/// Values of kiln::set_conv_algo (kernel_common.h; thread-safe). kConvDirect still falls back to
+/// im2col where the direct kernels do not apply (see direct_supported).
+enum ConvAlgo { kConvAuto = 0, kConvIm2col = 1, kConvDirect = 2 };
+
+/// The direct kernels apply: AVX-512 CPU, float32 (checked by the caller), one group, 1-D/2-D,
+/// stride 1, dilation 1 (any padding).
+bool direct_supported(const Geo& g);
+/// The current choice for this geometry: direct when supported and chosen, or, under auto, when
+/// the layer has few taps (C * KH * KW).
+bool use_direct(const Geo& g);
+/// Workspace the direct kernels want under the current choice (0 when they are not chosen; a
+/// later switch to them falls back to a heap buffer).
+size_t direct_workspace_bytes(const Geo& g, bool backward);
+
+/// y (=|+=) conv(x, w) + b. x [N, C, H, W], w [O, C, KH, KW], b [O] or null, y [N, O, OH, OW].
+void conv_direct_forward(const OpCtx& ctx, const Geo& g, const float* x, const float* w, const float* b, float* y,
+                         OpReq req);
+/// dw (=|+=) the weight gradient. dy [N, O, OH, OW], x [N, C, H, W], dw [O, C, KH, KW].
+void conv_direct_backward_weight(const OpCtx& ctx, const Geo& g, const float* dy, const float* x, float* dw,
+                                 OpReq req);
+
+}  // namespace conv
+}  // namespace kiln
