@@ -41,8 +41,12 @@ namespace conv {
 
 namespace {
 
-/// Largest C * KH * KW the automatic choice sends to the direct kernels (measured with JMH
-/// ConvAlgoBench: LeNet conv1, K = 25, runs faster direct; conv2, K = 500, through the GEMM).
+/// Largest C * KH * KW the automatic choice sends to the direct forward kernel. JMH ConvAlgoBench
+/// (LeNet, batch 128, 1 thread, this 2-core Zen 4 VM; us per call, im2col / direct):
+///   conv1 (25 taps)  forward 754 / 680, weight+bias gradient 1183 / 1332;
+///   conv2 (500 taps) forward 4851 / 4881, backward 9690 / 11471.
+/// So auto runs the direct kernel for thin forwards only and keeps im2col + GEMM for the weight
+/// gradient (the direct weight-gradient kernel stays available through kConvDirect).
 constexpr int64_t kDirectMaxTaps = 64;
 }  // namespace
 
@@ -51,10 +55,11 @@ bool direct_supported(const Geo& g) {
          g.d[1] == 1 && g.d[2] == 1 && g.Q[1] > 0 && g.Q[2] > 0 && g.C > 0 && g.O > 0;
 }
 
-bool use_direct(const Geo& g) {
+bool use_direct(const Geo& g, bool weight_grad) {
   const int a = g_algo.load();
   if (a == kConvIm2col || !direct_supported(g)) return false;
-  return a == kConvDirect || g.C * g.k[1] * g.k[2] <= kDirectMaxTaps;
+  if (a == kConvDirect) return true;
+  return !weight_grad && g.C * g.k[1] * g.k[2] <= kDirectMaxTaps;
 }
 
 namespace {
@@ -198,7 +203,7 @@ size_t direct_per_thread(const Geo& g, const Wide& w, bool wgrad) {
 }  // namespace
 
 size_t direct_workspace_bytes(const Geo& g, bool backward) {
-  if (g.N == 0 || !use_direct(g)) return 0;
+  if (g.N == 0 || !use_direct(g, backward)) return 0;
   const Wide w = make_wide(g);
   const int nt = (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.N));
   return direct_per_thread(g, w, backward) * (size_t)nt * sizeof(float) + sizeof(float) * (size_t)(w.K * w.O4);

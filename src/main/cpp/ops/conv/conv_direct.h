@@ -13,9 +13,10 @@ enum ConvAlgo { kConvAuto = 0, kConvIm2col = 1, kConvDirect = 2 };
 /// The direct kernels apply: AVX-512 CPU, float32 (checked by the caller), one group, 1-D/2-D,
 /// stride 1, dilation 1 (any padding).
 bool direct_supported(const Geo& g);
-/// The current choice for this geometry: direct when supported and chosen, or, under auto, when
-/// the layer has few taps (C * KH * KW).
-bool use_direct(const Geo& g);
+/// The current choice for this geometry and pass: direct when supported and chosen, or, under
+/// auto, for the forward of a layer with few taps (C * KH * KW); the weight gradient (weight_grad)
+/// stays on im2col + GEMM under auto (measured faster, see conv_direct.cc).
+bool use_direct(const Geo& g, bool weight_grad);
 /// Workspace the direct kernels want under the current choice (0 when they are not chosen; a
 /// later switch to them falls back to a heap buffer).
 size_t direct_workspace_bytes(const Geo& g, bool backward);

@@ -4,8 +4,9 @@
 // data [N, C, spatial...], weight [num_filter, C / num_group, kernel...], bias [num_filter],
 // output [N, num_filter, out...] with out = (in + 2 pad - (dilate (kernel - 1) + 1)) / stride + 1.
 // Kernels: im2col + GEMM per image (conv_common.h), images spread over OpenMP threads; thin
-// float32 layers (few C * KH * KW taps) run the direct AVX-512 kernels of conv_direct.cc for the
-// forward and weight-gradient passes (Engine.setConvolutionAlgorithm overrides the choice).
+// float32 layers (few C * KH * KW taps) run the direct AVX-512 forward kernel of conv_direct.cc
+// (Engine.setConvolutionAlgorithm overrides the choice; its direct weight-gradient kernel is
+// selectable but measured slower than the GEMM).
 #include "conv_direct.h"
 
 namespace kiln {
@@ -93,7 +94,7 @@ void conv_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same<T, float>::value) {
-      if (use_direct(g))
+      if (use_direct(g, false))
         return conv_direct_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
                                    c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
     }
@@ -112,7 +113,7 @@ void conv_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
     const T* dy = in[0].dptr<T>();
     bool direct = false;
     if constexpr (std::is_same<T, float>::value) {
-      direct = use_direct(g);
+      direct = use_direct(g, true);
       if (direct) conv_direct_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
     }
     if (!direct) conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);

@@ -37,7 +37,7 @@ public final class Engine {
 
     /** Convolution kernel families {@link #setConvolutionAlgorithm} chooses between. */
     public enum ConvAlgorithm {
-        /** Direct kernels for thin layers (few input channels x taps), im2col + GEMM otherwise. */
+        /** The direct forward kernel for thin layers (few input channels x taps), im2col + GEMM otherwise. */
         AUTO,
         /** im2col + OpenBLAS GEMM everywhere. */
         IM2COL,
@@ -48,7 +48,7 @@ public final class Engine {
     /**
      * Chooses the CPU convolution kernels for all executors (forward and weight gradient; the
      * data gradient always uses im2col + GEMM). For benchmarks and A/B checks: {@code AUTO} is
-     * the measured best. Workspace is sized at bind time for the choice then current; switching
+     * the measured best (JMH {@code ConvAlgoBench}). Workspace is sized at bind time for the choice then current; switching
      * later works but allocates scratch per call.
      */
     public static void setConvolutionAlgorithm(ConvAlgorithm algo) {
