@@ -1,0 +1,20 @@
+package dev.kiln.rnn;
+
+import dev.kiln.symbol.Symbol;
+
+import java.util.List;
+
+/**
+ * Result of one time step of a cell ({@link BaseRNNCell#step}): the output and the next states.
+ *
+ * <p>Immutable and thread-safe; holds symbols only.
+ *
+ * @param output the step output, shape (batch, units)
+ * @param states the states for the next step, in the order of {@link BaseRNNCell#stateInfo()}
+ */
+public record Step(Symbol output, List<Symbol> states) {
+    /** Copies the state list. */
+    public Step {
+        states = List.copyOf(states);
+    }
+}
