@@ -181,4 +181,69 @@ class CellNamesTest {
             }
         }
     }
+
+    @Test
+    void realMxnetGradientsOfTheUnrolledLm() {
+        MxOracle.assumeAvailable();
+        int n = 3;
+        int t = 9;   // more than 8 steps: MXNet sums the shared weights' gradients with a _grad_add chain
+        int in = 4;
+        int h = 6;
+        int vocab = 7;
+        Symbol net;
+        try (NameManager nm = NameManager.scope()) {
+            net = lm(t, h, vocab);
+        }
+        Map<String, long[]> given = Map.of("data", new long[] {n, t, in}, "softmax_label", new long[] {n, t});
+        Map<String, long[]> shapes = net.inferShape(given).argShapeMap();
+        Random r = new Random(9);
+        Map<String, float[]> vals = new LinkedHashMap<>();
+        for (String a : net.listArguments()) {
+            long size = 1;
+            for (long d : shapes.get(a)) {
+                size *= d;
+            }
+            float[] v = RnnRef.random(r, (int) size, 0.5);
+            if (a.equals("softmax_label")) {
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = r.nextInt(vocab);
+                }
+            }
+            vals.put(a, v);
+        }
+        Map<String, dev.kiln.executor.GradReq> reqs = new LinkedHashMap<>();
+        for (String a : net.listArguments()) {
+            reqs.put(a, given.containsKey(a) ? dev.kiln.executor.GradReq.NULL : dev.kiln.executor.GradReq.WRITE);
+        }
+        try (dev.kiln.executor.Executor ex = dev.kiln.executor.Executor.simpleBind(net, dev.kiln.ndarray.Context.cpu(), given,
+                Map.of(), reqs, new dev.kiln.executor.Executor.Options());
+                MxNDManager m = MxOracle.newManager();
+                ai.djl.mxnet.engine.Symbol mx = MxOracle.symbol(m, net.toJson())) {
+            Map<String, ai.djl.ndarray.NDArray> args = new LinkedHashMap<>();
+            Map<String, ai.djl.ndarray.NDArray> grads = new LinkedHashMap<>();
+            for (String a : net.listArguments()) {
+                ex.argDict().get(a).set(vals.get(a));
+                args.put(a, MxOracle.create(m, vals.get(a), shapes.get(a)));
+                if (!given.containsKey(a)) {
+                    grads.put(a, m.zeros(new ai.djl.ndarray.types.Shape(shapes.get(a))));
+                }
+            }
+            ex.forwardBackward();
+            try (MxOracle.Executor mex = new MxOracle.Executor(m, mx, args, grads)) {
+                mex.forward(true).backward();
+                for (String a : grads.keySet()) {
+                    float[] want = grads.get(a).toFloatArray();
+                    float[] got = ex.gradDict().get(a).toFloatArray();
+                    double[] w = new double[want.length];
+                    double max = 0;
+                    for (int i = 0; i < w.length; i++) {
+                        w[i] = want[i];
+                        max = Math.max(max, Math.abs(want[i]));
+                    }
+                    assertTrue(max > 0, a + " has a non-zero gradient");
+                    RnnRef.assertClose(w, got, 1e-5 + 1e-4 * max, "gradient of " + a + " vs MXNet");
+                }
+            }
+        }
+    }
 }
