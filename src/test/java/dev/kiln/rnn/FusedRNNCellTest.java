@@ -312,4 +312,111 @@ class FusedRNNCellTest {
     void mxnetFusedRnnReluEqualsUnfused() throws Exception {
         mxnetFusedMatchesKilnUnfused("rnn_relu", false, "NTC");
     }
+
+    @Test
+    void mxnetFusedFinalStatesAndPerStepOutputsEqualUnfused() throws Exception {
+        MxOracle.assumeAvailable();
+        int n = 2;
+        int t = 4;
+        int in = 3;
+        int h = 2;
+        FusedRNNCell cell = new FusedRNNCell(h, 2, "lstm", true, 0, true, 1.0, null, null);
+        Unrolled fused = withRnnOp(() -> {
+            try (NameManager nm = NameManager.scope()) {
+                return cell.unroll(t, Symbol.variable("data"), null, "TNC", false);
+            }
+        });
+        assertEquals(t, fused.outputs().size());
+        assertEquals(2, fused.states().size());
+        List<Symbol> fusedOuts = new ArrayList<>(fused.outputs());
+        fusedOuts.addAll(fused.states());
+        Symbol fusedNet = Symbol.group(fusedOuts);
+        Unrolled un;
+        try (NameManager nm = NameManager.scope()) {
+            un = cell.unfuse().unroll(t, Symbol.variable("data"), null, "TNC", false);
+        }
+        // unfused states: per layer [l_h, l_c, r_h, r_c]; the fused op stacks h of (layer, dir) then c
+        assertEquals(8, un.states().size());
+        List<Symbol> unOuts = new ArrayList<>(un.outputs());
+        unOuts.addAll(un.states());
+        Random r = new Random(17);
+        long size = cell.parameterSize(in);
+        float[] params = RnnRef.random(r, (int) size, 0.5);
+        float[] data = RnnRef.random(r, n * t * in, 1.0);
+        Map<String, float[]> vals = new LinkedHashMap<>();
+        vals.put("data", data);
+        try (NDScope s = NDScope.open()) {
+            cell.unpackToCells(Map.of("lstm_parameters", NDArray.create(params, size))).forEach((k, v) -> vals.put(k, v.toFloatArray()));
+        }
+        List<float[]> kiln = RnnRef.forward(Symbol.group(unOuts), Map.of("data", new long[] {t, n, in}), vals, false);
+        try (MxNDManager m = MxOracle.newManager(); ai.djl.mxnet.engine.Symbol mx = MxOracle.symbol(m, fusedNet.toJson())) {
+            Map<String, ai.djl.ndarray.NDArray> args = new LinkedHashMap<>();
+            args.put("data", MxOracle.create(m, data, t, n, in));
+            args.put("lstm_parameters", MxOracle.create(m, params, size));
+            try (MxOracle.Executor ex = new MxOracle.Executor(m, mx, args, Map.of())) {
+                ex.forward(false);
+                for (int k = 0; k < t; k++) {
+                    RnnRef.assertClose(toDouble(ex.outputs().get(k).toFloatArray()), kiln.get(k), 1e-5, "step " + k);
+                }
+                float[] hy = ex.outputs().get(t).toFloatArray();        // (L*D, N, H)
+                float[] cy = ex.outputs().get(t + 1).toFloatArray();
+                int nh = n * h;
+                for (int layer = 0; layer < 2; layer++) {
+                    for (int d = 0; d < 2; d++) {
+                        int idx = layer * 2 + d;
+                        int base = t + layer * 4 + d * 2;   // unfused: l_h, l_c, r_h, r_c per layer
+                        RnnRef.assertClose(toDouble(java.util.Arrays.copyOfRange(hy, idx * nh, (idx + 1) * nh)), kiln.get(base),
+                                1e-5, "h of layer " + layer + " dir " + d);
+                        RnnRef.assertClose(toDouble(java.util.Arrays.copyOfRange(cy, idx * nh, (idx + 1) * nh)),
+                                kiln.get(base + 1), 1e-5, "c of layer " + layer + " dir " + d);
+                    }
+                }
+            }
+        }
+    }
+
+    private static double[] toDouble(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
+    @Test
+    void stepCellGateUnpackRoundTrip() {
+        try (NDScope s = NDScope.open()) {
+            int h = 3;
+            int in = 2;
+            LSTMCell lstm = new LSTMCell(h);
+            Map<String, NDArray> args = new LinkedHashMap<>();
+            args.put("lstm_i2h_weight", NDArray.create(arange(4 * h * in), 4 * h, in));
+            args.put("lstm_i2h_bias", NDArray.create(arange(4 * h), 4 * h));
+            args.put("lstm_h2h_weight", NDArray.create(arange(4 * h * h), 4 * h, h));
+            args.put("lstm_h2h_bias", NDArray.create(arange(4 * h), 4 * h));
+            args.put("other", NDArray.zeros(1));
+            Map<String, NDArray> un = lstm.unpackWeights(args);
+            assertEquals(17, un.size());
+            assertTrue(un.get("other") == args.get("other"), "untouched entries are passed through");
+            assertArrayEquals(new long[] {h, in}, un.get("lstm_i2h_c_weight").shape().dims());
+            assertEquals(2f * h * in, un.get("lstm_i2h_c_weight").toFloatArray()[0]);
+            assertEquals((float) h, un.get("lstm_h2h_f_bias").toFloatArray()[0]);
+            Map<String, NDArray> back = lstm.packWeights(un);
+            for (String k : List.of("lstm_i2h_weight", "lstm_i2h_bias", "lstm_h2h_weight", "lstm_h2h_bias")) {
+                assertArrayEquals(args.get(k).toBytes(), back.get(k).toBytes(), k);
+                assertArrayEquals(args.get(k).shape().dims(), back.get(k).shape().dims(), k);
+            }
+            GRUCell gru = new GRUCell(h);
+            Map<String, NDArray> g = new LinkedHashMap<>();
+            g.put("gru_i2h_weight", NDArray.zeros(3 * h, in));
+            g.put("gru_i2h_bias", NDArray.zeros(3 * h));
+            g.put("gru_h2h_weight", NDArray.zeros(3 * h, h));
+            g.put("gru_h2h_bias", NDArray.zeros(3 * h));
+            assertTrue(gru.unpackWeights(g).keySet().containsAll(List.of("gru_i2h_r_weight", "gru_i2h_z_weight",
+                    "gru_i2h_o_weight", "gru_h2h_o_bias")));
+            g.put("gru_h2h_bias", NDArray.zeros(2 * h));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> gru.unpackWeights(g));
+            assertTrue(e.getMessage().contains("gru_h2h_bias") && e.getMessage().contains("9 rows"), e.getMessage());
+        }
+    }
 }
