@@ -24,7 +24,10 @@ import java.util.Map;
  * from one thread at a time. The symbols it returns are immutable.
  */
 public abstract class BaseRNNCell {
-    /** Creates the initial state symbols in {@link #beginState(StateFactory)}. */
+    /**
+     * Creates the initial state symbols in {@link #beginState(StateFactory)}. Implementations
+     * should be stateless (the built-in ones are immutable and thread-safe).
+     */
     @FunctionalInterface
     public interface StateFactory {
         /**
@@ -215,6 +218,18 @@ public abstract class BaseRNNCell {
     }
 
     /**
+     * Unrolls over per-step inputs, each (batch, ...), with zero begin states; outputs as a
+     * per-step list for step cells.
+     *
+     * @param length number of time steps (must equal {@code inputs.size()})
+     * @param inputs the steps
+     * @return outputs and final states
+     */
+    public Unrolled unroll(int length, List<Symbol> inputs) {
+        return unroll(length, inputs, null, "NTC", null);
+    }
+
+    /**
      * Unrolls over a sequence held in one symbol.
      *
      * @param length number of time steps
@@ -295,10 +310,12 @@ public abstract class BaseRNNCell {
             NDArray b = take(out, prefix + group + "_bias");
             checkRows(w, gates.size() * h, prefix + group + "_weight");
             checkRows(b, gates.size() * h, prefix + group + "_bias");
+            Weights.Source ws = new Weights.Source(w);
+            Weights.Source bs = new Weights.Source(b);
             for (int j = 0; j < gates.size(); j++) {
                 String g = gates.get(j);
-                out.put(prefix + group + g + "_weight", Weights.rows(w, j * h, (j + 1) * h, "unpack_weights"));
-                out.put(prefix + group + g + "_bias", Weights.rows(b, j * h, (j + 1) * h, "unpack_weights"));
+                out.put(prefix + group + g + "_weight", ws.rows(j * h, (j + 1) * h, "unpack_weights"));
+                out.put(prefix + group + g + "_bias", bs.rows(j * h, (j + 1) * h, "unpack_weights"));
             }
         }
         return out;

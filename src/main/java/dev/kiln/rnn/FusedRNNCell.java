@@ -237,8 +237,9 @@ public class FusedRNNCell extends BaseRNNCell {
                     + " elements (shape " + arr.shape() + "), which is no valid parameter size for mode " + mode + ", "
                     + numLayers + " layers, " + h + " hidden, " + b + " directions. Invalid parameters size for FusedRNNCell");
         }
+        Weights.Source src = new Weights.Source(arr);
         for (Slice s : sliceWeights(numInput, h)) {
-            out.put(s.name(), Weights.range(arr, s.offset(), s.size(), s.shape(), "unpack_weights " + s.name()));
+            out.put(s.name(), src.range(s.offset(), s.size(), s.shape(), "unpack_weights " + s.name()));
         }
         return out;
     }

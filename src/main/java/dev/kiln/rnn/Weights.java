@@ -12,33 +12,45 @@ import java.util.List;
 final class Weights {
     private Weights() {}
 
-    /** Rows [begin, end) of axis 0 of {@code a}, copied. */
-    static NDArray rows(NDArray a, long begin, long end, String what) {
-        long[] d = a.shape().dims();
-        if (d.length < 1 || begin < 0 || end > d[0] || begin > end) {
-            throw new IllegalArgumentException(what + ": cannot take rows [" + begin + ", " + end + ") of an array of shape "
-                    + a.shape());
-        }
-        long row = 1;
-        for (int i = 1; i < d.length; i++) {
-            row *= d[i];
-        }
-        long[] nd = d.clone();
-        nd[0] = end - begin;
-        return range(a, begin * row, (end - begin) * row, nd, what);
-    }
+    /** An array's bytes read once, for taking many slices. */
+    static final class Source {
+        private final NDArray a;
+        private byte[] bytes;
 
-    /** Elements [offset, offset + count) of {@code a} in row-major order, copied into {@code shape}. */
-    static NDArray range(NDArray a, long offset, long count, long[] shape, String what) {
-        if (offset < 0 || count < 0 || offset + count > a.size()) {
-            throw new IllegalArgumentException(what + ": elements [" + offset + ", " + (offset + count)
-                    + ") are outside an array of " + a.size() + " elements (shape " + a.shape() + ")");
+        Source(NDArray a) {
+            this.a = a;
         }
-        int es = a.dtype().bytes();
-        byte[] all = a.toBytes();
-        byte[] part = new byte[Math.toIntExact(count * es)];
-        System.arraycopy(all, Math.toIntExact(offset * es), part, 0, part.length);
-        return NDArray.fromBytes(part, new Shape(shape), a.dtype(), a.context());
+
+        /** Elements [offset, offset + count) in row-major order, copied into {@code shape}. */
+        NDArray range(long offset, long count, long[] shape, String what) {
+            if (offset < 0 || count < 0 || offset + count > a.size()) {
+                throw new IllegalArgumentException(what + ": elements [" + offset + ", " + (offset + count)
+                        + ") are outside an array of " + a.size() + " elements (shape " + a.shape() + ")");
+            }
+            if (bytes == null) {
+                bytes = a.toBytes();
+            }
+            int es = a.dtype().bytes();
+            byte[] part = new byte[Math.toIntExact(count * es)];
+            System.arraycopy(bytes, Math.toIntExact(offset * es), part, 0, part.length);
+            return NDArray.fromBytes(part, new Shape(shape), a.dtype(), a.context());
+        }
+
+        /** Rows [begin, end) of axis 0. */
+        NDArray rows(long begin, long end, String what) {
+            long[] d = a.shape().dims();
+            if (d.length < 1 || begin < 0 || end > d[0] || begin > end) {
+                throw new IllegalArgumentException(what + ": cannot take rows [" + begin + ", " + end
+                        + ") of an array of shape " + a.shape());
+            }
+            long row = 1;
+            for (int i = 1; i < d.length; i++) {
+                row *= d[i];
+            }
+            long[] nd = d.clone();
+            nd[0] = end - begin;
+            return range(begin * row, (end - begin) * row, nd, what);
+        }
     }
 
     /** Row-major concatenation of the arrays' elements into one array of {@code shape}. */

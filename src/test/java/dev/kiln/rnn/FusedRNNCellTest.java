@@ -419,4 +419,21 @@ class FusedRNNCellTest {
             assertTrue(e.getMessage().contains("gru_h2h_bias") && e.getMessage().contains("9 rows"), e.getMessage());
         }
     }
+
+    @Test
+    void conversionsCloseTheirIntermediatesAndLeaveInputsAlone() {
+        FusedRNNCell cell = new FusedRNNCell(2, 2, "gru", true, 0, false, 1.0, null, null);
+        long size = cell.parameterSize(3);
+        NDArray vec = NDArray.create(RnnRef.random(new Random(3), (int) size, 1), size);
+        byte[] before = vec.toBytes();
+        Map<String, NDArray> cells = cell.unpackToCells(Map.of("gru_parameters", vec));
+        Map<String, NDArray> back = cell.packFromCells(cells);
+        assertArrayEquals(before, vec.toBytes(), "input not modified");
+        assertArrayEquals(before, back.get("gru_parameters").toBytes());
+        assertTrue(!vec.isClosed(), "input not closed");
+        // closing what the caller owns (the input and the returned new arrays) leaves nothing alive (NoLeaks)
+        back.values().forEach(NDArray::close);
+        cells.values().forEach(NDArray::close);
+        vec.close();
+    }
 }
