@@ -436,4 +436,44 @@ class FusedRNNCellTest {
         cells.values().forEach(NDArray::close);
         vec.close();
     }
+
+    /**
+     * Kiln's own fused RNN op (ops/seq, merged separately) against the unfused stack. Until that op
+     * is registered, binding the fused graph must fail with an error naming the RNN operator; once
+     * it is, the fused forward must equal the unfused one (1e-5), default zero states included.
+     */
+    @Test
+    void kilnFusedOpEqualsUnfusedStack() throws Exception {
+        boolean haveOp = Ops.isSupported("RNN");
+        System.out.println("native RNN op registered: " + haveOp);
+        int n = 2;
+        int t = 3;
+        int in = 3;
+        int h = 4;
+        for (String mode : List.of("lstm", "gru", "rnn_tanh")) {
+            FusedRNNCell cell = new FusedRNNCell(h, 2, mode, true, 0, false, 1.0, null, null);
+            Symbol fused = withRnnOp(() -> cell.unroll(t, Symbol.variable("data"), null, "NTC", true).merged());
+            Symbol unfused = cell.unfuse().unroll(t, Symbol.variable("data"), null, "NTC", true).merged();
+            Random r = new Random(mode.hashCode());
+            long size = cell.parameterSize(in);
+            float[] params = RnnRef.random(r, (int) size, 0.5);
+            Map<String, float[]> vals = new LinkedHashMap<>();
+            vals.put("data", RnnRef.random(r, n * t * in, 1.0));
+            Map<String, float[]> fusedVals = new LinkedHashMap<>(vals);
+            fusedVals.put(mode + "_parameters", params);
+            try (NDScope s = NDScope.open()) {
+                cell.unpackToCells(Map.of(mode + "_parameters", NDArray.create(params, size)))
+                        .forEach((k, v) -> vals.put(k, v.toFloatArray()));
+            }
+            Map<String, long[]> shape = Map.of("data", new long[] {n, t, in});
+            if (!haveOp) {
+                RuntimeException e = assertThrows(RuntimeException.class, () -> RnnRef.forward(fused, shape, fusedVals, false));
+                assertTrue(e.getMessage().contains("RNN"), e.getMessage());
+                continue;
+            }
+            float[] want = RnnRef.forward(unfused, shape, vals, false).get(0);
+            float[] got = RnnRef.forward(fused, shape, fusedVals, false).get(0);
+            RnnRef.assertClose(toDouble(want), got, 1e-5, "Kiln fused " + mode + " vs unfused");
+        }
+    }
 }
