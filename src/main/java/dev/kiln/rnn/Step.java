@@ -13,7 +13,12 @@ import java.util.List;
  * @param states the states for the next step, in the order of {@link BaseRNNCell#stateInfo()}
  */
 public record Step(Symbol output, List<Symbol> states) {
-    /** Copies the state list. */
+    /**
+     * Creates the result, copying the state list.
+     *
+     * @param output the step output
+     * @param states the next states
+     */
     public Step {
         states = List.copyOf(states);
     }
