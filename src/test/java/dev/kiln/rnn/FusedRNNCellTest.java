@@ -476,4 +476,41 @@ class FusedRNNCellTest {
             RnnRef.assertClose(toDouble(want), got, 1e-5, "Kiln fused " + mode + " vs unfused");
         }
     }
+
+    /**
+     * Module.initParams on a fused LSTM graph applies the fusedrnn initializer from the
+     * parameters' __init__ attribute (forget biases = forget_bias, other biases 0). Needs the RNN
+     * op for shape inference; until it is registered, bind must fail naming RNN.
+     */
+    @Test
+    void moduleInitializesFusedParametersThroughTheAttribute() throws Exception {
+        FusedRNNCell cell = new FusedRNNCell(3, 2, "lstm", false, 0, false, 0.75, null, null);
+        Symbol net = withRnnOp(() -> {
+            Symbol out = cell.unroll(4, Symbol.variable("data"), null, "TNC", true).merged();
+            return Symbol.makeLoss("loss", Symbol.sum(null, out));
+        });
+        try (dev.kiln.module.Module mod = dev.kiln.module.Module.builder(net).dataNames("data").labelNames().build()) {
+            Map<String, long[]> data = Map.of("data", new long[] {4, 2, 5});
+            if (!Ops.isSupported("RNN")) {
+                RuntimeException e = assertThrows(RuntimeException.class, () -> mod.bind(data, Map.of(), true));
+                assertTrue(e.getMessage().contains("RNN"), e.getMessage());
+                return;
+            }
+            mod.bind(data, Map.of(), true);
+            mod.initParams(new Xavier(), null, null, false, false, false);
+            NDArray p = mod.getParams().get(0).get("lstm_parameters");
+            assertEquals(cell.parameterSize(5), p.size());
+            try (NDScope s = NDScope.open()) {
+                Map<String, NDArray> un = cell.unpackWeights(Map.of("lstm_parameters", p));
+                for (Map.Entry<String, NDArray> e : un.entrySet()) {
+                    if (e.getKey().endsWith("_bias")) {
+                        float want = e.getKey().endsWith("_f_bias") ? 0.75f : 0f;
+                        for (float x : e.getValue().toFloatArray()) {
+                            assertEquals(want, x, e.getKey());
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
