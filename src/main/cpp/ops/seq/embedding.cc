@@ -54,10 +54,18 @@ void embedding_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DT
   if ((*in)[0] == DType::kUnknown) (*in)[0] = t;
 }
 
-/// The K indices of `data` as rows of a V-row table: truncated, then clipped to [0, V-1].
+/// The K indices of `data` as rows of a V-row table: truncated toward zero, then clipped to
+/// [0, V-1]; NaN -> 0 (compared as double, so huge values clip by sign).
 std::vector<int64_t> embedding_rows(const TBlob& data, int64_t V) {
-  std::vector<int64_t> j = read_ints(data);  // [K]
-  for (auto& v : j) v = v < 0 ? 0 : (v >= V ? V - 1 : v);  // INT64_MIN (NaN) -> 0
+  std::vector<int64_t> j((size_t)data.size());  // [K]
+  index_ops::any_switch(data.dtype, [&](auto z) {
+    using I = decltype(z);
+    const I* p = data.dptr<I>();  // [K]
+    for (size_t k = 0; k < j.size(); ++k) {
+      const double d = (double)p[k];
+      j[k] = !(d >= 1) ? 0 : (d >= (double)V ? V - 1 : (int64_t)d);
+    }
+  });
   return j;
 }
 

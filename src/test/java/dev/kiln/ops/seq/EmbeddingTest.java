@@ -77,8 +77,10 @@ class EmbeddingTest {
         InferResult t = e.inferType(Map.of("data", DType.INT32));
         assertEquals(List.of(DType.INT32, DType.FLOAT32), t.argTypes());
         assertEquals(List.of(DType.FLOAT32), t.outTypes());
-        InferResult t64 = SeqTesting.node("Embedding", attrs(10, 4, "float64")).inferType(Map.of());
-        assertEquals(List.of(DType.FLOAT64, DType.FLOAT64), t64.argTypes());
+        // unconstrained arguments default to float32 (as MXNet's simple_bind), so give data's type
+        InferResult t64 = SeqTesting.node("Embedding", attrs(10, 4, "float64")).inferType(Map.of("data", DType.FLOAT32));
+        assertEquals(List.of(DType.FLOAT32, DType.FLOAT64), t64.argTypes());
+        assertEquals(List.of(DType.FLOAT64), t64.outTypes());
     }
 
     @Test
@@ -127,6 +129,24 @@ class EmbeddingTest {
         }
     }
 
+    /** NaN -> row 0; values beyond int64 clip by sign (MXNet: undefined conversion, docs/mxnet-differences.md). */
+    @Test
+    void extremeIndicesClip() {
+        int v = 4;
+        int d = 2;
+        double[] w = rand(v * d, -1, 1, 12);
+        double[] idx = {Double.NaN, 1e20, -1e20, 0.99, 3.999, Double.POSITIVE_INFINITY};
+        int[] rows = {0, 3, 0, 0, 3, 3};
+        for (DType t : List.of(DType.FLOAT32, DType.FLOAT64)) {
+            SeqTesting.Run k = SeqTesting.kiln("Embedding", attrs(v, d, null), List.of(new long[] {6}, new long[] {v, d}),
+                    List.of(idx, w), List.of(t, DType.FLOAT32), List.of(GradReq.NULL, GradReq.NULL), null, 1);
+            for (int i = 0; i < rows.length; i++) {
+                assertEquals(w[rows[i] * d], k.output()[i * d], "index " + idx[i] + " " + t);
+                assertEquals(w[rows[i] * d + 1], k.output()[i * d + 1], "index " + idx[i] + " " + t);
+            }
+        }
+    }
+
     @Test
     void numericGradients() {
         int v = 5;
@@ -141,6 +161,21 @@ class EmbeddingTest {
         GradCheck.Inputs in1 = new GradCheck.Inputs().put("data", new long[] {3}, new double[] {2, 2, 2})
                 .random("n_weight", new long[] {3, 4}, -1, 1, 5);
         GradCheck.check(SeqTesting.node("Embedding", attrs(3, 4, "float64")), in1, List.of("n_weight"), 1e-6, 1e-6, 1e-8);
+    }
+
+    /** Embedding -> SequenceLast(axis=1) (the LM's "last hidden state" pattern): numeric weight gradient. */
+    @Test
+    void chainWithSequenceLast() {
+        Symbol e = SeqTesting.node("Embedding", attrs(6, 3, "float64"));
+        Symbol last = Symbol.create("SequenceLast", "l", Map.of("use_sequence_length", "True", "axis", "1"), null, e,
+                Symbol.variable("len"));
+        GradCheck.Inputs in = new GradCheck.Inputs().put("data", new long[] {2, 4}, new double[] {1, 5, 2, 5, 0, 3, 3, 4})
+                .random("n_weight", new long[] {6, 3}, -1, 1, 8).put("len", new long[] {2}, new double[] {2, 4});
+        double[] w = in.get("n_weight");
+        double[] out = GradCheck.forward(last, in, DType.FLOAT64, true).get(0);
+        // batch 0 ends at step 1 (index 5), batch 1 at step 3 (index 4)
+        assertNear(new double[] {w[15], w[16], w[17], w[12], w[13], w[14]}, out, 0, "last embeddings");
+        GradCheck.check(last, in, List.of("n_weight"), 1e-6, 1e-6, 1e-8);
     }
 
     @Test
