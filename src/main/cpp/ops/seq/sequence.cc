@@ -51,6 +51,13 @@ int seq_check(const char* op, const Attrs& a, std::vector<Shape>* in, bool axis0
                                     std::to_string(n) + ",), one length per batch element of data " + x.str() +
                                     " (axis=" + std::to_string(axis) + ")");
     assign_in(in, 1, Shape{n});
+    // back-fill the batch dim of data from a known sequence_length
+    const Shape& l2 = (*in)[1];
+    if (n < 0 && l2[0] >= 0) {
+      Shape d = Shape::unknown_dims(x.ndim());
+      d[1 - axis] = l2[0];
+      assign_in(in, 0, d);
+    }
   }
   return (int)axis;
 }

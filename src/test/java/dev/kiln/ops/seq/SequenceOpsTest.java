@@ -120,6 +120,13 @@ class SequenceOpsTest {
         assertArrayEquals(new long[] {4, 3}, r.outShapes().get(0));
         r = SeqTesting.node("SequenceReverse", attrs(true, 0, null)).inferShape(Map.of("data", new long[] {4, 3}));
         assertArrayEquals(new long[] {3}, r.argShapes().get(1));
+        // the batch dim of data (0 = unknown) comes from sequence_length
+        Map<String, long[]> partial = new LinkedHashMap<>();
+        partial.put("data", new long[] {0, 6, 2});
+        partial.put("n_sequence_length", new long[] {5});
+        r = SeqTesting.node("SequenceMask", attrs(true, 1, null)).inferShape(partial);
+        assertArrayEquals(new long[] {5, 6, 2}, r.argShapes().get(0));
+        assertArrayEquals(new long[] {5, 6, 2}, r.outShapes().get(0));
         InferResult t = SeqTesting.node("SequenceMask", attrs(true, 0, null)).inferType(Map.of("data", DType.FLOAT64));
         assertEquals(List.of(DType.FLOAT64, DType.FLOAT64), t.argTypes());
     }
