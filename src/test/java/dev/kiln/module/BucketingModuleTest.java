@@ -1,0 +1,459 @@
+package dev.kiln.module;
+
+import dev.kiln.engine.Engine;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
+import dev.kiln.executor.MemoryReport;
+import dev.kiln.init.One;
+import dev.kiln.init.Xavier;
+import dev.kiln.io.BucketSentenceIter;
+import dev.kiln.io.DataBatch;
+import dev.kiln.io.DataDesc;
+import dev.kiln.metric.Perplexity;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
+import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * BucketingModule (MXNet's bucketing_module.py) and the executor memory sharing behind it
+ * (spec executor-and-memory-planner.md 1.10): a character language model on tiny-shakespeare
+ * lines, unrolled per bucket from FullyConnected/tanh steps whose weights are shared.
+ */
+@ExtendWith(NoLeaks.class)
+class BucketingModuleTest {
+    static final int[] BUCKETS = {8, 16, 24, 32, 40};
+    static final int HIDDEN = 48;
+
+    /** Lower-cased lines of tiny-shakespeare coded over their alphabet (index 0 unused: a real char id >= 0 anyway). */
+    static final class Corpus {
+        final List<int[]> lines = new ArrayList<>();
+        final int vocab;
+
+        Corpus(int maxLines) throws IOException {
+            Path f = Path.of(System.getProperty("kiln.shared", "../shared"), "data", "tiny-shakespeare", "input.txt");
+            List<String> all = Files.readAllLines(f, StandardCharsets.UTF_8);
+            Map<Character, Integer> ids = new HashMap<>();
+            for (String raw : all) {
+                String s = raw.toLowerCase(Locale.ROOT).strip();
+                if (s.isEmpty()) {
+                    continue;
+                }
+                int[] code = new int[s.length()];
+                for (int i = 0; i < code.length; i++) {
+                    code[i] = ids.computeIfAbsent(s.charAt(i), c -> ids.size());
+                }
+                lines.add(code);
+                if (lines.size() == maxLines) {
+                    break;
+                }
+            }
+            vocab = ids.size();
+        }
+
+        int[][] sentences(int from, int to) {
+            return lines.subList(from, to).toArray(new int[0][]);
+        }
+    }
+
+    /**
+     * The bucket's unrolled network: data (N, T) -> one_hot -> T steps of
+     * {@code h_t = tanh(i2h(x_t) + h2h(h_{t-1}))}, {@code y_t = pred(h_t)}; the outputs are
+     * concatenated to (N, T*V), reshaped to (N*T, V) and fed to SoftmaxOutput with the (N*T)
+     * labels, ignoring the padding label -1. i2h, h2h and pred are the same variables in every
+     * bucket.
+     */
+    static BucketingModule.BucketSymbol charRnn(int t, int vocab) {
+        Symbol data = Symbol.variable("data");
+        Symbol label = Symbol.variable("softmax_label");
+        Symbol wi = Symbol.variable("i2h_weight");
+        Symbol bi = Symbol.variable("i2h_bias");
+        Symbol wh = Symbol.variable("h2h_weight");
+        Symbol wo = Symbol.variable("pred_weight");
+        Symbol bo = Symbol.variable("pred_bias");
+        Symbol oh = Symbol.create("one_hot", "onehot", Map.of("depth", Integer.toString(vocab)), null, data);
+        Symbol steps = Symbol.create("SliceChannel", "steps", Map.of("num_outputs", Integer.toString(t), "axis", "1",
+                "squeeze_axis", "1"), null, oh);
+        Symbol h = null;
+        List<Symbol> outs = new ArrayList<>();
+        for (int i = 0; i < t; i++) {
+            Symbol x = t == 1 ? steps : steps.get(i);
+            Symbol a = Symbol.fullyConnected("t" + i + "_i2h", x, wi, bi, HIDDEN);
+            if (h != null) {
+                Map<String, Symbol> in = new LinkedHashMap<>();
+                in.put("data", h);
+                in.put("weight", wh);
+                a = a.plus(Symbol.create("FullyConnected", "t" + i + "_h2h", Map.of("num_hidden", Integer.toString(HIDDEN),
+                        "no_bias", "True"), in));
+            }
+            h = Symbol.activation("t" + i + "_tanh", a, "tanh");
+            outs.add(Symbol.fullyConnected("t" + i + "_pred", h, wo, bo, vocab));
+        }
+        Symbol cat = Symbol.create("Concat", "concat", Map.of("dim", "1"), null, outs.toArray(new Symbol[0]));
+        Symbol pred = Symbol.create("Reshape", "pred", Map.of("shape", "(-1, " + vocab + ")"), null, cat);
+        Symbol lab = Symbol.create("Reshape", "label_flat", Map.of("shape", "(-1,)"), null, label);
+        Symbol out = Symbol.create("SoftmaxOutput", "softmax", Map.of("use_ignore", "True", "ignore_label", "-1"), null, pred, lab);
+        return new BucketingModule.BucketSymbol(out, List.of("data"), List.of("softmax_label"));
+    }
+
+    private static BucketingModule charModule(int vocab) {
+        return BucketingModule.builder(key -> charRnn((Integer) key, vocab), BUCKETS[BUCKETS.length - 1]).build();
+    }
+
+    private static BucketSentenceIter iter(int[][] sentences, long seed) {
+        return new BucketSentenceIter(sentences, 32, BUCKETS, -1, "data", "softmax_label", DType.FLOAT32, "NT", seed);
+    }
+
+    private static double perplexity(BaseModule mod, BucketSentenceIter it) {
+        return mod.score(it, new Perplexity(-1)).get(0).getValue();
+    }
+
+    /** Trains on real text: the held-out perplexity drops well below the untrained one (about the vocabulary size). */
+    @Test
+    void learnsCharacterLanguageModelOnShakespeare() throws IOException {
+        Corpus c = new Corpus(3400);
+        try (BucketSentenceIter train = iter(c.sentences(0, 3000), 1); BucketSentenceIter valid = iter(c.sentences(3000, 3400), 2);
+             BucketingModule mod = charModule(c.vocab)) {
+            assertEquals(40, train.defaultBucketKey());
+            mod.bind(train.provideData(), train.provideLabel(), true, false, false, null, "write");
+            mod.initParams(new Xavier());
+            double before = perplexity(mod, valid);
+            List<Double> trainPpl = new ArrayList<>();
+            mod.fit(train, new BaseModule.FitArgs().numEpoch(3).evalMetric(new Perplexity(-1)).optimizer("adam")
+                    .optimizerParams(Map.of("learning_rate", 0.01)).epochSummary((e, tr, va) -> trainPpl.add(tr.get(0).getValue())));
+            double after = perplexity(mod, valid);
+            System.out.printf(Locale.ROOT, "char-rnn vocab %d: validation perplexity %.2f -> %.2f, train %s, buckets %s%n", c.vocab,
+                    before, after, trainPpl, mod.bucketKeys());
+            assertTrue(before > 0.7 * c.vocab, "untrained perplexity " + before + " should be near the vocabulary size " + c.vocab);
+            assertTrue(after < 0.5 * before, "validation perplexity " + before + " -> " + after);
+            assertTrue(trainPpl.get(2) < trainPpl.get(0), "training perplexity decreases: " + trainPpl);
+            assertEquals(BUCKETS.length, mod.bucketKeys().size(), "every bucket got a module: " + mod.bucketKeys());
+        }
+    }
+
+    /** Every bucket trains the default bucket's arrays: same parameter, gradient and parameter-dict objects. */
+    @Test
+    void bucketsShareParametersGradientsAndOptimizer() throws IOException {
+        Corpus c = new Corpus(1200);
+        try (BucketSentenceIter train = iter(c.sentences(0, 1200), 3); BucketingModule mod = charModule(c.vocab)) {
+            mod.bind(train.provideData(), train.provideLabel(), true, false, false, null, "write");
+            mod.initParams(new Xavier());
+            mod.initOptimizer("sgd", Map.of("learning_rate", 0.1, "momentum", 0.9));
+            while (train.hasNext()) {
+                try (DataBatch b = train.next()) {
+                    mod.forwardBackward(b);
+                    mod.update();
+                }
+            }
+            Module def = mod.bucketModule(40);
+            Executor base = def.execGroup().executors().get(0);
+            for (int key : BUCKETS) {
+                Module m = mod.bucketModule(key);
+                assertNotNull(m, "bucket " + key);
+                Executor ex = m.execGroup().executors().get(0);
+                for (String p : List.of("i2h_weight", "i2h_bias", "h2h_weight", "pred_weight", "pred_bias")) {
+                    assertSame(base.argDict().get(p), ex.argDict().get(p), p + " of bucket " + key);
+                    assertSame(base.gradDict().get(p), ex.gradDict().get(p), "gradient of " + p + " in bucket " + key);
+                }
+                assertSame(def.updater(), m.updater(), "bucket " + key + " borrows the optimizer state");
+                assertSame(def.optimizer(), m.optimizer());
+                assertSame(def.getParams().get(0), m.getParams().get(0), "parameter dicts are aliased");
+                assertEquals(key, ex.argDict().get("data").shape().get(1));
+            }
+            // the parameters seen through get_params follow the device arrays of whichever bucket ran last
+            float[] dev = base.argDict().get("h2h_weight").toFloatArray();
+            assertArrayEquals(dev, mod.getParams().get(0).get("h2h_weight").toFloatArray());
+        }
+    }
+
+    /**
+     * Acceptance: with 5 bucket keys the peak native memory of training is at most 1.2 times that
+     * of the largest bucket alone (a plain Module), because the bucket executors place their
+     * intermediates in the default executor's pool and their inputs in its buffers.
+     */
+    @Test
+    void peakMemoryOfFiveBucketsStaysNearTheLargestBucket() throws IOException {
+        Corpus c = new Corpus(2000);
+        int[][] sentences = c.sentences(0, 2000);
+        Context cpu = Context.cpu();
+        long single;
+        Engine.resetPeak(cpu);
+        long base = Engine.memory(cpu).currentBytes();
+        try (BucketSentenceIter it = iter(sentences, 4);
+             Module mod = Module.builder(charRnn(40, c.vocab).symbol()).build()) {
+            mod.bind(it.provideData(), it.provideLabel());
+            mod.initParams(new Xavier());
+            mod.initOptimizer("adam", Map.of("learning_rate", 0.01));
+            int n = 0;
+            while (it.hasNext() && n < 3) {
+                try (DataBatch b = it.next()) {
+                    if (!b.bucketKey().equals(40)) {
+                        continue;
+                    }
+                    mod.forwardBackward(b);
+                    mod.update();
+                    n++;
+                }
+            }
+            assertEquals(3, n);
+            single = Engine.memory(cpu).peakBytes() - base;
+        }
+        Engine.resetPeak(cpu);
+        base = Engine.memory(cpu).currentBytes();
+        long bucketing;
+        long[] ownArena = new long[BUCKETS.length];
+        try (BucketSentenceIter it = iter(sentences, 4); BucketingModule mod = charModule(c.vocab)) {
+            mod.bind(it.provideData(), it.provideLabel(), true, false, false, null, "write");
+            mod.initParams(new Xavier());
+            mod.initOptimizer("adam", Map.of("learning_rate", 0.01));
+            Map<Object, Integer> seen = new HashMap<>();
+            while (it.hasNext()) {
+                try (DataBatch b = it.next()) {
+                    mod.forwardBackward(b);
+                    mod.update();
+                    seen.merge(b.bucketKey(), 1, Integer::sum);
+                }
+            }
+            assertEquals(BUCKETS.length, seen.size(), "every bucket trained: " + seen);
+            bucketing = Engine.memory(cpu).peakBytes() - base;
+            for (int i = 0; i < BUCKETS.length; i++) {
+                MemoryReport r = mod.bucketModule(BUCKETS[i]).execGroup().executors().get(0).memoryReport();
+                ownArena[i] = r.ownArenaBytes();
+                if (BUCKETS[i] != 40) {
+                    assertTrue(r.sharedPool(), "bucket " + BUCKETS[i] + " joined the default executor's pool");
+                    assertEquals(0, r.ownWorkspaceBytes(), "bucket " + BUCKETS[i] + " allocated no workspace");
+                }
+            }
+        }
+        System.out.printf(Locale.ROOT, "peak native bytes: largest bucket alone %d, 5 buckets %d (ratio %.3f); own arena bytes per "
+                + "bucket %s%n", single, bucketing, (double) bucketing / single, java.util.Arrays.toString(ownArena));
+        assertTrue(bucketing <= 1.2 * single, "5 buckets peak " + bucketing + " > 1.2 x largest bucket alone " + single);
+        for (int i = 0; i < BUCKETS.length - 1; i++) {
+            assertEquals(0, ownArena[i], "bucket " + BUCKETS[i] + " fits in the default bucket's arena");
+        }
+        assertTrue(ownArena[BUCKETS.length - 1] > 0);
+    }
+
+    /** Executors sharing a pool compute exactly what they compute alone, in any binding order. */
+    @Test
+    void sharedExecutorsComputeTheSameAsStandaloneOnes() {
+        int vocab = 11;
+        Symbol big = charRnn(12, vocab).symbol();
+        Symbol small = charRnn(5, vocab).symbol();
+        try (NDScope s = NDScope.open()) {
+            Map<String, NDArray> params = new LinkedHashMap<>();
+            Map<String, NDArray> grads = new LinkedHashMap<>();
+            Map<String, long[]> shapes = Map.of("i2h_weight", new long[] {HIDDEN, vocab}, "i2h_bias", new long[] {HIDDEN},
+                    "h2h_weight", new long[] {HIDDEN, HIDDEN}, "pred_weight", new long[] {vocab, HIDDEN}, "pred_bias", new long[] {vocab});
+            long seed = 7;
+            for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+                params.put(e.getKey(), NDArray.randomUniform(-0.3, 0.3, new dev.kiln.ndarray.Shape(e.getValue()), DType.FLOAT32,
+                        Context.cpu(), seed++));
+                grads.put(e.getKey(), NDArray.zeros(new dev.kiln.ndarray.Shape(e.getValue()), DType.FLOAT32, Context.cpu()));
+            }
+            float[][] alone = new float[2][];
+            float[][] aloneGrad = new float[2][];
+            Symbol[] syms = {big, small};
+            int[] ts = {12, 5};
+            for (int k = 0; k < 2; k++) {
+                try (Executor ex = bindWith(syms[k], ts[k], vocab, params, grads, null, 3 + k)) {
+                    ex.forwardBackward();
+                    alone[k] = ex.outputs().get(0).toFloatArray();
+                    aloneGrad[k] = grads.get("h2h_weight").toFloatArray();
+                }
+            }
+            for (boolean bigFirst : new boolean[] {true, false}) {
+                int first = bigFirst ? 0 : 1;
+                int second = 1 - first;
+                try (Executor a = bindWith(syms[first], ts[first], vocab, params, grads, null, 3 + first);
+                     Executor b = bindWith(syms[second], ts[second], vocab, params, grads, a, 3 + second)) {
+                    MemoryReport ra = a.memoryReport();
+                    MemoryReport rb = b.memoryReport();
+                    assertFalse(ra.sharedPool());
+                    assertTrue(rb.sharedPool());
+                    if (bigFirst) {
+                        assertEquals(0, rb.ownArenaBytes(), "the small executor borrows everything: " + rb);
+                        assertEquals(ra.poolBytes(), rb.poolBytes());
+                    } else {
+                        assertTrue(rb.ownArenaBytes() > 0 && rb.ownArenaBytes() < rb.plannedBytes(),
+                                "the big executor allocates only what does not fit: own " + rb.ownArenaBytes() + " of planned "
+                                        + rb.plannedBytes());
+                        assertTrue(rb.poolBytes() < ra.arenaBytes() + rb.plannedBytes() + ra.workspaceBytes() + rb.workspaceBytes());
+                    }
+                    for (int round = 0; round < 2; round++) {
+                        b.forwardBackward();
+                        assertArrayEquals(alone[second], b.outputs().get(0).toFloatArray(), 1e-6f);
+                        assertArrayEquals(aloneGrad[second], grads.get("h2h_weight").toFloatArray(), 1e-6f);
+                        a.forwardBackward();
+                        assertArrayEquals(alone[first], a.outputs().get(0).toFloatArray(), 1e-6f);
+                        assertArrayEquals(aloneGrad[first], grads.get("h2h_weight").toFloatArray(), 1e-6f);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Binds {@code sym} with (3, t) data of a fixed pattern and labels, the given parameters and gradients. */
+    private static Executor bindWith(Symbol sym, int t, int vocab, Map<String, NDArray> params, Map<String, NDArray> grads,
+            Executor shared, int batch) {
+        float[] d = new float[batch * t];
+        float[] l = new float[batch * t];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (i * 7 + 3) % vocab;
+            l[i] = i % 5 == 4 ? -1 : (i * 3 + 1) % vocab;
+        }
+        Map<String, NDArray> args = new LinkedHashMap<>(params);
+        args.put("data", NDArray.create(d, batch, t));
+        args.put("softmax_label", NDArray.create(l, batch, t));
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        params.keySet().forEach(k -> reqs.put(k, GradReq.WRITE));
+        return Executor.bind(sym, Context.cpu(), args, grads, reqs, Map.of(), new Executor.Options(), shared);
+    }
+
+    /** MXNet's test_bucket_module_grad_req: gradients are shared across buckets, and accumulate with grad_req 'add'. */
+    @Test
+    void gradReqAddAccumulatesAcrossBuckets() {
+        int batch = 2;
+        for (String req : List.of("write", "add")) {
+            BucketingModule.SymGen gen = key -> {
+                Symbol data = Symbol.variable("data");
+                Symbol w = Symbol.variable("a", Map.of("shape", "(1,)"));
+                Symbol sym = Symbol.create("MakeLoss", null, Map.of(), null, Symbol.broadcastMul(null, data, w));
+                return new BucketingModule.BucketSymbol(sym, List.of("data"), null);
+            };
+            try (BucketingModule mod = BucketingModule.builder(gen, 10).build()) {
+                mod.bind(List.of(new DataDesc("data", new long[] {batch}, DType.FLOAT32, "N")), null, true, false, false, null, req);
+                mod.initParams(new One());
+                for (int key : new int[] {10, 5}) {
+                    try (DataBatch b = new DataBatch(List.of(NDArray.full(new dev.kiln.ndarray.Shape(batch), 1, DType.FLOAT32,
+                            Context.cpu()).detach()), null, 0, null, key, List.of(new DataDesc("data", new long[] {batch},
+                            DType.FLOAT32, "N")), null)) {
+                        mod.forwardBackward(b);
+                    }
+                    float g = mod.currentModule().execGroup().executors().get(0).gradDict().get("a").toFloatArray()[0];
+                    float expect = req.equals("add") && key == 5 ? 2 * batch : batch;
+                    assertEquals(expect, g, 1e-6, req + " after bucket " + key);
+                    assertEquals(key, mod.currentBucketKey());
+                }
+            }
+        }
+    }
+
+    /** save_checkpoint writes MXNet 1.9's files; load gives a module with the same parameters and outputs. */
+    @Test
+    void checkpointRoundTrip(@TempDir Path dir) throws IOException {
+        Corpus c = new Corpus(800);
+        int[][] sentences = c.sentences(0, 800);
+        String prefix = dir.resolve("charrnn").toString();
+        float[] expected;
+        Map<String, float[]> savedParams = new LinkedHashMap<>();
+        try (BucketSentenceIter it = iter(sentences, 5); BucketingModule mod = charModule(c.vocab)) {
+            mod.bind(it.provideData(), it.provideLabel(), true, false, false, null, "write");
+            mod.initParams(new Xavier());
+            mod.initOptimizer("sgd", Map.of("learning_rate", 0.1));
+            DataBatch probe = null;
+            while (it.hasNext()) {
+                DataBatch b = it.next();
+                mod.forwardBackward(b);
+                mod.update();
+                if (probe == null && b.bucketKey().equals(16)) {
+                    probe = b;
+                } else {
+                    b.close();
+                }
+            }
+            assertNotNull(probe);
+            mod.saveCheckpoint(prefix, 3, false);
+            mod.getParams().get(0).forEach((k, v) -> savedParams.put(k, v.toFloatArray()));
+            try (DataBatch b = probe) {
+                mod.forward(b, false);
+                expected = mod.getOutputs().get(0).toFloatArray();
+                assertTrue(Files.exists(Path.of(prefix + "-0003.params")));
+                assertTrue(Files.exists(Path.of(prefix + ".buckets")));
+                for (Object k : mod.bucketKeys()) {
+                    assertTrue(Files.exists(Path.of(prefix + "-" + k + "-symbol.json")), "symbol of bucket " + k);
+                }
+                Map<String, NDArray> keys = NDArray.load(Path.of(prefix + ".buckets"));
+                try {
+                    assertEquals(1, keys.size());
+                    NDArray k = keys.values().iterator().next();
+                    assertEquals(DType.INT32, k.dtype());
+                    assertEquals(mod.bucketKeys().size(), k.size());
+                } finally {
+                    keys.values().forEach(NDArray::close);
+                }
+                try (BucketingModule loaded = BucketingModule.load(prefix, 3, key -> charRnn((Integer) key, c.vocab), 40, null)) {
+                    assertTrue(loaded.isParamsInitialized());
+                    loaded.bind(it.provideData(), it.provideLabel(), false, false, false, null, "write");
+                    loaded.initParams(new Xavier()); // ignored: the loaded parameters stay
+                    for (Map.Entry<String, NDArray> e : loaded.getParams().get(0).entrySet()) {
+                        assertArrayEquals(savedParams.get(e.getKey()), e.getValue().toFloatArray(), 0f, e.getKey());
+                    }
+                    assertEquals(savedParams.keySet(), loaded.getParams().get(0).keySet());
+                    loaded.forward(b, false);
+                    assertArrayEquals(expected, loaded.getOutputs().get(0).toFloatArray(), 1e-6f);
+                    assertEquals(16, loaded.currentBucketKey());
+                }
+            }
+        }
+    }
+
+    /** Preconditions and errors, as MXNet asserts them. */
+    @Test
+    void preconditionsAndErrors() {
+        BucketingModule.SymGen gen = key -> charRnn((Integer) key, 7);
+        assertThrows(IllegalArgumentException.class, () -> BucketingModule.builder(gen, null).build());
+        try (BucketingModule mod = BucketingModule.builder(gen, 6).build()) {
+            assertEquals(List.of("data"), mod.dataNames());
+            assertEquals(List.of("softmax_output"), mod.outputNames());
+            assertThrows(IllegalStateException.class, () -> mod.initParams());
+            List<DataDesc> data = List.of(new DataDesc("data", new long[] {2, 6}));
+            List<DataDesc> label = List.of(new DataDesc("softmax_label", new long[] {2, 6}));
+            try (Module other = new Module(charRnn(6, 7).symbol())) {
+                assertThrows(IllegalArgumentException.class, () -> mod.bind(data, label, true, false, false, other, "write"));
+            }
+            mod.bind(data, label);
+            assertThrows(IllegalStateException.class, () -> mod.forward(new DataBatch(List.of(), null), false));
+            mod.initParams();
+            assertThrows(IllegalStateException.class, mod::update);
+            // a bucket whose parameters differ from the default bucket's is refused with a clear message
+            BucketingModule.SymGen bad = key -> (Integer) key == 6 ? charRnn(6, 7)
+                    : new BucketingModule.BucketSymbol(Symbol.fullyConnected("other", Symbol.variable("data"), 3), List.of("data"), null);
+            try (BucketingModule m2 = BucketingModule.builder(bad, 6).build()) {
+                m2.bind(data, label);
+                m2.initParams();
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> m2.switchBucket(3, List.of(new DataDesc("data", new long[] {2, 3})), null));
+                assertTrue(e.getMessage().contains("other_weight"), e.getMessage());
+                assertEquals(6, m2.currentBucketKey(), "the failed switch kept the current bucket");
+            }
+        }
+        // a data name that is not an argument of the default bucket's symbol fails in the constructor
+        assertThrows(IllegalArgumentException.class, () -> BucketingModule.builder(
+                key -> new BucketingModule.BucketSymbol(charRnn(4, 5).symbol(), List.of("nope"), List.of("softmax_label")), 4).build());
+    }
+}
