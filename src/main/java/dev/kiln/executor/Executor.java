@@ -328,7 +328,11 @@ public final class Executor implements AutoCloseable {
     /**
      * A new executor for new input shapes that shares this executor's parameter, gradient and aux
      * arrays (their shapes must not change); inputs named in {@code newShapes} get new arrays.
-     * This executor stays valid; the new one does not own the shared arrays.
+     * Like MXNet's {@code Executor.reshape}, the new executor is bound with this one as shared
+     * executor: it joins this executor's memory pool and allocates only the intermediates that do
+     * not fit (none when shrinking). This executor stays valid, but the two overwrite each other's
+     * intermediates and outputs: run them one at a time. The new one does not own the shared
+     * arrays.
      */
     public Executor reshape(Map<String, long[]> newShapes) {
         Map<String, NDArray> a = new LinkedHashMap<>(args);
@@ -349,7 +353,7 @@ public final class Executor implements AutoCloseable {
             }
         }
         try {
-            Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options);
+            Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options, this);
             ex.ownedExtra.addAll(created);
             return ex;
         } catch (RuntimeException e) {

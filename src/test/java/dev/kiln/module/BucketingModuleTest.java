@@ -225,6 +225,7 @@ class BucketingModuleTest {
         base = Engine.memory(cpu).currentBytes();
         long bucketing;
         long[] ownArena = new long[BUCKETS.length];
+        long borrowed = 0;
         try (BucketSentenceIter it = iter(sentences, 4); BucketingModule mod = charModule(c.vocab)) {
             mod.bind(it.provideData(), it.provideLabel(), true, false, false, null, "write");
             mod.initParams(new Xavier());
@@ -242,6 +243,7 @@ class BucketingModuleTest {
             for (int i = 0; i < BUCKETS.length; i++) {
                 MemoryReport r = mod.bucketModule(BUCKETS[i]).execGroup().executors().get(0).memoryReport();
                 ownArena[i] = r.ownArenaBytes();
+                borrowed += r.arenaBytes() - r.ownArenaBytes();
                 if (BUCKETS[i] != 40) {
                     assertTrue(r.sharedPool(), "bucket " + BUCKETS[i] + " joined the default executor's pool");
                     assertEquals(0, r.ownWorkspaceBytes(), "bucket " + BUCKETS[i] + " allocated no workspace");
@@ -249,7 +251,8 @@ class BucketingModuleTest {
             }
         }
         System.out.printf(Locale.ROOT, "peak native bytes: largest bucket alone %d, 5 buckets %d (ratio %.3f); own arena bytes per "
-                + "bucket %s%n", single, bucketing, (double) bucketing / single, java.util.Arrays.toString(ownArena));
+                + "bucket %s; arena bytes borrowed from the pool %d (what separate arenas would add)%n", single, bucketing,
+                (double) bucketing / single, java.util.Arrays.toString(ownArena), borrowed);
         assertTrue(bucketing <= 1.2 * single, "5 buckets peak " + bucketing + " > 1.2 x largest bucket alone " + single);
         for (int i = 0; i < BUCKETS.length - 1; i++) {
             assertEquals(0, ownArena[i], "bucket " + BUCKETS[i] + " fits in the default bucket's arena");
@@ -337,6 +340,83 @@ class BucketingModuleTest {
         Map<String, GradReq> reqs = new LinkedHashMap<>();
         params.keySet().forEach(k -> reqs.put(k, GradReq.WRITE));
         return Executor.bind(sym, Context.cpu(), args, grads, reqs, Map.of(), new Executor.Options(), shared);
+    }
+
+    /** A batch of token ids (2, t) with a fixed pattern, labels shifted by one, as a bucket batch. */
+    private static DataBatch tokenBatch(int t, int vocab, int salt) {
+        float[] d = new float[2 * t];
+        float[] l = new float[2 * t];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (i * 5 + salt) % vocab;
+        }
+        for (int i = 0; i < d.length; i++) {
+            l[i] = (i + 1) % t == 0 ? -1 : d[i + 1];
+        }
+        long[] shape = {2, t};
+        return new DataBatch(List.of(NDArray.create(d, shape).detach()), List.of(NDArray.create(l, shape).detach()), 0, null, t,
+                List.of(new DataDesc("data", shape)), List.of(new DataDesc("softmax_label", shape)));
+    }
+
+    /**
+     * A bucket larger than the default one still works (MXNet warns and re-allocates its inputs):
+     * its executor adds only the intermediates that do not fit, and every bucket computes what a
+     * plain Module with the same parameters computes.
+     */
+    @Test
+    void bucketLargerThanTheDefaultReallocatesAndStaysCorrect() {
+        int vocab = 9;
+        // (all keys >= 8 steps: shorter graphs sum their weight gradients with one ElementWiseSum, MXNet's
+        // MXNET_EXEC_INPLACE_GRAD_SUM_CAP policy, and can plan more memory than longer ones)
+        try (BucketingModule mod = BucketingModule.builder(key -> charRnn((Integer) key, vocab), 10).build()) {
+            mod.bind(List.of(new DataDesc("data", new long[] {2, 10})), List.of(new DataDesc("softmax_label", new long[] {2, 10})));
+            mod.initParams(new Xavier());
+            Map<Integer, float[]> outs = new LinkedHashMap<>();
+            for (int t : new int[] {10, 20, 9, 20, 10}) {
+                try (DataBatch b = tokenBatch(t, vocab, t)) {
+                    mod.forward(b, false);
+                    outs.put(t, mod.getOutputs().get(0).toFloatArray());
+                }
+            }
+            MemoryReport big = mod.bucketModule(20).execGroup().executors().get(0).memoryReport();
+            MemoryReport small = mod.bucketModule(9).execGroup().executors().get(0).memoryReport();
+            assertTrue(big.sharedPool() && big.ownArenaBytes() > 0 && big.ownArenaBytes() < big.arenaBytes(),
+                    "the larger bucket borrows part of the pool: own " + big.ownArenaBytes() + " of " + big.arenaBytes());
+            assertEquals(0, small.ownArenaBytes());
+            assertEquals(List.of(10, 20, 9), mod.bucketKeys());
+            Map<String, NDArray> params = mod.getParams().get(0);
+            for (int t : new int[] {9, 10, 20}) {
+                try (Module plain = Module.builder(charRnn(t, vocab).symbol()).build(); DataBatch b = tokenBatch(t, vocab, t)) {
+                    plain.bind(b.provideData(), b.provideLabel(), false, false, false, null, "write");
+                    plain.setParams(params, Map.of());
+                    plain.forward(b, false);
+                    assertArrayEquals(plain.getOutputs().get(0).toFloatArray(), outs.get(t), 1e-6f, "bucket " + t);
+                }
+            }
+        }
+    }
+
+    /** Module.reshape (a smaller last batch) binds the new executor into the bind-time pool: no new arena. */
+    @Test
+    void moduleReshapeReusesTheBindTimePool() {
+        int vocab = 7;
+        try (Module mod = Module.builder(charRnn(5, vocab).symbol()).build()) {
+            mod.bind(List.of(new DataDesc("data", new long[] {4, 5})), List.of(new DataDesc("softmax_label", new long[] {4, 5})));
+            mod.initParams(new Xavier());
+            float[] small;
+            try (DataBatch b = tokenBatch(5, vocab, 1)) {
+                mod.forward(b, false); // (2, 5): reshape
+                small = mod.getOutputs().get(0).toFloatArray();
+                MemoryReport r = mod.execGroup().executors().get(0).memoryReport();
+                assertTrue(r.sharedPool());
+                assertEquals(0, r.ownArenaBytes(), "the smaller batch fits into the bind-time arena");
+            }
+            try (Module plain = Module.builder(charRnn(5, vocab).symbol()).build(); DataBatch b = tokenBatch(5, vocab, 1)) {
+                plain.bind(b.provideData(), b.provideLabel(), false, false, false, null, "write");
+                plain.setParams(mod.getParams().get(0), Map.of());
+                plain.forward(b, false);
+                assertArrayEquals(plain.getOutputs().get(0).toFloatArray(), small, 1e-6f);
+            }
+        }
     }
 
     /** MXNet's test_bucket_module_grad_req: gradients are shared across buckets, and accumulate with grad_req 'add'. */
