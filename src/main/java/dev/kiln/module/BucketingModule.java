@@ -624,6 +624,40 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         return m;
     }
 
+    /**
+     * MXNet's {@code BucketingModule.load_dict}: a module whose buckets use the given symbols
+     * (keys absent from {@code symDict} use {@code symGen}) and whose parameters count as
+     * initialized and are set at bind. The arrays are copied (the caller keeps ownership of its
+     * maps).
+     */
+    public static BucketingModule loadDict(Map<Object, Symbol> symDict, SymGen symGen, Object defaultBucketKey,
+            Map<String, NDArray> argParams, Map<String, NDArray> auxParams, java.util.function.Consumer<Builder> configure) {
+        Builder b = builder(symGen, defaultBucketKey);
+        if (configure != null) {
+            configure.accept(b);
+        }
+        BucketingModule m = b.build();
+        if (symDict != null) {
+            m.loadedSymbols.putAll(symDict);
+        }
+        Map<String, NDArray> arg = new LinkedHashMap<>();
+        Map<String, NDArray> aux = new LinkedHashMap<>();
+        m.preloaded = new Checkpoints.Checkpoint(null, arg, aux);
+        try {
+            if (argParams != null) {
+                argParams.forEach((k, v) -> arg.put(k, v.copyTo(Context.cpu()).detach()));
+            }
+            if (auxParams != null) {
+                auxParams.forEach((k, v) -> aux.put(k, v.copyTo(Context.cpu()).detach()));
+            }
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+        m.paramsInitialized = true;
+        return m;
+    }
+
     // ---- lifecycle -----------------------------------------------------------------------------
 
     @Override

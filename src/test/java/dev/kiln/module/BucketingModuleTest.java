@@ -344,15 +344,20 @@ class BucketingModuleTest {
 
     /** A batch of token ids (2, t) with a fixed pattern, labels shifted by one, as a bucket batch. */
     private static DataBatch tokenBatch(int t, int vocab, int salt) {
-        float[] d = new float[2 * t];
-        float[] l = new float[2 * t];
+        return tokenBatch(2, t, vocab, salt);
+    }
+
+    /** A batch of token ids (n, t). */
+    private static DataBatch tokenBatch(int n, int t, int vocab, int salt) {
+        float[] d = new float[n * t];
+        float[] l = new float[n * t];
         for (int i = 0; i < d.length; i++) {
             d[i] = (i * 5 + salt) % vocab;
         }
         for (int i = 0; i < d.length; i++) {
             l[i] = (i + 1) % t == 0 ? -1 : d[i + 1];
         }
-        long[] shape = {2, t};
+        long[] shape = {n, t};
         return new DataBatch(List.of(NDArray.create(d, shape).detach()), List.of(NDArray.create(l, shape).detach()), 0, null, t,
                 List.of(new DataDesc("data", shape)), List.of(new DataDesc("softmax_label", shape)));
     }
@@ -416,6 +421,63 @@ class BucketingModuleTest {
                 plain.forward(b, false);
                 assertArrayEquals(plain.getOutputs().get(0).toFloatArray(), small, 1e-6f);
             }
+        }
+    }
+
+    /** Two devices: every bucket's group slices the batch, and training equals single-device training. */
+    @Test
+    void twoDevicesTrainLikeOne() {
+        int vocab = 8;
+        List<DataDesc> data = List.of(new DataDesc("data", new long[] {4, 10}));
+        List<DataDesc> label = List.of(new DataDesc("softmax_label", new long[] {4, 10}));
+        try (BucketingModule two = BucketingModule.builder(key -> charRnn((Integer) key, vocab), 10)
+                .context(Context.cpu(0), Context.cpu(1)).build();
+             BucketingModule one = BucketingModule.builder(key -> charRnn((Integer) key, vocab), 10).build()) {
+            two.bind(data, label);
+            one.bind(data, label);
+            two.initParams(new Xavier());
+            one.setParams(two.getParams().get(0), two.getParams().get(1));
+            two.initOptimizer("sgd", Map.of("learning_rate", 0.1));
+            one.initOptimizer("sgd", Map.of("learning_rate", 0.1));
+            int step = 0;
+            for (int t : new int[] {10, 8, 9, 10, 8}) {
+                try (DataBatch b = tokenBatch(4, t, vocab, step++)) {
+                    two.forwardBackward(b);
+                    one.forwardBackward(b);
+                    assertArrayEquals(one.getOutputs().get(0).toFloatArray(), two.getOutputs().get(0).toFloatArray(), 1e-4f,
+                            "bucket " + t);
+                    two.update();
+                    one.update();
+                }
+            }
+            assertEquals(2, two.bucketModule(8).execGroup().executors().size());
+            // float sums over two devices round differently from one device: equal up to rounding
+            for (Map.Entry<String, NDArray> e : one.getParams().get(0).entrySet()) {
+                assertArrayEquals(e.getValue().toFloatArray(), two.getParams().get(0).get(e.getKey()).toFloatArray(), 1e-4f, e.getKey());
+            }
+        }
+    }
+
+    /** The shared executor must be open and on the same device. */
+    @Test
+    void sharedExecutorErrors() {
+        Symbol sym = charRnn(4, 5).symbol();
+        try (NDScope s = NDScope.open()) {
+            Map<String, long[]> shapes = Map.of("data", new long[] {2, 4}, "softmax_label", new long[] {2, 4});
+            Executor a = Executor.simpleBind(sym, Context.cpu(), shapes, GradReq.WRITE);
+            Map<String, NDArray> args1 = new LinkedHashMap<>();
+            for (Map.Entry<String, NDArray> e : a.argDict().entrySet()) {
+                args1.put(e.getKey(), e.getValue().copyTo(Context.cpu(1)));
+            }
+            dev.kiln.engine.KilnException e = assertThrows(dev.kiln.engine.KilnException.class,
+                    () -> Executor.bind(sym, Context.cpu(1), args1, Map.of(), Map.of(), Map.of(), null, a));
+            assertTrue(e.getMessage().contains("shared executor") && e.getMessage().contains("cpu(1)"), e.getMessage());
+            a.close();
+            Map<String, NDArray> args0 = new LinkedHashMap<>();
+            for (Map.Entry<String, NDArray> en : args1.entrySet()) {
+                args0.put(en.getKey(), en.getValue().copyTo(Context.cpu()));
+            }
+            assertThrows(IllegalStateException.class, () -> Executor.bind(sym, Context.cpu(), args0, Map.of(), Map.of(), Map.of(), null, a));
         }
     }
 
@@ -502,6 +564,17 @@ class BucketingModuleTest {
                     loaded.forward(b, false);
                     assertArrayEquals(expected, loaded.getOutputs().get(0).toFloatArray(), 1e-6f);
                     assertEquals(16, loaded.currentBucketKey());
+                }
+                Map<Object, Symbol> syms = Map.of(16, Symbol.load(Path.of(prefix + "-16-symbol.json")));
+                try (NDScope scope = NDScope.open()) {
+                    Map<String, NDArray> arg = new LinkedHashMap<>();
+                    savedParams.forEach((k, v) -> arg.put(k, NDArray.create(v, mod.getParams().get(0).get(k).shape().dims())));
+                    try (BucketingModule fromDict = BucketingModule.loadDict(syms, key -> charRnn((Integer) key, c.vocab), 40, arg,
+                            Map.of(), null)) {
+                        fromDict.bind(it.provideData(), it.provideLabel(), false, false, false, null, "write");
+                        fromDict.forward(b, false);
+                        assertArrayEquals(expected, fromDict.getOutputs().get(0).toFloatArray(), 1e-6f);
+                    }
                 }
             }
         }
