@@ -151,6 +151,21 @@ class BucketingModuleTest {
             assertTrue(after < 0.5 * before, "validation perplexity " + before + " -> " + after);
             assertTrue(trainPpl.get(2) < trainPpl.get(0), "training perplexity decreases: " + trainPpl);
             assertEquals(BUCKETS.length, mod.bucketKeys().size(), "every bucket got a module: " + mod.bucketKeys());
+            // predict through BaseModule: one (N*T, V) block per batch, concatenated
+            long rows = 0;
+            valid.reset();
+            while (valid.hasNext()) {
+                try (DataBatch b = valid.next()) {
+                    rows += b.data().get(0).size();
+                }
+            }
+            List<NDArray> pred = mod.predict(valid);
+            try {
+                assertEquals(1, pred.size());
+                assertArrayEquals(new long[] {rows, c.vocab}, pred.get(0).shape().dims());
+            } finally {
+                pred.forEach(NDArray::close);
+            }
         }
     }
 
@@ -478,6 +493,60 @@ class BucketingModuleTest {
                 args0.put(en.getKey(), en.getValue().copyTo(Context.cpu()));
             }
             assertThrows(IllegalStateException.class, () -> Executor.bind(sym, Context.cpu(), args0, Map.of(), Map.of(), Map.of(), null, a));
+        }
+    }
+
+    /** inputs_need_grad: each bucket's input gradient comes from the default bucket's gradient buffer, reshaped. */
+    @Test
+    void inputGradsThroughBuckets() {
+        BucketingModule.SymGen gen = key -> {
+            Symbol w = Symbol.variable("a", Map.of("shape", "(1,)", "init", "[\"constant\", {\"value\": 3.0}]"));
+            Symbol sym = Symbol.create("MakeLoss", "loss", Map.of(), null, Symbol.broadcastMul("mul", Symbol.variable("data"), w));
+            return new BucketingModule.BucketSymbol(sym, List.of("data"), null);
+        };
+        try (BucketingModule mod = BucketingModule.builder(gen, 6).build()) {
+            mod.bind(List.of(new DataDesc("data", new long[] {2, 6})), null, true, true, false, null, "write");
+            mod.initParams();
+            for (int key : new int[] {6, 3, 5}) {
+                float[] x = new float[2 * key];
+                java.util.Arrays.fill(x, 2f);
+                try (DataBatch b = new DataBatch(List.of(NDArray.create(x, 2, key).detach()), null, 0, null, key, null, null)) {
+                    mod.forwardBackward(b);
+                }
+                NDArray g = mod.getInputGrads().get(0);
+                assertArrayEquals(new long[] {2, key}, g.shape().dims());
+                for (float v : g.toFloatArray()) {
+                    assertEquals(3f, v, 1e-6f);
+                }
+                float ga = mod.currentModule().execGroup().executors().get(0).gradDict().get("a").toFloatArray()[0];
+                assertEquals(2f * 2 * key, ga, 1e-4f, "d loss / d a = sum of x");
+            }
+            assertTrue(mod.bucketModule(3).execGroup().executors().get(0).memoryReport().sharedPool());
+        }
+    }
+
+    /** fixed_param_names apply to every bucket: the fixed parameter has no gradient and never changes. */
+    @Test
+    void fixedParametersStayFixedInEveryBucket() {
+        int vocab = 6;
+        try (BucketingModule mod = BucketingModule.builder(key -> charRnn((Integer) key, vocab), 10).fixedParamNames("pred_bias")
+                .build()) {
+            mod.bind(List.of(new DataDesc("data", new long[] {2, 10})), List.of(new DataDesc("softmax_label", new long[] {2, 10})));
+            mod.initParams(new Xavier());
+            mod.initOptimizer("sgd", Map.of("learning_rate", 0.5));
+            Map<String, float[]> before = new LinkedHashMap<>();
+            mod.getParams().get(0).forEach((k, v) -> before.put(k, v.toFloatArray()));
+            int salt = 0;
+            for (int t : new int[] {10, 8, 9}) {
+                try (DataBatch b = tokenBatch(t, vocab, salt++)) {
+                    mod.forwardBackward(b);
+                    mod.update();
+                }
+                assertFalse(mod.currentModule().execGroup().executors().get(0).gradDict().containsKey("pred_bias"), "bucket " + t);
+            }
+            Map<String, NDArray> after = mod.getParams().get(0);
+            assertArrayEquals(before.get("pred_bias"), after.get("pred_bias").toFloatArray(), 0f);
+            assertFalse(java.util.Arrays.equals(before.get("h2h_weight"), after.get("h2h_weight").toFloatArray()));
         }
     }
 
