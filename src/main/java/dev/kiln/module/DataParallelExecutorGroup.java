@@ -290,7 +290,10 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
                 return v;
             }
         }
-        if (cur != null) {
+        if (cur != null && cur.dtype() != type) {
+            LOG.warn("Bucketing: data \"{}\" has type {} but the shared buffer holds {}; allocating a new buffer.", key, type,
+                    cur.dtype());
+        } else if (cur != null) {
             LOG.warn("Bucketing: data \"{}\" has a shape {}, which is larger than already allocated shape {}. Need to re-allocate. "
                     + "Consider putting default_bucket_key to be the bucket taking the largest input for better memory sharing.",
                     key, want, cur.shape());

@@ -550,6 +550,38 @@ class BucketingModuleTest {
         }
     }
 
+    /** bind(force_rebind) drops the buckets but keeps the trained parameters (MXNet: e.g. to switch to inference). */
+    @Test
+    void forceRebindKeepsParameters() {
+        int vocab = 6;
+        try (BucketingModule mod = BucketingModule.builder(key -> charRnn((Integer) key, vocab), 10).build()) {
+            List<DataDesc> data = List.of(new DataDesc("data", new long[] {2, 10}));
+            List<DataDesc> label = List.of(new DataDesc("softmax_label", new long[] {2, 10}));
+            mod.bind(data, label);
+            mod.initParams(new Xavier());
+            mod.initOptimizer("sgd", Map.of("learning_rate", 0.5));
+            float[] out;
+            try (DataBatch b = tokenBatch(8, vocab, 1)) {
+                mod.forwardBackward(b);
+                mod.update();
+                mod.forward(b, false);
+                out = mod.getOutputs().get(0).toFloatArray();
+            }
+            Map<String, float[]> trained = new LinkedHashMap<>();
+            mod.getParams().get(0).forEach((k, v) -> trained.put(k, v.toFloatArray()));
+            mod.bind(data, label, false, false, true, null, "write");
+            assertEquals(List.of(10), mod.bucketKeys(), "buckets were dropped");
+            assertFalse(mod.isForTraining());
+            assertFalse(mod.isOptimizerInitialized());
+            mod.getParams().get(0).forEach((k, v) -> assertArrayEquals(trained.get(k), v.toFloatArray(), 0f, k));
+            try (DataBatch b = tokenBatch(8, vocab, 1)) {
+                mod.forward(b, null);
+                assertArrayEquals(out, mod.getOutputs().get(0).toFloatArray(), 1e-6f);
+                assertThrows(IllegalStateException.class, () -> mod.backward(null));
+            }
+        }
+    }
+
     /** MXNet's test_bucket_module_grad_req: gradients are shared across buckets, and accumulate with grad_req 'add'. */
     @Test
     void gradReqAddAccumulatesAcrossBuckets() {
