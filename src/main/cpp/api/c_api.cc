@@ -718,7 +718,14 @@ int kiln_infer(const char* graph_json, const char* known_json) {
 
 int kiln_exec_bind(const char* graph_json, int dev_type, int dev_id, int narg, const int64_t* args, const int64_t* grads,
                    const int* grad_reqs, int naux, const int64_t* aux, const char* options_json, int64_t* out) {
+  return kiln_exec_bind_shared(graph_json, dev_type, dev_id, narg, args, grads, grad_reqs, naux, aux, options_json, 0, out);
+}
+
+int kiln_exec_bind_shared(const char* graph_json, int dev_type, int dev_id, int narg, const int64_t* args, const int64_t* grads,
+                          const int* grad_reqs, int naux, const int64_t* aux, const char* options_json, int64_t shared_exec,
+                          int64_t* out) {
   KILN_API_BEGIN
+  const Executor* shared = shared_exec ? lookup<Executor>(shared_exec, HandleKind::kExecutor, "shared executor") : nullptr;
   KILN_CHECK(graph_json && out, "null argument");
   KILN_CHECK(narg >= 0 && naux >= 0 && (narg == 0 || (args && grads && grad_reqs)) && (naux == 0 || aux), "null argument arrays");
   Context ctx = make_ctx(dev_type, dev_id);
@@ -742,7 +749,7 @@ int kiln_exec_bind(const char* graph_json, int dev_type, int dev_id, int narg, c
     if (const JValue* v = o.get("search")) opt.plan.search = !(v->kind == JValue::kBool && !v->b);
     if (const JValue* v = o.get("seed")) opt.seed = (uint64_t)v->as_int("seed");
   }
-  auto* ex = new Executor(graph_json, ctx, a, g, r, x, opt);
+  auto* ex = new Executor(graph_json, ctx, a, g, r, x, opt, shared);
   *out = register_handle(ex, HandleKind::kExecutor);
   KILN_API_END
 }

@@ -46,8 +46,10 @@ void check_array(const NDArray& a, const std::string& what, Context ctx) {
 
 Executor::Executor(const std::string& graph_json, Context ctx, const std::vector<NDArray>& args,
                    const std::vector<NDArray>& grads, const std::vector<int>& grad_reqs, const std::vector<NDArray>& aux,
-                   const BindOptions& opt)
+                   const BindOptions& opt, const Executor* shared)
     : ctx_(ctx), args_(args), grads_(grads), aux_(aux), rng_(opt.seed) {
+  if (shared)
+    KILN_CHECK(shared->ctx_ == ctx, "bind: the shared executor is bound to " + shared->ctx_.str() + " but this one to " + ctx.str());
   graph_ = load_graph(graph_json);
   list_inputs(topo_order(graph_.outputs), &arg_nodes_, &aux_nodes_);
   const std::vector<NodePtr>& arg_nodes = arg_nodes_;
@@ -161,12 +163,50 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
     // naive: every planned entry its own buffer (variables and caller-owned gradients are external)
     if (s != kStorageExternal) naive_bytes_ += (size_t)shapes_[e].size() * dtype_size(types_[e]);
   }
-  size_t total = 0;
-  for (size_t b : block_bytes_) {
-    block_offset_.push_back(total);
-    total += (b + 63) / 64 * 64;
+  // Placement (spec 1.10 "intermediate pool"). With a shared executor, blocks go into its pool's
+  // arenas, largest block first, each into the first arena with room left (arenas fill from
+  // their start, 64-byte aligned); the blocks that fit nowhere get one new arena, laid out in
+  // block order, which joins the pool when the bind succeeds. Without one, every block goes into
+  // a new arena of a new pool.
+  const size_t nb = block_bytes_.size();
+  auto aligned = [](size_t b) { return (b + 63) / 64 * 64; };
+  block_offset_.assign(nb, 0);
+  block_arena_.assign(nb, nullptr);
+  std::vector<size_t> rest;
+  if (shared) {
+    pool_ = shared->pool_;
+    shared_pool_ = true;
+    std::vector<size_t> order(nb);
+    for (size_t b = 0; b < nb; ++b) order[b] = b;
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return block_bytes_[x] > block_bytes_[y]; });
+    std::vector<size_t> cursor(pool_->arenas.size(), 0);
+    for (size_t b : order) {
+      bool placed = false;
+      for (size_t a = 0; a < pool_->arenas.size() && !placed; ++a) {
+        if (cursor[a] + aligned(block_bytes_[b]) > pool_->arenas[a]->bytes) continue;
+        block_arena_[b] = pool_->arenas[a];
+        block_offset_[b] = cursor[a];
+        cursor[a] += aligned(block_bytes_[b]);
+        placed = true;
+      }
+      if (!placed) rest.push_back(b);
+    }
+    std::sort(rest.begin(), rest.end());
+  } else {
+    pool_ = std::make_shared<MemoryPool>();
+    for (size_t b = 0; b < nb; ++b) rest.push_back(b);
   }
-  arena_ = alloc_storage(ctx, std::max<size_t>(total, 64), false);
+  StoragePtr new_arena;
+  if (!rest.empty() || !shared) {
+    size_t total = 0;
+    for (size_t b : rest) {
+      block_offset_[b] = total;
+      total += aligned(block_bytes_[b]);
+    }
+    new_arena = alloc_storage(ctx, std::max<size_t>(total, 64), false);
+    for (size_t b : rest) block_arena_[b] = new_arena;
+    own_arena_bytes_ = new_arena->bytes;
+  }
 
   // Head gradients (only when the backward pass reads them: graphs not ending in a loss).
   for (size_t i = 0; i < head_eids.size(); ++i) {
@@ -181,7 +221,7 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
     blobs_[e].dtype = types_[e];
     blobs_[e].ctx = ctx;
     int s = plan_.storage[e];
-    if (s >= 0) blobs_[e].ptr = (char*)arena_->ptr + block_offset_[s];
+    if (s >= 0) blobs_[e].ptr = (char*)block_arena_[s]->ptr + block_offset_[s];
   }
   for (size_t i = 0; i < arg_nodes.size(); ++i) blobs_[g.eid(NodeEntry{arg_nodes[i], 0})].ptr = args[i].data();
   for (size_t i = 0; i < aux_nodes.size(); ++i) blobs_[g.eid(NodeEntry{aux_nodes[i], 0})].ptr = aux[i].data();
@@ -214,14 +254,20 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
     if (nid < num_fwd_nodes) num_fwd_steps_++;
     steps_.push_back(std::move(st));
   }
-  if (workspace_bytes_) workspace_ = alloc_storage(ctx, workspace_bytes_, false);
+  // Commit: the new arena joins the pool; the pool's workspace grows to this executor's request
+  // (the executors sharing it read it at run time, so the old one is freed once unreferenced).
+  if (workspace_bytes_ && (!pool_->workspace || pool_->workspace->bytes < workspace_bytes_)) {
+    pool_->workspace = alloc_storage(ctx, workspace_bytes_, false);
+    own_workspace_bytes_ = workspace_bytes_;
+  }
+  if (new_arena) pool_->arenas.push_back(new_arena);
 }
 
 void Executor::run(size_t begin, size_t end, bool is_train) {
   OpCtx oc;
   oc.is_train = is_train;
   oc.ctx = ctx_;
-  oc.workspace = workspace_ ? workspace_->ptr : nullptr;
+  oc.workspace = pool_->workspace ? pool_->workspace->ptr : nullptr;
   oc.workspace_bytes = workspace_bytes_;
   oc.rng = &rng_;
   const bool monitor = mon_mode_ != 0;
@@ -428,7 +474,7 @@ std::vector<NDArray> Executor::outputs() const {
     a.ctx = ctx_;
     int s = plan_.storage[e];
     if (s >= 0) {
-      a.storage = arena_;
+      a.storage = block_arena_[s];
       a.offset = block_offset_[s];
     } else {
       // a variable (or external entry) listed as an output: find the bound array
@@ -454,7 +500,20 @@ std::string Executor::report() const {
   for (auto& a : args_) bound += a.bytes();
   for (auto& a : grads_) if (a.storage) bound += a.bytes();
   for (auto& a : aux_) bound += a.bytes();
-  os << "{\"planned_bytes\":" << planned << ",\"arena_bytes\":" << arena_->bytes << ",\"naive_bytes\":" << naive_bytes_
+  size_t arena_bytes = 0, pool_bytes = 0;
+  {
+    std::vector<const Storage*> seen;
+    for (const StoragePtr& a : block_arena_)
+      if (std::find(seen.begin(), seen.end(), a.get()) == seen.end()) {
+        seen.push_back(a.get());
+        arena_bytes += a->bytes;
+      }
+    for (const StoragePtr& a : pool_->arenas) pool_bytes += a->bytes;
+    if (pool_->workspace) pool_bytes += pool_->workspace->bytes;
+  }
+  os << "{\"planned_bytes\":" << planned << ",\"arena_bytes\":" << arena_bytes << ",\"own_arena_bytes\":" << own_arena_bytes_
+     << ",\"own_workspace_bytes\":" << own_workspace_bytes_ << ",\"pool_bytes\":" << pool_bytes
+     << ",\"shared_pool\":" << (shared_pool_ ? "true" : "false") << ",\"naive_bytes\":" << naive_bytes_
      << ",\"mxnet_planned_bytes\":" << mxnet_plan_bytes_ << ",\"workspace_bytes\":" << workspace_bytes_
      << ",\"bound_array_bytes\":" << bound << ",\"match_range\":" << plan_.match_range << ",\"num_blocks\":" << block_bytes_.size()
      << ",\"num_steps\":" << steps_.size() << ",\"num_forward_steps\":" << num_fwd_steps_ << ",\"monitor_mode\":" << mon_mode_

@@ -72,6 +72,12 @@ int kiln_infer(const char* graph_json, const char* known_json);
 int kiln_exec_bind(const char* graph_json, int dev_type, int dev_id, int narg, const int64_t* args,
                    const int64_t* grads, const int* grad_reqs, int naux, const int64_t* aux,
                    const char* options_json, int64_t* out);
+/// Like kiln_exec_bind; shared_exec (0: none) is an executor whose memory pool (arenas and
+/// workspace) the new one joins: it borrows what fits and adds only what does not. The two
+/// must run one at a time. Either may be freed first.
+int kiln_exec_bind_shared(const char* graph_json, int dev_type, int dev_id, int narg, const int64_t* args,
+                          const int64_t* grads, const int* grad_reqs, int naux, const int64_t* aux,
+                          const char* options_json, int64_t shared_exec, int64_t* out);
 int kiln_exec_forward(int64_t ex, int is_train);
 /// head grads: one handle per output or nhead == 0 (loss-terminated graphs).
 int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads);

@@ -21,11 +21,26 @@ struct BindOptions {
   uint64_t seed = 0;
 };
 
+/// Intermediate memory shared by executors that never run at the same time (MXNet's
+/// `shared_exec` data pool, spec executor-and-memory-planner.md 1.10): the arenas that hold the
+/// executors' planned blocks and one temp workspace. An executor bound with a shared executor
+/// places its blocks into the pool's arenas (first fit, largest block first) and allocates one
+/// new arena only for the blocks that do not fit, which then joins the pool; the workspace grows
+/// to the largest request. So the memory of a set of bucket executors is that of the largest one.
+/// Not thread-safe: the executors sharing a pool must run one at a time (they overwrite each
+/// other's intermediates and outputs).
+struct MemoryPool {
+  std::vector<StoragePtr> arenas;
+  StoragePtr workspace;
+};
+
 class Executor {
  public:
   /// grad_reqs: per argument 0 = null, 1 = write, 3 = add (grads[i] ignored when 0).
+  /// shared: an executor whose memory pool this one joins (nullptr: a pool of its own).
   Executor(const std::string& graph_json, Context ctx, const std::vector<NDArray>& args, const std::vector<NDArray>& grads,
-           const std::vector<int>& grad_reqs, const std::vector<NDArray>& aux, const BindOptions& opt);
+           const std::vector<int>& grad_reqs, const std::vector<NDArray>& aux, const BindOptions& opt,
+           const Executor* shared = nullptr);
   /// With KILN_PROFILE=1 in the environment, prints the per-operator time table to stderr.
   ~Executor();
   void forward(bool is_train);
@@ -105,7 +120,11 @@ class Executor {
   MemoryPlan plan_;
   size_t mxnet_plan_bytes_ = 0, naive_bytes_ = 0;
   std::vector<size_t> block_bytes_, block_offset_;
-  StoragePtr arena_, workspace_;
+  std::vector<StoragePtr> block_arena_;  // per block: the pool arena holding it (at block_offset_)
+  std::shared_ptr<MemoryPool> pool_;
+  size_t own_arena_bytes_ = 0;   // bytes of the arena this executor added to the pool (0: all blocks borrowed)
+  size_t own_workspace_bytes_ = 0;  // bytes of the workspace this executor allocated (0: the pool's was big enough)
+  bool shared_pool_ = false;
   size_t workspace_bytes_ = 0;
   std::vector<TBlob> blobs_;  // per entry
   std::vector<Step> steps_;

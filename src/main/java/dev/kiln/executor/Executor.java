@@ -92,6 +92,11 @@ public final class Executor implements AutoCloseable {
 
     private Executor(Symbol symbol, Context ctx, Map<String, NDArray> args, Map<String, NDArray> grads, Map<String, GradReq> reqs,
             Map<String, NDArray> aux, boolean owns, Options options) {
+        this(symbol, ctx, args, grads, reqs, aux, owns, options, null);
+    }
+
+    private Executor(Symbol symbol, Context ctx, Map<String, NDArray> args, Map<String, NDArray> grads, Map<String, GradReq> reqs,
+            Map<String, NDArray> aux, boolean owns, Options options, Executor sharedExec) {
         this.symbol = symbol;
         this.ctx = ctx;
         this.argNames = symbol.listArguments();
@@ -129,8 +134,9 @@ public final class Executor implements AutoCloseable {
             x[i] = arr.handle();
         }
         long[] out = new long[1];
-        Native.check(KilnNative.kiln_exec_bind(symbol.toJson(), ctx.devType(), ctx.devId(), a.length, a, g, r, x.length, x,
-                options.json(), out), "bind");
+        long shared = sharedExec == null ? 0 : sharedExec.h();
+        Native.check(KilnNative.kiln_exec_bind_shared(symbol.toJson(), ctx.devType(), ctx.devId(), a.length, a, g, r, x.length, x,
+                options.json(), shared, out), "bind");
         handle = out[0];
         long[] outs = new long[256];
         int[] n = new int[1];
@@ -149,6 +155,30 @@ public final class Executor implements AutoCloseable {
         return new Executor(symbol, ctx, new LinkedHashMap<>(args), new LinkedHashMap<>(argGrads == null ? Map.of() : argGrads),
                 new LinkedHashMap<>(gradReqs == null ? Map.of() : gradReqs), new LinkedHashMap<>(aux == null ? Map.of() : aux), false,
                 options == null ? new Options() : options);
+    }
+
+    /**
+     * Like {@link #bind(Symbol, Context, Map, Map, Map, Map, Options)}, but the new executor joins
+     * the intermediate-memory pool of {@code sharedExec} (MXNet's {@code shared_exec}, spec
+     * executor-and-memory-planner.md 1.10): its planned blocks are placed into the arenas that
+     * {@code sharedExec} and the other executors of the pool already hold, and only the blocks that
+     * do not fit get a new arena, which then joins the pool; the temp workspace is shared and grows
+     * to the largest request. Binding the largest graph first (the default bucket) makes every
+     * later executor allocate nothing for its intermediates.
+     *
+     * <p>The executors of a pool overwrite each other's intermediates and outputs: run them one at
+     * a time and read an executor's outputs before running another one. Each may be closed in any
+     * order (the pool lives as long as one of them). Parameter arrays are not shared by this call:
+     * pass the same arrays in {@code args} for that.
+     *
+     * @param sharedExec an open executor on the same device, or null (same as {@code bind})
+     * @throws dev.kiln.engine.KilnException if the devices differ or the graph cannot be bound
+     */
+    public static Executor bind(Symbol symbol, Context ctx, Map<String, NDArray> args, Map<String, NDArray> argGrads,
+            Map<String, GradReq> gradReqs, Map<String, NDArray> aux, Options options, Executor sharedExec) {
+        return new Executor(symbol, ctx, new LinkedHashMap<>(args), new LinkedHashMap<>(argGrads == null ? Map.of() : argGrads),
+                new LinkedHashMap<>(gradReqs == null ? Map.of() : gradReqs), new LinkedHashMap<>(aux == null ? Map.of() : aux), false,
+                options == null ? new Options() : options, sharedExec);
     }
 
     /**
@@ -298,7 +328,11 @@ public final class Executor implements AutoCloseable {
     /**
      * A new executor for new input shapes that shares this executor's parameter, gradient and aux
      * arrays (their shapes must not change); inputs named in {@code newShapes} get new arrays.
-     * This executor stays valid; the new one does not own the shared arrays.
+     * Like MXNet's {@code Executor.reshape}, the new executor is bound with this one as shared
+     * executor: it joins this executor's memory pool and allocates only the intermediates that do
+     * not fit (none when shrinking). This executor stays valid, but the two overwrite each other's
+     * intermediates and outputs: run them one at a time. The new one does not own the shared
+     * arrays.
      */
     public Executor reshape(Map<String, long[]> newShapes) {
         Map<String, NDArray> a = new LinkedHashMap<>(args);
@@ -319,7 +353,7 @@ public final class Executor implements AutoCloseable {
             }
         }
         try {
-            Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options);
+            Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options, this);
             ex.ownedExtra.addAll(created);
             return ex;
         } catch (RuntimeException e) {

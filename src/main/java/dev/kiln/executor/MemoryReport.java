@@ -45,6 +45,32 @@ public final class MemoryReport {
         return Json.asLong(root.get("bound_array_bytes"), "bound_array_bytes");
     }
 
+    /** Bytes of the arenas that hold this executor's planned blocks (its own or borrowed from a shared pool). */
+    public long arenaBytes() {
+        return Json.asLong(root.get("arena_bytes"), "arena_bytes");
+    }
+
+    /** Bytes of the arena this executor allocated (0 when every block fit into a shared executor's pool). */
+    public long ownArenaBytes() {
+        return Json.asLong(root.get("own_arena_bytes"), "own_arena_bytes");
+    }
+
+    /** Bytes of the workspace this executor allocated (0 when the pool's was large enough). */
+    public long ownWorkspaceBytes() {
+        return Json.asLong(root.get("own_workspace_bytes"), "own_workspace_bytes");
+    }
+
+    /** Bytes of the whole memory pool this executor belongs to (every arena and the workspace). */
+    public long poolBytes() {
+        return Json.asLong(root.get("pool_bytes"), "pool_bytes");
+    }
+
+    /** True when the executor was bound with a shared executor (see {@link Executor#bind(dev.kiln.symbol.Symbol,
+     * dev.kiln.ndarray.Context, java.util.Map, java.util.Map, java.util.Map, java.util.Map, Executor.Options, Executor)}). */
+    public boolean sharedPool() {
+        return Boolean.TRUE.equals(root.get("shared_pool"));
+    }
+
     /** Bytes of the monitor's snapshot arena (0 while the monitor is off; see {@link Executor#setMonitor}). */
     public long monitorBytes() {
         return Json.asLong(root.get("monitor_bytes"), "monitor_bytes");

@@ -76,6 +76,10 @@ public final class KilnNative {
     public static native int kiln_exec_bind(String graphJson, int devType, int devId, int narg,
             @Cast("const int64_t*") long[] args, @Cast("const int64_t*") long[] grads, @Cast("const int*") int[] gradReqs,
             int naux, @Cast("const int64_t*") long[] aux, String optionsJson, @Cast("int64_t*") long[] out);
+    public static native int kiln_exec_bind_shared(String graphJson, int devType, int devId, int narg,
+            @Cast("const int64_t*") long[] args, @Cast("const int64_t*") long[] grads, @Cast("const int*") int[] gradReqs,
+            int naux, @Cast("const int64_t*") long[] aux, String optionsJson, @Cast("int64_t") long sharedExec,
+            @Cast("int64_t*") long[] out);
     public static native int kiln_exec_forward(@Cast("int64_t") long ex, int isTrain);
     public static native int kiln_exec_backward(@Cast("int64_t") long ex, int nhead, @Cast("const int64_t*") long[] headGrads);
     public static native int kiln_exec_forward_backward(@Cast("int64_t") long ex);

@@ -11,6 +11,9 @@ import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.Shape;
 import dev.kiln.symbol.Symbol;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -30,6 +33,7 @@ import java.util.Set;
  * valid until the next forward. Thread-safety: not thread-safe.
  */
 public final class DataParallelExecutorGroup implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(DataParallelExecutorGroup.class);
     private final Symbol symbol;
     private final List<Context> contexts;
     private final List<Double> workload;
@@ -51,6 +55,13 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
     private final List<Executor> execs = new ArrayList<>();
     /** Arrays this group allocated for a shared-module bind (the shared module owns the rest). */
     private final List<NDArray> owned = new ArrayList<>();
+    /**
+     * Per device, MXNet's {@code shared_data_arrays}: non-parameter inputs (data, labels, states)
+     * and their gradients ({@code "grad of <name>"}) that groups bound with this one as shared
+     * group reuse through views when large enough (bucketing). Arrays added here by such a group
+     * are owned by this group ({@link #owned}).
+     */
+    private final List<Map<String, NDArray>> sharedDataArrays = new ArrayList<>();
     /** Merged outputs/input grads handed out since the last forward (closed at the next one). */
     private final List<NDArray> handedOut = new ArrayList<>();
 
@@ -239,25 +250,99 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
             Executor ex;
             if (shared == null) {
                 ex = Executor.simpleBind(symbol, contexts.get(dev), shapes, types, gradReqs, options);
+                Map<String, NDArray> buf = new LinkedHashMap<>();
+                for (String n : argNames) {
+                    if (!paramNames.contains(n)) {
+                        buf.put(n, ex.argDict().get(n));
+                        if (ex.gradDict().containsKey(n)) {
+                            buf.put("grad of " + n, ex.gradDict().get(n));
+                        }
+                    }
+                }
+                sharedDataArrays.add(buf);
             } else {
-                ex = bindShared(shared.bindExecs.get(dev), dev, shapes, types);
+                ex = bindShared(shared, dev, shapes, types);
+                sharedDataArrays.add(shared.sharedDataArrays.get(dev));
             }
             bindExecs.add(ex);
             execs.add(ex);
         }
     }
 
-    /** Binds with the parameter, gradient and aux arrays of {@code base} (bucketing); new inputs belong to this group. */
-    private Executor bindShared(Executor base, int dev, Map<String, long[]> shapes, Map<String, DType> types) {
+    /**
+     * MXNet's {@code _get_or_reshape}: a view of {@code shared}'s buffer {@code key} when it has at
+     * least as many elements (and the same dtype), else a new zero array that replaces the buffer
+     * entry (owned by {@code shared}), with MXNet's warning when an existing one was too small.
+     */
+    private NDArray getOrReshape(DataParallelExecutorGroup shared, int dev, String key, long[] shape, DType type, Context ctx) {
+        Map<String, NDArray> buf = shared.sharedDataArrays.get(dev);
+        NDArray cur = buf.get(key);
+        Shape want = new Shape(shape);
+        if (cur != null && !cur.isClosed() && cur.size() >= want.size() && cur.dtype() == type) {
+            if (cur.shape().equals(want)) {
+                NDArray v = cur.reshape(shape).detach();
+                owned.add(v);
+                return v;
+            }
+            try (NDArray flat = cur.reshape(cur.size()).detach(); NDArray head = flat.slice(0, want.size()).detach()) {
+                NDArray v = head.reshape(shape).detach();
+                owned.add(v);
+                return v;
+            }
+        }
+        if (cur != null && cur.dtype() != type) {
+            LOG.warn("Bucketing: data \"{}\" has type {} but the shared buffer holds {}; allocating a new buffer.", key, type,
+                    cur.dtype());
+        } else if (cur != null) {
+            LOG.warn("Bucketing: data \"{}\" has a shape {}, which is larger than already allocated shape {}. Need to re-allocate. "
+                    + "Consider putting default_bucket_key to be the bucket taking the largest input for better memory sharing.",
+                    key, want, cur.shape());
+        }
+        NDArray a = NDArray.zeros(want, type, ctx).setName(key).detach();
+        shared.owned.add(a);
+        buf.put(key, a);
+        NDArray v = a.reshape(shape).detach();
+        owned.add(v);
+        return v;
+    }
+
+    /**
+     * Binds device {@code dev} sharing memory with {@code shared}'s executor there (MXNet's
+     * {@code shared_exec} + {@code shared_buffer}, spec executor-and-memory-planner.md 1.10):
+     * parameters, their gradients and aux states are the shared executor's arrays (same shape
+     * required); other inputs and their gradients are views of the shared group's buffers when
+     * large enough; intermediates go into the shared executor's memory pool.
+     */
+    private Executor bindShared(DataParallelExecutorGroup shared, int dev, Map<String, long[]> shapes, Map<String, DType> types) {
+        Executor base = shared.bindExecs.get(dev);
         Map<String, NDArray> args = new LinkedHashMap<>();
         Map<String, NDArray> grads = new LinkedHashMap<>();
         Context ctx = contexts.get(dev);
+        Map<String, long[]> inferred = null;
         for (String n : argNames) {
-            NDArray b = base.argDict().get(n);
-            if (paramNames.contains(n) && b != null) {
+            if (paramNames.contains(n)) {
+                NDArray b = base.argDict().get(n);
+                if (b == null || !shared.paramNames.contains(n)) {
+                    throw new IllegalArgumentException("shared bind: parameter '" + n + "' is not a parameter of the shared module "
+                            + "(its parameters are " + shared.paramNames + "); every bucket must use the default bucket's parameters");
+                }
+                if (inferred == null) {
+                    inferred = symbol.inferShapePartial(shapes).argShapeMap();
+                }
+                long[] want = inferred.get(n);
+                if (want != null && Arrays.stream(want).allMatch(d -> d > 0) && !Arrays.equals(want, b.shape().dims())) {
+                    throw new IllegalArgumentException("shared bind: parameter '" + n + "' needs shape " + Arrays.toString(want)
+                            + " but the shared module's array has shape " + b.shape() + "; the memory of the shared array cannot be "
+                            + "reused for this argument");
+                }
                 args.put(n, b);
-                if (base.gradDict().containsKey(n)) {
-                    grads.put(n, base.gradDict().get(n));
+                if (gradReqs.getOrDefault(n, GradReq.NULL) != GradReq.NULL) {
+                    NDArray g = base.gradDict().get(n);
+                    if (g == null) {
+                        throw new IllegalArgumentException("shared bind: parameter '" + n + "' needs a gradient but the shared module "
+                                + "has none for it (fixed, or bound for inference)");
+                    }
+                    grads.put(n, g);
                 }
                 continue;
             }
@@ -265,16 +350,22 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
             if (s == null) {
                 throw new IllegalArgumentException("shared bind: no shape for input '" + n + "'");
             }
-            NDArray a = NDArray.zeros(new Shape(s), types.getOrDefault(n, DType.FLOAT32), ctx).setName(n).detach();
-            owned.add(a);
-            args.put(n, a);
+            DType t = types.getOrDefault(n, DType.FLOAT32);
+            args.put(n, getOrReshape(shared, dev, n, s, t, ctx));
             if (gradReqs.getOrDefault(n, GradReq.NULL) != GradReq.NULL) {
-                NDArray g = NDArray.zeros(new Shape(s), a.dtype(), ctx).detach();
-                owned.add(g);
-                grads.put(n, g);
+                grads.put(n, getOrReshape(shared, dev, "grad of " + n, s, t, ctx));
             }
         }
-        return Executor.bind(symbol, ctx, args, grads, gradReqs, base.auxDict(), options);
+        Map<String, NDArray> aux = new LinkedHashMap<>();
+        for (String n : auxNames) {
+            NDArray b = base.auxDict().get(n);
+            if (b == null) {
+                throw new IllegalArgumentException("shared bind: auxiliary state '" + n + "' is not one of the shared module's "
+                        + base.auxDict().keySet());
+            }
+            aux.put(n, b);
+        }
+        return Executor.bind(symbol, ctx, args, grads, gradReqs, aux, options, base);
     }
 
     /** Re-derives the executors for new shapes from the bind-time ones (no-op when nothing changed). */
@@ -675,5 +766,6 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
         bindExecs.clear();
         owned.forEach(NDArray::close);
         owned.clear();
+        sharedDataArrays.clear();
     }
 }

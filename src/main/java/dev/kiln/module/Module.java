@@ -78,6 +78,12 @@ public class Module extends BaseModule implements Checkpointable {
     private boolean ownsOptimizerState;
     private Path preloadOptStates;
     private Object gradReq = "write";
+    /**
+     * Parameter order of the optimizer's indices ({@code i*k+d}): this module's own names, or the
+     * lending module's after {@link #borrowOptimizer} (bucket symbols may list the shared
+     * parameters in another order, and the optimizer state is keyed by index).
+     */
+    private List<String> optimizerParamNames;
     private DataParallelExecutorGroup execGroup;
     private List<DataDesc> dataShapes;
     private List<DataDesc> labelShapes;
@@ -472,6 +478,11 @@ public class Module extends BaseModule implements Checkpointable {
         return List.of(argParams, auxParams);
     }
 
+    /** Marks the CPU parameter copies stale (BucketingModule: another bucket updated the shared arrays). */
+    void setParamsDirty(boolean dirty) {
+        paramsDirty = paramsDirty || dirty;
+    }
+
     private void syncParamsFromDevices() {
         execGroup.getParams(argParams, auxParams);
         paramsDirty = false;
@@ -550,6 +561,7 @@ public class Module extends BaseModule implements Checkpointable {
         }
         ownsOptimizerState = true;
         optimizerInitialized = true;
+        optimizerParamNames = paramNames;
         updateLists = null;
         if (preloadOptStates != null) {
             Path p = preloadOptStates;
@@ -601,6 +613,13 @@ public class Module extends BaseModule implements Checkpointable {
         kvstore = shared.kvstore;
         updateOnKvstore = shared.updateOnKvstore;
         updater = shared.updater;
+        optimizerParamNames = shared.optimizerParamNames;
+        for (String n : paramNames) {
+            if (!optimizerParamNames.contains(n)) {
+                throw new IllegalArgumentException("borrow_optimizer: parameter '" + n + "' is not a parameter of the module that "
+                        + "owns the optimizer (" + optimizerParamNames + ")");
+            }
+        }
         ownsKvstore = false;
         ownsOptimizerState = false;
         optimizerInitialized = true;
@@ -730,8 +749,9 @@ public class Module extends BaseModule implements Checkpointable {
             kvKeys.add(paramNames.get(i));
             kvGrads.add(grads.get(i));
             kvWeights.add(weights.get(i));
+            int idx = optimizerParamNames == null ? i : optimizerParamNames.indexOf(paramNames.get(i));
             for (int d = 0; d < k; d++) {
-                keys.get(d).add(i * k + d);
+                keys.get(d).add(idx * k + d);
                 g.get(d).add(grads.get(i).get(d));
                 w.get(d).add(weights.get(i).get(d));
             }
