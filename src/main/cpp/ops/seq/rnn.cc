@@ -174,9 +174,24 @@ void rnn_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>*
 
 // ---- kernels -------------------------------------------------------------------------------
 
-template <typename DT>
-inline DT sigmoid(DT v) {
-  return DT(1) / (DT(1) + std::exp(-v));
+// Activations in place over a row: float goes through the vectorized simd::exp_range
+// (sigmoid(x) = 1 / (1 + e^-x), tanh(x) = 2 / (1 + e^-2x) - 1; both saturate correctly when the
+// exponential overflows), float64 (the gradient checks) through libm.
+inline void sigmoid_inplace(float* v, int64_t n) {  // v: [n]
+  for (int64_t i = 0; i < n; ++i) v[i] = -v[i];
+  simd::exp_range(v, v, n, false);
+  for (int64_t i = 0; i < n; ++i) v[i] = 1.0f / (1.0f + v[i]);
+}
+inline void sigmoid_inplace(double* v, int64_t n) {  // v: [n]
+  for (int64_t i = 0; i < n; ++i) v[i] = 1.0 / (1.0 + std::exp(-v[i]));
+}
+inline void tanh_inplace(float* v, int64_t n) {  // v: [n]
+  for (int64_t i = 0; i < n; ++i) v[i] = -2.0f * v[i];
+  simd::exp_range(v, v, n, false);
+  for (int64_t i = 0; i < n; ++i) v[i] = 2.0f / (1.0f + v[i]) - 1.0f;
+}
+inline void tanh_inplace(double* v, int64_t n) {  // v: [n]
+  for (int64_t i = 0; i < n; ++i) v[i] = std::tanh(v[i]);
 }
 
 /// out = (or +=) src for n elements, by request.
@@ -245,21 +260,21 @@ void rnn_forward(const RnnDims& d, bool train, std::mt19937_64* rng,
           const int nt = omp_threads(N * GH * 4);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
           for (int64_t n = 0; n < N; ++n) {
-            DT* gi = g + n * GH;  // [4H]: i, f, g, o
-            const DT* cp = cprev + n * H;
-            DT* cn = ct + n * H;
-            DT* hn = ht + n * H;
+            DT* gi = g + n * GH;           // [4H]: i, f, g, o
+            const DT* cp = cprev + n * H;  // [H]
+            DT* cn = ct + n * H;           // [H]
+            DT* hn = ht + n * H;           // [H]
+            sigmoid_inplace(gi, 2 * H);
+            tanh_inplace(gi + 2 * H, H);
+            sigmoid_inplace(gi + 3 * H, H);
+            const DT* o = gi + 3 * H;
             for (int64_t k = 0; k < H; ++k) {
-              const DT i = sigmoid(gi[k]), f = sigmoid(gi[H + k]), gg = std::tanh(gi[2 * H + k]),
-                       o = sigmoid(gi[3 * H + k]);
-              gi[k] = i;
-              gi[H + k] = f;
-              gi[2 * H + k] = gg;
-              gi[3 * H + k] = o;
-              const DT c = f * cp[k] + i * gg;
+              const DT c = gi[H + k] * cp[k] + gi[k] * gi[2 * H + k];
               cn[k] = c;
-              hn[k] = o * std::tanh(c);
+              hn[k] = c;
             }
+            tanh_inplace(hn, H);
+            for (int64_t k = 0; k < H; ++k) hn[k] *= o[k];
           }
           cprev = ct;
         } else if (d.gru()) {
@@ -273,15 +288,16 @@ void rnn_forward(const RnnDims& d, bool train, std::mt19937_64* rng,
             const DT* hp = hprev + n * H;
             DT* hnn = hnt + n * H;
             DT* ho = ht + n * H;
+            for (int64_t k = 0; k < 2 * H; ++k) gi[k] += hh[k];
+            sigmoid_inplace(gi, 2 * H);  // r, z
             for (int64_t k = 0; k < H; ++k) {
-              const DT r = sigmoid(gi[k] + hh[k]), z = sigmoid(gi[H + k] + hh[H + k]);
-              const DT hn = hh[2 * H + k] + bh[2 * H + k];
-              const DT nn = std::tanh(gi[2 * H + k] + r * hn);
-              gi[k] = r;
-              gi[H + k] = z;
-              gi[2 * H + k] = nn;
-              hnn[k] = hn;
-              ho[k] = (DT(1) - z) * nn + z * hp[k];
+              hnn[k] = hh[2 * H + k] + bh[2 * H + k];
+              gi[2 * H + k] += gi[k] * hnn[k];
+            }
+            tanh_inplace(gi + 2 * H, H);  // n
+            for (int64_t k = 0; k < H; ++k) {
+              const DT z = gi[H + k];
+              ho[k] = (DT(1) - z) * gi[2 * H + k] + z * hp[k];
             }
           }
         } else {
@@ -289,7 +305,7 @@ void rnn_forward(const RnnDims& d, bool train, std::mt19937_64* rng,
           if (d.mode == kRnnRelu) {
             for (int64_t i = 0; i < NH; ++i) ht[i] = ht[i] > DT(0) ? ht[i] : DT(0);
           } else {
-            for (int64_t i = 0; i < NH; ++i) ht[i] = std::tanh(ht[i]);
+            tanh_inplace(ht, NH);
           }
         }
         hprev = ht;
@@ -359,6 +375,7 @@ void rnn_backward(const RnnDims& d,
   DT* bufb = bufa + TN * DH;                   // [T, N, D*H]
   DT* dh = bufb + TN * DH;                     // [N, H]
   DT* dc = dh + NH;                            // [N, H]
+  DT* tch = dc + NH;                           // [N, H] tanh(c_t)
   const DT* dY = dy;  // gradient of the current layer's output [T, N, D*H]
   for (int64_t l = d.L - 1; l >= 0; --l) {
     const int64_t in = d.in_size(l);
@@ -399,6 +416,8 @@ void rnn_backward(const RnnDims& d,
         if (d.lstm()) {
           const DT* ct = aux + t * NH;                      // [N, H]
           const DT* cp = s == 0 ? c0 : aux + tp * NH;       // [N, H]
+          std::memcpy(tch, ct, sizeof(DT) * (size_t)NH);
+          tanh_inplace(tch, NH);  // tanh(c_t) [N, H]
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
           for (int64_t n = 0; n < N; ++n) {
             const DT* gi = g + n * GH;
@@ -407,7 +426,7 @@ void rnn_backward(const RnnDims& d,
             DT* dcn = dc + n * H;
             for (int64_t k = 0; k < H; ++k) {
               const DT i = gi[k], f = gi[H + k], gg = gi[2 * H + k], o = gi[3 * H + k];
-              const DT tc = std::tanh(ct[n * H + k]);
+              const DT tc = tch[n * H + k];
               const DT dhv = dhn[k] + dyt[n * DH + k];
               const DT dcv = dcn[k] + dhv * o * (DT(1) - tc * tc);
               dg[k] = dcv * gg * i * (DT(1) - i);
@@ -492,7 +511,7 @@ void rnn_backward(const RnnDims& d,
 }
 
 size_t rnn_bwd_workspace_elems(const RnnDims& d) {
-  return (size_t)(d.TN() * d.GH() * (d.gru() ? 2 : 1) + 2 * d.TN() * d.D * d.H + 2 * d.N * d.H);
+  return (size_t)(d.TN() * d.GH() * (d.gru() ? 2 : 1) + 2 * d.TN() * d.D * d.H + 3 * d.N * d.H);
 }
 
 void check_blob(const TBlob& b, const Shape& s, const char* what) {
