@@ -101,6 +101,27 @@ class RnnOpTest {
         }
     }
 
+    @Test
+    void threadedKernelsMatchMxnetAndSerial() {
+        // batch x gates large enough that the per-step loops and the GEMMs split across threads
+        int before = dev.kiln.engine.Engine.numThreads();
+        try {
+            for (String m : List.of("lstm", "gru")) {
+                RnnTesting.Case c = new RnnTesting.Case(m, 2, true, true, 4, 24, 8, 128, 0);
+                List<double[]> v = RnnTesting.values(c, 51);
+                List<double[]> h = RnnTesting.heads(c, 53);
+                dev.kiln.engine.Engine.setNumThreads(3);
+                RnnTesting.Run k3 = RnnTesting.kiln(c, v, true, h, DType.FLOAT32, GradReq.WRITE, 1);
+                dev.kiln.engine.Engine.setNumThreads(1);
+                RnnTesting.Run k1 = RnnTesting.kiln(c, v, true, h, DType.FLOAT32, GradReq.WRITE, 1);
+                compare(k1, k3, 1e-5, c + " 3 threads vs 1");
+                compare(RnnTesting.mxnet(c, v, true, h), k3, TOL, c + " 3 threads vs MXNet");
+            }
+        } finally {
+            dev.kiln.engine.Engine.setNumThreads(before);
+        }
+    }
+
     private static GradCheck.Inputs gradInputs(RnnTesting.Case c, long seed) {
         List<double[]> v = RnnTesting.values(c, seed);
         List<long[]> s = c.shapes();
@@ -116,7 +137,8 @@ class RnnOpTest {
     void numericGradients() {
         for (String m : MODES) {
             for (RnnTesting.Case c : List.of(new RnnTesting.Case(m, 2, true, true, 3, 2, 3, 2, 0),
-                    new RnnTesting.Case(m, 1, false, false, 4, 2, 2, 3, 0))) {
+                    new RnnTesting.Case(m, 1, false, false, 4, 2, 2, 3, 0),
+                    new RnnTesting.Case(m, 2, true, true, 1, 1, 2, 2, 0))) {
                 GradCheck.check(RnnTesting.node(c.attrs()), gradInputs(c, 61), RnnTesting.argNames(c), 1e-6, 1e-5, 1e-7);
             }
         }
@@ -269,6 +291,56 @@ class RnnOpTest {
         double h = 1 / (1 + Math.exp(-0.7)) * Math.tanh(cell);
         assertEquals(h, r.outputs().get(0)[0], 1e-12);
         assertEquals(cell, r.outputs().get(2)[0], 1e-12);
+    }
+
+    @Test
+    void clipNanWithoutRangeIsIgnoredAsInMxnet() {
+        RnnTesting.Case c = new RnnTesting.Case("lstm", 1, false, true);
+        List<double[]> v = RnnTesting.values(c, 5);
+        RnnTesting.Run a = RnnTesting.kiln(c, v, false, null, DType.FLOAT64, GradReq.NULL, 1);
+        Map<String, String> attrs = c.attrs();
+        attrs.put("lstm_state_clip_nan", "True");
+        Symbol s = RnnTesting.node(attrs);
+        try (Executor ex = Executor.simpleBind(s, Context.cpu(), Map.of("data", c.shapes().get(0)),
+                Map.of("data", DType.FLOAT64), Map.of(), new Executor.Options())) {
+            List<String> names = RnnTesting.argNames(c);
+            for (int i = 0; i < names.size(); i++) {
+                ex.argDict().get(names.get(i)).set(v.get(i));
+            }
+            ex.forward(false);
+            for (int i = 0; i < 3; i++) {
+                assertNear(a.outputs().get(i), ex.outputs().get(i).toDoubleArray(), 0, "clip_nan output " + i);
+            }
+        }
+    }
+
+    @Test
+    void imperativeInvokeMatchesExecutor() {
+        for (String m : MODES) {
+            RnnTesting.Case c = new RnnTesting.Case(m, 2, true, true);
+            List<double[]> v = RnnTesting.values(c, 13);
+            RnnTesting.Run a = RnnTesting.kiln(c, v, false, null, DType.FLOAT32, GradReq.NULL, 1);
+            List<dev.kiln.ndarray.NDArray> in = new ArrayList<>();
+            List<dev.kiln.ndarray.NDArray> out = List.of();
+            try {
+                List<long[]> shapes = c.shapes();
+                for (int i = 0; i < v.size(); i++) {
+                    float[] f = new float[v.get(i).length];
+                    for (int j = 0; j < f.length; j++) {
+                        f[j] = (float) v.get(i)[j];
+                    }
+                    in.add(dev.kiln.ndarray.NDArray.create(f, shapes.get(i)));
+                }
+                out = dev.kiln.ndarray.NDArray.invoke("RNN", c.attrs(), in.toArray(new dev.kiln.ndarray.NDArray[0]));
+                assertEquals(a.outputs().size(), out.size(), m + " visible outputs");
+                for (int i = 0; i < out.size(); i++) {
+                    assertNear(a.outputs().get(i), out.get(i).toDoubleArray(), 0, m + " imperative output " + i);
+                }
+            } finally {
+                in.forEach(dev.kiln.ndarray.NDArray::close);
+                out.forEach(dev.kiln.ndarray.NDArray::close);
+            }
+        }
     }
 
     @Test
