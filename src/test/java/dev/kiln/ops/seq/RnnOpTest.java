@@ -276,6 +276,37 @@ class RnnOpTest {
     }
 
     @Test
+    void dropoutMasksReachTheBackward() {
+        // p so close to 1 that every inter-layer element is dropped (fixed seed): layer 1 then sees
+        // zero input, and nothing flows back into layer 0 or the data
+        for (String m : MODES) {
+            RnnTesting.Case c = new RnnTesting.Case(m, 2, true, false).withP(0.9999999);
+            List<double[]> v = RnnTesting.values(c, 17);
+            List<double[]> h = RnnTesting.heads(c, 19);
+            RnnTesting.Run full = RnnTesting.kiln(c, v, true, h, DType.FLOAT64, GradReq.WRITE, 1);
+            int sl = c.dirs() * c.batch() * c.hidden();
+            RnnTesting.Case c1 = new RnnTesting.Case(m, 1, true, false, c.seq(), c.batch(), c.dirs() * c.hidden(),
+                    c.hidden(), 0);
+            List<double[]> v1 = new ArrayList<>(List.of(new double[c.seq() * c.batch() * c.dirs() * c.hidden()],
+                    layerParams(c, v.get(1), 1), Arrays.copyOfRange(v.get(2), sl, 2 * sl)));
+            if (c.lstm()) {
+                v1.add(Arrays.copyOfRange(v.get(3), sl, 2 * sl));
+            }
+            RnnTesting.Run one = RnnTesting.kiln(c1, v1, true, h, DType.FLOAT64, GradReq.WRITE, 1);
+            assertNear(one.outputs().get(0), full.outputs().get(0), 1e-12, m + " output");
+            assertNear(new double[v.get(0).length], full.grads().get(0), 0, m + " data grad");
+            double[] l0 = layerParams(c, full.grads().get(1), 0);
+            assertNear(new double[l0.length], l0, 0, m + " layer-0 parameter grads");
+            assertNear(one.grads().get(1), layerParams(c, full.grads().get(1), 1), 1e-12, m + " layer-1 parameter grads");
+            for (int i = 2; i < one.grads().size(); i++) {
+                assertNear(new double[sl], Arrays.copyOfRange(full.grads().get(i), 0, sl), 0, m + " layer-0 state grad " + i);
+                assertNear(one.grads().get(i), Arrays.copyOfRange(full.grads().get(i), sl, 2 * sl), 1e-12,
+                        m + " layer-1 state grad " + i);
+            }
+        }
+    }
+
+    @Test
     void lstmGateOrderIsIfgo() {
         // one step, one unit, zero state, zero input weights: gates come from the biases alone
         // (b_x = [i, f, g, o] = [0.3, -0.2, 0.5, 0.7], b_h = 0): c = sigmoid(.3) * tanh(.5), h = sigmoid(.7) * tanh(c)
