@@ -190,6 +190,47 @@ class RnnOpTest {
     }
 
     @Test
+    void zeroBeginStatesWithUnknownBatchAsFusedRnnCell() {
+        // FusedRNNCell.begin_state: zeros of shape (L*D, 0, H), the batch inferred from the data
+        RnnTesting.Case c = new RnnTesting.Case("lstm", 2, true, true);
+        Map<String, Symbol> named = new LinkedHashMap<>();
+        named.put("data", Symbol.variable("data"));
+        named.put("parameters", Symbol.variable("n_parameters"));
+        named.put("state", Symbol.create("_zeros", "begin_state_0", Map.of("shape", "(4, 0, 6)"), null));
+        named.put("state_cell", Symbol.create("_zeros", "begin_state_1", Map.of("shape", "(4, 0, 6)"), null));
+        Symbol s = Symbol.create("RNN", "n", c.attrs(), named);
+        assertEquals(List.of("data", "n_parameters"), s.listArguments());
+        List<double[]> v = RnnTesting.values(c, 23);
+        List<double[]> h = RnnTesting.heads(c, 29);
+        try (Executor ex = Executor.simpleBind(s, Context.cpu(), Map.of("data", c.shapes().get(0)),
+                Map.of("data", DType.FLOAT32, "n_parameters", DType.FLOAT32),
+                Map.of("data", GradReq.WRITE, "n_parameters", GradReq.WRITE), new Executor.Options())) {
+            assertArrayEquals(c.shapes().get(1), ex.argDict().get("n_parameters").shape().dims());
+            ex.argDict().get("data").set(v.get(0));
+            ex.argDict().get("n_parameters").set(v.get(1));
+            ex.forward(true);
+            List<double[]> zv = new ArrayList<>(List.of(v.get(0), v.get(1), new double[v.get(2).length],
+                    new double[v.get(3).length]));
+            RnnTesting.Run ref = RnnTesting.kiln(c, zv, true, h, DType.FLOAT32, GradReq.WRITE, 1);
+            List<dev.kiln.ndarray.NDArray> hs = new ArrayList<>();
+            try {
+                for (int j = 0; j < ex.outputs().size(); j++) {
+                    assertNear(ref.outputs().get(j), ex.outputs().get(j).toDoubleArray(), 0, "output " + j);
+                    dev.kiln.ndarray.NDArray a = dev.kiln.ndarray.NDArray.zeros(ex.outputs().get(j).shape(),
+                            DType.FLOAT32, Context.cpu());
+                    hs.add(a);
+                    a.set(h.get(j));
+                }
+                ex.backward(hs.toArray(new dev.kiln.ndarray.NDArray[0]));
+            } finally {
+                hs.forEach(dev.kiln.ndarray.NDArray::close);
+            }
+            assertNear(ref.grads().get(0), ex.gradDict().get("data").toDoubleArray(), 0, "data grad");
+            assertNear(ref.grads().get(1), ex.gradDict().get("n_parameters").toDoubleArray(), 0, "parameters grad");
+        }
+    }
+
+    @Test
     void dropoutOnlyBetweenLayersAndOnlyInTraining() {
         for (String m : MODES) {
             RnnTesting.Case c0 = new RnnTesting.Case(m, 2, true, true);
