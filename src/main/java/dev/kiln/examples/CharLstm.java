@@ -6,7 +6,6 @@ import dev.kiln.engine.Engine;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.init.Initializer;
-import dev.kiln.init.Mixed;
 import dev.kiln.init.Uniform;
 import dev.kiln.init.Xavier;
 import dev.kiln.io.NDArrayIter;
@@ -15,6 +14,7 @@ import dev.kiln.module.BaseModule;
 import dev.kiln.module.Module;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.rnn.FusedRNN;
 import dev.kiln.symbol.Symbol;
 
 import java.io.IOException;
@@ -88,7 +88,11 @@ public final class CharLstm {
         Symbol tnc = Symbol.create("transpose", "to_tnc", Map.of("axes", "(1, 0, 2)"), null, embed);
         Symbol states = Symbol.create("_zeros", "lstm_h0", Map.of("shape", "(" + c.layers() + ", " + c.batch() + ", " + c.hidden() + ")"), null);
         Symbol cells = Symbol.create("_zeros", "lstm_c0", Map.of("shape", "(" + c.layers() + ", " + c.batch() + ", " + c.hidden() + ")"), null);
-        Symbol rnn = Symbol.create("RNN", "lstm", rnnAttrs(c, false), null, tnc, Symbol.variable("lstm_parameters"), states, cells);
+        // the fused vector's __init__ is MXNet's FusedRNN initializer (as FusedRNNCell sets it): it unpacks the
+        // vector and initializes the weights uniformly, the biases to 0 and the forget-gate biases to 1
+        Symbol params = Symbol.variable("lstm_parameters", Map.of("__init__",
+                new FusedRNN(new Uniform(0.08), c.hidden(), c.layers(), "lstm", false, 1.0).dumps()));
+        Symbol rnn = Symbol.create("RNN", "lstm", rnnAttrs(c, false), null, tnc, params, states, cells);
         Symbol ntc = Symbol.create("transpose", "to_ntc", Map.of("axes", "(1, 0, 2)"), null, rnn);
         Symbol flat = Symbol.create("Reshape", "flat", Map.of("shape", "(-1, " + c.hidden() + ")"), null, ntc);
         Symbol fc = Symbol.fullyConnected("pred", flat, vocab);
@@ -168,7 +172,7 @@ public final class CharLstm {
             BaseModule.FitArgs args = new BaseModule.FitArgs().evalData(val).evalMetric(new Perplexity(null))
                     .numEpoch(c.epochs()).optimizer("adam")
                     .optimizerParams(Map.of("learning_rate", c.lr(), "clip_gradient", 5.0))
-                    .initializer(new Mixed(List.of("lstm_parameters", ".*"), List.of(new Uniform(0.08), new Xavier())))
+                    .initializer(new Xavier())
                     .batchEndCallback(cbs.toArray(new BatchEndCallback[0]))
                     .epochSummary((epoch, t, v) -> {
                         trainPpl.add(t.isEmpty() ? Double.NaN : t.get(0).getValue());
