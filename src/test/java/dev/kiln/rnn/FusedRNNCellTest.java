@@ -15,13 +15,11 @@ import dev.kiln.testutil.NoLeaks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.function.BiFunction;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -170,65 +168,10 @@ class FusedRNNCellTest {
 
     // ---- the fused graph in real MXNet vs the unfused stack in Kiln ----------------------------
 
-    private static Method sources() throws ReflectiveOperationException {
-        Method m = Ops.class.getDeclaredMethod("setSourcesForTesting", BiFunction.class, Supplier.class);
-        m.setAccessible(true);
-        return m;
-    }
-
-    /** Describes MXNet's RNN operator (inputs/outputs as rnn.cc declares them) while the native op is absent. */
-    private static String rnnInfo(String attrsJson) {
-        Map<String, Object> a = Json.asObject(Json.parse(attrsJson), "attrs");
-        boolean lstm = "lstm".equals(a.get("mode"));
-        boolean so = "True".equals(a.get("state_outputs"));
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", "RNN");
-        m.put("inputs", lstm ? List.of("data", "parameters", "state", "state_cell") : List.of("data", "parameters", "state"));
-        m.put("outputs", lstm ? List.of("output", "state_output", "statecell_output") : List.of("output", "state_output"));
-        m.put("visible_outputs", so ? (lstm ? 3 : 2) : 1);
-        m.put("mutate", List.of());
-        m.put("params", List.of());
-        m.put("backward", false);
-        m.put("differentiable", true);
-        m.put("gpu", false);
-        return Json.write(m);
-    }
-
-    /** Runs {@code build} with an RNN op description available (the native one when registered). */
-    static <T> T withRnnOp(Supplier<T> build) throws ReflectiveOperationException {
-        if (Ops.isSupported("RNN")) {
-            return build.get();
-        }
-        Method nativeInfo = Ops.class.getDeclaredMethod("nativeInfo", String.class, String.class);
-        Method nativeList = Ops.class.getDeclaredMethod("nativeList");
-        nativeInfo.setAccessible(true);
-        nativeList.setAccessible(true);
-        BiFunction<String, String, String> info = (op, attrs) -> {
-            if (op.equals("RNN")) {
-                return rnnInfo(attrs);
-            }
-            try {
-                return (String) nativeInfo.invoke(null, op, attrs);
-            } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException(e);
-            }
-        };
-        Supplier<String> list = () -> {
-            try {
-                List<Object> names = new ArrayList<>(Json.asArray(Json.parse((String) nativeList.invoke(null)), "ops"));
-                names.add("RNN");
-                return Json.write(names);
-            } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException(e);
-            }
-        };
-        Method set = sources();
-        set.invoke(null, info, list);
-        try {
-            return build.get();
-        } finally {
-            set.invoke(null, null, null);
-        }
+    /** Runs {@code build}; the native RNN op (ops/seq/rnn.cc) must be registered. */
+    static <T> T withRnnOp(Supplier<T> build) {
+        assertTrue(Ops.isSupported("RNN"), "the native RNN op is registered");
+        return build.get();
     }
 
     @Test
@@ -438,14 +381,13 @@ class FusedRNNCellTest {
     }
 
     /**
-     * Kiln's own fused RNN op (ops/seq, merged separately) against the unfused stack. Until that op
-     * is registered, binding the fused graph must fail with an error naming the RNN operator; once
-     * it is, the fused forward must equal the unfused one (1e-5), default zero states included.
+     * Kiln's own fused RNN op (ops/seq/rnn.cc) against the unfused stack of cells with the same
+     * weights (issue 5: 1e-5): forward outputs, the data gradient, and the parameter gradient
+     * (the unfused cells' gradients packed into the fused layout), for a 2-layer bidirectional
+     * lstm, gru and rnn_tanh with default zero states.
      */
     @Test
     void kilnFusedOpEqualsUnfusedStack() throws Exception {
-        boolean haveOp = Ops.isSupported("RNN");
-        System.out.println("native RNN op registered: " + haveOp);
         int n = 2;
         int t = 3;
         int in = 3;
@@ -457,23 +399,45 @@ class FusedRNNCellTest {
             Random r = new Random(mode.hashCode());
             long size = cell.parameterSize(in);
             float[] params = RnnRef.random(r, (int) size, 0.5);
-            Map<String, float[]> vals = new LinkedHashMap<>();
-            vals.put("data", RnnRef.random(r, n * t * in, 1.0));
-            Map<String, float[]> fusedVals = new LinkedHashMap<>(vals);
-            fusedVals.put(mode + "_parameters", params);
+            float[] data = RnnRef.random(r, n * t * in, 1.0);
+            float[] head = RnnRef.random(r, n * t * 2 * h, 1.0);
+            String pname = mode + "_parameters";
             try (NDScope s = NDScope.open()) {
-                cell.unpackToCells(Map.of(mode + "_parameters", NDArray.create(params, size)))
-                        .forEach((k, v) -> vals.put(k, v.toFloatArray()));
+                Map<String, NDArray> cells = cell.unpackToCells(Map.of(pname, NDArray.create(params, size)));
+                Map<String, long[]> shapes = new LinkedHashMap<>();
+                shapes.put("data", new long[] {n, t, in});
+                Map<String, dev.kiln.executor.GradReq> reqs = new LinkedHashMap<>();
+                for (String a : unfused.listArguments()) {
+                    reqs.put(a, dev.kiln.executor.GradReq.WRITE);
+                }
+                try (dev.kiln.executor.Executor eu = dev.kiln.executor.Executor.simpleBind(unfused,
+                        dev.kiln.ndarray.Context.cpu(), shapes, Map.of(), reqs, new dev.kiln.executor.Executor.Options());
+                     dev.kiln.executor.Executor ef = dev.kiln.executor.Executor.simpleBind(fused,
+                        dev.kiln.ndarray.Context.cpu(), shapes, Map.of(),
+                        Map.of("data", dev.kiln.executor.GradReq.WRITE, pname, dev.kiln.executor.GradReq.WRITE),
+                        new dev.kiln.executor.Executor.Options())) {
+                    eu.argDict().get("data").set(data);
+                    ef.argDict().get("data").set(data);
+                    ef.argDict().get(pname).set(params);
+                    cells.forEach((k, v) -> eu.argDict().get(k).set(v.toFloatArray()));
+                    long[] os = {n, t, 2 * h};
+                    eu.forward(true);
+                    ef.forward(true);
+                    RnnRef.assertClose(toDouble(eu.outputs().get(0).toFloatArray()), ef.outputs().get(0).toFloatArray(),
+                            1e-5, "Kiln fused " + mode + " forward vs unfused");
+                    eu.backward(NDArray.create(head, os));
+                    ef.backward(NDArray.create(head, os));
+                    RnnRef.assertClose(toDouble(eu.gradDict().get("data").toFloatArray()),
+                            ef.gradDict().get("data").toFloatArray(), 1e-5, "Kiln fused " + mode + " data gradient");
+                    Map<String, NDArray> cellGrads = new LinkedHashMap<>();
+                    for (String k : cells.keySet()) {
+                        cellGrads.put(k, eu.gradDict().get(k));
+                    }
+                    float[] packed = cell.packFromCells(cellGrads).get(pname).toFloatArray();
+                    RnnRef.assertClose(toDouble(packed), ef.gradDict().get(pname).toFloatArray(), 1e-5,
+                            "Kiln fused " + mode + " parameter gradient");
+                }
             }
-            Map<String, long[]> shape = Map.of("data", new long[] {n, t, in});
-            if (!haveOp) {
-                RuntimeException e = assertThrows(RuntimeException.class, () -> RnnRef.forward(fused, shape, fusedVals, false));
-                assertTrue(e.getMessage().contains("RNN"), e.getMessage());
-                continue;
-            }
-            float[] want = RnnRef.forward(unfused, shape, vals, false).get(0);
-            float[] got = RnnRef.forward(fused, shape, fusedVals, false).get(0);
-            RnnRef.assertClose(toDouble(want), got, 1e-5, "Kiln fused " + mode + " vs unfused");
         }
     }
 
