@@ -14,7 +14,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * The character LSTM language model of issue 5 on tiny-shakespeare (first 90% train, last 10%
  * validation): a shortened run in the default suite that must beat the unigram model's validation
- * perplexity, and the full run (2 x 256 LSTM, sequence 64) to perplexity <= 6.0 under -Pslow.
+ * perplexity, and a 6-epoch run of the example's model (2 x 256 LSTM, sequence 64) to perplexity
+ * <= 6.0 under -Pslow.
  */
 @ExtendWith(NoLeaks.class)
 class CharLstmTest {
@@ -51,7 +52,11 @@ class CharLstmTest {
     @Test
     @Tag("slow")
     void fullRunReachesPerplexitySix() throws Exception {
-        CharLstm.Result r = CharLstm.train(corpus(), CharLstm.Config.standard(), 500, true);
+        // 6 of the example's 10 epochs: 5.91 after 3 epochs and 5.41 after 5 measured here (about 2 min per epoch)
+        CharLstm.Config c = CharLstm.Config.standard();
+        c = new CharLstm.Config(c.seqLen(), c.batch(), c.embed(), c.hidden(), c.layers(), c.dropout(), c.lr(), 6,
+                c.maxTrainSeqs(), c.seed());
+        CharLstm.Result r = CharLstm.train(corpus(), c, 500, true);
         print(r);
         double best = r.validationPerplexity().stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
         assertTrue(best <= 6.0, "best validation perplexity " + best);
