@@ -226,7 +226,7 @@ public final class BucketSentenceIter extends DataIter {
                 l[pos] = lab;
             }
         }
-        long[] shape = majorAxis == 0 ? new long[] {batchSize, len} : new long[] {len, batchSize};
+        long[] shape = shape(len);
         NDArray da = array(d, shape);
         NDArray la;
         try {
@@ -235,8 +235,16 @@ public final class BucketSentenceIter extends DataIter {
             da.close();
             throw e;
         }
-        return new DataBatch(List.of(da), List.of(la), 0, null, len,
-                List.of(new DataDesc(dataName, shape, dtype, layout)), List.of(new DataDesc(labelName, shape, dtype, layout)));
+        return new DataBatch(List.of(da), List.of(la), 0, null, len, List.of(desc(dataName, len)), List.of(desc(labelName, len)));
+    }
+
+    /** The shape of a batch of sequences of length {@code len}: (batch, len), or (len, batch) when time-major. */
+    private long[] shape(int len) {
+        return majorAxis == 0 ? new long[] {batchSize, len} : new long[] {len, batchSize};
+    }
+
+    private DataDesc desc(String name, int len) {
+        return new DataDesc(name, shape(len), dtype, layout);
     }
 
     private NDArray array(float[] v, long[] shape) {
@@ -257,15 +265,13 @@ public final class BucketSentenceIter extends DataIter {
     /** The data description of the default (largest) bucket. */
     @Override
     public List<DataDesc> provideData() {
-        int t = defaultBucketKey();
-        return List.of(new DataDesc(dataName, majorAxis == 0 ? new long[] {batchSize, t} : new long[] {t, batchSize}, dtype, layout));
+        return List.of(desc(dataName, defaultBucketKey()));
     }
 
     /** The label description of the default (largest) bucket. */
     @Override
     public List<DataDesc> provideLabel() {
-        int t = defaultBucketKey();
-        return List.of(new DataDesc(labelName, majorAxis == 0 ? new long[] {batchSize, t} : new long[] {t, batchSize}, dtype, layout));
+        return List.of(desc(labelName, defaultBucketKey()));
     }
 
     /** The largest bucket. */

@@ -91,6 +91,99 @@ public abstract class BaseModule implements AutoCloseable {
         }
     }
 
+    /** Throws unless the module is open and bound. */
+    protected void assertBound(String what) {
+        checkOpen();
+        if (!binded) {
+            throw new IllegalStateException(what + ": call bind first");
+        }
+    }
+
+    /** {@link #assertBoundAndInit}, then throws unless the module was bound with {@code inputs_need_grad}. */
+    protected void assertInputsNeedGrad(String what) {
+        assertBoundAndInit(what);
+        if (!inputsNeedGrad) {
+            throw new IllegalStateException(what + ": bind with inputs_need_grad=True");
+        }
+    }
+
+    /** Throws unless the optimizer is initialized. */
+    protected void assertOptimizerInitialized(String what) {
+        if (!optimizerInitialized) {
+            throw new IllegalStateException(what + ": call init_optimizer first");
+        }
+    }
+
+    /** MXNet's bind assertion: {@code inputs_need_grad} requires {@code for_training}. */
+    protected static void checkBindFlags(boolean forTraining, boolean inputsNeedGrad) {
+        if (!forTraining && inputsNeedGrad) {
+            throw new IllegalArgumentException("inputs_need_grad requires for_training=True");
+        }
+    }
+
+    /**
+     * The start of every initParams: false when the parameters are already initialized and
+     * {@code forceInit} is false (the call is then ignored, with a warning when {@code warnIfIgnored});
+     * throws when closed or not bound.
+     */
+    protected boolean shouldInitParams(boolean forceInit, boolean warnIfIgnored) {
+        checkOpen();
+        if (paramsInitialized && !forceInit) {
+            if (warnIfIgnored) {
+                logger.warn("Parameters already initialized and force_init=False. init_params call ignored.");
+            }
+            return false;
+        }
+        if (!binded) {
+            throw new IllegalStateException("call bind before initializing the parameters");
+        }
+        return true;
+    }
+
+    /**
+     * MXNet's {@code set_params}, shared by the modules: without {@code allowMissing} it is
+     * {@code initParams(null, argParams, auxParams, false, forceInit, initAllowExtra)}; otherwise,
+     * unless the parameters are already initialized and {@code forceInit} is false (then it only
+     * warns), the module must be bound, {@code setter} copies the values and the parameters count
+     * as initialized.
+     */
+    protected void setParamsVia(Map<String, NDArray> argParams, Map<String, NDArray> auxParams, boolean allowMissing,
+            boolean forceInit, boolean initAllowExtra, Runnable setter) {
+        checkOpen();
+        if (!allowMissing) {
+            initParams(null, argParams, auxParams, false, forceInit, initAllowExtra);
+            return;
+        }
+        if (paramsInitialized && !forceInit) {
+            logger.warn("Parameters already initialized and force_init=False. set_params call ignored.");
+            return;
+        }
+        assertBound("set_params");
+        setter.run();
+        paramsInitialized = true;
+    }
+
+    /**
+     * The start of every initOptimizer: throws unless bound with initialized parameters; false
+     * (after logging {@code ignoredWarning}) when the optimizer is already initialized and
+     * {@code forceInit} is false.
+     */
+    protected boolean shouldInitOptimizer(boolean forceInit, String ignoredWarning) {
+        assertBoundAndInit("init_optimizer");
+        if (optimizerInitialized && !forceInit) {
+            logger.warn(ignoredWarning);
+            return false;
+        }
+        return true;
+    }
+
+    /** Marks the module closed; false when it already was (for idempotent {@link #close()}s). */
+    protected boolean markClosed() {
+        boolean first = !closed;
+        closed = true;
+        return first;
+    }
+
     // ---- the intermediate API (subclasses) -----------------------------------------------------
 
     public abstract List<String> dataNames();

@@ -20,7 +20,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 
@@ -201,13 +200,6 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         return binded ? currModule.outputNames() : callSymGen(defaultBucketKey).symbol().listOutputs();
     }
 
-    private void assertBound(String what) {
-        checkOpen();
-        if (!binded) {
-            throw new IllegalStateException(what + ": call bind first");
-        }
-    }
-
     @Override
     public List<DataDesc> dataShapes() {
         assertBound("data_shapes");
@@ -246,12 +238,8 @@ public class BucketingModule extends BaseModule implements Checkpointable {
     @Override
     public void initParams(Initializer initializer, Map<String, NDArray> argParams, Map<String, NDArray> auxParams,
             boolean allowMissing, boolean forceInit, boolean allowExtra) {
-        checkOpen();
-        if (paramsInitialized && !forceInit) {
+        if (!shouldInitParams(forceInit, false)) {
             return;
-        }
-        if (!binded) {
-            throw new IllegalStateException("call bind before initializing the parameters");
         }
         currModule.initParams(initializer, argParams, auxParams, allowMissing, forceInit, allowExtra);
         paramsDirty = false;
@@ -261,19 +249,10 @@ public class BucketingModule extends BaseModule implements Checkpointable {
     @Override
     public void setParams(Map<String, NDArray> argParams, Map<String, NDArray> auxParams, boolean allowMissing, boolean forceInit,
             boolean allowExtra) {
-        checkOpen();
-        if (!allowMissing) {
-            initParams(null, argParams, auxParams, false, forceInit, allowExtra);
-            return;
-        }
-        if (paramsInitialized && !forceInit) {
-            logger.warn("Parameters already initialized and force_init=False. set_params call ignored.");
-            return;
-        }
-        assertBound("set_params");
-        currModule.setParams(argParams, auxParams, true, forceInit, allowExtra);
-        paramsDirty = true;
-        paramsInitialized = true;
+        setParamsVia(argParams, auxParams, allowMissing, forceInit, allowExtra, () -> {
+            currModule.setParams(argParams, auxParams, true, forceInit, allowExtra);
+            paramsDirty = true;
+        });
     }
 
     // ---- bind / buckets --------------------------------------------------------------------------
@@ -291,8 +270,8 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         Map<String, NDArray> keepAux = null;
         if (paramsInitialized && binded) {
             List<Map<String, NDArray>> p = getParams();
-            keepArg = copyAll(p.get(0));
-            keepAux = copyAll(p.get(1));
+            keepArg = copyToCpu(p.get(0), new LinkedHashMap<>());
+            keepAux = copyToCpu(p.get(1), new LinkedHashMap<>());
         }
         try {
             if (forceRebind) {
@@ -305,9 +284,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
             if (sharedModule != null) {
                 throw new IllegalArgumentException("shared_module for BucketingModule is not supported");
             }
-            if (!forTraining && inputsNeedGrad) {
-                throw new IllegalArgumentException("inputs_need_grad requires for_training=True");
-            }
+            checkBindFlags(forTraining, inputsNeedGrad);
             this.forTraining = forTraining;
             this.inputsNeedGrad = inputsNeedGrad;
             this.gradReq = gradReq;
@@ -317,9 +294,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
                 buckets.put(defaultBucketKey, module);
             }
             module.bind(dataShapes, labelShapes, forTraining, inputsNeedGrad, false, null, gradReq);
-            currModule = module;
-            currBucketKey = defaultBucketKey;
-            symbol = module.symbol();
+            makeCurrent(defaultBucketKey, module);
             binded = true;
             if (monitor != null) {
                 module.installMonitor(monitor);
@@ -341,27 +316,35 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         }
     }
 
-    private static Map<String, NDArray> copyAll(Map<String, NDArray> m) {
-        Map<String, NDArray> c = new LinkedHashMap<>();
-        m.forEach((k, v) -> c.put(k, v.copy().detach()));
-        return c;
+    /** Puts a detached CPU copy of every array of {@code src} (may be null) into {@code dst}, which the caller closes; returns dst. */
+    private static Map<String, NDArray> copyToCpu(Map<String, NDArray> src, Map<String, NDArray> dst) {
+        if (src != null) {
+            src.forEach((k, v) -> dst.put(k, v.copyTo(Context.cpu()).detach()));
+        }
+        return dst;
     }
 
     private void resetBind() {
         binded = false;
         optimizerInitialized = false;
-        for (Module m : reverse(buckets.values())) {
-            m.close();
-        }
-        buckets.clear();
-        currModule = null;
+        closeBuckets();
         currBucketKey = null;
     }
 
-    private static List<Module> reverse(java.util.Collection<Module> c) {
-        List<Module> l = new ArrayList<>(c);
-        java.util.Collections.reverse(l);
-        return l;
+    /** Closes every bucket's module, last created first: buckets borrow the default bucket's arrays and optimizer. */
+    private void closeBuckets() {
+        List<Module> l = new ArrayList<>(buckets.values());
+        for (int i = l.size() - 1; i >= 0; i--) {
+            l.get(i).close();
+        }
+        buckets.clear();
+        currModule = null;
+    }
+
+    private void makeCurrent(Object bucketKey, Module module) {
+        currModule = module;
+        currBucketKey = bucketKey;
+        symbol = module.symbol();
     }
 
     /**
@@ -391,9 +374,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
             }
             buckets.put(bucketKey, module);
         }
-        currModule = module;
-        currBucketKey = bucketKey;
-        symbol = module.symbol();
+        makeCurrent(bucketKey, module);
     }
 
     /** Input descriptions of a batch: its provideData, or built from its arrays with the bucket's names. */
@@ -434,9 +415,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
 
     @Override
     public void initOptimizer(Object kvstore, Object optimizer, Map<String, ?> optimizerParams, boolean forceInit) {
-        assertBoundAndInit("init_optimizer");
-        if (optimizerInitialized && !forceInit) {
-            logger.warn("optimizer already initialized, ignoring.");
+        if (!shouldInitOptimizer(forceInit, "optimizer already initialized, ignoring.")) {
             return;
         }
         currModule.initOptimizer(kvstore, optimizer, optimizerParams, forceInit);
@@ -457,10 +436,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         Object original = currBucketKey;
         switchFor(batch);
         currModule.prepare(batch);
-        Module back = buckets.get(original);
-        currModule = back;
-        currBucketKey = original;
-        symbol = back.symbol();
+        makeCurrent(original, buckets.get(original));
     }
 
     /** Switches to the batch's bucket ({@link DataBatch#bucketKey()}; null means the default one) and runs forward. */
@@ -487,9 +463,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
     @Override
     public void update() {
         assertBoundAndInit("update");
-        if (!optimizerInitialized) {
-            throw new IllegalStateException("update: call init_optimizer first");
-        }
+        assertOptimizerInitialized("update");
         paramsDirty = true;
         currModule.update();
     }
@@ -508,10 +482,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
 
     @Override
     public List<NDArray> getInputGrads() {
-        assertBoundAndInit("get_input_grads");
-        if (!inputsNeedGrad) {
-            throw new IllegalStateException("get_input_grads: bind with inputs_need_grad=True");
-        }
+        assertInputsNeedGrad("get_input_grads");
         return currModule.getInputGrads();
     }
 
@@ -573,9 +544,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
             NDArray.save(Path.of(prefix + ".buckets"), List.of(k));
         }
         if (saveOptimizerStates) {
-            Path states = Path.of(String.format(Locale.ROOT, "%s-%04d.states", prefix, epoch));
-            currModule.saveOptimizerStates(states);
-            logger.info("Saved optimizer state to \"{}\"", states);
+            currModule.saveCheckpointStates(prefix, epoch);
         }
     }
 
@@ -589,10 +558,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
      */
     public static BucketingModule load(String prefix, int epoch, SymGen symGen, Object defaultBucketKey,
             java.util.function.Consumer<Builder> configure) throws IOException {
-        Builder b = builder(symGen, defaultBucketKey);
-        if (configure != null) {
-            configure.accept(b);
-        }
+        Builder b = configuredBuilder(symGen, defaultBucketKey, configure);
         Map<String, NDArray> keyFile = NDArray.load(Path.of(prefix + ".buckets"));
         List<Integer> keys = new ArrayList<>();
         try {
@@ -624,6 +590,14 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         return m;
     }
 
+    private static Builder configuredBuilder(SymGen symGen, Object defaultBucketKey, java.util.function.Consumer<Builder> configure) {
+        Builder b = builder(symGen, defaultBucketKey);
+        if (configure != null) {
+            configure.accept(b);
+        }
+        return b;
+    }
+
     /**
      * MXNet's {@code BucketingModule.load_dict}: a module whose buckets use the given symbols
      * (keys absent from {@code symDict} use {@code symGen}) and whose parameters count as
@@ -632,10 +606,7 @@ public class BucketingModule extends BaseModule implements Checkpointable {
      */
     public static BucketingModule loadDict(Map<Object, Symbol> symDict, SymGen symGen, Object defaultBucketKey,
             Map<String, NDArray> argParams, Map<String, NDArray> auxParams, java.util.function.Consumer<Builder> configure) {
-        Builder b = builder(symGen, defaultBucketKey);
-        if (configure != null) {
-            configure.accept(b);
-        }
+        Builder b = configuredBuilder(symGen, defaultBucketKey, configure);
         BucketingModule m = b.build();
         if (symDict != null) {
             m.loadedSymbols.putAll(symDict);
@@ -644,12 +615,8 @@ public class BucketingModule extends BaseModule implements Checkpointable {
         Map<String, NDArray> aux = new LinkedHashMap<>();
         m.preloaded = new Checkpoints.Checkpoint(null, arg, aux);
         try {
-            if (argParams != null) {
-                argParams.forEach((k, v) -> arg.put(k, v.copyTo(Context.cpu()).detach()));
-            }
-            if (auxParams != null) {
-                auxParams.forEach((k, v) -> aux.put(k, v.copyTo(Context.cpu()).detach()));
-            }
+            copyToCpu(argParams, arg);
+            copyToCpu(auxParams, aux);
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -662,16 +629,10 @@ public class BucketingModule extends BaseModule implements Checkpointable {
 
     @Override
     public void close() {
-        if (closed) {
+        if (!markClosed()) {
             return;
         }
-        closed = true;
-        // buckets borrow the default bucket's arrays and optimizer: close them first
-        for (Module m : reverse(buckets.values())) {
-            m.close();
-        }
-        buckets.clear();
-        currModule = null;
+        closeBuckets();
         if (preloaded != null) {
             preloaded.close();
             preloaded = null;

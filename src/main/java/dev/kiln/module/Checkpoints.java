@@ -71,6 +71,11 @@ public final class Checkpoints {
         return Path.of(String.format(Locale.ROOT, "%s-%04d.params", Objects.requireNonNull(prefix, "prefix"), epoch));
     }
 
+    /** The optimizer-state file of a prefix and epoch: {@code <prefix>-%04d.states}. */
+    static Path statesFile(String prefix, int epoch) {
+        return Path.of(String.format(Locale.ROOT, "%s-%04d.states", prefix, epoch));
+    }
+
     /**
      * Saves a checkpoint: the symbol (when not null) to {@code <prefix>-symbol.json}, the
      * parameters to {@code <prefix>-%04d.params} ({@code arg:} entries in map order, then

@@ -224,13 +224,6 @@ public class Module extends BaseModule implements Checkpointable {
         return contexts;
     }
 
-    private void assertBound(String what) {
-        checkOpen();
-        if (!binded) {
-            throw new IllegalStateException(what + ": call bind first");
-        }
-    }
-
     @Override
     public List<DataDesc> dataShapes() {
         assertBound("data_shapes");
@@ -299,9 +292,7 @@ public class Module extends BaseModule implements Checkpointable {
             logger.warn("Already bound, ignoring bind()");
             return;
         }
-        if (!forTraining && inputsNeedGrad) {
-            throw new IllegalArgumentException("inputs_need_grad requires for_training=True");
-        }
+        checkBindFlags(forTraining, inputsNeedGrad);
         if (dataShapes == null) {
             throw new IllegalArgumentException("data_shapes is required");
         }
@@ -402,13 +393,8 @@ public class Module extends BaseModule implements Checkpointable {
     @Override
     public void initParams(Initializer initializer, Map<String, NDArray> argParams, Map<String, NDArray> auxParams,
             boolean allowMissing, boolean forceInit, boolean allowExtra) {
-        checkOpen();
-        if (paramsInitialized && !forceInit) {
-            logger.warn("Parameters already initialized and force_init=False. init_params call ignored.");
+        if (!shouldInitParams(forceInit, true)) {
             return;
-        }
-        if (!binded) {
-            throw new IllegalStateException("call bind before initializing the parameters");
         }
         Map<String, Map<String, String>> attrs = symbol.attrDict();
         for (String name : new TreeSet<>(this.argParams.keySet())) {
@@ -454,19 +440,10 @@ public class Module extends BaseModule implements Checkpointable {
     @Override
     public void setParams(Map<String, NDArray> argParams, Map<String, NDArray> auxParams, boolean allowMissing, boolean forceInit,
             boolean allowExtra) {
-        checkOpen();
-        if (!allowMissing) {
-            initParams(null, argParams, auxParams, false, forceInit, allowExtra);
-            return;
-        }
-        if (paramsInitialized && !forceInit) {
-            logger.warn("Parameters already initialized and force_init=False. set_params call ignored.");
-            return;
-        }
-        assertBound("set_params");
-        execGroup.setParams(argParams, auxParams, allowExtra);
-        paramsDirty = true;
-        paramsInitialized = true;
+        setParamsVia(argParams, auxParams, allowMissing, forceInit, allowExtra, () -> {
+            execGroup.setParams(argParams, auxParams, allowExtra);
+            paramsDirty = true;
+        });
     }
 
     @Override
@@ -492,9 +469,7 @@ public class Module extends BaseModule implements Checkpointable {
 
     @Override
     public void initOptimizer(Object kvstore, Object optimizer, Map<String, ?> optimizerParams, boolean forceInit) {
-        assertBoundAndInit("init_optimizer");
-        if (optimizerInitialized && !forceInit) {
-            logger.warn("optimizer already initialized, ignoring...");
+        if (!shouldInitOptimizer(forceInit, "optimizer already initialized, ignoring...")) {
             return;
         }
         if (paramsDirty) {
@@ -702,9 +677,7 @@ public class Module extends BaseModule implements Checkpointable {
     @Override
     public void update() {
         assertBoundAndInit("update");
-        if (!optimizerInitialized) {
-            throw new IllegalStateException("update: call init_optimizer first");
-        }
+        assertOptimizerInitialized("update");
         paramsDirty = true;
         UpdateLists u = updateLists();
         if (updateOnKvstore) {
@@ -775,19 +748,13 @@ public class Module extends BaseModule implements Checkpointable {
 
     @Override
     public List<NDArray> getInputGrads() {
-        assertBoundAndInit("get_input_grads");
-        if (!inputsNeedGrad) {
-            throw new IllegalStateException("get_input_grads: bind with inputs_need_grad=True");
-        }
+        assertInputsNeedGrad("get_input_grads");
         return execGroup.mergedInputGrads();
     }
 
     /** Input gradients per input per device. */
     public List<List<NDArray>> getInputGradsPerDevice() {
-        assertBoundAndInit("get_input_grads");
-        if (!inputsNeedGrad) {
-            throw new IllegalStateException("get_input_grads: bind with inputs_need_grad=True");
-        }
+        assertInputsNeedGrad("get_input_grads");
         return execGroup.inputGradsPerDevice();
     }
 
@@ -844,10 +811,15 @@ public class Module extends BaseModule implements Checkpointable {
         List<Map<String, NDArray>> p = getParams();
         Checkpoints.save(prefix, epoch, symbol, p.get(0), p.get(1));
         if (saveOptimizerStates) {
-            Path states = Path.of(String.format(Locale.ROOT, "%s-%04d.states", prefix, epoch));
-            saveOptimizerStates(states);
-            logger.info("Saved optimizer state to \"{}\"", states);
+            saveCheckpointStates(prefix, epoch);
         }
+    }
+
+    /** Writes the optimizer states to {@code <prefix>-%04d.states} and logs it (saveCheckpoint of Module and BucketingModule). */
+    void saveCheckpointStates(String prefix, int epoch) throws IOException {
+        Path states = Checkpoints.statesFile(prefix, epoch);
+        saveOptimizerStates(states);
+        logger.info("Saved optimizer state to \"{}\"", states);
     }
 
     /**
@@ -874,7 +846,7 @@ public class Module extends BaseModule implements Checkpointable {
         m.auxParams = new LinkedHashMap<>(ck.auxParams());
         m.paramsInitialized = true;
         if (loadOptimizerStates) {
-            m.preloadOptStates = Path.of(String.format(Locale.ROOT, "%s-%04d.states", prefix, epoch));
+            m.preloadOptStates = Checkpoints.statesFile(prefix, epoch);
         }
         return m;
     }
@@ -887,9 +859,7 @@ public class Module extends BaseModule implements Checkpointable {
     /** Writes the optimizer states (MXNet's .states pickle), atomically. */
     public void saveOptimizerStates(Path file) throws IOException {
         checkOpen();
-        if (!optimizerInitialized) {
-            throw new IllegalStateException("save_optimizer_states: call init_optimizer first");
-        }
+        assertOptimizerInitialized("save_optimizer_states");
         if (updateOnKvstore) {
             kvstore.saveOptimizerStates(file);
         } else {
@@ -900,9 +870,7 @@ public class Module extends BaseModule implements Checkpointable {
     /** Loads optimizer states written by {@link #saveOptimizerStates} or by MXNet. */
     public void loadOptimizerStates(Path file) throws IOException {
         checkOpen();
-        if (!optimizerInitialized) {
-            throw new IllegalStateException("load_optimizer_states: call init_optimizer first");
-        }
+        assertOptimizerInitialized("load_optimizer_states");
         if (updateOnKvstore) {
             kvstore.loadOptimizerStates(file);
         } else {
@@ -928,10 +896,9 @@ public class Module extends BaseModule implements Checkpointable {
 
     @Override
     public void close() {
-        if (closed) {
+        if (!markClosed()) {
             return;
         }
-        closed = true;
         releaseOptimizer();
         if (execGroup != null) {
             execGroup.close();

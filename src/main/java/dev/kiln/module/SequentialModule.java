@@ -91,13 +91,6 @@ public class SequentialModule extends BaseModule {
         return modules.isEmpty() ? List.of() : modules.get(modules.size() - 1).outputNames();
     }
 
-    private void assertBound(String what) {
-        checkOpen();
-        if (!binded) {
-            throw new IllegalStateException(what + ": call bind first");
-        }
-    }
-
     @Override
     public List<DataDesc> dataShapes() {
         assertBound("data_shapes");
@@ -141,12 +134,8 @@ public class SequentialModule extends BaseModule {
     @Override
     public void initParams(Initializer initializer, Map<String, NDArray> argParams, Map<String, NDArray> auxParams,
             boolean allowMissing, boolean forceInit, boolean allowExtra) {
-        checkOpen();
-        if (paramsInitialized && !forceInit) {
+        if (!shouldInitParams(forceInit, false)) {
             return;
-        }
-        if (!binded) {
-            throw new IllegalStateException("call bind before initializing the parameters");
         }
         for (BaseModule m : modules) {
             m.initParams(initializer, argParams, auxParams, allowMissing, forceInit, allowExtra);
@@ -180,20 +169,11 @@ public class SequentialModule extends BaseModule {
     @Override
     public void setParams(Map<String, NDArray> argParams, Map<String, NDArray> auxParams, boolean allowMissing, boolean forceInit,
             boolean allowExtra) {
-        checkOpen();
-        if (!allowMissing) {
-            initParams(null, argParams, auxParams, false, forceInit, true);
-            return;
-        }
-        if (paramsInitialized && !forceInit) {
-            logger.warn("Parameters already initialized and force_init=False. set_params call ignored.");
-            return;
-        }
-        assertBound("set_params");
-        for (BaseModule m : modules) {
-            m.setParams(argParams, auxParams, true, forceInit, true);
-        }
-        paramsInitialized = true;
+        setParamsVia(argParams, auxParams, allowMissing, forceInit, true, () -> {
+            for (BaseModule m : modules) {
+                m.setParams(argParams, auxParams, true, forceInit, true);
+            }
+        });
     }
 
     // ---- bind ----------------------------------------------------------------------------------
@@ -206,9 +186,7 @@ public class SequentialModule extends BaseModule {
             logger.warn("Already bound, ignoring bind()");
             return;
         }
-        if (inputsNeedGrad && !forTraining) {
-            throw new IllegalArgumentException("inputs_need_grad requires for_training=True");
-        }
+        checkBindFlags(forTraining, inputsNeedGrad);
         if (sharedModule != null) {
             throw new IllegalArgumentException("Shared module is not supported");
         }
@@ -257,9 +235,7 @@ public class SequentialModule extends BaseModule {
 
     @Override
     public void initOptimizer(Object kvstore, Object optimizer, Map<String, ?> optimizerParams, boolean forceInit) {
-        assertBoundAndInit("init_optimizer");
-        if (optimizerInitialized && !forceInit) {
-            logger.warn("optimizer already initialized, ignoring.");
+        if (!shouldInitOptimizer(forceInit, "optimizer already initialized, ignoring.")) {
             return;
         }
         for (BaseModule m : modules) {
@@ -317,9 +293,7 @@ public class SequentialModule extends BaseModule {
     @Override
     public void update() {
         assertBoundAndInit("update");
-        if (!optimizerInitialized) {
-            throw new IllegalStateException("update: call init_optimizer first");
-        }
+        assertOptimizerInitialized("update");
         for (BaseModule m : modules) {
             m.update();
         }
@@ -339,10 +313,7 @@ public class SequentialModule extends BaseModule {
 
     @Override
     public List<NDArray> getInputGrads() {
-        assertBoundAndInit("get_input_grads");
-        if (!inputsNeedGrad) {
-            throw new IllegalStateException("get_input_grads: bind with inputs_need_grad=True");
-        }
+        assertInputsNeedGrad("get_input_grads");
         return modules.get(0).getInputGrads();
     }
 
@@ -367,10 +338,9 @@ public class SequentialModule extends BaseModule {
 
     @Override
     public void close() {
-        if (closed) {
+        if (!markClosed()) {
             return;
         }
-        closed = true;
         for (int i = modules.size() - 1; i >= 0; i--) {
             modules.get(i).close();
         }
