@@ -1,25 +1,17 @@
 package dev.kiln.ops.conv;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
-import ai.djl.mxnet.engine.MxNDManager;
-import ai.djl.ndarray.NDList;
-import dev.kiln.engine.KilnException;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.mxnet.MxOracle;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
-import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.MxCompare;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 
@@ -34,37 +26,20 @@ final class ConvTesting {
     }
 
     static Map<String, String> a(String... kv) {
-        Map<String, String> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put(kv[i], kv[i + 1]);
-        }
-        return m;
+        return OpTesting.a(kv);
     }
 
     static int size(long[] sh) {
-        long n = 1;
-        for (long d : sh) {
-            n *= d;
-        }
-        return (int) n;
+        return OpTesting.size(sh);
     }
 
     /** Uniform values in [lo, hi), exactly representable in float32. */
     static double[] rand(int n, double lo, double hi, long seed) {
-        Random r = new Random(seed);
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (lo + (hi - lo) * r.nextDouble());
-        }
-        return v;
+        return OpTesting.rand(n, lo, hi, seed);
     }
 
     static float[] toFloat(double[] d) {
-        float[] f = new float[d.length];
-        for (int i = 0; i < d.length; i++) {
-            f[i] = (float) d[i];
-        }
-        return f;
+        return OpTesting.toFloat(d);
     }
 
     /**
@@ -83,36 +58,9 @@ final class ConvTesting {
         for (int i = 0; i < in.length; i++) {
             in[i] = toFloat(rand(size(shapes[i]), -1, 1, rng.nextLong()));
         }
-        try (NDScope scope = NDScope.open(); MxNDManager m = MxOracle.newManager()) {
-            NDArray[] kIn = new NDArray[in.length];
-            ai.djl.ndarray.NDArray[] mIn = new ai.djl.ndarray.NDArray[in.length];
-            for (int i = 0; i < in.length; i++) {
-                kIn[i] = NDArray.create(in[i], shapes[i]);
-                mIn[i] = MxOracle.create(m, in[i], shapes[i]);
-            }
-            NDList mOut;
-            try {
-                mOut = MxOracle.invoke(m, op, mxAttrs, mIn);
-            } catch (RuntimeException e) {
-                fail("MXNet rejects the case itself: " + e.getMessage(), e);
-                return 0;
-            }
-            List<NDArray> kOut = NDArray.invoke(op, attrs, kIn);
-            assertEquals(1, kOut.size());
-            assertArrayEquals(mOut.get(0).getShape().getShape(), kOut.get(0).shape().dims(), "output shape");
-            float[] mv = mOut.get(0).toFloatArray();
-            float[] kv = kOut.get(0).toFloatArray();
-            double max = 0;
-            for (int i = 0; i < mv.length; i++) {
-                double err = Math.abs((double) mv[i] - kv[i]) / Math.max(1.0, Math.abs(mv[i]));
-                if (!(err <= 1e-4)) {
-                    fail(String.format(Locale.ROOT, "%s %s: element %d kiln %s mxnet %s (err %.3e)", op, attrs, i, kv[i],
-                            mv[i], err));
-                }
-                max = Math.max(max, err);
-            }
-            return max;
-        }
+        MxCompare.Compared c = MxCompare.forward(op, attrs, mxAttrs, in, shapes, 1e-4, op + " " + attrs, false);
+        assertEquals(1, c.outputs());
+        return c.maxErr();
     }
 
     /** Binds with the given shapes in float32 and runs a forward pass (to provoke bind/inference errors). */
@@ -132,18 +80,6 @@ final class ConvTesting {
 
     /** Asserts a KilnException / IllegalArgumentException whose message contains every fragment. */
     static String assertThrowsMessage(Executable e, String... fragments) {
-        try {
-            e.execute();
-        } catch (KilnException | IllegalArgumentException ex) {
-            String msg = String.valueOf(ex.getMessage());
-            for (String f : fragments) {
-                assertTrue(msg.contains(f), "message should contain '" + f + "': " + msg);
-            }
-            return msg;
-        } catch (Throwable t) {
-            fail("expected KilnException or IllegalArgumentException, got " + t, t);
-        }
-        fail("expected an exception containing " + List.of(fragments));
-        return null;
+        return OpTesting.assertThrowsMessage(e, fragments);
     }
 }

@@ -14,13 +14,13 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.DoubleUnaryOperator;
 
@@ -57,11 +57,7 @@ final class ElemTesting {
     }
 
     static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
+        return OpTesting.size(s);
     }
 
     /**
@@ -69,16 +65,7 @@ final class ElemTesting {
      * the float64 reference see the same inputs), skipping |x| < minAbs.
      */
     static double[] rand(int n, double lo, double hi, double minAbs, long seed) {
-        Random r = new Random(seed);
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            double x;
-            do {
-                x = (float) (lo + (hi - lo) * r.nextDouble());
-            } while (Math.abs(x) < minAbs);
-            v[i] = x;
-        }
-        return v;
+        return OpTesting.rand(n, lo, hi, minAbs, seed);
     }
 
     static double[] rand(long[] shape, double lo, double hi, long seed) {
@@ -119,11 +106,7 @@ final class ElemTesting {
     }
 
     static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
+        return OpTesting.shapes(kv);
     }
 
     static Map<String, double[]> values(Object... kv) {
@@ -174,23 +157,12 @@ final class ElemTesting {
     }
 
     static void assertContains(String msg, String... fragments) {
-        for (String f : fragments) {
-            assertTrue(msg != null && msg.contains(f), "message should contain '" + f + "': " + msg);
-        }
+        OpTesting.assertContains(msg, fragments);
     }
 
     /** {@code e} must throw KilnException or IllegalArgumentException containing every fragment. */
     static String assertThrowsMessage(Executable e, String... fragments) {
-        try {
-            e.execute();
-        } catch (KilnException | IllegalArgumentException ex) {
-            assertContains(ex.getMessage(), fragments);
-            return ex.getMessage();
-        } catch (Throwable t) {
-            fail("expected KilnException or IllegalArgumentException, got " + t, t);
-        }
-        fail("expected an exception containing " + List.of(fragments));
-        return null;
+        return OpTesting.assertThrowsMessage(e, fragments);
     }
 
     /** Shape inference and binding must both fail with a KilnException containing every fragment. */

@@ -1,9 +1,5 @@
 package dev.kiln.ops.nn;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
-import dev.kiln.engine.KilnException;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
@@ -11,6 +7,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,11 +29,7 @@ final class NnTesting {
     }
 
     static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
+        return OpTesting.size(s);
     }
 
     /**
@@ -44,16 +37,7 @@ final class NnTesting {
      * the float64 reference see the same inputs), skipping |x| < minAbs (kinks).
      */
     static double[] rand(int n, double lo, double hi, double minAbs, long seed) {
-        Random r = new Random(seed);
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            double x;
-            do {
-                x = (float) (lo + (hi - lo) * r.nextDouble());
-            } while (Math.abs(x) < minAbs);
-            v[i] = x;
-        }
-        return v;
+        return OpTesting.rand(n, lo, hi, minAbs, seed);
     }
 
     static double[] rand(int n, double lo, double hi, long seed) {
@@ -151,19 +135,7 @@ final class NnTesting {
      * contains every fragment; returns the message.
      */
     static String assertThrowsMessage(Executable e, String... fragments) {
-        try {
-            e.execute();
-        } catch (KilnException | IllegalArgumentException ex) {
-            String msg = String.valueOf(ex.getMessage());
-            for (String f : fragments) {
-                assertTrue(msg.contains(f), "message should contain '" + f + "': " + msg);
-            }
-            return msg;
-        } catch (Throwable t) {
-            fail("expected KilnException or IllegalArgumentException, got " + t, t);
-        }
-        fail("expected an exception containing " + List.of(fragments));
-        return null;
+        return OpTesting.assertThrowsMessage(e, fragments);
     }
 
     /** Builds and binds in float32 with the given shapes, closing the executor if binding works. */

@@ -13,6 +13,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -47,11 +48,7 @@ final class ShapeFixtures {
     }
 
     static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
+        return OpTesting.size(s);
     }
 
     static double[] random(long seed, long[] shape) {
@@ -72,11 +69,7 @@ final class ShapeFixtures {
     }
 
     static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
+        return OpTesting.shapes(kv);
     }
 
     /** Random values (fixed seeds) for every named shape. */
@@ -209,9 +202,7 @@ final class ShapeFixtures {
     }
 
     static void assertContains(String msg, String... fragments) {
-        for (String f : fragments) {
-            assertTrue(msg != null && msg.contains(f), "message should contain '" + f + "': " + msg);
-        }
+        OpTesting.assertContains(msg, fragments);
     }
 
     // ---- reference kernels -----------------------------------------------------------------
