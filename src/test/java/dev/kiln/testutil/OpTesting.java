@@ -53,6 +53,16 @@ public final class OpTesting {
         return (int) n;
     }
 
+    /** Row-major multi-index of flat position {@code flat}. */
+    public static int[] unravel(long flat, long[] shape) {
+        int[] idx = new int[shape.length];
+        for (int i = shape.length - 1; i >= 0; i--) {
+            idx[i] = (int) (flat % shape[i]);
+            flat /= shape[i];
+        }
+        return idx;
+    }
+
     /**
      * {@code n} values uniform in [lo, hi) from {@code new Random(seed)}, each exactly representable
      * in float32 (so a float32 run and a float64 reference see the same inputs).

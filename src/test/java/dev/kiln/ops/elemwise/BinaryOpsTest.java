@@ -24,6 +24,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.Arrays;
@@ -92,7 +93,7 @@ class BinaryOpsTest {
             double[] b = c.rhs(n, seed++);
             double[] expected = zip(a, b, c.f());
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(s, shapes("a", sh, "b", sh), values("a", a, "b", b), t);
+                ExecTesting.Out out = forward(s, shapes("a", sh, "b", sh), values("a", a, "b", b), t);
                 assertShape(sh, out.s(0), op);
                 assertValues(expected, out.v(0), t, op + " " + Arrays.toString(sh));
             }
@@ -228,7 +229,7 @@ class BinaryOpsTest {
             double[] x = c.lhs(10, 51);
             double[] y = c.rhs(10, 52);
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(s, shapes("a", shape(2, 5), "b", shape(2, 5)), values("a", x, "b", y), t);
+                ExecTesting.Out out = forward(s, shapes("a", shape(2, 5), "b", shape(2, 5)), values("a", x, "b", y), t);
                 assertValues(zip(x, y, c.f()), out.v(0), t, "python-style " + cs[1]);
             }
         }

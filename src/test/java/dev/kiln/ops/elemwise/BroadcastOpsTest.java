@@ -28,6 +28,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.Arrays;
@@ -109,7 +110,7 @@ class BroadcastOpsTest {
             double[] expected = broadcastRef(p[0], a, p[1], b, c.f());
             String what = op + " " + Arrays.toString(p[0]) + " with " + Arrays.toString(p[1]);
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(s, shapes("a", p[0], "b", p[1]), values("a", a, "b", b), t);
+                ExecTesting.Out out = forward(s, shapes("a", p[0], "b", p[1]), values("a", a, "b", b), t);
                 assertShape(so, out.s(0), what);
                 assertValues(expected, out.v(0), t, what);
             }

@@ -31,6 +31,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.Arrays;
@@ -96,7 +97,7 @@ class ReduceOpsTest {
         }
         String w = what(op, sh, axes, keepdims, exclude);
         for (DType t : BOTH) {
-            ElemTesting.Out out = forward(reduce(op, axes, keepdims, exclude), shapes("x", sh), values("x", x), t);
+            ExecTesting.Out out = forward(reduce(op, axes, keepdims, exclude), shapes("x", sh), values("x", x), t);
             assertShape(so, out.s(0), w);
             assertValues(expected, out.v(0), t, scale, w);
         }

@@ -22,6 +22,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.ArrayList;
@@ -106,7 +107,7 @@ class ScalarOpsTest {
             for (DType t : BOTH) {
                 double st = asType(c.s(), t);
                 double[] expected = ElemTesting.map(x, v -> c.f().applyAsDouble(v, st));
-                ElemTesting.Out out = forward(s, shapes("x", sh), values("x", x), t);
+                ExecTesting.Out out = forward(s, shapes("x", sh), values("x", x), t);
                 assertShape(sh, out.s(0), c.toString());
                 assertValues(expected, out.v(0), t, c.toString());
             }

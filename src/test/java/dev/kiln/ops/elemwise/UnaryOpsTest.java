@@ -24,6 +24,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.List;
@@ -96,7 +97,7 @@ class UnaryOpsTest {
             double[] x = c.x(size(sh), seed++);
             double[] expected = ElemTesting.map(x, c.f());
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(sym(c), shapes("x", sh), values("x", x), t);
+                ExecTesting.Out out = forward(sym(c), shapes("x", sh), values("x", x), t);
                 assertShape(sh, out.s(0), c.op());
                 assertValues(expected, out.v(0), t, c.op());
             }

@@ -20,6 +20,7 @@ import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
 
@@ -192,7 +193,7 @@ class ConcatSplitTest {
             long[] ps = in.clone();
             ps[axis] = 6 / n;
             for (DType t : BOTH) {
-                ShapeFixtures.Out out = forward(sym, s, v, t);
+                ExecTesting.Out out = forward(sym, s, v, t);
                 assertEquals(n, out.values().size());
                 for (int p = 0; p < n; p++) {
                     assertOut(out, p, ps, splitRef(v.get("data"), in, axis, n, p), t, "split n=" + n + " piece " + p);
@@ -210,7 +211,7 @@ class ConcatSplitTest {
         Map<String, long[]> s = shapes("data", in);
         Map<String, double[]> v = randomValues(s);
         for (DType t : BOTH) {
-            ShapeFixtures.Out out = forward(sym, s, v, t);
+            ExecTesting.Out out = forward(sym, s, v, t);
             for (int p = 0; p < 3; p++) {
                 assertOut(out, p, shape(2, 4), splitRef(v.get("data"), in, 1, 3, p), t, "squeezed piece " + p);
             }
@@ -226,7 +227,7 @@ class ConcatSplitTest {
             Map<String, long[]> s = shapes("data", in);
             Map<String, double[]> v = randomValues(s);
             Symbol sym = Symbol.sliceChannel("sp", Symbol.variable("data"), 4, axis, false);
-            ShapeFixtures.Out out = forward(sym, s, v, DType.FLOAT32);
+            ExecTesting.Out out = forward(sym, s, v, DType.FLOAT32);
             for (int p = 0; p < 4; p++) {
                 long[] ps = in.clone();
                 ps[axis] /= 4;

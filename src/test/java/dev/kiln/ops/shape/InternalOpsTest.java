@@ -24,6 +24,7 @@ import dev.kiln.internal.Json;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
 
@@ -222,7 +223,7 @@ class InternalOpsTest {
     void zerosWithInferredShape() {
         // _zeros(shape=(2,3), dtype=float64) alone, and _zeros(shape=(0,3)) whose 0 is inferred from its consumer
         Symbol z = Symbol.create("_zeros", "z", Map.of("shape", "(2,3)", "dtype", "float64"), null);
-        ShapeFixtures.Out out = forward(z, Map.of(), Map.of(), DType.FLOAT64);
+        ExecTesting.Out out = forward(z, Map.of(), Map.of(), DType.FLOAT64);
         assertOut(out, 0, S, new double[6], DType.FLOAT64, "_zeros");
         Symbol begin = Symbol.create("_zeros", "begin_state", Map.of("shape", "(0,3)"), null);
         Symbol y = Symbol.elemwiseAdd("y", Symbol.variable("x"), begin);
