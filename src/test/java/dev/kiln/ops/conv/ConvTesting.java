@@ -1,5 +1,8 @@
 package dev.kiln.ops.conv;
 
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.toFloat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kiln.executor.Executor;
@@ -9,38 +12,14 @@ import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.MxCompare;
-import dev.kiln.testutil.OpTesting;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 
-import org.junit.jupiter.api.function.Executable;
-
 /** Helpers shared by the Convolution / Deconvolution tests: attrs, random inputs, the MXNet oracle, errors. */
 final class ConvTesting {
     private ConvTesting() {}
-
-    static long[] s(long... d) {
-        return d;
-    }
-
-    static Map<String, String> a(String... kv) {
-        return OpTesting.a(kv);
-    }
-
-    static int size(long[] sh) {
-        return OpTesting.size(sh);
-    }
-
-    /** Uniform values in [lo, hi), exactly representable in float32. */
-    static double[] rand(int n, double lo, double hi, long seed) {
-        return OpTesting.rand(n, lo, hi, seed);
-    }
-
-    static float[] toFloat(double[] d) {
-        return OpTesting.toFloat(d);
-    }
 
     /**
      * Runs {@code op} imperatively in Kiln and in MXNet 1.9.1 on the same float32 inputs; asserts
@@ -76,10 +55,5 @@ final class ConvTesting {
         try (Executor ex = Executor.simpleBind(sym, Context.cpu(), shapes, types, reqs, new Executor.Options().optSeed(1))) {
             ex.forward(false);
         }
-    }
-
-    /** Asserts a KilnException / IllegalArgumentException whose message contains every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 }

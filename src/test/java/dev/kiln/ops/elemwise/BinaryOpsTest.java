@@ -5,17 +5,17 @@ import static dev.kiln.ops.elemwise.ElemTesting.LARGE;
 import static dev.kiln.ops.elemwise.ElemTesting.assertAddAccumulates;
 import static dev.kiln.ops.elemwise.ElemTesting.assertInferFails;
 import static dev.kiln.ops.elemwise.ElemTesting.assertShape;
-import static dev.kiln.ops.elemwise.ElemTesting.assertThrowsMessage;
 import static dev.kiln.ops.elemwise.ElemTesting.assertValues;
 import static dev.kiln.ops.elemwise.ElemTesting.forward;
 import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
 import static dev.kiln.ops.elemwise.ElemTesting.grads;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
-import static dev.kiln.ops.elemwise.ElemTesting.size;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
 import static dev.kiln.ops.elemwise.ElemTesting.zip;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.shapes;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -26,6 +26,7 @@ import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.Arrays;
 import java.util.List;
@@ -205,7 +206,7 @@ class BinaryOpsTest {
     @Test
     void mixedDtypesAreRejected() {
         Symbol s = Symbol.elemwiseAdd("y", Symbol.variable("a"), Symbol.variable("b"));
-        ElemTesting.assertThrowsMessage(() -> s.inferType(Map.of("a", DType.FLOAT32, "b", DType.FLOAT64)), "float32", "float64");
+        OpTesting.assertThrowsMessage(() -> s.inferType(Map.of("a", DType.FLOAT32, "b", DType.FLOAT64)), "float32", "float64");
         try (NDScope scope = NDScope.open()) {
             NDArray a = NDArray.create(new float[] {1, 2}, 2);
             NDArray b = NDArray.create(new double[] {1, 2}, 2);
@@ -260,7 +261,7 @@ class BinaryOpsTest {
                     assertShape(sh, r.shape().dims(), op);
                     double[] got = r.toDoubleArray();
                     assertValues(expected, got, t, "imperative " + op);
-                    double[] symbolic = forward(sym(c), ElemTesting.shapes("a", sh, "b", sh), values("a", a, "b", b), t).v(0);
+                    double[] symbolic = forward(sym(c), OpTesting.shapes("a", sh, "b", sh), values("a", a, "b", b), t).v(0);
                     assertArrayEquals(symbolic, got, "imperative vs symbolic " + op + " " + t);
                     // NDArray.invoke by name gives the same again
                     assertArrayEquals(got, NDArray.invoke(op, Map.of(), x, y).get(0).toDoubleArray(), "invoke " + op);

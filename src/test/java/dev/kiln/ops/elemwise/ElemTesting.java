@@ -1,5 +1,7 @@
 package dev.kiln.ops.elemwise;
 
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.unravel;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -23,8 +25,6 @@ import java.util.Map;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.DoubleUnaryOperator;
 
-import org.junit.jupiter.api.function.Executable;
-
 /**
  * Shared helpers of the elementwise / broadcast / scalar / reduction / optimizer op tests:
  * float32-exact random inputs, binding with explicit values, plain-Java reference kernels
@@ -42,10 +42,6 @@ final class ElemTesting {
 
     static long[] shape(long... d) {
         return d;
-    }
-
-    static int size(long[] s) {
-        return OpTesting.size(s);
     }
 
     /**
@@ -93,10 +89,6 @@ final class ElemTesting {
         return s;
     }
 
-    static Map<String, long[]> shapes(Object... kv) {
-        return OpTesting.shapes(kv);
-    }
-
     static Map<String, double[]> values(Object... kv) {
         Map<String, double[]> m = new LinkedHashMap<>();
         for (int i = 0; i < kv.length; i += 2) {
@@ -142,15 +134,6 @@ final class ElemTesting {
     static void assertShape(long[] expected, long[] actual, String what) {
         assertArrayEquals(expected, actual, what + ": shape " + Arrays.toString(actual) + ", expected "
                 + Arrays.toString(expected));
-    }
-
-    static void assertContains(String msg, String... fragments) {
-        OpTesting.assertContains(msg, fragments);
-    }
-
-    /** {@code e} must throw KilnException or IllegalArgumentException containing every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 
     /** Shape inference and binding must both fail with a KilnException containing every fragment. */
@@ -223,11 +206,6 @@ final class ElemTesting {
     }
 
     // ---- reference kernels --------------------------------------------------------------------
-
-    /** Row-major multi-index of flat position {@code flat}. */
-    static int[] unravel(long flat, long[] shape) {
-        return OpTesting.unravel(flat, shape);
-    }
 
     /** NumPy broadcast shape (right-aligned, dims equal or 1). */
     static long[] broadcastShape(long[] a, long[] b) {

@@ -8,9 +8,9 @@ import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
 import static dev.kiln.ops.elemwise.ElemTesting.grads;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
 import static dev.kiln.ops.elemwise.ElemTesting.zip;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -20,6 +20,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.List;
 import java.util.Map;
@@ -233,7 +234,7 @@ class InplaceGraphTest {
             Symbol y = BroadcastOpsTest.FACTORY.get(op).apply(a, b);
             Symbol s = Symbol.group(Symbol.negative("w", Symbol.square("z", y)), Symbol.sum("r", Symbol.exp("e", y), 0, false));
             gradCheck(s, shapes("a0", p[0], "b0", p[1]),
-                    values("a0", c.lhs(ElemTesting.size(p[0]), seed++), "b0", c.rhs(ElemTesting.size(p[1]), seed++)),
+                    values("a0", c.lhs(OpTesting.size(p[0]), seed++), "b0", c.rhs(OpTesting.size(p[1]), seed++)),
                     List.of("a0", "b0"));
         }
     }

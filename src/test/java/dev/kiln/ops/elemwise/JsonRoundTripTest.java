@@ -4,8 +4,8 @@ import static dev.kiln.ops.elemwise.ElemTesting.BOTH;
 import static dev.kiln.ops.elemwise.ElemTesting.forward;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

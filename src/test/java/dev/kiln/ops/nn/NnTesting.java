@@ -7,7 +7,6 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
-import dev.kiln.testutil.OpTesting;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,8 +14,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Function;
-
-import org.junit.jupiter.api.function.Executable;
 
 /** Small helpers shared by the nn operator tests (inputs, binding, tolerances, error checks). */
 final class NnTesting {
@@ -26,22 +23,6 @@ final class NnTesting {
 
     static long[] shape(long... d) {
         return d;
-    }
-
-    static int size(long[] s) {
-        return OpTesting.size(s);
-    }
-
-    /**
-     * Uniform values in [lo, hi) that are exactly representable in float32 (so a float32 run and
-     * the float64 reference see the same inputs), skipping |x| < minAbs (kinks).
-     */
-    static double[] rand(int n, double lo, double hi, double minAbs, long seed) {
-        return OpTesting.rand(n, lo, hi, minAbs, seed);
-    }
-
-    static double[] rand(int n, double lo, double hi, long seed) {
-        return rand(n, lo, hi, 0, seed);
     }
 
     /** Class labels in [0, k) as doubles. */
@@ -128,14 +109,6 @@ final class NnTesting {
             h.set(head);
             ex.backward(h);
         }
-    }
-
-    /**
-     * Asserts that {@code e} throws KilnException or IllegalArgumentException whose message
-     * contains every fragment; returns the message.
-     */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 
     /** Builds and binds in float32 with the given shapes, closing the executor if binding works. */

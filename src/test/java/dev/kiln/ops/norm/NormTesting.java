@@ -5,7 +5,6 @@ import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.MxCompare;
-import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -14,8 +13,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-
-import org.junit.jupiter.api.function.Executable;
 
 /**
  * Helpers shared by the norm operator tests: one op applied to a data variable (its other inputs
@@ -27,15 +24,6 @@ final class NormTesting {
 
     /** What one run gives: visible outputs, gradients of the non-aux inputs, inputs after the run. */
     record Run(List<double[]> outputs, List<double[]> grads, List<double[]> inputsAfter) {}
-
-    static int size(long[] s) {
-        return OpTesting.size(s);
-    }
-
-    /** Values exactly representable in float32, uniform in [lo, hi). */
-    static double[] rand(int n, double lo, double hi, long seed) {
-        return OpTesting.rand(n, lo, hi, seed);
-    }
 
     /** The node: op named "n" on variable "data"; its other inputs are auto-created. */
     static Symbol node(String op, Map<String, String> attrs) {
@@ -91,15 +79,5 @@ final class NormTesting {
         MxCompare.Run r = MxCompare.mxnet(op, attrs, shapes, values, train, head == null ? null : List.of(head),
                 head == null ? Set.of() : IntStream.range(0, nargs).boxed().collect(Collectors.toSet()), steps);
         return new Run(r.outputs(), head == null ? List.of() : r.grads().subList(0, nargs), r.inputsAfter());
-    }
-
-    /** |a - e| <= tol * max(1, |e|) elementwise. */
-    static void assertNear(double[] expected, double[] actual, double tol, String what) {
-        OpTesting.assertNear(expected, actual, tol, what);
-    }
-
-    /** Asserts a KilnException or IllegalArgumentException whose message has every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 }

@@ -1,5 +1,7 @@
 package dev.kiln.ops.pool;
 
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -21,26 +23,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 
-import org.junit.jupiter.api.function.Executable;
-
 /** Helpers shared by the pool-family tests: the MXNet 1.9.1 forward oracle and error checks. */
 final class PoolTesting {
     private PoolTesting() {}
 
     /** Relative tolerance (absolute below 1) of the forward comparison against MXNet. */
     static final double TOL = 1e-4;
-
-    static long[] s(long... d) {
-        return d;
-    }
-
-    static Map<String, String> a(String... kv) {
-        return OpTesting.a(kv);
-    }
-
-    static int size(long[] shape) {
-        return OpTesting.size(shape);
-    }
 
     static float[] random(Random rng, long[] shape, double lo, double hi) {
         return OpTesting.randFloat(rng, shape, lo, hi);
@@ -146,10 +134,5 @@ final class PoolTesting {
     /** Asserts a Kiln call of {@code op} on float32 zeros of the given shapes fails with every fragment. */
     static String assertInvokeFails(String op, Map<String, String> attrs, long[][] shapes, String... fragments) {
         return assertThrowsMessage(() -> outShape(op, attrs, shapes), fragments);
-    }
-
-    /** Asserts KilnException or IllegalArgumentException whose message contains every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 }

@@ -1,5 +1,7 @@
 package dev.kiln.ops.seq;
 
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kiln.executor.Executor;
@@ -7,14 +9,11 @@ import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.MxCompare;
-import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
-import org.junit.jupiter.api.function.Executable;
 
 /**
  * Helpers for the fused RNN operator tests: one configuration ({@link Case}), its inputs, and runs
@@ -107,15 +106,6 @@ final class RnnTesting {
     /** What one run gives: visible outputs and the gradients of every input (empty without heads). */
     record Run(List<double[]> outputs, List<double[]> grads) {}
 
-    static int size(long[] s) {
-        return OpTesting.size(s);
-    }
-
-    /** Values exactly representable in float32, uniform in [lo, hi). */
-    static double[] rand(int n, double lo, double hi, long seed) {
-        return OpTesting.rand(n, lo, hi, seed);
-    }
-
     /** Inputs of a case: data in [-1, 1), parameters in [-0.4, 0.4), states in [-0.5, 0.5). */
     static List<double[]> values(Case c, long seed) {
         List<long[]> s = c.shapes();
@@ -177,15 +167,5 @@ final class RnnTesting {
     static Run mxnet(Case c, List<double[]> values, boolean train, List<double[]> heads) {
         MxCompare.Run r = MxCompare.mxnet("RNN", c.attrs(), c.shapes(), values, train, heads, null, 1);
         return new Run(r.outputs(), heads == null ? List.of() : r.grads());
-    }
-
-    /** |a - e| <= tol * max(1, |e|) elementwise. */
-    static void assertNear(double[] expected, double[] actual, double tol, String what) {
-        OpTesting.assertNear(expected, actual, tol, what);
-    }
-
-    /** Asserts a KilnException or IllegalArgumentException whose message has every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 }

@@ -8,7 +8,6 @@ import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.MxCompare;
-import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -16,8 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-
-import org.junit.jupiter.api.function.Executable;
 
 /**
  * Helpers shared by the ops/seq tests: one op applied to a variable "data" (its other inputs
@@ -30,15 +27,6 @@ final class SeqTesting {
 
     /** The visible output 0 and one gradient per input (null where none was requested). */
     record Run(double[] output, long[] outShape, List<double[]> grads) {}
-
-    static int size(long[] s) {
-        return OpTesting.size(s);
-    }
-
-    /** Values exactly representable in float32, uniform in [lo, hi). */
-    static double[] rand(int n, double lo, double hi, long seed) {
-        return OpTesting.rand(n, lo, hi, seed);
-    }
 
     /** Integers uniform in [lo, hi). */
     static double[] randInt(int n, int lo, int hi, long seed) {
@@ -100,16 +88,6 @@ final class SeqTesting {
         MxCompare.Run r = MxCompare.mxnet(op, attrs, shapes, values, null, head == null ? null : List.of(head),
                 gradInputs, 1);
         return new Run(r.outputs().get(0), r.outShapes().get(0), r.grads());
-    }
-
-    /** |a - e| <= tol * max(1, |e|) elementwise. */
-    static void assertNear(double[] expected, double[] actual, double tol, String what) {
-        OpTesting.assertNear(expected, actual, tol, what);
-    }
-
-    /** Asserts a KilnException or IllegalArgumentException whose message has every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        return OpTesting.assertThrowsMessage(e, fragments);
     }
 
     /** simpleBind with the given shapes (float32, no gradients) and close; for error cases. */

@@ -11,8 +11,8 @@ import static dev.kiln.ops.shape.ShapeFixtures.grads;
 import static dev.kiln.ops.shape.ShapeFixtures.head;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
 import static dev.kiln.ops.shape.ShapeFixtures.splitRef;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -23,6 +23,7 @@ import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -101,9 +102,9 @@ class ConcatSplitTest {
             int off = 0;
             for (int p = 0; p < 3; p++) {
                 long[] ps = ls.get(p);
-                double[] e = new double[ShapeFixtures.size(ps)];
+                double[] e = new double[OpTesting.size(ps)];
                 for (int f = 0; f < e.length; f++) {
-                    int[] i = ShapeFixtures.unravel(f, ps);
+                    int[] i = OpTesting.unravel(f, ps);
                     i[dim] += off;
                     e[f] = h[(int) ShapeFixtures.ravel(i, out)];
                 }
@@ -282,7 +283,7 @@ class ConcatSplitTest {
         Map<String, double[]> v = randomValues(s);
         double[] e = v.get("data").clone();
         for (int i = 0; i < e.length; i++) {
-            e[i] *= ShapeFixtures.unravel(i, in)[1] + 1;
+            e[i] *= OpTesting.unravel(i, in)[1] + 1;
         }
         for (DType t : BOTH) {
             assertOut(forward(merged, s, v, t), 0, in, e, t, "unrolled round trip");

@@ -10,7 +10,7 @@ import static dev.kiln.ops.shape.ShapeFixtures.grads;
 import static dev.kiln.ops.shape.ShapeFixtures.head;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
+import static dev.kiln.testutil.OpTesting.shapes;
 
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;

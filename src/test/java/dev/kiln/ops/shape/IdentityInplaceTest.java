@@ -6,7 +6,7 @@ import static dev.kiln.ops.shape.ShapeFixtures.bind;
 import static dev.kiln.ops.shape.ShapeFixtures.outputs;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;

@@ -12,7 +12,7 @@ import static dev.kiln.ops.shape.ShapeFixtures.head;
 import static dev.kiln.ops.shape.ShapeFixtures.random;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,6 +27,7 @@ import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -241,7 +242,7 @@ class InternalOpsTest {
     private static void assertInferTypeFails(Symbol y) {
         dev.kiln.engine.KilnException e = org.junit.jupiter.api.Assertions.assertThrows(dev.kiln.engine.KilnException.class,
                 () -> y.inferType(Map.of("x", DType.FLOAT64)));
-        ShapeFixtures.assertContains(e.getMessage(), "Type inconsistent", "float32", "float64");
+        OpTesting.assertContains(e.getMessage(), "Type inconsistent", "float32", "float64");
     }
 
     // ---- ElementWiseSum / add_n / _grad_add -----------------------------------------------

@@ -1,5 +1,7 @@
 package dev.kiln.ops.shape;
 
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.unravel;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,7 +13,6 @@ import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.ExecTesting.Out;
 import dev.kiln.testutil.GradCheck;
-import dev.kiln.testutil.OpTesting;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -33,10 +34,6 @@ final class ShapeFixtures {
         return d;
     }
 
-    static int size(long[] s) {
-        return OpTesting.size(s);
-    }
-
     static double[] random(long seed, long[] shape) {
         Random r = new Random(seed);
         double[] v = new double[size(shape)];
@@ -52,10 +49,6 @@ final class ShapeFixtures {
             v[i] = i;
         }
         return v;
-    }
-
-    static Map<String, long[]> shapes(Object... kv) {
-        return OpTesting.shapes(kv);
     }
 
     /** Random values (fixed seeds) for every named shape. */
@@ -137,10 +130,6 @@ final class ShapeFixtures {
         return ExecTesting.assertInferFails(sym, shapes, fragments);
     }
 
-    static void assertContains(String msg, String... fragments) {
-        OpTesting.assertContains(msg, fragments);
-    }
-
     // ---- reference kernels -----------------------------------------------------------------
 
     static long[] strides(long[] shape) {
@@ -151,11 +140,6 @@ final class ShapeFixtures {
             acc *= shape[i];
         }
         return s;
-    }
-
-    /** Row-major multi-index of flat position {@code flat}. */
-    static int[] unravel(long flat, long[] shape) {
-        return OpTesting.unravel(flat, shape);
     }
 
     static long ravel(int[] idx, long[] shape) {
