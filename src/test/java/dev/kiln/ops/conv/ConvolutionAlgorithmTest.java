@@ -1,10 +1,10 @@
 package dev.kiln.ops.conv;
 
-import static dev.kiln.ops.conv.ConvTesting.a;
-import static dev.kiln.ops.conv.ConvTesting.rand;
-import static dev.kiln.ops.conv.ConvTesting.s;
-import static dev.kiln.ops.conv.ConvTesting.size;
-import static dev.kiln.ops.conv.ConvTesting.toFloat;
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.s;
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.toFloat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

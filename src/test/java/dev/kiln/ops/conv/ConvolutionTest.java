@@ -1,11 +1,11 @@
 package dev.kiln.ops.conv;
 
-import static dev.kiln.ops.conv.ConvTesting.a;
-import static dev.kiln.ops.conv.ConvTesting.assertThrowsMessage;
 import static dev.kiln.ops.conv.ConvTesting.bindAndRun;
-import static dev.kiln.ops.conv.ConvTesting.rand;
-import static dev.kiln.ops.conv.ConvTesting.s;
-import static dev.kiln.ops.conv.ConvTesting.size;
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.s;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

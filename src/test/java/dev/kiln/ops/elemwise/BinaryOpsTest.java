@@ -5,17 +5,17 @@ import static dev.kiln.ops.elemwise.ElemTesting.LARGE;
 import static dev.kiln.ops.elemwise.ElemTesting.assertAddAccumulates;
 import static dev.kiln.ops.elemwise.ElemTesting.assertInferFails;
 import static dev.kiln.ops.elemwise.ElemTesting.assertShape;
-import static dev.kiln.ops.elemwise.ElemTesting.assertThrowsMessage;
 import static dev.kiln.ops.elemwise.ElemTesting.assertValues;
 import static dev.kiln.ops.elemwise.ElemTesting.forward;
 import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
 import static dev.kiln.ops.elemwise.ElemTesting.grads;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
-import static dev.kiln.ops.elemwise.ElemTesting.size;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
 import static dev.kiln.ops.elemwise.ElemTesting.zip;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.shapes;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -24,7 +24,9 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.Arrays;
 import java.util.List;
@@ -92,7 +94,7 @@ class BinaryOpsTest {
             double[] b = c.rhs(n, seed++);
             double[] expected = zip(a, b, c.f());
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(s, shapes("a", sh, "b", sh), values("a", a, "b", b), t);
+                ExecTesting.Out out = forward(s, shapes("a", sh, "b", sh), values("a", a, "b", b), t);
                 assertShape(sh, out.s(0), op);
                 assertValues(expected, out.v(0), t, op + " " + Arrays.toString(sh));
             }
@@ -204,7 +206,7 @@ class BinaryOpsTest {
     @Test
     void mixedDtypesAreRejected() {
         Symbol s = Symbol.elemwiseAdd("y", Symbol.variable("a"), Symbol.variable("b"));
-        ElemTesting.assertThrowsMessage(() -> s.inferType(Map.of("a", DType.FLOAT32, "b", DType.FLOAT64)), "float32", "float64");
+        OpTesting.assertThrowsMessage(() -> s.inferType(Map.of("a", DType.FLOAT32, "b", DType.FLOAT64)), "float32", "float64");
         try (NDScope scope = NDScope.open()) {
             NDArray a = NDArray.create(new float[] {1, 2}, 2);
             NDArray b = NDArray.create(new double[] {1, 2}, 2);
@@ -228,7 +230,7 @@ class BinaryOpsTest {
             double[] x = c.lhs(10, 51);
             double[] y = c.rhs(10, 52);
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(s, shapes("a", shape(2, 5), "b", shape(2, 5)), values("a", x, "b", y), t);
+                ExecTesting.Out out = forward(s, shapes("a", shape(2, 5), "b", shape(2, 5)), values("a", x, "b", y), t);
                 assertValues(zip(x, y, c.f()), out.v(0), t, "python-style " + cs[1]);
             }
         }
@@ -259,7 +261,7 @@ class BinaryOpsTest {
                     assertShape(sh, r.shape().dims(), op);
                     double[] got = r.toDoubleArray();
                     assertValues(expected, got, t, "imperative " + op);
-                    double[] symbolic = forward(sym(c), ElemTesting.shapes("a", sh, "b", sh), values("a", a, "b", b), t).v(0);
+                    double[] symbolic = forward(sym(c), OpTesting.shapes("a", sh, "b", sh), values("a", a, "b", b), t).v(0);
                     assertArrayEquals(symbolic, got, "imperative vs symbolic " + op + " " + t);
                     // NDArray.invoke by name gives the same again
                     assertArrayEquals(got, NDArray.invoke(op, Map.of(), x, y).get(0).toDoubleArray(), "invoke " + op);

@@ -3,10 +3,8 @@ package dev.kiln.ops.elemwise;
 import static dev.kiln.ops.elemwise.ElemTesting.BOTH;
 import static dev.kiln.ops.elemwise.ElemTesting.LARGE;
 import static dev.kiln.ops.elemwise.ElemTesting.assertAddAccumulates;
-import static dev.kiln.ops.elemwise.ElemTesting.assertContains;
 import static dev.kiln.ops.elemwise.ElemTesting.assertInferFails;
 import static dev.kiln.ops.elemwise.ElemTesting.assertShape;
-import static dev.kiln.ops.elemwise.ElemTesting.assertThrowsMessage;
 import static dev.kiln.ops.elemwise.ElemTesting.assertValues;
 import static dev.kiln.ops.elemwise.ElemTesting.broadcastRef;
 import static dev.kiln.ops.elemwise.ElemTesting.broadcastShape;
@@ -15,10 +13,12 @@ import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
 import static dev.kiln.ops.elemwise.ElemTesting.grads;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
-import static dev.kiln.ops.elemwise.ElemTesting.size;
 import static dev.kiln.ops.elemwise.ElemTesting.sumTo;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
+import static dev.kiln.testutil.OpTesting.assertContains;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.shapes;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import dev.kiln.engine.Engine;
@@ -28,6 +28,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.Arrays;
@@ -109,7 +110,7 @@ class BroadcastOpsTest {
             double[] expected = broadcastRef(p[0], a, p[1], b, c.f());
             String what = op + " " + Arrays.toString(p[0]) + " with " + Arrays.toString(p[1]);
             for (DType t : BOTH) {
-                ElemTesting.Out out = forward(s, shapes("a", p[0], "b", p[1]), values("a", a, "b", b), t);
+                ExecTesting.Out out = forward(s, shapes("a", p[0], "b", p[1]), values("a", a, "b", b), t);
                 assertShape(so, out.s(0), what);
                 assertValues(expected, out.v(0), t, what);
             }

@@ -1,30 +1,29 @@
 package dev.kiln.ops.elemwise;
 
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.unravel;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.kiln.engine.KilnException;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
-import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
+import dev.kiln.testutil.ExecTesting.Out;
 import dev.kiln.testutil.GradCheck;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.DoubleUnaryOperator;
-
-import org.junit.jupiter.api.function.Executable;
 
 /**
  * Shared helpers of the elementwise / broadcast / scalar / reduction / optimizer op tests:
@@ -41,27 +40,8 @@ final class ElemTesting {
     /** An odd element count above 100k: OpenMP chunks, SIMD bodies and loop tails all run. */
     static final int LARGE = 100_003;
 
-    /** Forward outputs and their shapes. */
-    record Out(List<double[]> values, List<long[]> shapes) {
-        double[] v(int i) {
-            return values.get(i);
-        }
-
-        long[] s(int i) {
-            return shapes.get(i);
-        }
-    }
-
     static long[] shape(long... d) {
         return d;
-    }
-
-    static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
     }
 
     /**
@@ -69,16 +49,7 @@ final class ElemTesting {
      * the float64 reference see the same inputs), skipping |x| < minAbs.
      */
     static double[] rand(int n, double lo, double hi, double minAbs, long seed) {
-        Random r = new Random(seed);
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            double x;
-            do {
-                x = (float) (lo + (hi - lo) * r.nextDouble());
-            } while (Math.abs(x) < minAbs);
-            v[i] = x;
-        }
-        return v;
+        return OpTesting.rand(n, lo, hi, minAbs, seed);
     }
 
     static double[] rand(long[] shape, double lo, double hi, long seed) {
@@ -116,14 +87,6 @@ final class ElemTesting {
             s += Math.abs(x);
         }
         return s;
-    }
-
-    static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
     }
 
     static Map<String, double[]> values(Object... kv) {
@@ -173,60 +136,20 @@ final class ElemTesting {
                 + Arrays.toString(expected));
     }
 
-    static void assertContains(String msg, String... fragments) {
-        for (String f : fragments) {
-            assertTrue(msg != null && msg.contains(f), "message should contain '" + f + "': " + msg);
-        }
-    }
-
-    /** {@code e} must throw KilnException or IllegalArgumentException containing every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        try {
-            e.execute();
-        } catch (KilnException | IllegalArgumentException ex) {
-            assertContains(ex.getMessage(), fragments);
-            return ex.getMessage();
-        } catch (Throwable t) {
-            fail("expected KilnException or IllegalArgumentException, got " + t, t);
-        }
-        fail("expected an exception containing " + List.of(fragments));
-        return null;
-    }
-
     /** Shape inference and binding must both fail with a KilnException containing every fragment. */
     static KilnException assertInferFails(Symbol sym, Map<String, long[]> shapes, String... fragments) {
-        KilnException e = assertThrows(KilnException.class, () -> sym.inferShape(shapes));
-        assertContains(e.getMessage(), fragments);
-        KilnException b = assertThrows(KilnException.class,
-                () -> Executor.simpleBind(sym, Context.cpu(), shapes, GradReq.NULL).close());
-        assertContains(b.getMessage(), fragments);
-        return e;
+        return ExecTesting.assertInferFails(sym, shapes, fragments);
     }
 
     // ---- running graphs -----------------------------------------------------------------------
 
     static Executor bind(Symbol sym, Map<String, long[]> shapes, Map<String, double[]> values, DType type,
             Map<String, GradReq> reqs, Executor.Options opt) {
-        Map<String, DType> types = new LinkedHashMap<>();
-        shapes.keySet().forEach(k -> types.put(k, type));
-        Executor ex = Executor.simpleBind(sym, Context.cpu(), shapes, types, reqs, opt == null ? new Executor.Options() : opt);
-        try {
-            values.forEach((k, v) -> ex.argDict().get(k).set(v));
-        } catch (RuntimeException e) {
-            ex.close();
-            throw e;
-        }
-        return ex;
+        return ExecTesting.bind(sym, shapes, values, type, reqs, opt);
     }
 
     static Out outputs(Executor ex) {
-        List<double[]> v = new ArrayList<>();
-        List<long[]> s = new ArrayList<>();
-        for (NDArray o : ex.outputs()) {
-            v.add(o.toDoubleArray());
-            s.add(o.shape().dims());
-        }
-        return new Out(v, s);
+        return ExecTesting.outputs(ex);
     }
 
     /** Binds without gradients, runs an inference forward and returns every output. */
@@ -236,10 +159,7 @@ final class ElemTesting {
 
     static Out forward(Symbol sym, Map<String, long[]> shapes, Map<String, double[]> values, DType type,
             Executor.Options opt) {
-        try (Executor ex = bind(sym, shapes, values, type, Map.of(), opt)) {
-            ex.forward(false);
-            return outputs(ex);
-        }
+        return ExecTesting.forward(sym, shapes, values, type, opt);
     }
 
     /**
@@ -248,32 +168,7 @@ final class ElemTesting {
      */
     static Map<String, double[]> grads(Symbol sym, Map<String, long[]> shapes, Map<String, double[]> values,
             List<String> wrt, GradReq req, int calls, DType type, List<double[]> heads) {
-        Map<String, GradReq> reqs = new LinkedHashMap<>();
-        for (String a : sym.listArguments()) {
-            reqs.put(a, wrt.contains(a) ? req : GradReq.NULL);
-        }
-        try (Executor ex = bind(sym, shapes, values, type, reqs, null)) {
-            List<NDArray> hs = new ArrayList<>();
-            try {
-                ex.forward(true);
-                List<NDArray> outs = ex.outputs();
-                for (int k = 0; k < outs.size(); k++) {
-                    NDArray h = NDArray.zeros(outs.get(k).shape(), type, Context.cpu());
-                    hs.add(h);
-                    h.set(heads.get(k));
-                }
-                for (int c = 0; c < calls; c++) {
-                    ex.backward(hs.toArray(new NDArray[0]));
-                }
-            } finally {
-                hs.forEach(NDArray::close);
-            }
-            Map<String, double[]> g = new LinkedHashMap<>();
-            for (String x : wrt) {
-                g.put(x, ex.gradDict().get(x).toDoubleArray());
-            }
-            return g;
-        }
+        return ExecTesting.grads(sym, shapes, values, wrt, req, calls, type, (k, s) -> heads.get(k), null);
     }
 
     /** Random float32-exact head gradients for every output of a bind with these shapes. */
@@ -311,16 +206,6 @@ final class ElemTesting {
     }
 
     // ---- reference kernels --------------------------------------------------------------------
-
-    /** Row-major multi-index of flat position {@code flat}. */
-    static int[] unravel(long flat, long[] shape) {
-        int[] idx = new int[shape.length];
-        for (int i = shape.length - 1; i >= 0; i--) {
-            idx[i] = (int) (flat % shape[i]);
-            flat /= shape[i];
-        }
-        return idx;
-    }
 
     /** NumPy broadcast shape (right-aligned, dims equal or 1). */
     static long[] broadcastShape(long[] a, long[] b) {

@@ -8,9 +8,9 @@ import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
 import static dev.kiln.ops.elemwise.ElemTesting.grads;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
 import static dev.kiln.ops.elemwise.ElemTesting.zip;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,7 +18,9 @@ import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.List;
 import java.util.Map;
@@ -45,10 +47,10 @@ class InplaceGraphTest {
     }
 
     /** Forward outputs with default planning; asserts the same bits without in-place / without any reuse. */
-    private static ElemTesting.Out run(Symbol s, Map<String, long[]> sh, Map<String, double[]> v, DType t) {
-        ElemTesting.Out a = forward(s, sh, v, t);
+    private static ExecTesting.Out run(Symbol s, Map<String, long[]> sh, Map<String, double[]> v, DType t) {
+        ExecTesting.Out a = forward(s, sh, v, t);
         for (Executor.Options o : List.of(NO_INPLACE, NO_REUSE)) {
-            ElemTesting.Out b = forward(s, sh, v, t, o);
+            ExecTesting.Out b = forward(s, sh, v, t, o);
             for (int i = 0; i < a.values().size(); i++) {
                 assertArrayEquals(b.v(i), a.v(i), "output " + i + " with and without in-place reuse " + t);
             }
@@ -63,7 +65,7 @@ class InplaceGraphTest {
         Symbol s = Symbol.group(Symbol.exp("y", x), Symbol.mulScalar("z", x, 2));
         double[] v = rand(LARGE, -3, 3, 0, 1);
         for (DType t : BOTH) {
-            ElemTesting.Out out = run(s, shapes("x", shape(LARGE)), values("x", v), t);
+            ExecTesting.Out out = run(s, shapes("x", shape(LARGE)), values("x", v), t);
             assertValues(ElemTesting.map(v, Math::exp), out.v(0), t, "exp(x)");
             assertValues(ElemTesting.map(v, a -> 2 * a), out.v(1), t, "x * 2");
         }
@@ -90,7 +92,7 @@ class InplaceGraphTest {
                 double[] tv = zip(va, vb, (p, q) -> ElemTesting.asType(p + q, dt));
                 double[] ey = ElemTesting.map(tv, c.f());
                 double[] ez = zip(tv, vb, (p, q) -> p * q);
-                ElemTesting.Out out = run(s, sh, values("a", va, "b", vb), dt);
+                ExecTesting.Out out = run(s, sh, values("a", va, "b", vb), dt);
                 assertValues(ey, out.v(yFirst ? 0 : 1), dt, 1e-2, c.op() + "(t)");
                 assertValues(ez, out.v(yFirst ? 1 : 0), dt, 1e-2, "t * b after " + c.op() + "(t)");
             }
@@ -159,7 +161,7 @@ class InplaceGraphTest {
             return r > 4 ? 4 : r < 0.25 ? 0.25 : r;
         });
         for (DType t : BOTH) {
-            ElemTesting.Out out = run(s, shapes("x", shape(LARGE)), values("x", v), t);
+            ExecTesting.Out out = run(s, shapes("x", shape(LARGE)), values("x", v), t);
             assertValues(expected, out.v(0), t, 1, "in-place chain");
         }
         // the plan really did reuse: fewer bytes than without in-place
@@ -179,7 +181,7 @@ class InplaceGraphTest {
         Symbol s = Symbol.group(Symbol.elemwiseMul("y", t, t), Symbol.broadcastAdd("z", t, t));
         double[] v = rand(LARGE, -2, 2, 0, 51);
         for (DType dt : BOTH) {
-            ElemTesting.Out out = run(s, shapes("x", shape(LARGE)), values("x", v), dt);
+            ExecTesting.Out out = run(s, shapes("x", shape(LARGE)), values("x", v), dt);
             assertValues(ElemTesting.map(v, a -> Math.exp(2 * a)), out.v(0), dt, "exp(x)^2");
             assertValues(ElemTesting.map(v, a -> 2 * Math.exp(a)), out.v(1), dt, "exp(x)+exp(x)");
         }
@@ -204,7 +206,7 @@ class InplaceGraphTest {
         double[] eu = ElemTesting.broadcastRef(rs, ElemTesting.map(rv, a -> 2 * a), xs, ElemTesting.map(xv, a -> -(a + 0.5)),
                 (p, q) -> p * q);
         for (DType dt : BOTH) {
-            ElemTesting.Out out = run(s, shapes("x", xs, "r", rs), values("x", xv, "r", rv), dt);
+            ExecTesting.Out out = run(s, shapes("x", xs, "r", rs), values("x", xv, "r", rv), dt);
             // x + 0.5 is rounded in float32 before the subtraction: absolute tolerance on the operands' scale
             assertValues(ey, out.v(0), dt, 4, "broadcast_sub");
             assertValues(eu, out.v(1), dt, 4, "broadcast_mul");
@@ -232,7 +234,7 @@ class InplaceGraphTest {
             Symbol y = BroadcastOpsTest.FACTORY.get(op).apply(a, b);
             Symbol s = Symbol.group(Symbol.negative("w", Symbol.square("z", y)), Symbol.sum("r", Symbol.exp("e", y), 0, false));
             gradCheck(s, shapes("a0", p[0], "b0", p[1]),
-                    values("a0", c.lhs(ElemTesting.size(p[0]), seed++), "b0", c.rhs(ElemTesting.size(p[1]), seed++)),
+                    values("a0", c.lhs(OpTesting.size(p[0]), seed++), "b0", c.rhs(OpTesting.size(p[1]), seed++)),
                     List.of("a0", "b0"));
         }
     }

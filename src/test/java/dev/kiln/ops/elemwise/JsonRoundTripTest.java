@@ -4,13 +4,14 @@ import static dev.kiln.ops.elemwise.ElemTesting.BOTH;
 import static dev.kiln.ops.elemwise.ElemTesting.forward;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.List;
@@ -54,8 +55,8 @@ class JsonRoundTripTest {
         Map<String, long[]> sh = shapes("a", shape(2, 3, 5), "b", shape(2, 3, 5), "r", shape(3, 1));
         Map<String, double[]> v = values("a", rand(30, 0.5, 2, 0, 1), "b", rand(30, 0.5, 2, 0, 2), "r", rand(3, 0.5, 2, 0, 3));
         for (DType t : BOTH) {
-            ElemTesting.Out x = forward(g, sh, v, t);
-            ElemTesting.Out y = forward(back, sh, v, t);
+            ExecTesting.Out x = forward(g, sh, v, t);
+            ExecTesting.Out y = forward(back, sh, v, t);
             for (int i = 0; i < nodes.size(); i++) {
                 assertArrayEquals(x.s(i), y.s(i), "shape of output " + i);
                 assertArrayEquals(x.v(i), y.v(i), "output " + i + " (" + g.listOutputs().get(i) + ") " + t);

@@ -5,7 +5,6 @@ import static dev.kiln.ops.elemwise.ElemTesting.LARGE;
 import static dev.kiln.ops.elemwise.ElemTesting.assertAddAccumulates;
 import static dev.kiln.ops.elemwise.ElemTesting.assertInferFails;
 import static dev.kiln.ops.elemwise.ElemTesting.assertShape;
-import static dev.kiln.ops.elemwise.ElemTesting.assertThrowsMessage;
 import static dev.kiln.ops.elemwise.ElemTesting.assertValues;
 import static dev.kiln.ops.elemwise.ElemTesting.forward;
 import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
@@ -18,10 +17,11 @@ import static dev.kiln.ops.elemwise.ElemTesting.reduceRef;
 import static dev.kiln.ops.elemwise.ElemTesting.reducedAxes;
 import static dev.kiln.ops.elemwise.ElemTesting.reducedShape;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
-import static dev.kiln.ops.elemwise.ElemTesting.size;
-import static dev.kiln.ops.elemwise.ElemTesting.unravel;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.shapes;
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.unravel;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,6 +31,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.Arrays;
@@ -96,7 +97,7 @@ class ReduceOpsTest {
         }
         String w = what(op, sh, axes, keepdims, exclude);
         for (DType t : BOTH) {
-            ElemTesting.Out out = forward(reduce(op, axes, keepdims, exclude), shapes("x", sh), values("x", x), t);
+            ExecTesting.Out out = forward(reduce(op, axes, keepdims, exclude), shapes("x", sh), values("x", x), t);
             assertShape(so, out.s(0), w);
             assertValues(expected, out.v(0), t, scale, w);
         }

@@ -5,16 +5,16 @@ import static dev.kiln.ops.elemwise.ElemTesting.LARGE;
 import static dev.kiln.ops.elemwise.ElemTesting.asType;
 import static dev.kiln.ops.elemwise.ElemTesting.assertAddAccumulates;
 import static dev.kiln.ops.elemwise.ElemTesting.assertShape;
-import static dev.kiln.ops.elemwise.ElemTesting.assertThrowsMessage;
 import static dev.kiln.ops.elemwise.ElemTesting.assertValues;
 import static dev.kiln.ops.elemwise.ElemTesting.forward;
 import static dev.kiln.ops.elemwise.ElemTesting.gradCheck;
 import static dev.kiln.ops.elemwise.ElemTesting.grads;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
-import static dev.kiln.ops.elemwise.ElemTesting.size;
 import static dev.kiln.ops.elemwise.ElemTesting.values;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.shapes;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import dev.kiln.executor.GradReq;
@@ -22,6 +22,7 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.ArrayList;
@@ -106,7 +107,7 @@ class ScalarOpsTest {
             for (DType t : BOTH) {
                 double st = asType(c.s(), t);
                 double[] expected = ElemTesting.map(x, v -> c.f().applyAsDouble(v, st));
-                ElemTesting.Out out = forward(s, shapes("x", sh), values("x", x), t);
+                ExecTesting.Out out = forward(s, shapes("x", sh), values("x", x), t);
                 assertShape(sh, out.s(0), c.toString());
                 assertValues(expected, out.v(0), t, c.toString());
             }

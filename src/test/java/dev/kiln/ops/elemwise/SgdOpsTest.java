@@ -3,11 +3,11 @@ package dev.kiln.ops.elemwise;
 import static dev.kiln.ops.elemwise.ElemTesting.BOTH;
 import static dev.kiln.ops.elemwise.ElemTesting.LARGE;
 import static dev.kiln.ops.elemwise.ElemTesting.assertInferFails;
-import static dev.kiln.ops.elemwise.ElemTesting.assertThrowsMessage;
 import static dev.kiln.ops.elemwise.ElemTesting.assertValues;
 import static dev.kiln.ops.elemwise.ElemTesting.rand;
 import static dev.kiln.ops.elemwise.ElemTesting.shape;
-import static dev.kiln.ops.elemwise.ElemTesting.shapes;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

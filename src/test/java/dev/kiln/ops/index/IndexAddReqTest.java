@@ -2,16 +2,14 @@ package dev.kiln.ops.index;
 
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
-import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -30,43 +28,20 @@ class IndexAddReqTest {
     static Map<String, double[]> grads(IndexGradTest.G c, GradReq req, int calls, DType type) {
         Symbol sym = c.sym();
         Map<String, long[]> shapes = new LinkedHashMap<>();
-        Map<String, DType> types = new LinkedHashMap<>();
-        Map<String, GradReq> reqs = new LinkedHashMap<>();
         Map<String, double[]> values = new LinkedHashMap<>();
         for (String a : sym.listArguments()) {
             long[] s = c.shapes().get(a);
             shapes.put(a, s);
-            types.put(a, type);
-            reqs.put(a, c.wrt().contains(a) ? req : GradReq.NULL);
             values.put(a, c.in().get(a));
         }
-        try (Executor ex = Executor.simpleBind(sym, Context.cpu(), shapes, types, reqs, new Executor.Options().optSeed(7))) {
-            values.forEach((k, v) -> ex.argDict().get(k).set(v));
-            ex.forward(true);
-            List<NDArray> heads = new ArrayList<>();
-            try {
-                Random r = new Random(5);
-                for (NDArray o : ex.outputs()) {
-                    NDArray h = NDArray.zeros(o.shape(), o.dtype(), Context.cpu());
-                    heads.add(h);
-                    double[] v = new double[(int) o.size()];
-                    for (int i = 0; i < v.length; i++) {
-                        v[i] = Math.round(r.nextGaussian() * 64) / 64.0;
-                    }
-                    h.set(v);
-                }
-                for (int i = 0; i < calls; i++) {
-                    ex.backward(heads.toArray(new NDArray[0]));
-                }
-            } finally {
-                heads.forEach(NDArray::close);
+        Random r = new Random(5);
+        return ExecTesting.grads(sym, shapes, values, c.wrt(), req, calls, type, (k, s) -> {
+            double[] v = new double[OpTesting.size(s)];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = Math.round(r.nextGaussian() * 64) / 64.0;
             }
-            Map<String, double[]> g = new LinkedHashMap<>();
-            for (String x : c.wrt()) {
-                g.put(x, ex.gradDict().get(x).toDoubleArray());
-            }
-            return g;
-        }
+            return v;
+        }, new Executor.Options().optSeed(7));
     }
 
     @TestFactory

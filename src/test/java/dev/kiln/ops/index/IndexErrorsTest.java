@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.s;
 
 import dev.kiln.engine.KilnException;
 import dev.kiln.ndarray.DType;
@@ -13,7 +15,6 @@ import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.NoLeaks;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -23,14 +24,6 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /** Bad parameters and shapes fail with a KilnException (never a crash); inference and float16 details. */
 @ExtendWith(NoLeaks.class)
 class IndexErrorsTest {
-
-    static Map<String, String> a(String... kv) {
-        Map<String, String> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put(kv[i], kv[i + 1]);
-        }
-        return m;
-    }
 
     static NDArray ramp(long... shape) {
         int n = 1;
@@ -53,10 +46,6 @@ class IndexErrorsTest {
             KilnException e = assertThrows(KilnException.class, () -> NDArray.invoke(op, attrs, in), op + " " + attrs);
             assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' lacks '" + fragment + "'");
         }
-    }
-
-    static long[] s(long... d) {
-        return d;
     }
 
     @Test

@@ -1,5 +1,8 @@
 package dev.kiln.ops.index;
 
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.s;
+
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
@@ -28,18 +31,6 @@ class IndexGradTest {
         G with(double e, double t) {
             return new G(label, sym, in, shapes, wrt, e, t);
         }
-    }
-
-    static Map<String, String> a(String... kv) {
-        Map<String, String> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put(kv[i], kv[i + 1]);
-        }
-        return m;
-    }
-
-    static long[] s(long... d) {
-        return d;
     }
 
     static Symbol op(String op, Map<String, String> attrs, String... inputs) {

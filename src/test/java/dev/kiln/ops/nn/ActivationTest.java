@@ -1,9 +1,9 @@
 package dev.kiln.ops.nn;
 
 import static dev.kiln.ops.nn.NnTesting.assertClose;
-import static dev.kiln.ops.nn.NnTesting.assertThrowsMessage;
-import static dev.kiln.ops.nn.NnTesting.rand;
 import static dev.kiln.ops.nn.NnTesting.shape;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.rand;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

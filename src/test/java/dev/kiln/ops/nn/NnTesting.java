@@ -1,9 +1,5 @@
 package dev.kiln.ops.nn;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
-import dev.kiln.engine.KilnException;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
@@ -19,8 +15,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.function.Function;
 
-import org.junit.jupiter.api.function.Executable;
-
 /** Small helpers shared by the nn operator tests (inputs, binding, tolerances, error checks). */
 final class NnTesting {
     private NnTesting() {}
@@ -29,35 +23,6 @@ final class NnTesting {
 
     static long[] shape(long... d) {
         return d;
-    }
-
-    static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
-    }
-
-    /**
-     * Uniform values in [lo, hi) that are exactly representable in float32 (so a float32 run and
-     * the float64 reference see the same inputs), skipping |x| < minAbs (kinks).
-     */
-    static double[] rand(int n, double lo, double hi, double minAbs, long seed) {
-        Random r = new Random(seed);
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            double x;
-            do {
-                x = (float) (lo + (hi - lo) * r.nextDouble());
-            } while (Math.abs(x) < minAbs);
-            v[i] = x;
-        }
-        return v;
-    }
-
-    static double[] rand(int n, double lo, double hi, long seed) {
-        return rand(n, lo, hi, 0, seed);
     }
 
     /** Class labels in [0, k) as doubles. */
@@ -144,26 +109,6 @@ final class NnTesting {
             h.set(head);
             ex.backward(h);
         }
-    }
-
-    /**
-     * Asserts that {@code e} throws KilnException or IllegalArgumentException whose message
-     * contains every fragment; returns the message.
-     */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        try {
-            e.execute();
-        } catch (KilnException | IllegalArgumentException ex) {
-            String msg = String.valueOf(ex.getMessage());
-            for (String f : fragments) {
-                assertTrue(msg.contains(f), "message should contain '" + f + "': " + msg);
-            }
-            return msg;
-        } catch (Throwable t) {
-            fail("expected KilnException or IllegalArgumentException, got " + t, t);
-        }
-        fail("expected an exception containing " + List.of(fragments));
-        return null;
     }
 
     /** Builds and binds in float32 with the given shapes, closing the executor if binding works. */

@@ -1,9 +1,9 @@
 package dev.kiln.ops.norm;
 
-import static dev.kiln.ops.norm.NormTesting.assertNear;
-import static dev.kiln.ops.norm.NormTesting.assertThrowsMessage;
-import static dev.kiln.ops.norm.NormTesting.rand;
-import static dev.kiln.ops.norm.NormTesting.size;
+import static dev.kiln.testutil.OpTesting.assertNear;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kiln.executor.Executor;

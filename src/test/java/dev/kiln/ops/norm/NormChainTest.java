@@ -1,6 +1,6 @@
 package dev.kiln.ops.norm;
 
-import static dev.kiln.ops.norm.NormTesting.rand;
+import static dev.kiln.testutil.OpTesting.rand;
 
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;

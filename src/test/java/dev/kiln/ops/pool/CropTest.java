@@ -1,8 +1,8 @@
 package dev.kiln.ops.pool;
 
-import static dev.kiln.ops.pool.PoolTesting.a;
 import static dev.kiln.ops.pool.PoolTesting.assertInvokeFails;
-import static dev.kiln.ops.pool.PoolTesting.s;
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.s;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,8 +1,8 @@
 package dev.kiln.ops.pool;
 
-import static dev.kiln.ops.pool.PoolTesting.a;
 import static dev.kiln.ops.pool.PoolTesting.assertInvokeFails;
-import static dev.kiln.ops.pool.PoolTesting.s;
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.s;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import dev.kiln.executor.Executor;
@@ -13,6 +13,7 @@ import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -245,7 +246,7 @@ class PoolingTest {
         assertInvokeFails("Pooling", a("kernel", "(2, 2)", "pooling_convention", "half"), d4, "pooling_convention");
         assertInvokeFails("Pooling", a("kernel", "(2, 2)", "kernal", "(2, 2)"), d4, "unknown parameter 'kernal'");
         // at bind time too
-        PoolTesting.assertThrowsMessage(() -> {
+        OpTesting.assertThrowsMessage(() -> {
             try (Executor ex = Executor.simpleBind(pooling(a("kernel", "(2, 2)", "layout", "NHWC")), Context.cpu(),
                     Map.of("data", s(2, 3, 8, 8)), Map.of("data", DType.FLOAT32), Map.of("data", GradReq.WRITE),
                     new Executor.Options())) {

@@ -1,14 +1,15 @@
 package dev.kiln.ops.pool;
 
-import static dev.kiln.ops.pool.PoolTesting.a;
 import static dev.kiln.ops.pool.PoolTesting.assertInvokeFails;
-import static dev.kiln.ops.pool.PoolTesting.s;
+import static dev.kiln.testutil.OpTesting.a;
+import static dev.kiln.testutil.OpTesting.s;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.List;
 import java.util.Map;
@@ -86,7 +87,7 @@ class UpSamplingTest {
     void errors() {
         assertInvokeFails("UpSampling", a("scale", "2", "sample_type", "bilinear", "num_args", "2", "num_filter", "3"),
                 new long[][] {s(1, 3, 4, 4), s(3, 1, 4, 4)}, "bilinear", "not supported");
-        PoolTesting.assertThrowsMessage(() -> up(a("scale", "2", "sample_type", "bilinear", "num_args", "2"), 2).inferShape(
+        OpTesting.assertThrowsMessage(() -> up(a("scale", "2", "sample_type", "bilinear", "num_args", "2"), 2).inferShape(
                 Map.of("x0", s(1, 3, 4, 4), "x1", s(3, 1, 4, 4))), "bilinear", "not supported");
         assertInvokeFails("UpSampling", a("scale", "2", "sample_type", "nearest", "num_args", "1"), new long[][] {s(3, 4, 4)}, "4D");
         assertInvokeFails("UpSampling", a("scale", "2", "sample_type", "nearest", "num_args", "2"),

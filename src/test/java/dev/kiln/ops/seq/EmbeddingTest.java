@@ -1,9 +1,9 @@
 package dev.kiln.ops.seq;
 
-import static dev.kiln.ops.seq.SeqTesting.assertNear;
-import static dev.kiln.ops.seq.SeqTesting.assertThrowsMessage;
-import static dev.kiln.ops.seq.SeqTesting.rand;
-import static dev.kiln.ops.seq.SeqTesting.size;
+import static dev.kiln.testutil.OpTesting.assertNear;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,7 +1,7 @@
 package dev.kiln.ops.seq;
 
-import static dev.kiln.ops.seq.RnnTesting.assertNear;
-import static dev.kiln.ops.seq.RnnTesting.assertThrowsMessage;
+import static dev.kiln.testutil.OpTesting.assertNear;
+import static dev.kiln.testutil.OpTesting.assertThrowsMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

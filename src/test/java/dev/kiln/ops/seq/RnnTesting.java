@@ -1,30 +1,19 @@
 package dev.kiln.ops.seq;
 
+import static dev.kiln.testutil.OpTesting.rand;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
-import ai.djl.engine.Engine;
-import ai.djl.mxnet.engine.MxGradientCollector;
-import ai.djl.mxnet.engine.MxNDManager;
-import ai.djl.ndarray.NDList;
-import ai.djl.training.GradientCollector;
-import dev.kiln.engine.KilnException;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
-import dev.kiln.mxnet.MxOracle;
-import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.MxCompare;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
-
-import org.junit.jupiter.api.function.Executable;
 
 /**
  * Helpers for the fused RNN operator tests: one configuration ({@link Case}), its inputs, and runs
@@ -117,24 +106,6 @@ final class RnnTesting {
     /** What one run gives: visible outputs and the gradients of every input (empty without heads). */
     record Run(List<double[]> outputs, List<double[]> grads) {}
 
-    static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
-    }
-
-    /** Values exactly representable in float32, uniform in [lo, hi). */
-    static double[] rand(int n, double lo, double hi, long seed) {
-        Random r = new Random(seed);
-        double[] v = new double[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (lo + (hi - lo) * r.nextDouble());
-        }
-        return v;
-    }
-
     /** Inputs of a case: data in [-1, 1), parameters in [-0.4, 0.4), states in [-0.5, 0.5). */
     static List<double[]> values(Case c, long seed) {
         List<long[]> s = c.shapes();
@@ -182,137 +153,19 @@ final class RnnTesting {
         shp.put("data", c.shapes().get(0));
         Map<String, DType> types = new LinkedHashMap<>();
         Map<String, GradReq> reqs = new LinkedHashMap<>();
-        for (String n : names) {
-            types.put(n, t);
-            reqs.put(n, heads == null ? GradReq.NULL : req);
+        Map<String, double[]> vals = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            types.put(names.get(i), t);
+            reqs.put(names.get(i), heads == null ? GradReq.NULL : req);
+            vals.put(names.get(i), values.get(i));
         }
-        try (Executor ex = Executor.simpleBind(s, Context.cpu(), shp, types, reqs, new Executor.Options().optSeed(7))) {
-            for (int i = 0; i < names.size(); i++) {
-                ex.argDict().get(names.get(i)).set(values.get(i));
-            }
-            for (int k = 0; k < steps; k++) {
-                ex.forward(train);
-                if (heads != null) {
-                    List<NDArray> hs = new ArrayList<>();
-                    try {
-                        for (int j = 0; j < ex.outputs().size(); j++) {
-                            NDArray o = ex.outputs().get(j);
-                            NDArray h = NDArray.zeros(o.shape(), o.dtype(), Context.cpu());
-                            hs.add(h);
-                            h.set(heads.get(j));
-                        }
-                        ex.backward(hs.toArray(new NDArray[0]));
-                    } finally {
-                        hs.forEach(NDArray::close);
-                    }
-                }
-            }
-            List<double[]> outs = new ArrayList<>();
-            for (NDArray o : ex.outputs()) {
-                outs.add(o.toDoubleArray());
-            }
-            List<double[]> grads = new ArrayList<>();
-            if (heads != null) {
-                for (String n : names) {
-                    grads.add(ex.gradDict().get(n).toDoubleArray());
-                }
-            }
-            return new Run(outs, grads);
-        }
-    }
-
-    private static float[] f32(double[] v) {
-        float[] f = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            f[i] = (float) v[i];
-        }
-        return f;
-    }
-
-    private static double[] f64(float[] v) {
-        double[] d = new double[v.length];
-        for (int i = 0; i < v.length; i++) {
-            d[i] = v[i];
-        }
-        return d;
+        MxCompare.Run r = MxCompare.kiln(s, shp, types, reqs, vals, train, heads, steps, new Executor.Options().optSeed(7));
+        return new Run(r.outputs(), heads == null ? List.of() : r.grads());
     }
 
     /** MXNet 1.9.1 in float32: imperative RNN, with heads under autograd (gradients of every input). */
     static Run mxnet(Case c, List<double[]> values, boolean train, List<double[]> heads) {
-        MxOracle.assumeAvailable();
-        List<long[]> shapes = c.shapes();
-        try (MxNDManager m = MxOracle.newManager()) {
-            ai.djl.ndarray.NDArray[] in = new ai.djl.ndarray.NDArray[values.size()];
-            for (int i = 0; i < in.length; i++) {
-                in[i] = MxOracle.create(m, f32(values.get(i)), shapes.get(i));
-                if (heads != null) {
-                    in[i].setRequiresGradient(true);
-                }
-            }
-            NDList out;
-            if (heads == null) {
-                boolean prev = MxGradientCollector.setTraining(train);
-                try {
-                    out = MxOracle.invoke(m, "RNN", c.attrs(), in);
-                } finally {
-                    MxGradientCollector.setTraining(prev);
-                }
-            } else {
-                try (GradientCollector gc = Engine.getEngine("MXNet").newGradientCollector()) {
-                    if (!train) {
-                        MxGradientCollector.setTraining(false);
-                    }
-                    out = MxOracle.invoke(m, "RNN", c.attrs(), in);
-                    List<long[]> os = c.outShapes();
-                    ai.djl.ndarray.NDArray loss = null;
-                    for (int k = 0; k < out.size(); k++) {
-                        ai.djl.ndarray.NDArray h = MxOracle.create(m, f32(heads.get(k)), os.get(k));
-                        ai.djl.ndarray.NDArray prod = MxOracle.invoke(m, "elemwise_mul", Map.of(), out.get(k), h).get(0);
-                        ai.djl.ndarray.NDArray sk = MxOracle.invoke(m, "sum", Map.of(), prod).get(0);
-                        loss = loss == null ? sk : MxOracle.invoke(m, "elemwise_add", Map.of(), loss, sk).get(0);
-                    }
-                    gc.backward(loss);
-                }
-            }
-            List<double[]> outs = new ArrayList<>();
-            for (ai.djl.ndarray.NDArray o : out) {
-                outs.add(f64(o.toFloatArray()));
-            }
-            List<double[]> grads = new ArrayList<>();
-            if (heads != null) {
-                for (ai.djl.ndarray.NDArray x : in) {
-                    grads.add(f64(x.getGradient().toFloatArray()));
-                }
-            }
-            return new Run(outs, grads);
-        }
-    }
-
-    /** |a - e| <= tol * max(1, |e|) elementwise. */
-    static void assertNear(double[] expected, double[] actual, double tol, String what) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        for (int i = 0; i < expected.length; i++) {
-            double err = Math.abs(expected[i] - actual[i]) / Math.max(1.0, Math.abs(expected[i]));
-            if (!(err <= tol)) {
-                fail(what + "[" + i + "]: expected " + expected[i] + ", got " + actual[i] + " (err " + err + ")");
-            }
-        }
-    }
-
-    /** Asserts a KilnException or IllegalArgumentException whose message has every fragment. */
-    static String assertThrowsMessage(Executable e, String... fragments) {
-        try {
-            e.execute();
-        } catch (KilnException | IllegalArgumentException ex) {
-            String msg = String.valueOf(ex.getMessage());
-            for (String f : fragments) {
-                assertTrue(msg.contains(f), "message should contain '" + f + "': " + msg);
-            }
-            return msg;
-        } catch (Throwable t) {
-            fail("expected KilnException or IllegalArgumentException, got " + t, t);
-        }
-        fail("expected an exception containing " + List.of(fragments));
-        return null;
+        MxCompare.Run r = MxCompare.mxnet("RNN", c.attrs(), c.shapes(), values, train, heads, null, 1);
+        return new Run(r.outputs(), heads == null ? List.of() : r.grads());
     }
 }

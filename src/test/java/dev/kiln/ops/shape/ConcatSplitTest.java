@@ -11,8 +11,8 @@ import static dev.kiln.ops.shape.ShapeFixtures.grads;
 import static dev.kiln.ops.shape.ShapeFixtures.head;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
 import static dev.kiln.ops.shape.ShapeFixtures.splitRef;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -20,8 +20,10 @@ import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -100,9 +102,9 @@ class ConcatSplitTest {
             int off = 0;
             for (int p = 0; p < 3; p++) {
                 long[] ps = ls.get(p);
-                double[] e = new double[ShapeFixtures.size(ps)];
+                double[] e = new double[OpTesting.size(ps)];
                 for (int f = 0; f < e.length; f++) {
-                    int[] i = ShapeFixtures.unravel(f, ps);
+                    int[] i = OpTesting.unravel(f, ps);
                     i[dim] += off;
                     e[f] = h[(int) ShapeFixtures.ravel(i, out)];
                 }
@@ -192,7 +194,7 @@ class ConcatSplitTest {
             long[] ps = in.clone();
             ps[axis] = 6 / n;
             for (DType t : BOTH) {
-                ShapeFixtures.Out out = forward(sym, s, v, t);
+                ExecTesting.Out out = forward(sym, s, v, t);
                 assertEquals(n, out.values().size());
                 for (int p = 0; p < n; p++) {
                     assertOut(out, p, ps, splitRef(v.get("data"), in, axis, n, p), t, "split n=" + n + " piece " + p);
@@ -210,7 +212,7 @@ class ConcatSplitTest {
         Map<String, long[]> s = shapes("data", in);
         Map<String, double[]> v = randomValues(s);
         for (DType t : BOTH) {
-            ShapeFixtures.Out out = forward(sym, s, v, t);
+            ExecTesting.Out out = forward(sym, s, v, t);
             for (int p = 0; p < 3; p++) {
                 assertOut(out, p, shape(2, 4), splitRef(v.get("data"), in, 1, 3, p), t, "squeezed piece " + p);
             }
@@ -226,7 +228,7 @@ class ConcatSplitTest {
             Map<String, long[]> s = shapes("data", in);
             Map<String, double[]> v = randomValues(s);
             Symbol sym = Symbol.sliceChannel("sp", Symbol.variable("data"), 4, axis, false);
-            ShapeFixtures.Out out = forward(sym, s, v, DType.FLOAT32);
+            ExecTesting.Out out = forward(sym, s, v, DType.FLOAT32);
             for (int p = 0; p < 4; p++) {
                 long[] ps = in.clone();
                 ps[axis] /= 4;
@@ -281,7 +283,7 @@ class ConcatSplitTest {
         Map<String, double[]> v = randomValues(s);
         double[] e = v.get("data").clone();
         for (int i = 0; i < e.length; i++) {
-            e[i] *= ShapeFixtures.unravel(i, in)[1] + 1;
+            e[i] *= OpTesting.unravel(i, in)[1] + 1;
         }
         for (DType t : BOTH) {
             assertOut(forward(merged, s, v, t), 0, in, e, t, "unrolled round trip");

@@ -10,11 +10,12 @@ import static dev.kiln.ops.shape.ShapeFixtures.grads;
 import static dev.kiln.ops.shape.ShapeFixtures.head;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
+import static dev.kiln.testutil.OpTesting.shapes;
 
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
 
@@ -196,7 +197,7 @@ class DotTest {
         Ref ref = new Ref(s.get("lhs"), s.get("rhs"), false, true);
         double[] e = ref.forward(v.get("lhs"), v.get("rhs"));
         assertOut(forward(dot(false, true), s, v, DType.FLOAT64), 0, ref.outShape, e, DType.FLOAT64, "67x129 . 129x70");
-        ShapeFixtures.Out o = forward(dot(false, true), s, v, DType.FLOAT32);
+        ExecTesting.Out o = forward(dot(false, true), s, v, DType.FLOAT32);
         GradCheck.assertClose(e, o.v(0), 1e-5, 1e-4, "float32 67x129 . 129x70");
     }
 

@@ -6,7 +6,7 @@ import static dev.kiln.ops.shape.ShapeFixtures.bind;
 import static dev.kiln.ops.shape.ShapeFixtures.outputs;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -16,6 +16,7 @@ import dev.kiln.executor.GradReq;
 import dev.kiln.executor.MemoryReport;
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
 
@@ -132,7 +133,7 @@ class IdentityInplaceTest {
                     }
                     try (Executor ex = bind(sym, s, v, t, reqs, null)) {
                         ex.forward(train);
-                        ShapeFixtures.Out out = outputs(ex);
+                        ExecTesting.Out out = outputs(ex);
                         String what = op + " relu_first=" + reluFirst + " train=" + train;
                         assertOut(out, iy, aliasShape(op), relu, t, what + " relu(alias(x))");
                         assertOut(out, iz, shape(2, 3, HIDDEN), twice, t, what + " x*2");

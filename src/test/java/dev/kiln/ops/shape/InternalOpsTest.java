@@ -12,7 +12,7 @@ import static dev.kiln.ops.shape.ShapeFixtures.head;
 import static dev.kiln.ops.shape.ShapeFixtures.random;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
+import static dev.kiln.testutil.OpTesting.shapes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -24,8 +24,10 @@ import dev.kiln.internal.Json;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
+import dev.kiln.testutil.OpTesting;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -222,7 +224,7 @@ class InternalOpsTest {
     void zerosWithInferredShape() {
         // _zeros(shape=(2,3), dtype=float64) alone, and _zeros(shape=(0,3)) whose 0 is inferred from its consumer
         Symbol z = Symbol.create("_zeros", "z", Map.of("shape", "(2,3)", "dtype", "float64"), null);
-        ShapeFixtures.Out out = forward(z, Map.of(), Map.of(), DType.FLOAT64);
+        ExecTesting.Out out = forward(z, Map.of(), Map.of(), DType.FLOAT64);
         assertOut(out, 0, S, new double[6], DType.FLOAT64, "_zeros");
         Symbol begin = Symbol.create("_zeros", "begin_state", Map.of("shape", "(0,3)"), null);
         Symbol y = Symbol.elemwiseAdd("y", Symbol.variable("x"), begin);
@@ -240,7 +242,7 @@ class InternalOpsTest {
     private static void assertInferTypeFails(Symbol y) {
         dev.kiln.engine.KilnException e = org.junit.jupiter.api.Assertions.assertThrows(dev.kiln.engine.KilnException.class,
                 () -> y.inferType(Map.of("x", DType.FLOAT64)));
-        ShapeFixtures.assertContains(e.getMessage(), "Type inconsistent", "float32", "float64");
+        OpTesting.assertContains(e.getMessage(), "Type inconsistent", "float32", "float64");
     }
 
     // ---- ElementWiseSum / add_n / _grad_add -----------------------------------------------

@@ -8,8 +8,8 @@ import static dev.kiln.ops.shape.ShapeFixtures.forward;
 import static dev.kiln.ops.shape.ShapeFixtures.gradCheck;
 import static dev.kiln.ops.shape.ShapeFixtures.random;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
-import static dev.kiln.ops.shape.ShapeFixtures.size;
+import static dev.kiln.testutil.OpTesting.shapes;
+import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 

@@ -1,20 +1,19 @@
 package dev.kiln.ops.shape;
 
+import static dev.kiln.testutil.OpTesting.size;
+import static dev.kiln.testutil.OpTesting.unravel;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.engine.KilnException;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
-import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
-import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.ExecTesting;
+import dev.kiln.testutil.ExecTesting.Out;
 import dev.kiln.testutil.GradCheck;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -31,27 +30,8 @@ final class ShapeFixtures {
 
     static final DType[] BOTH = {DType.FLOAT64, DType.FLOAT32};
 
-    /** Forward outputs and their shapes. */
-    record Out(List<double[]> values, List<long[]> shapes) {
-        double[] v(int i) {
-            return values.get(i);
-        }
-
-        long[] s(int i) {
-            return shapes.get(i);
-        }
-    }
-
     static long[] shape(long... d) {
         return d;
-    }
-
-    static int size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return (int) n;
     }
 
     static double[] random(long seed, long[] shape) {
@@ -69,14 +49,6 @@ final class ShapeFixtures {
             v[i] = i;
         }
         return v;
-    }
-
-    static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
     }
 
     /** Random values (fixed seeds) for every named shape. */
@@ -97,34 +69,16 @@ final class ShapeFixtures {
 
     static Executor bind(Symbol sym, Map<String, long[]> shapes, Map<String, double[]> values, DType type,
             Map<String, GradReq> reqs, Executor.Options opt) {
-        Map<String, DType> types = new LinkedHashMap<>();
-        shapes.keySet().forEach(k -> types.put(k, type));
-        Executor ex = Executor.simpleBind(sym, Context.cpu(), shapes, types, reqs, opt == null ? new Executor.Options() : opt);
-        try {
-            values.forEach((k, v) -> ex.argDict().get(k).set(v));
-        } catch (RuntimeException e) {
-            ex.close();
-            throw e;
-        }
-        return ex;
+        return ExecTesting.bind(sym, shapes, values, type, reqs, opt);
     }
 
     /** Binds (no gradients), runs an inference forward and returns every output. */
     static Out forward(Symbol sym, Map<String, long[]> shapes, Map<String, double[]> values, DType type) {
-        try (Executor ex = bind(sym, shapes, values, type, Map.of(), null)) {
-            ex.forward(false);
-            return outputs(ex);
-        }
+        return ExecTesting.forward(sym, shapes, values, type, null);
     }
 
     static Out outputs(Executor ex) {
-        List<double[]> v = new ArrayList<>();
-        List<long[]> s = new ArrayList<>();
-        for (NDArray o : ex.outputs()) {
-            v.add(o.toDoubleArray());
-            s.add(o.shape().dims());
-        }
-        return new Out(v, s);
+        return ExecTesting.outputs(ex);
     }
 
     /** Asserts output 0 has the given shape and values (exact for float64, 1e-6 relative for float32). */
@@ -140,33 +94,7 @@ final class ShapeFixtures {
      */
     static Map<String, double[]> grads(Symbol sym, Map<String, long[]> shapes, Map<String, double[]> values,
             List<String> wrt, GradReq req, int backwardCalls, DType type) {
-        Map<String, GradReq> reqs = new LinkedHashMap<>();
-        for (String a : sym.listArguments()) {
-            reqs.put(a, wrt.contains(a) ? req : GradReq.NULL);
-        }
-        try (Executor ex = bind(sym, shapes, values, type, reqs, null)) {
-            List<NDArray> heads = new ArrayList<>();
-            try {
-                ex.forward(true);
-                long seed = 99;
-                for (NDArray o : ex.outputs()) {
-                    double[] h = random(seed++, o.shape().dims());
-                    NDArray a = NDArray.zeros(o.shape(), type, Context.cpu());
-                    heads.add(a);
-                    a.set(h);
-                }
-                for (int c = 0; c < backwardCalls; c++) {
-                    ex.backward(heads.toArray(new NDArray[0]));
-                }
-            } finally {
-                heads.forEach(NDArray::close);
-            }
-            Map<String, double[]> g = new LinkedHashMap<>();
-            for (String x : wrt) {
-                g.put(x, ex.gradDict().get(x).toDoubleArray());
-            }
-            return g;
-        }
+        return ExecTesting.grads(sym, shapes, values, wrt, req, backwardCalls, type, ShapeFixtures::head, null);
     }
 
     /** The head gradients {@link #grads} uses for an output of the given shape (output index k). */
@@ -197,21 +125,9 @@ final class ShapeFixtures {
         GradCheck.check(sym, inputs(shapes, values), wrt, 1e-5, 1e-6, 1e-8);
     }
 
-    /** Shape inference must fail with a KilnException whose message contains every fragment. */
+    /** Shape inference (and binding) must fail with a KilnException whose message contains every fragment. */
     static KilnException assertInferFails(Symbol sym, Map<String, long[]> shapes, String... fragments) {
-        KilnException e = assertThrows(KilnException.class, () -> sym.inferShape(shapes));
-        assertContains(e.getMessage(), fragments);
-        // binding goes through the same inference and must fail the same way (and leak nothing)
-        KilnException b = assertThrows(KilnException.class,
-                () -> Executor.simpleBind(sym, Context.cpu(), shapes, GradReq.NULL).close());
-        assertContains(b.getMessage(), fragments);
-        return e;
-    }
-
-    static void assertContains(String msg, String... fragments) {
-        for (String f : fragments) {
-            assertTrue(msg != null && msg.contains(f), "message should contain '" + f + "': " + msg);
-        }
+        return ExecTesting.assertInferFails(sym, shapes, fragments);
     }
 
     // ---- reference kernels -----------------------------------------------------------------
@@ -224,16 +140,6 @@ final class ShapeFixtures {
             acc *= shape[i];
         }
         return s;
-    }
-
-    /** Row-major multi-index of flat position {@code flat}. */
-    static int[] unravel(long flat, long[] shape) {
-        int[] idx = new int[shape.length];
-        for (int i = shape.length - 1; i >= 0; i--) {
-            idx[i] = (int) (flat % shape[i]);
-            flat /= shape[i];
-        }
-        return idx;
     }
 
     static long ravel(int[] idx, long[] shape) {

@@ -9,8 +9,8 @@ import static dev.kiln.ops.shape.ShapeFixtures.gradCheck;
 import static dev.kiln.ops.shape.ShapeFixtures.permute;
 import static dev.kiln.ops.shape.ShapeFixtures.randomValues;
 import static dev.kiln.ops.shape.ShapeFixtures.shape;
-import static dev.kiln.ops.shape.ShapeFixtures.shapes;
 import static dev.kiln.ops.shape.ShapeFixtures.transposeRef;
+import static dev.kiln.testutil.OpTesting.shapes;
 
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
