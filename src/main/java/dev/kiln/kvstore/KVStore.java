@@ -30,7 +30,6 @@ public final class KVStore implements AutoCloseable {
     private final Context home = Context.cpu(0);
     private final Map<String, NDArray> store = new LinkedHashMap<>();
     private final Map<String, NDArray> merged = new LinkedHashMap<>();
-    private NDArray scratch;
     private Updater updater;
     private boolean closed;
 
@@ -99,7 +98,7 @@ public final class KVStore implements AutoCloseable {
             List<NDArray> vs = values.get(i);
             check(!vs.isEmpty(), "push: no values for key '" + k + "'");
             NDArray m = merged.computeIfAbsent(k, x -> NDArray.zeros(stored.shape(), stored.dtype(), home).detach());
-            sum(vs, m);
+            NDArray.sumInto(vs, m);
             sums.add(m);
         }
         if (updater != null) {
@@ -111,25 +110,6 @@ public final class KVStore implements AutoCloseable {
             for (int i = 0; i < keys.size(); i++) {
                 sums.get(i).copyTo(store.get(keys.get(i)));
             }
-        }
-    }
-
-    private void sum(List<NDArray> vs, NDArray out) {
-        vs.get(0).copyTo(out);
-        for (int d = 1; d < vs.size(); d++) {
-            NDArray v = vs.get(d);
-            NDArray add = v;
-            if (!v.context().equals(home)) {
-                if (scratch == null || !scratch.shape().equals(out.shape()) || scratch.dtype() != out.dtype()) {
-                    if (scratch != null) {
-                        scratch.close();
-                    }
-                    scratch = NDArray.zeros(out.shape(), out.dtype(), home).detach();
-                }
-                v.copyTo(scratch);
-                add = scratch;
-            }
-            NDArray.invokeInto("elemwise_add", Map.of(), out, out, add);
         }
     }
 
@@ -190,9 +170,6 @@ public final class KVStore implements AutoCloseable {
         store.clear();
         merged.values().forEach(NDArray::close);
         merged.clear();
-        if (scratch != null) {
-            scratch.close();
-        }
         if (updater != null) {
             updater.close();
         }

@@ -629,12 +629,12 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
             src(0, name, isAux).copyTo(dst);
             return;
         }
-        try (NDArray acc = NDArray.zeros(dst.shape(), DType.FLOAT32, dst.context()).detach();
-             NDArray tmp = NDArray.zeros(dst.shape(), DType.FLOAT32, dst.context()).detach()) {
+        try (NDArray acc = NDArray.zeros(dst.shape(), DType.FLOAT32, dst.context()).detach()) {
+            List<NDArray> parts = new ArrayList<>();
             for (int dev = 0; dev < execs.size(); dev++) {
-                src(dev, name, isAux).copyTo(tmp);
-                NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, tmp);
+                parts.add(src(dev, name, isAux));
             }
+            NDArray.sumInto(parts, acc);
             NDArray.invokeInto("_div_scalar", Map.of("scalar", Integer.toString(execs.size())), acc, acc);
             acc.copyTo(dst);
         }

@@ -370,6 +370,44 @@ public final class NDArray implements AutoCloseable {
         return res;
     }
 
+    /**
+     * {@code out = parts[0] + parts[1] + ...}, summed in order in {@code out}'s context and dtype.
+     * A part on another device or of another dtype is first copied into one scratch array on
+     * {@code out}'s context (created for this call and closed before it returns). The cross-device
+     * reduce behind {@code KVStore.push} and the data-parallel parameter average.
+     *
+     * @throws IllegalArgumentException if {@code parts} is empty or a shape differs from {@code out}'s
+     */
+    public static void sumInto(java.util.List<NDArray> parts, NDArray out) {
+        if (parts.isEmpty()) {
+            throw new IllegalArgumentException("sumInto: no arrays to sum");
+        }
+        NDArray scratch = null;
+        try {
+            parts.get(0).copyTo(out);
+            for (int d = 1; d < parts.size(); d++) {
+                NDArray p = parts.get(d);
+                if (!p.shape().equals(out.shape())) {
+                    throw new IllegalArgumentException("sumInto: part " + d + " has shape " + p.shape() + ", out has "
+                            + out.shape());
+                }
+                NDArray add = p;
+                if (!p.context().equals(out.context()) || p.dtype() != out.dtype()) {
+                    if (scratch == null) {
+                        scratch = zeros(out.shape(), out.dtype(), out.context()).detach();
+                    }
+                    p.copyTo(scratch);
+                    add = scratch;
+                }
+                invokeInto("elemwise_add", Map.of(), out, out, add);
+            }
+        } finally {
+            if (scratch != null) {
+                scratch.close();
+            }
+        }
+    }
+
     /** Runs an operator writing its first output into {@code out} (e.g. an optimizer update in place). */
     public static void invokeInto(String op, Map<String, ?> attrs, NDArray out, NDArray... inputs) {
         long[] outs = new long[16];
