@@ -29,17 +29,8 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.util.PairList;
 import dev.kiln.engine.Engine;
-import dev.kiln.executor.Executor;
-import dev.kiln.executor.GradReq;
-import dev.kiln.init.InitDesc;
 import dev.kiln.init.Xavier;
-import dev.kiln.ndarray.Context;
-import dev.kiln.ndarray.DType;
-import dev.kiln.optimizer.FusedUpdate;
 import dev.kiln.symbol.Symbol;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -124,61 +115,34 @@ public class LenetTrainBench {
         @Param({"1"})
         public int threads;
 
-        Executor exec;
-        FusedUpdate update;
-        List<dev.kiln.ndarray.NDArray> moms = new ArrayList<>();
-        double[] lr;
+        KilnTrainStep step;
 
         @Setup(Level.Trial)
         public void setup() {
             Engine.setNumThreads(threads);
             MlpTrainBench.checkEnvThreads("kiln", threads);
-            Symbol net = network();
-            Map<String, GradReq> reqs = new LinkedHashMap<>();
-            for (String a : net.listArguments()) {
-                reqs.put(a, a.equals("data") || a.equals("softmax_label") ? GradReq.NULL : GradReq.WRITE);
-            }
-            exec = Executor.simpleBind(net, Context.cpu(), Map.of("data", new long[] {BATCH, 1, 28, 28}), Map.of(), reqs,
-                    new Executor.Options());
-            exec.argDict().get("data").set(data());
-            exec.argDict().get("softmax_label").set(labels());
-            dev.kiln.init.Initializer.seed(42);
-            Xavier xavier = new Xavier();
-            update = new FusedUpdate();
-            Map<String, Object> sgd = Map.of("momentum", MOMENTUM, "wd", 0.0, "rescale_grad", 1.0);
-            for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : exec.gradDict().entrySet()) {
-                dev.kiln.ndarray.NDArray w = exec.argDict().get(e.getKey());
-                xavier.init(new InitDesc(e.getKey()), w);
-                dev.kiln.ndarray.NDArray mom = dev.kiln.ndarray.NDArray.zeros(w.shape(), DType.FLOAT32, Context.cpu()).detach();
-                moms.add(mom);
-                update.add("sgd_mom_update", sgd, List.of("lr"), List.of(w, e.getValue(), mom), List.of(w));
-            }
-            lr = new double[update.size()];
-            Arrays.fill(lr, LR);
-            System.out.println("# kiln threads=" + Engine.numThreads() + " simd=" + Engine.simdIsa() + " blas=" + Engine.blasConfig());
+            step = new KilnTrainStep(network(), Map.of("data", new long[] {BATCH, 1, 28, 28}),
+                    Map.of("data", data(), "softmax_label", labels()), new Xavier(), n -> n, LR, MOMENTUM);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            exec.forward(false);
-            float[] p = exec.outputs().get(0).toFloatArray();
+            step.exec.forward(false);
+            float[] p = step.exec.outputs().get(0).toFloatArray();
             float[] y = labels();
             double l = 0;
             for (int k = 0; k < BATCH; k++) {
                 l -= Math.log(Math.max(p[k * 10 + (int) y[k]], 1e-12));
             }
             System.out.println("# kiln end-of-trial loss=" + l / BATCH);
-            update.close();
-            moms.forEach(dev.kiln.ndarray.NDArray::close);
-            exec.close();
+            step.close();
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void kilnStep(KilnState s) {
-        s.exec.forwardBackward();
-        s.update.run(s.lr);
+        s.step.run();
     }
 
     // ---- MXNet 1.9.1 (DJL) ----------------------------------------------------------------------

@@ -8,18 +8,9 @@ import static org.bytedeco.pytorch.global.torch.randn;
 import static org.bytedeco.pytorch.global.torch.set_num_threads;
 
 import dev.kiln.engine.Engine;
-import dev.kiln.executor.Executor;
-import dev.kiln.executor.GradReq;
-import dev.kiln.init.InitDesc;
 import dev.kiln.init.Uniform;
-import dev.kiln.ndarray.Context;
-import dev.kiln.ndarray.DType;
-import dev.kiln.optimizer.FusedUpdate;
 import dev.kiln.symbol.Symbol;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -88,23 +79,12 @@ public class LstmTrainBench {
         @Param({"1"})
         public int threads;
 
-        Executor exec;
-        FusedUpdate update;
-        List<dev.kiln.ndarray.NDArray> moms = new ArrayList<>();
-        double[] lr;
+        KilnTrainStep step;
 
         @Setup(Level.Trial)
         public void setup() {
             Engine.setNumThreads(threads);
             MlpTrainBench.checkEnvThreads("kiln", threads);
-            Symbol net = network();
-            Map<String, GradReq> reqs = new LinkedHashMap<>();
-            for (String a : net.listArguments()) {
-                reqs.put(a, a.equals("data") || a.equals("softmax_label") ? GradReq.NULL : GradReq.WRITE);
-            }
-            exec = Executor.simpleBind(net, Context.cpu(),
-                    Map.of("data", new long[] {SEQ, BATCH, INPUT}, "softmax_label", new long[] {SEQ, BATCH}), Map.of(), reqs,
-                    new Executor.Options());
             Random r = new Random(42);
             float[] x = new float[SEQ * BATCH * INPUT];
             for (int i = 0; i < x.length; i++) {
@@ -114,38 +94,23 @@ public class LstmTrainBench {
             for (int i = 0; i < y.length; i++) {
                 y[i] = r.nextInt(CLASSES);
             }
-            exec.argDict().get("data").set(x);
-            exec.argDict().get("softmax_label").set(y);
-            dev.kiln.init.Initializer.seed(42);
-            Uniform init = new Uniform(1.0 / Math.sqrt(HIDDEN));
-            update = new FusedUpdate();
-            Map<String, Object> sgd = Map.of("momentum", MOMENTUM, "wd", 0.0, "rescale_grad", 1.0);
-            for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : exec.gradDict().entrySet()) {
-                dev.kiln.ndarray.NDArray w = exec.argDict().get(e.getKey());
-                // the packed LSTM vector is initialized like a weight (uniform), fc_bias to zero
-                init.init(new InitDesc(e.getKey().replace("parameters", "weight")), w);
-                dev.kiln.ndarray.NDArray mom = dev.kiln.ndarray.NDArray.zeros(w.shape(), DType.FLOAT32, Context.cpu()).detach();
-                moms.add(mom);
-                update.add("sgd_mom_update", sgd, List.of("lr"), List.of(w, e.getValue(), mom), List.of(w));
-            }
-            lr = new double[update.size()];
-            Arrays.fill(lr, LR);
-            System.out.println("# kiln threads=" + Engine.numThreads() + " simd=" + Engine.simdIsa());
+            // the packed LSTM vector is initialized like a weight (uniform), fc_bias to zero
+            step = new KilnTrainStep(network(),
+                    Map.of("data", new long[] {SEQ, BATCH, INPUT}, "softmax_label", new long[] {SEQ, BATCH}),
+                    Map.of("data", x, "softmax_label", y), new Uniform(1.0 / Math.sqrt(HIDDEN)),
+                    n -> n.replace("parameters", "weight"), LR, MOMENTUM);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            update.close();
-            moms.forEach(dev.kiln.ndarray.NDArray::close);
-            exec.close();
+            step.close();
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void kilnStep(KilnState s) {
-        s.exec.forwardBackward();
-        s.update.run(s.lr);
+        s.step.run();
     }
 
     // ---- libtorch 2.10 (JavaCPP) ----------------------------------------------------------------
