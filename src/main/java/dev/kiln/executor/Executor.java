@@ -301,24 +301,25 @@ public final class Executor implements AutoCloseable {
      * This executor stays valid; the new one does not own the shared arrays.
      */
     public Executor reshape(Map<String, long[]> newShapes) {
+        h();  // a closed executor: IllegalStateException before anything is allocated
         Map<String, NDArray> a = new LinkedHashMap<>(args);
         Map<String, NDArray> g = new LinkedHashMap<>(grads);
         List<NDArray> created = new ArrayList<>();
-        for (Map.Entry<String, long[]> e : newShapes.entrySet()) {
-            NDArray old = args.get(e.getKey());
-            if (old == null) {
-                throw new IllegalArgumentException("reshape: '" + e.getKey() + "' is not an argument");
-            }
-            NDArray n = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).setName(e.getKey()).detach();
-            created.add(n);
-            a.put(e.getKey(), n);
-            if (g.containsKey(e.getKey())) {
-                NDArray ng = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).detach();
-                created.add(ng);
-                g.put(e.getKey(), ng);
-            }
-        }
         try {
+            for (Map.Entry<String, long[]> e : newShapes.entrySet()) {
+                NDArray old = args.get(e.getKey());
+                if (old == null) {
+                    throw new IllegalArgumentException("reshape: '" + e.getKey() + "' is not an argument");
+                }
+                NDArray n = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).setName(e.getKey()).detach();
+                created.add(n);
+                a.put(e.getKey(), n);
+                if (g.containsKey(e.getKey())) {
+                    NDArray ng = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).detach();
+                    created.add(ng);
+                    g.put(e.getKey(), ng);
+                }
+            }
             Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options);
             ex.ownedExtra.addAll(created);
             return ex;

@@ -85,6 +85,15 @@ public final class Mnist {
      *                     shorter than its header says (the message names the file)
      */
     public static Idx readIdx(Path file, long start, long end) throws IOException {
+        try {
+            return readIdxUnchecked(file, start, end);
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            // a corrupt or truncated .gz: name the file (the JDK's messages do not)
+            throw new IOException(file + ": corrupt or truncated gzip data: " + e.getMessage(), e);
+        }
+    }
+
+    private static Idx readIdxUnchecked(Path file, long start, long end) throws IOException {
         try (DataInputStream in = new DataInputStream(TextRows.open(file))) {
             int[] dims = header(in, file);
             long item = 1;
@@ -116,6 +125,8 @@ public final class Mnist {
     public static int[] readIdxDims(Path file) throws IOException {
         try (DataInputStream in = new DataInputStream(TextRows.open(file))) {
             return header(in, file);
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            throw new IOException(file + ": corrupt or truncated gzip data: " + e.getMessage(), e);
         }
     }
 
