@@ -157,8 +157,10 @@ for cid, shapes in [("bind-rank-mismatch-weight", {"data": [2, 4], "fc_weight": 
 
 # ---------------------------------------------------------------- operators
 O = "op-param-range"
-def op(cid, name, attrs, inputs, shapes=None, cat=O, train=False):
+def op(cid, name, attrs, inputs, shapes=None, cat=O, train=False, types=None):
     kw = {"op": name, "attrs": attrs, "inputs": inputs}
+    if types:
+        kw["types"] = types
     if shapes is not None:
         kw["shapes"] = shapes
         kw["train"] = train
@@ -219,6 +221,22 @@ op("upsampling-zero-scale", "UpSampling", {"scale": "0", "sample_type": "nearest
 op("pad-wrong-width-length", "Pad", {"mode": "constant", "pad_width": "(0, 0, 1)"}, ["data"], D4)
 op("cast-bad-dtype", "Cast", {"dtype": "float128"}, ["data"], {"data": [2, 3]})
 op("topk-k-too-big", "topk", {"k": "10", "axis": "1"}, ["data"], {"data": [2, 3]})
+
+# dtype mismatches at bind
+op("dtype-add-f32-f64", "elemwise_add", {}, ["a", "b"], {"a": [2, 3], "b": [2, 3]}, cat=B, types={"a": "float32", "b": "float64"})
+op("dtype-fc-weight-int32", "FullyConnected", {"num_hidden": "2"}, ["data"], {"data": [2, 3]}, cat=B, types={"data": "float32", "op_weight": "int32"})
+op("dtype-conv-uint8-data", "Convolution", {"kernel": "(1, 1)", "num_filter": "2"}, ["data"], D4, cat=B, types={"data": "uint8"})
+op("dtype-dot-f64-f32", "dot", {}, ["a", "b"], {"a": [2, 3], "b": [3, 2]}, cat=B, types={"a": "float64", "b": "float32"})
+op("dtype-unknown-name", "elemwise_add", {}, ["a", "b"], {"a": [2, 3], "b": [2, 3]}, cat=B, types={"a": "complex64"})
+op("dtype-bn-int-gamma", "BatchNorm", {}, ["data"], D4, cat=B, types={"op_gamma": "int64"}, train=True)
+# variables carrying bad __shape__ / __dtype__ hints in JSON
+def var_graph(attrs):
+    return graph([node("null", "x", attrs=attrs), node("Activation", "a", [[0, 0, 0]], {"act_type": "relu"})], [[1, 0, 0]])
+for cid, attrs in [("var-shape-not-tuple", {"__shape__": "banana"}), ("var-shape-negative", {"__shape__": "(2, -3)"}),
+                   ("var-dtype-unknown-code", {"__dtype__": "99"}), ("var-dtype-not-int", {"__dtype__": "float32x"}),
+                   ("var-shape-terabytes", {"__shape__": "(1048576, 1048576)"})]:
+    case(cid, B if "terabytes" not in cid else "absurd-size", "symbol-bind",
+         file=write("json/%s.json" % cid, json.dumps(var_graph(attrs))), shapes={})
 
 # absurd sizes: binds needing terabytes
 A = "absurd-size"
@@ -303,6 +321,13 @@ for n in [1, 8, 16, 24, 28, 40, 60, len(GOOD) - 20, len(GOOD) - 1]:
     pcases["truncated-%d" % n] = GOOD[:n]
 for k, v in pcases.items():
     case("params-" + k, P, "params", file=write("params/%s.params" % k, v))
+# NDArray.load: every entry becomes a native array
+NONE_REC = struct.pack("<Iii", 0xF993FAC9, 0, 0)  # V2 record with ndim 0: MXNet's none array
+case("ndload-none-array", P, "nd-load", file=write("params/none-array.params", listfile([NONE_REC], ["arg:a"])))
+case("ndload-none-between", P, "nd-load", file=write("params/none-between.params", listfile([rec([2]), NONE_REC, rec([3])], ["a", "b", "c"])))
+case("ndload-truncated", P, "nd-load", file="params/truncated-60.params")
+case("ndload-bad-dtype", P, "nd-load", file="params/bad-dtype.params")
+case("ndload-int64-data", P, "nd-load", expect="ok", file=write("params/int64.params", listfile([rec([2], data=struct.pack("<qq", -1, 1 << 62), dtype=6)], ["a"])))
 # checkpoint loading: names must be arg:/aux:
 case("ckpt-unprefixed-names", P, "checkpoint-params", file=write("params/unprefixed.params", listfile([rec([2])], ["fc_weight"])))
 case("ckpt-unnamed", P, "checkpoint-params", file=write("params/unnamed.params", listfile([rec([2])])))
@@ -362,8 +387,11 @@ icases = {
     "huge-count": idx([0x7FFFFFFF, 28, 28], data=b"\0" * 100),
     "huge-product": idx([0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF], data=b""),
     "255-dims": bytes([0, 0, 8, 255]) + b"\0\0\0\x01" * 10,
-    "gzip-truncated": gzip.compress(IMG)[:20],
-    "gzip-corrupt": gzip.compress(IMG)[:10] + b"\xff" * 20 + gzip.compress(IMG)[30:],
+    "overflowing-item-size": idx([49, 0x383F464D, 0x545B6269], data=b"\x70" * 20),
+    "item-size-above-2gb": idx([0, 0x7FFFFFFF, 0x7FFFFFFF], data=b""),
+    "gzip-header-only": gzip.compress(IMG, mtime=0)[:5],
+    "gzip-truncated": gzip.compress(IMG, mtime=0)[:20],
+    "gzip-corrupt": gzip.compress(IMG, mtime=0)[:10] + b"\xff" * 20 + gzip.compress(IMG, mtime=0)[30:],
 }
 for k, v in icases.items():
     case("idx-" + k, M, "idx", file=write("mnist/%s.idx" % k, v))

@@ -1,5 +1,6 @@
 package dev.kiln.executor;
 
+import dev.kiln.engine.KilnException;
 import dev.kiln.internal.Json;
 import dev.kiln.internal.KilnNative;
 import dev.kiln.internal.Native;
@@ -196,6 +197,16 @@ public final class Executor implements AutoCloseable {
         Map<String, NDArray> args = new LinkedHashMap<>();
         Map<String, NDArray> grads = new LinkedHashMap<>();
         Map<String, NDArray> aux = new LinkedHashMap<>();
+        List<String> untyped = new ArrayList<>();
+        for (int i = 0; i < argNames.size(); i++) {
+            if (argTypes.get(i) == null) {
+                untyped.add(argNames.get(i));
+            }
+        }
+        if (!untyped.isEmpty()) {  // some types were given, and these could not be inferred from them
+            throw new KilnException("simple_bind: infer_type: cannot infer the dtypes of " + String.join(", ", untyped)
+                    + "; provide them in types");
+        }
         try {
             for (int i = 0; i < argNames.size(); i++) {
                 Shape s = toShape(argShapes.get(i));

@@ -118,7 +118,18 @@ final class BadInput {
 
     /** simple_bind with the given input shapes, then forward (and backward when train). */
     static void bindForward(Symbol sym, Map<String, long[]> shapes, boolean train) {
-        try (Executor ex = Executor.simpleBind(sym, Context.cpu(), shapes, train ? GradReq.WRITE : GradReq.NULL)) {
+        bindForward(sym, shapes, Map.of(), train);
+    }
+
+    /** simple_bind with input shapes and dtypes (names as MXNet spells them), then forward (and backward when train). */
+    static void bindForward(Symbol sym, Map<String, long[]> shapes, Map<String, String> types, boolean train) {
+        Map<String, dev.kiln.ndarray.DType> t = new LinkedHashMap<>();
+        types.forEach((k, v) -> t.put(k, dev.kiln.ndarray.DType.fromName(v)));
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        for (String a : sym.listArguments()) {
+            reqs.put(a, shapes.containsKey(a) || !train ? GradReq.NULL : GradReq.WRITE);
+        }
+        try (Executor ex = Executor.simpleBind(sym, Context.cpu(), shapes, t, reqs, new Executor.Options())) {
             ex.forward(train);
             if (train) {
                 ex.backward();

@@ -140,7 +140,11 @@ class BadInputCorpusTest {
             case "op": {
                 Symbol s = opSymbol(c);
                 if (c.containsKey("shapes")) {
-                    BadInput.bindForward(s, BadInput.shapes(c.get("shapes")), Boolean.TRUE.equals(c.get("train")));
+                    Map<String, String> types = new LinkedHashMap<>();
+                    if (c.get("types") instanceof Map<?, ?> m) {
+                        m.forEach((k, v) -> types.put((String) k, (String) v));
+                    }
+                    BadInput.bindForward(s, BadInput.shapes(c.get("shapes")), types, Boolean.TRUE.equals(c.get("train")));
                 }
                 return false;
             }
@@ -148,6 +152,9 @@ class BadInputCorpusTest {
                 return invoke(c);
             case "params":
                 BadInput.params(file);
+                return false;
+            case "nd-load":
+                BadInput.closeAll(NDArray.load(file));
                 return false;
             case "checkpoint-params":
                 BadInput.checkpointParams(file);

@@ -216,6 +216,25 @@ final class Scenarios {
                         null, null, null).close();
             }
         });
+        ALL.put("exec-bind-wrong-dtype-arg", () -> {
+            try (NDArray d = NDArray.zeros(2, 4); NDArray w = NDArray.zeros(new Shape(3, 4), DType.INT32, Context.cpu());
+                 NDArray b = NDArray.zeros(3); NDArray l = NDArray.zeros(2)) {
+                Executor.bind(mlp(), Context.cpu(), Map.of("data", d, "fc_weight", w, "fc_bias", b, "softmax_label", l), null,
+                        null, null, null).close();
+            }
+        });
+        ALL.put("exec-forward-after-caller-closed-arg", () -> {
+            // documented: the executor keeps the storage of its bound arrays alive
+            try (NDArray d = NDArray.zeros(2, 4); NDArray b = NDArray.zeros(3); NDArray l = NDArray.zeros(2)) {
+                NDArray w = NDArray.zeros(3, 4);
+                try (Executor e = Executor.bind(mlp(), Context.cpu(),
+                        Map.of("data", d, "fc_weight", w, "fc_bias", b, "softmax_label", l), null, null, null, null)) {
+                    w.close();
+                    e.forward(false);
+                    e.outputs().get(0).toFloatArray();
+                }
+            }
+        });
         ALL.put("exec-backward-without-grads", () -> {
             try (Executor e = Executor.simpleBind(mlp(), Context.cpu(),
                     Map.of("data", new long[] {2, 4}, "softmax_label", new long[] {2}), GradReq.NULL)) {
