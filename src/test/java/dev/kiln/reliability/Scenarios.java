@@ -196,6 +196,20 @@ final class Scenarios {
                 e.reshape(Map.of("data", new long[] {4, 5}, "softmax_label", new long[] {4})).close();
             }
         });
+        ALL.put("exec-reshape-terabytes", () -> {
+            // the label array (4 MB) is allocated first, then the data array fails: the label must be freed
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            shapes.put("softmax_label", new long[] {1L << 20});
+            shapes.put("data", new long[] {1L << 20, 1L << 20});
+            try (Executor e = exec()) {
+                e.reshape(shapes).close();
+            }
+        });
+        ALL.put("exec-reshape-unknown-input", () -> {
+            try (Executor e = exec()) {
+                e.reshape(Map.of("pixels", new long[] {4, 4})).close();
+            }
+        });
         ALL.put("exec-bind-missing-arg", () -> {
             try (NDArray d = NDArray.zeros(2, 4)) {
                 Executor.bind(mlp(), Context.cpu(), Map.of("data", d), null, null, null, null).close();
