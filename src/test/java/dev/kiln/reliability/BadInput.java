@@ -41,12 +41,14 @@ final class BadInput {
         }
     }
 
-    /** Parses symbol JSON text and, when it parses, lists its arguments and round-trips it. */
+    /** Parses symbol JSON text and, when it parses, lists its arguments, round-trips it and runs native partial inference. */
     static void symbolJson(String text) {
         Symbol s = Symbol.fromJson(text);
         s.listArguments();
         s.listAuxiliaryStates();
         Symbol.fromJson(s.toJson());
+        // the native side: load the graph and run partial shape/type inference on it
+        s.inferShapePartial(Map.of());
     }
 
     /** Reads a .params file and converts every float32 entry to an NDArray and back. */
