@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Issue 8: a bounded, deterministic mutational fuzzer for the input parsers (symbol JSON,
+ * Issue 8: a bounded, deterministic mutational fuzzer for the input parsers (symbol JSON, also
+ * bound and run when it parses,
  * .params, .states pickles, MNIST idx, CSV). For each parser it first replays the kept seed
  * corpus in {@code src/test/resources/fuzz-corpus/<parser>/} (regression inputs included), then
  * runs a fixed number of mutations (seeded: bit flips, byte overwrites, truncations, boundary
@@ -81,6 +82,36 @@ class ParserFuzzTest {
     void symbolJson() throws Exception {
         fuzz("symbol-json", 1, in -> BadInput.symbolJson(new String(in, StandardCharsets.UTF_8)),
                 Set.of(IllegalArgumentException.class, KilnException.class));
+    }
+
+    /**
+     * Mutated symbol JSON that parses is bound with data (1, 1, 28, 28) and run forward and
+     * backward, so mutated attributes reach the native kernels; graphs whose arrays would take
+     * more than 64 MB are only shape-inferred (the allocator's own limit is tested elsewhere).
+     */
+    @Test
+    void symbolBind() throws Exception {
+        fuzz("symbol-json", 8, in -> {
+            dev.kiln.symbol.Symbol s = dev.kiln.symbol.Symbol.fromJson(new String(in, StandardCharsets.UTF_8));
+            java.util.Map<String, long[]> shapes = new java.util.LinkedHashMap<>();
+            if (s.listArguments().contains("data")) {
+                shapes.put("data", new long[] {1, 1, 28, 28});
+            }
+            dev.kiln.symbol.InferResult r = s.inferShape(shapes);
+            double elems = 0;  // double: sizes of mutated graphs may overflow a long
+            for (List<long[]> group : List.of(r.argShapes(), r.auxShapes(), r.outShapes())) {
+                for (long[] d : group) {
+                    double n = 1;
+                    for (long x : d) {
+                        n *= Math.max(x, 1);
+                    }
+                    elems += n;
+                }
+            }
+            if (elems <= (16L << 20)) {
+                BadInput.bindForward(s, shapes, true);
+            }
+        }, Set.of(IllegalArgumentException.class, KilnException.class, KilnOutOfMemoryException.class));
     }
 
     @Test
