@@ -1,6 +1,7 @@
 // Bidirectional shape and dtype inference (spec 1.5): alternating forward and backward sweeps
 // until no unknown dim is resolved any more.
 #include <sstream>
+#include <type_traits>
 
 #include "kiln/graph.h"
 
@@ -45,7 +46,9 @@ std::string describe_node(const IndexedGraph& g, uint32_t nid, const std::vector
   auto names = n->op->input_names(n->attrs);
   os << " with inputs";
   for (size_t i = 0; i < n->inputs.size(); ++i) {
-    os << (i ? ", " : " ") << (i < names.size() ? names[i] : "?") << "=" << entry_name(n->inputs[i]) << Traits<V>::str(vals[g.eid(n->inputs[i])]);
+    os << (i ? ", " : " ") << (i < names.size() ? names[i] : "?") << "=" << entry_name(n->inputs[i])
+       << (std::is_same<V, DType>::value ? ":" : "")  // data(2,4) but data:float32
+       << Traits<V>::str(vals[g.eid(n->inputs[i])]);
   }
   return os.str();
 }

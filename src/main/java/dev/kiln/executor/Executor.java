@@ -1,5 +1,6 @@
 package dev.kiln.executor;
 
+import dev.kiln.engine.KilnException;
 import dev.kiln.internal.Json;
 import dev.kiln.internal.KilnNative;
 import dev.kiln.internal.Native;
@@ -226,6 +227,16 @@ public final class Executor implements AutoCloseable {
         Map<String, NDArray> args = new LinkedHashMap<>();
         Map<String, NDArray> grads = new LinkedHashMap<>();
         Map<String, NDArray> aux = new LinkedHashMap<>();
+        List<String> untyped = new ArrayList<>();
+        for (int i = 0; i < argNames.size(); i++) {
+            if (argTypes.get(i) == null) {
+                untyped.add(argNames.get(i));
+            }
+        }
+        if (!untyped.isEmpty()) {  // some types were given, and these could not be inferred from them
+            throw new KilnException("simple_bind: infer_type: cannot infer the dtypes of " + String.join(", ", untyped)
+                    + "; provide them in types");
+        }
         try {
             for (int i = 0; i < argNames.size(); i++) {
                 Shape s = toShape(argShapes.get(i));
@@ -335,24 +346,25 @@ public final class Executor implements AutoCloseable {
      * arrays.
      */
     public Executor reshape(Map<String, long[]> newShapes) {
+        h();  // a closed executor: IllegalStateException before anything is allocated
         Map<String, NDArray> a = new LinkedHashMap<>(args);
         Map<String, NDArray> g = new LinkedHashMap<>(grads);
         List<NDArray> created = new ArrayList<>();
-        for (Map.Entry<String, long[]> e : newShapes.entrySet()) {
-            NDArray old = args.get(e.getKey());
-            if (old == null) {
-                throw new IllegalArgumentException("reshape: '" + e.getKey() + "' is not an argument");
-            }
-            NDArray n = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).setName(e.getKey()).detach();
-            created.add(n);
-            a.put(e.getKey(), n);
-            if (g.containsKey(e.getKey())) {
-                NDArray ng = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).detach();
-                created.add(ng);
-                g.put(e.getKey(), ng);
-            }
-        }
         try {
+            for (Map.Entry<String, long[]> e : newShapes.entrySet()) {
+                NDArray old = args.get(e.getKey());
+                if (old == null) {
+                    throw new IllegalArgumentException("reshape: '" + e.getKey() + "' is not an argument");
+                }
+                NDArray n = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).setName(e.getKey()).detach();
+                created.add(n);
+                a.put(e.getKey(), n);
+                if (g.containsKey(e.getKey())) {
+                    NDArray ng = NDArray.zeros(new Shape(e.getValue()), old.dtype(), ctx).detach();
+                    created.add(ng);
+                    g.put(e.getKey(), ng);
+                }
+            }
             Executor ex = new Executor(symbol, ctx, a, g, reqs, aux, false, options, this);
             ex.ownedExtra.addAll(created);
             return ex;

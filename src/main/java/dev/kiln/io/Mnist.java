@@ -85,25 +85,43 @@ public final class Mnist {
      *                     shorter than its header says (the message names the file)
      */
     public static Idx readIdx(Path file, long start, long end) throws IOException {
+        try {
+            return readIdxUnchecked(file, start, end);
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            // a corrupt or truncated .gz: name the file (the JDK's messages do not)
+            throw new IOException(file + ": corrupt or truncated gzip data: " + (e.getMessage() == null ? "unexpected end of file" : e.getMessage()), e);
+        }
+    }
+
+    private static Idx readIdxUnchecked(Path file, long start, long end) throws IOException {
         try (DataInputStream in = new DataInputStream(TextRows.open(file))) {
             int[] dims = header(in, file);
-            long item = 1;
-            for (int i = 1; i < dims.length; i++) {
-                item *= dims[i];
-            }
             long count = dims[0];
             long e = end < 0 ? count : end;
             if (start < 0 || start > e || e > count) {
                 throw new IllegalArgumentException(file + ": item range [" + start + ", " + e + ") outside [0, " + count + ")");
             }
-            long bytes = (e - start) * item;
-            if (bytes > Integer.MAX_VALUE - 16) {
-                throw new IOException(file + ": " + bytes + " bytes do not fit one Java array");
+            long item = 1;
+            long bytes;
+            long total;
+            try {
+                for (int i = 1; i < dims.length; i++) {
+                    item = Math.multiplyExact(item, dims[i]);
+                }
+                bytes = Math.multiplyExact(e - start, item);
+                total = Math.multiplyExact(count, item);
+            } catch (ArithmeticException x) {
+                throw new IOException(file + ": idx dimensions " + java.util.Arrays.toString(dims) + " overflow 64-bit sizes");
             }
-            skipFully(in, start * item, file, count * item);
-            byte[] data = new byte[(int) bytes];
-            int got = in.readNBytes(data, 0, data.length);
-            if (got != data.length) {
+            if (bytes > Integer.MAX_VALUE - 16 || item > Integer.MAX_VALUE - 16) {
+                throw new IOException(file + ": " + Math.max(bytes, item) + " bytes do not fit one Java array");
+            }
+            skipFully(in, start * item, file, total);
+            // readNBytes(len) grows its buffer as data arrives: a header announcing 2 GB over a
+            // short file does not allocate 2 GB first
+            byte[] data = in.readNBytes((int) bytes);
+            int got = data.length;
+            if (got != bytes) {
                 throw new IOException(file + ": truncated idx file: the header announces " + count + " items of " + item
                         + " bytes, the data end after " + (start * item + got) + " bytes");
             }
@@ -116,6 +134,8 @@ public final class Mnist {
     public static int[] readIdxDims(Path file) throws IOException {
         try (DataInputStream in = new DataInputStream(TextRows.open(file))) {
             return header(in, file);
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            throw new IOException(file + ": corrupt or truncated gzip data: " + (e.getMessage() == null ? "unexpected end of file" : e.getMessage()), e);
         }
     }
 

@@ -67,7 +67,12 @@ final class TextRows implements Closeable {
         int b1 = in.read();
         in.reset();
         if (b0 == 0x1f && b1 == 0x8b) {
-            return new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
+            try {
+                return new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
+            } catch (IOException e) {
+                in.close();  // a truncated gzip header: do not leak the file handle
+                throw e;
+            }
         }
         return in;
     }

@@ -635,9 +635,17 @@ public final class NDArray implements AutoCloseable {
      * Loads a {@code .params} file written by MXNet (any version) or Kiln as name -> array, in file
      * order (unnamed lists get keys "0", "1", ...). Arrays are created on cpu(0) and belong to the
      * caller (or the current scope).
+     *
+     * @throws IOException if the file cannot be read, is corrupt, or holds a none (empty) array
      */
     public static Map<String, NDArray> load(Path file) throws IOException {
         List<ParamsFile.Entry> entries = ParamsFile.read(file);
+        for (int k = 0; k < entries.size(); k++) {  // before any native allocation
+            if (entries.get(k).isNone()) {
+                String key = entries.get(k).name().isEmpty() ? Integer.toString(k) : entries.get(k).name();
+                throw new IOException(file + ": array '" + key + "' is MXNet's empty (none) array, which has no Kiln form");
+            }
+        }
         Map<String, NDArray> out = new LinkedHashMap<>();
         int i = 0;
         try {

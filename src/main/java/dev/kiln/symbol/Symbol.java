@@ -362,7 +362,12 @@ public final class Symbol {
      * @throws IllegalArgumentException if the content is not a valid symbol (message names the file)
      */
     public static Symbol load(Path path) throws IOException {
-        String text = Files.readString(path, StandardCharsets.UTF_8);
+        String text;
+        try {
+            text = Files.readString(path, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IOException(path + ": not a UTF-8 text file (" + e.getMessage() + ")", e);
+        }
         try {
             return fromJson(text);
         } catch (IllegalArgumentException e) {
