@@ -356,6 +356,23 @@ void test_threads() {
     });
   for (auto& t : ts) t.join();
   for (int t = 0; t < kThreads; ++t) CHECK(ok[t], "thread " + std::to_string(t) + " predicted the sequential result");
+  // one executor from two threads at once: every call either succeeds or is rejected as in use
+  std::vector<int> rejected(2, 0), other(2, 0);
+  std::vector<std::thread> two;
+  for (int t = 0; t < 2; ++t)
+    two.emplace_back([&, t] {
+      for (int it = 0; it < 300; ++it) {
+        if (kiln_exec_forward(base.exec, 0) == 0) continue;
+        if (std::string(kiln_last_error()).find("in use by another thread") != std::string::npos) rejected[t]++;
+        else other[t]++;
+      }
+    });
+  for (auto& t : two) t.join();
+  CHECK(other[0] == 0 && other[1] == 0, "concurrent use of one executor fails only as 'in use by another thread'");
+  std::printf("one executor, two threads: %d + %d of 600 calls rejected as in use\n", rejected[0], rejected[1]);
+  OK(kiln_exec_outputs(base.exec, 1, &o, &nout));
+  CHECK(read(o) == want, "the executor still predicts the sequential result after the race");
+  OK(kiln_nd_free(o));
   base.free_all();
 }
 
