@@ -110,11 +110,30 @@ class AtomicCheckpointTest {
         return value;
     }
 
+    static boolean tempFileHasData(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                if (p.getFileName().toString().endsWith(".params.tmp") || p.getFileName().toString().contains(".params.")) {
+                    try {
+                        if (Files.size(p) > 0) {
+                            return true;
+                        }
+                    } catch (IOException ignored) {
+                        // renamed or removed meanwhile
+                    }
+                }
+            }
+        } catch (IOException ignored) {
+            // listing raced with a rename
+        }
+        return false;
+    }
+
     @Test
     void killedWriterLeavesPreviousCheckpointIntact() throws Exception {
         String prefix = tmp.resolve("ck").toString();
         Path file = Checkpoints.paramsFile(prefix, 1);
-        long[] delaysMicros = {0, 3000, 15000, 40000};
+        long[] delaysMicros = {-1, 0, 3000, -1, 40000, -1};  // -1: as soon as the temporary file has data
         int partialTemps = 0;
         for (long delay : delaysMicros) {
             Process p = startWriter(prefix);
@@ -148,7 +167,14 @@ class AtomicCheckpointTest {
             while (begun.get() < target && p.isAlive()) {
                 Thread.onSpinWait();
             }
-            if (delay > 0) {
+            // then until the temporary file of this save has data in it (the kill lands mid-write),
+            // or the given delay for the trials that kill at other points of the save
+            if (delay < 0) {
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (p.isAlive() && System.nanoTime() < until && !tempFileHasData(tmp)) {
+                    Thread.onSpinWait();
+                }
+            } else if (delay > 0) {
                 TimeUnit.MICROSECONDS.sleep(delay);
             }
             int savedAtKill = saved.get();
@@ -158,8 +184,8 @@ class AtomicCheckpointTest {
             int savedAfter = saved.get();
             assertTrue(Files.exists(file), "a checkpoint exists under the final name");
             int value = verify(prefix);
-            System.out.printf("AtomicCheckpointTest: killed %d us after BEGIN %d (acknowledged saves %d..%d): file holds save %d, %d bytes%n",
-                    delay, target, savedAtKill, savedAfter, value, Files.size(file));
+            System.out.printf("AtomicCheckpointTest: killed %s after BEGIN %d (acknowledged saves %d..%d): file holds save %d, %d bytes%n",
+                    delay < 0 ? "mid-write (temporary file has data)" : delay + " us", target, savedAtKill, savedAfter, value, Files.size(file));
             assertTrue(value >= savedAtKill && value <= savedAfter + 1,
                     "the file holds the last acknowledged save or the one in flight, got " + value + " (acknowledged " + savedAtKill + ")");
             try (Stream<Path> s = Files.list(tmp)) {
@@ -174,6 +200,7 @@ class AtomicCheckpointTest {
             }
         }
         System.out.println("AtomicCheckpointTest: temporary files left by killed writers: " + partialTemps);
+        assertTrue(partialTemps > 0, "at least one kill interrupted a write in progress");
     }
 
     @Test

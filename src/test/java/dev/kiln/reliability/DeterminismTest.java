@@ -167,16 +167,29 @@ class DeterminismTest {
         repeats(cnn(), CNN_SHAPE, 2);
     }
 
+    /**
+     * The documented relation: the MLP (FullyConnected, Activation, Dropout, SoftmaxOutput, SGD)
+     * gives bit-identical results with 1 and 2 threads; the CNN does not (Convolution sums its
+     * per-thread weight-gradient accumulators, so the summation order follows the thread count)
+     * but stays within 1e-3 relative after 30 steps.
+     */
     @Test
     void oneVersusTwoThreads() {
-        for (Symbol net : List.of(mlp(), cnn())) {
-            long[] shape = net == null ? null : (net.listArguments().contains("conv1_weight") ? CNN_SHAPE : MLP_SHAPE);
-            Run one = train(net, shape, 1, 5);
-            Run two = train(net, shape, 2, 5);
-            System.out.printf("DeterminismTest %s: 1 vs 2 threads bit-identical params %b, outputs %b; max rel diff params %.3g, outputs %.3g%n",
-                    shape.length == 4 ? "CNN" : "MLP", java.util.Arrays.equals(one.params(), two.params()),
-                    java.util.Arrays.equals(one.outputs(), two.outputs()), maxRelDiff(one.params(), two.params()),
-                    maxRelDiff(one.outputs(), two.outputs()));
-        }
+        Run one = train(mlp(), MLP_SHAPE, 1, 5);
+        Run two = train(mlp(), MLP_SHAPE, 2, 5);
+        report("MLP", one, two);
+        assertArrayEquals(one.params(), two.params(), "MLP parameters: 1 and 2 threads bit-identical");
+        assertArrayEquals(one.outputs(), two.outputs(), "MLP outputs: 1 and 2 threads bit-identical");
+        Run cone = train(cnn(), CNN_SHAPE, 1, 5);
+        Run ctwo = train(cnn(), CNN_SHAPE, 2, 5);
+        report("CNN", cone, ctwo);
+        assertTrue(maxRelDiff(cone.params(), ctwo.params()) < 1e-3, "CNN parameters: 1 vs 2 threads within 1e-3 relative");
+        assertTrue(maxRelDiff(cone.outputs(), ctwo.outputs()) < 1e-3, "CNN outputs: 1 vs 2 threads within 1e-3 relative");
+    }
+
+    private static void report(String what, Run one, Run two) {
+        System.out.printf("DeterminismTest %s: 1 vs 2 threads bit-identical params %b, outputs %b; max rel diff params %.3g, outputs %.3g%n",
+                what, java.util.Arrays.equals(one.params(), two.params()), java.util.Arrays.equals(one.outputs(), two.outputs()),
+                maxRelDiff(one.params(), two.params()), maxRelDiff(one.outputs(), two.outputs()));
     }
 }

@@ -83,7 +83,8 @@ class LeakRssTest {
         List<Long> rss = new ArrayList<>();
         List<Long> nativeBytes = new ArrayList<>();
         long t0 = System.nanoTime();
-        double acc;
+        double acc = Double.NaN;
+        List<Long> heap = new ArrayList<>();
         List<DataBatch> data = batches(8, 42);
         try (Module mod = new Module(mlp())) {
             mod.bind(Map.of("data", new long[] {BATCH, 784}), Map.of("softmax_label", new long[] {BATCH}), true);
@@ -96,10 +97,14 @@ class LeakRssTest {
                     System.gc();
                     rss.add(rssBytes());
                     nativeBytes.add(Engine.memory(Context.cpu()).currentBytes());
+                    heap.add(Runtime.getRuntime().totalMemory());
                     if (step > 0) {
-                        System.out.printf("LeakRssTest step %5d: RSS %.1f MiB, native outstanding %.2f MiB, accuracy %.3f, %.1f s%n",
-                                step, rss.get(rss.size() - 1) / 1048576.0, nativeBytes.get(nativeBytes.size() - 1) / 1048576.0,
-                                metric.get(), (System.nanoTime() - t0) / 1e9);
+                        acc = metric.get();
+                        System.out.printf("LeakRssTest step %5d: RSS %.1f MiB, native outstanding %.2f MiB, Java heap committed %.1f MiB"
+                                + " (used %.1f), accuracy %.3f, %.1f s%n", step, rss.get(rss.size() - 1) / 1048576.0,
+                                nativeBytes.get(nativeBytes.size() - 1) / 1048576.0, heap.get(heap.size() - 1) / 1048576.0,
+                                (Runtime.getRuntime().totalMemory() - Runtime.getRuntime().freeMemory()) / 1048576.0, acc,
+                                (System.nanoTime() - t0) / 1e9);
                         metric.reset();
                     }
                 }
@@ -112,7 +117,6 @@ class LeakRssTest {
                 mod.update();
                 mod.updateMetric(metric, b.label(), false);
             }
-            acc = metric.get();
         } finally {
             data.forEach(DataBatch::close);
         }

@@ -72,8 +72,10 @@ class ThreadingStressTest {
         final int inputs = 8;
         final int rounds = 20;
         List<DataDesc> data = List.of(new DataDesc("data", new long[] {BATCH, FEAT}));
+        // label shapes given: a bind with sharedModule needs every input's shape (a plain bind infers the label's)
+        List<DataDesc> label = List.of(new DataDesc("softmax_label", new long[] {BATCH}));
         try (Module base = new Module(net())) {
-            base.bind(data, null, false, false, false, null, "write");
+            base.bind(data, label, false, false, false, null, "write");
             Initializer.seed(3);
             base.initParams(new Xavier(), null, null, false, false, false);
             List<float[]> expected = new ArrayList<>();
@@ -95,7 +97,7 @@ class ThreadingStressTest {
                 final int tid = t;
                 fs.add(pool.submit(() -> {
                     try (Module m = new Module(net())) {
-                        m.bind(data, null, false, false, false, base, "write");
+                        m.bind(data, label, false, false, false, base, "write");
                         start.await();
                         for (int round = 0; round < rounds; round++) {
                             int i = (round + tid) % inputs;
