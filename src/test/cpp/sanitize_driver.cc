@@ -78,7 +78,7 @@ void write(int64_t h, const std::vector<float>& v) { OK(kiln_nd_write(h, v.data(
 // ---- graphs --------------------------------------------------------------------------------
 // MLP: data -> fc1(32) -> relu -> dropout(0.3) -> fc2(10) -> SoftmaxOutput.
 // Arguments (list_arguments order): data, fc1_weight, fc1_bias, fc2_weight, fc2_bias, softmax_label.
-const char* kMlp = R"({"nodes":[
+const char* kMlp = R"J({"nodes":[
  {"op":"null","name":"data","inputs":[]},
  {"op":"null","name":"fc1_weight","inputs":[]},
  {"op":"null","name":"fc1_bias","inputs":[]},
@@ -91,12 +91,12 @@ const char* kMlp = R"({"nodes":[
  {"op":"null","name":"softmax_label","inputs":[]},
  {"op":"SoftmaxOutput","name":"softmax","inputs":[[8,0,0],[9,0,0]]}],
  "arg_nodes":[0,1,2,6,7,9],"node_row_ptr":[0,1,2,3,4,5,7,8,9,10,11,12],"heads":[[10,0,0]],
- "attrs":{"mxnet_version":["int",10901]}})";
+ "attrs":{"mxnet_version":["int",10901]}})J";
 
 // CNN: data[N,1,8,8] -> conv(4, 3x3, pad 1) -> BatchNorm -> relu -> maxpool 2x2 -> flatten -> fc(10) -> SoftmaxOutput.
 // Arguments: data, conv_weight, conv_bias, bn_gamma, bn_beta, fc_weight, fc_bias, softmax_label.
 // Aux: bn_moving_mean, bn_moving_var.
-const char* kCnn = R"({"nodes":[
+const char* kCnn = R"J({"nodes":[
  {"op":"null","name":"data","inputs":[]},
  {"op":"null","name":"conv_weight","inputs":[]},
  {"op":"null","name":"conv_bias","inputs":[]},
@@ -114,7 +114,7 @@ const char* kCnn = R"({"nodes":[
  {"op":"FullyConnected","name":"fc","attrs":{"num_hidden":"10"},"inputs":[[11,0,0],[12,0,0],[13,0,0]]},
  {"op":"null","name":"softmax_label","inputs":[]},
  {"op":"SoftmaxOutput","name":"softmax","inputs":[[14,0,0],[15,0,0]]}],
- "arg_nodes":[0,1,2,4,5,6,7,12,13,15],"heads":[[16,0,0]]})";
+ "arg_nodes":[0,1,2,4,5,6,7,12,13,15],"heads":[[16,0,0]]})J";
 
 struct Net {
   std::vector<int64_t> args, grads, aux;
@@ -187,7 +187,7 @@ std::pair<double, double> train(Net& n, int64_t batch, int64_t feat, int steps, 
   for (int64_t i = 0; i < batch; ++i) {
     float acc = 0;
     for (int64_t j = 0; j < feat; ++j) acc += x[i * feat + j] * (j % 3 == 0 ? 1.f : -0.5f);
-    y[i] = (float)(((int)std::floor(acc * 3)) % 10 + 10) % 10;
+    y[i] = (float)((((int)std::floor(acc * 3)) % 10 + 10) % 10);
   }
   write(n.args.front(), x);
   write(n.args.back(), y);
@@ -293,7 +293,8 @@ void test_mlp() {
   OK(kiln_nd_fill(head, 1.0));
   OK(kiln_exec_forward(n.exec, 1));
   OK(kiln_exec_backward(n.exec, 1, &head));
-  BAD(kiln_exec_backward(n.exec, 1, &n.args[0]), "");  // head gradient of the wrong shape
+  // loss outputs ignore head gradients (MXNet: their head-gradient slot is none)
+  OK(kiln_exec_backward(n.exec, 1, &n.args[0]));
   OK(kiln_nd_free(head));
   n.free_all();
 }
@@ -469,7 +470,7 @@ void test_bad_inputs() {
   BAD(kiln_infer(deep_obj.c_str(), "{}"), "");
   BAD(kiln_infer(nullptr, "{}"), "");
   BAD(kiln_infer(kMlp, "{\"shapes\":{\"nope\":[1,2]}}"), "nope");
-  BAD(kiln_infer(kMlp, "{\"shapes\":{\"data\":[16]}}"), "");
+  BAD(kiln_infer(kMlp, "{\"shapes\":{\"data\":[16,20],\"fc1_weight\":[32,21]}}"), "");
   BAD(kiln_infer(kMlp, "{\"shapes\":{\"data\":[16,\"x\"]}}"), "");
   BAD(kiln_infer(kMlp, "{\"shapes\":{\"data\":[16,-5]}}"), "");
   BAD(kiln_infer(kMlp, "{}"), "");
@@ -492,7 +493,25 @@ void test_bad_inputs() {
   int64_t o4[1];
   int k = 0;
   BAD(kiln_exec_outputs(n.exec, 0, o4, &k), "");
-  BAD(kiln_exec_backward(n.exec, 2, n.args.data()), "");
+  {
+    // a graph whose output is not a loss needs head gradients of the outputs' shapes
+    const char* fc = R"J({"nodes":[{"op":"null","name":"x","inputs":[]},{"op":"null","name":"w","inputs":[]},
+      {"op":"FullyConnected","name":"f","attrs":{"num_hidden":"3","no_bias":"True"},"inputs":[[0,0,0],[1,0,0]]}],
+      "heads":[[2,0,0]]})J";
+    int64_t x = make({2, 4}), w = make({3, 4}), gw = make({3, 4}), fe = 0;
+    int64_t fargs[2] = {x, w}, fgrads[2] = {0, gw};
+    int freqs[2] = {0, 1};
+    OK(kiln_exec_bind(fc, 1, 0, 2, fargs, fgrads, freqs, 0, nullptr, "{}", &fe));
+    OK(kiln_exec_forward(fe, 1));
+    int64_t hg = make({2, 3}), wrong_hg = make({3, 2});
+    OK(kiln_exec_backward(fe, 1, &hg));
+    BAD(kiln_exec_backward(fe, 1, &wrong_hg), "");
+    BAD(kiln_exec_backward(fe, 0, nullptr), "");
+    int64_t two[2] = {hg, hg};
+    BAD(kiln_exec_backward(fe, 2, two), "");
+    OK(kiln_exec_free(fe));
+    for (auto h : {x, w, gw, hg, wrong_hg}) OK(kiln_nd_free(h));
+  }
   BAD(kiln_exec_set_monitor(n.exec, 9), "");
   // fused updates
   int64_t plan = 0;
