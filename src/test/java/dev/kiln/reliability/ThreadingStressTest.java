@@ -38,8 +38,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * to the same arrays) and run forward / predict concurrently, each on its own thread; the shared
  * parameters must not be updated while they do. Calling into one executor from two threads at
  * once is rejected: the second call fails with a {@link KilnException} saying the executor is in
- * use by another thread (and closing an executor that another thread is running fails the same
- * way), instead of racing on the executor's memory.
+ * use by another thread (and closing an executor that another thread is running fails with
+ * "cannot free an executor while another thread is using it"), instead of racing on the
+ * executor's memory.
  *
  * <p>Stress: 4 threads, each with its own module sharing one module's parameters, predict 8
  * different batches 20 times each concurrently; every result equals the sequential prediction
