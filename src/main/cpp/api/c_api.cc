@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "kiln/alloc.h"
 #include "kiln/executor.h"
@@ -54,6 +55,38 @@ bool unregister_handle(int64_t h, HandleKind k) {
   handles().erase(it);
   return true;
 }
+
+// Executors whose handle a C-API call is inside right now. An executor is not thread-safe: a
+// call from a second thread while one runs (or a free during a run) is rejected with an error
+// instead of racing on the executor's memory. Guarded by g_handles_mu.
+std::unordered_set<int64_t>& busy_executors() {
+  static auto* s = new std::unordered_set<int64_t>();
+  return *s;
+}
+
+/// Holds an executor for the duration of one C-API call (see busy_executors).
+class ExecUse {
+ public:
+  explicit ExecUse(int64_t h) : h_(h) {
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    auto it = handles().find(h);
+    if (h == 0 || it == handles().end() || it->second != HandleKind::kExecutor)
+      throw KilnError("invalid executor handle (closed, freed or never created)");
+    if (!busy_executors().insert(h).second)
+      throw KilnError("executor is in use by another thread: executors are not thread-safe; use one executor per thread "
+                      "(executors may share read-only parameter arrays)");
+  }
+  ~ExecUse() {
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    busy_executors().erase(h_);
+  }
+  ExecUse(const ExecUse&) = delete;
+  ExecUse& operator=(const ExecUse&) = delete;
+  Executor* operator->() const { return reinterpret_cast<Executor*>((intptr_t)h_); }
+
+ private:
+  int64_t h_;
+};
 
 NDArray& nd(int64_t h) { return *lookup<NDArray>(h, HandleKind::kNDArray, "NDArray"); }
 int64_t new_nd(const NDArray& a) { return register_handle(new NDArray(a), HandleKind::kNDArray); }
@@ -756,13 +789,13 @@ int kiln_exec_bind_shared(const char* graph_json, int dev_type, int dev_id, int 
 
 int kiln_exec_forward(int64_t ex, int is_train) {
   KILN_API_BEGIN
-  lookup<Executor>(ex, HandleKind::kExecutor, "executor")->forward(is_train != 0);
+  ExecUse(ex)->forward(is_train != 0);
   KILN_API_END
 }
 
 int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads) {
   KILN_API_BEGIN
-  Executor* e = lookup<Executor>(ex, HandleKind::kExecutor, "executor");
+  ExecUse e(ex);
   KILN_CHECK(nhead >= 0 && (nhead == 0 || head_grads), "null head gradients");
   std::vector<NDArray> h;
   for (int i = 0; i < nhead; ++i) h.push_back(nd(head_grads[i]));
@@ -772,14 +805,14 @@ int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads) {
 
 int kiln_exec_forward_backward(int64_t ex) {
   KILN_API_BEGIN
-  lookup<Executor>(ex, HandleKind::kExecutor, "executor")->forward_backward();
+  ExecUse(ex)->forward_backward();
   KILN_API_END
 }
 
 int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n) {
   KILN_API_BEGIN
   KILN_CHECK(out && n, "null argument");
-  auto outs = lookup<Executor>(ex, HandleKind::kExecutor, "executor")->outputs();
+  auto outs = ExecUse(ex)->outputs();
   KILN_CHECK(cap >= (int)outs.size(), "output buffer too small");
   for (size_t i = 0; i < outs.size(); ++i) out[i] = new_nd(outs[i]);
   *n = (int)outs.size();
@@ -788,20 +821,20 @@ int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n) {
 
 int kiln_exec_report(int64_t ex) {
   KILN_API_BEGIN
-  t_string = lookup<Executor>(ex, HandleKind::kExecutor, "executor")->report();
+  t_string = ExecUse(ex)->report();
   KILN_API_END
 }
 
 int kiln_exec_set_monitor(int64_t ex, int mode) {
   KILN_API_BEGIN
-  lookup<Executor>(ex, HandleKind::kExecutor, "executor")->set_monitor(mode);
+  ExecUse(ex)->set_monitor(mode);
   KILN_API_END
 }
 
 int kiln_exec_monitor_entries(int64_t ex, int cap, int64_t* out, int* n) {
   KILN_API_BEGIN
   KILN_CHECK(n && (cap == 0 || out) && cap >= 0, "null argument");
-  auto entries = lookup<Executor>(ex, HandleKind::kExecutor, "executor")->monitor_entries();
+  auto entries = ExecUse(ex)->monitor_entries();
   *n = (int)entries.size();
   if (cap < (int)entries.size()) return 0;
   std::string names = "[";
@@ -813,7 +846,15 @@ int kiln_exec_monitor_entries(int64_t ex, int cap, int64_t* out, int* n) {
 
 int kiln_exec_free(int64_t ex) {
   KILN_API_BEGIN
-  if (!unregister_handle(ex, HandleKind::kExecutor)) throw KilnError("invalid executor handle (already freed or never created)");
+  {
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    auto it = handles().find(ex);
+    if (it == handles().end() || it->second != HandleKind::kExecutor)
+      throw KilnError("invalid executor handle (already freed or never created)");
+    if (busy_executors().count(ex))
+      throw KilnError("cannot free an executor while another thread is using it (executors are not thread-safe)");
+    handles().erase(it);
+  }
   delete reinterpret_cast<Executor*>((intptr_t)ex);
   KILN_API_END
 }

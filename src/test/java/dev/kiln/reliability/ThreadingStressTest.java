@@ -1,0 +1,215 @@
+package dev.kiln.reliability;
+
+import dev.kiln.engine.KilnException;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
+import dev.kiln.init.InitDesc;
+import dev.kiln.init.Initializer;
+import dev.kiln.init.Xavier;
+import dev.kiln.io.DataDesc;
+import dev.kiln.module.Module;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.NoLeaks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The thread model (docs/module-api.md, "Threads"): executors and modules are not thread-safe;
+ * use one executor (one {@link Module}) per thread. Several modules may share read-only parameter
+ * arrays (a module bound with {@code sharedModule}, or executors bound with {@link Executor#bind}
+ * to the same arrays) and run forward / predict concurrently, each on its own thread; the shared
+ * parameters must not be updated while they do. Calling into one executor from two threads at
+ * once is rejected: the second call fails with a {@link KilnException} saying the executor is in
+ * use by another thread (and closing an executor that another thread is running fails with
+ * "cannot free an executor while another thread is using it"), instead of racing on the
+ * executor's memory.
+ *
+ * <p>Stress: 4 threads, each with its own module sharing one module's parameters, predict 8
+ * different batches 20 times each concurrently; every result equals the sequential prediction
+ * bit for bit and the shared parameters are unchanged.
+ */
+@ExtendWith(NoLeaks.class)
+class ThreadingStressTest {
+    static final int BATCH = 16;
+    static final int FEAT = 64;
+
+    static Symbol net() {
+        Symbol x = Symbol.variable("data");
+        x = Symbol.activation("relu1", Symbol.fullyConnected("fc1", x, 256), "relu");
+        x = Symbol.activation("relu2", Symbol.fullyConnected("fc2", x, 128), "tanh");
+        return Symbol.softmaxOutput("softmax", Symbol.fullyConnected("fc3", x, 10));
+    }
+
+    static float[] input(int i) {
+        SplittableRandom r = new SplittableRandom(1000 + i);
+        float[] x = new float[BATCH * FEAT];
+        for (int j = 0; j < x.length; j++) {
+            x[j] = (float) (r.nextDouble() * 2 - 1);
+        }
+        return x;
+    }
+
+    @Test
+    void concurrentPredictOnSharedReadOnlyParameters() throws Exception {
+        final int threads = 4;
+        final int inputs = 8;
+        final int rounds = 20;
+        List<DataDesc> data = List.of(new DataDesc("data", new long[] {BATCH, FEAT}));
+        // label shapes given: a bind with sharedModule needs every input's shape (a plain bind infers the label's)
+        List<DataDesc> label = List.of(new DataDesc("softmax_label", new long[] {BATCH}));
+        try (Module base = new Module(net())) {
+            base.bind(data, label, false, false, false, null, "write");
+            Initializer.seed(3);
+            base.initParams(new Xavier(), null, null, false, false, false);
+            List<float[]> expected = new ArrayList<>();
+            for (int i = 0; i < inputs; i++) {
+                try (NDArray x = NDArray.create(input(i), BATCH, FEAT); NDArray y = base.predict(x)) {
+                    expected.add(y.toFloatArray());
+                }
+            }
+            Map<String, NDArray> params = base.getParams().get(0);
+            Map<String, float[]> before = new java.util.TreeMap<>();
+            params.forEach((k, v) -> before.put(k, v.toFloatArray()));
+
+            AtomicInteger checked = new AtomicInteger();
+            ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            CyclicBarrier start = new CyclicBarrier(threads);
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            List<Future<?>> fs = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                final int tid = t;
+                fs.add(pool.submit(() -> {
+                    try (Module m = new Module(net())) {
+                        m.bind(data, label, false, false, false, base, "write");
+                        start.await();
+                        for (int round = 0; round < rounds; round++) {
+                            int i = (round + tid) % inputs;
+                            try (NDArray x = NDArray.create(input(i), BATCH, FEAT); NDArray y = m.predict(x)) {
+                                assertArrayEquals(expected.get(i), y.toFloatArray(), "thread " + tid + " input " + i);
+                                checked.incrementAndGet();
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : fs) {
+                f.get(600, TimeUnit.SECONDS);
+            }
+            pool.shutdown();
+            if (!errors.isEmpty()) {
+                throw new AssertionError("concurrent predict failed: " + errors.peek(), errors.peek());
+            }
+            assertEquals(threads * rounds, checked.get());
+            Map<String, NDArray> after = base.getParams().get(0);
+            before.forEach((k, v) -> assertArrayEquals(v, after.get(k).toFloatArray(), "shared parameter " + k + " unchanged"));
+        }
+    }
+
+    @Test
+    void executorsBoundToSharedArraysForwardConcurrently() throws Exception {
+        final int threads = 3;
+        Symbol net = net();
+        try (Executor ref = Executor.simpleBind(net, Context.cpu(), Map.of("data", new long[] {BATCH, FEAT}), GradReq.NULL)) {
+            Initializer.seed(9);
+            for (Map.Entry<String, NDArray> e : ref.argDict().entrySet()) {
+                if (e.getKey().endsWith("weight")) {
+                    new Xavier().init(new InitDesc(e.getKey()), e.getValue());
+                } else if (e.getKey().endsWith("bias")) {
+                    e.getValue().fill(0.01);
+                }
+            }
+            ref.argDict().get("data").set(input(0));
+            float[] want = ref.forward(false).outputs().get(0).toFloatArray();
+            ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            List<Thread> ts = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                ts.add(new Thread(() -> {
+                    Map<String, NDArray> args = new java.util.LinkedHashMap<>(ref.argDict());
+                    try (NDArray x = NDArray.create(input(0), BATCH, FEAT); NDArray label = NDArray.zeros(BATCH)) {
+                        args.put("data", x);
+                        args.put("softmax_label", label);
+                        try (Executor ex = Executor.bind(net, Context.cpu(), args, null, null, null, null)) {
+                            for (int i = 0; i < 30; i++) {
+                                assertArrayEquals(want, ex.forward(false).outputs().get(0).toFloatArray());
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }));
+            }
+            ts.forEach(Thread::start);
+            for (Thread t : ts) {
+                t.join(600_000);
+            }
+            if (!errors.isEmpty()) {
+                throw new AssertionError("concurrent forward failed: " + errors.peek(), errors.peek());
+            }
+        }
+    }
+
+    @Test
+    void oneExecutorFromTwoThreadsIsRejectedNotCorrupted() throws Exception {
+        Symbol net = Symbol.fullyConnected("fc2", Symbol.activation("r", Symbol.fullyConnected("fc1", Symbol.variable("data"), 512), "relu"), 256);
+        try (Executor ex = Executor.simpleBind(net, Context.cpu(), Map.of("data", new long[] {256, 512}), GradReq.NULL)) {
+            Initializer.seed(4);
+            for (Map.Entry<String, NDArray> e : ex.argDict().entrySet()) {
+                new dev.kiln.init.Uniform(0.1).init(new InitDesc(e.getKey() + "_weight"), e.getValue());
+            }
+            float[] want = ex.forward(false).outputs().get(0).toFloatArray();
+            final int rounds = 40;
+            CyclicBarrier barrier = new CyclicBarrier(2);
+            AtomicInteger rejected = new AtomicInteger();
+            ConcurrentLinkedQueue<Throwable> unexpected = new ConcurrentLinkedQueue<>();
+            List<Thread> ts = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                ts.add(new Thread(() -> {
+                    for (int i = 0; i < rounds; i++) {
+                        try {
+                            barrier.await(60, TimeUnit.SECONDS);
+                            ex.forward(false);
+                        } catch (KilnException e) {
+                            if (e.getMessage().contains("in use by another thread")) {
+                                rejected.incrementAndGet();
+                            } else {
+                                unexpected.add(e);
+                            }
+                        } catch (Throwable e) {
+                            unexpected.add(e);
+                        }
+                    }
+                }));
+            }
+            ts.forEach(Thread::start);
+            for (Thread t : ts) {
+                t.join(600_000);
+            }
+            System.out.printf("ThreadingStressTest: one executor, two threads, %d barrier-aligned rounds: %d calls rejected as in use%n",
+                    rounds, rejected.get());
+            assertTrue(unexpected.isEmpty(), "only 'in use by another thread' failures: " + unexpected);
+            assertTrue(rejected.get() > 0, "simultaneous calls into one executor are detected");
+            assertArrayEquals(want, ex.forward(false).outputs().get(0).toFloatArray(), "the executor still computes the same result");
+        }
+    }
+}
