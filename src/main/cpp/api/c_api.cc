@@ -64,7 +64,17 @@ std::unordered_set<int64_t>& busy_executors() {
   return *s;
 }
 
-/// Holds an executor for the duration of one C-API call (see busy_executors).
+/// Memory pools (Executor::pool_key) an executor of which a C-API call is inside right now:
+/// executors bound with a shared executor (shared_module, reshape, BucketingModule) overwrite
+/// each other's intermediates, so a second thread entering any executor of a busy pool is
+/// rejected as well. Guarded by g_handles_mu.
+std::unordered_set<const void*>& busy_pools() {
+  static auto* s = new std::unordered_set<const void*>();
+  return *s;
+}
+
+/// Holds an executor and its memory pool for the duration of one C-API call (see
+/// busy_executors, busy_pools).
 class ExecUse {
  public:
   explicit ExecUse(int64_t h) : h_(h) {
@@ -75,10 +85,17 @@ class ExecUse {
     if (!busy_executors().insert(h).second)
       throw KilnError("executor is in use by another thread: executors are not thread-safe; use one executor per thread "
                       "(executors may share read-only parameter arrays)");
+    pool_ = reinterpret_cast<const Executor*>((intptr_t)h)->pool_key();
+    if (pool_ != nullptr && !busy_pools().insert(pool_).second) {
+      busy_executors().erase(h);
+      throw KilnError("executor shares its memory pool with an executor another thread is running (bound with a shared "
+                      "executor: shared_module, reshape or BucketingModule); executors of one pool must run one at a time");
+    }
   }
   ~ExecUse() {
     std::lock_guard<std::mutex> lock(g_handles_mu);
     busy_executors().erase(h_);
+    if (pool_ != nullptr) busy_pools().erase(pool_);
   }
   ExecUse(const ExecUse&) = delete;
   ExecUse& operator=(const ExecUse&) = delete;
@@ -86,6 +103,7 @@ class ExecUse {
 
  private:
   int64_t h_;
+  const void* pool_ = nullptr;
 };
 
 NDArray& nd(int64_t h) { return *lookup<NDArray>(h, HandleKind::kNDArray, "NDArray"); }
@@ -758,6 +776,9 @@ int kiln_exec_bind_shared(const char* graph_json, int dev_type, int dev_id, int 
                           const int* grad_reqs, int naux, const int64_t* aux, const char* options_json, int64_t shared_exec,
                           int64_t* out) {
   KILN_API_BEGIN
+  // binding into a pool may grow its arenas and workspace: no executor of that pool may be running
+  std::unique_ptr<ExecUse> shared_use;
+  if (shared_exec) shared_use = std::make_unique<ExecUse>(shared_exec);
   const Executor* shared = shared_exec ? lookup<Executor>(shared_exec, HandleKind::kExecutor, "shared executor") : nullptr;
   KILN_CHECK(graph_json && out, "null argument");
   KILN_CHECK(narg >= 0 && naux >= 0 && (narg == 0 || (args && grads && grad_reqs)) && (naux == 0 || aux), "null argument arrays");

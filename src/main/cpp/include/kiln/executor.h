@@ -48,6 +48,9 @@ class Executor {
   void forward_backward();
   /// Visible outputs (views into the arena or the bound arrays).
   std::vector<NDArray> outputs() const;
+  /// Identity of the memory pool this executor uses (shared with the executors bound to it or
+  /// with it; see MemoryPool): executors with the same key must not run at the same time.
+  const void* pool_key() const { return pool_.get(); }
   /// JSON memory report (planned, naive and MXNet-compatible bytes; blocks and their entries).
   std::string report() const;
 

@@ -348,6 +348,17 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
             }
             long[] s = shapes.get(n);
             if (s == null) {
+                // an input without a given shape (e.g. a label when binding without label shapes): the one
+                // shape inference gives, as a plain bind does
+                if (inferred == null) {
+                    inferred = symbol.inferShapePartial(shapes).argShapeMap();
+                }
+                long[] inf = inferred.get(n);
+                if (inf != null && inf.length > 0 && Arrays.stream(inf).allMatch(d -> d > 0)) {
+                    s = inf;
+                }
+            }
+            if (s == null) {
                 throw new IllegalArgumentException("shared bind: no shape for input '" + n + "'");
             }
             DType t = types.getOrDefault(n, DType.FLOAT32);

@@ -33,18 +33,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The thread model (docs/module-api.md, "Threads"): executors and modules are not thread-safe;
- * use one executor (one {@link Module}) per thread. Several modules may share read-only parameter
- * arrays (a module bound with {@code sharedModule}, or executors bound with {@link Executor#bind}
- * to the same arrays) and run forward / predict concurrently, each on its own thread; the shared
- * parameters must not be updated while they do. Calling into one executor from two threads at
+ * use one executor (one {@link Module}) per thread. Executors bound with {@link Executor#bind} to
+ * the same read-only parameter arrays run forward concurrently, each on its own thread, and so do
+ * modules of their own given the same parameters; the shared parameters must not be updated while
+ * they do. A module bound with {@code sharedModule} also shares the other module's memory pool
+ * (MXNet's shared_exec): its calls are rejected while another thread runs a module of that pool. Calling into one executor from two threads at
  * once is rejected: the second call fails with a {@link KilnException} saying the executor is in
  * use by another thread (and closing an executor that another thread is running fails with
  * "cannot free an executor while another thread is using it"), instead of racing on the
  * executor's memory.
  *
- * <p>Stress: 4 threads, each with its own module sharing one module's parameters, predict 8
+ * <p>Stress: 4 threads, each with its own module holding one module's parameters, predict 8
  * different batches 20 times each concurrently; every result equals the sequential prediction
- * bit for bit and the shared parameters are unchanged.
+ * bit for bit and the base module's parameters are unchanged.
  */
 @ExtendWith(NoLeaks.class)
 class ThreadingStressTest {
@@ -73,8 +74,7 @@ class ThreadingStressTest {
         final int inputs = 8;
         final int rounds = 20;
         List<DataDesc> data = List.of(new DataDesc("data", new long[] {BATCH, FEAT}));
-        // label shapes given: a bind with sharedModule needs every input's shape (a plain bind infers the label's)
-        List<DataDesc> label = List.of(new DataDesc("softmax_label", new long[] {BATCH}));
+        List<DataDesc> label = null;  // inferred from the data, also by the shared binds of the second test
         try (Module base = new Module(net())) {
             base.bind(data, label, false, false, false, null, "write");
             Initializer.seed(3);
@@ -98,7 +98,9 @@ class ThreadingStressTest {
                 final int tid = t;
                 fs.add(pool.submit(() -> {
                     try (Module m = new Module(net())) {
-                        m.bind(data, label, false, false, false, base, "write");
+                        // a module of its own (own memory), with a copy of the base module's parameters
+                        m.bind(data, label, false, false, false, null, "write");
+                        m.setParams(params, Map.of(), false, false, false);
                         start.await();
                         for (int round = 0; round < rounds; round++) {
                             int i = (round + tid) % inputs;
@@ -123,6 +125,74 @@ class ThreadingStressTest {
             assertEquals(threads * rounds, checked.get());
             Map<String, NDArray> after = base.getParams().get(0);
             before.forEach((k, v) -> assertArrayEquals(v, after.get(k).toFloatArray(), "shared parameter " + k + " unchanged"));
+        }
+    }
+
+    /**
+     * Modules bound with {@code sharedModule} share the shared module's memory pool (as in MXNet):
+     * run concurrently, each predict either gives the exact sequential result or is rejected with
+     * the "memory pool" error; a result computed with another thread's intermediates never comes
+     * back.
+     */
+    @Test
+    void sharedPoolModulesAreRejectedNotCorruptedWhenRunConcurrently() throws Exception {
+        final int threads = 3;
+        final int rounds = 30;
+        List<DataDesc> data = List.of(new DataDesc("data", new long[] {BATCH, FEAT}));
+        try (Module base = new Module(net())) {
+            base.bind(data, null, false, false, false, null, "write");
+            Initializer.seed(5);
+            base.initParams(new Xavier(), null, null, false, false, false);
+            float[] want;
+            try (NDArray x = NDArray.create(input(1), BATCH, FEAT); NDArray y = base.predict(x)) {
+                want = y.toFloatArray();
+            }
+            AtomicInteger ok = new AtomicInteger();
+            AtomicInteger rejected = new AtomicInteger();
+            ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            CyclicBarrier start = new CyclicBarrier(threads);
+            List<Module> mods = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                Module m = new Module(net());
+                m.bind(data, null, false, false, false, base, "write");  // label shape inferred, pool shared
+                mods.add(m);
+            }
+            try {
+                List<Thread> ts = new ArrayList<>();
+                for (Module m : mods) {
+                    ts.add(new Thread(() -> {
+                        try {
+                            start.await(60, TimeUnit.SECONDS);
+                            for (int r = 0; r < rounds; r++) {
+                                try (NDArray x = NDArray.create(input(1), BATCH, FEAT); NDArray y = m.predict(x)) {
+                                    assertArrayEquals(want, y.toFloatArray());
+                                    ok.incrementAndGet();
+                                } catch (KilnException e) {
+                                    if (!e.getMessage().contains("memory pool")) {
+                                        throw e;
+                                    }
+                                    rejected.incrementAndGet();
+                                }
+                            }
+                        } catch (Throwable e) {
+                            errors.add(e);
+                        }
+                    }));
+                }
+                ts.forEach(Thread::start);
+                for (Thread t : ts) {
+                    t.join(600_000);
+                }
+            } finally {
+                mods.forEach(Module::close);
+            }
+            if (!errors.isEmpty()) {
+                throw new AssertionError("shared-pool predict failed: " + errors.peek(), errors.peek());
+            }
+            System.out.printf("shared-pool modules, %d threads x %d predicts: %d exact, %d rejected%n", threads, rounds,
+                    ok.get(), rejected.get());
+            assertEquals(threads * rounds, ok.get() + rejected.get());
+            assertTrue(ok.get() > 0);
         }
     }
 
