@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,19 @@ void register_convolution(OpRegistry& r);    // convolution.cc
 void register_deconvolution(OpRegistry& r);  // deconvolution.cc
 /// The parameters Convolution (deconv = false) and Deconvolution declare, MXNet order and defaults.
 std::vector<ParamDef> conv_params(bool deconv);  // convolution.cc
+/// What differs between Convolution and Deconvolution when they are registered.
+struct ConvFamilyOp {
+  std::string name, description;
+  bool deconv = false;
+  InferShapeFn infer_shape;
+  Kernel forward, backward;
+  /// Scratch bytes of the forward (backward = false) or of _backward_<name> (true).
+  std::function<size_t(const Attrs&, const std::vector<Shape>&, const std::vector<Shape>&, bool backward)> workspace;
+};
+/// Registers op.name and _backward_<name> with the family's shared layout: inputs data, weight
+/// (, bias unless no_bias); the backward reads (ograd, data, weight) and writes data_grad,
+/// weight_grad (, bias_grad). convolution.cc.
+void register_conv_family(OpRegistry& r, const ConvFamilyOp& op);
 
 inline int omp_thread() { return omp_get_thread_num(); }
 inline int omp_team() { return omp_get_num_threads(); }
@@ -403,11 +417,16 @@ inline size_t conv_workspace_bytes(const Geo& g, bool backward) {
   return per_thread_elems(g, B, backward && used > 1) * (size_t)used * sizeof(double);
 }
 
-/// blk [O, nb*P] (row stride ld) <- dy[n0 .. n0+nb) [nb, O, P].
+/// The GEMM operand [O, nb*P] for images n0 .. n0+nb of dy [N, O, P]: dy[n0] itself for one
+/// image, else those images' rows gathered side by side into scratch [O, nb*P].
 template <typename T>
-void gather_rows(const T* dy, int64_t n0, int64_t nb, int64_t O, int64_t P, T* blk, int64_t ld) {
+const T* dy_block(const T* dy, int64_t n0, int64_t nb, int64_t O, int64_t P, T* scratch) {
+  if (nb == 1) return dy + n0 * O * P;
+  const int64_t ld = nb * P;
   for (int64_t b = 0; b < nb; ++b)
-    for (int64_t o = 0; o < O; ++o) std::memcpy(blk + o * ld + b * P, dy + ((n0 + b) * O + o) * P, sizeof(T) * (size_t)P);
+    for (int64_t o = 0; o < O; ++o)
+      std::memcpy(scratch + o * ld + b * P, dy + ((n0 + b) * O + o) * P, sizeof(T) * (size_t)P);
+  return scratch;
 }
 
 /// y (=|+=) conv(x, w) (+ b). x [N, C, Din], w [O, C/G, ks], b [O] or null, y [N, O, P].
@@ -477,13 +496,7 @@ void conv_backward_data(const OpCtx& ctx, const Geo& g, const T* dy, const T* w,
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
     T* col = ws + (size_t)omp_thread() * per;  // [C*ks, cols] = [G, Kg, cols]
-    // [O, cols] = [G, Mg, cols]: dy[n0] itself for one image
-    const T* blk = dy + n0 * g.O * P;
-    if (nb > 1) {
-      T* gathered = col + B * colsz;
-      gather_rows(dy, n0, nb, g.O, P, gathered, cols);
-      blk = gathered;
-    }
+    const T* blk = dy_block(dy, n0, nb, g.O, P, col + B * colsz);  // [O, cols] = [G, Mg, cols]
     for (int64_t gi = 0; gi < g.G; ++gi) {
       // col[g] [Kg, cols] = w[g]^T [Kg, Mg] . dy[g] [Mg, cols]
       if (Mg > 0)
@@ -523,12 +536,7 @@ void conv_backward_weight(const OpCtx& ctx, const Geo& g, const T* dy, const T* 
     const int64_t n0 = ch * B, nb = std::min(B, g.N - n0), cols = nb * P;
     T* col = buf;  // [C*ks, cols]
     for (int64_t i = 0; i < nb; ++i) im2col(g, x + (n0 + i) * g.C * Din, col + i * P, cols);
-    const T* blk = dy + n0 * g.O * P;  // [O, cols]: dy[n0] itself for one image
-    if (nb > 1) {
-      T* gathered = col + B * colsz;
-      gather_rows(dy, n0, nb, g.O, P, gathered, cols);
-      blk = gathered;
-    }
+    const T* blk = dy_block(dy, n0, nb, g.O, P, col + B * colsz);  // [O, cols]
     for (int64_t gi = 0; gi < g.G; ++gi)
       gemm(false, true, bint(Mg, "num_filter / num_group"), bint(Kg, "kernel size"), bint(cols, "columns"), T(1),
            blk + gi * Mg * cols, col + gi * Kg * cols, first ? T(0) : T(1), acc + gi * Mg * Kg);

@@ -178,32 +178,31 @@ std::vector<ParamDef> conv_params(bool deconv) {
   return p;
 }
 
-void register_convolution(OpRegistry& r) {
+void register_conv_family(OpRegistry& r, const ConvFamilyOp& op) {
   OpDef d;
-  d.name = "Convolution";
-  d.description =
-      "Compute N-D convolution on (N+2)-D input: data (batch, channel, spatial...), weight (num_filter, "
-      "channel / num_group, kernel...), bias (num_filter,), output (batch, num_filter, out...) with "
-      "out = floor((x + 2 pad - dilate (kernel - 1) - 1) / stride) + 1.";
-  d.params = conv_params(false);
+  d.name = op.name;
+  d.description = op.description;
+  d.params = conv_params(op.deconv);
   d.input_names_fn = [](const Attrs& a) {
     return a.b("no_bias") ? std::vector<std::string>{"data", "weight"}
                           : std::vector<std::string>{"data", "weight", "bias"};
   };
   d.output_names_ = {"output"};
-  d.infer_shape = conv_infer_shape;
-  d.cpu = conv_forward_cpu;
-  d.workspace = [](const Attrs& a, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-    return conv_workspace(a, in, out, false);
+  d.infer_shape = op.infer_shape;
+  d.cpu = op.forward;
+  auto ws = op.workspace;
+  d.workspace = [ws](const Attrs& a, const std::vector<Shape>& in, const std::vector<Shape>& out) {
+    return ws(a, in, out, false);
   };
-  d.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
-    return make_backward("_backward_Convolution", n, {og[0], n->inputs[0], n->inputs[1]});
+  const std::string bname = "_backward_" + op.name;
+  d.gradient = [bname](const NodePtr& n, const std::vector<NodeEntry>& og) {
+    return make_backward(bname, n, {og[0], n->inputs[0], n->inputs[1]});
   };
   const OpDef& fwd = r.add(d);
 
   OpDef bw;
-  bw.name = "_backward_Convolution";
-  bw.description = "Backward of Convolution.";
+  bw.name = bname;
+  bw.description = "Backward of " + op.name + ".";
   bw.params = fwd.params;
   bw.is_backward = true;
   bw.non_differentiable = true;
@@ -212,11 +211,26 @@ void register_convolution(OpRegistry& r) {
     return a.b("no_bias") ? std::vector<std::string>{"data_grad", "weight_grad"}
                           : std::vector<std::string>{"data_grad", "weight_grad", "bias_grad"};
   };
-  bw.cpu = conv_backward_cpu;
-  bw.workspace = [](const Attrs& a, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-    return conv_workspace(a, in, out, true);
+  bw.cpu = op.backward;
+  bw.workspace = [ws](const Attrs& a, const std::vector<Shape>& in, const std::vector<Shape>& out) {
+    return ws(a, in, out, true);
   };
   r.add(bw);
+}
+
+void register_convolution(OpRegistry& r) {
+  ConvFamilyOp op;
+  op.name = "Convolution";
+  op.description =
+      "Compute N-D convolution on (N+2)-D input: data (batch, channel, spatial...), weight (num_filter, "
+      "channel / num_group, kernel...), bias (num_filter,), output (batch, num_filter, out...) with "
+      "out = floor((x + 2 pad - dilate (kernel - 1) - 1) / stride) + 1.";
+  op.deconv = false;
+  op.infer_shape = conv_infer_shape;
+  op.forward = conv_forward_cpu;
+  op.backward = conv_backward_cpu;
+  op.workspace = conv_workspace;
+  register_conv_family(r, op);
 }
 
 }  // namespace conv

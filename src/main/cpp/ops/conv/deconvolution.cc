@@ -172,45 +172,19 @@ size_t deconv_workspace(const Attrs& a, const std::vector<Shape>& in, const std:
 }  // namespace
 
 void register_deconvolution(OpRegistry& r) {
-  OpDef d;
-  d.name = "Deconvolution";
-  d.description =
+  ConvFamilyOp op;
+  op.name = "Deconvolution";
+  op.description =
       "Computes 1-D or 2-D transposed convolution (aka fractionally strided convolution) of the input tensor: the "
       "gradient of Convolution with respect to its input. data (batch, channel, spatial...), weight (channel, "
       "num_filter / num_group, kernel...), bias (num_filter,) when no_bias=False, output (batch, num_filter, out...) "
       "with out = stride (x - 1) + dilate (kernel - 1) + 1 - 2 pad + adj, or target_shape when given.";
-  d.params = conv_params(true);
-  d.input_names_fn = [](const Attrs& a) {
-    return a.b("no_bias") ? std::vector<std::string>{"data", "weight"}
-                          : std::vector<std::string>{"data", "weight", "bias"};
-  };
-  d.output_names_ = {"output"};
-  d.infer_shape = deconv_infer_shape;
-  d.cpu = deconv_forward_cpu;
-  d.workspace = [](const Attrs& a, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-    return deconv_workspace(a, in, out, false);
-  };
-  d.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
-    return make_backward("_backward_Deconvolution", n, {og[0], n->inputs[0], n->inputs[1]});
-  };
-  const OpDef& fwd = r.add(d);
-
-  OpDef bw;
-  bw.name = "_backward_Deconvolution";
-  bw.description = "Backward of Deconvolution.";
-  bw.params = fwd.params;
-  bw.is_backward = true;
-  bw.non_differentiable = true;
-  bw.input_names_ = {"ograd", "data", "weight"};
-  bw.output_names_fn = [](const Attrs& a) {
-    return a.b("no_bias") ? std::vector<std::string>{"data_grad", "weight_grad"}
-                          : std::vector<std::string>{"data_grad", "weight_grad", "bias_grad"};
-  };
-  bw.cpu = deconv_backward_cpu;
-  bw.workspace = [](const Attrs& a, const std::vector<Shape>& in, const std::vector<Shape>& out) {
-    return deconv_workspace(a, in, out, true);
-  };
-  r.add(bw);
+  op.deconv = true;
+  op.infer_shape = deconv_infer_shape;
+  op.forward = deconv_forward_cpu;
+  op.backward = deconv_backward_cpu;
+  op.workspace = deconv_workspace;
+  register_conv_family(r, op);
 }
 
 }  // namespace conv
