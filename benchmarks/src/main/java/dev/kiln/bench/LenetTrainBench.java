@@ -1,13 +1,8 @@
 package dev.kiln.bench;
 
-import static org.bytedeco.pytorch.global.torch.cross_entropy_loss;
-import static org.bytedeco.pytorch.global.torch.get_num_threads;
-import static org.bytedeco.pytorch.global.torch.manual_seed;
 import static org.bytedeco.pytorch.global.torch.max_pool2d;
 import static org.bytedeco.pytorch.global.torch.rand;
-import static org.bytedeco.pytorch.global.torch.randint;
 import static org.bytedeco.pytorch.global.torch.relu;
-import static org.bytedeco.pytorch.global.torch.set_num_threads;
 
 import ai.djl.Device;
 import ai.djl.Model;
@@ -35,12 +30,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.LongPointer;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Module;
-import org.bytedeco.pytorch.SGD;
-import org.bytedeco.pytorch.SGDOptions;
 import org.bytedeco.pytorch.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -243,38 +235,19 @@ public class LenetTrainBench {
         @Param({"1"})
         public int threads;
 
-        TorchLenet net;
-        SGD sgd;
-        Tensor x;
-        Tensor y;
+        TorchTrainStep step;
 
         @Setup(Level.Trial)
         public void setup() {
-            set_num_threads(threads);
-            MlpTrainBench.checkEnvThreads("libtorch", threads);
-            manual_seed(42);
-            net = new TorchLenet();
-            SGDOptions opts = new SGDOptions(LR);
-            opts.momentum().put(MOMENTUM);
-            sgd = new SGD(net.parameters(), opts);
-            x = rand(BATCH, 1, 28, 28);
-            y = randint(0L, 10L, new long[] {BATCH});
-            System.out.println("# libtorch threads=" + get_num_threads());
-        }
-
-        void run() {
-            try (PointerScope scope = new PointerScope()) {
-                sgd.zero_grad(true);
-                Tensor loss = cross_entropy_loss(net.forward(x), y);
-                loss.backward();
-                sgd.step();
-            }
+            TorchTrainStep.prepare(threads);
+            TorchLenet net = new TorchLenet();
+            step = new TorchTrainStep(net, net::forward, rand(BATCH, 1, 28, 28), 10, BATCH, LR, MOMENTUM);
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void libtorchStep(TorchState s) {
-        s.run();
+        s.step.run();
     }
 }

@@ -1,11 +1,6 @@
 package dev.kiln.bench;
 
-import static org.bytedeco.pytorch.global.torch.cross_entropy_loss;
-import static org.bytedeco.pytorch.global.torch.get_num_threads;
-import static org.bytedeco.pytorch.global.torch.manual_seed;
-import static org.bytedeco.pytorch.global.torch.randint;
 import static org.bytedeco.pytorch.global.torch.randn;
-import static org.bytedeco.pytorch.global.torch.set_num_threads;
 
 import dev.kiln.engine.Engine;
 import dev.kiln.init.Uniform;
@@ -14,12 +9,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.LSTMImpl;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Module;
-import org.bytedeco.pytorch.SGD;
-import org.bytedeco.pytorch.SGDOptions;
 import org.bytedeco.pytorch.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -135,38 +127,19 @@ public class LstmTrainBench {
         @Param({"1"})
         public int threads;
 
-        TorchLstm net;
-        SGD sgd;
-        Tensor x;
-        Tensor y;
+        TorchTrainStep step;
 
         @Setup(Level.Trial)
         public void setup() {
-            set_num_threads(threads);
-            MlpTrainBench.checkEnvThreads("libtorch", threads);
-            manual_seed(42);
-            net = new TorchLstm();
-            SGDOptions opts = new SGDOptions(LR);
-            opts.momentum().put(MOMENTUM);
-            sgd = new SGD(net.parameters(), opts);
-            x = randn(SEQ, BATCH, INPUT);
-            y = randint(0L, (long) CLASSES, new long[] {SEQ * BATCH});
-            System.out.println("# libtorch threads=" + get_num_threads());
-        }
-
-        void run() {
-            try (PointerScope scope = new PointerScope()) {
-                sgd.zero_grad(true);
-                Tensor loss = cross_entropy_loss(net.forward(x), y);
-                loss.backward();
-                sgd.step();
-            }
+            TorchTrainStep.prepare(threads);
+            TorchLstm net = new TorchLstm();
+            step = new TorchTrainStep(net, net::forward, randn(SEQ, BATCH, INPUT), CLASSES, SEQ * BATCH, LR, MOMENTUM);
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void libtorchStep(TorchState s) {
-        s.run();
+        s.step.run();
     }
 }

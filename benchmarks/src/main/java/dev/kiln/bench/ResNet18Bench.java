@@ -1,13 +1,8 @@
 package dev.kiln.bench;
 
 import static org.bytedeco.pytorch.global.torch.adaptive_avg_pool2d;
-import static org.bytedeco.pytorch.global.torch.cross_entropy_loss;
-import static org.bytedeco.pytorch.global.torch.get_num_threads;
-import static org.bytedeco.pytorch.global.torch.manual_seed;
 import static org.bytedeco.pytorch.global.torch.rand;
-import static org.bytedeco.pytorch.global.torch.randint;
 import static org.bytedeco.pytorch.global.torch.relu;
-import static org.bytedeco.pytorch.global.torch.set_num_threads;
 
 import dev.kiln.engine.Engine;
 import dev.kiln.init.Xavier;
@@ -18,15 +13,12 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.LongPointer;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BatchNorm2dImpl;
 import org.bytedeco.pytorch.BatchNormOptions;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Conv2dOptions;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Module;
-import org.bytedeco.pytorch.SGD;
-import org.bytedeco.pytorch.SGDOptions;
 import org.bytedeco.pytorch.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -203,39 +195,20 @@ public class ResNet18Bench {
         @Param({"1"})
         public int threads;
 
-        TorchResNet18 net;
-        SGD sgd;
-        Tensor x;
-        Tensor y;
+        TorchTrainStep step;
 
         @Setup(Level.Trial)
         public void setup() {
-            set_num_threads(threads);
-            MlpTrainBench.checkEnvThreads("libtorch", threads);
-            manual_seed(42);
-            net = new TorchResNet18();
+            TorchTrainStep.prepare(threads);
+            TorchResNet18 net = new TorchResNet18();
             net.train(true);
-            SGDOptions opts = new SGDOptions(LR);
-            opts.momentum().put(MOMENTUM);
-            sgd = new SGD(net.parameters(), opts);
-            x = rand(BATCH, 3, 32, 32);
-            y = randint(0L, 10L, new long[] {BATCH});
-            System.out.println("# libtorch threads=" + get_num_threads());
-        }
-
-        void run() {
-            try (PointerScope scope = new PointerScope()) {
-                sgd.zero_grad(true);
-                Tensor loss = cross_entropy_loss(net.forward(x), y);
-                loss.backward();
-                sgd.step();
-            }
+            step = new TorchTrainStep(net, net::forward, rand(BATCH, 3, 32, 32), 10, BATCH, LR, MOMENTUM);
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void libtorchStep(TorchState s) {
-        s.run();
+        s.step.run();
     }
 }
