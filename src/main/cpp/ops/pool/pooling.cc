@@ -285,15 +285,19 @@ void pool_backward(const PoolGeom& g, const DT* dy, const DT* x, const DT* y, DT
 KILN_SIMD_AVX512_TARGET inline __m512 vmax(__m512 a, __m512 b) { return _mm512_maskz_max_ps((__mmask16)0xffff, a, b); }
 
 /// p[0..cnt) = v's first cnt lanes (cnt <= 16). Whole 512/256-bit stores where the count allows:
-/// masked stores (and small memcpy calls) made the backward row 3x slower on Zen 4.
+/// masked stores (and small memcpy calls) made the backward row 3x slower on Zen 4. The halves
+/// come from maskz extracts: the plain cast/extract intrinsics carry an undefined source operand
+/// that GCC 12 warns about.
 KILN_SIMD_AVX512_TARGET inline void store_first(float* p, __m512 v, int64_t cnt) {
+  const __m256 lo = _mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 0);
   if (cnt == 16) {
     _mm512_storeu_ps(p, v);
   } else if (cnt >= 8) {
-    _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
-    if (cnt > 8) _mm256_mask_storeu_ps(p + 8, (__mmask8)((1u << (cnt - 8)) - 1), _mm512_extractf32x8_ps(v, 1));
+    _mm256_storeu_ps(p, lo);
+    if (cnt > 8)
+      _mm256_mask_storeu_ps(p + 8, (__mmask8)((1u << (cnt - 8)) - 1), _mm512_maskz_extractf32x8_ps((__mmask8)0xff, v, 1));
   } else {
-    _mm256_mask_storeu_ps(p, (__mmask8)((1u << cnt) - 1), _mm512_castps512_ps256(v));
+    _mm256_mask_storeu_ps(p, (__mmask8)((1u << cnt) - 1), lo);
   }
 }
 
