@@ -67,6 +67,8 @@ constexpr int64_t kOmpMinWork = 1 << 15;
 /// Number of threads the CPU kernels use (kiln_set_num_threads); also set in OpenBLAS.
 int num_threads();
 void set_num_threads(int n);
+/// Threads for a kernel loop doing `work` element operations: 1 below kOmpMinWork, else all.
+inline int omp_threads(int64_t work) { return work < kOmpMinWork ? 1 : std::max(1, num_threads()); }
 /// Process-wide CPU convolution kernel choice: 0 auto, 1 im2col + GEMM, 2 direct where it applies
 /// (ops/conv/conv_direct.cc; throws KilnError for other values).
 void set_conv_algo(int algo);

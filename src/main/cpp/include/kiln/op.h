@@ -222,6 +222,40 @@ void assign_out(std::vector<Shape>* out, int i, const Shape& s);
 /// Same-shape rule for elementwise ops: all inputs and outputs unified dim by dim.
 void infer_same_shape(const Attrs&, std::vector<Shape>* in, std::vector<Shape>* out);
 /// Same-type rule (the default).
+// ---- builders shared by the operator families' registrations -----------------------------
+
+/// A parameter declaration; numbers get inclusive bounds [lower, upper], enums their choices.
+inline ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc,
+                      double lower = -1e300, double upper = 1e300, std::vector<std::string> choices = {}) {
+  ParamDef p;
+  p.name = name;
+  p.type = type;
+  p.default_value = def;
+  p.description = desc;
+  p.lower = lower;
+  p.upper = upper;
+  p.choices = std::move(choices);
+  return p;
+}
+
+/// A string parameter restricted to `choices`.
+inline ParamDef param_enum(const std::string& name, const std::string& def, std::vector<std::string> choices,
+                           const std::string& desc) {
+  return param(name, ParamType::kEnum, def, desc, -1e300, 1e300, std::move(choices));
+}
+
+/// The skeleton of `_backward_<fwd>`: the backward node carries the forward node's attribute
+/// dictionary, so it declares the same parameters.
+inline OpDef backward_def(const std::string& name, const OpDef& fwd) {
+  OpDef d;
+  d.name = name;
+  d.description = "Backward of " + fwd.name + ".";
+  d.params = fwd.params;
+  d.is_backward = true;
+  d.non_differentiable = true;
+  return d;
+}
+
 void infer_same_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out);
 
 /// Registration of every op family; each ops/<family>/*.cc defines one.

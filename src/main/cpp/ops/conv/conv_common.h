@@ -46,26 +46,6 @@ void register_conv_family(OpRegistry& r, const ConvFamilyOp& op);
 inline int omp_thread() { return omp_get_thread_num(); }
 inline int omp_team() { return omp_get_num_threads(); }
 
-// ---- registration helpers ------------------------------------------------------------------
-
-inline ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc,
-                      double lower = -1e300, double upper = 1e300) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  p.lower = lower;
-  p.upper = upper;
-  return p;
-}
-inline ParamDef param_enum(const std::string& name, const std::string& def, std::vector<std::string> choices,
-                           const std::string& desc) {
-  ParamDef p = param(name, ParamType::kEnum, def, desc);
-  p.choices = std::move(choices);
-  return p;
-}
-
 // ---- parameters --------------------------------------------------------------------------
 
 /// The parsed spatial parameters, padded to 3 dims (leading dims of 1-D/2-D are identity).

@@ -16,24 +16,6 @@ namespace index_ops {
 using half = _Float16;
 static_assert(sizeof(half) == 2, "float16 storage must be 2 bytes");
 
-inline ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc,
-                      double lower = -1e300, double upper = 1e300, std::vector<std::string> choices = {}) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  p.lower = lower;
-  p.upper = upper;
-  p.choices = std::move(choices);
-  return p;
-}
-
-inline ParamDef param_enum(const std::string& name, const std::string& def, std::vector<std::string> choices,
-                           const std::string& desc) {
-  return param(name, ParamType::kEnum, def, desc, -1e300, 1e300, std::move(choices));
-}
-
 /// Normalizes a possibly negative axis against `ndim`, or returns -1 when out of [-ndim, ndim).
 inline int norm_axis(int64_t axis, int ndim) {
   if (axis < -ndim || axis >= ndim) return -1;
@@ -82,8 +64,6 @@ inline std::vector<NodeEntry> zero_grads(const NodePtr& fwd, const std::vector<N
 inline void zero_unless_add(const TBlob& b, OpReq req) {
   if (req == OpReq::kWriteTo || req == OpReq::kWriteInplace) std::memset(b.ptr, 0, b.bytes());
 }
-
-inline int omp_threads(int64_t work) { return work < kOmpMinWork ? 1 : std::max(1, num_threads()); }
 
 void register_cast_ops(OpRegistry& r);
 void register_slice_ops(OpRegistry& r);

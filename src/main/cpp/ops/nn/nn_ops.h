@@ -24,15 +24,6 @@ void register_dropout(OpRegistry& r);           // dropout.cc
 
 // ---- registration helpers ------------------------------------------------------------------
 
-/// A parameter without bounds. `def`: the default as MXNet prints it, "" = required.
-inline ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  return p;
-}
 /// A number with inclusive bounds.
 inline ParamDef param_range(const std::string& name, ParamType type, const std::string& def, double lower,
                             double upper, const std::string& desc) {
@@ -41,29 +32,6 @@ inline ParamDef param_range(const std::string& name, ParamType type, const std::
   p.upper = upper;
   return p;
 }
-/// A string restricted to `choices`.
-inline ParamDef param_enum(const std::string& name, const std::string& def, std::vector<std::string> choices,
-                           const std::string& desc) {
-  ParamDef p = param(name, ParamType::kEnum, def, desc);
-  p.choices = std::move(choices);
-  return p;
-}
-
-/// The skeleton of `_backward_<fwd>`: the backward node carries the forward node's attribute
-/// dictionary, so it declares the same parameters. Inference is copied from the forward node.
-inline OpDef backward_def(const std::string& name, const OpDef& fwd) {
-  OpDef d;
-  d.name = name;
-  d.description = "Backward of " + fwd.name + ".";
-  d.params = fwd.params;
-  d.is_backward = true;
-  d.non_differentiable = true;
-  return d;
-}
-
-/// Only for kernels: number of OpenMP threads for a loop over `work` elements.
-inline int omp_threads(int64_t work) { return work < kOmpMinWork ? 1 : std::max(1, num_threads()); }
-
 /// Throws when a dimension does not fit the int arguments of BLAS.
 inline int blas_int(int64_t v, const char* what) {
   KILN_CHECK(v >= 0 && v <= 0x7fffffff, std::string(what) + " = " + std::to_string(v) + " exceeds the BLAS int range");

@@ -13,9 +13,6 @@
 namespace kiln {
 namespace norm {
 
-using nn::backward_def;
-using nn::omp_threads;
-using nn::param;
 using nn::param_range;
 
 void register_batch_norm(OpRegistry& r);     // batch_norm.cc

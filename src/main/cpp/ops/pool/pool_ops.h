@@ -18,39 +18,6 @@ void register_upsampling(OpRegistry& r);  // upsampling.cc
 void register_pad(OpRegistry& r);         // pad.cc
 void register_crop(OpRegistry& r);        // crop.cc
 
-/// A parameter without bounds. `def`: the default as MXNet prints it, "" = required, "None" = optional.
-inline ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc,
-                      double lower = -1e300, double upper = 1e300) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  p.lower = lower;
-  p.upper = upper;
-  return p;
-}
-inline ParamDef param_enum(const std::string& name, const std::string& def, std::vector<std::string> choices,
-                           const std::string& desc) {
-  ParamDef p = param(name, ParamType::kEnum, def, desc);
-  p.choices = std::move(choices);
-  return p;
-}
-
-/// The skeleton of `_backward_<fwd>`: same parameters; shapes/types come from the forward node.
-inline OpDef backward_def(const std::string& name, const OpDef& fwd) {
-  OpDef d;
-  d.name = name;
-  d.description = "Backward of " + fwd.name + ".";
-  d.params = fwd.params;
-  d.is_backward = true;
-  d.non_differentiable = true;
-  return d;
-}
-
-/// Number of OpenMP threads for a loop doing `work` element operations.
-inline int omp_threads(int64_t work) { return work < kOmpMinWork ? 1 : std::max(1, num_threads()); }
-
 /// "(a,b,c)" of a tuple parameter.
 inline std::string tuple_str(const std::vector<int64_t>& t) {
   std::string s = "(";

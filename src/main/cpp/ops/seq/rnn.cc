@@ -43,11 +43,7 @@ namespace kiln {
 namespace seq {
 namespace {
 
-using nn::backward_def;
 using nn::blas_int;
-using nn::omp_threads;
-using nn::param;
-using nn::param_enum;
 using nn::param_range;
 
 enum RnnMode { kRnnRelu = 0, kRnnTanh = 1, kLstm = 2, kGru = 3 };

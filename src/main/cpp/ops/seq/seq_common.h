@@ -17,10 +17,6 @@
 namespace kiln {
 namespace seq {
 
-using nn::backward_def;
-using nn::omp_threads;
-using nn::param;
-using nn::param_enum;
 using nn::param_range;
 
 /// Reads a 1-D array of any dtype as integers the way MXNet's kernels do (static_cast, i.e.

@@ -18,18 +18,6 @@ namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc,
-               double lower = -1e300, double upper = 1e300) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  p.lower = lower;
-  p.upper = upper;
-  return p;
-}
-
 /// Normalizes a possibly negative axis against `ndim`, or returns -1 when out of [-ndim, ndim).
 int norm_axis(int64_t axis, int ndim) {
   if (axis < -ndim || axis >= ndim) return -1;

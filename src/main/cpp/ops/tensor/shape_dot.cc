@@ -18,15 +18,6 @@
 namespace kiln {
 namespace {
 
-ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  return p;
-}
-
 std::string dims_str(const std::vector<int64_t>& v) { return Shape(v).str(); }
 
 /// Only dense output is produced: forward_stype may be None or "default".

@@ -16,15 +16,6 @@ namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-ParamDef param(const std::string& name, ParamType type, const std::string& def, const std::string& desc) {
-  ParamDef p;
-  p.name = name;
-  p.type = type;
-  p.default_value = def;
-  p.description = desc;
-  return p;
-}
-
 /// "(2,-1,0)" / "(5,)" / "()", as MXNet prints tuples.
 std::string tuple_str(const std::vector<int64_t>& v) {
   std::string s = "(";
