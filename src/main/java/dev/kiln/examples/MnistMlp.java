@@ -43,6 +43,18 @@ public final class MnistMlp {
         return Symbol.softmaxOutput("softmax", fc3);
     }
 
+    /** The shape of parameter {@code name} of {@link #network()} (e.g. fc1_weight: 512 x 784). */
+    public static long[] paramShape(String name) {
+        return switch (name) {
+            case "fc1_weight" -> new long[] {512, 784};
+            case "fc2_weight" -> new long[] {512, 512};
+            case "fc3_weight" -> new long[] {10, 512};
+            case "fc1_bias", "fc2_bias" -> new long[] {512};
+            case "fc3_bias" -> new long[] {10};
+            default -> throw new IllegalArgumentException("MnistMlp has no parameter '" + name + "'");
+        };
+    }
+
     /** Trains and evaluates; prints progress when {@code verbose}. */
     public static Result train(Path dataDir, int epochs, int batch, double lr, double momentum, long seed, boolean verbose)
             throws IOException {

@@ -1,5 +1,9 @@
 package dev.kiln.module;
 
+import dev.kiln.kvstore.CollectiveException;
+import dev.kiln.kvstore.DistributedTrainingException;
+import dev.kiln.kvstore.KVStore;
+
 import dev.kiln.callback.BatchEndCallback;
 import dev.kiln.callback.BatchEndParam;
 import dev.kiln.callback.EpochEndCallback;
@@ -19,6 +23,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -520,7 +525,8 @@ public abstract class BaseModule implements AutoCloseable {
             evalMetric.reset();
             int nbatch = 0;
             List<Map.Entry<String, Double>> evalNameVals = List.of();
-            DataBatch next = trainData.hasNext() ? trainData.next() : null;
+            KVStore dist = distributedKVStore();
+            DataBatch next = moreData(trainData, dist, epoch, 0) ? trainData.next() : null;
             boolean end = next == null;
             while (!end) {
                 DataBatch batch = next;
@@ -531,7 +537,7 @@ public abstract class BaseModule implements AutoCloseable {
                     forwardBackward(batch);
                     update();
                     updateMetric(evalMetric, batch.label(), false);
-                    if (trainData.hasNext()) {
+                    if (moreData(trainData, dist, epoch, nbatch + 1)) {
                         next = trainData.next();
                         prepare(next);
                     } else {
@@ -557,6 +563,9 @@ public abstract class BaseModule implements AutoCloseable {
                 } catch (RuntimeException e) {
                     if (next != null && next != batch) {
                         next.close();
+                    }
+                    if (dist != null && e instanceof CollectiveException ce) {
+                        throw new DistributedTrainingException(dist.rank(), dist.numWorkers(), epoch, nbatch, ce);
                     }
                     throw e;
                 } finally {
@@ -585,6 +594,35 @@ public abstract class BaseModule implements AutoCloseable {
             }
             trainData.reset();
         }
+    }
+
+    /** The distributed KVStore the module's updates go through, or null (single process). */
+    protected KVStore distributedKVStore() {
+        return null;
+    }
+
+    /**
+     * Whether the epoch goes on with another batch. In a distributed store every rank must run the
+     * same number of steps (each step is a collective), so the ranks agree through one small gather:
+     * the epoch ends for all when any rank runs out (its partition was shorter).
+     */
+    private boolean moreData(DataIter data, KVStore dist, int epoch, int nbatch) {
+        boolean mine = data.hasNext();
+        if (dist == null) {
+            return mine;
+        }
+        long[] all;
+        try {
+            all = dist.collective().allgatherLong(mine ? 1 : 0);
+        } catch (CollectiveException e) {
+            throw new DistributedTrainingException(dist.rank(), dist.numWorkers(), epoch, nbatch, e);
+        }
+        boolean every = Arrays.stream(all).allMatch(v -> v == 1);
+        if (mine && !every) {
+            logger.warn(String.format(Locale.ROOT, "Epoch[%d] rank %d stops after %d batches with data left: another rank's partition "
+                    + "ended (give every rank the same number of batches: num_parts/part_index with equal parts)", epoch, dist.rank(), nbatch));
+        }
+        return every;
     }
 
     /** Frees everything the module owns. Idempotent. */

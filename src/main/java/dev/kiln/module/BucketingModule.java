@@ -414,6 +414,11 @@ public class BucketingModule extends BaseModule implements Checkpointable {
     // ---- optimizer -----------------------------------------------------------------------------
 
     @Override
+    protected dev.kiln.kvstore.KVStore distributedKVStore() {
+        return currModule == null ? null : currModule.distributedKVStore();
+    }
+
+    @Override
     public void initOptimizer(Object kvstore, Object optimizer, Map<String, ?> optimizerParams, boolean forceInit) {
         if (!shouldInitOptimizer(forceInit, "optimizer already initialized, ignoring.")) {
             return;

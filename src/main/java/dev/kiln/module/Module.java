@@ -479,7 +479,8 @@ public class Module extends BaseModule implements Checkpointable {
         int k = contexts.size();
         createKvstore(kvstore, k);
         int batchSize = execGroup.batchSize();
-        double rescale = 1.0 / batchSize;
+        // MXNet: 1/(batch x workers) for the synchronous distributed stores (one process with the combined batch)
+        double rescale = 1.0 / batchSize / (this.kvstore != null && this.kvstore.isDistributed() ? this.kvstore.numWorkers() : 1);
         Map<Object, String> idx2name = new LinkedHashMap<>();
         if (updateOnKvstore) {
             for (int i = 0; i < paramNames.size(); i++) {
@@ -527,8 +528,11 @@ public class Module extends BaseModule implements Checkpointable {
                 this.kvstore.setOptimizer(opt);
             }
             this.kvstore.init(keys, values);
-            if (updateOnKvstore) {
+            // a distributed store always hands rank 0's initial weights to every worker (MXNet 1.9 did
+            // not without update_on_kvstore, and the replicas then started apart)
+            if (updateOnKvstore || this.kvstore.isDistributed()) {
                 this.kvstore.pull(keys, execGroup.paramArrays());
+                paramsDirty = true;
             }
         }
         if (!updateOnKvstore) {
@@ -576,6 +580,11 @@ public class Module extends BaseModule implements Checkpointable {
             throw new IllegalArgumentException("kvstore must be a name, a KVStore or null, got " + kv);
         }
         updateOnKvstore = kvstore != null && onKv;
+    }
+
+    @Override
+    protected KVStore distributedKVStore() {
+        return kvstore != null && kvstore.isDistributed() ? kvstore : null;
     }
 
     /** Shares {@code shared}'s optimizer, kvstore and updater (bucketing). */
