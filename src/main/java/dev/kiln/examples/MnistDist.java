@@ -37,14 +37,15 @@ import java.util.Map;
  * {@code --reference N} runs one process with batch {@code N x batch} over the same sample stream N
  * workers see (step i takes batch i of every shard, in rank order): its parameters must equal the
  * distributed run's. {@code --out DIR} writes each rank's final parameters to {@code
- * DIR/params-rank<r>.params}.
+ * DIR/params-rank<r>.params}; {@code --progress K} prints {@code rank r epoch e step s} every K
+ * steps.
  */
 public final class MnistDist {
     private MnistDist() {}
 
     /** Command-line options. */
     public record Options(String kvstore, int epochs, int batch, int samples, double lr, double momentum, long seed, String checkpoint,
-            int reference, Path data, Path out, int threads) {
+            int reference, Path data, Path out, int threads, int progress) {
         /** Parses {@code --name value} pairs. */
         public static Options parse(String[] args) {
             Map<String, String> m = new LinkedHashMap<>();
@@ -59,9 +60,9 @@ public final class MnistDist {
                     Double.parseDouble(m.getOrDefault("lr", "0.1")), Double.parseDouble(m.getOrDefault("momentum", "0.9")),
                     Long.parseLong(m.getOrDefault("seed", "42")), m.get("checkpoint"), Integer.parseInt(m.getOrDefault("reference", "0")),
                     Path.of(m.getOrDefault("data", "data/mnist")), m.containsKey("out") ? Path.of(m.get("out")) : null,
-                    Integer.parseInt(m.getOrDefault("threads", "1")));
+                    Integer.parseInt(m.getOrDefault("threads", "1")), Integer.parseInt(m.getOrDefault("progress", "0")));
             m.keySet().removeAll(java.util.List.of("kvstore", "epochs", "batch", "samples", "lr", "momentum", "seed", "checkpoint",
-                    "reference", "data", "out", "threads"));
+                    "reference", "data", "out", "threads", "progress"));
             if (!m.isEmpty()) {
                 throw new IllegalArgumentException("unknown options " + m.keySet());
             }
@@ -116,6 +117,14 @@ public final class MnistDist {
             BaseModule.FitArgs args = new BaseModule.FitArgs().kvstore(kv).evalMetric("acc").numEpoch(o.epochs()).beginEpoch(begin)
                     .optimizer("sgd").optimizerParams(Map.of("learning_rate", o.lr(), "momentum", o.momentum(), "wd", 1e-4))
                     .initializer(new Xavier());
+            if (o.progress() > 0) {
+                args.batchEndCallback(p -> {
+                    if ((p.nbatch() + 1) % o.progress() == 0) {
+                        System.out.printf(Locale.ROOT, "rank %d epoch %d step %d%n", rank, p.epoch(), p.nbatch() + 1);
+                        System.out.flush();
+                    }
+                });
+            }
             if (initial != null && begin == 0) {
                 Map<String, NDArray> init = new LinkedHashMap<>();
                 initial.forEach((k, v) -> init.put(k, NDArray.create(v, MnistMlp.paramShape(k))));
