@@ -161,8 +161,8 @@ public record DistEnv(int rank, int worldSize, int localRank, String masterAddr,
         } else if (world == 1 || (env.containsKey(localSizeVar) && parseInt(env, localSizeVar) == world)) {
             addr = LOOPBACK;
         } else {
-            String local = env.containsKey(localSizeVar) ? "=" + quote(env.get(localSizeVar)) : " not set";
-            throw new IllegalStateException(contract + " job of " + world + " ranks with " + localSizeVar + local
+            String shown = env.containsKey(localSizeVar) ? "=" + quote(env.get(localSizeVar)) : " not set";
+            throw new IllegalStateException(contract + " job of " + world + " ranks with " + localSizeVar + shown
                     + ": the ranks may span several hosts, so set MASTER_ADDR to rank 0's host "
                     + "(e.g. mpirun -x MASTER_ADDR=<host> -x MASTER_PORT=<port>)");
         }
