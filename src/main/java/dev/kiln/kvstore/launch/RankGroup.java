@@ -151,7 +151,8 @@ final class RankGroup implements AutoCloseable {
 
     /**
      * Sends SIGTERM to {@code roots} and all their descendants, waits up to {@code grace} for them
-     * to end, then SIGKILLs what is left (descendants listed again, in case new ones were forked).
+     * to end, then SIGKILLs what is left (descendants listed again, in case new ones were forked) and
+     * waits for that too (bounded: a process stuck in the kernel may outlive SIGKILL for a while).
      */
     static void stopTrees(List<ProcessHandle> roots, Duration grace) {
         if (roots.isEmpty()) {
@@ -165,10 +166,11 @@ final class RankGroup implements AutoCloseable {
         }
         List<ProcessHandle> left = withDescendants(roots);
         left.addAll(all);
+        left.removeIf(h -> !running(h));
+        left.forEach(ProcessHandle::destroyForcibly);
+        long killedEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(KILLED_WAIT_S);
         for (ProcessHandle h : left) {
-            if (running(h)) {
-                h.destroyForcibly();
-            }
+            awaitExit(h, killedEnd - System.nanoTime());
         }
     }
 

@@ -165,6 +165,20 @@ class LauncherTest {
     }
 
     @Test
+    void aStoppedRankThatIgnoresSigtermIsKilled(@TempDir Path dir) throws Exception {
+        // rank 0 SIGSTOPs itself (a hung worker: SIGTERM stays pending); rank 1 fails once rank 0 is stopped
+        String script = "if [ \"$RANK\" = 0 ]; then echo $$ > pid.tmp; mv pid.tmp pid0; kill -STOP $$; fi; "
+                + "while [ ! -s pid0 ] || ! grep -q '^State:.*T' /proc/$(cat pid0)/status; do sleep 0.05; done; exit 2";
+        LaunchResult r = Launcher.builder().setWorkers(2).setCommand(sh(script)).optWorkingDir(dir)
+                .optOutput(line -> { }).optGrace(Duration.ofMillis(300)).build().run();
+
+        assertEquals(1, r.failedRank().getAsInt(), r.describe());
+        assertEquals(2, r.exitCode(1));
+        assertTrue(r.last().stopped(0));
+        assertEquals(137, r.exitCode(0), "SIGKILL after the grace period");
+    }
+
+    @Test
     void outputIsPrefixedPerLineAndKeptPerRank() throws Exception {
         List<String> lines = syncList();
         String script = "echo out-$RANK-1; echo err-$RANK >&2; echo out-$RANK-2; i=0; "
