@@ -111,8 +111,8 @@ public record DistEnv(int rank, int worldSize, int localRank, String masterAddr,
         Objects.requireNonNull(env, "env");
         return switch (source(env)) {
             case "torchrun" -> torchrun(env);
-            case "Open MPI" -> mpi(env, "Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
-                    "OMPI_COMM_WORLD_LOCAL_SIZE");
+            case "Open MPI" -> mpi(env, "Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                    "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE");
             case "MPICH/Hydra" -> mpi(env, "MPICH/Hydra", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS");
             default -> slurm(env);
         };
@@ -186,8 +186,8 @@ public record DistEnv(int rank, int worldSize, int localRank, String masterAddr,
                 return firstSlurmHost(var, env.get(var));
             }
         }
-        throw new IllegalStateException("Slurm contract: neither MASTER_ADDR, SLURM_STEP_NODELIST nor SLURM_JOB_NODELIST "
-                + "is set, so rank 0's host is unknown");
+        throw new IllegalStateException("Slurm contract: neither MASTER_ADDR, SLURM_STEP_NODELIST nor "
+                + "SLURM_JOB_NODELIST is set, so rank 0's host is unknown");
     }
 
     private static int slurmPort(Map<String, String> env) {
@@ -293,8 +293,8 @@ public record DistEnv(int rank, int worldSize, int localRank, String masterAddr,
         }
         long nanos = Math.round(s * 1e9);
         if (!(s > 0) || s > MAX_TIMEOUT_S || nanos <= 0) {
-            throw new IllegalArgumentException("KV_TIMEOUT_S=" + quote(v) + " must be a positive number of seconds, at most "
-                    + (long) MAX_TIMEOUT_S);
+            throw new IllegalArgumentException("KV_TIMEOUT_S=" + quote(v)
+                    + " must be a positive number of seconds, at most " + (long) MAX_TIMEOUT_S);
         }
         return Duration.ofNanos(nanos);
     }

@@ -104,7 +104,10 @@ public final class LaunchAttempt {
         return stopped[rank];
     }
 
-    /** The lines rank {@code rank} printed (stdout and stderr merged, no prefix); the newest ones when it printed more than the launcher keeps. */
+    /**
+     * The lines rank {@code rank} printed (stdout and stderr merged, without the prefix); only the
+     * newest ones when it printed more than the launcher keeps ({@link Launcher.Builder#optKeepLines}).
+     */
     public List<String> output(int rank) {
         return output.get(rank);
     }
@@ -120,14 +123,14 @@ public final class LaunchAttempt {
      */
     public String describe() {
         if (timeLimit != null) {
-            return "wall-clock limit of " + seconds(timeLimit) + " reached; " + stoppedText("ranks", "no rank was running")
-                    + ".";
+            return "wall-clock limit of " + seconds(timeLimit) + " reached; "
+                    + stoppedText("ranks", "no rank was running") + ".";
         }
         if (failedRank < 0) {
             return "all " + worldSize() + " ranks exited 0 in " + seconds(wallTime) + ".";
         }
-        return "rank " + failedRank + " failed with " + codeText(exitCodes[failedRank]) + " after " + seconds(endedAfter)
-                + "; " + stoppedText("others", "the others had exited") + alsoFailedText() + ". "
+        return "rank " + failedRank + " failed with " + codeText(exitCodes[failedRank]) + " after "
+                + seconds(endedAfter) + "; " + stoppedText("others", "the others had exited") + alsoFailedText() + ". "
                 + lastOutputText(failedRank);
     }
 

@@ -71,6 +71,9 @@ public final class Launcher {
     public static final Set<String> RESERVED_ENV = Set.of("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
             "MASTER_ADDR", "MASTER_PORT", "KILN_RESTART");
 
+    /** Stands for "no wall-clock limit" (about 146 years, so that deadlines never overflow). */
+    private static final Duration FOREVER = Duration.ofNanos(Long.MAX_VALUE / 2);
+
     static final String USAGE = String.join(System.lineSeparator(),
             "usage: java -cp kiln.jar dev.kiln.kvstore.launch.Launcher -n N [--timeout SECONDS] [--max-restarts M]",
             "           [--env KEY=VALUE]... [--] command [args...]",
@@ -139,7 +142,7 @@ public final class Launcher {
 
     private LaunchResult runAttempts() throws IOException, InterruptedException {
         long start = System.nanoTime();
-        long deadline = timeLimit == null ? start + Long.MAX_VALUE / 2 : start + timeLimit.toNanos();
+        long deadline = start + (timeLimit == null || timeLimit.compareTo(FOREVER) > 0 ? FOREVER : timeLimit).toNanos();
         List<LaunchAttempt> attempts = new ArrayList<>();
         for (int attempt = 0; ; attempt++) {
             RankGroup group = new RankGroup(this, attempt, freeLoopbackPort());
@@ -151,10 +154,11 @@ public final class Launcher {
                 group.close();
             }
             LaunchAttempt last = attempts.get(attempts.size() - 1);
-            if (last.succeeded() || last.timedOut() || attempt == maxRestarts) {
+            boolean outOfTime = System.nanoTime() - deadline >= 0;
+            if (last.succeeded() || last.timedOut() || attempt == maxRestarts || outOfTime) {
                 return new LaunchResult(attempts, Duration.ofNanos(System.nanoTime() - start));
             }
-            emit("[launcher] " + last.summary() + " Restarting the group (restart " + (attempt + 1) + " of "
+            emit("[launcher] " + last.summary() + ". Restarting the group (restart " + (attempt + 1) + " of "
                     + maxRestarts + ").");
         }
     }

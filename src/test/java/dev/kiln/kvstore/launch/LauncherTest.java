@@ -260,14 +260,16 @@ class LauncherTest {
     @Test
     void reportWording() {
         List<List<String>> out = List.of(List.of(), List.of("a", "b", "c", "d", "e", "f"), List.of(), List.of("x"));
-        LaunchAttempt a = new LaunchAttempt(0, 1234, new int[] {143, 134, 0, 1}, new boolean[] {true, false, false, false},
-                out, 1, null, Duration.ofMillis(3210), Duration.ofSeconds(4));
+        LaunchAttempt a = new LaunchAttempt(0, 1234, new int[] {143, 134, 0, 1},
+                new boolean[] {true, false, false, false}, out, 1, null, Duration.ofMillis(3210),
+                Duration.ofSeconds(4));
         assertEquals("rank 1 failed with exit code 134 (SIGABRT) after 3.2 s; rank 0 stopped; rank 3 also ended with "
                 + "exit code 1. Last output of rank 1: b | c | d | e | f", a.describe());
         assertEquals("rank 1 failed with exit code 134 (SIGABRT) after 3.2 s; rank 0 stopped; rank 3 also ended with "
                 + "exit code 1", a.summary());
-        LaunchAttempt silent = new LaunchAttempt(1, 1, new int[] {LaunchAttempt.NO_EXIT, 0}, new boolean[] {false, false},
-                List.of(List.of(), List.of()), 0, null, Duration.ofSeconds(1), Duration.ofSeconds(1));
+        LaunchAttempt silent = new LaunchAttempt(1, 1, new int[] {LaunchAttempt.NO_EXIT, 0},
+                new boolean[] {false, false}, List.of(List.of(), List.of()), 0, null, Duration.ofSeconds(1),
+                Duration.ofSeconds(1));
         assertEquals("rank 0 failed with no exit (still alive after SIGKILL) after 1.0 s; the others had exited. "
                 + "Rank 0 printed nothing.", silent.describe());
         assertEquals("exit code 137 (SIGKILL)", LaunchAttempt.codeText(137));
