@@ -3,8 +3,10 @@ package dev.kiln.kvstore.launch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -356,12 +358,43 @@ class LauncherTest {
         assertContains((String) missing[2], "cannot start rank 0");
     }
 
+    /** SIGTERM to a command-line launcher stops its ranks too (its shutdown hook). */
+    @Test
+    void sigtermToTheLauncherStopsTheRanks() throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC", "-Xmx64m", "-cp", launcherClassPath(), Launcher.class.getName(), "-n", "2", "--",
+                "/bin/sh", "-c", "echo pid $$; exec sleep 60"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        List<Long> pids = new ArrayList<>();
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            while (pids.size() < 2) {
+                String line = in.readLine();
+                if (line == null) {
+                    break;
+                }
+                if (line.matches("\\[rank \\d] pid \\d+")) {
+                    pids.add(Long.parseLong(line.substring(line.lastIndexOf(' ') + 1)));
+                }
+            }
+            assertEquals(2, pids.size(), "both ranks started");
+            p.destroy();
+            assertTrue(p.waitFor(STOPPED_WELL_BEFORE.toSeconds(), TimeUnit.SECONDS));
+            assertEquals(143, p.exitValue(), "the launcher ends by SIGTERM");
+        }
+        for (long pid : pids) {
+            assertFalse(ProcessHandle.of(pid).map(RankGroup::running).orElse(false), "rank process " + pid);
+        }
+    }
+
+    private static String launcherClassPath() {
+        return System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+    }
+
     /** The real {@code main} in its own JVM, launching JVM workers: its exit status is the failed rank's code. */
     @Test
     void cliInItsOwnJvm() throws Exception {
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>(List.of(javaBinary(), "-Xshare:auto", "-XX:TieredStopAtLevel=1",
-                "-XX:+UseSerialGC", "-Xmx64m", "-cp", cp, Launcher.class.getName(), "-n", "2", "--"));
+                "-XX:+UseSerialGC", "-Xmx64m", "-cp", launcherClassPath(), Launcher.class.getName(), "-n", "2", "--"));
         cmd.addAll(worker("fail", "0", "9"));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
