@@ -1,0 +1,97 @@
+package dev.kiln.kvstore.gloo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Failures across real worker JVMs (scenarios {@code loop} and {@code join} of {@link GlooWorker}):
+ * a dead peer, a hung peer and a missing peer must each end in a {@link
+ * dev.kiln.kvstore.CollectiveException} on the other ranks, never in a hang. Time bounds are
+ * generous (a loaded 2-core machine) but well below what a hang or a wrong mechanism would take.
+ */
+class GlooFailureTest {
+
+    /** A peer that halts mid-run: the others' next operation fails long before the 60 s deadline. */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void deadPeerMakesTheOthersFailQuickly() {
+        try (Ranks job = Ranks.start(3, 60, GlooWorker.class, "loop", "1", "halt", "10")) {
+            int[] codes = job.awaitAll(Duration.ofSeconds(100));
+            String report = job.describe();
+            assertEquals(3, codes[1], "the victim halts with 3\n" + report);
+            for (int rank : new int[] {0, 2}) {
+                assertEquals(0, codes[rank], report);
+                long ms = detected(job, rank, report);
+                assertTrue(ms < 20_000, "rank " + rank + " took " + ms + " ms to notice a dead peer\n" + report);
+                String next = job.line(rank, "NEXT").orElseThrow();
+                assertTrue(millis(next) < 1000 && next.contains("gloo rank " + rank), report);
+                assertTrue(millis(job.line(rank, "CLOSED").orElseThrow()) < 10_000, report);
+            }
+        }
+    }
+
+    /** A peer stopped with SIGSTOP: the other rank fails by the 5 s deadline (plus grace), not never. */
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void hungPeerMakesTheOthersFailByTheDeadline() {
+        try (Ranks job = Ranks.start(2, 5, GlooWorker.class, "loop", "1", "stop", "10")) {
+            job.awaitLine(1, l -> l.startsWith("READY"), Duration.ofSeconds(60));
+            job.signal(1, "STOP");
+            assertEquals(0, job.awaitExit(0, Duration.ofSeconds(60)), job.describe());
+            String report = job.describe();
+            long ms = detected(job, 0, report);
+            assertTrue(ms >= 3000 && ms < 20_000, "a hung peer is found by the deadline: " + ms + " ms\n" + report);
+            assertTrue(job.line(0, "DETECTED").orElseThrow().contains("allreduceSum of 262144 bytes"), report);
+            job.signal(1, "KILL");
+        }
+    }
+
+    /** Rank 0 (the store host) never starts: rank 1 fails once the 4 s deadline has passed. */
+    @Test
+    @Timeout(value = 90, unit = TimeUnit.SECONDS)
+    void missingStoreHostFailsTheRendezvous() {
+        try (Ranks job = Ranks.start(2, new int[] {1}, 4, GlooWorker.class, "join")) {
+            assertEquals(0, job.awaitExit(1, Duration.ofSeconds(60)), job.describe());
+            String failed = job.line(1, "JOIN_FAILED").orElseThrow(() -> new AssertionError(job.describe()));
+            assertTrue(millis(failed) >= 3500 && millis(failed) < 20_000, failed);
+            assertTrue(failed.contains("gloo rank 1 of 2") && failed.contains("no store at 127.0.0.1:"), failed);
+        }
+    }
+
+    /** Rank 2 of 3 never starts: ranks 0 and 1 both fail the rendezvous instead of waiting forever. */
+    @Test
+    @Timeout(value = 90, unit = TimeUnit.SECONDS)
+    void missingWorkerFailsTheRendezvous() {
+        try (Ranks job = Ranks.start(3, new int[] {0, 1}, 4, GlooWorker.class, "join")) {
+            int[] codes = job.awaitAll(Duration.ofSeconds(60));
+            for (int rank : new int[] {0, 1}) {
+                assertEquals(0, codes[rank], job.describe());
+                String failed = job.line(rank, "JOIN_FAILED").orElseThrow(() -> new AssertionError(job.describe()));
+                assertTrue(millis(failed) < 30_000, failed);
+                assertTrue(failed.contains("gloo rank " + rank + " of 3") && failed.contains("rendezvous"), failed);
+            }
+        }
+    }
+
+    /** The duration of the failing operation reported by {@code rank}; echoes the report line. */
+    private static long detected(Ranks job, int rank, String report) {
+        String line = job.line(rank, "DETECTED").orElseThrow(() -> new AssertionError("rank " + rank + " saw no failure\n" + report));
+        System.out.println("rank " + rank + ": " + line + " | " + job.line(rank, "NEXT").orElse("") + " | "
+                + job.line(rank, "CLOSED").orElse(""));
+        assertTrue(line.contains("gloo rank " + rank), line);
+        return millis(line);
+    }
+
+    /** The {@code ms=} value of a report line. */
+    private static long millis(String line) {
+        int at = line.indexOf("ms=") + 3;
+        int end = line.indexOf(' ', at);
+        return Long.parseLong(line.substring(at, end < 0 ? line.length() : end));
+    }
+}
