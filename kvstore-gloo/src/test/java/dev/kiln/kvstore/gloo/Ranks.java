@@ -48,12 +48,18 @@ final class Ranks implements AutoCloseable {
 
     /** Starts only {@code launched} of a world of {@code worldSize} (the others never show up). */
     static Ranks start(int worldSize, int[] launched, double timeoutSeconds, Class<?> main, String... args) {
+        return start(worldSize, launched, timeoutSeconds, Map.of(), main, args);
+    }
+
+    /** Starts {@code launched} of a world of {@code worldSize}, with {@code extraEnv} added to each rank's environment. */
+    static Ranks start(int worldSize, int[] launched, double timeoutSeconds, Map<String, String> extraEnv, Class<?> main,
+            String... args) {
         // extract libtorch into JavaCPP's cache here first: JVMs extracting it together crashed (SIGBUS)
         GlooCollective.loadNatives();
         Ranks job = new Ranks(worldSize, freePort());
         try {
             for (int rank : launched) {
-                job.launch(rank, timeoutSeconds, main, args);
+                job.launch(rank, timeoutSeconds, extraEnv, main, args);
             }
         } catch (RuntimeException e) {
             job.close();
@@ -62,7 +68,7 @@ final class Ranks implements AutoCloseable {
         return job;
     }
 
-    private void launch(int rank, double timeoutSeconds, Class<?> main, String[] args) {
+    private void launch(int rank, double timeoutSeconds, Map<String, String> extraEnv, Class<?> main, String[] args) {
         List<String> command = new ArrayList<>(List.of(javaBinary(), "-Xmx256m", "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1", "-cp", testClassPath(), main.getName()));
         command.addAll(List.of(args));
@@ -77,6 +83,7 @@ final class Ranks implements AutoCloseable {
         env.put("KV_TIMEOUT_S", Double.toString(timeoutSeconds));
         env.put("OPENBLAS_NUM_THREADS", "1");
         env.put("OMP_NUM_THREADS", "1");
+        env.putAll(extraEnv);
         Process p;
         try {
             p = pb.start();
