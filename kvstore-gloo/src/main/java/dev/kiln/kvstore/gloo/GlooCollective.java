@@ -328,7 +328,7 @@ public final class GlooCollective implements Collective {
             if (broken == null) {
                 broken = "the group was closed on rank " + rank;
             }
-            boolean busy = inFlight.stream().anyMatch(w -> !w.isCompletedNatively());
+            boolean busy = inFlight.stream().anyMatch(w -> !w.work.isCompleted());
             if (busy) {
                 synchronized (ABANDONED) {
                     ABANDONED.add(group);  // never released: keeps the GC from running its blocking destructor
@@ -369,16 +369,18 @@ public final class GlooCollective implements Collective {
     }
 
     private Work startNative(String op, long bytes, ByteBuffer[] buffers, Supplier<org.bytedeco.pytorch.Work> launch) {
-        checkUsable(op, bytes);
         GlooWork work = new GlooWork(op, bytes, buffers);
-        // an own scope, so that the caller's PointerScope (Kiln's NDScope) cannot free the work in flight;
-        // the tensors, vectors and options die with it: the c10d work holds what it needs natively
-        try (PointerScope scope = new PointerScope()) {
-            work.work = retained(launch.get());
-        } catch (RuntimeException e) {
-            throw failed(op, bytes, causeText(e), e);
+        synchronized (lifecycle) {  // close() from another thread must not free the group under the launch
+            checkUsable(op, bytes);
+            // an own scope, so that the caller's PointerScope (Kiln's NDScope) cannot free the work in flight;
+            // the tensors, vectors and options die with it: the c10d work holds what it needs natively
+            try (PointerScope scope = new PointerScope()) {
+                work.work = retained(launch.get());
+            } catch (RuntimeException e) {
+                throw failed(op, bytes, causeText(e), e);
+            }
+            inFlight.add(work);
         }
-        inFlight.add(work);
         return work;
     }
 
@@ -439,8 +441,11 @@ public final class GlooCollective implements Collective {
             this.buffers = buffers;
         }
 
+        /** Whether Gloo is done with the work; true once close() has released it. */
         boolean isCompletedNatively() {
-            return work.isCompleted();
+            synchronized (lifecycle) {
+                return work.isNull() || work.isCompleted();
+            }
         }
 
         @Override
@@ -462,20 +467,25 @@ public final class GlooCollective implements Collective {
                 return failed(op, bytes, interrupted, null);
             }
             try {
-                return work._wait() ? null : failed(op, bytes, "c10d reported the work as unsuccessful", null);
+                synchronized (lifecycle) {  // completed: c10d's wait returns at once (or throws its error)
+                    if (closed) {
+                        return failed(op, bytes, "interrupted: " + broken, null);
+                    }
+                    return work._wait() ? null : failed(op, bytes, "c10d reported the work as unsuccessful", null);
+                }
             } catch (RuntimeException e) {
                 return failed(op, bytes, causeText(e), e);
             }
         }
 
         /**
-         * Polls the c10d work, so that {@link #abort()} from another thread and the deadline end the
-         * wait; returns why it ended early, or null once the work has completed.
+         * Polls the c10d work, so that {@link #abort()} or {@link #close()} from another thread and the
+         * deadline end the wait; returns why it ended early, or null once the work has completed.
          */
         private String waitForCompletion() {
             long deadline = started + timeoutNanos + GRACE_NANOS;
             long sleep = 1_000;
-            while (!work.isCompleted()) {
+            while (!isCompletedNatively()) {
                 String why = broken;
                 if (why != null) {
                     return "interrupted: " + why;
