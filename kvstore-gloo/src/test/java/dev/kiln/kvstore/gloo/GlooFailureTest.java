@@ -1,5 +1,6 @@
 package dev.kiln.kvstore.gloo;
 
+import static dev.kiln.kvstore.gloo.Ranks.millis;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -61,10 +62,4 @@ class GlooFailureTest {
         return millis(line);
     }
 
-    /** The {@code ms=} value of a report line. */
-    private static long millis(String line) {
-        int at = line.indexOf("ms=") + 3;
-        int end = line.indexOf(' ', at);
-        return Long.parseLong(line.substring(at, end < 0 ? line.length() : end));
-    }
 }

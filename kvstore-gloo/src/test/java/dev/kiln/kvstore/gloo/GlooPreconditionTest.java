@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kiln.kvstore.Collective;
 import dev.kiln.kvstore.CollectiveException;
 import dev.kiln.kvstore.CollectiveProvider;
 import dev.kiln.kvstore.DistEnv;
@@ -39,7 +38,7 @@ class GlooPreconditionTest {
 
     @BeforeAll
     static void joinGroupOfOne() {
-        solo = GlooCollective.join(env(0, 1, freePort()));
+        solo = GlooCollective.join(env(0, 1, Ranks.freePort()));
     }
 
     @AfterAll
@@ -103,7 +102,7 @@ class GlooPreconditionTest {
 
     @Test
     void abortAndCloseEndTheGroup() {
-        GlooCollective c = GlooCollective.join(env(0, 1, freePort()));
+        GlooCollective c = GlooCollective.join(env(0, 1, Ranks.freePort()));
         c.barrier();
         c.abort();
         CollectiveException e = assertThrows(CollectiveException.class, () -> c.allreduceSum(direct(4), DType.FLOAT32));
@@ -133,13 +132,5 @@ class GlooPreconditionTest {
 
     private static DistEnv env(int rank, int world, int port) {
         return new DistEnv(rank, world, 0, "127.0.0.1", port, Duration.ofSeconds(10));
-    }
-
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.kiln.kvstore.gloo;
 
+import static dev.kiln.kvstore.gloo.Ranks.millis;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -67,12 +68,5 @@ class GlooRendezvousTest {
             String failed = job.line(0, "JOIN_FAILED").orElseThrow(() -> new AssertionError(job.describe()));
             assertTrue(failed.contains("gloo rank 0 of 1: rendezvous") && failed.contains("nosuchif0"), failed);
         }
-    }
-
-    /** The {@code ms=} value of a report line. */
-    private static long millis(String line) {
-        int at = line.indexOf("ms=") + 3;
-        int end = line.indexOf(' ', at);
-        return Long.parseLong(line.substring(at, end < 0 ? line.length() : end));
     }
 }

@@ -119,7 +119,8 @@ final class Ranks implements AutoCloseable {
         return System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
     }
 
-    private static int freePort() {
+    /** A TCP port that was free on the loopback interface a moment ago. */
+    static int freePort() {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
         } catch (IOException e) {
@@ -204,6 +205,13 @@ final class Ranks implements AutoCloseable {
     /** The first line of {@code rank}'s output that starts with {@code prefix}, if any. */
     Optional<String> line(int rank, String prefix) {
         return find(rank, l -> l.startsWith(prefix));
+    }
+
+    /** The {@code ms=<t>} value of a worker's report line. */
+    static long millis(String line) {
+        int at = line.indexOf("ms=") + 3;
+        int end = line.indexOf(' ', at);
+        return Long.parseLong(line.substring(at, end < 0 ? line.length() : end));
     }
 
     /** Every rank's output, for failure messages. */
