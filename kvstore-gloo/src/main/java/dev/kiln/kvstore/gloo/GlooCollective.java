@@ -119,6 +119,7 @@ public final class GlooCollective implements Collective {
      * throws {@link CollectiveException} once the deadline ({@link DistEnv#timeout()}) has passed.
      *
      * @throws IllegalArgumentException if {@code env} is inconsistent (rank outside the world, bad port, no timeout)
+     * @throws IllegalStateException if libtorch's natives cannot be loaded on this platform
      */
     public static GlooCollective join(DistEnv env) {
         checkEnv(env);
@@ -149,8 +150,14 @@ public final class GlooCollective implements Collective {
      */
     static synchronized void loadNatives() {
         if (!nativesLoaded) {
-            Loader.load(torch.class);
-            Loader.load(ProcessGroupGloo.class);
+            try {
+                Loader.load(torch.class);
+                Loader.load(ProcessGroupGloo.class);
+            } catch (LinkageError e) {
+                throw new IllegalStateException("gloo: cannot load libtorch's natives for " + Loader.getPlatform()
+                        + "; is org.bytedeco:pytorch:2.10.0-1.5.13 with classifier " + Loader.getPlatform()
+                        + " on the class path?", e);
+            }
             torch.set_num_threads(1);
             nativesLoaded = true;
         }
