@@ -37,7 +37,9 @@ import java.util.Map;
  * {@code --reference N} runs one process with batch {@code N x batch} over the same sample stream N
  * workers see (step i takes batch i of every shard, in rank order): its parameters must equal the
  * distributed run's. {@code --out DIR} writes each rank's final parameters to {@code
- * DIR/params-rank<r>.params}; {@code --progress K} prints {@code rank r epoch e step s} every K
+ * DIR/params-rank<r>.params}; {@code --devices K} trains on K CPU contexts (the batch is sliced
+ * as MXNet slices it and the KVStore sums the K gradients; with {@code --reference N --devices N}
+ * each device computes exactly what one of N workers computes); {@code --progress K} prints {@code rank r epoch e step s} every K
  * steps.
  */
 public final class MnistDist {
@@ -45,7 +47,7 @@ public final class MnistDist {
 
     /** Command-line options. */
     public record Options(String kvstore, int epochs, int batch, int samples, double lr, double momentum, long seed, String checkpoint,
-            int reference, Path data, Path out, int threads, int progress) {
+            int reference, Path data, Path out, int threads, int progress, int devices) {
         /** Parses {@code --name value} pairs. */
         public static Options parse(String[] args) {
             Map<String, String> m = new LinkedHashMap<>();
@@ -60,9 +62,10 @@ public final class MnistDist {
                     Double.parseDouble(m.getOrDefault("lr", "0.1")), Double.parseDouble(m.getOrDefault("momentum", "0.9")),
                     Long.parseLong(m.getOrDefault("seed", "42")), m.get("checkpoint"), Integer.parseInt(m.getOrDefault("reference", "0")),
                     Path.of(m.getOrDefault("data", "data/mnist")), m.containsKey("out") ? Path.of(m.get("out")) : null,
-                    Integer.parseInt(m.getOrDefault("threads", "1")), Integer.parseInt(m.getOrDefault("progress", "0")));
+                    Integer.parseInt(m.getOrDefault("threads", "1")), Integer.parseInt(m.getOrDefault("progress", "0")),
+                    Integer.parseInt(m.getOrDefault("devices", "1")));
             m.keySet().removeAll(java.util.List.of("kvstore", "epochs", "batch", "samples", "lr", "momentum", "seed", "checkpoint",
-                    "reference", "data", "out", "threads", "progress"));
+                    "reference", "data", "out", "threads", "progress", "devices"));
             if (!m.isEmpty()) {
                 throw new IllegalArgumentException("unknown options " + m.keySet());
             }
@@ -106,15 +109,15 @@ public final class MnistDist {
         Module mod;
         int latest = o.checkpoint() == null ? 0 : latestCheckpoint(o.checkpoint(), o.epochs());
         if (latest > 0) {
-            mod = Module.load(o.checkpoint(), latest, true, b -> b.context(Context.cpu()));
+            mod = Module.load(o.checkpoint(), latest, true, b -> b.context(contexts(o.devices())));
             begin = latest;
             System.out.printf(Locale.ROOT, "rank %d: resuming from %s-%04d (epoch %d)%n", rank, o.checkpoint(), latest, latest);
         } else {
-            mod = Module.builder(MnistMlp.network()).context(Context.cpu()).build();
+            mod = Module.builder(MnistMlp.network()).context(contexts(o.devices())).build();
         }
         try (NDScope scope = NDScope.open(); NDArrayIter it = NDArrayIter.builder().setData(x, rows, dim).optLabel(y).setBatchSize(batch)
                 .build(); Module m = mod) {
-            BaseModule.FitArgs args = new BaseModule.FitArgs().kvstore(kv).evalMetric("acc").numEpoch(o.epochs()).beginEpoch(begin)
+            BaseModule.FitArgs args = new BaseModule.FitArgs().kvstore(kv != null ? kv : "local").evalMetric("acc").numEpoch(o.epochs()).beginEpoch(begin)
                     .optimizer("sgd").optimizerParams(Map.of("learning_rate", o.lr(), "momentum", o.momentum(), "wd", 1e-4))
                     .initializer(new Xavier());
             if (o.progress() > 0) {
@@ -133,11 +136,32 @@ public final class MnistDist {
             if (o.checkpoint() != null && rank == 0) {
                 args.epochEndCallback(Callbacks.moduleCheckpoint(m, o.checkpoint(), 1, true));
             }
+            long[] clock = {0, 0}; // start of step 10, steps timed since
+            args.batchEndCallback(p -> {
+                if (clock[0] == 0 && p.nbatch() == 9) {
+                    clock[0] = System.nanoTime();
+                } else if (clock[0] != 0) {
+                    clock[1]++;
+                }
+            });
             m.fit(it, args);
+            if (clock[1] > 0) {
+                double ms = (System.nanoTime() - clock[0]) / 1e6 / clock[1];
+                System.out.printf(Locale.ROOT, "rank %d: %.3f ms per step (batch %d, %d steps timed, the epoch-end work included), "
+                        + "%.0f samples/s per worker%n", rank, ms, batch, clock[1], batch * 1000 / ms);
+            }
             Map<String, float[]> out = new LinkedHashMap<>();
             m.getParams().get(0).forEach((k, v) -> out.put(k, v.toFloatArray()));
             return out;
         }
+    }
+
+    private static java.util.List<Context> contexts(int devices) {
+        java.util.List<Context> c = new java.util.ArrayList<>();
+        for (int d = 0; d < devices; d++) {
+            c.add(Context.cpu(d));
+        }
+        return c;
     }
 
     /** The latest epoch in {@code 1..maxEpoch} with both a .params and a .states file under {@code prefix}, or 0. */

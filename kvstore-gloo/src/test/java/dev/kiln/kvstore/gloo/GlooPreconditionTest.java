@@ -95,9 +95,10 @@ class GlooPreconditionTest {
 
     @Test
     void badEnvironmentIsRejected() {
-        rejects("outside a world of size 2", () -> GlooCollective.join(env(2, 2, 1234)));
-        rejects("not a TCP port", () -> GlooCollective.join(env(0, 1, 70000)));
-        rejects("at least 1 ms", () -> GlooCollective.join(new DistEnv(0, 1, 0, "127.0.0.1", 1234, Duration.ZERO)));
+        rejects("rank 2 is outside [0, 2)", () -> GlooCollective.join(env(2, 2, 1234)));
+        rejects("masterPort 70000 is outside 0..65535", () -> GlooCollective.join(env(0, 1, 70000)));
+        rejects("not a TCP port", () -> GlooCollective.join(env(0, 1, 0)));
+        rejects("at least 1 ms", () -> GlooCollective.join(new DistEnv(0, 1, 0, "127.0.0.1", 1234, Duration.ofNanos(1000))));
     }
 
     @Test
