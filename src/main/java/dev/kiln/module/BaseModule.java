@@ -1,9 +1,5 @@
 package dev.kiln.module;
 
-import dev.kiln.kvstore.CollectiveException;
-import dev.kiln.kvstore.DistributedTrainingException;
-import dev.kiln.kvstore.KVStore;
-
 import dev.kiln.callback.BatchEndCallback;
 import dev.kiln.callback.BatchEndParam;
 import dev.kiln.callback.EpochEndCallback;
@@ -12,6 +8,10 @@ import dev.kiln.init.Uniform;
 import dev.kiln.io.DataBatch;
 import dev.kiln.io.DataDesc;
 import dev.kiln.io.DataIter;
+import dev.kiln.kvstore.Collective;
+import dev.kiln.kvstore.CollectiveException;
+import dev.kiln.kvstore.DistributedTrainingException;
+import dev.kiln.kvstore.KVStore;
 import dev.kiln.metric.EvalMetric;
 import dev.kiln.metric.Metrics;
 import dev.kiln.ndarray.NDArray;
@@ -21,9 +21,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -526,7 +527,14 @@ public abstract class BaseModule implements AutoCloseable {
             int nbatch = 0;
             List<Map.Entry<String, Double>> evalNameVals = List.of();
             KVStore dist = distributedKVStore();
-            DataBatch next = moreData(trainData, dist, epoch, 0) ? trainData.next() : null;
+            StepAgreement agreement = dist == null ? null : new StepAgreement(dist);
+            boolean first;
+            try {
+                first = dist == null ? trainData.hasNext() : agreement.start(trainData.hasNext()).await(epoch, 0);
+            } catch (CollectiveException e) {
+                throw new DistributedTrainingException(dist.rank(), dist.numWorkers(), epoch, 0, e);
+            }
+            DataBatch next = first ? trainData.next() : null;
             boolean end = next == null;
             while (!end) {
                 DataBatch batch = next;
@@ -535,9 +543,13 @@ public abstract class BaseModule implements AutoCloseable {
                         a.monitor.tic();
                     }
                     forwardBackward(batch);
+                    if (agreement != null) {
+                        // issued before update(): the small gather travels ahead of the gradient allreduce
+                        agreement.start(trainData.hasNext());
+                    }
                     update();
                     updateMetric(evalMetric, batch.label(), false);
-                    if (moreData(trainData, dist, epoch, nbatch + 1)) {
+                    if (agreement == null ? trainData.hasNext() : agreement.await(epoch, nbatch + 1)) {
                         next = trainData.next();
                         prepare(next);
                     } else {
@@ -602,27 +614,44 @@ public abstract class BaseModule implements AutoCloseable {
     }
 
     /**
-     * Whether the epoch goes on with another batch. In a distributed store every rank must run the
-     * same number of steps (each step is a collective), so the ranks agree through one small gather:
-     * the epoch ends for all when any rank runs out (its partition was shorter).
+     * Whether the epoch goes on with another batch, in a distributed store. Every rank must run the
+     * same number of steps (each step is a collective), so the ranks agree through one 8-byte gather
+     * per step: the epoch ends for all when any rank runs out (its partition was shorter). The gather
+     * is started before the step's update, so its latency hides behind the gradient allreduce.
      */
-    private boolean moreData(DataIter data, KVStore dist, int epoch, int nbatch) {
-        boolean mine = data.hasNext();
-        if (dist == null) {
-            return mine;
+    private final class StepAgreement {
+        private final KVStore dist;
+        private final ByteBuffer in = ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder());
+        private final ByteBuffer out;
+        private Collective.Work pending;
+        private boolean mine;
+
+        StepAgreement(KVStore dist) {
+            this.dist = dist;
+            this.out = ByteBuffer.allocateDirect(8 * dist.numWorkers()).order(ByteOrder.nativeOrder());
         }
-        long[] all;
-        try {
-            all = dist.collective().allgatherLong(mine ? 1 : 0);
-        } catch (CollectiveException e) {
-            throw new DistributedTrainingException(dist.rank(), dist.numWorkers(), epoch, nbatch, e);
+
+        StepAgreement start(boolean hasData) {
+            mine = hasData;
+            in.putLong(0, hasData ? 1 : 0);
+            pending = dist.collective().allgather(in, out);
+            return this;
         }
-        boolean every = Arrays.stream(all).allMatch(v -> v == 1);
-        if (mine && !every) {
-            logger.warn(String.format(Locale.ROOT, "Epoch[%d] rank %d stops after %d batches with data left: another rank's partition "
-                    + "ended (give every rank the same number of batches: num_parts/part_index with equal parts)", epoch, dist.rank(), nbatch));
+
+        boolean await(int epoch, int nbatch) {
+            pending.await();
+            pending = null;
+            boolean every = true;
+            for (int r = 0; r < dist.numWorkers(); r++) {
+                every &= out.getLong(8 * r) == 1;
+            }
+            if (mine && !every) {
+                logger.warn(String.format(Locale.ROOT, "Epoch[%d] rank %d stops after %d batches with data left: another rank's "
+                        + "partition ended (give every rank the same number of batches: num_parts/part_index with equal parts)", epoch,
+                        dist.rank(), nbatch));
+            }
+            return every;
         }
-        return every;
     }
 
     /** Frees everything the module owns. Idempotent. */
