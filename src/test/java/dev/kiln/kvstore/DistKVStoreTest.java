@@ -61,7 +61,7 @@ class DistKVStoreTest {
     @ParameterizedTest
     @ValueSource(ints = {2, 4})
     void initKeepsRankZerosValueAndPushSumsOverWorkers(int n) throws Exception {
-        List<float[]> got = Ranks.all(n, (rank, c) -> {
+        List<float[]> got = ThreadRanks.all(n, (rank, c) -> {
             try (KVStore kv = KVStore.create("dist_sync", c, 64); NDArray v = nd(SHAPE, rank + 1); NDArray b = nd(BIG, 10 * rank)) {
                 assertEquals(rank, kv.rank());
                 assertEquals(n, kv.numWorkers());
@@ -89,7 +89,7 @@ class DistKVStoreTest {
     @ValueSource(ints = {2, 4})
     void replicatedOptimizerGivesEveryWorkerTheSameUpdate(int n) throws Exception {
         float rate = 0.25f;
-        List<float[]> got = Ranks.all(n, (rank, c) -> {
+        List<float[]> got = ThreadRanks.all(n, (rank, c) -> {
             try (KVStore kv = KVStore.create("dist_sync", c, 100); NDArray w = nd(BIG, 1)) {
                 kv.setOptimizer(Optimizers.create("sgd", Map.of("learning_rate", 1.0, "rescale_grad", (double) rate)));
                 kv.init(List.of("w"), List.of(w));
@@ -111,7 +111,7 @@ class DistKVStoreTest {
 
     @Test
     void broadcastRowSparsePullAndBarrier() throws Exception {
-        Ranks.all(3, (rank, c) -> {
+        ThreadRanks.all(3, (rank, c) -> {
             float[] rows = new float[12];
             for (int i = 0; i < rows.length; i++) {
                 rows[i] = (rank + 1) * 100 + i;
@@ -142,7 +142,7 @@ class DistKVStoreTest {
     void twoBitCompressionMatchesTheHandWorkedSums() throws Exception {
         float[][] g1 = {{0.6f, -0.2f, 0.3f, -0.7f, 0.0f}, {0.2f, -0.4f, 1.5f, -0.1f, 0.5f}};
         float[][] g2 = {{0.0f, -0.4f, 0.3f, 0.0f, 0.0f}, {0.3f, -0.2f, 0.0f, -0.5f, -0.5f}};
-        List<float[][]> got = Ranks.all(2, (rank, c) -> {
+        List<float[][]> got = ThreadRanks.all(2, (rank, c) -> {
             try (KVStore kv = KVStore.create("dist_sync", c); NDArray z = NDArray.zeros(new Shape(5), DType.FLOAT32, Context.cpu())) {
                 kv.setGradientCompression(Map.of("type", "2bit", "threshold", 0.5));
                 kv.init(List.of("k"), List.of(z));
@@ -213,7 +213,7 @@ class DistKVStoreTest {
 
     @Test
     void workersWithDifferentParametersAreRefused() throws InterruptedException {
-        var out = Ranks.run(2, Duration.ofSeconds(10), (rank, c) -> {
+        var out = ThreadRanks.run(2, Duration.ofSeconds(10), (rank, c) -> {
             try (KVStore kv = KVStore.create("dist_sync", c); NDArray v = nd(rank == 0 ? SHAPE : BIG, 1)) {
                 kv.init(List.of("w"), List.of(v));
                 return null;
@@ -227,7 +227,7 @@ class DistKVStoreTest {
 
     @Test
     void aDeadPeerFailsThePushWithTheKeysNamed() throws InterruptedException {
-        var out = Ranks.run(2, Duration.ofSeconds(2), (rank, c) -> {
+        var out = ThreadRanks.run(2, Duration.ofSeconds(2), (rank, c) -> {
             try (KVStore kv = KVStore.create("dist_sync", c); NDArray v = nd(SHAPE, 1)) {
                 kv.init(List.of("fc1_weight"), List.of(v));
                 if (rank == 1) {
@@ -248,7 +248,7 @@ class DistKVStoreTest {
 
     @Test
     void optimizerStatesSaveAndLoadInEveryWorker() throws Exception {
-        Ranks.all(2, (rank, c) -> {
+        ThreadRanks.all(2, (rank, c) -> {
             Path f = tmp.resolve("opt-" + rank + ".states");
             try (KVStore kv = KVStore.create("dist_sync", c); NDArray w = nd(SHAPE, 1); NDArray g = nd(SHAPE, rank)) {
                 kv.setOptimizer(Optimizers.create("sgd", Map.of("learning_rate", 0.5, "momentum", 0.9)));
@@ -266,7 +266,7 @@ class DistKVStoreTest {
 
     @Test
     void bucketsSplitByDtypeAndSize() throws Exception {
-        Ranks.all(2, (rank, c) -> {
+        ThreadRanks.all(2, (rank, c) -> {
             List<String> keys = new ArrayList<>();
             List<NDArray> vals = new ArrayList<>();
             try (KVStore kv = KVStore.create("dist_sync", c, 40)) {

@@ -98,7 +98,7 @@ class DistModuleFitTest {
         String[] common = {"--samples", "2560", "--batch", "16", "--epochs", "2"};
         MnistDist.Options o = MnistDist.Options.parse(common);
         Map<String, float[]> init = initial(7);
-        List<Map<String, float[]>> dist = Ranks.all(n, (rank, c) -> {
+        List<Map<String, float[]>> dist = ThreadRanks.all(n, (rank, c) -> {
             try (KVStore kv = KVStore.create("dist_sync", c)) {
                 return MnistDist.train(o, kv, init);
             }
@@ -124,7 +124,7 @@ class DistModuleFitTest {
 
     @Test
     void ranksStopTogetherWhenOnePartitionIsShorter() throws Exception {
-        List<Integer> steps = Ranks.all(2, (rank, c) -> {
+        List<Integer> steps = ThreadRanks.all(2, (rank, c) -> {
             int rows = rank == 0 ? 40 : 28; // 10 and 7 batches of 4
             float[] x = new float[rows * 3];
             float[] y = new float[rows];
@@ -145,7 +145,7 @@ class DistModuleFitTest {
 
     @Test
     void aFailingPeerStopsFitWithRankEpochAndStep() throws InterruptedException {
-        var out = Ranks.run(2, Duration.ofSeconds(3), (rank, c) -> {
+        var out = ThreadRanks.run(2, Duration.ofSeconds(3), (rank, c) -> {
             float[] x = new float[64 * 3];
             float[] y = new float[64];
             try (NDScope s = NDScope.open(); KVStore kv = KVStore.create("dist_sync", c);
@@ -171,7 +171,7 @@ class DistModuleFitTest {
 
     @Test
     void rescaleGradIsOneOverBatchTimesWorkers() throws Exception {
-        List<Double> rescale = Ranks.all(2, (rank, c) -> {
+        List<Double> rescale = ThreadRanks.all(2, (rank, c) -> {
             try (NDScope s = NDScope.open(); KVStore kv = KVStore.create("dist_sync", c);
                  NDArrayIter it = NDArrayIter.builder().setData(new float[24], 8, 3).optLabel(new float[8]).setBatchSize(4).build();
                  Module m = Module.builder(fc()).context(Context.cpu()).build()) {

@@ -10,8 +10,8 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 /** Runs one body per rank, each on its own thread with its {@link ThreadCollective} member (tests). */
-public final class Ranks {
-    private Ranks() {}
+public final class ThreadRanks {
+    private ThreadRanks() {}
 
     /** A rank's work. */
     @FunctionalInterface
