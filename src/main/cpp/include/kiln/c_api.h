@@ -16,7 +16,7 @@ const char* kiln_last_string();
 int kiln_init();                                        // registry self-check at load
 int kiln_set_num_threads(int n);
 int kiln_get_num_threads(int* out);
-int kiln_set_conv_algo(int algo);                       // 0 auto, 1 im2col + GEMM, 2 direct (where it applies)
+int kiln_set_conv_algo(int algo);                       // 0 auto, 1 im2col + GEMM, 2 direct, 3 Winograd (where they apply)
 int kiln_get_conv_algo(int* out);
 int kiln_simd_isa();                                    // string: "avx512f" | "avx2" | "scalar"
 int kiln_blas_config();                                 // string: OpenBLAS configuration

@@ -8,6 +8,7 @@
 // (Engine.setConvolutionAlgorithm overrides the choice; its direct weight-gradient kernel is
 // selectable but measured slower than the GEMM).
 #include "conv_direct.h"
+#include "conv_winograd.h"
 
 namespace kiln {
 namespace conv {
@@ -94,6 +95,9 @@ void conv_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same<T, float>::value) {
+      if (use_winograd(g, false))
+        return conv_winograd_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
+                                     c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
       if (use_direct(g, false))
         return conv_direct_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
                                    c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
@@ -118,6 +122,10 @@ void conv_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
     }
     if (!direct) conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);
     if (!c.no_bias) bias_backward<T>(g.N, g.O, g.out_size(), dy, out[2].dptr<T>(), req[2]);
+    if constexpr (std::is_same<T, float>::value) {
+      if (use_winograd(g, true))
+        return conv_winograd_backward_data(ctx, g, dy, in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
+    }
     conv_backward_data<T>(ctx, g, dy, in[2].dptr<T>(), out[0].dptr<T>(), req[0]);
   });
 }
@@ -130,7 +138,8 @@ size_t conv_workspace(const Attrs& a, const std::vector<Shape>& in, const std::v
   const Shape& outp = backward ? in[0] : out[0];
   if (!data.known() || !outp.known() || data.ndim() != c.nsp + 2 || outp.ndim() != c.nsp + 2) return 0;
   const Geo g = conv_geo(c, data, outp);
-  return std::max(conv_workspace_bytes(g, backward), direct_workspace_bytes(g, backward));
+  return std::max({conv_workspace_bytes(g, backward), direct_workspace_bytes(g, backward),
+                   winograd_workspace_bytes(g, backward)});
 }
 
 }  // namespace

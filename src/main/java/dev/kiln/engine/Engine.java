@@ -42,7 +42,9 @@ public final class Engine {
         /** im2col + OpenBLAS GEMM everywhere. */
         IM2COL,
         /** The direct AVX-512 kernels wherever they apply (float32, one group, stride 1, no dilation). */
-        DIRECT
+        DIRECT,
+        /** Winograd F(2x2, 3x3) for the forward and the data gradient wherever it applies (float32 3x3, one group, stride 1, no dilation). */
+        WINOGRAD
     }
 
     /**

@@ -28,7 +28,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * The direct AVX-512 convolution kernels (forward and weight gradient, float32) against im2col +
+ * The Winograd F(2x2, 3x3) kernels (forward and data gradient) and the direct AVX-512 convolution
+ * kernels (forward and weight gradient, float32) against im2col +
  * GEMM on the same inputs, over shapes that exercise their tails: channel counts not divisible by
  * 4, tap counts not divisible by 4, wide-row tails, padding, several threads, write and add-to.
  * (im2col + GEMM is itself checked against MXNet and by numeric gradients in ConvolutionTest;
@@ -134,6 +135,92 @@ class ConvolutionAlgorithmTest {
             }
         }
         return tests.stream();
+    }
+
+    static List<Case> winogradCases() {
+        List<Case> c = new ArrayList<>();
+        c.add(new Case("resnet block", s(2, 16, 8, 8), 16, s(3, 3), s(1, 1)));
+        c.add(new Case("odd image, more filters", s(3, 20, 7, 9), 24, s(3, 3), s(1, 1)));
+        c.add(new Case("no padding", s(2, 17, 6, 5), 18, s(3, 3), s(0, 0)));
+        c.add(new Case("pad 2", s(1, 16, 5, 4), 16, s(3, 3), s(2, 2)));
+        c.add(new Case("mixed pads", s(2, 16, 9, 6), 19, s(3, 3), s(2, 0)));
+        c.add(new Case("one output pixel", s(4, 32, 3, 3), 16, s(3, 3), s(0, 0)));
+        c.add(new Case("1x1 image", s(3, 16, 1, 1), 16, s(3, 3), s(1, 1)));
+        c.add(new Case("thin (falls back under auto)", s(2, 3, 6, 6), 4, s(3, 3), s(1, 1)));
+        c.add(new Case("many tiles", s(5, 16, 33, 31), 16, s(3, 3), s(1, 1)));
+        return c;
+    }
+
+    @TestFactory
+    Stream<DynamicTest> winogradEqualsIm2col() {
+        String[] names = {"output", "data grad", "weight grad", "bias grad"};
+        List<DynamicTest> tests = new ArrayList<>();
+        for (Case cs : winogradCases()) {
+            for (GradReq req : new GradReq[] {GradReq.WRITE, GradReq.ADD}) {
+                for (int threads : new int[] {1, 2}) {
+                    for (ConvAlgorithm algo : new ConvAlgorithm[] {ConvAlgorithm.WINOGRAD, ConvAlgorithm.AUTO}) {
+                        tests.add(DynamicTest.dynamicTest(cs.name() + " " + algo + " " + req + " threads=" + threads, () -> {
+                            List<float[]> ref = run(cs, ConvAlgorithm.IM2COL, req, threads);
+                            List<float[]> win = run(cs, algo, req, threads);
+                            for (int i = 0; i < ref.size(); i++) {
+                                assertClose(ref.get(i), win.get(i), cs.name() + " " + names[i]);
+                            }
+                        }));
+                    }
+                }
+            }
+        }
+        return tests.stream();
+    }
+
+    @Test
+    void winogradMatchesMxnetAndNumericGradients() {
+        Engine.setConvolutionAlgorithm(ConvAlgorithm.WINOGRAD);
+        ConvTesting.checkAgainstMxnet("Convolution", a("kernel", "(3, 3)", "num_filter", "16", "pad", "(1, 1)"),
+                s(2, 16, 9, 7), s(16, 16, 3, 3), s(16));
+        ConvTesting.checkAgainstMxnet("Convolution", a("kernel", "(3, 3)", "num_filter", "20", "no_bias", "True"),
+                s(1, 18, 6, 6), s(20, 18, 3, 3));
+    }
+
+    /** Central differences of f = sum(h * conv(x)) against the Winograd data gradient (conv is linear in x: only rounding remains). */
+    @Test
+    void winogradDataGradientMatchesNumericDifferences() {
+        Engine.setConvolutionAlgorithm(ConvAlgorithm.WINOGRAD);
+        Symbol conv = Symbol.create("Convolution", "c", a("kernel", "(3, 3)", "num_filter", "16", "pad", "(1, 1)", "no_bias", "True"),
+                null, Symbol.variable("data"));
+        long[] xs = s(2, 16, 5, 6);
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        shapes.put("data", xs);
+        shapes.put("c_weight", s(16, 16, 3, 3));
+        try (Executor ex = Executor.simpleBind(conv, Context.cpu(), shapes, Map.of(), Map.of("data", GradReq.WRITE, "c_weight",
+                GradReq.NULL), new Executor.Options())) {
+            float[] x = toFloat(rand(size(xs), -1, 1, 5));
+            ex.argDict().get("data").set(x);
+            ex.argDict().get("c_weight").set(toFloat(rand(16 * 16 * 9, -1, 1, 6)));
+            ex.forward(true);
+            long[] os = ex.outputs().get(0).shape().dims();
+            float[] h = toFloat(rand(size(os), -1, 1, 8));
+            try (NDArray head = NDArray.create(h, os)) {
+                ex.backward(head);
+            }
+            float[] grad = ex.gradDict().get("data").toFloatArray();
+            float eps = 0.25f;
+            for (int i = 0; i < x.length; i += 37) {
+                double[] f = new double[2];
+                for (int side = 0; side < 2; side++) {
+                    float[] xp = x.clone();
+                    xp[i] += side == 0 ? eps : -eps;
+                    ex.argDict().get("data").set(xp);
+                    ex.forward(false);
+                    float[] y = ex.outputs().get(0).toFloatArray();
+                    for (int k = 0; k < y.length; k++) {
+                        f[side] += (double) h[k] * y[k];
+                    }
+                }
+                double numeric = (f[0] - f[1]) / (2 * eps);
+                assertEquals(numeric, grad[i], 1e-3 * Math.max(1, Math.abs(numeric)), "d f / d x[" + i + "]");
+            }
+        }
     }
 
     @Test
