@@ -9,15 +9,18 @@ import static org.bytedeco.pytorch.global.torch.set_num_threads;
 import java.util.function.UnaryOperator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.SGD;
 import org.bytedeco.pytorch.SGDOptions;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * libtorch's side of a training-step benchmark (the counterpart of {@link KilnTrainStep}): a
- * module, SGD with momentum over its parameters, one resident batch with random class labels.
- * {@link #run()} is zero_grad, forward, cross-entropy, backward and step. Holds the module, the
- * optimizer and the tensors; not thread-safe.
+ * libtorch's side of a network benchmark (the counterpart of {@link KilnTrainStep}): a module,
+ * SGD with momentum over its parameters, one resident batch with random class labels.
+ * {@link #run()} is zero_grad, forward, cross-entropy, backward and step;
+ * {@link #forwardBackward()} the same without the step; {@link #forward()} an inference forward
+ * (call {@code module.eval()} first for BatchNorm's inference behaviour) under a NoGradGuard.
+ * Holds the module, the optimizer and the tensors; not thread-safe.
  */
 final class TorchTrainStep {
     private final Module net;  // kept reachable for as long as the optimizer holds its parameters
@@ -50,12 +53,38 @@ final class TorchTrainStep {
         System.out.println("# libtorch threads=" + get_num_threads());
     }
 
+    /** One training step: zero_grad, forward, cross-entropy, backward, SGD step. */
     void run() {
+        step(true);
+    }
+
+    /** The training step without the optimizer step. */
+    void forwardBackward() {
+        step(false);
+    }
+
+    private void step(boolean update) {
         try (PointerScope scope = new PointerScope()) {
             sgd.zero_grad(true);
             Tensor loss = cross_entropy_loss(forward.apply(x), y);
             loss.backward();
-            sgd.step();
+            if (update) {
+                sgd.step();
+            }
+        }
+    }
+
+    /** An inference forward (no autograd graph); returns the number of output rows. */
+    long forward() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
+            return forward.apply(x).size(0);
+        }
+    }
+
+    /** The cross-entropy of the current parameters on the batch (no gradient kept). */
+    float loss() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
+            return cross_entropy_loss(forward.apply(x), y).item_float();
         }
     }
 }
