@@ -2,6 +2,7 @@ package dev.kiln.bench;
 
 import static org.bytedeco.pytorch.global.torch.cross_entropy_loss;
 import static org.bytedeco.pytorch.global.torch.get_num_threads;
+import static org.bytedeco.pytorch.global.torch.globalContext;
 import static org.bytedeco.pytorch.global.torch.manual_seed;
 import static org.bytedeco.pytorch.global.torch.randint;
 import static org.bytedeco.pytorch.global.torch.set_num_threads;
@@ -29,8 +30,16 @@ final class TorchTrainStep {
     private final Tensor x;
     private final Tensor y;
 
-    /** Sets libtorch's intra-op threads and seeds it (42); call before building the module. */
+    /**
+     * Sets libtorch's intra-op threads and seeds it (42); call before building the module. With
+     * {@code -Dbench.torch.mkldnn=false} it also switches oneDNN off (libtorch then convolves with
+     * its own im2col + OpenBLAS kernels): libtorch 2.10's oneDNN convolution returned wrong values
+     * for LeNet's conv2 shape on the project's machine (OpBench's check lines show it).
+     */
     static void prepare(int threads) {
+        if (!Boolean.parseBoolean(System.getProperty("bench.torch.mkldnn", "true"))) {
+            globalContext().setUserEnabledMkldnn(false);
+        }
         set_num_threads(threads);
         MlpTrainBench.checkEnvThreads("libtorch", threads);
         manual_seed(42);
@@ -50,7 +59,7 @@ final class TorchTrainStep {
         opts.momentum().put(momentum);
         sgd = new SGD(net.parameters(), opts);
         y = randint(0L, classes, new long[] {labels});
-        System.out.println("# libtorch threads=" + get_num_threads());
+        System.out.println("# libtorch threads=" + get_num_threads() + " mkldnn=" + globalContext().userEnabledMkldnn());
     }
 
     /** One training step: zero_grad, forward, cross-entropy, backward, SGD step. */
