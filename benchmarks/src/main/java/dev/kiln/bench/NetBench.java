@@ -1,5 +1,7 @@
 package dev.kiln.bench;
 
+import static org.bytedeco.pytorch.global.torch.rand;
+
 import dev.kiln.engine.Engine;
 import dev.kiln.init.Xavier;
 import java.util.Map;
@@ -154,7 +156,7 @@ public class NetBench {
             Nets.TorchNet n = network().torch();
             n.module().train(train());
             step = new TorchTrainStep(n.module(), n.forward(),
-                    org.bytedeco.pytorch.global.torch.rand(network().dataShape(batch)), Nets.CLASSES, batch, LR, MOMENTUM);
+                    rand(network().dataShape(batch)), Nets.CLASSES, batch, LR, MOMENTUM);
         }
 
         @TearDown(Level.Trial)

@@ -292,7 +292,9 @@ public class OpBench {
                 case FC -> Symbol.fullyConnected("op", data, c.out);
                 case CONV -> Symbol.convolutionNoBias("op", data, c.k(c.kernel), c.out, c.k(c.stride), c.k(c.pad), 1);
                 case POOL -> Symbol.pooling("op", data, "max", c.k(c.kernel), c.k(c.stride), null);
-                case BN -> Symbol.batchNorm("op", data, false);
+                // eps 1e-5 as libtorch's default (MXNet's is 1e-3); the MXNet side passes it too
+                case BN -> Symbol.builder("BatchNorm").name("op").input(data).param("fix_gamma", false)
+                        .param("eps", 1e-5).build();
                 case SOFTMAX -> Symbol.softmax("op", data);
                 default -> throw new IllegalStateException(c.toString());
             };
@@ -363,8 +365,8 @@ public class OpBench {
 
     @State(Scope.Thread)
     public static class MxOp extends Params {
-        private static Function AUTOGRAD_BACKWARD;
         NDManager mgr;
+        Function autogradBackward;
         Runnable call;
 
         @Setup(Level.Trial)
@@ -372,7 +374,7 @@ public class OpBench {
             MlpTrainBench.checkEnvThreads("mxnet", threads);
             c = Case.of(op);
             mgr = NDManager.newBaseManager(Device.cpu(), "MXNet");  // loads libmxnet
-            AUTOGRAD_BACKWARD = NativeLibrary.getInstance(LibUtils.getLibName()).getFunction("MXAutogradBackward");
+            autogradBackward = NativeLibrary.getInstance(LibUtils.getLibName()).getFunction("MXAutogradBackward");
             MxNDManager mm = (MxNDManager) mgr;
             ai.djl.ndarray.NDArray x = array(input(c), c.in);
             ai.djl.ndarray.NDArray result;
@@ -476,8 +478,8 @@ public class OpBench {
          * MXNet's {@code MXAutogradBackward} with a head gradient: DJL's own backward always
          * passes ones (its {@code autogradBackwardExecute} ignores the head gradient it is given).
          */
-        private static void backward(ai.djl.ndarray.NDArray y, ai.djl.ndarray.NDArray head, boolean retainGraph) {
-            int rc = AUTOGRAD_BACKWARD.invokeInt(new Object[] {1, new PointerByReference(((MxNDArray) y).getHandle()),
+        private void backward(ai.djl.ndarray.NDArray y, ai.djl.ndarray.NDArray head, boolean retainGraph) {
+            int rc = autogradBackward.invokeInt(new Object[] {1, new PointerByReference(((MxNDArray) y).getHandle()),
                     new PointerByReference(((MxNDArray) head).getHandle()), retainGraph ? 1 : 0});
             if (rc != 0) {
                 throw new IllegalStateException("MXAutogradBackward failed with " + rc);
