@@ -132,6 +132,9 @@ done
   cat "$OUTDIR"/*.log | grep -oE '# (kiln|mxnet|libtorch) (threads|[0-9]).*' | sort | uniq || true
   fails=$(cat "$OUTDIR"/*.log | grep -c '<failure>' || true)
   [ "$fails" != 0 ] && echo "WARNING: $fails benchmark failure(s); see $OUTDIR/*.log"
+  # an engine that ends a trial with a non-finite loss computed garbage: its times mean nothing
+  bad=$(cat "$OUTDIR"/*.log | grep -ohE '# (kiln|mxnet|libtorch) .*loss=(NaN|-?Infinity)' | sort | uniq || true)
+  [ -n "$bad" ] && printf 'WARNING: non-finite losses (see README.md, Known problems):\n%s\n' "$bad"
   echo
   python3 "$here/summarize.py" "$OUTDIR"/round*.json
 } | tee "$OUTDIR/summary.txt"
