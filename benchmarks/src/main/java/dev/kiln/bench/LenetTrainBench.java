@@ -4,29 +4,9 @@ import static org.bytedeco.pytorch.global.torch.max_pool2d;
 import static org.bytedeco.pytorch.global.torch.rand;
 import static org.bytedeco.pytorch.global.torch.relu;
 
-import ai.djl.Device;
-import ai.djl.Model;
-import ai.djl.mxnet.engine.MxNDManager;
-import ai.djl.mxnet.engine.MxSymbolBlock;
-import ai.djl.mxnet.jna.JnaUtils;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Parameter;
-import ai.djl.training.DefaultTrainingConfig;
-import ai.djl.training.GradientCollector;
-import ai.djl.training.Trainer;
-import ai.djl.training.initializer.Initializer;
-import ai.djl.training.initializer.XavierInitializer;
-import ai.djl.training.loss.Loss;
-import ai.djl.training.optimizer.Optimizer;
-import ai.djl.training.tracker.Tracker;
-import ai.djl.util.PairList;
 import dev.kiln.engine.Engine;
 import dev.kiln.init.Xavier;
 import dev.kiln.symbol.Symbol;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.LongPointer;
@@ -119,14 +99,7 @@ public class LenetTrainBench {
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            step.exec.forward(false);
-            float[] p = step.exec.outputs().get(0).toFloatArray();
-            float[] y = labels();
-            double l = 0;
-            for (int k = 0; k < BATCH; k++) {
-                l -= Math.log(Math.max(p[k * 10 + (int) y[k]], 1e-12));
-            }
-            System.out.println("# kiln end-of-trial loss=" + l / BATCH);
+            System.out.println("# kiln end-of-trial loss=" + step.loss(labels()));
             step.close();
         }
     }
@@ -144,68 +117,27 @@ public class LenetTrainBench {
         @Param({"1"})
         public int threads;
 
-        Model model;
-        Trainer trainer;
-        NDManager mgr;
-        NDArray x;
-        NDArray y;
+        MxTrainStep step;
 
         @Setup(Level.Trial)
         public void setup() {
             MlpTrainBench.checkEnvThreads("mxnet", threads);
-            Shape in = new Shape(BATCH, 1, 28, 28);
-            Shape lab = new Shape(BATCH);
-            model = Model.newInstance("lenet", Device.cpu(), "MXNet");
-            MxNDManager mm = (MxNDManager) model.getNDManager();
             // Kiln writes MXNet's symbol JSON: the same graph runs in both engines
-            ai.djl.mxnet.engine.Symbol sym = ai.djl.mxnet.engine.Symbol.loadJson(mm, network().toJson());
-            MxSymbolBlock block = new MxSymbolBlock(mm, sym);
-            block.setInputNames(List.of("data", "softmax_label"));
-            Map<String, Shape> shapes = sym.inferShape(new PairList<>(List.of("data"), List.of(in)));
-            for (Parameter p : block.getDirectParameters().values()) {
-                p.setShape(shapes.get(p.getName()));
-            }
-            block.setInitializer(new XavierInitializer(), Parameter.Type.WEIGHT);
-            block.setInitializer(Initializer.ZEROS, Parameter.Type.BIAS);
-            model.setBlock(block);
-            Optimizer sgd = Optimizer.sgd().setLearningRateTracker(Tracker.fixed((float) LR)).optMomentum((float) MOMENTUM)
-                    .optWeightDecays(0f).build();
-            trainer = model.newTrainer(new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss()).optOptimizer(sgd));
-            trainer.initialize(in, lab);
-            mgr = trainer.getManager();
-            x = mgr.create(data(), in);
-            x.setName("data");
-            y = mgr.create(labels(), lab);
-            y.setName("softmax_label");
-            System.out.println("# mxnet " + ai.djl.engine.Engine.getEngine("MXNet").getVersion() + " OMP_NUM_THREADS="
-                    + System.getenv("OMP_NUM_THREADS"));
-        }
-
-        void run() {
-            try (NDManager sub = mgr.newSubManager()) {
-                x.tempAttach(sub);
-                y.tempAttach(sub);
-                try (GradientCollector gc = trainer.newGradientCollector()) {
-                    NDArray prob = trainer.forward(new NDList(x, y)).singletonOrThrow();
-                    prob.attach(sub);
-                    gc.backward(prob);
-                }
-                trainer.step();
-                JnaUtils.waitAll();
-            }
+            step = new MxTrainStep("lenet", network(), new long[] {BATCH, 1, 28, 28}, data(), labels(), LR, MOMENTUM,
+                    true);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            trainer.close();
-            model.close();
+            System.out.println("# mxnet end-of-trial loss=" + step.loss());
+            step.close();
         }
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void mxnetStep(MxState s) {
-        s.run();
+        s.step.run();
     }
 
     // ---- libtorch 2.10 (JavaCPP) ----------------------------------------------------------------
@@ -242,6 +174,11 @@ public class LenetTrainBench {
             TorchTrainStep.prepare(threads);
             TorchLenet net = new TorchLenet();
             step = new TorchTrainStep(net, net::forward, rand(BATCH, 1, 28, 28), 10, BATCH, LR, MOMENTUM);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            System.out.println("# libtorch end-of-trial loss=" + step.loss());
         }
     }
 

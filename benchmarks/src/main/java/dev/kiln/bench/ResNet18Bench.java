@@ -39,13 +39,17 @@ import org.openjdk.jmh.annotations.Warmup;
  * ResNet-18 at CIFAR size (issue 6): 3x3 stem of 64, four stages of two basic blocks (64, 128,
  * 256, 512 channels; stride 2 and a 1x1 projection entering stages 2-4), BatchNorm and relu,
  * global average pooling, a 10-way classifier; batch 32 of 3x32x32, forward + backward + SGD
- * with momentum, in Kiln and libtorch 2.10 (JavaCPP). Samples/s.
+ * with momentum, in Kiln, Apache MXNet 1.9.1 (DJL, the same graph as symbol JSON, one CachedOp;
+ * see {@link MxTrainStep}) and libtorch 2.10 (JavaCPP). Samples/s. Each trial ends by printing
+ * the loss on the (random) batch after the timed steps: finite, and falling from about
+ * ln 10 = 2.30 as the steps fit the batch.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 3)
 @Measurement(iterations = 5, time = 3)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
+@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
 public class ResNet18Bench {
     static final int BATCH = 32;
     static final int[] WIDTHS = {64, 128, 256, 512};
@@ -119,6 +123,7 @@ public class ResNet18Bench {
 
         @TearDown(Level.Trial)
         public void tearDown() {
+            System.out.println("# kiln end-of-trial loss=" + step.loss(labels()));
             step.close();
         }
     }
@@ -126,6 +131,35 @@ public class ResNet18Bench {
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void kilnStep(KilnState s) {
+        s.step.run();
+    }
+
+    // ---- MXNet 1.9.1 (DJL) ----------------------------------------------------------------------
+
+    @State(Scope.Thread)
+    public static class MxState {
+        @Param({"1"})
+        public int threads;
+
+        MxTrainStep step;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            MlpTrainBench.checkEnvThreads("mxnet", threads);
+            step = new MxTrainStep("resnet18", network(), new long[] {BATCH, 3, 32, 32}, data(), labels(), LR, MOMENTUM,
+                    true);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            System.out.println("# mxnet end-of-trial loss=" + step.loss());
+            step.close();
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void mxnetStep(MxState s) {
         s.step.run();
     }
 
@@ -203,6 +237,11 @@ public class ResNet18Bench {
             TorchResNet18 net = new TorchResNet18();
             net.train(true);
             step = new TorchTrainStep(net, net::forward, rand(BATCH, 3, 32, 32), 10, BATCH, LR, MOMENTUM);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            System.out.println("# libtorch end-of-trial loss=" + step.loss());
         }
     }
 
