@@ -95,7 +95,7 @@ void conv_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same<T, float>::value) {
-      if (use_winograd(g, false))
+      if (use_winograd(g, kWinogradForward))
         return conv_winograd_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
                                      c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
       if (use_direct(g, false))
@@ -115,15 +115,20 @@ void conv_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* dy = in[0].dptr<T>();
-    bool direct = false;
+    bool weight_done = false;  // by a float32 kernel (Winograd or direct) instead of im2col + GEMM
     if constexpr (std::is_same<T, float>::value) {
-      direct = use_direct(g, true);
-      if (direct) conv_direct_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
+      if (use_winograd(g, kWinogradWeight)) {
+        weight_done = true;
+        conv_winograd_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
+      } else if (use_direct(g, true)) {
+        weight_done = true;
+        conv_direct_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
+      }
     }
-    if (!direct) conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);
+    if (!weight_done) conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);
     if (!c.no_bias) bias_backward<T>(g.N, g.O, g.out_size(), dy, out[2].dptr<T>(), req[2]);
     if constexpr (std::is_same<T, float>::value) {
-      if (use_winograd(g, true))
+      if (use_winograd(g, kWinogradData))
         return conv_winograd_backward_data(ctx, g, dy, in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
     }
     conv_backward_data<T>(ctx, g, dy, in[2].dptr<T>(), out[0].dptr<T>(), req[0]);

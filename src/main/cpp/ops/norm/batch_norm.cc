@@ -11,6 +11,7 @@
 //    so re-running a forward (mirroring) never updates them twice;
 //  * fix_gamma: gamma is read as 1 and its gradient is 0, and, as MXNet's CPU forward does, 1 is
 //    written into the gamma array (so a checkpoint saved after training holds gamma = 1).
+#include "kiln/simd.h"
 #include "norm_ops.h"
 
 namespace kiln {
@@ -61,6 +62,19 @@ void bn_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out
   (*out)[2] = p;
 }
 
+/// Sum of squared deviations from mu, in double (the batch variance's numerator).
+template <typename DT>
+struct SqDevReducer {
+  using Acc = double;
+  double mu;
+  static Acc init() { return 0.0; }
+  Acc step(Acc a, DT x) const {
+    const double d = (double)x - mu;
+    return a + d * d;
+  }
+  static Acc merge(Acc a, Acc b) { return a + b; }
+};
+
 template <typename DT>
 void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x, DT* gamma, const DT* beta,
                 const DT* mm, const DT* mv, DT* y, DT* mean, DT* invstd, OpReq req) {
@@ -74,17 +88,12 @@ void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x
   for (int64_t c = 0; c < v.C; ++c) {
     double mu, inv;
     if (batch_stats) {
+      // vectorized double sums (64 independent accumulators; see simd::reduce_run)
       double s = 0;
-      for (int64_t o = 0; o < v.outer; ++o) {
-        const DT* xr = x + (o * v.C + c) * v.inner;  // [inner]
-        for (int64_t i = 0; i < v.inner; ++i) s += xr[i];
-      }
+      for (int64_t o = 0; o < v.outer; ++o) s += simd::reduce_run(simd::SumReducer<DT>{}, x + (o * v.C + c) * v.inner, v.inner);
       mu = M > 0 ? s / (double)M : 0.0;
       double ss = 0;
-      for (int64_t o = 0; o < v.outer; ++o) {
-        const DT* xr = x + (o * v.C + c) * v.inner;  // [inner]
-        for (int64_t i = 0; i < v.inner; ++i) ss += ((double)xr[i] - mu) * ((double)xr[i] - mu);
-      }
+      for (int64_t o = 0; o < v.outer; ++o) ss += simd::reduce_run(SqDevReducer<DT>{mu}, x + (o * v.C + c) * v.inner, v.inner);
       if (ss == 0 && eps == 0) inv = 0;  // as MXNet: no division by zero
       else inv = 1.0 / std::sqrt((M > 0 ? ss / (double)M : 0.0) + eps);
     } else {
@@ -101,9 +110,9 @@ void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x
       const DT* xr = x + (o * v.C + c) * v.inner;  // [inner]
       DT* yr = y + (o * v.C + c) * v.inner;        // [inner]
       if (req == OpReq::kAddTo)
-        for (int64_t i = 0; i < v.inner; ++i) yr[i] += (DT)((double)xr[i] * scale + shift);
+        simd::run(0, v.inner, [=](int64_t i) { yr[i] += (DT)((double)xr[i] * scale + shift); });
       else
-        for (int64_t i = 0; i < v.inner; ++i) yr[i] = (DT)((double)xr[i] * scale + shift);
+        simd::run(0, v.inner, [=](int64_t i) { yr[i] = (DT)((double)xr[i] * scale + shift); });
     }
   }
 }
@@ -149,10 +158,14 @@ void bn_backward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* 
       const int64_t off = (o * v.C + c) * v.inner;
       const DT* dyr = dy + off;  // [inner]
       const DT* xr = x + off;    // [inner]
+      double sd = 0, dp = 0;
+#pragma omp simd reduction(+ : sd, dp)
       for (int64_t i = 0; i < v.inner; ++i) {
-        sum_dy += dyr[i];
-        dotp += ((double)xr[i] - mu) * dyr[i];
+        sd += (double)dyr[i];
+        dp += ((double)xr[i] - mu) * (double)dyr[i];
       }
+      sum_dy += sd;
+      dotp += dp;
     }
     if (req[0] != OpReq::kNullOp) {
       const bool add = req[0] == OpReq::kAddTo;
@@ -164,10 +177,10 @@ void bn_backward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* 
         const DT* dyr = dy + off;  // [inner]
         const DT* xr = x + off;    // [inner]
         DT* dxr = dx + off;        // [inner]
-        for (int64_t i = 0; i < v.inner; ++i) {
-          const double g = ((double)dyr[i] - gmean - ((double)xr[i] - mu) * k) * iw;
-          dxr[i] = add ? (DT)(dxr[i] + g) : (DT)g;
-        }
+        if (add)
+          simd::run(0, v.inner, [=](int64_t i) { dxr[i] += (DT)(((double)dyr[i] - gmean - ((double)xr[i] - mu) * k) * iw); });
+        else
+          simd::run(0, v.inner, [=](int64_t i) { dxr[i] = (DT)(((double)dyr[i] - gmean - ((double)xr[i] - mu) * k) * iw); });
       }
     }
     if (dgamma) assign_req(dgamma[c], req[1], (DT)(fix_gamma ? 0.0 : dotp * inv));

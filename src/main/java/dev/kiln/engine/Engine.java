@@ -37,7 +37,12 @@ public final class Engine {
 
     /** Convolution kernel families {@link #setConvolutionAlgorithm} chooses between. */
     public enum ConvAlgorithm {
-        /** The direct forward kernel for thin layers (few input channels x taps), im2col + GEMM otherwise. */
+        /**
+         * The measured best per layer and pass: the direct forward kernel for thin layers (few input
+         * channels x taps); Winograd F(2x2, 3x3) for 3x3 layers with >= 16 channels (forward and data
+         * gradient on images of >= 16 tiles of 2x2, weight gradient on smaller ones); im2col + GEMM
+         * otherwise.
+         */
         AUTO,
         /** im2col + OpenBLAS GEMM everywhere. */
         IM2COL,
@@ -48,9 +53,9 @@ public final class Engine {
     }
 
     /**
-     * Chooses the CPU convolution kernels for all executors (forward and weight gradient; the
-     * data gradient always uses im2col + GEMM). For benchmarks and A/B checks: {@code AUTO} is
-     * the measured best (JMH {@code ConvAlgoBench}). Workspace is sized at bind time for the choice then current; switching
+     * Chooses the CPU convolution kernels for all executors. For benchmarks and A/B checks:
+     * {@code AUTO} is the measured best (JMH {@code ConvAlgoBench}, the per-pass table in
+     * conv_winograd.cc). Workspace is sized at bind time for the choice then current; switching
      * later works but allocates scratch per call.
      */
     public static void setConvolutionAlgorithm(ConvAlgorithm algo) {
