@@ -101,12 +101,23 @@ void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner
       const DT* xr = x + o * K;  // [K]
       DT* yr = y + o * K;        // [K]
       DT mx = xr[0];
-      for (int64_t k = 1; k < K; ++k) mx = xr[k] > mx ? xr[k] : mx;
+      if constexpr (std::is_same<DT, float>::value) {
+        mx = simd::reduce_run(simd::MaxReducer<float>{}, xr, K);
+      } else {
+        for (int64_t k = 1; k < K; ++k) mx = xr[k] > mx ? xr[k] : mx;
+      }
       DT sum = 0;
       if (log) {
         for (int64_t k = 0; k < K; ++k) sum += std::exp((xr[k] - mx) * inv_t);
         const DT lse = std::log(sum);
         for (int64_t k = 0; k < K; ++k) yr[k] = (xr[k] - mx) * inv_t - lse;
+      } else if constexpr (std::is_same<DT, float>::value) {
+        // vectorized: shift into y, exp in place (simd::exp_range), sum in double, scale
+        simd::run(0, K, [=](int64_t k) { yr[k] = (xr[k] - mx) * inv_t; });
+        simd::exp_range(yr, yr, K, false);
+        const double total = simd::reduce_run(simd::SumReducer<float>{}, yr, K);
+        const float inv = (float)(1.0 / total);
+        simd::run(0, K, [=](int64_t k) { yr[k] *= inv; });
       } else {
         for (int64_t k = 0; k < K; ++k) {
           const DT e = std::exp((xr[k] - mx) * inv_t);
