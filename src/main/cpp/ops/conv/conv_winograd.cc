@@ -29,9 +29,35 @@ struct WGeo {
     const int64_t t = std::max<int64_t>(16, (int64_t(1) << 16) / std::max<int64_t>(1, Ci + Co) / 16 * 16);
     return std::min(t, std::max<int64_t>(1, tiles()));
   }
+  int64_t chunks() const { return (tiles() + chunk() - 1) / chunk(); }
+  /// Threads a pass plans for: one chunk each at least.
+  int threads() const { return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), chunks())); }
   size_t per_thread() const { return (size_t)(16 * (Ci + Co) * chunk()); }
   size_t weights() const { return (size_t)(16 * Co * Ci); }
 };
+
+/// Scratch of a pass, in floats: `shared`, then `per` for each thread.
+struct Scratch {
+  size_t shared, per;
+  size_t floats(int nt) const { return shared + per * (size_t)nt; }
+};
+/// Forward and data gradient: U [16, Co, Ci] shared, V [16, Ci, Tc] and M [16, Co, Tc] per thread.
+Scratch data_scratch(const WGeo& wg) { return {wg.weights(), wg.per_thread()}; }
+/// Weight gradient: V, dM [16, Co, Tc] and a private dU [16, Co, Ci] per thread.
+Scratch weight_scratch(const WGeo& wg) { return {0, wg.per_thread() + wg.weights()}; }
+
+/// Carves `s` for up to wg.threads() threads from the op's workspace when it holds at least one
+/// thread's share, else from `fallback`; returns the number of threads that got a share.
+int carve(const OpCtx& ctx, const WGeo& wg, const Scratch& s, std::vector<float>* fallback, float** base) {
+  const size_t avail = ctx.workspace ? ctx.workspace_bytes / sizeof(float) : 0;
+  if (avail >= s.floats(1)) {
+    *base = static_cast<float*>(ctx.workspace);
+    return (int)std::min<size_t>((size_t)wg.threads(), (avail - s.shared) / s.per);
+  }
+  fallback->resize(s.floats(wg.threads()));
+  *base = fallback->data();
+  return wg.threads();
+}
 
 /// The pass for the forward (data -> output) or the data gradient (dy -> dx).
 WGeo forward_geo(const Geo& g) { return {g.N, g.C, g.O, g.D[1], g.D[2], g.Q[1], g.Q[2], g.p[1], g.p[2]}; }
@@ -171,21 +197,11 @@ void transform_output(const WGeo& wg, const float* M, const float* bias, int64_t
 /// The Winograd pass: out [N, Co, OH, OW] (=|+=) conv3x3(in [N, Ci, IH, IW], w) (+ bias).
 void winograd(const OpCtx& ctx, const WGeo& wg, const float* in, const float* w, bool flip, const float* bias, bool add,
               float* out) {
-  const int64_t T = wg.tiles(), Tc = wg.chunk(), chunks = (T + Tc - 1) / Tc;
+  const int64_t T = wg.tiles(), Tc = wg.chunk(), chunks = wg.chunks();
   const size_t per = wg.per_thread(), uw = wg.weights();
-  int nt = (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), chunks));
   std::vector<float> fallback;
   float* ws;
-  const size_t fit = ctx.workspace && ctx.workspace_bytes / sizeof(float) > uw
-                         ? (ctx.workspace_bytes / sizeof(float) - uw) / per
-                         : 0;
-  if (fit >= 1) {
-    ws = static_cast<float*>(ctx.workspace);
-    nt = (int)std::min<size_t>((size_t)nt, fit);
-  } else {
-    fallback.resize(uw + per * (size_t)nt);
-    ws = fallback.data();
-  }
+  const int nt = carve(ctx, wg, data_scratch(wg), &fallback, &ws);
   float* U = ws;  // [16, Co, Ci]
   transform_weights(wg, w, flip, U, nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -250,25 +266,14 @@ void transform_weight_grad(const WGeo& wg, const float* dU, bool add, float* dw)
   }
 }
 
-/// Scratch of the weight-gradient pass per thread: V [16, Ci, Tc], dM [16, Co, Tc] and a private dU [16, Co, Ci].
-size_t weight_grad_per_thread(const WGeo& wg) { return wg.per_thread() + wg.weights(); }
-
 /// dw (=|+=) the weight gradient: dU[xi] = sum over tiles of dM[xi] . V[xi]^T (16 GEMMs per chunk
 /// with the tiles as the inner dimension), summed over threads, then G^T dU G.
 void winograd_weight_grad(const OpCtx& ctx, const WGeo& wg, const float* x, const float* dy, bool add, float* dw) {
-  const int64_t T = wg.tiles(), Tc = wg.chunk(), chunks = (T + Tc - 1) / Tc;
-  const size_t per = weight_grad_per_thread(wg), uw = wg.weights();
-  int nt = (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), chunks));
+  const int64_t T = wg.tiles(), Tc = wg.chunk(), chunks = wg.chunks();
+  const size_t per = weight_scratch(wg).per, uw = wg.weights();
   std::vector<float> fallback;
   float* ws;
-  const size_t fit = ctx.workspace ? ctx.workspace_bytes / sizeof(float) / per : 0;
-  if (fit >= 1) {
-    ws = static_cast<float*>(ctx.workspace);
-    nt = (int)std::min<size_t>((size_t)nt, fit);
-  } else {
-    fallback.resize(per * (size_t)nt);
-    ws = fallback.data();
-  }
+  const int nt = carve(ctx, wg, weight_scratch(wg), &fallback, &ws);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int me = omp_thread(), team = omp_team();
@@ -323,24 +328,13 @@ bool use_winograd(const Geo& g, WinogradPass pass) {
 
 size_t winograd_workspace_bytes(const Geo& g, bool backward) {
   if (g.N == 0) return 0;
-  size_t bytes = 0;
-  auto threads = [](const WGeo& wg) {
-    const int64_t chunks = (wg.tiles() + wg.chunk() - 1) / wg.chunk();
-    return (size_t)std::max<int64_t>(1, std::min<int64_t>(num_threads(), chunks));
-  };
-  if (!backward && use_winograd(g, kWinogradForward)) {
-    const WGeo wg = forward_geo(g);
-    bytes = (wg.weights() + wg.per_thread() * threads(wg)) * sizeof(float);
-  }
-  if (backward && use_winograd(g, kWinogradData)) {
-    const WGeo wg = backward_geo(g);
-    bytes = std::max(bytes, (wg.weights() + wg.per_thread() * threads(wg)) * sizeof(float));
-  }
-  if (backward && use_winograd(g, kWinogradWeight)) {
-    const WGeo wg = forward_geo(g);
-    bytes = std::max(bytes, weight_grad_per_thread(wg) * threads(wg) * sizeof(float));
-  }
-  return bytes;
+  size_t floats = 0;
+  if (!backward && use_winograd(g, kWinogradForward)) floats = data_scratch(forward_geo(g)).floats(forward_geo(g).threads());
+  if (backward && use_winograd(g, kWinogradData))
+    floats = std::max(floats, data_scratch(backward_geo(g)).floats(backward_geo(g).threads()));
+  if (backward && use_winograd(g, kWinogradWeight))
+    floats = std::max(floats, weight_scratch(forward_geo(g)).floats(forward_geo(g).threads()));
+  return floats * sizeof(float);
 }
 
 void conv_winograd_forward(const OpCtx& ctx, const Geo& g, const float* x, const float* w, const float* b, float* y,

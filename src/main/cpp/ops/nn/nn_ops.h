@@ -92,10 +92,12 @@ constexpr int64_t kSoftmaxChunk = 64;
 /// 542 -> 101 us; at K = 10 the vector path's fixed costs made it 3x slower than the scalar loop).
 constexpr int64_t kSoftmaxVectorK = 64;
 
-/// y = exp(y) in place: simd::exp_range for float (the vectorized softmax path), std::exp otherwise.
-inline void exp_range_any(float* y, int64_t n) { simd::exp_range(y, y, n, false); }
-inline void exp_range_any(double* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(y[i]);
+/// One float row of softmax (vectorized): y = exp((x - mx) * inv_t) / sum, the sum in double. y may alias x.
+inline void softmax_row_vec(const float* x, float* y, int64_t K, float mx, float inv_t) {
+  simd::run(0, K, [=](int64_t k) { y[k] = (x[k] - mx) * inv_t; });
+  simd::exp_range(y, y, K, false);
+  const float inv = (float)(1.0 / simd::reduce_run(simd::SumReducer<float>{}, y, K));
+  simd::run(0, K, [=](int64_t k) { y[k] *= inv; });
 }
 
 /// y = softmax(x * inv_t) (log: y = x * inv_t - logsumexp(x * inv_t)) along K.
@@ -109,25 +111,17 @@ void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner
     for (int64_t o = 0; o < outer; ++o) {
       const DT* xr = x + o * K;  // [K]
       DT* yr = y + o * K;        // [K]
+      const bool vec = std::is_same<DT, float>::value && K >= kSoftmaxVectorK;
       DT mx = xr[0];
-      if constexpr (std::is_same<DT, float>::value) {
-        if (K >= kSoftmaxVectorK) mx = simd::reduce_run(simd::MaxReducer<float>{}, xr, K);
-        else for (int64_t k = 1; k < K; ++k) mx = xr[k] > mx ? xr[k] : mx;
-      } else {
-        for (int64_t k = 1; k < K; ++k) mx = xr[k] > mx ? xr[k] : mx;
-      }
+      if (vec) mx = simd::reduce_run(simd::MaxReducer<DT>{}, xr, K);
+      else for (int64_t k = 1; k < K; ++k) mx = xr[k] > mx ? xr[k] : mx;
       DT sum = 0;
       if (log) {
         for (int64_t k = 0; k < K; ++k) sum += std::exp((xr[k] - mx) * inv_t);
         const DT lse = std::log(sum);
         for (int64_t k = 0; k < K; ++k) yr[k] = (xr[k] - mx) * inv_t - lse;
-      } else if (std::is_same<DT, float>::value && K >= kSoftmaxVectorK) {
-        // vectorized: shift into y, exp in place (simd::exp_range), sum in double, scale
-        simd::run(0, K, [=](int64_t k) { yr[k] = (xr[k] - mx) * inv_t; });
-        exp_range_any(yr, K);
-        const double total = simd::reduce_run(simd::SumReducer<DT>{}, yr, K);
-        const DT inv = (DT)(1.0 / total);
-        simd::run(0, K, [=](int64_t k) { yr[k] *= inv; });
+      } else if (vec) {
+        if constexpr (std::is_same<DT, float>::value) softmax_row_vec(xr, yr, K, mx, inv_t);
       } else {
         for (int64_t k = 0; k < K; ++k) {
           const DT e = std::exp((xr[k] - mx) * inv_t);

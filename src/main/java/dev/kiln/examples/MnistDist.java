@@ -57,15 +57,19 @@ public final class MnistDist {
                 }
                 m.put(args[i].substring(2), args[i + 1]);
             }
-            Options o = new Options(m.getOrDefault("kvstore", "dist_sync"), Integer.parseInt(m.getOrDefault("epochs", "2")),
-                    Integer.parseInt(m.getOrDefault("batch", "32")), Integer.parseInt(m.getOrDefault("samples", "60000")),
-                    Double.parseDouble(m.getOrDefault("lr", "0.1")), Double.parseDouble(m.getOrDefault("momentum", "0.9")),
-                    Long.parseLong(m.getOrDefault("seed", "42")), m.get("checkpoint"), Integer.parseInt(m.getOrDefault("reference", "0")),
-                    Path.of(m.getOrDefault("data", "data/mnist")), m.containsKey("out") ? Path.of(m.get("out")) : null,
-                    Integer.parseInt(m.getOrDefault("threads", "1")), Integer.parseInt(m.getOrDefault("progress", "0")),
-                    Integer.parseInt(m.getOrDefault("devices", "1")));
-            m.keySet().removeAll(java.util.List.of("kvstore", "epochs", "batch", "samples", "lr", "momentum", "seed", "checkpoint",
-                    "reference", "data", "out", "threads", "progress", "devices"));
+            // each option is removed as it is read: what is left is unknown
+            java.util.function.BinaryOperator<String> take = (k, d) -> {
+                String v = m.remove(k);
+                return v == null ? d : v;
+            };
+            String out = take.apply("out", null);
+            Options o = new Options(take.apply("kvstore", "dist_sync"), Integer.parseInt(take.apply("epochs", "2")),
+                    Integer.parseInt(take.apply("batch", "32")), Integer.parseInt(take.apply("samples", "60000")),
+                    Double.parseDouble(take.apply("lr", "0.1")), Double.parseDouble(take.apply("momentum", "0.9")),
+                    Long.parseLong(take.apply("seed", "42")), take.apply("checkpoint", null), Integer.parseInt(take.apply("reference", "0")),
+                    Path.of(take.apply("data", "data/mnist")), out == null ? null : Path.of(out),
+                    Integer.parseInt(take.apply("threads", "1")), Integer.parseInt(take.apply("progress", "0")),
+                    Integer.parseInt(take.apply("devices", "1")));
             if (!m.isEmpty()) {
                 throw new IllegalArgumentException("unknown options " + m.keySet());
             }

@@ -98,9 +98,4 @@ final class GradientCompression {
             }
         }
     }
-
-    /** The residual of {@code slot}, or null before its first use (for tests). */
-    float[] residual(String slot) {
-        return residuals.get(slot);
-    }
 }

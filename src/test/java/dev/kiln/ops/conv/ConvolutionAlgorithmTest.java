@@ -134,24 +134,37 @@ class ConvolutionAlgorithmTest {
         }
     }
 
-    @TestFactory
-    Stream<DynamicTest> directEqualsIm2col() {
+    /** How one output or gradient array is compared with im2col's. */
+    @FunctionalInterface
+    interface Check {
+        void assertClose(float[] want, float[] got, String what);
+    }
+
+    /** For every case, request, thread count and algorithm: outputs and gradients equal im2col + GEMM's under {@code check}. */
+    static Stream<DynamicTest> againstIm2col(List<Case> cases, List<ConvAlgorithm> algos, Check check) {
         String[] names = {"output", "data grad", "weight grad", "bias grad"};
         List<DynamicTest> tests = new ArrayList<>();
-        for (Case cs : cases()) {
+        for (Case cs : cases) {
             for (GradReq req : new GradReq[] {GradReq.WRITE, GradReq.ADD}) {
                 for (int threads : new int[] {1, 2}) {
-                    tests.add(DynamicTest.dynamicTest(cs.name() + " " + req + " threads=" + threads, () -> {
-                        List<float[]> ref = run(cs, ConvAlgorithm.IM2COL, req, threads);
-                        List<float[]> dir = run(cs, ConvAlgorithm.DIRECT, req, threads);
-                        for (int i = 0; i < ref.size(); i++) {
-                            assertClose(ref.get(i), dir.get(i), cs.name() + " " + names[i]);
-                        }
-                    }));
+                    for (ConvAlgorithm algo : algos) {
+                        tests.add(DynamicTest.dynamicTest(cs.name() + " " + algo + " " + req + " threads=" + threads, () -> {
+                            List<float[]> ref = run(cs, ConvAlgorithm.IM2COL, req, threads);
+                            List<float[]> got = run(cs, algo, req, threads);
+                            for (int i = 0; i < ref.size(); i++) {
+                                check.assertClose(ref.get(i), got.get(i), cs.name() + " " + names[i]);
+                            }
+                        }));
+                    }
                 }
             }
         }
         return tests.stream();
+    }
+
+    @TestFactory
+    Stream<DynamicTest> directEqualsIm2col() {
+        return againstIm2col(cases(), List.of(ConvAlgorithm.DIRECT), ConvolutionAlgorithmTest::assertClose);
     }
 
     static List<Case> winogradCases() {
@@ -170,28 +183,12 @@ class ConvolutionAlgorithmTest {
 
     @TestFactory
     Stream<DynamicTest> winogradEqualsIm2col() {
-        String[] names = {"output", "data grad", "weight grad", "bias grad"};
-        List<DynamicTest> tests = new ArrayList<>();
-        for (Case cs : winogradCases()) {
-            for (GradReq req : new GradReq[] {GradReq.WRITE, GradReq.ADD}) {
-                for (int threads : new int[] {1, 2}) {
-                    for (ConvAlgorithm algo : new ConvAlgorithm[] {ConvAlgorithm.WINOGRAD, ConvAlgorithm.AUTO}) {
-                        tests.add(DynamicTest.dynamicTest(cs.name() + " " + algo + " " + req + " threads=" + threads, () -> {
-                            List<float[]> ref = run(cs, ConvAlgorithm.IM2COL, req, threads);
-                            List<float[]> win = run(cs, algo, req, threads);
-                            for (int i = 0; i < ref.size(); i++) {
-                                assertCloseToScale(ref.get(i), win.get(i), cs.name() + " " + names[i]);
-                            }
-                        }));
-                    }
-                }
-            }
-        }
-        return tests.stream();
+        return againstIm2col(winogradCases(), List.of(ConvAlgorithm.WINOGRAD, ConvAlgorithm.AUTO),
+                ConvolutionAlgorithmTest::assertCloseToScale);
     }
 
     @Test
-    void winogradMatchesMxnetAndNumericGradients() {
+    void winogradForwardMatchesMxnet() {
         Engine.setConvolutionAlgorithm(ConvAlgorithm.WINOGRAD);
         ConvTesting.checkAgainstMxnet("Convolution", a("kernel", "(3, 3)", "num_filter", "16", "pad", "(1, 1)"),
                 s(2, 16, 9, 7), s(16, 16, 3, 3), s(16));
