@@ -46,8 +46,24 @@ final class MxIterOracle {
     /** One batch as MXNet returns it: data/label values (as double), shapes, pad, index. */
     record Batch(double[] data, long[] dataShape, String dataType, double[] label, long[] labelShape, String labelType, int pad, long[] index) {}
 
-    /** Runs a native MXNet iterator for {@code epochs} epochs (reset between) and returns every batch. */
+    /**
+     * Runs a native MXNet iterator for {@code epochs} epochs (reset between) and returns every batch.
+     * MXNet 1.9.1's prefetching CSVIter failed once in about six full suite runs here with an internal
+     * error on unchanged input files ("csv row-length=1" for 3-column rows, then "basic_string::_S_create"
+     * in the next iterator); the oracle then runs the iterator once more, in a fresh instance, and says
+     * so on stderr. The batches compared are always from a run that MXNet completed without error.
+     */
     static List<List<Batch>> run(String iterName, Map<String, String> params, int epochs) {
+        try {
+            return runOnce(iterName, params, epochs);
+        } catch (IllegalStateException e) {
+            System.err.println("MxIterOracle: MXNet's " + iterName + " failed internally (" + e.getMessage().strip().lines().findFirst()
+                    .orElse("") + "); running it again");
+            return runOnce(iterName, params, epochs);
+        }
+    }
+
+    private static List<List<Batch>> runOnce(String iterName, Map<String, String> params, int epochs) {
         Pointer c = creator(iterName);
         String[] keys = params.keySet().toArray(new String[0]);
         String[] vals = params.values().toArray(new String[0]);
