@@ -240,7 +240,19 @@ void synchronize(int device) {
 void register_gpu_kernels(OpRegistry& r) {
   register_elemwise_gpu(r);
   register_fully_connected_gpu(r);
+  register_tensor_gpu(r);
+  register_shape_gpu(r);
+  register_nn_gpu(r);
+  register_norm_gpu(r);
+  register_conv_gpu(r);
+  register_optimizer_gpu(r);
+  register_rnn_gpu(r);
 }
+
+DeviceScratch::DeviceScratch(int device, size_t bytes)
+    : device_(device), ptr_(kiln::cuda::malloc(device, bytes)), bytes_(bytes) {}
+
+DeviceScratch::~DeviceScratch() { kiln::cuda::free(device_, ptr_, bytes_); }
 
 // ---- allocator statistics (common/cuda_check.cuh) ---------------------------------------------
 

@@ -135,9 +135,45 @@ int64_t cached_bytes(int device);
 /// Returns every cached block of `device` to the driver.
 void empty_cache(int device);
 
-// ---- op families (ops/*.cu) ------------------------------------------------------------------
-void register_elemwise_gpu(OpRegistry& r);
-void register_fully_connected_gpu(OpRegistry& r);
+// ---- device scratch -----------------------------------------------------------------------------
+
+/// Temporary device memory for one kernel call, from the caching allocator (cheap after the first
+/// call of a size). Freed blocks are reused at once, which is safe because every kernel of a device
+/// runs on one stream in issue order. Owns its block; not copyable.
+class DeviceScratch {
+ public:
+  DeviceScratch(int device, size_t bytes);
+  ~DeviceScratch();
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  int device_;
+  void* ptr_;
+  size_t bytes_;
+};
+
+/// Sets the GPU kernel of registered operator `name` (a backward op included); throws for a name the
+/// registry does not know, so a misspelt registration fails loudly in the -Pcuda build.
+inline void set_gpu(OpRegistry& r, const char* name, Kernel k) {
+  OpDef* op = r.find_mutable(name);
+  if (op == nullptr) throw KilnError(std::string("GPU kernel registered for unknown operator '") + name + "'");
+  op->gpu = std::move(k);
+}
+
+// ---- op families (ops/*.cu); each file registers its GPU kernels with OpDef::gpu ------------------
+void register_elemwise_gpu(OpRegistry& r);         // ops/elemwise.cu
+void register_fully_connected_gpu(OpRegistry& r);  // ops/fully_connected.cu
+void register_tensor_gpu(OpRegistry& r);           // ops/tensor_*.cu: broadcast, reductions, the rest of elemwise
+void register_shape_gpu(OpRegistry& r);            // ops/shape_*.cu, ops/index_*.cu: shape, index, dot, sequence
+void register_nn_gpu(OpRegistry& r);               // ops/nn_*.cu: softmax family, losses, LeakyReLU, Dropout, pooling, pad, LRN
+void register_norm_gpu(OpRegistry& r);             // ops/norm_*.cu: BatchNorm, LayerNorm, InstanceNorm
+void register_conv_gpu(OpRegistry& r);             // ops/conv_*.cu (+ cudnn_dl.cc): Convolution, Deconvolution
+void register_optimizer_gpu(OpRegistry& r);        // ops/optimizer_*.cu: every *_update op but SGD's
+void register_rnn_gpu(OpRegistry& r);              // ops/rnn_*.cu: RNN (LSTM, GRU, rnn_relu, rnn_tanh)
 
 }  // namespace cuda
 }  // namespace kiln

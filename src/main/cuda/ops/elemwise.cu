@@ -298,10 +298,6 @@ void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& i
   for (size_t k = 2; k < in.size(); ++k) launch_binary(ctx, out[0], in[k], OpReq::kWriteTo, out[0], Add(), "ElementWiseSum");
 }
 
-void set_gpu(OpRegistry& r, const char* name, Kernel k) {
-  if (OpDef* op = r.find_mutable(name)) op->gpu = std::move(k);
-}
-
 }  // namespace
 
 void register_elemwise_gpu(OpRegistry& r) {

@@ -153,8 +153,8 @@ void fc_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>&
 }  // namespace
 
 void register_fully_connected_gpu(OpRegistry& r) {
-  if (OpDef* op = r.find_mutable("FullyConnected")) op->gpu = fc_forward;
-  if (OpDef* op = r.find_mutable("_backward_FullyConnected")) op->gpu = fc_backward;
+  set_gpu(r, "FullyConnected", fc_forward);
+  set_gpu(r, "_backward_FullyConnected", fc_backward);
 }
 
 }  // namespace cuda
