@@ -7,6 +7,8 @@
 // stream; the allocator reuses freed blocks immediately, which is safe as long as each device's
 // kernels run on one stream (or the default stream), the way the executor issues them.
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -194,9 +196,24 @@ void* malloc(int device, size_t bytes) {
   return ptr;
 }
 
+namespace {
+// Blocks freed by this thread while it records a CUDA graph (capture_begin .. capture_end): kept
+// alive for the graph, because its replays write to them.
+thread_local std::vector<std::pair<int, void*>>* t_capture_hold = nullptr;
+}  // namespace
+
 // Called from destructors (Storage): never throws. An unknown pointer is ignored.
 void free(int device, void* ptr, size_t bytes) {
   if (ptr == nullptr || device < 0 || device >= kMaxDevices) return;
+  if (t_capture_hold != nullptr) {
+    try {
+      t_capture_hold->emplace_back(device, ptr);
+      return;
+    } catch (...) {
+      // out of host memory: fall through and release the block normally (the capture is still
+      // consistent as long as nothing reuses it before capture_end, which the caller aborts on)
+    }
+  }
   try {
     Pool& p = pool(device);
     std::lock_guard<std::mutex> lk(p.mu);
@@ -235,6 +252,123 @@ void synchronize(int device) {
   check_device(device);
   DeviceGuard g(device);
   KILN_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// ---- streams and graphs ------------------------------------------------------------------------
+
+void* stream_create(int device) {
+  check_device(device);
+  DeviceGuard g(device);
+  cudaStream_t s = nullptr;
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));  // blocking: ordered with the legacy stream
+  return s;
+}
+
+void stream_destroy(int device, void* stream) noexcept {
+  if (stream == nullptr) return;
+  try {
+    DeviceGuard g(device);
+    (void)cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+    (void)cudaGetLastError();
+  } catch (...) {
+  }
+}
+
+void stream_synchronize(int device, void* stream) {
+  check_device(device);
+  DeviceGuard g(device);
+  KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+}
+
+bool graphs_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("KILN_CUDA_GRAPHS");
+    return v == nullptr || v[0] == 0 || v[0] != '0';
+  }();
+  return on;
+}
+
+namespace {
+struct Graph {
+  int device = 0;
+  cudaGraphExec_t exec = nullptr;
+  std::vector<std::pair<int, void*>> held;  // scratch blocks the recorded kernels use
+};
+
+void release_held(std::vector<std::pair<int, void*>>& held) noexcept {
+  for (auto& h : held) kiln::cuda::free(h.first, h.second, 0);
+  held.clear();
+}
+}  // namespace
+
+void capture_begin(int device, void* stream) {
+  if (t_capture_hold != nullptr) throw KilnError("capture_begin: this thread is already recording a CUDA graph");
+  check_device(device);
+  DeviceGuard g(device);
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream), cudaStreamCaptureModeRelaxed));
+  t_capture_hold = new std::vector<std::pair<int, void*>>();
+}
+
+void* capture_end(int device, void* stream, std::string* why) {
+  std::unique_ptr<std::vector<std::pair<int, void*>>> held(t_capture_hold);
+  t_capture_hold = nullptr;
+  DeviceGuard g(device);
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
+  if (e != cudaSuccess || graph == nullptr) {
+    if (why) *why = error_text(e, "cudaStreamEndCapture");
+    if (graph) (void)cudaGraphDestroy(graph);
+    if (held) release_held(*held);
+    return nullptr;
+  }
+  cudaGraphExec_t exec = nullptr;
+  e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  if (e != cudaSuccess) {
+    if (why) *why = error_text(e, "cudaGraphInstantiate");
+    if (held) release_held(*held);
+    return nullptr;
+  }
+  auto* gr = new Graph();
+  gr->device = device;
+  gr->exec = exec;
+  if (held) gr->held = std::move(*held);
+  return gr;
+}
+
+void capture_abort(int device, void* stream) noexcept {
+  std::unique_ptr<std::vector<std::pair<int, void*>>> held(t_capture_hold);
+  t_capture_hold = nullptr;
+  try {
+    DeviceGuard g(device);
+    cudaGraph_t graph = nullptr;
+    (void)cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
+    if (graph) (void)cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+  } catch (...) {
+  }
+  if (held) release_held(*held);
+}
+
+void graph_launch(int device, void* graph, void* stream) {
+  auto* gr = static_cast<Graph*>(graph);
+  DeviceGuard g(device);
+  KILN_CUDA_CHECK(cudaGraphLaunch(gr->exec, static_cast<cudaStream_t>(stream)));
+}
+
+void graph_destroy(int device, void* graph) noexcept {
+  auto* gr = static_cast<Graph*>(graph);
+  if (gr == nullptr) return;
+  try {
+    DeviceGuard g(device);
+    // replays already issued finish before the blocks go back to the cache
+    (void)cudaDeviceSynchronize();
+    (void)cudaGraphExecDestroy(gr->exec);
+    (void)cudaGetLastError();
+  } catch (...) {
+  }
+  release_held(gr->held);
+  delete gr;
 }
 
 void register_gpu_kernels(OpRegistry& r) {

@@ -1,5 +1,9 @@
 #include "kiln/executor.h"
 
+#ifdef KILN_CUDA
+#include "kiln/cuda_api.h"
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -261,6 +265,9 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
     own_workspace_bytes_ = workspace_bytes_;
   }
   if (new_arena) pool_->arenas.push_back(new_arena);
+#ifdef KILN_CUDA
+  if (ctx.type == DevType::kGPU) stream_ = cuda::stream_create(ctx.id);  // last: nothing after it throws
+#endif
 }
 
 void Executor::run(size_t begin, size_t end, bool is_train) {
@@ -270,6 +277,7 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   oc.workspace = pool_->workspace ? pool_->workspace->ptr : nullptr;
   oc.workspace_bytes = workspace_bytes_;
   oc.rng = &rng_;
+  oc.stream = stream_;
   const bool monitor = mon_mode_ != 0;
   static const bool profile = [] {
     const char* v = std::getenv("KILN_PROFILE");
@@ -279,6 +287,18 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
     prof_ns_.assign(steps_.size(), 0.0);
     prof_calls_.assign(steps_.size(), 0);
   }
+  if (ctx_.type == DevType::kGPU && !monitor && !profile && run_graph(begin, end, is_train, oc)) return;
+  run_steps(begin, end, oc, monitor, profile);
+}
+
+void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {
+#ifdef KILN_CUDA
+  // KILN_CUDA_SYNC=1: wait for each GPU kernel, so an asynchronous fault names its operator
+  static const bool sync_each = [] {
+    const char* v = std::getenv("KILN_CUDA_SYNC");
+    return v != nullptr && v[0] != 0 && v[0] != '0';
+  }();
+#endif
   for (size_t i = begin; i < end; ++i) {
     Step& st = steps_[i];
     try {
@@ -286,10 +306,16 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
       if (profile) {
         const auto t0 = std::chrono::steady_clock::now();
         (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+#ifdef KILN_CUDA
+        if (stream_ != nullptr) cuda::stream_synchronize(ctx_.id, stream_);  // time the kernel, not its launch
+#endif
         prof_ns_[i] += (double)std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
         prof_calls_[i]++;
       } else {
         (*st.kernel)(oc, *st.attrs, st.in, st.req, st.out);
+#ifdef KILN_CUDA
+        if (sync_each && stream_ != nullptr) cuda::stream_synchronize(ctx_.id, stream_);
+#endif
       }
       if (monitor) monitor_copy(st.out, mon_steps_[i].out);
     } catch (const KilnError& e) {
@@ -301,8 +327,80 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   }
 }
 
+bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc) {
+#ifdef KILN_CUDA
+  if (stream_ == nullptr || begin >= end || !cuda::graphs_enabled()) return false;
+  const auto key = std::make_tuple(begin, end, is_train);
+  GraphSlot* g = nullptr;
+  for (auto& kv : graphs_)
+    if (kv.first == key) g = &kv.second;
+  if (g == nullptr) {
+    graphs_.emplace_back(key, GraphSlot());
+    g = &graphs_.back().second;
+  }
+  if (g->disabled) return false;
+  if (g->exec != nullptr && g->workspace != oc.workspace) {
+    // the shared pool's workspace grew (another executor joined it): record again
+    cuda::graph_destroy(ctx_.id, g->exec);
+    g->exec = nullptr;
+    g->eager_runs = 0;
+  }
+  if (g->exec == nullptr) {
+    // The first pass runs eagerly: it creates the cuBLAS/cuDNN handles, picks the convolution
+    // algorithms and fills the allocator's cache, none of which may happen while recording.
+    if (g->eager_runs++ < 1) return false;
+    if (is_train)
+      for (size_t i = begin; i < end; ++i)
+        if (ig_->nodes[steps_[i].nid]->op->needs_random) {
+          // the kernel draws its seed from the host generator on every call; a replay would
+          // repeat the first draw
+          g->disabled = true;
+          g->why = "random operator " + ig_->nodes[steps_[i].nid]->op->name + " ('" + ig_->nodes[steps_[i].nid]->name + "')";
+          return false;
+        }
+    cuda::capture_begin(ctx_.id, stream_);
+    try {
+      run_steps(begin, end, oc, false, false);
+    } catch (const KilnError& e) {
+      // nothing ran while recording: the eager pass that follows reports a real error again
+      cuda::capture_abort(ctx_.id, stream_);
+      g->disabled = true;
+      g->why = std::string("recording failed: ") + e.what();
+      return false;
+    }
+    std::string why;
+    void* exec = cuda::capture_end(ctx_.id, stream_, &why);
+    if (exec == nullptr) {
+      g->disabled = true;
+      g->why = "recording failed: " + why;
+      return false;
+    }
+    g->exec = exec;
+    g->workspace = oc.workspace;
+  }
+  cuda::graph_launch(ctx_.id, g->exec, stream_);
+  return true;
+#else
+  (void)begin, (void)end, (void)is_train, (void)oc;
+  return false;
+#endif
+}
+
+void Executor::release_gpu() noexcept {
+#ifdef KILN_CUDA
+  for (auto& kv : graphs_)
+    if (kv.second.exec != nullptr) cuda::graph_destroy(ctx_.id, kv.second.exec);
+  graphs_.clear();
+  if (stream_ != nullptr) {
+    cuda::stream_destroy(ctx_.id, stream_);
+    stream_ = nullptr;
+  }
+#endif
+}
+
 Executor::~Executor() {
   if (!prof_ns_.empty()) print_profile();
+  release_gpu();
 }
 
 void Executor::print_profile() const {
@@ -517,7 +615,15 @@ std::string Executor::report() const {
      << ",\"mxnet_planned_bytes\":" << mxnet_plan_bytes_ << ",\"workspace_bytes\":" << workspace_bytes_
      << ",\"bound_array_bytes\":" << bound << ",\"match_range\":" << plan_.match_range << ",\"num_blocks\":" << block_bytes_.size()
      << ",\"num_steps\":" << steps_.size() << ",\"num_forward_steps\":" << num_fwd_steps_ << ",\"monitor_mode\":" << mon_mode_
-     << ",\"monitor_bytes\":" << (mon_arena_ ? mon_arena_->bytes : 0) << ",\"blocks\":[";
+     << ",\"monitor_bytes\":" << (mon_arena_ ? mon_arena_->bytes : 0) << ",\"cuda_graphs\":[";
+  for (size_t i = 0; i < graphs_.size(); ++i) {
+    const auto& k = graphs_[i].first;
+    const GraphSlot& gs = graphs_[i].second;
+    os << (i ? "," : "") << "{\"steps\":[" << std::get<0>(k) << "," << std::get<1>(k) << "],\"train\":"
+       << (std::get<2>(k) ? "true" : "false") << ",\"recorded\":" << (gs.exec ? "true" : "false")
+       << ",\"eager_runs\":" << gs.eager_runs << ",\"eager_because\":" << json_str(gs.why) << "}";
+  }
+  os << "],\"blocks\":[";
   for (size_t b = 0; b < block_bytes_.size(); ++b) {
     os << (b ? "," : "") << "{\"id\":" << b << ",\"bytes\":" << block_bytes_[b] << ",\"offset\":" << block_offset_[b] << ",\"entries\":[";
     bool first = true;

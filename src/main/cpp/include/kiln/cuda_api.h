@@ -23,6 +23,34 @@ void memset0(int device, void* p, size_t bytes);
 void memcpy(int device, void* dst, const void* src, size_t bytes, int kind);
 void synchronize(int device);
 
+// ---- streams and CUDA graphs (the executor's) ---------------------------------------------
+// A stream here is a cudaStream_t passed as void*. Executors create a *blocking* stream: it is
+// ordered with the legacy default stream that NDArray copies use, so data copied in before a pass
+// and results copied out after it need no extra synchronization.
+
+/// A new blocking stream on `device`.
+void* stream_create(int device);
+/// Destroys a stream from stream_create (never throws; pending work completes first).
+void stream_destroy(int device, void* stream) noexcept;
+/// Blocks until the stream's work is done; throws the first asynchronous error.
+void stream_synchronize(int device, void* stream);
+
+/// True unless KILN_CUDA_GRAPHS=0 is set in the environment.
+bool graphs_enabled();
+/// Starts recording the kernels launched on `stream` by this thread (relaxed capture mode). While
+/// recording, device blocks freed by this thread are kept for the graph instead of being reused,
+/// so scratch memory recorded in the graph stays valid for every replay.
+void capture_begin(int device, void* stream);
+/// Ends recording and instantiates the graph: an executable graph handle, or nullptr with the
+/// reason in *why when recording failed (an unsupported call was made while recording).
+void* capture_end(int device, void* stream, std::string* why);
+/// Ends a recording after an exception, discarding it (never throws).
+void capture_abort(int device, void* stream) noexcept;
+/// Replays a graph from capture_end on `stream`.
+void graph_launch(int device, void* graph, void* stream);
+/// Frees a graph and the scratch blocks it kept (never throws).
+void graph_destroy(int device, void* graph) noexcept;
+
 /// Sets OpDef::gpu on every operator that has a CUDA kernel (called once at registry init).
 void register_gpu_kernels(OpRegistry& r);
 

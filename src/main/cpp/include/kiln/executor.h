@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,24 @@ class Executor {
     std::vector<OpReq> req;
   };
   void run(size_t begin, size_t end, bool is_train);
+  /// Runs steps [begin, end) one kernel after another (the eager path).
+  void run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile);
+  /// GPU: replays (or records, then replays) the steps as a CUDA graph. False when the eager path
+  /// must run instead (first pass, graphs off, monitor/profile on, random ops, recording failed).
+  bool run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc);
+  void release_gpu() noexcept;
+
+  // GPU state (null / empty on the CPU): one stream for every kernel of this executor, and the
+  // recorded CUDA graph of each pass kind (forward train / inference, backward, forward+backward).
+  struct GraphSlot {
+    int eager_runs = 0;            // passes run eagerly so far (recording starts with the second)
+    void* exec = nullptr;          // cuda graph handle (cuda_api.h), null until recorded
+    void* workspace = nullptr;     // workspace pointer baked into the recording
+    bool disabled = false;         // this pass always runs eagerly
+    std::string why;               // ... because of this
+  };
+  void* stream_ = nullptr;
+  std::vector<std::pair<std::tuple<size_t, size_t, bool>, GraphSlot>> graphs_;
   /// KILN_PROFILE=1: wall time per step (ns) and calls, summed over the executor's life.
   std::vector<double> prof_ns_;
   std::vector<long> prof_calls_;

@@ -2,7 +2,10 @@ package dev.kiln.examples;
 
 import dev.kiln.symbol.Symbol;
 
-/** The convolutional networks of the examples and tests: LeNet for MNIST and a small CIFAR ResNet. */
+/**
+ * The convolutional networks of the examples, tests and GPU benchmarks: LeNet for MNIST, a small
+ * CIFAR ResNet and the ImageNet ResNet-50.
+ */
 public final class CnnNets {
     private CnnNets() {}
 
@@ -57,5 +60,43 @@ public final class CnnNets {
         }
         Symbol pool = Symbol.globalPooling("pool", x, "avg");
         return Symbol.softmaxOutput("softmax", Symbol.fullyConnected("fc", Symbol.flatten("flatten", pool), 10));
+    }
+
+    /** conv k x k (no bias) - BatchNorm - optional relu. */
+    private static Symbol convBn(String name, Symbol x, int filters, long kernel, long stride, boolean relu) {
+        Symbol c = Symbol.convolutionNoBias(name + "_conv", x, k(kernel), filters, k(stride), k(kernel / 2), 1);
+        Symbol b = Symbol.batchNorm(name + "_bn", c, false);
+        return relu ? Symbol.activation(name + "_relu", b, "relu") : b;
+    }
+
+    /**
+     * ResNet-50 for ImageNet-size inputs (He et al. 2016, table 1; stride in the 3x3 convolution,
+     * as torchvision's v1.5): a 7x7/2 stem with 3x3/2 max pooling, bottleneck stages of 3, 4, 6 and
+     * 3 units (widths 64-256, 128-512, 256-1024, 512-2048, a 1x1 projection on each stage's first
+     * unit), global average pooling and a {@code classes}-way SoftmaxOutput, on
+     * {@code data (N, 3, 224, 224)}.
+     */
+    public static Symbol resnet50(int classes) {
+        Symbol x = convBn("stem", Symbol.variable("data"), 64, 7, 2, true);
+        x = Symbol.pooling("stem_pool", x, "max", k(3), k(2), k(1));
+        int[] units = {3, 4, 6, 3};
+        int[] widths = {64, 128, 256, 512};
+        for (int stage = 0; stage < 4; stage++) {
+            int w = widths[stage];
+            for (int u = 0; u < units[stage]; u++) {
+                String name = "s" + stage + "u" + u;
+                long stride = stage > 0 && u == 0 ? 2 : 1;
+                Symbol y = convBn(name + "a", x, w, 1, 1, true);
+                y = convBn(name + "b", y, w, 3, stride, true);
+                y = convBn(name + "c", y, 4 * w, 1, 1, false);
+                Symbol shortcut = x;
+                if (u == 0) {
+                    shortcut = convBn(name + "_proj", x, 4 * w, 1, stride, false);
+                }
+                x = Symbol.activation(name + "_relu", y.plus(shortcut), "relu");
+            }
+        }
+        Symbol pool = Symbol.globalPooling("pool", x, "avg");
+        return Symbol.softmaxOutput("softmax", Symbol.fullyConnected("fc", Symbol.flatten("flatten", pool), classes));
     }
 }

@@ -44,9 +44,15 @@ public final class MnistFit {
     /** Validation metrics of the last epoch, and training speed. */
     public record Result(double trainAccuracy, double validationAccuracy, double samplesPerSecond) {}
 
-    /** Trains and returns the last epoch's validation accuracy; {@code quiet} drops the per-batch output. */
+    /** Trains on {@code cpu(0)} and returns the last epoch's validation accuracy; {@code quiet} drops the per-batch output. */
     public static Result fit(Path dir, int epochs, int batch, double lr, double momentum, long seed, boolean quiet, Path logDir,
             String checkpointPrefix) throws IOException {
+        return fit(dir, epochs, batch, lr, momentum, seed, quiet, logDir, checkpointPrefix, Context.cpu());
+    }
+
+    /** As {@link #fit(Path, int, int, double, double, long, boolean, Path, String)} on the device {@code ctx} (e.g. {@code gpu(0)}). */
+    public static Result fit(Path dir, int epochs, int batch, double lr, double momentum, long seed, boolean quiet, Path logDir,
+            String checkpointPrefix, Context ctx) throws IOException {
         Symbol net = MnistMlp.network();
         Initializer.seed(seed);
         try (MNISTIter train = MNISTIter.builder().setImage(dir.resolve("train-images-idx3-ubyte.gz"))
@@ -54,7 +60,7 @@ public final class MnistFit {
                 .optSeed((int) seed).build();
              MNISTIter val = MNISTIter.builder().setImage(dir.resolve("t10k-images-idx3-ubyte.gz"))
                 .setLabel(dir.resolve("t10k-labels-idx1-ubyte.gz")).setBatchSize(100).optFlat(true).optShuffle(false).build();
-             Module mod = Module.builder(net).context(Context.cpu()).build()) {
+             Module mod = Module.builder(net).context(ctx).build()) {
             int batchesPerEpoch = train.numExamples() / batch;
             List<BatchEndCallback> cbs = new ArrayList<>();
             TrainingLog log = null;
@@ -107,7 +113,10 @@ public final class MnistFit {
         }
     }
 
-    /** Command line: {@code --epochs N --batch N --lr X --momentum X --threads N --seed N --data DIR --log DIR --checkpoint PREFIX}. */
+    /**
+     * Command line: {@code --epochs N --batch N --lr X --momentum X --threads N --seed N --data DIR --log DIR
+     * --checkpoint PREFIX --gpu ID} ({@code --gpu} trains on {@code gpu(ID)} of a {@code -Pcuda} build).
+     */
     public static void main(String[] args) throws IOException {
         int epochs = 10;
         int batch = 128;
@@ -118,6 +127,7 @@ public final class MnistFit {
         Path dir = Path.of("data/mnist");
         Path logDir = Path.of("target/mnist-log");
         String ck = null;
+        Context ctx = Context.cpu();
         for (int i = 0; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--epochs" -> epochs = Integer.parseInt(args[i + 1]);
@@ -129,13 +139,14 @@ public final class MnistFit {
                 case "--data" -> dir = Path.of(args[i + 1]);
                 case "--log" -> logDir = Path.of(args[i + 1]);
                 case "--checkpoint" -> ck = args[i + 1];
+                case "--gpu" -> ctx = Context.gpu(Integer.parseInt(args[i + 1]));
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         Engine.setNumThreads(threads);
-        System.out.printf("Kiln Module.fit on MNIST, MLP 784-512-512-10: %d epochs, batch %d, SGD lr %.3g momentum %.2f, %d threads, %s%n",
-                epochs, batch, lr, momentum, threads, Engine.simdIsa());
-        Result r = fit(dir, epochs, batch, lr, momentum, seed, false, logDir, ck);
+        System.out.printf("Kiln Module.fit on MNIST, MLP 784-512-512-10: %d epochs, batch %d, SGD lr %.3g momentum %.2f, on %s, %d threads, %s%n",
+                epochs, batch, lr, momentum, ctx, threads, Engine.simdIsa());
+        Result r = fit(dir, epochs, batch, lr, momentum, seed, false, logDir, ck, ctx);
         System.out.printf("%nfinal validation accuracy %.4f, %.0f samples/s; curves in %s%n", r.validationAccuracy(),
                 r.samplesPerSecond(), logDir.resolve("mnist-train.png"));
     }
