@@ -2,7 +2,9 @@
 // (_plus_scalar, _minus_scalar, _rminus_scalar, _mul_scalar, _div_scalar, _rdiv_scalar), unary
 // (negative, exp, log, sqrt, square, abs), Activation and _backward_Activation, and the SGD
 // optimizer updates (sgd_update, sgd_mom_update). Same inputs, outputs and parameters as the CPU
-// ops; float32 and float64; every OpReq honoured.
+// ops; float32 and float64; every OpReq honoured. The rest of the elementwise family (broadcast,
+// the other scalar ops, the unary backward ops, reductions, the internal copy / fill / sum ops)
+// lives in ops/tensor_*.cu.
 //
 // Every array here is flat: all inputs and outputs of one call have the same number of elements n
 // (shapes were checked at bind time; we re-check the element counts). Outputs may alias inputs
@@ -45,8 +47,6 @@ template <typename T> struct MulScalar { T s; __device__ T operator()(T a) const
 template <typename T> struct DivScalar { T s; __device__ T operator()(T a) const { return a / s; } };
 template <typename T> struct RDivScalar { T s; __device__ T operator()(T a) const { return s / a; } };
 
-struct Identity { template <typename T> __device__ T operator()(T a) const { return a; } };
-template <typename T> struct Fill { T v; __device__ T operator()(T) const { return v; } };
 struct Negative { template <typename T> __device__ T operator()(T a) const { return -a; } };
 struct Exp { template <typename T> __device__ T operator()(T a) const { return k_exp(a); } };
 struct Log { template <typename T> __device__ T operator()(T a) const { return k_log(a); } };
@@ -265,39 +265,6 @@ void sgd_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlo
   KILN_CUDA_LAUNCH_CHECK(name);
 }
 
-// identity / _copy / BlockGrad: nothing to do when the planner aliased the output to the input.
-void copy_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-             const std::vector<TBlob>& out) {
-  if (!prologue("identity", in, 1, 2, req, out)) return;
-  if (in[0].ptr == out[0].ptr && req[0] != OpReq::kAddTo) return;
-  DeviceGuard g(device_of(ctx, in, out));
-  launch_unary(ctx, in[0], req[0], out[0], Identity(), "identity");  // in[0], out[0]: [n]
-}
-
-// zeros_like / ones_like: the input's data is not read.
-template <int kValue>
-void fill_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-             const std::vector<TBlob>& out) {
-  check_on_gpu("fill", out, "output");
-  if (req[0] == OpReq::kNullOp || (req[0] == OpReq::kAddTo && kValue == 0)) return;
-  DeviceGuard g(device_of(ctx, in, out));
-  KILN_FLOAT_SWITCH(out[0].dtype, T, { launch_unary_t<T>(ctx, out[0], req[0], out[0], Fill<T>{T(kValue)}, "fill"); });
-}
-
-// ElementWiseSum / _grad_add: out = in0 + in1 + ... (each in_k: [n]); pairwise passes, the first
-// honours the request, the rest accumulate into out.
-void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-                     const std::vector<TBlob>& out) {
-  if (!prologue("ElementWiseSum", in, 1, 1 << 20, req, out)) return;
-  DeviceGuard g(device_of(ctx, in, out));
-  if (in.size() == 1) {
-    launch_unary(ctx, in[0], req[0], out[0], Identity(), "ElementWiseSum");
-    return;
-  }
-  launch_binary(ctx, in[0], in[1], req[0], out[0], Add(), "ElementWiseSum");
-  for (size_t k = 2; k < in.size(); ++k) launch_binary(ctx, out[0], in[k], OpReq::kWriteTo, out[0], Add(), "ElementWiseSum");
-}
-
 }  // namespace
 
 void register_elemwise_gpu(OpRegistry& r) {
@@ -322,14 +289,6 @@ void register_elemwise_gpu(OpRegistry& r) {
 
   set_gpu(r, "Activation", activation_forward);
   set_gpu(r, "_backward_Activation", activation_backward);
-
-  set_gpu(r, "identity", copy_op);
-  set_gpu(r, "BlockGrad", copy_op);
-  set_gpu(r, "_identity_with_attr_like_rhs", copy_op);
-  set_gpu(r, "zeros_like", fill_op<0>);
-  set_gpu(r, "ones_like", fill_op<1>);
-  set_gpu(r, "ElementWiseSum", elementwise_sum);
-  set_gpu(r, "_grad_add", elementwise_sum);
 
   set_gpu(r, "sgd_update", sgd_update);
   set_gpu(r, "sgd_mom_update", sgd_mom_update);

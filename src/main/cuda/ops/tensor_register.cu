@@ -1,10 +1,16 @@
-// Registration of the tensor family's GPU kernels (filled in as the family's kernels land).
-#include "common/kernels.cuh"
+// Registration of the tensor family's GPU kernels: elementwise binary / broadcast / scalar / unary
+// ops beyond elemwise.cu's, reductions, argmax/argmin, the internal ops, Cast, where and _arange.
+#include "ops/tensor_common.cuh"
 
 namespace kiln {
 namespace cuda {
 
-void register_tensor_gpu(OpRegistry& r) { (void)r; }
+void register_tensor_gpu(OpRegistry& r) {
+  tensor::register_tensor_binary_gpu(r);
+  tensor::register_tensor_unary_gpu(r);
+  tensor::register_tensor_reduce_gpu(r);
+  tensor::register_tensor_misc_gpu(r);
+}
 
 }  // namespace cuda
 }  // namespace kiln

@@ -1,22 +1,358 @@
 package dev.kiln.gpu;
 
+import dev.kiln.ndarray.DType;
+import dev.kiln.op.Ops;
 import dev.kiln.symbol.Symbol;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 
-/** GPU consistency cases of the Tensor operator family (see {@link GpuCase}). */
+/**
+ * GPU consistency cases of the Tensor operator family (see {@link GpuCase}): elementwise binary,
+ * broadcast, scalar and unary ops, reductions, argmax/argmin, the internal ops, Cast, where,
+ * _arange and the SGD updates. Backward ops are exercised through graph cases with backward (and
+ * {@code addTo()} for the kAddTo path); a few cases are large (> 70k elements) so that the kernels
+ * run many blocks and the reductions split into segments.
+ */
 final class GpuTensorCases implements GpuCases {
+    private static Symbol x() {
+        return Symbol.variable("x");
+    }
+
+    private static Symbol y() {
+        return Symbol.variable("y");
+    }
+
+    private static int nodes;
+
+    /** A node of {@code op} with a fresh name (graphs may hold the same op twice). */
+    private static Symbol op(String op, Map<String, String> attrs, Symbol... in) {
+        return Symbol.create(op, op.replace("_", "") + nodes++, attrs, null, in);
+    }
+
+    private static Map<String, long[]> shapes(Object... kv) {
+        Map<String, long[]> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], (long[]) kv[i + 1]);
+        }
+        return m;
+    }
+
+    private static long[] s(long... d) {
+        return d;
+    }
+
+    /** Uniform float32-exact values in [lo, hi). */
+    private static GpuCase.Gen uniform(double lo, double hi) {
+        return (n, seed) -> {
+            Random r = new Random(seed);
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = (float) (lo + (hi - lo) * r.nextDouble());
+            }
+            return v;
+        };
+    }
+
+    /** Values k/q for random integers k in [lo*q, hi*q): many exact ties (and zeros). */
+    private static GpuCase.Gen quantized(double lo, double hi, int q) {
+        return (n, seed) -> {
+            Random r = new Random(seed);
+            double[] v = new double[n];
+            int a = (int) Math.round(lo * q), b = (int) Math.round(hi * q);
+            for (int i = 0; i < n; i++) {
+                v[i] = (double) (a + r.nextInt(b - a)) / q;
+            }
+            return v;
+        };
+    }
+
+    private static final GpuCase.Gen POSITIVE = uniform(0.5, 2.0);
+
     @Override
     public List<GpuCase> cases() {
         List<GpuCase> c = new ArrayList<>();
-        Symbol x = Symbol.variable("x");
-        Symbol y = Symbol.variable("y");
-        c.add(GpuCase.graph("elemwise_add", Symbol.create("elemwise_add", "e", null, null, x, y),
-                Map.of("x", new long[] {3, 5}, "y", new long[] {3, 5})).addTo());
-        c.add(GpuCase.invoke("sgd_mom_update", "sgd_mom_update", Map.of("lr", 0.1, "momentum", 0.9, "wd", 0.01),
-                new long[] {7}, new long[] {7}, new long[] {7}));
+        sameShape(c);
+        broadcast(c);
+        scalar(c);
+        unary(c);
+        reduce(c);
+        argReduce(c);
+        internal(c);
+        cast(c);
+        where(c);
+        optimizer(c);
         return c;
+    }
+
+    // ---- same-shape binary ---------------------------------------------------------------------------
+
+    private static void sameShape(List<GpuCase> c) {
+        Map<String, long[]> small = shapes("x", s(3, 5), "y", s(3, 5));
+        for (String o : new String[] {"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div"}) {
+            GpuCase g = GpuCase.graph(o, op(o, null, x(), y()), small).addTo();
+            if (o.equals("elemwise_div")) {
+                g.input("y", POSITIVE);
+            }
+            c.add(g);
+        }
+        c.add(GpuCase.graph("elemwise_mul large", op("elemwise_mul", null, x(), y()),
+                shapes("x", s(301, 257), "y", s(301, 257))).addTo());
+        // ties (quantized inputs) send the gradient to lhs
+        c.add(GpuCase.graph("_maximum ties", op("_maximum", null, x(), y()), shapes("x", s(7, 9), "y", s(7, 9)))
+                .input("x", quantized(-1, 1, 4)).input("y", quantized(-1, 1, 4)).addTo());
+        c.add(GpuCase.graph("_minimum ties", op("_minimum", null, x(), y()), shapes("x", s(7, 9), "y", s(7, 9)))
+                .input("x", quantized(-1, 1, 4)).input("y", quantized(-1, 1, 4)).addTo());
+        c.add(GpuCase.graph("_power", op("_power", null, x(), y()), shapes("x", s(6, 11), "y", s(6, 11)))
+                .input("x", POSITIVE).addTo().tol(2e-4, 1e-5, 1e-9, 1e-11));
+        c.add(GpuCase.graph("_maximum large", op("_maximum", null, x(), y()),
+                shapes("x", s(70007), "y", s(70007))));
+    }
+
+    // ---- broadcast -----------------------------------------------------------------------------------
+
+    private static final String[] BROADCAST = {"broadcast_add", "broadcast_sub", "broadcast_mul", "broadcast_div",
+        "broadcast_maximum", "broadcast_minimum", "broadcast_power"};
+
+    private static GpuCase bcast(String label, String o, long[] xs, long[] ys) {
+        GpuCase g = GpuCase.graph(label, op(o, null, x(), y()), shapes("x", xs, "y", ys)).addTo();
+        if (o.equals("broadcast_div")) {
+            g.input("y", POSITIVE);
+        }
+        if (o.equals("broadcast_power")) {
+            g.input("x", POSITIVE).tol(2e-4, 1e-5, 1e-9, 1e-11);
+        }
+        if (o.equals("broadcast_maximum") || o.equals("broadcast_minimum")) {
+            g.input("x", quantized(-1, 1, 4)).input("y", quantized(-1, 1, 4));
+        }
+        return g;
+    }
+
+    private static void broadcast(List<GpuCase> c) {
+        for (String o : BROADCAST) {
+            // both sides broadcast, different ranks
+            c.add(bcast(o + " [4,1,5]x[3,1]", o, s(4, 1, 5), s(3, 1)));
+            // rhs a trailing vector
+            c.add(bcast(o + " [2,3,4,5]x[5]", o, s(2, 3, 4, 5), s(5)));
+        }
+        // no broadcasting at all (one-pass backward)
+        c.add(bcast("broadcast_mul same shape", "broadcast_mul", s(4, 6), s(4, 6)));
+        c.add(bcast("broadcast_add same shape", "broadcast_add", s(4, 6), s(4, 6)));
+        // lhs broadcast (the reduced gradient is the lhs one)
+        c.add(bcast("broadcast_sub [1,7]x[5,7]", "broadcast_sub", s(1, 7), s(5, 7)));
+        c.add(bcast("broadcast_div [5,1]x[5,7]", "broadcast_div", s(5, 1), s(5, 7)));
+        // large: rhs gradient reduced over the outer axis (column reduction in segments)
+        c.add(bcast("broadcast_mul large [300,260]x[1,260]", "broadcast_mul", s(300, 260), s(1, 260)));
+        // large: reduced over the inner axis (row reduction)
+        c.add(bcast("broadcast_add large [260,300]x[260,1]", "broadcast_add", s(260, 300), s(260, 1)));
+        // large: a single broadcast scalar (one output, segmented row reduction)
+        c.add(bcast("broadcast_maximum large [78001]x[1]", "broadcast_maximum", s(78001), s(1)));
+        c.add(bcast("broadcast_sub large [3,40,700]x[40,1]", "broadcast_sub", s(3, 40, 700), s(40, 1)));
+    }
+
+    // ---- scalar --------------------------------------------------------------------------------------
+
+    private static GpuCase scalarCase(String label, String o, String scalar, long[] shape) {
+        return GpuCase.graph(label, op(o, Map.of("scalar", scalar), x()), shapes("x", shape)).addTo();
+    }
+
+    private static void scalar(List<GpuCase> c) {
+        c.add(scalarCase("_plus_scalar", "_plus_scalar", "1.5", s(4, 7)));
+        c.add(scalarCase("_minus_scalar", "_minus_scalar", "0.25", s(4, 7)));
+        c.add(scalarCase("_rminus_scalar", "_rminus_scalar", "3", s(4, 7)));
+        c.add(scalarCase("_mul_scalar", "_mul_scalar", "-2.5", s(4, 7)));
+        c.add(scalarCase("_div_scalar", "_div_scalar", "3", s(4, 7)));
+        c.add(scalarCase("_rdiv_scalar", "_rdiv_scalar", "2", s(4, 7)).input("x", POSITIVE));
+        c.add(scalarCase("_maximum_scalar ties", "_maximum_scalar", "0.25", s(5, 9)).input("x", quantized(-1, 1, 4)));
+        c.add(scalarCase("_minimum_scalar ties", "_minimum_scalar", "-0.5", s(5, 9)).input("x", quantized(-1, 1, 4)));
+        c.add(scalarCase("_power_scalar 2", "_power_scalar", "2", s(5, 9)));
+        c.add(scalarCase("_power_scalar 1", "_power_scalar", "1", s(5, 9)));
+        c.add(scalarCase("_power_scalar 2.5", "_power_scalar", "2.5", s(5, 9)).input("x", POSITIVE)
+                .tol(2e-4, 1e-5, 1e-9, 1e-11));
+        c.add(scalarCase("_rpower_scalar", "_rpower_scalar", "1.7", s(5, 9)).tol(2e-4, 1e-5, 1e-9, 1e-11));
+        c.add(scalarCase("_rdiv_scalar large", "_rdiv_scalar", "-1.5", s(71003)).input("x", POSITIVE));
+    }
+
+    // ---- unary ---------------------------------------------------------------------------------------
+
+    private static void unary(List<GpuCase> c) {
+        c.add(GpuCase.graph("negative", op("negative", null, x()), shapes("x", s(3, 8))).addTo());
+        c.add(GpuCase.graph("exp", op("exp", null, x()), shapes("x", s(3, 8))).addTo());
+        c.add(GpuCase.graph("exp large", op("exp", null, x()), shapes("x", s(70001))));
+        c.add(GpuCase.graph("log", op("log", null, x()), shapes("x", s(3, 8))).input("x", POSITIVE).addTo());
+        c.add(GpuCase.graph("sqrt", op("sqrt", null, x()), shapes("x", s(3, 8))).input("x", POSITIVE).addTo());
+        c.add(GpuCase.graph("square", op("square", null, x()), shapes("x", s(3, 8))).addTo());
+        c.add(GpuCase.graph("abs with zeros", op("abs", null, x()), shapes("x", s(5, 8)))
+                .input("x", quantized(-1, 1, 4)).addTo());
+        // bounds hit exactly (inclusive gradient) by the quantized inputs
+        c.add(GpuCase.graph("clip", op("clip", Map.of("a_min", "-0.5", "a_max", "0.25"), x()), shapes("x", s(6, 9)))
+                .input("x", quantized(-1, 1, 4)).addTo());
+        c.add(GpuCase.graph("clip large", op("clip", Map.of("a_min", "-0.3", "a_max", "0.7"), x()),
+                shapes("x", s(90, 800))));
+        // chains: exp's gradient is elemwise_mul(ograd, y), negative's is negative(ograd)
+        c.add(GpuCase.graph("log(sqrt(square))", op("log", null, op("sqrt", null, op("square", null, x()))),
+                shapes("x", s(4, 6))).input("x", POSITIVE).addTo());
+    }
+
+    // ---- reductions --------------------------------------------------------------------------------
+
+    private static GpuCase red(String o, Map<String, String> attrs, long[] shape, String what) {
+        GpuCase g = GpuCase.graph(o + " " + what, op(o, attrs, x()), shapes("x", shape)).addTo();
+        if (o.equals("max") || o.equals("min")) {
+            g.input("x", quantized(-1, 1, 8));  // ties: every position equal to the extremum gets the gradient
+        }
+        return g;
+    }
+
+    private static void reduce(List<GpuCase> c) {
+        for (String o : new String[] {"sum", "mean", "max", "min"}) {
+            c.add(red(o, null, s(4, 5, 6), "all"));
+            c.add(red(o, Map.of("axis", "1"), s(4, 5, 6), "axis=1"));
+            c.add(red(o, Map.of("axis", "(0, 2)", "keepdims", "True"), s(4, 5, 6), "axis=(0,2) keepdims"));
+            c.add(red(o, Map.of("axis", "-1"), s(4, 5, 6), "axis=-1"));
+            c.add(red(o, Map.of("axis", "1", "exclude", "True"), s(4, 5, 6), "exclude axis=1"));
+        }
+        // large: inner (row), outer (column, segmented), everything (one output, segmented)
+        c.add(red("sum", Map.of("axis", "1"), s(300, 301), "large axis=1"));
+        c.add(red("sum", Map.of("axis", "0"), s(300, 301), "large axis=0"));
+        c.add(red("mean", null, s(90011), "large all"));
+        c.add(red("max", Map.of("axis", "0"), s(2000, 40), "large axis=0"));
+        c.add(red("min", Map.of("axis", "(0, 2)"), s(50, 3, 600), "large axis=(0,2)"));
+        c.add(red("sum", Map.of("axis", "(1, 3)", "keepdims", "True"), s(3, 4, 5, 6, 7), "rank 5 axis=(1,3)"));
+    }
+
+    private static void argReduce(List<GpuCase> c) {
+        for (String o : new String[] {"argmax", "argmin"}) {
+            c.add(GpuCase.invoke(o + " axis=1", o, Map.of("axis", "1"), s(6, 9, 4)).input("in0", quantized(-1, 1, 4)));
+            c.add(GpuCase.invoke(o + " axis=-1 keepdims", o, Map.of("axis", "-1", "keepdims", "True"), s(6, 9, 4))
+                    .input("in0", quantized(-1, 1, 4)));
+            c.add(GpuCase.invoke(o + " all", o, Map.of(), s(7, 13)).input("in0", quantized(-1, 1, 8)));
+            c.add(GpuCase.invoke(o + " int32", o, Map.of("axis", "0"), s(11, 5)).input("in0", quantized(-50, 50, 1))
+                    .dtypes(DType.INT32));
+            c.add(GpuCase.invoke(o + " large axis=1", o, Map.of("axis", "1"), s(3, 70001)));
+            c.add(GpuCase.invoke(o + " large axis=0", o, Map.of("axis", "0"), s(1000, 90)));
+        }
+        // in a graph: the gradient is zeros_like
+        c.add(GpuCase.graph("argmax in a graph", op("broadcast_add", null, op("argmax", Map.of("axis", "1"), x()), y()),
+                shapes("x", s(5, 6), "y", s(5))).addTo());
+    }
+
+    // ---- internal ops ---------------------------------------------------------------------------------
+
+    private static void internal(List<GpuCase> c) {
+        c.add(GpuCase.graph("identity", op("elemwise_mul", null, op("identity", null, x()), y()),
+                shapes("x", s(4, 5), "y", s(4, 5))).addTo());
+        c.add(GpuCase.graph("BlockGrad", op("elemwise_add", null, op("BlockGrad", null, op("square", null, x())), y()),
+                shapes("x", s(4, 5), "y", s(4, 5))).addTo());
+        c.add(GpuCase.graph("zeros_like", op("elemwise_add", null, op("zeros_like", null, x()), y()),
+                shapes("x", s(3, 7), "y", s(3, 7))).addTo());
+        c.add(GpuCase.graph("ones_like", op("elemwise_mul", null, op("ones_like", null, x()), y()),
+                shapes("x", s(3, 7), "y", s(3, 7))).addTo());
+        Symbol[] none = new Symbol[0];
+        c.add(GpuCase.graph("_zeros", op("broadcast_add", null, op("_zeros", Map.of("shape", "(3, 7)"), none), x()),
+                shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("_zeros float64", op("broadcast_add", null,
+                op("_zeros", Map.of("shape", "(3, 1)", "dtype", "float64"), none), x()),
+                shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.graph("_arange", op("broadcast_mul", null, x(),
+                op("_arange", Map.of("start", "2", "stop", "11", "step", "1.5", "repeat", "2"), none)),
+                shapes("x", s(3, 12))).addTo().dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("_arange float64", op("broadcast_add", null, x(),
+                op("_arange", Map.of("start", "-3", "stop", "3", "step", "0.25", "dtype", "float64"), none)),
+                shapes("x", s(2, 24))).dtypes(DType.FLOAT64));
+        c.add(GpuCase.graph("_arange int32 to float32", op("broadcast_add", null, x(),
+                op("Cast", Map.of("dtype", "float32"),
+                        op("_arange", Map.of("start", "7", "step", "-2", "stop", "-8", "dtype", "int32"), none))),
+                shapes("x", s(8))).dtypes(DType.FLOAT32));
+        c.add(GpuCase.invoke("_identity_with_attr_like_rhs", "_identity_with_attr_like_rhs", Map.of(),
+                s(4, 6), s(4, 6)));
+        Symbol[] three = {Symbol.variable("a"), Symbol.variable("b"), Symbol.variable("d")};
+        c.add(GpuCase.graph("ElementWiseSum", op("ElementWiseSum", Map.of("num_args", "3"), three),
+                shapes("a", s(5, 7), "b", s(5, 7), "d", s(5, 7))).addTo());
+        long[][] many = new long[40][];
+        for (int i = 0; i < many.length; i++) {
+            many[i] = s(3, 33);
+        }
+        c.add(GpuCase.invoke("ElementWiseSum 40 inputs", "ElementWiseSum", Map.of("num_args", "40"), many));
+        c.add(GpuCase.invoke("ElementWiseSum large", "ElementWiseSum", Map.of("num_args", "2"), s(70001), s(70001)));
+        c.add(GpuCase.invoke("_grad_add", "_grad_add", Map.of(), s(6, 5), s(6, 5)));
+        // x feeds two consumers: the gradient pass sums their gradients (ElementWiseSum / _grad_add)
+        Symbol shared = x();
+        c.add(GpuCase.graph("gradient accumulation", op("elemwise_add", null, op("square", null, shared),
+                op("exp", null, shared)), shapes("x", s(4, 9))).addTo());
+        for (String norm : new String[] {"null", "batch", "valid"}) {
+            c.add(GpuCase.graph("MakeLoss " + norm, op("MakeLoss",
+                    Map.of("normalization", norm, "grad_scale", "0.5", "valid_thresh", "0.1"),
+                    op("elemwise_mul", null, x(), y())), shapes("x", s(6, 7), "y", s(6, 7))).addTo());
+        }
+        c.add(GpuCase.graph("MakeLoss valid large", op("MakeLoss", Map.of("normalization", "valid"),
+                op("elemwise_mul", null, x(), y())), shapes("x", s(80001), "y", s(80001))));
+        // _NoGradient is a placeholder that is never executed (its kernels, CPU and GPU, throw)
+        c.add(GpuCase.custom("_NoGradient is never executed", ctx -> {
+            if (Ops.info("_NoGradient") == null) {
+                throw new AssertionError("_NoGradient is not registered");
+            }
+        }, "_NoGradient"));
+    }
+
+    // ---- Cast ---------------------------------------------------------------------------------------
+
+    private static Symbol halfRoundTrip() {
+        return op("Cast", Map.of("dtype", "float32"), op("Cast", Map.of("dtype", "float16"), x()));
+    }
+
+    private static void cast(List<GpuCase> c) {
+        GpuCase.Gen wide = uniform(-100, 100);
+        GpuCase.Gen bytes = uniform(0, 200);
+        c.add(GpuCase.invoke("Cast to int32", "Cast", Map.of("dtype", "int32"), s(5, 9)).input("in0", wide));
+        c.add(GpuCase.invoke("Cast to int64", "Cast", Map.of("dtype", "int64"), s(5, 9)).input("in0", wide));
+        c.add(GpuCase.invoke("Cast to int8", "Cast", Map.of("dtype", "int8"), s(5, 9)).input("in0", wide));
+        c.add(GpuCase.invoke("Cast to uint8", "Cast", Map.of("dtype", "uint8"), s(5, 9)).input("in0", bytes));
+        c.add(GpuCase.invoke("Cast to float64", "Cast", Map.of("dtype", "float64"), s(5, 9)));
+        c.add(GpuCase.invoke("Cast to float32", "Cast", Map.of("dtype", "float32"), s(5, 9)));
+        c.add(GpuCase.invoke("Cast uint8 to float64", "Cast", Map.of("dtype", "float64"), s(4, 6))
+                .input("in0", quantized(0, 255, 1)).type("in0", DType.UINT8).dtypes(DType.FLOAT32));
+        // float16 results are read back through a second Cast (the host cannot convert float16)
+        c.add(GpuCase.graph("Cast float16 wide", halfRoundTrip(), shapes("x", s(5, 9))).input("x", wide).forwardOnly());
+        c.add(GpuCase.graph("Cast large float16", halfRoundTrip(), shapes("x", s(70001))).input("x", wide)
+                .forwardOnly());
+        c.add(GpuCase.graph("Cast int32 to float16", halfRoundTrip(), shapes("x", s(4, 6)))
+                .input("x", quantized(-3000, 3000, 1)).type("x", DType.INT32).dtypes(DType.FLOAT32).forwardOnly());
+        // backward: _backward_Cast casts the float16 / float64 gradient back
+        c.add(GpuCase.graph("Cast float16 round trip", op("Cast", Map.of("dtype", "float32"),
+                op("Cast", Map.of("dtype", "float16"), x())), shapes("x", s(4, 9))).addTo()
+                .tol(1e-3, 1e-3, 1e-9, 1e-11));
+        c.add(GpuCase.graph("Cast to float64", op("Cast", Map.of("dtype", "float64"), x()), shapes("x", s(4, 9)))
+                .addTo().dtypes(DType.FLOAT32));
+    }
+
+    // ---- where ---------------------------------------------------------------------------------------
+
+    private static void where(List<GpuCase> c) {
+        Symbol cond = Symbol.variable("cond");
+        GpuCase.Gen mask = quantized(-1, 2, 1);  // -1, 0, 1: nonzero is true
+        c.add(GpuCase.graph("where", op("where", null, cond, x(), y()),
+                shapes("cond", s(5, 8), "x", s(5, 8), "y", s(5, 8))).input("cond", mask).addTo());
+        c.add(GpuCase.graph("where 1-D condition", op("where", null, cond, x(), y()),
+                shapes("cond", s(5), "x", s(5, 8), "y", s(5, 8))).input("cond", mask).noGrad("cond").addTo());
+        c.add(GpuCase.graph("where large", op("where", null, cond, x(), y()),
+                shapes("cond", s(300, 250), "x", s(300, 250), "y", s(300, 250))).input("cond", mask));
+        c.add(GpuCase.invoke("where int32 condition", "where", Map.of(), s(4, 6), s(4, 6), s(4, 6))
+                .input("in0", mask).type("in0", DType.INT32));
+        c.add(GpuCase.invoke("where int32 values", "where", Map.of(), s(4, 6), s(4, 6), s(4, 6))
+                .input("in0", mask).input("in1", quantized(-9, 9, 1)).input("in2", quantized(-9, 9, 1))
+                .dtypes(DType.INT32));
+    }
+
+    // ---- optimizer updates kept in elemwise.cu --------------------------------------------------------
+
+    private static void optimizer(List<GpuCase> c) {
+        c.add(GpuCase.invoke("sgd_update", "sgd_update", Map.of("lr", 0.1, "wd", 0.01, "clip_gradient", 0.5),
+                s(7, 3), s(7, 3)));
+        c.add(GpuCase.invoke("sgd_mom_update", "sgd_mom_update", Map.of("lr", 0.1, "momentum", 0.9, "wd", 0.01),
+                s(7), s(7), s(7)));
     }
 }

@@ -1,0 +1,413 @@
+// GPU kernels of the internal operators (CPU: src/main/cpp/ops/internal/internal.cc): identity,
+// _identity_with_attr_like_rhs, BlockGrad, MakeLoss (+ _backward_MakeLoss), zeros_like,
+// ones_like, _zeros, ElementWiseSum, _grad_add, _NoGradient; Cast and _backward_Cast (CPU:
+// ops/index/cast.cc); where and _backward_where (ops/index/take.cc); _arange (ops/index/sort.cc).
+// Every storage dtype where the CPU kernel takes it (float16 as __half); accumulation (kAddTo)
+// only into float32/float64, as the CPU.
+#include <cmath>
+#include <string>
+
+#include "ops/tensor_common.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace tensor {
+namespace {
+
+template <typename T> struct Ident { __device__ T operator()(T x) const { return x; } };
+
+// ---- copies ----------------------------------------------------------------------------------------
+
+// identity / BlockGrad / MakeLoss / _identity_with_attr_like_rhs (in[1] only gives the shape):
+// out = in[0] (any dtype; nothing when the planner aliased them), or out += in[0] (float).
+void copy(const char* name, const OpCtx& ctx, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+          const std::vector<TBlob>& out) {
+  check_call(name, in, 1, 2, req, out, 1);
+  const TBlob& x = in[0];   // [any]
+  const TBlob& y = out[0];  // same size
+  check_size(name, x, y.size(), "input", y.shape);
+  check_dtype(name, x, y.dtype, "input");
+  if (req[0] == OpReq::kNullOp || y.size() == 0) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  if (req[0] != OpReq::kAddTo) {
+    if (x.ptr != y.ptr)
+      KILN_CUDA_CHECK(cudaMemcpyAsync(y.ptr, x.ptr, y.bytes(), cudaMemcpyDeviceToDevice, stream_of(ctx)));
+    return;
+  }
+  KILN_FLOAT_SWITCH(y.dtype, T, { launch_map1(ctx, y.size(), x.dptr<T>(), y.dptr<T>(), req[0], Ident<T>(), name); });
+}
+
+Kernel copy_op(const char* name) {
+  return [name](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) { copy(name, ctx, in, req, out); };
+}
+
+// ---- fills -----------------------------------------------------------------------------------------
+
+// y: [n] = v (write), y += v (add, float only)
+template <typename T>
+__global__ void fill_kernel(int64_t n, T* y, int req, double v) {
+  const T tv = convert<T>(v);
+  KILN_GRID_STRIDE(i, n) {
+    if constexpr (std::is_floating_point<T>::value) assign(y, i, req, tv);
+    else y[i] = tv;
+  }
+}
+
+// zeros_like / ones_like (the input's data is not read) and _zeros (no input).
+template <int kValue>
+void fill_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+             const std::vector<TBlob>& out) {
+  const char* name = kValue == 0 ? "zeros_like/_zeros" : "ones_like";
+  check_call(name, in, 0, 1, req, out, 1);
+  const TBlob& y = out[0];  // [n]
+  if (req[0] == OpReq::kNullOp || y.size() == 0) return;
+  if (req[0] == OpReq::kAddTo && kValue == 0) return;
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(y.dtype))
+    throw KilnError(std::string(name) + " (GPU): accumulation needs float32/float64, got " + dtype_name(y.dtype));
+  DeviceGuard dg(device_of(ctx, in, out));
+  if (kValue == 0) {
+    KILN_CUDA_CHECK(cudaMemsetAsync(y.ptr, 0, y.bytes(), stream_of(ctx)));
+    return;
+  }
+  const int64_t n = y.size();
+  KILN_ANY_SWITCH(y.dtype, T, {
+    fill_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, y.dptr<T>(), req_int(req[0]), (double)kValue);
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+// ---- ElementWiseSum / _grad_add ------------------------------------------------------------------
+
+constexpr int kPackedInputs = 32;
+template <typename T>
+struct PtrPack {
+  const T* p[kPackedInputs];
+};
+
+// y: [n] (=|+=) x_0 + x_1 + ... + x_{k-1}, summed left to right in T as the CPU; each x_j: [n].
+// The pointers come by value (k <= kPackedInputs) or from device memory (list != nullptr).
+// y may alias x_0: every x_j[i] is read before y[i] is written.
+template <typename T>
+__global__ void add_n_kernel(int64_t n, PtrPack<T> pack, const T* const* list, int k, T* y, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    T s = list ? list[0][i] : pack.p[0][i];
+    for (int j = 1; j < k; ++j) s += list ? list[j][i] : pack.p[j][i];
+    assign(y, i, req, s);
+  }
+}
+
+void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  const char* name = "ElementWiseSum";
+  check_call(name, in, 1, 1 << 30, req, out, 1);
+  const int64_t n = out[0].size();
+  for (size_t j = 0; j < in.size(); ++j) {
+    check_size(name, in[j], n, "input", out[0].shape);
+    check_dtype(name, in[j], out[0].dtype, "input");
+  }
+  if (req[0] == OpReq::kNullOp || n == 0) return;
+  const int device = device_of(ctx, in, out);
+  DeviceGuard dg(device);
+  const int k = (int)in.size();
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    PtrPack<T> pack{};
+    if (k <= kPackedInputs) {
+      for (int j = 0; j < k; ++j) pack.p[j] = in[j].dptr<T>();
+      add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, nullptr, k, out[0].dptr<T>(),
+                                                                   req_int(req[0]));
+      KILN_CUDA_LAUNCH_CHECK(name);
+    } else {
+      std::vector<const T*> host((size_t)k);
+      for (int j = 0; j < k; ++j) host[(size_t)j] = in[j].dptr<T>();
+      DeviceScratch list(device, sizeof(const T*) * (size_t)k);
+      // pageable source: the call returns once the pointers are staged, so `host` may go away
+      KILN_CUDA_CHECK(cudaMemcpyAsync(list.as<const T*>(), host.data(), sizeof(const T*) * (size_t)k,
+                                      cudaMemcpyHostToDevice, stream_of(ctx)));
+      add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, list.as<const T*>(), k, out[0].dptr<T>(),
+                                                                   req_int(req[0]));
+      KILN_CUDA_LAUNCH_CHECK(name);
+    }
+  });
+}
+
+// ---- MakeLoss backward ---------------------------------------------------------------------------
+
+/// Counts the elements above a threshold (exact integer sum: order-independent).
+template <typename T>
+struct CountAbove {
+  typedef long long Acc;
+  T th;
+  __device__ Acc init() const { return 0; }
+  __device__ Acc step(Acc a, T x, int64_t) const { return a + (x > th ? 1 : 0); }
+  __device__ Acc merge(Acc a, Acc b) const { return a + b; }
+};
+struct StoreCount {
+  long long* c;
+  __device__ void operator()(int64_t, long long a) const { *c = a; }
+};
+
+// dx: [n] (=|+=) (T)(grad_scale / norm), norm = *count (>= 1) when count != nullptr, else host_norm
+template <typename T>
+__global__ void make_loss_grad_kernel(int64_t n, T* dx, int req, double grad_scale, double host_norm,
+                                      const long long* count) {
+  const double norm = count ? (*count > 0 ? (double)*count : 1.0) : host_norm;
+  const T g = (T)(grad_scale / norm);
+  KILN_GRID_STRIDE(i, n) { assign(dx, i, req, g); }
+}
+
+// in: output y [N, ...] (the head gradient is not read); out: dx [same]
+void make_loss_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                        const std::vector<TBlob>& out) {
+  const char* name = "_backward_MakeLoss";
+  check_call(name, in, 1, 1, req, out, 1);
+  const TBlob& y = in[0];
+  const TBlob& dx = out[0];
+  check_size(name, y, dx.size(), "output", dx.shape);
+  if (req[0] == OpReq::kNullOp || dx.size() == 0) return;
+  const std::string& mode = a.s("normalization");
+  double norm = 1.0;
+  if (mode == "batch") norm = y.shape.ndim() > 0 ? (double)y.shape[0] : 1.0;
+  const double grad_scale = a.f("grad_scale");
+  const int64_t n = dx.size();
+  const int device = device_of(ctx, in, out);
+  DeviceGuard dg(device);
+  KILN_FLOAT_SWITCH(dx.dtype, T, {
+    if (mode == "valid") {
+      check_dtype(name, y, dx.dtype, "output");
+      DeviceScratch cnt(device, sizeof(long long));
+      const RPlan p = make_rplan(name, Shape({n}), Shape({1}));
+      launch_reduce(ctx, device, p, y.dptr<T>(), CountAbove<T>{(T)a.f("valid_thresh")},
+                    StoreCount{cnt.as<long long>()}, name);
+      make_loss_grad_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, dx.dptr<T>(), req_int(req[0]),
+                                                                           grad_scale, norm, cnt.as<long long>());
+      KILN_CUDA_LAUNCH_CHECK(name);
+    } else {
+      make_loss_grad_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, dx.dptr<T>(), req_int(req[0]),
+                                                                           grad_scale, norm, nullptr);
+      KILN_CUDA_LAUNCH_CHECK(name);
+    }
+  });
+}
+
+void no_gradient(const OpCtx&, const Attrs&, const std::vector<TBlob>&, const std::vector<OpReq>&,
+                 const std::vector<TBlob>&) {
+  throw KilnError("internal: _NoGradient executed");
+}
+
+// ---- Cast ------------------------------------------------------------------------------------------
+
+// x: [n] (S), y: [n] (D); add: y = (D)(y + (D)x) (float D only)
+template <typename S, typename D>
+__global__ void cast_kernel(int64_t n, const S* x, D* y, bool add) {
+  KILN_GRID_STRIDE(i, n) {
+    const D v = convert<D>(x[i]);
+    if constexpr (std::is_floating_point<D>::value) y[i] = add ? (D)(y[i] + v) : v;
+    else y[i] = v;
+  }
+}
+
+void cast_blob(const OpCtx& ctx, const TBlob& src, const TBlob& dst, OpReq req, const char* op) {
+  if (req == OpReq::kNullOp) return;
+  const int64_t n = src.size();
+  if (dst.size() != n)
+    throw KilnError(std::string(op) + " (GPU): source " + src.shape.str() + " and destination " + dst.shape.str() +
+                    " differ in size");
+  if (req == OpReq::kAddTo && !is_float_dtype(dst.dtype))
+    throw KilnError(std::string(op) + " (GPU): accumulation (grad_req add) needs float32/float64, got " +
+                    dtype_name(dst.dtype));
+  if (n == 0) return;
+  if (req != OpReq::kAddTo && src.ptr == dst.ptr && src.dtype == dst.dtype) return;
+  KILN_ANY_SWITCH(src.dtype, S, {
+    KILN_ANY_SWITCH(dst.dtype, D, {
+      cast_kernel<S, D><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, src.dptr<S>(), dst.dptr<D>(),
+                                                                    req == OpReq::kAddTo);
+    });
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+// Cast: x [any] -> y [same shape, dtype]; _backward_Cast: dy [dtype] -> dx [x's dtype]
+template <bool kBackward>
+void cast_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+             const std::vector<TBlob>& out) {
+  const char* name = kBackward ? "_backward_Cast" : "Cast";
+  check_call(name, in, 1, 1, req, out, 1);
+  DeviceGuard dg(device_of(ctx, in, out));
+  cast_blob(ctx, in[0], out[0], req[0], name);
+}
+
+// ---- where -----------------------------------------------------------------------------------------
+
+template <typename C>
+__device__ __forceinline__ bool truthy(C c) { return cmp_value(c) != 0; }
+
+// cond: [n / cols] (per element, or per row of cols elements), x, y, out: [n]
+template <typename C, typename T>
+__global__ void where_kernel(int64_t n, int64_t cols, const C* cond, const T* x, const T* y, T* out, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    const T v = truthy(cond[i / cols]) ? x[i] : y[i];
+    if constexpr (std::is_floating_point<T>::value) assign(out, i, req, v);
+    else out[i] = v;
+  }
+}
+
+// g: [n], cond: [n / cols]; dx, dy: [n]
+template <typename C, typename T>
+__global__ void where_grad_kernel(int64_t n, int64_t cols, const T* g, const C* cond, T* dx, int reqx, T* dy,
+                                  int reqy) {
+  KILN_GRID_STRIDE(i, n) {
+    const bool s = truthy(cond[i / cols]);
+    const T gv = g[i];
+    if (reqx != kReqNull) assign(dx, i, reqx, s ? gv : T(0));
+    if (reqy != kReqNull) assign(dy, i, reqy, s ? T(0) : gv);
+  }
+}
+
+int64_t where_cols(const char* name, const TBlob& c, int64_t n) {
+  const int64_t cs = c.size();
+  if (cs == n || cs == 0) return 1;
+  if (n % cs != 0)
+    throw KilnError(std::string(name) + " (GPU): condition " + c.shape.str() + " does not divide " + std::to_string(n) +
+                    " elements into rows");
+  return n / cs;
+}
+
+// in: condition, x, y; out: [n]
+void where_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+  const char* name = "where";
+  check_call(name, in, 3, 3, req, out, 1);
+  const TBlob& o = out[0];
+  const int64_t n = o.size();
+  for (int k = 1; k < 3; ++k) {
+    check_size(name, in[k], n, k == 1 ? "x" : "y", o.shape);
+    check_dtype(name, in[k], o.dtype, k == 1 ? "x" : "y");
+  }
+  if (req[0] == OpReq::kNullOp || n == 0) return;
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(o.dtype))
+    throw KilnError("where (GPU): accumulation needs float32/float64");
+  const int64_t cols = where_cols(name, in[0], n);
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_ANY_SWITCH(in[0].dtype, C, {
+    KILN_ANY_SWITCH(o.dtype, T, {
+      where_kernel<C, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, cols, in[0].dptr<C>(), in[1].dptr<T>(),
+                                                                     in[2].dptr<T>(), o.dptr<T>(), req_int(req[0]));
+    });
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+// in: ograd [n], condition; out: condition_grad (zeros), x_grad [n], y_grad [n]
+void where_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  const char* name = "_backward_where";
+  check_call(name, in, 2, 2, req, out, 3);
+  const TBlob& g = in[0];
+  const int64_t n = g.size();
+  for (int k = 1; k < 3; ++k) check_size(name, out[k], n, "gradient", g.shape);
+  DeviceGuard dg(device_of(ctx, in, out));
+  if ((req[0] == OpReq::kWriteTo || req[0] == OpReq::kWriteInplace) && out[0].bytes() > 0)
+    KILN_CUDA_CHECK(cudaMemsetAsync(out[0].ptr, 0, out[0].bytes(), stream_of(ctx)));
+  if ((req[1] == OpReq::kNullOp && req[2] == OpReq::kNullOp) || n == 0) return;
+  const int64_t cols = where_cols(name, in[1], n);
+  KILN_FLOAT_SWITCH(g.dtype, T, {
+    KILN_ANY_SWITCH(in[1].dtype, C, {
+      where_grad_kernel<C, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+          n, cols, g.dptr<T>(), in[1].dptr<C>(), out[1].dptr<T>(), req_int(req[1]), out[2].dptr<T>(), req_int(req[2]));
+    });
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+// ---- _arange ---------------------------------------------------------------------------------------
+
+struct Range {
+  double start, stop, step;
+  int64_t repeat, size;
+};
+
+/// The CPU's range_of: stop None means [0, start); errors for step 0, repeat <= 0, empty ranges.
+Range range_of(const Attrs& a) {
+  Range r{a.f("start"), 0, a.f("step"), a.i("repeat"), 0};
+  if (a.has("stop")) r.stop = a.f("stop");
+  else if (a.b("infer_range")) throw KilnError("_arange (GPU): infer_range=True needs a stop value here");
+  else {
+    r.stop = r.start;
+    r.start = 0;
+  }
+  if (r.step == 0) throw KilnError("_arange (GPU) does not support step=0");
+  if (r.repeat <= 0) throw KilnError("_arange (GPU): repeat must be positive, got " + std::to_string(r.repeat));
+  const double n = std::ceil((r.stop - r.start) / r.step);
+  if (r.step > 0 ? !(r.start < r.stop) : !(r.start > r.stop))
+    throw KilnError("_arange (GPU): invalid range (start, stop, step) = (" + std::to_string(r.start) + ", " +
+                    std::to_string(r.stop) + ", " + std::to_string(r.step) + ")");
+  r.size = (int64_t)n * r.repeat;
+  return r;
+}
+
+// y: [n], y[i] = start + (i / repeat) * step computed in T as the CPU (float16 in float, rounded once)
+template <typename T>
+__global__ void arange_kernel(int64_t n, T* y, int req, double start_d, double step_d, int64_t repeat) {
+  KILN_GRID_STRIDE(i, n) {
+    const int64_t j = i / repeat;
+    if constexpr (std::is_same<T, __half>::value) {
+      const float s = __half2float(__double2half(start_d)), st = __half2float(__double2half(step_d));
+      y[i] = __float2half_rn(s + __fmul_rn(__half2float(__double2half((double)j)), st));
+    } else {
+      const T start = (T)start_d, step = (T)step_d;
+      T prod;  // rounded product: no fused multiply-add, as the CPU
+      if constexpr (std::is_same<T, float>::value) prod = __fmul_rn((T)j, step);
+      else if constexpr (std::is_same<T, double>::value) prod = __dmul_rn((T)j, step);
+      else prod = (T)((T)j * step);
+      const T v = (T)(start + prod);
+      if constexpr (std::is_floating_point<T>::value) assign(y, i, req, v);
+      else y[i] = v;
+    }
+  }
+}
+
+void arange_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  const char* name = "_arange";
+  check_call(name, in, 0, 0, req, out, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  const Range r = range_of(a);
+  const TBlob& y = out[0];  // [size]
+  if (y.size() != r.size)
+    throw KilnError("_arange (GPU): output size " + y.shape.str() + " differs from " + std::to_string(r.size));
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(y.dtype))
+    throw KilnError("_arange (GPU): accumulation needs float32/float64");
+  if (r.size == 0) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_ANY_SWITCH(y.dtype, T, {
+    arange_kernel<T><<<grid_for(r.size), kBlock, 0, stream_of(ctx)>>>(r.size, y.dptr<T>(), req_int(req[0]), r.start,
+                                                                        r.step, r.repeat);
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+}  // namespace
+
+void register_tensor_misc_gpu(OpRegistry& r) {
+  set_gpu(r, "identity", copy_op("identity"));
+  set_gpu(r, "BlockGrad", copy_op("BlockGrad"));
+  set_gpu(r, "_identity_with_attr_like_rhs", copy_op("_identity_with_attr_like_rhs"));
+  set_gpu(r, "MakeLoss", copy_op("MakeLoss"));
+  set_gpu(r, "_backward_MakeLoss", make_loss_backward);
+  set_gpu(r, "zeros_like", fill_op<0>);
+  set_gpu(r, "ones_like", fill_op<1>);
+  set_gpu(r, "_zeros", fill_op<0>);
+  set_gpu(r, "ElementWiseSum", elementwise_sum);
+  set_gpu(r, "_grad_add", elementwise_sum);
+  set_gpu(r, "_NoGradient", no_gradient);
+  set_gpu(r, "Cast", cast_op<false>);
+  set_gpu(r, "_backward_Cast", cast_op<true>);
+  set_gpu(r, "where", where_forward);
+  set_gpu(r, "_backward_where", where_backward);
+  set_gpu(r, "_arange", arange_forward);
+}
+
+}  // namespace tensor
+}  // namespace cuda
+}  // namespace kiln

@@ -1,0 +1,235 @@
+// GPU kernels of the axis reductions (CPU: src/main/cpp/ops/tensor/elemwise_reduce.cc):
+// sum, mean, max, min (axis / keepdims / exclude as the CPU) and _backward_sum/mean/max/min; and
+// argmax / argmin (CPU: src/main/cpp/ops/index/reorder.cc). Reductions go through the
+// deterministic engine of tensor_common.cuh (no atomics; the same shapes always give the same
+// bits). Sums accumulate in double as the CPU's; max/min propagate NaN like MXNet.
+//
+// Shapes: x [in shape], y / ograd [reduced shape], written K = x's shape with 1 on the reduced
+// axes (same element order as y, so y and ograd are read as K).
+#include <algorithm>
+#include <string>
+
+#include "ops/tensor_common.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace tensor {
+namespace {
+
+/// Which axes of a rank-n input are reduced (the CPU's reduced_axes): axis None or () reduces
+/// everything (exclude is then ignored); negative axes wrap; duplicates / out of range throw.
+std::vector<bool> reduced_axes(const char* op, const Attrs& a, const Shape& ishape) {
+  const int n = ishape.ndim();
+  std::vector<bool> red((size_t)std::max(n, 0), true);
+  if (!a.has("axis") || a.t("axis").empty()) return red;
+  std::vector<int64_t> axes = a.t("axis");
+  const std::string given = Shape(a.t("axis")).str();
+  for (auto& x : axes)
+    if (x < 0) x += n;
+  std::sort(axes.begin(), axes.end());
+  for (size_t i = 1; i < axes.size(); ++i)
+    if (axes[i - 1] == axes[i]) throw KilnError(std::string(op) + " (GPU): reduction axes have duplicates " + given);
+  if (axes.back() >= n || axes.front() < 0)
+    throw KilnError(std::string(op) + " (GPU): reduction axis " + given + " exceeds input dimensions " + ishape.str());
+  const bool exclude = a.b("exclude");
+  std::fill(red.begin(), red.end(), exclude);
+  for (auto x : axes) red[(size_t)x] = !exclude;
+  return red;
+}
+
+/// K: the input shape with 1 on every reduced axis.
+Shape keepdims_shape(const char* op, const Attrs& a, const Shape& ishape) {
+  const std::vector<bool> red = reduced_axes(op, a, ishape);
+  Shape k = ishape;
+  for (int i = 0; i < ishape.ndim(); ++i)
+    if (red[(size_t)i]) k[i] = 1;
+  return k;
+}
+
+enum class Kind { kSum, kMean, kMax, kMin };
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kSum: return "sum";
+    case Kind::kMean: return "mean";
+    case Kind::kMax: return "max";
+    default: return "min";
+  }
+}
+
+// in: data [x]; out: [K elements]
+template <Kind kind>
+void reduce_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  const char* name = kind_name(kind);
+  check_call(name, in, 1, 1, req, out, 1);
+  check_dtype(name, in[0], out[0].dtype, "data");
+  const Shape k = keepdims_shape(name, attrs, in[0].shape);
+  check_size(name, out[0], k.size(), "output", k);
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const RPlan p = make_rplan(name, in[0].shape, k);
+  const int device = device_of(ctx, in, out);
+  DeviceGuard dg(device);
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    const T* x = in[0].dptr<T>();  // [x]
+    T* y = out[0].dptr<T>();       // [K]
+    if constexpr (kind == Kind::kSum || kind == Kind::kMean) {
+      double divisor = 1.0;
+      if (kind == Kind::kMean) divisor = (double)(in[0].size() / out[0].size());  // 0 for an empty input: NaN
+      launch_reduce(ctx, device, p, x, SumRed<T>(), SumWrite<T>{y, req_int(req[0]), 1.0, divisor}, name);
+    } else {
+      launch_reduce(ctx, device, p, x, ExtRed<T, kind == Kind::kMax>(), PlainWrite<T>{y, req_int(req[0])}, name);
+    }
+  });
+}
+
+template <typename T> struct Pass { __device__ T operator()(T v) const { return v; } };
+template <typename T> struct DivBy { T c; __device__ T operator()(T v) const { return v / c; } };
+// (x, ograd, y): the gradient goes to every position equal to the extremum
+template <typename T> struct EqPass {
+  __device__ T operator()(T xv, T gv, T yv) const { return pass_if(xv == yv, gv); }
+};
+
+// _backward_sum / _backward_mean: in: ograd [K]; out: dx [x] = broadcast(ograd) (/ count)
+template <Kind kind>
+void reduce_backward_none(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                          const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = kind == Kind::kSum ? "_backward_sum" : "_backward_mean";
+  check_call(name, in, 1, 1, req, out, 1);
+  check_dtype(name, in[0], out[0].dtype, "ograd");
+  const Shape k = keepdims_shape(name, attrs, out[0].shape);
+  check_size(name, in[0], k.size(), "ograd", k);
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const BPlan p = make_bplan(name, out[0].shape, {k});
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    const T* g = in[0].dptr<T>();  // [K]
+    T* dx = out[0].dptr<T>();      // [x]
+    if (kind == Kind::kMean) {
+      const T count = (T)(k.size() > 0 ? out[0].size() / k.size() : 0);
+      launch_bcast<1>(ctx, p, req[0], dx, g, (const T*)nullptr, (const T*)nullptr, DivBy<T>{count}, name);
+    } else {
+      launch_bcast<1>(ctx, p, req[0], dx, g, (const T*)nullptr, (const T*)nullptr, Pass<T>(), name);
+    }
+  });
+}
+
+// _backward_max / _backward_min: in: ograd [K], x [x], y [K]; out: dx [x] (may alias x)
+void reduce_backward_extremum(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                              const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "_backward_max/_backward_min";
+  check_call(name, in, 3, 3, req, out, 1);
+  const Shape k = keepdims_shape(name, attrs, out[0].shape);
+  check_size(name, in[0], k.size(), "ograd", k);
+  check_size(name, in[1], out[0].size(), "data", out[0].shape);
+  check_size(name, in[2], k.size(), "output", k);
+  for (int i = 0; i < 3; ++i) check_dtype(name, in[i], out[0].dtype, "input");
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const BPlan p = make_bplan(name, out[0].shape, {out[0].shape, k, k});
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    launch_bcast<3>(ctx, p, req[0], out[0].dptr<T>(), in[1].dptr<T>(), in[0].dptr<T>(), in[2].dptr<T>(), EqPass<T>(),
+                    name);
+  });
+}
+
+// ---- argmax / argmin -----------------------------------------------------------------------------
+
+template <typename C>
+struct ArgAcc {
+  C v;
+  int64_t idx;  // -1: nothing seen yet
+  int sticky;   // element 0 of the reduction was NaN: the answer is 0, whatever follows
+};
+
+/// The CPU's sequential rule (best = 0, bv = x[0]; take x[k] when strictly better), made
+/// associative: NaN elements are never taken, except that a NaN at position 0 wins outright;
+/// among equal values the lowest index wins.
+template <typename T, bool kMax>
+struct ArgRed {
+  typedef typename CmpType<T>::type C;
+  typedef ArgAcc<C> Acc;
+  __device__ Acc init() const { return Acc{C(0), -1, 0}; }
+  __device__ Acc merge(Acc a, Acc b) const {
+    if (a.sticky) return a;
+    if (b.sticky) return b;
+    if (a.idx < 0) return b;
+    if (b.idx < 0) return a;
+    if (kMax ? (b.v > a.v) : (b.v < a.v)) return b;
+    if (kMax ? (a.v > b.v) : (a.v < b.v)) return a;
+    return a.idx <= b.idx ? a : b;
+  }
+  __device__ Acc step(Acc a, T x, int64_t r) const {
+    const C v = cmp_value(x);
+    if (v != v) return r == 0 ? Acc{v, 0, 1} : a;
+    return merge(a, Acc{v, r, 0});
+  }
+};
+
+/// y[m] (=|+=) the index, in y's (= x's) dtype.
+template <typename T>
+struct ArgWrite {
+  T* y;
+  int req;
+  template <typename Acc>
+  __device__ void operator()(int64_t m, Acc a) const {
+    const int64_t best = a.idx < 0 ? 0 : a.idx;
+    if constexpr (std::is_floating_point<T>::value) assign(y, m, req, (T)best);
+    else y[m] = convert<T>(best);  // accumulation is refused on the host for these types
+  }
+};
+
+// in: x [outer, n, inner] around the axis (axis None: the flattened array); out: [outer, inner]
+template <bool kMax>
+void arg_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* name = kMax ? "argmax" : "argmin";
+  check_call(name, in, 1, 1, req, out, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  const TBlob& x = in[0];
+  Shape k = x.shape;
+  int64_t n = x.size();
+  if (a.has("axis")) {
+    const int nd = x.shape.ndim();
+    const int64_t ax0 = a.i("axis");
+    if (ax0 < -nd || ax0 >= nd)
+      throw KilnError(std::string(name) + " (GPU): axis " + std::to_string(ax0) + " is out of range for input shape " +
+                      x.shape.str());
+    const int ax = (int)(ax0 < 0 ? ax0 + nd : ax0);
+    n = x.shape[ax];
+    k[ax] = 1;
+  } else {
+    for (int i = 0; i < k.ndim(); ++i) k[i] = 1;
+  }
+  if (n <= 0) throw KilnError(std::string(name) + " (GPU): cannot reduce an empty array " + x.shape.str());
+  check_size(name, out[0], k.size(), "output", k);
+  check_dtype(name, out[0], x.dtype, "output");
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(out[0].dtype))
+    throw KilnError(std::string(name) + " (GPU): accumulation needs float32/float64, got " + dtype_name(out[0].dtype));
+  const RPlan p = make_rplan(name, x.shape, k);
+  const int device = device_of(ctx, in, out);
+  DeviceGuard dg(device);
+  KILN_ANY_SWITCH(x.dtype, T, {
+    launch_reduce(ctx, device, p, x.dptr<T>(), ArgRed<T, kMax>(), ArgWrite<T>{out[0].dptr<T>(), req_int(req[0])},
+                  name);
+  });
+}
+
+}  // namespace
+
+void register_tensor_reduce_gpu(OpRegistry& r) {
+  set_gpu(r, "sum", reduce_forward<Kind::kSum>);
+  set_gpu(r, "mean", reduce_forward<Kind::kMean>);
+  set_gpu(r, "max", reduce_forward<Kind::kMax>);
+  set_gpu(r, "min", reduce_forward<Kind::kMin>);
+  set_gpu(r, "_backward_sum", reduce_backward_none<Kind::kSum>);
+  set_gpu(r, "_backward_mean", reduce_backward_none<Kind::kMean>);
+  set_gpu(r, "_backward_max", reduce_backward_extremum);
+  set_gpu(r, "_backward_min", reduce_backward_extremum);
+  set_gpu(r, "argmax", arg_forward<true>);
+  set_gpu(r, "argmin", arg_forward<false>);
+}
+
+}  // namespace tensor
+}  // namespace cuda
+}  // namespace kiln
