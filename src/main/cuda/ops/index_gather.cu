@@ -361,6 +361,9 @@ void pick_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
     throw KilnError(std::string(op) + " (GPU): dtype " + dtype_name(dx.dtype) + " is not supported (float32, float64)");
   const int64_t total = d.outer * d.n * d.inner;
   if (total == 0) return;
+  if (in[1].size() != d.outer * d.inner || in[0].size() != d.outer * d.inner)
+    throw KilnError(std::string(op) + " (GPU): index " + in[1].shape.str() + " / gradient " + in[0].shape.str() +
+                    " do not match data " + dx.shape.str());
   IndexScratch j(dev, d.outer * d.inner);
   fix_indices(op, s, in[1], d.n, parse_mode(a.s("mode")), j.pos(), j.bad());
   KILN_FLOAT_SWITCH(dx.dtype, T, {

@@ -32,13 +32,13 @@ __device__ __forceinline__ bool before(T va, int64_t ia, T vb, int64_t ib, int64
 }
 
 // x: [outer, n, inner]; order: [L, k] the first k positions of each sorted line (L = outer * inner).
-// One block per line; dynamic shared memory: P values then P int positions.
+// One block per line; dynamic shared memory: P int positions then P values.
 template <typename T>
 __global__ void sort_shared_kernel(const T* x, int64_t lines, int64_t n, int64_t inner, int64_t k, int P, bool ascend,
                                    int64_t* order) {
   extern __shared__ __align__(16) unsigned char smem[];
-  T* sv = reinterpret_cast<T*>(smem);
-  int* si = reinterpret_cast<int*>(smem + (size_t)P * sizeof(T));
+  int* si = reinterpret_cast<int*>(smem);                       // [P] (first: aligned for any P)
+  T* sv = reinterpret_cast<T*>(smem + (size_t)P * sizeof(int));  // [P] (P even: 8-byte aligned)
   for (int64_t l = blockIdx.x; l < lines; l += gridDim.x) {
     const int64_t o = l / inner, i = l % inner;
     const T* p = x + o * n * inner + i;  // stride inner

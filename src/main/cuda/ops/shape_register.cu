@@ -9,11 +9,9 @@ namespace cuda {
 void register_shape_gpu(OpRegistry& r) {
   shape::register_shape_layout_gpu(r);
   shape::register_shape_dot_gpu(r);
-#ifndef KILN_SHAPE_PARTIAL
   shape::register_index_gather_gpu(r);
   shape::register_index_sort_gpu(r);
   shape::register_shape_seq_gpu(r);
-#endif
 }
 
 }  // namespace cuda
