@@ -34,6 +34,15 @@ typedef cublasStatus_t (*cublasSgemm_fn)(cublasHandle_t, int transa, int transb,
 typedef cublasStatus_t (*cublasDgemm_fn)(cublasHandle_t, int transa, int transb, int m, int n, int k,
                                           const double* alpha, const double* a, int lda, const double* b, int ldb,
                                           const double* beta, double* c, int ldc);
+typedef cublasStatus_t (*cublasSgemmStridedBatched_fn)(cublasHandle_t, int transa, int transb, int m, int n, int k,
+                                                        const float* alpha, const float* a, int lda, long long stride_a,
+                                                        const float* b, int ldb, long long stride_b, const float* beta,
+                                                        float* c, int ldc, long long stride_c, int batch);
+typedef cublasStatus_t (*cublasDgemmStridedBatched_fn)(cublasHandle_t, int transa, int transb, int m, int n, int k,
+                                                        const double* alpha, const double* a, int lda,
+                                                        long long stride_a, const double* b, int ldb,
+                                                        long long stride_b, const double* beta, double* c, int ldc,
+                                                        long long stride_c, int batch);
 typedef const char* (*cublasGetStatusString_fn)(cublasStatus_t);  // optional (cuBLAS >= 11.4)
 typedef cublasStatus_t (*cublasGetProperty_fn)(int type, int* value);  // MAJOR=0, MINOR=1, PATCH=2
 
@@ -49,6 +58,8 @@ struct Cublas {
   cublasSetStream_fn set_stream = nullptr;
   cublasSgemm_fn sgemm = nullptr;
   cublasDgemm_fn dgemm = nullptr;
+  cublasSgemmStridedBatched_fn sgemm_batched = nullptr;
+  cublasDgemmStridedBatched_fn dgemm_batched = nullptr;
   cublasGetStatusString_fn status_string = nullptr;
   cublasGetProperty_fn get_property = nullptr;
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
@@ -127,6 +138,8 @@ void load(Cublas& s) {
   s.set_stream = (cublasSetStream_fn)dlsym(s.lib, "cublasSetStream_v2");
   s.sgemm = (cublasSgemm_fn)dlsym(s.lib, "cublasSgemm_v2");
   s.dgemm = (cublasDgemm_fn)dlsym(s.lib, "cublasDgemm_v2");
+  s.sgemm_batched = (cublasSgemmStridedBatched_fn)dlsym(s.lib, "cublasSgemmStridedBatched");
+  s.dgemm_batched = (cublasDgemmStridedBatched_fn)dlsym(s.lib, "cublasDgemmStridedBatched");
   s.status_string = (cublasGetStatusString_fn)dlsym(s.lib, "cublasGetStatusString");
   s.get_property = (cublasGetProperty_fn)dlsym(s.lib, "cublasGetProperty");
   std::string missing;
@@ -134,6 +147,8 @@ void load(Cublas& s) {
   if (!s.set_stream) missing += " cublasSetStream_v2";
   if (!s.sgemm) missing += " cublasSgemm_v2";
   if (!s.dgemm) missing += " cublasDgemm_v2";
+  if (!s.sgemm_batched) missing += " cublasSgemmStridedBatched";
+  if (!s.dgemm_batched) missing += " cublasDgemmStridedBatched";
   if (!missing.empty()) {
     s.status = "cuBLAS not available: " + where + " lacks" + missing;
     return;
@@ -217,6 +232,41 @@ void gemm_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream_t strea
                fname);
 }
 
+template <typename T, typename Fn>
+void gemm_batched_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream_t stream, bool ta, bool tb,
+                       int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t stride_a,
+                       const T* b, int64_t stride_b, T beta, T* c, int64_t stride_c) {
+  check_dims(m, n, k);
+  if (batch < 0 || batch > INT_MAX)
+    throw KilnError("GPU batched gemm: batch count " + std::to_string(batch) + " exceeds the 32-bit range of cuBLAS");
+  if (m == 0 || n == 0 || batch == 0) return;
+  if (device < 0 || device >= kMaxDevices) throw KilnError("GPU gemm: bad device id " + std::to_string(device));
+  if (k == 0) {  // C = beta * C; only beta 0 and 1 occur
+    if (beta == T(0)) {
+      if (stride_c == m * n)
+        KILN_CUDA_CHECK(cudaMemsetAsync(c, 0, (size_t)(batch * m * n) * sizeof(T), stream));
+      else
+        for (int64_t i = 0; i < batch; ++i)
+          KILN_CUDA_CHECK(cudaMemsetAsync(c + i * stride_c, 0, (size_t)(m * n) * sizeof(T), stream));
+    } else if (beta != T(1)) {
+      throw KilnError("GPU batched gemm: k == 0 with beta other than 0 or 1");
+    }
+    return;
+  }
+  Cublas& s = loaded();
+  if (!s.status.empty()) throw KilnError(s.status);
+  std::lock_guard<std::mutex> lk(s.mu[device]);
+  cublasHandle_t h = handle_for(s, device);
+  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  // Same operand swap as gemm_impl, per batch entry.
+  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+  check_status(s,
+               (s.*fn)(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
+                       b, ldb, (long long)stride_b, a, lda, (long long)stride_a, &beta, c, (int)n,
+                       (long long)stride_c, (int)batch),
+               fname);
+}
+
 }  // namespace
 
 const std::string& cublas_status() { return loaded().status; }
@@ -246,6 +296,20 @@ void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t 
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
           const double* a, const double* b, double beta, double* c) {
   gemm_impl<double>(&Cublas::dgemm, "cublasDgemm_v2", device, stream, ta, tb, m, n, k, alpha, a, b, beta, c);
+}
+
+void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,
+                          int64_t k, float alpha, const float* a, int64_t stride_a, const float* b, int64_t stride_b,
+                          float beta, float* c, int64_t stride_c) {
+  gemm_batched_impl<float>(&Cublas::sgemm_batched, "cublasSgemmStridedBatched", device, stream, ta, tb, batch, m, n, k,
+                           alpha, a, stride_a, b, stride_b, beta, c, stride_c);
+}
+
+void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,
+                          int64_t k, double alpha, const double* a, int64_t stride_a, const double* b,
+                          int64_t stride_b, double beta, double* c, int64_t stride_c) {
+  gemm_batched_impl<double>(&Cublas::dgemm_batched, "cublasDgemmStridedBatched", device, stream, ta, tb, batch, m, n,
+                            k, alpha, a, stride_a, b, stride_b, beta, c, stride_c);
 }
 
 }  // namespace cuda

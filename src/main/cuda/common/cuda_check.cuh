@@ -123,6 +123,14 @@ void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t 
           const float* a, const float* b, float beta, float* c);
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
           const double* a, const double* b, double beta, double* c);
+/// Batched row-major gemm: for i in [0, batch), C_i = alpha * op(A_i) * op(B_i) + beta * C_i with
+/// A_i = a + i * stride_a (elements), likewise B_i and C_i; shapes and ta/tb as gemm.
+void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,
+                          int64_t k, float alpha, const float* a, int64_t stride_a, const float* b, int64_t stride_b,
+                          float beta, float* c, int64_t stride_c);
+void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,
+                          int64_t k, double alpha, const double* a, int64_t stride_a, const double* b,
+                          int64_t stride_b, double beta, double* c, int64_t stride_c);
 /// Extra directories (':'-separated) searched before KILN_CUDA_LIBDIRS / LD_LIBRARY_PATH; only
 /// effective before the first cuBLAS use.
 void set_library_dirs(const std::string& dirs);
