@@ -1,0 +1,424 @@
+// GPU kernels of the nn family's elementwise ops, mirroring src/main/cpp/ops/nn/leaky_relu.cc,
+// regression_output.cc and dropout.cc:
+//   LeakyReLU (leaky, elu, selu, gelu, prelu; rrelu is rejected as on the CPU) and _backward_LeakyReLU
+//     (prelu's gamma gradient: one block per channel, double accumulation, no atomics);
+//   LinearRegressionOutput / LogisticRegressionOutput / MAERegressionOutput and their backward ops;
+//   Dropout and _backward_Dropout: the mask comes from a counter-based generator (splitmix64 of a
+//     64-bit seed drawn from the executor's generator once per call, and the element index), so a
+//     run is reproducible for a given executor seed, but the values differ from the CPU's mt19937 draws.
+// Outputs may alias inputs (in place): each element is read before it is written, by the same thread.
+#include <string>
+
+#include "ops/nn_common.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace nn_gpu {
+namespace {
+
+constexpr double kSeluAlpha = 1.6732632423543772;
+constexpr double kSeluLambda = 1.0507009873554805;
+constexpr double kSqrtHalf = 0.70710678118654752;    // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143268;  // 1 / sqrt(2 pi)
+
+// x: [n], y: [n]
+template <typename T, typename F>
+__global__ void unary_kernel(int64_t n, const T* x, T* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(x[i])); }
+}
+
+// a: [n], b: [n], y: [n]
+template <typename T, typename F>
+__global__ void binary_kernel(int64_t n, const T* a, const T* b, T* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(a[i], b[i])); }
+}
+
+template <typename T, typename F>
+void launch_unary(const OpCtx& ctx, int64_t n, const T* x, T* y, OpReq req, F f, const char* name) {
+  if (req == OpReq::kNullOp || n == 0) return;
+  unary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x, y, req_int(req), f);
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+template <typename T, typename F>
+void launch_binary(const OpCtx& ctx, int64_t n, const T* a, const T* b, T* y, OpReq req, F f, const char* name) {
+  if (req == OpReq::kNullOp || n == 0) return;
+  binary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a, b, y, req_int(req), f);
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+struct Identity { template <typename T> __device__ T operator()(T a) const { return a; } };
+struct Sigmoid { template <typename T> __device__ T operator()(T a) const { return T(1) / (T(1) + k_exp(-a)); } };
+
+/// y = x (copy by request; nothing to do for a write in place on the same memory).
+template <typename T>
+void copy_req(const OpCtx& ctx, int64_t n, const T* x, T* y, OpReq req, const char* name) {
+  if (req != OpReq::kAddTo && (const void*)x == (const void*)y) return;
+  launch_unary(ctx, n, x, y, req, Identity(), name);
+}
+
+// ---- LeakyReLU -------------------------------------------------------------------------------------
+
+template <typename T> struct Leaky { T slope; __device__ T operator()(T x) const { return x > T(0) ? x : slope * x; } };
+template <typename T> struct Elu { T slope; __device__ T operator()(T x) const { return x > T(0) ? x : slope * k_expm1(x); } };
+template <typename T> struct Selu {
+  __device__ T operator()(T x) const { return x > T(0) ? T(kSeluLambda) * x : T(kSeluLambda * kSeluAlpha) * k_expm1(x); }
+};
+template <typename T> struct Gelu {
+  __device__ T operator()(T x) const { return T(0.5) * x * (T(1) + k_erf(x * T(kSqrtHalf))); }
+};
+
+// backward functors: (dy, r), r = forward output or data as chosen by bwd_reads_output
+template <typename T> struct LeakyGrad { T slope; __device__ T operator()(T g, T r) const { return r > T(0) ? g : slope * g; } };
+template <typename T> struct EluGradY { T slope; __device__ T operator()(T g, T y) const { return y > T(0) ? g : g * (y + slope); } };
+template <typename T> struct EluGradX {
+  T slope;
+  __device__ T operator()(T g, T x) const { return x > T(0) ? g : g * slope * k_exp(x); }
+};
+template <typename T> struct SeluGrad {
+  __device__ T operator()(T g, T y) const {
+    return y > T(0) ? T(kSeluLambda) * g : g * (y + T(kSeluLambda * kSeluAlpha));
+  }
+};
+template <typename T> struct GeluGrad {
+  __device__ T operator()(T g, T x) const {
+    const T cdf = T(0.5) * (T(1) + k_erf(x * T(kSqrtHalf)));
+    const T pdf = T(kInvSqrt2Pi) * k_exp(T(-0.5) * x * x);
+    return g * (cdf + x * pdf);
+  }
+};
+
+std::string lrelu_act(const Attrs& a) {
+  const std::string t = a.s("act_type");
+  if (t == "rrelu") throw KilnError("LeakyReLU: rrelu is not supported yet");
+  if (t != "leaky" && t != "elu" && t != "selu" && t != "gelu" && t != "prelu")
+    throw KilnError("LeakyReLU: unknown act_type '" + t + "'");
+  return t;
+}
+
+bool bwd_reads_output(const Attrs& a) {
+  const std::string t = a.s("act_type");
+  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0);
+}
+
+struct PreluDims {
+  int64_t outer, C, inner;
+};
+PreluDims prelu_dims(const Shape& s) {
+  if (s.ndim() < 2) return {s.size(), 1, 1};
+  return {s[0], s[1], s.prod(2, s.ndim())};
+}
+
+// x, y: [outer, C, inner] (y may alias x); gamma: [C] or [1]
+template <typename T>
+__global__ void prelu_forward_kernel(int64_t n, int64_t C, int64_t inner, bool shared, const T* x, const T* gamma, T* y,
+                                     int req) {
+  KILN_GRID_STRIDE(i, n) {
+    const T g = gamma[shared ? 0 : (i / inner) % C];
+    const T v = x[i];
+    assign(y, i, req, v > T(0) ? v : g * v);
+  }
+}
+
+// dy, x: [outer, C, inner]; dgamma: [C] (one block per channel) or [1] (one block, every element)
+// dgamma[c] = sum over the channel of (x > 0 ? 0 : x * dy), accumulated in double
+template <typename T>
+__global__ void prelu_dgamma_kernel(int64_t outer, int64_t C, int64_t inner, bool shared, const T* dy, const T* x,
+                                    T* dgamma, int req) {
+  __shared__ double smem[32];
+  const int64_t c = blockIdx.x;
+  const int64_t m = shared ? outer * C * inner : outer * inner;
+  double acc = 0;
+  for (int64_t t = threadIdx.x; t < m; t += blockDim.x) {
+    const int64_t i = shared ? t : ((t / inner) * C + c) * inner + t % inner;
+    const T xv = x[i];
+    acc += xv > T(0) ? 0.0 : (double)xv * (double)dy[i];
+  }
+  acc = block_reduce(acc, SumOp(), smem);
+  if (threadIdx.x == 0) assign(dgamma, c, req, T(acc));
+}
+
+// dy, x, dx: [outer, C, inner] (dx may alias dy); gamma: [C] or [1]
+template <typename T>
+__global__ void prelu_dx_kernel(int64_t n, int64_t C, int64_t inner, bool shared, const T* dy, const T* x,
+                                const T* gamma, T* dx, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    const T g = gamma[shared ? 0 : (i / inner) % C];
+    const T gy = dy[i];
+    assign(dx, i, req, x[i] > T(0) ? gy : g * gy);
+  }
+}
+
+void check_gamma(const char* op, const PreluDims& d, const TBlob& gamma) {
+  if (gamma.size() != 1 && gamma.size() != d.C)
+    throw KilnError(std::string(op) + " (GPU): gamma has shape " + gamma.shape.str() + ", expected (" +
+                    std::to_string(d.C) + ",) or (1,)");
+}
+
+void lrelu_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+  const char* op = "LeakyReLU";
+  const std::string act = lrelu_act(a);
+  // in: data[, gamma]; out: output (data-shaped)
+  prologue(op, in, act == "prelu" ? 2 : 1, act == "prelu" ? 2 : 1, req, out, 1, 1);
+  const int64_t n = in[0].size();
+  expect_size(op, "output", out[0], n);
+  if (req[0] == OpReq::kNullOp || n == 0) return;
+  DeviceGuard g(device_of(ctx, in, out));
+  const double slope = a.f("slope");
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    const T* x = in[0].dptr<T>();  // [n]
+    T* y = out[0].dptr<T>();       // [n]
+    if (act == "prelu") {
+      const PreluDims d = prelu_dims(in[0].shape);
+      check_gamma(op, d, in[1]);
+      prelu_forward_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, d.C, d.inner, in[1].size() == 1, x,
+                                                                          in[1].dptr<T>(), y, req_int(req[0]));
+      KILN_CUDA_LAUNCH_CHECK("LeakyReLU(prelu)");
+    } else if (act == "leaky") {
+      launch_unary(ctx, n, x, y, req[0], Leaky<T>{T(slope)}, "LeakyReLU(leaky)");
+    } else if (act == "elu") {
+      launch_unary(ctx, n, x, y, req[0], Elu<T>{T(slope)}, "LeakyReLU(elu)");
+    } else if (act == "selu") {
+      launch_unary(ctx, n, x, y, req[0], Selu<T>(), "LeakyReLU(selu)");
+    } else {
+      launch_unary(ctx, n, x, y, req[0], Gelu<T>(), "LeakyReLU(gelu)");
+    }
+  });
+}
+
+void lrelu_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  const char* op = "_backward_LeakyReLU";
+  const std::string act = lrelu_act(a);
+  const bool prelu = act == "prelu";
+  // in: ograd, (output | data)  or, for prelu, ograd, data, gamma; out: data_grad[, gamma_grad]
+  prologue(op, in, prelu ? 3 : 2, prelu ? 3 : 2, req, out, prelu ? 2 : 1, prelu ? 2 : 1);
+  const int64_t n = in[1].size();
+  expect_size(op, "ograd", in[0], n);
+  expect_size(op, "data_grad", out[0], n);
+  DeviceGuard g(device_of(ctx, in, out));
+  cudaStream_t s = stream_of(ctx);
+  const double slope = a.f("slope");
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    const T* dy = in[0].dptr<T>();  // [n]
+    const T* r = in[1].dptr<T>();   // [n]
+    T* dx = out[0].dptr<T>();       // [n] (may alias dy)
+    if (prelu) {
+      const PreluDims d = prelu_dims(in[1].shape);
+      check_gamma(op, d, in[2]);
+      const bool shared = in[2].size() == 1;
+      expect_size(op, "gamma_grad", out[1], in[2].size());
+      // dgamma first: dx may overwrite dy (same stream, issue order)
+      if (req[1] != OpReq::kNullOp && in[2].size() > 0) {
+        prelu_dgamma_kernel<T><<<(unsigned)in[2].size(), 1024, 0, s>>>(d.outer, d.C, d.inner, shared, dy, r,
+                                                                       out[1].dptr<T>(), req_int(req[1]));
+        KILN_CUDA_LAUNCH_CHECK("_backward_LeakyReLU(prelu gamma)");
+      }
+      if (req[0] != OpReq::kNullOp && n > 0) {
+        prelu_dx_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, d.C, d.inner, shared, dy, r, in[2].dptr<T>(), dx,
+                                                          req_int(req[0]));
+        KILN_CUDA_LAUNCH_CHECK("_backward_LeakyReLU(prelu)");
+      }
+    } else if (act == "leaky") {
+      launch_binary(ctx, n, dy, r, dx, req[0], LeakyGrad<T>{T(slope)}, "_backward_LeakyReLU(leaky)");
+    } else if (act == "elu") {
+      if (bwd_reads_output(a)) launch_binary(ctx, n, dy, r, dx, req[0], EluGradY<T>{T(slope)}, "_backward_LeakyReLU(elu)");
+      else launch_binary(ctx, n, dy, r, dx, req[0], EluGradX<T>{T(slope)}, "_backward_LeakyReLU(elu)");
+    } else if (act == "selu") {
+      launch_binary(ctx, n, dy, r, dx, req[0], SeluGrad<T>(), "_backward_LeakyReLU(selu)");
+    } else {
+      launch_binary(ctx, n, dy, r, dx, req[0], GeluGrad<T>(), "_backward_LeakyReLU(gelu)");
+    }
+  });
+}
+
+// ---- regression outputs ------------------------------------------------------------------------------
+
+enum class Reg { kLinear, kLogistic, kMAE };
+
+template <typename T> struct RegGrad { T scale; __device__ T operator()(T label, T y) const { return (y - label) * scale; } };
+template <typename T> struct MaeGrad {
+  T scale;
+  __device__ T operator()(T label, T y) const { return (y - label > T(0) ? T(1) : T(-1)) * scale; }
+};
+
+template <Reg kKind>
+void reg_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = kKind == Reg::kLinear ? "LinearRegressionOutput"
+                   : kKind == Reg::kLogistic ? "LogisticRegressionOutput" : "MAERegressionOutput";
+  // in: data [n], label; out: output [n] (may alias data)
+  prologue(op, in, 2, 2, req, out, 1, 1);
+  const int64_t n = in[0].size();
+  expect_size(op, "output", out[0], n);
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    if (kKind == Reg::kLogistic) launch_unary(ctx, n, in[0].dptr<T>(), out[0].dptr<T>(), req[0], Sigmoid(), op);
+    else copy_req(ctx, n, in[0].dptr<T>(), out[0].dptr<T>(), req[0], op);
+  });
+}
+
+template <Reg kKind>
+void reg_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                  const std::vector<TBlob>& out) {
+  const char* op = kKind == Reg::kLinear ? "_backward_linear_reg_out"
+                   : kKind == Reg::kLogistic ? "_backward_logistic_reg_out" : "_backward_mae_reg_out";
+  // in: label [n], output [n]; out: data_grad [n] (may alias output), label_grad
+  prologue(op, in, 2, 2, req, out, 2, 2);
+  const TBlob& label = in[0];
+  const int64_t n = in[1].size();
+  if (label.size() != n)
+    throw KilnError("regression output: label " + label.shape.str() +
+                    " does not have the element count of the output " + in[1].shape.str());
+  expect_size(op, "data_grad", out[0], n);
+  const int64_t per_sample = label.shape.ndim() >= 1 && label.shape[0] > 0 ? label.size() / label.shape[0] : 1;
+  const double scale = a.f("grad_scale") / (double)per_sample;
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(in[1].dtype, T, {
+    if (kKind == Reg::kMAE)
+      launch_binary(ctx, n, label.dptr<T>(), in[1].dptr<T>(), out[0].dptr<T>(), req[0], MaeGrad<T>{T(scale)}, op);
+    else
+      launch_binary(ctx, n, label.dptr<T>(), in[1].dptr<T>(), out[0].dptr<T>(), req[0], RegGrad<T>{T(scale)}, op);
+  });
+  zero_unless_add(ctx, req[1], out[1]);  // the label gets no gradient
+}
+
+// ---- Dropout ---------------------------------------------------------------------------------------------
+
+constexpr int kMaxDims = 8;
+
+/// Flat index of the data -> flat index of the mask broadcast to it (mask dims equal or 1, same rank).
+struct Bcast {
+  int nd = 0;
+  bool same = true;  // mask has the data's size: identity
+  int64_t dims[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};  // the mask's strides, 0 on broadcast dims
+  __device__ int64_t operator()(int64_t i) const {
+    if (same) return i;
+    int64_t j = 0;
+    for (int d = nd - 1; d >= 0; --d) {
+      j += (i % dims[d]) * strides[d];
+      i /= dims[d];
+    }
+    return j;
+  }
+};
+
+Bcast make_bcast(const char* op, const Shape& full, const Shape& small) {
+  Bcast b;
+  b.same = small.size() == full.size();
+  if (b.same) return b;
+  if (full.ndim() > kMaxDims || small.ndim() != full.ndim())
+    throw KilnError(std::string(op) + " (GPU): mask " + small.str() + " cannot broadcast to data " + full.str() +
+                    " (rank <= 8)");
+  b.nd = full.ndim();
+  int64_t s = 1;
+  for (int i = b.nd - 1; i >= 0; --i) {
+    if (small[i] != 1 && small[i] != full[i])
+      throw KilnError(std::string(op) + " (GPU): mask " + small.str() + " cannot broadcast to data " + full.str());
+    b.dims[i] = full[i];
+    b.strides[i] = small[i] == 1 ? 0 : s;
+    s *= small[i];
+  }
+  return b;
+}
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// mask: [nm]; active: Bernoulli(pkeep) / pkeep from (seed, index); inactive: 1
+template <typename T>
+__global__ void dropout_mask_kernel(int64_t nm, T* mask, bool active, uint64_t seed, double pkeep, T scale) {
+  KILN_GRID_STRIDE(i, nm) {
+    if (!active) {
+      mask[i] = T(1);
+    } else {
+      const double u = (double)(splitmix64(seed, (uint64_t)i) >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+      mask[i] = u < pkeep ? scale : T(0);
+    }
+  }
+}
+
+// x, y: [data shape] (y may alias x); mask: [data shape with 1 on `axes`]
+template <typename T>
+__global__ void mul_mask_kernel(int64_t n, const T* x, const T* mask, T* y, int req, Bcast b) {
+  KILN_GRID_STRIDE(i, n) { assign(y, i, req, x[i] * mask[b(i)]); }
+}
+
+void dropout_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  const char* op = "Dropout";
+  // in: data; out: output (data-shaped, may alias data), mask (always written)
+  prologue(op, in, 1, 1, req, out, 2, 2);
+  const int64_t n = in[0].size();
+  expect_size(op, "output", out[0], n);
+  if (out[1].ptr == nullptr && out[1].size() > 0)
+    throw KilnError("Dropout: the mask output has no memory (the op declares outputs_always_written)");
+  const double p = a.f("p");
+  const bool active = (ctx.is_train || a.s("mode") == "always") && p > 0;
+  const Bcast b = make_bcast(op, in[0].shape, out[1].shape);
+  uint64_t seed = 0;
+  if (active) {
+    if (ctx.rng == nullptr) throw KilnError("Dropout: no random generator in the op context");
+    seed = (*ctx.rng)();
+  }
+  const double pkeep = 1.0 - p;
+  const int64_t nm = out[1].size();
+  DeviceGuard g(device_of(ctx, in, out));
+  cudaStream_t s = stream_of(ctx);
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    T* mask = out[1].dptr<T>();
+    if (nm > 0) {
+      dropout_mask_kernel<T><<<grid_for(nm), kBlock, 0, s>>>(nm, mask, active, seed, pkeep,
+                                                            pkeep > 0 ? T(1.0 / pkeep) : T(0));
+      KILN_CUDA_LAUNCH_CHECK("Dropout (mask)");
+    }
+    if (!active) {
+      copy_req(ctx, n, in[0].dptr<T>(), out[0].dptr<T>(), req[0], op);
+    } else if (req[0] != OpReq::kNullOp && n > 0) {
+      mul_mask_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, in[0].dptr<T>(), mask, out[0].dptr<T>(), req_int(req[0]), b);
+      KILN_CUDA_LAUNCH_CHECK(op);
+    }
+  });
+}
+
+void dropout_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                      const std::vector<TBlob>& out) {
+  const char* op = "_backward_Dropout";
+  // in: ograd [data shape], mask [data shape or broadcast]; out: data_grad [data shape] (may alias ograd)
+  prologue(op, in, 2, 2, req, out, 1, 1);
+  const int64_t n = in[0].size();
+  expect_size(op, "data_grad", out[0], n);
+  if (req[0] == OpReq::kNullOp || n == 0) return;
+  const Bcast b = make_bcast(op, in[0].shape, in[1].shape);
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    mul_mask_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, in[0].dptr<T>(), in[1].dptr<T>(),
+                                                                    out[0].dptr<T>(), req_int(req[0]), b);
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+}  // namespace
+
+void register_elemwise(OpRegistry& r) {
+  set_gpu(r, "LeakyReLU", lrelu_forward);
+  set_gpu(r, "_backward_LeakyReLU", lrelu_backward);
+  set_gpu(r, "LinearRegressionOutput", reg_forward<Reg::kLinear>);
+  set_gpu(r, "_backward_linear_reg_out", reg_backward<Reg::kLinear>);
+  set_gpu(r, "LogisticRegressionOutput", reg_forward<Reg::kLogistic>);
+  set_gpu(r, "_backward_logistic_reg_out", reg_backward<Reg::kLogistic>);
+  set_gpu(r, "MAERegressionOutput", reg_forward<Reg::kMAE>);
+  set_gpu(r, "_backward_mae_reg_out", reg_backward<Reg::kMAE>);
+  set_gpu(r, "Dropout", dropout_forward);
+  set_gpu(r, "_backward_Dropout", dropout_backward);
+}
+
+}  // namespace nn_gpu
+}  // namespace cuda
+}  // namespace kiln

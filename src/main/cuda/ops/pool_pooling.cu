@@ -1,0 +1,303 @@
+// GPU kernels of Pooling and _backward_Pooling, mirroring src/main/cpp/ops/pool/pooling.cc:
+// max / avg / sum / lp (p = 1, 2, 3), global_pool, pooling_convention valid / full / same,
+// count_include_pad, 1-D (NCW), 2-D (NCHW) and 3-D (NCDHW) data.
+//
+// Every layout is viewed as [planes = N*C, in0, in1, in2] with the missing leading spatial dims of
+// size 1 (kernel 1, stride 1, pad 0). Windows are MXNet's: for output index o along a dim,
+// start = o*stride - pad, end_pad = min(start + kernel, in + pad) (the avg divisor with
+// count_include_pad), [max(start, 0), min(end_pad, in)) the elements read.
+//
+// The backward is a gather, deterministic and free of atomics: one thread per input element sums,
+// in row-major output order (the CPU kernel's accumulation order), the contributions of the
+// windows that contain it. For max pooling a first pass stores, per output, the plane-local index
+// of the first element of its window equal to the output (the CPU's choice), and the gather adds
+// the output gradients of the windows whose chosen element is this one.
+#include <memory>
+#include <string>
+
+#include "ops/nn_common.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace nn_gpu {
+namespace {
+
+enum PoolType { kMax = 0, kAvg = 1, kSum = 2, kLp = 3 };
+
+struct PoolGeom {
+  int64_t planes = 0;  // N * C
+  int64_t in[3], out[3], k[3], s[3], p[3];
+  int type = kMax;
+  int pval = 1;              // lp only
+  bool include_pad = true;   // avg only
+  __host__ __device__ int64_t in_plane() const { return in[0] * in[1] * in[2]; }
+  __host__ __device__ int64_t out_plane() const { return out[0] * out[1] * out[2]; }
+};
+
+int pool_type_of(const std::string& t) {
+  if (t == "max") return kMax;
+  if (t == "avg") return kAvg;
+  if (t == "sum") return kSum;
+  if (t == "lp") return kLp;
+  throw KilnError("Pooling (GPU): unknown pool_type '" + t + "'");
+}
+
+PoolGeom pool_geom(const char* op, const Attrs& a, const Shape& x, const Shape& y) {
+  // x [N, C, spatial...], y [N, C, pooled spatial...]
+  PoolGeom g;
+  const int nd = x.ndim(), nsp = nd - 2;
+  if (nsp < 1 || nsp > 3 || y.ndim() != nd || y[0] != x[0] || y[1] != x[1])
+    throw KilnError(std::string(op) + ": bad data/output shapes " + x.str() + ", " + y.str());
+  g.planes = x[0] * x[1];
+  g.type = pool_type_of(a.s("pool_type"));
+  if (g.type == kLp) {
+    if (!a.has("p_value")) throw KilnError("Pooling: pool_type='lp' requires p_value (1, 2 or 3)");
+    g.pval = (int)a.i("p_value");
+    if (g.pval < 1 || g.pval > 3)
+      throw KilnError("Pooling: p value of " + std::to_string(g.pval) +
+                      " is not supported yet (lp pooling supports p_value 1, 2 and 3)");
+  }
+  g.include_pad = a.has("count_include_pad") ? a.b("count_include_pad") : true;
+  const bool global = a.b("global_pool");
+  const bool same = a.s("pooling_convention") == "same";
+  const auto& k = a.t("kernel");
+  const auto& s = a.t("stride");
+  const auto& p = a.t("pad");
+  if (!global && (int)k.size() != nsp)
+    throw KilnError(std::string(op) + ": kernel has " + std::to_string(k.size()) + " dims for data shape " + x.str());
+  for (int i = 0; i < 3; ++i) {
+    const int j = i - (3 - nsp);  // spatial index, < 0 for the padding dims
+    if (j < 0) {
+      g.in[i] = g.out[i] = g.k[i] = g.s[i] = 1;
+      g.p[i] = 0;
+      continue;
+    }
+    g.in[i] = x[2 + j];
+    g.out[i] = y[2 + j];
+    if (global) {
+      g.k[i] = g.in[i];
+      g.s[i] = 1;
+      g.p[i] = 0;
+    } else {
+      g.k[i] = k[j];
+      g.s[i] = s.empty() ? 1 : s[j];
+      g.p[i] = (p.empty() || same) ? 0 : p[j];
+    }
+    if (g.k[i] <= 0 || g.s[i] <= 0 || g.p[i] < 0)
+      throw KilnError(std::string(op) + ": bad kernel/stride/pad for data shape " + x.str());
+  }
+  return g;
+}
+
+/// One window along every dim: elements [lo, hi) are read; the divisors with and without padding.
+struct Window {
+  int64_t lo[3], hi[3];
+  int64_t pad_size, in_size;
+};
+
+__device__ __forceinline__ Window window(const PoolGeom& g, const int64_t o[3]) {
+  Window w;
+  w.pad_size = 1;
+  w.in_size = 1;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t st = o[i] * g.s[i] - g.p[i];
+    const int64_t ep = min(st + g.k[i], g.in[i] + g.p[i]);
+    w.pad_size *= ep - st;
+    w.lo[i] = max(st, (int64_t)0);
+    w.hi[i] = min(ep, g.in[i]);
+    w.in_size *= w.hi[i] - w.lo[i];
+  }
+  return w;
+}
+
+template <typename T>
+__device__ __forceinline__ T pow_p(T v, int p) {
+  return p == 1 ? v : p == 2 ? v * v : v * v * v;
+}
+template <typename T>
+__device__ __forceinline__ T root_p(T v, int p) {
+  return p == 1 ? v : p == 2 ? k_sqrt(v) : k_cbrt(v);
+}
+template <typename T>
+__device__ __forceinline__ T lp_grad(T dy, T x, T y, int p) {
+  return p == 1 ? dy : p == 2 ? dy * x / y : dy * x * x / (y * y);
+}
+
+/// Output flat index -> (plane, o[3]).
+__device__ __forceinline__ int64_t split_out(const PoolGeom& g, int64_t idx, int64_t o[3]) {
+  o[2] = idx % g.out[2];
+  int64_t t = idx / g.out[2];
+  o[1] = t % g.out[1];
+  t /= g.out[1];
+  o[0] = t % g.out[0];
+  return t / g.out[0];
+}
+
+// x: [planes, in0, in1, in2], y: [planes, out0, out1, out2]
+template <typename T>
+__global__ void pool_forward_kernel(PoolGeom g, const T* x, T* y, int req) {
+  const int64_t n = g.planes * g.out_plane();
+  KILN_GRID_STRIDE(idx, n) {
+    int64_t o[3];
+    const int64_t pl = split_out(g, idx, o);
+    const T* xp = x + pl * g.in_plane();  // [in0, in1, in2]
+    const Window w = window(g, o);
+    T v;
+    if (g.type == kMax) {
+      v = lowest_of<T>();
+      for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
+        for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
+          const T* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
+          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) v = row[c] > v ? row[c] : v;
+        }
+    } else {
+      T sum = T(0);
+      for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
+        for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
+          const T* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
+          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(row[c], g.pval);
+        }
+      const int64_t cnt = g.include_pad ? w.pad_size : w.in_size;
+      if (g.type == kAvg) v = cnt > 0 ? sum / T(cnt) : T(0);
+      else v = g.type == kLp ? root_p(sum, g.pval) : sum;
+    }
+    assign(y, idx, req, v);
+  }
+}
+
+// x: [planes, in0, in1, in2], y: [planes, out...] -> arg: [planes, out...], the plane-local index of
+// the first window element (row-major) equal to y, or -1
+template <typename T>
+__global__ void pool_argmax_kernel(PoolGeom g, const T* x, const T* y, int64_t* arg) {
+  const int64_t n = g.planes * g.out_plane();
+  KILN_GRID_STRIDE(idx, n) {
+    int64_t o[3];
+    const int64_t pl = split_out(g, idx, o);
+    const T* xp = x + pl * g.in_plane();  // [in0, in1, in2]
+    const Window w = window(g, o);
+    const T yv = y[idx];
+    int64_t found = -1;
+    for (int64_t a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
+      for (int64_t b = w.lo[1]; b < w.hi[1] && found < 0; ++b)
+        for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
+          const int64_t i = (a * g.in[1] + b) * g.in[2] + c;
+          if (xp[i] == yv) {
+            found = i;
+            break;
+          }
+        }
+    arg[idx] = found;
+  }
+}
+
+/// Outputs whose window contains input index i along one dim: [*lo, *hi] (empty when lo > hi).
+__device__ __forceinline__ void covering(const PoolGeom& g, int d, int64_t i, int64_t* lo, int64_t* hi) {
+  const int64_t num = i + g.p[d] - g.k[d] + 1;
+  *lo = num <= 0 ? 0 : (num + g.s[d] - 1) / g.s[d];
+  *hi = min((i + g.p[d]) / g.s[d], g.out[d] - 1);
+}
+
+// dy, y: [planes, out...]; x, dx: [planes, in...]; arg: [planes, out...] (max only, else null)
+template <typename T>
+__global__ void pool_backward_kernel(PoolGeom g, const T* dy, const T* x, const T* y, const int64_t* arg, T* dx,
+                                     int req) {
+  const int64_t n = g.planes * g.in_plane();
+  const int64_t op = g.out_plane();
+  KILN_GRID_STRIDE(idx, n) {
+    int64_t i[3];
+    i[2] = idx % g.in[2];
+    int64_t t = idx / g.in[2];
+    i[1] = t % g.in[1];
+    t /= g.in[1];
+    i[0] = t % g.in[0];
+    const int64_t pl = t / g.in[0];
+    const int64_t local = (i[0] * g.in[1] + i[1]) * g.in[2] + i[2];
+    int64_t lo[3], hi[3];
+    for (int d = 0; d < 3; ++d) covering(g, d, i[d], &lo[d], &hi[d]);
+    const T* dyp = dy + pl * op;  // [out0, out1, out2]
+    T acc = T(0);
+    if (g.type == kMax) {
+      const int64_t* ap = arg + pl * op;  // [out0, out1, out2]
+      for (int64_t a = lo[0]; a <= hi[0]; ++a)
+        for (int64_t b = lo[1]; b <= hi[1]; ++b)
+          for (int64_t c = lo[2]; c <= hi[2]; ++c) {
+            const int64_t oi = (a * g.out[1] + b) * g.out[2] + c;
+            if (ap[oi] == local) acc += dyp[oi];
+          }
+    } else {
+      const T* yp = y + pl * op;  // [out0, out1, out2]
+      const T xv = x[idx];
+      for (int64_t a = lo[0]; a <= hi[0]; ++a)
+        for (int64_t b = lo[1]; b <= hi[1]; ++b)
+          for (int64_t c = lo[2]; c <= hi[2]; ++c) {
+            const int64_t o[3] = {a, b, c};
+            const int64_t oi = (a * g.out[1] + b) * g.out[2] + c;
+            T size = T(1);
+            if (g.type == kAvg) {
+              const Window w = window(g, o);
+              size = T(g.include_pad ? w.pad_size : w.in_size);
+            }
+            acc += (g.type == kLp ? lp_grad(dyp[oi], xv, yp[oi], g.pval) : dyp[oi]) / size;
+          }
+    }
+    assign(dx, idx, req, acc);
+  }
+}
+
+void pool_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                  const std::vector<TBlob>& out) {
+  const char* op = "Pooling";
+  // in: data [N, C, spatial...]; out: output [N, C, pooled...]
+  prologue(op, in, 1, 1, req, out, 1, 1);
+  const PoolGeom g = pool_geom(op, a, in[0].shape, out[0].shape);
+  const int64_t n = g.planes * g.out_plane();
+  if (req[0] == OpReq::kNullOp || n == 0) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    pool_forward_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(g, in[0].dptr<T>(), out[0].dptr<T>(),
+                                                                        req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+void pool_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+  const char* op = "_backward_Pooling";
+  // in: ograd [N, C, pooled...], data [N, C, spatial...], output [N, C, pooled...]; out: data_grad (data-shaped)
+  prologue(op, in, 3, 3, req, out, 1, 1);
+  const PoolGeom g = pool_geom(op, a, in[1].shape, in[0].shape);
+  expect_size(op, "output", in[2], in[0].size());
+  expect_size(op, "data_grad", out[0], in[1].size());
+  const int64_t n = g.planes * g.in_plane(), no = g.planes * g.out_plane();
+  if (req[0] == OpReq::kNullOp || n == 0) return;
+  const int dev = device_of(ctx, in, out);
+  DeviceGuard dg(dev);
+  cudaStream_t s = stream_of(ctx);
+  if (no == 0) {  // no window: no gradient
+    if (req[0] != OpReq::kAddTo) zero_unless_add(ctx, req[0], out[0]);
+    return;
+  }
+  std::unique_ptr<DeviceScratch> arg;
+  if (g.type == kMax) arg.reset(new DeviceScratch(dev, (size_t)no * sizeof(int64_t)));
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    if (arg) {
+      pool_argmax_kernel<T><<<grid_for(no), kBlock, 0, s>>>(g, in[1].dptr<T>(), in[2].dptr<T>(), arg->as<int64_t>());
+      KILN_CUDA_LAUNCH_CHECK("_backward_Pooling (argmax)");
+    }
+    pool_backward_kernel<T><<<grid_for(n), kBlock, 0, s>>>(g, in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(),
+                                                          arg ? arg->as<int64_t>() : nullptr, out[0].dptr<T>(),
+                                                          req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+}  // namespace
+
+void register_pooling(OpRegistry& r) {
+  set_gpu(r, "Pooling", pool_forward);
+  set_gpu(r, "_backward_Pooling", pool_backward);
+}
+
+}  // namespace nn_gpu
+}  // namespace cuda
+}  // namespace kiln
