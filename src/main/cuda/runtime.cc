@@ -150,7 +150,7 @@ std::string describe() {
     }
   }
   s += cublas_describe() + "\n";
-  s += "cuDNN: not used";
+  extern std::string cudnn_describe(); s += cudnn_describe();  // cudnn_dl.cc (common/cudnn.cuh)
   return s;
 }
 
