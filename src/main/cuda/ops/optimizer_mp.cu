@@ -1,0 +1,146 @@
+// GPU kernels of the mixed-precision SGD/NAG update operators (CPU: src/main/cpp/ops/optimizer/
+// mixed_precision.cc): mp_sgd_update, mp_sgd_mom_update, mp_nag_mom_update. weight, grad and the
+// output have one type Y (float16 as __half, float32 or float64, the CPU's mp_switch); the master
+// weight weight32 and mom are float32 and mutated in place whatever the request. The update runs in
+// float32 (the CPU kernels' formulas and order, see optimizer_common.cuh for the rounding) and the new
+// master weight is stored into the output cast to Y (round to nearest even). Shapes: all [n].
+#include <vector>
+
+#include "ops/optimizer_common.cuh"
+
+namespace kiln {
+namespace cuda {
+namespace optim {
+namespace {
+
+using F = Nc<float>;
+
+/// A grad element as float32 (the CPU's static_cast<float>(g[i])).
+template <typename Y>
+__device__ __forceinline__ float f32(Y x) { return static_cast<float>(widen(x)); }
+
+// weight32 = (1 - lr * wd) * weight32 - lr * G; out = weight32
+template <typename Y>
+struct MpSgd {
+  const Y* g;  // grad: [n]
+  float* w32;  // weight32: [n], mutated
+  Y* y;        // output: [n]
+  GradPrep<float> gp;
+  float lr, decay;
+  template <class St>
+  __device__ void operator()(int64_t i, St st) const {
+    const F w = F(decay) * F(w32[i]) - gp.scaled(lr, f32(g[i]));
+    w32[i] = w.v;
+    st(y, i, w.v);
+  }
+};
+
+// mom = momentum * mom - lr * wd * weight32 - lr * G; weight32 += mom; out = weight32
+template <typename Y>
+struct MpSgdMom {
+  const Y* g;  // grad: [n]
+  float* m;    // mom: [n], mutated
+  float* w32;  // weight32: [n], mutated
+  Y* y;        // output: [n]
+  GradPrep<float> gp;
+  float lr, lr_wd, momentum;
+  template <class St>
+  __device__ void operator()(int64_t i, St st) const {
+    const F w = w32[i];
+    const F mi = F(momentum) * F(m[i]) - F(lr_wd) * w - gp.scaled(lr, f32(g[i]));
+    m[i] = mi.v;
+    const F wn = w + mi;
+    w32[i] = wn.v;
+    st(y, i, wn.v);
+  }
+};
+
+// m1 = momentum * mom; w = weight32 - m1 + (momentum + 1) * (m1 - lr * (G + wd * weight32));
+// mom = m1 - lr * (G + wd * w) (the NEW master weight); weight32 = w; out = w
+template <typename Y>
+struct MpNagMom {
+  const Y* g;  // grad: [n]
+  float* m;    // mom: [n], mutated
+  float* w32;  // weight32: [n], mutated
+  Y* y;        // output: [n]
+  GradPrep<float> gp;
+  float lr, wd, momentum;
+  template <class St>
+  __device__ void operator()(int64_t i, St st) const {
+    const F G = gp(f32(g[i]));
+    const F mo = momentum, l = lr, d = wd;
+    const F m1 = mo * F(m[i]);
+    F w = w32[i];
+    w = w - m1 + (mo + F(1.f)) * (m1 - l * (G + d * w));
+    m[i] = (m1 - l * (G + d * w)).v;
+    w32[i] = w.v;
+    st(y, i, w.v);
+  }
+};
+
+/// Arity, devices, sizes; weight and grad of the output's type, the float32 inputs [first_f32, nin).
+void check_mp(const char* name, const std::vector<TBlob>& in, size_t nin, const std::vector<OpReq>& req,
+              const std::vector<TBlob>& out) {
+  check_update(name, in, nin, req, out);
+  check_dtypes(name, in, 0, 2, out[0].dtype, "weight and grad have the output's dtype");
+  check_dtypes(name, in, 2, nin, DType::kFloat32, "the states and weight32 are float32");
+}
+
+// in: weight [n] (Y), grad [n] (Y), weight32 [n] (float32, mutated); out: new weight [n] (Y).
+void mp_sgd_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                   const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "mp_sgd_update";
+  check_mp(name, in, 3, req, out);
+  const auto gp = GradPrep<float>::mxnet(attrs);
+  const float lr = f32_param<float>(attrs, "lr"), decay = 1.f - lr * gp.wd;
+  DeviceGuard dg(device_of(ctx, in, out));
+  mp_switch(out[0].dtype, [&](auto zero) {
+    using Y = decltype(zero);
+    MpSgd<Y> op{in[1].dptr<Y>(), in[2].dptr<float>(), out[0].dptr<Y>(), gp, lr, decay};
+    launch_update(ctx, name, out[0].size(), req[0], op);
+  });
+}
+
+// in: weight [n] (Y), grad [n] (Y), mom [n], weight32 [n] (float32, mutated); out: new weight [n] (Y).
+void mp_sgd_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                       const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "mp_sgd_mom_update";
+  check_mp(name, in, 4, req, out);
+  const auto gp = GradPrep<float>::mxnet(attrs);
+  const float lr = f32_param<float>(attrs, "lr"), lr_wd = lr * gp.wd, momentum = f32_param<float>(attrs, "momentum");
+  DeviceGuard dg(device_of(ctx, in, out));
+  mp_switch(out[0].dtype, [&](auto zero) {
+    using Y = decltype(zero);
+    MpSgdMom<Y> op{in[1].dptr<Y>(), in[2].dptr<float>(), in[3].dptr<float>(), out[0].dptr<Y>(), gp, lr, lr_wd,
+                   momentum};
+    launch_update(ctx, name, out[0].size(), req[0], op);
+  });
+}
+
+// in: weight [n] (Y), grad [n] (Y), mom [n], weight32 [n] (float32, mutated); out: new weight [n] (Y).
+void mp_nag_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                       const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* name = "mp_nag_mom_update";
+  check_mp(name, in, 4, req, out);
+  const auto gp = GradPrep<float>::mxnet(attrs);
+  const float lr = f32_param<float>(attrs, "lr"), wd = gp.wd, momentum = f32_param<float>(attrs, "momentum");
+  DeviceGuard dg(device_of(ctx, in, out));
+  mp_switch(out[0].dtype, [&](auto zero) {
+    using Y = decltype(zero);
+    MpNagMom<Y> op{in[1].dptr<Y>(), in[2].dptr<float>(), in[3].dptr<float>(), out[0].dptr<Y>(), gp, lr, wd,
+                   momentum};
+    launch_update(ctx, name, out[0].size(), req[0], op);
+  });
+}
+
+}  // namespace
+
+void register_mixed_precision_gpu(OpRegistry& r) {
+  set_gpu(r, "mp_sgd_update", mp_sgd_update);
+  set_gpu(r, "mp_sgd_mom_update", mp_sgd_mom_update);
+  set_gpu(r, "mp_nag_mom_update", mp_nag_mom_update);
+}
+
+}  // namespace optim
+}  // namespace cuda
+}  // namespace kiln
