@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/cuda_check.cuh"
+#include "common/cudnn.cuh"
 
 namespace kiln {
 namespace cuda {
@@ -284,8 +285,11 @@ std::string cublas_describe() {
 }
 
 void set_library_dirs(const std::string& dirs) {
-  std::lock_guard<std::mutex> lk(g_dirs_mu);
-  g_extra_dirs = dirs;
+  {
+    std::lock_guard<std::mutex> lk(g_dirs_mu);
+    g_extra_dirs = dirs;
+  }
+  cudnn_set_library_dirs(dirs);  // the same directories hold cuDNN on pip-installed stacks
 }
 
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,

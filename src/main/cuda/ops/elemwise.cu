@@ -1,7 +1,7 @@
 // GPU kernels of the elementwise operators: binary (elemwise_add/sub/mul/div), scalar
 // (_plus_scalar, _minus_scalar, _rminus_scalar, _mul_scalar, _div_scalar, _rdiv_scalar), unary
-// (negative, exp, log, sqrt, square, abs), Activation and _backward_Activation, and the SGD
-// optimizer updates (sgd_update, sgd_mom_update). Same inputs, outputs and parameters as the CPU
+// (negative, exp, log, sqrt, square, abs), Activation and _backward_Activation (the SGD updates
+// are with the other optimizer updates in ops/optimizer_momentum.cu). Same inputs, outputs and parameters as the CPU
 // ops; float32 and float64; every OpReq honoured. The rest of the elementwise family (broadcast,
 // the other scalar ops, the unary backward ops, reductions, the internal copy / fill / sum ops)
 // lives in ops/tensor_*.cu.
@@ -78,37 +78,6 @@ struct SoftSignGrad {
     return g / (d * d);
   }
 };
-
-// ---- SGD -----------------------------------------------------------------------------------------
-
-template <typename T>
-__device__ __forceinline__ T clip_grad(T g, T clip) {  // clip < 0: no clipping
-  if (clip >= T(0)) g = g > clip ? clip : (g < -clip ? -clip : g);
-  return g;
-}
-
-// weight: [n], grad: [n], out: [n] (usually aliases weight)
-template <typename T>
-__global__ void sgd_kernel(int64_t n, const T* weight, const T* grad, T* out, int req, T lr, T wd, T rescale, T clip) {
-  KILN_GRID_STRIDE(i, n) {
-    T w = weight[i];
-    T g = clip_grad(rescale * grad[i], clip);
-    assign(out, i, req, (T(1) - lr * wd) * w - lr * g);
-  }
-}
-
-// weight: [n], grad: [n], mom: [n] (updated in place, whatever the request), out: [n]
-template <typename T>
-__global__ void sgd_mom_kernel(int64_t n, const T* weight, const T* grad, T* mom, T* out, int req, T lr, T momentum,
-                               T wd, T rescale, T clip) {
-  KILN_GRID_STRIDE(i, n) {
-    T w = weight[i];
-    T g = clip_grad(rescale * grad[i], clip);
-    T m = momentum * mom[i] - lr * wd * w - lr * g;
-    mom[i] = m;
-    if (req != kReqNull) assign(out, i, req, w + m);
-  }
-}
 
 // ---- host side -----------------------------------------------------------------------------------
 
@@ -228,43 +197,6 @@ void activation_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector
   }
 }
 
-void sgd_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-                const std::vector<TBlob>& out) {
-  const char* name = "sgd_update";
-  // in: weight [n], grad [n]; out[0] new weight [n] (normally in place on weight)
-  if (!prologue(name, in, 2, 2, req, out)) return;
-  const double lr = attrs.f("lr"), wd = attrs.f("wd"), rescale = attrs.f("rescale_grad"),
-               clip = attrs.f("clip_gradient");
-  const int64_t n = out[0].size();
-  DeviceGuard g(device_of(ctx, in, out));
-  KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    sgd_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, in[0].dptr<T>(), in[1].dptr<T>(), out[0].dptr<T>(),
-                                                                req_int(req[0]), T(lr), T(wd), T(rescale), T(clip));
-  });
-  KILN_CUDA_LAUNCH_CHECK(name);
-}
-
-void sgd_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
-                    const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
-  const char* name = "sgd_mom_update";
-  // in: weight [n], grad [n], mom [n] (mutated: the momentum state); out[0] new weight [n]
-  check_arity(name, in, 3, 3, out, req, 1, 1);
-  check_on_gpu(name, in, "input");
-  check_on_gpu(name, out, "output");
-  check_same_size(name, in, out);
-  const int64_t n = out[0].size();
-  if (n == 0) return;  // under kNullOp the momentum is still updated, as in MXNet
-  const double lr = attrs.f("lr"), momentum = attrs.f("momentum"), wd = attrs.f("wd"),
-               rescale = attrs.f("rescale_grad"), clip = attrs.f("clip_gradient");
-  DeviceGuard g(device_of(ctx, in, out));
-  KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    sgd_mom_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, in[0].dptr<T>(), in[1].dptr<T>(),
-                                                                    in[2].dptr<T>(), out[0].dptr<T>(), req_int(req[0]),
-                                                                    T(lr), T(momentum), T(wd), T(rescale), T(clip));
-  });
-  KILN_CUDA_LAUNCH_CHECK(name);
-}
-
 }  // namespace
 
 void register_elemwise_gpu(OpRegistry& r) {
@@ -290,8 +222,6 @@ void register_elemwise_gpu(OpRegistry& r) {
   set_gpu(r, "Activation", activation_forward);
   set_gpu(r, "_backward_Activation", activation_backward);
 
-  set_gpu(r, "sgd_update", sgd_update);
-  set_gpu(r, "sgd_mom_update", sgd_mom_update);
 }
 
 }  // namespace cuda

@@ -1,5 +1,5 @@
 // GPU kernels of the momentum and sign update operators (CPU: src/main/cpp/ops/optimizer/momentum.cc):
-// nag_mom_update, signsgd_update, signum_update. float32/float64, the CPU kernels' formulas in their
+// sgd_update, sgd_mom_update, nag_mom_update, signsgd_update, signum_update. float32/float64, the CPU kernels' formulas in their
 // operation order (see optimizer_common.cuh for the rounding), mom mutated in place whatever the
 // request. Shapes: every input and the output: [n].
 #include <vector>
@@ -10,6 +10,40 @@ namespace kiln {
 namespace cuda {
 namespace optim {
 namespace {
+
+// out = (1 - lr * wd) * weight - lr * clip(rescale_grad * grad)   (MXNet's sgd_update order)
+template <typename T>
+struct Sgd {
+  const T* w;  // weight: [n]
+  const T* g;  // grad: [n]
+  T* y;        // output: [n] (usually aliases w)
+  GradPrep<T> gp;
+  T lr, decay;
+  template <class St>
+  __device__ void operator()(int64_t i, St st) const {
+    using F = Nc<T>;
+    st(y, i, (F(decay) * F(w[i]) - gp.scaled(F(lr), F(g[i]))).v);
+  }
+};
+
+// mom = momentum * mom - lr * wd * weight - lr * clip(rescale_grad * grad); out = weight + mom
+template <typename T>
+struct SgdMom {
+  const T* w;  // weight: [n]
+  const T* g;  // grad: [n]
+  T* m;        // mom: [n], mutated
+  T* y;        // output: [n] (usually aliases w)
+  GradPrep<T> gp;
+  T lr, wd, momentum;
+  template <class St>
+  __device__ void operator()(int64_t i, St st) const {
+    using F = Nc<T>;
+    const F wi = w[i];
+    const F mi = F(momentum) * F(m[i]) - F(lr) * F(wd) * wi - gp.scaled(F(lr), F(g[i]));
+    m[i] = mi.v;
+    st(y, i, (wi + mi).v);
+  }
+};
 
 // m1 = momentum * mom; out = weight - m1 + (momentum + 1) * (m1 - lr * (G + wd * weight));
 // mom = m1 - lr * (G + wd * weight'), weight' = the output when it aliases weight (MXNet re-reads it).
@@ -68,6 +102,36 @@ struct Signum {
 };
 
 // in: weight [n], grad [n], mom [n] (mutated); out: new weight [n].
+// in: weight [n], grad [n]; out: new weight [n].
+void sgd_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+  const char* name = "sgd_update";
+  check_update(name, in, 2, req, out);
+  check_same_dtype(name, in, out);
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    const GradPrep<T> gp = GradPrep<T>::mxnet(attrs);
+    const T lr = f32_param<T>(attrs, "lr");
+    Sgd<T> op{in[0].dptr<T>(), in[1].dptr<T>(), out[0].dptr<T>(), gp, lr, T(1) - lr * gp.wd};
+    launch_update(ctx, name, out[0].size(), req[0], op, /*states=*/false);
+  });
+}
+
+// in: weight [n], grad [n], mom [n] (mutated whatever the request); out: new weight [n].
+void sgd_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  const char* name = "sgd_mom_update";
+  check_update(name, in, 3, req, out);
+  check_same_dtype(name, in, out);
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    const GradPrep<T> gp = GradPrep<T>::mxnet(attrs);
+    SgdMom<T> op{in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(), out[0].dptr<T>(), gp,
+                 f32_param<T>(attrs, "lr"), gp.wd, f32_param<T>(attrs, "momentum")};
+    launch_update(ctx, name, out[0].size(), req[0], op);
+  });
+}
+
 void nag_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
                     const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
   const char* name = "nag_mom_update";
@@ -120,6 +184,8 @@ void signum_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob
 }  // namespace
 
 void register_momentum_gpu(OpRegistry& r) {
+  set_gpu(r, "sgd_update", sgd_update);
+  set_gpu(r, "sgd_mom_update", sgd_mom_update);
   set_gpu(r, "nag_mom_update", nag_mom_update);
   set_gpu(r, "signsgd_update", signsgd_update);
   set_gpu(r, "signum_update", signum_update);
