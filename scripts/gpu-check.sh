@@ -9,6 +9,9 @@
 #
 # Usage: scripts/gpu-check.sh [BUNDLE_DIR]      (default .gpu-bundle, ignored by git)
 #        then on the GPU machine: bash .gpu-bundle/run.sh MAIN_CLASS [ARGS...]
+#        The whole device check (GPU test suite + benchmark against PyTorch, < 8 minutes), from the
+#        repository root on the GPU machine, after TESTS=1 scripts/gpu-check.sh here:
+#            bash .gpu-bundle/gpu-device-run.sh
 # Env:   BUNDLE_JDK   JDK whose jlink builds the runtime (default: Temurin under /usr/lib/jvm, else
 #                     the JDK of `javac`); Temurin's libjvm needs only glibc 2.17.
 #        MVN_ARGS     Maven arguments (default: -Pcuda)
@@ -36,8 +39,12 @@ mkdir -p "$OUT/lib" "$OUT/native"
 # 1. jars: ours plus every runtime dependency (javacpp and openblas, with their linux-x86_64 natives)
 cp target/*.jar "$OUT/lib/"
 if [ "${TESTS:-0}" = 1 ]; then
-  mvn -B -q $MVN_ARGS dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$OUT/lib"
+  mvn -B -q $MVN_ARGS dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$OUT/lib"
+  # JUnit only: the MXNet oracle (hundreds of MB) stays behind; the GPU tests (dev.kiln.gpu) do not use it
+  mvn -B -q $MVN_ARGS dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$OUT/lib" \
+    -DincludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian
   [ -d target/test-classes ] && jar cf "$OUT/lib/kiln-tests.jar" -C target/test-classes .
+  cp scripts/gpu-device-run.sh scripts/gpu-bench-torch.py "$OUT/"
 else
   mvn -B -q $MVN_ARGS dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$OUT/lib"
 fi

@@ -14,7 +14,7 @@ import static org.junit.platform.launcher.TagFilter.includeTags;
 import static org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder.request;
 
 /**
- * Runs the {@code @Tag("gpu")} tests without Maven, for a GPU machine with only a bundled JRE:
+ * Runs the {@code @Tag("gpu")} tests of {@code dev.kiln.gpu} without Maven, for a GPU machine with only a bundled JRE:
  * {@code TESTS=1 scripts/gpu-check.sh}, then {@code bash .gpu-bundle/run.sh dev.kiln.gpu.GpuCheckMain}.
  * Prints the devices, each failure and a closing "N passed, N failed" line; exits non-zero on failure.
  */
@@ -24,7 +24,7 @@ public final class GpuCheckMain {
     /** Entry point. */
     public static void main(String[] args) {
         System.out.println("Kiln GPU check: " + Engine.cudaDescribe().replace('\n', ' '));
-        LauncherDiscoveryRequest req = request().selectors(selectPackage("dev.kiln")).filters(includeTags("gpu")).build();
+        LauncherDiscoveryRequest req = request().selectors(selectPackage("dev.kiln.gpu")).filters(includeTags("gpu")).build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
         launcher.execute(req, listener);

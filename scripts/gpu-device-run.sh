@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The device check of issue 7, run ON the GPU machine from the repository root (MNIST in data/mnist),
+# with the bundle made here by `TESTS=1 scripts/gpu-check.sh` (carry .gpu-bundle):
+#   1. the GPU test suite (GpuCheckMain: every op against the CPU, Module.fit on MNIST, CUDA graph replays)
+#   2. training-step benchmark, Kiln (CUDA graphs on, then off) and PyTorch eager on the same GPU:
+#      MLP and LeNet at batch 128, ResNet-50 at batch 64 (PyTorch also in TF32 and bf16 autocast)
+#   3. a table of Kiln / PyTorch speed ratios
+# Budget: under 8 minutes on an H100. Env: BENCH_STEPS (default 50), SKIP_TESTS=1, SKIP_BENCH=1.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+LOG=${OUT:-/tmp}/kiln-gpu-check
+mkdir -p "$LOG"
+nvidia-smi -L 2>&1 | head -4
+rc=0
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  echo "== GPU test suite"
+  timeout 300 bash "$HERE/run.sh" dev.kiln.gpu.GpuCheckMain 2>&1 | tee "$LOG/tests.txt" | grep -v "^\s*at \|^\s*\.\.\. [0-9]* more" | tail -60
+  rc=${PIPESTATUS[0]}
+fi
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  steps=${BENCH_STEPS:-50}
+  echo "== benchmark (steps $steps)"
+  timeout 150 bash "$HERE/run.sh" dev.kiln.gpu.GpuBench --steps "$steps" 2>&1 | tee "$LOG/kiln.txt"
+  KILN_CUDA_GRAPHS=0 timeout 60 bash "$HERE/run.sh" dev.kiln.gpu.GpuBench --nets mlp,lenet --steps "$steps" 2>&1 \
+    | sed 's/^BENCH kiln /BENCH kiln-eager /' | tee "$LOG/kiln-eager.txt"
+  timeout 150 python3 "$HERE/gpu-bench-torch.py" --steps "$steps" 2>&1 | tee "$LOG/torch.txt"
+  echo "== Kiln / PyTorch (samples/s ratio; > 1 means Kiln is faster)"
+  cat "$LOG"/kiln.txt "$LOG"/kiln-eager.txt "$LOG"/torch.txt | python3 -c '
+import sys
+r = {}
+for l in sys.stdin:
+    p = l.split()
+    if len(p) >= 6 and p[0] == "BENCH":
+        r[(p[1], p[2])] = float(p[5])
+for net in ("mlp", "lenet", "resnet50"):
+    for k in ("kiln", "kiln-eager"):
+        for t in ("torch-fp32", "torch-tf32", "torch-amp"):
+            if (k, net) in r and (t, net) in r:
+                print(f"{net:9s} {k:10s} / {t:10s} = {r[(k, net)] / r[(t, net)]:.2f}  ({r[(k, net)]:.0f} vs {r[(t, net)]:.0f} samples/s)")
+'
+fi
+exit $rc
