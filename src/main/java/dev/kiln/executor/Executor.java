@@ -98,6 +98,7 @@ public final class Executor implements AutoCloseable {
 
     private Executor(Symbol symbol, Context ctx, Map<String, NDArray> args, Map<String, NDArray> grads, Map<String, GradReq> reqs,
             Map<String, NDArray> aux, boolean owns, Options options, Executor sharedExec) {
+        checkUniqueNames(symbol);
         this.symbol = symbol;
         this.ctx = ctx;
         this.argNames = symbol.listArguments();
@@ -202,6 +203,7 @@ public final class Executor implements AutoCloseable {
      */
     public static Executor simpleBind(Symbol symbol, Context ctx, Map<String, long[]> inputShapes, Map<String, DType> types,
             Map<String, GradReq> gradReqs, Options options) {
+        checkUniqueNames(symbol);
         Map<String, Object> known = new LinkedHashMap<>();
         Map<String, Object> shapes = new LinkedHashMap<>();
         inputShapes.forEach((k, v) -> {
@@ -457,6 +459,22 @@ public final class Executor implements AutoCloseable {
         if (monitorViews != null) {
             monitorViews.forEach(e -> e.getValue().close());
             monitorViews = null;
+        }
+    }
+
+    /**
+     * Arrays are bound by name, so two variables with one name cannot both get an array (MXNet's
+     * bind refuses them the same way, in symbol.py's _check_arguments).
+     */
+    private static void checkUniqueNames(Symbol symbol) {
+        for (List<String> names : List.of(symbol.listArguments(), symbol.listAuxiliaryStates())) {
+            java.util.Set<String> seen = new java.util.HashSet<>();
+            for (String n : names) {
+                if (!seen.add(n)) {
+                    throw new IllegalArgumentException("Find duplicated argument name \"" + n
+                            + "\", please make the weight name non-duplicated (using name arguments), arguments are " + names);
+                }
+            }
         }
     }
 

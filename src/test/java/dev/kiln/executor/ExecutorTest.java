@@ -131,4 +131,17 @@ class ExecutorTest {
             assertArrayEquals(new float[] {1 / 3f, 1 / 3f, 1 / 3f}, ex.outputs().get(0).toFloatArray(), 1e-6f);
         }
     }
+
+    /** Two variables named "x": bind refuses them (as MXNet does) before allocating anything. */
+    @Test
+    void duplicateArgumentNamesAreRefusedWithoutLeaks() {
+        Symbol s = Symbol.create("elemwise_add", "e", null, null, Symbol.variable("x"), Symbol.variable("x"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Executor.simpleBind(s, Context.cpu(), Map.of("x", new long[] {3}), GradReq.WRITE));
+        assertTrue(e.getMessage().contains("duplicated argument name \"x\""), e.getMessage());
+        try (NDArray a = NDArray.zeros(Shape.of(3), dev.kiln.ndarray.DType.FLOAT32, Context.cpu())) {
+            assertThrows(IllegalArgumentException.class,
+                    () -> Executor.bind(s, Context.cpu(), Map.of("x", a), null, null, null, null));
+        }
+    }
 }
