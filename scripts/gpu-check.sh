@@ -62,11 +62,11 @@ gomp=$(gcc -print-file-name=libgomp.so.1)
 [ -f "$gomp" ] && cp -L "$gomp" "$OUT/native/"
 
 # 3. a small Java runtime (jdk.unsupported for sun.misc.Unsafe; java.management and java.logging
-#    for the rest of JavaCPP)
+#    for the rest of JavaCPP; jdk.zipfs for JUnit, which finds the test classes inside kiln-tests.jar)
 compress=zip-9
 "$BUNDLE_JDK/bin/jlink" --version | grep -q '^1[0-9]\.' && compress=2   # JDK 17-20 syntax
 rm -rf "$OUT/jre"
-"$BUNDLE_JDK/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging \
+"$BUNDLE_JDK/bin/jlink" --add-modules java.base,jdk.unsupported,java.management,java.logging,jdk.zipfs \
   --strip-debug --no-header-files --no-man-pages --compress=$compress --output "$OUT/jre"
 tar -C "$OUT" -czf "$OUT/jre.tar.gz" jre
 rm -rf "$OUT/jre"

@@ -32,7 +32,8 @@ public final class GpuCheckMain {
         s.printFailuresTo(new PrintWriter(System.out, true), 30);
         long passed = s.getTestsSucceededCount();
         long failed = s.getTestsFailedCount();
-        System.out.println(passed + " passed, " + failed + " failed, " + s.getTestsSkippedCount() + " skipped");
+        System.out.println(passed + " passed, " + failed + " failed, " + s.getTestsAbortedCount() + " aborted (skipped by an assumption, e.g. no GPU), "
+                + s.getTestsSkippedCount() + " disabled; " + s.getTestsFoundCount() + " found");
         System.exit(failed == 0 && s.getTestsAbortedCount() == 0 ? 0 : 1);
     }
 }
