@@ -50,7 +50,9 @@ struct Dims {
   int64_t m, k, h;
 };
 
-Dims fc_dims(const char* op, const Attrs& attrs, const TBlob& data, const TBlob& weight) {
+/// `out_rows` holds M * H elements (the output, or the output gradient): it gives M when K == 0,
+/// where the data ([M, 0]) has no elements to count rows with.
+Dims fc_dims(const char* op, const Attrs& attrs, const TBlob& data, const TBlob& weight, const TBlob& out_rows) {
   if (weight.shape.ndim() != 2)
     throw KilnError(std::string(op) + " (GPU): weight must be 2-D [num_hidden, K], got " + weight.shape.str());
   Dims d;
@@ -62,7 +64,7 @@ Dims fc_dims(const char* op, const Attrs& attrs, const TBlob& data, const TBlob&
   if (d.k == 0 ? data.size() != 0 : data.size() % d.k != 0)
     throw KilnError(std::string(op) + " (GPU): data " + data.shape.str() + " does not match weight " +
                     weight.shape.str());
-  d.m = d.k == 0 ? 0 : data.size() / d.k;
+  d.m = d.k != 0 ? data.size() / d.k : (d.h != 0 ? out_rows.size() / d.h : 0);
   return d;
 }
 
@@ -87,7 +89,7 @@ void fc_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& 
   check_on_gpu(op, in, "input");
   check_on_gpu(op, out, "output");
   check_dtypes(op, in, out);
-  const Dims d = fc_dims(op, attrs, in[0], in[1]);
+  const Dims d = fc_dims(op, attrs, in[0], in[1], out[0]);
   const bool has_bias = in.size() == 3;
   expect_size(op, "output", out[0], d.m * d.h);
   if (has_bias) expect_size(op, "bias", in[2], d.h);
@@ -116,7 +118,7 @@ void fc_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>&
   check_on_gpu(op, in, "input");
   check_on_gpu(op, out, "output");
   check_dtypes(op, in, out);
-  const Dims d = fc_dims(op, attrs, in[1], in[2]);
+  const Dims d = fc_dims(op, attrs, in[1], in[2], in[0]);
   expect_size(op, "ograd", in[0], d.m * d.h);
   expect_size(op, "d_data", out[0], d.m * d.k);
   expect_size(op, "d_weight", out[1], d.h * d.k);

@@ -176,7 +176,10 @@ void broadcast_backward(const char* name, const OpCtx& ctx, const std::vector<TB
                         const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
   check_call(name, in, Op::kUsesInputs ? 3 : 1, Op::kUsesInputs ? 3 : 1, req, out, 2);
   const int64_t n = in[0].size();
-  if ((req[0] == OpReq::kNullOp && req[1] == OpReq::kNullOp) || n == 0) return;
+  if (req[0] == OpReq::kNullOp && req[1] == OpReq::kNullOp) return;
+  // n == 0 still writes a non-empty broadcast input's gradient (a sum over nothing: zeros), as the
+  // CPU: lhs [1, 3] + rhs [0, 3] gives lhs_grad = 0 (the reduction engine handles the empty input)
+  if (n == 0 && out[0].size() == 0 && out[1].size() == 0) return;
   const int device = device_of(ctx, in, out);
   DeviceGuard dg(device);
   cudaStream_t st = stream_of(ctx);
@@ -185,7 +188,7 @@ void broadcast_backward(const char* name, const OpCtx& ctx, const std::vector<TB
     const T* a = Op::kUsesInputs ? in[1].dptr<T>() : nullptr;  // lhs
     const T* b = Op::kUsesInputs ? in[2].dptr<T>() : nullptr;  // rhs
     const bool full0 = out[0].size() == n, full1 = out[1].size() == n;
-    if (full0 && full1) {  // no broadcasting at all: one pass
+    if (full0 && full1) {  // no broadcasting at all: one pass (n > 0 here)
       if constexpr (Op::kUsesInputs) {
         binary_grad_kernel<Op, T><<<grid_for(n), kBlock, 0, st>>>(n, g, a, b, out[0].dptr<T>(), req_int(req[0]),
                                                                     out[1].dptr<T>(), req_int(req[1]));
