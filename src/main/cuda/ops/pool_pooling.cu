@@ -83,7 +83,8 @@ PoolGeom pool_geom(const char* op, const Attrs& a, const Shape& x, const Shape& 
       g.s[i] = s.empty() ? 1 : s[j];
       g.p[i] = (p.empty() || same) ? 0 : p[j];
     }
-    if (g.k[i] <= 0 || g.s[i] <= 0 || g.p[i] < 0)
+    // global_pool over an empty spatial dim has kernel 0: empty windows (lowest / 0) as on the CPU
+    if ((!global && g.k[i] <= 0) || g.s[i] <= 0 || g.p[i] < 0)
       throw KilnError(std::string(op) + ": bad kernel/stride/pad for data shape " + x.str());
   }
   return g;
