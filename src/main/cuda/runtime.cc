@@ -268,6 +268,10 @@ void stream_destroy(int device, void* stream) noexcept {
   if (stream == nullptr) return;
   try {
     DeviceGuard g(device);
+    // wait for the pending work first: the caller frees the memory those kernels use right after
+    // (the executor's arenas), and the allocator hands freed blocks out at once, possibly to
+    // kernels on another stream that would not be ordered after this one's
+    (void)cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
     (void)cudaStreamDestroy(static_cast<cudaStream_t>(stream));
     (void)cudaGetLastError();
   } catch (...) {
