@@ -260,14 +260,19 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
   }
   // Commit: the new arena joins the pool; the pool's workspace grows to this executor's request
   // (the executors sharing it read it at run time, so the old one is freed once unreferenced).
-  if (workspace_bytes_ && (!pool_->workspace || pool_->workspace->bytes < workspace_bytes_)) {
-    pool_->workspace = alloc_storage(ctx, workspace_bytes_, false);
+  StoragePtr new_workspace;
+  if (workspace_bytes_ && (!pool_->workspace || pool_->workspace->bytes < workspace_bytes_))
+    new_workspace = alloc_storage(ctx, workspace_bytes_, false);
+#ifdef KILN_CUDA
+  // before the shared pool changes: a failed bind leaves it (and its other executors' recorded
+  // graphs, which bake in the workspace pointer) as they were
+  if (ctx.type == DevType::kGPU) stream_ = cuda::stream_create(ctx.id);
+#endif
+  if (new_workspace) {
+    pool_->workspace = std::move(new_workspace);
     own_workspace_bytes_ = workspace_bytes_;
   }
   if (new_arena) pool_->arenas.push_back(new_arena);
-#ifdef KILN_CUDA
-  if (ctx.type == DevType::kGPU) stream_ = cuda::stream_create(ctx.id);  // last: nothing after it throws
-#endif
 }
 
 void Executor::run(size_t begin, size_t end, bool is_train) {
