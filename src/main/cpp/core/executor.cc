@@ -359,7 +359,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
       if (!n->op->needs_random) continue;
       // the kernel draws its seed from the host generator on every call; a replay would repeat
       // the first draw. Training passes draw; so does Dropout(mode='always') at inference.
-      if (is_train || (n->op->name == "Dropout" && n->attrs.s("mode") == "always")) {
+      if (is_train || (n->op->name == "Dropout" && n->attrs.s("mode") == "always" && n->attrs.f("p") > 0)) {
         g->disabled = true;
         g->why = "random operator " + n->op->name + " ('" + n->name + "')";
         return false;
