@@ -260,14 +260,19 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
   }
   // Commit: the new arena joins the pool; the pool's workspace grows to this executor's request
   // (the executors sharing it read it at run time, so the old one is freed once unreferenced).
-  if (workspace_bytes_ && (!pool_->workspace || pool_->workspace->bytes < workspace_bytes_)) {
-    pool_->workspace = alloc_storage(ctx, workspace_bytes_, false);
+  StoragePtr new_workspace;
+  if (workspace_bytes_ && (!pool_->workspace || pool_->workspace->bytes < workspace_bytes_))
+    new_workspace = alloc_storage(ctx, workspace_bytes_, false);
+#ifdef KILN_CUDA
+  // before the shared pool changes: a failed bind leaves it (and its other executors' recorded
+  // graphs, which bake in the workspace pointer) as they were
+  if (ctx.type == DevType::kGPU) stream_ = cuda::stream_create(ctx.id);
+#endif
+  if (new_workspace) {
+    pool_->workspace = std::move(new_workspace);
     own_workspace_bytes_ = workspace_bytes_;
   }
   if (new_arena) pool_->arenas.push_back(new_arena);
-#ifdef KILN_CUDA
-  if (ctx.type == DevType::kGPU) stream_ = cuda::stream_create(ctx.id);  // last: nothing after it throws
-#endif
 }
 
 void Executor::run(size_t begin, size_t end, bool is_train) {
@@ -349,16 +354,24 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     // The first pass runs eagerly: it creates the cuBLAS/cuDNN handles, picks the convolution
     // algorithms and fills the allocator's cache, none of which may happen while recording.
     if (g->eager_runs++ < 1) return false;
-    if (is_train)
-      for (size_t i = begin; i < end; ++i)
-        if (ig_->nodes[steps_[i].nid]->op->needs_random) {
-          // the kernel draws its seed from the host generator on every call; a replay would
-          // repeat the first draw
-          g->disabled = true;
-          g->why = "random operator " + ig_->nodes[steps_[i].nid]->op->name + " ('" + ig_->nodes[steps_[i].nid]->name + "')";
-          return false;
-        }
-    cuda::capture_begin(ctx_.id, stream_);
+    for (size_t i = begin; i < end; ++i) {
+      const NodePtr& n = ig_->nodes[steps_[i].nid];
+      if (!n->op->needs_random) continue;
+      // the kernel draws its seed from the host generator on every call; a replay would repeat
+      // the first draw. Training passes draw; so does Dropout(mode='always') at inference.
+      if (is_train || (n->op->name == "Dropout" && n->attrs.s("mode") == "always" && n->attrs.f("p") > 0)) {
+        g->disabled = true;
+        g->why = "random operator " + n->op->name + " ('" + n->name + "')";
+        return false;
+      }
+    }
+    try {
+      cuda::capture_begin(ctx_.id, stream_);
+    } catch (const KilnError& e) {
+      g->disabled = true;
+      g->why = std::string("recording could not start: ") + e.what();
+      return false;
+    }
     try {
       run_steps(begin, end, oc, false, false);
     } catch (const KilnError& e) {
@@ -367,6 +380,13 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
       g->disabled = true;
       g->why = std::string("recording failed: ") + e.what();
       return false;
+    } catch (...) {
+      // any other exception (std::bad_alloc, ...) must not leave the stream capturing and this
+      // thread's capture hold set: every later pass would be recorded into a dead capture
+      cuda::capture_abort(ctx_.id, stream_);
+      g->disabled = true;
+      g->why = "recording failed: unexpected exception";
+      throw;
     }
     std::string why;
     void* exec = cuda::capture_end(ctx_.id, stream_, &why);
