@@ -256,26 +256,18 @@ void synchronize(int device) {
 
 // ---- streams and graphs ------------------------------------------------------------------------
 
-void* stream_create(int device) {
+void* device_stream(int device) {
   check_device(device);
-  DeviceGuard g(device);
-  cudaStream_t s = nullptr;
-  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));  // blocking: ordered with the legacy stream
-  return s;
-}
-
-void stream_destroy(int device, void* stream) noexcept {
-  if (stream == nullptr) return;
-  try {
+  static std::mutex mu;
+  static cudaStream_t* streams = new cudaStream_t[kMaxDevices]();  // never destroyed, as the pools
+  std::lock_guard<std::mutex> lk(mu);
+  if (streams[device] == nullptr) {
     DeviceGuard g(device);
-    // wait for the pending work first: the caller frees the memory those kernels use right after
-    // (the executor's arenas), and the allocator hands freed blocks out at once, possibly to
-    // kernels on another stream that would not be ordered after this one's
-    (void)cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
-    (void)cudaStreamDestroy(static_cast<cudaStream_t>(stream));
-    (void)cudaGetLastError();
-  } catch (...) {
+    cudaStream_t s = nullptr;
+    KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));  // blocking: ordered with the legacy stream
+    streams[device] = s;
   }
+  return streams[device];
 }
 
 void stream_synchronize(int device, void* stream) {

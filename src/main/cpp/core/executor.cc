@@ -266,7 +266,7 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
 #ifdef KILN_CUDA
   // before the shared pool changes: a failed bind leaves it (and its other executors' recorded
   // graphs, which bake in the workspace pointer) as they were
-  if (ctx.type == DevType::kGPU) stream_ = cuda::stream_create(ctx.id);
+  if (ctx.type == DevType::kGPU) stream_ = cuda::device_stream(ctx.id);
 #endif
   if (new_workspace) {
     pool_->workspace = std::move(new_workspace);
@@ -411,10 +411,7 @@ void Executor::release_gpu() noexcept {
   for (auto& kv : graphs_)
     if (kv.second.exec != nullptr) cuda::graph_destroy(ctx_.id, kv.second.exec);
   graphs_.clear();
-  if (stream_ != nullptr) {
-    cuda::stream_destroy(ctx_.id, stream_);
-    stream_ = nullptr;
-  }
+  stream_ = nullptr;  // the device's stream outlives executors
 #endif
 }
 

@@ -180,7 +180,7 @@ void register_shape_gpu(OpRegistry& r);            // ops/shape_*.cu, ops/index_
 void register_nn_gpu(OpRegistry& r);               // ops/nn_*.cu: softmax family, losses, LeakyReLU, Dropout, pooling, pad, LRN
 void register_norm_gpu(OpRegistry& r);             // ops/norm_*.cu: BatchNorm, LayerNorm, InstanceNorm
 void register_conv_gpu(OpRegistry& r);             // ops/conv_*.cu (+ cudnn_dl.cc): Convolution, Deconvolution
-void register_optimizer_gpu(OpRegistry& r);        // ops/optimizer_*.cu: every *_update op but SGD's
+void register_optimizer_gpu(OpRegistry& r);        // ops/optimizer_*.cu: every *_update op
 void register_rnn_gpu(OpRegistry& r);              // ops/rnn_*.cu: RNN (LSTM, GRU, rnn_relu, rnn_tanh)
 
 }  // namespace cuda

@@ -24,14 +24,15 @@ void memcpy(int device, void* dst, const void* src, size_t bytes, int kind);
 void synchronize(int device);
 
 // ---- streams and CUDA graphs (the executor's) ---------------------------------------------
-// A stream here is a cudaStream_t passed as void*. Executors create a *blocking* stream: it is
-// ordered with the legacy default stream that NDArray copies use, so data copied in before a pass
-// and results copied out after it need no extra synchronization.
+// A stream here is a cudaStream_t passed as void*. Every executor of a device issues its kernels
+// on that device's one stream, in issue order, so memory the caching allocator hands from one
+// executor to another (freed arenas, scratch, a shared pool's blocks) is never used by two kernels
+// at once. The stream is *blocking*: it is ordered with the legacy default stream that NDArray
+// copies and imperative operators use, so data copied in before a pass and results copied out
+// after it need no extra synchronization.
 
-/// A new blocking stream on `device`.
-void* stream_create(int device);
-/// Destroys a stream from stream_create (never throws; pending work completes first).
-void stream_destroy(int device, void* stream) noexcept;
+/// The device's stream (created on first use, kept for the life of the process).
+void* device_stream(int device);
 /// Blocks until the stream's work is done; throws the first asynchronous error.
 void stream_synchronize(int device, void* stream);
 

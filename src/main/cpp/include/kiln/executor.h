@@ -88,7 +88,7 @@ class Executor {
   bool run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc);
   void release_gpu() noexcept;
 
-  // GPU state (null / empty on the CPU): one stream for every kernel of this executor, and the
+  // GPU state (null / empty on the CPU): the device's stream (cuda::device_stream), and the
   // recorded CUDA graph of each pass kind (forward train / inference, backward, forward+backward).
   struct GraphSlot {
     int eager_runs = 0;            // passes run eagerly so far (recording starts with the second)
