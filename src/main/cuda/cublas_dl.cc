@@ -2,12 +2,7 @@
 // the JNI library still loads on machines without any GPU stack. We declare the few entry points
 // we use ourselves (stable C ABI of cuBLAS 12/13).
 //
-// Search order for libcublasLt.so.13 / libcublas.so.13:
-//   1. directories given to set_library_dirs() (':'-separated),
-//   2. the KILN_CUDA_LIBDIRS environment variable (':'-separated; gpu-check.sh's run.sh sets it,
-//      together with -Dkiln.cuda.libdirs, from python3's site-packages/nvidia/*/lib),
-//   3. the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig cache, RUNPATH),
-//   4. the toolkit directories /usr/local/cuda/lib64 and /usr/local/cuda/targets/x86_64-linux/lib.
+// libcublasLt.so.13 / libcublas.so.13 are found as common/dl_search.h describes.
 #include <dlfcn.h>
 
 #include <climits>
@@ -17,7 +12,7 @@
 #include <vector>
 
 #include "common/cuda_check.cuh"
-#include "common/cudnn.cuh"
+#include "common/dl_search.h"
 
 namespace kiln {
 namespace cuda {
@@ -73,65 +68,12 @@ Cublas& state() {
   return *s;
 }
 
-std::mutex g_dirs_mu;
-std::string g_extra_dirs;
-
-std::vector<std::string> split_dirs(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(':', start);
-    std::string d = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!d.empty()) out.push_back(d);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
-
-/// Opens `soname` from the first directory that has it, then through the loader's search.
-/// Appends each failure to *errors; *where gets the path that worked.
-void* open_first(const std::vector<std::string>& dirs, const char* soname, std::string* where, std::string* errors) {
-  for (const auto& d : dirs) {
-    std::string path = d + "/" + soname;
-    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-      *where = path;
-      return h;
-    }
-    (void)dlerror();
-  }
-  if (void* h = dlopen(soname, RTLD_NOW | RTLD_GLOBAL)) {
-    *where = std::string(soname) + " (loader search path)";
-    return h;
-  }
-  const char* e = dlerror();
-  *errors += e ? e : soname;
-  for (const char* d : {"/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"}) {
-    std::string path = std::string(d) + "/" + soname;
-    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-      *where = path;
-      return h;
-    }
-    (void)dlerror();
-  }
-  return nullptr;
-}
-
 void load(Cublas& s) {
-  std::vector<std::string> dirs;
-  {
-    std::lock_guard<std::mutex> lk(g_dirs_mu);
-    dirs = split_dirs(g_extra_dirs);
-  }
-  if (const char* env = std::getenv("KILN_CUDA_LIBDIRS")) {
-    for (auto& d : split_dirs(env)) dirs.push_back(d);
-  }
-  std::string where_lt, where, err_lt, err;
-  s.lt = open_first(dirs, "libcublasLt.so.13", &where_lt, &err_lt);  // libcublas needs it; load it first
-  s.lib = open_first(dirs, "libcublas.so.13", &where, &err);
+  std::string where_lt, where, dir, err_lt, err;
+  s.lt = open_library("libcublasLt.so.13", &where_lt, &dir, &err_lt);  // libcublas needs it; load it first
+  s.lib = open_library("libcublas.so.13", &where, &dir, &err);
   if (!s.lib) {
-    s.status = "cuBLAS not available: libcublas.so.13 not found (" + err +
-               "); searched KILN_CUDA_LIBDIRS, LD_LIBRARY_PATH and /usr/local/cuda/lib64";
+    s.status = "cuBLAS not available: libcublas.so.13 not found (" + err + "); " + library_search_text();
     if (!s.lt) s.status += "; libcublasLt.so.13 not found either";
     return;
   }
@@ -282,14 +224,6 @@ std::string cublas_describe() {
       v = " " + std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa);
   }
   return "cuBLAS" + v + " from " + s.found_at;
-}
-
-void set_library_dirs(const std::string& dirs) {
-  {
-    std::lock_guard<std::mutex> lk(g_dirs_mu);
-    g_extra_dirs = dirs;
-  }
-  cudnn_set_library_dirs(dirs);  // the same directories hold cuDNN on pip-installed stacks
 }
 
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,

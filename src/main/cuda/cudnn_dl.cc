@@ -4,13 +4,8 @@
 // entry points of the cuDNN 9 legacy convolution API we call ourselves (stable C ABI; all enums
 // are passed as int).
 //
-// Search order for libcudnn.so.9:
-//   1. directories given to cudnn_set_library_dirs() (':'-separated),
-//   2. the KILN_CUDA_LIBDIRS environment variable (':'-separated; on GPU machines it usually
-//      names python3's site-packages/nvidia/cudnn/lib),
-//   3. the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig cache, RUNPATH),
-//   4. the toolkit directories /usr/local/cuda/lib64 and /usr/local/cuda/targets/x86_64-linux/lib.
-// When found in a directory, cuDNN 9's sub-libraries (libcudnn_graph, _ops, _cnn, _engines_*,
+// libcudnn.so.9 is found as common/dl_search.h describes (on GPU machines usually through
+// KILN_CUDA_LIBDIRS, naming python3's site-packages/nvidia/cudnn/lib). When found in a directory, cuDNN 9's sub-libraries (libcudnn_graph, _ops, _cnn, _engines_*,
 // _heuristic) are preloaded from that same directory, so that the libcudnn.so.9 shim finds them
 // even when the directory is not on the loader's path.
 //
@@ -31,6 +26,7 @@
 #include <vector>
 
 #include "common/cudnn.cuh"
+#include "common/dl_search.h"
 
 namespace kiln {
 namespace cuda {
@@ -188,57 +184,6 @@ Cudnn& state() {
   return *s;
 }
 
-std::mutex g_dirs_mu;
-std::string g_extra_dirs;
-
-std::vector<std::string> split_dirs(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(':', start);
-    std::string d = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!d.empty()) out.push_back(d);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
-
-/// Opens `soname` from the first directory that has it, then through the loader's search, then
-/// the toolkit directories. *where gets the path that worked, *dir its directory ("" for the
-/// loader's search); failures are appended to *errors.
-void* open_first(const std::vector<std::string>& dirs, const char* soname, std::string* where, std::string* dir,
-                 std::string* errors) {
-  for (const auto& d : dirs) {
-    std::string path = d + "/" + soname;
-    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-      *where = path;
-      *dir = d;
-      return h;
-    }
-    const char* e = dlerror();
-    // a file that exists but does not load (missing dependency) is worth reporting
-    if (e && std::string(e).find("No such file") == std::string::npos) *errors += std::string(e) + "; ";
-  }
-  if (void* h = dlopen(soname, RTLD_NOW | RTLD_GLOBAL)) {
-    *where = std::string(soname) + " (loader search path)";
-    dir->clear();
-    return h;
-  }
-  const char* e = dlerror();
-  *errors += e ? e : soname;
-  for (const char* d : {"/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"}) {
-    std::string path = std::string(d) + "/" + soname;
-    if (void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-      *where = path;
-      *dir = d;
-      return h;
-    }
-    (void)dlerror();
-  }
-  return nullptr;
-}
-
 /// cuDNN 9's libcudnn.so.9 is a shim that dlopens its sub-libraries by soname; preloading them
 /// from `dir` makes those dlopens succeed when `dir` is not on the loader's path. Several passes,
 /// since a sub-library loads only once the ones it needs are in. Missing ones are left to the shim.
@@ -282,19 +227,10 @@ void load(Cudnn& s) {
     s.status = "cuDNN disabled by KILN_CUDNN=" + std::string(std::getenv("KILN_CUDNN"));
     return;
   }
-  std::vector<std::string> dirs;
-  {
-    std::lock_guard<std::mutex> lk(g_dirs_mu);
-    dirs = split_dirs(g_extra_dirs);
-  }
-  if (const char* env = std::getenv("KILN_CUDA_LIBDIRS")) {
-    for (auto& d : split_dirs(env)) dirs.push_back(d);
-  }
   std::string where, dir, err;
-  s.lib = open_first(dirs, "libcudnn.so.9", &where, &dir, &err);
+  s.lib = open_library("libcudnn.so.9", &where, &dir, &err);
   if (!s.lib) {
-    s.status = "cuDNN not available: libcudnn.so.9 not found (" + err +
-               "); searched KILN_CUDA_LIBDIRS, LD_LIBRARY_PATH and /usr/local/cuda/lib64";
+    s.status = "cuDNN not available: libcudnn.so.9 not found (" + err + "); " + library_search_text();
     return;
   }
   if (!dir.empty()) preload_sublibraries(dir);
@@ -708,11 +644,6 @@ std::string cudnn_describe() {
     out += "; " + std::to_string(s.rejected) + " call(s) declined by cuDNN ran im2col + cuBLAS (last: " +
            s.last_rejection + ")";
   return out;
-}
-
-void cudnn_set_library_dirs(const std::string& dirs) {
-  std::lock_guard<std::mutex> lk(g_dirs_mu);
-  g_extra_dirs = dirs;
 }
 
 bool cudnn_conv_forward(const char* op, int device, const OpCtx& ctx, DType dt, const CudnnConv& g, const void* x,

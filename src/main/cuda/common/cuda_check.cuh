@@ -131,9 +131,6 @@ void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int
 void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,
                           int64_t k, double alpha, const double* a, int64_t stride_a, const double* b,
                           int64_t stride_b, double beta, double* c, int64_t stride_c);
-/// Extra directories (':'-separated) searched before KILN_CUDA_LIBDIRS / LD_LIBRARY_PATH; only
-/// effective before the first cuBLAS use.
-void set_library_dirs(const std::string& dirs);
 
 // ---- caching allocator statistics (runtime.cc); not (yet) declared in kiln/cuda_api.h ---------
 /// Bytes handed out and not yet freed (rounded to the allocator's buckets).

@@ -19,9 +19,6 @@ namespace cuda {
 const std::string& cudnn_status();
 /// One line for describe(): the cuDNN version and path, or why the im2col + cuBLAS path is used.
 std::string cudnn_describe();
-/// Extra directories (':'-separated) searched for libcudnn.so.9 before KILN_CUDA_LIBDIRS; only
-/// effective before the first cuDNN use.
-void cudnn_set_library_dirs(const std::string& dirs);
 
 /// A convolution x [N, C, D...] * w [O, C/G, k...] -> y [N, O, Q...] with the spatial dims padded
 /// to 3 (leading entries: size 1, kernel 1, stride 1, dilation 1, pad 0), as the CPU's Geo.
