@@ -286,10 +286,7 @@ bool graphs_enabled() {
 
 namespace {
 struct Graph {
-  int device = 0;
   cudaGraphExec_t exec = nullptr;
-  cudaEvent_t done = nullptr;               // recorded after each replay: the last one's completion
-  bool launched = false;
   std::vector<std::pair<int, void*>> held;  // scratch blocks the recorded kernels use
 };
 
@@ -327,18 +324,8 @@ void* capture_end(int device, void* stream, std::string* why) {
     if (held) release_held(*held);
     return nullptr;
   }
-  cudaEvent_t done = nullptr;
-  e = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
-  if (e != cudaSuccess) {
-    if (why) *why = error_text(e, "cudaEventCreate");
-    (void)cudaGraphExecDestroy(exec);
-    if (held) release_held(*held);
-    return nullptr;
-  }
   auto* gr = new Graph();
-  gr->device = device;
   gr->exec = exec;
-  gr->done = done;
   if (held) gr->held = std::move(*held);
   return gr;
 }
@@ -361,8 +348,6 @@ void graph_launch(int device, void* graph, void* stream) {
   auto* gr = static_cast<Graph*>(graph);
   DeviceGuard g(device);
   KILN_CUDA_CHECK(cudaGraphLaunch(gr->exec, static_cast<cudaStream_t>(stream)));
-  gr->launched = true;
-  KILN_CUDA_CHECK(cudaEventRecord(gr->done, static_cast<cudaStream_t>(stream)));
 }
 
 void graph_destroy(int device, void* graph) noexcept {
@@ -370,13 +355,9 @@ void graph_destroy(int device, void* graph) noexcept {
   if (gr == nullptr) return;
   try {
     DeviceGuard g(device);
-    // replays already issued finish before the blocks go back to the cache. The graph's own
-    // event, not cudaDeviceSynchronize: that one fails (without waiting) while another thread
-    // records a graph on this device, and the blocks would then be freed under running replays.
-    if (gr->launched) {
-      if (cudaEventSynchronize(gr->done) != cudaSuccess) (void)cudaDeviceSynchronize();
-    }
-    (void)cudaEventDestroy(gr->done);
+    // an in-flight replay completes before CUDA frees the graph; the held blocks go back to the
+    // cache at once, which is safe because their next user runs on the device's stream (or the
+    // legacy stream, ordered with it) after the replays already issued
     (void)cudaGraphExecDestroy(gr->exec);
     (void)cudaGetLastError();
   } catch (...) {

@@ -356,10 +356,9 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     if (g->eager_runs++ < 1) return false;
     for (size_t i = begin; i < end; ++i) {
       const NodePtr& n = ig_->nodes[steps_[i].nid];
-      if (!n->op->needs_random) continue;
-      // the kernel draws its seed from the host generator on every call; a replay would repeat
-      // the first draw. Training passes draw; so does Dropout(mode='always') at inference.
-      if (is_train || (n->op->name == "Dropout" && n->attrs.s("mode") == "always" && n->attrs.f("p") > 0)) {
+      // a random op's kernel may draw its seed from the host generator on every call (in training,
+      // and Dropout(mode='always') at inference); a replay would repeat the first draw
+      if (n->op->needs_random) {
         g->disabled = true;
         g->why = "random operator " + n->op->name + " ('" + n->name + "')";
         return false;
@@ -406,18 +405,12 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
 #endif
 }
 
-void Executor::release_gpu() noexcept {
+Executor::~Executor() {
+  if (!prof_ns_.empty()) print_profile();
 #ifdef KILN_CUDA
   for (auto& kv : graphs_)
     if (kv.second.exec != nullptr) cuda::graph_destroy(ctx_.id, kv.second.exec);
-  graphs_.clear();
-  stream_ = nullptr;  // the device's stream outlives executors
 #endif
-}
-
-Executor::~Executor() {
-  if (!prof_ns_.empty()) print_profile();
-  release_gpu();
 }
 
 void Executor::print_profile() const {

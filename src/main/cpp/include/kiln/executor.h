@@ -86,7 +86,6 @@ class Executor {
   /// GPU: replays (or records, then replays) the steps as a CUDA graph. False when the eager path
   /// must run instead (first pass, graphs off, monitor/profile on, random ops, recording failed).
   bool run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc);
-  void release_gpu() noexcept;
 
   // GPU state (null / empty on the CPU): the device's stream (cuda::device_stream), and the
   // recorded CUDA graph of each pass kind (forward train / inference, backward, forward+backward).

@@ -102,6 +102,32 @@ public final class GpuCase {
         return c;
     }
 
+    // ---- input generators ------------------------------------------------------------------------
+
+    /** Seeded values uniform in [lo, hi), each exact in float32. */
+    public static Gen uniform(double lo, double hi) {
+        return (n, seed) -> {
+            Random r = new Random(seed);
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = (float) (lo + (hi - lo) * r.nextDouble());
+            }
+            return v;
+        };
+    }
+
+    /** Seeded integers uniform in [lo, hi), as doubles (indices, class labels). */
+    public static Gen ints(int lo, int hi) {
+        return (n, seed) -> {
+            Random r = new Random(seed);
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = lo + r.nextInt(hi - lo);
+            }
+            return v;
+        };
+    }
+
     // ---- options -----------------------------------------------------------------------------
 
     /** Values of input {@code name} (an argument, auxiliary state, or in0.. for invoke cases). */

@@ -1,5 +1,9 @@
 package dev.kiln.gpu;
 
+import static dev.kiln.gpu.GpuCase.ints;
+import static dev.kiln.testutil.OpTesting.s;
+import static dev.kiln.testutil.OpTesting.shapes;
+
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
@@ -35,35 +39,11 @@ final class GpuNnCases implements GpuCases {
         return m;
     }
 
-    private static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
-    }
-
-    private static long[] s(long... d) {
-        return d;
-    }
-
     private static final Symbol X = Symbol.variable("x");
 
     /** op(x) named "n". */
     private static Symbol un(String op, Map<String, String> attrs) {
         return Symbol.create(op, "n", attrs, null, X);
-    }
-
-    /** Integers in [lo, hi) as doubles (class labels). */
-    private static GpuCase.Gen ints(int lo, int hi) {
-        return (n, seed) -> {
-            Random r = new Random(seed);
-            double[] v = new double[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = lo + r.nextInt(hi - lo);
-            }
-            return v;
-        };
     }
 
     /** Values in [lo, lo + width), exact in float32. */

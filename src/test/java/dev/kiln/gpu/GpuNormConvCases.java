@@ -1,5 +1,7 @@
 package dev.kiln.gpu;
 
+import static dev.kiln.gpu.GpuCase.uniform;
+
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 
@@ -19,18 +21,6 @@ final class GpuNormConvCases implements GpuCases {
     }
 
     // ---- norm: BatchNorm, LayerNorm, InstanceNorm, LRN (and their _backward_ ops) --------------------
-
-    /** Seeded float32-exact values in [lo, hi) (moving variances, positive scales). */
-    private static GpuCase.Gen uniform(double lo, double hi) {
-        return (n, seed) -> {
-            Random r = new Random(seed);
-            double[] v = new double[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = (float) (lo + (hi - lo) * r.nextDouble());
-            }
-            return v;
-        };
-    }
 
     private static Symbol op(String op, String name, Map<String, String> attrs, Symbol in) {
         return Symbol.create(op, name, attrs, null, in);

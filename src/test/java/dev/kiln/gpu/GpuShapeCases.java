@@ -1,5 +1,9 @@
 package dev.kiln.gpu;
 
+import static dev.kiln.gpu.GpuCase.ints;
+import static dev.kiln.testutil.OpTesting.s;
+import static dev.kiln.testutil.OpTesting.shapes;
+
 import dev.kiln.ndarray.DType;
 import dev.kiln.symbol.Symbol;
 
@@ -28,30 +32,6 @@ final class GpuShapeCases implements GpuCases {
 
     private static Symbol opNamed(String op, Map<String, String> attrs, Map<String, Symbol> in) {
         return Symbol.create(op, null, attrs, in);
-    }
-
-    private static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
-    }
-
-    private static long[] s(long... d) {
-        return d;
-    }
-
-    /** Integers uniform in [lo, hi). */
-    private static GpuCase.Gen ints(int lo, int hi) {
-        return (n, seed) -> {
-            Random r = new Random(seed);
-            double[] v = new double[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = lo + r.nextInt(hi - lo);
-            }
-            return v;
-        };
     }
 
     /** Values with many ties: multiples of 0.25 in [-1, 1) (exact in every float type). */

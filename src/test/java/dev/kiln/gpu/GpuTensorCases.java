@@ -1,5 +1,9 @@
 package dev.kiln.gpu;
 
+import static dev.kiln.gpu.GpuCase.uniform;
+import static dev.kiln.testutil.OpTesting.s;
+import static dev.kiln.testutil.OpTesting.shapes;
+
 import dev.kiln.ndarray.DType;
 import dev.kiln.op.Ops;
 import dev.kiln.symbol.Symbol;
@@ -31,30 +35,6 @@ final class GpuTensorCases implements GpuCases {
     /** A node of {@code op} with a fresh name (graphs may hold the same op twice). */
     private static Symbol op(String op, Map<String, String> attrs, Symbol... in) {
         return Symbol.create(op, op.replace("_", "") + nodes++, attrs, null, in);
-    }
-
-    private static Map<String, long[]> shapes(Object... kv) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            m.put((String) kv[i], (long[]) kv[i + 1]);
-        }
-        return m;
-    }
-
-    private static long[] s(long... d) {
-        return d;
-    }
-
-    /** Uniform float32-exact values in [lo, hi). */
-    private static GpuCase.Gen uniform(double lo, double hi) {
-        return (n, seed) -> {
-            Random r = new Random(seed);
-            double[] v = new double[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = (float) (lo + (hi - lo) * r.nextDouble());
-            }
-            return v;
-        };
     }
 
     /** Values k/q for random integers k in [lo*q, hi*q): many exact ties (and zeros). */
