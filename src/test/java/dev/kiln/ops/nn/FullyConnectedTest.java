@@ -66,6 +66,71 @@ class FullyConnectedTest {
         }
     }
 
+    /**
+     * Batches of 1 to 16 rows run Kiln's own few-rows kernel (core/blas.cc small_m_nt) instead of
+     * OpenBLAS: every row-block size (4, 3, 2, 1), column blocks of 4 and the single columns after
+     * them, feature sizes below, at and off the vector width (tails), with and without a bias (the
+     * bias seeds y, so the kernel accumulates with beta = 1), on 1 and 2 threads (columns split),
+     * and 17 rows, the first size OpenBLAS takes again.
+     */
+    @Test
+    void smallBatchesMatchTripleLoop() {
+        assertSmallBatchesMatch();
+    }
+
+    static void assertSmallBatchesMatch() {
+        int threads0 = dev.kiln.engine.Engine.numThreads();
+        try {
+            for (int threads : new int[] {1, 2}) {
+                dev.kiln.engine.Engine.setNumThreads(threads);
+                for (int m : new int[] {1, 2, 3, 4, 5, 7, 8, 15, 16, 17}) {
+                    for (int[] dh : new int[][] {{5, 6}, {37, 70}, {800, 67}, {16, 1}, {784, 512}}) {
+                        int d = dh[0], h = dh[1];
+                        for (boolean bias : new boolean[] {true, false}) {
+                            Symbol fc = Symbol.fullyConnected("fc", Symbol.variable("data"), h, !bias);
+                            GradCheck.Inputs in = inputs(shape(m, d), shape(h, d), bias ? shape(h) : null);
+                            double[] ref = reference(in.get("data"), in.get("fc_weight"), bias ? in.get("fc_bias") : null, m, d, h);
+                            String what = "fc " + m + "x" + d + " -> " + h + (bias ? " with bias" : "") + ", " + threads + " threads";
+                            GradCheck.assertClose(ref, NnTesting.forward(fc, in, DType.FLOAT64), 1e-12, 1e-12, what + " (float64)");
+                            // float32 rounding of a d-term dot product of values in [-1, 1] grows like sqrt(d)
+                            GradCheck.assertClose(ref, NnTesting.forward(fc, in, DType.FLOAT32), 1e-5, 2e-6 * Math.sqrt(d), what + " (float32)");
+                        }
+                    }
+                }
+            }
+        } finally {
+            dev.kiln.engine.Engine.setNumThreads(threads0);
+        }
+    }
+
+    /**
+     * The same with {@code KILN_SIMD=avx2}, in a JVM of its own (the ISA is chosen once per
+     * process): the kernel's AVX2 build, which CPUs without AVX-512 run.
+     */
+    @Test
+    void smallBatchesMatchTripleLoopOnAvx2() throws Exception {
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        ProcessBuilder pb = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", cp,
+                FullyConnectedTest.class.getName()).redirectErrorStream(true);
+        pb.environment().put("KILN_SIMD", "avx2");
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "the KILN_SIMD=avx2 JVM failed:\n" + out);
+        assertEquals("isa avx2: ok", out.strip().lines().reduce((a, b) -> b).orElse(""), out);
+    }
+
+    /** {@link #smallBatchesMatchTripleLoopOnAvx2}'s JVM: prints the ISA and "ok", or the failure. */
+    public static void main(String[] args) {
+        try {
+            assertSmallBatchesMatch();
+            System.out.println("isa " + dev.kiln.engine.Engine.simdIsa() + ": ok");
+        } catch (Throwable t) {
+            t.printStackTrace(System.out);
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+
     @Test
     void forwardNoBias() {
         Symbol fc = Symbol.fullyConnected("fc", Symbol.variable("data"), 3, true);
