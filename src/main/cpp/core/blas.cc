@@ -3,11 +3,12 @@
 // workers spin on the cores OpenBLAS needs (peers.md: 2-thread runs collapse); one pool avoids it.
 //
 // Products with few rows and B transposed (FullyConnected's forward at small batch: y = x W^T + b)
-// skip OpenBLAS for a kernel of our own (small_m_nt below). On CPUs its dynamic dispatch does not
-// know (Zen 5 comes up as "Haswell" in 0.3.31), OpenBLAS runs m = 1 with beta = 1 in 182 us for a
-// 1x784 by 784x512 product, against 21 us with beta = 0, and m = 3..16 in 115-180 us because it
-// packs all of B for the few rows; the kernel streams B once, so all of these cost about one read
-// of the weights.
+// skip OpenBLAS for a kernel of our own (small_m_nt below). OpenBLAS 0.3.31's speed there depends
+// on the core it dispatches to and on beta: with its Haswell kernels (OPENBLAS_CORETYPE=Haswell,
+// as this project's machines export) m = 1 with beta = 1 takes 182 us for a 1x784 by 784x512
+// product against 21 us with beta = 0; with its Cooperlake kernels m = 1 by 4096x256 takes 332 us;
+// and m = 3..16 take 90-180 us on every core because it packs all of B for a few rows. The kernel
+// streams B once: 19 us, 62 us and 17-111 us for those products (1 thread, Zen 5).
 #include <omp.h>
 
 #include <algorithm>
@@ -37,7 +38,7 @@ constexpr double kSplitMinFlops = 4e6;
 
 // ---- few rows times a transposed matrix ------------------------------------------------------
 
-/// Rows of A up to which gemm(false, true, ...) on float runs small_m_nt instead of OpenBLAS.
+/// Rows of A up to which gemm(false, true, ...) on float may run small_m_nt instead of OpenBLAS.
 constexpr int kSmallM = 16;
 
 // The kernel is written once with GCC vector types of W floats and always inlined into two entry
@@ -181,7 +182,9 @@ void gemm_impl(bool ta, bool tb, int m, int n, int k, T alpha, const T* a, const
   // a: [m,k] ([k,m] if ta), b: [k,n] ([n,k] if tb), c: [m,n]
   const int lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
   if constexpr (std::is_same_v<T, float>) {
-    if (!ta && tb && m <= kSmallM && m > 0 && n > 0 && k > 0) {
+    // 9..16 rows only when B is long enough to be memory-bound: with k = 64 (B in L2) OpenBLAS's
+    // packed kernel is 1.4-1.6x faster there (measured: 500 columns, Cooperlake core).
+    if (!ta && tb && m > 0 && n > 0 && k > 0 && (m <= 8 || (m <= kSmallM && k >= 256))) {
       small_m_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
