@@ -191,6 +191,52 @@ class ConvolutionTest {
         gradCheck(a("kernel", "(3, 3)", "num_filter", "2"), s(5, 1, 10, 10), s(2, 1, 3, 3), true);
     }
 
+    /**
+     * The float32 im2col / col2im rows without padding and of whole 8-float vectors (LeNet's conv2:
+     * 8 output columns, conv1: 24) take their own loops; float64, which the central-difference
+     * checks use, takes the generic ones. The float32 forward, data and weight gradients must match
+     * float64's, with the direct and Winograd kernels off so that im2col + GEMM runs every pass.
+     */
+    @Test
+    void float32UnpaddedVectorRowsMatchFloat64() {
+        dev.kiln.engine.Engine.ConvAlgorithm algo0 = dev.kiln.engine.Engine.convolutionAlgorithm();
+        dev.kiln.engine.Engine.setConvolutionAlgorithm(dev.kiln.engine.Engine.ConvAlgorithm.IM2COL);
+        try {
+            for (long[][] xw : new long[][][] {{s(3, 20, 12, 12), s(7, 20, 5, 5)}, {s(2, 1, 28, 28), s(4, 1, 5, 5)},
+                    {s(2, 3, 18, 10), s(5, 3, 3, 3)}}) {
+                long[] xs = xw[0], ws = xw[1];
+                Symbol conv = Symbol.create("Convolution", "c",
+                        a("kernel", "(" + ws[2] + ", " + ws[3] + ")", "num_filter", Long.toString(ws[0])), null, Symbol.variable("data"));
+                Map<DType, List<double[]>> got = new LinkedHashMap<>();
+                for (DType t : List.of(DType.FLOAT64, DType.FLOAT32)) {
+                    Map<String, long[]> shapes = Map.of("data", xs, "c_weight", ws);
+                    Map<String, GradReq> reqs = Map.of("data", GradReq.WRITE, "c_weight", GradReq.WRITE, "c_bias", GradReq.WRITE);
+                    try (Executor ex = Executor.simpleBind(conv, Context.cpu(), shapes, Map.of("data", t, "c_weight", t), reqs,
+                            new Executor.Options().optSeed(7))) {
+                        ex.argDict().get("data").set(rand((int) size(xs), -1, 1, 21));
+                        ex.argDict().get("c_weight").set(rand((int) size(ws), -1, 1, 22));
+                        ex.argDict().get("c_bias").set(rand((int) ws[0], -1, 1, 23));
+                        ex.forward(true);
+                        NDArray out = ex.outputs().get(0);
+                        try (NDArray head = NDArray.zeros(out.shape(), t, Context.cpu())) {
+                            head.set(rand((int) out.shape().size(), -1, 1, 24));
+                            ex.backward(head);
+                        }
+                        got.put(t, List.of(out.toDoubleArray(), ex.gradDict().get("data").toDoubleArray(),
+                                ex.gradDict().get("c_weight").toDoubleArray()));
+                    }
+                }
+                String[] what = {"output", "data gradient", "weight gradient"};
+                for (int i = 0; i < 3; i++) {
+                    GradCheck.assertClose(got.get(DType.FLOAT64).get(i), got.get(DType.FLOAT32).get(i), 1e-4, 1e-4,
+                            what[i] + " of " + java.util.Arrays.toString(xs) + " * " + java.util.Arrays.toString(ws));
+                }
+            }
+        } finally {
+            dev.kiln.engine.Engine.setConvolutionAlgorithm(algo0);
+        }
+    }
+
     @Test
     void gradient3d() {
         gradCheck(a("kernel", "(2, 2, 2)", "num_filter", "2", "pad", "(1, 0, 1)", "stride", "(1, 2, 1)"), s(1, 2, 3, 4, 3),
