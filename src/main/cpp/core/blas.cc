@@ -7,8 +7,9 @@
 // on the core it dispatches to and on beta: with its Haswell kernels (OPENBLAS_CORETYPE=Haswell,
 // as this project's machines export) m = 1 with beta = 1 takes 182 us for a 1x784 by 784x512
 // product against 21 us with beta = 0; with its Cooperlake kernels m = 1 by 4096x256 takes 332 us;
-// and m = 3..16 take 90-180 us on every core because it packs all of B for a few rows. The kernel
-// streams B once: 19 us, 62 us and 17-111 us for those products (1 thread, Zen 5).
+// and m = 3..8 take 90-170 us on every core because it packs all of B for a few rows. The kernel
+// streams B once: 19 us, 62 us and 17-50 us for those products (1 thread, Zen 5). A row of a
+// batch of up to 8 therefore differs in its last bits from the same row in a larger batch.
 #include <omp.h>
 
 #include <algorithm>
@@ -38,8 +39,8 @@ constexpr double kSplitMinFlops = 4e6;
 
 // ---- few rows times a transposed matrix ------------------------------------------------------
 
-/// Rows of A up to which gemm(false, true, ...) on float may run small_m_nt instead of OpenBLAS.
-constexpr int kSmallM = 16;
+/// Rows of A up to which gemm(false, true, ...) on float runs small_m_nt instead of OpenBLAS.
+constexpr int kSmallM = 8;
 
 // The kernel is written once with GCC vector types of W floats and always inlined into two entry
 // points: one compiled for AVX-512 (W = 16, zmm registers), one for the library's AVX2 baseline
@@ -153,7 +154,7 @@ void small_run_avx2(int m, int n0, int n1, int k, float alpha, const float* a, i
   small_run<8>(m, n0, n1, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/// C[m, n] = alpha * A B^T + beta * C for m <= kSmallM: a [m, k] (lda), b [n, k] (ldb), c [m, n]
+/// C[m, n] = alpha * A B^T + beta * C for few rows (m <= kSmallM at the call site; any m works): a [m, k] (lda), b [n, k] (ldb), c [m, n]
 /// (ldc); columns split between Kiln's threads in blocks of 16 when the product is large enough.
 /// Each element is one dot product in a fixed order, the same for any thread count.
 void small_m_nt(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta, float* c,
@@ -182,9 +183,12 @@ void gemm_impl(bool ta, bool tb, int m, int n, int k, T alpha, const T* a, const
   // a: [m,k] ([k,m] if ta), b: [k,n] ([n,k] if tb), c: [m,n]
   const int lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
   if constexpr (std::is_same_v<T, float>) {
-    // 9..16 rows only when B is long enough to be memory-bound: with k = 64 (B in L2) OpenBLAS's
-    // packed kernel is 1.4-1.6x faster there (measured: 500 columns, Cooperlake core).
-    if (!ta && tb && m > 0 && n > 0 && k > 0 && (m <= 8 || (m <= kSmallM && k >= 256))) {
+    // Up to 8 rows only. The kernel sums each dot product in another order than OpenBLAS's packed
+    // kernel, whose rows come out bit-identical whatever the batch size; at 9-16 rows it would
+    // break that between, say, 2 workers x batch 16 and one process x batch 32 (DistAcceptanceTest
+    // in kvstore-gloo: a 1.8e-2 relative difference after one epoch instead of < 1e-5), and at
+    // k = 64 (B in L2) OpenBLAS is 1.4-1.6x faster there anyway.
+    if (!ta && tb && m > 0 && n > 0 && k > 0 && m <= kSmallM) {
       small_m_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }

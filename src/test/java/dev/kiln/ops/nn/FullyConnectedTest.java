@@ -67,11 +67,11 @@ class FullyConnectedTest {
     }
 
     /**
-     * Batches of 1 to 16 rows run Kiln's own few-rows kernel (core/blas.cc small_m_nt) instead of
+     * Batches of 1 to 8 rows run Kiln's own few-rows kernel (core/blas.cc small_m_nt) instead of
      * OpenBLAS: every row-block size (4, 3, 2, 1), column blocks of 4 and the single columns after
      * them, feature sizes below, at and off the vector width (tails), with and without a bias (the
      * bias seeds y, so the kernel accumulates with beta = 1), on 1 and 2 threads (columns split),
-     * and 17 rows, the first size OpenBLAS takes again.
+     * and 15 to 17 rows, which OpenBLAS takes.
      */
     @Test
     void smallBatchesMatchTripleLoop() {
