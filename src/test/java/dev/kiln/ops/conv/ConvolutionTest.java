@@ -9,6 +9,7 @@ import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.kiln.engine.Engine;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
@@ -20,6 +21,7 @@ import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -192,15 +194,15 @@ class ConvolutionTest {
     }
 
     /**
-     * The float32 im2col / col2im rows without padding and of whole 8-float vectors (LeNet's conv2:
-     * 8 output columns, conv1: 24) take their own loops; float64, which the central-difference
-     * checks use, takes the generic ones. The float32 forward, data and weight gradients must match
-     * float64's, with the direct and Winograd kernels off so that im2col + GEMM runs every pass.
+     * Float32 im2col rows without padding and of whole 8-float vectors (LeNet's conv2: 8 output
+     * columns, conv1: 24) take their own loop; float64, which the central-difference checks use,
+     * takes the generic one. The float32 forward, data and weight gradients must match float64's,
+     * with the direct and Winograd kernels off so that im2col + GEMM runs every pass.
      */
     @Test
     void float32UnpaddedVectorRowsMatchFloat64() {
-        dev.kiln.engine.Engine.ConvAlgorithm algo0 = dev.kiln.engine.Engine.convolutionAlgorithm();
-        dev.kiln.engine.Engine.setConvolutionAlgorithm(dev.kiln.engine.Engine.ConvAlgorithm.IM2COL);
+        Engine.ConvAlgorithm algo0 = Engine.convolutionAlgorithm();
+        Engine.setConvolutionAlgorithm(Engine.ConvAlgorithm.IM2COL);
         try {
             for (long[][] xw : new long[][][] {{s(3, 20, 12, 12), s(7, 20, 5, 5)}, {s(2, 1, 28, 28), s(4, 1, 5, 5)},
                     {s(2, 3, 18, 10), s(5, 3, 3, 3)}}) {
@@ -229,11 +231,11 @@ class ConvolutionTest {
                 String[] what = {"output", "data gradient", "weight gradient"};
                 for (int i = 0; i < 3; i++) {
                     GradCheck.assertClose(got.get(DType.FLOAT64).get(i), got.get(DType.FLOAT32).get(i), 1e-4, 1e-4,
-                            what[i] + " of " + java.util.Arrays.toString(xs) + " * " + java.util.Arrays.toString(ws));
+                            what[i] + " of " + Arrays.toString(xs) + " * " + Arrays.toString(ws));
                 }
             }
         } finally {
-            dev.kiln.engine.Engine.setConvolutionAlgorithm(algo0);
+            Engine.setConvolutionAlgorithm(algo0);
         }
     }
 
@@ -258,8 +260,8 @@ class ConvolutionTest {
         shapes.put("c_bias", s(8));
         Map<String, double[]> first = new LinkedHashMap<>();
         for (int threads : new int[] {1, 2}) {
-            int old = dev.kiln.engine.Engine.numThreads();
-            dev.kiln.engine.Engine.setNumThreads(threads);
+            int old = Engine.numThreads();
+            Engine.setNumThreads(threads);
             try (Executor ex = bind(conv, shapes, in, GradReq.WRITE)) {
                 ex.forward(true);
                 try (NDArray h = NDArray.create(dy, 16, 8, 12, 12)) {
@@ -274,7 +276,7 @@ class ConvolutionTest {
                     }
                 }
             } finally {
-                dev.kiln.engine.Engine.setNumThreads(old);
+                Engine.setNumThreads(old);
             }
         }
     }
