@@ -106,23 +106,21 @@ public final class GpuCase {
 
     /** Seeded values uniform in [lo, hi), each exact in float32. */
     public static Gen uniform(double lo, double hi) {
-        return (n, seed) -> {
-            Random r = new Random(seed);
-            double[] v = new double[n];
-            for (int i = 0; i < n; i++) {
-                v[i] = (float) (lo + (hi - lo) * r.nextDouble());
-            }
-            return v;
-        };
+        return seeded(r -> (float) (lo + (hi - lo) * r.nextDouble()));
     }
 
     /** Seeded integers uniform in [lo, hi), as doubles (indices, class labels). */
     public static Gen ints(int lo, int hi) {
+        return seeded(r -> lo + r.nextInt(hi - lo));
+    }
+
+    /** n values drawn one after the other from a Random seeded with the case's seed. */
+    private static Gen seeded(java.util.function.ToDoubleFunction<Random> draw) {
         return (n, seed) -> {
             Random r = new Random(seed);
             double[] v = new double[n];
             for (int i = 0; i < n; i++) {
-                v[i] = lo + r.nextInt(hi - lo);
+                v[i] = draw.applyAsDouble(r);
             }
             return v;
         };

@@ -9,6 +9,7 @@ import dev.kiln.module.Module;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.FreshJvm;
 import dev.kiln.testutil.NoLeaks;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -164,13 +165,10 @@ class LeakRssTest {
      * Kiln's steps run in native code, so the choice of Java compiler does not hide a leak.
      */
     static void inFreshJvm(int steps, int every) throws Exception {
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m", "-XX:TieredStopAtLevel=1", "-cp", cp,
-                LeakRssTest.class.getName(), Integer.toString(steps), Integer.toString(every)).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        int code = p.waitFor();
-        System.out.print(out);
-        assertEquals(0, code, "the measuring JVM failed:\n" + out);
+        FreshJvm.Result r = FreshJvm.run(LeakRssTest.class, List.of("-Xmx512m", "-XX:TieredStopAtLevel=1"), Map.of(),
+                Integer.toString(steps), Integer.toString(every));
+        System.out.print(r.output());
+        assertEquals(0, r.exitCode(), "the measuring JVM failed:\n" + r.output());
     }
 
     /** The measurement in this JVM: {@code steps every}; exits 1 with the failure on stdout. */

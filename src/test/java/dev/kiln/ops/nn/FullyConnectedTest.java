@@ -8,12 +8,14 @@ import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.kiln.engine.Engine;
 import dev.kiln.executor.Executor;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.FreshJvm;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
 
@@ -79,10 +81,10 @@ class FullyConnectedTest {
     }
 
     static void assertSmallBatchesMatch() {
-        int threads0 = dev.kiln.engine.Engine.numThreads();
+        int threads0 = Engine.numThreads();
         try {
             for (int threads : new int[] {1, 2}) {
-                dev.kiln.engine.Engine.setNumThreads(threads);
+                Engine.setNumThreads(threads);
                 for (int m : new int[] {1, 2, 3, 4, 5, 7, 8, 15, 16, 17}) {
                     for (int[] dh : new int[][] {{5, 6}, {37, 70}, {800, 67}, {16, 1}, {784, 512}}) {
                         int d = dh[0], h = dh[1];
@@ -99,7 +101,7 @@ class FullyConnectedTest {
                 }
             }
         } finally {
-            dev.kiln.engine.Engine.setNumThreads(threads0);
+            Engine.setNumThreads(threads0);
         }
     }
 
@@ -109,21 +111,16 @@ class FullyConnectedTest {
      */
     @Test
     void smallBatchesMatchTripleLoopOnAvx2() throws Exception {
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        ProcessBuilder pb = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", cp,
-                FullyConnectedTest.class.getName()).redirectErrorStream(true);
-        pb.environment().put("KILN_SIMD", "avx2");
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        assertEquals(0, p.waitFor(), "the KILN_SIMD=avx2 JVM failed:\n" + out);
-        assertEquals("isa avx2: ok", out.strip().lines().reduce((a, b) -> b).orElse(""), out);
+        FreshJvm.Result r = FreshJvm.run(FullyConnectedTest.class, List.of(), Map.of("KILN_SIMD", "avx2"));
+        assertEquals(0, r.exitCode(), "the KILN_SIMD=avx2 JVM failed:\n" + r.output());
+        assertEquals("isa avx2: ok", r.output().strip().lines().reduce((a, b) -> b).orElse(""), r.output());
     }
 
     /** {@link #smallBatchesMatchTripleLoopOnAvx2}'s JVM: prints the ISA and "ok", or the failure. */
     public static void main(String[] args) {
         try {
             assertSmallBatchesMatch();
-            System.out.println("isa " + dev.kiln.engine.Engine.simdIsa() + ": ok");
+            System.out.println("isa " + Engine.simdIsa() + ": ok");
         } catch (Throwable t) {
             t.printStackTrace(System.out);
             System.exit(1);
