@@ -12,7 +12,8 @@
 // KILN_CUDNN=0 (also "false", "off", "no") keeps cuDNN unloaded: the fallback kernels run.
 //
 // Algorithms: chosen once per (device, dtype, pass, geometry) with the cudnnGet*Algorithm_v7
-// heuristics (no timing runs, no allocation) and cached. Math type FMA: float32 stays float32
+// heuristics (no timing runs, no allocation) and cached, deterministic algorithms first
+// (KILN_CUDNN_DETERMINISTIC=0: the heuristic's order). Math type FMA: float32 stays float32
 // (no TF32 tensor-core rounding), so results match the CPU's float32 GEMMs to ~1e-6 relative.
 #include <dlfcn.h>
 
@@ -42,6 +43,7 @@ enum { kDataFloat = 0, kDataDouble = 1 };                   // cudnnDataType_t
 enum { kTensorNCHW = 0 };                                   // cudnnTensorFormat_t
 enum { kCrossCorrelation = 1 };                             // cudnnConvolutionMode_t
 enum { kDefaultMath = 0, kTensorOpMath = 1, kTensorOpMathAllowConversion = 2, kFmaMath = 3 };  // cudnnMathType_t
+enum { kNonDeterministic = 0, kDeterministic = 1 };                                               // cudnnDeterminism_t
 
 // cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t (identical layouts)
 struct AlgoPerf {
@@ -208,8 +210,9 @@ void preload_sublibraries(const std::string& dir) {
   }
 }
 
-bool disabled_by_env() {
-  const char* v = std::getenv("KILN_CUDNN");
+/// True when environment variable `name` is "0", "false", "off" or "no" (any case).
+bool env_off(const char* name) {
+  const char* v = std::getenv(name);
   if (v == nullptr) return false;
   std::string s(v);
   for (auto& ch : s) ch = (char)std::tolower((unsigned char)ch);
@@ -223,7 +226,7 @@ void sym(Cudnn& s, F* fn, const char* name, std::string* missing) {
 }
 
 void load(Cudnn& s) {
-  if (disabled_by_env()) {
+  if (env_off("KILN_CUDNN")) {
     s.status = "cuDNN disabled by KILN_CUDNN=" + std::string(std::getenv("KILN_CUDNN"));
     return;
   }
@@ -459,8 +462,18 @@ Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, std::string* w
     return c;
   }
   *why = "no algorithm";
-  for (int i = 0; i < n && i < kMaxAlgos; ++i) {
-    const AlgoPerf& p = perf[i];
+  // Deterministic algorithms first (in heuristic order), so that a pass gives the same bits every
+  // time, eager or replayed from a CUDA graph; nondeterministic ones (atomics: backward filter
+  // algorithms 0 and 3, say) only when no deterministic one is usable, or with
+  // KILN_CUDNN_DETERMINISTIC=0, which takes the heuristic order as it is.
+  static const bool any_order = env_off("KILN_CUDNN_DETERMINISTIC");
+  int order[kMaxAlgos];
+  int m = 0;
+  for (int want = any_order ? -1 : 1; want >= (any_order ? -1 : 0); --want)
+    for (int i = 0; i < n && i < kMaxAlgos; ++i)
+      if (want < 0 || (perf[i].determinism == kDeterministic) == (want == 1)) order[m++] = i;
+  for (int j = 0; j < m; ++j) {
+    const AlgoPerf& p = perf[order[j]];
     if (p.status != 0) continue;
     if (p.mathType == kTensorOpMath || p.mathType == kTensorOpMathAllowConversion) continue;
     // run with FMA math whatever the entry says: CUDNN_DEFAULT_MATH would let Ampere+ round

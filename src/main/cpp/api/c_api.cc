@@ -541,6 +541,20 @@ int kiln_nd_slice(int64_t h, int64_t begin, int64_t end, int64_t* out) {
   KILN_API_END
 }
 
+// Runs fill(p) on a's bytes: in place for a host array; for a device array p is a host buffer that is
+// then copied over a (fill, random and dtype-converting copies on the GPU are initialisation-time
+// edges, so one staging copy is fine, and random draws are the same numbers as on the CPU).
+template <class Fill>
+static void write_via_host(NDArray& a, Fill fill) {
+  if (a.ctx.type == DevType::kCPU) {
+    fill(a.data());
+    return;
+  }
+  std::vector<char> host(a.bytes());
+  fill(host.data());
+  copy_bytes(a.ctx, a.data(), Context{}, host.data(), a.bytes());
+}
+
 int kiln_nd_copy_to(int64_t src, int64_t dst) {
   KILN_API_BEGIN
   NDArray& s = nd(src);
@@ -548,9 +562,12 @@ int kiln_nd_copy_to(int64_t src, int64_t dst) {
   KILN_CHECK(s.shape.size() == d.shape.size(), "copy: shapes " + s.shape.str() + " and " + d.shape.str() + " differ in size");
   if (s.dtype == d.dtype) {
     copy_bytes(d.ctx, d.data(), s.ctx, s.data(), s.bytes());
+  } else if (s.ctx.type == DevType::kCPU) {
+    write_via_host(d, [&](void* dst) { convert(s.data(), s.dtype, dst, d.dtype, s.shape.size()); });
   } else {
-    KILN_CHECK(s.ctx.type == DevType::kCPU && d.ctx.type == DevType::kCPU, "copy with dtype conversion is only supported on the CPU");
-    convert(s.data(), s.dtype, d.data(), d.dtype, s.shape.size());
+    std::vector<char> src(s.bytes());  // device source: read it to the host, then convert into d
+    copy_bytes(Context{}, src.data(), s.ctx, s.data(), s.bytes());
+    write_via_host(d, [&](void* dst) { convert(src.data(), s.dtype, dst, d.dtype, s.shape.size()); });
   }
   KILN_API_END
 }
@@ -558,21 +575,21 @@ int kiln_nd_copy_to(int64_t src, int64_t dst) {
 int kiln_nd_fill(int64_t h, double value) {
   KILN_API_BEGIN
   NDArray& a = nd(h);
-  KILN_CHECK(a.ctx.type == DevType::kCPU, "fill is only supported on the CPU; copy from a host array instead");
   int64_t n = a.shape.size();
-  switch (a.dtype) {
-    case DType::kFloat32: { float* p = (float*)a.data(); for (int64_t i = 0; i < n; ++i) p[i] = (float)value; break; }
-    case DType::kFloat64: { double* p = (double*)a.data(); for (int64_t i = 0; i < n; ++i) p[i] = value; break; }
-    default:
-      for (int64_t i = 0; i < n; ++i) convert(&value, DType::kFloat64, (char*)a.data() + i * dtype_size(a.dtype), a.dtype, 1);
-  }
+  write_via_host(a, [&](void* dst) {
+    switch (a.dtype) {
+      case DType::kFloat32: { float* p = (float*)dst; for (int64_t i = 0; i < n; ++i) p[i] = (float)value; break; }
+      case DType::kFloat64: { double* p = (double*)dst; for (int64_t i = 0; i < n; ++i) p[i] = value; break; }
+      default:
+        for (int64_t i = 0; i < n; ++i) convert(&value, DType::kFloat64, (char*)dst + i * dtype_size(a.dtype), a.dtype, 1);
+    }
+  });
   KILN_API_END
 }
 
 int kiln_nd_random(int64_t h, int dist, double a, double b, int64_t seed) {
   KILN_API_BEGIN
   NDArray& arr = nd(h);
-  KILN_CHECK(arr.ctx.type == DevType::kCPU, "random fill is only supported on the CPU");
   KILN_CHECK(dist == 0 || dist == 1, "unknown distribution");
   KILN_CHECK(dist == 0 ? a <= b : b >= 0, dist == 0 ? "uniform: low must not exceed high" : "normal: scale must be >= 0");
   std::mt19937_64 rng((uint64_t)seed);
@@ -585,7 +602,7 @@ int kiln_nd_random(int64_t h, int dist, double a, double b, int64_t seed) {
     std::normal_distribution<double> nm(a, b);
     for (auto& x : v) x = nm(rng);
   }
-  convert(v.data(), DType::kFloat64, arr.data(), arr.dtype, n);
+  write_via_host(arr, [&](void* dst) { convert(v.data(), DType::kFloat64, dst, arr.dtype, n); });
   KILN_API_END
 }
 

@@ -319,7 +319,10 @@ public final class NDArray implements AutoCloseable {
         return this;
     }
 
-    /** Copies this array into {@code dst} (same number of elements; converts the type on the CPU). */
+    /**
+     * Copies this array into {@code dst} (same number of elements, any contexts). A copy that also
+     * converts the type runs the conversion on the CPU, staging device arrays through host memory.
+     */
     public NDArray copyTo(NDArray dst) {
         Native.check(KilnNative.kiln_nd_copy_to(handle(), dst.handle()), "copyTo " + shape + " -> " + dst.shape);
         return dst;

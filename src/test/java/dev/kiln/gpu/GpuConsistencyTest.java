@@ -98,4 +98,25 @@ class GpuConsistencyTest {
             }
         }
     }
+
+    /** fill, seeded random draws and dtype-converting copies on device arrays (staged through the host). */
+    @Test
+    void fillRandomAndConvertingCopiesOnTheGpu() {
+        Context gpu = Context.gpu(0);
+        dev.kiln.ndarray.Shape shape = new dev.kiln.ndarray.Shape(3, 5);
+        try (NDArray f = NDArray.full(shape, 2.5, DType.FLOAT32, gpu); NDArray fh = f.copyTo(Context.cpu());
+             NDArray u = NDArray.randomUniform(-1, 1, shape, DType.FLOAT32, gpu, 7);
+             NDArray uc = NDArray.randomUniform(-1, 1, shape, DType.FLOAT32, Context.cpu(), 7);
+             NDArray uh = u.copyTo(Context.cpu());
+             NDArray u64 = u.asType(DType.FLOAT64); NDArray u64h = u64.copyTo(Context.cpu());
+             NDArray back = NDArray.zeros(shape, DType.FLOAT32, gpu); NDArray backh = u64h.copyTo(back).copyTo(Context.cpu())) {
+            double[] want = new double[15];
+            java.util.Arrays.fill(want, 2.5);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(want, fh.toDoubleArray(), "full on gpu(0)");
+            org.junit.jupiter.api.Assertions.assertArrayEquals(uc.toDoubleArray(), uh.toDoubleArray(), "seeded uniform: gpu(0) vs cpu");
+            org.junit.jupiter.api.Assertions.assertEquals(DType.FLOAT64, u64h.dtype());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(uh.toDoubleArray(), u64h.toDoubleArray(), "float32 -> float64 on gpu(0)");
+            org.junit.jupiter.api.Assertions.assertArrayEquals(uh.toDoubleArray(), backh.toDoubleArray(), "float64 cpu -> float32 gpu(0)");
+        }
+    }
 }
