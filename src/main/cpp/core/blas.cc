@@ -10,6 +10,11 @@
 // and m = 3..8 take 90-170 us on every core because it packs all of B for a few rows. The kernel
 // streams B once: 19 us, 62 us and 17-50 us for those products (1 thread, Zen 5). A row of a
 // batch of up to 8 therefore differs in its last bits from the same row in a larger batch.
+//
+// Convolutions' per-image products (a few dozen to a few hundred rows, 64 columns or so, the
+// weights reused by every image) run gemm_strided_a below: OpenBLAS packs both operands on each
+// call, which costs about as much as the arithmetic at these sizes.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -166,6 +171,70 @@ void small_m_nt(int m, int n, int k, float alpha, const float* a, int lda, const
   }
 }
 
+// ---- strided A times row-major B, AVX-512 ----------------------------------------------------
+
+/// C[R rows, 16 NV cols] (+)= A B over all k: R x NV zmm accumulators; per p, NV vectors of B's row
+/// p and R broadcasts of A(i, p). `last` masks the lanes of the final vector (columns past n).
+template <int R, int NV>
+KILN_SIMD_AVX512_TARGET KILN_INLINE void strided_block(int k, const float* a, int64_t sa, int64_t sp, const float* b,
+                                                       int64_t ldb, float* c, int64_t ldc, bool accumulate, __mmask16 last) {
+  __m512 s[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NV; ++j) s[r][j] = _mm512_setzero_ps();
+  for (int p = 0; p < k; ++p) {
+    const float* bp = b + p * ldb;  // B row p [16 NV]
+    __m512 bv[NV];
+    for (int j = 0; j < NV; ++j) bv[j] = j == NV - 1 ? _mm512_maskz_loadu_ps(last, bp + 16 * j) : _mm512_loadu_ps(bp + 16 * j);
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * sa + p * sp]);
+      for (int j = 0; j < NV; ++j) s[r][j] = _mm512_fmadd_ps(av, bv[j], s[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NV; ++j) {
+      float* cp = c + r * ldc + 16 * j;  // C row r [16]
+      const __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xffff;
+      _mm512_mask_storeu_ps(cp, mk, accumulate ? _mm512_add_ps(s[r][j], _mm512_maskz_loadu_ps(mk, cp)) : s[r][j]);
+    }
+}
+
+/// All m rows of one column block of 16 NV columns: blocks of R rows (R NV + NV + 1 <= 32
+/// registers), then the remaining rows in one smaller block.
+template <int NV>
+KILN_SIMD_AVX512_TARGET KILN_INLINE void strided_rows(int m, int k, const float* a, int64_t sa, int64_t sp, const float* b,
+                                                      int64_t ldb, float* c, int64_t ldc, bool accumulate, __mmask16 last) {
+  constexpr int R = NV == 4 ? 6 : 8;
+  int i = 0;
+  for (; i + R <= m; i += R) strided_block<R, NV>(k, a + i * sa, sa, sp, b, ldb, c + i * ldc, ldc, accumulate, last);
+  const float* ai = a + i * sa;  // the last m - i rows of A
+  float* ci = c + i * ldc;
+  switch (m - i) {
+    case 7: strided_block<7, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    case 6: strided_block<6, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    case 5: strided_block<5, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    case 4: strided_block<4, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    case 3: strided_block<3, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    case 2: strided_block<2, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    case 1: strided_block<1, NV>(k, ai, sa, sp, b, ldb, ci, ldc, accumulate, last); break;
+    default: break;
+  }
+}
+
+/// Column blocks of 64 (4 vectors), the last one narrower and masked.
+KILN_SIMD_AVX512_TARGET void strided_avx512(int m, int n, int k, const float* a, int64_t sa, int64_t sp, const float* b,
+                                            int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  for (int j0 = 0; j0 < n; j0 += 64) {
+    const int w = std::min(64, n - j0), nv = (w + 15) / 16, tail = w - 16 * (nv - 1);  // tail in 1..16
+    const __mmask16 last = (__mmask16)(tail == 16 ? 0xffffu : (1u << tail) - 1);
+    switch (nv) {
+      case 4: strided_rows<4>(m, k, a, sa, sp, b + j0, ldb, c + j0, ldc, accumulate, last); break;
+      case 3: strided_rows<3>(m, k, a, sa, sp, b + j0, ldb, c + j0, ldc, accumulate, last); break;
+      case 2: strided_rows<2>(m, k, a, sa, sp, b + j0, ldb, c + j0, ldc, accumulate, last); break;
+      default: strided_rows<1>(m, k, a, sa, sp, b + j0, ldb, c + j0, ldc, accumulate, last); break;
+    }
+  }
+}
+
 template <typename T>
 void gemm_impl(bool ta, bool tb, int m, int n, int k, T alpha, const T* a, const T* b, T beta, T* c) {
   // a: [m,k] ([k,m] if ta), b: [k,n] ([n,k] if tb), c: [m,n]
@@ -211,6 +280,19 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, co
 }
 void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, const double* b, double beta, double* c) {
   gemm_impl(ta, tb, m, n, k, alpha, a, b, beta, c);
+}
+
+bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp, const float* b, int64_t ldb, float* c,
+                    int64_t ldc, bool accumulate) {
+  if (!simd::use_avx512()) return false;
+  if (m <= 0 || n <= 0) return true;
+  if (k <= 0) {
+    if (!accumulate)
+      for (int i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return true;
+  }
+  strided_avx512(m, n, k, a, sa, sp, b, ldb, c, ldc, accumulate);
+  return true;
 }
 
 }  // namespace kiln

@@ -239,6 +239,63 @@ class ConvolutionTest {
         }
     }
 
+    /**
+     * Float32 layers of at least 32 filters run Kiln's strided GEMM (core/blas.cc) for the forward
+     * and data-gradient products, and, with one group of at most 64 filters and 128+ taps, for the
+     * weight gradient too. Against float64 (OpenBLAS's dgemm): LeNet's conv2, pixel counts that are
+     * not whole vectors, several images per chunk (fewer than 64 pixels), groups, more than 64
+     * filters, gradients written and added, on 1 and 2 threads.
+     */
+    @Test
+    void float32StridedGemmShapesMatchFloat64() {
+        Engine.ConvAlgorithm algo0 = Engine.convolutionAlgorithm();
+        int threads0 = Engine.numThreads();
+        Engine.setConvolutionAlgorithm(Engine.ConvAlgorithm.IM2COL);
+        try {
+            long[][][] cases = {{s(3, 20, 12, 12), s(50, 20, 5, 5), s(1)}, {s(3, 16, 11, 13), s(40, 16, 3, 3), s(1)},
+                {s(6, 16, 9, 8), s(33, 16, 3, 3), s(1)}, {s(2, 8, 10, 10), s(64, 4, 3, 3), s(2)}, {s(2, 20, 8, 8), s(70, 20, 3, 3), s(1)},
+                {s(1, 20, 12, 12), s(50, 20, 5, 5), s(1)}};
+            for (int threads : new int[] {1, 2}) {
+                Engine.setNumThreads(threads);
+                for (long[][] c : cases) {
+                    long[] xs = c[0], ws = c[1];
+                    Symbol conv = Symbol.create("Convolution", "c", a("kernel", "(" + ws[2] + ", " + ws[3] + ")", "num_filter",
+                            Long.toString(ws[0]), "num_group", Long.toString(c[2][0])), null, Symbol.variable("data"));
+                    Map<DType, List<double[]>> got = new LinkedHashMap<>();
+                    for (DType t : List.of(DType.FLOAT64, DType.FLOAT32)) {
+                        Map<String, long[]> shapes = Map.of("data", xs, "c_weight", ws);
+                        Map<String, GradReq> reqs = Map.of("data", GradReq.ADD, "c_weight", GradReq.ADD, "c_bias", GradReq.WRITE);
+                        try (Executor ex = Executor.simpleBind(conv, Context.cpu(), shapes, Map.of("data", t, "c_weight", t), reqs,
+                                new Executor.Options().optSeed(7))) {
+                            ex.argDict().get("data").set(rand((int) size(xs), -1, 1, 31));
+                            ex.argDict().get("c_weight").set(rand((int) size(ws), -1, 1, 32));
+                            ex.argDict().get("c_bias").set(rand((int) ws[0], -1, 1, 33));
+                            ex.gradDict().get("data").set(rand((int) size(xs), -1, 1, 35));
+                            ex.gradDict().get("c_weight").set(rand((int) size(ws), -1, 1, 36));
+                            ex.forward(true);
+                            NDArray out = ex.outputs().get(0);
+                            try (NDArray head = NDArray.zeros(out.shape(), t, Context.cpu())) {
+                                head.set(rand((int) out.shape().size(), -1, 1, 34));
+                                ex.backward(head);
+                            }
+                            got.put(t, List.of(out.toDoubleArray(), ex.gradDict().get("data").toDoubleArray(),
+                                    ex.gradDict().get("c_weight").toDoubleArray()));
+                        }
+                    }
+                    String[] what = {"output", "data gradient (added)", "weight gradient (added)"};
+                    for (int i = 0; i < 3; i++) {
+                        GradCheck.assertClose(got.get(DType.FLOAT64).get(i), got.get(DType.FLOAT32).get(i), 1e-4, 1e-4,
+                                what[i] + " of " + Arrays.toString(xs) + " * " + Arrays.toString(ws) + ", groups " + c[2][0] + ", "
+                                        + threads + " thread(s)");
+                    }
+                }
+            }
+        } finally {
+            Engine.setNumThreads(threads0);
+            Engine.setConvolutionAlgorithm(algo0);
+        }
+    }
+
     @Test
     void gradient3d() {
         gradCheck(a("kernel", "(2, 2, 2)", "num_filter", "2", "pad", "(1, 0, 1)", "stride", "(1, 2, 1)"), s(1, 2, 3, 4, 3),
