@@ -201,41 +201,9 @@ class ConvolutionTest {
      */
     @Test
     void float32UnpaddedVectorRowsMatchFloat64() {
-        Engine.ConvAlgorithm algo0 = Engine.convolutionAlgorithm();
-        Engine.setConvolutionAlgorithm(Engine.ConvAlgorithm.IM2COL);
-        try {
-            for (long[][] xw : new long[][][] {{s(3, 20, 12, 12), s(7, 20, 5, 5)}, {s(2, 1, 28, 28), s(4, 1, 5, 5)},
-                    {s(2, 3, 18, 10), s(5, 3, 3, 3)}}) {
-                long[] xs = xw[0], ws = xw[1];
-                Symbol conv = Symbol.create("Convolution", "c",
-                        a("kernel", "(" + ws[2] + ", " + ws[3] + ")", "num_filter", Long.toString(ws[0])), null, Symbol.variable("data"));
-                Map<DType, List<double[]>> got = new LinkedHashMap<>();
-                for (DType t : List.of(DType.FLOAT64, DType.FLOAT32)) {
-                    Map<String, long[]> shapes = Map.of("data", xs, "c_weight", ws);
-                    Map<String, GradReq> reqs = Map.of("data", GradReq.WRITE, "c_weight", GradReq.WRITE, "c_bias", GradReq.WRITE);
-                    try (Executor ex = Executor.simpleBind(conv, Context.cpu(), shapes, Map.of("data", t, "c_weight", t), reqs,
-                            new Executor.Options().optSeed(7))) {
-                        ex.argDict().get("data").set(rand((int) size(xs), -1, 1, 21));
-                        ex.argDict().get("c_weight").set(rand((int) size(ws), -1, 1, 22));
-                        ex.argDict().get("c_bias").set(rand((int) ws[0], -1, 1, 23));
-                        ex.forward(true);
-                        NDArray out = ex.outputs().get(0);
-                        try (NDArray head = NDArray.zeros(out.shape(), t, Context.cpu())) {
-                            head.set(rand((int) out.shape().size(), -1, 1, 24));
-                            ex.backward(head);
-                        }
-                        got.put(t, List.of(out.toDoubleArray(), ex.gradDict().get("data").toDoubleArray(),
-                                ex.gradDict().get("c_weight").toDoubleArray()));
-                    }
-                }
-                String[] what = {"output", "data gradient", "weight gradient"};
-                for (int i = 0; i < 3; i++) {
-                    GradCheck.assertClose(got.get(DType.FLOAT64).get(i), got.get(DType.FLOAT32).get(i), 1e-4, 1e-4,
-                            what[i] + " of " + Arrays.toString(xs) + " * " + Arrays.toString(ws));
-                }
-            }
-        } finally {
-            Engine.setConvolutionAlgorithm(algo0);
+        for (long[][] xw : new long[][][] {{s(3, 20, 12, 12), s(7, 20, 5, 5)}, {s(2, 1, 28, 28), s(4, 1, 5, 5)},
+                {s(2, 3, 18, 10), s(5, 3, 3, 3)}}) {
+            float32MatchesFloat64(xw[0], xw[1], 1, false, "");
         }
     }
 
@@ -248,9 +216,7 @@ class ConvolutionTest {
      */
     @Test
     void float32StridedGemmShapesMatchFloat64() {
-        Engine.ConvAlgorithm algo0 = Engine.convolutionAlgorithm();
         int threads0 = Engine.numThreads();
-        Engine.setConvolutionAlgorithm(Engine.ConvAlgorithm.IM2COL);
         try {
             long[][][] cases = {{s(3, 20, 12, 12), s(50, 20, 5, 5), s(1)}, {s(3, 16, 11, 13), s(40, 16, 3, 3), s(1)},
                 {s(6, 16, 9, 8), s(33, 16, 3, 3), s(1)}, {s(2, 8, 10, 10), s(64, 4, 3, 3), s(2)}, {s(2, 20, 8, 8), s(70, 20, 3, 3), s(1)},
@@ -258,40 +224,57 @@ class ConvolutionTest {
             for (int threads : new int[] {1, 2}) {
                 Engine.setNumThreads(threads);
                 for (long[][] c : cases) {
-                    long[] xs = c[0], ws = c[1];
-                    Symbol conv = Symbol.create("Convolution", "c", a("kernel", "(" + ws[2] + ", " + ws[3] + ")", "num_filter",
-                            Long.toString(ws[0]), "num_group", Long.toString(c[2][0])), null, Symbol.variable("data"));
-                    Map<DType, List<double[]>> got = new LinkedHashMap<>();
-                    for (DType t : List.of(DType.FLOAT64, DType.FLOAT32)) {
-                        Map<String, long[]> shapes = Map.of("data", xs, "c_weight", ws);
-                        Map<String, GradReq> reqs = Map.of("data", GradReq.ADD, "c_weight", GradReq.ADD, "c_bias", GradReq.WRITE);
-                        try (Executor ex = Executor.simpleBind(conv, Context.cpu(), shapes, Map.of("data", t, "c_weight", t), reqs,
-                                new Executor.Options().optSeed(7))) {
-                            ex.argDict().get("data").set(rand((int) size(xs), -1, 1, 31));
-                            ex.argDict().get("c_weight").set(rand((int) size(ws), -1, 1, 32));
-                            ex.argDict().get("c_bias").set(rand((int) ws[0], -1, 1, 33));
-                            ex.gradDict().get("data").set(rand((int) size(xs), -1, 1, 35));
-                            ex.gradDict().get("c_weight").set(rand((int) size(ws), -1, 1, 36));
-                            ex.forward(true);
-                            NDArray out = ex.outputs().get(0);
-                            try (NDArray head = NDArray.zeros(out.shape(), t, Context.cpu())) {
-                                head.set(rand((int) out.shape().size(), -1, 1, 34));
-                                ex.backward(head);
-                            }
-                            got.put(t, List.of(out.toDoubleArray(), ex.gradDict().get("data").toDoubleArray(),
-                                    ex.gradDict().get("c_weight").toDoubleArray()));
-                        }
-                    }
-                    String[] what = {"output", "data gradient (added)", "weight gradient (added)"};
-                    for (int i = 0; i < 3; i++) {
-                        GradCheck.assertClose(got.get(DType.FLOAT64).get(i), got.get(DType.FLOAT32).get(i), 1e-4, 1e-4,
-                                what[i] + " of " + Arrays.toString(xs) + " * " + Arrays.toString(ws) + ", groups " + c[2][0] + ", "
-                                        + threads + " thread(s)");
-                    }
+                    float32MatchesFloat64(c[0], c[1], (int) c[2][0], true, ", " + threads + " thread(s)");
+                    float32MatchesFloat64(c[0], c[1], (int) c[2][0], false, ", " + threads + " thread(s)");
                 }
             }
         } finally {
             Engine.setNumThreads(threads0);
+        }
+    }
+
+    /**
+     * One forward and backward pass of a convolution (data xs, weight ws, groups) in float64 and in
+     * float32 through im2col + GEMM (direct and Winograd kernels off): output, data and weight
+     * gradients must agree. With {@code add}, the gradients are added to random initial values.
+     */
+    private static void float32MatchesFloat64(long[] xs, long[] ws, int groups, boolean add, String where) {
+        Engine.ConvAlgorithm algo0 = Engine.convolutionAlgorithm();
+        Engine.setConvolutionAlgorithm(Engine.ConvAlgorithm.IM2COL);
+        try {
+            Symbol conv = Symbol.create("Convolution", "c", a("kernel", "(" + ws[2] + ", " + ws[3] + ")", "num_filter",
+                    Long.toString(ws[0]), "num_group", Integer.toString(groups)), null, Symbol.variable("data"));
+            GradReq req = add ? GradReq.ADD : GradReq.WRITE;
+            Map<DType, List<double[]>> got = new LinkedHashMap<>();
+            for (DType t : List.of(DType.FLOAT64, DType.FLOAT32)) {
+                Map<String, long[]> shapes = Map.of("data", xs, "c_weight", ws);
+                Map<String, GradReq> reqs = Map.of("data", req, "c_weight", req, "c_bias", GradReq.WRITE);
+                try (Executor ex = Executor.simpleBind(conv, Context.cpu(), shapes, Map.of("data", t, "c_weight", t), reqs,
+                        new Executor.Options().optSeed(7))) {
+                    ex.argDict().get("data").set(rand((int) size(xs), -1, 1, 21));
+                    ex.argDict().get("c_weight").set(rand((int) size(ws), -1, 1, 22));
+                    ex.argDict().get("c_bias").set(rand((int) ws[0], -1, 1, 23));
+                    if (add) {
+                        ex.gradDict().get("data").set(rand((int) size(xs), -1, 1, 25));
+                        ex.gradDict().get("c_weight").set(rand((int) size(ws), -1, 1, 26));
+                    }
+                    ex.forward(true);
+                    NDArray out = ex.outputs().get(0);
+                    try (NDArray head = NDArray.zeros(out.shape(), t, Context.cpu())) {
+                        head.set(rand((int) out.shape().size(), -1, 1, 24));
+                        ex.backward(head);
+                    }
+                    got.put(t, List.of(out.toDoubleArray(), ex.gradDict().get("data").toDoubleArray(),
+                            ex.gradDict().get("c_weight").toDoubleArray()));
+                }
+            }
+            String[] what = {"output", "data gradient", "weight gradient"};
+            for (int i = 0; i < 3; i++) {
+                GradCheck.assertClose(got.get(DType.FLOAT64).get(i), got.get(DType.FLOAT32).get(i), 1e-4, 1e-4,
+                        what[i] + (add && i > 0 ? " (added)" : "") + " of " + Arrays.toString(xs) + " * " + Arrays.toString(ws)
+                                + ", groups " + groups + where);
+            }
+        } finally {
             Engine.setConvolutionAlgorithm(algo0);
         }
     }
