@@ -184,28 +184,72 @@ class FullyConnectedTest {
 
     @Test
     void gradientMatchesClosedForm() {
-        // dW = dY^T X, db = column sums of dY, dX = dY W
-        int m = 3, d = 4, h = 2;
+        assertClosedFormGradients(3, 4, 2, false, 1e-6);
+    }
+
+    /**
+     * Backward products large enough to be split over threads (dW = dY^T X, dX = dY W): against the
+     * closed form in float64, written and added onto existing gradients, on 1 and 2 threads, with
+     * row and column counts that are not whole blocks or vectors.
+     */
+    @Test
+    void largerGradientsMatchClosedForm() {
+        int threads0 = Engine.numThreads();
+        try {
+            for (int threads : new int[] {1, 2}) {
+                Engine.setNumThreads(threads);
+                for (int[] mdh : new int[][] {{40, 70, 33}, {128, 300, 64}, {33, 130, 40}, {64, 784, 10}}) {
+                    for (boolean add : new boolean[] {false, true}) {
+                        // float32 rounding of an m- or h-term sum of values in [-1, 1] grows like its square root
+                        assertClosedFormGradients(mdh[0], mdh[1], mdh[2], add, 2e-6 * Math.sqrt(Math.max(mdh[0], mdh[2])));
+                    }
+                }
+            }
+        } finally {
+            Engine.setNumThreads(threads0);
+        }
+    }
+
+    /** dW = dY^T X, db = column sums of dY, dX = dY W in float64 and float32 (float32 within atol32); added onto 0.5 with add. */
+    private static void assertClosedFormGradients(int m, int d, int h, boolean add, double atol32) {
         Symbol fc = Symbol.fullyConnected("fc", Symbol.variable("data"), h);
         GradCheck.Inputs in = inputs(shape(m, d), shape(h, d), shape(h));
         double[] dy = rand(m * h, -1, 1, 9);
+        Set<String> all = Set.of("data", "fc_weight", "fc_bias");
+        double[] x = in.get("data"), w = in.get("fc_weight");
+        double base = add ? 0.5 : 0;
+        double[] dx = new double[m * d], dw = new double[h * d], db = new double[h];
+        java.util.Arrays.fill(dx, base);
+        java.util.Arrays.fill(dw, base);
+        java.util.Arrays.fill(db, base);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < h; j++) {
+                db[j] += dy[i * h + j];
+                for (int k = 0; k < d; k++) {
+                    dx[i * d + k] += dy[i * h + j] * w[j * d + k];
+                    dw[j * d + k] += dy[i * h + j] * x[i * d + k];
+                }
+            }
+        }
         for (DType t : NnTesting.FLOAT_TYPES) {
-            try (Executor ex = NnTesting.bind(fc, in, shapes(m, d, h), t, Set.of(), Set.of("data", "fc_weight", "fc_bias"))) {
-                NnTesting.forwardBackward(ex, dy);
-                double[] x = in.get("data"), w = in.get("fc_weight");
-                double[] dx = new double[m * d], dw = new double[h * d], db = new double[h];
-                for (int i = 0; i < m; i++) {
-                    for (int j = 0; j < h; j++) {
-                        db[j] += dy[i * h + j];
-                        for (int k = 0; k < d; k++) {
-                            dx[i * d + k] += dy[i * h + j] * w[j * d + k];
-                            dw[j * d + k] += dy[i * h + j] * x[i * d + k];
-                        }
+            try (Executor ex = NnTesting.bind(fc, in, shapes(m, d, h), t, add ? all : Set.of(), add ? Set.of() : all)) {
+                if (add) {
+                    for (String a : all) {
+                        ex.gradDict().get(a).fill(0.5);
                     }
                 }
-                assertClose(dx, ex.gradDict().get("data").toDoubleArray(), t, "dx");
-                assertClose(dw, ex.gradDict().get("fc_weight").toDoubleArray(), t, "dw");
-                assertClose(db, ex.gradDict().get("fc_bias").toDoubleArray(), t, "db");
+                NnTesting.forwardBackward(ex, dy);
+                String what = m + "x" + d + " -> " + h + (add ? " added" : "") + ", " + Engine.numThreads() + " thread(s): ";
+                double[][] want = {dx, dw, db};
+                String[] names = {"data", "fc_weight", "fc_bias"};
+                for (int i = 0; i < 3; i++) {
+                    double[] got = ex.gradDict().get(names[i]).toDoubleArray();
+                    if (t == DType.FLOAT64) {
+                        GradCheck.assertClose(want[i], got, 1e-12, 1e-12, what + names[i] + " (float64)");
+                    } else {
+                        GradCheck.assertClose(want[i], got, 1e-5, atol32, what + names[i] + " (float32)");
+                    }
+                }
             }
         }
     }
