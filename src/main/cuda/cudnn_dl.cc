@@ -17,12 +17,14 @@
 // (no TF32 tensor-core rounding), so results match the CPU's float32 GEMMs to ~1e-6 relative.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -43,7 +45,7 @@ enum { kDataFloat = 0, kDataDouble = 1 };                   // cudnnDataType_t
 enum { kTensorNCHW = 0 };                                   // cudnnTensorFormat_t
 enum { kCrossCorrelation = 1 };                             // cudnnConvolutionMode_t
 enum { kDefaultMath = 0, kTensorOpMath = 1, kTensorOpMathAllowConversion = 2, kFmaMath = 3 };  // cudnnMathType_t
-enum { kNonDeterministic = 0, kDeterministic = 1 };                                               // cudnnDeterminism_t
+enum { kDeterministic = 1 };                                                                      // cudnnDeterminism_t
 
 // cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t (identical layouts)
 struct AlgoPerf {
@@ -467,11 +469,11 @@ Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, std::string* w
   // algorithms 0 and 3, say) only when no deterministic one is usable, or with
   // KILN_CUDNN_DETERMINISTIC=0, which takes the heuristic order as it is.
   static const bool any_order = env_off("KILN_CUDNN_DETERMINISTIC");
+  const int m = std::min(n, (int)kMaxAlgos);
   int order[kMaxAlgos];
-  int m = 0;
-  for (int want = any_order ? -1 : 1; want >= (any_order ? -1 : 0); --want)
-    for (int i = 0; i < n && i < kMaxAlgos; ++i)
-      if (want < 0 || (perf[i].determinism == kDeterministic) == (want == 1)) order[m++] = i;
+  std::iota(order, order + m, 0);
+  if (!any_order)
+    std::stable_partition(order, order + m, [&](int i) { return perf[i].determinism == kDeterministic; });
   for (int j = 0; j < m; ++j) {
     const AlgoPerf& p = perf[order[j]];
     if (p.status != 0) continue;

@@ -449,8 +449,17 @@ constexpr int64_t kStridedMinRows = 32;
 
 inline bool strided_here() { return omp_in_parallel() || num_threads() <= 1; }
 
-/// Forward and data-gradient products of a layer with Mg filters per group.
-inline bool use_strided(int64_t Mg) { return Mg >= kStridedMinRows && simd::use_avx512() && strided_here(); }
+/// c [m, n] = op(A) b for the forward (A = w [m, k]) and data-gradient (ta: A = w^T, w [k, m])
+/// products, b [k, n]: float32 layers of kStridedMinRows+ filters (m, or k when ta) run
+/// gemm_strided_a, reading w or its transpose through strides; the rest gemm().
+template <typename T>
+void conv_gemm(bool ta, int m, int n, int k, const T* a, const T* b, T* c) {
+  if constexpr (std::is_same<T, float>::value)
+    if ((ta ? k : m) >= kStridedMinRows && strided_here() &&
+        gemm_strided_a(m, n, k, a, ta ? 1 : k, ta ? m : 1, b, n, c, n, false))
+      return;
+  gemm(ta, false, m, n, k, T(1), a, b, T(0), c);
+}
 
 /// The weight gradient of one group (G == 1) of Mg <= 64 filters and Kg >= 128 taps, split over nt threads.
 inline bool use_strided_weight(const Geo& g, int nt) {
@@ -479,15 +488,10 @@ void conv_forward(const OpCtx& ctx, const Geo& g, const T* x, const T* w, const 
     T* tmp = direct ? y + n0 * g.O * P : col + B * colsz;
     for (int64_t i = 0; i < nb; ++i) im2col(g, x + (n0 + i) * g.C * Din, col + i * P, cols);
     for (int64_t gi = 0; gi < g.G; ++gi) {
-      if (Kg > 0) {
-        const T* wg = w + gi * Mg * Kg;      // [Mg, Kg]
-        const T* cg = col + gi * Kg * cols;  // [Kg, cols]
-        T* yg = tmp + gi * Mg * cols;        // [Mg, cols]
-        if constexpr (std::is_same<T, float>::value)
-          if (use_strided(Mg) && gemm_strided_a((int)Mg, (int)cols, (int)Kg, wg, Kg, 1, cg, cols, yg, cols, false)) continue;
-        gemm(false, false, bint(Mg, "num_filter / num_group"), bint(cols, "columns"), bint(Kg, "kernel size"), T(1), wg, cg,
-             T(0), yg);
-      } else
+      if (Kg > 0)  // y[g] [Mg, cols] = w[g] [Mg, Kg] . col[g] [Kg, cols]
+        conv_gemm(false, bint(Mg, "num_filter / num_group"), bint(cols, "columns"), bint(Kg, "kernel size"),
+                  w + gi * Mg * Kg, col + gi * Kg * cols, tmp + gi * Mg * cols);
+      else
         std::fill(tmp + gi * Mg * cols, tmp + (gi + 1) * Mg * cols, T(0));
     }
     if (direct) {
@@ -532,15 +536,10 @@ void conv_backward_data(const OpCtx& ctx, const Geo& g, const T* dy, const T* w,
     const T* blk = dy_block(dy, n0, nb, g.O, P, col + B * colsz);  // [O, cols] = [G, Mg, cols]
     for (int64_t gi = 0; gi < g.G; ++gi) {
       // col[g] [Kg, cols] = w[g]^T [Kg, Mg] . dy[g] [Mg, cols]
-      if (Mg > 0) {
-        const T* wg = w + gi * Mg * Kg;      // [Mg, Kg], read as its transpose
-        const T* dg = blk + gi * Mg * cols;  // [Mg, cols]
-        T* cg = col + gi * Kg * cols;        // [Kg, cols]
-        if constexpr (std::is_same<T, float>::value)
-          if (use_strided(Mg) && gemm_strided_a((int)Kg, (int)cols, (int)Mg, wg, 1, Kg, dg, cols, cg, cols, false)) continue;
-        gemm(true, false, bint(Kg, "kernel size"), bint(cols, "columns"), bint(Mg, "num_filter / num_group"), T(1), wg, dg,
-             T(0), cg);
-      } else
+      if (Mg > 0)
+        conv_gemm(true, bint(Kg, "kernel size"), bint(cols, "columns"), bint(Mg, "num_filter / num_group"), w + gi * Mg * Kg,
+                  blk + gi * Mg * cols, col + gi * Kg * cols);
+      else
         std::fill(col + gi * Kg * cols, col + (gi + 1) * Kg * cols, T(0));
     }
     for (int64_t i = 0; i < nb; ++i) {
