@@ -12,8 +12,9 @@
 // batch of up to 8 therefore differs in its last bits from the same row in a larger batch.
 //
 // Convolutions' per-image products (a few dozen to a few hundred rows, 64 columns or so, the
-// weights reused by every image) run gemm_strided_a below: OpenBLAS packs both operands on each
-// call, which costs about as much as the arithmetic at these sizes.
+// weights reused by every image) and FullyConnected's backward products run gemm_strided_a below:
+// OpenBLAS packs both operands on each call, which costs about as much as the arithmetic at these
+// sizes.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -241,10 +242,10 @@ void gemm_impl(bool ta, bool tb, int m, int n, int k, T alpha, const T* a, const
   const int lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
   if constexpr (std::is_same_v<T, float>) {
     // Up to 8 rows only. The kernel sums each dot product in another order than OpenBLAS's packed
-    // kernel, whose rows come out bit-identical whatever the batch size; at 9-16 rows it would
-    // break that between, say, 2 workers x batch 16 and one process x batch 32 (DistAcceptanceTest
-    // in kvstore-gloo: a 1.8e-2 relative difference after one epoch instead of < 1e-5), and at
-    // k = 64 (B in L2) OpenBLAS is 1.4-1.6x faster there anyway.
+    // kernel, whose rows come out bit-identical whatever the batch size: at 9-16 rows a row of a
+    // batch of 16 would differ in its last bits from the same row in a batch of 32 (enough to
+    // send two training runs apart: kvstore-gloo's DistAcceptanceTest says how), and at k = 64
+    // (B in L2) OpenBLAS is 1.4-1.6x faster there anyway.
     if (!ta && tb && m > 0 && n > 0 && k > 0 && m <= kSmallM) {
       small_m_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
@@ -291,7 +292,19 @@ bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp,
       for (int i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
     return true;
   }
-  strided_avx512(m, n, k, a, sa, sp, b, ldb, c, ldc, accumulate);
+  const int nt = num_threads();
+  if (omp_in_parallel() || nt <= 1 || 2.0 * m * n * k < kSplitMinFlops || n <= 64) {
+    strided_avx512(m, n, k, a, sa, sp, b, ldb, c, ldc, accumulate);
+    return true;
+  }
+  // Whole 64-column blocks per thread; every element is the same chain of k FMAs either way.
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), parts = omp_get_num_threads();
+    const int per = ((n + parts - 1) / parts + 63) / 64 * 64;
+    const int c0 = std::min(n, t * per), c1 = std::min(n, c0 + per);
+    if (c1 > c0) strided_avx512(m, c1 - c0, k, a, sa, sp, b + c0, ldb, c + c0, ldc, accumulate);
+  }
   return true;
 }
 

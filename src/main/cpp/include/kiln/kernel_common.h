@@ -29,10 +29,13 @@ namespace kiln {
 void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, const float* b, float beta, float* c);
 void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, const double* b, double beta, double* c);
 
-/// One thread, Kiln's own AVX-512 kernel, no packing: C[m,n] (+= when accumulate, else =) A B with
+/// Kiln's own AVX-512 kernel, no packing: C[m,n] (+= when accumulate, else =) A B with
 /// A(i, p) = a[i * sa + p * sp] (so A or A^T of a row-major array alike), b [k, n] rows ldb apart,
-/// c [m, n] rows ldc apart. For the per-image products of convolutions (core/blas.cc says where it
-/// beats OpenBLAS). Returns false, touching nothing, when the CPU has no AVX-512 (KILN_SIMD=avx2).
+/// c [m, n] rows ldc apart. For the per-image products of convolutions and FullyConnected's
+/// backward (core/blas.cc says where it beats OpenBLAS). Called outside a parallel region with
+/// several threads, large products split their columns between Kiln's threads; each element is one
+/// chain of k FMAs in order of p, so its bits do not depend on m, on the split or on the thread
+/// count. Returns false, touching nothing, when the CPU has no AVX-512 (KILN_SIMD=avx2).
 bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp, const float* b, int64_t ldb, float* c,
                     int64_t ldc, bool accumulate);
 

@@ -198,7 +198,7 @@ class FullyConnectedTest {
         try {
             for (int threads : new int[] {1, 2}) {
                 Engine.setNumThreads(threads);
-                for (int[] mdh : new int[][] {{40, 70, 33}, {128, 300, 64}, {33, 130, 40}, {64, 784, 10}}) {
+                for (int[] mdh : new int[][] {{40, 70, 33}, {128, 300, 64}, {33, 130, 40}, {64, 784, 10}, {16, 512, 512}, {16, 784, 512}, {16, 512, 10}, {32, 512, 512}}) {
                     for (boolean add : new boolean[] {false, true}) {
                         // float32 rounding of an m- or h-term sum of values in [-1, 1] grows like its square root
                         assertClosedFormGradients(mdh[0], mdh[1], mdh[2], add, 2e-6 * Math.sqrt(Math.max(mdh[0], mdh[2])));

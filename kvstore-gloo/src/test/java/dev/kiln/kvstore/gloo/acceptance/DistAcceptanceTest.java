@@ -109,7 +109,11 @@ class DistAcceptanceTest {
     }
 
     static String[] mnistArgs(String... more) {
-        List<String> a = new ArrayList<>(List.of("--samples", "3200", "--batch", "16", "--data", MNIST.toString()));
+        return mnistArgs(3200, more);
+    }
+
+    static String[] mnistArgs(int samples, String... more) {
+        List<String> a = new ArrayList<>(List.of("--samples", Integer.toString(samples), "--batch", "16", "--data", MNIST.toString()));
         a.addAll(List.of(more));
         return a.toArray(new String[0]);
     }
@@ -118,33 +122,46 @@ class DistAcceptanceTest {
      * N worker processes x batch 16 against one process with batch N x 16 on N CPU contexts (each
      * context computes what one worker computes; the local KVStore sums them), over 2 epochs at lr
      * 0.1: equal bit for bit on 2 workers (a sum of two is the same in any order), within rounding on
-     * 4 (Gloo's ring adds the four partial sums in another order than the KVStore). Then, for one
-     * epoch, against one process that computes the combined batch in one GEMM per layer.
+     * 4 (Gloo's ring adds the four partial sums in another order than the KVStore). Then, for the
+     * first two steps, against one process that computes the combined batch in one GEMM per layer.
+     *
+     * <p>Two steps, not an epoch: that comparison sums each weight gradient in another order (one
+     * chain of 16 N products against N chains of 16 added by the reduction), and once two runs differ
+     * in rounding, a pre-activation that lands within rounding of zero puts a ReLU on different sides
+     * in the two. One such flip moves a whole row of fc1's weights (one step of lr x delta x pixels /
+     * batch), and lr 0.1 with momentum 0.9 carries it on: in one recorded case, the sum of all
+     * parameters agreed to 1e-7 relative for 6 steps, jumped by 0.028 at step 7 and the weights ended
+     * an epoch 18% apart (Frobenius) while three other pairs of the same runs stayed within 3e-7.
+     * Whether an epoch holds such a flip depends on every last bit of every GEMM, not on
+     * distributed training. The two steps check what the comparison is for: the reduced worker
+     * gradients, the rescaling and the update equal one process's on the combined batch.
      */
     @ParameterizedTest
     @ValueSource(ints = {2, 4})
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void fitOnWorkersEqualsOneProcessWithTheCombinedBatch(int n) throws Exception {
         String workers = Integer.toString(n);
-        Map<String, float[]> dist = null;
-        for (String epochs : List.of("2", "1")) {
-            Path d = tmp.resolve("dist" + epochs);
-            LaunchResult r = launch(n, java(MnistDist.class, mnistArgs("--epochs", epochs, "--out", d.toString())));
+        for (boolean contexts : new boolean[] {true, false}) {
+            // 2 epochs of 3,200 samples against N contexts; 2 steps against one context
+            int samples = contexts ? 3200 : 2 * 16 * n;
+            String epochs = contexts ? "2" : "1";
+            Path d = tmp.resolve("dist" + contexts);
+            LaunchResult r = launch(n, java(MnistDist.class, mnistArgs(samples, "--epochs", epochs, "--out", d.toString())));
             assertTrue(r.succeeded(), r.describe());
-            dist = params(d.resolve("params-rank0.params"));
+            Map<String, float[]> dist = params(d.resolve("params-rank0.params"));
             for (int rank = 1; rank < n; rank++) {
                 assertSame(dist, params(d.resolve("params-rank" + rank + ".params")), "rank " + rank + " holds rank 0's weights");
             }
-            Path ref = tmp.resolve("ref" + epochs);
-            String[] refArgs = epochs.equals("2") ? mnistArgs("--epochs", "2", "--reference", workers, "--devices", workers, "--out", ref.toString())
-                    : mnistArgs("--epochs", "1", "--reference", workers, "--out", ref.toString());
+            Path ref = tmp.resolve("ref" + contexts);
+            String[] refArgs = mnistArgs(samples, "--epochs", epochs, "--reference", workers, "--devices", contexts ? workers : "1", "--out",
+                    ref.toString());
             LaunchResult one = launch(1, java(MnistDist.class, refArgs));
             assertTrue(one.succeeded(), one.describe());
             Map<String, float[]> reference = params(ref.resolve("params-rank0.params"));
             double diff = maxRelDiff(dist, reference);
-            System.out.printf("MNIST MLP, %s epoch(s), %d worker processes x batch 16 vs one process x batch %d on %s: max relative "
-                    + "difference %.3g%n", epochs, n, 16 * n, epochs.equals("2") ? n + " contexts" : "1 context", diff);
-            if (n == 2 && epochs.equals("2")) {
+            System.out.printf("MNIST MLP, %s, %d worker processes x batch 16 vs one process x batch %d on %s: max relative difference %.3g%n",
+                    contexts ? "2 epochs" : "2 steps", n, 16 * n, contexts ? n + " contexts" : "1 context", diff);
+            if (n == 2 && contexts) {
                 assertSame(reference, dist, "2 workers = one process on 2 contexts, bit for bit");
             }
             assertTrue(diff < 1e-5, "relative difference " + diff);
