@@ -1,6 +1,7 @@
 package dev.kiln.metric;
 
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
 import java.util.List;
 import java.util.Map;
@@ -53,8 +54,13 @@ public class Accuracy extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        forEachPair(labels, preds, (label, pred) -> {
-            int[] predLabel = HostTensor.predictedClasses(pred, label, axis, "Accuracy");
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            HostTensor label = HostTensor.of(labels.get(p));
+            NDArray pred = preds.get(p);
+            int[] predLabel = reducesOnDevice(pred) && !pred.shape().equals(labels.get(p).shape())
+                    ? argmaxWhereItLives(pred, axis)
+                    : HostTensor.predictedClasses(HostTensor.of(pred), label, axis, "Accuracy");
             checkLengths(label.size(), predLabel.length);
             long correct = 0;
             for (int i = 0; i < predLabel.length; i++) {
@@ -63,7 +69,27 @@ public class Accuracy extends EvalMetric {
                 }
             }
             accumulate(correct, predLabel.length);
-        });
+        }
+    }
+
+    /**
+     * The predicted classes of {@code pred} by the {@code argmax} operator on pred's device, copied
+     * to the host: one value per example. The operator's rule for NaN (a NaN in class 0 wins, later
+     * NaNs are skipped) is MXNet's, whose metric calls the same operator; the host path skips NaN.
+     */
+    static int[] argmaxWhereItLives(NDArray pred, int axis) {
+        int ax = HostTensor.normalizeAxis(axis, pred.shape().ndim(), "Accuracy");
+        if (pred.shape().get(ax) == 0) {
+            throw new IllegalArgumentException("Accuracy: no classes along axis " + axis + " of predictions " + pred.shape());
+        }
+        try (NDScope scope = NDScope.open()) {
+            float[] idx = NDArray.invoke("argmax", Map.of("axis", ax), pred).get(0).toFloatArray();
+            int[] out = new int[idx.length];
+            for (int i = 0; i < idx.length; i++) {
+                out[i] = (int) idx[i];
+            }
+            return out;
+        }
     }
 
     @Override

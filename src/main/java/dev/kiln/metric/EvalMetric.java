@@ -25,7 +25,9 @@ import java.util.function.BiConsumer;
  * {@link #outputNames()} / {@link #labelNames()}.
  *
  * <p>Ownership: metrics never keep a reference to the arrays passed in; each update copies what
- * it needs to the host and the caller keeps (and closes) its arrays.
+ * it needs to the host and the caller keeps (and closes) its arrays. Predictions on a GPU are
+ * first reduced there where the metric allows it ({@link Accuracy}: argmax over the classes), so
+ * one value per example crosses to the host instead of every output.
  *
  * <p>Thread-safety: not thread-safe; update and read a metric from one thread at a time.
  *
@@ -297,6 +299,18 @@ public abstract class EvalMetric {
      * @param preds the prediction list (borrowed)
      * @param update called once per pair with (label, prediction)
      */
+    /** Tests only: run the device reductions on CPU arrays too (see {@link #reducesOnDevice}). */
+    static volatile boolean deviceReduceOnCpu;
+
+    /**
+     * Whether a metric reduces {@code pred} with operators where it lives before copying to the
+     * host (Accuracy's argmax): on a GPU, so that a batch copies one value per example instead of
+     * all outputs. CPU arrays are read directly.
+     */
+    static boolean reducesOnDevice(NDArray pred) {
+        return pred.context().isGpu() || deviceReduceOnCpu;
+    }
+
     static void forEachPair(List<NDArray> labels, List<NDArray> preds, BiConsumer<HostTensor, HostTensor> update) {
         checkLabelShapes(labels, preds);
         for (int p = 0; p < labels.size(); p++) {

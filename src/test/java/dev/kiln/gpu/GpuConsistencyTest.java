@@ -119,4 +119,26 @@ class GpuConsistencyTest {
             org.junit.jupiter.api.Assertions.assertArrayEquals(uh.toDoubleArray(), backh.toDoubleArray(), "float64 cpu -> float32 gpu(0)");
         }
     }
+
+    /** Accuracy on gpu(0) predictions (argmax on the device, one index per example copied back) counts as on the CPU. */
+    @Test
+    void accuracyOnGpuPredictionsCountsAsOnTheCpu() {
+        Random r = new Random(3);
+        float[] p = new float[128 * 10];
+        float[] l = new float[128];
+        for (int i = 0; i < p.length; i++) {
+            p[i] = r.nextInt(5) * 0.25f;  // ties: the first index wins on both
+        }
+        for (int i = 0; i < l.length; i++) {
+            l[i] = r.nextInt(10);
+        }
+        try (NDArray pc = NDArray.create(p, 128, 10); NDArray pg = pc.copyTo(Context.gpu(0)); NDArray lc = NDArray.create(l, 128)) {
+            dev.kiln.metric.Accuracy onCpu = new dev.kiln.metric.Accuracy();
+            dev.kiln.metric.Accuracy onGpu = new dev.kiln.metric.Accuracy();
+            onCpu.update(lc, pc);
+            onGpu.update(lc, pg);
+            org.junit.jupiter.api.Assertions.assertEquals(onCpu.sumMetric(), onGpu.sumMetric(), 0, "correct predictions");
+            org.junit.jupiter.api.Assertions.assertEquals(128, onGpu.numInst(), 0);
+        }
+    }
 }

@@ -190,6 +190,73 @@ class ClassificationMetricTest {
         }
     }
 
+    /**
+     * The argmax-by-operator path that predictions on a GPU take, run here on CPU arrays: the same
+     * counts as the host path on MXNet's cases, on 3 axes and on random scores with many ties, and
+     * the same errors. Argmax's one difference (a NaN in class 0) is asserted too.
+     */
+    @Test
+    void accuracyReducedByTheArgmaxOperatorEqualsTheHostPath() {
+        Random r = new Random(5);
+        List<float[]> preds = new ArrayList<>();
+        List<long[]> shapes = new ArrayList<>();
+        for (long[] shape : new long[][] {{64, 10}, {7, 5, 3}, {1, 1}, {33, 2}}) {
+            float[] p = new float[(int) Arrays.stream(shape).reduce(1, (a, b) -> a * b)];
+            for (int i = 0; i < p.length; i++) {
+                p[i] = r.nextInt(4) * 0.25f;  // few distinct values: many ties
+            }
+            preds.add(p);
+            shapes.add(shape);
+        }
+        for (int c = 0; c < preds.size(); c++) {
+            long[] shape = shapes.get(c);
+            for (int axis = -1; axis < shape.length; axis++) {
+                double[][] got = new double[2][];
+                for (int path = 0; path < 2; path++) {
+                    EvalMetric.deviceReduceOnCpu = path == 1;
+                    try (NDScope s = NDScope.open()) {
+                        int ax = axis < 0 ? shape.length - 1 : axis;
+                        long[] ls = HostTensor.dropAxis(shape, ax);
+                        float[] label = new float[(int) Arrays.stream(ls).reduce(1, (a, b) -> a * b)];
+                        Random lr = new Random(c * 10 + axis);
+                        for (int i = 0; i < label.length; i++) {
+                            label[i] = lr.nextInt((int) shape[ax]) + 0.5f;  // truncates to the class
+                        }
+                        EvalMetric m = new Accuracy(axis);
+                        m.update(nd(label, ls), nd(preds.get(c), shape));
+                        m.update(nd(label, ls), nd(preds.get(c), shape));
+                        got[path] = new double[] {m.sumMetric(), m.numInst()};
+                    } finally {
+                        EvalMetric.deviceReduceOnCpu = false;
+                    }
+                }
+                assertTrue(Arrays.equals(got[0], got[1]), "shape " + Arrays.toString(shape) + " axis " + axis + ": host "
+                        + Arrays.toString(got[0]) + ", operator " + Arrays.toString(got[1]));
+                assertEquals(2 * preds.get(c).length / shape[axis < 0 ? shape.length - 1 : axis], got[1][1], 0);
+            }
+        }
+        EvalMetric.deviceReduceOnCpu = true;
+        try (NDScope s = NDScope.open()) {
+            accuracyWith2dLabel();
+            accuracyArgmaxTieTakesFirstIndexAndLabelsTruncate();
+            accuracyAlongAxisZeroAndSameShapeClassIndices();
+            accuracyErrors();
+            assertThrows(IllegalArgumentException.class, () -> new Accuracy(-3).update(nd(new float[] {0, 1, 1}, 3),
+                    nd(GoldenVectorTest.PRED, 3, 2)));
+            // NaN in class 0: the operator keeps class 0 (MXNet's metric calls the same operator); the host path skips NaN
+            NDArray nan = nd(new float[] {Float.NaN, 0.5f}, 1, 2);
+            EvalMetric op = new Accuracy();
+            op.update(nd(new float[] {0}, 1), nan);
+            assertEquals(1.0, op.get(), 0);
+            EvalMetric.deviceReduceOnCpu = false;
+            EvalMetric host = new Accuracy();
+            host.update(nd(new float[] {1}, 1), nan);
+            assertEquals(1.0, host.get(), 0);
+        } finally {
+            EvalMetric.deviceReduceOnCpu = false;
+        }
+    }
+
     // ---- Top-k ------------------------------------------------------------------------------
 
     /** Reference: label is among the k classes with the largest scores (ties to the lower index). */
