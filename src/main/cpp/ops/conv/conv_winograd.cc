@@ -18,26 +18,22 @@ namespace conv {
 
 namespace {
 
-/// Geometry of one Winograd pass: in [N, Ci, IH, IW] -> out [N, Co, OH, OW], padding ph, pw, output
-/// tiles of m x m (F(2x2, 3x3) or F(4x4, 3x3)) from input tiles of (m + 2) x (m + 2).
+/// Geometry of one Winograd pass: in [N, Ci, IH, IW] -> out [N, Co, OH, OW], padding ph, pw.
 struct WGeo {
   int64_t N, Ci, Co, IH, IW, OH, OW, ph, pw;
-  int m;
-  /// Positions of a transformed tile: 16 for m = 2, 36 for m = 4 (one GEMM each).
-  int64_t pos() const { return (int64_t)(m + 2) * (m + 2); }
-  int64_t tiles_h() const { return (OH + m - 1) / m; }
-  int64_t tiles_w() const { return (OW + m - 1) / m; }
+  int64_t tiles_h() const { return (OH + 1) / 2; }
+  int64_t tiles_w() const { return (OW + 1) / 2; }
   int64_t tiles() const { return N * tiles_h() * tiles_w(); }
-  /// Tiles per chunk: V [pos, Ci, Tc] and M [pos, Co, Tc] together about 4 MB, whole 16-tile blocks.
+  /// Tiles per chunk: V [16, Ci, Tc] and M [16, Co, Tc] together about 4 MB, whole 16-tile blocks.
   int64_t chunk() const {
-    const int64_t t = std::max<int64_t>(16, (int64_t(1) << 20) / pos() / std::max<int64_t>(1, Ci + Co) / 16 * 16);
+    const int64_t t = std::max<int64_t>(16, (int64_t(1) << 16) / std::max<int64_t>(1, Ci + Co) / 16 * 16);
     return std::min(t, std::max<int64_t>(1, tiles()));
   }
   int64_t chunks() const { return (tiles() + chunk() - 1) / chunk(); }
   /// Threads a pass plans for: one chunk each at least.
   int threads() const { return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), chunks())); }
-  size_t per_thread() const { return (size_t)(pos() * (Ci + Co) * chunk()); }
-  size_t weights() const { return (size_t)(pos() * Co * Ci); }
+  size_t per_thread() const { return (size_t)(16 * (Ci + Co) * chunk()); }
+  size_t weights() const { return (size_t)(16 * Co * Ci); }
 };
 
 /// Scratch of a pass, in floats: `shared`, then `per` for each thread.
@@ -45,7 +41,7 @@ struct Scratch {
   size_t shared, per;
   size_t floats(int nt) const { return shared + per * (size_t)nt; }
 };
-/// Forward and data gradient: U [pos, Co, Ci] shared, V [pos, Ci, Tc] and M [pos, Co, Tc] per thread.
+/// Forward and data gradient: U [16, Co, Ci] shared, V [16, Ci, Tc] and M [16, Co, Tc] per thread.
 Scratch data_scratch(const WGeo& wg) { return {wg.weights(), wg.per_thread()}; }
 /// Weight gradient: V, dM [16, Co, Tc] and a private dU [16, Co, Ci] per thread.
 Scratch weight_scratch(const WGeo& wg) { return {0, wg.per_thread() + wg.weights()}; }
@@ -64,8 +60,8 @@ int carve(const OpCtx& ctx, const WGeo& wg, const Scratch& s, std::vector<float>
 }
 
 /// The pass for the forward (data -> output) or the data gradient (dy -> dx).
-WGeo forward_geo(const Geo& g, int m) { return {g.N, g.C, g.O, g.D[1], g.D[2], g.Q[1], g.Q[2], g.p[1], g.p[2], m}; }
-WGeo backward_geo(const Geo& g, int m) { return {g.N, g.O, g.C, g.Q[1], g.Q[2], g.D[1], g.D[2], 2 - g.p[1], 2 - g.p[2], m}; }
+WGeo forward_geo(const Geo& g) { return {g.N, g.C, g.O, g.D[1], g.D[2], g.Q[1], g.Q[2], g.p[1], g.p[2]}; }
+WGeo backward_geo(const Geo& g) { return {g.N, g.O, g.C, g.Q[1], g.Q[2], g.D[1], g.D[2], 2 - g.p[1], 2 - g.p[2]}; }
 
 /// U [16, Co, Ci] = G g G^T of each 3x3 filter; flip: the data gradient's filters, g'[c][o] = rot180(w[o][c]).
 void transform_weights(const WGeo& wg, const float* w, bool flip, float* U, int nt) {
@@ -198,146 +194,6 @@ void transform_output(const WGeo& wg, const float* M, const float* bias, int64_t
   }
 }
 
-// ---- F(4x4, 3x3) ----------------------------------------------------------------------------
-//
-// 6x6 input tiles for 4x4 outputs (Lavin and Gray, 2015): 36 multiplies per tile and channel pair
-// instead of 144 for the direct convolution (F(2x2, 3x3): 16 for 36). With
-//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
-//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
-//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-// The larger constants cost some float32 accuracy: about 4x the rounding error of F(2x2, 3x3)
-// against float64 (ConvolutionAlgorithmTest bounds both).
-
-/// z (6) -> B^T z, for the input tiles.
-inline void bt6(float z0, float z1, float z2, float z3, float z4, float z5, float* r, int64_t rs) {
-  r[0] = 4.f * z0 - 5.f * z2 + z4;
-  r[rs] = -4.f * (z1 + z2) + z3 + z4;
-  r[2 * rs] = 4.f * (z1 - z2) - z3 + z4;
-  r[3 * rs] = 2.f * (z3 - z1) - z2 + z4;
-  r[4 * rs] = 2.f * (z1 - z3) - z2 + z4;
-  r[5 * rs] = 4.f * z1 - 5.f * z3 + z5;
-}
-
-/// U [36, Co, Ci] = G g G^T of each 3x3 filter (flip as transform_weights).
-void transform_weights43(const WGeo& wg, const float* w, bool flip, float* U, int nt) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t co = 0; co < wg.Co; ++co) {
-    for (int64_t ci = 0; ci < wg.Ci; ++ci) {
-      const float* f = flip ? w + (ci * wg.Co + co) * 9 : w + (co * wg.Ci + ci) * 9;  // [3, 3]
-      float g[3][3];
-      for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) g[i][j] = flip ? f[(2 - i) * 3 + (2 - j)] : f[i * 3 + j];
-      auto gv = [](float a, float b, float c, float* o) {  // G (a, b, c)
-        o[0] = a / 4;
-        o[1] = -(a + b + c) / 6;
-        o[2] = -(a - b + c) / 6;
-        o[3] = a / 24 + b / 12 + c / 6;
-        o[4] = a / 24 - b / 12 + c / 6;
-        o[5] = c;
-      };
-      float t[6][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        float col[6];
-        gv(g[0][j], g[1][j], g[2][j], col);
-        for (int i = 0; i < 6; ++i) t[i][j] = col[i];
-      }
-      for (int i = 0; i < 6; ++i) {
-        float u[6];  // (G g) G^T, row i
-        gv(t[i][0], t[i][1], t[i][2], u);
-        for (int j = 0; j < 6; ++j) U[((size_t)(i * 6 + j) * wg.Co + co) * wg.Ci + ci] = u[j];
-      }
-    }
-  }
-}
-
-/// V [36, Ci, Tc] = B^T d B for tiles t0 .. t0+tc of in [N, Ci, IH, IW] (zeros outside the image):
-/// per tile row, the six input rows with their padding in P [6, L], B^T down the rows into R [6, L]
-/// (contiguous, vectorized), then B along each tile's six columns.
-void transform_input43(const WGeo& wg, const float* in, int64_t t0, int64_t tc, int64_t ld, float* V) {
-  const int64_t L_max = 4 * wg.tiles_w() + 2, step = wg.Ci * ld;
-  std::vector<float> buf(12 * (size_t)L_max);
-  float* P = buf.data();     // [6, L]: padded input rows of one tile row
-  float* R = P + 6 * L_max;  // [6, L]: B^T applied down the rows
-  for (int64_t c = 0; c < wg.Ci; ++c) {
-    for_segments(wg, t0, tc, [&](const Segment& sg) {
-      const float* img = in + (sg.n * wg.Ci + c) * wg.IH * wg.IW;  // [IH, IW]
-      const int64_t y0 = 4 * sg.th - wg.ph, x0 = 4 * sg.tw0 - wg.pw, L = 4 * sg.cnt + 2;
-      const int64_t lo = std::max<int64_t>(0, -x0), hi = std::min<int64_t>(L, wg.IW - x0);  // valid columns
-      for (int i = 0; i < 6; ++i) {
-        float* p = P + i * L_max;  // [L]
-        const int64_t y = y0 + i;
-        if (y < 0 || y >= wg.IH || hi <= lo) {
-          std::fill(p, p + L, 0.f);
-          continue;
-        }
-        std::fill(p, p + lo, 0.f);
-        std::memcpy(p + lo, img + y * wg.IW + x0 + lo, sizeof(float) * (size_t)(hi - lo));
-        std::fill(p + hi, p + L, 0.f);
-      }
-      const float *p0 = P, *p1 = P + L_max, *p2 = P + 2 * L_max, *p3 = P + 3 * L_max, *p4 = P + 4 * L_max,
-                  *p5 = P + 5 * L_max;
-      for (int64_t x = 0; x < L; ++x) bt6(p0[x], p1[x], p2[x], p3[x], p4[x], p5[x], R + x, L_max);
-      for (int i = 0; i < 6; ++i) {
-        const float* r = R + i * L_max;               // [L]
-        float* v = V + c * ld + sg.k + 6 * i * step;  // V[6i + j][c][k ..] at v + j * step
-        for (int64_t t = 0; t < sg.cnt; ++t) {        // B along the tile's columns 4t .. 4t+5
-          const float* z = r + 4 * t;
-          bt6(z[0], z[1], z[2], z[3], z[4], z[5], v + t, step);
-        }
-      }
-    });
-  }
-}
-
-/// out (=|+=) A^T M A (+ bias) for tiles t0 .. t0+tc, from M [36, Co, Tc]; the tiles' parts outside
-/// out are dropped. Per tile row the 4x4 results of all its tiles go to four row buffers, then to out.
-void transform_output43(const WGeo& wg, const float* M, const float* bias, int64_t t0, int64_t tc, int64_t ld, bool add,
-                        float* out) {
-  const int64_t step = wg.Co * ld, W_max = 4 * wg.tiles_w();
-  std::vector<float> buf(4 * (size_t)W_max);
-  auto at = [](const float* z, float* y) {  // A^T z, z (6) -> y (4)
-    const float a = z[1] + z[2], b = z[1] - z[2], c = z[3] + z[4], d = z[3] - z[4];
-    y[0] = z[0] + a + c;
-    y[1] = b + 2.f * d;
-    y[2] = a + 4.f * c;
-    y[3] = b + 8.f * d + z[5];
-  };
-  for (int64_t o = 0; o < wg.Co; ++o) {
-    const float bv = bias ? bias[o] : 0.f;
-    for_segments(wg, t0, tc, [&](const Segment& sg) {
-      const float* m = M + o * ld + sg.k;  // M[xi][o][k ..] at m + xi * step
-      for (int64_t t = 0; t < sg.cnt; ++t) {
-        float s[4][6];  // A^T m, by columns
-        for (int j = 0; j < 6; ++j) {
-          float z[6], y[4];
-          for (int i = 0; i < 6; ++i) z[i] = m[(6 * i + j) * step + t];
-          at(z, y);
-          for (int i = 0; i < 4; ++i) s[i][j] = y[i];
-        }
-        for (int i = 0; i < 4; ++i) {  // (A^T m) A, row i
-          float y[4];
-          at(s[i], y);
-          float* row = buf.data() + i * W_max + 4 * t;  // [4]
-          for (int j = 0; j < 4; ++j) row[j] = y[j] + bv;
-        }
-      }
-      float* img = out + (sg.n * wg.Co + o) * wg.OH * wg.OW;  // [OH, OW]
-      const int64_t x0 = 4 * sg.tw0, w = std::min<int64_t>(4 * sg.cnt, wg.OW - x0);
-      for (int r = 0; r < 4; ++r) {
-        const int64_t y = 4 * sg.th + r;
-        if (y >= wg.OH) break;
-        const float* src = buf.data() + r * W_max;  // [w]
-        float* row = img + y * wg.OW + x0;          // [w]
-        if (add) {
-          for (int64_t x = 0; x < w; ++x) row[x] += src[x];
-        } else {
-          std::memcpy(row, src, sizeof(float) * (size_t)w);
-        }
-      }
-    });
-  }
-}
-
 /// The Winograd pass: out [N, Co, OH, OW] (=|+=) conv3x3(in [N, Ci, IH, IW], w) (+ bias).
 void winograd(const OpCtx& ctx, const WGeo& wg, const float* in, const float* w, bool flip, const float* bias, bool add,
               float* out) {
@@ -346,23 +202,19 @@ void winograd(const OpCtx& ctx, const WGeo& wg, const float* in, const float* w,
   std::vector<float> fallback;
   float* ws;
   const int nt = carve(ctx, wg, data_scratch(wg), &fallback, &ws);
-  const bool f43 = wg.m == 4;
-  float* U = ws;  // [pos, Co, Ci]
-  if (f43) transform_weights43(wg, w, flip, U, nt);
-  else transform_weights(wg, w, flip, U, nt);
+  float* U = ws;  // [16, Co, Ci]
+  transform_weights(wg, w, flip, U, nt);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t t0 = ch * Tc, tc = std::min(Tc, T - t0);
-    float* V = ws + uw + (size_t)omp_thread() * per;  // [pos, Ci, Tc]
-    float* M = V + wg.pos() * wg.Ci * Tc;              // [pos, Co, Tc]
-    if (f43) transform_input43(wg, in, t0, tc, Tc, V);
-    else transform_input(wg, in, t0, tc, Tc, V);
-    for (int xi = 0; xi < wg.pos(); ++xi)
+    float* V = ws + uw + (size_t)omp_thread() * per;  // [16, Ci, Tc]
+    float* M = V + 16 * wg.Ci * Tc;                    // [16, Co, Tc]
+    transform_input(wg, in, t0, tc, Tc, V);
+    for (int xi = 0; xi < 16; ++xi)
       cblas_sgemm(KilnCblasRowMajor, KilnCblasNoTrans, KilnCblasNoTrans, bint(wg.Co, "channels"), bint(tc, "tiles"),
                   bint(wg.Ci, "channels"), 1.f, U + (size_t)xi * wg.Co * wg.Ci, bint(wg.Ci, "channels"),
                   V + (size_t)xi * wg.Ci * Tc, bint(Tc, "tiles"), 0.f, M + (size_t)xi * wg.Co * Tc, bint(Tc, "tiles"));
-    if (f43) transform_output43(wg, M, bias, t0, tc, Tc, add, out);
-    else transform_output(wg, M, bias, t0, tc, Tc, add, out);
+    transform_output(wg, M, bias, t0, tc, Tc, add, out);
   }
 }
 
@@ -461,7 +313,7 @@ bool winograd_supported(const Geo& g, WinogradPass pass) {
 bool use_winograd(const Geo& g, WinogradPass pass) {
   const int a = conv_algo();
   if (!winograd_supported(g, pass)) return false;
-  if (a == kConvWinograd || a == kConvWinograd4) return true;
+  if (a == kConvWinograd) return true;
   if (a != kConvAuto || g.C < kWinogradMinChannels || g.O < kWinogradMinChannels) return false;
   // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, ms im2col / Winograd):
   //   32x32 x 64 ch:  forward 17.6 / 13.2, data grad 15.5 / 13.4, weight grad 21.8 / 32.6
@@ -474,41 +326,26 @@ bool use_winograd(const Geo& g, WinogradPass pass) {
   return pass == kWinogradWeight ? tiles <= kWinogradAutoTiles : tiles >= kWinogradAutoTiles;
 }
 
-int winograd_tile(const Geo& g, WinogradPass pass) {
-  if (pass == kWinogradWeight) return 2;
-  const int a = conv_algo();
-  if (a == kConvWinograd4) return 4;
-  if (a == kConvWinograd) return 2;
-  return 2;
-}
-
 size_t winograd_workspace_bytes(const Geo& g, bool backward) {
   if (g.N == 0) return 0;
   size_t floats = 0;
-  if (!backward && use_winograd(g, kWinogradForward)) {
-    const WGeo wg = forward_geo(g, winograd_tile(g, kWinogradForward));
-    floats = data_scratch(wg).floats(wg.threads());
-  }
-  if (backward && use_winograd(g, kWinogradData)) {
-    const WGeo wg = backward_geo(g, winograd_tile(g, kWinogradData));
-    floats = std::max(floats, data_scratch(wg).floats(wg.threads()));
-  }
-  if (backward && use_winograd(g, kWinogradWeight)) {
-    const WGeo wg = forward_geo(g, 2);
-    floats = std::max(floats, weight_scratch(wg).floats(wg.threads()));
-  }
+  if (!backward && use_winograd(g, kWinogradForward)) floats = data_scratch(forward_geo(g)).floats(forward_geo(g).threads());
+  if (backward && use_winograd(g, kWinogradData))
+    floats = std::max(floats, data_scratch(backward_geo(g)).floats(backward_geo(g).threads()));
+  if (backward && use_winograd(g, kWinogradWeight))
+    floats = std::max(floats, weight_scratch(forward_geo(g)).floats(forward_geo(g).threads()));
   return floats * sizeof(float);
 }
 
 void conv_winograd_forward(const OpCtx& ctx, const Geo& g, const float* x, const float* w, const float* b, float* y,
                            OpReq req) {
   if (req == OpReq::kNullOp || g.N == 0) return;
-  winograd(ctx, forward_geo(g, winograd_tile(g, kWinogradForward)), x, w, false, b, req == OpReq::kAddTo, y);
+  winograd(ctx, forward_geo(g), x, w, false, b, req == OpReq::kAddTo, y);
 }
 
 void conv_winograd_backward_data(const OpCtx& ctx, const Geo& g, const float* dy, const float* w, float* dx, OpReq req) {
   if (req == OpReq::kNullOp || g.N == 0) return;
-  winograd(ctx, backward_geo(g, winograd_tile(g, kWinogradData)), dy, w, true, nullptr, req == OpReq::kAddTo, dx);
+  winograd(ctx, backward_geo(g), dy, w, true, nullptr, req == OpReq::kAddTo, dx);
 }
 
 void conv_winograd_backward_weight(const OpCtx& ctx, const Geo& g, const float* dy, const float* x, float* dw, OpReq req) {
@@ -517,7 +354,7 @@ void conv_winograd_backward_weight(const OpCtx& ctx, const Geo& g, const float* 
     if (req == OpReq::kWriteTo) std::fill(dw, dw + g.O * g.C * 9, 0.f);
     return;
   }
-  winograd_weight_grad(ctx, forward_geo(g, 2), x, dy, req == OpReq::kAddTo, dw);
+  winograd_weight_grad(ctx, forward_geo(g), x, dy, req == OpReq::kAddTo, dw);
 }
 
 }  // namespace conv

@@ -23,9 +23,6 @@ bool winograd_supported(const Geo& g, WinogradPass pass);
 /// The current choice for this geometry and pass (kConvWinograd: wherever supported; auto: also
 /// both channel counts >= kWinogradMinChannels, and the image size that pass wins at).
 bool use_winograd(const Geo& g, WinogradPass pass);
-/// The output tile of the chosen Winograd pass: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3); forward and data
-/// gradient only).
-int winograd_tile(const Geo& g, WinogradPass pass);
 /// Workspace of the chosen Winograd passes (forward, or the larger of the two gradients): transformed
 /// weights [16, Co, Ci] (or per-thread weight-gradient accumulators) plus per-thread tile buffers (0
 /// when Winograd is not chosen; a later switch to it falls back to a heap buffer).

@@ -49,13 +49,7 @@ public final class Engine {
         /** The direct AVX-512 kernels wherever they apply (float32, one group, stride 1, no dilation). */
         DIRECT,
         /** Winograd F(2x2, 3x3) for the forward and the data gradient wherever it applies (float32 3x3, one group, stride 1, no dilation). */
-        WINOGRAD,
-        /**
-         * Winograd F(4x4, 3x3) for the forward and the data gradient wherever it applies (the weight
-         * gradient as {@code WINOGRAD}): fewer multiplies per output than F(2x2, 3x3), about 4x its
-         * float32 rounding error.
-         */
-        WINOGRAD4
+        WINOGRAD
     }
 
     /**
