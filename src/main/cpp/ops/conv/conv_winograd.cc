@@ -210,10 +210,16 @@ void winograd(const OpCtx& ctx, const WGeo& wg, const float* in, const float* w,
     float* V = ws + uw + (size_t)omp_thread() * per;  // [16, Ci, Tc]
     float* M = V + 16 * wg.Ci * Tc;                    // [16, Co, Tc]
     transform_input(wg, in, t0, tc, Tc, V);
-    for (int xi = 0; xi < 16; ++xi)
-      cblas_sgemm(KilnCblasRowMajor, KilnCblasNoTrans, KilnCblasNoTrans, bint(wg.Co, "channels"), bint(tc, "tiles"),
-                  bint(wg.Ci, "channels"), 1.f, U + (size_t)xi * wg.Co * wg.Ci, bint(wg.Ci, "channels"),
-                  V + (size_t)xi * wg.Ci * Tc, bint(Tc, "tiles"), 0.f, M + (size_t)xi * wg.Co * Tc, bint(Tc, "tiles"));
+    const int co = bint(wg.Co, "channels"), ci = bint(wg.Ci, "channels"), n = bint(tc, "tiles"), ld = bint(Tc, "tiles");
+    for (int xi = 0; xi < 16; ++xi) {
+      const float* Ux = U + (size_t)xi * wg.Co * wg.Ci;  // [Co, Ci]
+      const float* Vx = V + (size_t)xi * wg.Ci * Tc;     // [Ci, tc] of [Ci, Tc]
+      float* Mx = M + (size_t)xi * wg.Co * Tc;           // [Co, tc] of [Co, Tc]
+      // Kiln's strided GEMM (core/blas.cc) where the CPU has AVX-512: OpenBLAS packs U and V
+      // again for each of the 16 products (see use_winograd for the times)
+      if (!gemm_strided_a(co, n, ci, Ux, ci, 1, Vx, ld, Mx, ld, false))
+        cblas_sgemm(KilnCblasRowMajor, KilnCblasNoTrans, KilnCblasNoTrans, co, n, ci, 1.f, Ux, ci, Vx, ld, 0.f, Mx, ld);
+    }
     transform_output(wg, M, bias, t0, tc, Tc, add, out);
   }
 }
@@ -315,13 +321,19 @@ bool use_winograd(const Geo& g, WinogradPass pass) {
   if (!winograd_supported(g, pass)) return false;
   if (a == kConvWinograd) return true;
   if (a != kConvAuto || g.C < kWinogradMinChannels || g.O < kWinogradMinChannels) return false;
-  // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, ms im2col / Winograd):
-  //   32x32 x 64 ch:  forward 17.6 / 13.2, data grad 15.5 / 13.4, weight grad 21.8 / 32.6
-  //   16x16 x 128:    forward 16.6 / 11.1, data grad 14.6 /  9.8, weight grad 16.6 / 21.7
-  //    8x8  x 256:    forward 15.8 / 13.1, data grad 17.3 / 13.6, weight grad 15.1 / 14.2
-  //    4x4  x 512:    forward 18.2 / 22.0, data grad 18.5 / 22.0, weight grad 16.1 / 14.0
-  // Forward and data gradient win while an image has many tiles; the weight gradient (whose 16
-  // GEMMs have only Co x Ci outputs) wins only on small images.
+  // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, Zen 5, OpenBLAS's Cooperlake
+  // kernels, ms: im2col / Winograd with OpenBLAS's GEMM / Winograd with Kiln's strided GEMM;
+  // im2col's products run the strided GEMM too, conv_common.h):
+  //   32x32 x 64 ch:  forward 14.6 / 15.3-16.3 / 12.9-13.5, data grad 16.1 / 15.5-15.9 / 13.3-14.4,
+  //                   weight grad 18.3 / 34.0
+  //   16x16 x 128:    forward 15.0 / 12.1-12.8 / 10.3-10.6, data grad 14.1 / 12.0-13.1 / 10.6,
+  //                   weight grad 17.3 / 21.0
+  //    8x8  x 256:    forward 12.9 / 12.1-13.3 / 10.9, data grad 12.8 / 12.1-13.3 / 10.9-11.0,
+  //                   weight grad 15.0 / 13.7
+  //    4x4  x 512:    forward 14.2 / 21.1 / 20.7, data grad 13.2 / 21.4 / 20.7, weight grad 15.2 / 13.4
+  // (with the Haswell kernels this machine kind's environment selects, Winograd with OpenBLAS
+  // takes 18-21 ms on the first three). Forward and data gradient win while an image has many
+  // tiles; the weight gradient (whose 16 GEMMs have only Co x Ci outputs) wins only on small images.
   const int64_t tiles = ((g.Q[1] + 1) / 2) * ((g.Q[2] + 1) / 2);
   return pass == kWinogradWeight ? tiles <= kWinogradAutoTiles : tiles >= kWinogradAutoTiles;
 }

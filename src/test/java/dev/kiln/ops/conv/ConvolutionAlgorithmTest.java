@@ -178,6 +178,7 @@ class ConvolutionAlgorithmTest {
         c.add(new Case("1x1 image", s(3, 16, 1, 1), 16, s(3, 3), s(1, 1)));
         c.add(new Case("thin (falls back under auto)", s(2, 3, 6, 6), 4, s(3, 3), s(1, 1)));
         c.add(new Case("many tiles", s(5, 16, 33, 31), 16, s(3, 3), s(1, 1)));
+        c.add(new Case("resnet 8x8 stage, 70 filters", s(2, 32, 8, 8), 70, s(3, 3), s(1, 1)));
         return c;
     }
 
