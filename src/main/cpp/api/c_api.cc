@@ -847,6 +847,19 @@ int kiln_exec_forward_backward(int64_t ex) {
   KILN_API_END
 }
 
+int kiln_exec_set_loss_scale(int64_t ex, double scale) {
+  KILN_API_BEGIN
+  ExecUse(ex)->set_loss_scale(scale);
+  KILN_API_END
+}
+
+int kiln_exec_loss_scale(int64_t ex, double* out) {
+  KILN_API_BEGIN
+  KILN_CHECK(out, "null output");
+  *out = ExecUse(ex)->loss_scale();
+  KILN_API_END
+}
+
 int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n) {
   KILN_API_BEGIN
   KILN_CHECK(out && n, "null argument");

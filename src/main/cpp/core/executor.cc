@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -283,6 +284,7 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   oc.workspace_bytes = workspace_bytes_;
   oc.rng = &rng_;
   oc.stream = stream_;
+  oc.loss_scale = loss_scale_;
   const bool monitor = mon_mode_ != 0;
   static const bool profile = [] {
     const char* v = std::getenv("KILN_PROFILE");
@@ -344,8 +346,8 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     g = &graphs_.back().second;
   }
   if (g->disabled) return false;
-  if (g->exec != nullptr && g->workspace != oc.workspace) {
-    // the shared pool's workspace grew (another executor joined it): record again
+  if (g->exec != nullptr && (g->workspace != oc.workspace || g->loss_scale != oc.loss_scale)) {
+    // the shared pool's workspace grew (another executor joined it), or the loss scale changed: record again
     cuda::graph_destroy(ctx_.id, g->exec);
     g->exec = nullptr;
     g->eager_runs = 0;
@@ -396,6 +398,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     }
     g->exec = exec;
     g->workspace = oc.workspace;
+    g->loss_scale = oc.loss_scale;
   }
   cuda::graph_launch(ctx_.id, g->exec, stream_);
   return true;
@@ -452,6 +455,11 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
   mon_bwd_valid_ = false;
   run(num_fwd_steps_, steps_.size(), true);
   mon_bwd_valid_ = mon_mode_ != 0;
+}
+
+void Executor::set_loss_scale(double scale) {
+  KILN_CHECK(std::isfinite(scale) && scale > 0, "loss scale must be finite and positive, got " + std::to_string(scale));
+  loss_scale_ = scale;
 }
 
 void Executor::forward_backward() {

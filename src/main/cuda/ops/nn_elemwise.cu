@@ -273,7 +273,7 @@ void reg_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in
                     " does not have the element count of the output " + in[1].shape.str());
   expect_size(op, "data_grad", out[0], n);
   const int64_t per_sample = label.shape.ndim() >= 1 && label.shape[0] > 0 ? label.size() / label.shape[0] : 1;
-  const double scale = a.f("grad_scale") / (double)per_sample;
+  const double scale = loss_grad_scale(ctx, a) / (double)per_sample;
   DeviceGuard g(device_of(ctx, in, out));
   KILN_FLOAT_SWITCH(in[1].dtype, T, {
     if (kKind == Reg::kMAE)

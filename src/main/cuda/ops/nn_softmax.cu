@@ -363,7 +363,7 @@ void so_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
   DeviceGuard g(dev);
   cudaStream_t s = stream_of(ctx);
   if (req[0] != OpReq::kNullOp && n > 0) {
-    const double gs = a.f("grad_scale");
+    const double gs = loss_grad_scale(ctx, a);
     if (lb.shape == pb.shape) {  // probability labels: no ignore, no normalization
       KILN_FLOAT_SWITCH(pb.dtype, T, {
         so_prob_grad_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, pb.dptr<T>(), lb.dptr<T>(),

@@ -1,5 +1,6 @@
 // GPU kernels of the mixed-precision SGD/NAG update operators (CPU: src/main/cpp/ops/optimizer/
-// mixed_precision.cc): mp_sgd_update, mp_sgd_mom_update, mp_nag_mom_update. weight, grad and the
+// mixed_precision.cc): mp_sgd_update, mp_sgd_mom_update, mp_nag_mom_update; and of all_finite /
+// multi_all_finite, the loss scaler's overflow check. weight, grad and the
 // output have one type Y (float16 as __half, float32 or float64, the CPU's mp_switch); the master
 // weight weight32 and mom are float32 and mutated in place whatever the request. The update runs in
 // float32 (the CPU kernels' formulas and order, see optimizer_common.cuh for the rounding) and the new
@@ -133,12 +134,53 @@ void mp_nag_mom_update(const OpCtx& ctx, const Attrs& attrs, const std::vector<T
   });
 }
 
+// ---- all_finite, multi_all_finite ----------------------------------------------------------------
+
+/// *out = value (float32 [1]).
+__global__ void set_flag_kernel(float* out, float value) { *out = value; }
+
+/// *out = 0 if any of x [n] is Inf or NaN (every writer stores the same 0, so the race is benign).
+template <typename T>
+__global__ void all_finite_kernel(int64_t n, const T* x, float* out) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    if (!isfinite(widen(x[i]))) *out = 0.f;
+}
+
+// in: arrays of any shape (float16/32/64); out: flag [1] (float32) = (init_output ? 1 : flag) and 0
+// if any element is not finite. Stays on the device: the caller copies one float back.
+void all_finite(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+  const char* name = "all_finite";
+  check_arity(name, in, 1, in.size() < 1 ? 1 : in.size(), out, req, 1, 1);
+  check_on_gpu(name, in, "input");
+  check_on_gpu(name, out, "output");
+  if (req[0] == OpReq::kNullOp) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  cudaStream_t s = stream_of(ctx);
+  float* flag = out[0].dptr<float>();
+  if (a.b("init_output")) {
+    set_flag_kernel<<<1, 1, 0, s>>>(flag, 1.f);
+    KILN_CUDA_LAUNCH_CHECK(name);
+  }
+  for (const TBlob& x : in) {
+    const int64_t n = x.size();
+    if (n == 0) continue;
+    mp_switch(x.dtype, [&](auto zero) {
+      using T = decltype(zero);
+      all_finite_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, x.dptr<T>(), flag);
+    });
+    KILN_CUDA_LAUNCH_CHECK(name);
+  }
+}
+
 }  // namespace
 
 void register_mixed_precision_gpu(OpRegistry& r) {
   set_gpu(r, "mp_sgd_update", mp_sgd_update);
   set_gpu(r, "mp_sgd_mom_update", mp_sgd_mom_update);
   set_gpu(r, "mp_nag_mom_update", mp_nag_mom_update);
+  set_gpu(r, "all_finite", all_finite);
+  set_gpu(r, "multi_all_finite", all_finite);
 }
 
 }  // namespace optim

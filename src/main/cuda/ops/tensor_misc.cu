@@ -168,7 +168,7 @@ void make_loss_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlo
   const std::string& mode = a.s("normalization");
   double norm = 1.0;
   if (mode == "batch") norm = y.shape.ndim() > 0 ? (double)y.shape[0] : 1.0;
-  const double grad_scale = a.f("grad_scale");
+  const double grad_scale = loss_grad_scale(ctx, a);
   const int64_t n = dx.size();
   const int device = device_of(ctx, in, out);
   DeviceGuard dg(device);

@@ -82,6 +82,9 @@ int kiln_exec_forward(int64_t ex, int is_train);
 /// head grads: one handle per output or nhead == 0 (loss-terminated graphs).
 int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads);
 int kiln_exec_forward_backward(int64_t ex);
+/// Loss scaling (Executor::set_loss_scale): the loss operators' gradients are multiplied by scale.
+int kiln_exec_set_loss_scale(int64_t ex, double scale);
+int kiln_exec_loss_scale(int64_t ex, double* out);
 /// New view handles of the visible outputs (caller owns and frees them).
 int kiln_exec_outputs(int64_t ex, int cap, int64_t* out, int* n);
 int kiln_exec_report(int64_t ex);                      // string: memory report JSON

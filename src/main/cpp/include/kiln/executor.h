@@ -63,6 +63,12 @@ class Executor {
   /// 2: also each op's inputs before it runs (monitor_all). Switching mode drops the snapshots;
   /// switching it on allocates the snapshot arena once (counted by the allocator).
   void set_monitor(int mode);
+  /// Loss scaling: the gradients of the graph's loss operators (is_loss: SoftmaxOutput, the
+  /// regression outputs, MakeLoss) are multiplied by `scale` from the next backward on; head
+  /// gradients passed to backward are used as given. A recorded CUDA graph is recorded again.
+  /// Throws for a scale that is not finite and positive.
+  void set_loss_scale(double scale);
+  double loss_scale() const { return loss_scale_; }
   int monitor_mode() const { return mon_mode_; }
   /// The snapshots of the last forward and of the backward after it (a backward alone when no
   /// forward ran since the monitor was switched on), in execution order, named as MXNet names
@@ -93,6 +99,7 @@ class Executor {
     int eager_runs = 0;            // passes run eagerly so far (recording starts with the second)
     void* exec = nullptr;          // cuda graph handle (cuda_api.h), null until recorded
     void* workspace = nullptr;     // workspace pointer baked into the recording
+    double loss_scale = 1.0;       // loss scale baked into the recording
     bool disabled = false;         // this pass always runs eagerly
     std::string why;               // ... because of this
   };
@@ -123,6 +130,7 @@ class Executor {
   void monitor_copy(const std::vector<TBlob>& blobs, const std::vector<MonCopy>& copies);
   void restore_step_outputs();
   int mon_mode_ = 0;
+  double loss_scale_ = 1.0;
   StoragePtr mon_arena_;
   std::vector<MonSlot> mon_slots_;
   std::vector<MonStep> mon_steps_;      // parallel to steps_

@@ -98,7 +98,12 @@ struct OpCtx {
   size_t workspace_bytes = 0;
   std::mt19937_64* rng = nullptr; // the executor's seeded generator (Dropout)
   void* stream = nullptr;         // cudaStream_t on the GPU, null on the CPU
+  double loss_scale = 1.0;        // dynamic loss scaling: loss operators multiply their gradient by it
 };
+
+/// A loss operator's gradient factor: its grad_scale attribute times the executor's loss scale
+/// (Executor::set_loss_scale). Every is_loss operator's backward uses this, on every device.
+inline double loss_grad_scale(const OpCtx& ctx, const Attrs& a) { return a.f("grad_scale") * ctx.loss_scale; }
 
 using Kernel = std::function<void(const OpCtx&, const Attrs&, const std::vector<TBlob>& in,
                                   const std::vector<OpReq>& req, const std::vector<TBlob>& out)>;

@@ -79,7 +79,7 @@ std::vector<std::pair<int, int>> inplace00(const Attrs&) { return {{0, 0}}; }
 
 // MakeLoss backward: d data = grad_scale / norm everywhere (the head gradient is not read);
 // norm = 1 (null), batch size (batch), or the number of outputs above valid_thresh (valid, >= 1).
-void make_loss_backward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+void make_loss_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                         const std::vector<TBlob>& out) {
   const TBlob& y = in[0];   // forward output, [N, ...]
   const TBlob& dx = out[0]; // same shape
@@ -97,7 +97,7 @@ void make_loss_backward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& 
       for (int64_t i = 0; i < n; ++i) cnt += yp[i] > (T)a.f("valid_thresh");
       norm = cnt > 0 ? (double)cnt : 1.0;
     }
-    T g = (T)(a.f("grad_scale") / norm);
+    T g = (T)(loss_grad_scale(ctx, a) / norm);
     for (int64_t i = 0; i < n; ++i) assign_req(dp[i], req[0], g);
   });
 }

@@ -71,7 +71,7 @@ void reg_forward_cpu(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, c
 }
 
 template <Reg kKind>
-void reg_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+void reg_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                       const std::vector<TBlob>& out) {
   // in: label, y; out: d_data, d_label
   const TBlob& label = in[0];
@@ -79,7 +79,7 @@ void reg_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in
   KILN_CHECK(label.size() == in[1].size(), "regression output: label " + label.shape.str() +
                                                " does not have the element count of the output " + in[1].shape.str());
   KILN_FLOAT_SWITCH(in[1].dtype, DT, {
-    reg_backward<DT>(kKind, in[1].size(), DT(a.f("grad_scale") / (double)per_sample), label.dptr<DT>(),
+    reg_backward<DT>(kKind, in[1].size(), DT(loss_grad_scale(ctx, a) / (double)per_sample), label.dptr<DT>(),
                      in[1].dptr<DT>(), out[0].dptr<DT>(), req[0]);
     // The label gets no gradient; write zeros rather than leave garbage.
     if (req[1] == OpReq::kWriteTo || req[1] == OpReq::kWriteInplace)

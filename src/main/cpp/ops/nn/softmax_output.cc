@@ -99,11 +99,11 @@ void so_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, 
 }
 
 template <typename DT>
-void so_backward(const Attrs& a, const TBlob& pb, const TBlob& lb, const DT* ograd, DT* dx, OpReq req) {
+void so_backward(const OpCtx& ctx, const Attrs& a, const TBlob& pb, const TBlob& lb, const DT* ograd, DT* dx, OpReq req) {
   if (req == OpReq::kNullOp) return;
   const DT* p = pb.dptr<DT>();      // data-shaped
   const DT* label = lb.dptr<DT>();  // data-shaped (probabilities) or [outer, inner] (classes)
-  const DT grad_scale = DT(a.f("grad_scale"));
+  const DT grad_scale = DT(loss_grad_scale(ctx, a));
 
   if (lb.shape == pb.shape) {  // probability labels: no ignore, no normalization
     if (ograd)
@@ -131,7 +131,7 @@ void so_backward(const Attrs& a, const TBlob& pb, const TBlob& lb, const DT* ogr
     for (int64_t i = 0; i < nlabel; ++i) valid += (int)label[i] != ignore;
     count = valid == 0 ? 1.0 : (double)valid;
   }
-  double scale = a.f("grad_scale") / count;
+  double scale = loss_grad_scale(ctx, a) / count;
   if (multi && norm != "valid") scale /= (double)d.inner;
   const DT factor = DT(scale);
 
@@ -159,12 +159,12 @@ void so_backward(const Attrs& a, const TBlob& pb, const TBlob& lb, const DT* ogr
   }
 }
 
-void so_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+void so_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                      const std::vector<TBlob>& out) {
   // in: p, label[, ograd]; out: d_data, d_label
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
     const DT* ograd = a.b("out_grad") ? in[2].dptr<DT>() : nullptr;
-    so_backward<DT>(a, in[0], in[1], ograd, out[0].dptr<DT>(), req[0]);
+    so_backward<DT>(ctx, a, in[0], in[1], ograd, out[0].dptr<DT>(), req[0]);
     // The label gets no gradient; write zeros rather than leave garbage (MXNet leaves it unwritten).
     if (req[1] == OpReq::kWriteTo || req[1] == OpReq::kWriteInplace)
       std::fill(out[1].dptr<DT>(), out[1].dptr<DT>() + out[1].size(), DT(0));

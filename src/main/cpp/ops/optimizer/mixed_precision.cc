@@ -19,6 +19,8 @@
 // kernels (x86-64-v3 has FMA), so every update rounds exactly as MXNet's does.
 #pragma GCC optimize("fp-contract=off")
 
+#include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -108,9 +110,71 @@ OpDef mp_op(const std::string& name, const std::string& desc, std::vector<ParamD
   return d;
 }
 
+// ---- all_finite, multi_all_finite (MXNet src/operator/contrib/all_finite.cc) ------------------
+//
+// The overflow check of dynamic loss scaling: out [1] (float32) = 1 when every element of every
+// input is finite, else 0. With init_output=False the output is only ever lowered to 0, so one
+// output can gather several calls (MXNet's LossScaler checks its gradients 200 at a time).
+
+/// out[0] [1] (float32) = (init_output ? 1 : out[0]) and 0 if any element of any input [any shape]
+/// is Inf or NaN.
+void all_finite_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out) {
+  if (req[0] == OpReq::kNullOp) return;
+  float* o = out[0].dptr<float>();  // [1]
+  if (a.b("init_output")) *o = 1.f;
+  for (const TBlob& x : in) {
+    bool finite = true;
+    mp_switch(x.dtype, [&](auto zero) {
+      using T = decltype(zero);
+      const T* p = x.dptr<T>();  // [size]
+      for (int64_t i = 0; i < x.size() && finite; ++i) finite = std::isfinite((double)p[i]);
+    });
+    if (!finite) {
+      *o = 0.f;
+      return;
+    }
+  }
+}
+
+void all_finite_infer_shape(const Attrs&, std::vector<Shape>*, std::vector<Shape>* out) { assign_out(out, 0, Shape{1}); }
+
+void all_finite_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out) {
+  for (size_t i = 0; i < in->size(); ++i) {
+    const DType t = (*in)[i];
+    if (t != DType::kUnknown && t != DType::kFloat16 && t != DType::kFloat32 && t != DType::kFloat64)
+      throw InferError(true, (int)i, std::string("all_finite: inputs must be float16, float32 or float64, got ") + dtype_name(t));
+  }
+  (*out)[0] = DType::kFloat32;
+}
+
+OpDef all_finite_op(const std::string& name, const std::string& desc, std::vector<ParamDef> params,
+                    std::function<std::vector<std::string>(const Attrs&)> inputs) {
+  OpDef d;
+  d.name = name;
+  d.description = desc;
+  d.params = std::move(params);
+  d.input_names_fn = std::move(inputs);
+  d.infer_shape = all_finite_infer_shape;
+  d.infer_type = all_finite_infer_type;
+  d.cpu = all_finite_cpu;
+  d.non_differentiable = true;
+  return d;
+}
+
 }  // namespace
 
 void register_mixed_precision_ops(OpRegistry& reg) {
+  const ParamDef init_output = bparam("init_output", "True", "Initialize output to 1.");
+  reg.add(all_finite_op("all_finite", "Check if all the float numbers in the array are finite (used for AMP)", {init_output},
+                        [](const Attrs&) { return std::vector<std::string>{"data"}; }));
+  reg.add(all_finite_op("multi_all_finite", "Check if all the float numbers in all the arrays are finite (used for AMP)",
+                        {param("num_arrays", ParamType::kInt, "1", "Number of arrays.", 1, 1e9), init_output},
+                        [](const Attrs& a) {
+                          std::vector<std::string> v;
+                          for (int64_t i = 0; i < a.i("num_arrays"); ++i) v.push_back("array" + std::to_string(i));
+                          return v;
+                        }));
   reg.add(mp_op("mp_sgd_update",
                 "Updater function for multi-precision sgd optimizer: weight32 = weight32 - lr * (rescale_grad * "
                 "grad + wd * weight32); weight = weight32 (cast).",

@@ -251,7 +251,8 @@ inline OpDef update_op(const std::string& name, const std::string& desc, std::ve
 
 void register_momentum_ops(OpRegistry& reg);         // momentum.cc: nag_mom_update, signsgd_update, signum_update
 void register_adaptive_ops(OpRegistry& reg);         // adaptive.cc: adam, rmsprop, rmspropalex, ftrl, ftml, lamb
-void register_mixed_precision_ops(OpRegistry& reg);  // mixed_precision.cc: mp_sgd_update, mp_sgd_mom_update, mp_nag_mom_update
+void register_mixed_precision_ops(OpRegistry& reg);  // mixed_precision.cc: mp_sgd_update, mp_sgd_mom_update, mp_nag_mom_update,
+                                                     // all_finite, multi_all_finite
 void register_kiln_optimizer_ops(OpRegistry& reg);   // kiln_updates.cc: _kiln_adagrad/adadelta/adamax/nadam_update
 
 }  // namespace optim

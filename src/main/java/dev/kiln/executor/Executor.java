@@ -307,6 +307,28 @@ public final class Executor implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Loss scaling: from the next backward on, the gradients of the graph's loss operators
+     * (SoftmaxOutput, the regression outputs, MakeLoss) are multiplied by {@code scale} on top of
+     * their {@code grad_scale}; head gradients passed to {@link #backward(NDArray...)} are used as
+     * given. Float16 gradients that would underflow stay representable; divide the optimizer's
+     * rescale by the same factor ({@link dev.kiln.module.LossScaler} does both).
+     *
+     * @param scale finite and positive; 1 turns scaling off
+     * @throws dev.kiln.engine.KilnException for any other value, or after close
+     */
+    public Executor setLossScale(double scale) {
+        Native.check(KilnNative.kiln_exec_set_loss_scale(h(), scale), "setLossScale");
+        return this;
+    }
+
+    /** The loss scale set by {@link #setLossScale} (1 by default). */
+    public double lossScale() {
+        double[] out = new double[1];
+        Native.check(KilnNative.kiln_exec_loss_scale(h(), out), "lossScale");
+        return out[0];
+    }
+
     /** The visible outputs (owned by the executor). */
     public List<NDArray> outputs() {
         h();

@@ -83,6 +83,8 @@ public final class KilnNative {
     public static native int kiln_exec_forward(@Cast("int64_t") long ex, int isTrain);
     public static native int kiln_exec_backward(@Cast("int64_t") long ex, int nhead, @Cast("const int64_t*") long[] headGrads);
     public static native int kiln_exec_forward_backward(@Cast("int64_t") long ex);
+    public static native int kiln_exec_set_loss_scale(@Cast("int64_t") long ex, double scale);
+    public static native int kiln_exec_loss_scale(@Cast("int64_t") long ex, double[] out);
     public static native int kiln_exec_outputs(@Cast("int64_t") long ex, int cap, @Cast("int64_t*") long[] out, int[] n);
     public static native int kiln_exec_report(@Cast("int64_t") long ex);
     public static native int kiln_exec_free(@Cast("int64_t") long ex);

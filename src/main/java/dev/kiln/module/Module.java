@@ -75,6 +75,7 @@ public class Module extends BaseModule implements Checkpointable {
     private boolean ownsKvstore;
     private boolean updateOnKvstore;
     private Updater updater;
+    private LossScaler lossScaler;
     private boolean ownsOptimizerState;
     private Path preloadOptStates;
     private Object gradReq = "write";
@@ -260,6 +261,51 @@ public class Module extends BaseModule implements Checkpointable {
     /** The module's updater (null when the optimizer runs inside the KVStore). */
     public Updater updater() {
         return updater;
+    }
+
+    /**
+     * Installs dynamic loss scaling (null removes it): each backward multiplies the loss
+     * operators' gradients by the scaler's scale, and {@link #update()} checks the gradients,
+     * skips a step that overflowed (the weights and optimizer states stay as they were) and
+     * otherwise updates with {@code rescale_grad / scale}. Works with local updates and the local
+     * and device KVStores; a distributed KVStore is refused (each worker would decide alone).
+     *
+     * @param scaler the scaler (kept, not copied), or null
+     * @throws UnsupportedOperationException with a distributed KVStore
+     */
+    public void setLossScaler(LossScaler scaler) {
+        if (scaler != null) {
+            refuseDistributedScaling();
+        }
+        this.lossScaler = scaler;
+        if (execGroup != null) {
+            double scale = scaler == null ? 1 : scaler.lossScale();
+            execGroup.executors().forEach(ex -> ex.setLossScale(scale));
+        }
+    }
+
+    /** The installed loss scaler, or null. */
+    public LossScaler lossScaler() {
+        return lossScaler;
+    }
+
+    private void refuseDistributedScaling() {
+        if (kvstore != null && kvstore.isDistributed()) {
+            throw new UnsupportedOperationException("loss scaling with the distributed KVStore " + kvstore.type()
+                    + " is not supported: each worker would skip steps on its own gradients");
+        }
+    }
+
+    /** Before a backward: the executors use the scaler's current scale. */
+    private void applyLossScale() {
+        if (lossScaler != null) {
+            double scale = lossScaler.lossScale();
+            for (dev.kiln.executor.Executor ex : execGroup.executors()) {
+                if (ex.lossScale() != scale) {
+                    ex.setLossScale(scale);
+                }
+            }
+        }
     }
 
     /** The executor group (advanced use and tests). */
@@ -641,6 +687,7 @@ public class Module extends BaseModule implements Checkpointable {
             throw new IllegalStateException("re-bind with for_training=True to run backward");
         }
         reshapeFor(batch);
+        applyLossScale();
         execGroup.forwardBackward(batch);
     }
 
@@ -680,6 +727,7 @@ public class Module extends BaseModule implements Checkpointable {
     @Override
     public void backward(List<NDArray> outGrads) {
         assertBoundAndInit("backward");
+        applyLossScale();
         execGroup.backward(outGrads);
     }
 
@@ -687,6 +735,28 @@ public class Module extends BaseModule implements Checkpointable {
     public void update() {
         assertBoundAndInit("update");
         assertOptimizerInitialized("update");
+        if (lossScaler == null) {
+            applyUpdate();
+            return;
+        }
+        refuseDistributedScaling();
+        double used = lossScaler.lossScale();
+        List<NDArray> grads = new ArrayList<>();
+        execGroup.paramGrads().forEach(grads::addAll);
+        if (lossScaler.checkOverflow(grads)) {
+            LOG.info("loss scaling: gradients overflowed at scale {}, step skipped; next scale {}", used, lossScaler.lossScale());
+            return;
+        }
+        double rescale = optimizer.rescaleGrad();
+        optimizer.setRescaleGrad(rescale / used);
+        try {
+            applyUpdate();
+        } finally {
+            optimizer.setRescaleGrad(rescale);
+        }
+    }
+
+    private void applyUpdate() {
         paramsDirty = true;
         UpdateLists u = updateLists();
         if (updateOnKvstore) {

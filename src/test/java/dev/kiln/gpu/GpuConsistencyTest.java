@@ -141,4 +141,10 @@ class GpuConsistencyTest {
             org.junit.jupiter.api.Assertions.assertEquals(128, onGpu.numInst(), 0);
         }
     }
+
+    /** Every loss operator's GPU gradient scales with the executor's loss scale (the CPU test's checks on gpu(0)). */
+    @Test
+    void lossScaleReachesEveryLossOperatorOnTheGpu() {
+        dev.kiln.executor.LossScaleTest.checkOn(Context.gpu(0));
+    }
 }

@@ -168,6 +168,10 @@ final class GpuOptimizerCases implements GpuCases {
             c.add(f32States(upd(op + " float32/float64 weights", op, full, SMALL, count), count));
         }
 
+        // mixed_precision.cc: the loss scaler's overflow check (custom: the flag is one float, the inputs hold Inf/NaN)
+        c.add(GpuCase.custom("all_finite / multi_all_finite flags", dev.kiln.ops.optimizer.AllFiniteTest::checkOn, "all_finite",
+                "multi_all_finite"));
+
         // kiln_updates.cc
         c.add(upd("_kiln_adagrad_update plain", "_kiln_adagrad_update", a("lr", 0.1), ODD, 3).input("in2", POS));
         big(c, "_kiln_adagrad_update clip wd rescale big", "_kiln_adagrad_update", grad(cg, "lr", 0.05, "epsilon", 1e-6), 3,
