@@ -513,6 +513,29 @@ void test_bad_inputs() {
     for (auto h : {x, w, gw, hg, wrong_hg}) OK(kiln_nd_free(h));
   }
   BAD(kiln_exec_set_monitor(n.exec, 9), "");
+  // loss scaling: finite and positive only; a refused scale keeps the old one
+  double scale = 0;
+  for (double bad : {0.0, -2.0, std::nan(""), HUGE_VAL}) BAD(kiln_exec_set_loss_scale(n.exec, bad), "loss scale");
+  OK(kiln_exec_loss_scale(n.exec, &scale));
+  CHECK(scale == 1.0, "loss scale after refused values");
+  OK(kiln_exec_set_loss_scale(n.exec, 1024.0));
+  OK(kiln_exec_forward_backward(n.exec));
+  OK(kiln_exec_set_loss_scale(n.exec, 1.0));
+  BAD(kiln_exec_loss_scale(n.exec, nullptr), "null");
+  BAD(kiln_exec_set_loss_scale(777, 2.0), "executor");
+  // all_finite on an integer array, multi_all_finite with a wrong count
+  {
+    int64_t fouts[4] = {0, 0, 0, 0};
+    int fn = 0;
+    int64_t i32 = make({3}, 4 /* int32 */);
+    BAD(kiln_op_invoke("all_finite", "{}", 1, &i32, 4, fouts, &fn), "");
+    int64_t two[2] = {a, a};
+    BAD(kiln_op_invoke("multi_all_finite", "{\"num_arrays\":\"3\"}", 2, two, 4, fouts, &fn), "");
+    OK(kiln_op_invoke("multi_all_finite", "{\"num_arrays\":\"2\"}", 2, two, 4, fouts, &fn));
+    CHECK(fn == 1, "multi_all_finite: one output");
+    OK(kiln_nd_free(fouts[0]));
+    OK(kiln_nd_free(i32));
+  }
   // fused updates
   int64_t plan = 0;
   int idx = 0;
