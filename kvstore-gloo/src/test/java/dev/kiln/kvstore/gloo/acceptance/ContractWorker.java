@@ -17,7 +17,11 @@ import java.util.Map;
  * One worker of the KVStore contract test (MXNet's tests/nightly/dist_sync_kvstore.py), started N
  * times by {@link DistAcceptanceTest} through the launcher, with {@code dist_sync} over Gloo. Values
  * are exactly representable, so every check is an exact equality. Prints {@code ok <check>} per
- * check and exits non-zero on the first failure. Argument: a directory for the optimizer states.
+ * check and exits non-zero on the first failure. Arguments: a directory for the optimizer states;
+ * then {@code compression} to run the 2-bit compression checks instead of the rest. Those run in
+ * their own launch: a second {@code dist_sync} store opened right after the first one closed, on
+ * the same MASTER_PORT, can reach rank 0's closing store and read its stale rendezvous keys (the
+ * KVStore contract run failed that way in 2 of 5 runs on a loaded machine).
  */
 public final class ContractWorker {
     private ContractWorker() {}
@@ -46,6 +50,11 @@ public final class ContractWorker {
 
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
+        if (args.length > 1 && args[1].equals("compression")) {
+            compression();
+            System.out.println("CONTRACT PASS");
+            return;
+        }
         try (NDScope scope = NDScope.open(); KVStore kv = KVStore.create("dist_sync")) {
             int n = kv.numWorkers();
             int r = kv.rank();
@@ -93,7 +102,6 @@ public final class ContractWorker {
             kv.barrier();
             System.out.println("ok broadcast");
         }
-        compression();
         System.out.println("CONTRACT PASS");
     }
 
