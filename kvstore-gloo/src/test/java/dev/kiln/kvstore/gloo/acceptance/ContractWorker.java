@@ -20,8 +20,8 @@ import java.util.Map;
  * check and exits non-zero on the first failure. Arguments: a directory for the optimizer states;
  * then {@code compression} to run the 2-bit compression checks instead of the rest. Those run in
  * their own launch: a second {@code dist_sync} store opened right after the first one closed, on
- * the same MASTER_PORT, can reach rank 0's closing store and read its stale rendezvous keys (the
- * KVStore contract run failed that way in 2 of 5 runs on a loaded machine).
+ * the same MASTER_PORT, failed its join with "Connection reset by peer" in 2 of 5 runs on a loaded
+ * machine (likely by reaching rank 0's closing store; docs/distributed.md).
  */
 public final class ContractWorker {
     private ContractWorker() {}
