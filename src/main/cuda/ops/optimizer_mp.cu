@@ -151,7 +151,7 @@ __global__ void all_finite_kernel(int64_t n, const T* x, float* out) {
 void all_finite(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                 const std::vector<TBlob>& out) {
   const char* name = "all_finite";
-  check_arity(name, in, 1, in.size() < 1 ? 1 : in.size(), out, req, 1, 1);
+  check_arity(name, in, 1, in.size(), out, req, 1, 1);  // any number of inputs, at least one
   check_on_gpu(name, in, "input");
   check_on_gpu(name, out, "output");
   if (req[0] == OpReq::kNullOp) return;

@@ -204,13 +204,15 @@ void winograd(const OpCtx& ctx, const WGeo& wg, const float* in, const float* w,
   const int nt = carve(ctx, wg, data_scratch(wg), &fallback, &ws);
   float* U = ws;  // [16, Co, Ci]
   transform_weights(wg, w, flip, U, nt);
+  // sizes checked here: an exception must not leave the OpenMP region below
+  const int co = bint(wg.Co, "channels"), ci = bint(wg.Ci, "channels"), ld = bint(Tc, "tiles");
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t ch = 0; ch < chunks; ++ch) {
     const int64_t t0 = ch * Tc, tc = std::min(Tc, T - t0);
     float* V = ws + uw + (size_t)omp_thread() * per;  // [16, Ci, Tc]
     float* M = V + 16 * wg.Ci * Tc;                    // [16, Co, Tc]
     transform_input(wg, in, t0, tc, Tc, V);
-    const int co = bint(wg.Co, "channels"), ci = bint(wg.Ci, "channels"), n = bint(tc, "tiles"), ld = bint(Tc, "tiles");
+    const int n = (int)tc;  // tc <= Tc
     for (int xi = 0; xi < 16; ++xi) {
       const float* Ux = U + (size_t)xi * wg.Co * wg.Ci;  // [Co, Ci]
       const float* Vx = V + (size_t)xi * wg.Ci * Tc;     // [Ci, tc] of [Ci, Tc]

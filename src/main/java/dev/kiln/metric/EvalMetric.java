@@ -291,14 +291,6 @@ public abstract class EvalMetric {
         checkLengths(labels.size(), preds.size());
     }
 
-    /**
-     * The usual per-pair loop of {@link #update(List, List)}: {@link #checkLabelShapes}, then each
-     * label and the prediction at the same position, copied to the host, go to {@code update}.
-     *
-     * @param labels the label list (borrowed)
-     * @param preds the prediction list (borrowed)
-     * @param update called once per pair with (label, prediction)
-     */
     /** Tests only: run the device reductions on CPU arrays too (see {@link #reducesOnDevice}). */
     static volatile boolean deviceReduceOnCpu;
 
@@ -311,6 +303,14 @@ public abstract class EvalMetric {
         return pred.context().isGpu() || deviceReduceOnCpu;
     }
 
+    /**
+     * The usual per-pair loop of {@link #update(List, List)}: {@link #checkLabelShapes}, then each
+     * label and the prediction at the same position, copied to the host, go to {@code update}.
+     *
+     * @param labels the label list (borrowed)
+     * @param preds the prediction list (borrowed)
+     * @param update called once per pair with (label, prediction)
+     */
     static void forEachPair(List<NDArray> labels, List<NDArray> preds, BiConsumer<HostTensor, HostTensor> update) {
         checkLabelShapes(labels, preds);
         for (int p = 0; p < labels.size(); p++) {

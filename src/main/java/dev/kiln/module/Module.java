@@ -279,8 +279,7 @@ public class Module extends BaseModule implements Checkpointable {
         }
         this.lossScaler = scaler;
         if (execGroup != null) {
-            double scale = scaler == null ? 1 : scaler.lossScale();
-            execGroup.executors().forEach(ex -> ex.setLossScale(scale));
+            setExecutorLossScale(scaler == null ? 1 : scaler.lossScale());
         }
     }
 
@@ -299,11 +298,15 @@ public class Module extends BaseModule implements Checkpointable {
     /** Before a backward: the executors use the scaler's current scale. */
     private void applyLossScale() {
         if (lossScaler != null) {
-            double scale = lossScaler.lossScale();
-            for (dev.kiln.executor.Executor ex : execGroup.executors()) {
-                if (ex.lossScale() != scale) {
-                    ex.setLossScale(scale);
-                }
+            setExecutorLossScale(lossScaler.lossScale());
+        }
+    }
+
+    /** Every executor of the group (a reshape may have made new ones) gets {@code scale}. */
+    private void setExecutorLossScale(double scale) {
+        for (dev.kiln.executor.Executor ex : execGroup.executors()) {
+            if (ex.lossScale() != scale) {
+                ex.setLossScale(scale);
             }
         }
     }
