@@ -2,6 +2,7 @@
 // -1 status and a thread-local message; nothing escapes, nothing aborts.
 #include "kiln/c_api.h"
 #include "c_api_internal.h"
+#include "kiln/low_precision.h"
 
 #include <algorithm>
 #include <mutex>
@@ -176,6 +177,8 @@ void convert_loop(const void* src, DType st, T* dst, int64_t n) {
   switch (st) {
     case DType::kFloat32: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const float*)src)[i]; break;
     case DType::kFloat64: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const double*)src)[i]; break;
+    case DType::kFloat16: for (int64_t i = 0; i < n; ++i) dst[i] = (T)(float)((const _Float16*)src)[i]; break;
+    case DType::kBfloat16: for (int64_t i = 0; i < n; ++i) dst[i] = (T)bf16_to_float(((const uint16_t*)src)[i]); break;
     case DType::kUint8: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const uint8_t*)src)[i]; break;
     case DType::kInt32: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const int32_t*)src)[i]; break;
     case DType::kInt8: for (int64_t i = 0; i < n; ++i) dst[i] = (T)((const int8_t*)src)[i]; break;
@@ -184,10 +187,19 @@ void convert_loop(const void* src, DType st, T* dst, int64_t n) {
   }
 }
 
+/// Element conversion between any two dtypes (static_cast semantics; to float16 rounds to nearest
+/// even from the exact value, to bfloat16 rounds through float32).
 void convert(const void* src, DType st, void* dst, DType dt, int64_t n) {
   switch (dt) {
     case DType::kFloat32: convert_loop(src, st, (float*)dst, n); break;
     case DType::kFloat64: convert_loop(src, st, (double*)dst, n); break;
+    case DType::kFloat16: convert_loop(src, st, (_Float16*)dst, n); break;
+    case DType::kBfloat16: {
+      std::vector<float> f((size_t)n);
+      convert_loop(src, st, f.data(), n);
+      float_to_low_precision(f.data(), dst, dt, n, false);
+      break;
+    }
     case DType::kUint8: convert_loop(src, st, (uint8_t*)dst, n); break;
     case DType::kInt32: convert_loop(src, st, (int32_t*)dst, n); break;
     case DType::kInt8: convert_loop(src, st, (int8_t*)dst, n); break;
@@ -468,7 +480,7 @@ int kiln_registry_selftest() {
 int kiln_nd_create(int dev_type, int dev_id, int dtype, int ndim, const int64_t* shape, int64_t* out) {
   KILN_API_BEGIN
   KILN_CHECK_OUT(out);
-  KILN_CHECK(dtype >= 0 && dtype <= 6, "unknown dtype id " + std::to_string(dtype));
+  KILN_CHECK((dtype >= 0 && dtype <= 6) || dtype == (int)DType::kBfloat16, "unknown dtype id " + std::to_string(dtype));
   Context c = make_ctx(dev_type, dev_id);
   *out = new_nd(make_ndarray(make_shape(ndim, shape), (DType)dtype, c));
   KILN_API_END
@@ -710,7 +722,7 @@ int kiln_infer(const char* graph_json, const char* known_json) {
     if (dt != n->attrs.dict.end()) {
       char* end = nullptr;
       long v = std::strtol(dt->second.c_str(), &end, 10);
-      if (end && *end == 0 && v >= 0 && v <= 6) types[e] = (DType)v;
+      if (end && *end == 0 && ((v >= 0 && v <= 6) || v == (long)DType::kBfloat16)) types[e] = (DType)v;
       else types[e] = dtype_from_name(dt->second);
     }
   }

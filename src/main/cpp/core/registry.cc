@@ -10,6 +10,7 @@
 
 #include "kiln/kernel_common.h"
 #include "kiln/op.h"
+#include "kiln/low_precision.h"
 #ifdef KILN_CUDA
 #include "kiln/cuda_api.h"
 #endif
@@ -54,6 +55,7 @@ OpRegistry& OpRegistry::get() {
 #ifdef KILN_CUDA
     cuda::register_gpu_kernels(*reg);
 #endif
+    install_low_precision_wrappers(*reg);  // after every kernel is set
     return reg;
   }();
   return *r;

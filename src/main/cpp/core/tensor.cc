@@ -11,6 +11,7 @@ const char* dtype_name(DType t) {
     case DType::kInt32: return "int32";
     case DType::kInt8: return "int8";
     case DType::kInt64: return "int64";
+    case DType::kBfloat16: return "bfloat16";
     default: return "unknown";
   }
 }
@@ -18,7 +19,8 @@ const char* dtype_name(DType t) {
 DType dtype_from_name(const std::string& s) {
   for (int i = 0; i <= 6; ++i)
     if (s == dtype_name((DType)i)) return (DType)i;
-  throw KilnError("unknown dtype '" + s + "' (expected float32, float64, float16, uint8, int32, int8, int64)");
+  if (s == "bfloat16") return DType::kBfloat16;
+  throw KilnError("unknown dtype '" + s + "' (expected float32, float64, float16, bfloat16, uint8, int32, int8, int64)");
 }
 
 std::string Shape::str() const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kiln/low_precision.h"
 #include "kiln/op.h"
 #include "kiln/tensor.h"
 
@@ -163,10 +164,13 @@ class DeviceScratch {
 
 /// Sets the GPU kernel of registered operator `name` (a backward op included); throws for a name the
 /// registry does not know, so a misspelt registration fails loudly in the -Pcuda build.
-inline void set_gpu(OpRegistry& r, const char* name, Kernel k) {
+/// `native_low_precision`: the kiln/low_precision.h types the kernel takes itself (the others are
+/// widened to float32 around it).
+inline void set_gpu(OpRegistry& r, const char* name, Kernel k, uint8_t native_low_precision = 0) {
   OpDef* op = r.find_mutable(name);
   if (op == nullptr) throw KilnError(std::string("GPU kernel registered for unknown operator '") + name + "'");
   op->gpu = std::move(k);
+  op->native_low_precision_gpu = native_low_precision;
 }
 
 // ---- op families (ops/*.cu); each file registers its GPU kernels with OpDef::gpu ------------------

@@ -176,11 +176,11 @@ void all_finite(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, 
 }  // namespace
 
 void register_mixed_precision_gpu(OpRegistry& r) {
-  set_gpu(r, "mp_sgd_update", mp_sgd_update);
-  set_gpu(r, "mp_sgd_mom_update", mp_sgd_mom_update);
-  set_gpu(r, "mp_nag_mom_update", mp_nag_mom_update);
-  set_gpu(r, "all_finite", all_finite);
-  set_gpu(r, "multi_all_finite", all_finite);
+  set_gpu(r, "mp_sgd_update", mp_sgd_update, kNativeFloat16);
+  set_gpu(r, "mp_sgd_mom_update", mp_sgd_mom_update, kNativeFloat16);
+  set_gpu(r, "mp_nag_mom_update", mp_nag_mom_update, kNativeFloat16);
+  set_gpu(r, "all_finite", all_finite, kNativeFloat16);
+  set_gpu(r, "multi_all_finite", all_finite, kNativeFloat16);
 }
 
 }  // namespace optim

@@ -197,13 +197,17 @@ void no_gradient(const OpCtx&, const Attrs&, const std::vector<TBlob>&, const st
 
 // ---- Cast ------------------------------------------------------------------------------------------
 
-// x: [n] (S), y: [n] (D); add: y = (D)(y + (D)x) (float D only)
+// x: [n] (S), y: [n] (D); add: y = (D)(y + (D)x) (float D), y = half(double(y) + double(x)) (float16 D)
 template <typename S, typename D>
 __global__ void cast_kernel(int64_t n, const S* x, D* y, bool add) {
   KILN_GRID_STRIDE(i, n) {
-    const D v = convert<D>(x[i]);
-    if constexpr (std::is_floating_point<D>::value) y[i] = add ? (D)(y[i] + v) : v;
-    else y[i] = v;
+    if constexpr (std::is_same<D, __half>::value) {
+      y[i] = add ? __double2half(convert<double>(y[i]) + convert<double>(x[i])) : convert<D>(x[i]);
+    } else {
+      const D v = convert<D>(x[i]);
+      if constexpr (std::is_floating_point<D>::value) y[i] = add ? (D)(y[i] + v) : v;
+      else y[i] = v;
+    }
   }
 }
 
@@ -213,8 +217,8 @@ void cast_blob(const OpCtx& ctx, const TBlob& src, const TBlob& dst, OpReq req, 
   if (dst.size() != n)
     throw KilnError(std::string(op) + " (GPU): source " + src.shape.str() + " and destination " + dst.shape.str() +
                     " differ in size");
-  if (req == OpReq::kAddTo && !is_float_dtype(dst.dtype))
-    throw KilnError(std::string(op) + " (GPU): accumulation (grad_req add) needs float32/float64, got " +
+  if (req == OpReq::kAddTo && !is_float_dtype(dst.dtype) && dst.dtype != DType::kFloat16)
+    throw KilnError(std::string(op) + " (GPU): accumulation (grad_req add) needs float16/float32/float64, got " +
                     dtype_name(dst.dtype));
   if (n == 0) return;
   if (req != OpReq::kAddTo && src.ptr == dst.ptr && src.dtype == dst.dtype) return;
@@ -235,6 +239,18 @@ void cast_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const
   check_call(name, in, 1, 1, req, out, 1);
   DeviceGuard dg(device_of(ctx, in, out));
   cast_blob(ctx, in[0], out[0], req[0], name);
+}
+
+// amp_cast: as Cast; amp_multicast: x_i [any] -> y_i [same shape, the common type], i < num_outputs;
+// _backward_amp_multicast: dy_i -> dx_i
+void amp_multicast_op(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                      const std::vector<TBlob>& out) {
+  if (in.size() != out.size() || req.size() != out.size())
+    throw KilnError("amp_multicast (GPU): " + std::to_string(in.size()) + " inputs, " + std::to_string(out.size()) +
+                    " outputs");
+  if (in.empty()) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  for (size_t i = 0; i < in.size(); ++i) cast_blob(ctx, in[i], out[i], req[i], "amp_multicast");
 }
 
 // ---- where -----------------------------------------------------------------------------------------
@@ -401,8 +417,12 @@ void register_tensor_misc_gpu(OpRegistry& r) {
   set_gpu(r, "ElementWiseSum", elementwise_sum);
   set_gpu(r, "_grad_add", elementwise_sum);
   set_gpu(r, "_NoGradient", no_gradient);
-  set_gpu(r, "Cast", cast_op<false>);
-  set_gpu(r, "_backward_Cast", cast_op<true>);
+  set_gpu(r, "Cast", cast_op<false>, kNativeFloat16);
+  set_gpu(r, "_backward_Cast", cast_op<true>, kNativeFloat16);
+  set_gpu(r, "amp_cast", cast_op<false>, kNativeFloat16);
+  set_gpu(r, "_backward_amp_cast", cast_op<true>, kNativeFloat16);
+  set_gpu(r, "amp_multicast", amp_multicast_op, kNativeFloat16);
+  set_gpu(r, "_backward_amp_multicast", amp_multicast_op, kNativeFloat16);
   set_gpu(r, "where", where_forward);
   set_gpu(r, "_backward_where", where_backward);
   set_gpu(r, "_arange", arange_forward);

@@ -3,6 +3,7 @@
 // kiln::KilnError (never abort) and are safe to call on a machine without a GPU or driver.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "kiln/op.h"
@@ -51,6 +52,12 @@ void capture_abort(int device, void* stream) noexcept;
 void graph_launch(int device, void* graph, void* stream);
 /// Frees a graph and the scratch blocks it kept (never throws).
 void graph_destroy(int device, void* graph) noexcept;
+
+/// Low-precision conversions queued on `stream` (kiln/low_precision.h): dst [n] = float(src [n])
+/// for a float16/bfloat16 source; dst [n] = round(src [n]) (round(float(dst) + src) when
+/// accumulate) for a float16/bfloat16 destination.
+void low_precision_to_float(int device, void* stream, const void* src, DType st, float* dst, int64_t n);
+void float_to_low_precision(int device, void* stream, const float* src, void* dst, DType dt, int64_t n, bool accumulate);
 
 /// Sets OpDef::gpu on every operator that has a CUDA kernel (called once at registry init).
 void register_gpu_kernels(OpRegistry& r);

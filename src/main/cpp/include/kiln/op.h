@@ -156,6 +156,10 @@ struct OpDef {
   // Kernels per device, indexed by DevType (kCPU = 1, kGPU = 2).
   Kernel cpu;
   Kernel gpu;  // set by the CUDA build; empty = "not on GPU yet"
+  /// Low-precision types (kNativeFloat16 | kNativeBfloat16, kiln/low_precision.h) the kernel takes
+  /// itself; blobs of the other ones are widened to float32 around it by the promoting wrapper.
+  uint8_t native_low_precision_cpu = 0;
+  uint8_t native_low_precision_gpu = 0;
 
   // Gradient: exactly one of gradient / non_differentiable.
   GradFn gradient;

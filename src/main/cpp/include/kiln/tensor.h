@@ -24,7 +24,7 @@ struct OutOfMemoryError : KilnError {
   } while (0)
 
 /// MXNet's type flags (mshadow): the numbers are part of the .params file format.
-enum class DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kUint8 = 3, kInt32 = 4, kInt8 = 5, kInt64 = 6, kUnknown = -1 };
+enum class DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kUint8 = 3, kInt32 = 4, kInt8 = 5, kInt64 = 6, kBfloat16 = 12, kUnknown = -1 };
 
 inline size_t dtype_size(DType t) {
   switch (t) {
@@ -35,6 +35,7 @@ inline size_t dtype_size(DType t) {
     case DType::kInt32: return 4;
     case DType::kInt8: return 1;
     case DType::kInt64: return 8;
+    case DType::kBfloat16: return 2;
     default: return 0;
   }
 }

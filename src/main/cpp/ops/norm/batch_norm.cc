@@ -13,6 +13,7 @@
 //    written into the gamma array (so a checkpoint saved after training holds gamma = 1).
 #include "kiln/simd.h"
 #include "norm_ops.h"
+#include "kiln/low_precision.h"
 
 namespace kiln {
 namespace norm {
@@ -49,8 +50,8 @@ void bn_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* 
 void bn_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out) {
   const DType d = (*in)[0];
   if (d == DType::kUnknown) return;
-  // float16 data keeps its parameters and statistics in float32 (as MXNet, for cuDNN)
-  const DType p = d == DType::kFloat16 ? DType::kFloat32 : d;
+  // float16/bfloat16 data keeps its parameters and statistics in float32 (as MXNet, for cuDNN)
+  const DType p = is_low_precision(d) ? DType::kFloat32 : d;
   for (size_t i = 1; i < in->size(); ++i) {
     if ((*in)[i] == DType::kUnknown) (*in)[i] = p;
     else if ((*in)[i] != p)

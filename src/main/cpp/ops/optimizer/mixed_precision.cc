@@ -107,6 +107,7 @@ OpDef mp_op(const std::string& name, const std::string& desc, std::vector<ParamD
             std::vector<int> mutated, Kernel cpu) {
   OpDef d = update_op(name, desc, std::move(params), std::move(inputs), std::move(mutated), std::move(cpu));
   d.infer_type = mp_infer_type(2);
+  d.native_low_precision_cpu = kNativeFloat16;  // bfloat16 weights go through float32 (low_precision.h)
   return d;
 }
 
@@ -142,8 +143,8 @@ void all_finite_infer_shape(const Attrs&, std::vector<Shape>*, std::vector<Shape
 void all_finite_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out) {
   for (size_t i = 0; i < in->size(); ++i) {
     const DType t = (*in)[i];
-    if (t != DType::kUnknown && t != DType::kFloat16 && t != DType::kFloat32 && t != DType::kFloat64)
-      throw InferError(true, (int)i, std::string("all_finite: inputs must be float16, float32 or float64, got ") + dtype_name(t));
+    if (t != DType::kUnknown && !is_float_type(t))
+      throw InferError(true, (int)i, std::string("all_finite: inputs must be float16, bfloat16, float32 or float64, got ") + dtype_name(t));
   }
   (*out)[0] = DType::kFloat32;
 }
@@ -158,6 +159,7 @@ OpDef all_finite_op(const std::string& name, const std::string& desc, std::vecto
   d.infer_shape = all_finite_infer_shape;
   d.infer_type = all_finite_infer_type;
   d.cpu = all_finite_cpu;
+  d.native_low_precision_cpu = kNativeFloat16;
   d.non_differentiable = true;
   return d;
 }

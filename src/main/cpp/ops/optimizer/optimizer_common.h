@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kiln/kernel_common.h"
+#include "kiln/low_precision.h"
 #include "kiln/op.h"
 #include "kiln/simd.h"
 

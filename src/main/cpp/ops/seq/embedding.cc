@@ -177,11 +177,7 @@ void register_embedding(OpRegistry& r) {
   };
   d.input_names_ = {"data", "weight"};
   d.infer_shape = embedding_infer_shape;
-  d.infer_type = [](const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
-    if (a.s("dtype") == "bfloat16")
-      throw InferError(true, 1, std::string(kOp) + ": dtype=bfloat16 is not supported by Kiln");
-    embedding_infer_type(a, in, out);
-  };
+  d.infer_type = embedding_infer_type;
   d.cpu = embedding_forward;
   d.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
     return make_backward("_backward_Embedding", n, {og[0], n->inputs[0]});

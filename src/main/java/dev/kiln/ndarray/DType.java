@@ -2,8 +2,10 @@ package dev.kiln.ndarray;
 
 /**
  * Element types, numbered as MXNet numbers them (the ids are part of the {@code .params} format).
- * Kernels in this release compute in {@link #FLOAT32} and {@link #FLOAT64}; the other types can be
- * stored, loaded, saved and converted.
+ * Kernels compute in {@link #FLOAT32} and {@link #FLOAT64}. Every floating-point operator also takes
+ * {@link #FLOAT16} and {@link #BFLOAT16}: it widens them to float32, computes, and rounds each output
+ * once (to nearest even), so accumulation is in float32 (docs/mixed-precision.md). Integer types
+ * can be stored, loaded, saved, converted and used as indices.
  */
 public enum DType {
     FLOAT32(0, "float32", 4),
@@ -12,7 +14,9 @@ public enum DType {
     UINT8(3, "uint8", 1),
     INT32(4, "int32", 4),
     INT8(5, "int8", 1),
-    INT64(6, "int64", 8);
+    INT64(6, "int64", 8),
+    /** The upper half of a float32 (8 exponent bits, 7 mantissa bits); MXNet's flag 12. */
+    BFLOAT16(12, "bfloat16", 2);
 
     private final int id;
     private final String mxName;
@@ -57,6 +61,16 @@ public enum DType {
             }
         }
         throw new IllegalArgumentException("unknown dtype '" + name + "'");
+    }
+
+    /** True for float16 and bfloat16. */
+    public boolean isLowPrecision() {
+        return this == FLOAT16 || this == BFLOAT16;
+    }
+
+    /** True for float16, bfloat16, float32 and float64. */
+    public boolean isFloatingPoint() {
+        return isLowPrecision() || this == FLOAT32 || this == FLOAT64;
     }
 
     @Override

@@ -61,7 +61,7 @@ abstract class MomentumSGD extends Optimizer {
 
     @Override
     protected void updateMultiPrecision(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        if (multiPrecision && weight.dtype() == DType.FLOAT16) {
+        if (multiPrecision && weight.dtype().isLowPrecision()) {
             addUpdate(step, "mp_", index, weight, grad, state, ((List<?>) state).get(0) != null);
         } else {
             update(step, index, weight, grad, state);

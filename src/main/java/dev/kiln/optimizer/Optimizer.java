@@ -211,8 +211,8 @@ public abstract class Optimizer {
      * @return the state (arrays owned by the caller)
      */
     final Object createStateMultiPrecision(Object index, NDArray weight, boolean masterFirst) {
-        if (multiPrecision && weight.dtype() == DType.FLOAT16) {
-            NDArray w32 = HalfFloats.toFloat32(weight);
+        if (multiPrecision && weight.dtype().isLowPrecision()) {
+            NDArray w32 = weight.asType(DType.FLOAT32);
             try {
                 Object inner = createState(index, w32);
                 return masterFirst ? tuple(w32, inner) : tuple(inner, w32);
@@ -221,7 +221,7 @@ public abstract class Optimizer {
                 throw e;
             }
         }
-        if (weight.dtype() == DType.FLOAT16) {
+        if (weight.dtype().isLowPrecision()) {
             warnFloat16();
         }
         return createState(index, weight);
@@ -245,13 +245,13 @@ public abstract class Optimizer {
      * @param state the state from {@link #createStateMultiPrecision}
      */
     protected void updateMultiPrecision(UpdateStep step, Object index, NDArray weight, NDArray grad, Object state) {
-        if (multiPrecision && weight.dtype() == DType.FLOAT16) {
+        if (multiPrecision && weight.dtype().isLowPrecision()) {
             List<?> st = (List<?>) state;
             NDArray w32 = (NDArray) st.get(0);
             NDArray g32 = step.scratch(grad.shape(), DType.FLOAT32, grad.context());
             step.add("Cast", attrs("dtype", "float32"), List.of(grad), List.of(g32));
             update(step, index, w32, g32, st.get(1));
-            step.add("Cast", attrs("dtype", "float16"), List.of(w32), List.of(weight));
+            step.add("Cast", attrs("dtype", weight.dtype().mxName()), List.of(w32), List.of(weight));
         } else {
             update(step, index, weight, grad, state);
         }

@@ -816,8 +816,12 @@ public final class Symbol {
                 } catch (IllegalArgumentException unknown) {
                     d = null;
                 }
-            } else if (s instanceof Long && (Long) s >= 0 && (Long) s < DType.values().length) {
-                d = DType.fromId((int) (long) (Long) s);
+            } else if (s instanceof Long) {
+                try {
+                    d = DType.fromId((int) (long) (Long) s);
+                } catch (IllegalArgumentException unknown) {
+                    d = null;
+                }
             }
             out.add(d);
         }

@@ -243,7 +243,31 @@ public final class GpuCase {
 
     /** Every result of one run on {@code ctx} in dtype {@code t}, by name, as float64. */
     public Map<String, double[]> run(Context ctx, DType t) {
-        return kind == Kind.GRAPH ? runGraph(ctx, t) : runInvoke(ctx, t);
+        return run(ctx, t, null);
+    }
+
+    /**
+     * As {@link #run(Context, DType)}, with every input value (arguments, auxiliary states, head
+     * gradients; not inputs of a fixed type) first rounded through {@code through} when it is not
+     * null: a float32 run on exactly the values a float16 run sees.
+     */
+    public Map<String, double[]> run(Context ctx, DType t, DType through) {
+        return kind == Kind.GRAPH ? runGraph(ctx, t, through) : runInvoke(ctx, t, through);
+    }
+
+    /** True when the case runs in dtype {@code t} by default. */
+    public boolean runsIn(DType t) {
+        return dtypes.contains(t);
+    }
+
+    /** v rounded to the nearest values of {@code through} (null: unchanged). */
+    private static double[] roundThrough(double[] v, DType through) {
+        if (through == null) {
+            return v;
+        }
+        try (NDArray d = NDArray.create(v, v.length); NDArray r = d.asType(through)) {
+            return r.toDoubleArray();
+        }
     }
 
     private double[] values(String name, long[] shape, int salt) {
@@ -270,16 +294,17 @@ public final class GpuCase {
         }
     }
 
-    private Map<String, double[]> runGraph(Context ctx, DType t) {
+    private Map<String, double[]> runGraph(Context ctx, DType t, DType through) {
         Map<String, double[]> out = new LinkedHashMap<>();
-        runGraphOnce(ctx, t, GradReq.WRITE, 1, out, "");
+        runGraphOnce(ctx, t, through, GradReq.WRITE, 1, out, "");
         if (addTo && backward) {
-            runGraphOnce(ctx, t, GradReq.ADD, 2, out, "add:");
+            runGraphOnce(ctx, t, through, GradReq.ADD, 2, out, "add:");
         }
         return out;
     }
 
-    private void runGraphOnce(Context ctx, DType t, GradReq req, int passes, Map<String, double[]> out, String prefix) {
+    private void runGraphOnce(Context ctx, DType t, DType through, GradReq req, int passes, Map<String, double[]> out,
+            String prefix) {
         Map<String, GradReq> reqs = new LinkedHashMap<>();
         Map<String, DType> types = new LinkedHashMap<>();
         Map<String, long[]> argShapes = new LinkedHashMap<>();
@@ -296,11 +321,12 @@ public final class GpuCase {
         try (Executor ex = Executor.simpleBind(symbol, ctx, argShapes, types, reqs, new Executor.Options())) {
             for (Map.Entry<String, NDArray> e : ex.argDict().entrySet()) {
                 NDArray a = e.getValue();
-                setFromHost(a, values(e.getKey(), a.shape().dims(), 0));
+                double[] v = values(e.getKey(), a.shape().dims(), 0);
+                setFromHost(a, fixedTypes.containsKey(e.getKey()) ? v : roundThrough(v, through));
             }
             for (Map.Entry<String, NDArray> e : ex.auxDict().entrySet()) {
                 NDArray a = e.getValue();
-                setFromHost(a, values(e.getKey(), a.shape().dims(), 0));
+                setFromHost(a, roundThrough(values(e.getKey(), a.shape().dims(), 0), through));
             }
             for (int p = 0; p < passes; p++) {
                 ex.forward(train);
@@ -311,7 +337,7 @@ public final class GpuCase {
                         for (NDArray o : ex.outputs()) {
                             NDArray h = NDArray.zeros(o.shape(), o.dtype(), ctx).detach();
                             heads.add(h);
-                            setFromHost(h, values("head" + i++, o.shape().dims(), 0));
+                            setFromHost(h, roundThrough(values("head" + i++, o.shape().dims(), 0), through));
                         }
                         ex.backward(heads.toArray(new NDArray[0]));
                     } finally {
@@ -342,7 +368,7 @@ public final class GpuCase {
         }
     }
 
-    private Map<String, double[]> runInvoke(Context ctx, DType t) {
+    private Map<String, double[]> runInvoke(Context ctx, DType t, DType through) {
         Map<String, double[]> out = new LinkedHashMap<>();
         List<NDArray> ins = new ArrayList<>();
         List<NDArray> outs = List.of();
@@ -351,7 +377,8 @@ public final class GpuCase {
                 String name = "in" + i;
                 NDArray a = NDArray.zeros(new dev.kiln.ndarray.Shape(invokeShapes.get(i)), fixedTypes.getOrDefault(name, t), ctx).detach();
                 ins.add(a);
-                setFromHost(a, values(name, invokeShapes.get(i), 0));
+                double[] v = values(name, invokeShapes.get(i), 0);
+                setFromHost(a, fixedTypes.containsKey(name) ? v : roundThrough(v, through));
             }
             outs = NDArray.invoke(op, attrs, ins.toArray(new NDArray[0]));
             for (int i = 0; i < outs.size(); i++) {

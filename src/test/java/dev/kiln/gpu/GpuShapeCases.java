@@ -154,8 +154,8 @@ final class GpuShapeCases implements GpuCases {
                 .input("indices", ints(0, 1000)).noGrad("indices").type("indices", DType.INT32).dtypes(DType.FLOAT32));
         // Embedding (data clipped into [0, input_dim)); weight dtype follows the dtype parameter
         Symbol data = v("data"), w = v("weight");
-        for (DType t : new DType[] {DType.FLOAT32, DType.FLOAT64}) {
-            String dt = t == DType.FLOAT32 ? "float32" : "float64";
+        for (DType t : new DType[] {DType.FLOAT32, DType.FLOAT64, DType.FLOAT16, DType.BFLOAT16}) {
+            String dt = t.mxName();
             c.add(GpuCase.graph("Embedding " + dt, op("Embedding", Map.of("input_dim", "10", "output_dim", "6", "dtype", dt),
                     data, w), shapes("data", s(4, 7), "weight", s(10, 6))).input("data", ints(-1, 12)).noGrad("data")
                     .dtypes(t).addTo());

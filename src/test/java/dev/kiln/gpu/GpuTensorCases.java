@@ -307,6 +307,25 @@ final class GpuTensorCases implements GpuCases {
                 .tol(1e-3, 1e-3, 1e-9, 1e-11));
         c.add(GpuCase.graph("Cast to float64", op("Cast", Map.of("dtype", "float64"), x()), shapes("x", s(4, 9)))
                 .addTo().dtypes(DType.FLOAT32));
+        c.add(GpuCase.invoke("Cast to bfloat16", "Cast", Map.of("dtype", "bfloat16"), s(5, 9)).input("in0", wide)
+                .dtypes(DType.FLOAT32, DType.FLOAT16));
+        c.add(GpuCase.invoke("Cast bfloat16 to float16", "Cast", Map.of("dtype", "float16"), s(5, 9)).input("in0", wide)
+                .dtypes(DType.BFLOAT16));
+
+        // amp_cast / amp_multicast (the AMP pass's casts): float16/bfloat16/float32 only; float64 passes through
+        c.add(GpuCase.graph("amp_cast float16 round trip", op("amp_cast", Map.of("dtype", "float32"),
+                op("amp_cast", Map.of("dtype", "float16"), x())), shapes("x", s(4, 9))).addTo()
+                .tol(1e-3, 1e-3, 1e-9, 1e-11));
+        c.add(GpuCase.graph("amp_cast bfloat16 round trip", op("amp_cast", Map.of("dtype", "float32"),
+                op("amp_cast", Map.of("dtype", "bfloat16"), x())), shapes("x", s(4, 9))).addTo()
+                .tol(8e-3, 8e-3, 1e-9, 1e-11));
+        Symbol mc = op("amp_multicast", Map.of("num_outputs", "2"), op("amp_cast", Map.of("dtype", "float16"), x()), y());
+        c.add(GpuCase.graph("amp_multicast widest", op("elemwise_mul", null, mc.get(0), mc.get(1)),
+                shapes("x", s(3, 7), "y", s(3, 7))).addTo().dtypes(DType.FLOAT32).tol(1e-3, 1e-3, 1e-9, 1e-11));
+        Symbol narrow = op("amp_multicast", Map.of("num_outputs", "2", "cast_narrow", "True"),
+                op("amp_cast", Map.of("dtype", "float16"), x()), y());
+        c.add(GpuCase.graph("amp_multicast narrow", op("elemwise_mul", null, narrow.get(0), narrow.get(1)),
+                shapes("x", s(3, 7), "y", s(3, 7))).addTo().dtypes(DType.FLOAT32).tol(3e-3, 3e-3, 1e-9, 1e-11));
     }
 
     // ---- where ---------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class ParamsInteropTest {
             new Spec("arg:conv_weight", DType.FLOAT32, new long[] {2, 3, 2, 2}),
             new Spec("aux:bn_moving_var", DType.FLOAT64, new long[] {2, 5}),
             new Spec("arg:half", DType.FLOAT16, new long[] {2, 3}),
+            new Spec("arg:brain", DType.BFLOAT16, new long[] {3, 2}),
             new Spec("arg:ids", DType.INT32, new long[] {5}),
             new Spec("arg:bytes", DType.UINT8, new long[] {7}),
             new Spec("arg:small", DType.INT8, new long[] {2, 2}),
@@ -63,6 +64,7 @@ class ParamsInteropTest {
             case INT32 -> DataType.INT32;
             case INT8 -> DataType.INT8;
             case INT64 -> DataType.INT64;
+            case BFLOAT16 -> DataType.BFLOAT16;
         };
     }
 
@@ -75,6 +77,8 @@ class ParamsInteropTest {
                 case FLOAT64 -> b.putDouble(rng.nextGaussian());
                 // finite, normal halves: sign, exponent 1..29, mantissa
                 case FLOAT16 -> b.putShort((short) ((rng.nextInt(2) << 15) | ((1 + rng.nextInt(29)) << 10) | rng.nextInt(1024)));
+                // finite bfloat16: sign, exponent 1..254, mantissa
+                case BFLOAT16 -> b.putShort((short) ((rng.nextInt(2) << 15) | ((1 + rng.nextInt(254)) << 7) | rng.nextInt(128)));
                 case INT32 -> b.putInt(rng.nextInt());
                 case INT64 -> b.putLong(rng.nextLong());
                 default -> b.put((byte) rng.nextInt(256));
@@ -107,9 +111,17 @@ class ParamsInteropTest {
             assertEquals(List.copyOf(want.keySet()), List.copyOf(got.keySet()), "names in MXNet");
             for (Spec s : SPECS) {
                 ai.djl.ndarray.NDArray g = got.get(s.name());
-                assertEquals(djl(s.dtype()), g.getDataType(), s.name() + " type");
+                if (s.dtype() == DType.BFLOAT16) {
+                    // DJL 0.36 names MXNet's flag 12 (mshadow kBfloat16) "uint64" (so its raw byte view
+                    // is wrong); MXNet itself reads it as bfloat16: its float32 conversion gives Kiln's values
+                    try (NDArray k = arrays.get(s.name()).asType(DType.FLOAT32)) {
+                        assertArrayEquals(k.toFloatArray(), g.toType(DataType.FLOAT32, true).toFloatArray(), s.name() + " values");
+                    }
+                } else {
+                    assertEquals(djl(s.dtype()), g.getDataType(), s.name() + " type");
+                    assertArrayEquals(want.get(s.name()), g.toByteArray(), s.name() + " bytes");
+                }
                 assertArrayEquals(s.shape(), g.getShape().getShape(), s.name() + " shape");
-                assertArrayEquals(want.get(s.name()), g.toByteArray(), s.name() + " bytes");
             }
 
             // an unnamed list
@@ -133,6 +145,9 @@ class ParamsInteropTest {
         try (NDScope scope = NDScope.open(); MxNDManager m = MxOracle.newManager()) {
             Map<String, ai.djl.ndarray.NDArray> arrays = new LinkedHashMap<>();
             for (Spec s : SPECS) {
+                if (s.dtype() == DType.BFLOAT16) {
+                    continue;  // DJL 0.36 sends bfloat16 as MXNet's flag 11 (uint64), which MXNet refuses
+                }
                 byte[] b = randomBytes(rng, s.dtype(), new Shape(s.shape()).size());
                 want.put(s.name(), b);
                 arrays.put(s.name(), mx(m, b, s.dtype(), s.shape()));
@@ -141,6 +156,9 @@ class ParamsInteropTest {
             Map<String, NDArray> got = NDArray.load(mxFile);
             assertEquals(List.copyOf(want.keySet()), List.copyOf(got.keySet()), "names in Kiln");
             for (Spec s : SPECS) {
+                if (!want.containsKey(s.name())) {
+                    continue;
+                }
                 NDArray g = got.get(s.name());
                 assertEquals(s.dtype(), g.dtype(), s.name() + " type");
                 assertArrayEquals(s.shape(), g.shape().dims(), s.name() + " shape");

@@ -7,10 +7,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * float16 to float32 conversion for creating multi-precision master copies. Kiln's {@code
- * NDArray.asType} does not convert float16 yet, so the one-time copy at state creation decodes
- * the IEEE binary16 bits here (exactly: every float16 value is a float32 value); the per-step
- * updates run natively. Internal; stateless.
+ * A Java reference decoder of IEEE binary16, independent of the native conversions it checks
+ * (every float16 value is a float32 value, so decoding is exact). Stateless.
  */
 final class HalfFloats {
     private HalfFloats() {}
@@ -36,7 +34,7 @@ final class HalfFloats {
     }
 
     /**
-     * A new float32 copy (same shape and device) of a float16 array.
+     * A new float32 copy (same shape and device) of a float16 array, decoded in Java.
      *
      * @param half the float16 array (not closed)
      * @return a new array owned by the caller
