@@ -71,10 +71,12 @@ void multicast_backward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in
 /// The types AMP casts between: float16, bfloat16 and float32 (MXNet leaves float64 and integers).
 bool amp_castable(DType t) { return t == DType::kFloat16 || t == DType::kBfloat16 || t == DType::kFloat32; }
 
-/// amp_cast: y takes dtype when x is float16/bfloat16/float32, else x's own type.
+/// amp_cast: y takes dtype when x is float16/bfloat16/float32, else x's own type. An input of
+/// unknown type (a parameter read only through the cast) is float32, the type the AMP pass
+/// converts from (MXNet's pass writes __dtype__ on such variables instead).
 void amp_cast_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
+  if ((*in)[0] == DType::kUnknown) (*in)[0] = DType::kFloat32;
   const DType x = (*in)[0];
-  if (x == DType::kUnknown) return;
   const DType t = amp_castable(x) ? dtype_from_name(a.s("dtype")) : x;
   if ((*out)[0] != DType::kUnknown && (*out)[0] != t)
     throw InferError(false, 0, std::string("amp_cast: output type ") + dtype_name((*out)[0]) + " differs from " + dtype_name(t));
@@ -83,11 +85,12 @@ void amp_cast_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DTy
 
 /// amp_multicast: every float16/bfloat16/float32 input goes to the widest of them (narrowest with
 /// cast_narrow; float16 and bfloat16 together widen to float32); other inputs keep their type.
+/// Inputs of unknown type are float32, as for amp_cast.
 void amp_multicast_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
   const bool narrow = a.b("cast_narrow");
   DType common = DType::kUnknown;
-  for (DType x : *in) {
-    if (x == DType::kUnknown) return;  // MXNet infers amp_multicast forward only
+  for (DType& x : *in) {
+    if (x == DType::kUnknown) x = DType::kFloat32;
     if (!amp_castable(x)) continue;
     if (common == DType::kUnknown || common == x) common = x;
     else if (narrow) common = x == DType::kFloat32 ? common : common == DType::kFloat32 ? x : DType::kFloat32;
@@ -154,6 +157,9 @@ void register_cast_ops(OpRegistry& r) {
     d.params = params;
     d.infer_shape = infer_same_shape;
     d.infer_type = amp_cast_infer_type;
+    // a same-type cast aliases its input and copies nothing (the AMP pass casts float16 entries to float16)
+    d.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };
+    d.inplace_identity = true;
     d.cpu = cast_forward;
     d.native_low_precision_cpu = kNativeFloat16;
     d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>& og) {
@@ -195,6 +201,12 @@ void register_cast_ops(OpRegistry& r) {
       }
     };
     d.infer_type = amp_multicast_infer_type;
+    d.inplace = [](const Attrs& a) {
+      std::vector<std::pair<int, int>> v;
+      for (int i = 0; i < (int)a.i("num_outputs"); ++i) v.emplace_back(i, i);
+      return v;
+    };
+    d.inplace_identity = true;
     d.cpu = multicast_forward;
     d.native_low_precision_cpu = kNativeFloat16;
     d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>& og) {

@@ -94,11 +94,21 @@ public final class Checkpoints {
      */
     public static void save(String prefix, int epoch, Symbol symbol, Map<String, NDArray> argParams,
                             Map<String, NDArray> auxParams) throws IOException {
+        save(prefix, epoch, symbol, argParams, auxParams, true);
+    }
+
+    /**
+     * As {@link #save(String, int, Symbol, Map, Map)}; with {@code removeAmpCast} the symbol is
+     * written without its {@code amp_cast} / {@code amp_multicast} nodes ({@link Symbol#removeAmpCast()},
+     * MXNet's {@code remove_amp_cast=True}, the default there and in the overload above).
+     */
+    public static void save(String prefix, int epoch, Symbol symbol, Map<String, NDArray> argParams,
+                            Map<String, NDArray> auxParams, boolean removeAmpCast) throws IOException {
         Objects.requireNonNull(argParams, "argParams");
         Objects.requireNonNull(auxParams, "auxParams");
         Path params = paramsFile(prefix, epoch);
         if (symbol != null) {
-            symbol.save(symbolFile(prefix));
+            (removeAmpCast ? symbol.removeAmpCast() : symbol).save(symbolFile(prefix));
         }
         saveParams(params, argParams, auxParams);
         LOG.info("Saved checkpoint to \"{}\"", params);

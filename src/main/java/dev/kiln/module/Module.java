@@ -887,11 +887,23 @@ public class Module extends BaseModule implements Checkpointable {
 
     // ---- checkpoints ---------------------------------------------------------------------------
 
-    /** Writes {@code prefix-symbol.json}, {@code prefix-%04d.params} and optionally {@code prefix-%04d.states}. */
+    /**
+     * Writes {@code prefix-symbol.json} (without AMP casts, as MXNet's default {@code
+     * remove_amp_cast=True}), {@code prefix-%04d.params} and optionally {@code prefix-%04d.states}.
+     */
     @Override
     public void saveCheckpoint(String prefix, int epoch, boolean saveOptimizerStates) throws IOException {
+        saveCheckpoint(prefix, epoch, saveOptimizerStates, true);
+    }
+
+    /**
+     * As {@link #saveCheckpoint(String, int, boolean)}; {@code removeAmpCast=false} keeps the
+     * {@code amp_cast} / {@code amp_multicast} nodes of an AMP-converted symbol in the JSON.
+     */
+    public void saveCheckpoint(String prefix, int epoch, boolean saveOptimizerStates, boolean removeAmpCast)
+            throws IOException {
         List<Map<String, NDArray>> p = getParams();
-        Checkpoints.save(prefix, epoch, symbol, p.get(0), p.get(1));
+        Checkpoints.save(prefix, epoch, symbol, p.get(0), p.get(1), removeAmpCast);
         if (saveOptimizerStates) {
             saveCheckpointStates(prefix, epoch);
         }

@@ -378,6 +378,16 @@ public final class Symbol {
     }
 
     /**
+     * This symbol without its {@code amp_cast} / {@code amp_multicast} nodes (MXNet's {@code
+     * remove_amp_cast}); see {@link Amp#removeAmpCast(Symbol)}.
+     *
+     * @return the symbol without AMP casts (this symbol when it has none)
+     */
+    public Symbol removeAmpCast() {
+        return Amp.removeAmpCast(this);
+    }
+
+    /**
      * Writes this symbol as MXNet 1.9 writes it ({@code sym.tojson()}): same keys, key order,
      * layout and whitespace, {@code "mxnet_version": ["int", 10900]}, no trailing newline.
      *
