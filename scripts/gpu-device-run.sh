@@ -38,7 +38,7 @@ for l in sys.stdin:
     if len(p) >= 6 and p[0] == "BENCH":
         r[(p[1], p[2])] = float(p[5])
 for net in ("mlp", "lenet", "resnet50"):
-    for k in ("kiln", "kiln-eager"):
+    for k in ("kiln", "kiln-eager", "kiln-amp"):
         for t in ("torch-fp32", "torch-tf32", "torch-amp"):
             if (k, net) in r and (t, net) in r:
                 print(f"{net:9s} {k:10s} / {t:10s} = {r[(k, net)] / r[(t, net)]:.2f}  ({r[(k, net)]:.0f} vs {r[(t, net)]:.0f} samples/s)")

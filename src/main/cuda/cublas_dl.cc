@@ -39,6 +39,13 @@ typedef cublasStatus_t (*cublasDgemmStridedBatched_fn)(cublasHandle_t, int trans
                                                         long long stride_a, const double* b, int ldb,
                                                         long long stride_b, const double* beta, double* c, int ldc,
                                                         long long stride_c, int batch);
+// cublasGemmEx: A/B/C types are cudaDataType_t (CUDA_R_16F = 2, CUDA_R_16BF = 14), computeType a
+// cublasComputeType_t (CUBLAS_COMPUTE_32F = 68: float accumulation, float alpha/beta), algo a
+// cublasGemmAlgo_t (CUBLAS_GEMM_DEFAULT = -1; tensor cores where the types allow)
+enum { kCudaR16F = 2, kCudaR16BF = 14, kCublasCompute32F = 68, kCublasGemmDefault = -1 };
+typedef cublasStatus_t (*cublasGemmEx_fn)(cublasHandle_t, int transa, int transb, int m, int n, int k, const void* alpha,
+                                           const void* a, int atype, int lda, const void* b, int btype, int ldb,
+                                           const void* beta, void* c, int ctype, int ldc, int compute_type, int algo);
 typedef const char* (*cublasGetStatusString_fn)(cublasStatus_t);  // optional (cuBLAS >= 11.4)
 typedef cublasStatus_t (*cublasGetProperty_fn)(int type, int* value);  // MAJOR=0, MINOR=1, PATCH=2
 
@@ -56,6 +63,7 @@ struct Cublas {
   cublasDgemm_fn dgemm = nullptr;
   cublasSgemmStridedBatched_fn sgemm_batched = nullptr;
   cublasDgemmStridedBatched_fn dgemm_batched = nullptr;
+  cublasGemmEx_fn gemm_ex = nullptr;
   cublasGetStatusString_fn status_string = nullptr;
   cublasGetProperty_fn get_property = nullptr;
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
@@ -83,6 +91,7 @@ void load(Cublas& s) {
   s.dgemm = (cublasDgemm_fn)dlsym(s.lib, "cublasDgemm_v2");
   s.sgemm_batched = (cublasSgemmStridedBatched_fn)dlsym(s.lib, "cublasSgemmStridedBatched");
   s.dgemm_batched = (cublasDgemmStridedBatched_fn)dlsym(s.lib, "cublasDgemmStridedBatched");
+  s.gemm_ex = (cublasGemmEx_fn)dlsym(s.lib, "cublasGemmEx");
   s.status_string = (cublasGetStatusString_fn)dlsym(s.lib, "cublasGetStatusString");
   s.get_property = (cublasGetProperty_fn)dlsym(s.lib, "cublasGetProperty");
   std::string missing;
@@ -92,6 +101,7 @@ void load(Cublas& s) {
   if (!s.dgemm) missing += " cublasDgemm_v2";
   if (!s.sgemm_batched) missing += " cublasSgemmStridedBatched";
   if (!s.dgemm_batched) missing += " cublasDgemmStridedBatched";
+  if (!s.gemm_ex) missing += " cublasGemmEx";
   if (!missing.empty()) {
     s.status = "cuBLAS not available: " + where + " lacks" + missing;
     return;
@@ -234,6 +244,31 @@ void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t 
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
           const double* a, const double* b, double beta, double* c) {
   gemm_impl<double>(&Cublas::dgemm, "cublasDgemm_v2", device, stream, ta, tb, m, n, k, alpha, a, b, beta, c);
+}
+
+void gemm_low_precision(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        float alpha, const void* a, const void* b, float beta, void* c, DType t) {
+  if (t != DType::kFloat16 && t != DType::kBfloat16)
+    throw KilnError(std::string("GPU gemm_low_precision: ") + dtype_name(t) + " is not float16 or bfloat16");
+  check_dims(m, n, k);
+  if (m == 0 || n == 0) return;
+  if (device < 0 || device >= kMaxDevices) throw KilnError("GPU gemm: bad device id " + std::to_string(device));
+  if (k == 0) {  // C = beta * C; only beta 0 and 1 occur
+    if (beta == 0.f) KILN_CUDA_CHECK(cudaMemsetAsync(c, 0, (size_t)(m * n) * 2, stream));
+    else if (beta != 1.f) throw KilnError("GPU gemm: k == 0 with beta other than 0 or 1");
+    return;
+  }
+  Cublas& s = loaded();
+  if (!s.status.empty()) throw KilnError(s.status);
+  std::lock_guard<std::mutex> lk(s.mu[device]);
+  cublasHandle_t h = handle_for(s, device);
+  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  const int ct = t == DType::kFloat16 ? kCudaR16F : kCudaR16BF;
+  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);  // the operand swap of gemm_impl
+  check_status(s,
+               s.gemm_ex(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha, b,
+                         ct, ldb, a, ct, lda, &beta, c, ct, (int)n, kCublasCompute32F, kCublasGemmDefault),
+               "cublasGemmEx");
 }
 
 void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,

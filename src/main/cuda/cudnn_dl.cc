@@ -41,7 +41,7 @@ typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
 typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
 typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
 typedef int cudnnStatus_t;  // CUDNN_STATUS_SUCCESS = 0
-enum { kDataFloat = 0, kDataDouble = 1 };                   // cudnnDataType_t
+enum { kDataFloat = 0, kDataDouble = 1, kDataHalf = 2, kDataBfloat16 = 9 };  // cudnnDataType_t
 enum { kTensorNCHW = 0 };                                   // cudnnTensorFormat_t
 enum { kCrossCorrelation = 1 };                             // cudnnConvolutionMode_t
 enum { kDefaultMath = 0, kTensorOpMath = 1, kTensorOpMathAllowConversion = 2, kFmaMath = 3 };  // cudnnMathType_t
@@ -432,7 +432,9 @@ bool make_conv(Cudnn& s, int dt, const CudnnConv& g, ConvDescs* d, std::string* 
     return false;
   }
   st = s.create_conv(&d->c.d);
-  if (st == 0) st = s.set_conv(d->c.d, nsp, pad, str, dil, kCrossCorrelation, dt);
+  // float16 / bfloat16 data accumulates in float ("true half" configuration)
+  const int compute = dt == kDataHalf || dt == kDataBfloat16 ? kDataFloat : dt;
+  if (st == 0) st = s.set_conv(d->c.d, nsp, pad, str, dil, kCrossCorrelation, compute);
   if (st == 0 && g.G != 1) st = s.set_groups(d->c.d, (int)g.G);
   if (st == 0) st = s.set_math(d->c.d, kFmaMath);
   if (st != 0) {
@@ -450,7 +452,7 @@ const char* pass_name(Pass p) {
 /// Heuristic algorithm list for `pass`, then the first usable one (status success, no tensor-op
 /// math, workspace query succeeds and fits kMaxWorkspace). The descriptor's math type is FMA
 /// (make_conv). Caller holds s.mu[device].
-Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, std::string* why) {
+Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, bool low_precision, std::string* why) {
   AlgoPerf perf[kMaxAlgos] = {};
   int n = 0;
   cudnnStatus_t st;
@@ -477,9 +479,12 @@ Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, std::string* w
   for (int j = 0; j < m; ++j) {
     const AlgoPerf& p = perf[order[j]];
     if (p.status != 0) continue;
-    if (p.mathType == kTensorOpMath || p.mathType == kTensorOpMathAllowConversion) continue;
-    // run with FMA math whatever the entry says: CUDNN_DEFAULT_MATH would let Ampere+ round
-    // float32 operands to TF32 (as PyTorch with allow_tf32 off)
+    // float32: run with FMA math whatever the entry says (CUDNN_DEFAULT_MATH would let Ampere+
+    // round float32 operands to TF32, as PyTorch with allow_tf32 off). float16 / bfloat16 take the
+    // entry's math type: tensor cores on operands that are already 16-bit.
+    const bool tensor_op = p.mathType == kTensorOpMath || p.mathType == kTensorOpMathAllowConversion;
+    if (tensor_op && !low_precision) continue;
+    if (low_precision && p.mathType == kTensorOpMathAllowConversion) continue;
     size_t ws = 0;
     if (pass == kForward) st = s.fwd_ws(h, d.x.d, d.w.d, d.c.d, d.y.d, p.algo, &ws);
     else if (pass == kBackwardData) st = s.bwd_data_ws(h, d.w.d, d.y.d, d.c.d, d.x.d, p.algo, &ws);
@@ -487,11 +492,12 @@ Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, std::string* w
     if (st != 0 || ws > kMaxWorkspace) continue;
     c.ok = true;
     c.algo = p.algo;
-    c.math = kFmaMath;
+    c.math = low_precision ? p.mathType : kFmaMath;
     c.ws = ws;
     break;
   }
-  if (!c.ok && n > 0) *why = "none of " + std::to_string(n) + " algorithms usable without tensor-op math";
+  if (!c.ok && n > 0)
+    *why = "none of " + std::to_string(n) + " algorithms usable" + (low_precision ? "" : " without tensor-op math");
   return c;
 }
 
@@ -505,6 +511,8 @@ int cudnn_dtype(DType dt, bool* ok) {
   *ok = true;
   if (dt == DType::kFloat32) return kDataFloat;
   if (dt == DType::kFloat64) return kDataDouble;
+  if (dt == DType::kFloat16) return kDataHalf;
+  if (dt == DType::kBfloat16) return kDataBfloat16;
   *ok = false;
   return kDataFloat;
 }
@@ -554,7 +562,7 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
     }
   }
   if (!cached) {
-    c = choose(s, h, pass, d, &why);
+    c = choose(s, h, pass, d, dt == kDataHalf || dt == kDataBfloat16, &why);
     std::lock_guard<std::mutex> ik(s.info_mu);
     s.cache[key] = c;
     if (!c.ok) s.last_rejection = std::string(op) + " " + pass_name(pass) + ": " + why;
@@ -608,6 +616,7 @@ bool run_bias(bool grad, const char* op, int device, const OpCtx& ctx, DType dty
   Cudnn& s = loaded();
   if (!s.status.empty() || device < 0 || device >= kMaxDevices || (nsp != 2 && nsp != 3)) return false;
   if (grad ? s.bwd_bias == nullptr : s.add_tensor == nullptr) return false;
+  if (dtype != DType::kFloat32 && dtype != DType::kFloat64) return false;  // float16/bfloat16 bias: conv_register.cu
   bool dt_ok = false;
   const int dt = cudnn_dtype(dtype, &dt_ok);
   if (!dt_ok) return false;

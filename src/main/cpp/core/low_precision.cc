@@ -116,52 +116,57 @@ class Scratch {
 Kernel promote(Kernel inner, uint8_t native, const OpDef* op) {
   return [inner = std::move(inner), native, op](const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
                                                  const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
-    auto wrapped = [native](const TBlob& b) {
-      const uint8_t bit = native_bit(b.dtype);
-      return bit != 0 && (native & bit) == 0;
-    };
-    bool any = false;
-    for (const TBlob& b : in) any = any || wrapped(b);
-    for (const TBlob& b : out) any = any || wrapped(b);
-    if (!any) {
-      inner(ctx, a, in, req, out);
-      return;
-    }
-    Scratch scratch(ctx);
-    std::vector<TBlob> in32 = in, out32 = out;
-    std::vector<OpReq> req32 = req;
-    for (size_t i = 0; i < in.size(); ++i) {
-      if (!wrapped(in[i]) || in[i].ptr == nullptr) continue;
-      in32[i].ptr = scratch.get(in[i].size());
-      in32[i].dtype = DType::kFloat32;
-      scratch.widen(in[i], (float*)in32[i].ptr);
-    }
-    for (size_t j = 0; j < out.size(); ++j) {
-      if (!wrapped(out[j])) continue;
-      out32[j].ptr = scratch.get(out[j].size());
-      out32[j].dtype = DType::kFloat32;
-      // the float32 result is separate memory: in place and add become a write, applied below
-      if (req32[j] == OpReq::kWriteInplace || req32[j] == OpReq::kAddTo) req32[j] = OpReq::kWriteTo;
-    }
-    inner(ctx, a, in32, req32, out32);
-    // aux states the kernel updated (not also outputs, which are written next)
-    if (op->mutate_inputs) {
-      for (int i : op->mutate_inputs(a)) {
-        if (i < 0 || i >= (int)in.size() || !wrapped(in[i]) || in[i].ptr == nullptr) continue;
-        bool is_output = false;
-        for (const TBlob& o : out) is_output = is_output || o.ptr == in[i].ptr;
-        if (!is_output) scratch.narrow((const float*)in32[i].ptr, in[i], false);
-      }
-    }
-    for (size_t j = 0; j < out.size(); ++j) {
-      if (!wrapped(out[j]) || out[j].ptr == nullptr) continue;
-      if (req[j] == OpReq::kNullOp && !op->outputs_always_written) continue;
-      scratch.narrow((const float*)out32[j].ptr, out[j], req[j] == OpReq::kAddTo);
-    }
+    call_widened(*op, inner, native, ctx, a, in, req, out);
   };
 }
 
 }  // namespace
+
+void call_widened(const OpDef& op, const Kernel& inner, uint8_t native, const OpCtx& ctx, const Attrs& a,
+                  const std::vector<TBlob>& in, const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  auto wrapped = [native](const TBlob& b) {
+    const uint8_t bit = native_bit(b.dtype);
+    return bit != 0 && (native & bit) == 0;
+  };
+  bool any = false;
+  for (const TBlob& b : in) any = any || wrapped(b);
+  for (const TBlob& b : out) any = any || wrapped(b);
+  if (!any) {
+    inner(ctx, a, in, req, out);
+    return;
+  }
+  Scratch scratch(ctx);
+  std::vector<TBlob> in32 = in, out32 = out;
+  std::vector<OpReq> req32 = req;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!wrapped(in[i]) || in[i].ptr == nullptr) continue;
+    in32[i].ptr = scratch.get(in[i].size());
+    in32[i].dtype = DType::kFloat32;
+    scratch.widen(in[i], (float*)in32[i].ptr);
+  }
+  for (size_t j = 0; j < out.size(); ++j) {
+    if (!wrapped(out[j])) continue;
+    out32[j].ptr = scratch.get(out[j].size());
+    out32[j].dtype = DType::kFloat32;
+    // the float32 result is separate memory: in place and add become a write, applied below
+    if (req32[j] == OpReq::kWriteInplace || req32[j] == OpReq::kAddTo) req32[j] = OpReq::kWriteTo;
+  }
+  inner(ctx, a, in32, req32, out32);
+  // aux states the kernel updated (not also outputs, which are written next)
+  if (op.mutate_inputs) {
+    for (int i : op.mutate_inputs(a)) {
+      if (i < 0 || i >= (int)in.size() || !wrapped(in[i]) || in[i].ptr == nullptr) continue;
+      bool is_output = false;
+      for (const TBlob& o : out) is_output = is_output || o.ptr == in[i].ptr;
+      if (!is_output) scratch.narrow((const float*)in32[i].ptr, in[i], false);
+    }
+  }
+  for (size_t j = 0; j < out.size(); ++j) {
+    if (!wrapped(out[j]) || out[j].ptr == nullptr) continue;
+    if (req[j] == OpReq::kNullOp && !op.outputs_always_written) continue;
+    scratch.narrow((const float*)out32[j].ptr, out[j], req[j] == OpReq::kAddTo);
+  }
+}
 
 void install_low_precision_wrappers(OpRegistry& r) {
   for (const OpDef* c : r.all()) {

@@ -124,6 +124,10 @@ void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t 
           const float* a, const float* b, float beta, float* c);
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
           const double* a, const double* b, double beta, double* c);
+/// gemm on float16 or bfloat16 (t) A, B and C with float32 accumulation and float alpha/beta
+/// (cublasGemmEx, CUBLAS_COMPUTE_32F: tensor cores); C is rounded once to t.
+void gemm_low_precision(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        float alpha, const void* a, const void* b, float beta, void* c, DType t);
 /// Batched row-major gemm: for i in [0, batch), C_i = alpha * op(A_i) * op(B_i) + beta * C_i with
 /// A_i = a + i * stride_a (elements), likewise B_i and C_i; shapes and ta/tb as gemm.
 void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,

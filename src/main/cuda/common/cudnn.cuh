@@ -32,7 +32,8 @@ struct CudnnConv {
 // Each function returns false, having done nothing, when cuDNN cannot take the call (not loaded,
 // disabled, a geometry or dtype it rejects, sizes over its 32-bit limits); the caller then runs
 // the fallback kernels. Errors while running (after a successful setup) throw KilnError naming
-// `op` and the cuDNN status. `add` selects beta = 1 (kAddTo). dt is kFloat32 or kFloat64.
+// `op` and the cuDNN status. `add` selects beta = 1 (kAddTo). dt is kFloat32 or kFloat64, or for the convolution passes
+// kFloat16 / kBfloat16 (float accumulation, tensor-op math; the bias functions decline those).
 
 /// y (=|+=) conv(x, w).   x: [N, C, D...], w: [O, C/G, k...], y: [N, O, Q...]
 bool cudnn_conv_forward(const char* op, int device, const OpCtx& ctx, DType dt, const CudnnConv& g, const void* x,

@@ -1,6 +1,8 @@
 // Device-side helpers for the op kernels (nvcc only): launch geometry, grid-stride loops,
 // write requests, and float/double math overloads.
 #pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -47,6 +49,26 @@ __device__ __forceinline__ float k_tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double k_tanh(double x) { return tanh(x); }
 __device__ __forceinline__ float k_abs(float x) { return fabsf(x); }
 __device__ __forceinline__ double k_abs(double x) { return fabs(x); }
+
+// float16 / bfloat16 storage (L) with float math: widen, round to nearest even
+__device__ __forceinline__ float lp_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float lp_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename L> __device__ __forceinline__ L lp_round(float v);
+template <> __device__ __forceinline__ __half lp_round<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 lp_round<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+/// out[i] = round(v) (or round(float(out[i]) + v) under kReqAdd) for a low-precision out.
+template <typename L>
+__device__ __forceinline__ void lp_assign(L* out, int64_t i, int req, float v) {
+  out[i] = lp_round<L>(req == kReqAdd ? __fadd_rn(lp_float(out[i]), v) : v);
+}
+
+/// Runs the body with L bound to __half or __nv_bfloat16 for a low-precision dtype.
+#define KILN_LOW_PRECISION_SWITCH(dtype, L, ...)                                                      \
+  do {                                                                                              \
+    if ((dtype) == ::kiln::DType::kFloat16) { typedef __half L; __VA_ARGS__; }                       \
+    else if ((dtype) == ::kiln::DType::kBfloat16) { typedef __nv_bfloat16 L; __VA_ARGS__; }          \
+    else throw ::kiln::KilnError(std::string("dtype ") + ::kiln::dtype_name(dtype) + " is not float16 or bfloat16"); \
+  } while (0)
 
 }  // namespace cuda
 }  // namespace kiln

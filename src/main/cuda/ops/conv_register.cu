@@ -310,7 +310,36 @@ __global__ void add_bias_kernel(int64_t n, int64_t ch, int64_t S, const T* __res
   KILN_GRID_STRIDE(i, n) { y[i] += b[(i / S) % ch]; }
 }
 
+// y: [N, ch, S] (L) = round(y + b: [ch] (L)), in float
+template <typename L>
+__global__ void add_bias_lp_kernel(int64_t n, int64_t ch, int64_t S, const L* __restrict__ b, L* __restrict__ y) {
+  KILN_GRID_STRIDE(i, n) { y[i] = lp_round<L>(lp_float(y[i]) + lp_float(b[(i / S) % ch])); }
+}
+
 constexpr int kBiasThreads = 256;
+
+// dy: [N, ch, S] (L) -> db: [ch] (L), summed in float; one block per channel
+template <typename L>
+__global__ void bias_grad_lp_kernel(int64_t N, int64_t ch, int64_t S, const L* __restrict__ dy, L* __restrict__ db,
+                                    int req) {
+  __shared__ float part[kBiasThreads];
+  for (int64_t c = blockIdx.x; c < ch; c += gridDim.x) {
+    float acc = 0.f;
+    const int64_t m = N * S;
+    for (int64_t j = threadIdx.x; j < m; j += blockDim.x) {
+      const int64_t n = j / S, q = j % S;
+      acc += lp_float(dy[(n * ch + c) * S + q]);
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = kBiasThreads / 2; w > 0; w >>= 1) {
+      if ((int)threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) lp_assign(db, c, req, part[0]);
+    __syncthreads();
+  }
+}
 
 // dy: [N, ch, S] -> db: [ch], db[c] (=|+=) sum over n, q of dy[n, c, q]; one block per channel
 template <typename T>
@@ -530,6 +559,74 @@ void check_bias(const char* op, const Param& c, size_t n_with_bias, size_t n, co
                     std::to_string(ch) + ",)");
 }
 
+// ---- float16 / bfloat16 Convolution ----------------------------------------------------------
+//
+// Each convolution pass runs in cuDNN on the 16-bit tensors with float accumulation (tensor-op
+// math); the bias and its gradient in the kernels above. When cuDNN declines a pass (or an operand
+// is empty), that pass and the ones after it run widened to float32 through call_widened
+// (kiln/low_precision.h), with the outputs already written left out.
+
+void conv_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                  const std::vector<TBlob>& out);
+void conv_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out);
+
+/// The float32 kernel run on widened copies: the blobs' low-precision type is not native to it.
+void run_widened(const char* op, Kernel k, const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in,
+                 const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const OpDef* d = OpRegistry::get().find(op);
+  if (d == nullptr) throw KilnError(std::string("internal: operator ") + op + " not registered");
+  call_widened(*d, k, 0, ctx, attrs, in, req, out);
+}
+
+void conv_forward_lp(const OpCtx& ctx, const Attrs& attrs, const Param& c, const Geo& g, const std::vector<TBlob>& in,
+                     const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* op = "Convolution";
+  const int dev = device_of(ctx, in, out);
+  const DType dt = out[0].dtype;
+  const bool add = req[0] == OpReq::kAddTo;
+  // x [N, C, in...], w [O, C/G, k...] -> y [N, O, out...]
+  const bool empty = g.N * g.O * out_size(g) == 0 || g.C == 0;
+  if (empty || !cudnn_conv_forward(op, dev, ctx, dt, g, in[0].ptr, in[1].ptr, out[0].ptr, add))
+    return run_widened(op, conv_forward, ctx, attrs, in, req, out);
+  if (!c.no_bias) {
+    const int64_t S = g.Q[0] * g.Q[1] * g.Q[2], n = g.N * g.O * S;
+    KILN_LOW_PRECISION_SWITCH(dt, L, {
+      add_bias_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, g.O, S, in[2].dptr<L>(), out[0].dptr<L>());
+    });
+    KILN_CUDA_LAUNCH_CHECK("conv bias");
+  }
+}
+
+void conv_backward_lp(const OpCtx& ctx, const Attrs& attrs, const Param& c, const Geo& g, const std::vector<TBlob>& in,
+                      const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+  const char* op = "_backward_Convolution";
+  const int dev = device_of(ctx, in, out);
+  const DType dt = in[0].dtype;
+  const bool empty = g.N == 0 || g.C == 0 || g.O == 0 || out_size(g) == 0 || in_size(g) == 0;
+  if (empty) return run_widened(op, conv_backward, ctx, attrs, in, req, out);
+  // dy [N, O, out...], x [N, C, in...], w [O, C/G, k...]
+  std::vector<OpReq> rest = req;  // what is left for the widened run
+  if (req[1] != OpReq::kNullOp) {
+    if (!cudnn_conv_backward_filter(op, dev, ctx, dt, g, in[1].ptr, in[0].ptr, out[1].ptr, req[1] == OpReq::kAddTo))
+      return run_widened(op, conv_backward, ctx, attrs, in, rest, out);
+    rest[1] = OpReq::kNullOp;
+  }
+  if (!c.no_bias && req[2] != OpReq::kNullOp) {
+    const int64_t S = g.Q[0] * g.Q[1] * g.Q[2];
+    const unsigned grid = (unsigned)std::min<int64_t>(g.O, 65535LL * 16);
+    KILN_LOW_PRECISION_SWITCH(dt, L, {
+      bias_grad_lp_kernel<L><<<grid, kBiasThreads, 0, stream_of(ctx)>>>(g.N, g.O, S, in[0].dptr<L>(), out[2].dptr<L>(),
+                                                                        req_int(req[2]));
+    });
+    KILN_CUDA_LAUNCH_CHECK("conv bias gradient");
+    rest[2] = OpReq::kNullOp;
+  }
+  if (req[0] != OpReq::kNullOp &&
+      !cudnn_conv_backward_data(op, dev, ctx, dt, g, in[0].ptr, in[2].ptr, out[0].ptr, req[0] == OpReq::kAddTo))
+    return run_widened(op, conv_backward, ctx, attrs, in, rest, out);
+}
+
 // ---- the operators ---------------------------------------------------------------------------
 
 // in: data [N, C, in...], weight [O, C/G, k...][, bias [O]]; out: output [N, O, out...]
@@ -547,6 +644,7 @@ void conv_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>
   const int dev = device_of(ctx, in, out);
   DeviceGuard guard(dev);
   const DType dt = out[0].dtype;
+  if (is_low_precision(dt)) return conv_forward_lp(ctx, attrs, c, g, in, req, out);
   KILN_FLOAT_SWITCH(dt, T, {
     T* y = out[0].dptr<T>();  // [N, O, out...]
     pass_forward<T>(op, dev, ctx, dt, g, in[0].dptr<T>(), in[1].dptr<T>(), y, req[0] == OpReq::kAddTo);
@@ -572,6 +670,7 @@ void conv_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob
   const int dev = device_of(ctx, in, out);
   DeviceGuard guard(dev);
   const DType dt = in[0].dtype;
+  if (is_low_precision(dt)) return conv_backward_lp(ctx, attrs, c, g, in, req, out);
   KILN_FLOAT_SWITCH(dt, T, {
     const T* dy = in[0].dptr<T>();  // [N, O, out...]
     const T* x = in[1].dptr<T>();   // [N, C, in...]
@@ -642,8 +741,8 @@ void deconv_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBl
 }  // namespace
 
 void register_conv_gpu(OpRegistry& r) {
-  set_gpu(r, "Convolution", conv_forward);
-  set_gpu(r, "_backward_Convolution", conv_backward);
+  set_gpu(r, "Convolution", conv_forward, kNativeLowPrecision);
+  set_gpu(r, "_backward_Convolution", conv_backward, kNativeLowPrecision);
   set_gpu(r, "Deconvolution", deconv_forward);
   set_gpu(r, "_backward_Deconvolution", deconv_backward);
 }

@@ -7,6 +7,9 @@
 //             out: d_data [M, K] = ograd * weight, d_weight [H, K] = ograd^T * data,
 //                  d_bias [H] = column sums of ograd (absent when no_bias)
 //
+// float16 / bfloat16 (all blobs one type): cublasGemmEx with float32 accumulation (tensor cores),
+// bias and bias gradient in float math, each output rounded once.
+//
 // M, K and H are taken from the blobs (weight gives H and K, M = data elements / K), which covers
 // both values of `flatten`; num_hidden is checked against the weight.
 #include <string>
@@ -43,6 +46,31 @@ __global__ void column_sum_kernel(int64_t m, int64_t h, const T* __restrict__ g,
     T s = T(0);
     for (int r = 0; r < kRowLanes; ++r) s += partial[r][threadIdx.x];
     assign(db, col, req, s);
+  }
+}
+
+// y: [M, H] (L) = round(y + bias: [H] (L)), broadcast over rows
+template <typename L>
+__global__ void add_bias_lp_kernel(int64_t m, int64_t h, const L* __restrict__ bias, L* __restrict__ y) {
+  const int64_t n = m * h;
+  KILN_GRID_STRIDE(i, n) { y[i] = lp_round<L>(lp_float(y[i]) + lp_float(bias[i % h])); }
+}
+
+// g: [M, H] (L) -> db: [H] (L), db[j] (=|+=) sum_i g[i, j], summed in float
+template <typename L>
+__global__ void column_sum_lp_kernel(int64_t m, int64_t h, const L* __restrict__ g, L* __restrict__ db, int req) {
+  __shared__ float partial[kRowLanes][kColTile + 1];
+  const int64_t col = (int64_t)blockIdx.x * kColTile + threadIdx.x;
+  float acc = 0.f;
+  if (col < h) {
+    for (int64_t row = threadIdx.y; row < m; row += kRowLanes) acc += lp_float(g[row * h + col]);
+  }
+  partial[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && col < h) {
+    float s = 0.f;
+    for (int r = 0; r < kRowLanes; ++r) s += partial[r][threadIdx.x];
+    lp_assign(db, col, req, s);
   }
 }
 
@@ -97,6 +125,19 @@ void fc_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& 
   const int dev = device_of(ctx, in, out);
   DeviceGuard g(dev);
   cudaStream_t s = stream_of(ctx);
+  if (is_low_precision(out[0].dtype)) {
+    const DType t = out[0].dtype;
+    // y [M, H] = x [M, K] * w [H, K]^T (+ y under kAddTo), float32 accumulation
+    gemm_low_precision(dev, s, false, true, d.m, d.h, d.k, 1.f, in[0].ptr, in[1].ptr, req[0] == OpReq::kAddTo ? 1.f : 0.f,
+                       out[0].ptr, t);
+    if (has_bias) {
+      KILN_LOW_PRECISION_SWITCH(t, L, {
+        add_bias_lp_kernel<L><<<grid_for(d.m * d.h), kBlock, 0, s>>>(d.m, d.h, in[2].dptr<L>(), out[0].dptr<L>());
+      });
+      KILN_CUDA_LAUNCH_CHECK("FullyConnected bias");
+    }
+    return;
+  }
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
     const T* x = in[0].dptr<T>();  // [M, K]
     const T* w = in[1].dptr<T>();  // [H, K]
@@ -128,6 +169,23 @@ void fc_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>&
   DeviceGuard g(dev);
   cudaStream_t s = stream_of(ctx);
   auto beta_of = [](OpReq r) { return r == OpReq::kAddTo ? 1.0 : 0.0; };
+  if (is_low_precision(out[0].dtype)) {
+    const DType t = out[0].dtype;
+    // gy [M, H], x [M, K], w [H, K]; d_weight first (d_data may be in place over data)
+    if (req[1] != OpReq::kNullOp)  // dw [H, K] = gy^T x
+      gemm_low_precision(dev, s, true, false, d.h, d.k, d.m, 1.f, in[0].ptr, in[1].ptr, (float)beta_of(req[1]), out[1].ptr, t);
+    if (has_bias && req[2] != OpReq::kNullOp && d.h > 0) {  // db [H] = column sums of gy
+      dim3 block(kColTile, kRowLanes);
+      dim3 grid((unsigned)((d.h + kColTile - 1) / kColTile));
+      KILN_LOW_PRECISION_SWITCH(t, L, {
+        column_sum_lp_kernel<L><<<grid, block, 0, s>>>(d.m, d.h, in[0].dptr<L>(), out[2].dptr<L>(), req_int(req[2]));
+      });
+      KILN_CUDA_LAUNCH_CHECK("_backward_FullyConnected bias");
+    }
+    if (req[0] != OpReq::kNullOp)  // dx [M, K] = gy w
+      gemm_low_precision(dev, s, false, false, d.m, d.k, d.h, 1.f, in[0].ptr, in[2].ptr, (float)beta_of(req[0]), out[0].ptr, t);
+    return;
+  }
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
     const T* gy = in[0].dptr<T>();  // [M, H]
     const T* x = in[1].dptr<T>();   // [M, K]
@@ -155,8 +213,8 @@ void fc_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>&
 }  // namespace
 
 void register_fully_connected_gpu(OpRegistry& r) {
-  set_gpu(r, "FullyConnected", fc_forward);
-  set_gpu(r, "_backward_FullyConnected", fc_backward);
+  set_gpu(r, "FullyConnected", fc_forward, kNativeLowPrecision);
+  set_gpu(r, "_backward_FullyConnected", fc_backward, kNativeLowPrecision);
 }
 
 }  // namespace cuda

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kiln/op.h"
 
@@ -51,6 +52,13 @@ void low_precision_to_float(const void* src, DType st, float* dst, int64_t n);
 /// dst[0:n] = round(src[0:n]) (or round(float(dst) + src) when accumulate) for a float16 or
 /// bfloat16 destination (host memory; OpenMP).
 void float_to_low_precision(const float* src, void* dst, DType dt, int64_t n, bool accumulate);
+
+/// Runs `k` (a kernel of `op`) with every float16/bfloat16 blob whose type is not in `native`
+/// widened to float32 around it, as the promoting wrapper does: for kernels that take a
+/// low-precision type natively but fall back to their float32 path for some calls (a convolution
+/// cuDNN declines). Scratch comes from the host or from the device's caching allocator.
+void call_widened(const OpDef& op, const Kernel& k, uint8_t native, const OpCtx& ctx, const Attrs& a,
+                  const std::vector<TBlob>& in, const std::vector<OpReq>& req, const std::vector<TBlob>& out);
 
 /// Wraps every OpDef's cpu and gpu kernel in the promoting wrapper described above (called once,
 /// after every operator and GPU kernel is registered).

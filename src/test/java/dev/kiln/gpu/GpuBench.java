@@ -8,6 +8,7 @@ import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.symbol.Amp;
 import dev.kiln.symbol.Symbol;
 
 import java.util.ArrayList;
@@ -22,16 +23,18 @@ import java.util.Random;
  * {@code scripts/gpu-bench-torch.py}, which prints lines of the same form): for each network, one
  * executor on {@code gpu(0)}, fixed random data already on the device, then timed steps of forward
  * + backward + SGD-momentum update of every parameter. Prints {@code BENCH <net> <batch> <ms/step>
- * <samples/s>} lines; the median of {@code --repeats} timed blocks is reported.
+ * <samples/s>} lines; the median of {@code --repeats} timed blocks is reported. {@code
+ * resnet50-amp} is ResNet-50 converted by {@link Amp#convertSymbol} to bfloat16 (float32 master
+ * weights, as PyTorch's bf16 autocast), printed as {@code BENCH kiln-amp resnet50 ...}.
  *
- * <p>Usage: {@code GpuBench [--nets mlp,lenet,resnet50] [--steps N] [--repeats N]}.
+ * <p>Usage: {@code GpuBench [--nets mlp,lenet,resnet50,resnet50-amp] [--steps N] [--repeats N]}.
  */
 public final class GpuBench {
     private GpuBench() {}
 
     /** Entry point. */
     public static void main(String[] args) {
-        String nets = "mlp,lenet,resnet50";
+        String nets = "mlp,lenet,resnet50,resnet50-amp";
         int steps = 50;
         int repeats = 5;
         for (int i = 0; i + 1 < args.length; i += 2) {
@@ -46,15 +49,18 @@ public final class GpuBench {
         System.out.println("KILN_CUDA_GRAPHS=" + System.getenv().getOrDefault("KILN_CUDA_GRAPHS", "(unset: graphs on)"));
         for (String net : nets.split(",")) {
             switch (net.trim()) {
-                case "mlp" -> run("mlp", MnistMlp.network(), new long[] {128, 784}, steps, repeats);
-                case "lenet" -> run("lenet", CnnNets.lenet(), new long[] {128, 1, 28, 28}, steps, repeats);
-                case "resnet50" -> run("resnet50", CnnNets.resnet50(1000), new long[] {64, 3, 224, 224}, Math.max(5, steps / 5), repeats);
+                case "mlp" -> run("kiln", "mlp", MnistMlp.network(), new long[] {128, 784}, steps, repeats);
+                case "lenet" -> run("kiln", "lenet", CnnNets.lenet(), new long[] {128, 1, 28, 28}, steps, repeats);
+                case "resnet50" -> run("kiln", "resnet50", CnnNets.resnet50(1000), new long[] {64, 3, 224, 224},
+                        Math.max(5, steps / 5), repeats);
+                case "resnet50-amp" -> run("kiln-amp", "resnet50", Amp.convertSymbol(CnnNets.resnet50(1000), DType.BFLOAT16),
+                        new long[] {64, 3, 224, 224}, Math.max(5, steps / 5), repeats);
                 default -> throw new IllegalArgumentException("unknown net " + net);
             }
         }
     }
 
-    private static void run(String name, Symbol net, long[] dataShape, int steps, int repeats) {
+    private static void run(String mode, String name, Symbol net, long[] dataShape, int steps, int repeats) {
         Context gpu = Context.gpu(0);
         int batch = (int) dataShape[0];
         Map<String, long[]> shapes = Map.of("data", dataShape, "softmax_label", new long[] {batch});
@@ -117,8 +123,8 @@ public final class GpuBench {
             java.util.Arrays.sort(ms);
             double med = ms[repeats / 2];
             String graphs = ex.memoryReport().json().contains("\"recorded\":true") ? "graphs" : "eager";
-            System.out.printf(Locale.ROOT, "BENCH kiln %s %d %.3f %.1f %s (min %.3f max %.3f ms)%n", name, batch, med, batch * 1000.0 / med,
-                    graphs, ms[0], ms[repeats - 1]);
+            System.out.printf(Locale.ROOT, "BENCH %s %s %d %.3f %.1f %s (min %.3f max %.3f ms)%n", mode, name, batch, med,
+                    batch * 1000.0 / med, graphs, ms[0], ms[repeats - 1]);
         } finally {
             moms.forEach(NDArray::close);
         }

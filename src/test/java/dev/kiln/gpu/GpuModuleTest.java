@@ -10,11 +10,18 @@ import dev.kiln.examples.MnistFit;
 import dev.kiln.examples.MnistMlp;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
+import dev.kiln.init.Initializer;
+import dev.kiln.init.Xavier;
+import dev.kiln.io.DataIter;
 import dev.kiln.io.MNISTIter;
+import dev.kiln.io.ResizeIter;
+import dev.kiln.module.BaseModule;
+import dev.kiln.module.LossScaler;
 import dev.kiln.module.Module;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.symbol.Amp;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.GradCheck;
 import dev.kiln.testutil.NoLeaks;
@@ -73,6 +80,38 @@ class GpuModuleTest {
             m.initParams(null, null, null, false, false, false);
             double acc = m.score(val, "acc").get(0).getValue();
             assertEquals(gpu.validationAccuracy(), acc, 1e-3, "GPU checkpoint scored on the CPU");
+        }
+    }
+
+    /** Test accuracy of the AMP MLP (float32 master weights) after 200 batches of 100 on {@code ctx}. */
+    private static double fitAmp(Path dir, DType t, Context ctx) throws Exception {
+        try (DataIter train = new ResizeIter(MNISTIter.builder().setImage(dir.resolve("train-images-idx3-ubyte.gz"))
+                .setLabel(dir.resolve("train-labels-idx1-ubyte.gz")).setBatchSize(100).optFlat(true).build(), 200);
+             MNISTIter test = MNISTIter.builder().setImage(dir.resolve("t10k-images-idx3-ubyte.gz"))
+                     .setLabel(dir.resolve("t10k-labels-idx1-ubyte.gz")).setBatchSize(100).optFlat(true).build();
+             Module mod = Module.builder(Amp.convertSymbol(MnistMlp.network(), t)).context(ctx).build()) {
+            Initializer.seed(5);
+            mod.bind(train.provideData(), train.provideLabel());
+            mod.initParams(new Xavier());
+            if (t == DType.FLOAT16) {
+                mod.setLossScaler(new LossScaler());
+            }
+            mod.fit(train, new BaseModule.FitArgs().numEpoch(1)
+                    .optimizerParams(Map.of("learning_rate", 0.1, "momentum", 0.9)));
+            return mod.score(test, "acc").get(0).getValue();
+        }
+    }
+
+    /** Mixed precision on the GPU (cublasGemmEx in float16 / bfloat16) trains as on the CPU. */
+    @Test
+    void ampMlpTrainsOnTheGpuAsOnTheCpu() throws Exception {
+        Path dir = mnist();
+        for (DType t : List.of(DType.FLOAT16, DType.BFLOAT16)) {
+            double gpu = fitAmp(dir, t, Context.gpu(0));
+            double cpu = fitAmp(dir, t, Context.cpu());
+            System.out.printf("AMP %s MNIST MLP, 200 batches: gpu(0) test acc %.4f, cpu %.4f%n", t, gpu, cpu);
+            assertTrue(gpu >= 0.92, t + " gpu accuracy " + gpu);
+            assertEquals(cpu, gpu, 0.01, t + " gpu vs cpu accuracy");
         }
     }
 
