@@ -224,6 +224,21 @@ void test_runtime() {
   OK(kiln_cuda_device_count(&cuda));
   CHECK(cuda == 0, "no CUDA in this build");
   OK(kiln_cuda_describe());
+  // NCCL: CPU arrays are declined (done = 0, with the reason), bad arguments fail
+  OK(kiln_nccl_describe());
+  int64_t a = make({2, 3}), b = make({2, 3});
+  int64_t parts[2] = {a, b};
+  int done = -1;
+  OK(kiln_nccl_reduce_sum(2, parts, a, &done));
+  CHECK(done == 0 && std::string(kiln_last_string()).find("GPU") != std::string::npos, "NCCL declines CPU arrays");
+  OK(kiln_nccl_broadcast(2, parts, 1, &done));
+  CHECK(done == 0, "NCCL broadcast declines CPU arrays");
+  BAD(kiln_nccl_broadcast(2, parts, 2, &done), "root");
+  BAD(kiln_nccl_reduce_sum(0, parts, a, &done), "at least one");
+  BAD(kiln_nccl_reduce_sum(2, nullptr, a, &done), "at least one");
+  BAD(kiln_nccl_reduce_sum(2, parts, a, nullptr), "null");
+  OK(kiln_nd_free(a));
+  OK(kiln_nd_free(b));
 }
 
 void test_ndarray() {

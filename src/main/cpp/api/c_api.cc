@@ -383,6 +383,94 @@ int kiln_cuda_describe() {
   KILN_API_END
 }
 
+int kiln_nccl_describe() {
+  KILN_API_BEGIN
+#ifdef KILN_CUDA
+  t_string = cuda::nccl_describe();
+#else
+  t_string = "NCCL not available: this build of Kiln has no CUDA support (build with mvn -Pcuda)";
+#endif
+  KILN_API_END
+}
+
+namespace {
+/// The NDArrays of a collective call, checked: non-null, every one on a distinct GPU, one dtype
+/// and size. Returns false with *why when one is not on a GPU (the caller falls back).
+bool collective_arrays(int n, const int64_t* handles, std::vector<NDArray*>* arrays, std::vector<int>* devs,
+                       std::string* why) {
+  KILN_CHECK(n >= 1 && handles != nullptr, "NCCL: need at least one array");
+  for (int i = 0; i < n; ++i) {
+    NDArray& a = nd(handles[i]);
+    if (a.ctx.type != DevType::kGPU) {
+      *why = "NCCL needs GPU arrays; array " + std::to_string(i) + " is on " + a.ctx.str();
+      return false;
+    }
+    if (i > 0)
+      KILN_CHECK(a.dtype == (*arrays)[0]->dtype && a.shape.size() == (*arrays)[0]->shape.size(),
+                 "NCCL: array " + std::to_string(i) + " is " + a.shape.str() + " " + dtype_name(a.dtype) + ", array 0 is " +
+                     (*arrays)[0]->shape.str() + " " + dtype_name((*arrays)[0]->dtype));
+    for (int d : *devs)
+      KILN_CHECK(d != a.ctx.id, "NCCL: arrays " + std::to_string(i) + " and another are both on " + a.ctx.str() +
+                                    "; each must be on its own GPU");
+    arrays->push_back(&a);
+    devs->push_back(a.ctx.id);
+  }
+  return true;
+}
+}  // namespace
+
+int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(done);
+  *done = 0;
+  std::vector<NDArray*> arrays;
+  std::vector<int> devs;
+  std::string why;
+  NDArray& o = nd(out);
+  if (collective_arrays(n, parts, &arrays, &devs, &why)) {
+    KILN_CHECK(o.dtype == arrays[0]->dtype && o.shape.size() == arrays[0]->shape.size(),
+               "NCCL reduce: out is " + o.shape.str() + " " + dtype_name(o.dtype) + ", the parts " + arrays[0]->shape.str() +
+                   " " + dtype_name(arrays[0]->dtype));
+    int root = -1;
+    for (int i = 0; i < n; ++i)
+      if (o.ctx.type == DevType::kGPU && devs[i] == o.ctx.id) root = i;
+    if (root < 0) {
+      why = "NCCL reduce: out is on " + o.ctx.str() + ", not on the GPU of a part";
+    } else {
+#ifdef KILN_CUDA
+      std::vector<const void*> send;
+      for (NDArray* a : arrays) send.push_back(a->data());
+      *done = cuda::nccl_reduce_sum(devs, send, o.data(), root, o.dtype, (size_t)o.shape.size(), &why) ? 1 : 0;
+#else
+      why = "NCCL not available: this build of Kiln has no CUDA support";
+#endif
+    }
+  }
+  t_string = *done ? "" : why;
+  KILN_API_END
+}
+
+int kiln_nccl_broadcast(int n, const int64_t* handles, int root, int* done) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(done);
+  *done = 0;
+  KILN_CHECK(root >= 0 && root < n, "NCCL broadcast: root " + std::to_string(root) + " out of range for " + std::to_string(n) + " arrays");
+  std::vector<NDArray*> arrays;
+  std::vector<int> devs;
+  std::string why;
+  if (collective_arrays(n, handles, &arrays, &devs, &why)) {
+#ifdef KILN_CUDA
+    std::vector<void*> bufs;
+    for (NDArray* a : arrays) bufs.push_back(a->data());
+    *done = cuda::nccl_broadcast(devs, bufs, root, arrays[0]->dtype, (size_t)arrays[0]->shape.size(), &why) ? 1 : 0;
+#else
+    why = "NCCL not available: this build of Kiln has no CUDA support";
+#endif
+  }
+  t_string = *done ? "" : why;
+  KILN_API_END
+}
+
 // ---- registry --------------------------------------------------------------------------------
 
 int kiln_op_list() {

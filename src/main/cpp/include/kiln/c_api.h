@@ -26,6 +26,13 @@ int kiln_memory_reset_peak(int dev_type, int dev_id);
 int kiln_live_handles(int64_t* out);                    // live NDArray + executor + fused-update handles
 int kiln_cuda_device_count(int* out);                   // 0 with a message string when none
 int kiln_cuda_describe();                               // string: devices or why there are none
+int kiln_nccl_describe();                               // string: NCCL version and path, or why it is not available
+/// out (=) the sum of parts[0..n) (NDArrays on n distinct GPUs, same dtype and size; out on the GPU
+/// of one of them) through NCCL. *done = 0, with the reason as the string, when NCCL cannot take
+/// the call (no CUDA build, NCCL missing, an array on the CPU): the caller sums another way.
+int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done);
+/// arrays[i] = arrays[root] for NDArrays on n distinct GPUs through NCCL; *done as above.
+int kiln_nccl_broadcast(int n, const int64_t* arrays, int root, int* done);
 
 // ---- registry -------------------------------------------------------------------------------
 int kiln_op_list();                                     // string: JSON array of op names (aliases included)

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kiln/op.h"
 
@@ -58,6 +59,20 @@ void graph_destroy(int device, void* graph) noexcept;
 /// accumulate) for a float16/bfloat16 destination.
 void low_precision_to_float(int device, void* stream, const void* src, DType st, float* dst, int64_t n);
 void float_to_low_precision(int device, void* stream, const float* src, void* dst, DType dt, int64_t n, bool accumulate);
+
+// ---- NCCL (nccl_dl.cc, opened at run time; KILN_NCCL=0 disables it) ------------------------
+
+/// "NCCL 2.x.y from <path>" or why NCCL is not available.
+std::string nccl_describe();
+/// recv (on devs[root]) = the sum of send[i] (count elements of t on devs[i], one per distinct
+/// device), through ncclReduce on each device's stream, waited for. False, with *why, when NCCL
+/// is not available or has no such type (the caller sums another way); throws KilnError for an
+/// NCCL failure or bad arguments.
+bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<const void*>& send, void* recv, int root, DType t,
+                     size_t count, std::string* why);
+/// bufs[i] (on devs[i]) = bufs[root], through ncclBroadcast; false / throws as nccl_reduce_sum.
+bool nccl_broadcast(const std::vector<int>& devs, const std::vector<void*>& bufs, int root, DType t, size_t count,
+                    std::string* why);
 
 /// Sets OpDef::gpu on every operator that has a CUDA kernel (called once at registry init).
 void register_gpu_kernels(OpRegistry& r);

@@ -155,6 +155,7 @@ void register_cast_ops(OpRegistry& r) {
     d.description = "Cast function between low precision float/FP32 used by AMP. It casts only between low precision "
                     "float/FP32 and does not do anything for other types.";
     d.params = params;
+    d.input_names_ = {"input0"};  // MXNet registers no input names for amp_cast (its monitor says input0)
     d.infer_shape = infer_same_shape;
     d.infer_type = amp_cast_infer_type;
     // a same-type cast aliases its input and copies nothing (the AMP pass casts float16 entries to float16)

@@ -52,6 +52,8 @@ public final class KVStore implements AutoCloseable {
     private final Context home = Context.cpu(0);
     private final Map<String, NDArray> store = new LinkedHashMap<>();
     private final Map<String, NDArray> merged = new LinkedHashMap<>();
+    /** {@code device} store: per key, the NCCL reduction's result on the first value's GPU. */
+    private final Map<String, NDArray> mergedOnDevice = new LinkedHashMap<>();
     private final Collective group;
     private final boolean ownsGroup;
     private final long bucketBytes;
@@ -244,7 +246,7 @@ public final class KVStore implements AutoCloseable {
             NDArray m = merged.computeIfAbsent(k, x -> NDArray.zeros(stored.shape(), stored.dtype(), home).detach());
             if (compression != null && group == null) {
                 sumCompressed(k, vs, m);
-            } else {
+            } else if (!reduceWithNccl(k, vs, stored, m)) {
                 NDArray.sumInto(vs, m);
             }
             sums.add(m);
@@ -270,10 +272,51 @@ public final class KVStore implements AutoCloseable {
         check(keys.size() == outs.size(), "pull: " + keys.size() + " keys but " + outs.size() + " output lists");
         for (int i = 0; i < keys.size(); i++) {
             NDArray stored = stored(keys.get(i), "pull");
-            for (NDArray o : outs.get(i)) {
+            List<NDArray> os = outs.get(i);
+            if (type.equals("device") && os.size() > 1 && onDistinctGpus(os, stored)) {
+                // one host-to-device copy, then NCCL spreads it over the other GPUs
+                stored.copyTo(os.get(0));
+                if (Nccl.broadcast(os, 0)) {
+                    continue;
+                }
+            }
+            for (NDArray o : os) {
                 stored.copyTo(o);
             }
         }
+    }
+
+    /** True when every array is on its own GPU and has the stored value's dtype (NCCL's case). */
+    private static boolean onDistinctGpus(List<NDArray> arrays, NDArray stored) {
+        java.util.Set<Integer> ids = new java.util.HashSet<>();
+        for (NDArray a : arrays) {
+            if (!a.context().isGpu() || a.dtype() != stored.dtype() || !ids.add(a.context().devId())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * {@code device} store with values on several GPUs: their sum through NCCL (ncclReduce onto the
+     * first value's GPU, then one copy into {@code m}). False when that does not apply or NCCL is
+     * not available; the caller then sums through host copies. For two devices the result has the
+     * same bits as that sum; for more, NCCL's summation order may differ in the last place.
+     */
+    private boolean reduceWithNccl(String key, List<NDArray> vs, NDArray stored, NDArray m) {
+        if (!type.equals("device") || vs.size() < 2 || !onDistinctGpus(vs, stored)) {
+            return false;
+        }
+        NDArray onDevice = mergedOnDevice.computeIfAbsent(key,
+                x -> NDArray.zeros(stored.shape(), stored.dtype(), vs.get(0).context()).detach());
+        if (!onDevice.context().equals(vs.get(0).context())) {
+            return false;  // the devices changed since the first push: not worth a second buffer
+        }
+        if (!Nccl.reduceSum(vs, onDevice)) {
+            return false;
+        }
+        onDevice.copyTo(m);
+        return true;
     }
 
     /** {@link #push} then {@link #pull} (MXNet's {@code pushpull}; Module's path for dense parameters). */
@@ -563,6 +606,8 @@ public final class KVStore implements AutoCloseable {
         store.clear();
         merged.values().forEach(NDArray::close);
         merged.clear();
+        mergedOnDevice.values().forEach(NDArray::close);
+        mergedOnDevice.clear();
         bucketBuffers.clear();
         gatherBuffers.clear();
         if (updater != null) {

@@ -270,7 +270,7 @@ class ParamsFileTest {
         assertTrue(e.getMessage().contains("negative"), e.getMessage());
 
         ByteBuffer b = header(1, 64);
-        b.putInt(ParamsFile.V2_MAGIC).putInt(0).putInt(1).putLong(1).putInt(1).putInt(0).putInt(12).putShort((short) 0);
+        b.putInt(ParamsFile.V2_MAGIC).putInt(0).putInt(1).putLong(1).putInt(1).putInt(0).putInt(13).putShort((short) 0);
         e = assertThrows(IllegalArgumentException.class, () -> ParamsFile.read(done(b)));
         assertTrue(e.getMessage().contains("dtype"), e.getMessage());
 

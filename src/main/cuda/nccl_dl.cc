@@ -1,0 +1,206 @@
+// NCCL opened with dlopen (libnccl.so.2, found as common/dl_search.h describes): the multi-GPU sum
+// and broadcast behind KVStore 'device'. Neither NCCL's header nor its library is needed to build;
+// we declare the few entry points we call (stable C ABI of NCCL 2.x).
+//
+// One communicator set ("clique", ncclCommInitAll) per list of devices, made on first use and kept
+// for the life of the process (as the handles of cuBLAS and cuDNN). Every collective is one NCCL
+// group call issued from the calling thread on each device's Kiln stream, then waited for, so the
+// buffers are ordered with the executors' kernels before and after it. KILN_NCCL=0 disables NCCL.
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/cuda_check.cuh"
+#include "common/dl_search.h"
+#include "kiln/cuda_api.h"
+
+namespace kiln {
+namespace cuda {
+namespace {
+
+// ---- our own declarations of the NCCL C API ---------------------------------------------------
+typedef struct ncclComm* ncclComm_t;
+typedef int ncclResult_t;  // ncclSuccess = 0
+// ncclDataType_t and ncclRedOp_t values
+enum { kNcclInt8 = 0, kNcclUint8 = 1, kNcclInt32 = 2, kNcclInt64 = 4, kNcclFloat16 = 6, kNcclFloat32 = 7,
+       kNcclFloat64 = 8, kNcclBfloat16 = 9 };
+enum { kNcclSum = 0 };
+typedef ncclResult_t (*ncclCommInitAll_fn)(ncclComm_t* comms, int ndev, const int* devlist);
+typedef ncclResult_t (*ncclReduce_fn)(const void* send, void* recv, size_t count, int datatype, int op, int root,
+                                      ncclComm_t comm, cudaStream_t stream);
+typedef ncclResult_t (*ncclBroadcast_fn)(const void* send, void* recv, size_t count, int datatype, int root,
+                                         ncclComm_t comm, cudaStream_t stream);
+typedef ncclResult_t (*ncclGroup_fn)();
+typedef const char* (*ncclGetErrorString_fn)(ncclResult_t);
+typedef ncclResult_t (*ncclGetVersion_fn)(int* version);
+
+struct Nccl {
+  std::once_flag once;
+  std::string status = "NCCL not loaded yet";  // "" when usable
+  std::string found_at;
+  int version = 0;
+  void* lib = nullptr;
+  ncclCommInitAll_fn init_all = nullptr;
+  ncclReduce_fn reduce = nullptr;
+  ncclBroadcast_fn broadcast = nullptr;
+  ncclGroup_fn group_start = nullptr;
+  ncclGroup_fn group_end = nullptr;
+  ncclGetErrorString_fn error_string = nullptr;
+  ncclGetVersion_fn get_version = nullptr;
+  std::mutex mu;  // guards cliques and serializes the collectives
+  std::map<std::vector<int>, std::vector<ncclComm_t>> cliques;
+};
+
+// Never destroyed: communicators must not be torn down after the CUDA runtime at process exit.
+Nccl& state() {
+  static Nccl* s = new Nccl();
+  return *s;
+}
+
+void load(Nccl& s) {
+  const char* off = std::getenv("KILN_NCCL");
+  if (off != nullptr && off[0] == '0') {
+    s.status = "NCCL disabled by KILN_NCCL=0";
+    return;
+  }
+  std::string where, dir, err;
+  s.lib = open_library("libnccl.so.2", &where, &dir, &err);
+  if (!s.lib) {
+    s.status = "NCCL not available: libnccl.so.2 not found (" + err + "); " + library_search_text();
+    return;
+  }
+  s.init_all = (ncclCommInitAll_fn)dlsym(s.lib, "ncclCommInitAll");
+  s.reduce = (ncclReduce_fn)dlsym(s.lib, "ncclReduce");
+  s.broadcast = (ncclBroadcast_fn)dlsym(s.lib, "ncclBroadcast");
+  s.group_start = (ncclGroup_fn)dlsym(s.lib, "ncclGroupStart");
+  s.group_end = (ncclGroup_fn)dlsym(s.lib, "ncclGroupEnd");
+  s.error_string = (ncclGetErrorString_fn)dlsym(s.lib, "ncclGetErrorString");
+  s.get_version = (ncclGetVersion_fn)dlsym(s.lib, "ncclGetVersion");
+  std::string missing;
+  if (!s.init_all) missing += " ncclCommInitAll";
+  if (!s.reduce) missing += " ncclReduce";
+  if (!s.broadcast) missing += " ncclBroadcast";
+  if (!s.group_start) missing += " ncclGroupStart";
+  if (!s.group_end) missing += " ncclGroupEnd";
+  if (!missing.empty()) {
+    s.status = "NCCL not available: " + where + " lacks" + missing;
+    return;
+  }
+  if (s.get_version) s.get_version(&s.version);
+  s.found_at = where;
+  s.status.clear();
+}
+
+Nccl& loaded() {
+  Nccl& s = state();
+  std::call_once(s.once, [&] { load(s); });
+  return s;
+}
+
+void check(Nccl& s, ncclResult_t r, const std::string& what) {
+  if (r == 0) return;
+  std::string name = s.error_string ? s.error_string(r) : "";
+  throw KilnError(what + ": " + (name.empty() ? "NCCL error" : name) + " (" + std::to_string(r) + ")");
+}
+
+bool nccl_type(DType t, int* out) {
+  switch (t) {
+    case DType::kFloat32: *out = kNcclFloat32; return true;
+    case DType::kFloat64: *out = kNcclFloat64; return true;
+    case DType::kFloat16: *out = kNcclFloat16; return true;
+    case DType::kBfloat16: *out = kNcclBfloat16; return true;
+    case DType::kInt32: *out = kNcclInt32; return true;
+    case DType::kInt64: *out = kNcclInt64; return true;
+    case DType::kInt8: *out = kNcclInt8; return true;
+    case DType::kUint8: *out = kNcclUint8; return true;
+    default: return false;
+  }
+}
+
+/// The communicators of `devs` (in that order), made on first use. Caller holds s.mu.
+const std::vector<ncclComm_t>& clique(Nccl& s, const std::vector<int>& devs) {
+  auto it = s.cliques.find(devs);
+  if (it != s.cliques.end()) return it->second;
+  std::vector<ncclComm_t> comms(devs.size(), nullptr);
+  std::string list;
+  for (int d : devs) list += (list.empty() ? "" : ",") + std::to_string(d);
+  check(s, s.init_all(comms.data(), (int)devs.size(), devs.data()), "ncclCommInitAll(gpu " + list + ")");
+  return s.cliques.emplace(devs, std::move(comms)).first->second;
+}
+
+/// Common checks; false with *why when NCCL cannot take the call (the caller falls back).
+bool usable(Nccl& s, const std::vector<int>& devs, int root, DType t, int* type, std::string* why) {
+  if (!s.status.empty()) {
+    *why = s.status;
+    return false;
+  }
+  if (devs.empty() || root < 0 || root >= (int)devs.size()) throw KilnError("NCCL: no devices, or root out of range");
+  if (std::set<int>(devs.begin(), devs.end()).size() != devs.size())
+    throw KilnError("NCCL: each array must be on a different GPU");
+  if (!nccl_type(t, type)) {
+    *why = std::string("NCCL has no type for ") + dtype_name(t);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string nccl_describe() {
+  Nccl& s = loaded();
+  if (!s.status.empty()) return s.status;
+  return "NCCL " + std::to_string(s.version / 10000) + "." + std::to_string(s.version / 100 % 100) + "." +
+         std::to_string(s.version % 100) + " from " + s.found_at;
+}
+
+bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<const void*>& send, void* recv, int root, DType t,
+                     size_t count, std::string* why) {
+  Nccl& s = loaded();
+  int type = 0;
+  if (!usable(s, devs, root, t, &type, why)) return false;
+  if (send.size() != devs.size()) throw KilnError("NCCL reduce: one buffer per device expected");
+  std::lock_guard<std::mutex> lk(s.mu);
+  const std::vector<ncclComm_t>& comms = clique(s, devs);
+  check(s, s.group_start(), "ncclGroupStart");
+  ncclResult_t first = 0;
+  for (size_t i = 0; i < devs.size(); ++i) {
+    // recv is only written on the root; the others pass their own buffer, which NCCL ignores
+    void* out = (int)i == root ? recv : const_cast<void*>(send[i]);
+    ncclResult_t r = s.reduce(send[i], out, count, type, kNcclSum, root, comms[i],
+                              static_cast<cudaStream_t>(device_stream(devs[i])));
+    if (first == 0) first = r;
+  }
+  check(s, s.group_end(), "ncclGroupEnd (reduce)");
+  check(s, first, "ncclReduce");
+  for (int d : devs) stream_synchronize(d, device_stream(d));
+  return true;
+}
+
+bool nccl_broadcast(const std::vector<int>& devs, const std::vector<void*>& bufs, int root, DType t, size_t count,
+                    std::string* why) {
+  Nccl& s = loaded();
+  int type = 0;
+  if (!usable(s, devs, root, t, &type, why)) return false;
+  if (bufs.size() != devs.size()) throw KilnError("NCCL broadcast: one buffer per device expected");
+  std::lock_guard<std::mutex> lk(s.mu);
+  const std::vector<ncclComm_t>& comms = clique(s, devs);
+  check(s, s.group_start(), "ncclGroupStart");
+  ncclResult_t first = 0;
+  for (size_t i = 0; i < devs.size(); ++i) {
+    ncclResult_t r = s.broadcast(bufs[root], bufs[i], count, type, root, comms[i],
+                                 static_cast<cudaStream_t>(device_stream(devs[i])));
+    if (first == 0) first = r;
+  }
+  check(s, s.group_end(), "ncclGroupEnd (broadcast)");
+  check(s, first, "ncclBroadcast");
+  for (int d : devs) stream_synchronize(d, device_stream(d));
+  return true;
+}
+
+}  // namespace cuda
+}  // namespace kiln
