@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kiln/kernel_common.h"
 #include "kiln/simd.h"
@@ -304,6 +305,120 @@ bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp,
     const int per = ((n + parts - 1) / parts + 63) / 64 * 64;
     const int c0 = std::min(n, t * per), c1 = std::min(n, c0 + per);
     if (c1 > c0) strided_avx512(m, c1 - c0, k, a, sa, sp, b + c0, ldb, c + c0, ldc, accumulate);
+  }
+  return true;
+}
+
+
+// ---- bfloat16 pairs, AVX512-BF16 ---------------------------------------------------------------
+//
+// vdpbf16ps multiplies two bfloat16 pairs per lane and adds both products to a float32 lane: the
+// products are exact (8-bit significands), the sums float32. A is packed into pairs along p
+// ([m][kp] 32-bit words, the odd tail paired with 0), B into [kp][n] words of the pair (B(2q, j),
+// B(2q+1, j)); then the same register blocking as strided_avx512, half the instructions per p.
+
+#define KILN_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,prefer-vector-width=512")))
+
+template <int R, int NV>
+KILN_BF16_TARGET KILN_INLINE void bf16_block(int kp, const uint32_t* ap, const uint32_t* bp, int64_t ldb, float* c,
+                                             int64_t ldc, bool accumulate, __mmask16 last) {
+  // ap: R rows of [kp] pair words, bp: [kp, >= 16 NV] pair words (row q at bp + q ldb), c: [R, 16 NV]
+  __m512 s[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NV; ++j) s[r][j] = _mm512_setzero_ps();
+  for (int q = 0; q < kp; ++q) {
+    const uint32_t* bq = bp + q * ldb;
+    __m512i bv[NV];
+    for (int j = 0; j < NV; ++j)
+      bv[j] = j == NV - 1 ? _mm512_maskz_loadu_epi32(last, bq + 16 * j) : _mm512_loadu_si512(bq + 16 * j);
+    for (int r = 0; r < R; ++r) {
+      const __m512i av = _mm512_set1_epi32((int)ap[r * kp + q]);
+      for (int j = 0; j < NV; ++j) s[r][j] = _mm512_dpbf16_ps(s[r][j], (__m512bh)av, (__m512bh)bv[j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NV; ++j) {
+      float* cp = c + r * ldc + 16 * j;  // C row r [16]
+      const __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xffff;
+      _mm512_mask_storeu_ps(cp, mk, accumulate ? _mm512_add_ps(s[r][j], _mm512_maskz_loadu_ps(mk, cp)) : s[r][j]);
+    }
+}
+
+template <int NV>
+KILN_BF16_TARGET void bf16_rows(int m, int kp, const uint32_t* ap, const uint32_t* bp, int64_t ldb, float* c, int64_t ldc,
+                                bool accumulate, __mmask16 last) {
+  constexpr int R = NV == 4 ? 6 : 8;
+  int i = 0;
+  for (; i + R <= m; i += R) bf16_block<R, NV>(kp, ap + (int64_t)i * kp, bp, ldb, c + i * ldc, ldc, accumulate, last);
+  const uint32_t* ai = ap + (int64_t)i * kp;
+  float* ci = c + i * ldc;
+  switch (m - i) {
+    case 7: bf16_block<7, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    case 6: bf16_block<6, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    case 5: bf16_block<5, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    case 4: bf16_block<4, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    case 3: bf16_block<3, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    case 2: bf16_block<2, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    case 1: bf16_block<1, NV>(kp, ai, bp, ldb, ci, ldc, accumulate, last); break;
+    default: break;
+  }
+}
+
+/// Columns [j0, j1) of C in blocks of 64, the last one masked.
+KILN_BF16_TARGET void bf16_cols(int m, int j0, int j1, int kp, const uint32_t* ap, const uint32_t* bp, int64_t ldb, float* c,
+                                int64_t ldc, bool accumulate) {
+  for (int j = j0; j < j1; j += 64) {
+    const int w = std::min(64, j1 - j), nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
+    const __mmask16 last = (__mmask16)(tail == 16 ? 0xffffu : (1u << tail) - 1);
+    switch (nv) {
+      case 4: bf16_rows<4>(m, kp, ap, bp + j, ldb, c + j, ldc, accumulate, last); break;
+      case 3: bf16_rows<3>(m, kp, ap, bp + j, ldb, c + j, ldc, accumulate, last); break;
+      case 2: bf16_rows<2>(m, kp, ap, bp + j, ldb, c + j, ldc, accumulate, last); break;
+      default: bf16_rows<1>(m, kp, ap, bp + j, ldb, c + j, ldc, accumulate, last); break;
+    }
+  }
+}
+
+bool has_avx512_bf16() {
+  static const bool yes = simd::use_avx512() && __builtin_cpu_supports("avx512bf16");
+  return yes;
+}
+
+bool gemm_bf16(int m, int n, int k, const uint16_t* a, int64_t sa, int64_t sp, const uint16_t* b, int64_t sbp, int64_t sbj,
+               float* c, int64_t ldc, bool accumulate) {
+  if (!has_avx512_bf16()) return false;
+  if (m <= 0 || n <= 0) return true;
+  if (k <= 0) {
+    if (!accumulate)
+      for (int i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return true;
+  }
+  const int kp = (k + 1) / 2;
+  std::vector<uint32_t> ap((size_t)m * kp), bp((size_t)kp * n);  // A pairs [m, kp], B pairs [kp, n]
+  for (int i = 0; i < m; ++i)
+    for (int q = 0; q < kp; ++q) {
+      const int64_t p = 2 * (int64_t)q;
+      const uint32_t lo = a[i * sa + p * sp], hi = p + 1 < k ? a[i * sa + (p + 1) * sp] : 0;
+      ap[(size_t)i * kp + q] = lo | hi << 16;
+    }
+  for (int q = 0; q < kp; ++q) {
+    const int64_t p = 2 * (int64_t)q;
+    const uint16_t* b0 = b + p * sbp;
+    const uint16_t* b1 = p + 1 < k ? b0 + sbp : nullptr;
+    uint32_t* row = bp.data() + (size_t)q * n;
+    for (int j = 0; j < n; ++j) row[j] = (uint32_t)b0[j * sbj] | (uint32_t)(b1 ? b1[j * sbj] : 0) << 16;
+  }
+  const int nt = num_threads();
+  if (omp_in_parallel() || nt <= 1 || 2.0 * m * n * k < kSplitMinFlops || n <= 64) {
+    bf16_cols(m, 0, n, kp, ap.data(), bp.data(), n, c, ldc, accumulate);
+    return true;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), parts = omp_get_num_threads();
+    const int per = ((n + parts - 1) / parts + 63) / 64 * 64;
+    const int c0 = std::min(n, t * per), c1 = std::min(n, c0 + per);
+    if (c1 > c0) bf16_cols(m, c0, c1, kp, ap.data(), bp.data(), n, c, ldc, accumulate);
   }
   return true;
 }

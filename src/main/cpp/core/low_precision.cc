@@ -74,9 +74,10 @@ class Scratch {
 #endif
   }
   float* get(int64_t n) {
-    const size_t bytes = (size_t)std::max<int64_t>(n, 1) * sizeof(float);
+    const size_t count = (size_t)std::max<int64_t>(n, 1);
     if (ctx_.ctx.type == DevType::kGPU) {
 #ifdef KILN_CUDA
+      const size_t bytes = count * sizeof(float);
       void* p = cuda::malloc(ctx_.ctx.id, bytes);
       device_.emplace_back(p, bytes);
       return (float*)p;
@@ -84,7 +85,7 @@ class Scratch {
       throw KilnError("low-precision scratch on a GPU in a build without CUDA");
 #endif
     }
-    host_.emplace_back(new float[(size_t)std::max<int64_t>(n, 1)]);
+    host_.emplace_back(new float[count]);
     return host_.back().get();
   }
   void widen(const TBlob& src, float* dst) {

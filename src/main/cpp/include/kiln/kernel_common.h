@@ -39,6 +39,16 @@ void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, 
 bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp, const float* b, int64_t ldb, float* c,
                     int64_t ldc, bool accumulate);
 
+/// C[m, n] (+= when accumulate, else =) A B for bfloat16 operands given as their bits, float32 C
+/// (rows ldc apart): A(i, p) = a[i sa + p sp], B(p, j) = b[p sbp + j sbj]. AVX512-BF16 dot products
+/// of pairs: every product exact, sums in float32 in a fixed order (pairs of p, then p ascending),
+/// the same for any thread count. Returns false, touching nothing, when the CPU lacks AVX512-BF16
+/// (or KILN_SIMD=avx2): the caller computes another way.
+bool gemm_bf16(int m, int n, int k, const uint16_t* a, int64_t sa, int64_t sp, const uint16_t* b, int64_t sbp, int64_t sbj,
+               float* c, int64_t ldc, bool accumulate);
+/// True when gemm_bf16 runs (the CPU has AVX512-BF16 and AVX-512 is in use).
+bool has_avx512_bf16();
+
 /// Calls f(T{}) with T = float or double for the dtype; other dtypes throw. Kernels compute in
 /// float32 and float64 (float64 is what the gradient checks use). Prefer this over the macro
 /// below when the body has `#pragma omp` lines (pragmas cannot appear inside macro arguments):

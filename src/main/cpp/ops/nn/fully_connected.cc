@@ -3,6 +3,7 @@
 // X is data viewed as [M, D]: flatten=True -> M = N, D = prod(data.shape[1:]);
 // flatten=False -> D = data.shape[-1], M = prod(leading dims). W is [H, D], b is [H] (or
 // [H, 1]), Y is [M, H] with H = num_hidden.
+#include "kiln/low_precision.h"
 #include "nn_ops.h"
 
 namespace kiln {
@@ -150,21 +151,92 @@ void fc_backward(int64_t M, int64_t D, int64_t H, const DT* dy, const DT* x, con
   }
 }
 
-void fc_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+// ---- bfloat16 ---------------------------------------------------------------------------------
+//
+// With AVX512-BF16 the three products run in gemm_bf16 (core/blas.cc) on the bfloat16 operands:
+// twice the multiplies per instruction of float32, every product exact, sums in float32; the bias
+// is added in float32 and each output is rounded once. Without AVX512-BF16 (and for float16) the
+// operator runs widened to float32 (kiln/low_precision.h).
+
+using bf16 = uint16_t;
+
+/// y (=|+=) x w^T + b rounded to bfloat16. x [M, D], w [H, D], b [H] or null, y [M, H]
+void fc_forward_bf16(int64_t M, int64_t D, int64_t H, const bf16* x, const bf16* w, const bf16* b, bf16* y, OpReq req) {
+  if (req == OpReq::kNullOp || M == 0 || H == 0) return;
+  const int m = blas_int(M, "FullyConnected batch"), h = blas_int(H, "num_hidden"), d = blas_int(D, "input dim");
+  std::vector<float> acc((size_t)(M * H));  // [M, H]
+  gemm_bf16(m, h, d, x, D, 1, w, 1, D, acc.data(), H, false);
+  if (b)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < H; ++j) acc[i * H + j] += bf16_to_float(b[j]);
+  float_to_low_precision(acc.data(), y, DType::kBfloat16, M * H, req == OpReq::kAddTo);
+}
+
+void fc_backward_bf16(int64_t M, int64_t D, int64_t H, const bf16* dy, const bf16* x, const bf16* w, bf16* dx, bf16* dw,
+                      bf16* db, const std::vector<OpReq>& req) {
+  // dy [M, H], x [M, D], w [H, D]; dx [M, D], dw [H, D], db [H] or null
+  const int m = blas_int(M, "FullyConnected batch"), d = blas_int(D, "input dim"), h = blas_int(H, "num_hidden");
+  // dW = dY^T X first: dx may be written in place over x
+  if (req[1] != OpReq::kNullOp && H * D > 0) {
+    std::vector<float> acc((size_t)(H * D));  // [H, D]
+    gemm_bf16(h, d, m, dy, 1, H, x, D, 1, acc.data(), D, false);
+    float_to_low_precision(acc.data(), dw, DType::kBfloat16, H * D, req[1] == OpReq::kAddTo);
+  }
+  if (db && req[2] != OpReq::kNullOp) {
+    std::vector<float> acc((size_t)H, 0.f);  // [H]
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < H; ++j) acc[j] += bf16_to_float(dy[i * H + j]);
+    float_to_low_precision(acc.data(), db, DType::kBfloat16, H, req[2] == OpReq::kAddTo);
+  }
+  // dX = dY W
+  if (req[0] != OpReq::kNullOp && M * D > 0) {
+    std::vector<float> acc((size_t)(M * D));  // [M, D]
+    gemm_bf16(m, d, h, dy, H, 1, w, D, 1, acc.data(), D, false);
+    float_to_low_precision(acc.data(), dx, DType::kBfloat16, M * D, req[0] == OpReq::kAddTo);
+  }
+}
+
+void fc_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                    const std::vector<TBlob>& out);
+void fc_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out);
+
+/// True when the call is bfloat16 and runs natively; a bfloat16 call on a CPU without AVX512-BF16
+/// is run widened to float32 here (the op declares bfloat16 native).
+bool fc_bf16(const char* op, Kernel self, const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
+             const std::vector<OpReq>& req, const std::vector<TBlob>& out, bool* handled) {
+  *handled = in[0].dtype == DType::kBfloat16;
+  if (!*handled) return false;
+  if (has_avx512_bf16()) return true;
+  call_widened(*OpRegistry::get().find(op), self, 0, ctx, a, in, req, out);
+  return false;
+}
+
+void fc_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
   const FcDims d = fc_dims(a, in[0].shape);
   const bool has_bias = !a.b("no_bias");
+  bool handled = false;
+  if (fc_bf16("FullyConnected", fc_forward_cpu, ctx, a, in, req, out, &handled))
+    return fc_forward_bf16(d.M, d.D, d.H, in[0].dptr<bf16>(), in[1].dptr<bf16>(), has_bias ? in[2].dptr<bf16>() : nullptr,
+                           out[0].dptr<bf16>(), req[0]);
+  if (handled) return;
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
     fc_forward<DT>(d.M, d.D, d.H, in[0].dptr<DT>(), in[1].dptr<DT>(), has_bias ? in[2].dptr<DT>() : nullptr,
                    out[0].dptr<DT>(), req[0]);
   });
 }
 
-void fc_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+void fc_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                      const std::vector<TBlob>& out) {
   // in: dy, x, w; out: dx, dw[, db]
   const FcDims d = fc_dims(a, in[1].shape);
   const bool has_bias = !a.b("no_bias");
+  bool handled = false;
+  if (fc_bf16("_backward_FullyConnected", fc_backward_cpu, ctx, a, in, req, out, &handled))
+    return fc_backward_bf16(d.M, d.D, d.H, in[0].dptr<bf16>(), in[1].dptr<bf16>(), in[2].dptr<bf16>(), out[0].dptr<bf16>(),
+                            out[1].dptr<bf16>(), has_bias ? out[2].dptr<bf16>() : nullptr, req);
+  if (handled) return;
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
     fc_backward<DT>(d.M, d.D, d.H, in[0].dptr<DT>(), in[1].dptr<DT>(), in[2].dptr<DT>(), out[0].dptr<DT>(),
                     out[1].dptr<DT>(), has_bias ? out[2].dptr<DT>() : nullptr, req);
@@ -193,6 +265,7 @@ void register_fully_connected(OpRegistry& r) {
   fc.output_names_ = {"output"};
   fc.infer_shape = fc_infer_shape;
   fc.cpu = fc_forward_cpu;
+  fc.native_low_precision_cpu = kNativeBfloat16;  // float16 runs widened
   fc.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
     return make_backward("_backward_FullyConnected", n, {og[0], n->inputs[0], n->inputs[1]});
   };
@@ -205,6 +278,7 @@ void register_fully_connected(OpRegistry& r) {
                           : std::vector<std::string>{"data_grad", "weight_grad", "bias_grad"};
   };
   bw.cpu = fc_backward_cpu;
+  bw.native_low_precision_cpu = kNativeBfloat16;
   bw.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{1, 0}}; };  // x -> dx
   r.add(bw);
 }
