@@ -156,6 +156,13 @@ public class MlpTrainBench {
         @Param({"1"})
         public int threads;
 
+        /**
+         * {@code float32}, or {@code amp-bf16}: the network converted by {@code Amp.convertSymbol}
+         * to bfloat16 (FullyConnected on AVX512-BF16 where the CPU has it, float32 master weights).
+         */
+        @Param({"float32"})
+        public String precision;
+
         Executor exec;
         List<dev.kiln.ndarray.NDArray[]> updates; // {weight, grad, momentum}
         Map<String, Object> sgd;
@@ -172,7 +179,11 @@ public class MlpTrainBench {
         public void setup() {
             Engine.setNumThreads(threads);
             checkEnvThreads("kiln", threads);
-            Symbol net = network();
+            Symbol net = switch (precision) {
+                case "float32" -> network();
+                case "amp-bf16" -> dev.kiln.symbol.Amp.convertSymbol(network(), DType.BFLOAT16);
+                default -> throw new IllegalArgumentException("precision " + precision + ": float32 or amp-bf16");
+            };
             Map<String, GradReq> reqs = new LinkedHashMap<>();
             for (String a : net.listArguments()) {
                 reqs.put(a, a.equals("data") || a.equals("softmax_label") ? GradReq.NULL : GradReq.WRITE);
@@ -201,7 +212,7 @@ public class MlpTrainBench {
             sgd.put("momentum", MOMENTUM);
             sgd.put("wd", 0.0);
             sgd.put("rescale_grad", 1.0); // SoftmaxOutput normalization=batch already divides by the batch
-            System.out.println("# kiln threads=" + Engine.numThreads() + " simd=" + Engine.simdIsa() + " blas="
+            System.out.println("# kiln precision=" + precision + " threads=" + Engine.numThreads() + " simd=" + Engine.simdIsa() + " blas="
                     + Engine.blasConfig());
         }
 
