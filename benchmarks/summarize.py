@@ -68,7 +68,10 @@ def load(paths):
             continue
         for r in json.loads(text):
             cls, method = r["benchmark"].rsplit(".", 2)[-2:]
-            params = ",".join(f"{k}={v}" for k, v in sorted((r.get("params") or {}).items()))
+            p = dict(r.get("params") or {})
+            if p.get("precision") == "float32":
+                del p["precision"]  # Kiln-only parameter; the peers run float32, so this pairs with them
+            params = ",".join(f"{k}={v}" for k, v in sorted(p.items()))
             m = r["primaryMetric"]
             row = rows[(cls, method, params)]
             for fork in m.get("rawData") or [[m["score"]]]:
