@@ -160,29 +160,42 @@ void check_dims(int64_t m, int64_t n, int64_t k) {
                     " k=" + std::to_string(k) + " exceed the 32-bit range of cuBLAS");
 }
 
-template <typename T, typename Fn>
-void gemm_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream_t stream, bool ta, bool tb, int64_t m,
-               int64_t n, int64_t k, T alpha, const T* a, const T* b, T beta, T* c) {
+/// The cases of gemm that need no cuBLAS call: an empty C (true), or k == 0, where C = beta C with
+/// beta 0 or 1 (true, C zeroed for 0). Throws for a bad device or another beta with k == 0.
+bool gemm_trivial(int device, cudaStream_t stream, int64_t m, int64_t n, int64_t k, double beta, void* c, size_t elem) {
   check_dims(m, n, k);
-  if (m == 0 || n == 0) return;
+  if (m == 0 || n == 0) return true;
   if (device < 0 || device >= kMaxDevices) throw KilnError("GPU gemm: bad device id " + std::to_string(device));
-  if (k == 0) {  // C = beta * C; only beta 0 and 1 occur
-    if (beta == T(0)) KILN_CUDA_CHECK(cudaMemsetAsync(c, 0, (size_t)(m * n) * sizeof(T), stream));
-    else if (beta != T(1)) throw KilnError("GPU gemm: k == 0 with beta other than 0 or 1");
-    return;
-  }
+  if (k != 0) return false;
+  if (beta == 0) KILN_CUDA_CHECK(cudaMemsetAsync(c, 0, (size_t)(m * n) * elem, stream));
+  else if (beta != 1) throw KilnError("GPU gemm: k == 0 with beta other than 0 or 1");
+  return true;
+}
+
+/// cuBLAS with the handle of `device` on `stream`, under the device's lock: f(s, h).
+template <typename F>
+void with_handle(int device, cudaStream_t stream, F&& f) {
   Cublas& s = loaded();
   if (!s.status.empty()) throw KilnError(s.status);
   std::lock_guard<std::mutex> lk(s.mu[device]);
   cublasHandle_t h = handle_for(s, device);
   check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
-  // Row-major C[m,n] = op(A) op(B) is column-major C^T[n,m] = op(B)^T op(A)^T: swap the operands.
-  // Row-major A is [m,k] (ld k) or [k,m] when ta (ld m); B is [k,n] (ld n) or [n,k] when tb (ld k).
-  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
-  check_status(s,
-               (s.*fn)(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
-                       b, ldb, a, lda, &beta, c, (int)n),
-               fname);
+  f(s, h);
+}
+
+template <typename T, typename Fn>
+void gemm_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream_t stream, bool ta, bool tb, int64_t m,
+               int64_t n, int64_t k, T alpha, const T* a, const T* b, T beta, T* c) {
+  if (gemm_trivial(device, stream, m, n, k, (double)beta, c, sizeof(T))) return;
+  with_handle(device, stream, [&](Cublas& s, cublasHandle_t h) {
+    // Row-major C[m,n] = op(A) op(B) is column-major C^T[n,m] = op(B)^T op(A)^T: swap the operands.
+    // Row-major A is [m,k] (ld k) or [k,m] when ta (ld m); B is [k,n] (ld n) or [n,k] when tb (ld k).
+    int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+    check_status(s,
+                 (s.*fn)(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
+                         b, ldb, a, lda, &beta, c, (int)n),
+                 fname);
+  });
 }
 
 template <typename T, typename Fn>
@@ -250,25 +263,15 @@ void gemm_low_precision(int device, cudaStream_t stream, bool ta, bool tb, int64
                         float alpha, const void* a, const void* b, float beta, void* c, DType t) {
   if (t != DType::kFloat16 && t != DType::kBfloat16)
     throw KilnError(std::string("GPU gemm_low_precision: ") + dtype_name(t) + " is not float16 or bfloat16");
-  check_dims(m, n, k);
-  if (m == 0 || n == 0) return;
-  if (device < 0 || device >= kMaxDevices) throw KilnError("GPU gemm: bad device id " + std::to_string(device));
-  if (k == 0) {  // C = beta * C; only beta 0 and 1 occur
-    if (beta == 0.f) KILN_CUDA_CHECK(cudaMemsetAsync(c, 0, (size_t)(m * n) * 2, stream));
-    else if (beta != 1.f) throw KilnError("GPU gemm: k == 0 with beta other than 0 or 1");
-    return;
-  }
-  Cublas& s = loaded();
-  if (!s.status.empty()) throw KilnError(s.status);
-  std::lock_guard<std::mutex> lk(s.mu[device]);
-  cublasHandle_t h = handle_for(s, device);
-  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
-  const int ct = t == DType::kFloat16 ? kCudaR16F : kCudaR16BF;
-  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);  // the operand swap of gemm_impl
-  check_status(s,
-               s.gemm_ex(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha, b,
-                         ct, ldb, a, ct, lda, &beta, c, ct, (int)n, kCublasCompute32F, kCublasGemmDefault),
-               "cublasGemmEx");
+  if (gemm_trivial(device, stream, m, n, k, beta, c, 2)) return;
+  with_handle(device, stream, [&](Cublas& s, cublasHandle_t h) {
+    const int ct = t == DType::kFloat16 ? kCudaR16F : kCudaR16BF;
+    int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);  // the operand swap of gemm_impl
+    check_status(s,
+                 s.gemm_ex(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
+                           b, ct, ldb, a, ct, lda, &beta, c, ct, (int)n, kCublasCompute32F, kCublasGemmDefault),
+                 "cublasGemmEx");
+  });
 }
 
 void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,

@@ -175,6 +175,18 @@ void small_m_nt(int m, int n, int k, float alpha, const float* a, int lda, const
 
 // ---- strided A times row-major B, AVX-512 ----------------------------------------------------
 
+/// c [R, 16 NV] (rows ldc apart) = (or +=) the accumulators s; `last` masks the final vector.
+template <int R, int NV>
+__attribute__((target("avx512f"))) KILN_INLINE void store_block(__m512 (&s)[R][NV], float* c, int64_t ldc, bool accumulate,
+                                                                __mmask16 last) {
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NV; ++j) {
+      float* cp = c + r * ldc + 16 * j;  // C row r [16]
+      const __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xffff;
+      _mm512_mask_storeu_ps(cp, mk, accumulate ? _mm512_add_ps(s[r][j], _mm512_maskz_loadu_ps(mk, cp)) : s[r][j]);
+    }
+}
+
 /// C[R rows, 16 NV cols] (+)= A B over all k: R x NV zmm accumulators; per p, NV vectors of B's row
 /// p and R broadcasts of A(i, p). `last` masks the lanes of the final vector (columns past n).
 template <int R, int NV>
@@ -192,12 +204,7 @@ KILN_SIMD_AVX512_TARGET KILN_INLINE void strided_block(int k, const float* a, in
       for (int j = 0; j < NV; ++j) s[r][j] = _mm512_fmadd_ps(av, bv[j], s[r][j]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NV; ++j) {
-      float* cp = c + r * ldc + 16 * j;  // C row r [16]
-      const __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xffff;
-      _mm512_mask_storeu_ps(cp, mk, accumulate ? _mm512_add_ps(s[r][j], _mm512_maskz_loadu_ps(mk, cp)) : s[r][j]);
-    }
+  store_block<R, NV>(s, c, ldc, accumulate, last);
 }
 
 /// All m rows of one column block of 16 NV columns: blocks of R rows (R NV + NV + 1 <= 32
@@ -336,12 +343,7 @@ KILN_BF16_TARGET KILN_INLINE void bf16_block(int kp, const uint32_t* ap, const u
       for (int j = 0; j < NV; ++j) s[r][j] = _mm512_dpbf16_ps(s[r][j], (__m512bh)av, (__m512bh)bv[j]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NV; ++j) {
-      float* cp = c + r * ldc + 16 * j;  // C row r [16]
-      const __mmask16 mk = j == NV - 1 ? last : (__mmask16)0xffff;
-      _mm512_mask_storeu_ps(cp, mk, accumulate ? _mm512_add_ps(s[r][j], _mm512_maskz_loadu_ps(mk, cp)) : s[r][j]);
-    }
+  store_block<R, NV>(s, c, ldc, accumulate, last);
 }
 
 template <int NV>
