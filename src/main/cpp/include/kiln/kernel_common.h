@@ -89,6 +89,18 @@ int num_threads();
 void set_num_threads(int n);
 /// Threads for a kernel loop doing `work` element operations: 1 below kOmpMinWork, else all.
 inline int omp_threads(int64_t work) { return work < kOmpMinWork ? 1 : std::max(1, num_threads()); }
+/// f(i) for i in [0, n), split statically over nt OpenMP threads; nt <= 1 runs inline without
+/// entering OpenMP (libgomp's `if (false)` region still costs about 0.3 us, a third of a batch-1
+/// SoftmaxOutput).
+template <typename F>
+inline void omp_for(int nt, int64_t n, const F& f) {
+  if (nt <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
 /// Process-wide CPU convolution kernel choice: 0 auto, 1 im2col + GEMM, 2 direct where it applies
 /// (ops/conv/conv_direct.cc; throws KilnError for other values).
 void set_conv_algo(int algo);

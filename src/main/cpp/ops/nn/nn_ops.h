@@ -107,8 +107,7 @@ void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner
   if (outer * K * inner == 0) return;
   const int nt = omp_threads(outer * K * inner);
   if (inner == 1) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t o = 0; o < outer; ++o) {
+    omp_for(nt, outer, [&](int64_t o) {
       const DT* xr = x + o * K;  // [K]
       DT* yr = y + o * K;        // [K]
       const bool vec = std::is_same<DT, float>::value && K >= kSoftmaxVectorK;
@@ -131,12 +130,11 @@ void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner
         const DT inv = DT(1) / sum;
         for (int64_t k = 0; k < K; ++k) yr[k] *= inv;
       }
-    }
+    });
     return;
   }
   const int64_t nchunk = (inner + kSoftmaxChunk - 1) / kSoftmaxChunk;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t t = 0; t < outer * nchunk; ++t) {
+  omp_for(nt, outer * nchunk, [&](int64_t t) {
     const int64_t o = t / nchunk, i0 = (t % nchunk) * kSoftmaxChunk;
     const int64_t w = std::min(kSoftmaxChunk, inner - i0);
     const DT* xb = x + o * K * inner + i0;  // [K, inner] (row stride inner), w columns used
@@ -162,7 +160,7 @@ void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner
       for (int64_t k = 0; k < K; ++k)
         for (int64_t j = 0; j < w; ++j) yb[k * inner + j] *= sum[j];
     }
-  }
+  });
 }
 
 /// Gradient of softmax_forward from its output y along K:
