@@ -28,6 +28,8 @@
 #        TORCH_MKLDNN=0 switch libtorch's oneDNN off (-Dbench.torch.mkldnn=false): its convolution
 #                       gave wrong values for 20 input channels on the project's machine (OpBench
 #                       check lines; README.md)
+#        OMP_WAIT_POLICY=PASSIVE|ACTIVE  one OpenMP wait policy for every engine's forks (unset:
+#                       libtorch PASSIVE, Kiln and MXNet libgomp's default; fork-jvm.sh says why)
 #        PIN=1          pin the whole run to core 0 (taskset -c 0): per-core efficiency
 #        SKIP_BUILD=1   reuse benchmarks/target/benchmarks.jar
 #        MVN_FLAGS=-o   extra Maven flags (offline once ~/.m2 is filled)
@@ -55,10 +57,13 @@ fi
 
 # MXNet only reads its thread count from the environment (OpenMP for oneDNN/OpenBLAS, one engine
 # worker thread, as shared/peers/djl does); Kiln and libtorch also get -p threads=N.
-# OMP_WAIT_POLICY=PASSIVE: libtorch mixes OpenMP with OpenBLAS's pthread pool, and spinning OpenMP
-# workers starve OpenBLAS's threads at 2 threads on this 2-core machine (shared/spec/peers.md).
-export MXNET_CPU_WORKER_NTHREADS=1
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# OpenMP wait policy per engine: forks start through fork-jvm.sh, which gives libtorch's forks
+# OMP_WAIT_POLICY=PASSIVE (it mixes OpenMP with OpenBLAS's pthread pool, and spinning OpenMP workers
+# starve OpenBLAS's threads at 2 threads on this 2-core machine; shared/spec/peers.md) and leaves
+# Kiln and MXNet at libgomp's default. OMP_WAIT_POLICY given to run.sh applies to every engine.
+export BENCH_FORK_JAVA=$(command -v "$JAVA")
+if [ -n "${OMP_WAIT_POLICY:-}" ]; then export BENCH_OMP_WAIT_ALL=$OMP_WAIT_POLICY; fi
+unset OMP_WAIT_POLICY
 # natives are extracted into private caches (the shared ~/.javacpp/cache was once emptied under a run)
 export DJL_CACHE_DIR=${DJL_CACHE_DIR:-$here/target/djl-cache}
 jvm_args="-Xmx2g -Xss8m -Dai.djl.offline=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn"
@@ -80,7 +85,7 @@ run_jmh() {
   shift 2
   mkdir -p "$(dirname "$out")"
   OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "${unset_env[@]}" "${pin[@]}" "$JAVA" -jar "$here/target/benchmarks.jar" \
-    -p threads="$t" -jvmArgsAppend "$jvm_args" -rf json -rff "$out" "$@" 2>&1 | tee "$out.log"
+    -p threads="$t" -jvm "$here/fork-jvm.sh" -jvmArgsAppend "$jvm_args" -rf json -rff "$out" "$@" 2>&1 | tee "$out.log"
 }
 
 if [ -z "$SUITE" ]; then

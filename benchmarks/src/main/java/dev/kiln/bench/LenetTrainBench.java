@@ -184,6 +184,8 @@ public class LenetTrainBench {
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public void libtorchStep(TorchState s) {
         s.step.run();
     }

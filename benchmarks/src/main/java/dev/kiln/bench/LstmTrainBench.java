@@ -139,6 +139,7 @@ public class LstmTrainBench {
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public void libtorchStep(TorchState s) {
         s.step.run();
     }

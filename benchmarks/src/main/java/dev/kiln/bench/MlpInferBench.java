@@ -211,6 +211,8 @@ public class MlpInferBench {
     }
 
     @Benchmark
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public Object libtorch(TorchState s) {
         return s.run();
     }

@@ -458,12 +458,16 @@ public class MlpTrainBench {
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public void libtorch(TorchState s) {
         s.run(false, false);
     }
 
     @Benchmark
     @OperationsPerInvocation(BATCH)
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public void libtorchStep(TorchState s) {
         s.run(true, false);
     }

@@ -166,6 +166,8 @@ public class NetBench {
     }
 
     @Benchmark
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public void libtorch(TorchState s) {
         s.run(s.step::forward, s.step::forwardBackward, s.step::run);
     }

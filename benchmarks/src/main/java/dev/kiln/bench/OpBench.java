@@ -655,6 +655,8 @@ public class OpBench {
     }
 
     @Benchmark
+    @Fork(value = 1, jvmArgsPrepend = "-Dbench.omp.wait=PASSIVE", jvmArgsAppend = {"-Xmx2g", "-Xss8m", "-Dai.djl.offline=true",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
     public void libtorch(TorchOp s) {
         s.call.run();
     }
