@@ -69,7 +69,7 @@ KILN_INLINE float lane_sum(Floats4 v) { return lane_sum(__builtin_shufflevector(
 KILN_INLINE float lane_sum(Floats8 v) {
   return lane_sum(__builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7));
 }
-KILN_INLINE float lane_sum(Floats16 v) {
+KILN_INLINE float lane_sum(const Floats16& v) {
   return lane_sum(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
 }
@@ -86,7 +86,7 @@ KILN_INLINE Floats<W> load(const float* p) {
 /// The lane sums of four vectors at once, {sum a0, sum a1, sum a2, sum a3}: each level adds the
 /// two halves of every group, two vectors per shuffle, so four sums cost 5 adds where four
 /// separate trees cost 16 (batch-1 FullyConnected: 512 columns a layer, 7% of its time).
-KILN_INLINE Floats4 lane_sums4(Floats16 a0, Floats16 a1, Floats16 a2, Floats16 a3) {
+KILN_INLINE Floats4 lane_sums4(const Floats16& a0, const Floats16& a1, const Floats16& a2, const Floats16& a3) {
   const Floats16 t01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
                        __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
   const Floats16 t23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
@@ -97,7 +97,7 @@ KILN_INLINE Floats4 lane_sums4(Floats16 a0, Floats16 a1, Floats16 a2, Floats16 a
   const Floats8 v = __builtin_shufflevector(u, u, 0, 1, 4, 5, 8, 9, 12, 13) + __builtin_shufflevector(u, u, 2, 3, 6, 7, 10, 11, 14, 15);
   return __builtin_shufflevector(v, v, 0, 2, 4, 6) + __builtin_shufflevector(v, v, 1, 3, 5, 7);
 }
-KILN_INLINE Floats4 lane_sums4(Floats8 a0, Floats8 a1, Floats8 a2, Floats8 a3) {
+KILN_INLINE Floats4 lane_sums4(const Floats8& a0, const Floats8& a1, const Floats8& a2, const Floats8& a3) {
   const Floats8 t01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11) + __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);
   const Floats8 t23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11) + __builtin_shufflevector(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);
   const Floats8 u = __builtin_shufflevector(t01, t23, 0, 1, 4, 5, 8, 9, 12, 13) + __builtin_shufflevector(t01, t23, 2, 3, 6, 7, 10, 11, 14, 15);
