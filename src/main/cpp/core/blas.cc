@@ -107,9 +107,9 @@ KILN_INLINE Floats4 lane_sums4(const Floats8& a0, const Floats8& a1, const Float
 /// C[MB rows, NB cols] block: c[i, j] = alpha * dot(a_i, b_j) + beta * c[i, j] (beta == 0: c not read).
 /// a [MB, k] rows lda apart, b [NB, k] rows ldb apart, c rows ldc apart; MB * NB vector accumulators.
 /// next (or null): the following block of B (NB rows ldb apart), fetched into cache a line per row
-/// of this block's, in memory order, while this block computes. On the project's 1 MiB-L2 AVX-512
-/// machine that reads B from L3 at 93 GB/s where no prefetch gives 91 and a prefetch 512 bytes
-/// ahead in each row 75-80 (batch-1 MLP layers, B 64-byte aligned).
+/// of this block's, in memory order, while this block computes: the scheme gemv_nt_avx512 measured
+/// best at one row (93 GB/s from L3 where no prefetch gives 91 and a prefetch 512 bytes ahead in
+/// each row 75-80, on the project's 1 MiB-L2 AVX-512 machine); not timed separately at 2-8 rows.
 template <int W, int MB, int NB>
 KILN_INLINE void small_block(int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta, float* c,
                              int ldc, const float* next) {
@@ -223,12 +223,7 @@ KILN_SIMD_AVX512_TARGET void gemv_nt_avx512(int n0, int n1, int k, float alpha, 
       s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, b2 + kv), av, s2);
       s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, b3 + kv), av, s3);
     }
-    Floats16 v0, v1, v2, v3;
-    std::memcpy(&v0, &s0, 64);
-    std::memcpy(&v1, &s1, 64);
-    std::memcpy(&v2, &s2, 64);
-    std::memcpy(&v3, &s3, 64);
-    const Floats4 d = lane_sums4(v0, v1, v2, v3);
+    const Floats4 d = lane_sums4((Floats16)s0, (Floats16)s1, (Floats16)s2, (Floats16)s3);
     for (int q = 0; q < 4; ++q) c[j + q] = beta == 0.f ? alpha * d[q] : alpha * d[q] + beta * c[j + q];
   }
   for (; j < n1; ++j) {
@@ -236,9 +231,7 @@ KILN_SIMD_AVX512_TARGET void gemv_nt_avx512(int n0, int n1, int k, float alpha, 
     __m512 s = _mm512_setzero_ps();
     for (int p = 0; p < kv; p += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(bj + p), _mm512_loadu_ps(a + p), s);
     if (tail) s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, bj + kv), _mm512_maskz_loadu_ps(tail, a + kv), s);
-    Floats16 v;
-    std::memcpy(&v, &s, 64);
-    const float d = lane_sum(v);
+    const float d = lane_sum((Floats16)s);
     c[j] = beta == 0.f ? alpha * d : alpha * d + beta * c[j];
   }
 }

@@ -95,7 +95,7 @@ int64_t fc_forward_scratch(int64_t M, int64_t D, int64_t H) { return fc_forward_
 /// The float32 forward on Kiln's strided GEMM, as y^T [H, M] = W [H, D] x^T [D, M]: x is transposed
 /// into scratch, the bias seeds y^T's rows, and y^T is transposed back (added under kAddTo).
 /// OpenBLAS packs W on every call; this reads it in place (OpBench, batch 128, 1 thread, on the
-/// project's 1 MiB-L2 AVX-512 machine: 784 -> 512 1,090 -> 996 us, 512 -> 512 709 -> 678 us, the
+/// project's 1 MiB-L2 AVX-512 machine: 784 -> 512 1,085 -> 927 us, 512 -> 512 719 -> 608 us, the
 /// two AVX-512 transposes included). Each element is one chain of D FMAs in order, whatever M.
 /// scratch: fc_forward_scratch(M, D, H) floats.
 void fc_forward_strided(int64_t M, int64_t D, int64_t H, const float* x, const float* w, const float* b, float* y,
@@ -115,13 +115,14 @@ void fc_forward_strided(int64_t M, int64_t D, int64_t H, const float* x, const f
     for (int64_t j = 0; j < H; ++j) y[i * H + j] += yt[j * M + i];
 }
 
-/// y (=|+=) x w^T + b. scratch: fc_forward_scratch(M, D, H) floats, or null (then OpenBLAS).
+/// y (=|+=) x w^T + b. scratch: fc_forward_scratch(M, D, H) floats where that is not 0 (float32 on
+/// the strided GEMM), else null (then OpenBLAS).
 template <typename DT>
 void fc_forward(int64_t M, int64_t D, int64_t H, const DT* x, const DT* w, const DT* b, DT* y, OpReq req, void* scratch) {
   // x [M, D], w [H, D], b [H] or null, y [M, H]
   if (req == OpReq::kNullOp || M == 0 || H == 0) return;
   if constexpr (std::is_same<DT, float>::value) {
-    if (scratch != nullptr && fc_forward_on_strided(M, D, H)) {
+    if (scratch != nullptr) {
       fc_forward_strided(M, D, H, x, w, b, y, req == OpReq::kAddTo, static_cast<float*>(scratch));
       return;
     }
