@@ -116,6 +116,14 @@ const char* kCnn = R"J({"nodes":[
  {"op":"SoftmaxOutput","name":"softmax","inputs":[[14,0,0],[15,0,0]]}],
  "arg_nodes":[0,1,2,4,5,6,7,12,13,15],"heads":[[16,0,0]]})J";
 
+// One 3x3 convolution with 16 input and 32 output channels (the Winograd kernels' shapes).
+const char* kConv16 = R"J({"nodes":[
+ {"op":"null","name":"data","inputs":[]},
+ {"op":"null","name":"conv_weight","inputs":[]},
+ {"op":"null","name":"conv_bias","inputs":[]},
+ {"op":"Convolution","name":"conv","attrs":{"kernel":"(3, 3)","pad":"(1, 1)","num_filter":"32"},"inputs":[[0,0,0],[1,0,0],[2,0,0]]}],
+ "arg_nodes":[0,1,2],"heads":[[3,0,0]]})J";
+
 struct Net {
   std::vector<int64_t> args, grads, aux;
   std::vector<int> reqs;
@@ -328,6 +336,54 @@ void test_cnn() {
     Net m = bind(kCnn, {{2, 1, 8, 8}, {4, 1, 3, 3}, {4}, {4}, {4}, {10, 64}, {10}, {2}}, {{4}, {4}}, 3);
     OK(kiln_exec_forward(m.exec, 0));
     m.free_all();
+  }
+  OK(kiln_set_conv_algo(0));
+}
+
+// The convolution under im2col (1), Winograd F(2x2) (3) and F(4x4) (4): forward and backward with
+// one head gradient at 1 and 2 threads give the same output and gradients up to rounding.
+void test_winograd() {
+  std::vector<std::vector<float>> ref;
+  for (int threads : {1, 2}) {
+    OK(kiln_set_num_threads(threads));
+    for (int algo : {1, 3, 4}) {
+      OK(kiln_set_conv_algo(algo));
+      const std::vector<std::vector<int64_t>> shapes = {{2, 16, 9, 7}, {32, 16, 3, 3}, {32}};
+      std::vector<int64_t> args, grads;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        args.push_back(make(shapes[i]));
+        grads.push_back(make(shapes[i]));
+        OK(kiln_nd_random(args.back(), 0, -1, 1, (int64_t)(11 + i)));
+      }
+      const int reqs[3] = {1, 1, 1};
+      int64_t ex = 0, head = make({2, 32, 9, 7});
+      OK(kiln_nd_random(head, 0, -1, 1, 21));
+      OK(kiln_exec_bind(kConv16, 1, 0, 3, args.data(), grads.data(), reqs, 0, nullptr, "{}", &ex));
+      OK(kiln_exec_forward(ex, 1));
+      OK(kiln_exec_backward(ex, 1, &head));
+      int64_t outs[2];
+      int n = 0;
+      OK(kiln_exec_outputs(ex, 2, outs, &n));
+      std::vector<std::vector<float>> got = {read(outs[0]), read(grads[0]), read(grads[1]), read(grads[2])};
+      OK(kiln_nd_free(outs[0]));
+      if (ref.empty()) ref = got;
+      for (size_t k = 0; k < got.size(); ++k) {
+        double scale = 1, err = 0;
+        for (size_t i = 0; i < got[k].size(); ++i) {
+          scale = std::max(scale, (double)std::fabs(ref[k][i]));
+          err = std::max(err, (double)std::fabs(got[k][i] - ref[k][i]));
+        }
+        CHECK(got[k].size() == ref[k].size() && err <= 1e-4 * scale,
+              "conv algo " + std::to_string(algo) + " threads " + std::to_string(threads) + " array " + std::to_string(k) +
+                  ": error " + std::to_string(err) + " of scale " + std::to_string(scale));
+      }
+      OK(kiln_exec_free(ex));
+      OK(kiln_nd_free(head));
+      for (size_t i = 0; i < args.size(); ++i) {
+        OK(kiln_nd_free(args[i]));
+        OK(kiln_nd_free(grads[i]));
+      }
+    }
   }
   OK(kiln_set_conv_algo(0));
 }
@@ -583,6 +639,7 @@ int main() {
   test_ndarray();
   test_mlp();
   test_cnn();
+  test_winograd();
   for (int t : {1, 2}) {
     OK(kiln_set_num_threads(t));
     test_threads();

@@ -23,6 +23,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kiln/avx512.h"
 #include "kiln/kernel_common.h"
 #include "kiln/simd.h"
 
@@ -408,36 +409,11 @@ bool gemm_strided_a(int m, int n, int k, const float* a, int64_t sa, int64_t sp,
 
 namespace {
 
-// GCC 12's _mm512_undefined_ps initializes itself from itself, which -Wmaybe-uninitialized reports
-// at every shuffle intrinsic below (a known false positive; the lanes are all overwritten).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-/// A 16 x 16 tile: dst rows [0, 16) (ldd apart) = columns of src rows [0, 16) (lds apart). Three
-/// rounds of shuffles: pairs of rows interleaved, 2 x 2 blocks of those (each 128-bit lane now
-/// holds a transposed 4 x 4), then the 4 x 4 grid of 128-bit lanes transposed in two steps.
+/// A 16 x 16 tile: dst rows [0, 16) (ldd apart) = columns of src rows [0, 16) (lds apart).
 KILN_SIMD_AVX512_TARGET KILN_INLINE void transpose_tile16(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  __m512 r[16], t[16];
+  __m512 r[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);  // src row i [16]
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 8; ++i) {
-    const int a = (i / 4) * 8 + i % 4;  // rows a and a + 4
-    t[a] = _mm512_shuffle_f32x4(r[a], r[a + 4], 0x88);
-    t[a + 4] = _mm512_shuffle_f32x4(r[a], r[a + 4], 0xDD);
-  }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-  }
+  simd::transpose16(r);
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);  // dst row i [16]
 }
 
@@ -448,8 +424,6 @@ KILN_SIMD_AVX512_TARGET void transpose_avx512(const float* src, int64_t rows, in
   for (int64_t i = 0; i < rows; ++i)  // the right edge of the tiled rows, then the rows below them
     for (int64_t j = i < R ? C : 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
 }
-
-#pragma GCC diagnostic pop
 
 }  // namespace
 

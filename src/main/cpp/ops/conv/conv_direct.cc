@@ -31,8 +31,9 @@ std::atomic<int> g_algo{conv::kConvAuto};
 }  // namespace
 
 void set_conv_algo(int algo) {
-  KILN_CHECK(algo >= conv::kConvAuto && algo <= conv::kConvWinograd,
-             "convolution algorithm must be 0 (auto), 1 (im2col + GEMM), 2 (direct) or 3 (Winograd), got " +
+  KILN_CHECK(algo >= conv::kConvAuto && algo <= conv::kConvWinograd4,
+             "convolution algorithm must be 0 (auto), 1 (im2col + GEMM), 2 (direct), 3 (Winograd F(2x2, 3x3)) or 4 "
+             "(Winograd F(4x4, 3x3)), got " +
                  std::to_string(algo));
   g_algo.store(algo);
 }
@@ -58,7 +59,7 @@ bool direct_supported(const Geo& g) {
 
 bool use_direct(const Geo& g, bool weight_grad) {
   const int a = g_algo.load();
-  if (a == kConvIm2col || a == kConvWinograd || !direct_supported(g)) return false;
+  if (a == kConvIm2col || a == kConvWinograd || a == kConvWinograd4 || !direct_supported(g)) return false;
   if (a == kConvDirect) return true;
   return !weight_grad && g.C * g.k[1] * g.k[2] <= kDirectMaxTaps;
 }

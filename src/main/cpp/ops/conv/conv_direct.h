@@ -7,8 +7,9 @@ namespace kiln {
 namespace conv {
 
 /// Values of kiln::set_conv_algo (kernel_common.h; thread-safe). kConvDirect and kConvWinograd
-/// still fall back to im2col where their kernels do not apply (direct_supported, winograd_supported).
-enum ConvAlgo { kConvAuto = 0, kConvIm2col = 1, kConvDirect = 2, kConvWinograd = 3 };
+/// still fall back to im2col where their kernels do not apply (direct_supported, winograd_supported);
+/// kConvWinograd4 (F(4x4, 3x3)) to F(2x2, 3x3), then im2col.
+enum ConvAlgo { kConvAuto = 0, kConvIm2col = 1, kConvDirect = 2, kConvWinograd = 3, kConvWinograd4 = 4 };
 
 /// The direct kernels apply: AVX-512 CPU, float32 (checked by the caller), one group, 1-D/2-D,
 /// stride 1, dilation 1 (any padding).

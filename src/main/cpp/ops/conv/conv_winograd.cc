@@ -318,10 +318,26 @@ bool winograd_supported(const Geo& g, WinogradPass pass) {
   return shape && (pass != kWinogradData || (g.p[1] <= 2 && g.p[2] <= 2));
 }
 
+bool use_winograd4(const Geo& g, WinogradPass pass) {
+  const int a = conv_algo();
+  if (!winograd4_supported(g, pass)) return false;
+  if (a == kConvWinograd4) return true;
+  if (a != kConvAuto) return false;
+  // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, Zen 4, ms, im2col / F(2x2) /
+  // F(4x4)): 32x32 x 64 forward 25.8 / 21.5 / 8.2, data grad 26.4 / 21.2 / 8.2, weight grad
+  // 29.9 / 39.4 / 8.4; 16x16 x 128 23.9 / 18.1 / 7.7, 23.2 / 17.8 / 7.4, 16.0 / 22.9 / 7.8; 8x8 x 256
+  // 23.5 / 18.2 / 9.7, 22.7 / 18.4 / 9.3, 15.5 / 16.1 / 9.9; 4x4 x 512 24.1 / 26.2 / 13.1,
+  // 29.2 / 26.0 / 12.7, 15.5 / 16.8 / 12.9. Every pass wins where the 6x6 tiles do at most half the
+  // multiplies of a direct convolution (36 per tile against 9 per output pixel): images of 3x3 and
+  // up except 5x5 (four tiles, mostly padding), which stay with F(2x2) or im2col.
+  const int64_t tiles = ((g.Q[1] + 3) / 4) * ((g.Q[2] + 3) / 4);
+  return 36 * tiles * 2 <= 9 * g.Q[1] * g.Q[2];
+}
+
 bool use_winograd(const Geo& g, WinogradPass pass) {
   const int a = conv_algo();
-  if (!winograd_supported(g, pass)) return false;
-  if (a == kConvWinograd) return true;
+  if (!winograd_supported(g, pass) || use_winograd4(g, pass)) return false;
+  if (a == kConvWinograd || a == kConvWinograd4) return true;
   if (a != kConvAuto || g.C < kWinogradMinChannels || g.O < kWinogradMinChannels) return false;
   // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, Zen 5, OpenBLAS's Cooperlake
   // kernels, ms: im2col / Winograd with OpenBLAS's GEMM / Winograd with Kiln's strided GEMM;

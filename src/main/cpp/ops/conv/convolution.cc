@@ -95,6 +95,9 @@ void conv_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>
   float_switch(in[0].dtype, [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same<T, float>::value) {
+      if (use_winograd4(g, kWinogradForward))
+        return conv_winograd4_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
+                                      c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
       if (use_winograd(g, kWinogradForward))
         return conv_winograd_forward(ctx, g, in[0].dptr<float>(), in[1].dptr<float>(),
                                      c.no_bias ? nullptr : in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
@@ -117,7 +120,10 @@ void conv_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
     const T* dy = in[0].dptr<T>();
     bool weight_done = false;  // by a float32 kernel (Winograd or direct) instead of im2col + GEMM
     if constexpr (std::is_same<T, float>::value) {
-      if (use_winograd(g, kWinogradWeight)) {
+      if (use_winograd4(g, kWinogradWeight)) {
+        weight_done = true;
+        conv_winograd4_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
+      } else if (use_winograd(g, kWinogradWeight)) {
         weight_done = true;
         conv_winograd_backward_weight(ctx, g, dy, in[1].dptr<float>(), out[1].dptr<float>(), req[1]);
       } else if (use_direct(g, true)) {
@@ -128,6 +134,8 @@ void conv_backward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
     if (!weight_done) conv_backward_weight<T>(ctx, g, dy, in[1].dptr<T>(), out[1].dptr<T>(), req[1]);
     if (!c.no_bias) bias_backward<T>(g.N, g.O, g.out_size(), dy, out[2].dptr<T>(), req[2]);
     if constexpr (std::is_same<T, float>::value) {
+      if (use_winograd4(g, kWinogradData))
+        return conv_winograd4_backward_data(ctx, g, dy, in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
       if (use_winograd(g, kWinogradData))
         return conv_winograd_backward_data(ctx, g, dy, in[2].dptr<float>(), out[0].dptr<float>(), req[0]);
     }
@@ -144,7 +152,7 @@ size_t conv_workspace(const Attrs& a, const std::vector<Shape>& in, const std::v
   if (!data.known() || !outp.known() || data.ndim() != c.nsp + 2 || outp.ndim() != c.nsp + 2) return 0;
   const Geo g = conv_geo(c, data, outp);
   return std::max({conv_workspace_bytes(g, backward), direct_workspace_bytes(g, backward),
-                   winograd_workspace_bytes(g, backward)});
+                   winograd_workspace_bytes(g, backward), winograd4_workspace_bytes(g, backward)});
 }
 
 }  // namespace

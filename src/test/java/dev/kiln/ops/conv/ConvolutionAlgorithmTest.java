@@ -26,6 +26,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The Winograd F(2x2, 3x3) kernels (forward and data gradient) and the direct AVX-512 convolution
@@ -179,28 +181,35 @@ class ConvolutionAlgorithmTest {
         c.add(new Case("thin (falls back under auto)", s(2, 3, 6, 6), 4, s(3, 3), s(1, 1)));
         c.add(new Case("many tiles", s(5, 16, 33, 31), 16, s(3, 3), s(1, 1)));
         c.add(new Case("resnet 8x8 stage, 70 filters", s(2, 32, 8, 8), 70, s(3, 3), s(1, 1)));
+        c.add(new Case("64 channels, partial tiles", s(3, 64, 11, 6), 48, s(3, 3), s(1, 1)));
+        c.add(new Case("32 to 80 channels, wide rows, no padding", s(2, 32, 7, 38), 80, s(3, 3), s(0, 0)));
+        c.add(new Case("3x3 output, 4x4 tiles, pad 2", s(2, 48, 1, 1), 32, s(3, 3), s(2, 2)));
         return c;
     }
 
     @TestFactory
     Stream<DynamicTest> winogradEqualsIm2col() {
-        return againstIm2col(winogradCases(), List.of(ConvAlgorithm.WINOGRAD, ConvAlgorithm.AUTO),
+        return againstIm2col(winogradCases(), List.of(ConvAlgorithm.WINOGRAD, ConvAlgorithm.WINOGRAD4, ConvAlgorithm.AUTO),
                 ConvolutionAlgorithmTest::assertCloseToScale);
     }
 
-    @Test
-    void winogradForwardMatchesMxnet() {
-        Engine.setConvolutionAlgorithm(ConvAlgorithm.WINOGRAD);
+    @ParameterizedTest
+    @EnumSource(value = ConvAlgorithm.class, names = {"WINOGRAD", "WINOGRAD4"})
+    void winogradForwardMatchesMxnet(ConvAlgorithm algo) {
+        Engine.setConvolutionAlgorithm(algo);
         ConvTesting.checkAgainstMxnet("Convolution", a("kernel", "(3, 3)", "num_filter", "16", "pad", "(1, 1)"),
                 s(2, 16, 9, 7), s(16, 16, 3, 3), s(16));
         ConvTesting.checkAgainstMxnet("Convolution", a("kernel", "(3, 3)", "num_filter", "20", "no_bias", "True"),
                 s(1, 18, 6, 6), s(20, 18, 3, 3));
+        ConvTesting.checkAgainstMxnet("Convolution", a("kernel", "(3, 3)", "num_filter", "32", "pad", "(1, 1)"),
+                s(2, 64, 10, 9), s(32, 64, 3, 3), s(32));
     }
 
     /** Central differences of f = sum(h * conv(x, w)) against the Winograd data and weight gradients (conv is linear in each: only rounding remains). */
-    @Test
-    void winogradGradientsMatchNumericDifferences() {
-        Engine.setConvolutionAlgorithm(ConvAlgorithm.WINOGRAD);
+    @ParameterizedTest
+    @EnumSource(value = ConvAlgorithm.class, names = {"WINOGRAD", "WINOGRAD4"})
+    void winogradGradientsMatchNumericDifferences(ConvAlgorithm algo) {
+        Engine.setConvolutionAlgorithm(algo);
         Symbol conv = Symbol.create("Convolution", "c", a("kernel", "(3, 3)", "num_filter", "16", "pad", "(1, 1)", "no_bias", "True"),
                 null, Symbol.variable("data"));
         long[] xs = s(2, 16, 5, 6);
