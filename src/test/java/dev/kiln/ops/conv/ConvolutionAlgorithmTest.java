@@ -184,6 +184,7 @@ class ConvolutionAlgorithmTest {
         c.add(new Case("64 channels, partial tiles", s(3, 64, 11, 6), 48, s(3, 3), s(1, 1)));
         c.add(new Case("32 to 80 channels, wide rows, no padding", s(2, 32, 7, 38), 80, s(3, 3), s(0, 0)));
         c.add(new Case("3x3 output, 4x4 tiles, pad 2", s(2, 48, 1, 1), 32, s(3, 3), s(2, 2)));
+        c.add(new Case("several chunks of 4x4 tiles", s(4, 64, 32, 30), 64, s(3, 3), s(1, 1)));
         return c;
     }
 
