@@ -71,18 +71,19 @@ struct W4Geo {
   size_t data_per_thread() const { return (size_t)(36 * chunk() * (Ci + Co)) + rows_floats(); }
   /// Weight gradient over several chunks, per thread: V, dM, P and a private dU [36][Ci][Co]. In
   /// one chunk (few tiles, which come with many channels: ResNet's 4x4 x 512 layers) the chunk's V,
-  /// dM and P are shared and each thread takes blocks of kWeightBlock output channels with a
-  /// dU [36][Ci][kWeightBlock] (4.7 MB instead of 37.7 MB at 512 channels).
-  static constexpr int64_t kWeightBlock = 64;
-  bool weight_blocked() const { return chunks() == 1; }
-  int64_t weight_blocks() const { return (Co + kWeightBlock - 1) / kWeightBlock; }
-  size_t weight_shared() const { return weight_blocked() ? data_per_thread() : 0; }
-  size_t weight_per_thread() const {
-    return weight_blocked() ? (size_t)(36 * Ci * kWeightBlock) : data_per_thread() + weights();
-  }
-  int weight_threads() const {
-    return weight_blocked() ? (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), weight_blocks())) : threads();
-  }
+  /// dM and P are shared and each thread takes blocks of kBlock output channels with a
+  /// dU [36][Ci][kBlock] (4.7 MB instead of 37.7 MB at 512 channels).
+  static constexpr int64_t kBlock = 64;
+  bool blocked() const { return chunks() == 1; }
+  int64_t blocks() const { return (Co + kBlock - 1) / kBlock; }
+  int blocked_threads() const { return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), blocks())); }
+  /// Forward / data gradient in one chunk: V and P shared, U [36][Ci][kBlock], M [36][T][kBlock]
+  /// and Q per thread.
+  size_t blocked_shared() const { return (size_t)(36 * chunk() * Ci) + rows_floats(); }
+  size_t blocked_per_thread() const { return (size_t)(36 * kBlock * (Ci + chunk())) + rows_floats(); }
+  size_t weight_shared() const { return blocked() ? data_per_thread() : 0; }
+  size_t weight_per_thread() const { return blocked() ? (size_t)(36 * Ci * kBlock) : data_per_thread() + weights(); }
+  int weight_threads() const { return blocked() ? blocked_threads() : threads(); }
 };
 
 W4Geo forward_geo(const Geo& g) { return {g.N, g.C, g.O, g.D[1], g.D[2], g.Q[1], g.Q[2], g.p[1], g.p[2]}; }
@@ -273,16 +274,17 @@ W4_TARGET void transform_input(const W4Geo& wg, const float* in, const std::vect
   }
 }
 
-/// out (=|+=) A^T M A (+ bias) for tiles t0 .. t0+tc, from M [36][ldm][Co]; parts of tiles outside
-/// out [N, Co, OH, OW] are dropped.
-W4_TARGET void transform_output(const W4Geo& wg, const float* M, const float* bias, const std::vector<Segment>& segs,
-                                int64_t ldm, bool add, float* out, float* Q) {
-  const int64_t ldq = wg.row_len(), step = ldm * wg.Co;
-  for (int64_t o0 = 0; o0 < wg.Co; o0 += 16) {
+/// out (=|+=) A^T M A (+ bias) for the segments' tiles and output channels ob .. ob+nb, from M
+/// [36][ldm][ldc] holding those channels in its first nb columns; parts of tiles outside out
+/// [N, Co, OH, OW] are dropped.
+W4_TARGET void transform_output(const W4Geo& wg, const float* M, int64_t ldc, int64_t ob, int64_t nb, const float* bias,
+                                const std::vector<Segment>& segs, int64_t ldm, bool add, float* out, float* Q) {
+  const int64_t ldq = wg.row_len(), step = ldm * ldc;
+  for (int64_t o0 = ob; o0 < ob + nb; o0 += 16) {
     const __m512 b = bias ? _mm512_loadu_ps(bias + o0) : _mm512_setzero_ps();
     for (const Segment& sg : segs) {
       for (int64_t t = 0; t < sg.cnt; ++t) {
-        const float* m = M + (sg.k + t) * wg.Co + o0;  // M[xi][k + t][o0 ..] at m + xi * step
+        const float* m = M + (sg.k + t) * ldc + (o0 - ob);  // M[xi][k + t][o0 - ob ..] at m + xi * step
         __m512 u[4][6], col[6], y[4];
         for (int j = 0; j < 6; ++j) {  // A^T m, one column at a time
           for (int i = 0; i < 6; ++i) col[i] = _mm512_loadu_ps(m + (i * 6 + j) * step);
@@ -341,13 +343,15 @@ W4_TARGET W4_INLINE __m512 gather16(__m512i idx, const float* p) {
   return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)0xffff, idx, p, 4);
 }
 
-/// U[xi][ci][..] [36][Ci][Co] = G g G^T for the filters of input channel ci; flip: the data
+/// U [36][Ci][ldu] columns 0 .. nb = G g G^T for the filters of input channel ci and output channels
+/// ob .. ob+nb; flip: the data
 /// gradient's filters g'[ci][co] = rot180(w[ci][co]) of w [Ci, Co, 3, 3] (the forward's w is
 /// [Co, Ci, 3, 3]). 16 output channels per vector, their taps gathered.
-W4_TARGET void transform_weights_row(const W4Geo& wg, const float* w, bool flip, int64_t ci, float* U) {
+W4_TARGET void transform_weights_row(const W4Geo& wg, const float* w, bool flip, int64_t ob, int64_t nb, int64_t ldu,
+                                     int64_t ci, float* U) {
   const __m512i idx = lane_offsets(flip ? 9 : wg.Ci * 9);  // taps of output channels o0 + l
-  const int64_t step = wg.Ci * wg.Co;
-  for (int64_t o0 = 0; o0 < wg.Co; o0 += 16) {
+  const int64_t step = wg.Ci * ldu;
+  for (int64_t o0 = ob; o0 < ob + nb; o0 += 16) {
     const float* f = flip ? w + (ci * wg.Co + o0) * 9 : w + (o0 * wg.Ci + ci) * 9;  // output channel o0's 3x3 taps
     __m512 g[3][3], t[6][3], col[3], y[6], row[3];
     for (int i = 0; i < 3; ++i)
@@ -357,8 +361,8 @@ W4_TARGET void transform_weights_row(const W4Geo& wg, const float* w, bool flip,
       g6(col, y);
       for (int i = 0; i < 6; ++i) t[i][j] = y[i];
     }
-    float* u = U + ci * wg.Co + o0;  // U[xi][ci][o0 ..] at u + xi * step
-    for (int i = 0; i < 6; ++i) {    // (G g) G^T
+    float* u = U + ci * ldu + (o0 - ob);  // U[xi][ci][o0 - ob ..] at u + xi * step
+    for (int i = 0; i < 6; ++i) {          // (G g) G^T
       for (int j = 0; j < 3; ++j) row[j] = t[i][j];
       g6(row, y);
       for (int j = 0; j < 6; ++j) _mm512_storeu_ps(u + (i * 6 + j) * step, y[j]);
@@ -398,15 +402,36 @@ W4_TARGET void transform_weight_grad_row(const W4Geo& wg, const float* dU, int64
 void winograd4(const OpCtx& ctx, const W4Geo& wg, const float* in, const float* w, bool flip, const float* bias, bool add,
                float* out) {
   const int64_t T = wg.tiles(), Tc = wg.chunk(), chunks = wg.chunks();
-  const size_t per = wg.data_per_thread(), uw = wg.weights();
-  std::vector<float> fallback;
-  float* ws;
-  const int nt = carve(ctx, wg.threads(), {uw, per}, &fallback, &ws);
-  float* U = ws;  // [36][Ci][Co]
-  omp_for(nt, wg.Ci, [&](int64_t c) { transform_weights_row(wg, w, flip, c, U); });
-  // sizes checked here: an exception must not leave the OpenMP region below
+  // sizes checked here: an exception must not leave the OpenMP regions below
   const int co = bint(wg.Co, "channels"), ci = bint(wg.Ci, "channels");
   bint(Tc * 36, "tiles");
+  std::vector<float> fallback;
+  float* ws;
+  if (wg.blocked()) {  // one chunk: its input transform once, then blocks of output channels over the threads
+    const size_t shared = wg.blocked_shared(), per = wg.blocked_per_thread();
+    const int nt = carve(ctx, wg.blocked_threads(), {shared, per}, &fallback, &ws);
+    float* V = ws;                    // [36][T][Ci]
+    float* P = V + 36 * Tc * wg.Ci;   // row buffer [6][row_len][16]
+    const std::vector<Segment> segs = segments(wg, 0, T);
+    transform_input(wg, in, segs, Tc, V, P);
+    constexpr int64_t kB = W4Geo::kBlock;
+    omp_for(nt, wg.blocks(), [&](int64_t b) {
+      const int64_t ob = b * kB, nb = std::min(kB, wg.Co - ob);
+      float* U = ws + shared + (size_t)omp_thread() * per;  // [36][Ci][kB]
+      float* M = U + 36 * wg.Ci * kB;                        // [36][T][kB]
+      float* Q = M + 36 * Tc * kB;                           // row buffer [4][row_len][16]
+      for (int64_t c = 0; c < wg.Ci; ++c) transform_weights_row(wg, w, flip, ob, nb, kB, c, U);
+      for (int xi = 0; xi < 36; ++xi)  // M[xi] [T, nb] = V[xi] [T, Ci] . U[xi] [Ci, nb]
+        gemm_strided_a((int)T, (int)nb, ci, V + (size_t)xi * Tc * ci, ci, 1, U + (size_t)xi * ci * kB, kB,
+                       M + (size_t)xi * Tc * kB, kB, false);
+      transform_output(wg, M, kB, ob, nb, bias, segs, Tc, add, out, Q);
+    });
+    return;
+  }
+  const size_t per = wg.data_per_thread(), uw = wg.weights();
+  const int nt = carve(ctx, wg.threads(), {uw, per}, &fallback, &ws);
+  float* U = ws;  // [36][Ci][Co]
+  omp_for(nt, wg.Ci, [&](int64_t c) { transform_weights_row(wg, w, flip, 0, wg.Co, wg.Co, c, U); });
   omp_for(nt, chunks, [&](int64_t ch) {
     const int64_t t0 = ch * Tc, tc = std::min(Tc, T - t0);
     float* V = ws + uw + (size_t)omp_thread() * per;  // [36][Tc][Ci]
@@ -417,7 +442,7 @@ void winograd4(const OpCtx& ctx, const W4Geo& wg, const float* in, const float* 
     for (int xi = 0; xi < 36; ++xi)  // M[xi] [tc, Co] = V[xi] [tc, Ci] . U[xi] [Ci, Co]
       gemm_strided_a((int)tc, co, ci, V + (size_t)xi * Tc * ci, ci, 1, U + (size_t)xi * ci * co, co,
                      M + (size_t)xi * Tc * co, co, false);
-    transform_output(wg, M, bias, segs, Tc, add, out, P);
+    transform_output(wg, M, wg.Co, 0, wg.Co, bias, segs, Tc, add, out, P);
   });
 }
 
@@ -431,20 +456,20 @@ void winograd4_weight_grad(const OpCtx& ctx, const W4Geo& wg, const float* x, co
   const int nt = carve(ctx, wg.weight_threads(), {shared, per}, &fallback, &ws);
   const int co = bint(wg.Co, "channels"), ci = bint(wg.Ci, "channels");
   bint(Tc * 36, "tiles");
-  if (wg.weight_blocked()) {  // one chunk: its transforms once, then blocks of output channels over the threads
+  if (wg.blocked()) {  // one chunk: its transforms once, then blocks of output channels over the threads
     float* V = ws;                    // [36][T][Ci]
     float* dM = V + 36 * Tc * wg.Ci;  // [36][T][Co]
     float* P = dM + 36 * Tc * wg.Co;  // row buffer [6][row_len][16]
     const std::vector<Segment> segs = segments(wg, 0, T);
     transform_input(wg, x, segs, Tc, V, P);
     transform_dy(wg, dy, segs, Tc, dM, P);
-    omp_for(nt, wg.weight_blocks(), [&](int64_t b) {
-      const int64_t ob = b * W4Geo::kWeightBlock, nb = std::min(W4Geo::kWeightBlock, wg.Co - ob);
-      float* dU = ws + shared + (size_t)omp_thread() * per;  // [36][Ci][kWeightBlock]
+    omp_for(nt, wg.blocks(), [&](int64_t b) {
+      const int64_t ob = b * W4Geo::kBlock, nb = std::min(W4Geo::kBlock, wg.Co - ob);
+      float* dU = ws + shared + (size_t)omp_thread() * per;  // [36][Ci][kBlock]
       for (int xi = 0; xi < 36; ++xi)  // dU[xi] [Ci, nb] = V[xi]^T [Ci, T] . dM[xi][.][ob ..] [T, nb]
         gemm_strided_a(ci, (int)nb, (int)T, V + (size_t)xi * Tc * ci, 1, ci, dM + (size_t)xi * Tc * co + ob, co,
-                       dU + (size_t)xi * ci * W4Geo::kWeightBlock, (int)W4Geo::kWeightBlock, false);
-      for (int64_t c = 0; c < wg.Ci; ++c) transform_weight_grad_row(wg, dU, W4Geo::kWeightBlock, ob, nb, add, c, dw);
+                       dU + (size_t)xi * ci * W4Geo::kBlock, (int)W4Geo::kBlock, false);
+      for (int64_t c = 0; c < wg.Ci; ++c) transform_weight_grad_row(wg, dU, W4Geo::kBlock, ob, nb, add, c, dw);
     });
     return;
   }
@@ -493,8 +518,12 @@ size_t winograd4_workspace_bytes(const Geo& g, bool backward) {
   if (g.N == 0) return 0;
   size_t floats = 0;
   const W4Geo f = forward_geo(g), b = backward_geo(g);
-  if (!backward && use_winograd4(g, kWinogradForward)) floats = f.weights() + f.data_per_thread() * f.threads();
-  if (backward && use_winograd4(g, kWinogradData)) floats = std::max(floats, b.weights() + b.data_per_thread() * b.threads());
+  auto data = [](const W4Geo& w) {
+    return w.blocked() ? w.blocked_shared() + w.blocked_per_thread() * w.blocked_threads()
+                       : w.weights() + w.data_per_thread() * w.threads();
+  };
+  if (!backward && use_winograd4(g, kWinogradForward)) floats = data(f);
+  if (backward && use_winograd4(g, kWinogradData)) floats = std::max(floats, data(b));
   if (backward && use_winograd4(g, kWinogradWeight)) {
     const W4Geo w = forward_geo(g);
     floats = std::max(floats, w.weight_shared() + w.weight_per_thread() * w.weight_threads());

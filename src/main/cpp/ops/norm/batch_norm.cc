@@ -89,12 +89,34 @@ void bn_forward(const AxisView& v, const Attrs& a, bool batch_stats, const DT* x
   for (int64_t c = 0; c < v.C; ++c) {
     double mu, inv;
     if (batch_stats) {
-      // vectorized double sums (64 independent accumulators; see simd::reduce_run)
+      // double sums per row: simd::reduce_run (64 independent accumulators) on long rows; on short
+      // ones (ResNet's 4x4 images: 16 pixels) its set-up costs more than the row, and one `omp simd`
+      // accumulator (a dependent add every 4 elements) is faster. 4x4 x 512, batch 32: 1.65 -> 0.85 ms.
+      const bool short_rows = v.inner < 128;
       double s = 0;
-      for (int64_t o = 0; o < v.outer; ++o) s += simd::reduce_run(simd::SumReducer<DT>{}, x + (o * v.C + c) * v.inner, v.inner);
+      for (int64_t o = 0; o < v.outer; ++o) {
+        const DT* xr = x + (o * v.C + c) * v.inner;  // [inner]
+        if (!short_rows) {
+          s += simd::reduce_run(simd::SumReducer<DT>{}, xr, v.inner);
+          continue;
+        }
+#pragma omp simd reduction(+ : s)
+        for (int64_t i = 0; i < v.inner; ++i) s += (double)xr[i];
+      }
       mu = M > 0 ? s / (double)M : 0.0;
       double ss = 0;
-      for (int64_t o = 0; o < v.outer; ++o) ss += simd::reduce_run(SqDevReducer<DT>{mu}, x + (o * v.C + c) * v.inner, v.inner);
+      for (int64_t o = 0; o < v.outer; ++o) {
+        const DT* xr = x + (o * v.C + c) * v.inner;  // [inner]
+        if (!short_rows) {
+          ss += simd::reduce_run(SqDevReducer<DT>{mu}, xr, v.inner);
+          continue;
+        }
+#pragma omp simd reduction(+ : ss)
+        for (int64_t i = 0; i < v.inner; ++i) {
+          const double d = (double)xr[i] - mu;
+          ss += d * d;
+        }
+      }
       if (ss == 0 && eps == 0) inv = 0;  // as MXNet: no division by zero
       else inv = 1.0 / std::sqrt((M > 0 ? ss / (double)M : 0.0) + eps);
     } else {
