@@ -330,6 +330,10 @@ bool use_winograd4(const Geo& g, WinogradPass pass) {
   // 29.2 / 26.0 / 12.7, 15.5 / 16.8 / 12.9. Every pass wins where the 6x6 tiles do at most half the
   // multiplies of a direct convolution (36 per tile against 9 per output pixel): images of 3x3 and
   // up except 5x5 (four tiles, mostly padding), which stay with F(2x2) or im2col.
+  // Both Winograd kernels transform all weights on every call, which costs about as much as a
+  // direct convolution of ~100 output pixels (4x4 x 512 at batch 1, 1 thread: F(4x4) forward 3.6 ms,
+  // im2col 0.7; batch 4 3.7 / 2.9; batch 8 3.8 / 5.8): a batch of fewer pixels stays on im2col.
+  if (g.N * g.Q[1] * g.Q[2] < kWinogradMinPixels) return false;
   const int64_t tiles = ((g.Q[1] + 3) / 4) * ((g.Q[2] + 3) / 4);
   return 36 * tiles * 2 <= 9 * g.Q[1] * g.Q[2];
 }
@@ -339,6 +343,7 @@ bool use_winograd(const Geo& g, WinogradPass pass) {
   if (!winograd_supported(g, pass) || use_winograd4(g, pass)) return false;
   if (a == kConvWinograd || a == kConvWinograd4) return true;
   if (a != kConvAuto || g.C < kWinogradMinChannels || g.O < kWinogradMinChannels) return false;
+  if (g.N * g.Q[1] * g.Q[2] < kWinogradMinPixels) return false;  // see use_winograd4
   // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, Zen 5, OpenBLAS's Cooperlake
   // kernels, ms: im2col / Winograd with OpenBLAS's GEMM / Winograd with Kiln's strided GEMM;
   // im2col's products run the strided GEMM too, conv_common.h):

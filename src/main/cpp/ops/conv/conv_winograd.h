@@ -15,6 +15,10 @@ constexpr int64_t kWinogradMinChannels = 16;
 /// (measurements in conv_winograd.cc, use_winograd).
 constexpr int64_t kWinogradAutoTiles = 16;
 
+/// Output pixels over the batch below which the automatic choice keeps im2col (the per-call weight
+/// transforms cost more than Winograd saves; measurements in conv_winograd.cc, use_winograd4).
+constexpr int64_t kWinogradMinPixels = 128;
+
 /// The three passes of a convolution.
 enum WinogradPass { kWinogradForward, kWinogradData, kWinogradWeight };
 
