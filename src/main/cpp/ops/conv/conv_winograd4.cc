@@ -21,8 +21,9 @@
 //   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 // The weight gradient is dU[xi] = sum over tiles of V[xi]^T dM[xi] with dM = A dY A^T, then
-// dg = G^T dU G. Rounding: the points 0, +-1, +-2 put float32 results within about 1e-5 of the
-// magnitude of the sums (F(2x2, 3x3) about 1e-6); ConvolutionAlgorithmTest checks both.
+// dg = G^T dU G. Rounding: the points 0, +-1, +-2 put float32 results within about 1e-5 to 2e-5 of
+// the magnitude of the outputs (ResNet-18's layers, 64 to 512 channels); ConvolutionAlgorithmTest
+// and the sanitizer driver check it against im2col.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -51,9 +52,10 @@ struct W4Geo {
   int64_t row_len() const { return (4 * tiles_w() + 2 + 15) / 16 * 16; }
   /// Tiles per chunk: V and M of a chunk (36 Tc (Ci + Co) floats) near 2 MB, at least 48 tiles (the
   /// GEMM's rows: fewer leave U's panels too little reuse, and U is read once per chunk), a multiple
-  /// of 6 (the GEMM's row block), then evened out so that every thread gets as many. Measured on the ResNet-18 layers at batch 32, 1 thread (ms forward,
-  /// budget 0.5 / 1 / 2 / 4 MB, minimum 24 or 48): 32x32 x 64 8.3-10.2 everywhere, 8x8 x 256 7.8-10.7
-  /// (8.3 at 2 MB / 48), 4x4 x 512 (32 tiles) 12.5-13.1 in one chunk, 15.8-17.9 in two.
+  /// of 6 (the GEMM's row block), then evened out so that every thread gets as many chunks. Measured
+  /// on the ResNet-18 layers at batch 32, 1 thread (ms forward; budget 0.5 / 1 / 2 / 4 MB, minimum 24
+  /// or 48): 32x32 x 64 8.3-10.2 everywhere, 8x8 x 256 7.8-10.7 (8.3 at 2 MB / 48), 4x4 x 512 (32
+  /// tiles) 12.5-13.1 in one chunk, 15.8-17.9 in two.
   int64_t chunk() const {
     const int64_t T = std::max<int64_t>(1, tiles());
     int64_t t = (int64_t(1) << 19) / (36 * (Ci + Co));
@@ -69,18 +71,23 @@ struct W4Geo {
   size_t weights() const { return (size_t)(36 * Ci * Co); }
   /// Forward / data gradient, per thread: V [36][Tc][Ci], M [36][Tc][Co], P.
   size_t data_per_thread() const { return (size_t)(36 * chunk() * (Ci + Co)) + rows_floats(); }
-  /// Weight gradient over several chunks, per thread: V, dM, P and a private dU [36][Ci][Co]. In
-  /// one chunk (few tiles, which come with many channels: ResNet's 4x4 x 512 layers) the chunk's V,
-  /// dM and P are shared and each thread takes blocks of kBlock output channels with a
-  /// dU [36][Ci][kBlock] (4.7 MB instead of 37.7 MB at 512 channels).
+  /// One chunk (few tiles, which come with many channels: ResNet's 4x4 x 512 layers): the chunk's
+  /// transformed input (and dM) is computed once and shared, and the threads take blocks of kBlock
+  /// output channels, each with its own U or dU [36][Ci][kBlock] (4.7 MB where the whole U is 37.7 MB
+  /// at 512 channels). 4x4 x 512 at batch 32, 1 thread: forward 12.2 -> 9.2 ms, weight gradient
+  /// 12.9 -> 9.0 ms; blocks of 32 or 128 channels measured the same. One chunk of all tiles for the
+  /// larger layers' weight gradient was slower or the same (V and dM then leave L2): 32x32 x 64
+  /// 8.3 -> 13.0 ms, 8x8 x 256 8.9 -> 8.8-9.6.
   static constexpr int64_t kBlock = 64;
   bool blocked() const { return chunks() == 1; }
   int64_t blocks() const { return (Co + kBlock - 1) / kBlock; }
   int blocked_threads() const { return (int)std::max<int64_t>(1, std::min<int64_t>(num_threads(), blocks())); }
-  /// Forward / data gradient in one chunk: V and P shared, U [36][Ci][kBlock], M [36][T][kBlock]
+  /// Forward / data gradient in one chunk: V and P shared; U [36][Ci][kBlock], M [36][T][kBlock]
   /// and Q per thread.
   size_t blocked_shared() const { return (size_t)(36 * chunk() * Ci) + rows_floats(); }
   size_t blocked_per_thread() const { return (size_t)(36 * kBlock * (Ci + chunk())) + rows_floats(); }
+  /// Weight gradient: in one chunk V, dM and P shared and a dU block per thread; over several chunks
+  /// V, dM, P and a private dU [36][Ci][Co] per thread (the threads' dU are added at the end).
   size_t weight_shared() const { return blocked() ? data_per_thread() : 0; }
   size_t weight_per_thread() const { return blocked() ? (size_t)(36 * Ci * kBlock) : data_per_thread() + weights(); }
   int weight_threads() const { return blocked() ? blocked_threads() : threads(); }
