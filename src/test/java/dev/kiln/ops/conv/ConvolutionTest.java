@@ -210,8 +210,9 @@ class ConvolutionTest {
     /**
      * Float32 layers of at least 32 filters run Kiln's strided GEMM (core/blas.cc) for the forward
      * and data-gradient products, and, with one group of at most 64 filters and 128+ taps, for the
-     * weight gradient too. Against float64 (OpenBLAS's dgemm): LeNet's conv2, pixel counts that are
-     * not whole vectors, several images per chunk (fewer than 64 pixels), groups, more than 64
+     * weight gradient too. Against float64 (OpenBLAS's dgemm): LeNet's conv2 (50 filters: 48 in the
+     * kernel's vectors, 2 by dot products), 33 filters (32 + 1), 40 (padded to 48), pixel counts that
+     * are not whole vectors, several images per chunk (fewer than 64 pixels), groups, more than 64
      * filters, gradients written and added, on 1 and 2 threads.
      */
     @Test
