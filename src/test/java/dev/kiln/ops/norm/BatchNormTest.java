@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kiln.engine.Engine;
 import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
@@ -169,6 +170,41 @@ class BatchNormTest {
                     compare(mx, k64, what + " float64");
                 }
             }
+        }
+    }
+
+    /**
+     * Sizes where the CPU kernel splits the channels over two threads and walks them in memory
+     * order: long rows (32x32 pixels, summed by simd::reduce_run) and short ones (4x4, one omp simd
+     * loop). Training steps against MXNet, and 1 and 2 threads bit-identical (each channel sums its
+     * rows in the same order whatever the split).
+     */
+    @Test
+    void largeLayersOnTwoThreadsMatchMxnetAndOneThread() {
+        int threads0 = Engine.numThreads();
+        try {
+            long[][] dss = {{8, 6, 32, 32}, {64, 40, 4, 4}};
+            for (int d = 0; d < dss.length; d++) {
+                long[] ds = dss[d];
+                Map<String, String> a = attrs("axis", "1", "fix_gamma", "False", "momentum", "0.8");
+                List<double[]> v = values(ds, 1, 41 + d);
+                double[] head = rand(size(ds), -1, 1, 51 + d);
+                NormTesting.Run mx = NormTesting.mxnet("BatchNorm", a, shapes(ds, 1), v, true, head, 3, 2);
+                Engine.setNumThreads(2);
+                NormTesting.Run two = NormTesting.kiln("BatchNorm", a, shapes(ds, 1), v, true, head, 2, DType.FLOAT32);
+                Engine.setNumThreads(1);
+                NormTesting.Run one = NormTesting.kiln("BatchNorm", a, shapes(ds, 1), v, true, head, 2, DType.FLOAT32);
+                String what = "steps " + java.util.Arrays.toString(ds);
+                compare(mx, two, what + ", 2 threads");
+                for (int i = 0; i < one.outputs().size(); i++) {
+                    assertNear(one.outputs().get(i), two.outputs().get(i), 0, what + ": output " + i + ", 1 vs 2 threads");
+                }
+                for (int i = 0; i < one.grads().size(); i++) {
+                    assertNear(one.grads().get(i), two.grads().get(i), 0, what + ": gradient " + i + ", 1 vs 2 threads");
+                }
+            }
+        } finally {
+            Engine.setNumThreads(threads0);
         }
     }
 
