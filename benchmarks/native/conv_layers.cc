@@ -8,7 +8,9 @@
 //   S=src/main/cpp; g++ -O2 -std=c++17 -march=x86-64-v3 -fopenmp -I$S/include -I$S/ops/conv
 //     benchmarks/native/conv_layers.cc target/native/libkilncore-cuda0.a -L$B
 //     -l:libopenblas_nolapack.so.0 -Wl,-rpath,$B -o /tmp/conv_layers        (one command line)
-//   OPENBLAS_CORETYPE=COOPERLAKE /tmp/conv_layers [REPS]     (env: T threads, NB batch, ONLY channels)
+//   OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=COOPERLAKE /tmp/conv_layers [REPS]
+// (env: T threads, NB batch, ONLY channels; without OPENBLAS_NUM_THREADS OpenBLAS keeps the
+// machine's thread count and the im2col weight gradients of > 64 filters run on all cores).
 #include <chrono>
 #include <cmath>
 #include <cstdio>

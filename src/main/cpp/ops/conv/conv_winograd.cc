@@ -323,16 +323,18 @@ bool use_winograd4(const Geo& g, WinogradPass pass) {
   if (!winograd4_supported(g, pass)) return false;
   if (a == kConvWinograd4) return true;
   if (a != kConvAuto) return false;
-  // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread, Zen 4, ms, im2col / F(2x2) /
-  // F(4x4)): 32x32 x 64 forward 25.8 / 21.5 / 8.2, data grad 26.4 / 21.2 / 8.2, weight grad
-  // 29.9 / 39.4 / 8.4; 16x16 x 128 23.9 / 18.1 / 7.7, 23.2 / 17.8 / 7.4, 16.0 / 22.9 / 7.8; 8x8 x 256
-  // 23.5 / 18.2 / 9.7, 22.7 / 18.4 / 9.3, 15.5 / 16.1 / 9.9; 4x4 x 512 24.1 / 26.2 / 13.1,
-  // 29.2 / 26.0 / 12.7, 15.5 / 16.8 / 12.9. Every pass wins where the 6x6 tiles do at most half the
-  // multiplies of a direct convolution (36 per tile against 9 per output pixel): images of 3x3 and
-  // up except 5x5 (four tiles, mostly padding), which stay with F(2x2) or im2col.
+  // Measured per pass (ResNet-18 CIFAR layers, batch 32, 1 thread with OpenBLAS at 1 thread too,
+  // Zen 4, ms, im2col / F(2x2) / F(4x4); benchmarks/native/conv_layers.cc): 32x32 x 64 forward
+  // 26.1 / 21.8 / 8.4, data grad 26.4 / 21.8 / 8.3, weight grad 29.5 / 42.4 / 8.5; 16x16 x 128
+  // 23.9 / 17.2 / 7.3, 23.0 / 17.2 / 7.4, 27.8 / 27.0 / 7.9; 8x8 x 256 23.5 / 17.3 / 7.9,
+  // 22.2 / 17.9 / 7.9, 26.8 / 20.7 / 8.3; 4x4 x 512 23.8 / 24.4 / 9.3, 23.8 / 22.9 / 9.6,
+  // 27.0 / 21.3 / 9.7. Every pass wins where the 6x6 tiles do at most half the multiplies of a
+  // direct convolution (36 per tile against 9 per output pixel): images of 3x3 and up except 5x5
+  // (four tiles, mostly padding), which stay with F(2x2) or im2col.
   // Both Winograd kernels transform all weights on every call, which costs about as much as a
-  // direct convolution of ~100 output pixels (4x4 x 512 at batch 1, 1 thread: F(4x4) forward 3.6 ms,
-  // im2col 0.7; batch 4 3.7 / 2.9; batch 8 3.8 / 5.8): a batch of fewer pixels stays on im2col.
+  // direct convolution of ~100 output pixels (4x4 x 512, 1 thread, F(4x4) / im2col forward: batch 1
+  // 2.6 / 0.7 ms, batch 4 2.9 / 2.9, batch 8 4.6 / 5.9; 8x8 x 256 at batch 1 0.7 / 0.7): a batch of
+  // fewer pixels stays on im2col.
   if (g.N * g.Q[1] * g.Q[2] < kWinogradMinPixels) return false;
   const int64_t tiles = ((g.Q[1] + 3) / 4) * ((g.Q[2] + 3) / 4);
   return 36 * tiles * 2 <= 9 * g.Q[1] * g.Q[2];
