@@ -564,7 +564,7 @@ inline void conv_backward_weight_strided(const OpCtx& ctx, const Geo& g, int64_t
   const int64_t rem = Mg % 16 != 0 && Mg % 16 <= 4 && Mg > 16 ? Mg % 16 : 0, Mk = rem ? Mg - rem : Mp;
   // per thread: acc [Kg, Mk], col [Kg, B*P], dyT [B*P, Mk], and for the rest dyr [rem, B*P], accr
   // [rem, Kg]; within conv_workspace_bytes for float
-  const size_t per = (size_t)(Kg * Mk + B * P * (Kg + Mk) + rem * (B * P + Kg));
+  const size_t accr_at = (size_t)(Kg * Mk + B * P * (Kg + Mk + rem)), per = accr_at + (size_t)(rem * Kg);
   std::vector<float> fb;
   float* ws = nullptr;
   nt = scratch<float>(ctx, per, nt, &fb, &ws);
@@ -575,7 +575,7 @@ inline void conv_backward_weight_strided(const OpCtx& ctx, const Geo& g, int64_t
     float* col = acc + Kg * Mk;         // [Kg, cols]
     float* dyt = col + Kg * B * P;      // [cols, Mk]
     float* dyr = dyt + B * P * Mk;      // [rem, cols]
-    float* accr = dyr + rem * B * P;    // [rem, Kg]
+    float* accr = acc + accr_at;        // [rem, Kg], after dyr
     std::fill(acc, acc + Kg * Mk, 0.f);
     std::fill(accr, accr + rem * Kg, 0.f);
     for (int64_t ch = t; ch < chunks; ch += parts) {
@@ -605,7 +605,7 @@ inline void conv_backward_weight_strided(const OpCtx& ctx, const Geo& g, int64_t
         float s = req == OpReq::kAddTo ? dw[o * Kg + k] : 0.f;
         for (int u = 0; u < parts; ++u) {
           const float* wu = ws + (size_t)u * per;  // thread u's acc, then its accr further on
-          s += o < Mk ? wu[k * Mk + o] : wu[Kg * Mk + B * P * (Kg + Mk + rem) + (o - Mk) * Kg + k];
+          s += o < Mk ? wu[k * Mk + o] : wu[accr_at + (o - Mk) * Kg + k];
         }
         dw[o * Kg + k] = s;
       }
