@@ -58,9 +58,11 @@ public class Accuracy extends EvalMetric {
         for (int p = 0; p < labels.size(); p++) {
             HostTensor label = HostTensor.of(labels.get(p));
             NDArray pred = preds.get(p);
-            int[] predLabel = reducesOnDevice(pred) && !pred.shape().equals(labels.get(p).shape())
-                    ? argmaxWhereItLives(pred, axis)
-                    : HostTensor.predictedClasses(HostTensor.of(pred), label, axis, "Accuracy");
+            if (reducesOnDevice(pred) && !pred.shape().equals(labels.get(p).shape())) {
+                updateOnDevice(label, pred);
+                continue;
+            }
+            int[] predLabel = HostTensor.predictedClasses(HostTensor.of(pred), label, axis, "Accuracy");
             checkLengths(label.size(), predLabel.length);
             long correct = 0;
             for (int i = 0; i < predLabel.length; i++) {
@@ -73,22 +75,24 @@ public class Accuracy extends EvalMetric {
     }
 
     /**
-     * The predicted classes of {@code pred} by the {@code argmax} operator on pred's device, copied
-     * to the host: one value per example. The operator's rule for NaN (a NaN in class 0 wins, later
-     * NaNs are skipped) is MXNet's, whose metric calls the same operator; the host path skips NaN.
+     * The count of correct predictions by operators on pred's device, added to the device sum:
+     * {@code argmax} over the classes, then the positions equal to the int32 labels. The
+     * operator's rule for NaN (a NaN in class 0 wins, later NaNs are skipped) is MXNet's, whose
+     * metric calls the same operator; the host path skips NaN.
      */
-    static int[] argmaxWhereItLives(NDArray pred, int axis) {
+    private void updateOnDevice(HostTensor label, NDArray pred) {
         int ax = HostTensor.normalizeAxis(axis, pred.shape().ndim(), "Accuracy");
-        if (pred.shape().get(ax) == 0) {
+        long classes = pred.shape().get(ax);
+        if (classes == 0) {
             throw new IllegalArgumentException("Accuracy: no classes along axis " + axis + " of predictions " + pred.shape());
         }
+        long n = pred.size() / classes;
+        checkLengths(label.size(), n);
         try (NDScope scope = NDScope.open()) {
-            float[] idx = NDArray.invoke("argmax", Map.of("axis", ax), pred).get(0).toFloatArray();
-            int[] out = new int[idx.length];
-            for (int i = 0; i < idx.length; i++) {
-                out[i] = (int) idx[i];
-            }
-            return out;
+            // float16 holds class indices exactly only up to 2048: argmax on float32 scores
+            NDArray cls = DeviceReduce.op("argmax", Map.of("axis", ax), DeviceReduce.atLeastFloat32(pred));
+            NDArray lab = DeviceReduce.upload(DeviceReduce.int32Labels(label), cls.shape().dims(), pred.context());
+            accumulateOnDevice(DeviceReduce.countDifferent(cls, lab).rsub(n), n);
         }
     }
 

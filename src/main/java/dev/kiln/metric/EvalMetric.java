@@ -1,6 +1,9 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
 import java.util.AbstractMap;
 import java.util.ArrayList;
@@ -24,10 +27,19 @@ import java.util.function.BiConsumer;
  * {@code wrap=True}), or with ordered name maps ({@link #updateDict(Map, Map)}) filtered by
  * {@link #outputNames()} / {@link #labelNames()}.
  *
- * <p>Ownership: metrics never keep a reference to the arrays passed in; each update copies what
- * it needs to the host and the caller keeps (and closes) its arrays. Predictions on a GPU are
- * first reduced there where the metric allows it ({@link Accuracy}: argmax over the classes), so
- * one value per example crosses to the host instead of every output.
+ * <p>Predictions on a GPU: {@link Accuracy}, {@link TopKAccuracy}, {@link CrossEntropy}, {@link
+ * NegativeLogLikelihood}, {@link Perplexity}, {@link MSE}, {@link MAE}, {@link RMSE} and {@link
+ * Loss} (with {@link Torch} and {@link Caffe}) reduce them there, with operators, to one number per
+ * batch, and add it to a device sum (float64) without waiting for the device. That sum is copied
+ * to the host (one wait) only when the metric is read: {@link #sumMetric()}, {@link #get()}, the
+ * name-value lists, {@link #toString()} or {@link #resetLocal()}. Counts are known on the host at
+ * once. Labels are read on the host (they come from the iterator there), checked, and uploaded.
+ * The other metrics, and CPU predictions, copy each batch to the host.
+ *
+ * <p>Ownership: metrics never keep a reference to the arrays passed in; the caller keeps (and
+ * closes) its arrays. A metric owns its device sums (one 8-byte array per device): a read or
+ * {@link #reset()} frees them; a metric dropped with unread device sums leaves them to the
+ * arrays' cleaner.
  *
  * <p>Thread-safety: not thread-safe; update and read a metric from one thread at a time.
  *
@@ -50,6 +62,8 @@ public abstract class EvalMetric {
     private final List<String> outputNames;
     private final List<String> labelNames;
     private final boolean hasGlobalStats;
+    /** Device sums not yet read: a (1,) float64 array per device, owned here, in no scope. */
+    private final Map<Context, NDArray> deviceSums = new LinkedHashMap<>();
 
     /**
      * Creates a metric with zeroed statistics.
@@ -153,16 +167,71 @@ public abstract class EvalMetric {
         globalNumInst += num;
     }
 
-    /** Clears local and global statistics. */
+    /**
+     * Adds a contribution reduced on a device: {@code sum} (one element, any dtype, borrowed) goes
+     * to this metric's device sum for its context, converted to float64 there; {@code num} goes to
+     * both counts now. Nothing waits for the device; the next read of a sum or value adds the
+     * device sum to the local and global sums.
+     *
+     * @param sum the batch's contribution, one element, on any device
+     * @param num added to the counts
+     * @throws IllegalArgumentException if {@code sum} does not hold exactly one element
+     */
+    protected final void accumulateOnDevice(NDArray sum, double num) {
+        if (sum.size() != 1) {
+            throw new IllegalArgumentException("metric '" + name + "': a device contribution needs one element, got shape " + sum.shape());
+        }
+        try (NDScope s = NDScope.open()) {
+            NDArray v = DeviceReduce.cast(sum, DType.FLOAT64).reshape(1);
+            NDArray acc = deviceSums.get(sum.context());
+            if (acc == null) {
+                deviceSums.put(sum.context(), v.copy().detach());
+            } else {
+                NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, v);
+            }
+        }
+        numInst += num;
+        globalNumInst += num;
+    }
+
+    /** Adds the device sums to the local and global sums (one wait per device) and frees them. */
+    private void readDeviceSums() {
+        if (deviceSums.isEmpty()) {
+            return;
+        }
+        try {
+            for (NDArray acc : deviceSums.values()) {
+                double v = acc.toDoubleArray()[0];
+                sumMetric += v;
+                globalSumMetric += v;
+            }
+        } finally {
+            dropDeviceSums();
+        }
+    }
+
+    private void dropDeviceSums() {
+        deviceSums.values().forEach(NDArray::close);
+        deviceSums.clear();
+    }
+
+    /** Whether some contribution still waits on a device (tests). */
+    boolean hasDeviceSums() {
+        return !deviceSums.isEmpty();
+    }
+
+    /** Clears local and global statistics (device sums not yet read are dropped unread). */
     public void reset() {
+        dropDeviceSums();
         sumMetric = 0;
         numInst = 0;
         globalSumMetric = 0;
         globalNumInst = 0;
     }
 
-    /** Clears the local statistics only. */
+    /** Clears the local statistics only (device sums are first added to the global sum). */
     public void resetLocal() {
+        readDeviceSums();
         sumMetric = 0;
         numInst = 0;
     }
@@ -171,6 +240,7 @@ public abstract class EvalMetric {
 
     /** The local sum (MXNet's {@code sum_metric}). */
     public double sumMetric() {
+        readDeviceSums();
         return sumMetric;
     }
 
@@ -181,6 +251,7 @@ public abstract class EvalMetric {
 
     /** The global sum (MXNet's {@code global_sum_metric}). */
     public double globalSumMetric() {
+        readDeviceSums();
         return globalSumMetric;
     }
 
@@ -295,9 +366,8 @@ public abstract class EvalMetric {
     static volatile boolean deviceReduceOnCpu;
 
     /**
-     * Whether a metric reduces {@code pred} with operators where it lives before copying to the
-     * host (Accuracy's argmax): on a GPU, so that a batch copies one value per example instead of
-     * all outputs. CPU arrays are read directly.
+     * Whether a metric reduces {@code pred} with operators where it lives (see the class comment):
+     * on a GPU. CPU arrays are read directly.
      */
     static boolean reducesOnDevice(NDArray pred) {
         return pred.context().isGpu() || deviceReduceOnCpu;

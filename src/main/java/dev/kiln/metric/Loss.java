@@ -1,6 +1,8 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
 import java.util.List;
 
@@ -39,6 +41,12 @@ public class Loss extends EvalMetric {
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
         for (NDArray p : preds) {
+            if (reducesOnDevice(p) && p.size() > 0) {
+                try (NDScope scope = NDScope.open()) {
+                    accumulateOnDevice(DeviceReduce.cast(p, DType.FLOAT64).sum(), p.size());
+                }
+                continue;
+            }
             HostTensor t = HostTensor.of(p);
             double s = 0;
             for (double v : t.values()) {

@@ -39,6 +39,6 @@ public class MSE extends EvalMetric {
      */
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        Regression.update(this, labels, preds, (l, p) -> (l - p) * (l - p), v -> v);
+        Regression.update(this, labels, preds, Regression.Kind.MSE);
     }
 }

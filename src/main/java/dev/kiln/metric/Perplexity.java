@@ -1,6 +1,8 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
 import java.util.List;
 import java.util.Map;
@@ -78,17 +80,34 @@ public class Perplexity extends EvalMetric {
         double num = 0;
         for (int p = 0; p < labels.size(); p++) {
             HostTensor label = HostTensor.of(labels.get(p));
-            HostTensor pred = HostTensor.of(preds.get(p));
-            if (pred.ndim() == 0) {
-                throw new IllegalArgumentException("Perplexity needs predictions with a class axis, got shape ()");
-            }
-            int ax = HostTensor.normalizeAxis(axis, pred.ndim(), "Perplexity");
-            long[] ps = pred.dims();
+            NDArray pa = preds.get(p);
+            long[] ps = pa.shape().dims();
+            int ax = checkShapes(label, ps);
             int c = (int) ps[ax];
-            if (c == 0 || (long) label.size() * c != pred.size()) {
-                throw new IllegalArgumentException("Perplexity: shape mismatch: label " + HostTensor.pyShape(label.dims())
-                        + " vs. pred " + HostTensor.pyShape(ps) + " (the label needs pred.size / pred.shape[" + axis + "] elements)");
+            if (reducesOnDevice(pa)) {
+                // pred [.., C at ax, ..], classes and weights [pred's shape without ax]
+                float[] classes = new float[label.size()];
+                double[] weights = new double[label.size()];
+                long counted = 0;
+                for (int i = 0; i < classes.length; i++) {
+                    double l = label.get(i);
+                    if (ignoreLabel == null || l != ignoreLabel.doubleValue()) {
+                        classes[i] = Math.max(0, Math.min(c - 1, HostTensor.toInt32(l)));
+                        weights[i] = 1;
+                        counted++;
+                    }
+                }
+                long[] ls = HostTensor.dropAxis(ps, ax);
+                try (NDScope scope = NDScope.open()) {
+                    NDArray lab = DeviceReduce.upload(classes, ls, pa.context());
+                    NDArray w = DeviceReduce.upload(weights, ls, pa.context());
+                    NDArray picked = DeviceReduce.cast(DeviceReduce.op("pick", Map.of("axis", ax), pa, lab), DType.FLOAT64);
+                    NDArray logs = DeviceReduce.op("_maximum_scalar", Map.of("scalar", "1e-10"), picked).log();
+                    accumulateOnDevice(logs.mul(w).sum().neg(), counted);
+                }
+                continue;
             }
+            HostTensor pred = HostTensor.of(pa);
             int inner = 1;
             for (int i = ax + 1; i < ps.length; i++) {
                 inner *= (int) ps[i];
@@ -111,16 +130,34 @@ public class Perplexity extends EvalMetric {
         accumulate(loss, num);
     }
 
+    /** The class axis of {@code ps}, checked against the label's element count. */
+    private int checkShapes(HostTensor label, long[] ps) {
+        if (ps.length == 0) {
+            throw new IllegalArgumentException("Perplexity needs predictions with a class axis, got shape ()");
+        }
+        int ax = HostTensor.normalizeAxis(axis, ps.length, "Perplexity");
+        long size = 1;
+        for (long d : ps) {
+            size *= d;
+        }
+        long c = ps[ax];
+        if (c == 0 || (long) label.size() * c != size) {
+            throw new IllegalArgumentException("Perplexity: shape mismatch: label " + HostTensor.pyShape(label.dims())
+                    + " vs. pred " + HostTensor.pyShape(ps) + " (the label needs pred.size / pred.shape[" + axis + "] elements)");
+        }
+        return ax;
+    }
+
     /** {@code exp(sum / num)}, NaN if nothing was counted. */
     @Override
     public double get() {
-        return numInst == 0 ? Double.NaN : Math.exp(sumMetric / numInst);
+        return numInst() == 0 ? Double.NaN : Math.exp(sumMetric() / numInst());
     }
 
     /** {@code exp(globalSum / globalNum)}, NaN if nothing was counted. */
     @Override
     public double getGlobal() {
-        return globalNumInst == 0 ? Double.NaN : Math.exp(globalSumMetric / globalNumInst);
+        return globalNumInst() == 0 ? Double.NaN : Math.exp(globalSumMetric() / globalNumInst());
     }
 
     /** Records {@code ignore_label} and {@code axis} (MXNet 1.9 records only {@code ignore_label}). */

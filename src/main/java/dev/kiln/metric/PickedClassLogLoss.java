@@ -1,6 +1,8 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
 import java.util.List;
 import java.util.Map;
@@ -31,7 +33,27 @@ abstract class PickedClassLogLoss extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        forEachPair(labels, preds, (label, pred) -> accumulate(pickedNegLogSum(label, pred), label.size()));
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            HostTensor label = HostTensor.of(labels.get(p));
+            NDArray pred = preds.get(p);
+            if (reducesOnDevice(pred)) {
+                long[] ps = pred.shape().dims();
+                checkShapes(label, ps);
+                float[] classes = classIndices(label, ps[1]);
+                try (NDScope scope = NDScope.open()) {
+                    // pred (N, C), classes (N) -> picked (N) -> sum of -log(p + eps) in float64, shape (1)
+                    NDArray lab = DeviceReduce.upload(classes, new long[] {ps[0]}, pred.context());
+                    NDArray picked = DeviceReduce.op("pick", Map.of("axis", 1), pred, lab);
+                    NDArray logs = DeviceReduce.cast(picked, DType.FLOAT64).add(eps).log();
+                    accumulateOnDevice(logs.sum().neg(), label.size());
+                }
+            } else {
+                HostTensor hp = HostTensor.of(pred);
+                checkShapes(label, hp.dims());
+                accumulate(pickedNegLogSum(label, hp), label.size());
+            }
+        }
     }
 
     @Override
@@ -39,25 +61,38 @@ abstract class PickedClassLogLoss extends EvalMetric {
         config.put("eps", eps);
     }
 
-    /** {@code Σ_i −log(pred[i, int(label_i)] + eps)} for (N, C) predictions and N labels. */
-    private double pickedNegLogSum(HostTensor label, HostTensor pred) {
-        if (pred.ndim() != 2) {
-            throw new IllegalArgumentException(metric + " needs 2-D predictions (batch, classes), got shape " + HostTensor.pyShape(pred.dims()));
+    /** (N, C) predictions and N labels, or the errors MXNet's indexing raises. */
+    private void checkShapes(HostTensor label, long[] ps) {
+        if (ps.length != 2) {
+            throw new IllegalArgumentException(metric + " needs 2-D predictions (batch, classes), got shape " + HostTensor.pyShape(ps));
         }
-        long n = pred.dim(0);
-        int c = (int) pred.dim(1);
-        if (label.size() != n) {
-            throw new IllegalArgumentException(metric + ": " + label.size() + " labels for " + n + " predictions (label shape "
-                    + HostTensor.pyShape(label.dims()) + ", pred shape " + HostTensor.pyShape(pred.dims()) + ")");
+        if (label.size() != ps[0]) {
+            throw new IllegalArgumentException(metric + ": " + label.size() + " labels for " + ps[0] + " predictions (label shape "
+                    + HostTensor.pyShape(label.dims()) + ", pred shape " + HostTensor.pyShape(ps) + ")");
         }
-        double[] pv = pred.values();
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
+    }
+
+    /** The labels truncated to class indices, each checked to lie in [0, c). */
+    private float[] classIndices(HostTensor label, long c) {
+        float[] out = new float[label.size()];
+        for (int i = 0; i < out.length; i++) {
             long k = (long) label.get(i);
             if (k < 0 || k >= c) {
                 throw new IllegalArgumentException(metric + ": label " + label.get(i) + " at position " + i + " is not a class index in [0, " + c + ")");
             }
-            sum += -Math.log(pv[(int) (i * (long) c + k)] + eps);
+            out[i] = k;
+        }
+        return out;
+    }
+
+    /** {@code Σ_i −log(pred[i, int(label_i)] + eps)} for (N, C) predictions and N labels (checked). */
+    private double pickedNegLogSum(HostTensor label, HostTensor pred) {
+        int c = (int) pred.dim(1);
+        float[] classes = classIndices(label, c);
+        double[] pv = pred.values();
+        double sum = 0;
+        for (int i = 0; i < classes.length; i++) {
+            sum += -Math.log(pv[(int) (i * (long) c + (long) classes[i])] + eps);
         }
         return sum;
     }

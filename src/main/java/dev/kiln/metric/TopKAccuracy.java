@@ -1,6 +1,8 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
 import java.util.List;
 import java.util.Map;
@@ -64,29 +66,62 @@ public class TopKAccuracy extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        forEachPair(labels, preds, (label, pred) -> {
-            if (pred.ndim() > 2) {
-                throw new IllegalArgumentException("Predictions should be no more than 2 dims, got shape " + HostTensor.pyShape(pred.dims()));
-            }
-            long n = pred.ndim() == 0 ? 1 : pred.dim(0);
-            checkLengths(label.size(), n);
-            long correct = 0;
-            if (pred.ndim() < 2) {
-                for (int i = 0; i < n; i++) {
-                    if (HostTensor.toInt32(pred.get(i)) == HostTensor.toInt32(label.get(i))) {
-                        correct++;
-                    }
-                }
+        checkLabelShapes(labels, preds);
+        for (int p = 0; p < labels.size(); p++) {
+            NDArray pa = preds.get(p);
+            if (reducesOnDevice(pa) && pa.shape().ndim() == 2) {
+                updateOnDevice(HostTensor.of(labels.get(p)), pa);
             } else {
-                int c = (int) pred.dim(1);
-                for (int i = 0; i < n; i++) {
-                    if (inTopK(pred.values(), i * c, c, HostTensor.toInt32(label.get(i)))) {
-                        correct++;
-                    }
+                updateOnHost(HostTensor.of(labels.get(p)), HostTensor.of(pa));
+            }
+        }
+    }
+
+    private void updateOnHost(HostTensor label, HostTensor pred) {
+        if (pred.ndim() > 2) {
+            throw new IllegalArgumentException("Predictions should be no more than 2 dims, got shape " + HostTensor.pyShape(pred.dims()));
+        }
+        long n = pred.ndim() == 0 ? 1 : pred.dim(0);
+        checkLengths(label.size(), n);
+        long correct = 0;
+        if (pred.ndim() < 2) {
+            for (int i = 0; i < n; i++) {
+                if (HostTensor.toInt32(pred.get(i)) == HostTensor.toInt32(label.get(i))) {
+                    correct++;
                 }
             }
-            accumulate(correct, n);
-        });
+        } else {
+            int c = (int) pred.dim(1);
+            for (int i = 0; i < n; i++) {
+                if (inTopK(pred.values(), i * c, c, HostTensor.toInt32(label.get(i)))) {
+                    correct++;
+                }
+            }
+        }
+        accumulate(correct, n);
+    }
+
+    /**
+     * (N, C) scores on their device: {@code topk} indices (float32 scores, ties to the lower
+     * index, as on the host), then the rows whose k indices hold the label. Indices are distinct,
+     * so correct = N·k − (positions that differ from the label). Scores with NaN may rank
+     * differently from the host path (the operator sorts NaN as the largest score).
+     */
+    private void updateOnDevice(HostTensor label, NDArray pred) {
+        long n = pred.shape().get(0);
+        long c = pred.shape().get(1);
+        checkLengths(label.size(), n);
+        if (n == 0 || c == 0) {
+            accumulate(0, n);  // no class: no label is in range
+            return;
+        }
+        long k = Math.min(topK, c);
+        try (NDScope scope = NDScope.open()) {
+            NDArray idx = DeviceReduce.op("topk", Map.of("axis", 1, "k", k, "ret_typ", "indices", "is_ascend", false),
+                    DeviceReduce.cast(pred, DType.FLOAT32));
+            NDArray lab = DeviceReduce.upload(DeviceReduce.int32Labels(label), new long[] {n, 1}, pred.context());
+            accumulateOnDevice(DeviceReduce.countDifferent(idx, lab).rsub(n * k), n);
+        }
     }
 
     /** True if class {@code label} is among the topK largest of row[off .. off+c). */

@@ -8,10 +8,14 @@
  * dev.kiln.metric.PCC}, {@link dev.kiln.metric.Loss}, {@link dev.kiln.metric.CustomMetric},
  * {@link dev.kiln.metric.CompositeEvalMetric}) and the registry {@link dev.kiln.metric.Metrics}.
  *
- * <p>Metrics copy each batch to the host ({@link dev.kiln.metric.HostTensor}) and compute in
- * double precision with MXNet's formulas, so values agree with MXNet's (float32 numpy) to about
- * 1e-7 relative. They hold no native memory and keep no reference to the arrays they are given.
- * None is thread-safe.
+ * <p>Metrics compute in double precision with MXNet's formulas, so values agree with MXNet's
+ * (float32 numpy) to about 1e-7 relative. CPU predictions are copied to the host ({@link
+ * dev.kiln.metric.HostTensor}). GPU predictions are reduced on the GPU, to one float64 sum per
+ * batch kept there until the metric is read, by Accuracy, TopKAccuracy, CrossEntropy,
+ * NegativeLogLikelihood, Perplexity, MSE, MAE, RMSE and Loss; so training on a GPU copies no
+ * outputs to the host and does not wait for the device between batches (see {@link
+ * dev.kiln.metric.EvalMetric}). Metrics keep no reference to the arrays they are given; the only
+ * native memory they hold is those unread device sums. None is thread-safe.
  *
  * <p>Where MXNet 1.9 behaves unreasonably, Kiln differs (each is tested):
  * <ul>

@@ -338,8 +338,14 @@ public final class NDArray implements AutoCloseable {
         return copyTo(ctx);
     }
 
-    /** A new array with the contents converted to {@code type}. */
+    /**
+     * A new array with the contents converted to {@code type}, on this array's context. On a GPU
+     * the {@code Cast} operator converts it there (no host round trip, no wait for the device).
+     */
     public NDArray asType(DType type) {
+        if (ctx.isGpu()) {
+            return invoke("Cast", Map.of("dtype", type.mxName()), this).get(0);
+        }
         return initOrClose(zeros(shape, type, ctx), this::copyTo);
     }
 
