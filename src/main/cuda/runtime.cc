@@ -6,8 +6,10 @@
 // Streams: memset0 / memcpy use the legacy default stream, which is ordered with every blocking
 // stream; the allocator reuses freed blocks immediately, which is safe as long as each device's
 // kernels run on one stream (or the default stream), the way the executor issues them.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -235,13 +237,127 @@ void memset0(int device, void* ptr, size_t bytes) {
   KILN_CUDA_CHECK(cudaMemset(ptr, 0, bytes));
 }
 
+// ---- pinned staging ----------------------------------------------------------------------------
+//
+// Host <-> device copies go through page-locked staging slots. A copy to the device returns as soon
+// as the data is in a slot: its DMA runs on the legacy stream after the kernels already queued, while
+// the host goes on (to the next batch); a plain cudaMemcpy from pageable memory larger than the
+// driver's own staging would wait for those kernels first. Both directions also run at page-locked
+// bandwidth. Per device: kSlots slots used round robin, each grown to the largest chunk it carried
+// (at most kSlotMax; larger copies go in chunks), each with an event recorded after the copy that
+// fills or empties it, so a slot is rewritten only after that copy is done. When page-locked memory
+// cannot be had, or KILN_CUDA_PINNED=0 is set, copies are plain cudaMemcpy calls.
+
+namespace {
+
+constexpr int kSlots = 4;
+constexpr size_t kSlotMax = size_t(64) << 20;
+constexpr size_t kSlotMin = size_t(1) << 20;
+
+struct Slot {
+  void* buf = nullptr;   // [cap] bytes, page-locked (portable)
+  size_t cap = 0;
+  cudaEvent_t done = nullptr;  // recorded after the last copy that used buf
+};
+
+struct Staging {
+  std::mutex mu;
+  Slot slot[kSlots];
+  int next = 0;
+};
+
+Staging& staging(int device) {
+  static Staging* st = new Staging[kMaxDevices];  // never destroyed, as the pools
+  return st[device];
+}
+
+bool staging_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("KILN_CUDA_PINNED");
+    return v == nullptr || v[0] != '0';
+  }();
+  return on;
+}
+
+/// The next slot of `st`, its previous copy finished and holding at least `bytes`; nullptr when no
+/// page-locked memory can be had (the caller copies directly). Caller holds st.mu, device current.
+Slot* take_slot(Staging& st, size_t bytes) {
+  Slot& s = st.slot[st.next];
+  if (s.done == nullptr && cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming) != cudaSuccess) {
+    (void)cudaGetLastError();
+    s.done = nullptr;
+    return nullptr;
+  }
+  KILN_CUDA_CHECK(cudaEventSynchronize(s.done));  // success at once if never recorded
+  if (s.cap < bytes) {
+    if (s.buf != nullptr) (void)cudaFreeHost(s.buf);
+    s.buf = nullptr;
+    s.cap = 0;
+    size_t want = (std::max(bytes, kSlotMin) + kSlotMin - 1) / kSlotMin * kSlotMin;
+    if (cudaHostAlloc(&s.buf, want, cudaHostAllocPortable) != cudaSuccess) {
+      (void)cudaGetLastError();
+      s.buf = nullptr;
+      return nullptr;
+    }
+    s.cap = want;
+  }
+  st.next = (st.next + 1) % kSlots;
+  return &s;
+}
+
+// host [bytes] -> device [bytes]: returns once every chunk is in a slot and its copy is queued
+void copy_to_device(int device, char* dst, const char* src, size_t bytes) {
+  Staging& st = staging(device);
+  std::lock_guard<std::mutex> lk(st.mu);
+  for (size_t off = 0; off < bytes;) {
+    const size_t n = std::min(bytes - off, kSlotMax);
+    Slot* s = take_slot(st, n);
+    if (s == nullptr) {
+      KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, cudaMemcpyHostToDevice));
+      return;
+    }
+    std::memcpy(s->buf, src + off, n);
+    KILN_CUDA_CHECK(cudaMemcpyAsync(dst + off, s->buf, n, cudaMemcpyHostToDevice, cudaStreamLegacy));
+    KILN_CUDA_CHECK(cudaEventRecord(s->done, cudaStreamLegacy));
+    off += n;
+  }
+}
+
+// device [bytes] -> host [bytes]: waits for each chunk (and so for the kernels queued before it)
+void copy_to_host(int device, char* dst, const char* src, size_t bytes) {
+  Staging& st = staging(device);
+  std::lock_guard<std::mutex> lk(st.mu);
+  for (size_t off = 0; off < bytes;) {
+    const size_t n = std::min(bytes - off, kSlotMax);
+    Slot* s = take_slot(st, n);
+    if (s == nullptr) {
+      KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, cudaMemcpyDeviceToHost));
+      return;
+    }
+    KILN_CUDA_CHECK(cudaMemcpyAsync(s->buf, src + off, n, cudaMemcpyDeviceToHost, cudaStreamLegacy));
+    KILN_CUDA_CHECK(cudaEventRecord(s->done, cudaStreamLegacy));
+    KILN_CUDA_CHECK(cudaEventSynchronize(s->done));
+    std::memcpy(dst + off, s->buf, n);
+    off += n;
+  }
+}
+
+}  // namespace
+
 void memcpy(int device, void* dst, const void* src, size_t bytes, int kind) {
   if (bytes == 0) return;
   check_device(device);
   DeviceGuard g(device);
+  const bool staged = staging_enabled();
   switch (kind) {
-    case 0: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); break;
-    case 1: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); break;
+    case 0:
+      if (staged) copy_to_device(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes);
+      else KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+      break;
+    case 1:
+      if (staged) copy_to_host(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes);
+      else KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+      break;
     // cudaMemcpyDefault: unified addressing works out the devices, so gpu(i) -> gpu(j) works too
     case 2: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault)); break;
     default: throw KilnError("kiln::cuda::memcpy: bad kind " + std::to_string(kind));

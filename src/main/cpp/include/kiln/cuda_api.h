@@ -21,7 +21,10 @@ std::string describe();
 void* malloc(int device, size_t bytes);
 void free(int device, void* p, size_t bytes);
 void memset0(int device, void* p, size_t bytes);
-/// kind: 0 host->device, 1 device->host, 2 device->device (synchronous on the default stream).
+/// kind: 0 host->device, 1 device->host, 2 device->device, on the legacy default stream. Host
+/// copies go through page-locked staging slots (KILN_CUDA_PINNED=0: plain cudaMemcpy): a copy to
+/// the device returns once `src` is copied into a slot, before the DMA; a copy to the host returns
+/// with the data (after the work queued before it).
 void memcpy(int device, void* dst, const void* src, size_t bytes, int kind);
 void synchronize(int device);
 

@@ -142,6 +142,50 @@ class GpuConsistencyTest {
         }
     }
 
+    /**
+     * Host-device copies through the pinned staging slots keep every byte: sizes around the slot
+     * limits (70 MiB is two chunks of a 64 MiB slot), more copies queued than there are slots, and
+     * each host source overwritten as soon as its copy returns (the copy must have taken it by then).
+     */
+    @Test
+    void hostDeviceCopiesKeepEveryByte() {
+        Random r = new Random(11);
+        java.util.List<NDArray> onGpu = new java.util.ArrayList<>();
+        java.util.List<byte[]> want = new java.util.ArrayList<>();
+        try {
+            for (int round = 0; round < 3; round++) {
+                for (long n : new long[] {1, 3, 255, 4096 + 7, (1 << 20) + 5, round == 0 ? (70L << 20) + 13 : 9}) {
+                    byte[] b = new byte[(int) n];
+                    r.nextBytes(b);
+                    try (NDArray host = NDArray.fromBytes(b, new dev.kiln.ndarray.Shape(n), DType.UINT8, Context.cpu())) {
+                        onGpu.add(host.copyTo(Context.gpu(0)));
+                        host.fill(7);
+                    }
+                    want.add(b);
+                }
+            }
+            for (int i = 0; i < want.size(); i++) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want.get(i), onGpu.get(i).toBytes(), "copy " + i);
+            }
+            // device -> device, then back
+            try (NDArray twice = onGpu.get(4).copy()) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want.get(4), twice.toBytes());
+            }
+        } finally {
+            onGpu.forEach(NDArray::close);
+        }
+    }
+
+    /**
+     * Every metric with a device path (accuracy, top-k, cross-entropy, NLL, perplexity, MSE, MAE,
+     * RMSE, loss) on float32 and float16 predictions on gpu(0): the same counts and sums as the
+     * host path on the CPU, held on the GPU until read.
+     */
+    @Test
+    void metricsReduceOnTheGpuAsOnTheHost() {
+        dev.kiln.metric.DeviceMetricTest.checkOn(Context.gpu(0));
+    }
+
     /** Every loss operator's GPU gradient scales with the executor's loss scale (the CPU test's checks on gpu(0)). */
     @Test
     void lossScaleReachesEveryLossOperatorOnTheGpu() {
