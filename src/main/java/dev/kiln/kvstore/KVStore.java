@@ -25,7 +25,12 @@ import java.util.ServiceLoader;
  *
  * <ul>
  *   <li>{@code local} and {@code device}: one process, several devices. {@link #push} sums the
- *       values given for a key (one per device).</li>
+ *       values given for a key (one per device). {@code local} keeps its copies, merge buffers and
+ *       optimizer states on the CPU. {@code device} moves a key's copy to the first value's GPU at
+ *       the key's first push whose values are all on GPUs (and the store has no gradient
+ *       compression): the sum (NCCL when the values are on distinct GPUs), the optimizer's update
+ *       and its states then stay on that GPU, and a pull copies from there; other keys stay on the
+ *       CPU. MXNet's {@code device} store likewise merges and updates on the GPUs.</li>
  *   <li>{@code dist_sync} and {@code dist_device_sync}: several processes (see {@link DistEnv});
  *       after the local sum, the gradients of all workers are summed with an allreduce of an
  *       existing collective engine ({@link Collective}: Gloo in the optional {@code kiln-kvstore-gloo}
@@ -52,8 +57,10 @@ public final class KVStore implements AutoCloseable {
     private final Context home = Context.cpu(0);
     private final Map<String, NDArray> store = new LinkedHashMap<>();
     private final Map<String, NDArray> merged = new LinkedHashMap<>();
-    /** {@code device} store: per key, the NCCL reduction's result on the first value's GPU. */
+    /** {@code device} store: per key, the NCCL reduction's result on the first value's GPU, when the key stayed on the CPU. */
     private final Map<String, NDArray> mergedOnDevice = new LinkedHashMap<>();
+    /** {@code device} store: keys whose placement was decided (at their first push). */
+    private final java.util.Set<String> placed = new java.util.HashSet<>();
     private final Collective group;
     private final boolean ownsGroup;
     private final long bucketBytes;
@@ -237,13 +244,14 @@ public final class KVStore implements AutoCloseable {
         List<NDArray> sums = new ArrayList<>(keys.size());
         for (int i = 0; i < keys.size(); i++) {
             String k = keys.get(i);
-            NDArray stored = stored(k, "push");
             List<NDArray> vs = values.get(i);
             check(!vs.isEmpty(), "push: no values for key '" + k + "'");
             for (NDArray v : vs) {
-                check(v.shape().equals(stored.shape()), "push: key '" + k + "' holds " + stored.shape() + " but a value is " + v.shape());
+                NDArray st = stored(k, "push");
+                check(v.shape().equals(st.shape()), "push: key '" + k + "' holds " + st.shape() + " but a value is " + v.shape());
             }
-            NDArray m = merged.computeIfAbsent(k, x -> NDArray.zeros(stored.shape(), stored.dtype(), home).detach());
+            NDArray stored = place(k, vs);
+            NDArray m = merged.computeIfAbsent(k, x -> NDArray.zeros(stored.shape(), stored.dtype(), stored.context()).detach());
             if (compression != null && group == null) {
                 sumCompressed(k, vs, m);
             } else if (!reduceWithNccl(k, vs, stored, m)) {
@@ -264,6 +272,26 @@ public final class KVStore implements AutoCloseable {
                 sums.get(i).copyTo(store.get(keys.get(i)));
             }
         }
+    }
+
+    /**
+     * The stored copy of {@code k}, first moved to the first value's GPU when this is the key's
+     * first push in a {@code device} store and every value is on a GPU (see the class comment).
+     */
+    private NDArray place(String k, List<NDArray> vs) {
+        NDArray stored = stored(k, "push");
+        if (!type.equals("device") || compression != null || !placed.add(k)) {
+            return stored;
+        }
+        for (NDArray v : vs) {
+            if (!v.context().isGpu()) {
+                return stored;
+            }
+        }
+        NDArray moved = stored.copyTo(vs.get(0).context()).setName(k).detach();
+        store.put(k, moved);
+        stored.close();
+        return moved;
     }
 
     /** Copies the stored value of each key into every array of its output list. */
@@ -306,6 +334,9 @@ public final class KVStore implements AutoCloseable {
     private boolean reduceWithNccl(String key, List<NDArray> vs, NDArray stored, NDArray m) {
         if (!type.equals("device") || vs.size() < 2 || !onDistinctGpus(vs, stored)) {
             return false;
+        }
+        if (m.context().equals(vs.get(0).context())) {
+            return Nccl.reduceSum(vs, m);  // the key lives on that GPU: reduce straight into its merge buffer
         }
         NDArray onDevice = mergedOnDevice.computeIfAbsent(key,
                 x -> NDArray.zeros(stored.shape(), stored.dtype(), vs.get(0).context()).detach());

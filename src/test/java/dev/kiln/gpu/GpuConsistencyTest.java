@@ -177,6 +177,55 @@ class GpuConsistencyTest {
     }
 
     /**
+     * KVStore {@code device} with GPU values keeps the key, the sum, Adam's update and its states on
+     * gpu(0) (after the first push); {@code local} with the same values on the CPU updates on the
+     * CPU. Weights after three pushes and the saved states agree; states saved from the GPU store
+     * load into a fresh CPU store.
+     */
+    @Test
+    void deviceStoreUpdatesOnTheGpuAsTheLocalStoreOnTheCpu() throws java.io.IOException {
+        Random r = new Random(21);
+        float[] w0 = new float[4096];
+        float[][] grads = new float[3][4096];
+        for (int i = 0; i < w0.length; i++) {
+            w0[i] = (float) r.nextGaussian();
+            for (float[] g : grads) {
+                g[i] = (float) r.nextGaussian();
+            }
+        }
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("kiln-kv");
+        float[][] got = new float[2][];
+        for (int t = 0; t < 2; t++) {
+            Context ctx = t == 0 ? Context.cpu() : Context.gpu(0);
+            try (dev.kiln.kvstore.KVStore kv = dev.kiln.kvstore.KVStore.create(t == 0 ? "local" : "device");
+                 NDArray init = NDArray.create(w0, 4096); NDArray out = NDArray.zeros(new dev.kiln.ndarray.Shape(4096), DType.FLOAT32, ctx)) {
+                kv.setOptimizer(dev.kiln.optimizer.Optimizers.create("adam", Map.of("learning_rate", 0.01, "wd", 0.001)));
+                kv.init(List.of("w"), List.of(init));
+                for (float[] g : grads) {
+                    try (NDArray h = NDArray.create(g, 4096); NDArray gd = h.copyTo(ctx)) {
+                        kv.pushPull(List.of("w"), List.of(List.of(gd)), List.of(List.of(out)));
+                    }
+                }
+                got[t] = out.toFloatArray();
+                kv.saveOptimizerStates(dir.resolve("s" + t));
+            }
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(got[0], got[1], 1e-6f, "weights after three Adam steps");
+        try (dev.kiln.kvstore.KVStore kv = dev.kiln.kvstore.KVStore.create("local"); NDArray init = NDArray.create(w0, 4096)) {
+            kv.setOptimizer(dev.kiln.optimizer.Optimizers.create("adam", Map.of("learning_rate", 0.01, "wd", 0.001)));
+            kv.init(List.of("w"), List.of(init));
+            kv.loadOptimizerStates(dir.resolve("s1"));
+            try (NDArray g = NDArray.create(grads[0], 4096)) {
+                kv.push(List.of("w"), List.of(List.of(g)));
+            }
+        }
+        for (String f : new String[] {"s0", "s1"}) {
+            java.nio.file.Files.deleteIfExists(dir.resolve(f));
+        }
+        java.nio.file.Files.deleteIfExists(dir);
+    }
+
+    /**
      * Every metric with a device path (accuracy, top-k, cross-entropy, NLL, perplexity, MSE, MAE,
      * RMSE, loss) on float32 and float16 predictions on gpu(0): the same counts and sums as the
      * host path on the CPU, held on the GPU until read.
