@@ -12,15 +12,20 @@
 #include <vector>
 
 #include "conv_winograd.h"
+#include "conv_winograd_common.h"
 
 namespace kiln {
 namespace conv {
 
 namespace {
 
-/// Geometry of one Winograd pass: in [N, Ci, IH, IW] -> out [N, Co, OH, OW], padding ph, pw.
-struct WGeo {
-  int64_t N, Ci, Co, IH, IW, OH, OW, ph, pw;
+using wino::carve;
+using wino::PassGeo;
+using wino::Scratch;
+using wino::Segment;
+
+/// An F(2x2) pass (PassGeo) with its 2x2 tiles and chunks.
+struct WGeo : PassGeo {
   int64_t tiles_h() const { return (OH + 1) / 2; }
   int64_t tiles_w() const { return (OW + 1) / 2; }
   int64_t tiles() const { return N * tiles_h() * tiles_w(); }
@@ -36,32 +41,13 @@ struct WGeo {
   size_t weights() const { return (size_t)(16 * Co * Ci); }
 };
 
-/// Scratch of a pass, in floats: `shared`, then `per` for each thread.
-struct Scratch {
-  size_t shared, per;
-  size_t floats(int nt) const { return shared + per * (size_t)nt; }
-};
 /// Forward and data gradient: U [16, Co, Ci] shared, V [16, Ci, Tc] and M [16, Co, Tc] per thread.
 Scratch data_scratch(const WGeo& wg) { return {wg.weights(), wg.per_thread()}; }
 /// Weight gradient: V, dM [16, Co, Tc] and a private dU [16, Co, Ci] per thread.
 Scratch weight_scratch(const WGeo& wg) { return {0, wg.per_thread() + wg.weights()}; }
 
-/// Carves `s` for up to wg.threads() threads from the op's workspace when it holds at least one
-/// thread's share, else from `fallback`; returns the number of threads that got a share.
-int carve(const OpCtx& ctx, const WGeo& wg, const Scratch& s, std::vector<float>* fallback, float** base) {
-  const size_t avail = ctx.workspace ? ctx.workspace_bytes / sizeof(float) : 0;
-  if (avail >= s.floats(1)) {
-    *base = static_cast<float*>(ctx.workspace);
-    return (int)std::min<size_t>((size_t)wg.threads(), (avail - s.shared) / s.per);
-  }
-  fallback->resize(s.floats(wg.threads()));
-  *base = fallback->data();
-  return wg.threads();
-}
-
-/// The pass for the forward (data -> output) or the data gradient (dy -> dx).
-WGeo forward_geo(const Geo& g) { return {g.N, g.C, g.O, g.D[1], g.D[2], g.Q[1], g.Q[2], g.p[1], g.p[2]}; }
-WGeo backward_geo(const Geo& g) { return {g.N, g.O, g.C, g.Q[1], g.Q[2], g.D[1], g.D[2], 2 - g.p[1], 2 - g.p[2]}; }
+WGeo forward_geo(const Geo& g) { return {PassGeo::forward(g)}; }
+WGeo backward_geo(const Geo& g) { return {PassGeo::backward(g)}; }
 
 /// U [16, Co, Ci] = G g G^T of each 3x3 filter; flip: the data gradient's filters, g'[c][o] = rot180(w[o][c]).
 void transform_weights(const WGeo& wg, const float* w, bool flip, float* U, int nt) {
@@ -88,22 +74,10 @@ void transform_weights(const WGeo& wg, const float* w, bool flip, float* U, int 
   }
 }
 
-/// A run of consecutive tiles of one tile row: image n, tile row th, tile columns tw0 .. tw0+cnt,
-/// at offset k of the chunk.
-struct Segment {
-  int64_t n, th, tw0, cnt, k;
-};
-
 /// Calls f(segment) for the tile rows that tiles t0 .. t0+tc cover, in order.
 template <typename F>
 void for_segments(const WGeo& wg, int64_t t0, int64_t tc, F f) {
-  const int64_t TW = wg.tiles_w(), per_image = wg.tiles_h() * TW;
-  for (int64_t k = 0; k < tc;) {
-    const int64_t t = t0 + k, n = t / per_image, r = t % per_image, tw0 = r % TW;
-    const int64_t cnt = std::min(TW - tw0, tc - k);
-    f(Segment{n, r / TW, tw0, cnt, k});
-    k += cnt;
-  }
+  wino::for_segments(wg.tiles_h(), wg.tiles_w(), t0, tc, f);
 }
 
 /// V [16, Ci, Tc] = B^T d B for tiles t0 .. t0+tc of in [N, Ci, IH, IW] (zeros outside the image).
@@ -201,7 +175,7 @@ void winograd(const OpCtx& ctx, const WGeo& wg, const float* in, const float* w,
   const size_t per = wg.per_thread(), uw = wg.weights();
   std::vector<float> fallback;
   float* ws;
-  const int nt = carve(ctx, wg, data_scratch(wg), &fallback, &ws);
+  const int nt = carve(ctx, wg.threads(), data_scratch(wg), &fallback, &ws);
   float* U = ws;  // [16, Co, Ci]
   transform_weights(wg, w, flip, U, nt);
   // sizes checked here: an exception must not leave the OpenMP region below
@@ -281,7 +255,7 @@ void winograd_weight_grad(const OpCtx& ctx, const WGeo& wg, const float* x, cons
   const size_t per = weight_scratch(wg).per, uw = wg.weights();
   std::vector<float> fallback;
   float* ws;
-  const int nt = carve(ctx, wg, weight_scratch(wg), &fallback, &ws);
+  const int nt = carve(ctx, wg.threads(), weight_scratch(wg), &fallback, &ws);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int me = omp_thread(), team = omp_team();

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "conv_winograd.h"
+#include "conv_winograd_common.h"
 #include "kiln/avx512.h"
 
 namespace kiln {
@@ -41,10 +42,13 @@ namespace {
 #define W4_TARGET KILN_SIMD_AVX512_TARGET
 #define W4_INLINE inline __attribute__((always_inline))
 
-/// Geometry of one pass: in [N, Ci, IH, IW] -> out [N, Co, OH, OW] with padding ph, pw (the data
-/// gradient is the forward of dy with flipped weights: in = dy, out = dx, padding 2 - pad).
-struct W4Geo {
-  int64_t N, Ci, Co, IH, IW, OH, OW, ph, pw;
+using wino::carve;
+using wino::PassGeo;
+using wino::Scratch;
+using wino::Segment;
+
+/// An F(4x4) pass (PassGeo) with its 4x4 tiles, chunks and scratch.
+struct W4Geo : PassGeo {
   bool whole = false;  // all tiles in one chunk (weight_geo's choice for the weight gradient)
   int64_t tiles_h() const { return (OH + 3) / 4; }
   int64_t tiles_w() const { return (OW + 3) / 4; }
@@ -95,7 +99,7 @@ struct W4Geo {
   int weight_threads() const { return blocked() ? blocked_threads() : threads(); }
 };
 
-W4Geo forward_geo(const Geo& g) { return {g.N, g.C, g.O, g.D[1], g.D[2], g.Q[1], g.Q[2], g.p[1], g.p[2]}; }
+W4Geo forward_geo(const Geo& g) { return {PassGeo::forward(g)}; }
 /// The weight gradient's pass: one chunk of all tiles (the blocked loops, dU per block of output
 /// channels) wherever the whole batch's V and dM take no more room than the threads' private
 /// dU [36][Ci][Co] of the chunked loops. Where both were measured the time is the same or better
@@ -107,43 +111,12 @@ W4Geo weight_geo(const Geo& g) {
   w.whole = w.tiles() * (w.Ci + w.Co) <= (int64_t)w.threads() * w.Ci * w.Co;
   return w;
 }
-W4Geo backward_geo(const Geo& g) { return {g.N, g.O, g.C, g.Q[1], g.Q[2], g.D[1], g.D[2], 2 - g.p[1], 2 - g.p[2]}; }
-
-/// Scratch of a pass in floats: `shared` (U for the forward and data passes), then `per` per thread.
-struct Scratch {
-  size_t shared, per;
-  size_t floats(int nt) const { return shared + per * (size_t)nt; }
-};
-
-/// Carves scratch for up to `threads` threads from the op's workspace when it holds at least one
-/// thread's share, else from `fallback`; returns the number of threads that got a share.
-int carve(const OpCtx& ctx, int threads, const Scratch& s, std::vector<float>* fallback, float** base) {
-  const size_t avail = ctx.workspace ? ctx.workspace_bytes / sizeof(float) : 0;
-  if (avail >= s.floats(1)) {
-    *base = static_cast<float*>(ctx.workspace);
-    return (int)std::min<size_t>((size_t)threads, (avail - s.shared) / s.per);
-  }
-  fallback->resize(s.floats(threads));
-  *base = fallback->data();
-  return threads;
-}
-
-/// A run of consecutive tiles of one tile row: image n, tile row th, tile columns tw0 .. tw0+cnt,
-/// at row k of the chunk.
-struct Segment {
-  int64_t n, th, tw0, cnt, k;
-};
+W4Geo backward_geo(const Geo& g) { return {PassGeo::backward(g)}; }
 
 /// The tile rows that tiles t0 .. t0+tc cover, in order.
 std::vector<Segment> segments(const W4Geo& wg, int64_t t0, int64_t tc) {
   std::vector<Segment> out;
-  const int64_t TW = wg.tiles_w(), per_image = wg.tiles_h() * TW;
-  for (int64_t k = 0; k < tc;) {
-    const int64_t t = t0 + k, n = t / per_image, r = t % per_image, tw0 = r % TW;
-    const int64_t cnt = std::min(TW - tw0, tc - k);
-    out.push_back(Segment{n, r / TW, tw0, cnt, k});
-    k += cnt;
-  }
+  wino::for_segments(wg.tiles_h(), wg.tiles_w(), t0, tc, [&](const Segment& sg) { out.push_back(sg); });
   return out;
 }
 
