@@ -47,6 +47,7 @@ typedef cublasStatus_t (*cublasGemmEx_fn)(cublasHandle_t, int transa, int transb
                                            const void* a, int atype, int lda, const void* b, int btype, int ldb,
                                            const void* beta, void* c, int ctype, int ldc, int compute_type, int algo);
 typedef const char* (*cublasGetStatusString_fn)(cublasStatus_t);  // optional (cuBLAS >= 11.4)
+typedef cublasStatus_t (*cublasSetMathMode_fn)(cublasHandle_t, int mode);  // cublasMath_t
 typedef cublasStatus_t (*cublasGetProperty_fn)(int type, int* value);  // MAJOR=0, MINOR=1, PATCH=2
 
 constexpr int kMaxDevices = 64;
@@ -65,6 +66,7 @@ struct Cublas {
   cublasDgemmStridedBatched_fn dgemm_batched = nullptr;
   cublasGemmEx_fn gemm_ex = nullptr;
   cublasGetStatusString_fn status_string = nullptr;
+  cublasSetMathMode_fn set_math_mode = nullptr;
   cublasGetProperty_fn get_property = nullptr;
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
   cublasHandle_t handle[kMaxDevices] = {};
@@ -93,6 +95,7 @@ void load(Cublas& s) {
   s.dgemm_batched = (cublasDgemmStridedBatched_fn)dlsym(s.lib, "cublasDgemmStridedBatched");
   s.gemm_ex = (cublasGemmEx_fn)dlsym(s.lib, "cublasGemmEx");
   s.status_string = (cublasGetStatusString_fn)dlsym(s.lib, "cublasGetStatusString");
+  s.set_math_mode = (cublasSetMathMode_fn)dlsym(s.lib, "cublasSetMathMode");
   s.get_property = (cublasGetProperty_fn)dlsym(s.lib, "cublasGetProperty");
   std::string missing;
   if (!s.create) missing += " cublasCreate_v2";
@@ -102,6 +105,7 @@ void load(Cublas& s) {
   if (!s.sgemm_batched) missing += " cublasSgemmStridedBatched";
   if (!s.dgemm_batched) missing += " cublasDgemmStridedBatched";
   if (!s.gemm_ex) missing += " cublasGemmEx";
+  if (!s.set_math_mode) missing += " cublasSetMathMode";
   if (!missing.empty()) {
     s.status = "cuBLAS not available: " + where + " lacks" + missing;
     return;
@@ -149,6 +153,9 @@ cublasHandle_t handle_for(Cublas& s, int device) {
     DeviceGuard g(device);
     cublasHandle_t h = nullptr;
     check_status(s, s.create(&h), ("cublasCreate_v2 on gpu(" + std::to_string(device) + ")").c_str());
+    // CUBLAS_DEFAULT_MATH (no TF32 for float32) | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION
+    // (16): float16 / bfloat16 products are summed in float32 all the way, split-K partial sums too
+    check_status(s, s.set_math_mode(h, 16), "cublasSetMathMode");
     s.handle[device] = h;
   }
   return s.handle[device];

@@ -436,7 +436,10 @@ bool make_conv(Cudnn& s, int dt, const CudnnConv& g, ConvDescs* d, std::string* 
   const int compute = dt == kDataHalf || dt == kDataBfloat16 ? kDataFloat : dt;
   if (st == 0) st = s.set_conv(d->c.d, nsp, pad, str, dil, kCrossCorrelation, compute);
   if (st == 0 && g.G != 1) st = s.set_groups(d->c.d, (int)g.G);
-  if (st == 0) st = s.set_math(d->c.d, kFmaMath);
+  // float32 / float64: FMA math (no TF32 rounding). float16 / bfloat16: tensor-op math, which the
+  // heuristics (cudnnGet*Algorithm_v7) need to be set beforehand to list tensor-core algorithms.
+  const bool low = dt == kDataHalf || dt == kDataBfloat16;
+  if (st == 0) st = s.set_math(d->c.d, low ? kTensorOpMath : kFmaMath);
   if (st != 0) {
     *why = "convolution descriptor: " + status_name(s, st);
     return false;
@@ -449,8 +452,9 @@ const char* pass_name(Pass p) {
   return p == kForward ? "forward" : p == kBackwardData ? "backward data" : "backward filter";
 }
 
-/// Heuristic algorithm list for `pass`, then the first usable one (status success, no tensor-op
-/// math, workspace query succeeds and fits kMaxWorkspace). The descriptor's math type is FMA
+/// Heuristic algorithm list for `pass`, then the first usable one (status success; float32: no
+/// tensor-op math; its workspace query, made with the math type it will run with, succeeds and fits
+/// kMaxWorkspace). The descriptor's math type is FMA for float32, tensor-op for 16-bit data
 /// (make_conv). Caller holds s.mu[device].
 Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, bool low_precision, std::string* why) {
   AlgoPerf perf[kMaxAlgos] = {};
@@ -485,6 +489,8 @@ Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, bool low_preci
     const bool tensor_op = p.mathType == kTensorOpMath || p.mathType == kTensorOpMathAllowConversion;
     if (tensor_op && !low_precision) continue;
     if (low_precision && p.mathType == kTensorOpMathAllowConversion) continue;
+    const int math = low_precision ? p.mathType : kFmaMath;
+    if (s.set_math(d.c.d, math) != 0) continue;  // the workspace depends on the math type
     size_t ws = 0;
     if (pass == kForward) st = s.fwd_ws(h, d.x.d, d.w.d, d.c.d, d.y.d, p.algo, &ws);
     else if (pass == kBackwardData) st = s.bwd_data_ws(h, d.w.d, d.y.d, d.c.d, d.x.d, p.algo, &ws);
@@ -492,7 +498,7 @@ Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, bool low_preci
     if (st != 0 || ws > kMaxWorkspace) continue;
     c.ok = true;
     c.algo = p.algo;
-    c.math = low_precision ? p.mathType : kFmaMath;
+    c.math = math;
     c.ws = ws;
     break;
   }

@@ -146,6 +146,10 @@ bool usable(Nccl& s, const std::vector<int>& devs, int root, DType t, int* type,
     *why = std::string("NCCL has no type for ") + dtype_name(t);
     return false;
   }
+  if (t == DType::kBfloat16 && s.version < 21000) {  // ncclBfloat16 came with NCCL 2.10
+    *why = "NCCL " + std::to_string(s.version) + " has no bfloat16 (2.10 and later)";
+    return false;
+  }
   return true;
 }
 

@@ -108,12 +108,13 @@ Pool& pool(int device) {
 /// Returns every cached block to the driver. Caller holds p.mu and has the device current.
 void release_cache(Pool& p) {
   for (auto& kv : p.free_lists) {
+    std::vector<void*> kept;  // blocks the driver did not take back stay cached
     for (void* b : kv.second) {
-      (void)cudaFree(b);  // best effort: a failure here leaves nothing better to do
-      p.cached -= (int64_t)kv.first;
+      if (cudaFree(b) == cudaSuccess) p.cached -= (int64_t)kv.first;
+      else kept.push_back(b);
     }
+    kv.second.swap(kept);
   }
-  p.free_lists.clear();
   (void)cudaGetLastError();
 }
 
@@ -156,6 +157,15 @@ std::string describe() {
   return s;
 }
 
+namespace {
+// Blocks freed by this thread while it records a CUDA graph (capture_begin .. capture_end): kept
+// alive for the graph, because its replays write to them.
+thread_local std::vector<std::pair<int, void*>>* t_capture_hold = nullptr;
+// Set when a block freed while recording could not be kept (out of host memory): it went back to
+// the pool, so the graph must not be kept (capture_end fails).
+thread_local bool t_capture_poisoned = false;
+}  // namespace
+
 void* malloc(int device, size_t bytes) {
   check_device(device);
   if (bytes > kMaxAllocBytes)
@@ -173,7 +183,9 @@ void* malloc(int device, size_t bytes) {
   } else {
     DeviceGuard g(device);
     cudaError_t e = cudaMalloc(&ptr, b);
-    if (e == cudaErrorMemoryAllocation) {
+    if (e == cudaErrorMemoryAllocation && t_capture_hold == nullptr) {
+      // (not while recording a graph: cudaFree synchronizes, which a capture does not allow; the
+      // recording then fails and the eager pass, which may release the cache, runs instead)
       (void)cudaGetLastError();
       release_cache(p);
       e = cudaMalloc(&ptr, b);
@@ -198,12 +210,6 @@ void* malloc(int device, size_t bytes) {
   return ptr;
 }
 
-namespace {
-// Blocks freed by this thread while it records a CUDA graph (capture_begin .. capture_end): kept
-// alive for the graph, because its replays write to them.
-thread_local std::vector<std::pair<int, void*>>* t_capture_hold = nullptr;
-}  // namespace
-
 // Called from destructors (Storage): never throws. An unknown pointer is ignored.
 void free(int device, void* ptr, size_t bytes) {
   if (ptr == nullptr || device < 0 || device >= kMaxDevices) return;
@@ -212,8 +218,9 @@ void free(int device, void* ptr, size_t bytes) {
       t_capture_hold->emplace_back(device, ptr);
       return;
     } catch (...) {
-      // out of host memory: fall through and release the block normally (the capture is still
-      // consistent as long as nothing reuses it before capture_end, which the caller aborts on)
+      // out of host memory: the block goes back to the pool below, so capture_end must not keep
+      // the graph (a later owner of the block would share it with the replays)
+      t_capture_poisoned = true;
     }
   }
   try {
@@ -305,6 +312,29 @@ Slot* take_slot(Staging& st, size_t bytes) {
   return &s;
 }
 
+/// After a failure once `s` was taken: its buffer may still be read or written by a queued copy
+/// that its event does not cover, so the slot gives it up (leaked: page-locked memory is only
+/// freed when no copy can use it) and allocates a new one next time.
+void retire(Slot& s) {
+  s.buf = nullptr;
+  s.cap = 0;
+}
+
+/// Queues the copy of one chunk through slot `s` and records its event; on failure retires the
+/// slot and throws.
+void queue_copy(Slot& s, void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, cudaStreamLegacy);
+  const char* what = "cudaMemcpyAsync (pinned staging)";
+  if (e == cudaSuccess) {
+    e = cudaEventRecord(s.done, cudaStreamLegacy);
+    what = "cudaEventRecord (pinned staging)";
+  }
+  if (e != cudaSuccess) {
+    retire(s);
+    throw_cuda(e, what);
+  }
+}
+
 // host [bytes] -> device [bytes]: returns once every chunk is in a slot and its copy is queued
 void copy_to_device(int device, char* dst, const char* src, size_t bytes) {
   Staging& st = staging(device);
@@ -317,8 +347,7 @@ void copy_to_device(int device, char* dst, const char* src, size_t bytes) {
       return;
     }
     std::memcpy(s->buf, src + off, n);
-    KILN_CUDA_CHECK(cudaMemcpyAsync(dst + off, s->buf, n, cudaMemcpyHostToDevice, cudaStreamLegacy));
-    KILN_CUDA_CHECK(cudaEventRecord(s->done, cudaStreamLegacy));
+    queue_copy(*s, dst + off, s->buf, n, cudaMemcpyHostToDevice);
     off += n;
   }
 }
@@ -334,9 +363,12 @@ void copy_to_host(int device, char* dst, const char* src, size_t bytes) {
       KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, cudaMemcpyDeviceToHost));
       return;
     }
-    KILN_CUDA_CHECK(cudaMemcpyAsync(s->buf, src + off, n, cudaMemcpyDeviceToHost, cudaStreamLegacy));
-    KILN_CUDA_CHECK(cudaEventRecord(s->done, cudaStreamLegacy));
-    KILN_CUDA_CHECK(cudaEventSynchronize(s->done));
+    queue_copy(*s, s->buf, src + off, n, cudaMemcpyDeviceToHost);
+    const cudaError_t e = cudaEventSynchronize(s->done);
+    if (e != cudaSuccess) {
+      retire(*s);
+      throw_cuda(e, "cudaEventSynchronize (pinned staging)");
+    }
     std::memcpy(dst + off, s->buf, n);
     off += n;
   }
@@ -416,46 +448,82 @@ void capture_begin(int device, void* stream) {
   if (t_capture_hold != nullptr) throw KilnError("capture_begin: this thread is already recording a CUDA graph");
   check_device(device);
   DeviceGuard g(device);
+  auto hold = std::make_unique<std::vector<std::pair<int, void*>>>();  // before the capture starts
+  hold->reserve(256);
   KILN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream), cudaStreamCaptureModeRelaxed));
-  t_capture_hold = new std::vector<std::pair<int, void*>>();
+  t_capture_hold = hold.release();
+  t_capture_poisoned = false;
 }
 
 void* capture_end(int device, void* stream, std::string* why) {
   std::unique_ptr<std::vector<std::pair<int, void*>>> held(t_capture_hold);
+  const bool poisoned = t_capture_poisoned;
   t_capture_hold = nullptr;
-  DeviceGuard g(device);
-  cudaGraph_t graph = nullptr;
-  cudaError_t e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
-  if (e != cudaSuccess || graph == nullptr) {
-    if (why) *why = error_text(e, "cudaStreamEndCapture");
-    if (graph) (void)cudaGraphDestroy(graph);
+  t_capture_poisoned = false;
+  // Every way out ends the capture and, without a graph, returns the held blocks to the pool.
+  auto fail = [&](const std::string& reason) -> void* {
+    if (why) *why = reason;
     if (held) release_held(*held);
     return nullptr;
+  };
+  cudaGraph_t graph = nullptr;
+  cudaError_t e;
+  try {
+    DeviceGuard g(device);
+    e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
+  } catch (const std::exception& ex) {  // the device could not be made current: end it anyway
+    e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
+    if (graph) (void)cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    return fail(ex.what());
+  }
+  if (e != cudaSuccess || graph == nullptr) {
+    if (graph) (void)cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    return fail(error_text(e, "cudaStreamEndCapture"));
+  }
+  if (poisoned) {
+    (void)cudaGraphDestroy(graph);
+    return fail("out of host memory while recording: a scratch block could not be kept for the graph");
   }
   cudaGraphExec_t exec = nullptr;
-  e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+  {
+    DeviceGuard g(device);  // made current just above, so this does not fail in practice
+    e = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+  }
   (void)cudaGraphDestroy(graph);
   if (e != cudaSuccess) {
-    if (why) *why = error_text(e, "cudaGraphInstantiate");
-    if (held) release_held(*held);
-    return nullptr;
+    (void)cudaGetLastError();
+    return fail(error_text(e, "cudaGraphInstantiate"));
   }
-  auto* gr = new Graph();
-  gr->exec = exec;
-  if (held) gr->held = std::move(*held);
+  Graph* gr = nullptr;
+  try {
+    gr = new Graph();
+    gr->exec = exec;
+    if (held) gr->held = std::move(*held);
+  } catch (...) {
+    delete gr;
+    (void)cudaGraphExecDestroy(exec);
+    return fail("out of host memory after recording");
+  }
   return gr;
 }
 
 void capture_abort(int device, void* stream) noexcept {
   std::unique_ptr<std::vector<std::pair<int, void*>>> held(t_capture_hold);
   t_capture_hold = nullptr;
+  t_capture_poisoned = false;
   try {
     DeviceGuard g(device);
     cudaGraph_t graph = nullptr;
     (void)cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
     if (graph) (void)cudaGraphDestroy(graph);
     (void)cudaGetLastError();
-  } catch (...) {
+  } catch (...) {  // the device could not be made current: end the capture anyway
+    cudaGraph_t graph = nullptr;
+    (void)cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
+    if (graph) (void)cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
   }
   if (held) release_held(*held);
 }

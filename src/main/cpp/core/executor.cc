@@ -298,13 +298,22 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   run_steps(begin, end, oc, monitor, profile);
 }
 
-void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {
 #ifdef KILN_CUDA
-  // KILN_CUDA_SYNC=1: wait for each GPU kernel, so an asynchronous fault names its operator
-  static const bool sync_each = [] {
+namespace {
+/// KILN_CUDA_SYNC=1: wait for each GPU kernel, so an asynchronous fault names its operator.
+bool cuda_sync_each() {
+  static const bool on = [] {
     const char* v = std::getenv("KILN_CUDA_SYNC");
     return v != nullptr && v[0] != 0 && v[0] != '0';
   }();
+  return on;
+}
+}  // namespace
+#endif
+
+void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {
+#ifdef KILN_CUDA
+  const bool sync_each = cuda_sync_each();
 #endif
   for (size_t i = begin; i < end; ++i) {
     Step& st = steps_[i];
@@ -346,6 +355,11 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     g = &graphs_.back().second;
   }
   if (g->disabled) return false;
+  if (cuda_sync_each()) {  // waiting after each kernel cannot be recorded
+    g->disabled = true;
+    g->why = "KILN_CUDA_SYNC=1";
+    return false;
+  }
   if (g->exec != nullptr && (g->workspace != oc.workspace || g->loss_scale != oc.loss_scale)) {
     // the shared pool's workspace grew (another executor joined it), or the loss scale changed: record again
     cuda::graph_destroy(ctx_.id, g->exec);

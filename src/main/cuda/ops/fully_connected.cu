@@ -8,7 +8,8 @@
 //                  d_bias [H] = column sums of ograd (absent when no_bias)
 //
 // float16 / bfloat16 (all blobs one type): cublasGemmEx with float32 accumulation (tensor cores),
-// bias and bias gradient in float math, each output rounded once.
+// bias and bias gradient in float math, each output rounded once (the forward under kAddTo rounds
+// y + data * weight^T, then adds the bias).
 //
 // M, K and H are taken from the blobs (weight gives H and K, M = data elements / K), which covers
 // both values of `flatten`; num_hidden is checked against the weight.
@@ -47,6 +48,13 @@ __global__ void column_sum_kernel(int64_t m, int64_t h, const T* __restrict__ g,
     for (int r = 0; r < kRowLanes; ++r) s += partial[r][threadIdx.x];
     assign(db, col, req, s);
   }
+}
+
+// y: [M, H] (L) = bias: [H] (L) broadcast over rows (a copy: no rounding)
+template <typename L>
+__global__ void fill_bias_lp_kernel(int64_t m, int64_t h, const L* __restrict__ bias, L* __restrict__ y) {
+  const int64_t n = m * h;
+  KILN_GRID_STRIDE(i, n) { y[i] = bias[i % h]; }
 }
 
 // y: [M, H] (L) = round(y + bias: [H] (L)), broadcast over rows
@@ -127,10 +135,19 @@ void fc_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& 
   cudaStream_t s = stream_of(ctx);
   if (is_low_precision(out[0].dtype)) {
     const DType t = out[0].dtype;
+    const bool add = req[0] == OpReq::kAddTo;
+    if (has_bias && !add) {
+      // y = bias, then y = x w^T + y in float32 inside cuBLAS: each output rounded once, as on the CPU
+      KILN_LOW_PRECISION_SWITCH(t, L, {
+        fill_bias_lp_kernel<L><<<grid_for(d.m * d.h), kBlock, 0, s>>>(d.m, d.h, in[2].dptr<L>(), out[0].dptr<L>());
+      });
+      KILN_CUDA_LAUNCH_CHECK("FullyConnected bias");
+      gemm_low_precision(dev, s, false, true, d.m, d.h, d.k, 1.f, in[0].ptr, in[1].ptr, 1.f, out[0].ptr, t);
+      return;
+    }
     // y [M, H] = x [M, K] * w [H, K]^T (+ y under kAddTo), float32 accumulation
-    gemm_low_precision(dev, s, false, true, d.m, d.h, d.k, 1.f, in[0].ptr, in[1].ptr, req[0] == OpReq::kAddTo ? 1.f : 0.f,
-                       out[0].ptr, t);
-    if (has_bias) {
+    gemm_low_precision(dev, s, false, true, d.m, d.h, d.k, 1.f, in[0].ptr, in[1].ptr, add ? 1.f : 0.f, out[0].ptr, t);
+    if (has_bias) {  // kAddTo: y + x w^T rounded, then the bias added (two roundings)
       KILN_LOW_PRECISION_SWITCH(t, L, {
         add_bias_lp_kernel<L><<<grid_for(d.m * d.h), kBlock, 0, s>>>(d.m, d.h, in[2].dptr<L>(), out[0].dptr<L>());
       });

@@ -85,14 +85,13 @@ struct PtrPack {
   const T* p[kPackedInputs];
 };
 
-// y: [n] (=|+=) x_0 + x_1 + ... + x_{k-1}, summed left to right in T as the CPU; each x_j: [n].
-// The pointers come by value (k <= kPackedInputs) or from device memory (list != nullptr).
-// y may alias x_0: every x_j[i] is read before y[i] is written.
+// y: [n] (=|+=) x_0 + x_1 + ... + x_{k-1}, summed left to right in T as the CPU; each x_j: [n],
+// k <= kPackedInputs pointers by value. y may alias x_0: every x_j[i] is read before y[i] is written.
 template <typename T>
-__global__ void add_n_kernel(int64_t n, PtrPack<T> pack, const T* const* list, int k, T* y, int req) {
+__global__ void add_n_kernel(int64_t n, PtrPack<T> pack, int k, T* y, int req) {
   KILN_GRID_STRIDE(i, n) {
-    T s = list ? list[0][i] : pack.p[0][i];
-    for (int j = 1; j < k; ++j) s += list ? list[j][i] : pack.p[j][i];
+    T s = pack.p[0][i];
+    for (int j = 1; j < k; ++j) s += pack.p[j][i];
     assign(y, i, req, s);
   }
 }
@@ -111,22 +110,30 @@ void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& i
   DeviceGuard dg(device);
   const int k = (int)in.size();
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    PtrPack<T> pack{};
+    T* y = out[0].dptr<T>();  // [n]
     if (k <= kPackedInputs) {
+      PtrPack<T> pack{};
       for (int j = 0; j < k; ++j) pack.p[j] = in[j].dptr<T>();
-      add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, nullptr, k, out[0].dptr<T>(),
-                                                                   req_int(req[0]));
+      add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, k, y, req_int(req[0]));
       KILN_CUDA_LAUNCH_CHECK(name);
     } else {
-      std::vector<const T*> host((size_t)k);
-      for (int j = 0; j < k; ++j) host[(size_t)j] = in[j].dptr<T>();
-      DeviceScratch list(device, sizeof(const T*) * (size_t)k);
-      // pageable source: the call returns once the pointers are staged, so `host` may go away
-      KILN_CUDA_CHECK(cudaMemcpyAsync(list.as<const T*>(), host.data(), sizeof(const T*) * (size_t)k,
-                                      cudaMemcpyHostToDevice, stream_of(ctx)));
-      add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, list.as<const T*>(), k, out[0].dptr<T>(),
-                                                                   req_int(req[0]));
-      KILN_CUDA_LAUNCH_CHECK(name);
+      // More inputs than one parameter pack holds (the gradient of a weight shared by many nodes:
+      // an LSTM unrolled over 35 steps): runs of inputs, each after the first starting from the
+      // running sum acc [n], so the additions happen in the single kernel's order (same bits); the
+      // last run writes y with the request. No pointer list is copied from the host, which would
+      // not be safe inside a recorded CUDA graph.
+      DeviceScratch acc(device, sizeof(T) * (size_t)n);
+      int j = 0;
+      while (j < k) {
+        PtrPack<T> pack{};
+        int cnt = 0;
+        if (j > 0) pack.p[cnt++] = acc.as<T>();
+        for (; cnt < kPackedInputs && j < k; ++cnt, ++j) pack.p[cnt] = in[j].dptr<T>();
+        const bool last = j == k;
+        add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, last ? y : acc.as<T>(),
+                                                                     last ? req_int(req[0]) : req_int(OpReq::kWriteTo));
+        KILN_CUDA_LAUNCH_CHECK(name);
+      }
     }
   });
 }

@@ -338,6 +338,9 @@ public final class KVStore implements AutoCloseable {
         if (m.context().equals(vs.get(0).context())) {
             return Nccl.reduceSum(vs, m);  // the key lives on that GPU: reduce straight into its merge buffer
         }
+        if (!Nccl.describe().startsWith("NCCL ")) {
+            return false;  // no NCCL: no buffer on the GPU either
+        }
         NDArray onDevice = mergedOnDevice.computeIfAbsent(key,
                 x -> NDArray.zeros(stored.shape(), stored.dtype(), vs.get(0).context()).detach());
         if (!onDevice.context().equals(vs.get(0).context())) {

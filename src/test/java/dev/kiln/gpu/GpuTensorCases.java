@@ -257,6 +257,15 @@ final class GpuTensorCases implements GpuCases {
             many[i] = s(3, 33);
         }
         c.add(GpuCase.invoke("ElementWiseSum 40 inputs", "ElementWiseSum", Map.of("num_args", "40"), many));
+        // 70 inputs: three runs of the GPU kernel through its running sum, write and add
+        Symbol[] seventy = new Symbol[70];
+        Map<String, long[]> seventyShapes = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < seventy.length; i++) {
+            seventy[i] = Symbol.variable("x" + i);
+            seventyShapes.put("x" + i, s(4, 9));
+        }
+        c.add(GpuCase.graph("ElementWiseSum 70 inputs", op("ElementWiseSum", Map.of("num_args", "70"), seventy),
+                seventyShapes).addTo());
         c.add(GpuCase.invoke("ElementWiseSum large", "ElementWiseSum", Map.of("num_args", "2"), s(70001), s(70001)));
         c.add(GpuCase.invoke("_grad_add", "_grad_add", Map.of(), s(6, 5), s(6, 5)));
         // x feeds two consumers: the gradient pass sums their gradients (ElementWiseSum / _grad_add)
