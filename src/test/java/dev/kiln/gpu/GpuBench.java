@@ -58,6 +58,8 @@ public final class GpuBench {
                 default -> throw new IllegalArgumentException("unknown net " + net);
             }
         }
+        // after the nets: which convolutions cuDNN took or declined, and the allocator's state
+        System.out.println("Kiln GPU bench, after: " + Engine.cudaDescribe().replace('\n', ' '));
     }
 
     private static void run(String mode, String name, Symbol net, long[] dataShape, int steps, int repeats) {
