@@ -335,41 +335,32 @@ void queue_copy(Slot& s, void* dst, const void* src, size_t n, cudaMemcpyKind ki
   }
 }
 
-// host [bytes] -> device [bytes]: returns once every chunk is in a slot and its copy is queued
-void copy_to_device(int device, char* dst, const char* src, size_t bytes) {
+// dst [bytes] <- src [bytes] through the slots, chunk by chunk. To the device: returns once every
+// chunk is in a slot and its copy is queued. To the host: waits for each chunk (and so for the
+// kernels queued before it).
+void staged_copy(int device, char* dst, const char* src, size_t bytes, bool to_device) {
+  const cudaMemcpyKind kind = to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
   Staging& st = staging(device);
   std::lock_guard<std::mutex> lk(st.mu);
   for (size_t off = 0; off < bytes;) {
     const size_t n = std::min(bytes - off, kSlotMax);
     Slot* s = take_slot(st, n);
-    if (s == nullptr) {
-      KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, cudaMemcpyHostToDevice));
+    if (s == nullptr) {  // no page-locked memory: the rest directly
+      KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, kind));
       return;
     }
-    std::memcpy(s->buf, src + off, n);
-    queue_copy(*s, dst + off, s->buf, n, cudaMemcpyHostToDevice);
-    off += n;
-  }
-}
-
-// device [bytes] -> host [bytes]: waits for each chunk (and so for the kernels queued before it)
-void copy_to_host(int device, char* dst, const char* src, size_t bytes) {
-  Staging& st = staging(device);
-  std::lock_guard<std::mutex> lk(st.mu);
-  for (size_t off = 0; off < bytes;) {
-    const size_t n = std::min(bytes - off, kSlotMax);
-    Slot* s = take_slot(st, n);
-    if (s == nullptr) {
-      KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, cudaMemcpyDeviceToHost));
-      return;
+    if (to_device) {
+      std::memcpy(s->buf, src + off, n);
+      queue_copy(*s, dst + off, s->buf, n, kind);
+    } else {
+      queue_copy(*s, s->buf, src + off, n, kind);
+      const cudaError_t e = cudaEventSynchronize(s->done);
+      if (e != cudaSuccess) {
+        retire(*s);
+        throw_cuda(e, "cudaEventSynchronize (pinned staging)");
+      }
+      std::memcpy(dst + off, s->buf, n);
     }
-    queue_copy(*s, s->buf, src + off, n, cudaMemcpyDeviceToHost);
-    const cudaError_t e = cudaEventSynchronize(s->done);
-    if (e != cudaSuccess) {
-      retire(*s);
-      throw_cuda(e, "cudaEventSynchronize (pinned staging)");
-    }
-    std::memcpy(dst + off, s->buf, n);
     off += n;
   }
 }
@@ -383,11 +374,11 @@ void memcpy(int device, void* dst, const void* src, size_t bytes, int kind) {
   const bool staged = staging_enabled();
   switch (kind) {
     case 0:
-      if (staged) copy_to_device(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes);
+      if (staged) staged_copy(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes, true);
       else KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
       break;
     case 1:
-      if (staged) copy_to_host(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes);
+      if (staged) staged_copy(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes, false);
       else KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
       break;
     // cudaMemcpyDefault: unified addressing works out the devices, so gpu(i) -> gpu(j) works too
