@@ -73,6 +73,11 @@ class ConvolutionTest {
         cs.add(c(a("kernel", "(4, 4)", "num_filter", "3", "pad", "(3, 3)", "stride", "(3, 3)"), s(1, 2, 5, 6), s(3, 2, 4, 4),
                 s(3)));
         cs.add(c(a("kernel", "(3, 3)", "num_filter", "3"), s(5, 2, 10, 10), s(3, 2, 3, 3), s(3))); // chunks of 4 + 1 images
+        // stride 2 along the width with a kernel at least 2 wide: the even/odd split of the rows
+        cs.add(c(a("kernel", "(3, 3)", "num_filter", "6", "stride", "(2, 2)", "pad", "(1, 1)"), s(2, 4, 10, 10),
+                s(6, 4, 3, 3), s(6))); // ResNet's downsampling 3x3
+        cs.add(c(a("kernel", "(3, 2)", "num_filter", "4", "stride", "(1, 2)", "pad", "(2, 1)", "dilate", "(2, 1)"),
+                s(2, 3, 8, 9), s(4, 3, 3, 2), s(4))); // odd width, dilated height
         // 3-D (NCDHW)
         cs.add(c(a("kernel", "(2, 3, 3)", "num_filter", "4", "pad", "(1, 1, 0)", "stride", "(1, 2, 1)"), s(2, 3, 5, 6, 5),
                 s(4, 3, 2, 3, 3), s(4)));
@@ -168,6 +173,17 @@ class ConvolutionTest {
     void gradient2dStridePadDilate() {
         gradCheck(a("kernel", "(3, 2)", "num_filter", "3", "stride", "(2, 1)", "pad", "(1, 1)", "dilate", "(1, 2)"),
                 s(2, 2, 6, 5), s(3, 2, 3, 2), true);
+    }
+
+    /** Stride 2 along the width (the even/odd row split of im2col and col2im): odd and even widths, padding 0-2. */
+    @Test
+    void gradient2dStrideTwoAlongTheWidth() {
+        gradCheck(a("kernel", "(3, 3)", "num_filter", "3", "stride", "(2, 2)", "pad", "(1, 1)"), s(2, 2, 7, 9),
+                s(3, 2, 3, 3), true);
+        gradCheck(a("kernel", "(3, 2)", "num_filter", "2", "stride", "(1, 2)", "pad", "(2, 0)", "dilate", "(2, 1)"),
+                s(1, 2, 6, 8), s(2, 2, 3, 2), false);
+        gradCheck(a("kernel", "(2, 5)", "num_filter", "2", "stride", "(3, 2)", "pad", "(0, 2)"), s(1, 3, 5, 11),
+                s(2, 3, 2, 5), true);
     }
 
     @Test
