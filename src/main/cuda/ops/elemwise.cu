@@ -2,7 +2,8 @@
 // (_plus_scalar, _minus_scalar, _rminus_scalar, _mul_scalar, _div_scalar, _rdiv_scalar), unary
 // (negative, exp, log, sqrt, square, abs), Activation and _backward_Activation (the SGD updates
 // are with the other optimizer updates in ops/optimizer_momentum.cu). Same inputs, outputs and parameters as the CPU
-// ops; float32 and float64; every OpReq honoured. The rest of the elementwise family (broadcast,
+// ops; float32 and float64, and float16 / bfloat16 natively (computed in float32, each output rounded
+// once, as the CPU's promoted kernels); every OpReq honoured. The rest of the elementwise family (broadcast,
 // the other scalar ops, the unary backward ops, reductions, the internal copy / fill / sum ops)
 // lives in ops/tensor_*.cu.
 //
@@ -14,6 +15,7 @@
 
 #include "common/kernels.cuh"
 #include "kiln/kernel_common.h"
+#include "kiln/low_precision.h"
 
 namespace kiln {
 namespace cuda {
@@ -31,6 +33,22 @@ __global__ void unary_kernel(int64_t n, const T* x, T* y, int req, F f) {
 template <typename T, typename F>
 __global__ void binary_kernel(int64_t n, const T* a, const T* b, T* y, int req, F f) {
   KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(a[i], b[i])); }
+}
+
+// float16 / bfloat16 (L): the functor in float32 on the widened operands, each output rounded once
+// (under kAddTo round(float(y) + v)): what the CPU computes by widening, running its float32 kernel
+// and narrowing, without float32 copies of the operands.
+
+// x: [n] (L), y: [n] (L)
+template <typename L, typename F>
+__global__ void unary_lp_kernel(int64_t n, const L* x, L* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { lp_assign(y, i, req, f(lp_float(x[i]))); }
+}
+
+// a: [n] (L), b: [n] (L), y: [n] (L)
+template <typename L, typename F>
+__global__ void binary_lp_kernel(int64_t n, const L* a, const L* b, L* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { lp_assign(y, i, req, f(lp_float(a[i]), lp_float(b[i]))); }
 }
 
 // ---- functors ------------------------------------------------------------------------------------
@@ -111,9 +129,20 @@ void launch_unary_t(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y,
   KILN_CUDA_LAUNCH_CHECK(name);
 }
 
+/// y: [n] = f(x: [n]) in float32 for float16 / bfloat16 blobs; `f` takes and returns float.
+template <typename F>
+void launch_unary_lp(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
+  const int64_t n = y.size();
+  KILN_LOW_PRECISION_SWITCH(y.dtype, L, {
+    unary_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x.dptr<L>(), y.dptr<L>(), req_int(req), f);
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
 /// y: [n] = f(x: [n]) for a functor generic in the element type.
 template <typename F>
 void launch_unary(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
+  if (is_low_precision(y.dtype)) return launch_unary_lp(ctx, x, req, y, f, name);
   KILN_FLOAT_SWITCH(y.dtype, T, { launch_unary_t<T>(ctx, x, req, y, f, name); });
 }
 
@@ -122,6 +151,14 @@ template <typename F>
 void launch_binary(const OpCtx& ctx, const TBlob& a, const TBlob& b, OpReq req, const TBlob& y, F f,
                    const char* name) {
   const int64_t n = y.size();
+  if (is_low_precision(y.dtype)) {
+    KILN_LOW_PRECISION_SWITCH(y.dtype, L, {
+      binary_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a.dptr<L>(), b.dptr<L>(), y.dptr<L>(),
+                                                                        req_int(req), f);
+    });
+    KILN_CUDA_LAUNCH_CHECK(name);
+    return;
+  }
   KILN_FLOAT_SWITCH(y.dtype, T, {
     binary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a.dptr<T>(), b.dptr<T>(), y.dptr<T>(),
                                                                    req_int(req), f);
@@ -156,6 +193,7 @@ Kernel scalar_op(const char* name) {
     if (!prologue(name, in, 1, 1, req, out)) return;
     const double s = attrs.f("scalar");
     DeviceGuard g(device_of(ctx, in, out));
+    if (is_low_precision(out[0].dtype)) return launch_unary_lp(ctx, in[0], req[0], out[0], F<float>{float(s)}, name);
     KILN_FLOAT_SWITCH(out[0].dtype, T, { launch_unary_t<T>(ctx, in[0], req[0], out[0], F<T>{T(s)}, name); });
   };
 }
@@ -200,27 +238,27 @@ void activation_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector
 }  // namespace
 
 void register_elemwise_gpu(OpRegistry& r) {
-  set_gpu(r, "elemwise_add", binary_op<Add>("elemwise_add"));
-  set_gpu(r, "elemwise_sub", binary_op<Sub>("elemwise_sub"));
-  set_gpu(r, "elemwise_mul", binary_op<Mul>("elemwise_mul"));
-  set_gpu(r, "elemwise_div", binary_op<Div>("elemwise_div"));
+  set_gpu(r, "elemwise_add", binary_op<Add>("elemwise_add"), kNativeLowPrecision);
+  set_gpu(r, "elemwise_sub", binary_op<Sub>("elemwise_sub"), kNativeLowPrecision);
+  set_gpu(r, "elemwise_mul", binary_op<Mul>("elemwise_mul"), kNativeLowPrecision);
+  set_gpu(r, "elemwise_div", binary_op<Div>("elemwise_div"), kNativeLowPrecision);
 
-  set_gpu(r, "_plus_scalar", scalar_op<PlusScalar>("_plus_scalar"));
-  set_gpu(r, "_minus_scalar", scalar_op<MinusScalar>("_minus_scalar"));
-  set_gpu(r, "_rminus_scalar", scalar_op<RMinusScalar>("_rminus_scalar"));
-  set_gpu(r, "_mul_scalar", scalar_op<MulScalar>("_mul_scalar"));
-  set_gpu(r, "_div_scalar", scalar_op<DivScalar>("_div_scalar"));
-  set_gpu(r, "_rdiv_scalar", scalar_op<RDivScalar>("_rdiv_scalar"));
+  set_gpu(r, "_plus_scalar", scalar_op<PlusScalar>("_plus_scalar"), kNativeLowPrecision);
+  set_gpu(r, "_minus_scalar", scalar_op<MinusScalar>("_minus_scalar"), kNativeLowPrecision);
+  set_gpu(r, "_rminus_scalar", scalar_op<RMinusScalar>("_rminus_scalar"), kNativeLowPrecision);
+  set_gpu(r, "_mul_scalar", scalar_op<MulScalar>("_mul_scalar"), kNativeLowPrecision);
+  set_gpu(r, "_div_scalar", scalar_op<DivScalar>("_div_scalar"), kNativeLowPrecision);
+  set_gpu(r, "_rdiv_scalar", scalar_op<RDivScalar>("_rdiv_scalar"), kNativeLowPrecision);
 
-  set_gpu(r, "negative", unary_op<Negative>("negative"));
-  set_gpu(r, "exp", unary_op<Exp>("exp"));
-  set_gpu(r, "log", unary_op<Log>("log"));
-  set_gpu(r, "sqrt", unary_op<Sqrt>("sqrt"));
-  set_gpu(r, "square", unary_op<Square>("square"));
-  set_gpu(r, "abs", unary_op<Abs>("abs"));
+  set_gpu(r, "negative", unary_op<Negative>("negative"), kNativeLowPrecision);
+  set_gpu(r, "exp", unary_op<Exp>("exp"), kNativeLowPrecision);
+  set_gpu(r, "log", unary_op<Log>("log"), kNativeLowPrecision);
+  set_gpu(r, "sqrt", unary_op<Sqrt>("sqrt"), kNativeLowPrecision);
+  set_gpu(r, "square", unary_op<Square>("square"), kNativeLowPrecision);
+  set_gpu(r, "abs", unary_op<Abs>("abs"), kNativeLowPrecision);
 
-  set_gpu(r, "Activation", activation_forward);
-  set_gpu(r, "_backward_Activation", activation_backward);
+  set_gpu(r, "Activation", activation_forward, kNativeLowPrecision);
+  set_gpu(r, "_backward_Activation", activation_backward, kNativeLowPrecision);
 
 }
 

@@ -15,8 +15,15 @@
 // reduced in order by one thread per channel; then an elementwise pass applies per-channel
 // coefficients kept in double. Deterministic; output may alias data, data grad may alias ograd
 // (every element is read and written by the same thread of the last pass).
+//
+// Types: data, output and gradients of one dtype D; gamma, beta and the statistics of W = D, or
+// float32 when D is float16 / bfloat16 (bn_infer_type). 16-bit data is read exactly and each 16-bit
+// output is the double result rounded to float32, then to D (under kAddTo added to float(y) first):
+// what the CPU's promoted kernel computes, without float32 copies of the data.
 #include <cmath>
+#include <type_traits>
 
+#include "kiln/low_precision.h"
 #include "ops/norm_common.cuh"
 
 namespace kiln {
@@ -24,33 +31,53 @@ namespace cuda {
 namespace norm_detail {
 namespace {
 
+// ---- data values in double -----------------------------------------------------------------------
+
+template <typename D>
+constexpr bool kLow = std::is_same<D, __half>::value || std::is_same<D, __nv_bfloat16>::value;
+
+/// A data element as double (16-bit values exactly).
+template <typename D>
+__device__ __forceinline__ double to_d(D v) {
+  if constexpr (kLow<D>) return (double)lp_float(v);
+  else return (double)v;
+}
+
+/// y[i] (=|+=) v: float32 / float64 in their own type; float16 / bfloat16 as (float)v rounded once
+/// more (round(float(y) + (float)v) under kAddTo), as the CPU's promoted kernels.
+template <typename D>
+__device__ __forceinline__ void put_d(D* y, int64_t i, int req, double v) {
+  if constexpr (kLow<D>) lp_assign(y, i, req, (float)v);
+  else assign(y, i, req, (D)v);
+}
+
 // ---- functors of the per-channel reductions -------------------------------------------------------
 
-template <typename T>
+template <typename D>
 struct SumF {  // x: [outer, C, inner]
-  const T* x;
-  __device__ void operator()(double* acc, int64_t, int64_t, int64_t, int64_t idx) const { acc[0] += (double)x[idx]; }
+  const D* x;
+  __device__ void operator()(double* acc, int64_t, int64_t, int64_t, int64_t idx) const { acc[0] += to_d(x[idx]); }
 };
 
-template <typename T>
+template <typename D>
 struct SqDevF {  // x: [outer, C, inner], mu: [C]
-  const T* x;
+  const D* x;
   const double* mu;
   __device__ void operator()(double* acc, int64_t, int64_t c, int64_t, int64_t idx) const {
-    const double d = (double)x[idx] - mu[c];
+    const double d = to_d(x[idx]) - mu[c];
     acc[0] += d * d;
   }
 };
 
-template <typename T>
-struct BwdF {  // dy, x: [outer, C, inner], mu: [C] (saved mean or moving mean)
-  const T* dy;
-  const T* x;
-  const T* mu;
+template <typename D, typename W>
+struct BwdF {  // dy, x: [outer, C, inner] (D), mu: [C] (W: saved mean or moving mean)
+  const D* dy;
+  const D* x;
+  const W* mu;
   __device__ void operator()(double* acc, int64_t, int64_t c, int64_t, int64_t idx) const {
-    const double g = (double)dy[idx];
+    const double g = to_d(dy[idx]);
     acc[0] += g;
-    acc[1] += ((double)x[idx] - (double)mu[c]) * g;
+    acc[1] += (to_d(x[idx]) - (double)mu[c]) * g;
   }
 };
 
@@ -128,23 +155,23 @@ __global__ void bn_bwd_finalize_kernel(int64_t C, int P, int64_t M, bool batch_s
 
 // ---- elementwise passes ----------------------------------------------------------------------------
 
-// x, y: [outer, C, inner] (y may alias x); coef: [C, 2] (scale, shift). I: index type (32-bit when n fits)
-template <typename T, typename I>
-__global__ void bn_apply_kernel(I n, I C, I inner, const T* x, T* y, int req, const double* __restrict__ coef) {
+// x, y: [outer, C, inner] (D; y may alias x); coef: [C, 2] (scale, shift). I: index type (32-bit when n fits)
+template <typename D, typename I>
+__global__ void bn_apply_kernel(I n, I C, I inner, const D* x, D* y, int req, const double* __restrict__ coef) {
   for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
     const I c = (i / inner) % C;
-    assign(y, (int64_t)i, req, (T)((double)x[i] * coef[2 * c] + coef[2 * c + 1]));
+    put_d(y, (int64_t)i, req, to_d(x[i]) * coef[2 * c] + coef[2 * c + 1]);
   }
 }
 
-// dy, x, dx: [outer, C, inner] (dx may alias dy); coef: [C, 4] (mu, gmean, k, iw)
-template <typename T, typename I>
-__global__ void bn_dx_kernel(I n, I C, I inner, const T* dy, const T* x, T* dx, int req,
+// dy, x, dx: [outer, C, inner] (D; dx may alias dy); coef: [C, 4] (mu, gmean, k, iw)
+template <typename D, typename I>
+__global__ void bn_dx_kernel(I n, I C, I inner, const D* dy, const D* x, D* dx, int req,
                              const double* __restrict__ coef) {
   for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
     const I c = (i / inner) % C;
     const double* k = coef + 4 * c;
-    assign(dx, (int64_t)i, req, (T)(((double)dy[i] - k[1] - ((double)x[i] - k[0]) * k[2]) * k[3]));
+    put_d(dx, (int64_t)i, req, (to_d(dy[i]) - k[1] - (to_d(x[i]) - k[0]) * k[2]) * k[3]);
   }
 }
 
@@ -160,12 +187,40 @@ int bn_axis(const char* op, const Attrs& a, const Shape& data) {
 
 bool fits32(int64_t n) { return n < (int64_t)0x7fffffff; }
 
+/// The forward's kernels for data type D and parameter type W (see the file comment).
+template <typename D, typename W>
+void bn_forward_t(cudaStream_t s, const View& v, int P, int64_t n, bool batch_stats, bool fix_gamma, double eps,
+                  const std::vector<TBlob>& in, const std::vector<OpReq>& req, const std::vector<TBlob>& out,
+                  double* part, double* mu_d, double* coef) {
+  const int64_t M = v.outer * v.inner;
+  const D* x = in[0].dptr<D>();  // [outer, C, inner]
+  if (batch_stats) {
+    chan_partials<1>(s, v, P, SumF<D>{x}, part, "BatchNorm sums");
+    bn_mean_kernel<<<grid_for(v.C), kBlock, 0, s>>>(v.C, P, M, part, mu_d);
+    KILN_CUDA_LAUNCH_CHECK("BatchNorm mean");
+    chan_partials<1>(s, v, P, SqDevF<D>{x, mu_d}, part, "BatchNorm variance sums");
+  }
+  bn_fwd_finalize_kernel<W><<<grid_for(v.C), kBlock, 0, s>>>(
+      v.C, P, M, batch_stats, fix_gamma, eps, part, mu_d, in[1].dptr<W>(), in[2].dptr<W>(), in[3].dptr<W>(),
+      in[4].dptr<W>(), out[1].dptr<W>(), out[2].dptr<W>(), coef);
+  KILN_CUDA_LAUNCH_CHECK("BatchNorm statistics");
+  if (req[0] != OpReq::kNullOp && n > 0) {
+    D* y = out[0].dptr<D>();  // [outer, C, inner], may alias x
+    if (fits32(n))
+      bn_apply_kernel<D, uint32_t><<<grid_for(n), kBlock, 0, s>>>((uint32_t)n, (uint32_t)v.C, (uint32_t)v.inner, x, y,
+                                                                  req_int(req[0]), coef);
+    else
+      bn_apply_kernel<D, int64_t><<<grid_for(n), kBlock, 0, s>>>(n, v.C, v.inner, x, y, req_int(req[0]), coef);
+    KILN_CUDA_LAUNCH_CHECK("BatchNorm output");
+  }
+}
+
 void bn_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                 const std::vector<TBlob>& out) {
   const char* op = "BatchNorm";
-  prologue(op, in, 5, req, out, 3);
+  const DType dt = prologue_data_params(op, in, 5, req, out, 3, {0}, {0});
   const View v = view_of(in[0].shape, bn_axis(op, a, in[0].shape));
-  const int64_t n = in[0].size(), M = v.outer * v.inner;
+  const int64_t n = in[0].size();
   for (int i = 1; i <= 4; ++i) expect_size(op, "a parameter / moving statistic", in[i], v.C);
   expect_size(op, "output", out[0], n);
   expect_size(op, "mean", out[1], v.C);
@@ -185,36 +240,47 @@ void bn_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, 
   double* part = scratch.as<double>();
   double* mu_d = part + v.C * P;
   double* coef = mu_d + v.C;
-  KILN_FLOAT_SWITCH(in[0].dtype, T, {
-    const T* x = in[0].dptr<T>();  // [outer, C, inner]
-    if (batch_stats) {
-      chan_partials<1>(s, v, P, SumF<T>{x}, part, "BatchNorm sums");
-      bn_mean_kernel<<<grid_for(v.C), kBlock, 0, s>>>(v.C, P, M, part, mu_d);
-      KILN_CUDA_LAUNCH_CHECK("BatchNorm mean");
-      chan_partials<1>(s, v, P, SqDevF<T>{x, mu_d}, part, "BatchNorm variance sums");
-    }
-    bn_fwd_finalize_kernel<T><<<grid_for(v.C), kBlock, 0, s>>>(
-        v.C, P, M, batch_stats, fix_gamma, eps, part, mu_d, in[1].dptr<T>(), in[2].dptr<T>(), in[3].dptr<T>(),
-        in[4].dptr<T>(), out[1].dptr<T>(), out[2].dptr<T>(), coef);
-    KILN_CUDA_LAUNCH_CHECK("BatchNorm statistics");
-    if (req[0] != OpReq::kNullOp && n > 0) {
-      T* y = out[0].dptr<T>();  // [outer, C, inner], may alias x
-      if (fits32(n))
-        bn_apply_kernel<T, uint32_t><<<grid_for(n), kBlock, 0, s>>>((uint32_t)n, (uint32_t)v.C, (uint32_t)v.inner, x,
-                                                                    y, req_int(req[0]), coef);
-      else
-        bn_apply_kernel<T, int64_t><<<grid_for(n), kBlock, 0, s>>>(n, v.C, v.inner, x, y, req_int(req[0]), coef);
-      KILN_CUDA_LAUNCH_CHECK("BatchNorm output");
-    }
-  });
+  if (dt == DType::kFloat16)
+    bn_forward_t<__half, float>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, mu_d, coef);
+  else if (dt == DType::kBfloat16)
+    bn_forward_t<__nv_bfloat16, float>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, mu_d, coef);
+  else
+    KILN_FLOAT_SWITCH(dt, T, { bn_forward_t<T, T>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, mu_d, coef); });
+}
+
+/// The backward's kernels for data type D and parameter type W (see the file comment).
+template <typename D, typename W>
+void bn_backward_t(cudaStream_t s, const View& v, int P, int64_t n, bool batch_stats, bool fix_gamma, double eps,
+                   double momentum, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out, double* part, double* coef) {
+  const int64_t M = v.outer * v.inner;
+  const D* dy = in[0].dptr<D>();                             // [outer, C, inner]
+  const D* x = in[3].dptr<D>();                              // [outer, C, inner]
+  W* mm = in[5].dptr<W>();                                   // [C], updated in training
+  W* mv = in[6].dptr<W>();                                   // [C], updated in training
+  const W* mu = batch_stats ? in[1].dptr<W>() : mm;          // [C]
+  chan_partials<2>(s, v, P, BwdF<D, W>{dy, x, mu}, part, "_backward_BatchNorm sums");
+  bn_bwd_finalize_kernel<W><<<grid_for(v.C), kBlock, 0, s>>>(
+      v.C, P, M, batch_stats, fix_gamma, eps, momentum, part, in[1].dptr<W>(), in[2].dptr<W>(), in[4].dptr<W>(), mm,
+      mv, out_ptr<W>(out[1], req[1]), req_int(req[1]), out_ptr<W>(out[2], req[2]), req_int(req[2]), coef);
+  KILN_CUDA_LAUNCH_CHECK("_backward_BatchNorm statistics");
+  if (req[0] != OpReq::kNullOp && n > 0) {
+    D* dx = out[0].dptr<D>();  // [outer, C, inner], may alias dy
+    if (fits32(n))
+      bn_dx_kernel<D, uint32_t><<<grid_for(n), kBlock, 0, s>>>((uint32_t)n, (uint32_t)v.C, (uint32_t)v.inner, dy, x,
+                                                               dx, req_int(req[0]), coef);
+    else
+      bn_dx_kernel<D, int64_t><<<grid_for(n), kBlock, 0, s>>>(n, v.C, v.inner, dy, x, dx, req_int(req[0]), coef);
+    KILN_CUDA_LAUNCH_CHECK("_backward_BatchNorm data grad");
+  }
 }
 
 void bn_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                  const std::vector<TBlob>& out) {
   const char* op = "_backward_BatchNorm";
-  prologue(op, in, 7, req, out, 3);
+  const DType dt = prologue_data_params(op, in, 7, req, out, 3, {0, 3}, {0});
   const View v = view_of(in[3].shape, bn_axis(op, a, in[3].shape));
-  const int64_t n = in[3].size(), M = v.outer * v.inner;
+  const int64_t n = in[3].size();
   expect_size(op, "ograd", in[0], n);
   for (int i : {1, 2, 4, 5, 6}) expect_size(op, "a saved / moving statistic or gamma", in[i], v.C);
   if (req[0] != OpReq::kNullOp) expect_size(op, "data grad", out[0], n);
@@ -232,34 +298,21 @@ void bn_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
   DeviceScratch scratch(dev, sizeof(double) * (size_t)(v.C * P * 2 + 4 * v.C));
   double* part = scratch.as<double>();
   double* coef = part + v.C * P * 2;
-  KILN_FLOAT_SWITCH(in[3].dtype, T, {
-    const T* dy = in[0].dptr<T>();                             // [outer, C, inner]
-    const T* x = in[3].dptr<T>();                              // [outer, C, inner]
-    T* mm = in[5].dptr<T>();                                   // [C], updated in training
-    T* mv = in[6].dptr<T>();                                   // [C], updated in training
-    const T* mu = batch_stats ? in[1].dptr<T>() : mm;          // [C]
-    chan_partials<2>(s, v, P, BwdF<T>{dy, x, mu}, part, "_backward_BatchNorm sums");
-    bn_bwd_finalize_kernel<T><<<grid_for(v.C), kBlock, 0, s>>>(
-        v.C, P, M, batch_stats, fix_gamma, eps, momentum, part, in[1].dptr<T>(), in[2].dptr<T>(), in[4].dptr<T>(),
-        mm, mv, out_ptr<T>(out[1], req[1]), req_int(req[1]), out_ptr<T>(out[2], req[2]), req_int(req[2]), coef);
-    KILN_CUDA_LAUNCH_CHECK("_backward_BatchNorm statistics");
-    if (req[0] != OpReq::kNullOp && n > 0) {
-      T* dx = out[0].dptr<T>();  // [outer, C, inner], may alias dy
-      if (fits32(n))
-        bn_dx_kernel<T, uint32_t><<<grid_for(n), kBlock, 0, s>>>((uint32_t)n, (uint32_t)v.C, (uint32_t)v.inner, dy, x,
-                                                                 dx, req_int(req[0]), coef);
-      else
-        bn_dx_kernel<T, int64_t><<<grid_for(n), kBlock, 0, s>>>(n, v.C, v.inner, dy, x, dx, req_int(req[0]), coef);
-      KILN_CUDA_LAUNCH_CHECK("_backward_BatchNorm data grad");
-    }
-  });
+  if (dt == DType::kFloat16)
+    bn_backward_t<__half, float>(s, v, P, n, batch_stats, fix_gamma, eps, momentum, in, req, out, part, coef);
+  else if (dt == DType::kBfloat16)
+    bn_backward_t<__nv_bfloat16, float>(s, v, P, n, batch_stats, fix_gamma, eps, momentum, in, req, out, part, coef);
+  else
+    KILN_FLOAT_SWITCH(dt, T, {
+      bn_backward_t<T, T>(s, v, P, n, batch_stats, fix_gamma, eps, momentum, in, req, out, part, coef);
+    });
 }
 
 }  // namespace
 
 void register_batch_norm(OpRegistry& r) {
-  set_gpu(r, "BatchNorm", bn_forward);
-  set_gpu(r, "_backward_BatchNorm", bn_backward);
+  set_gpu(r, "BatchNorm", bn_forward, kNativeLowPrecision);
+  set_gpu(r, "_backward_BatchNorm", bn_backward, kNativeLowPrecision);
 }
 
 }  // namespace norm_detail

@@ -4,6 +4,8 @@
 // channel; no atomics), per-row reductions by a warp or a block, and the host prologue checks.
 // Every sum is accumulated in double, as the CPU kernels (src/main/cpp/ops/norm) do.
 #pragma once
+#include <algorithm>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -244,6 +246,36 @@ inline void prologue(const char* op, const std::vector<TBlob>& in, size_t nin, c
     for (const auto& b : *v)
       if (b.ptr != nullptr && b.dtype != t)
         throw KilnError(std::string(op) + " (GPU): mixed dtypes " + dtype_name(t) + " and " + dtype_name(b.dtype));
+}
+
+/// BatchNorm's dtype rule: the blobs at positions `data_in` / `data_out` (data, output, gradients)
+/// share one dtype D (float32, float64, float16 or bfloat16); every other non-empty blob (gamma, beta,
+/// statistics) is float32 when D is 16-bit, else D (kiln's bn_infer_type, MXNet's cuDNN rule).
+/// Arity and placement as prologue. Returns D.
+inline DType prologue_data_params(const char* op, const std::vector<TBlob>& in, size_t nin,
+                                  const std::vector<OpReq>& req, const std::vector<TBlob>& out, size_t nout,
+                                  std::initializer_list<size_t> data_in, std::initializer_list<size_t> data_out) {
+  check_arity(op, in, nin, nin, out, req, nout, nout);
+  check_on_gpu(op, in, "input");
+  check_on_gpu(op, out, "output");
+  const DType d = in[*data_in.begin()].dtype;
+  const bool low = d == DType::kFloat16 || d == DType::kBfloat16;
+  if (d != DType::kFloat32 && d != DType::kFloat64 && !low)
+    throw KilnError(std::string(op) + " (GPU): dtype " + dtype_name(d) +
+                    " is not supported by this kernel (float32, float64, float16, bfloat16)");
+  const DType p = low ? DType::kFloat32 : d;
+  auto check = [&](const std::vector<TBlob>& blobs, std::initializer_list<size_t> data, const char* what) {
+    for (size_t i = 0; i < blobs.size(); ++i) {
+      if (blobs[i].ptr == nullptr) continue;
+      const DType want = std::find(data.begin(), data.end(), i) != data.end() ? d : p;
+      if (blobs[i].dtype != want)
+        throw KilnError(std::string(op) + " (GPU): " + what + " " + std::to_string(i) + " is " +
+                        dtype_name(blobs[i].dtype) + ", expected " + dtype_name(want) + " (data " + dtype_name(d) + ")");
+    }
+  };
+  check(in, data_in, "input");
+  check(out, data_out, "output");
+  return d;
 }
 
 inline void expect_size(const char* op, const char* what, const TBlob& b, int64_t n) {

@@ -96,6 +96,40 @@ __global__ void add_n_kernel(int64_t n, PtrPack<T> pack, int k, T* y, int req) {
   }
 }
 
+// float16 / bfloat16 (L): the same sum in float32 (the CPU's promoted kernel), rounded once into y.
+// acc_in: [n] float32 running sum to start from (all k inputs are then added to it), or null (start
+// from x_0); acc_out: [n] float32 to write the sum to instead of y, or null. acc_in and acc_out may be
+// the same buffer.
+template <typename L>
+__global__ void add_n_lp_kernel(int64_t n, PtrPack<L> pack, int k, const float* acc_in, float* acc_out, L* y, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    float s = acc_in ? acc_in[i] : lp_float(pack.p[0][i]);
+    for (int j = acc_in ? 0 : 1; j < k; ++j) s = __fadd_rn(s, lp_float(pack.p[j][i]));
+    if (acc_out) acc_out[i] = s;
+    else lp_assign(y, i, req, s);
+  }
+}
+
+/// ElementWiseSum of float16 / bfloat16 blobs, in runs of at most kPackedInputs inputs.
+template <typename L>
+void elementwise_sum_lp(const OpCtx& ctx, int device, const std::vector<TBlob>& in, OpReq req, const TBlob& out) {
+  const int64_t n = out.size();
+  const int k = (int)in.size();
+  L* y = out.dptr<L>();  // [n]
+  DeviceScratch acc(device, k > kPackedInputs ? sizeof(float) * (size_t)n : 0);
+  int j = 0;
+  while (j < k) {
+    PtrPack<L> pack{};
+    const bool first = j == 0;
+    int cnt = 0;
+    for (; cnt < kPackedInputs && j < k; ++cnt, ++j) pack.p[cnt] = in[j].dptr<L>();
+    const bool last = j == k;
+    add_n_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, first ? nullptr : acc.as<float>(),
+                                                                     last ? nullptr : acc.as<float>(), y, req_int(req));
+    KILN_CUDA_LAUNCH_CHECK("ElementWiseSum");
+  }
+}
+
 void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                      const std::vector<TBlob>& out) {
   const char* name = "ElementWiseSum";
@@ -109,6 +143,10 @@ void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& i
   const int device = device_of(ctx, in, out);
   DeviceGuard dg(device);
   const int k = (int)in.size();
+  if (is_low_precision(out[0].dtype)) {
+    KILN_LOW_PRECISION_SWITCH(out[0].dtype, L, { elementwise_sum_lp<L>(ctx, device, in, req[0], out[0]); });
+    return;
+  }
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
     T* y = out[0].dptr<T>();  // [n]
     if (k <= kPackedInputs) {
@@ -421,8 +459,8 @@ void register_tensor_misc_gpu(OpRegistry& r) {
   set_gpu(r, "zeros_like", fill_op<0>);
   set_gpu(r, "ones_like", fill_op<1>);
   set_gpu(r, "_zeros", fill_op<0>);
-  set_gpu(r, "ElementWiseSum", elementwise_sum);
-  set_gpu(r, "_grad_add", elementwise_sum);
+  set_gpu(r, "ElementWiseSum", elementwise_sum, kNativeLowPrecision);
+  set_gpu(r, "_grad_add", elementwise_sum, kNativeLowPrecision);
   set_gpu(r, "_NoGradient", no_gradient);
   set_gpu(r, "Cast", cast_op<false>, kNativeFloat16);
   set_gpu(r, "_backward_Cast", cast_op<true>, kNativeFloat16);
