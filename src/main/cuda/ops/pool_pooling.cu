@@ -12,8 +12,12 @@
 // windows that contain it. For max pooling a first pass stores, per output, the plane-local index
 // of the first element of its window equal to the output (the CPU's choice), and the gather adds
 // the output gradients of the windows whose chosen element is this one.
+//
+// float16 / bfloat16 data is computed in float32 and each output rounded once, as the CPU's
+// promoted kernel (max pooling and the argmax compare the exact 16-bit values).
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "ops/nn_common.cuh"
 
@@ -124,6 +128,21 @@ __device__ __forceinline__ T lp_grad(T dy, T x, T y, int p) {
   return p == 1 ? dy : p == 2 ? dy * x / y : dy * x * x / (y * y);
 }
 
+/// Storage S read as compute type C: float16 / bfloat16 widened exactly to float, others as they are.
+template <typename C, typename S>
+__device__ __forceinline__ C ld(S v) {
+  if constexpr (std::is_same<S, __half>::value || std::is_same<S, __nv_bfloat16>::value) return lp_float(v);
+  else return v;
+}
+
+/// y[i] (=|+=) v: 16-bit storage rounded once (round(float(y) + v) under kAddTo), as the CPU's
+/// promoted kernels; other types as they are.
+template <typename S, typename C>
+__device__ __forceinline__ void st(S* y, int64_t i, int req, C v) {
+  if constexpr (std::is_same<S, __half>::value || std::is_same<S, __nv_bfloat16>::value) lp_assign(y, i, req, (float)v);
+  else assign(y, i, req, v);
+}
+
 /// Output flat index -> (plane, o[3]).
 __device__ __forceinline__ int64_t split_out(const PoolGeom& g, int64_t idx, int64_t o[3]) {
   o[2] = idx % g.out[2];
@@ -134,55 +153,59 @@ __device__ __forceinline__ int64_t split_out(const PoolGeom& g, int64_t idx, int
   return t / g.out[0];
 }
 
-// x: [planes, in0, in1, in2], y: [planes, out0, out1, out2]
-template <typename T>
-__global__ void pool_forward_kernel(PoolGeom g, const T* x, T* y, int req) {
+// x: [planes, in0, in1, in2], y: [planes, out0, out1, out2] (storage S), computed in T (float for
+// float16 / bfloat16 storage)
+template <typename S, typename T>
+__global__ void pool_forward_kernel(PoolGeom g, const S* x, S* y, int req) {
   const int64_t n = g.planes * g.out_plane();
   KILN_GRID_STRIDE(idx, n) {
     int64_t o[3];
     const int64_t pl = split_out(g, idx, o);
-    const T* xp = x + pl * g.in_plane();  // [in0, in1, in2]
+    const S* xp = x + pl * g.in_plane();  // [in0, in1, in2]
     const Window w = window(g, o);
     T v;
     if (g.type == kMax) {
       v = lowest_of<T>();
       for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
         for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
-          const T* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) v = row[c] > v ? row[c] : v;
+          const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
+          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
+            const T e = ld<T>(row[c]);
+            v = e > v ? e : v;
+          }
         }
     } else {
       T sum = T(0);
       for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
         for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
-          const T* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(row[c], g.pval);
+          const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
+          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(ld<T>(row[c]), g.pval);
         }
       const int64_t cnt = g.include_pad ? w.pad_size : w.in_size;
       if (g.type == kAvg) v = cnt > 0 ? sum / T(cnt) : T(0);
       else v = g.type == kLp ? root_p(sum, g.pval) : sum;
     }
-    assign(y, idx, req, v);
+    st(y, idx, req, v);
   }
 }
 
 // x: [planes, in0, in1, in2], y: [planes, out...] -> arg: [planes, out...], the plane-local index of
 // the first window element (row-major) equal to y, or -1
-template <typename T>
-__global__ void pool_argmax_kernel(PoolGeom g, const T* x, const T* y, int64_t* arg) {
+template <typename S, typename T>
+__global__ void pool_argmax_kernel(PoolGeom g, const S* x, const S* y, int64_t* arg) {
   const int64_t n = g.planes * g.out_plane();
   KILN_GRID_STRIDE(idx, n) {
     int64_t o[3];
     const int64_t pl = split_out(g, idx, o);
-    const T* xp = x + pl * g.in_plane();  // [in0, in1, in2]
+    const S* xp = x + pl * g.in_plane();  // [in0, in1, in2]
     const Window w = window(g, o);
-    const T yv = y[idx];
+    const T yv = ld<T>(y[idx]);
     int64_t found = -1;
     for (int64_t a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
       for (int64_t b = w.lo[1]; b < w.hi[1] && found < 0; ++b)
         for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
           const int64_t i = (a * g.in[1] + b) * g.in[2] + c;
-          if (xp[i] == yv) {
+          if (ld<T>(xp[i]) == yv) {
             found = i;
             break;
           }
@@ -199,8 +222,8 @@ __device__ __forceinline__ void covering(const PoolGeom& g, int d, int64_t i, in
 }
 
 // dy, y: [planes, out...]; x, dx: [planes, in...]; arg: [planes, out...] (max only, else null)
-template <typename T>
-__global__ void pool_backward_kernel(PoolGeom g, const T* dy, const T* x, const T* y, const int64_t* arg, T* dx,
+template <typename S, typename T>
+__global__ void pool_backward_kernel(PoolGeom g, const S* dy, const S* x, const S* y, const int64_t* arg, S* dx,
                                      int req) {
   const int64_t n = g.planes * g.in_plane();
   const int64_t op = g.out_plane();
@@ -215,7 +238,7 @@ __global__ void pool_backward_kernel(PoolGeom g, const T* dy, const T* x, const 
     const int64_t local = (i[0] * g.in[1] + i[1]) * g.in[2] + i[2];
     int64_t lo[3], hi[3];
     for (int d = 0; d < 3; ++d) covering(g, d, i[d], &lo[d], &hi[d]);
-    const T* dyp = dy + pl * op;  // [out0, out1, out2]
+    const S* dyp = dy + pl * op;  // [out0, out1, out2]
     T acc = T(0);
     if (g.type == kMax) {
       const int64_t* ap = arg + pl * op;  // [out0, out1, out2]
@@ -223,11 +246,11 @@ __global__ void pool_backward_kernel(PoolGeom g, const T* dy, const T* x, const 
         for (int64_t b = lo[1]; b <= hi[1]; ++b)
           for (int64_t c = lo[2]; c <= hi[2]; ++c) {
             const int64_t oi = (a * g.out[1] + b) * g.out[2] + c;
-            if (ap[oi] == local) acc += dyp[oi];
+            if (ap[oi] == local) acc += ld<T>(dyp[oi]);
           }
     } else {
-      const T* yp = y + pl * op;  // [out0, out1, out2]
-      const T xv = x[idx];
+      const S* yp = y + pl * op;  // [out0, out1, out2]
+      const T xv = ld<T>(x[idx]);
       for (int64_t a = lo[0]; a <= hi[0]; ++a)
         for (int64_t b = lo[1]; b <= hi[1]; ++b)
           for (int64_t c = lo[2]; c <= hi[2]; ++c) {
@@ -238,10 +261,11 @@ __global__ void pool_backward_kernel(PoolGeom g, const T* dy, const T* x, const 
               const Window w = window(g, o);
               size = T(g.include_pad ? w.pad_size : w.in_size);
             }
-            acc += (g.type == kLp ? lp_grad(dyp[oi], xv, yp[oi], g.pval) : dyp[oi]) / size;
+            const T d = ld<T>(dyp[oi]);
+            acc += (g.type == kLp ? lp_grad(d, xv, ld<T>(yp[oi]), g.pval) : d) / size;
           }
     }
-    assign(dx, idx, req, acc);
+    st(dx, idx, req, acc);
   }
 }
 
@@ -254,10 +278,14 @@ void pool_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in
   const int64_t n = g.planes * g.out_plane();
   if (req[0] == OpReq::kNullOp || n == 0) return;
   DeviceGuard dg(device_of(ctx, in, out));
-  KILN_FLOAT_SWITCH(in[0].dtype, T, {
-    pool_forward_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(g, in[0].dptr<T>(), out[0].dptr<T>(),
-                                                                        req_int(req[0]));
-  });
+  auto launch = [&](auto s_tag, auto t_tag) {
+    using S = decltype(s_tag);
+    using T = decltype(t_tag);
+    pool_forward_kernel<S, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(g, in[0].dptr<S>(), out[0].dptr<S>(),
+                                                                           req_int(req[0]));
+  };
+  if (is_low_precision(in[0].dtype)) KILN_LOW_PRECISION_SWITCH(in[0].dtype, L, { launch(L(), 0.f); });
+  else KILN_FLOAT_SWITCH(in[0].dtype, T, { launch(T(), T()); });
   KILN_CUDA_LAUNCH_CHECK(op);
 }
 
@@ -280,23 +308,27 @@ void pool_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
   }
   std::unique_ptr<DeviceScratch> arg;
   if (g.type == kMax) arg.reset(new DeviceScratch(dev, (size_t)no * sizeof(int64_t)));
-  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+  auto launch = [&](auto s_tag, auto t_tag) {
+    using S = decltype(s_tag);
+    using T = decltype(t_tag);
     if (arg) {
-      pool_argmax_kernel<T><<<grid_for(no), kBlock, 0, s>>>(g, in[1].dptr<T>(), in[2].dptr<T>(), arg->as<int64_t>());
+      pool_argmax_kernel<S, T><<<grid_for(no), kBlock, 0, s>>>(g, in[1].dptr<S>(), in[2].dptr<S>(), arg->as<int64_t>());
       KILN_CUDA_LAUNCH_CHECK("_backward_Pooling (argmax)");
     }
-    pool_backward_kernel<T><<<grid_for(n), kBlock, 0, s>>>(g, in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(),
-                                                          arg ? arg->as<int64_t>() : nullptr, out[0].dptr<T>(),
-                                                          req_int(req[0]));
-  });
+    pool_backward_kernel<S, T><<<grid_for(n), kBlock, 0, s>>>(g, in[0].dptr<S>(), in[1].dptr<S>(), in[2].dptr<S>(),
+                                                             arg ? arg->as<int64_t>() : nullptr, out[0].dptr<S>(),
+                                                             req_int(req[0]));
+  };
+  if (is_low_precision(in[0].dtype)) KILN_LOW_PRECISION_SWITCH(in[0].dtype, L, { launch(L(), 0.f); });
+  else KILN_FLOAT_SWITCH(in[0].dtype, T, { launch(T(), T()); });
   KILN_CUDA_LAUNCH_CHECK(op);
 }
 
 }  // namespace
 
 void register_pooling(OpRegistry& r) {
-  set_gpu(r, "Pooling", pool_forward);
-  set_gpu(r, "_backward_Pooling", pool_backward);
+  set_gpu(r, "Pooling", pool_forward, kNativeLowPrecision);
+  set_gpu(r, "_backward_Pooling", pool_backward, kNativeLowPrecision);
 }
 
 }  // namespace nn_gpu

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * Every float32 case of the GPU catalogue in float16 and bfloat16 on {@code gpu(0)} against the
  * same case in the same type on the CPU: FullyConnected (cublasGemmEx), Convolution (cuDNN with
- * tensor-op math), BatchNorm, Activation, the elementwise and scalar arithmetic of elemwise.cu and
+ * tensor-op math), BatchNorm, Pooling, Activation, the elementwise and scalar arithmetic of elemwise.cu and
  * ElementWiseSum / _grad_add take the 16-bit types natively (computed in float32 or double, each
  * output rounded once, as the CPU's promoted kernels), every other operator runs widened to float32
  * on the device. Tolerances are a few units in the last place of the type (the GPU's
