@@ -5,6 +5,7 @@
 // Every storage dtype where the CPU kernel takes it (float16 as __half); accumulation (kAddTo)
 // only into float32/float64, as the CPU.
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "ops/tensor_common.cuh"
@@ -116,7 +117,8 @@ void elementwise_sum_lp(const OpCtx& ctx, int device, const std::vector<TBlob>& 
   const int64_t n = out.size();
   const int k = (int)in.size();
   L* y = out.dptr<L>();  // [n]
-  DeviceScratch acc(device, k > kPackedInputs ? sizeof(float) * (size_t)n : 0);
+  std::unique_ptr<DeviceScratch> acc;  // [n] float32 running sum, for more than kPackedInputs inputs
+  if (k > kPackedInputs) acc.reset(new DeviceScratch(device, sizeof(float) * (size_t)n));
   int j = 0;
   while (j < k) {
     PtrPack<L> pack{};
@@ -124,8 +126,8 @@ void elementwise_sum_lp(const OpCtx& ctx, int device, const std::vector<TBlob>& 
     int cnt = 0;
     for (; cnt < kPackedInputs && j < k; ++cnt, ++j) pack.p[cnt] = in[j].dptr<L>();
     const bool last = j == k;
-    add_n_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, first ? nullptr : acc.as<float>(),
-                                                                     last ? nullptr : acc.as<float>(), y, req_int(req));
+    add_n_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, first ? nullptr : acc->as<float>(),
+                                                                     last ? nullptr : acc->as<float>(), y, req_int(req));
     KILN_CUDA_LAUNCH_CHECK("ElementWiseSum");
   }
 }
