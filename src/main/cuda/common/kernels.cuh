@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "common/cuda_check.cuh"
 
@@ -60,6 +61,26 @@ template <> __device__ __forceinline__ __nv_bfloat16 lp_round<__nv_bfloat16>(flo
 template <typename L>
 __device__ __forceinline__ void lp_assign(L* out, int64_t i, int req, float v) {
   out[i] = lp_round<L>(req == kReqAdd ? __fadd_rn(lp_float(out[i]), v) : v);
+}
+
+/// Whether S is a float16 / bfloat16 storage type.
+template <typename S>
+constexpr bool kLowPrecision = std::is_same<S, __half>::value || std::is_same<S, __nv_bfloat16>::value;
+
+/// A stored value in compute type C: float16 / bfloat16 widened exactly through float, others converted.
+template <typename C, typename S>
+__device__ __forceinline__ C widen_to(S v) {
+  if constexpr (kLowPrecision<S>) return (C)lp_float(v);
+  else return (C)v;
+}
+
+/// out[i] (=|+=) v for storage S, the write of a kernel that computes in C: float16 / bfloat16
+/// through lp_assign((float)v) (each output rounded once from float, as the CPU's promoted kernels),
+/// others assign((S)v).
+template <typename S, typename C>
+__device__ __forceinline__ void store_from(S* out, int64_t i, int req, C v) {
+  if constexpr (kLowPrecision<S>) lp_assign(out, i, req, (float)v);
+  else assign(out, i, req, (S)v);
 }
 
 /// Runs the body with L bound to __half or __nv_bfloat16 for a low-precision dtype.

@@ -23,32 +23,20 @@ namespace {
 
 // ---- generic kernels ---------------------------------------------------------------------------
 
-// x: [n], y: [n]
-template <typename T, typename F>
-__global__ void unary_kernel(int64_t n, const T* x, T* y, int req, F f) {
-  KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(x[i])); }
+// Storage S computed in C: C = S for float32 / float64; C = float for float16 / bfloat16, whose
+// operands are widened and each output rounded once (round(float(y) + v) under kAddTo): what the
+// CPU computes by widening, running its float32 kernel and narrowing, without float32 copies.
+
+// x: [n] (S), y: [n] (S)
+template <typename S, typename C, typename F>
+__global__ void unary_kernel(int64_t n, const S* x, S* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { store_from(y, i, req, f(widen_to<C>(x[i]))); }
 }
 
-// a: [n], b: [n], y: [n]
-template <typename T, typename F>
-__global__ void binary_kernel(int64_t n, const T* a, const T* b, T* y, int req, F f) {
-  KILN_GRID_STRIDE(i, n) { assign(y, i, req, f(a[i], b[i])); }
-}
-
-// float16 / bfloat16 (L): the functor in float32 on the widened operands, each output rounded once
-// (under kAddTo round(float(y) + v)): what the CPU computes by widening, running its float32 kernel
-// and narrowing, without float32 copies of the operands.
-
-// x: [n] (L), y: [n] (L)
-template <typename L, typename F>
-__global__ void unary_lp_kernel(int64_t n, const L* x, L* y, int req, F f) {
-  KILN_GRID_STRIDE(i, n) { lp_assign(y, i, req, f(lp_float(x[i]))); }
-}
-
-// a: [n] (L), b: [n] (L), y: [n] (L)
-template <typename L, typename F>
-__global__ void binary_lp_kernel(int64_t n, const L* a, const L* b, L* y, int req, F f) {
-  KILN_GRID_STRIDE(i, n) { lp_assign(y, i, req, f(lp_float(a[i]), lp_float(b[i]))); }
+// a: [n] (S), b: [n] (S), y: [n] (S)
+template <typename S, typename C, typename F>
+__global__ void binary_kernel(int64_t n, const S* a, const S* b, S* y, int req, F f) {
+  KILN_GRID_STRIDE(i, n) { store_from(y, i, req, f(widen_to<C>(a[i]), widen_to<C>(b[i]))); }
 }
 
 // ---- functors ------------------------------------------------------------------------------------
@@ -121,49 +109,39 @@ bool prologue(const char* op, const std::vector<TBlob>& in, size_t nin_min, size
   return req[0] != OpReq::kNullOp && out[0].size() > 0;
 }
 
-/// y: [n] = f(x: [n]) in element type T (the caller dispatched on the dtype).
-template <typename T, typename F>
+/// y: [n] = f(x: [n]) with storage S computed in C (the caller dispatched on the dtype).
+template <typename S, typename C, typename F>
 void launch_unary_t(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
   const int64_t n = y.size();
-  unary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x.dptr<T>(), y.dptr<T>(), req_int(req), f);
+  unary_kernel<S, C><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x.dptr<S>(), y.dptr<S>(), req_int(req), f);
   KILN_CUDA_LAUNCH_CHECK(name);
 }
 
-/// y: [n] = f(x: [n]) in float32 for float16 / bfloat16 blobs; `f` takes and returns float.
-template <typename F>
-void launch_unary_lp(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
-  const int64_t n = y.size();
-  KILN_LOW_PRECISION_SWITCH(y.dtype, L, {
-    unary_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x.dptr<L>(), y.dptr<L>(), req_int(req), f);
-  });
-  KILN_CUDA_LAUNCH_CHECK(name);
-}
-
-/// y: [n] = f(x: [n]) for a functor generic in the element type.
+/// y: [n] = f(x: [n]) for a functor generic in the element type (float for 16-bit blobs).
 template <typename F>
 void launch_unary(const OpCtx& ctx, const TBlob& x, OpReq req, const TBlob& y, F f, const char* name) {
-  if (is_low_precision(y.dtype)) return launch_unary_lp(ctx, x, req, y, f, name);
-  KILN_FLOAT_SWITCH(y.dtype, T, { launch_unary_t<T>(ctx, x, req, y, f, name); });
+  if (is_low_precision(y.dtype))
+    KILN_LOW_PRECISION_SWITCH(y.dtype, L, { launch_unary_t<L, float>(ctx, x, req, y, f, name); });
+  else KILN_FLOAT_SWITCH(y.dtype, T, { launch_unary_t<T, T>(ctx, x, req, y, f, name); });
 }
 
-/// y: [n] = f(a: [n], b: [n]) for a functor generic in the element type.
+/// y: [n] = f(a: [n], b: [n]) with storage S computed in C.
+template <typename S, typename C, typename F>
+void launch_binary_t(const OpCtx& ctx, const TBlob& a, const TBlob& b, OpReq req, const TBlob& y, F f,
+                     const char* name) {
+  const int64_t n = y.size();
+  binary_kernel<S, C><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a.dptr<S>(), b.dptr<S>(), y.dptr<S>(),
+                                                                    req_int(req), f);
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+/// y: [n] = f(a: [n], b: [n]) for a functor generic in the element type (float for 16-bit blobs).
 template <typename F>
 void launch_binary(const OpCtx& ctx, const TBlob& a, const TBlob& b, OpReq req, const TBlob& y, F f,
                    const char* name) {
-  const int64_t n = y.size();
-  if (is_low_precision(y.dtype)) {
-    KILN_LOW_PRECISION_SWITCH(y.dtype, L, {
-      binary_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a.dptr<L>(), b.dptr<L>(), y.dptr<L>(),
-                                                                        req_int(req), f);
-    });
-    KILN_CUDA_LAUNCH_CHECK(name);
-    return;
-  }
-  KILN_FLOAT_SWITCH(y.dtype, T, {
-    binary_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, a.dptr<T>(), b.dptr<T>(), y.dptr<T>(),
-                                                                   req_int(req), f);
-  });
-  KILN_CUDA_LAUNCH_CHECK(name);
+  if (is_low_precision(y.dtype))
+    KILN_LOW_PRECISION_SWITCH(y.dtype, L, { launch_binary_t<L, float>(ctx, a, b, req, y, f, name); });
+  else KILN_FLOAT_SWITCH(y.dtype, T, { launch_binary_t<T, T>(ctx, a, b, req, y, f, name); });
 }
 
 template <typename F>
@@ -193,8 +171,11 @@ Kernel scalar_op(const char* name) {
     if (!prologue(name, in, 1, 1, req, out)) return;
     const double s = attrs.f("scalar");
     DeviceGuard g(device_of(ctx, in, out));
-    if (is_low_precision(out[0].dtype)) return launch_unary_lp(ctx, in[0], req[0], out[0], F<float>{float(s)}, name);
-    KILN_FLOAT_SWITCH(out[0].dtype, T, { launch_unary_t<T>(ctx, in[0], req[0], out[0], F<T>{T(s)}, name); });
+    if (is_low_precision(out[0].dtype))
+      KILN_LOW_PRECISION_SWITCH(out[0].dtype, L, {
+        launch_unary_t<L, float>(ctx, in[0], req[0], out[0], F<float>{float(s)}, name);
+      });
+    else KILN_FLOAT_SWITCH(out[0].dtype, T, { launch_unary_t<T, T>(ctx, in[0], req[0], out[0], F<T>{T(s)}, name); });
   };
 }
 

@@ -21,7 +21,6 @@
 // output is the double result rounded to float32, then to D (under kAddTo added to float(y) first):
 // what the CPU's promoted kernel computes, without float32 copies of the data.
 #include <cmath>
-#include <type_traits>
 
 #include "kiln/low_precision.h"
 #include "ops/norm_common.cuh"
@@ -31,32 +30,12 @@ namespace cuda {
 namespace norm_detail {
 namespace {
 
-// ---- data values in double -----------------------------------------------------------------------
-
-template <typename D>
-constexpr bool kLow = std::is_same<D, __half>::value || std::is_same<D, __nv_bfloat16>::value;
-
-/// A data element as double (16-bit values exactly).
-template <typename D>
-__device__ __forceinline__ double to_d(D v) {
-  if constexpr (kLow<D>) return (double)lp_float(v);
-  else return (double)v;
-}
-
-/// y[i] (=|+=) v: float32 / float64 in their own type; float16 / bfloat16 as (float)v rounded once
-/// more (round(float(y) + (float)v) under kAddTo), as the CPU's promoted kernels.
-template <typename D>
-__device__ __forceinline__ void put_d(D* y, int64_t i, int req, double v) {
-  if constexpr (kLow<D>) lp_assign(y, i, req, (float)v);
-  else assign(y, i, req, (D)v);
-}
-
 // ---- functors of the per-channel reductions -------------------------------------------------------
 
 template <typename D>
 struct SumF {  // x: [outer, C, inner]
   const D* x;
-  __device__ void operator()(double* acc, int64_t, int64_t, int64_t, int64_t idx) const { acc[0] += to_d(x[idx]); }
+  __device__ void operator()(double* acc, int64_t, int64_t, int64_t, int64_t idx) const { acc[0] += widen_to<double>(x[idx]); }
 };
 
 template <typename D>
@@ -64,7 +43,7 @@ struct SqDevF {  // x: [outer, C, inner], mu: [C]
   const D* x;
   const double* mu;
   __device__ void operator()(double* acc, int64_t, int64_t c, int64_t, int64_t idx) const {
-    const double d = to_d(x[idx]) - mu[c];
+    const double d = widen_to<double>(x[idx]) - mu[c];
     acc[0] += d * d;
   }
 };
@@ -75,9 +54,9 @@ struct BwdF {  // dy, x: [outer, C, inner] (D), mu: [C] (W: saved mean or moving
   const D* x;
   const W* mu;
   __device__ void operator()(double* acc, int64_t, int64_t c, int64_t, int64_t idx) const {
-    const double g = to_d(dy[idx]);
+    const double g = widen_to<double>(dy[idx]);
     acc[0] += g;
-    acc[1] += (to_d(x[idx]) - (double)mu[c]) * g;
+    acc[1] += (widen_to<double>(x[idx]) - (double)mu[c]) * g;
   }
 };
 
@@ -160,7 +139,7 @@ template <typename D, typename I>
 __global__ void bn_apply_kernel(I n, I C, I inner, const D* x, D* y, int req, const double* __restrict__ coef) {
   for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
     const I c = (i / inner) % C;
-    put_d(y, (int64_t)i, req, to_d(x[i]) * coef[2 * c] + coef[2 * c + 1]);
+    store_from(y, (int64_t)i, req, widen_to<double>(x[i]) * coef[2 * c] + coef[2 * c + 1]);
   }
 }
 
@@ -171,7 +150,7 @@ __global__ void bn_dx_kernel(I n, I C, I inner, const D* dy, const D* x, D* dx, 
   for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
     const I c = (i / inner) % C;
     const double* k = coef + 4 * c;
-    put_d(dx, (int64_t)i, req, (to_d(dy[i]) - k[1] - (to_d(x[i]) - k[0]) * k[2]) * k[3]);
+    store_from(dx, (int64_t)i, req, (widen_to<double>(dy[i]) - k[1] - (widen_to<double>(x[i]) - k[0]) * k[2]) * k[3]);
   }
 }
 

@@ -17,7 +17,6 @@
 // promoted kernel (max pooling and the argmax compare the exact 16-bit values).
 #include <memory>
 #include <string>
-#include <type_traits>
 
 #include "ops/nn_common.cuh"
 
@@ -128,21 +127,6 @@ __device__ __forceinline__ T lp_grad(T dy, T x, T y, int p) {
   return p == 1 ? dy : p == 2 ? dy * x / y : dy * x * x / (y * y);
 }
 
-/// Storage S read as compute type C: float16 / bfloat16 widened exactly to float, others as they are.
-template <typename C, typename S>
-__device__ __forceinline__ C ld(S v) {
-  if constexpr (std::is_same<S, __half>::value || std::is_same<S, __nv_bfloat16>::value) return lp_float(v);
-  else return v;
-}
-
-/// y[i] (=|+=) v: 16-bit storage rounded once (round(float(y) + v) under kAddTo), as the CPU's
-/// promoted kernels; other types as they are.
-template <typename S, typename C>
-__device__ __forceinline__ void st(S* y, int64_t i, int req, C v) {
-  if constexpr (std::is_same<S, __half>::value || std::is_same<S, __nv_bfloat16>::value) lp_assign(y, i, req, (float)v);
-  else assign(y, i, req, v);
-}
-
 /// Output flat index -> (plane, o[3]).
 __device__ __forceinline__ int64_t split_out(const PoolGeom& g, int64_t idx, int64_t o[3]) {
   o[2] = idx % g.out[2];
@@ -170,7 +154,7 @@ __global__ void pool_forward_kernel(PoolGeom g, const S* x, S* y, int req) {
         for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
           const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
           for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
-            const T e = ld<T>(row[c]);
+            const T e = widen_to<T>(row[c]);
             v = e > v ? e : v;
           }
         }
@@ -179,13 +163,13 @@ __global__ void pool_forward_kernel(PoolGeom g, const S* x, S* y, int req) {
       for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
         for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
           const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(ld<T>(row[c]), g.pval);
+          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(widen_to<T>(row[c]), g.pval);
         }
       const int64_t cnt = g.include_pad ? w.pad_size : w.in_size;
       if (g.type == kAvg) v = cnt > 0 ? sum / T(cnt) : T(0);
       else v = g.type == kLp ? root_p(sum, g.pval) : sum;
     }
-    st(y, idx, req, v);
+    store_from(y, idx, req, v);
   }
 }
 
@@ -199,13 +183,13 @@ __global__ void pool_argmax_kernel(PoolGeom g, const S* x, const S* y, int64_t* 
     const int64_t pl = split_out(g, idx, o);
     const S* xp = x + pl * g.in_plane();  // [in0, in1, in2]
     const Window w = window(g, o);
-    const T yv = ld<T>(y[idx]);
+    const T yv = widen_to<T>(y[idx]);
     int64_t found = -1;
     for (int64_t a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
       for (int64_t b = w.lo[1]; b < w.hi[1] && found < 0; ++b)
         for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
           const int64_t i = (a * g.in[1] + b) * g.in[2] + c;
-          if (ld<T>(xp[i]) == yv) {
+          if (widen_to<T>(xp[i]) == yv) {
             found = i;
             break;
           }
@@ -246,11 +230,11 @@ __global__ void pool_backward_kernel(PoolGeom g, const S* dy, const S* x, const 
         for (int64_t b = lo[1]; b <= hi[1]; ++b)
           for (int64_t c = lo[2]; c <= hi[2]; ++c) {
             const int64_t oi = (a * g.out[1] + b) * g.out[2] + c;
-            if (ap[oi] == local) acc += ld<T>(dyp[oi]);
+            if (ap[oi] == local) acc += widen_to<T>(dyp[oi]);
           }
     } else {
       const S* yp = y + pl * op;  // [out0, out1, out2]
-      const T xv = ld<T>(x[idx]);
+      const T xv = widen_to<T>(x[idx]);
       for (int64_t a = lo[0]; a <= hi[0]; ++a)
         for (int64_t b = lo[1]; b <= hi[1]; ++b)
           for (int64_t c = lo[2]; c <= hi[2]; ++c) {
@@ -261,11 +245,11 @@ __global__ void pool_backward_kernel(PoolGeom g, const S* dy, const S* x, const 
               const Window w = window(g, o);
               size = T(g.include_pad ? w.pad_size : w.in_size);
             }
-            const T d = ld<T>(dyp[oi]);
-            acc += (g.type == kLp ? lp_grad(d, xv, ld<T>(yp[oi]), g.pval) : d) / size;
+            const T d = widen_to<T>(dyp[oi]);
+            acc += (g.type == kLp ? lp_grad(d, xv, widen_to<T>(yp[oi]), g.pval) : d) / size;
           }
     }
-    st(dx, idx, req, acc);
+    store_from(dx, idx, req, acc);
   }
 }
 

@@ -86,48 +86,43 @@ struct PtrPack {
   const T* p[kPackedInputs];
 };
 
-// y: [n] (=|+=) x_0 + x_1 + ... + x_{k-1}, summed left to right in T as the CPU; each x_j: [n],
-// k <= kPackedInputs pointers by value. y may alias x_0: every x_j[i] is read before y[i] is written.
-template <typename T>
-__global__ void add_n_kernel(int64_t n, PtrPack<T> pack, int k, T* y, int req) {
+// y: [n] (=|+=) x_0 + x_1 + ... + x_{k-1}, each x_j: [n] (S), summed left to right in A as the CPU:
+// A = S for float32 / float64, float for float16 / bfloat16 (the CPU's promoted kernel), y rounded
+// once. k <= kPackedInputs pointers by value. acc_in: [n] (A) running sum to start from (all k
+// inputs are then added to it), or null (start from x_0); acc_out: [n] (A) to write the sum to
+// instead of y, or null; acc_in and acc_out may be the same buffer. y may alias x_0: every x_j[i]
+// is read before y[i] is written.
+template <typename S, typename A>
+__global__ void add_n_kernel(int64_t n, PtrPack<S> pack, int k, const A* acc_in, A* acc_out, S* y, int req) {
   KILN_GRID_STRIDE(i, n) {
-    T s = pack.p[0][i];
-    for (int j = 1; j < k; ++j) s += pack.p[j][i];
-    assign(y, i, req, s);
-  }
-}
-
-// float16 / bfloat16 (L): the same sum in float32 (the CPU's promoted kernel), rounded once into y.
-// acc_in: [n] float32 running sum to start from (all k inputs are then added to it), or null (start
-// from x_0); acc_out: [n] float32 to write the sum to instead of y, or null. acc_in and acc_out may be
-// the same buffer.
-template <typename L>
-__global__ void add_n_lp_kernel(int64_t n, PtrPack<L> pack, int k, const float* acc_in, float* acc_out, L* y, int req) {
-  KILN_GRID_STRIDE(i, n) {
-    float s = acc_in ? acc_in[i] : lp_float(pack.p[0][i]);
-    for (int j = acc_in ? 0 : 1; j < k; ++j) s = __fadd_rn(s, lp_float(pack.p[j][i]));
+    A s = acc_in ? acc_in[i] : widen_to<A>(pack.p[0][i]);
+    for (int j = acc_in ? 0 : 1; j < k; ++j) s += widen_to<A>(pack.p[j][i]);
     if (acc_out) acc_out[i] = s;
-    else lp_assign(y, i, req, s);
+    else store_from(y, i, req, s);
   }
 }
 
-/// ElementWiseSum of float16 / bfloat16 blobs, in runs of at most kPackedInputs inputs.
-template <typename L>
-void elementwise_sum_lp(const OpCtx& ctx, int device, const std::vector<TBlob>& in, OpReq req, const TBlob& out) {
+/// ElementWiseSum in runs of at most kPackedInputs inputs (the gradient of a weight shared by many
+/// nodes, an LSTM unrolled over 35 steps, has more): each run after the first starts from the
+/// running sum acc [n] (A), so the additions happen in one kernel's order (the same bits); the last
+/// run writes y with the request. No pointer list is copied from the host, which would not be safe
+/// inside a recorded CUDA graph.
+template <typename S, typename A>
+void elementwise_sum_t(const OpCtx& ctx, int device, const std::vector<TBlob>& in, OpReq req, const TBlob& out) {
   const int64_t n = out.size();
   const int k = (int)in.size();
-  L* y = out.dptr<L>();  // [n]
-  std::unique_ptr<DeviceScratch> acc;  // [n] float32 running sum, for more than kPackedInputs inputs
-  if (k > kPackedInputs) acc.reset(new DeviceScratch(device, sizeof(float) * (size_t)n));
+  S* y = out.dptr<S>();  // [n]
+  std::unique_ptr<DeviceScratch> acc;  // [n] (A), for more than kPackedInputs inputs
+  if (k > kPackedInputs) acc.reset(new DeviceScratch(device, sizeof(A) * (size_t)n));
   int j = 0;
   while (j < k) {
-    PtrPack<L> pack{};
+    PtrPack<S> pack{};
     const bool first = j == 0;
     int cnt = 0;
-    for (; cnt < kPackedInputs && j < k; ++cnt, ++j) pack.p[cnt] = in[j].dptr<L>();
+    for (; cnt < kPackedInputs && j < k; ++cnt, ++j) pack.p[cnt] = in[j].dptr<S>();
     const bool last = j == k;
-    add_n_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, first ? nullptr : acc->as<float>(),
-                                                                     last ? nullptr : acc->as<float>(), y, req_int(req));
+    add_n_kernel<S, A><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, first ? nullptr : acc->as<A>(),
+                                                                    last ? nullptr : acc->as<A>(), y, req_int(req));
     KILN_CUDA_LAUNCH_CHECK("ElementWiseSum");
   }
 }
@@ -144,38 +139,10 @@ void elementwise_sum(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& i
   if (req[0] == OpReq::kNullOp || n == 0) return;
   const int device = device_of(ctx, in, out);
   DeviceGuard dg(device);
-  const int k = (int)in.size();
-  if (is_low_precision(out[0].dtype)) {
-    KILN_LOW_PRECISION_SWITCH(out[0].dtype, L, { elementwise_sum_lp<L>(ctx, device, in, req[0], out[0]); });
-    return;
-  }
-  KILN_FLOAT_SWITCH(out[0].dtype, T, {
-    T* y = out[0].dptr<T>();  // [n]
-    if (k <= kPackedInputs) {
-      PtrPack<T> pack{};
-      for (int j = 0; j < k; ++j) pack.p[j] = in[j].dptr<T>();
-      add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, k, y, req_int(req[0]));
-      KILN_CUDA_LAUNCH_CHECK(name);
-    } else {
-      // More inputs than one parameter pack holds (the gradient of a weight shared by many nodes:
-      // an LSTM unrolled over 35 steps): runs of inputs, each after the first starting from the
-      // running sum acc [n], so the additions happen in the single kernel's order (same bits); the
-      // last run writes y with the request. No pointer list is copied from the host, which would
-      // not be safe inside a recorded CUDA graph.
-      DeviceScratch acc(device, sizeof(T) * (size_t)n);
-      int j = 0;
-      while (j < k) {
-        PtrPack<T> pack{};
-        int cnt = 0;
-        if (j > 0) pack.p[cnt++] = acc.as<T>();
-        for (; cnt < kPackedInputs && j < k; ++cnt, ++j) pack.p[cnt] = in[j].dptr<T>();
-        const bool last = j == k;
-        add_n_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, pack, cnt, last ? y : acc.as<T>(),
-                                                                     last ? req_int(req[0]) : req_int(OpReq::kWriteTo));
-        KILN_CUDA_LAUNCH_CHECK(name);
-      }
-    }
-  });
+  if (is_low_precision(out[0].dtype))
+    KILN_LOW_PRECISION_SWITCH(out[0].dtype, L, { elementwise_sum_t<L, float>(ctx, device, in, req[0], out[0]); });
+  else
+    KILN_FLOAT_SWITCH(out[0].dtype, T, { elementwise_sum_t<T, T>(ctx, device, in, req[0], out[0]); });
 }
 
 // ---- MakeLoss backward ---------------------------------------------------------------------------

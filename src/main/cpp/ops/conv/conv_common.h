@@ -272,7 +272,7 @@ void col2im_plain_add(const Geo& g, const T* __restrict col, T* __restrict x, in
       }
 }
 
-// Stride 2 along the width (ResNet's downsampling convolutions, 3x3 and 1x1): an output row reads
+// Stride 2 along the width (ResNet's 3x3 downsampling convolutions): an output row reads
 // every other input element. Each image row is first split into its even and odd elements
 // (de [C, H, 2, Wh]); then every output row is a contiguous run of one half, copied (im2col) or
 // added (col2im) in whole vectors like the stride-1 rows. ResNet-18's three stride-2 3x3 layers at

@@ -246,11 +246,11 @@ public final class KVStore implements AutoCloseable {
             String k = keys.get(i);
             List<NDArray> vs = values.get(i);
             check(!vs.isEmpty(), "push: no values for key '" + k + "'");
+            NDArray held = stored(k, "push");
             for (NDArray v : vs) {
-                NDArray st = stored(k, "push");
-                check(v.shape().equals(st.shape()), "push: key '" + k + "' holds " + st.shape() + " but a value is " + v.shape());
+                check(v.shape().equals(held.shape()), "push: key '" + k + "' holds " + held.shape() + " but a value is " + v.shape());
             }
-            NDArray stored = place(k, vs);
+            NDArray stored = place(k, held, vs);
             NDArray m = merged.computeIfAbsent(k, x -> NDArray.zeros(stored.shape(), stored.dtype(), stored.context()).detach());
             if (compression != null && group == null) {
                 sumCompressed(k, vs, m);
@@ -275,11 +275,11 @@ public final class KVStore implements AutoCloseable {
     }
 
     /**
-     * The stored copy of {@code k}, first moved to the first value's GPU when this is the key's
-     * first push in a {@code device} store and every value is on a GPU (see the class comment).
+     * The stored copy of {@code k} ({@code stored}), first moved to the first value's GPU when this
+     * is the key's first push in a {@code device} store and every value is on a GPU (see the class
+     * comment).
      */
-    private NDArray place(String k, List<NDArray> vs) {
-        NDArray stored = stored(k, "push");
+    private NDArray place(String k, NDArray stored, List<NDArray> vs) {
         if (!type.equals("device") || compression != null || !placed.add(k)) {
             return stored;
         }

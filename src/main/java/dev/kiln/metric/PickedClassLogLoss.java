@@ -40,7 +40,11 @@ abstract class PickedClassLogLoss extends EvalMetric {
             if (reducesOnDevice(pred)) {
                 long[] ps = pred.shape().dims();
                 checkShapes(label, ps);
-                float[] classes = classIndices(label, ps[1]);
+                long[] idx = classIndices(label, ps[1]);
+                float[] classes = new float[idx.length];  // pick takes float indices: exact below 2^24 classes
+                for (int i = 0; i < idx.length; i++) {
+                    classes[i] = idx[i];
+                }
                 try (NDScope scope = NDScope.open()) {
                     // pred (N, C), classes (N) -> picked (N) -> sum of -log(p + eps) in float64, shape (1)
                     NDArray lab = DeviceReduce.upload(classes, new long[] {ps[0]}, pred.context());
@@ -73,8 +77,8 @@ abstract class PickedClassLogLoss extends EvalMetric {
     }
 
     /** The labels truncated to class indices, each checked to lie in [0, c). */
-    private float[] classIndices(HostTensor label, long c) {
-        float[] out = new float[label.size()];
+    private long[] classIndices(HostTensor label, long c) {
+        long[] out = new long[label.size()];
         for (int i = 0; i < out.length; i++) {
             long k = (long) label.get(i);
             if (k < 0 || k >= c) {
@@ -88,11 +92,11 @@ abstract class PickedClassLogLoss extends EvalMetric {
     /** {@code Σ_i −log(pred[i, int(label_i)] + eps)} for (N, C) predictions and N labels (checked). */
     private double pickedNegLogSum(HostTensor label, HostTensor pred) {
         int c = (int) pred.dim(1);
-        float[] classes = classIndices(label, c);
+        long[] classes = classIndices(label, c);
         double[] pv = pred.values();
         double sum = 0;
         for (int i = 0; i < classes.length; i++) {
-            sum += -Math.log(pv[(int) (i * (long) c + (long) classes[i])] + eps);
+            sum += -Math.log(pv[(int) (i * (long) c + classes[i])] + eps);
         }
         return sum;
     }
