@@ -3,7 +3,7 @@
 # with the bundle made here by `TESTS=1 scripts/gpu-check.sh` (carry .gpu-bundle):
 #   1. the GPU test suite (GpuCheckMain: every op against the CPU, Module.fit on MNIST, CUDA graph replays)
 #   2. training-step benchmark, Kiln (CUDA graphs on, then off) and PyTorch eager on the same GPU:
-#      MLP and LeNet at batch 128, ResNet-50 at batch 64 (PyTorch also in TF32 and bf16 autocast)
+#      MLP and LeNet at batch 128, ResNet-50 at batch 64 in fp32, TF32 and bf16 AMP (PyTorch: fp32, TF32, bf16 autocast)
 #   3. a table of Kiln / PyTorch speed ratios
 # Budget: under 8 minutes on an H100. Env: BENCH_STEPS (default 50), SKIP_TESTS=1, SKIP_BENCH=1,
 #   TESTS_TIMEOUT (s, default 300), BENCH_TIMEOUT (s, default 150, each of Kiln and PyTorch; half for Kiln eager).
@@ -38,7 +38,7 @@ for l in sys.stdin:
     if len(p) >= 6 and p[0] == "BENCH":
         r[(p[1], p[2])] = float(p[5])
 for net in ("mlp", "lenet", "resnet50"):
-    for k in ("kiln", "kiln-eager", "kiln-amp"):
+    for k in ("kiln", "kiln-eager", "kiln-tf32", "kiln-amp"):
         for t in ("torch-fp32", "torch-tf32", "torch-amp"):
             if (k, net) in r and (t, net) in r:
                 print(f"{net:9s} {k:10s} / {t:10s} = {r[(k, net)] / r[(t, net)]:.2f}  ({r[(k, net)]:.0f} vs {r[(t, net)]:.0f} samples/s)")

@@ -13,6 +13,7 @@
 
 #include "common/cuda_check.cuh"
 #include "common/dl_search.h"
+#include "kiln/cuda_api.h"
 
 namespace kiln {
 namespace cuda {
@@ -70,6 +71,7 @@ struct Cublas {
   cublasGetProperty_fn get_property = nullptr;
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
   cublasHandle_t handle[kMaxDevices] = {};
+  int math[kMaxDevices] = {};              // the math mode last set on handle[device]
 };
 
 // Never destroyed: handles must not be torn down after the CUDA runtime at process exit.
@@ -153,11 +155,8 @@ cublasHandle_t handle_for(Cublas& s, int device) {
     DeviceGuard g(device);
     cublasHandle_t h = nullptr;
     check_status(s, s.create(&h), ("cublasCreate_v2 on gpu(" + std::to_string(device) + ")").c_str());
-    // CUBLAS_DEFAULT_MATH (no TF32 for float32) | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION
-    // (16): float16 / bfloat16 products are summed in float32 all the way, split-K partial sums too.
-    // Best effort: a cuBLAS that refuses the flag keeps its default (the handle is kept either way).
-    (void)s.set_math_mode(h, 16);
     s.handle[device] = h;
+    s.math[device] = -1;  // set by prepare()
   }
   return s.handle[device];
 }
@@ -180,6 +179,20 @@ bool gemm_trivial(int device, cudaStream_t stream, int64_t m, int64_t n, int64_t
   return true;
 }
 
+/// Points the handle at `stream` and sets its math mode for the current TF32 setting: CUBLAS_DEFAULT_MATH
+/// (no TF32 for float32) or, with tf32_allowed(), CUBLAS_TF32_TENSOR_OP_MATH (3), either with
+/// CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION (16): float16 / bfloat16 products are summed in
+/// float32 all the way, split-K partial sums too. The mode is best effort: a cuBLAS that refuses it
+/// keeps its default. Caller holds s.mu[device].
+void prepare(Cublas& s, cublasHandle_t h, int device, cudaStream_t stream) {
+  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  const int mode = 16 | (tf32_allowed() ? 3 : 0);
+  if (s.math[device] != mode) {
+    (void)s.set_math_mode(h, mode);
+    s.math[device] = mode;
+  }
+}
+
 /// cuBLAS with the handle of `device` on `stream`, under the device's lock: f(s, h).
 template <typename F>
 void with_handle(int device, cudaStream_t stream, F&& f) {
@@ -187,7 +200,7 @@ void with_handle(int device, cudaStream_t stream, F&& f) {
   if (!s.status.empty()) throw KilnError(s.status);
   std::lock_guard<std::mutex> lk(s.mu[device]);
   cublasHandle_t h = handle_for(s, device);
-  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  prepare(s, h, device, stream);
   f(s, h);
 }
 
@@ -231,7 +244,7 @@ void gemm_batched_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream
   if (!s.status.empty()) throw KilnError(s.status);
   std::lock_guard<std::mutex> lk(s.mu[device]);
   cublasHandle_t h = handle_for(s, device);
-  check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  prepare(s, h, device, stream);
   // Same operand swap as gemm_impl, per batch entry.
   int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
   check_status(s,

@@ -11,10 +11,17 @@
 //
 // KILN_CUDNN=0 (also "false", "off", "no") keeps cuDNN unloaded: the fallback kernels run.
 //
-// Algorithms: chosen once per (device, dtype, pass, geometry) with the cudnnGet*Algorithm_v7
-// heuristics (no timing runs, no allocation) and cached, deterministic algorithms first
-// (KILN_CUDNN_DETERMINISTIC=0: the heuristic's order). Math type FMA: float32 stays float32
-// (no TF32 tensor-core rounding), so results match the CPU's float32 GEMMs to ~1e-6 relative.
+// Algorithms: chosen once per (device, dtype, pass, geometry, tuning) and cached, deterministic
+// algorithms first (KILN_CUDNN_DETERMINISTIC=0: in the order cuDNN gives). As MXNet's
+// `cudnn_tune`: 'off' takes the cudnnGet*Algorithm_v7 heuristics' first usable algorithm (no timing
+// runs); 'limited_workspace' (MXNet's default, through MXNET_CUDNN_AUTOTUNE_DEFAULT=1) times them
+// with cudnnFind*AlgorithmEx on the call's own operands at the first eager call and takes the
+// fastest whose workspace fits the op's `workspace` (MB); 'fastest' the fastest within
+// kMaxWorkspace. Timing never runs while a CUDA graph is recorded (the heuristics answer, uncached).
+// Math type FMA: float32 stays float32 (no TF32 tensor-core rounding), so results match the CPU's
+// float32 GEMMs to ~1e-6 relative, unless TF32 is allowed (tf32_allowed(): KILN_CUDA_TF32=1 or
+// Engine.setCudaTf32), which gives float32 convolutions cuDNN's default math (TF32 tensor cores on
+// Ampere and later), as PyTorch's torch.backends.cudnn.allow_tf32.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -30,6 +37,7 @@
 
 #include "common/cudnn.cuh"
 #include "common/dl_search.h"
+#include "kiln/cuda_api.h"
 
 namespace kiln {
 namespace cuda {
@@ -123,6 +131,26 @@ typedef cudnnStatus_t (*cudnnConvolutionBackwardFilter_fn)(cudnnHandle_t, const 
                                                            cudnnConvolutionDescriptor_t, int algo, void* ws,
                                                            size_t ws_bytes, const void* beta,
                                                            cudnnFilterDescriptor_t, void* dw);
+// cudnnFind*AlgorithmEx: time every algorithm on the given operands (outputs are overwritten)
+typedef cudnnStatus_t (*cudnnFindConvolutionForwardAlgorithmEx_fn)(cudnnHandle_t, cudnnTensorDescriptor_t,
+                                                                   const void* x, cudnnFilterDescriptor_t,
+                                                                   const void* w, cudnnConvolutionDescriptor_t,
+                                                                   cudnnTensorDescriptor_t, void* y, int requested,
+                                                                   int* returned, AlgoPerf* perf, void* ws,
+                                                                   size_t ws_bytes);
+typedef cudnnStatus_t (*cudnnFindConvolutionBackwardDataAlgorithmEx_fn)(cudnnHandle_t, cudnnFilterDescriptor_t,
+                                                                        const void* w, cudnnTensorDescriptor_t,
+                                                                        const void* dy, cudnnConvolutionDescriptor_t,
+                                                                        cudnnTensorDescriptor_t, void* dx,
+                                                                        int requested, int* returned, AlgoPerf* perf,
+                                                                        void* ws, size_t ws_bytes);
+typedef cudnnStatus_t (*cudnnFindConvolutionBackwardFilterAlgorithmEx_fn)(cudnnHandle_t, cudnnTensorDescriptor_t,
+                                                                          const void* x, cudnnTensorDescriptor_t,
+                                                                          const void* dy,
+                                                                          cudnnConvolutionDescriptor_t,
+                                                                          cudnnFilterDescriptor_t, void* dw,
+                                                                          int requested, int* returned,
+                                                                          AlgoPerf* perf, void* ws, size_t ws_bytes);
 typedef cudnnStatus_t (*cudnnAddTensor_fn)(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t, const void* a,
                                            const void* beta, cudnnTensorDescriptor_t, void* c);
 typedef cudnnStatus_t (*cudnnConvolutionBackwardBias_fn)(cudnnHandle_t, const void* alpha, cudnnTensorDescriptor_t,
@@ -136,6 +164,7 @@ constexpr size_t kMaxWorkspace = size_t(2) << 30;           // algorithms needin
 /// An algorithm choice for one (device, dtype, pass, geometry); ok == false: cuDNN rejected it.
 struct Choice {
   bool ok = false;
+  bool timed = false;  // chosen by timing (cudnn_tune), not by the heuristics
   int algo = 0;
   int math = kFmaMath;
   size_t ws = 0;
@@ -173,6 +202,9 @@ struct Cudnn {
   cudnnConvolutionBackwardFilter_fn bwd_filter = nullptr;
   cudnnAddTensor_fn add_tensor = nullptr;
   cudnnConvolutionBackwardBias_fn bwd_bias = nullptr;
+  cudnnFindConvolutionForwardAlgorithmEx_fn find_fwd = nullptr;          // optional: no timing without
+  cudnnFindConvolutionBackwardDataAlgorithmEx_fn find_bwd_data = nullptr;
+  cudnnFindConvolutionBackwardFilterAlgorithmEx_fn find_bwd_filter = nullptr;
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + the calls
   cudnnHandle_t handle[kMaxDevices] = {};
   std::string handle_error[kMaxDevices];   // cudnnCreate failed on that device: the fallback runs there
@@ -180,6 +212,8 @@ struct Cudnn {
   std::map<std::vector<int64_t>, Choice> cache;
   int64_t rejected = 0;                    // calls cuDNN declined (run by the fallback kernels)
   std::string last_rejection;
+  int64_t timed = 0, heuristic = 0;        // cached choices made by timing / by the heuristics
+  std::string last_tune_note;              // why the last timing fell back to the heuristics
 };
 
 // Never destroyed: handles must not be torn down after the CUDA runtime at process exit.
@@ -267,6 +301,9 @@ void load(Cudnn& s) {
   std::string optional;  // the bias passes use Kiln's kernels without these
   sym(s, &s.add_tensor, "cudnnAddTensor", &optional);
   sym(s, &s.bwd_bias, "cudnnConvolutionBackwardBias", &optional);
+  sym(s, &s.find_fwd, "cudnnFindConvolutionForwardAlgorithmEx", &optional);
+  sym(s, &s.find_bwd_data, "cudnnFindConvolutionBackwardDataAlgorithmEx", &optional);
+  sym(s, &s.find_bwd_filter, "cudnnFindConvolutionBackwardFilterAlgorithmEx", &optional);
   if (!missing.empty()) {
     s.status = "cuDNN not available: " + where + " lacks" + missing;
     return;
@@ -397,7 +434,15 @@ struct ConvDescs {
   explicit ConvDescs(Cudnn& s) : x(s), y(s), w(s), c(s) {}
 };
 
-bool make_conv(Cudnn& s, int dt, const CudnnConv& g, ConvDescs* d, std::string* why) {
+/// The math type a convolution descriptor starts with: tensor-op for 16-bit data (the heuristics
+/// list tensor-core algorithms only then), cuDNN's default for float32 with TF32 allowed (TF32
+/// tensor cores on Ampere and later), FMA otherwise (float32 stays float32).
+int base_math(int dt, bool tf32) {
+  if (dt == kDataHalf || dt == kDataBfloat16) return kTensorOpMath;
+  return dt == kDataFloat && tf32 ? kDefaultMath : kFmaMath;
+}
+
+bool make_conv(Cudnn& s, int dt, bool tf32, const CudnnConv& g, ConvDescs* d, std::string* why) {
   const int nsp = g.nsp;
   if (nsp != 2 && nsp != 3) {
     *why = "spatial rank " + std::to_string(nsp);
@@ -436,10 +481,7 @@ bool make_conv(Cudnn& s, int dt, const CudnnConv& g, ConvDescs* d, std::string* 
   const int compute = dt == kDataHalf || dt == kDataBfloat16 ? kDataFloat : dt;
   if (st == 0) st = s.set_conv(d->c.d, nsp, pad, str, dil, kCrossCorrelation, compute);
   if (st == 0 && g.G != 1) st = s.set_groups(d->c.d, (int)g.G);
-  // float32 / float64: FMA math (no TF32 rounding). float16 / bfloat16: tensor-op math, which the
-  // heuristics (cudnnGet*Algorithm_v7) need to be set beforehand to list tensor-core algorithms.
-  const bool low = dt == kDataHalf || dt == kDataBfloat16;
-  if (st == 0) st = s.set_math(d->c.d, low ? kTensorOpMath : kFmaMath);
+  if (st == 0) st = s.set_math(d->c.d, base_math(dt, tf32));
   if (st != 0) {
     *why = "convolution descriptor: " + status_name(s, st);
     return false;
@@ -451,64 +493,170 @@ enum Pass : int64_t { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
 const char* pass_name(Pass p) {
   return p == kForward ? "forward" : p == kBackwardData ? "backward data" : "backward filter";
 }
+const char* pass_fn(Pass p) { return p == kForward ? "Forward" : p == kBackwardData ? "BackwardData" : "BackwardFilter"; }
 
-/// Heuristic algorithm list for `pass`, then the first usable one (status success; float32: no
-/// tensor-op math; its workspace query, made with the math type it will run with, succeeds and fits
-/// kMaxWorkspace). The descriptor's math type is FMA for float32, tensor-op for 16-bit data
-/// (make_conv). Caller holds s.mu[device].
-Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, bool low_precision, std::string* why) {
-  AlgoPerf perf[kMaxAlgos] = {};
-  int n = 0;
-  cudnnStatus_t st;
-  if (pass == kForward) st = s.fwd_algo(h, d.x.d, d.w.d, d.c.d, d.y.d, kMaxAlgos, &n, perf);
-  else if (pass == kBackwardData) st = s.bwd_data_algo(h, d.w.d, d.y.d, d.c.d, d.x.d, kMaxAlgos, &n, perf);
-  else st = s.bwd_filter_algo(h, d.x.d, d.y.d, d.c.d, d.w.d, kMaxAlgos, &n, perf);
-  Choice c;
-  if (st != 0) {
-    *why = std::string("cudnnGetConvolution") + (pass == kForward ? "Forward" : pass == kBackwardData ? "BackwardData" : "BackwardFilter") +
-           "Algorithm_v7: " + status_name(s, st);
-    return c;
-  }
-  *why = "no algorithm";
-  // Deterministic algorithms first (in heuristic order), so that a pass gives the same bits every
-  // time, eager or replayed from a CUDA graph; nondeterministic ones (atomics: backward filter
-  // algorithms 0 and 3, say) only when no deterministic one is usable, or with
-  // KILN_CUDNN_DETERMINISTIC=0, which takes the heuristic order as it is.
+/// The math type algorithm entry `p` may run with, or -1 when it may not run here. float32 without
+/// TF32 (and float64): FMA math whatever the entry says (CUDNN_DEFAULT_MATH would let Ampere+ round
+/// float32 operands to TF32, as PyTorch with allow_tf32 off), tensor-op entries skipped. float32
+/// with TF32 and 16-bit data: the entry's own math type, never ALLOW_CONVERSION (which rounds the
+/// operands to float16).
+int math_for(const AlgoPerf& p, int dt, bool tf32) {
+  if (p.mathType == kTensorOpMathAllowConversion) return -1;
+  const bool low = dt == kDataHalf || dt == kDataBfloat16;
+  if (low || (dt == kDataFloat && tf32)) return p.mathType;
+  return p.mathType == kTensorOpMath ? -1 : kFmaMath;
+}
+
+/// Workspace bytes algorithm `algo` of `pass` needs with the descriptor's current math type.
+cudnnStatus_t workspace_of(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, int algo, size_t* ws) {
+  *ws = 0;
+  if (pass == kForward) return s.fwd_ws(h, d.x.d, d.w.d, d.c.d, d.y.d, algo, ws);
+  if (pass == kBackwardData) return s.bwd_data_ws(h, d.w.d, d.y.d, d.c.d, d.x.d, algo, ws);
+  return s.bwd_filter_ws(h, d.x.d, d.y.d, d.c.d, d.w.d, algo, ws);
+}
+
+/// The first usable entry of perf[0, n) (cuDNN's order: the heuristics' preference, or fastest
+/// first for timed lists), deterministic algorithms first (KILN_CUDNN_DETERMINISTIC=0: cuDNN's
+/// order as it is), so that a pass gives the same bits every time, eager or replayed from a CUDA
+/// graph; nondeterministic ones (atomics: backward filter algorithms 0 and 3, say) only when no
+/// deterministic one is usable. Usable: status success, an allowed math type (math_for), and a
+/// workspace query made with that math type that succeeds and fits `limit`. Caller holds s.mu[device].
+Choice pick(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, int dt, bool tf32, const AlgoPerf* perf, int n,
+            size_t limit, std::string* why) {
   static const bool any_order = env_off("KILN_CUDNN_DETERMINISTIC");
-  const int m = std::min(n, (int)kMaxAlgos);
+  const int m = std::max(0, std::min(n, (int)kMaxAlgos));
   int order[kMaxAlgos];
   std::iota(order, order + m, 0);
   if (!any_order)
     std::stable_partition(order, order + m, [&](int i) { return perf[i].determinism == kDeterministic; });
+  Choice c;
   for (int j = 0; j < m; ++j) {
     const AlgoPerf& p = perf[order[j]];
     if (p.status != 0) continue;
-    // float32: run with FMA math whatever the entry says (CUDNN_DEFAULT_MATH would let Ampere+
-    // round float32 operands to TF32, as PyTorch with allow_tf32 off). float16 / bfloat16 take the
-    // entry's math type: tensor cores on operands that are already 16-bit.
-    const bool tensor_op = p.mathType == kTensorOpMath || p.mathType == kTensorOpMathAllowConversion;
-    if (tensor_op && !low_precision) continue;
-    if (low_precision && p.mathType == kTensorOpMathAllowConversion) continue;
-    const int math = low_precision ? p.mathType : kFmaMath;
-    if (s.set_math(d.c.d, math) != 0) continue;  // the workspace depends on the math type
+    const int math = math_for(p, dt, tf32);
+    if (math < 0 || s.set_math(d.c.d, math) != 0) continue;  // the workspace depends on the math type
     size_t ws = 0;
-    if (pass == kForward) st = s.fwd_ws(h, d.x.d, d.w.d, d.c.d, d.y.d, p.algo, &ws);
-    else if (pass == kBackwardData) st = s.bwd_data_ws(h, d.w.d, d.y.d, d.c.d, d.x.d, p.algo, &ws);
-    else st = s.bwd_filter_ws(h, d.x.d, d.y.d, d.c.d, d.w.d, p.algo, &ws);
-    if (st != 0 || ws > kMaxWorkspace) continue;
+    if (workspace_of(s, h, pass, d, p.algo, &ws) != 0 || ws > limit) continue;
     c.ok = true;
     c.algo = p.algo;
     c.math = math;
     c.ws = ws;
     break;
   }
-  if (!c.ok && n > 0)
-    *why = "none of " + std::to_string(n) + " algorithms usable" + (low_precision ? "" : " without tensor-op math");
+  (void)s.set_math(d.c.d, base_math(dt, tf32));
+  if (!c.ok)
+    *why = n > 0 ? "none of " + std::to_string(n) + " algorithms usable (math type, workspace limit " +
+                       std::to_string(limit >> 20) + " MB)"
+                 : "no algorithm";
   return c;
 }
 
-std::vector<int64_t> cache_key(int device, int dt, Pass pass, const CudnnConv& g) {
-  std::vector<int64_t> k = {device, dt, (int64_t)pass, g.nsp, g.N, g.C, g.O, g.G};
+/// The heuristics' algorithm list for `pass` (cudnnGet*Algorithm_v7: no timing runs, no
+/// allocation), or false with *why.
+bool heuristic_list(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, AlgoPerf* perf, int* n, std::string* why) {
+  cudnnStatus_t st;
+  *n = 0;
+  if (pass == kForward) st = s.fwd_algo(h, d.x.d, d.w.d, d.c.d, d.y.d, kMaxAlgos, n, perf);
+  else if (pass == kBackwardData) st = s.bwd_data_algo(h, d.w.d, d.y.d, d.c.d, d.x.d, kMaxAlgos, n, perf);
+  else st = s.bwd_filter_algo(h, d.x.d, d.y.d, d.c.d, d.w.d, kMaxAlgos, n, perf);
+  if (st != 0) *why = std::string("cudnnGetConvolution") + pass_fn(pass) + "Algorithm_v7: " + status_name(s, st);
+  return st == 0;
+}
+
+/// cudnn_tune='off': the heuristics' first usable algorithm. Caller holds s.mu[device].
+Choice choose(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, int dt, bool tf32, size_t limit, std::string* why) {
+  AlgoPerf perf[kMaxAlgos] = {};
+  int n = 0;
+  if (!heuristic_list(s, h, pass, d, perf, &n, why)) return Choice();
+  return pick(s, h, pass, d, dt, tf32, perf, n, limit, why);
+}
+
+/// cudaMalloc'd device memory for one timing run, freed with it (not the caching allocator's: the
+/// pool is not grown by a one-off workspace of up to `limit`).
+struct TimingBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  TimingBuffer() = default;
+  TimingBuffer(const TimingBuffer&) = delete;
+  TimingBuffer& operator=(const TimingBuffer&) = delete;
+  /// Up to `want` bytes, halving after each refusal (not below `at_least`, nor below 1 MiB); false
+  /// when nothing could be had and `at_least` > 0 (with at_least == 0 the buffer may stay empty).
+  bool take(size_t want, size_t at_least) {
+    if (want == 0) return true;
+    for (size_t b = want;; b /= 2) {
+      if (b < at_least) b = at_least;
+      if (cudaMalloc(&ptr, b) == cudaSuccess) {
+        bytes = b;
+        return true;
+      }
+      (void)cudaGetLastError();  // clear the allocation error
+      ptr = nullptr;
+      if (b == at_least || b < (size_t(1) << 20)) return at_least == 0;
+    }
+  }
+  ~TimingBuffer() {
+    if (ptr) (void)cudaFree(ptr);
+  }
+};
+
+/// cudnn_tune='limited_workspace' / 'fastest': times the algorithms with cudnnFind*AlgorithmEx on
+/// the call's operands (a, b -> out as run_conv; out is overwritten, so a separate buffer of
+/// out_bytes stands in for it under kAddTo) and picks the fastest usable one within `limit`. The
+/// workspace handed to the timing is the largest any listed algorithm needs within `limit` (halved
+/// until it can be allocated). Falls back to the heuristics, with the reason in *note, when the
+/// timing cannot run (*transient: the reason may pass, so the choice is not to be cached). Caller
+/// holds s.mu[device] and has set the handle's stream.
+Choice choose_timed(Cudnn& s, cudnnHandle_t h, int device, Pass pass, ConvDescs& d, int dt, bool tf32, size_t limit,
+                    const void* a, const void* b, void* out, size_t out_bytes, bool add, std::string* why,
+                    std::string* note, bool* transient) {
+  AlgoPerf perf[kMaxAlgos] = {};
+  int n = 0;
+  if (!heuristic_list(s, h, pass, d, perf, &n, why)) return Choice();
+  size_t need = 0;  // the largest workspace within the limit among the listed algorithms
+  for (int i = 0; i < std::min(n, (int)kMaxAlgos); ++i) {
+    const int math = math_for(perf[i], dt, tf32);
+    size_t ws = 0;
+    if (perf[i].status != 0 || math < 0 || s.set_math(d.c.d, math) != 0) continue;
+    if (workspace_of(s, h, pass, d, perf[i].algo, &ws) == 0 && ws <= limit) need = std::max(need, ws);
+  }
+  (void)s.set_math(d.c.d, base_math(dt, tf32));
+  DeviceGuard guard(device);  // the timing buffers live on the call's device
+  TimingBuffer wsb, outb;
+  void* target = out;
+  if (add || out == a || out == b) {  // keep the accumulated output (and the operands) intact
+    if (!outb.take(out_bytes, out_bytes)) {
+      *note = "no device memory for a timing copy of the output";
+      *transient = true;  // not cached: a later call times when memory allows
+      return pick(s, h, pass, d, dt, tf32, perf, n, limit, why);
+    }
+    target = outb.ptr;
+  }
+  (void)wsb.take(need, 0);  // algorithms needing more than was allocated are skipped by the timing
+  AlgoPerf timed[kMaxAlgos] = {};
+  int m = 0;
+  cudnnStatus_t st;
+  if (pass == kForward)
+    st = s.find_fwd(h, d.x.d, a, d.w.d, b, d.c.d, d.y.d, target, kMaxAlgos, &m, timed, wsb.ptr, wsb.bytes);
+  else if (pass == kBackwardData)
+    st = s.find_bwd_data(h, d.w.d, b, d.y.d, a, d.c.d, d.x.d, target, kMaxAlgos, &m, timed, wsb.ptr, wsb.bytes);
+  else
+    st = s.find_bwd_filter(h, d.x.d, a, d.y.d, b, d.c.d, d.w.d, target, kMaxAlgos, &m, timed, wsb.ptr, wsb.bytes);
+  (void)s.set_math(d.c.d, base_math(dt, tf32));
+  if (st != 0) {
+    *note = std::string("cudnnFindConvolution") + pass_fn(pass) + "AlgorithmEx: " + status_name(s, st);
+    return pick(s, h, pass, d, dt, tf32, perf, n, limit, why);
+  }
+  Choice c = pick(s, h, pass, d, dt, tf32, timed, m, std::min(limit, wsb.bytes), why);
+  if (!c.ok) {
+    *note = std::string("timing found no usable algorithm (") + *why + ")";
+    return pick(s, h, pass, d, dt, tf32, perf, n, limit, why);
+  }
+  c.timed = true;
+  return c;
+}
+
+std::vector<int64_t> cache_key(int device, int dt, bool tf32, Pass pass, int tune, size_t limit, const CudnnConv& g) {
+  std::vector<int64_t> k = {device, dt, tf32, (int64_t)pass, tune, (int64_t)limit, g.nsp, g.N, g.C, g.O, g.G};
   for (const int64_t* a : {g.D, g.Q, g.k, g.s, g.d, g.p}) k.insert(k.end(), a, a + 3);
   return k;
 }
@@ -521,6 +669,31 @@ int cudnn_dtype(DType dt, bool* ok) {
   if (dt == DType::kBfloat16) return kDataBfloat16;
   *ok = false;
   return kDataFloat;
+}
+
+size_t dtype_bytes(int dt) { return dt == kDataDouble ? 8 : dt == kDataFloat ? 4 : 2; }
+
+/// MXNet's cudnn_tune for a call: the op's value, or for None MXNET_CUDNN_AUTOTUNE_DEFAULT (0 off,
+/// 1 limited_workspace, 2 fastest; default 1, as MXNet).
+int resolve_tune(int tune) {
+  if (tune >= 0) return std::min(tune, 2);
+  static const int env = [] {
+    const char* v = std::getenv("MXNET_CUDNN_AUTOTUNE_DEFAULT");
+    if (v == nullptr || !*v) return 1;
+    char* end = nullptr;
+    long x = std::strtol(v, &end, 10);
+    return end != v && *end == '\0' && x >= 0 && x <= 2 ? (int)x : 1;
+  }();
+  return env;
+}
+
+bool stream_capturing(cudaStream_t st) {
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(st, &cs) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;  // unknown: do not time
+  }
+  return cs != cudaStreamCaptureStatusNone;
 }
 
 /// Workspace of `bytes`: the op's when large enough, else scratch from the caching allocator.
@@ -547,16 +720,22 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
   bool dt_ok = false;
   const int dt = cudnn_dtype(dtype, &dt_ok);
   if (!dt_ok) return false;
+  if (g.cudnn_off) return false;  // the op's cudnn_off=True: the fallback kernels
+  const bool tf32 = dt == kDataFloat && tf32_allowed();
+  const int tune = resolve_tune(g.tune);
+  const size_t limit = tune == 2 ? kMaxWorkspace : std::min(g.ws_limit, kMaxWorkspace);
   ConvDescs d(s);
   std::string why;
-  const std::vector<int64_t> key = cache_key(device, dt, pass, g);
-  if (!make_conv(s, dt, g, &d, &why)) {
+  const std::vector<int64_t> key = cache_key(device, dt, tf32, pass, tune, limit, g);
+  if (!make_conv(s, dt, tf32, g, &d, &why)) {
     note_rejection(s, std::string(op) + " " + pass_name(pass) + ": " + why);
     return false;
   }
   std::lock_guard<std::mutex> lk(s.mu[device]);
   cudnnHandle_t h = handle_for(s, device);
   if (h == nullptr) return false;
+  cudnnStatus_t st = s.set_stream(h, stream_of(ctx));
+  if (st != 0) throw KilnError(std::string(op) + " (GPU): cudnnSetStream: " + status_name(s, st));
   Choice c;
   bool cached = false;
   {
@@ -568,9 +747,28 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
     }
   }
   if (!cached) {
-    c = choose(s, h, pass, d, dt == kDataHalf || dt == kDataBfloat16, &why);
+    // Timing runs kernels and synchronizes: never while this stream records a CUDA graph (the
+    // executor's first pass is eager, so a recorded pass normally finds its choice cached). Such a
+    // choice is the heuristics' and is not cached, so the next eager call times.
+    const bool can_time = tune > 0 && s.find_fwd && s.find_bwd_data && s.find_bwd_filter;
+    const bool capturing = can_time && stream_capturing(stream_of(ctx));
+    std::string note;
+    bool transient = false;
+    if (can_time && !capturing) {
+      const int64_t elems = pass == kForward ? g.N * g.O * g.Q[0] * g.Q[1] * g.Q[2]
+                            : pass == kBackwardData ? g.N * g.C * g.D[0] * g.D[1] * g.D[2]
+                                                    : g.O * (g.C / g.G) * g.k[0] * g.k[1] * g.k[2];
+      c = choose_timed(s, h, device, pass, d, dt, tf32, limit, a, b, out, (size_t)elems * dtype_bytes(dt), add, &why,
+                       &note, &transient);
+    } else {
+      c = choose(s, h, pass, d, dt, tf32, limit, &why);
+    }
     std::lock_guard<std::mutex> ik(s.info_mu);
-    s.cache[key] = c;
+    if (!capturing && !transient) {
+      s.cache[key] = c;
+      ++(c.timed ? s.timed : s.heuristic);
+    }
+    if (!note.empty()) s.last_tune_note = std::string(op) + " " + pass_name(pass) + ": " + note;
     if (!c.ok) s.last_rejection = std::string(op) + " " + pass_name(pass) + ": " + why;
   }
   if (!c.ok) {
@@ -578,14 +776,12 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
     ++s.rejected;
     return false;
   }
-  cudnnStatus_t st = s.set_math(d.c.d, c.math);
+  st = s.set_math(d.c.d, c.math);
   if (st != 0) {
     note_rejection(s, std::string(op) + " " + pass_name(pass) + ": cudnnSetConvolutionMathType: " + status_name(s, st));
     return false;
   }
   Workspace ws(device, ctx, c.ws);
-  st = s.set_stream(h, stream_of(ctx));
-  if (st != 0) throw KilnError(std::string(op) + " (GPU): cudnnSetStream: " + status_name(s, st));
   const float f1 = 1.f, fb = add ? 1.f : 0.f;
   const double d1 = 1.0, db = add ? 1.0 : 0.0;
   const void* alpha = dt == kDataDouble ? (const void*)&d1 : (const void*)&f1;
@@ -670,6 +866,12 @@ std::string cudnn_describe() {
     if (!s.handle_error[i].empty()) out += "; " + s.handle_error[i] + ": gpu(" + std::to_string(i) + ") uses im2col + cuBLAS";
   }
   std::lock_guard<std::mutex> ik(s.info_mu);
+  out += "; TF32 " + std::string(tf32_allowed() ? "allowed" : "off") + " for float32";
+  if (s.timed + s.heuristic > 0) {
+    out += "; algorithms: " + std::to_string(s.timed) + " timed (cudnn_tune), " + std::to_string(s.heuristic) +
+           " from the heuristics";
+    if (!s.last_tune_note.empty()) out += " (last timing fallback: " + s.last_tune_note + ")";
+  }
   if (s.rejected > 0)
     out += "; " + std::to_string(s.rejected) + " call(s) declined by cuDNN ran im2col + cuBLAS (last: " +
            s.last_rejection + ")";

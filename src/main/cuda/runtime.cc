@@ -7,6 +7,7 @@
 // stream; the allocator reuses freed blocks immediately, which is safe as long as each device's
 // kernels run on one stream (or the default stream), the way the executor issues them.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -414,6 +415,19 @@ void stream_synchronize(int device, void* stream) {
   DeviceGuard g(device);
   KILN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
 }
+
+namespace {
+std::atomic<bool>& tf32_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("KILN_CUDA_TF32");
+    return v != nullptr && (std::strcmp(v, "1") == 0 || std::strcmp(v, "true") == 0 || std::strcmp(v, "on") == 0);
+  }()};
+  return on;
+}
+}  // namespace
+
+bool tf32_allowed() { return tf32_flag().load(std::memory_order_relaxed); }
+void set_tf32_allowed(bool on) { tf32_flag().store(on, std::memory_order_relaxed); }
 
 bool graphs_enabled() {
   static const bool on = [] {

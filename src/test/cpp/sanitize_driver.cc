@@ -232,6 +232,14 @@ void test_runtime() {
   OK(kiln_cuda_device_count(&cuda));
   CHECK(cuda == 0, "no CUDA in this build");
   OK(kiln_cuda_describe());
+  int tf32 = -1;
+  OK(kiln_cuda_tf32(&tf32));
+  CHECK(tf32 == 0, "TF32 off by default");
+  OK(kiln_cuda_set_tf32(1));
+  OK(kiln_cuda_tf32(&tf32));
+  CHECK(tf32 == 1, "TF32 switched on");
+  OK(kiln_cuda_set_tf32(0));
+  BAD(kiln_cuda_tf32(nullptr), "null output pointer");
   // NCCL: CPU arrays are declined (done = 0, with the reason), bad arguments fail
   OK(kiln_nccl_describe());
   int64_t a = make({2, 3}), b = make({2, 3});

@@ -4,6 +4,7 @@
 #include "c_api_internal.h"
 #include "kiln/low_precision.h"
 
+#include <atomic>
 #include <algorithm>
 #include <mutex>
 #include <new>
@@ -379,6 +380,33 @@ int kiln_cuda_describe() {
   t_string = cuda::describe();
 #else
   t_string = "no CUDA device: this build of Kiln has no CUDA support (build with mvn -Pcuda)";
+#endif
+  KILN_API_END
+}
+
+#ifndef KILN_CUDA
+namespace {
+std::atomic<bool> g_tf32{false};  // kept for Engine.cudaTf32() in a build without CUDA (nothing reads it)
+}
+#endif
+
+int kiln_cuda_set_tf32(int on) {
+  KILN_API_BEGIN
+#ifdef KILN_CUDA
+  cuda::set_tf32_allowed(on != 0);
+#else
+  g_tf32.store(on != 0);
+#endif
+  KILN_API_END
+}
+
+int kiln_cuda_tf32(int* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+#ifdef KILN_CUDA
+  *out = cuda::tf32_allowed() ? 1 : 0;
+#else
+  *out = g_tf32.load() ? 1 : 0;
 #endif
   KILN_API_END
 }

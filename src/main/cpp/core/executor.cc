@@ -360,15 +360,21 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     g->why = "KILN_CUDA_SYNC=1";
     return false;
   }
-  if (g->exec != nullptr && (g->workspace != oc.workspace || g->loss_scale != oc.loss_scale)) {
-    // the shared pool's workspace grew (another executor joined it), or the loss scale changed: record again
+  const bool tf32 = cuda::tf32_allowed();
+  if (g->exec != nullptr && (g->workspace != oc.workspace || g->loss_scale != oc.loss_scale || g->tf32 != tf32)) {
+    // the shared pool's workspace grew (another executor joined it), the loss scale changed, or
+    // TF32 was switched (other cuBLAS/cuDNN choices): record again
     cuda::graph_destroy(ctx_.id, g->exec);
     g->exec = nullptr;
     g->eager_runs = 0;
   }
   if (g->exec == nullptr) {
-    // The first pass runs eagerly: it creates the cuBLAS/cuDNN handles, picks the convolution
-    // algorithms and fills the allocator's cache, none of which may happen while recording.
+    // The first pass runs eagerly: it creates the cuBLAS/cuDNN handles, picks (times) the
+    // convolution algorithms and fills the allocator's cache, none of which may happen while
+    // recording. TF32 switched since that pass: its choices are not the ones to record, so run
+    // eagerly once more. (Switching it while another thread runs a pass is not supported.)
+    if (g->eager_runs > 0 && g->tf32 != tf32) g->eager_runs = 0;
+    g->tf32 = tf32;
     if (g->eager_runs++ < 1) return false;
     for (size_t i = begin; i < end; ++i) {
       const NodePtr& n = ig_->nodes[steps_[i].nid];

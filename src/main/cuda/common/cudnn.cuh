@@ -6,6 +6,9 @@
 //   KILN_CUDNN=0      never load cuDNN: Convolution and Deconvolution run the im2col/col2im +
 //                     cuBLAS kernels (ops/conv_register.cu) on every GPU.
 //   KILN_CUDA_LIBDIRS directories searched for libcudnn.so.9 first (':'-separated), as for cuBLAS.
+//   MXNET_CUDNN_AUTOTUNE_DEFAULT  cudnn_tune for ops that leave it None: 0 off, 1 limited_workspace
+//                     (default, as MXNet), 2 fastest.
+//   KILN_CUDNN_DETERMINISTIC=0  nondeterministic algorithms are not put last.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -27,6 +30,13 @@ struct CudnnConv {
   int64_t N = 0, C = 0, O = 0, G = 1;
   int64_t D[3] = {1, 1, 1}, Q[3] = {1, 1, 1};
   int64_t k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0};
+  // How the algorithm is chosen (the op's MXNet parameters, not geometry): tune -1 = cudnn_tune
+  // None (MXNET_CUDNN_AUTOTUNE_DEFAULT, default 1), 0 'off' (heuristics), 1 'limited_workspace'
+  // (timed, workspace <= ws_limit), 2 'fastest' (timed, any workspace up to cuDNN's cap);
+  // ws_limit = the op's `workspace` in bytes; cudnn_off: never cuDNN (the fallback kernels).
+  int tune = -1;
+  size_t ws_limit = size_t(1024) << 20;
+  bool cudnn_off = false;
 };
 
 // Each function returns false, having done nothing, when cuDNN cannot take the call (not loaded,

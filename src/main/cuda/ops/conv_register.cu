@@ -34,6 +34,9 @@ struct Param {
   bool has_target = false;
   int64_t num_filter = 0, num_group = 1;
   bool no_bias = false;
+  int tune = -1;                       // cudnn_tune: -1 None, 0 off, 1 limited_workspace, 2 fastest
+  size_t ws_limit = 0;                 // workspace (MB) in bytes
+  bool cudnn_off = false;
   int64_t dk(int i) const { return 1 + (k[i] - 1) * d[i]; }
 };
 
@@ -89,6 +92,10 @@ Param parse(const char* op, const Attrs& a, bool deconv) {
   c.num_filter = a.i("num_filter");
   c.num_group = a.i("num_group");
   c.no_bias = a.b("no_bias");
+  const std::string& tune = a.s("cudnn_tune");
+  c.tune = tune == "off" ? 0 : tune == "limited_workspace" ? 1 : tune == "fastest" ? 2 : -1;
+  c.ws_limit = (size_t)std::min<int64_t>(std::max<int64_t>(a.i("workspace"), 0), int64_t(1) << 20) << 20;
+  c.cudnn_off = a.b("cudnn_off");
   if (a.has("layout")) {
     static const char* kLayouts[] = {"", "NCW", "NCHW", "NCDHW"};
     if (a.s("layout") != kLayouts[n])
@@ -150,6 +157,9 @@ Geo conv_geo(const char* op, const Param& c, const Shape& data, const Shape& out
     g.d[i] = c.d[i];
     g.p[i] = c.p[i];
   }
+  g.tune = c.tune;
+  g.ws_limit = c.ws_limit;
+  g.cudnn_off = c.cudnn_off;
   check_geo(op, c, g, data, outp, weight, false);
   return g;
 }
@@ -197,6 +207,9 @@ Geo deconv_geo(const char* op, const Param& c, const Shape& data, const Shape& o
     g.d[i] = c.d[i];
     g.p[i] = pad[i];
   }
+  g.tune = c.tune;
+  g.ws_limit = c.ws_limit;
+  g.cudnn_off = c.cudnn_off;
   check_geo(op, c, g, data, outp, weight, true);
   return g;
 }

@@ -4,7 +4,8 @@
 //   forward   in: data [outer, C, inner] (channel axis `axis`), gamma, beta, moving_mean, moving_var [C]
 //             out: output [outer, C, inner], mean [C], var [C] (the INVERSE std 1/sqrt(var + eps))
 //             training (is_train and not use_global_stats): batch mean and biased batch variance
-//             (two passes, double sums); otherwise moving_mean / moving_var. fix_gamma reads gamma as
+//             (one pass of double sums, shifted by the channel's first element); otherwise
+//             moving_mean / moving_var. fix_gamma reads gamma as
 //             1 and writes 1 into gamma. mean / var are written whatever output's request.
 //   backward  in: ograd [outer, C, inner], mean, var (inverse std) [C], data, gamma, moving_mean,
 //                 moving_var [C]
@@ -32,19 +33,19 @@ namespace {
 
 // ---- functors of the per-channel reductions -------------------------------------------------------
 
+// The batch statistics in one read of x: sums of d and d^2 with d = x - K_c, K_c = x[0, c, 0] (the
+// channel's first element). mean = K + sum(d) / M and var = sum(d^2) / M - (sum(d) / M)^2 then lose
+// nothing to cancellation as long as K is within a few standard deviations of the mean, which an
+// element of the channel is (the "shifted data" algorithm; plain sums of x and x^2 would cancel
+// when |mean| >> std). x: [outer, C, inner]
 template <typename D>
-struct SumF {  // x: [outer, C, inner]
+struct ShiftedSumsF {
   const D* x;
-  __device__ void operator()(double* acc, int64_t, int64_t, int64_t, int64_t idx) const { acc[0] += widen_to<double>(x[idx]); }
-};
-
-template <typename D>
-struct SqDevF {  // x: [outer, C, inner], mu: [C]
-  const D* x;
-  const double* mu;
+  int64_t inner;
   __device__ void operator()(double* acc, int64_t, int64_t c, int64_t, int64_t idx) const {
-    const double d = widen_to<double>(x[idx]) - mu[c];
-    acc[0] += d * d;
+    const double d = widen_to<double>(x[idx]) - widen_to<double>(x[c * inner]);
+    acc[0] += d;
+    acc[1] += d * d;
   }
 };
 
@@ -62,30 +63,24 @@ struct BwdF {  // dy, x: [outer, C, inner] (D), mu: [C] (W: saved mean or moving
 
 // ---- per-channel kernels (one thread per channel) ----------------------------------------------
 
-// part: [C, P, 1] sums of x; mu: [C] out
-__global__ void bn_mean_kernel(int64_t C, int P, int64_t M, const double* __restrict__ part, double* __restrict__ mu) {
-  KILN_GRID_STRIDE(c, C) {
-    double s;
-    sum_parts<1>(part, c, P, &s);
-    mu[c] = M > 0 ? s / (double)M : 0.0;
-  }
-}
-
-// part: [C, P, 1] sums of squared deviations (batch_stats), mu_d: [C] batch means (batch_stats);
-// gamma, beta, mm, mv, mean, invstd: [C]; coef: [C, 2] (scale, shift) for the output pass
-template <typename T>
-__global__ void bn_fwd_finalize_kernel(int64_t C, int P, int64_t M, bool batch_stats, bool fix_gamma, double eps,
-                                       const double* __restrict__ part, const double* __restrict__ mu_d, T* gamma,
-                                       const T* beta, const T* mm, const T* mv, T* mean, T* invstd,
+// part: [C, P, 2] shifted sums (ShiftedSumsF; batch_stats), x: [outer, C, inner] (its shifts
+// x[0, c, 0], read when M > 0); gamma, beta, mm, mv, mean, invstd: [C]; coef: [C, 2] (scale, shift)
+// for the output pass
+template <typename D, typename T>
+__global__ void bn_fwd_finalize_kernel(int64_t C, int P, int64_t M, int64_t inner, bool batch_stats, bool fix_gamma,
+                                       double eps, const double* __restrict__ part, const D* __restrict__ x,
+                                       T* gamma, const T* beta, const T* mm, const T* mv, T* mean, T* invstd,
                                        double* __restrict__ coef) {
   KILN_GRID_STRIDE(c, C) {
     double mu, inv;
     if (batch_stats) {
-      double ss;
-      sum_parts<1>(part, c, P, &ss);
-      mu = mu_d[c];
-      if (ss == 0 && eps == 0) inv = 0;  // as MXNet: no division by zero
-      else inv = 1.0 / sqrt((M > 0 ? ss / (double)M : 0.0) + eps);
+      double s[2];
+      sum_parts<2>(part, c, P, s);
+      const double m1 = M > 0 ? s[0] / (double)M : 0.0;
+      const double var = M > 0 ? fmax(0.0, s[1] / (double)M - m1 * m1) : 0.0;
+      mu = M > 0 ? widen_to<double>(x[c * inner]) + m1 : 0.0;
+      if (var == 0 && eps == 0) inv = 0;  // as MXNet: no division by zero
+      else inv = 1.0 / sqrt(var + eps);
     } else {
       mu = (double)mm[c];
       inv = 1.0 / sqrt((double)mv[c] + eps);
@@ -170,17 +165,12 @@ bool fits32(int64_t n) { return n < (int64_t)0x7fffffff; }
 template <typename D, typename W>
 void bn_forward_t(cudaStream_t s, const View& v, int P, int64_t n, bool batch_stats, bool fix_gamma, double eps,
                   const std::vector<TBlob>& in, const std::vector<OpReq>& req, const std::vector<TBlob>& out,
-                  double* part, double* mu_d, double* coef) {
+                  double* part, double* coef) {
   const int64_t M = v.outer * v.inner;
   const D* x = in[0].dptr<D>();  // [outer, C, inner]
-  if (batch_stats) {
-    chan_partials<1>(s, v, P, SumF<D>{x}, part, "BatchNorm sums");
-    bn_mean_kernel<<<grid_for(v.C), kBlock, 0, s>>>(v.C, P, M, part, mu_d);
-    KILN_CUDA_LAUNCH_CHECK("BatchNorm mean");
-    chan_partials<1>(s, v, P, SqDevF<D>{x, mu_d}, part, "BatchNorm variance sums");
-  }
-  bn_fwd_finalize_kernel<W><<<grid_for(v.C), kBlock, 0, s>>>(
-      v.C, P, M, batch_stats, fix_gamma, eps, part, mu_d, in[1].dptr<W>(), in[2].dptr<W>(), in[3].dptr<W>(),
+  if (batch_stats) chan_partials<2>(s, v, P, ShiftedSumsF<D>{x, v.inner}, part, "BatchNorm sums");
+  bn_fwd_finalize_kernel<D, W><<<grid_for(v.C), kBlock, 0, s>>>(
+      v.C, P, M, v.inner, batch_stats, fix_gamma, eps, part, x, in[1].dptr<W>(), in[2].dptr<W>(), in[3].dptr<W>(),
       in[4].dptr<W>(), out[1].dptr<W>(), out[2].dptr<W>(), coef);
   KILN_CUDA_LAUNCH_CHECK("BatchNorm statistics");
   if (req[0] != OpReq::kNullOp && n > 0) {
@@ -214,17 +204,16 @@ void bn_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, 
   DeviceGuard guard(dev);
   cudaStream_t s = stream_of(ctx);
   const int P = chan_parts(v);
-  // scratch: part [C, P], mu_d [C], coef [C, 2]
-  DeviceScratch scratch(dev, sizeof(double) * (size_t)(v.C * P + 3 * v.C));
+  // scratch: part [C, P, 2], coef [C, 2]
+  DeviceScratch scratch(dev, sizeof(double) * (size_t)(v.C * P * 2 + 2 * v.C));
   double* part = scratch.as<double>();
-  double* mu_d = part + v.C * P;
-  double* coef = mu_d + v.C;
+  double* coef = part + v.C * P * 2;
   if (dt == DType::kFloat16)
-    bn_forward_t<__half, float>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, mu_d, coef);
+    bn_forward_t<__half, float>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, coef);
   else if (dt == DType::kBfloat16)
-    bn_forward_t<__nv_bfloat16, float>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, mu_d, coef);
+    bn_forward_t<__nv_bfloat16, float>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, coef);
   else
-    KILN_FLOAT_SWITCH(dt, T, { bn_forward_t<T, T>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, mu_d, coef); });
+    KILN_FLOAT_SWITCH(dt, T, { bn_forward_t<T, T>(s, v, P, n, batch_stats, fix_gamma, eps, in, req, out, part, coef); });
 }
 
 /// The backward's kernels for data type D and parameter type W (see the file comment).

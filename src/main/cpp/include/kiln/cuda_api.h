@@ -12,6 +12,13 @@
 namespace kiln {
 namespace cuda {
 
+/// Whether float32 convolutions (cuDNN) and GEMMs (cuBLAS) may round their operands to TF32 on
+/// tensor cores (Ampere and later), as PyTorch's allow_tf32 flags. Off unless KILN_CUDA_TF32=1 is
+/// set or set_tf32_allowed(true) is called: float32 then matches the CPU to ~1e-6 relative. Takes
+/// effect at the next call (cuDNN algorithm choices are cached per setting); thread-safe.
+bool tf32_allowed();
+void set_tf32_allowed(bool on);
+
 /// Number of usable devices; 0 and a reason in *why when there is no driver or device.
 int device_count(std::string* why);
 /// Human-readable description of the devices (or of why there are none), cuBLAS/cuDNN status.

@@ -100,6 +100,7 @@ class Executor {
     void* exec = nullptr;          // cuda graph handle (cuda_api.h), null until recorded
     void* workspace = nullptr;     // workspace pointer baked into the recording
     double loss_scale = 1.0;       // loss scale baked into the recording
+    bool tf32 = false;             // cuda::tf32_allowed() when recorded (its algorithms are baked in)
     bool disabled = false;         // this pass always runs eagerly
     std::string why;               // ... because of this
   };

@@ -178,22 +178,27 @@ std::vector<ParamDef> conv_params(bool deconv) {
     p.push_back(param("num_filter", ParamType::kInt, "", "Number of output filters.", 1, 100000));
     p.push_back(param("num_group", ParamType::kInt, "1", "Number of groups partition.", 1, 4294967295.0));
     p.push_back(param("workspace", ParamType::kInt, "512",
-                      "Maximum temporary workspace allowed (MB) in deconvolution. Accepted; Kiln sizes its scratch "
-                      "space itself.",
+                      "Maximum temporary workspace allowed (MB) in deconvolution. On the GPU, the limit on the "
+                      "workspace of the cuDNN algorithm chosen (except with cudnn_tune='fastest'); the CPU sizes its "
+                      "scratch space itself.",
                       0, 8192));
     p.push_back(param("no_bias", ParamType::kBool, "True", "Whether to disable bias parameter."));
   } else {
     p.push_back(param("num_filter", ParamType::kInt, "", "Convolution filter(channel) number", 1, 4294967295.0));
     p.push_back(param("num_group", ParamType::kInt, "1", "Number of group partitions.", 1, 4294967295.0));
     p.push_back(param("workspace", ParamType::kInt, "1024",
-                      "Maximum temporary workspace allowed (MB) in convolution. Accepted; Kiln sizes its scratch "
-                      "space itself.",
+                      "Maximum temporary workspace allowed (MB) in convolution. On the GPU, the limit on the "
+                      "workspace of the cuDNN algorithm chosen (except with cudnn_tune='fastest'); the CPU sizes its "
+                      "scratch space itself.",
                       0));
     p.push_back(param("no_bias", ParamType::kBool, "False", "Whether to disable bias parameter."));
   }
   p.push_back(param_enum("cudnn_tune", "None", {"fastest", "limited_workspace", "off"},
-                         "Whether to pick convolution algo by running performance test. Accepted and ignored."));
-  p.push_back(param("cudnn_off", ParamType::kBool, "False", "Turn off cudnn for this layer. Accepted and ignored."));
+                         "Whether to pick convolution algo by running performance test. GPU only: 'off' takes cuDNN's "
+                         "heuristics, 'limited_workspace' times the algorithms at the first call and takes the "
+                         "fastest within `workspace`, 'fastest' the fastest; None follows "
+                         "MXNET_CUDNN_AUTOTUNE_DEFAULT (0, 1 = limited_workspace (default), 2)."));
+  p.push_back(param("cudnn_off", ParamType::kBool, "False", "Turn off cudnn for this layer. GPU only: the layer runs Kiln's im2col + cuBLAS kernels."));
   p.push_back(param_enum("layout", "None", {"NCDHW", "NCHW", "NCW", "NDHWC", "NHWC"},
                          "Set layout for input, output and weight. Empty for default layout: NCW for 1d, NCHW for 2d "
                          "and NCDHW for 3d. Only the default layouts are supported on the CPU."));

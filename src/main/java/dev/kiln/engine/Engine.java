@@ -121,6 +121,29 @@ public final class Engine {
     }
 
     /**
+     * Allows or forbids TF32 tensor-core math for float32 convolutions (cuDNN) and matrix products
+     * (cuBLAS) on GPUs that have it (Ampere and later), as PyTorch's {@code
+     * torch.backends.cudnn.allow_tf32} and {@code torch.backends.cuda.matmul.allow_tf32} together.
+     * Off by default (unless the environment sets {@code KILN_CUDA_TF32=1}): float32 then matches
+     * the CPU to about 1e-6 relative; with TF32 the operands of those products keep 10 mantissa
+     * bits (about 1e-3 relative), for roughly twice the speed. Takes effect at the next call;
+     * executors record their CUDA graphs again. No effect on the CPU, on float16/bfloat16 (always
+     * tensor cores) or on float64. Thread-safe (one process-wide setting).
+     *
+     * @param allow whether float32 may use TF32
+     */
+    public static void setCudaTf32(boolean allow) {
+        Native.check(KilnNative.kiln_cuda_set_tf32(allow ? 1 : 0), "setCudaTf32");
+    }
+
+    /** Whether float32 GPU convolutions and matrix products may use TF32 (see {@link #setCudaTf32}). */
+    public static boolean cudaTf32() {
+        int[] out = new int[1];
+        Native.check(KilnNative.kiln_cuda_tf32(out), "cudaTf32");
+        return out[0] != 0;
+    }
+
+    /**
      * Checks that every registered operator is complete (shape function, CPU kernel, gradient or
      * an explicit non-differentiable mark, described parameters) and returns the JSON report,
      * which also lists the operators without a GPU kernel yet. Throws when an operator is incomplete.

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The registry self-test, device reporting and the C boundary's handling of bad handles. */
@@ -40,6 +41,22 @@ class EngineTest {
         if (Engine.cudaDeviceCount() == 0) {
             String d = Engine.cudaDescribe();
             assertTrue(d.startsWith("no CUDA device"), d);
+        }
+    }
+
+    @Test
+    void tf32IsOffByDefaultAndCanBeSwitched() {
+        boolean before = Engine.cudaTf32();
+        try {
+            if (System.getenv("KILN_CUDA_TF32") == null) {
+                assertFalse(before, "TF32 must be opt-in");
+            }
+            Engine.setCudaTf32(true);
+            assertTrue(Engine.cudaTf32());
+            Engine.setCudaTf32(false);
+            assertFalse(Engine.cudaTf32());
+        } finally {
+            Engine.setCudaTf32(before);
         }
     }
 

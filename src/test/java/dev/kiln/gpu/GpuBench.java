@@ -25,16 +25,21 @@ import java.util.Random;
  * + backward + SGD-momentum update of every parameter. Prints {@code BENCH <net> <batch> <ms/step>
  * <samples/s>} lines; the median of {@code --repeats} timed blocks is reported. {@code
  * resnet50-amp} is ResNet-50 converted by {@link Amp#convertSymbol} to bfloat16 (float32 master
- * weights, as PyTorch's bf16 autocast), printed as {@code BENCH kiln-amp resnet50 ...}.
+ * weights, as PyTorch's bf16 autocast), printed as {@code BENCH kiln-amp resnet50 ...}; {@code
+ * resnet50-tf32} is float32 ResNet-50 with {@link Engine#setCudaTf32} on ({@code BENCH kiln-tf32
+ * resnet50 ...}, against PyTorch's allow_tf32 line). Convolutions take MXNet's default {@code
+ * cudnn_tune} (limited_workspace: cuDNN algorithms timed at the first step, as PyTorch's {@code
+ * cudnn.benchmark = True}); the warm-up steps absorb the timing.
  *
- * <p>Usage: {@code GpuBench [--nets mlp,lenet,resnet50,resnet50-amp] [--steps N] [--repeats N]}.
+ * <p>Usage: {@code GpuBench [--nets mlp,lenet,resnet50,resnet50-amp,resnet50-tf32] [--steps N]
+ * [--repeats N]}.
  */
 public final class GpuBench {
     private GpuBench() {}
 
     /** Entry point. */
     public static void main(String[] args) {
-        String nets = "mlp,lenet,resnet50,resnet50-amp";
+        String nets = "mlp,lenet,resnet50,resnet50-amp,resnet50-tf32";  // the TF32 line last: the first a timeout cuts
         int steps = 50;
         int repeats = 5;
         for (int i = 0; i + 1 < args.length; i += 2) {
@@ -53,6 +58,16 @@ public final class GpuBench {
                 case "lenet" -> run("kiln", "lenet", CnnNets.lenet(), new long[] {128, 1, 28, 28}, steps, repeats);
                 case "resnet50" -> run("kiln", "resnet50", CnnNets.resnet50(1000), new long[] {64, 3, 224, 224},
                         Math.max(5, steps / 5), repeats);
+                case "resnet50-tf32" -> {
+                    boolean before = Engine.cudaTf32();
+                    Engine.setCudaTf32(true);
+                    try {
+                        run("kiln-tf32", "resnet50", CnnNets.resnet50(1000), new long[] {64, 3, 224, 224},
+                                Math.max(5, steps / 5), repeats);
+                    } finally {
+                        Engine.setCudaTf32(before);
+                    }
+                }
                 case "resnet50-amp" -> run("kiln-amp", "resnet50", Amp.convertSymbol(CnnNets.resnet50(1000), DType.BFLOAT16),
                         new long[] {64, 3, 224, 224}, Math.max(5, steps / 5), repeats);
                 default -> throw new IllegalArgumentException("unknown net " + net);
@@ -102,8 +117,7 @@ public final class GpuBench {
             }
             Map<String, Object> sgd = Map.of("lr", 0.01, "momentum", 0.9, "wd", 1e-4, "rescale_grad", 1.0 / batch);
             Runnable step = () -> {
-                ex.forward(true);
-                ex.backward();
+                ex.forwardBackward();  // one native call (one graph replay), as Module.forwardBackward
                 for (int p = 0; p < params.size(); p++) {
                     NDArray w = ex.argDict().get(params.get(p));
                     NDArray.invokeInto("sgd_mom_update", sgd, w, w, ex.gradDict().get(params.get(p)), moms.get(p));
