@@ -429,6 +429,14 @@ std::atomic<bool>& tf32_flag() {
 bool tf32_allowed() { return tf32_flag().load(std::memory_order_relaxed); }
 void set_tf32_allowed(bool on) { tf32_flag().store(on, std::memory_order_relaxed); }
 
+bool sync_each_kernel() {
+  static const bool on = [] {
+    const char* v = std::getenv("KILN_CUDA_SYNC");
+    return v != nullptr && v[0] != 0 && v[0] != '0';
+  }();
+  return on;
+}
+
 bool graphs_enabled() {
   static const bool on = [] {
     const char* v = std::getenv("KILN_CUDA_GRAPHS");

@@ -628,8 +628,14 @@ void test_bad_inputs() {
   BAD(kiln_fused_run(plan, 3, nullptr), "");
   double lr = 0.1;
   OK(kiln_fused_run(plan, 1, &lr));
+  OK(kiln_fused_run(plan, 1, &lr));  // the same values again: a CUDA graph only on a GPU
+  int graph = -2;
+  OK(kiln_fused_graph(plan, &graph));
+  CHECK(graph == 0, "a CPU plan records no graph");
+  BAD(kiln_fused_graph(plan, nullptr), "null output pointer");
   OK(kiln_fused_free(plan));
   BAD(kiln_fused_free(plan), "");
+  BAD(kiln_fused_graph(plan, &graph), "");
   // runtime settings
   BAD(kiln_set_num_threads(-2), "");
   BAD(kiln_set_conv_algo(9), "");

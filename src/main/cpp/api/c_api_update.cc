@@ -9,6 +9,13 @@
 // kernel runs, (2) writes the dynamic values straight into the parsed attributes (range-checked,
 // no string parsing) and (3) calls the kernels in order. Same error convention as c_api.cc:
 // status 0 / -1 and a thread-local message; nothing escapes.
+//
+// On a GPU (every call on one device, no random op) the kernels run on the device's stream, the
+// executors' stream, in order after the backward pass, and a run is recorded as a CUDA graph when
+// its dynamic values and arrays are those of the run before it; the graph is replayed while they stay
+// the same (SGD at a constant learning rate: every step after the second is one graph launch). A run
+// with other values runs eagerly and drops the graph (Adam's bias-corrected learning rate changes
+// every step, so Adam runs eagerly). KILN_CUDA_GRAPHS=0 or KILN_CUDA_SYNC=1: always eager.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -19,6 +26,7 @@
 
 #include "c_api_internal.h"
 #include "kiln/c_api.h"
+#include "kiln/cuda_api.h"
 #include "kiln/json.h"
 #include "kiln/kernel_common.h"
 #include "kiln/op.h"
@@ -44,9 +52,28 @@ struct FusedCall {
   std::string label;                 // "call 3 (adam_update)"
 };
 
+/// The CUDA graph of a GPU plan's run (see the file comment).
+struct FusedGraph {
+  void* exec = nullptr;        // cuda graph handle (cuda_api.h), null when none is recorded
+  int device = -1;
+  std::vector<double> dyn;     // the dynamic values of the last run
+  std::vector<void*> ptrs;     // the device pointers of the last run (arrays, hidden outputs, workspaces)
+  bool disabled = false;       // recording failed once: always eager
+  std::string why;
+
+  void drop() noexcept {
+#ifdef KILN_CUDA
+    if (exec != nullptr) cuda::graph_destroy(device, exec);
+#endif
+    exec = nullptr;
+  }
+};
+
 struct FusedPlan {
   std::vector<FusedCall> calls;
   int num_dynamic = 0;
+  FusedGraph graph;
+  ~FusedPlan() { graph.drop(); }
 };
 
 FusedPlan& plan(int64_t h) { return *static_cast<FusedPlan*>(capi::lookup_fused(h)); }
@@ -282,33 +309,110 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
         throw KilnError("FusedUpdate " + c.label + ": dynamic value " + fmt(v) + " of '" + pd.name + "' must be an integer");
     }
   }
-  // 2. patch and run
-  static thread_local std::mt19937_64 rng(0);
+  // 2. patch the dynamic values
   d = 0;
-  for (size_t ci = 0; ci < p.calls.size(); ++ci) {
-    FusedCall& c = p.calls[ci];
+  for (FusedCall& c : p.calls)
     for (size_t k = 0; k < c.dyn_keys.size(); ++k, ++d) {
       ParamValue& pv = c.attrs.values[c.dyn_param[k]];
       pv.num = c.op->params[c.dyn_param[k]].type == ParamType::kBool ? (dyn[d] != 0 ? 1.0 : 0.0) : dyn[d];
       pv.set = true;
     }
-    OpCtx oc;
-    oc.ctx = c.ctx;
-    oc.rng = &rng;
-    if (c.workspace) {
-      oc.workspace = c.workspace->ptr;
-      oc.workspace_bytes = c.workspace_bytes;
+  // 3. run the kernels in order (on `stream`: null = the legacy stream)
+  static thread_local std::mt19937_64 rng(0);
+  auto run_all = [&](void* stream) {
+    for (size_t ci = 0; ci < p.calls.size(); ++ci) {
+      FusedCall& c = p.calls[ci];
+      OpCtx oc;
+      oc.ctx = c.ctx;
+      oc.rng = &rng;
+      oc.stream = stream;
+      if (c.workspace) {
+        oc.workspace = c.workspace->ptr;
+        oc.workspace_bytes = c.workspace_bytes;
+      }
+      const Kernel& k = c.ctx.type == DevType::kGPU ? c.op->gpu : c.op->cpu;
+      try {
+        k(oc, c.attrs, ib[ci], c.req, ob[ci]);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw KilnError("FusedUpdate " + c.label + ": " + e.what() +
+                        (ci ? " (calls 0.." + std::to_string(ci - 1) + " of this run were applied)" : ""));
+      }
     }
-    const Kernel& k = c.ctx.type == DevType::kGPU ? c.op->gpu : c.op->cpu;
-    try {
-      k(oc, c.attrs, ib[ci], c.req, ob[ci]);
-    } catch (const std::bad_alloc&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw KilnError("FusedUpdate " + c.label + ": " + e.what() +
-                      (ci ? " (calls 0.." + std::to_string(ci - 1) + " of this run were applied)" : ""));
+  };
+#ifdef KILN_CUDA
+  // 4. on one GPU: the device stream, and a CUDA graph while the values and arrays stay the same
+  int dev = -1;
+  bool graphable = !p.calls.empty() && !p.graph.disabled && cuda::graphs_enabled() && !cuda::sync_each_kernel();
+  for (const FusedCall& c : p.calls) {
+    if (c.ctx.type != DevType::kGPU || (dev >= 0 && c.ctx.id != dev)) graphable = false;
+    if (c.op->needs_random) {  // a replay would repeat the recorded seed
+      p.graph.disabled = true;
+      p.graph.why = "random operator " + c.op->name;
+      graphable = false;
     }
+    dev = c.ctx.id;
   }
+  if (graphable) {
+    void* stream = cuda::device_stream(dev);
+    std::vector<void*> ptrs;
+    for (size_t ci = 0; ci < p.calls.size(); ++ci) {
+      for (const TBlob& b : ib[ci]) ptrs.push_back(b.ptr);
+      for (const TBlob& b : ob[ci]) ptrs.push_back(b.ptr);
+      ptrs.push_back(p.calls[ci].workspace ? p.calls[ci].workspace->ptr : nullptr);
+    }
+    std::vector<double> values(dyn, dyn + n);
+    FusedGraph& g = p.graph;
+    const bool same = values == g.dyn && ptrs == g.ptrs;
+    if (g.exec != nullptr && same) {
+      cuda::graph_launch(dev, g.exec, stream);
+      return 0;
+    }
+    g.drop();
+    if (same) {  // the second run in a row with these values: record it, then launch the recording
+      g.device = dev;
+      bool recorded = false;
+      try {
+        cuda::capture_begin(dev, stream);
+        try {
+          run_all(stream);
+        } catch (...) {
+          cuda::capture_abort(dev, stream);
+          throw;
+        }
+        std::string why;
+        g.exec = cuda::capture_end(dev, stream, &why);
+        if (g.exec == nullptr) {
+          g.disabled = true;
+          g.why = "recording failed: " + why;
+        } else {
+          recorded = true;
+        }
+      } catch (const KilnError& e) {  // nothing ran while recording: the eager run below reports real errors
+        g.disabled = true;
+        g.why = std::string("recording failed: ") + e.what();
+      }
+      if (recorded) {
+        cuda::graph_launch(dev, g.exec, stream);
+        return 0;
+      }
+    }
+    g.dyn = std::move(values);
+    g.ptrs = std::move(ptrs);
+    run_all(stream);
+    return 0;
+  }
+#endif
+  run_all(nullptr);
+  KILN_API_END
+}
+
+int kiln_fused_graph(int64_t h, int* out) {
+  KILN_API_BEGIN
+  KILN_CHECK(out != nullptr, "null output pointer");
+  const FusedPlan& p = plan(h);
+  *out = p.graph.disabled ? -1 : p.graph.exec != nullptr ? 1 : 0;
   KILN_API_END
 }
 

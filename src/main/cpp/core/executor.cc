@@ -298,22 +298,10 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   run_steps(begin, end, oc, monitor, profile);
 }
 
-#ifdef KILN_CUDA
-namespace {
-/// KILN_CUDA_SYNC=1: wait for each GPU kernel, so an asynchronous fault names its operator.
-bool cuda_sync_each() {
-  static const bool on = [] {
-    const char* v = std::getenv("KILN_CUDA_SYNC");
-    return v != nullptr && v[0] != 0 && v[0] != '0';
-  }();
-  return on;
-}
-}  // namespace
-#endif
 
 void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {
 #ifdef KILN_CUDA
-  const bool sync_each = cuda_sync_each();
+  const bool sync_each = cuda::sync_each_kernel();
 #endif
   for (size_t i = begin; i < end; ++i) {
     Step& st = steps_[i];
@@ -355,7 +343,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     g = &graphs_.back().second;
   }
   if (g->disabled) return false;
-  if (cuda_sync_each()) {  // waiting after each kernel cannot be recorded
+  if (cuda::sync_each_kernel()) {  // waiting after each kernel cannot be recorded
     g->disabled = true;
     g->why = "KILN_CUDA_SYNC=1";
     return false;

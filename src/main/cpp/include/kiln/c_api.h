@@ -123,4 +123,7 @@ int kiln_fused_info(int64_t plan, int* out);
 /// its dynamic keys. Every handle is resolved (closed arrays are an error) and every value range-
 /// checked before the first kernel runs; a kernel failure leaves the earlier calls applied.
 int kiln_fused_run(int64_t plan, int n, const double* dyn);
+/// *out = 1 when the plan's runs replay a CUDA graph, 0 when they run eagerly (CPU, or not yet
+/// recorded), -1 when recording failed or cannot apply (always eager).
+int kiln_fused_graph(int64_t plan, int* out);
 int kiln_fused_free(int64_t plan);

@@ -48,6 +48,9 @@ void* device_stream(int device);
 /// Blocks until the stream's work is done; throws the first asynchronous error.
 void stream_synchronize(int device, void* stream);
 
+/// KILN_CUDA_SYNC=1: the executor waits for each GPU kernel, so an asynchronous fault names its
+/// operator (nothing is recorded as a CUDA graph then).
+bool sync_each_kernel();
 /// True unless KILN_CUDA_GRAPHS=0 is set in the environment.
 bool graphs_enabled();
 /// Starts recording the kernels launched on `stream` by this thread (relaxed capture mode). While

@@ -102,5 +102,6 @@ public final class KilnNative {
             int nin, @Cast("const int64_t*") long[] inputs, int nout, @Cast("const int64_t*") long[] outputs, int[] index);
     public static native int kiln_fused_info(@Cast("int64_t") long plan, int[] out);
     public static native int kiln_fused_run(@Cast("int64_t") long plan, int n, @Cast("const double*") double[] dyn);
+    public static native int kiln_fused_graph(@Cast("int64_t") long plan, int[] out);
     public static native int kiln_fused_free(@Cast("int64_t") long plan);
 }

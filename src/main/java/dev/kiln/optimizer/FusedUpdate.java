@@ -194,6 +194,21 @@ public final class FusedUpdate implements AutoCloseable {
         Native.check(KilnNative.kiln_fused_run(h, n, n == 0 ? new double[1] : dyn), "FusedUpdate.run");
     }
 
+    /**
+     * Whether the runs replay a CUDA graph: on one GPU, a run whose dynamic values are those of the
+     * run before it is recorded and then replayed while they stay the same (an SGD step at a
+     * constant learning rate is one graph launch); a run with other values runs eagerly. Always
+     * false on the CPU, with {@code KILN_CUDA_GRAPHS=0}, or after a recording failed.
+     *
+     * @return true when the last run was (and the next run with the same values will be) a replay
+     * @throws IllegalStateException when this object is closed
+     */
+    public boolean isGraphRecorded() {
+        int[] out = new int[1];
+        Native.check(KilnNative.kiln_fused_graph(plan(), out), "FusedUpdate.isGraphRecorded");
+        return out[0] == 1;
+    }
+
     private static void checkOpen(int c, Call call, String what, NDArray[] arrays) {
         for (int i = 0; i < arrays.length; i++) {
             if (arrays[i].isClosed()) {

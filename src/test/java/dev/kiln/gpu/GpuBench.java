@@ -19,10 +19,11 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * GPU training-step benchmark, the Kiln half of {@code scripts/gpu-bench.sh} (the PyTorch half is
+ * GPU training-step benchmark, the Kiln half of the benchmark in {@code scripts/gpu-device-run.sh} (the PyTorch half is
  * {@code scripts/gpu-bench-torch.py}, which prints lines of the same form): for each network, one
  * executor on {@code gpu(0)}, fixed random data already on the device, then timed steps of forward
- * + backward + SGD-momentum update of every parameter. Prints {@code BENCH <net> <batch> <ms/step>
+ * + backward ({@code forwardBackward}) + SGD-momentum update of every parameter (one {@code
+ * FusedUpdate}, as {@code Module.update}). Prints {@code BENCH <net> <batch> <ms/step>
  * <samples/s>} lines; the median of {@code --repeats} timed blocks is reported. {@code
  * resnet50-amp} is ResNet-50 converted by {@link Amp#convertSymbol} to bfloat16 (float32 master
  * weights, as PyTorch's bf16 autocast), printed as {@code BENCH kiln-amp resnet50 ...}; {@code
@@ -87,6 +88,7 @@ public final class GpuBench {
         }
         Map<String, DType> types = Map.of("data", DType.FLOAT32, "softmax_label", DType.FLOAT32);
         List<NDArray> moms = new ArrayList<>();
+        dev.kiln.optimizer.FusedUpdate fused = null;
         try (Executor ex = Executor.simpleBind(net, gpu, shapes, types, reqs, new Executor.Options())) {
             Random r = new Random(1);
             for (Map.Entry<String, NDArray> e : ex.argDict().entrySet()) {
@@ -115,13 +117,23 @@ public final class GpuBench {
                     moms.add(NDArray.zeros(ex.argDict().get(e.getKey()).shape(), DType.FLOAT32, gpu).detach());
                 }
             }
-            Map<String, Object> sgd = Map.of("lr", 0.01, "momentum", 0.9, "wd", 1e-4, "rescale_grad", 1.0 / batch);
+            // the update as Module.update runs it: one FusedUpdate of every parameter's sgd_mom_update,
+            // with lr and wd as dynamic values (constant here, so from the second step on a graph replay)
+            fused = new dev.kiln.optimizer.FusedUpdate();
+            for (int p = 0; p < params.size(); p++) {
+                NDArray w = ex.argDict().get(params.get(p));
+                fused.add("sgd_mom_update", Map.of("momentum", 0.9, "rescale_grad", 1.0 / batch), List.of("lr", "wd"),
+                        List.of(w, ex.gradDict().get(params.get(p)), moms.get(p)), List.of(w));
+            }
+            double[] dyn = new double[2 * params.size()];
+            for (int p = 0; p < params.size(); p++) {
+                dyn[2 * p] = 0.01;
+                dyn[2 * p + 1] = 1e-4;
+            }
+            dev.kiln.optimizer.FusedUpdate update = fused;
             Runnable step = () -> {
                 ex.forwardBackward();  // one native call (one graph replay), as Module.forwardBackward
-                for (int p = 0; p < params.size(); p++) {
-                    NDArray w = ex.argDict().get(params.get(p));
-                    NDArray.invokeInto("sgd_mom_update", sgd, w, w, ex.gradDict().get(params.get(p)), moms.get(p));
-                }
+                update.run(dyn);       // one native call (one graph replay), as Module.update
             };
             for (int i = 0; i < 5; i++) {
                 step.run();
@@ -138,10 +150,14 @@ public final class GpuBench {
             }
             java.util.Arrays.sort(ms);
             double med = ms[repeats / 2];
-            String graphs = ex.memoryReport().json().contains("\"recorded\":true") ? "graphs" : "eager";
+            String graphs = (ex.memoryReport().json().contains("\"recorded\":true") ? "graphs" : "eager")
+                    + (update.isGraphRecorded() ? "+update-graph" : "");
             System.out.printf(Locale.ROOT, "BENCH %s %s %d %.3f %.1f %s (min %.3f max %.3f ms)%n", mode, name, batch, med,
                     batch * 1000.0 / med, graphs, ms[0], ms[repeats - 1]);
         } finally {
+            if (fused != null) {
+                fused.close();
+            }
             moms.forEach(NDArray::close);
         }
     }

@@ -235,6 +235,16 @@ class GpuConsistencyTest {
         dev.kiln.metric.DeviceMetricTest.checkOn(Context.gpu(0));
     }
 
+    /**
+     * A fused optimizer update (SGD momentum and Adam) on gpu(0): recorded as a CUDA graph at the
+     * second run with the same values, replayed at the third, eager again when the values change,
+     * and every run bit for bit equal to the same updates invoked one by one.
+     */
+    @Test
+    void fusedUpdateReplaysAGraphWithTheEagerBits() {
+        dev.kiln.optimizer.FusedUpdateTest.checkReplaysOn(Context.gpu(0));
+    }
+
     /** Every loss operator's GPU gradient scales with the executor's loss scale (the CPU test's checks on gpu(0)). */
     @Test
     void lossScaleReachesEveryLossOperatorOnTheGpu() {

@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * reject stale handles without crashing.
  */
 @ExtendWith(NoLeaks.class)
-class FusedUpdateTest {
+public class FusedUpdateTest {
     static float[] rand(Random r, int n) {
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
@@ -84,6 +84,89 @@ class FusedUpdateTest {
         }
     }
 
+    /** On the CPU a plan never records a CUDA graph; its runs equal separate invokes whatever the values. */
+    @Test
+    void runsWithRepeatedAndChangedValuesEqualSeparateInvokes() {
+        checkReplaysOn(Context.cpu());
+    }
+
+    /**
+     * SGD-momentum and Adam calls run over the value sequence a a a b b a a, with new gradients
+     * before every run: each run's weights and states equal the same calls made one by one with
+     * {@link NDArray#invokeInto}, bit for bit. On a GPU (graphs on) the second run in a row with
+     * the same values is recorded as a CUDA graph and the third replayed, and a change of values
+     * runs eagerly (so a replay never applies stale values); on the CPU nothing is recorded. Also
+     * called by {@code GpuConsistencyTest} with gpu(0).
+     *
+     * @param ctx the device of the arrays
+     */
+    public static void checkReplaysOn(Context ctx) {
+        String graphs = System.getenv("KILN_CUDA_GRAPHS"), sync = System.getenv("KILN_CUDA_SYNC");
+        boolean gpu = ctx.devType() != Context.cpu().devType() && (graphs == null || graphs.isEmpty() || !graphs.startsWith("0"))
+                && (sync == null || sync.isEmpty() || sync.startsWith("0"));
+        Random r = new Random(21);
+        int n = 777;
+        List<NDArray> all = new ArrayList<>();
+        Map<String, Object> sgd = Map.of("momentum", 0.9, "rescale_grad", 0.25);
+        Map<String, Object> adam = Map.of("beta1", 0.9, "beta2", 0.999, "epsilon", 1e-8, "rescale_grad", 0.25);
+        try (FusedUpdate fu = new FusedUpdate()) {
+            NDArray[] refSgd = new NDArray[3], fuSgd = new NDArray[3], refAdam = new NDArray[4], fuAdam = new NDArray[4];
+            for (NDArray[] set : List.of(refSgd, fuSgd, refAdam, fuAdam)) {
+                Random same = new Random(set.length);  // the reference and the fused arrays start equal
+                for (int i = 0; i < set.length; i++) {
+                    try (NDArray h = NDArray.create(i >= 2 ? new float[n] : rand(same, n), n)) {
+                        set[i] = h.copyTo(ctx);
+                    }
+                    all.add(set[i]);
+                }
+            }
+            fu.add("sgd_mom_update", sgd, List.of("lr", "wd"), List.of(fuSgd), List.of(fuSgd[0]));
+            fu.add("adam_update", adam, List.of("lr", "wd"), List.of(fuAdam), List.of(fuAdam[0]));
+            assertTrue(!fu.isGraphRecorded(), "nothing recorded before the first run");
+            double[] a = {0.05, 1e-4, 0.01, 0.0}, b = {0.02, 0.0, 0.001, 1e-3};
+            double[][] seq = {a, a, a, b, b, a, a};
+            boolean[] replayAfter = {false, true, true, false, true, false, true};
+            for (int step = 0; step < seq.length; step++) {
+                float[] g1 = rand(r, n), g2 = rand(r, n);
+                for (NDArray[] set : List.of(refSgd, fuSgd)) {
+                    try (NDArray h = NDArray.create(g1, n)) {
+                        h.copyTo(set[1]);
+                    }
+                }
+                for (NDArray[] set : List.of(refAdam, fuAdam)) {
+                    try (NDArray h = NDArray.create(g2, n)) {
+                        h.copyTo(set[1]);
+                    }
+                }
+                double[] v = seq[step];
+                Map<String, Object> s1 = new java.util.HashMap<>(sgd);
+                s1.put("lr", v[0]);
+                s1.put("wd", v[1]);
+                NDArray.invokeInto("sgd_mom_update", s1, refSgd[0], refSgd);
+                Map<String, Object> s2 = new java.util.HashMap<>(adam);
+                s2.put("lr", v[2]);
+                s2.put("wd", v[3]);
+                NDArray.invokeInto("adam_update", s2, refAdam[0], refAdam);
+                fu.run(v);
+                assertEquals(gpu && replayAfter[step], fu.isGraphRecorded(), ctx + " step " + step + ": graph state");
+                for (int i : new int[] {0, 2}) {
+                    assertArrayEquals(host(refSgd[i]), host(fuSgd[i]), ctx + " step " + step + ": sgd array " + i);
+                }
+                for (int i : new int[] {0, 2, 3}) {
+                    assertArrayEquals(host(refAdam[i]), host(fuAdam[i]), ctx + " step " + step + ": adam array " + i);
+                }
+            }
+        } finally {
+            all.forEach(NDArray::close);
+        }
+    }
+
+    private static float[] host(NDArray a) {
+        try (NDArray h = a.copyTo(Context.cpu())) {
+            return h.toFloatArray();
+        }
+    }
+
     @Test
     void emptyRunAndWrongDynamicCount() {
         try (FusedUpdate fu = new FusedUpdate(); NDArray w = NDArray.create(new float[] {1, 2}, 2);
@@ -120,6 +203,7 @@ class FusedUpdateTest {
         fu.close();
         fu.close();
         assertThrows(IllegalStateException.class, () -> fu.run(new double[0]));
+        assertThrows(IllegalStateException.class, fu::isGraphRecorded);
         assertThrows(IllegalStateException.class, () -> fu.add("sgd_update", Map.of(), List.of(), List.of(), List.of()));
     }
 
