@@ -410,6 +410,24 @@ void* device_stream(int device) {
   return streams[device];
 }
 
+void* stream_create(int device) {
+  check_device(device);
+  DeviceGuard g(device);
+  cudaStream_t s = nullptr;
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));  // blocking, as device_stream
+  return s;
+}
+
+void stream_destroy(int device, void* stream) noexcept {
+  if (stream == nullptr) return;
+  try {
+    DeviceGuard g(device);
+    (void)cudaStreamDestroy(static_cast<cudaStream_t>(stream));  // waits for nothing; freed once idle
+    (void)cudaGetLastError();
+  } catch (...) {
+  }
+}
+
 void stream_synchronize(int device, void* stream) {
   check_device(device);
   DeviceGuard g(device);
@@ -475,8 +493,8 @@ void* capture_end(int device, void* stream, std::string* why) {
   t_capture_poisoned = false;
   // Every way out ends the capture and, without a graph, returns the held blocks to the pool.
   auto fail = [&](const std::string& reason) -> void* {
+    if (held) release_held(*held);  // first: assigning the reason may throw bad_alloc
     if (why) *why = reason;
-    if (held) release_held(*held);
     return nullptr;
   };
   cudaGraph_t graph = nullptr;

@@ -10,14 +10,18 @@
 // no string parsing) and (3) calls the kernels in order. Same error convention as c_api.cc:
 // status 0 / -1 and a thread-local message; nothing escapes.
 //
-// On a GPU (every call on one device, no random op) the kernels run on the device's stream, the
-// executors' stream, in order after the backward pass, and a run is recorded as a CUDA graph when
-// its dynamic values and arrays are those of the run before it; the graph is replayed while they stay
-// the same (SGD at a constant learning rate: every step after the second is one graph launch). A run
-// with other values runs eagerly and drops the graph (Adam's bias-corrected learning rate changes
-// every step, so Adam runs eagerly). KILN_CUDA_GRAPHS=0 or KILN_CUDA_SYNC=1: always eager.
+// On a GPU (every call on one device, no random op) a run is recorded as a CUDA graph when its
+// dynamic values (bit for bit), its arrays and the TF32 setting are those of the run before it; the
+// graph is replayed while they stay the same (SGD at a constant learning rate: every step after the
+// second is one graph launch). A run with other values runs eagerly and drops the graph (Adam's
+// bias-corrected learning rate changes every step, so Adam runs eagerly). Eager runs and replays
+// use the legacy stream, as imperative operators (ordered with the executors' blocking stream);
+// recording happens on a stream of the plan's own, so another thread's kernels on the device's
+// stream are never swallowed by it. KILN_CUDA_GRAPHS=0: always eager; KILN_CUDA_SYNC=1: always
+// eager, waiting for the device after each call so that an asynchronous fault names it.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <random>
@@ -55,10 +59,11 @@ struct FusedCall {
 /// The CUDA graph of a GPU plan's run (see the file comment).
 struct FusedGraph {
   void* exec = nullptr;        // cuda graph handle (cuda_api.h), null when none is recorded
+  void* stream = nullptr;      // the stream recordings are made on (created at the first one)
   int device = -1;
-  std::vector<double> dyn;     // the dynamic values of the last run
+  std::vector<double> dyn;     // the dynamic values of the last run, then the TF32 setting (0 / 1)
   std::vector<void*> ptrs;     // the device pointers of the last run (arrays, hidden outputs, workspaces)
-  bool disabled = false;       // recording failed once: always eager
+  bool disabled = false;       // recording or replaying failed once, or a random op: always eager
   std::string why;
 
   void drop() noexcept {
@@ -67,14 +72,26 @@ struct FusedGraph {
 #endif
     exec = nullptr;
   }
+  ~FusedGraph() {
+    drop();
+#ifdef KILN_CUDA
+    cuda::stream_destroy(device, stream);
+#endif
+  }
 };
 
 struct FusedPlan {
   std::vector<FusedCall> calls;
   int num_dynamic = 0;
   FusedGraph graph;
-  ~FusedPlan() { graph.drop(); }
 };
+
+#ifdef KILN_CUDA
+/// The same values, bit for bit (-0.0 and 0.0 differ; so may the kernels' results).
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+#endif
 
 FusedPlan& plan(int64_t h) { return *static_cast<FusedPlan*>(capi::lookup_fused(h)); }
 
@@ -333,6 +350,9 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
       const Kernel& k = c.ctx.type == DevType::kGPU ? c.op->gpu : c.op->cpu;
       try {
         k(oc, c.attrs, ib[ci], c.req, ob[ci]);
+#ifdef KILN_CUDA
+        if (c.ctx.type == DevType::kGPU && stream == nullptr && cuda::sync_each_kernel()) cuda::synchronize(c.ctx.id);
+#endif
       } catch (const std::bad_alloc&) {
         throw;
       } catch (const std::exception& e) {
@@ -342,20 +362,21 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
     }
   };
 #ifdef KILN_CUDA
-  // 4. on one GPU: the device stream, and a CUDA graph while the values and arrays stay the same
+  // 4. on one GPU: a CUDA graph while the values and arrays stay the same
   int dev = -1;
-  bool graphable = !p.calls.empty() && !p.graph.disabled && cuda::graphs_enabled() && !cuda::sync_each_kernel();
+  bool one_gpu = !p.calls.empty();
   for (const FusedCall& c : p.calls) {
-    if (c.ctx.type != DevType::kGPU || (dev >= 0 && c.ctx.id != dev)) graphable = false;
-    if (c.op->needs_random) {  // a replay would repeat the recorded seed
-      p.graph.disabled = true;
-      p.graph.why = "random operator " + c.op->name;
-      graphable = false;
-    }
+    if (c.ctx.type != DevType::kGPU || (dev >= 0 && c.ctx.id != dev)) one_gpu = false;
     dev = c.ctx.id;
   }
-  if (graphable) {
-    void* stream = cuda::device_stream(dev);
+  FusedGraph& g = p.graph;
+  if (one_gpu && !g.disabled)
+    for (const FusedCall& c : p.calls)
+      if (c.op->needs_random) {  // a replay would repeat the recorded seed
+        g.disabled = true;
+        g.why = "random operator " + c.op->name;
+      }
+  if (one_gpu && !g.disabled && cuda::graphs_enabled() && !cuda::sync_each_kernel()) {
     std::vector<void*> ptrs;
     for (size_t ci = 0; ci < p.calls.size(); ++ci) {
       for (const TBlob& b : ib[ci]) ptrs.push_back(b.ptr);
@@ -363,26 +384,39 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
       ptrs.push_back(p.calls[ci].workspace ? p.calls[ci].workspace->ptr : nullptr);
     }
     std::vector<double> values(dyn, dyn + n);
-    FusedGraph& g = p.graph;
-    const bool same = values == g.dyn && ptrs == g.ptrs;
+    values.push_back(cuda::tf32_allowed() ? 1.0 : 0.0);  // an op of the plan may use cuBLAS
+    const bool same = same_bits(values, g.dyn) && ptrs == g.ptrs;
+    auto launch = [&] {
+      try {
+        cuda::graph_launch(dev, g.exec, nullptr);
+      } catch (const KilnError& e) {  // not again: later runs are eager
+        g.drop();
+        g.disabled = true;
+        g.why = std::string("replay failed: ") + e.what();
+        throw;
+      }
+    };
     if (g.exec != nullptr && same) {
-      cuda::graph_launch(dev, g.exec, stream);
+      launch();
       return 0;
     }
     g.drop();
     if (same) {  // the second run in a row with these values: record it, then launch the recording
-      g.device = dev;
       bool recorded = false;
       try {
-        cuda::capture_begin(dev, stream);
+        if (g.stream == nullptr) {
+          g.stream = cuda::stream_create(dev);
+          g.device = dev;
+        }
+        cuda::capture_begin(dev, g.stream);
         try {
-          run_all(stream);
+          run_all(g.stream);
         } catch (...) {
-          cuda::capture_abort(dev, stream);
+          cuda::capture_abort(dev, g.stream);
           throw;
         }
         std::string why;
-        g.exec = cuda::capture_end(dev, stream, &why);
+        g.exec = cuda::capture_end(dev, g.stream, &why);
         if (g.exec == nullptr) {
           g.disabled = true;
           g.why = "recording failed: " + why;
@@ -394,14 +428,12 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
         g.why = std::string("recording failed: ") + e.what();
       }
       if (recorded) {
-        cuda::graph_launch(dev, g.exec, stream);
+        launch();
         return 0;
       }
     }
     g.dyn = std::move(values);
     g.ptrs = std::move(ptrs);
-    run_all(stream);
-    return 0;
   }
 #endif
   run_all(nullptr);

@@ -45,6 +45,10 @@ void synchronize(int device);
 
 /// The device's stream (created on first use, kept for the life of the process).
 void* device_stream(int device);
+/// A new blocking stream of the device (for recording a CUDA graph away from the device's stream),
+/// freed with stream_destroy (never throws).
+void* stream_create(int device);
+void stream_destroy(int device, void* stream) noexcept;
 /// Blocks until the stream's work is done; throws the first asynchronous error.
 void stream_synchronize(int device, void* stream);
 
@@ -53,9 +57,11 @@ void stream_synchronize(int device, void* stream);
 bool sync_each_kernel();
 /// True unless KILN_CUDA_GRAPHS=0 is set in the environment.
 bool graphs_enabled();
-/// Starts recording the kernels launched on `stream` by this thread (relaxed capture mode). While
-/// recording, device blocks freed by this thread are kept for the graph instead of being reused,
-/// so scratch memory recorded in the graph stays valid for every replay.
+/// Starts recording the kernels launched on `stream` (relaxed capture mode). Capture is per stream:
+/// kernels another thread launches on `stream` meanwhile are recorded too, instead of running, so
+/// other threads must keep off it. While recording, device blocks freed by this thread are kept
+/// for the graph instead of being reused, so scratch memory recorded in the graph stays valid for
+/// every replay.
 void capture_begin(int device, void* stream);
 /// Ends recording and instantiates the graph: an executable graph handle, or nullptr with the
 /// reason in *why when recording failed (an unsupported call was made while recording).

@@ -91,7 +91,8 @@ public class FusedUpdateTest {
     }
 
     /**
-     * SGD-momentum and Adam calls run over the value sequence a a a b b a a, with new gradients
+     * SGD-momentum and Adam calls run over a sequence of values (repeated, changed in one place
+     * only, changed everywhere), with new gradients
      * before every run: each run's weights and states equal the same calls made one by one with
      * {@link NDArray#invokeInto}, bit for bit. On a GPU (graphs on) the second run in a row with
      * the same values is recorded as a CUDA graph and the third replayed, and a change of values
@@ -123,9 +124,12 @@ public class FusedUpdateTest {
             fu.add("sgd_mom_update", sgd, List.of("lr", "wd"), List.of(fuSgd), List.of(fuSgd[0]));
             fu.add("adam_update", adam, List.of("lr", "wd"), List.of(fuAdam), List.of(fuAdam[0]));
             assertTrue(!fu.isGraphRecorded(), "nothing recorded before the first run");
-            double[] a = {0.05, 1e-4, 0.01, 0.0}, b = {0.02, 0.0, 0.001, 1e-3};
-            double[][] seq = {a, a, a, b, b, a, a};
-            boolean[] replayAfter = {false, true, true, false, true, false, true};
+            // a2 changes only Adam's wd (the last value), a3 only SGD's lr (the first): a fingerprint
+            // that missed either would replay stale values there
+            double[] a = {0.05, 1e-4, 0.01, 0.0}, a2 = {0.05, 1e-4, 0.01, 1e-3}, a3 = {0.04, 1e-4, 0.01, 1e-3};
+            double[] b = {0.02, 0.0, 0.001, 1e-3};
+            double[][] seq = {a, a, a, a2, a2, a3, a3, a3, b, a, a};
+            boolean[] replayAfter = {false, true, true, false, true, false, true, true, false, false, true};
             for (int step = 0; step < seq.length; step++) {
                 float[] g1 = rand(r, n), g2 = rand(r, n);
                 for (NDArray[] set : List.of(refSgd, fuSgd)) {
