@@ -1,0 +1,111 @@
+package dev.kiln.gpu;
+
+import dev.kiln.engine.Engine;
+import dev.kiln.engine.KilnException;
+import dev.kiln.engine.KilnOutOfMemoryException;
+import dev.kiln.examples.MnistMlp;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.Shape;
+import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.NoLeaks;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Bad requests on a GPU are clean Java exceptions that name the device and the sizes, and the
+ * device stays usable after them: allocations over the device's memory or over the 1 TiB limit, an
+ * executor whose plan does not fit, a device that does not exist, operands on two devices, a
+ * closed device array. Needs a {@code -Pcuda} build and a CUDA device; skipped with the reason
+ * otherwise. On a GPU machine: {@code scripts/gpu-check.sh}.
+ */
+@Tag("gpu")
+@ExtendWith(NoLeaks.class)
+class GpuRobustnessTest {
+    @BeforeEach
+    void needsGpu() {
+        Assumptions.assumeTrue(Engine.cudaDeviceCount() > 0, "GPU test skipped: " + Engine.cudaDescribe());
+    }
+
+    /** A small computation on gpu(0), read back: the device still works. */
+    private static void deviceStillWorks() {
+        try (NDArray a = NDArray.full(new Shape(4), 1.5, DType.FLOAT32, Context.gpu(0));
+                NDArray b = a.mul(2.0); NDArray h = b.copyTo(Context.cpu())) {
+            assertArrayEquals(new double[] {3, 3, 3, 3}, h.toDoubleArray());
+        }
+    }
+
+    @Test
+    void allocationsThatCannotFitAreCleanErrors() {
+        // 400 GB: more than any GPU has, under the 1 TiB limit (so cudaMalloc itself refuses)
+        KilnOutOfMemoryException big = assertThrows(KilnOutOfMemoryException.class,
+                () -> NDArray.zeros(new Shape(100_000_000_000L), DType.FLOAT32, Context.gpu(0)).close());
+        assertTrue(big.getMessage().contains("gpu(0)") && big.getMessage().contains("400000000000"), big.getMessage());
+        deviceStillWorks();
+        // 4 TB: over the limit, refused before the driver is asked
+        KilnOutOfMemoryException huge = assertThrows(KilnOutOfMemoryException.class,
+                () -> NDArray.zeros(new Shape(1L << 40), DType.FLOAT32, Context.gpu(0)).close());
+        assertTrue(huge.getMessage().contains("1 TiB"), huge.getMessage());
+        deviceStillWorks();
+    }
+
+    @Test
+    void anExecutorWhosePlanDoesNotFitIsACleanError() {
+        Symbol net = MnistMlp.network();
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        for (String a : net.listArguments()) {
+            reqs.put(a, a.equals("data") || a.equals("softmax_label") ? GradReq.NULL : GradReq.WRITE);
+        }
+        long batch = 1L << 27;  // data alone 128 Mi x 784 floats = 420 GB
+        KilnException e = assertThrows(KilnException.class, () -> Executor.simpleBind(net, Context.gpu(0),
+                Map.of("data", new long[] {batch, 784}, "softmax_label", new long[] {batch}),
+                Map.of("data", DType.FLOAT32, "softmax_label", DType.FLOAT32), reqs, new Executor.Options()).close());
+        assertTrue(e.getMessage().contains("gpu(0)"), e.getMessage());
+        deviceStillWorks();
+        try (Executor ok = Executor.simpleBind(net, Context.gpu(0),
+                Map.of("data", new long[] {8, 784}, "softmax_label", new long[] {8}),
+                Map.of("data", DType.FLOAT32, "softmax_label", DType.FLOAT32), reqs, new Executor.Options())) {
+            ok.forwardBackward();
+            try (NDArray h = ok.outputs().get(0).copyTo(Context.cpu())) {
+                assertTrue(Double.isFinite(h.toDoubleArray()[0]), "a bind of a sane size still runs");
+            }
+        }
+    }
+
+    @Test
+    void aDeviceThatDoesNotExistIsNamed() {
+        int n = Engine.cudaDeviceCount();
+        KilnException e = assertThrows(KilnException.class,
+                () -> NDArray.zeros(new Shape(2), DType.FLOAT32, Context.gpu(n)).close());
+        assertTrue(e.getMessage().contains("gpu(" + n + ")") && e.getMessage().contains("does not exist"), e.getMessage());
+        deviceStillWorks();
+    }
+
+    @Test
+    void operandsOnTwoDevicesAndClosedArraysAreCleanErrors() {
+        try (NDArray g = NDArray.full(new Shape(3), 1.0, DType.FLOAT32, Context.gpu(0));
+                NDArray c = NDArray.full(new Shape(3), 1.0, DType.FLOAT32, Context.cpu())) {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> g.add(c).close());
+            assertTrue(e.getMessage() != null && !e.getMessage().isEmpty(), "the error says why");
+        }
+        NDArray closed = NDArray.full(new Shape(3), 1.0, DType.FLOAT32, Context.gpu(0));
+        closed.close();
+        closed.close();  // idempotent
+        assertThrows(IllegalStateException.class, closed::toDoubleArray);
+        assertThrows(IllegalStateException.class, () -> closed.copyTo(Context.cpu()));
+        deviceStillWorks();
+    }
+}
