@@ -195,6 +195,11 @@ public final class Updater implements AutoCloseable {
         return builds;
     }
 
+    /** Whether the current fused update replays a CUDA graph (see {@link FusedUpdate#isGraphRecorded}). For tests. */
+    boolean fusedGraphRecorded() {
+        return fused != null && fused.isGraphRecorded();
+    }
+
     /** The number of op calls of the current fused update (0 before the first step). For tests. */
     int fusedSize() {
         return fused == null ? 0 : fused.size();

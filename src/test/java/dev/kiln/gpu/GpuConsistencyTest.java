@@ -245,6 +245,16 @@ class GpuConsistencyTest {
         dev.kiln.optimizer.FusedUpdateTest.checkReplaysOn(Context.gpu(0));
     }
 
+    /**
+     * An SGD-momentum Updater (what Module.update runs) on gpu(0): the same weights as on the CPU
+     * at every step, its fused update replayed as a CUDA graph from the second step with the same
+     * learning rate, eager again after a change of learning rate.
+     */
+    @Test
+    void updaterReplaysItsFusedUpdateOnTheGpu() {
+        dev.kiln.optimizer.UpdaterTest.checkGraphsOn(Context.gpu(0));
+    }
+
     /** Every loss operator's GPU gradient scales with the executor's loss scale (the CPU test's checks on gpu(0)). */
     @Test
     void lossScaleReachesEveryLossOperatorOnTheGpu() {

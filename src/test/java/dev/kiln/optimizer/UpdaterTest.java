@@ -29,7 +29,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /** The Updater (spec §5.4): lazy states, the cached fused update, input checks and the .states pickle (§7.4). */
 @ExtendWith(NoLeaks.class)
-class UpdaterTest {
+public class UpdaterTest {
     static Map<String, Object> kw(Object... kv) {
         return OptimizerBaseTest.kw(kv);
     }
@@ -62,6 +62,79 @@ class UpdaterTest {
             }
             List<?> st = assertInstanceOf(List.class, u.states().get(0));
             assertTrue(((NDArray) st.get(0)).toFloatArray()[0] != 0);
+        }
+    }
+
+    @Test
+    void aCpuUpdaterNeverRecordsAGraph() {
+        checkGraphsOn(Context.cpu());
+    }
+
+    /**
+     * An SGD-momentum Updater on {@code ctx} over seven steps with new gradients each step and a
+     * learning-rate change before the fifth: the weights equal those of the same Updater on the CPU
+     * after every step, and on a GPU (graphs on) the fused update replays a CUDA graph from the
+     * second step with the same learning rate on (never on the CPU). Also called by {@code
+     * GpuConsistencyTest} with gpu(0).
+     *
+     * @param ctx the device of the weights and gradients
+     */
+    public static void checkGraphsOn(Context ctx) {
+        String graphs = System.getenv("KILN_CUDA_GRAPHS"), sync = System.getenv("KILN_CUDA_SYNC");
+        boolean gpu = ctx.devType() != Context.cpu().devType() && (graphs == null || graphs.isEmpty() || !graphs.startsWith("0"))
+                && (sync == null || sync.isEmpty() || sync.startsWith("0"));
+        SGD onDev = (SGD) Optimizers.create("sgd", kw("learning_rate", 0.1, "momentum", 0.9, "wd", 1e-4));
+        SGD onCpu = (SGD) Optimizers.create("sgd", kw("learning_rate", 0.1, "momentum", 0.9, "wd", 1e-4));
+        java.util.Random r = new java.util.Random(4);
+        int[] sizes = {300, 7};
+        List<NDArray> all = new java.util.ArrayList<>();
+        try (Updater u = new Updater(onDev); Updater ref = new Updater(onCpu)) {
+            List<NDArray> w = new java.util.ArrayList<>(), g = new java.util.ArrayList<>();
+            List<NDArray> wc = new java.util.ArrayList<>(), gc = new java.util.ArrayList<>();
+            for (int n : sizes) {
+                float[] v = new float[n];
+                for (int i = 0; i < n; i++) {
+                    v[i] = (float) r.nextGaussian();
+                }
+                try (NDArray h = NDArray.create(v, n)) {
+                    w.add(h.copyTo(ctx));
+                    wc.add(h.copyTo(Context.cpu()));
+                }
+                g.add(NDArray.zeros(new dev.kiln.ndarray.Shape(n), DType.FLOAT32, ctx));
+                gc.add(NDArray.zeros(new dev.kiln.ndarray.Shape(n), DType.FLOAT32, Context.cpu()));
+            }
+            all.addAll(w);
+            all.addAll(g);
+            all.addAll(wc);
+            all.addAll(gc);
+            boolean[] recordedAfter = {false, true, true, true, false, true, true};
+            for (int step = 0; step < recordedAfter.length; step++) {
+                if (step == 4) {
+                    onDev.setLearningRate(0.05);
+                    onCpu.setLearningRate(0.05);
+                }
+                for (int p = 0; p < sizes.length; p++) {
+                    float[] v = new float[sizes[p]];
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] = (float) r.nextGaussian();
+                    }
+                    try (NDArray h = NDArray.create(v, sizes[p])) {
+                        h.copyTo(g.get(p));
+                        h.copyTo(gc.get(p));
+                    }
+                }
+                u.update(List.of(0, 1), g, w);
+                ref.update(List.of(0, 1), gc, wc);
+                assertEquals(gpu && recordedAfter[step], u.fusedGraphRecorded(), ctx + " step " + step + ": graph state");
+                assertEquals(1, u.fusedBuilds(), "one fused update for every step");
+                for (int p = 0; p < sizes.length; p++) {
+                    try (NDArray h = w.get(p).copyTo(Context.cpu())) {
+                        assertArrayEquals(wc.get(p).toFloatArray(), h.toFloatArray(), 1e-6f, ctx + " step " + step + " weight " + p);
+                    }
+                }
+            }
+        } finally {
+            all.forEach(NDArray::close);
         }
     }
 
