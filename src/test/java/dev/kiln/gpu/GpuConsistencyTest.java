@@ -60,13 +60,20 @@ class GpuConsistencyTest {
             try (NDArray head = NDArray.full(ex.outputs().get(0).shape(), 1.0, t, ctx)) {
                 ex.backward(head);
             }
-            try (NDArray o = ex.outputs().get(0).copyTo(Context.cpu())) {
-                out.put("out", o.toDoubleArray());
-            }
-            for (Map.Entry<String, NDArray> g : ex.gradDict().entrySet()) {
-                try (NDArray h = g.getValue().copyTo(Context.cpu())) {
-                    out.put("d" + g.getKey(), h.toDoubleArray());
-                }
+            out.putAll(outputAndGradients(ex));
+        }
+        return out;
+    }
+
+    /** The executor's first output ("out") and every gradient ("d" + argument name), read back to the host. */
+    static Map<String, double[]> outputAndGradients(Executor ex) {
+        Map<String, double[]> out = new LinkedHashMap<>();
+        try (NDArray o = ex.outputs().get(0).copyTo(Context.cpu())) {
+            out.put("out", o.toDoubleArray());
+        }
+        for (Map.Entry<String, NDArray> g : ex.gradDict().entrySet()) {
+            try (NDArray h = g.getValue().copyTo(Context.cpu())) {
+                out.put("d" + g.getKey(), h.toDoubleArray());
             }
         }
         return out;

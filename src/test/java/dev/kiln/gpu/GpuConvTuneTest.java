@@ -109,14 +109,7 @@ class GpuConvTuneTest {
                     ex.backward(head);
                 }
             }
-            try (NDArray o = ex.outputs().get(0).copyTo(Context.cpu())) {
-                out.put("out", o.toDoubleArray());
-            }
-            for (Map.Entry<String, NDArray> g : ex.gradDict().entrySet()) {
-                try (NDArray h = g.getValue().copyTo(Context.cpu())) {
-                    out.put("d" + g.getKey(), h.toDoubleArray());
-                }
-            }
+            out.putAll(GpuConsistencyTest.outputAndGradients(ex));
         }
         return out;
     }

@@ -102,9 +102,7 @@ public class FusedUpdateTest {
      * @param ctx the device of the arrays
      */
     public static void checkReplaysOn(Context ctx) {
-        String graphs = System.getenv("KILN_CUDA_GRAPHS"), sync = System.getenv("KILN_CUDA_SYNC");
-        boolean gpu = ctx.devType() != Context.cpu().devType() && (graphs == null || graphs.isEmpty() || !graphs.startsWith("0"))
-                && (sync == null || sync.isEmpty() || sync.startsWith("0"));
+        boolean gpu = graphsExpectedOn(ctx);
         Random r = new Random(21);
         int n = 777;
         List<NDArray> all = new ArrayList<>();
@@ -163,6 +161,13 @@ public class FusedUpdateTest {
         } finally {
             all.forEach(NDArray::close);
         }
+    }
+
+    /** Whether fused updates on {@code ctx} are recorded as CUDA graphs: a GPU, without KILN_CUDA_GRAPHS=0 or KILN_CUDA_SYNC=1. */
+    static boolean graphsExpectedOn(Context ctx) {
+        String graphs = System.getenv("KILN_CUDA_GRAPHS"), sync = System.getenv("KILN_CUDA_SYNC");
+        return ctx.devType() != Context.cpu().devType() && (graphs == null || graphs.isEmpty() || !graphs.startsWith("0"))
+                && (sync == null || sync.isEmpty() || sync.startsWith("0"));
     }
 
     private static float[] host(NDArray a) {

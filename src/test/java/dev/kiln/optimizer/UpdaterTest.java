@@ -80,9 +80,7 @@ public class UpdaterTest {
      * @param ctx the device of the weights and gradients
      */
     public static void checkGraphsOn(Context ctx) {
-        String graphs = System.getenv("KILN_CUDA_GRAPHS"), sync = System.getenv("KILN_CUDA_SYNC");
-        boolean gpu = ctx.devType() != Context.cpu().devType() && (graphs == null || graphs.isEmpty() || !graphs.startsWith("0"))
-                && (sync == null || sync.isEmpty() || sync.startsWith("0"));
+        boolean gpu = FusedUpdateTest.graphsExpectedOn(ctx);
         SGD onDev = (SGD) Optimizers.create("sgd", kw("learning_rate", 0.1, "momentum", 0.9, "wd", 1e-4));
         SGD onCpu = (SGD) Optimizers.create("sgd", kw("learning_rate", 0.1, "momentum", 0.9, "wd", 1e-4));
         java.util.Random r = new java.util.Random(4);
