@@ -4,7 +4,8 @@
 For each network: fixed random data on the GPU, then timed steps of forward + cross-entropy +
 backward + SGD-momentum (foreach) update, eager mode, fp32 (TF32 off, as Kiln computes in full
 fp32) and, for ResNet-50, also TF32 and mixed precision (autocast bf16). Prints
-"BENCH torch-<mode> <net> <batch> <ms/step> <samples/s>" lines; median of --repeats blocks.
+"BENCH torch-<mode> <net> <batch> <ms/step> <samples/s> ... peak <MiB>" lines; median of --repeats
+blocks; peak = torch.cuda.max_memory_allocated over the run.
 """
 import argparse
 import statistics
@@ -55,6 +56,8 @@ def bench(name, model, shape, steps, repeats, mode):
     torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
     torch.backends.cudnn.allow_tf32 = mode == "tf32"
     torch.backends.cudnn.benchmark = True
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
     model = model.to(dev)
     x = torch.randn(*shape, device=dev)
     y = torch.randint(0, 10, (shape[0],), device=dev)
@@ -81,8 +84,9 @@ def bench(name, model, shape, steps, repeats, mode):
         torch.cuda.synchronize()
         ms.append((time.perf_counter() - t0) * 1000 / steps)
     med = statistics.median(ms)
-    print(f"BENCH torch-{mode} {name} {shape[0]} {med:.3f} {shape[0] * 1000 / med:.1f} (min {min(ms):.3f} max {max(ms):.3f} ms)",
-          flush=True)
+    peak = torch.cuda.max_memory_allocated() / 2**20  # tensors in use at the peak (not the allocator's cache)
+    print(f"BENCH torch-{mode} {name} {shape[0]} {med:.3f} {shape[0] * 1000 / med:.1f} (min {min(ms):.3f} max {max(ms):.3f} ms)"
+          f" peak {peak:.0f} MiB", flush=True)
 
 
 def main():

@@ -37,16 +37,19 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   echo "== Kiln / PyTorch (samples/s ratio; > 1 means Kiln is faster)"
   cat "$LOG"/kiln.txt "$LOG"/kiln-eager.txt "$LOG"/torch.txt | python3 -c '
 import sys
-r = {}
+r, mem = {}, {}
 for l in sys.stdin:
     p = l.split()
     if len(p) >= 6 and p[0] == "BENCH":
         r[(p[1], p[2])] = float(p[5])
+        if "peak" in p and p.index("peak") + 1 < len(p):
+            mem[(p[1], p[2])] = float(p[p.index("peak") + 1])
 for net in ("mlp", "lenet", "resnet50"):
     for k in ("kiln", "kiln-eager", "kiln-tf32", "kiln-amp"):
         for t in ("torch-fp32", "torch-tf32", "torch-amp"):
             if (k, net) in r and (t, net) in r:
-                print(f"{net:9s} {k:10s} / {t:10s} = {r[(k, net)] / r[(t, net)]:.2f}  ({r[(k, net)]:.0f} vs {r[(t, net)]:.0f} samples/s)")
+                m = f"; peak memory {mem[(k, net)]:.0f} vs {mem[(t, net)]:.0f} MiB" if (k, net) in mem and (t, net) in mem else ""
+                print(f"{net:9s} {k:10s} / {t:10s} = {r[(k, net)] / r[(t, net)]:.2f}  ({r[(k, net)]:.0f} vs {r[(t, net)]:.0f} samples/s{m})")
 '
 fi
 exit $rc

@@ -23,7 +23,8 @@ import java.util.Random;
  * {@code scripts/gpu-bench-torch.py}, which prints lines of the same form): for each network, one
  * executor on {@code gpu(0)}, fixed random data already on the device, then timed steps of forward
  * + backward ({@code forwardBackward}) + SGD-momentum update of every parameter (one {@code
- * FusedUpdate}, as {@code Module.update}). Prints {@code BENCH <net> <batch> <ms/step>
+ * FusedUpdate}, as {@code Module.update}). Each line ends with the peak of device memory in use
+ * over that net ({@code peak <MiB>}, as PyTorch's {@code torch.cuda.max_memory_allocated}). Prints {@code BENCH <net> <batch> <ms/step>
  * <samples/s>} lines; the median of {@code --repeats} timed blocks is reported. {@code
  * resnet50-amp} is ResNet-50 converted by {@link Amp#convertSymbol} to bfloat16 (float32 master
  * weights, as PyTorch's bf16 autocast), printed as {@code BENCH kiln-amp resnet50 ...}; {@code
@@ -87,6 +88,7 @@ public final class GpuBench {
             reqs.put(a, a.equals("data") || a.equals("softmax_label") ? GradReq.NULL : GradReq.WRITE);
         }
         Map<String, DType> types = Map.of("data", DType.FLOAT32, "softmax_label", DType.FLOAT32);
+        Engine.resetPeak(gpu);  // the peak of device bytes in use over this net (as torch.cuda.max_memory_allocated)
         List<NDArray> moms = new ArrayList<>();
         dev.kiln.optimizer.FusedUpdate fused = null;
         try (Executor ex = Executor.simpleBind(net, gpu, shapes, types, reqs, new Executor.Options())) {
@@ -152,8 +154,9 @@ public final class GpuBench {
             double med = ms[repeats / 2];
             String graphs = (ex.memoryReport().json().contains("\"recorded\":true") ? "graphs" : "eager")
                     + (update.isGraphRecorded() ? "+update-graph" : "");
-            System.out.printf(Locale.ROOT, "BENCH %s %s %d %.3f %.1f %s (min %.3f max %.3f ms)%n", mode, name, batch, med,
-                    batch * 1000.0 / med, graphs, ms[0], ms[repeats - 1]);
+            double peakMiB = Engine.memory(gpu).peakBytes() / (double) (1 << 20);
+            System.out.printf(Locale.ROOT, "BENCH %s %s %d %.3f %.1f %s (min %.3f max %.3f ms) peak %.0f MiB%n", mode, name,
+                    batch, med, batch * 1000.0 / med, graphs, ms[0], ms[repeats - 1], peakMiB);
         } finally {
             if (fused != null) {
                 fused.close();
