@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The device check of issue 7, run ON the GPU machine from the repository root (MNIST in data/mnist),
 # with the bundle made here by `TESTS=1 scripts/gpu-check.sh` (carry .gpu-bundle):
-#   1. the GPU test suite (GpuCheckMain: every op against the CPU, Module.fit on MNIST, CUDA graph replays)
+#   1. the GPU test suite (GpuCheckMain, one JVM per test class so a poisoned CUDA context or a crash costs
+#      one class: every op against the CPU, Module.fit on MNIST, CUDA graph replays)
 #   2. training-step benchmark, Kiln (CUDA graphs on, then off) and PyTorch eager on the same GPU:
 #      MLP and LeNet at batch 128, ResNet-50 at batch 64 in fp32, TF32 and bf16 AMP (PyTorch: fp32, TF32, bf16 autocast)
 #   3. a table of Kiln / PyTorch speed ratios
