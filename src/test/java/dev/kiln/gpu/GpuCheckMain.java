@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -41,7 +42,8 @@ import static org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder.r
  * <p>Each test class runs in a JVM of its own (the same java, class path and JVM options), so an
  * error that poisons the CUDA context (an illegal address is sticky: every later call fails) or a
  * crash costs the results of that class only; the closing line sums the classes and names those
- * that crashed. {@code --in-process} runs every class in this JVM; {@code --class NAME} runs one.
+ * that crashed or were killed ({@code KILN_GPU_CLASS_TIMEOUT} seconds per class, default 150).
+ * {@code --in-process} runs every class in this JVM; {@code --class NAME} runs one.
  */
 public final class GpuCheckMain {
     private GpuCheckMain() {}
@@ -93,6 +95,8 @@ public final class GpuCheckMain {
         }
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         List<String> jvm = ManagementFactory.getRuntimeMXBean().getInputArguments();
+        String limit = System.getenv("KILN_GPU_CLASS_TIMEOUT");
+        long classTimeout = limit == null || limit.isEmpty() ? 150 : Long.parseLong(limit.trim());
         long[] total = new long[4];  // passed, failed, aborted, found
         List<String> crashed = new ArrayList<>();
         for (String cls : classes) {
@@ -102,6 +106,19 @@ public final class GpuCheckMain {
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), GpuCheckMain.class.getName(), "--class", cls));
             long t0 = System.nanoTime();
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            boolean[] timedOut = {false};
+            Thread watchdog = new Thread(() -> {  // a hung class must not use up the whole run's time
+                try {
+                    if (!p.waitFor(classTimeout, TimeUnit.SECONDS)) {
+                        timedOut[0] = true;
+                        p.destroyForcibly();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            watchdog.setDaemon(true);
+            watchdog.start();
             boolean summarized = false;
             try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = r.readLine()) != null; ) {
@@ -116,10 +133,12 @@ public final class GpuCheckMain {
                 }
             }
             int rc = p.waitFor();
+            watchdog.join();
             String name = cls.replace("dev.kiln.gpu.", "");
-            System.out.printf(Locale.ROOT, "CLASS %s exit %d in %.1f s%n", name, rc, (System.nanoTime() - t0) / 1e9);
+            System.out.printf(Locale.ROOT, "CLASS %s exit %d in %.1f s%s%n", name, rc, (System.nanoTime() - t0) / 1e9,
+                    timedOut[0] ? " (killed after " + classTimeout + " s)" : "");
             if (!summarized) {
-                crashed.add(name + " (exit " + rc + ")");
+                crashed.add(name + (timedOut[0] ? " (timed out)" : " (exit " + rc + ")"));
             }
         }
         System.out.println(total[0] + " passed, " + total[1] + " failed, " + total[2] + " aborted (skipped by an assumption, e.g. no GPU), 0 disabled; "
