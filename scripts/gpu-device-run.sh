@@ -7,8 +7,9 @@
 #      MLP and LeNet at batch 128, ResNet-50 at batch 64 in fp32, TF32 and bf16 AMP (PyTorch: fp32, TF32, bf16 autocast)
 #   3. a table of Kiln / PyTorch speed ratios
 # Budget: under 8 minutes on an H100. Env: BENCH_STEPS (default 50), SKIP_TESTS=1, SKIP_BENCH=1,
-#   TESTS_TIMEOUT (s, default 300), BENCH_TIMEOUT (s, default 150, each of Kiln and PyTorch; half for Kiln eager),
-#   TESTS_AUTOTUNE (MXNET_CUDNN_AUTOTUNE_DEFAULT for the test suite, default 0).
+#   TESTS_TIMEOUT (s, default 300), BENCH_TIMEOUT (s, default 150, PyTorch; half for Kiln eager),
+#   TESTS_AUTOTUNE (MXNET_CUDNN_AUTOTUNE_DEFAULT for the test suite, default 0), BENCH_NET_TIMEOUT (s per Kiln
+#   net, each in its own JVM, default 120), KILN_GPU_CLASS_TIMEOUT (s per test class, default 150).
 # Every test's outcome and time is in $OUT/kiln-gpu-check/tests.txt; a JVM crash leaves hs_err.log there.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +32,11 @@ fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   steps=${BENCH_STEPS:-50}
   echo "== benchmark (steps $steps)"
-  timeout "$bt" bash "$HERE/run.sh" dev.kiln.gpu.GpuBench --steps "$steps" 2>&1 | tee "$LOG/kiln.txt"
+  : > "$LOG/kiln.txt"
+  for net in mlp lenet resnet50 resnet50-amp resnet50-tf32; do  # one JVM each: a crash or hang costs one line
+    timeout "${BENCH_NET_TIMEOUT:-120}" bash "$HERE/run.sh" dev.kiln.gpu.GpuBench --nets "$net" --steps "$steps" 2>&1 \
+      | tee -a "$LOG/kiln.txt"
+  done
   KILN_CUDA_GRAPHS=0 timeout $((bt / 2)) bash "$HERE/run.sh" dev.kiln.gpu.GpuBench --nets mlp,lenet --steps "$steps" 2>&1 \
     | sed 's/^BENCH kiln /BENCH kiln-eager /' | tee "$LOG/kiln-eager.txt"
   timeout "$bt" python3 "$HERE/gpu-bench-torch.py" --steps "$steps" 2>&1 | tee "$LOG/torch.txt"
