@@ -225,17 +225,58 @@ __global__ void cast_kernel(int64_t n, const S* x, D* y, bool add) {
   }
 }
 
+// x: [n] (S, any storage type), y: [n] bfloat16; as the CPU: through float32, y = bf16(float(x)),
+// add: y = bf16(float(y) + float(x)), each rounded to nearest even once from float32
+template <typename S>
+__global__ void cast_to_bf16_kernel(int64_t n, const S* x, __nv_bfloat16* y, bool add) {
+  KILN_GRID_STRIDE(i, n) { lp_assign(y, i, add ? kReqAdd : kReqWrite, widen_to<float>(x[i])); }
+}
+
+// x: [n] bfloat16, y: [n] (D, not bfloat16): the exact float32 value of x, then cast_kernel's rules
+template <typename D>
+__global__ void cast_from_bf16_kernel(int64_t n, const __nv_bfloat16* x, D* y, bool add) {
+  KILN_GRID_STRIDE(i, n) {
+    const float v = __bfloat162float(x[i]);
+    if constexpr (std::is_same<D, __half>::value) {
+      y[i] = add ? __double2half(convert<double>(y[i]) + (double)v) : convert<D>(v);
+    } else {
+      const D d = convert<D>(v);
+      if constexpr (std::is_floating_point<D>::value) y[i] = add ? (D)(y[i] + d) : d;
+      else y[i] = d;
+    }
+  }
+}
+
 void cast_blob(const OpCtx& ctx, const TBlob& src, const TBlob& dst, OpReq req, const char* op) {
   if (req == OpReq::kNullOp) return;
   const int64_t n = src.size();
   if (dst.size() != n)
     throw KilnError(std::string(op) + " (GPU): source " + src.shape.str() + " and destination " + dst.shape.str() +
                     " differ in size");
-  if (req == OpReq::kAddTo && !is_float_dtype(dst.dtype) && dst.dtype != DType::kFloat16)
-    throw KilnError(std::string(op) + " (GPU): accumulation (grad_req add) needs float16/float32/float64, got " +
+  if (req == OpReq::kAddTo && !is_float_dtype(dst.dtype) && dst.dtype != DType::kFloat16 && dst.dtype != DType::kBfloat16)
+    throw KilnError(std::string(op) + " (GPU): accumulation (grad_req add) needs float16/bfloat16/float32/float64, got " +
                     dtype_name(dst.dtype));
   if (n == 0) return;
   if (req != OpReq::kAddTo && src.ptr == dst.ptr && src.dtype == dst.dtype) return;
+  const bool add = req == OpReq::kAddTo;
+  if (dst.dtype == DType::kBfloat16) {  // bfloat16 natively (AMP's casts), with the CPU's float32 route
+    __nv_bfloat16* y = dst.dptr<__nv_bfloat16>();
+    if (src.dtype == DType::kBfloat16)
+      cast_to_bf16_kernel<__nv_bfloat16><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, src.dptr<__nv_bfloat16>(), y, add);
+    else
+      KILN_ANY_SWITCH(src.dtype, S, {
+        cast_to_bf16_kernel<S><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, src.dptr<S>(), y, add);
+      });
+    KILN_CUDA_LAUNCH_CHECK(op);
+    return;
+  }
+  if (src.dtype == DType::kBfloat16) {
+    KILN_ANY_SWITCH(dst.dtype, D, {
+      cast_from_bf16_kernel<D><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, src.dptr<__nv_bfloat16>(), dst.dptr<D>(), add);
+    });
+    KILN_CUDA_LAUNCH_CHECK(op);
+    return;
+  }
   KILN_ANY_SWITCH(src.dtype, S, {
     KILN_ANY_SWITCH(dst.dtype, D, {
       cast_kernel<S, D><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, src.dptr<S>(), dst.dptr<D>(),
@@ -431,12 +472,12 @@ void register_tensor_misc_gpu(OpRegistry& r) {
   set_gpu(r, "ElementWiseSum", elementwise_sum, kNativeLowPrecision);
   set_gpu(r, "_grad_add", elementwise_sum, kNativeLowPrecision);
   set_gpu(r, "_NoGradient", no_gradient);
-  set_gpu(r, "Cast", cast_op<false>, kNativeFloat16);
-  set_gpu(r, "_backward_Cast", cast_op<true>, kNativeFloat16);
-  set_gpu(r, "amp_cast", cast_op<false>, kNativeFloat16);
-  set_gpu(r, "_backward_amp_cast", cast_op<true>, kNativeFloat16);
-  set_gpu(r, "amp_multicast", amp_multicast_op, kNativeFloat16);
-  set_gpu(r, "_backward_amp_multicast", amp_multicast_op, kNativeFloat16);
+  set_gpu(r, "Cast", cast_op<false>, kNativeLowPrecision);
+  set_gpu(r, "_backward_Cast", cast_op<true>, kNativeLowPrecision);
+  set_gpu(r, "amp_cast", cast_op<false>, kNativeLowPrecision);
+  set_gpu(r, "_backward_amp_cast", cast_op<true>, kNativeLowPrecision);
+  set_gpu(r, "amp_multicast", amp_multicast_op, kNativeLowPrecision);
+  set_gpu(r, "_backward_amp_multicast", amp_multicast_op, kNativeLowPrecision);
   set_gpu(r, "where", where_forward);
   set_gpu(r, "_backward_where", where_backward);
   set_gpu(r, "_arange", arange_forward);
