@@ -14,7 +14,8 @@ namespace kiln {
 namespace index_ops {
 namespace {
 
-/// dst[0:n] (req) cast(src[0:n]) for any pair of dtypes; kAddTo needs a float32/float64 dst.
+/// dst[0:n] (req) cast(src[0:n]) for any pair of dtypes; kAddTo needs a float16/float32/float64 dst
+/// (a bfloat16 dst is the low-precision wrapper's float32 scratch, accumulated there).
 void cast_blob(const TBlob& src, const TBlob& dst, OpReq req, const char* op) {
   if (req == OpReq::kNullOp) return;
   const int64_t n = src.size();

@@ -21,9 +21,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * Every float32 case of the GPU catalogue in float16 and bfloat16 on {@code gpu(0)} against the
  * same case in the same type on the CPU: FullyConnected (cublasGemmEx), Convolution (cuDNN with
  * tensor-op math), BatchNorm, Pooling, Activation, the elementwise and scalar arithmetic of elemwise.cu and
- * ElementWiseSum / _grad_add take the 16-bit types natively (computed in float32 or double, each
- * output rounded once, as the CPU's promoted kernels), every other operator runs widened to float32
- * on the device. Tolerances are a few units in the last place of the type (the GPU's
+ * ElementWiseSum / _grad_add, Cast / amp_cast / amp_multicast take the 16-bit types natively
+ * (computed in float32 or double, each output rounded once, as the CPU's promoted kernels), every
+ * other operator runs widened to float32 on the device. Tolerances are a few units in the last place of the type (the GPU's
  * float accumulation order differs from the CPU's, so a rounded output may land one unit away).
  * Needs a {@code -Pcuda} build and a CUDA device; skipped with the reason otherwise.
  */

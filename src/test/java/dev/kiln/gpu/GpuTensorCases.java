@@ -316,10 +316,13 @@ final class GpuTensorCases implements GpuCases {
                 .tol(1e-3, 1e-3, 1e-9, 1e-11));
         c.add(GpuCase.graph("Cast to float64", op("Cast", Map.of("dtype", "float64"), x()), shapes("x", s(4, 9)))
                 .addTo().dtypes(DType.FLOAT32));
+        // bfloat16 casts: the same bits as the CPU (one rounding to nearest even from float32)
         c.add(GpuCase.invoke("Cast to bfloat16", "Cast", Map.of("dtype", "bfloat16"), s(5, 9)).input("in0", wide)
-                .dtypes(DType.FLOAT32, DType.FLOAT16));
+                .dtypes(DType.FLOAT32, DType.FLOAT16).tol(0, 0, 0, 0));
         c.add(GpuCase.invoke("Cast bfloat16 to float16", "Cast", Map.of("dtype", "float16"), s(5, 9)).input("in0", wide)
-                .dtypes(DType.BFLOAT16));
+                .dtypes(DType.BFLOAT16).tol(0, 0, 0, 0));
+        c.add(GpuCase.invoke("Cast large int32 to bfloat16", "Cast", Map.of("dtype", "bfloat16"), s(6, 7))
+                .input("in0", quantized(-1e8, 1e8, 1)).type("in0", DType.INT32).dtypes(DType.FLOAT32).tol(0, 0, 0, 0));
 
         // amp_cast / amp_multicast (the AMP pass's casts): float16/bfloat16/float32 only; float64 passes through
         c.add(GpuCase.graph("amp_cast float16 round trip", op("amp_cast", Map.of("dtype", "float32"),
