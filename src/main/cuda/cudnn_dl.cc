@@ -515,12 +515,22 @@ cudnnStatus_t workspace_of(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, i
   return s.bwd_filter_ws(h, d.x.d, d.y.d, d.c.d, d.w.d, algo, ws);
 }
 
+/// Whether entry `p` can run here within `limit`: status success, an allowed math type (math_for,
+/// into *math) and a workspace query made with that math type (into *ws) that succeeds and fits.
+/// Leaves the descriptor's math type set to *math; the caller resets it.
+bool usable(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, int dt, bool tf32, const AlgoPerf& p, size_t limit,
+            int* math, size_t* ws) {
+  if (p.status != 0) return false;
+  *math = math_for(p, dt, tf32);
+  if (*math < 0 || s.set_math(d.c.d, *math) != 0) return false;  // the workspace depends on the math type
+  return workspace_of(s, h, pass, d, p.algo, ws) == 0 && *ws <= limit;
+}
+
 /// The first usable entry of perf[0, n) (cuDNN's order: the heuristics' preference, or fastest
 /// first for timed lists), deterministic algorithms first (KILN_CUDNN_DETERMINISTIC=0: cuDNN's
 /// order as it is), so that a pass gives the same bits every time, eager or replayed from a CUDA
 /// graph; nondeterministic ones (atomics: backward filter algorithms 0 and 3, say) only when no
-/// deterministic one is usable. Usable: status success, an allowed math type (math_for), and a
-/// workspace query made with that math type that succeeds and fits `limit`. Caller holds s.mu[device].
+/// deterministic one is usable (see usable()). Caller holds s.mu[device].
 Choice pick(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, int dt, bool tf32, const AlgoPerf* perf, int n,
             size_t limit, std::string* why) {
   static const bool any_order = env_off("KILN_CUDNN_DETERMINISTIC");
@@ -532,11 +542,9 @@ Choice pick(Cudnn& s, cudnnHandle_t h, Pass pass, ConvDescs& d, int dt, bool tf3
   Choice c;
   for (int j = 0; j < m; ++j) {
     const AlgoPerf& p = perf[order[j]];
-    if (p.status != 0) continue;
-    const int math = math_for(p, dt, tf32);
-    if (math < 0 || s.set_math(d.c.d, math) != 0) continue;  // the workspace depends on the math type
+    int math = 0;
     size_t ws = 0;
-    if (workspace_of(s, h, pass, d, p.algo, &ws) != 0 || ws > limit) continue;
+    if (!usable(s, h, pass, d, dt, tf32, p, limit, &math, &ws)) continue;
     c.ok = true;
     c.algo = p.algo;
     c.math = math;
@@ -614,10 +622,9 @@ Choice choose_timed(Cudnn& s, cudnnHandle_t h, int device, Pass pass, ConvDescs&
   if (!heuristic_list(s, h, pass, d, perf, &n, why)) return Choice();
   size_t need = 0;  // the largest workspace within the limit among the listed algorithms
   for (int i = 0; i < std::min(n, (int)kMaxAlgos); ++i) {
-    const int math = math_for(perf[i], dt, tf32);
+    int math = 0;
     size_t ws = 0;
-    if (perf[i].status != 0 || math < 0 || s.set_math(d.c.d, math) != 0) continue;
-    if (workspace_of(s, h, pass, d, perf[i].algo, &ws) == 0 && ws <= limit) need = std::max(need, ws);
+    if (usable(s, h, pass, d, dt, tf32, perf[i], limit, &math, &ws)) need = std::max(need, ws);
   }
   (void)s.set_math(d.c.d, base_math(dt, tf32));
   DeviceGuard guard(device);  // the timing buffers live on the call's device

@@ -475,6 +475,16 @@ void release_held(std::vector<std::pair<int, void*>>& held) noexcept {
 }
 }  // namespace
 
+namespace {
+/// Ends the capture on `stream` and throws the recording away, clearing the error it leaves.
+void discard_capture(void* stream) noexcept {
+  cudaGraph_t graph = nullptr;
+  (void)cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
+  if (graph) (void)cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+}
+}  // namespace
+
 void capture_begin(int device, void* stream) {
   if (t_capture_hold != nullptr) throw KilnError("capture_begin: this thread is already recording a CUDA graph");
   check_device(device);
@@ -503,9 +513,7 @@ void* capture_end(int device, void* stream, std::string* why) {
     DeviceGuard g(device);
     e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
   } catch (const std::exception& ex) {  // the device could not be made current: end it anyway
-    e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
-    if (graph) (void)cudaGraphDestroy(graph);
-    (void)cudaGetLastError();
+    discard_capture(stream);
     return fail(ex.what());
   }
   if (e != cudaSuccess || graph == nullptr) {
@@ -546,15 +554,9 @@ void capture_abort(int device, void* stream) noexcept {
   t_capture_poisoned = false;
   try {
     DeviceGuard g(device);
-    cudaGraph_t graph = nullptr;
-    (void)cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
-    if (graph) (void)cudaGraphDestroy(graph);
-    (void)cudaGetLastError();
+    discard_capture(stream);
   } catch (...) {  // the device could not be made current: end the capture anyway
-    cudaGraph_t graph = nullptr;
-    (void)cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
-    if (graph) (void)cudaGraphDestroy(graph);
-    (void)cudaGetLastError();
+    discard_capture(stream);
   }
   if (held) release_held(*held);
 }

@@ -298,7 +298,6 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   run_steps(begin, end, oc, monitor, profile);
 }
 
-
 void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {
 #ifdef KILN_CUDA
   const bool sync_each = cuda::sync_each_kernel();

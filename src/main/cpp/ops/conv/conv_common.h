@@ -176,6 +176,19 @@ inline void copy_row<float>(float* __restrict d, const float* __restrict s, int6
     *d++ = v;
   }
 }
+
+/// One output row r [n] of im2col: src[q] for q in [lo, hi) (the columns inside the image), zeros
+/// elsewhere; a null src is a padding row, all zeros.
+template <typename T>
+inline void padded_row(T* __restrict r, const T* src, int64_t n, int64_t lo, int64_t hi) {
+  if (src == nullptr) {
+    for (int64_t q = 0; q < n; ++q) r[q] = T(0);
+    return;
+  }
+  for (int64_t q = 0; q < lo; ++q) r[q] = T(0);
+  copy_row(r + lo, src + lo, hi - lo);
+  for (int64_t q = hi; q < n; ++q) r[q] = T(0);
+}
 /// d[0..n) += s[0..n) (d and s do not overlap).
 template <typename T>
 inline void add_row(T* __restrict d, const T* __restrict s, int64_t n) {
@@ -240,16 +253,10 @@ void im2col_plain(const Geo& g, const T* __restrict x, T* __restrict col, int64_
         T* row = col + ((c * KH + ky) * KW + kx) * ld;  // [OH, OW]
         const int64_t lo = std::min(OW, std::max<int64_t>(0, pw - kx)), hi = std::max(lo, std::min(OW, W + pw - kx));
         for (int64_t oy = 0; oy < OH; ++oy) {
-          T* r = row + oy * OW;  // [OW]
           const int64_t iy = oy + ky - ph;
-          if (iy < 0 || iy >= H) {
-            for (int64_t q = 0; q < OW; ++q) r[q] = T(0);
-            continue;
-          }
-          const T* xr = x + (c * H + iy) * W + kx - pw;  // x row, shifted so that xr[q] pairs with r[q]
-          for (int64_t q = 0; q < lo; ++q) r[q] = T(0);
-          copy_row(r + lo, xr + lo, hi - lo);
-          for (int64_t q = hi; q < OW; ++q) r[q] = T(0);
+          // x row, shifted so that src[q] pairs with the output row's q (null: a padding row)
+          const T* src = iy < 0 || iy >= H ? nullptr : x + (c * H + iy) * W + kx - pw;
+          padded_row(row + oy * OW, src, OW, lo, hi);
         }
       }
 }
@@ -327,16 +334,10 @@ void im2col_stride2w(const Geo& g, const T* __restrict x, T* __restrict col, int
         valid_range(W, OW, 2, g.p[2], kx - g.p[2], &lo, &hi);
         stride2w_source(g, kx, &parity, &m);
         for (int64_t oy = 0; oy < OH; ++oy) {
-          T* r = row + oy * OW;  // [OW]
           const int64_t iy = oy * sh + ky * dh - ph;
-          if (iy < 0 || iy >= H) {
-            for (int64_t q = 0; q < OW; ++q) r[q] = T(0);
-            continue;
-          }
-          const T* src = de + ((c * H + iy) * 2 + parity) * Wh + m;  // src[q] = x[c, iy, 2q + kx - pw]
-          for (int64_t q = 0; q < lo; ++q) r[q] = T(0);
-          copy_row(r + lo, src + lo, hi - lo);
-          for (int64_t q = hi; q < OW; ++q) r[q] = T(0);
+          // src[q] = x[c, iy, 2q + kx - pw] (null: a padding row)
+          const T* src = iy < 0 || iy >= H ? nullptr : de + ((c * H + iy) * 2 + parity) * Wh + m;
+          padded_row(row + oy * OW, src, OW, lo, hi);
         }
       }
 }
