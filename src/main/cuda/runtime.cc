@@ -5,9 +5,11 @@
 //
 // Streams: memset0 / memcpy use the legacy default stream, which is ordered with every blocking
 // stream; the allocator reuses freed blocks immediately, which is safe as long as each device's
-// kernels run on one stream (or the default stream), the way the executor issues them.
+// kernels run on one stream (or the default stream), the way the executor issues them. CUDA graphs
+// are recorded on non-blocking streams where nothing else runs, and replayed on those two.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -165,6 +167,44 @@ thread_local std::vector<std::pair<int, void*>>* t_capture_hold = nullptr;
 // Set when a block freed while recording could not be kept (out of host memory): it went back to
 // the pool, so the graph must not be kept (capture_end fails).
 thread_local bool t_capture_poisoned = false;
+// The device this thread records on (valid while t_capture_hold is set).
+thread_local int t_capture_device = -1;
+
+// Recordings in progress per device, by any thread. Other threads go on issuing work while one
+// records (it records on a non-blocking stream of its own), except for the calls that conflict with
+// a capture in progress: a device-wide synchronize, and cudaFree of cached blocks (which may
+// synchronize the device). Those wait here until no recording of the device is in progress; a
+// recording cannot start while they run. Lock order: Captures::mu, then Pool::mu; a wait for
+// Captures::idle never holds Pool::mu (a recording thread allocates while it records).
+struct Captures {
+  std::mutex mu;
+  std::condition_variable idle;
+  int active[kMaxDevices] = {};
+};
+
+Captures& captures() {
+  static Captures* c = new Captures();  // never destroyed, as the pools
+  return *c;
+}
+
+/// Runs f() while no thread records on `device`, waiting for the recordings in progress to end.
+/// Not for a thread that records itself (it would wait for its own recording).
+/// Rejects a call on the legacy stream while this thread records: the recording is made on a
+/// non-blocking stream, so the call would run at once instead of being recorded.
+void check_not_recording(int device, const char* what) {
+  if (t_capture_hold != nullptr)
+    throw KilnError(std::string(what) + " on gpu(" + std::to_string(device) +
+                    ") while this thread records a CUDA graph (it would not be recorded)");
+}
+
+template <typename F>
+void when_not_recording(int device, const char* what, F&& f) {
+  check_not_recording(device, what);
+  Captures& c = captures();
+  std::unique_lock<std::mutex> lk(c.mu);
+  c.idle.wait(lk, [&] { return c.active[device] == 0; });
+  f();
+}
 }  // namespace
 
 void* malloc(int device, size_t bytes) {
@@ -174,7 +214,7 @@ void* malloc(int device, size_t bytes) {
                            "): larger than the 1 TiB limit");
   size_t b = bucket_of(bytes);
   Pool& p = pool(device);
-  std::lock_guard<std::mutex> lk(p.mu);
+  std::unique_lock<std::mutex> lk(p.mu);
   void* ptr = nullptr;
   auto it = p.free_lists.find(b);
   if (it != p.free_lists.end() && !it->second.empty()) {
@@ -185,10 +225,16 @@ void* malloc(int device, size_t bytes) {
     DeviceGuard g(device);
     cudaError_t e = cudaMalloc(&ptr, b);
     if (e == cudaErrorMemoryAllocation && t_capture_hold == nullptr) {
-      // (not while recording a graph: cudaFree synchronizes, which a capture does not allow; the
-      // recording then fails and the eager pass, which may release the cache, runs instead)
+      // (not while this thread records a graph: cudaFree synchronizes, which a capture does not
+      // allow; the recording then fails and the eager pass, which may release the cache, runs
+      // instead. Another thread's recording is waited for, without p.mu: it allocates too.)
       (void)cudaGetLastError();
-      release_cache(p);
+      lk.unlock();
+      when_not_recording(device, "cudaFree", [&] {
+        std::lock_guard<std::mutex> relk(p.mu);
+        release_cache(p);
+      });
+      lk.lock();
       e = cudaMalloc(&ptr, b);
     }
     if (e != cudaSuccess) {
@@ -241,6 +287,7 @@ void free(int device, void* ptr, size_t bytes) {
 void memset0(int device, void* ptr, size_t bytes) {
   if (bytes == 0) return;
   check_device(device);
+  check_not_recording(device, "cudaMemset");
   DeviceGuard g(device);
   KILN_CUDA_CHECK(cudaMemset(ptr, 0, bytes));
 }
@@ -371,6 +418,7 @@ void staged_copy(int device, char* dst, const char* src, size_t bytes, bool to_d
 void memcpy(int device, void* dst, const void* src, size_t bytes, int kind) {
   if (bytes == 0) return;
   check_device(device);
+  check_not_recording(device, "a copy");
   DeviceGuard g(device);
   const bool staged = staging_enabled();
   switch (kind) {
@@ -391,7 +439,8 @@ void memcpy(int device, void* dst, const void* src, size_t bytes, int kind) {
 void synchronize(int device) {
   check_device(device);
   DeviceGuard g(device);
-  KILN_CUDA_CHECK(cudaDeviceSynchronize());
+  // a device-wide wait is refused by CUDA while any stream of the device is being recorded
+  when_not_recording(device, "cudaDeviceSynchronize", [&] { KILN_CUDA_CHECK(cudaDeviceSynchronize()); });
 }
 
 // ---- streams and graphs ------------------------------------------------------------------------
@@ -414,7 +463,10 @@ void* stream_create(int device) {
   check_device(device);
   DeviceGuard g(device);
   cudaStream_t s = nullptr;
-  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));  // blocking, as device_stream
+  // non-blocking: the legacy stream does not wait for it, so another thread's copies and
+  // imperative operators go on while this one records on it (with a blocking stream, CUDA refuses
+  // them, or they spoil the recording)
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   return s;
 }
 
@@ -491,10 +543,29 @@ void capture_begin(int device, void* stream) {
   DeviceGuard g(device);
   auto hold = std::make_unique<std::vector<std::pair<int, void*>>>();  // before the capture starts
   hold->reserve(256);
+  Captures& c = captures();
+  std::lock_guard<std::mutex> lk(c.mu);  // not while another thread frees the cache or synchronizes
   KILN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream), cudaStreamCaptureModeRelaxed));
+  ++c.active[device];
   t_capture_hold = hold.release();
   t_capture_poisoned = false;
+  t_capture_device = device;
 }
+
+namespace {
+/// This thread's recording is over (ended, failed or aborted): the calls waiting for it may run.
+void capture_over() noexcept {
+  const int device = t_capture_device;
+  t_capture_device = -1;
+  if (device < 0) return;
+  Captures& c = captures();
+  {
+    std::lock_guard<std::mutex> lk(c.mu);
+    --c.active[device];
+  }
+  c.idle.notify_all();
+}
+}  // namespace
 
 void* capture_end(int device, void* stream, std::string* why) {
   std::unique_ptr<std::vector<std::pair<int, void*>>> held(t_capture_hold);
@@ -514,8 +585,10 @@ void* capture_end(int device, void* stream, std::string* why) {
     e = cudaStreamEndCapture(static_cast<cudaStream_t>(stream), &graph);
   } catch (const std::exception& ex) {  // the device could not be made current: end it anyway
     discard_capture(stream);
+    capture_over();
     return fail(ex.what());
   }
+  capture_over();
   if (e != cudaSuccess || graph == nullptr) {
     if (graph) (void)cudaGraphDestroy(graph);
     (void)cudaGetLastError();
@@ -558,6 +631,7 @@ void capture_abort(int device, void* stream) noexcept {
   } catch (...) {  // the device could not be made current: end the capture anyway
     discard_capture(stream);
   }
+  capture_over();
   if (held) release_held(*held);
 }
 
@@ -619,9 +693,11 @@ int64_t cached_bytes(int device) {
 void empty_cache(int device) {
   check_device(device);
   Pool& p = pool(device);
-  std::lock_guard<std::mutex> lk(p.mu);
   DeviceGuard g(device);
-  release_cache(p);
+  when_not_recording(device, "cudaFree", [&] {
+    std::lock_guard<std::mutex> lk(p.mu);
+    release_cache(p);
+  });
 }
 
 }  // namespace cuda

@@ -16,8 +16,9 @@
 // second is one graph launch). A run with other values runs eagerly and drops the graph (Adam's
 // bias-corrected learning rate changes every step, so Adam runs eagerly). Eager runs and replays
 // use the legacy stream, as imperative operators (ordered with the executors' blocking stream);
-// recording happens on a stream of the plan's own, so another thread's kernels on the device's
-// stream are never swallowed by it. KILN_CUDA_GRAPHS=0: always eager; KILN_CUDA_SYNC=1: always
+// recording happens on a non-blocking stream of the plan's own, so another thread's kernels on the
+// device's stream are never swallowed by it, and its copies on the legacy stream go on meanwhile.
+// KILN_CUDA_GRAPHS=0: always eager; KILN_CUDA_SYNC=1: always
 // eager, waiting for the device after each call so that an asynchronous fault names it.
 #include <cmath>
 #include <cstdio>

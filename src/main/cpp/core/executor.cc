@@ -373,31 +373,38 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
         return false;
       }
     }
+    // Recorded on a stream of this executor's own, not on the device's: another thread's passes
+    // on the device's stream meanwhile run (instead of being recorded into this graph), and its
+    // copies on the legacy stream go on (the capture stream is non-blocking). The recording only
+    // records; its replays run on the device's stream, in issue order as the eager passes.
     try {
-      cuda::capture_begin(ctx_.id, stream_);
+      if (capture_stream_ == nullptr) capture_stream_ = cuda::stream_create(ctx_.id);
+      cuda::capture_begin(ctx_.id, capture_stream_);
     } catch (const KilnError& e) {
       g->disabled = true;
       g->why = std::string("recording could not start: ") + e.what();
       return false;
     }
+    OpCtx rec = oc;
+    rec.stream = capture_stream_;
     try {
-      run_steps(begin, end, oc, false, false);
+      run_steps(begin, end, rec, false, false);
     } catch (const KilnError& e) {
       // nothing ran while recording: the eager pass that follows reports a real error again
-      cuda::capture_abort(ctx_.id, stream_);
+      cuda::capture_abort(ctx_.id, capture_stream_);
       g->disabled = true;
       g->why = std::string("recording failed: ") + e.what();
       return false;
     } catch (...) {
       // any other exception (std::bad_alloc, ...) must not leave the stream capturing and this
       // thread's capture hold set: every later pass would be recorded into a dead capture
-      cuda::capture_abort(ctx_.id, stream_);
+      cuda::capture_abort(ctx_.id, capture_stream_);
       g->disabled = true;
       g->why = "recording failed: unexpected exception";
       throw;
     }
     std::string why;
-    void* exec = cuda::capture_end(ctx_.id, stream_, &why);
+    void* exec = cuda::capture_end(ctx_.id, capture_stream_, &why);
     if (exec == nullptr) {
       g->disabled = true;
       g->why = "recording failed: " + why;
@@ -420,6 +427,7 @@ Executor::~Executor() {
 #ifdef KILN_CUDA
   for (auto& kv : graphs_)
     if (kv.second.exec != nullptr) cuda::graph_destroy(ctx_.id, kv.second.exec);
+  cuda::stream_destroy(ctx_.id, capture_stream_);  // only ever recorded on: nothing runs there
 #endif
 }
 

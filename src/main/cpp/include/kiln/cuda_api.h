@@ -41,12 +41,14 @@ void synchronize(int device);
 // executor to another (freed arenas, scratch, a shared pool's blocks) is never used by two kernels
 // at once. The stream is *blocking*: it is ordered with the legacy default stream that NDArray
 // copies and imperative operators use, so data copied in before a pass and results copied out
-// after it need no extra synchronization.
+// after it need no extra synchronization. Graphs are recorded on streams of their own
+// (stream_create), where nothing runs; their replays run on the device's stream (or the legacy one).
 
 /// The device's stream (created on first use, kept for the life of the process).
 void* device_stream(int device);
-/// A new blocking stream of the device (for recording a CUDA graph away from the device's stream),
-/// freed with stream_destroy (never throws).
+/// A new non-blocking stream of the device, for recording a CUDA graph away from the device's
+/// stream: neither the legacy stream nor the device's stream waits for it, so other threads' passes
+/// and copies go on while one thread records on it. Freed with stream_destroy (never throws).
 void* stream_create(int device);
 void stream_destroy(int device, void* stream) noexcept;
 /// Blocks until the stream's work is done; throws the first asynchronous error.
@@ -57,11 +59,13 @@ void stream_synchronize(int device, void* stream);
 bool sync_each_kernel();
 /// True unless KILN_CUDA_GRAPHS=0 is set in the environment.
 bool graphs_enabled();
-/// Starts recording the kernels launched on `stream` (relaxed capture mode). Capture is per stream:
-/// kernels another thread launches on `stream` meanwhile are recorded too, instead of running, so
-/// other threads must keep off it. While recording, device blocks freed by this thread are kept
-/// for the graph instead of being reused, so scratch memory recorded in the graph stays valid for
-/// every replay.
+/// Starts recording the kernels launched on `stream` (relaxed capture mode), a stream from
+/// stream_create. Capture is per stream: kernels another thread launched on `stream` would be
+/// recorded too, so each recorder has a stream of its own. While recording, device blocks freed by
+/// this thread are kept for the graph instead of being reused, so scratch memory recorded in the
+/// graph stays valid for every replay; this thread's memset0 / memcpy / synchronize throw (on the
+/// legacy stream they would run at once instead of being recorded); other threads' synchronize and
+/// cache releases wait until the recording ends (CUDA refuses them during a capture).
 void capture_begin(int device, void* stream);
 /// Ends recording and instantiates the graph: an executable graph handle, or nullptr with the
 /// reason in *why when recording failed (an unsupported call was made while recording).

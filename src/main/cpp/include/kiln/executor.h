@@ -105,6 +105,7 @@ class Executor {
     std::string why;               // ... because of this
   };
   void* stream_ = nullptr;
+  void* capture_stream_ = nullptr;  // the graphs are recorded on it (cuda::stream_create), at the first recording
   std::vector<std::pair<std::tuple<size_t, size_t, bool>, GraphSlot>> graphs_;
   /// KILN_PROFILE=1: wall time per step (ns) and calls, summed over the executor's life.
   std::vector<double> prof_ns_;

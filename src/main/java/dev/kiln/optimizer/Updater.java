@@ -195,8 +195,13 @@ public final class Updater implements AutoCloseable {
         return builds;
     }
 
-    /** Whether the current fused update replays a CUDA graph (see {@link FusedUpdate#isGraphRecorded}). For tests. */
-    boolean fusedGraphRecorded() {
+    /**
+     * Whether the current fused update replays a CUDA graph (see {@link FusedUpdate#isGraphRecorded}):
+     * on one GPU, from the second step in a row with the same learning rates. False on the CPU.
+     *
+     * @return true when the last step was a replay or the recording it ended with
+     */
+    public boolean fusedGraphRecorded() {
         return fused != null && fused.isGraphRecorded();
     }
 

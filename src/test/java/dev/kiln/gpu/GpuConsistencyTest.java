@@ -262,6 +262,16 @@ class GpuConsistencyTest {
         dev.kiln.optimizer.UpdaterTest.checkGraphsOn(Context.gpu(0));
     }
 
+    /**
+     * Three trainers (two MLPs, a LeNet) on gpu(0) at once, one per thread, each recording its
+     * passes and its fused update as CUDA graphs while the others run and a side thread copies and
+     * computes on the device: each trainer's results equal its run alone, bit for bit.
+     */
+    @Test
+    void trainersOnOneGpuAtOnceMatchEachRunAlone() throws Exception {
+        dev.kiln.reliability.ConcurrentTrainingTest.checkOn(Context.gpu(0));
+    }
+
     /** Every loss operator's GPU gradient scales with the executor's loss scale (the CPU test's checks on gpu(0)). */
     @Test
     void lossScaleReachesEveryLossOperatorOnTheGpu() {
