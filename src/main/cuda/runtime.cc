@@ -152,7 +152,8 @@ std::string describe() {
       }
       s += std::string(prop.name) + ", sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
            human_bytes((int64_t)prop.totalGlobalMem) + ", " + std::to_string(prop.multiProcessorCount) + " SMs";
-      s += "; allocator: " + human_bytes(held_bytes(i)) + " in use, " + human_bytes(cached_bytes(i)) + " cached\n";
+      const CacheStats st = cache_stats(i);
+      s += "; allocator: " + human_bytes(st.held) + " in use, " + human_bytes(st.cached) + " cached\n";
     }
   }
   s += cublas_describe() + "\n";
@@ -674,20 +675,18 @@ DeviceScratch::DeviceScratch(int device, size_t bytes)
 
 DeviceScratch::~DeviceScratch() { kiln::cuda::free(device_, ptr_, bytes_); }
 
-// ---- allocator statistics (common/cuda_check.cuh) ---------------------------------------------
+// ---- allocator statistics and cache release (kiln/cuda_api.h) ---------------------------------
 
-int64_t held_bytes(int device) {
-  if (device < 0 || device >= kMaxDevices) return 0;
+CacheStats cache_stats(int device) {
+  check_device(device);
   Pool& p = pool(device);
   std::lock_guard<std::mutex> lk(p.mu);
-  return p.held;
-}
-
-int64_t cached_bytes(int device) {
-  if (device < 0 || device >= kMaxDevices) return 0;
-  Pool& p = pool(device);
-  std::lock_guard<std::mutex> lk(p.mu);
-  return p.cached;
+  CacheStats st;
+  st.held = p.held;
+  st.cached = p.cached;
+  st.peak_held = p.peak_held;
+  st.driver_allocs = p.cuda_mallocs;
+  return st;
 }
 
 void empty_cache(int device) {

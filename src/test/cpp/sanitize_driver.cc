@@ -240,6 +240,11 @@ void test_runtime() {
   CHECK(tf32 == 1, "TF32 switched on");
   OK(kiln_cuda_set_tf32(0));
   BAD(kiln_cuda_tf32(nullptr), "null output pointer");
+  int64_t cache[4] = {0, 0, 0, 0};
+  BAD(kiln_cuda_cache_stats(0, cache), "no CUDA support");
+  BAD(kiln_cuda_cache_stats(0, nullptr), "null output pointer");
+  BAD(kiln_cuda_empty_cache(0), "no CUDA support");
+  BAD(kiln_cuda_empty_cache(-1), "no CUDA support");
   // NCCL: CPU arrays are declined (done = 0, with the reason), bad arguments fail
   OK(kiln_nccl_describe());
   int64_t a = make({2, 3}), b = make({2, 3});

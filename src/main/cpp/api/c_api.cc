@@ -411,6 +411,33 @@ int kiln_cuda_tf32(int* out) {
   KILN_API_END
 }
 
+int kiln_cuda_cache_stats(int device, int64_t* out) {
+  KILN_API_BEGIN
+  KILN_CHECK_OUT(out);
+#ifdef KILN_CUDA
+  const cuda::CacheStats st = cuda::cache_stats(device);
+  out[0] = st.held;
+  out[1] = st.cached;
+  out[2] = st.peak_held;
+  out[3] = st.driver_allocs;
+#else
+  (void)device;
+  throw KilnError("no CUDA device: this build of Kiln has no CUDA support (build with mvn -Pcuda)");
+#endif
+  KILN_API_END
+}
+
+int kiln_cuda_empty_cache(int device) {
+  KILN_API_BEGIN
+#ifdef KILN_CUDA
+  cuda::empty_cache(device);
+#else
+  (void)device;
+  throw KilnError("no CUDA device: this build of Kiln has no CUDA support (build with mvn -Pcuda)");
+#endif
+  KILN_API_END
+}
+
 int kiln_nccl_describe() {
   KILN_API_BEGIN
 #ifdef KILN_CUDA

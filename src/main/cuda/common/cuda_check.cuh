@@ -137,14 +137,6 @@ void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int
                           int64_t k, double alpha, const double* a, int64_t stride_a, const double* b,
                           int64_t stride_b, double beta, double* c, int64_t stride_c);
 
-// ---- caching allocator statistics (runtime.cc); not (yet) declared in kiln/cuda_api.h ---------
-/// Bytes handed out and not yet freed (rounded to the allocator's buckets).
-int64_t held_bytes(int device);
-/// Bytes kept in the free lists for reuse.
-int64_t cached_bytes(int device);
-/// Returns every cached block of `device` to the driver.
-void empty_cache(int device);
-
 // ---- device scratch -----------------------------------------------------------------------------
 
 /// Temporary device memory for one kernel call, from the caching allocator (cheap after the first

@@ -28,6 +28,8 @@ int kiln_cuda_device_count(int* out);                   // 0 with a message stri
 int kiln_cuda_describe();                               // string: devices or why there are none
 int kiln_cuda_set_tf32(int on);                         // allow TF32 for float32 cuDNN/cuBLAS (no-op without CUDA)
 int kiln_cuda_tf32(int* out);                           // 1 when TF32 is allowed
+int kiln_cuda_cache_stats(int device, int64_t* out);    // out[4]: held, cached, peak held bytes, cudaMalloc calls
+int kiln_cuda_empty_cache(int device);                  // cached blocks back to the driver
 int kiln_nccl_describe();                               // string: NCCL version and path, or why it is not available
 /// out (=) the sum of parts[0..n) (NDArrays on n distinct GPUs, same dtype and size; out on the GPU
 /// of one of them) through NCCL. *done = 0, with the reason as the string, when NCCL cannot take

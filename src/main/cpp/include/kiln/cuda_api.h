@@ -97,6 +97,17 @@ bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<const void*
 bool nccl_broadcast(const std::vector<int>& devs, const std::vector<void*>& bufs, int root, DType t, size_t count,
                     std::string* why);
 
+/// The caching allocator of `device`: bytes handed out and not yet freed, bytes kept in its free
+/// lists for reuse (both rounded to its buckets), the peak of the first, and the number of
+/// cudaMalloc calls made so far.
+struct CacheStats {
+  int64_t held = 0, cached = 0, peak_held = 0, driver_allocs = 0;
+};
+CacheStats cache_stats(int device);
+/// Returns every cached block of `device` to the driver (waiting for other threads' CUDA graph
+/// recordings of the device to end; throws when this thread records).
+void empty_cache(int device);
+
 /// Sets OpDef::gpu on every operator that has a CUDA kernel (called once at registry init).
 void register_gpu_kernels(OpRegistry& r);
 

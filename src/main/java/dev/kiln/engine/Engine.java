@@ -144,6 +144,36 @@ public final class Engine {
     }
 
     /**
+     * The caching allocator of GPU {@code device} (as PyTorch's {@code torch.cuda.memory_allocated}
+     * and {@code memory_reserved}): device blocks are not returned to the driver when an array or
+     * executor is closed but kept for reuse, and returned only when an allocation would otherwise
+     * fail or {@link #cudaEmptyCache} is called. Thread-safe.
+     *
+     * @param device the GPU's ordinal
+     * @return the allocator's figures now
+     * @throws KilnException without CUDA support or when the device does not exist
+     */
+    public static CudaCache cudaCache(int device) {
+        long[] out = new long[4];
+        Native.check(KilnNative.kiln_cuda_cache_stats(device, out), "cudaCache");
+        return new CudaCache(out[0], out[1], out[2], out[3]);
+    }
+
+    /**
+     * Returns every cached (free) device block of GPU {@code device} to the driver, as PyTorch's
+     * {@code torch.cuda.empty_cache}: arrays in use are untouched, and the next allocations of
+     * those sizes call {@code cudaMalloc} again. Useful before handing the GPU to another process
+     * or library. Waits for CUDA graph recordings of other threads on the device to end.
+     * Thread-safe.
+     *
+     * @param device the GPU's ordinal
+     * @throws KilnException without CUDA support or when the device does not exist
+     */
+    public static void cudaEmptyCache(int device) {
+        Native.check(KilnNative.kiln_cuda_empty_cache(device), "cudaEmptyCache");
+    }
+
+    /**
      * Checks that every registered operator is complete (shape function, CPU kernel, gradient or
      * an explicit non-differentiable mark, described parameters) and returns the JSON report,
      * which also lists the operators without a GPU kernel yet. Throws when an operator is incomplete.
@@ -154,4 +184,14 @@ public final class Engine {
 
     /** Allocator statistics of one device. */
     public record MemoryStats(long currentBytes, long peakBytes, long outstandingBlocks, long totalBlocks) {}
+
+    /**
+     * The GPU caching allocator's figures ({@link #cudaCache}).
+     *
+     * @param heldBytes bytes of device blocks in use (rounded up to the allocator's size buckets)
+     * @param cachedBytes bytes of free blocks kept for reuse
+     * @param peakHeldBytes the largest {@code heldBytes} so far
+     * @param driverAllocations {@code cudaMalloc} calls made so far (a cache miss each)
+     */
+    public record CudaCache(long heldBytes, long cachedBytes, long peakHeldBytes, long driverAllocations) {}
 }

@@ -43,6 +43,8 @@ public final class KilnNative {
     public static native int kiln_cuda_describe();
     public static native int kiln_cuda_set_tf32(int on);
     public static native int kiln_cuda_tf32(int[] out);
+    public static native int kiln_cuda_cache_stats(int device, @Cast("int64_t*") long[] out);
+    public static native int kiln_cuda_empty_cache(int device);
     public static native int kiln_nccl_describe();
     public static native int kiln_nccl_reduce_sum(int n, @Cast("const int64_t*") long[] parts, @Cast("int64_t") long out, int[] done);
     public static native int kiln_nccl_broadcast(int n, @Cast("const int64_t*") long[] arrays, int root, int[] done);

@@ -45,6 +45,22 @@ class EngineTest {
     }
 
     @Test
+    void theGpuCacheCallsFailCleanlyWithoutADevice() {
+        if (Engine.cudaDeviceCount() == 0) {
+            for (int device : new int[] {0, 3, -1}) {
+                KilnException a = assertThrows(KilnException.class, () -> Engine.cudaCache(device));
+                KilnException b = assertThrows(KilnException.class, () -> Engine.cudaEmptyCache(device));
+                for (KilnException e : new KilnException[] {a, b}) {
+                    assertTrue(e.getMessage().contains("CUDA") || e.getMessage().contains("gpu(" + device + ")"), e.getMessage());
+                }
+            }
+        } else {
+            assertThrows(KilnException.class, () -> Engine.cudaCache(Engine.cudaDeviceCount()));
+            assertThrows(KilnException.class, () -> Engine.cudaEmptyCache(-1));
+        }
+    }
+
+    @Test
     void tf32IsOffByDefaultAndCanBeSwitched() {
         boolean before = Engine.cudaTf32();
         try {

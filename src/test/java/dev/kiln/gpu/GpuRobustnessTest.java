@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -83,6 +84,35 @@ class GpuRobustnessTest {
                 assertTrue(Double.isFinite(h.toDoubleArray()[0]), "a bind of a sane size still runs");
             }
         }
+    }
+
+    /** Freed device blocks stay cached for reuse until {@link Engine#cudaEmptyCache} returns them to the driver. */
+    @Test
+    void theCacheKeepsFreedBlocksUntilEmptied() {
+        long bytes = 256L << 20;
+        Shape shape = new Shape(bytes / 4);
+        Engine.CudaCache before = Engine.cudaCache(0);
+        NDArray a = NDArray.zeros(shape, DType.FLOAT32, Context.gpu(0));
+        Engine.CudaCache inUse = Engine.cudaCache(0);
+        assertTrue(inUse.heldBytes() >= before.heldBytes() + bytes, before + " -> " + inUse);
+        assertTrue(inUse.peakHeldBytes() >= inUse.heldBytes(), inUse.toString());
+        a.close();
+        Engine.CudaCache freed = Engine.cudaCache(0);
+        assertTrue(inUse.heldBytes() - freed.heldBytes() >= bytes, inUse + " -> " + freed);
+        assertTrue(freed.cachedBytes() >= bytes, "the freed block is cached: " + freed);
+        // reused: no cudaMalloc
+        try (NDArray b = NDArray.zeros(shape, DType.FLOAT32, Context.gpu(0))) {
+            assertEquals(freed.driverAllocations(), Engine.cudaCache(0).driverAllocations(), "the cached block is reused");
+        }
+        Engine.cudaEmptyCache(0);
+        Engine.CudaCache emptied = Engine.cudaCache(0);
+        assertEquals(0, emptied.cachedBytes(), emptied.toString());
+        try (NDArray c = NDArray.zeros(shape, DType.FLOAT32, Context.gpu(0))) {
+            assertEquals(emptied.driverAllocations() + 1, Engine.cudaCache(0).driverAllocations(), "a new cudaMalloc after emptying");
+        }
+        KilnException e = assertThrows(KilnException.class, () -> Engine.cudaCache(Engine.cudaDeviceCount()));
+        assertTrue(e.getMessage().contains("does not exist"), e.getMessage());
+        deviceStillWorks();
     }
 
     @Test
