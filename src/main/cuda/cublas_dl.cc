@@ -50,8 +50,15 @@ typedef cublasStatus_t (*cublasGemmEx_fn)(cublasHandle_t, int transa, int transb
 typedef const char* (*cublasGetStatusString_fn)(cublasStatus_t);  // optional (cuBLAS >= 11.4)
 typedef cublasStatus_t (*cublasSetMathMode_fn)(cublasHandle_t, int mode);  // cublasMath_t
 typedef cublasStatus_t (*cublasGetProperty_fn)(int type, int* value);  // MAJOR=0, MINOR=1, PATCH=2
+typedef cublasStatus_t (*cublasSetWorkspace_fn)(cublasHandle_t, void* workspace, size_t bytes);  // optional
 
 constexpr int kMaxDevices = 64;
+// One workspace per device handed to every call (cublasSetWorkspace), whatever the stream: with
+// cuBLAS's own per-stream workspaces, a pass recorded on a capture stream could get other GEMM
+// algorithms, and so other bits, than the same pass run eagerly on the device's stream. Sharing it is
+// safe because cuBLAS kernels only ever run on the device's stream and the legacy stream, which
+// are ordered with each other (capture streams only record). 32 MiB: cuBLAS's own size on Hopper.
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 
 struct Cublas {
   std::once_flag once;
@@ -69,8 +76,10 @@ struct Cublas {
   cublasGetStatusString_fn status_string = nullptr;
   cublasSetMathMode_fn set_math_mode = nullptr;
   cublasGetProperty_fn get_property = nullptr;
+  cublasSetWorkspace_fn set_workspace = nullptr;
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
   cublasHandle_t handle[kMaxDevices] = {};
+  void* workspace[kMaxDevices] = {};       // [kWorkspaceBytes] from the caching allocator, never freed (null: cuBLAS's own)
   int math[kMaxDevices] = {};              // the math mode last set on handle[device]
 };
 
@@ -99,6 +108,7 @@ void load(Cublas& s) {
   s.status_string = (cublasGetStatusString_fn)dlsym(s.lib, "cublasGetStatusString");
   s.set_math_mode = (cublasSetMathMode_fn)dlsym(s.lib, "cublasSetMathMode");
   s.get_property = (cublasGetProperty_fn)dlsym(s.lib, "cublasGetProperty");
+  s.set_workspace = (cublasSetWorkspace_fn)dlsym(s.lib, "cublasSetWorkspace_v2");
   std::string missing;
   if (!s.create) missing += " cublasCreate_v2";
   if (!s.set_stream) missing += " cublasSetStream_v2";
@@ -157,6 +167,13 @@ cublasHandle_t handle_for(Cublas& s, int device) {
     check_status(s, s.create(&h), ("cublasCreate_v2 on gpu(" + std::to_string(device) + ")").c_str());
     s.handle[device] = h;
     s.math[device] = -1;  // set by prepare()
+    if (s.set_workspace != nullptr) {
+      try {
+        s.workspace[device] = kiln::cuda::malloc(device, kWorkspaceBytes);
+      } catch (const KilnError&) {  // no room: cuBLAS's own workspaces
+        s.workspace[device] = nullptr;
+      }
+    }
   }
   return s.handle[device];
 }
@@ -186,6 +203,8 @@ bool gemm_trivial(int device, cudaStream_t stream, int64_t m, int64_t n, int64_t
 /// keeps its default. Caller holds s.mu[device].
 void prepare(Cublas& s, cublasHandle_t h, int device, cudaStream_t stream) {
   check_status(s, s.set_stream(h, stream), "cublasSetStream_v2");
+  if (s.workspace[device] != nullptr)  // after set_stream, which resets it to cuBLAS's own
+    check_status(s, s.set_workspace(h, s.workspace[device], kWorkspaceBytes), "cublasSetWorkspace_v2");
   const int mode = 16 | (tf32_allowed() ? 3 : 0);
   if (s.math[device] != mode) {
     (void)s.set_math_mode(h, mode);

@@ -17,7 +17,8 @@
 // runs); 'limited_workspace' (MXNet's default, through MXNET_CUDNN_AUTOTUNE_DEFAULT=1) times them
 // with cudnnFind*AlgorithmEx on the call's own operands at the first eager call and takes the
 // fastest whose workspace fits the op's `workspace` (MB); 'fastest' the fastest within
-// kMaxWorkspace. Timing never runs while a CUDA graph is recorded (the heuristics answer, uncached).
+// kMaxWorkspace. Timing never runs while a CUDA graph is recorded on the device, by any thread (the
+// heuristics answer, uncached).
 // Math type FMA: float32 stays float32 (no TF32 tensor-core rounding), so results match the CPU's
 // float32 GEMMs to ~1e-6 relative, unless TF32 is allowed (tf32_allowed(): KILN_CUDA_TF32=1 or
 // Engine.setCudaTf32), which gives float32 convolutions cuDNN's default math (TF32 tensor cores on
@@ -352,14 +353,18 @@ void note_rejection(Cudnn& s, const std::string& why) {
 cudnnHandle_t handle_for(Cudnn& s, int device) {
   if (!s.handle[device] && s.handle_error[device].empty()) {
     DeviceGuard g(device);
-    cudnnHandle_t h = nullptr;
-    cudnnStatus_t st = s.create(&h);
-    if (st != 0 || h == nullptr) {
-      s.handle_error[device] = "cudnnCreate on gpu(" + std::to_string(device) + "): " + status_name(s, st);
-      (void)cudaGetLastError();
-      return nullptr;
-    }
-    s.handle[device] = h;
+    // not while a CUDA graph is recorded on the device (cudnnCreate allocates and may synchronize):
+    // this call takes the fallback kernels and a later one creates the handle
+    unless_recording(device, [&] {
+      cudnnHandle_t h = nullptr;
+      cudnnStatus_t st = s.create(&h);
+      if (st != 0 || h == nullptr) {
+        s.handle_error[device] = "cudnnCreate on gpu(" + std::to_string(device) + "): " + status_name(s, st);
+        (void)cudaGetLastError();
+        return;
+      }
+      s.handle[device] = h;
+    });
   }
   return s.handle[device];
 }
@@ -603,7 +608,10 @@ struct TimingBuffer {
     }
   }
   ~TimingBuffer() {
-    if (ptr) (void)cudaFree(ptr);
+    if (ptr) {
+      (void)cudaFree(ptr);
+      (void)cudaGetLastError();  // a failed free must not surface at the next launch check
+    }
   }
 };
 
@@ -754,22 +762,26 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
     }
   }
   if (!cached) {
-    // Timing runs kernels and synchronizes: never while this stream records a CUDA graph (the
-    // executor's first pass is eager, so a recorded pass normally finds its choice cached). Such a
-    // choice is the heuristics' and is not cached, so the next eager call times.
+    // Timing runs kernels, allocates, frees and synchronizes: never while a CUDA graph is recorded
+    // on the device, by this thread (the executor's first pass is eager, so a recorded pass normally
+    // finds its choice cached) or another (it would spoil that recording; this thread holds
+    // s.mu[device], which the recording may need, so it does not wait, and no recording starts
+    // while it times). Such a choice is the heuristics' and is not cached, so the next eager call
+    // times.
     const bool can_time = tune > 0 && s.find_fwd && s.find_bwd_data && s.find_bwd_filter;
-    const bool capturing = can_time && stream_capturing(stream_of(ctx));
     std::string note;
     bool transient = false;
+    bool capturing = can_time && stream_capturing(stream_of(ctx));
     if (can_time && !capturing) {
       const int64_t elems = pass == kForward ? g.N * g.O * g.Q[0] * g.Q[1] * g.Q[2]
                             : pass == kBackwardData ? g.N * g.C * g.D[0] * g.D[1] * g.D[2]
                                                     : g.O * (g.C / g.G) * g.k[0] * g.k[1] * g.k[2];
-      c = choose_timed(s, h, device, pass, d, dt, tf32, limit, a, b, out, (size_t)elems * dtype_bytes(dt), add, &why,
-                       &note, &transient);
-    } else {
-      c = choose(s, h, pass, d, dt, tf32, limit, &why);
+      capturing = !unless_recording(device, [&] {
+        c = choose_timed(s, h, device, pass, d, dt, tf32, limit, a, b, out, (size_t)elems * dtype_bytes(dt), add,
+                         &why, &note, &transient);
+      });
     }
+    if (!can_time || capturing) c = choose(s, h, pass, d, dt, tf32, limit, &why);
     std::lock_guard<std::mutex> ik(s.info_mu);
     if (!capturing && !transient) {
       s.cache[key] = c;

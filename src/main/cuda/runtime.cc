@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -172,15 +173,19 @@ thread_local bool t_capture_poisoned = false;
 thread_local int t_capture_device = -1;
 
 // Recordings in progress per device, by any thread. Other threads go on issuing work while one
-// records (it records on a non-blocking stream of its own), except for the calls that conflict with
-// a capture in progress: a device-wide synchronize, and cudaFree of cached blocks (which may
-// synchronize the device). Those wait here until no recording of the device is in progress; a
-// recording cannot start while they run. Lock order: Captures::mu, then Pool::mu; a wait for
-// Captures::idle never holds Pool::mu (a recording thread allocates while it records).
+// records (it records on a non-blocking stream of its own), except for calls that conflict with a
+// capture in progress. A device-wide synchronize and an explicit cache release (empty_cache) wait
+// here until no recording of the device is in progress, and no recording starts while one of them
+// waits or runs (so a stream of recordings cannot starve it); they are made with no other lock held.
+// Calls made under another lock must not wait here (the recording may need that lock: cuDNN's, the
+// pool's): they go through unless_recording and take another way when a recording is in progress
+// (no algorithm timing, no staging slot growth), and an allocation that fails releases the cache
+// without waiting. Lock order: Staging::mu or cuDNN's lock, then Captures::mu, then Pool::mu.
 struct Captures {
   std::mutex mu;
   std::condition_variable idle;
-  int active[kMaxDevices] = {};
+  int active[kMaxDevices] = {};   // recordings in progress
+  int waiting[kMaxDevices] = {};  // synchronize / empty_cache calls waiting or running
 };
 
 Captures& captures() {
@@ -188,8 +193,6 @@ Captures& captures() {
   return *c;
 }
 
-/// Runs f() while no thread records on `device`, waiting for the recordings in progress to end.
-/// Not for a thread that records itself (it would wait for its own recording).
 /// Rejects a call on the legacy stream while this thread records: the recording is made on a
 /// non-blocking stream, so the call would run at once instead of being recorded.
 void check_not_recording(int device, const char* what) {
@@ -198,14 +201,37 @@ void check_not_recording(int device, const char* what) {
                     ") while this thread records a CUDA graph (it would not be recorded)");
 }
 
+/// Runs f() once no thread records on `device` (see Captures), holding Captures::mu: no recording
+/// starts meanwhile. For calls made with no other lock held.
 template <typename F>
 void when_not_recording(int device, const char* what, F&& f) {
   check_not_recording(device, what);
   Captures& c = captures();
   std::unique_lock<std::mutex> lk(c.mu);
+  ++c.waiting[device];
   c.idle.wait(lk, [&] { return c.active[device] == 0; });
+  struct Done {
+    Captures& c;
+    int device;
+    ~Done() {
+      --c.waiting[device];
+      c.idle.notify_all();  // recordings held back by this call may start
+    }
+  } done{c, device};
   f();
 }
+}  // namespace
+
+bool unless_recording(int device, const std::function<void()>& f) {
+  if (device < 0 || device >= kMaxDevices || t_capture_hold != nullptr) return false;
+  Captures& c = captures();
+  std::lock_guard<std::mutex> lk(c.mu);
+  if (c.active[device] > 0) return false;
+  f();
+  return true;
+}
+
+namespace {
 }  // namespace
 
 void* malloc(int device, size_t bytes) {
@@ -215,7 +241,7 @@ void* malloc(int device, size_t bytes) {
                            "): larger than the 1 TiB limit");
   size_t b = bucket_of(bytes);
   Pool& p = pool(device);
-  std::unique_lock<std::mutex> lk(p.mu);
+  std::lock_guard<std::mutex> lk(p.mu);
   void* ptr = nullptr;
   auto it = p.free_lists.find(b);
   if (it != p.free_lists.end() && !it->second.empty()) {
@@ -228,14 +254,11 @@ void* malloc(int device, size_t bytes) {
     if (e == cudaErrorMemoryAllocation && t_capture_hold == nullptr) {
       // (not while this thread records a graph: cudaFree synchronizes, which a capture does not
       // allow; the recording then fails and the eager pass, which may release the cache, runs
-      // instead. Another thread's recording is waited for, without p.mu: it allocates too.)
+      // instead. Another thread's recording is not waited for: the caller may hold a lock that
+      // recording needs, such as cuDNN's. Releasing the cache meanwhile may spoil that recording,
+      // whose pass then runs eagerly.)
       (void)cudaGetLastError();
-      lk.unlock();
-      when_not_recording(device, "cudaFree", [&] {
-        std::lock_guard<std::mutex> relk(p.mu);
-        release_cache(p);
-      });
-      lk.lock();
+      release_cache(p);
       e = cudaMalloc(&ptr, b);
     }
     if (e != cudaSuccess) {
@@ -336,8 +359,9 @@ bool staging_enabled() {
 }
 
 /// The next slot of `st`, its previous copy finished and holding at least `bytes`; nullptr when no
-/// page-locked memory can be had (the caller copies directly). Caller holds st.mu, device current.
-Slot* take_slot(Staging& st, size_t bytes) {
+/// page-locked memory can be had, or when the slot would have to grow while a thread records a CUDA
+/// graph on the device (the caller copies directly). Caller holds st.mu, device current.
+Slot* take_slot(Staging& st, int device, size_t bytes) {
   Slot& s = st.slot[st.next];
   if (s.done == nullptr && cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming) != cudaSuccess) {
     (void)cudaGetLastError();
@@ -346,16 +370,22 @@ Slot* take_slot(Staging& st, size_t bytes) {
   }
   KILN_CUDA_CHECK(cudaEventSynchronize(s.done));  // success at once if never recorded
   if (s.cap < bytes) {
-    if (s.buf != nullptr) (void)cudaFreeHost(s.buf);
-    s.buf = nullptr;
-    s.cap = 0;
-    size_t want = (std::max(bytes, kSlotMin) + kSlotMin - 1) / kSlotMin * kSlotMin;
-    if (cudaHostAlloc(&s.buf, want, cudaHostAllocPortable) != cudaSuccess) {
-      (void)cudaGetLastError();
+    // not while a thread records on the device (cudaFreeHost may synchronize): a direct copy then
+    bool grown = false;
+    unless_recording(device, [&] {
+      if (s.buf != nullptr) (void)cudaFreeHost(s.buf);
       s.buf = nullptr;
-      return nullptr;
-    }
-    s.cap = want;
+      s.cap = 0;
+      size_t want = (std::max(bytes, kSlotMin) + kSlotMin - 1) / kSlotMin * kSlotMin;
+      if (cudaHostAlloc(&s.buf, want, cudaHostAllocPortable) != cudaSuccess) {
+        (void)cudaGetLastError();
+        s.buf = nullptr;
+        return;
+      }
+      s.cap = want;
+      grown = true;
+    });
+    if (!grown) return nullptr;
   }
   st.next = (st.next + 1) % kSlots;
   return &s;
@@ -393,7 +423,7 @@ void staged_copy(int device, char* dst, const char* src, size_t bytes, bool to_d
   std::lock_guard<std::mutex> lk(st.mu);
   for (size_t off = 0; off < bytes;) {
     const size_t n = std::min(bytes - off, kSlotMax);
-    Slot* s = take_slot(st, n);
+    Slot* s = take_slot(st, device, n);
     if (s == nullptr) {  // no page-locked memory: the rest directly
       KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, kind));
       return;
@@ -545,7 +575,8 @@ void capture_begin(int device, void* stream) {
   auto hold = std::make_unique<std::vector<std::pair<int, void*>>>();  // before the capture starts
   hold->reserve(256);
   Captures& c = captures();
-  std::lock_guard<std::mutex> lk(c.mu);  // not while another thread frees the cache or synchronizes
+  std::unique_lock<std::mutex> lk(c.mu);
+  c.idle.wait(lk, [&] { return c.waiting[device] == 0; });  // a synchronize or empty_cache goes first
   KILN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream), cudaStreamCaptureModeRelaxed));
   ++c.active[device];
   t_capture_hold = hold.release();

@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "kiln/low_precision.h"
@@ -136,6 +137,13 @@ void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int
 void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int64_t batch, int64_t m, int64_t n,
                           int64_t k, double alpha, const double* a, int64_t stride_a, const double* b,
                           int64_t stride_b, double beta, double* c, int64_t stride_c);
+
+/// Runs f() unless a thread (this one included) records a CUDA graph on `device` now: false, without
+/// running it, then. No recording of the device starts while f() runs. For work that conflicts with
+/// a capture and is done under a lock a recording may need (cuDNN's algorithm timing and handle
+/// creation, staging growth), so that it takes another way instead of waiting (runtime.cc). f()
+/// must not start a recording or call unless_recording.
+bool unless_recording(int device, const std::function<void()>& f);
 
 // ---- device scratch -----------------------------------------------------------------------------
 
