@@ -70,8 +70,8 @@ std::unordered_set<int64_t>& busy_executors() {
 /// executors bound with a shared executor (shared_module, reshape, BucketingModule) overwrite
 /// each other's intermediates, so a second thread entering any executor of a busy pool is
 /// rejected as well. Guarded by g_handles_mu.
-std::unordered_set<const void*>& busy_pools() {
-  static auto* s = new std::unordered_set<const void*>();
+std::unordered_set<uint64_t>& busy_pools() {
+  static auto* s = new std::unordered_set<uint64_t>();
   return *s;
 }
 
@@ -88,7 +88,7 @@ class ExecUse {
       throw KilnError("executor is in use by another thread: executors are not thread-safe; use one executor per thread "
                       "(executors may share read-only parameter arrays)");
     pool_ = reinterpret_cast<const Executor*>((intptr_t)h)->pool_key();
-    if (pool_ != nullptr && !busy_pools().insert(pool_).second) {
+    if (!busy_pools().insert(pool_).second) {
       busy_executors().erase(h);
       throw KilnError("executor shares its memory pool with an executor another thread is running (bound with a shared "
                       "executor: shared_module, reshape or BucketingModule); executors of one pool must run one at a time");
@@ -97,7 +97,7 @@ class ExecUse {
   ~ExecUse() {
     std::lock_guard<std::mutex> lock(g_handles_mu);
     busy_executors().erase(h_);
-    if (pool_ != nullptr) busy_pools().erase(pool_);
+    busy_pools().erase(pool_);
   }
   ExecUse(const ExecUse&) = delete;
   ExecUse& operator=(const ExecUse&) = delete;
@@ -105,7 +105,52 @@ class ExecUse {
 
  private:
   int64_t h_;
-  const void* pool_ = nullptr;
+  uint64_t pool_ = 0;
+};
+
+/// Holds, for the duration of one C-API call, the memory pools that its arrays live in (an
+/// executor's outputs and their views are in its pool's arenas: Storage::pool), as ExecUse holds
+/// an executor's: such an array is not read, copied, written or computed on while another thread
+/// runs an executor of that pool (which rewrites the arena as it goes); the call is rejected
+/// instead, and an executor call meanwhile is rejected as well.
+class PoolUse {
+ public:
+  explicit PoolUse(std::initializer_list<const NDArray*> arrays) {
+    for (const NDArray* a : arrays) add(*a);
+    hold();
+  }
+  explicit PoolUse(const std::vector<NDArray>& arrays) {
+    for (const NDArray& a : arrays) add(a);
+    hold();
+  }
+  ~PoolUse() {
+    if (held_.empty()) return;
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    for (uint64_t p : held_) busy_pools().erase(p);
+  }
+  PoolUse(const PoolUse&) = delete;
+  PoolUse& operator=(const PoolUse&) = delete;
+
+ private:
+  void add(const NDArray& a) {
+    const uint64_t p = a.storage ? a.storage->pool : 0;
+    if (p != 0 && std::find(want_.begin(), want_.end(), p) == want_.end()) want_.push_back(p);
+  }
+  void hold() {
+    if (want_.empty()) return;
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    for (uint64_t p : want_) {
+      if (!busy_pools().insert(p).second) {
+        for (uint64_t q : held_) busy_pools().erase(q);
+        held_.clear();
+        throw KilnError("the array is an executor's output (or a view of one) and another thread is running an "
+                        "executor of its memory pool, which rewrites it: read executor outputs on the thread that "
+                        "runs the executor, or once its call has returned");
+      }
+      held_.push_back(p);
+    }
+  }
+  std::vector<uint64_t> want_, held_;
 };
 
 NDArray& nd(int64_t h) { return *lookup<NDArray>(h, HandleKind::kNDArray, "NDArray"); }
@@ -652,6 +697,7 @@ int kiln_nd_info(int64_t h, int64_t* out, int cap) {
 int kiln_nd_write(int64_t h, const void* src, int64_t nbytes) {
   KILN_API_BEGIN
   NDArray& a = nd(h);
+  PoolUse use{&a};
   KILN_CHECK(src || nbytes == 0, "null source");
   KILN_CHECK(nbytes == (int64_t)a.bytes(), "write: " + std::to_string(nbytes) + " bytes given for an array of shape " + a.shape.str() +
                                                " " + dtype_name(a.dtype) + " (" + std::to_string(a.bytes()) + " bytes)");
@@ -663,6 +709,7 @@ int kiln_nd_write(int64_t h, const void* src, int64_t nbytes) {
 int kiln_nd_read(int64_t h, void* dst, int64_t nbytes) {
   KILN_API_BEGIN
   NDArray& a = nd(h);
+  PoolUse use{&a};
   KILN_CHECK(dst || nbytes == 0, "null destination");
   KILN_CHECK(nbytes == (int64_t)a.bytes(), "read: " + std::to_string(nbytes) + " bytes requested from an array of shape " +
                                                a.shape.str() + " " + dtype_name(a.dtype) + " (" + std::to_string(a.bytes()) + " bytes)");
@@ -714,6 +761,7 @@ int kiln_nd_copy_to(int64_t src, int64_t dst) {
   KILN_API_BEGIN
   NDArray& s = nd(src);
   NDArray& d = nd(dst);
+  PoolUse use{&s, &d};
   KILN_CHECK(s.shape.size() == d.shape.size(), "copy: shapes " + s.shape.str() + " and " + d.shape.str() + " differ in size");
   if (s.dtype == d.dtype) {
     copy_bytes(d.ctx, d.data(), s.ctx, s.data(), s.bytes());
@@ -730,6 +778,7 @@ int kiln_nd_copy_to(int64_t src, int64_t dst) {
 int kiln_nd_fill(int64_t h, double value) {
   KILN_API_BEGIN
   NDArray& a = nd(h);
+  PoolUse use{&a};
   int64_t n = a.shape.size();
   write_via_host(a, [&](void* dst) {
     switch (a.dtype) {
@@ -745,6 +794,7 @@ int kiln_nd_fill(int64_t h, double value) {
 int kiln_nd_random(int64_t h, int dist, double a, double b, int64_t seed) {
   KILN_API_BEGIN
   NDArray& arr = nd(h);
+  PoolUse use{&arr};
   KILN_CHECK(dist == 0 || dist == 1, "unknown distribution");
   KILN_CHECK(dist == 0 ? a <= b : b >= 0, dist == 0 ? "uniform: low must not exceed high" : "normal: scale must be >= 0");
   std::mt19937_64 rng((uint64_t)seed);
@@ -812,6 +862,9 @@ int kiln_op_invoke(const char* op, const char* attrs_json, int nin, const int64_
       out[j] = make_ndarray(oshape[j], otype[j], ctx);
     }
   }
+  std::vector<NDArray> touched(in);
+  touched.insert(touched.end(), out.begin(), out.end());
+  PoolUse use(touched);
   for (auto& x : in) iblob.push_back(x.blob());
   for (auto& x : out) oblob.push_back(x.blob());
   for (int j = 0; j < n_all; ++j)

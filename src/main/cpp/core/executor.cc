@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,11 @@
 #include <unordered_set>
 
 namespace kiln {
+
+MemoryPool::MemoryPool() : id([] {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}()) {}
 
 namespace {
 const char* req_name(OpReq r) {
@@ -209,6 +215,7 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
       total += aligned(block_bytes_[b]);
     }
     new_arena = alloc_storage(ctx, std::max<size_t>(total, 64), false);
+    new_arena->pool = pool_->id;
     for (size_t b : rest) block_arena_[b] = new_arena;
     own_arena_bytes_ = new_arena->bytes;
   }

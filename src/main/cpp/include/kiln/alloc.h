@@ -21,6 +21,7 @@ struct Storage {
   void* ptr = nullptr;
   size_t bytes = 0;
   Context ctx;
+  uint64_t pool = 0;  // an executor arena: its MemoryPool::id (the C API guards reads against runs), else 0
   ~Storage();
 };
 using StoragePtr = std::shared_ptr<Storage>;

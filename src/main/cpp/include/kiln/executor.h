@@ -31,6 +31,8 @@ struct BindOptions {
 /// Not thread-safe: the executors sharing a pool must run one at a time (they overwrite each
 /// other's intermediates and outputs).
 struct MemoryPool {
+  MemoryPool();
+  const uint64_t id;  // unique for the process (never reused, unlike the address): Storage::pool
   std::vector<StoragePtr> arenas;
   StoragePtr workspace;
 };
@@ -51,7 +53,7 @@ class Executor {
   std::vector<NDArray> outputs() const;
   /// Identity of the memory pool this executor uses (shared with the executors bound to it or
   /// with it; see MemoryPool): executors with the same key must not run at the same time.
-  const void* pool_key() const { return pool_.get(); }
+  uint64_t pool_key() const { return pool_->id; }
   /// JSON memory report (planned, naive and MXNet-compatible bytes; blocks and their entries).
   std::string report() const;
 

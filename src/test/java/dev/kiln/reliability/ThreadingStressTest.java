@@ -137,7 +137,7 @@ class ThreadingStressTest {
     @Test
     void sharedPoolModulesAreRejectedNotCorruptedWhenRunConcurrently() throws Exception {
         final int threads = 3;
-        final int rounds = 30;
+        final int rounds = 1000;
         List<DataDesc> data = List.of(new DataDesc("data", new long[] {BATCH, FEAT}));
         try (Module base = new Module(net())) {
             base.bind(data, null, false, false, false, null, "write");
