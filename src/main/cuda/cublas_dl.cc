@@ -5,6 +5,7 @@
 // libcublasLt.so.13 / libcublas.so.13 are found as common/dl_search.h describes.
 #include <dlfcn.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -80,6 +81,7 @@ struct Cublas {
   std::mutex mu[kMaxDevices];              // guards handle creation and set_stream + gemm
   cublasHandle_t handle[kMaxDevices] = {};
   void* workspace[kMaxDevices] = {};       // [kWorkspaceBytes] from the caching allocator, never freed (null: cuBLAS's own)
+  std::atomic<int> workspace_failures{0};  // handles left with cuBLAS's own workspaces (no device memory)
   int math[kMaxDevices] = {};              // the math mode last set on handle[device]
 };
 
@@ -163,17 +165,24 @@ void check_status(Cublas& s, cublasStatus_t st, const char* what) {
 cublasHandle_t handle_for(Cublas& s, int device) {
   if (!s.handle[device]) {
     DeviceGuard g(device);
-    cublasHandle_t h = nullptr;
-    check_status(s, s.create(&h), ("cublasCreate_v2 on gpu(" + std::to_string(device) + ")").c_str());
-    s.handle[device] = h;
-    s.math[device] = -1;  // set by prepare()
+    void* ws = nullptr;
     if (s.set_workspace != nullptr) {
       try {
-        s.workspace[device] = kiln::cuda::malloc(device, kWorkspaceBytes);
-      } catch (const KilnError&) {  // no room: cuBLAS's own workspaces
-        s.workspace[device] = nullptr;
+        ws = kiln::cuda::malloc(device, kWorkspaceBytes);
+      } catch (const std::exception&) {  // no room: cuBLAS's own workspaces (noted in describe)
+        ws = nullptr;
+        s.workspace_failures.fetch_add(1);
       }
     }
+    cublasHandle_t h = nullptr;
+    const cublasStatus_t st = s.create(&h);
+    if (st != 0) {
+      kiln::cuda::free(device, ws, kWorkspaceBytes);
+      check_status(s, st, ("cublasCreate_v2 on gpu(" + std::to_string(device) + ")").c_str());
+    }
+    s.workspace[device] = ws;
+    s.math[device] = -1;  // set by prepare()
+    s.handle[device] = h;
   }
   return s.handle[device];
 }
@@ -286,7 +295,12 @@ std::string cublas_describe() {
     if (s.get_property(0, &ma) == 0 && s.get_property(1, &mi) == 0 && s.get_property(2, &pa) == 0)
       v = " " + std::to_string(ma) + "." + std::to_string(mi) + "." + std::to_string(pa);
   }
-  return "cuBLAS" + v + " from " + s.found_at;
+  std::string ws = s.set_workspace == nullptr ? "; cublasSetWorkspace_v2 missing: cuBLAS's own per-stream workspaces"
+                   : s.workspace_failures.load() > 0
+                       ? "; shared workspace not allocated on " + std::to_string(s.workspace_failures.load()) +
+                             " device(s) (cuBLAS's own per-stream workspaces there)"
+                       : "; one " + std::to_string(kWorkspaceBytes >> 20) + " MiB workspace per device";
+  return "cuBLAS" + v + " from " + s.found_at + ws;
 }
 
 void gemm(int device, cudaStream_t stream, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,

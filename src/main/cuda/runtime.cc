@@ -174,24 +174,32 @@ thread_local int t_capture_device = -1;
 
 // Recordings in progress per device, by any thread. Other threads go on issuing work while one
 // records (it records on a non-blocking stream of its own), except for calls that conflict with a
-// capture in progress. A device-wide synchronize and an explicit cache release (empty_cache) wait
-// here until no recording of the device is in progress, and no recording starts while one of them
-// waits or runs (so a stream of recordings cannot starve it); they are made with no other lock held.
-// Calls made under another lock must not wait here (the recording may need that lock: cuDNN's, the
-// pool's): they go through unless_recording and take another way when a recording is in progress
-// (no algorithm timing, no staging slot growth), and an allocation that fails releases the cache
-// without waiting. Lock order: Staging::mu or cuDNN's lock, then Captures::mu, then Pool::mu.
+// capture in progress:
+//  * a device-wide synchronize and an explicit cache release (empty_cache) wait until no recording
+//    of the device is in progress (when_not_recording); they are made with no other lock held;
+//  * work done under a lock that a recording may need (cuDNN's algorithm timing and handle
+//    creation under cuDNN's lock, staging growth under the staging lock) does not wait: it steps
+//    aside while a recording is in progress (unless_recording), and notes that it did;
+//  * an allocation that fails releases the cache without waiting (the caller may hold such a lock).
+// No recording starts while one of the first two runs (so a stream of recordings cannot starve
+// them). Captures::mu itself is only held for the bookkeeping, never while the work runs.
 struct Captures {
   std::mutex mu;
   std::condition_variable idle;
   int active[kMaxDevices] = {};   // recordings in progress
-  int waiting[kMaxDevices] = {};  // synchronize / empty_cache calls waiting or running
+  int waiting[kMaxDevices] = {};  // when_not_recording calls waiting or running
+  int busy[kMaxDevices] = {};     // unless_recording calls running
+  int busy_all = 0;               // ... for every device (device -1)
+  int active_all = 0;             // recordings in progress on any device
 };
 
 Captures& captures() {
   static Captures* c = new Captures();  // never destroyed, as the pools
   return *c;
 }
+
+// Set when unless_recording stepped aside for another thread's recording (take_stepped_aside).
+thread_local bool t_stepped_aside = false;
 
 /// Rejects a call on the legacy stream while this thread records: the recording is made on a
 /// non-blocking stream, so the call would run at once instead of being recorded.
@@ -201,20 +209,25 @@ void check_not_recording(int device, const char* what) {
                     ") while this thread records a CUDA graph (it would not be recorded)");
 }
 
-/// Runs f() once no thread records on `device` (see Captures), holding Captures::mu: no recording
-/// starts meanwhile. For calls made with no other lock held.
+/// Runs f() once no thread records on `device` (see Captures); no recording of the device starts
+/// until it returns. For calls made with no other lock held.
 template <typename F>
 void when_not_recording(int device, const char* what, F&& f) {
   check_not_recording(device, what);
   Captures& c = captures();
-  std::unique_lock<std::mutex> lk(c.mu);
-  ++c.waiting[device];
-  c.idle.wait(lk, [&] { return c.active[device] == 0; });
+  {
+    std::unique_lock<std::mutex> lk(c.mu);
+    ++c.waiting[device];
+    c.idle.wait(lk, [&] { return c.active[device] == 0; });
+  }
   struct Done {
     Captures& c;
     int device;
     ~Done() {
-      --c.waiting[device];
+      {
+        std::lock_guard<std::mutex> lk(c.mu);
+        --c.waiting[device];
+      }
       c.idle.notify_all();  // recordings held back by this call may start
     }
   } done{c, device};
@@ -223,16 +236,36 @@ void when_not_recording(int device, const char* what, F&& f) {
 }  // namespace
 
 bool unless_recording(int device, const std::function<void()>& f) {
-  if (device < 0 || device >= kMaxDevices || t_capture_hold != nullptr) return false;
+  if (device < -1 || device >= kMaxDevices || t_capture_hold != nullptr) return false;
   Captures& c = captures();
-  std::lock_guard<std::mutex> lk(c.mu);
-  if (c.active[device] > 0) return false;
+  {
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (device < 0 ? c.active_all > 0 : c.active[device] > 0) {
+      t_stepped_aside = true;
+      return false;
+    }
+    ++(device < 0 ? c.busy_all : c.busy[device]);
+  }
+  struct Done {
+    Captures& c;
+    int device;
+    ~Done() {
+      {
+        std::lock_guard<std::mutex> lk(c.mu);
+        --(device < 0 ? c.busy_all : c.busy[device]);
+      }
+      c.idle.notify_all();
+    }
+  } done{c, device};
   f();
   return true;
 }
 
-namespace {
-}  // namespace
+bool take_stepped_aside() {
+  const bool was = t_stepped_aside;
+  t_stepped_aside = false;
+  return was;
+}
 
 void* malloc(int device, size_t bytes) {
   check_device(device);
@@ -370,9 +403,10 @@ Slot* take_slot(Staging& st, int device, size_t bytes) {
   }
   KILN_CUDA_CHECK(cudaEventSynchronize(s.done));  // success at once if never recorded
   if (s.cap < bytes) {
-    // not while a thread records on the device (cudaFreeHost may synchronize): a direct copy then
+    // not while a thread records on any device (the memory is portable, and cudaFreeHost may
+    // synchronize): a direct copy then
     bool grown = false;
-    unless_recording(device, [&] {
+    unless_recording(-1, [&] {
       if (s.buf != nullptr) (void)cudaFreeHost(s.buf);
       s.buf = nullptr;
       s.cap = 0;
@@ -576,9 +610,11 @@ void capture_begin(int device, void* stream) {
   hold->reserve(256);
   Captures& c = captures();
   std::unique_lock<std::mutex> lk(c.mu);
-  c.idle.wait(lk, [&] { return c.waiting[device] == 0; });  // a synchronize or empty_cache goes first
+  // a synchronize, cache release, timing, handle creation or staging growth in progress goes first
+  c.idle.wait(lk, [&] { return c.waiting[device] == 0 && c.busy[device] == 0 && c.busy_all == 0; });
   KILN_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream), cudaStreamCaptureModeRelaxed));
   ++c.active[device];
+  ++c.active_all;
   t_capture_hold = hold.release();
   t_capture_poisoned = false;
   t_capture_device = device;
@@ -594,6 +630,7 @@ void capture_over() noexcept {
   {
     std::lock_guard<std::mutex> lk(c.mu);
     --c.active[device];
+    --c.active_all;
   }
   c.idle.notify_all();
 }

@@ -75,6 +75,14 @@ std::unordered_set<uint64_t>& busy_pools() {
   return *s;
 }
 
+/// Memory pools whose arrays (executor outputs and their views) C-API calls are reading, copying,
+/// writing or computing on right now, with the number of such calls (PoolUse): an executor of the
+/// pool does not run meanwhile. Guarded by g_handles_mu.
+std::unordered_map<uint64_t, int>& used_pools() {
+  static auto* s = new std::unordered_map<uint64_t, int>();
+  return *s;
+}
+
 /// Holds an executor and its memory pool for the duration of one C-API call (see
 /// busy_executors, busy_pools).
 class ExecUse {
@@ -88,6 +96,11 @@ class ExecUse {
       throw KilnError("executor is in use by another thread: executors are not thread-safe; use one executor per thread "
                       "(executors may share read-only parameter arrays)");
     pool_ = reinterpret_cast<const Executor*>((intptr_t)h)->pool_key();
+    if (used_pools().count(pool_)) {
+      busy_executors().erase(h);
+      throw KilnError("another thread is reading, copying or computing on this executor's outputs (or those of an "
+                      "executor sharing its memory pool), which a run would rewrite: run it once that call has returned");
+    }
     if (!busy_pools().insert(pool_).second) {
       busy_executors().erase(h);
       throw KilnError("executor shares its memory pool with an executor another thread is running (bound with a shared "
@@ -109,10 +122,10 @@ class ExecUse {
 };
 
 /// Holds, for the duration of one C-API call, the memory pools that its arrays live in (an
-/// executor's outputs and their views are in its pool's arenas: Storage::pool), as ExecUse holds
-/// an executor's: such an array is not read, copied, written or computed on while another thread
-/// runs an executor of that pool (which rewrites the arena as it goes); the call is rejected
-/// instead, and an executor call meanwhile is rejected as well.
+/// executor's outputs and their views are in its pool's arenas: Storage::pool): such an array is
+/// not read, copied, written or computed on while another thread runs an executor of that pool
+/// (which rewrites the arena as it goes); the call is rejected instead, and an executor call of the
+/// pool meanwhile is rejected as well. Calls of several threads on one pool's arrays may overlap.
 class PoolUse {
  public:
   explicit PoolUse(std::initializer_list<const NDArray*> arrays) {
@@ -126,7 +139,7 @@ class PoolUse {
   ~PoolUse() {
     if (held_.empty()) return;
     std::lock_guard<std::mutex> lock(g_handles_mu);
-    for (uint64_t p : held_) busy_pools().erase(p);
+    release();
   }
   PoolUse(const PoolUse&) = delete;
   PoolUse& operator=(const PoolUse&) = delete;
@@ -140,15 +153,23 @@ class PoolUse {
     if (want_.empty()) return;
     std::lock_guard<std::mutex> lock(g_handles_mu);
     for (uint64_t p : want_) {
-      if (!busy_pools().insert(p).second) {
-        for (uint64_t q : held_) busy_pools().erase(q);
-        held_.clear();
+      if (busy_pools().count(p)) {
+        release();
         throw KilnError("the array is an executor's output (or a view of one) and another thread is running an "
                         "executor of its memory pool, which rewrites it: read executor outputs on the thread that "
                         "runs the executor, or once its call has returned");
       }
+      ++used_pools()[p];
       held_.push_back(p);
     }
+  }
+  /// Caller holds g_handles_mu.
+  void release() noexcept {
+    for (uint64_t p : held_) {
+      auto it = used_pools().find(p);
+      if (it != used_pools().end() && --it->second == 0) used_pools().erase(it);
+    }
+    held_.clear();
   }
   std::vector<uint64_t> want_, held_;
 };

@@ -301,8 +301,27 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
     prof_ns_.assign(steps_.size(), 0.0);
     prof_calls_.assign(steps_.size(), 0);
   }
-  if (ctx_.type == DevType::kGPU && !monitor && !profile && run_graph(begin, end, is_train, oc)) return;
+  if (ctx_.type == DevType::kGPU && !monitor && !profile) {
+#ifdef KILN_CUDA
+    (void)cuda::take_stepped_aside();
+#endif
+    if (run_graph(begin, end, is_train, oc)) return;
+    run_steps(begin, end, oc, monitor, profile);
+#ifdef KILN_CUDA
+    // this eager pass stepped aside for another thread's recording (a convolution's algorithm
+    // untimed, or no cuDNN yet): the next pass runs eagerly too, so that the recording follows a
+    // pass with the settled choices
+    if (cuda::take_stepped_aside()) not_settled(begin, end, is_train);
+#endif
+    return;
+  }
   run_steps(begin, end, oc, monitor, profile);
+}
+
+void Executor::not_settled(size_t begin, size_t end, bool is_train) {
+  const auto key = std::make_tuple(begin, end, is_train);
+  for (auto& kv : graphs_)
+    if (kv.first == key && kv.second.exec == nullptr) kv.second.eager_runs = 0;
 }
 
 void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {

@@ -67,6 +67,11 @@ bool graphs_enabled();
 /// legacy stream they would run at once instead of being recorded); other threads' synchronize and
 /// cache releases wait until the recording ends (CUDA refuses them during a capture).
 void capture_begin(int device, void* stream);
+/// Whether this thread, since the last call, took another way because a different thread was
+/// recording on the device: a convolution that skipped cuDNN's algorithm timing (uncached
+/// heuristic choice) or, without a cuDNN handle yet, ran the fallback kernels. An eager pass that
+/// did should not be the one a recording follows (its choices would be frozen into the graph).
+bool take_stepped_aside();
 /// Ends recording and instantiates the graph: an executable graph handle, or nullptr with the
 /// reason in *why when recording failed (an unsupported call was made while recording).
 void* capture_end(int device, void* stream, std::string* why);

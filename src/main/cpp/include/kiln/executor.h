@@ -94,6 +94,8 @@ class Executor {
   /// GPU: replays (or records, then replays) the steps as a CUDA graph. False when the eager path
   /// must run instead (first pass, graphs off, monitor/profile on, random ops, recording failed).
   bool run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc);
+  /// GPU: the eager pass just run is not the one to record after (see cuda::take_stepped_aside).
+  void not_settled(size_t begin, size_t end, bool is_train);
 
   // GPU state (null / empty on the CPU): the device's stream (cuda::device_stream), and the
   // recorded CUDA graph of each pass kind (forward train / inference, backward, forward+backward).

@@ -239,6 +239,46 @@ class ThreadingStressTest {
         }
     }
 
+    /**
+     * Reading an executor's outputs holds its memory pool against runs, not against other reads:
+     * 4 threads copying out, reading and computing on one output at once are never rejected.
+     */
+    @Test
+    void concurrentReadsOfOneExecutorsOutputsAreNotRejected() throws Exception {
+        try (Executor ex = Executor.simpleBind(net(), Context.cpu(), Map.of("data", new long[] {BATCH, FEAT}), GradReq.NULL)) {
+            ex.argDict().get("data").set(input(2));
+            ex.argDict().get("fc1_weight").fill(0.01);
+            NDArray out = ex.forward(false).outputs().get(0);
+            float[] want = out.toFloatArray();
+            ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            CyclicBarrier start = new CyclicBarrier(4);
+            List<Thread> ts = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                ts.add(new Thread(() -> {
+                    try {
+                        start.await(60, TimeUnit.SECONDS);
+                        for (int i = 0; i < 300; i++) {
+                            assertArrayEquals(want, out.toFloatArray());
+                            try (NDArray c = out.copy(); NDArray twice = out.mul(2.0)) {
+                                assertArrayEquals(want, c.toFloatArray());
+                                assertEquals(2 * want[3], twice.toFloatArray()[3]);
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }));
+            }
+            ts.forEach(Thread::start);
+            for (Thread t : ts) {
+                t.join(600_000);
+            }
+            if (!errors.isEmpty()) {
+                throw new AssertionError("concurrent reads failed: " + errors.peek(), errors.peek());
+            }
+        }
+    }
+
     @Test
     void oneExecutorFromTwoThreadsIsRejectedNotCorrupted() throws Exception {
         Symbol net = Symbol.fullyConnected("fc2", Symbol.activation("r", Symbol.fullyConnected("fc1", Symbol.variable("data"), 512), "relu"), 256);
