@@ -15,8 +15,10 @@
 //
 // float16 / bfloat16 data is computed in float32 and each output rounded once, as the CPU's
 // promoted kernel (max pooling and the argmax compare the exact 16-bit values).
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "ops/nn_common.cuh"
 
@@ -27,15 +29,46 @@ namespace {
 
 enum PoolType { kMax = 0, kAvg = 1, kSum = 2, kLp = 3 };
 
-struct PoolGeom {
-  int64_t planes = 0;  // N * C
-  int64_t in[3], out[3], k[3], s[3], p[3];
+/// The geometry in index type I: int64_t as built, int32_t for the kernels when every index and
+/// intermediate fits (fits_int32), which spares the 64-bit divisions of the index arithmetic.
+template <typename I>
+struct PoolGeomT {
+  I planes = 0;  // N * C
+  I in[3], out[3], k[3], s[3], p[3];
   int type = kMax;
   int pval = 1;              // lp only
   bool include_pad = true;   // avg only
-  __host__ __device__ int64_t in_plane() const { return in[0] * in[1] * in[2]; }
-  __host__ __device__ int64_t out_plane() const { return out[0] * out[1] * out[2]; }
+  __host__ __device__ I in_plane() const { return in[0] * in[1] * in[2]; }
+  __host__ __device__ I out_plane() const { return out[0] * out[1] * out[2]; }
 };
+using PoolGeom = PoolGeomT<int64_t>;
+
+/// Whether the kernels' index arithmetic on g stays within int32: the flat indices, the window
+/// bounds (o * s - p + k, i + p) and the window sizes.
+bool fits_int32(const PoolGeom& g) {
+  const int64_t lim = INT32_MAX / 2;
+  if (g.planes * g.in_plane() > lim || g.planes * g.out_plane() > lim || g.k[0] * g.k[1] * g.k[2] > lim) return false;
+  for (int i = 0; i < 3; ++i)
+    if (g.out[i] * g.s[i] + g.k[i] + g.p[i] > lim || g.in[i] + g.p[i] + g.k[i] > lim) return false;
+  return true;
+}
+
+template <typename I>
+PoolGeomT<I> narrow(const PoolGeom& g) {
+  PoolGeomT<I> n;
+  n.planes = (I)g.planes;
+  for (int i = 0; i < 3; ++i) {
+    n.in[i] = (I)g.in[i];
+    n.out[i] = (I)g.out[i];
+    n.k[i] = (I)g.k[i];
+    n.s[i] = (I)g.s[i];
+    n.p[i] = (I)g.p[i];
+  }
+  n.type = g.type;
+  n.pval = g.pval;
+  n.include_pad = g.include_pad;
+  return n;
+}
 
 int pool_type_of(const std::string& t) {
   if (t == "max") return kMax;
@@ -94,20 +127,22 @@ PoolGeom pool_geom(const char* op, const Attrs& a, const Shape& x, const Shape& 
 }
 
 /// One window along every dim: elements [lo, hi) are read; the divisors with and without padding.
+template <typename I>
 struct Window {
-  int64_t lo[3], hi[3];
-  int64_t pad_size, in_size;
+  I lo[3], hi[3];
+  I pad_size, in_size;
 };
 
-__device__ __forceinline__ Window window(const PoolGeom& g, const int64_t o[3]) {
-  Window w;
+template <typename I>
+__device__ __forceinline__ Window<I> window(const PoolGeomT<I>& g, const I o[3]) {
+  Window<I> w;
   w.pad_size = 1;
   w.in_size = 1;
   for (int i = 0; i < 3; ++i) {
-    const int64_t st = o[i] * g.s[i] - g.p[i];
-    const int64_t ep = min(st + g.k[i], g.in[i] + g.p[i]);
+    const I st = o[i] * g.s[i] - g.p[i];
+    const I ep = min(st + g.k[i], g.in[i] + g.p[i]);
     w.pad_size *= ep - st;
-    w.lo[i] = max(st, (int64_t)0);
+    w.lo[i] = max(st, (I)0);
     w.hi[i] = min(ep, g.in[i]);
     w.in_size *= w.hi[i] - w.lo[i];
   }
@@ -128,9 +163,10 @@ __device__ __forceinline__ T lp_grad(T dy, T x, T y, int p) {
 }
 
 /// Output flat index -> (plane, o[3]).
-__device__ __forceinline__ int64_t split_out(const PoolGeom& g, int64_t idx, int64_t o[3]) {
+template <typename I>
+__device__ __forceinline__ I split_out(const PoolGeomT<I>& g, I idx, I o[3]) {
   o[2] = idx % g.out[2];
-  int64_t t = idx / g.out[2];
+  I t = idx / g.out[2];
   o[1] = t % g.out[1];
   t /= g.out[1];
   o[0] = t % g.out[0];
@@ -138,57 +174,59 @@ __device__ __forceinline__ int64_t split_out(const PoolGeom& g, int64_t idx, int
 }
 
 // x: [planes, in0, in1, in2], y: [planes, out0, out1, out2] (storage S), computed in T (float for
-// float16 / bfloat16 storage)
-template <typename S, typename T>
-__global__ void pool_forward_kernel(PoolGeom g, const S* x, S* y, int req) {
-  const int64_t n = g.planes * g.out_plane();
-  KILN_GRID_STRIDE(idx, n) {
-    int64_t o[3];
-    const int64_t pl = split_out(g, idx, o);
-    const S* xp = x + pl * g.in_plane();  // [in0, in1, in2]
-    const Window w = window(g, o);
+// float16 / bfloat16 storage); I: the index type (PoolGeomT)
+template <typename S, typename T, typename I>
+__global__ void pool_forward_kernel(PoolGeomT<I> g, const S* x, S* y, int req) {
+  const I n = g.planes * g.out_plane();
+  KILN_GRID_STRIDE(idx64, n) {
+    const I idx = (I)idx64;
+    I o[3];
+    const I pl = split_out(g, idx, o);
+    const S* xp = x + (int64_t)pl * g.in_plane();  // [in0, in1, in2]
+    const Window<I> w = window(g, o);
     T v;
     if (g.type == kMax) {
       v = lowest_of<T>();
-      for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
-        for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
+      for (I a = w.lo[0]; a < w.hi[0]; ++a)
+        for (I b = w.lo[1]; b < w.hi[1]; ++b) {
           const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
+          for (I c = w.lo[2]; c < w.hi[2]; ++c) {
             const T e = widen_to<T>(row[c]);
             v = e > v ? e : v;
           }
         }
     } else {
       T sum = T(0);
-      for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
-        for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
+      for (I a = w.lo[0]; a < w.hi[0]; ++a)
+        for (I b = w.lo[1]; b < w.hi[1]; ++b) {
           const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-          for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(widen_to<T>(row[c]), g.pval);
+          for (I c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(widen_to<T>(row[c]), g.pval);
         }
-      const int64_t cnt = g.include_pad ? w.pad_size : w.in_size;
+      const I cnt = g.include_pad ? w.pad_size : w.in_size;
       if (g.type == kAvg) v = cnt > 0 ? sum / T(cnt) : T(0);
       else v = g.type == kLp ? root_p(sum, g.pval) : sum;
     }
-    store_from(y, idx, req, v);
+    store_from(y, (int64_t)idx, req, v);
   }
 }
 
 // x: [planes, in0, in1, in2], y: [planes, out...] -> arg: [planes, out...], the plane-local index of
 // the first window element (row-major) equal to y, or -1
-template <typename S, typename T>
-__global__ void pool_argmax_kernel(PoolGeom g, const S* x, const S* y, int64_t* arg) {
-  const int64_t n = g.planes * g.out_plane();
-  KILN_GRID_STRIDE(idx, n) {
-    int64_t o[3];
-    const int64_t pl = split_out(g, idx, o);
-    const S* xp = x + pl * g.in_plane();  // [in0, in1, in2]
-    const Window w = window(g, o);
+template <typename S, typename T, typename I>
+__global__ void pool_argmax_kernel(PoolGeomT<I> g, const S* x, const S* y, I* arg) {
+  const I n = g.planes * g.out_plane();
+  KILN_GRID_STRIDE(idx64, n) {
+    const I idx = (I)idx64;
+    I o[3];
+    const I pl = split_out(g, idx, o);
+    const S* xp = x + (int64_t)pl * g.in_plane();  // [in0, in1, in2]
+    const Window<I> w = window(g, o);
     const T yv = widen_to<T>(y[idx]);
-    int64_t found = -1;
-    for (int64_t a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
-      for (int64_t b = w.lo[1]; b < w.hi[1] && found < 0; ++b)
-        for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
-          const int64_t i = (a * g.in[1] + b) * g.in[2] + c;
+    I found = -1;
+    for (I a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
+      for (I b = w.lo[1]; b < w.hi[1] && found < 0; ++b)
+        for (I c = w.lo[2]; c < w.hi[2]; ++c) {
+          const I i = (a * g.in[1] + b) * g.in[2] + c;
           if (widen_to<T>(xp[i]) == yv) {
             found = i;
             break;
@@ -199,57 +237,59 @@ __global__ void pool_argmax_kernel(PoolGeom g, const S* x, const S* y, int64_t* 
 }
 
 /// Outputs whose window contains input index i along one dim: [*lo, *hi] (empty when lo > hi).
-__device__ __forceinline__ void covering(const PoolGeom& g, int d, int64_t i, int64_t* lo, int64_t* hi) {
-  const int64_t num = i + g.p[d] - g.k[d] + 1;
+template <typename I>
+__device__ __forceinline__ void covering(const PoolGeomT<I>& g, int d, I i, I* lo, I* hi) {
+  const I num = i + g.p[d] - g.k[d] + 1;
   *lo = num <= 0 ? 0 : (num + g.s[d] - 1) / g.s[d];
   *hi = min((i + g.p[d]) / g.s[d], g.out[d] - 1);
 }
 
 // dy, y: [planes, out...]; x, dx: [planes, in...]; arg: [planes, out...] (max only, else null)
-template <typename S, typename T>
-__global__ void pool_backward_kernel(PoolGeom g, const S* dy, const S* x, const S* y, const int64_t* arg, S* dx,
+template <typename S, typename T, typename I>
+__global__ void pool_backward_kernel(PoolGeomT<I> g, const S* dy, const S* x, const S* y, const I* arg, S* dx,
                                      int req) {
-  const int64_t n = g.planes * g.in_plane();
-  const int64_t op = g.out_plane();
-  KILN_GRID_STRIDE(idx, n) {
-    int64_t i[3];
+  const I n = g.planes * g.in_plane();
+  const I op = g.out_plane();
+  KILN_GRID_STRIDE(idx64, n) {
+    const I idx = (I)idx64;
+    I i[3];
     i[2] = idx % g.in[2];
-    int64_t t = idx / g.in[2];
+    I t = idx / g.in[2];
     i[1] = t % g.in[1];
     t /= g.in[1];
     i[0] = t % g.in[0];
-    const int64_t pl = t / g.in[0];
-    const int64_t local = (i[0] * g.in[1] + i[1]) * g.in[2] + i[2];
-    int64_t lo[3], hi[3];
+    const I pl = t / g.in[0];
+    const I local = (i[0] * g.in[1] + i[1]) * g.in[2] + i[2];
+    I lo[3], hi[3];
     for (int d = 0; d < 3; ++d) covering(g, d, i[d], &lo[d], &hi[d]);
-    const S* dyp = dy + pl * op;  // [out0, out1, out2]
+    const S* dyp = dy + (int64_t)pl * op;  // [out0, out1, out2]
     T acc = T(0);
     if (g.type == kMax) {
-      const int64_t* ap = arg + pl * op;  // [out0, out1, out2]
-      for (int64_t a = lo[0]; a <= hi[0]; ++a)
-        for (int64_t b = lo[1]; b <= hi[1]; ++b)
-          for (int64_t c = lo[2]; c <= hi[2]; ++c) {
-            const int64_t oi = (a * g.out[1] + b) * g.out[2] + c;
+      const I* ap = arg + (int64_t)pl * op;  // [out0, out1, out2]
+      for (I a = lo[0]; a <= hi[0]; ++a)
+        for (I b = lo[1]; b <= hi[1]; ++b)
+          for (I c = lo[2]; c <= hi[2]; ++c) {
+            const I oi = (a * g.out[1] + b) * g.out[2] + c;
             if (ap[oi] == local) acc += widen_to<T>(dyp[oi]);
           }
     } else {
-      const S* yp = y + pl * op;  // [out0, out1, out2]
+      const S* yp = y + (int64_t)pl * op;  // [out0, out1, out2]
       const T xv = widen_to<T>(x[idx]);
-      for (int64_t a = lo[0]; a <= hi[0]; ++a)
-        for (int64_t b = lo[1]; b <= hi[1]; ++b)
-          for (int64_t c = lo[2]; c <= hi[2]; ++c) {
-            const int64_t o[3] = {a, b, c};
-            const int64_t oi = (a * g.out[1] + b) * g.out[2] + c;
+      for (I a = lo[0]; a <= hi[0]; ++a)
+        for (I b = lo[1]; b <= hi[1]; ++b)
+          for (I c = lo[2]; c <= hi[2]; ++c) {
+            const I o[3] = {a, b, c};
+            const I oi = (a * g.out[1] + b) * g.out[2] + c;
             T size = T(1);
             if (g.type == kAvg) {
-              const Window w = window(g, o);
+              const Window<I> w = window(g, o);
               size = T(g.include_pad ? w.pad_size : w.in_size);
             }
             const T d = widen_to<T>(dyp[oi]);
             acc += (g.type == kLp ? lp_grad(d, xv, widen_to<T>(yp[oi]), g.pval) : d) / size;
           }
     }
-    store_from(dx, idx, req, acc);
+    store_from(dx, (int64_t)idx, req, acc);
   }
 }
 
@@ -262,11 +302,16 @@ void pool_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in
   const int64_t n = g.planes * g.out_plane();
   if (req[0] == OpReq::kNullOp || n == 0) return;
   DeviceGuard dg(device_of(ctx, in, out));
+  const bool i32 = fits_int32(g);
   auto launch = [&](auto s_tag, auto t_tag) {
     using S = decltype(s_tag);
     using T = decltype(t_tag);
-    pool_forward_kernel<S, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(g, in[0].dptr<S>(), out[0].dptr<S>(),
-                                                                           req_int(req[0]));
+    if (i32)
+      pool_forward_kernel<S, T, int32_t><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
+          narrow<int32_t>(g), in[0].dptr<S>(), out[0].dptr<S>(), req_int(req[0]));
+    else
+      pool_forward_kernel<S, T, int64_t><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(g, in[0].dptr<S>(), out[0].dptr<S>(),
+                                                                                    req_int(req[0]));
   };
   if (is_low_precision(in[0].dtype)) KILN_LOW_PRECISION_SWITCH(in[0].dtype, L, { launch(L(), 0.f); });
   else KILN_FLOAT_SWITCH(in[0].dtype, T, { launch(T(), T()); });
@@ -290,18 +335,24 @@ void pool_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
     if (req[0] != OpReq::kAddTo) zero_unless_add(ctx, req[0], out[0]);
     return;
   }
-  std::unique_ptr<DeviceScratch> arg;
-  if (g.type == kMax) arg.reset(new DeviceScratch(dev, (size_t)no * sizeof(int64_t)));
-  auto launch = [&](auto s_tag, auto t_tag) {
+  const bool i32 = fits_int32(g);
+  std::unique_ptr<DeviceScratch> arg;  // [planes, out...] argmax indices (I)
+  if (g.type == kMax) arg.reset(new DeviceScratch(dev, (size_t)no * (i32 ? sizeof(int32_t) : sizeof(int64_t))));
+  auto launch_i = [&](auto s_tag, auto t_tag, const auto& gi) {
     using S = decltype(s_tag);
     using T = decltype(t_tag);
+    using I = std::remove_const_t<std::remove_reference_t<decltype(gi.planes)>>;
     if (arg) {
-      pool_argmax_kernel<S, T><<<grid_for(no), kBlock, 0, s>>>(g, in[1].dptr<S>(), in[2].dptr<S>(), arg->as<int64_t>());
+      pool_argmax_kernel<S, T, I><<<grid_for(no), kBlock, 0, s>>>(gi, in[1].dptr<S>(), in[2].dptr<S>(), arg->as<I>());
       KILN_CUDA_LAUNCH_CHECK("_backward_Pooling (argmax)");
     }
-    pool_backward_kernel<S, T><<<grid_for(n), kBlock, 0, s>>>(g, in[0].dptr<S>(), in[1].dptr<S>(), in[2].dptr<S>(),
-                                                             arg ? arg->as<int64_t>() : nullptr, out[0].dptr<S>(),
-                                                             req_int(req[0]));
+    pool_backward_kernel<S, T, I><<<grid_for(n), kBlock, 0, s>>>(gi, in[0].dptr<S>(), in[1].dptr<S>(), in[2].dptr<S>(),
+                                                                arg ? arg->as<I>() : nullptr, out[0].dptr<S>(),
+                                                                req_int(req[0]));
+  };
+  auto launch = [&](auto s_tag, auto t_tag) {
+    if (i32) launch_i(s_tag, t_tag, narrow<int32_t>(g));
+    else launch_i(s_tag, t_tag, g);
   };
   if (is_low_precision(in[0].dtype)) KILN_LOW_PRECISION_SWITCH(in[0].dtype, L, { launch(L(), 0.f); });
   else KILN_FLOAT_SWITCH(in[0].dtype, T, { launch(T(), T()); });
