@@ -83,44 +83,6 @@ std::unordered_map<uint64_t, int>& used_pools() {
   return *s;
 }
 
-/// Holds an executor and its memory pool for the duration of one C-API call (see
-/// busy_executors, busy_pools).
-class ExecUse {
- public:
-  explicit ExecUse(int64_t h) : h_(h) {
-    std::lock_guard<std::mutex> lock(g_handles_mu);
-    auto it = handles().find(h);
-    if (h == 0 || it == handles().end() || it->second != HandleKind::kExecutor)
-      throw KilnError("invalid executor handle (closed, freed or never created)");
-    if (!busy_executors().insert(h).second)
-      throw KilnError("executor is in use by another thread: executors are not thread-safe; use one executor per thread "
-                      "(executors may share read-only parameter arrays)");
-    pool_ = reinterpret_cast<const Executor*>((intptr_t)h)->pool_key();
-    if (used_pools().count(pool_)) {
-      busy_executors().erase(h);
-      throw KilnError("another thread is reading, copying or computing on this executor's outputs (or those of an "
-                      "executor sharing its memory pool), which a run would rewrite: run it once that call has returned");
-    }
-    if (!busy_pools().insert(pool_).second) {
-      busy_executors().erase(h);
-      throw KilnError("executor shares its memory pool with an executor another thread is running (bound with a shared "
-                      "executor: shared_module, reshape or BucketingModule); executors of one pool must run one at a time");
-    }
-  }
-  ~ExecUse() {
-    std::lock_guard<std::mutex> lock(g_handles_mu);
-    busy_executors().erase(h_);
-    busy_pools().erase(pool_);
-  }
-  ExecUse(const ExecUse&) = delete;
-  ExecUse& operator=(const ExecUse&) = delete;
-  Executor* operator->() const { return reinterpret_cast<Executor*>((intptr_t)h_); }
-
- private:
-  int64_t h_;
-  uint64_t pool_ = 0;
-};
-
 /// Holds, for the duration of one C-API call, the memory pools that its arrays live in (an
 /// executor's outputs and their views are in its pool's arenas: Storage::pool): such an array is
 /// not read, copied, written or computed on while another thread runs an executor of that pool
@@ -132,10 +94,14 @@ class PoolUse {
     for (const NDArray* a : arrays) add(*a);
     hold();
   }
-  explicit PoolUse(const std::vector<NDArray>& arrays) {
-    for (const NDArray& a : arrays) add(a);
+  /// `except`: a pool this call already holds as an executor's (ExecUse), not held again.
+  explicit PoolUse(const std::vector<NDArray>& arrays, uint64_t except = 0) {
+    for (const NDArray& a : arrays)
+      if (!a.storage || a.storage->pool != except) add(a);
     hold();
   }
+  explicit PoolUse(const std::vector<uint64_t>& pools) : want_(pools) { hold(); }
+  PoolUse() = default;
   ~PoolUse() {
     if (held_.empty()) return;
     std::lock_guard<std::mutex> lock(g_handles_mu);
@@ -173,6 +139,68 @@ class PoolUse {
   }
   std::vector<uint64_t> want_, held_;
 };
+
+/// Holds an executor and its memory pool for the duration of one C-API call (see
+/// busy_executors, busy_pools).
+class ExecUse {
+ public:
+  explicit ExecUse(int64_t h) : h_(h) {
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    auto it = handles().find(h);
+    if (h == 0 || it == handles().end() || it->second != HandleKind::kExecutor)
+      throw KilnError("invalid executor handle (closed, freed or never created)");
+    if (!busy_executors().insert(h).second)
+      throw KilnError("executor is in use by another thread: executors are not thread-safe; use one executor per thread "
+                      "(executors may share read-only parameter arrays)");
+    pool_ = reinterpret_cast<const Executor*>((intptr_t)h)->pool_key();
+    if (used_pools().count(pool_)) {
+      busy_executors().erase(h);
+      throw KilnError("another thread is reading, copying or computing on this executor's outputs (or those of an "
+                      "executor sharing its memory pool), which a run would rewrite: run it once that call has returned");
+    }
+    if (!busy_pools().insert(pool_).second) {
+      busy_executors().erase(h);
+      throw KilnError("executor shares its memory pool with an executor another thread is running (bound with a shared "
+                      "executor: shared_module, reshape or BucketingModule); executors of one pool must run one at a time");
+    }
+    bound_ = reinterpret_cast<const Executor*>((intptr_t)h)->bound_pools();
+  }
+  /// Holds the pools of the arrays bound to the executor (bound_pools) for the call; a separate
+  /// step, taken after the constructor released g_handles_mu.
+  ExecUse& with_bound() {
+    if (!bound_.empty()) {
+      try {
+        bound_use_.reset(new PoolUse(bound_));
+      } catch (...) {
+        release();
+        throw;
+      }
+    }
+    return *this;
+  }
+  uint64_t pool() const { return pool_; }
+  ~ExecUse() {
+    bound_use_.reset();
+    release();
+  }
+  ExecUse(const ExecUse&) = delete;
+  ExecUse& operator=(const ExecUse&) = delete;
+  Executor* operator->() const { return reinterpret_cast<Executor*>((intptr_t)h_); }
+
+ private:
+  void release() noexcept {
+    if (h_ == 0) return;
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    busy_executors().erase(h_);
+    busy_pools().erase(pool_);
+    h_ = 0;
+  }
+  int64_t h_;
+  uint64_t pool_ = 0;
+  std::vector<uint64_t> bound_;
+  std::unique_ptr<PoolUse> bound_use_;
+};
+
 
 NDArray& nd(int64_t h) { return *lookup<NDArray>(h, HandleKind::kNDArray, "NDArray"); }
 int64_t new_nd(const NDArray& a) { return register_handle(new NDArray(a), HandleKind::kNDArray); }
@@ -1056,23 +1084,27 @@ int kiln_exec_bind_shared(const char* graph_json, int dev_type, int dev_id, int 
 
 int kiln_exec_forward(int64_t ex, int is_train) {
   KILN_API_BEGIN
-  ExecUse(ex)->forward(is_train != 0);
+  ExecUse e(ex);
+  e.with_bound()->forward(is_train != 0);
   KILN_API_END
 }
 
 int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads) {
   KILN_API_BEGIN
   ExecUse e(ex);
+  e.with_bound();
   KILN_CHECK(nhead >= 0 && (nhead == 0 || head_grads), "null head gradients");
   std::vector<NDArray> h;
   for (int i = 0; i < nhead; ++i) h.push_back(nd(head_grads[i]));
+  PoolUse heads(h, e.pool());  // head gradients from another executor's outputs
   e->backward(h);
   KILN_API_END
 }
 
 int kiln_exec_forward_backward(int64_t ex) {
   KILN_API_BEGIN
-  ExecUse(ex)->forward_backward();
+  ExecUse e(ex);
+  e.with_bound()->forward_backward();
   KILN_API_END
 }
 

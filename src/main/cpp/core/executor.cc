@@ -318,6 +318,16 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
   run_steps(begin, end, oc, monitor, profile);
 }
 
+std::vector<uint64_t> Executor::bound_pools() const {
+  std::vector<uint64_t> out;
+  for (const auto* list : {&args_, &grads_, &aux_})
+    for (const NDArray& a : *list) {
+      const uint64_t p = a.storage ? a.storage->pool : 0;
+      if (p != 0 && p != pool_->id && std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    }
+  return out;
+}
+
 void Executor::not_settled(size_t begin, size_t end, bool is_train) {
   const auto key = std::make_tuple(begin, end, is_train);
   for (auto& kv : graphs_)

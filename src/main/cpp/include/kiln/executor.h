@@ -54,6 +54,9 @@ class Executor {
   /// Identity of the memory pool this executor uses (shared with the executors bound to it or
   /// with it; see MemoryPool): executors with the same key must not run at the same time.
   uint64_t pool_key() const { return pool_->id; }
+  /// The other memory pools that bound arrays live in (another executor's outputs bound as an
+  /// argument, auxiliary state or gradient): the C API holds them against runs during a call.
+  std::vector<uint64_t> bound_pools() const;
   /// JSON memory report (planned, naive and MXNet-compatible bytes; blocks and their entries).
   std::string report() const;
 
