@@ -100,6 +100,11 @@ class PoolUse {
       if (!a.storage || a.storage->pool != except) add(a);
     hold();
   }
+  PoolUse(const std::vector<NDArray>& a, const std::vector<NDArray>& b) {
+    for (const NDArray& x : a) add(x);
+    for (const NDArray& x : b) add(x);
+    hold();
+  }
   explicit PoolUse(const std::vector<uint64_t>& pools) : want_(pools) { hold(); }
   PoolUse() = default;
   ~PoolUse() {
@@ -911,9 +916,7 @@ int kiln_op_invoke(const char* op, const char* attrs_json, int nin, const int64_
       out[j] = make_ndarray(oshape[j], otype[j], ctx);
     }
   }
-  std::vector<NDArray> touched(in);
-  touched.insert(touched.end(), out.begin(), out.end());
-  PoolUse use(touched);
+  PoolUse use(in, out);
   for (auto& x : in) iblob.push_back(x.blob());
   for (auto& x : out) oblob.push_back(x.blob());
   for (int j = 0; j < n_all; ++j)
