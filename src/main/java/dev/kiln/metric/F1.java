@@ -1,5 +1,7 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.NDArray;
+
 import java.util.List;
 
 /**
@@ -50,5 +52,11 @@ public class F1 extends BinaryClassificationMetric {
     @Override
     double score(BinaryStats stats, boolean global) {
         return stats.fscore(global);
+    }
+
+    /** 2 TP / max(PP + LP, 1): 2PR/(P+R) with P = TP/PP and R = TP/LP, and 0 when TP = 0 (as {@link BinaryStats#fscore}). */
+    @Override
+    NDArray scoreOnDevice(NDArray tp, NDArray pp, long lp, long n) {
+        return tp.mul(2.0).div(atLeastOne(pp.add((double) lp)));
     }
 }

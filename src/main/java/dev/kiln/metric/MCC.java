@@ -1,5 +1,7 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.NDArray;
+
 import java.util.List;
 
 /**
@@ -45,5 +47,18 @@ public class MCC extends BinaryClassificationMetric {
     @Override
     double score(BinaryStats stats, boolean global) {
         return stats.matthewscc(global);
+    }
+
+    /**
+     * (N TP - PP LP) / sqrt(max(PP, 1) max(N - PP, 1) max(LP, 1) max(N - LP, 1)): {@link
+     * BinaryStats#mcc} written with the predicted positives PP and label positives LP (TP TN - FP FN
+     * = N TP - PP LP; the four marginal terms are PP, N - PP, LP, N - LP, a zero one counted as 1).
+     */
+    @Override
+    NDArray scoreOnDevice(NDArray tp, NDArray pp, long lp, long n) {
+        NDArray num = tp.mul((double) n).sub(pp.mul((double) lp));
+        double labelTerms = (double) Math.max(lp, 1) * (double) Math.max(n - lp, 1);
+        NDArray den = atLeastOne(pp).mul(atLeastOne(pp.rsub((double) n))).mul(labelTerms).sqrt();
+        return num.div(den);
     }
 }

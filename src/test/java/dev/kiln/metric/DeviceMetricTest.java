@@ -119,6 +119,16 @@ public class DeviceMetricTest {
             c.add(regression(name + " (37, 2) vs (37, 2)", m, new long[] {37, 2}, new long[] {37, 2}, 22));
             c.add(regression(name + " (6, 1, 4) vs (5, 1)", m, new long[] {5, 1}, new long[] {6, 1, 4}, 23));
         }
+        // binary classifiers (macro: per-update scores on the device): 2 and 3 score columns (a
+        // predicted class 2 is negative), labels 0/1 and 0/1.5 (truncated), batches with one and
+        // two pairs; micro stays on the host (the same numbers either way)
+        for (Supplier<EvalMetric> m : List.<Supplier<EvalMetric>>of(F1::new, MCC::new, () -> new F1("micro"),
+                () -> new MCC("micro"))) {
+            String name = m.get().name() + " " + ((BinaryClassificationMetric) m.get()).average();
+            c.add(classification(name + " (37, 2)", m, new long[] {37, 2}, n, 2, 40));
+            c.add(classification(name + " (37, 3)", m, new long[] {37, 3}, n, 2, 41));
+            c.add(classification(name + " (5, 2)", m, new long[] {5, 2}, new long[] {5}, 2, 42));
+        }
         c.add(regression("loss (4, 6, 3)", Loss::new, new long[] {4, 6, 3}, n, 30));
         c.add(regression("torch (37,)", Torch::new, n, n, 31));
         return c;
@@ -162,7 +172,8 @@ public class DeviceMetricTest {
                 double[] host = run(c, Context.cpu(), dtype, false, held);
                 assertFalse(held[0], c.what() + ": the host path keeps nothing on a device");
                 double[] dev = run(c, ctx, dtype, true, held);
-                assertTrue(held[0], c.what() + ": the device path keeps its sums on the device until read");
+                boolean hostOnly = c.what().contains(" micro ");
+                assertEquals(!hostOnly, held[0], c.what() + ": the device path keeps its sums on the device until read");
                 String at = c.what() + " " + dtype + " on " + ctx + ": host " + Arrays.toString(host) + ", device " + Arrays.toString(dev);
                 for (int i = 0; i < 4; i++) {
                     assertEquals(host[i], dev[i], 1e-12 * Math.max(1, Math.abs(host[i])), at);
@@ -242,7 +253,19 @@ public class DeviceMetricTest {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                         () -> mse.update(NDArray.create(new float[] {0, 1, 2, 3}, 2, 2), NDArray.create(new float[6], 2, 3)));
                 assertEquals("operands could not be broadcast together with shapes (2, 2) (2, 3)", e.getMessage());
-                for (EvalMetric m : List.of(acc, top, ppl, mse)) {
+                List<EvalMetric> binary = List.of(new F1(), new MCC());
+                for (EvalMetric b : binary) {
+                    IllegalArgumentException three = assertThrows(IllegalArgumentException.class,
+                            () -> b.update(NDArray.create(new float[] {0, 1, 2}, 3), p));
+                    assertTrue(three.getMessage().contains("only supports binary classification"), three.getMessage());
+                    assertThrows(IllegalArgumentException.class, () -> b.update(NDArray.create(new float[] {0, 1}, 2), p));
+                    IllegalArgumentException dims = assertThrows(IllegalArgumentException.class,
+                            () -> b.update(NDArray.create(new float[] {0, 1, 0}, 3), p.reshape(3, 2, 1)));
+                    assertTrue(dims.getMessage().contains("2-D predictions"), dims.getMessage());
+                }
+                List<EvalMetric> all = new ArrayList<>(List.of(acc, top, ppl, mse));
+                all.addAll(binary);
+                for (EvalMetric m : all) {
                     assertFalse(m.hasDeviceSums());
                     assertEquals(0, m.numInst(), 0);
                 }
