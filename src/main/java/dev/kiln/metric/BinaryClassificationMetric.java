@@ -1,18 +1,36 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * What {@link F1} and {@link MCC} share: the confusion counts ({@link BinaryStats}) and their
  * macro/micro averaging (described on {@link F1}); a subclass only scores the counts.
+ *
+ * <p>Predictions on a GPU are counted there (see {@link EvalMetric}): the true positives TP and
+ * predicted positives PP by operators, the label positives LP and the examples N on the host,
+ * where the labels are checked as on the host path. With {@code average="macro"} each update's
+ * score is computed on the device and added to the device sum; with {@code "micro"} TP and PP
+ * are summed on the device and folded into the counts when the metric is read (the other counts
+ * follow: FP = PP - TP, FN = LP - TP, TN = N - PP - LP + TP). Nothing waits for the device
+ * between reads. Argmax's rule for NaN scores is then the operator's (see {@link Accuracy}).
  */
 abstract class BinaryClassificationMetric extends EvalMetric {
     private final String average;
     private final String metric;
     private final BinaryStats stats = new BinaryStats();
+    /** micro: TP and PP of the device updates not folded yet, a (2,) float64 array per device, owned here. */
+    private final Map<Context, NDArray> pendingCounts = new LinkedHashMap<>();
+    private long pendingLp;
+    private long pendingN;
 
     /**
      * The subclass's constructor arguments, plus {@code metric}, the class name that prefixes
@@ -44,9 +62,10 @@ abstract class BinaryClassificationMetric extends EvalMetric {
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
         checkLabelShapes(labels, preds);
-        if (average.equals("macro") && updateOnDevice(labels, preds)) {
+        if (updateOnDevice(labels, preds)) {
             return;
         }
+        readDeviceState();  // micro: the counts so far, before the host path scores them
         forEachPair(labels, preds, (label, pred) -> stats.update(label, pred, metric));
         if (average.equals("macro")) {
             sumMetric += score(stats, false);
@@ -55,97 +74,133 @@ abstract class BinaryClassificationMetric extends EvalMetric {
             globalNumInst += 1;
             stats.reset();
         } else {
-            sumMetric = score(stats, false) * stats.total();
-            globalSumMetric = score(stats, true) * stats.globalTotal();
-            numInst = stats.total();
-            globalNumInst = stats.globalTotal();
+            scoreMicro();
         }
     }
 
+    /** micro: the sums and counts from the counts (MXNet sets them so after every update). */
+    private void scoreMicro() {
+        sumMetric = score(stats, false) * stats.total();
+        globalSumMetric = score(stats, true) * stats.globalTotal();
+        numInst = stats.total();
+        globalNumInst = stats.globalTotal();
+    }
+
     /**
-     * A macro update with every prediction on one device (reducesOnDevice): the labels are
-     * checked on the host as {@link BinaryStats#update} does, the counts that depend on the
-     * predictions (true and predicted positives) are reduced by operators where they live, and the
-     * update's score is computed there and added to the device sum, so nothing waits for the
-     * device. False (nothing done) when the host path is to run: predictions on the host or on
-     * several devices, or no example. Argmax's rule for NaN scores is the operator's (see
-     * {@link Accuracy}).
+     * An update with every prediction on one device (reducesOnDevice), as the class comment
+     * says. False (nothing done) when the host path is to run: predictions on the host or on
+     * several devices, or no example.
      */
     private boolean updateOnDevice(List<NDArray> labels, List<NDArray> preds) {
         if (preds.isEmpty()) {
             return false;
         }
-        dev.kiln.ndarray.Context ctx = preds.get(0).context();
+        Context ctx = preds.get(0).context();
         for (NDArray p : preds) {
             if (!reducesOnDevice(p) || !p.context().equals(ctx)) {
                 return false;
             }
         }
         long n = 0, lp = 0;
-        List<float[]> labelTrue = new java.util.ArrayList<>();
+        double[][] labelTrue = new double[preds.size()][];
         for (int i = 0; i < preds.size(); i++) {
             NDArray pred = preds.get(i);
             if (pred.shape().ndim() != 2) {
                 throw new IllegalArgumentException(metric + " needs 2-D predictions (batch, classes), got shape "
                         + HostTensor.pyShape(pred.shape().dims()));
             }
-            HostTensor label = HostTensor.of(labels.get(i));
-            long rows = pred.shape().get(0);
             if (pred.shape().get(1) == 0) {
                 return false;  // no class: the host path's error
             }
+            HostTensor label = HostTensor.of(labels.get(i));
+            long rows = pred.shape().get(0);
             checkLengths(label.size(), rows);
-            java.util.Set<Integer> distinct = new java.util.HashSet<>();
-            float[] lt = new float[label.size()];
+            Set<Integer> distinct = new HashSet<>();
+            double[] lt = new double[label.size()];
             for (int k = 0; k < lt.length; k++) {
                 int c = HostTensor.toInt32(label.get(k));
                 distinct.add(c);
-                lt[k] = c == 1 ? 1f : 0f;
+                lt[k] = c == 1 ? 1 : 0;
                 lp += c == 1 ? 1 : 0;
             }
             if (distinct.size() > 2) {
                 throw new IllegalArgumentException(metric + " currently only supports binary classification (labels " + distinct + ")");
             }
-            labelTrue.add(lt);
+            labelTrue[i] = lt;
             n += rows;
         }
         if (n == 0) {
             return false;
         }
-        try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open()) {
+        try (NDScope scope = NDScope.open()) {
             NDArray tp = null, pp = null;
             for (int i = 0; i < preds.size(); i++) {
-                NDArray pred = preds.get(i);
                 // class indices (N,) as float32, then 1 where the class is 1: 1 - min(|k - 1|, 1)
-                NDArray cls = DeviceReduce.op("argmax", java.util.Map.of("axis", 1), DeviceReduce.atLeastFloat32(pred));
-                NDArray positive = DeviceReduce.cast(cls.sub(1.0).abs().clip(0, 1).rsub(1.0), dev.kiln.ndarray.DType.FLOAT64);
-                NDArray lab = DeviceReduce.upload(toDouble(labelTrue.get(i)), positive.shape().dims(), ctx);
+                NDArray cls = DeviceReduce.op("argmax", Map.of("axis", 1), DeviceReduce.atLeastFloat32(preds.get(i)));
+                NDArray positive = DeviceReduce.cast(cls.sub(1.0).abs().clip(0, 1).rsub(1.0), DType.FLOAT64);
+                NDArray lab = DeviceReduce.upload(labelTrue[i], positive.shape().dims(), ctx);
                 NDArray t = positive.mul(lab).sum().reshape(1);
                 NDArray q = positive.sum().reshape(1);
                 tp = tp == null ? t : tp.add(t);
                 pp = pp == null ? q : pp.add(q);
             }
-            accumulateOnDevice(scoreOnDevice(tp, pp, lp, n), 1);
+            if (average.equals("macro")) {
+                accumulateOnDevice(scoreOnDevice(tp, pp, lp, n), 1);
+            } else {
+                NDArray counts = DeviceReduce.op("Concat", Map.of("num_args", 2, "dim", 0), tp, pp);  // [TP, PP]
+                NDArray acc = pendingCounts.get(ctx);
+                if (acc == null) {
+                    pendingCounts.put(ctx, counts.copy().detach());
+                } else {
+                    NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, counts);
+                }
+                pendingLp += lp;
+                pendingN += n;
+                numInst += n;  // micro counts examples: known now
+                globalNumInst += n;
+            }
         }
         return true;
     }
 
-    private static double[] toDouble(float[] v) {
-        double[] d = new double[v.length];
-        for (int i = 0; i < v.length; i++) {
-            d[i] = v[i];
+    /** micro: folds the device counts into the local and global counts (one wait per device). */
+    @Override
+    protected void readDeviceState() {
+        if (pendingCounts.isEmpty()) {
+            return;
         }
-        return d;
+        long tp = 0, pp = 0;
+        try {
+            for (NDArray acc : pendingCounts.values()) {
+                double[] v = acc.toDoubleArray();
+                tp += Math.round(v[0]);
+                pp += Math.round(v[1]);
+            }
+        } finally {
+            dropDeviceState();
+        }
+        stats.add(tp, pp - tp, pendingLp - tp, pendingN - pp - pendingLp + tp);
+        pendingLp = 0;
+        pendingN = 0;
+        scoreMicro();
     }
 
-    /** max(x, 1) elementwise on x's device (x: non-negative integer counts, so 0 becomes 1). */
-    static NDArray atLeastOne(NDArray x) {
-        return DeviceReduce.op("_maximum_scalar", java.util.Map.of("scalar", 1.0), x);
+    @Override
+    protected boolean hasDeviceState() {
+        return !pendingCounts.isEmpty();
+    }
+
+    private void dropDeviceState() {
+        pendingCounts.values().forEach(NDArray::close);
+        pendingCounts.clear();
     }
 
     @Override
     public void reset() {
         super.reset();
+        dropDeviceState();
+        pendingLp = 0;
+        pendingN = 0;
         stats.reset();
     }
 
@@ -159,5 +214,10 @@ abstract class BinaryClassificationMetric extends EvalMetric {
     @Override
     protected void configKwargs(Map<String, Object> config) {
         config.put("average", average);
+    }
+
+    /** max(x, 1) elementwise on x's device (x: non-negative integer counts, so 0 becomes 1). */
+    static NDArray atLeastOne(NDArray x) {
+        return DeviceReduce.op("_maximum_scalar", Map.of("scalar", 1.0), x);
     }
 }

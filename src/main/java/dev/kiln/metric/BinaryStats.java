@@ -42,6 +42,11 @@ final class BinaryStats {
                 dtn++;
             }
         }
+        add(dtp, dfp, dfn, dtn);
+    }
+
+    /** Adds counts taken elsewhere (the device path of {@link BinaryClassificationMetric}) to the local and global counts. */
+    void add(long dtp, long dfp, long dfn, long dtn) {
         tp += dtp;
         fp += dfp;
         fn += dfn;

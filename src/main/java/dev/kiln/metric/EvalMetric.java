@@ -194,8 +194,22 @@ public abstract class EvalMetric {
         globalNumInst += num;
     }
 
+    /**
+     * For subclasses that keep statistics on a device beyond the device sums (counts, a confusion
+     * matrix): fold them into the host statistics now (one wait per device) and free them. Called
+     * before every read of the sums and before {@link #resetLocal()}; the default has none.
+     */
+    protected void readDeviceState() {
+    }
+
+    /** Whether a subclass holds statistics on a device not yet read (see {@link #readDeviceState()}). */
+    protected boolean hasDeviceState() {
+        return false;
+    }
+
     /** Adds the device sums to the local and global sums (one wait per device) and frees them. */
     private void readDeviceSums() {
+        readDeviceState();
         if (deviceSums.isEmpty()) {
             return;
         }
@@ -217,7 +231,7 @@ public abstract class EvalMetric {
 
     /** Whether some contribution still waits on a device (tests). */
     boolean hasDeviceSums() {
-        return !deviceSums.isEmpty();
+        return !deviceSums.isEmpty() || hasDeviceState();
     }
 
     /** Clears local and global statistics (device sums not yet read are dropped unread). */

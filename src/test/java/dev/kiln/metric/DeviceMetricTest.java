@@ -119,9 +119,9 @@ public class DeviceMetricTest {
             c.add(regression(name + " (37, 2) vs (37, 2)", m, new long[] {37, 2}, new long[] {37, 2}, 22));
             c.add(regression(name + " (6, 1, 4) vs (5, 1)", m, new long[] {5, 1}, new long[] {6, 1, 4}, 23));
         }
-        // binary classifiers (macro: per-update scores on the device): 2 and 3 score columns (a
-        // predicted class 2 is negative), labels 0/1 and 0/1.5 (truncated), batches with one and
-        // two pairs; micro stays on the host (the same numbers either way)
+        // binary classifiers (macro: per-update scores on the device; micro: counts on the device
+        // until read): 2 and 3 score columns (a predicted class 2 is negative), labels 0/1 and
+        // 0/1.5 (truncated), batches with one and two pairs
         for (Supplier<EvalMetric> m : List.<Supplier<EvalMetric>>of(F1::new, MCC::new, () -> new F1("micro"),
                 () -> new MCC("micro"))) {
             String name = m.get().name() + " " + ((BinaryClassificationMetric) m.get()).average();
@@ -172,8 +172,7 @@ public class DeviceMetricTest {
                 double[] host = run(c, Context.cpu(), dtype, false, held);
                 assertFalse(held[0], c.what() + ": the host path keeps nothing on a device");
                 double[] dev = run(c, ctx, dtype, true, held);
-                boolean hostOnly = c.what().contains(" micro ");
-                assertEquals(!hostOnly, held[0], c.what() + ": the device path keeps its sums on the device until read");
+                assertTrue(held[0], c.what() + ": the device path keeps its sums on the device until read");
                 String at = c.what() + " " + dtype + " on " + ctx + ": host " + Arrays.toString(host) + ", device " + Arrays.toString(dev);
                 for (int i = 0; i < 4; i++) {
                     assertEquals(host[i], dev[i], 1e-12 * Math.max(1, Math.abs(host[i])), at);
@@ -221,6 +220,59 @@ public class DeviceMetricTest {
             assertEquals(ce, both.getNameValue().get(1).getValue(), 1e-12);
         } finally {
             EvalMetric.deviceReduceOnCpu = false;
+        }
+    }
+
+    /** Values after each step of: update, read, two updates, resetLocal, update, read, reset, update. */
+    private static List<Double> microSequence(Supplier<EvalMetric> make, boolean device) {
+        boolean was = EvalMetric.deviceReduceOnCpu;
+        EvalMetric.deviceReduceOnCpu = device;
+        List<Double> seen = new ArrayList<>();
+        try (NDScope s = NDScope.open()) {
+            Random r = new Random(77);
+            EvalMetric m = make.get();
+            java.util.function.IntConsumer update = rows -> {
+                float[] l = classes(r, new long[] {rows}, 2, 0);
+                float[] p = scores(r, new long[] {rows, 3});
+                m.update(NDArray.create(l, rows), NDArray.create(p, rows, 3));
+            };
+            Runnable read = () -> {
+                seen.add(m.get());
+                seen.add(m.getGlobal());
+                seen.add(m.numInst());
+                seen.add(m.globalNumInst());
+            };
+            update.accept(13);
+            read.run();
+            update.accept(7);
+            update.accept(21);
+            assertEquals(device, m.hasDeviceSums());
+            read.run();
+            update.accept(9);
+            m.resetLocal();
+            read.run();
+            update.accept(30);
+            read.run();
+            m.reset();
+            assertFalse(m.hasDeviceSums());
+            update.accept(11);
+            read.run();
+        } finally {
+            EvalMetric.deviceReduceOnCpu = was;
+        }
+        return seen;
+    }
+
+    /** micro F1/MCC: the device counts are folded at each read as the host path counts them, resetLocal and reset included. */
+    @Test
+    void microCountsFoldOnReadAsTheHostPath() {
+        for (Supplier<EvalMetric> make : List.<Supplier<EvalMetric>>of(() -> new F1("micro"), () -> new MCC("micro"))) {
+            List<Double> host = microSequence(make, false);
+            List<Double> dev = microSequence(make, true);
+            assertEquals(host.size(), dev.size());
+            for (int i = 0; i < host.size(); i++) {
+                assertEquals(host.get(i), dev.get(i), 1e-12, make.get().name() + " value " + i + ": host " + host + ", device " + dev);
+            }
         }
     }
 
