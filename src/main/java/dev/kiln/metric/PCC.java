@@ -1,8 +1,12 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Multi-class Matthews correlation (the discrete Pearson correlation of a K×K confusion matrix),
@@ -22,6 +26,9 @@ public class PCC extends EvalMetric {
     private int k = 2;
     private double[][] lcm = new double[2][2];
     private double[][] gcm = new double[2][2];
+    /** Confusion counts of device updates not folded yet: a (pendingK, pendingK) float64 array per device, owned here. */
+    private final Map<Context, NDArray> pending = new LinkedHashMap<>();
+    private int pendingK;
 
     /** PCC named {@code pcc}. */
     public PCC() {
@@ -43,6 +50,7 @@ public class PCC extends EvalMetric {
 
     /** The current number of classes (size of the confusion matrix). */
     public int numClasses() {
+        readDeviceState();
         return k;
     }
 
@@ -62,6 +70,13 @@ public class PCC extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
+        checkLabelShapes(labels, preds);
+        if (updateOnDevice(labels, preds)) {
+            numInst += 1;
+            globalNumInst += 1;
+            return;
+        }
+        readDeviceState();  // the counts so far, before the host path grows the matrices
         forEachPair(labels, preds, (label, pred) -> {
             int[] pl = HostTensor.predictedClasses(pred, label, 1, "PCC");
             checkLengths(label.size(), pl.length);
@@ -84,6 +99,121 @@ public class PCC extends EvalMetric {
         });
         numInst += 1;
         globalNumInst += 1;
+    }
+
+    /**
+     * An update whose predictions are all scores on one device (reducesOnDevice, a class axis 1
+     * of at least one class, a shape other than the label's): per pair the confusion counts
+     * {@code one_hot(argmax(pred))^T · one_hot(label)} (K×K, float64) are computed there and added
+     * to the device matrix, which is folded into the host matrices when the metric is read; K
+     * covers the score columns and the labels, and the host matrices grow at the fold only as far
+     * as a class actually counted (as the host path grows them). Labels are checked on the host
+     * first. False (nothing done) when the host path is to run: predictions on the host, class
+     * indices as predictions, several devices, a negative label (the host path names it).
+     */
+    private boolean updateOnDevice(List<NDArray> labels, List<NDArray> preds) {
+        if (preds.isEmpty()) {
+            return false;
+        }
+        Context ctx = preds.get(0).context();
+        int[][] lls = new int[preds.size()][];
+        int want = Math.max(k, pendingK);
+        for (int i = 0; i < preds.size(); i++) {
+            NDArray pred = preds.get(i);
+            NDArray label = labels.get(i);
+            if (!reducesOnDevice(pred) || !pred.context().equals(ctx) || pred.shape().ndim() < 2
+                    || pred.shape().equals(label.shape()) || pred.shape().get(1) == 0) {
+                return false;
+            }
+            HostTensor l = HostTensor.of(label);
+            checkLengths(l.size(), pred.size() / pred.shape().get(1));
+            int[] ll = new int[l.size()];
+            for (int j = 0; j < ll.length; j++) {
+                ll[j] = HostTensor.toInt32(l.get(j));
+                if (ll[j] < 0) {
+                    return false;
+                }
+                want = Math.max(want, ll[j] + 1);
+            }
+            want = (int) Math.max(want, pred.shape().get(1));
+            lls[i] = ll;
+        }
+        if (pendingK != 0 && want > pendingK) {
+            readDeviceState();  // a wider matrix from now on
+        }
+        try (NDScope scope = NDScope.open()) {
+            NDArray cm = null;
+            for (int i = 0; i < preds.size(); i++) {
+                NDArray pred = preds.get(i);
+                NDArray cls = DeviceReduce.op("argmax", Map.of("axis", 1), DeviceReduce.atLeastFloat32(pred)).reshape(lls[i].length);
+                float[] lf = new float[lls[i].length];
+                for (int j = 0; j < lf.length; j++) {
+                    lf[j] = lls[i][j];
+                }
+                NDArray lab = DeviceReduce.upload(lf, new long[] {lf.length}, ctx);
+                Map<String, Object> hot = Map.of("depth", want, "dtype", "float64");
+                NDArray p = DeviceReduce.op("one_hot", hot, cls);  // (M, K)
+                NDArray q = DeviceReduce.op("one_hot", hot, lab);  // (M, K)
+                NDArray c = DeviceReduce.op("dot", Map.of("transpose_a", true), p, q);  // (K, K): [pred][label]
+                cm = cm == null ? c : cm.add(c);
+            }
+            NDArray acc = pending.get(ctx);
+            if (acc == null) {
+                pending.put(ctx, cm.copy().detach());
+            } else {
+                NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, cm);
+            }
+            pendingK = want;
+        }
+        return true;
+    }
+
+    /** Folds the device matrices into the local and global matrices (one wait per device). */
+    @Override
+    protected void readDeviceState() {
+        if (pending.isEmpty()) {
+            return;
+        }
+        int kk = pendingK;
+        double[] sum = new double[kk * kk];
+        try {
+            for (NDArray acc : pending.values()) {
+                double[] v = acc.toDoubleArray();
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += v[i];
+                }
+            }
+        } finally {
+            dropDeviceState();
+        }
+        int top = -1;  // the largest class counted, as prediction or label
+        for (int i = 0; i < kk; i++) {
+            for (int j = 0; j < kk; j++) {
+                if (sum[i * kk + j] != 0) {
+                    top = Math.max(top, Math.max(i, j));
+                }
+            }
+        }
+        if (top >= k) {
+            grow(top + 1);
+        }
+        for (int i = 0; i <= top; i++) {
+            for (int j = 0; j <= top; j++) {
+                lcm[i][j] += sum[i * kk + j];
+                gcm[i][j] += sum[i * kk + j];
+            }
+        }
+    }
+
+    @Override
+    protected boolean hasDeviceState() {
+        return !pending.isEmpty();
+    }
+
+    private void dropDeviceState() {
+        pending.values().forEach(NDArray::close);
+        pending.clear();
+        pendingK = 0;
     }
 
     /** MCC of a confusion matrix: (Σ C_kk·n − Σ x_k y_k) / sqrt(Σ x(n−x) · Σ y(n−y)); NaN when a variance is 0. */
@@ -116,18 +246,21 @@ public class PCC extends EvalMetric {
     /** {@code mcc(local matrix) × numInst} (MXNet's computed {@code sum_metric}). */
     @Override
     public double sumMetric() {
+        readDeviceState();
         return calcMcc(lcm) * numInst;
     }
 
     /** {@code mcc(global matrix) × globalNumInst}. */
     @Override
     public double globalSumMetric() {
+        readDeviceState();
         return calcMcc(gcm) * globalNumInst;
     }
 
     @Override
     public void reset() {
         super.reset();
+        dropDeviceState();
         gcm = new double[k][k];
         lcm = new double[k][k];
     }

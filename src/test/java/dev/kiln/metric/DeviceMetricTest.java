@@ -129,6 +129,10 @@ public class DeviceMetricTest {
             c.add(classification(name + " (37, 3)", m, new long[] {37, 3}, n, 2, 41));
             c.add(classification(name + " (5, 2)", m, new long[] {5, 2}, new long[] {5}, 2, 42));
         }
+        // PCC: the confusion matrix on the device until read; labels beyond the score columns grow it
+        c.add(classification("pcc (37, 11)", PCC::new, nc, n, 11, 50));
+        c.add(classification("pcc (37, 4) labels to 5", PCC::new, new long[] {37, 4}, n, 6, 51));
+        c.add(classification("pcc (4, 6, 3)", PCC::new, new long[] {4, 6, 3}, new long[] {4, 3}, 6, 52));
         c.add(regression("loss (4, 6, 3)", Loss::new, new long[] {4, 6, 3}, n, 30));
         c.add(regression("torch (37,)", Torch::new, n, n, 31));
         return c;
@@ -231,12 +235,18 @@ public class DeviceMetricTest {
         try (NDScope s = NDScope.open()) {
             Random r = new Random(77);
             EvalMetric m = make.get();
+            int[] round = {0};
             java.util.function.IntConsumer update = rows -> {
-                float[] l = classes(r, new long[] {rows}, 2, 0);
+                // PCC: labels 0..1, then 0..4 (the matrix grows past the 3 score columns)
+                int c = m instanceof PCC && round[0]++ >= 2 ? 5 : 2;
+                float[] l = classes(r, new long[] {rows}, c, 0);
                 float[] p = scores(r, new long[] {rows, 3});
                 m.update(NDArray.create(l, rows), NDArray.create(p, rows, 3));
             };
             Runnable read = () -> {
+                if (m instanceof PCC pcc) {
+                    seen.add((double) pcc.numClasses());
+                }
                 seen.add(m.get());
                 seen.add(m.getGlobal());
                 seen.add(m.numInst());
@@ -263,10 +273,10 @@ public class DeviceMetricTest {
         return seen;
     }
 
-    /** micro F1/MCC: the device counts are folded at each read as the host path counts them, resetLocal and reset included. */
+    /** micro F1/MCC and PCC: the device counts are folded at each read as the host path counts them, resetLocal and reset included. */
     @Test
     void microCountsFoldOnReadAsTheHostPath() {
-        for (Supplier<EvalMetric> make : List.<Supplier<EvalMetric>>of(() -> new F1("micro"), () -> new MCC("micro"))) {
+        for (Supplier<EvalMetric> make : List.<Supplier<EvalMetric>>of(() -> new F1("micro"), () -> new MCC("micro"), PCC::new)) {
             List<Double> host = microSequence(make, false);
             List<Double> dev = microSequence(make, true);
             assertEquals(host.size(), dev.size());
