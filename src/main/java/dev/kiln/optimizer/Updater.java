@@ -21,7 +21,8 @@ import java.util.Set;
  * lets the optimizer record each parameter's native op calls and runs them all in <b>one native
  * call</b> through a {@link FusedUpdate}. The fused update is cached and reused while the keys,
  * arrays and op structure stay the same (only the per-step values, such as the learning rate,
- * change).
+ * change); one is kept per set of weights, so updating each device's copy in turn (several
+ * contexts, the optimizer off the kvstore) reuses one plan per device.
  *
  * <p>State keys are {@link Integer} ({@code param_index * num_devices + device} for local
  * updates) or {@link String} (parameter names, for updates on a kvstore). A state is null, an
@@ -39,10 +40,35 @@ public final class Updater implements AutoCloseable {
     private Optimizer optimizer;
     private final Map<Object, Object> states = new LinkedHashMap<>();
     private final Map<Object, Boolean> statesSynced = new LinkedHashMap<>();
-    private FusedUpdate fused;
-    private List<UpdateStep.Call> fusedCalls = List.of();
-    private List<NDArray> scratch = new ArrayList<>();
+    /**
+     * The fused updates built so far, most recently used first: one per set of weights updated
+     * (Module updates each device's parameters with its own call when the optimizer does not run
+     * on the kvstore), each with the scratch arrays its steps use, at most {@link #MAX_PLANS}.
+     */
+    private final List<Plan> plans = new ArrayList<>();
     private int builds;
+
+    private static final int MAX_PLANS = 16;
+
+    /** One fused update, the calls it was built for, the first weight they update (borrowed) and its scratch arrays (owned). */
+    private static final class Plan {
+        final FusedUpdate fused;
+        final List<UpdateStep.Call> calls;
+        final NDArray firstWeight;
+        final List<NDArray> scratch;
+
+        Plan(FusedUpdate fused, List<UpdateStep.Call> calls, NDArray firstWeight, List<NDArray> scratch) {
+            this.fused = fused;
+            this.calls = calls;
+            this.firstWeight = firstWeight;
+            this.scratch = scratch;
+        }
+
+        void close() {
+            fused.close();
+            scratch.forEach(NDArray::close);
+        }
+    }
     private boolean closed;
 
     /**
@@ -127,18 +153,26 @@ public final class Updater implements AutoCloseable {
             }
             st.add(states.get(k));
         }
-        UpdateStep step = new UpdateStep(scratch);
+        Plan plan = null;  // the plan last built for these weights: its scratch is offered to the step
+        for (Plan p : plans) {
+            if (p.firstWeight == weights.get(0)) {
+                plan = p;
+                break;
+            }
+        }
+        UpdateStep step = new UpdateStep(plan == null ? List.of() : plan.scratch);
         try {
             optimizer.step(step, ks, weights, grads, st);
         } catch (RuntimeException e) {
             step.createdScratch().forEach(NDArray::close);
             throw e;
         }
-        List<UpdateStep.Call> calls = step.calls();
-        if (fused == null || !sameCalls(calls, fusedCalls)) {
-            rebuild(step);
+        if (plan == null || !sameCalls(step.calls(), plan.calls)) {
+            plan = rebuild(step, plan, weights.get(0));
         }
-        fused.run(step.dynamicValues());
+        plans.remove(plan);
+        plans.add(0, plan);
+        plan.fused.run(step.dynamicValues());
     }
 
     private static boolean sameCalls(List<UpdateStep.Call> a, List<UpdateStep.Call> b) {
@@ -153,7 +187,12 @@ public final class Updater implements AutoCloseable {
         return true;
     }
 
-    private void rebuild(UpdateStep step) {
+    /**
+     * A new plan for the step's calls, replacing {@code old} (the plan of the same weights, whose
+     * scratch arrays the step did not reuse are freed), or added (the least recently used plan
+     * closed beyond {@link #MAX_PLANS}).
+     */
+    private Plan rebuild(UpdateStep step, Plan old, NDArray firstWeight) {
         FusedUpdate f = new FusedUpdate();
         try {
             for (UpdateStep.Call c : step.calls()) {
@@ -173,21 +212,24 @@ public final class Updater implements AutoCloseable {
             step.createdScratch().forEach(NDArray::close);
             throw e;
         }
-        if (fused != null) {
-            fused.close();
-        }
-        // free the scratch arrays of the old plan that the new one does not use
-        Set<NDArray> keep = Collections.newSetFromMap(new IdentityHashMap<>());
-        keep.addAll(step.scratchArrays());
-        for (NDArray a : scratch) {
-            if (!keep.contains(a)) {
-                a.close();
+        Plan plan = new Plan(f, step.calls(), firstWeight, new ArrayList<>(step.scratchArrays()));
+        if (old != null) {
+            plans.remove(old);
+            old.fused.close();
+            // free the scratch arrays of the old plan that the new one does not use
+            Set<NDArray> keep = Collections.newSetFromMap(new IdentityHashMap<>());
+            keep.addAll(plan.scratch);
+            for (NDArray a : old.scratch) {
+                if (!keep.contains(a)) {
+                    a.close();
+                }
             }
         }
-        scratch = new ArrayList<>(step.scratchArrays());
-        fused = f;
-        fusedCalls = step.calls();
+        while (plans.size() >= MAX_PLANS) {
+            plans.remove(plans.size() - 1).close();
+        }
         builds++;
+        return plan;
     }
 
     /** How many fused updates were built (a step with the same calls as the last reuses it). For tests. */
@@ -196,28 +238,28 @@ public final class Updater implements AutoCloseable {
     }
 
     /**
-     * Whether the current fused update replays a CUDA graph (see {@link FusedUpdate#isGraphRecorded}):
+     * Whether the last step's fused update replays a CUDA graph (see {@link FusedUpdate#isGraphRecorded}):
      * on one GPU, from the second step in a row with the same learning rates. False on the CPU.
      *
      * @return true when the last step was a replay or the recording it ended with
      */
     public boolean fusedGraphRecorded() {
-        return fused != null && fused.isGraphRecorded();
+        return !plans.isEmpty() && plans.get(0).fused.isGraphRecorded();
     }
 
-    /** The number of op calls of the current fused update (0 before the first step). For tests. */
+    /** The number of op calls of the last step's fused update (0 before the first step). For tests. */
     int fusedSize() {
-        return fused == null ? 0 : fused.size();
+        return plans.isEmpty() ? 0 : plans.get(0).fused.size();
+    }
+
+    /** How many fused updates are kept (one per set of weights updated). For tests. */
+    int fusedPlans() {
+        return plans.size();
     }
 
     private void invalidatePlan() {
-        if (fused != null) {
-            fused.close();
-            fused = null;
-        }
-        fusedCalls = List.of();
-        scratch.forEach(NDArray::close);
-        scratch = new ArrayList<>();
+        plans.forEach(Plan::close);
+        plans.clear();
     }
 
     /** Moves a loaded state to the weight's device and checks its shapes. */

@@ -169,6 +169,68 @@ public class UpdaterTest {
         }
     }
 
+    /**
+     * Each device's parameters updated in turn by one Updater (Module with several contexts and
+     * the optimizer off the kvstore) keep one fused update each, built once: SGD and LAMB (whose
+     * steps use scratch arrays), bit for bit as one Updater per weight set.
+     */
+    @Test
+    void alternatingWeightSetsKeepOneFusedUpdateEach() {
+        for (String opt : List.of("sgd", "lamb")) {
+            java.util.Random r = new java.util.Random(3);
+            List<NDArray> all = new java.util.ArrayList<>();
+            java.util.function.Supplier<Map<String, Object>> params = () -> opt.equals("sgd")
+                    ? kw("learning_rate", 0.1, "momentum", 0.9) : kw("learning_rate", 0.1, "wd", 0.01);
+            try (Updater shared = new Updater(Optimizers.create(opt, params.get()));
+                 Updater onlyA = new Updater(Optimizers.create(opt, params.get()));
+                 Updater onlyB = new Updater(Optimizers.create(opt, params.get()))) {
+                // two "devices": weights, gradients and reference copies for keys (0, 2) and (1, 3)
+                List<List<NDArray>> w = new java.util.ArrayList<>(), g = new java.util.ArrayList<>(), ref = new java.util.ArrayList<>();
+                for (int d = 0; d < 2; d++) {
+                    List<NDArray> wd = new java.util.ArrayList<>(), gd = new java.util.ArrayList<>(), rd = new java.util.ArrayList<>();
+                    for (int n : new int[] {5, 3}) {
+                        float[] v = new float[n];
+                        for (int i = 0; i < n; i++) {
+                            v[i] = (float) r.nextGaussian();
+                        }
+                        wd.add(NDArray.create(v, n));
+                        rd.add(NDArray.create(v, n));
+                        gd.add(NDArray.zeros(n));
+                    }
+                    w.add(wd);
+                    g.add(gd);
+                    ref.add(rd);
+                    all.addAll(wd);
+                    all.addAll(gd);
+                    all.addAll(rd);
+                }
+                List<List<Object>> keys = List.of(List.of(0, 2), List.of(1, 3));
+                for (int step = 0; step < 5; step++) {
+                    for (int d = 0; d < 2; d++) {
+                        for (NDArray gi : g.get(d)) {
+                            float[] v = new float[(int) gi.size()];
+                            for (int i = 0; i < v.length; i++) {
+                                v[i] = (float) r.nextGaussian();
+                            }
+                            gi.set(v);
+                        }
+                        shared.update(keys.get(d), g.get(d), w.get(d));
+                        (d == 0 ? onlyA : onlyB).update(keys.get(d), g.get(d), ref.get(d));
+                    }
+                }
+                assertEquals(2, shared.fusedBuilds(), opt + ": one fused update per weight set");
+                assertEquals(2, shared.fusedPlans(), opt);
+                for (int d = 0; d < 2; d++) {
+                    for (int i = 0; i < 2; i++) {
+                        assertArrayEquals(ref.get(d).get(i).toFloatArray(), w.get(d).get(i).toFloatArray(), 0f, opt + " device " + d + " weight " + i);
+                    }
+                }
+            } finally {
+                all.forEach(NDArray::close);
+            }
+        }
+    }
+
     @Test
     void badInputIsRejected() {
         try (Updater u = new Updater(Optimizers.create("sgd", null));
