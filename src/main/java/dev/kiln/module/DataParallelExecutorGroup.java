@@ -640,7 +640,11 @@ public final class DataParallelExecutorGroup implements AutoCloseable {
             src(0, name, isAux).copyTo(dst);
             return;
         }
-        try (NDArray acc = NDArray.zeros(dst.shape(), DType.FLOAT32, dst.context()).detach()) {
+        // summed in float64 for float64 and integer parameters (float32 would round them), in
+        // float32 for float32 and 16-bit ones (MXNet sums in the parameter's type: float16 sums
+        // of several devices are more exact here)
+        DType accType = dst.dtype() == DType.FLOAT64 || !dst.dtype().isFloatingPoint() ? DType.FLOAT64 : DType.FLOAT32;
+        try (NDArray acc = NDArray.zeros(dst.shape(), accType, dst.context()).detach()) {
             List<NDArray> parts = new ArrayList<>();
             for (int dev = 0; dev < execs.size(); dev++) {
                 parts.add(src(dev, name, isAux));

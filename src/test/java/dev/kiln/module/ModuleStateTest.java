@@ -189,6 +189,32 @@ class ModuleStateTest {
         }
     }
 
+    /** getParams over two contexts averages float64 parameters in float64 (it rounded them to float32). */
+    @Test
+    void float64ParametersAverageInFloat64OverContexts() {
+        Symbol sym = Symbol.fullyConnected("fc", Symbol.variable("data"), 3);
+        try (NDScope s = NDScope.open();
+             Module mod = Module.builder(sym).labelNames(List.of()).context(Context.cpu(0), Context.cpu(1)).build()) {
+            mod.bind(List.of(new DataDesc("data", new long[] {4, 5}, dev.kiln.ndarray.DType.FLOAT64, "NC")), null, true, false, false,
+                    null, "write");
+            mod.initParams();
+            double[] w = new double[15];
+            java.util.Arrays.fill(w, 0.1);
+            NDArray wd = NDArray.create(w, 3, 5).asType(dev.kiln.ndarray.DType.FLOAT64);
+            NDArray bd = NDArray.create(new double[] {1.0 / 3, 0.7, 1e-9}, 3).asType(dev.kiln.ndarray.DType.FLOAT64);
+            mod.setParams(Map.of("fc_weight", wd, "fc_bias", bd), Map.of());
+            // an update that changes nothing (learning rate 0, zero gradients) makes getParams read the devices
+            mod.initOptimizer("sgd", Map.of("learning_rate", 0.0));
+            mod.update();
+            Map<String, NDArray> args = mod.getParams().get(0);
+            assertEquals(dev.kiln.ndarray.DType.FLOAT64, args.get("fc_weight").dtype());
+            for (double v : args.get("fc_weight").toDoubleArray()) {
+                assertEquals(0.1, v, 0.0);
+            }
+            assertArrayEquals(new double[] {1.0 / 3, 0.7, 1e-9}, args.get("fc_bias").toDoubleArray(), 0.0);
+        }
+    }
+
     private static void step(Module mod, int n) {
         float[] ones = new float[n * 20];
         java.util.Arrays.fill(ones, 1f);
