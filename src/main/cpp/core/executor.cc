@@ -220,8 +220,12 @@ Executor::Executor(const std::string& graph_json, Context ctx, const std::vector
     own_arena_bytes_ = new_arena->bytes;
   }
 
-  // Head gradients (only when the backward pass reads them: graphs not ending in a loss).
+  // Head gradients (only when the backward pass reads them: graphs not ending in a loss). Those of
+  // outputs that are not losses get the loss scale at backward (a loss operator's own backward
+  // applies it, out_grad=True included).
   for (size_t i = 0; i < head_eids.size(); ++i) {
+    const NodePtr& out = graph_.outputs[i].node;
+    head_scaled_.push_back(!(out->op && out->op->is_loss));
     if (head_eids[i] == UINT32_MAX) { head_grads_.push_back(NDArray()); continue; }
     head_grads_.push_back(make_ndarray(shapes_[fwd_out_eids_[i]], types_[fwd_out_eids_[i]], ctx));
   }
@@ -501,11 +505,30 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
                  "backward: head gradient " + std::to_string(i) + " must have shape " + head_grads_[i].shape.str() + " " +
                      dtype_name(head_grads_[i].dtype) + ", got " + h.shape.str() + " " + dtype_name(h.dtype));
       copy_bytes(ctx_, head_grads_[i].data(), h.ctx, h.data(), h.bytes());
+      if (loss_scale_ != 1.0 && head_scaled_[i]) scale_head_grad(i);
     }
   }
   mon_bwd_valid_ = false;
   run(num_fwd_steps_, steps_.size(), true);
   mon_bwd_valid_ = mon_mode_ != 0;
+}
+
+/// head_grads_[i] *= loss_scale_, by the _mul_scalar kernel of the executor's device (on its
+/// stream), so that a backward from given head gradients yields loss-scaled gradients as a loss
+/// operator's backward does (the update divides by the scale).
+void Executor::scale_head_grad(size_t i) {
+  const OpDef& d = OpRegistry::get().at("_mul_scalar");
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", loss_scale_);
+  const Attrs a = parse_attrs(d, {{"scalar", buf}});
+  const Kernel& k = ctx_.type == DevType::kGPU ? d.gpu : d.cpu;
+  KILN_CHECK((bool)k, "backward: no _mul_scalar kernel on " + ctx_.str() + " to scale head gradient " + std::to_string(i));
+  OpCtx oc;
+  oc.ctx = ctx_;
+  oc.stream = stream_;
+  oc.rng = &rng_;
+  const TBlob b = head_grads_[i].blob();
+  k(oc, a, {b}, {OpReq::kWriteInplace}, {b});
 }
 
 void Executor::set_loss_scale(double scale) {

@@ -69,8 +69,10 @@ class Executor {
   /// switching it on allocates the snapshot arena once (counted by the allocator).
   void set_monitor(int mode);
   /// Loss scaling: the gradients of the graph's loss operators (is_loss: SoftmaxOutput, the
-  /// regression outputs, MakeLoss) are multiplied by `scale` from the next backward on; head
-  /// gradients passed to backward are used as given. A recorded CUDA graph is recorded again.
+  /// regression outputs, MakeLoss) are multiplied by `scale` from the next backward on, and so are
+  /// the head gradients passed to backward for outputs that are not losses; every gradient of the
+  /// pass, input gradients included, is then `scale` times the true one (the update divides by
+  /// it). A recorded CUDA graph is recorded again.
   /// Throws for a scale that is not finite and positive.
   void set_loss_scale(double scale);
   double loss_scale() const { return loss_scale_; }
@@ -152,6 +154,8 @@ class Executor {
   std::vector<NodePtr> arg_nodes_, aux_nodes_;  // variables in list_arguments / list_auxiliary_states order
   std::unique_ptr<IndexedGraph> ig_;
   std::vector<NDArray> args_, grads_, aux_, head_grads_;
+  std::vector<bool> head_scaled_;  // per output: its head gradient gets the loss scale (not a loss op)
+  void scale_head_grad(size_t i);
   std::vector<uint32_t> fwd_out_eids_;
   std::vector<Shape> shapes_;
   std::vector<DType> types_;

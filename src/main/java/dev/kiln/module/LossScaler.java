@@ -20,7 +20,9 @@ import java.util.Map;
  * <p>Install it with {@link Module#setLossScaler}; the module then sets each executor's loss scale
  * ({@link dev.kiln.executor.Executor#setLossScale}) before its backward and checks the gradients in
  * {@link Module#update()} with the {@code multi_all_finite} operator on each gradient's device (one
- * float per device comes back to the host).
+ * float per device comes back to the host). The scale reaches every gradient: loss operators apply
+ * it, and head gradients given to {@code backward} for outputs that are not losses are multiplied
+ * by it too; so the input gradients ({@code getInputGrads}) are scaled as well.
  *
  * <p>Differences from MXNet: MXNet's scaler works with Gluon's Trainer only; this one works with
  * {@link Module}. MXNet lets the scale fall without bound; here it stops at {@code minScale} (1 by

@@ -89,9 +89,78 @@ public class LossScaleTest {
         }
     }
 
-    private static Map<String, float[]> grads(Executor ex) {
+    /**
+     * Outputs that are not losses: the head gradients passed to backward get the scale too (so the
+     * update's division by it is right), those of a loss output next to them do not (its operator
+     * applies it). A plain square(fc) head, and square(fc) grouped with a SoftmaxOutput.
+     */
+    @Test
+    void headGradientsOfOutputsThatAreNotLossesAreScaled() {
+        checkHeadsOn(Context.cpu());
+    }
+
+    public static void checkHeadsOn(Context ctx) {
+        Symbol fc = Symbol.create("FullyConnected", "fc", Map.of("num_hidden", "3"), null, Symbol.variable("data"));
+        Symbol sq = Symbol.create("square", "sq", Map.of(), null, fc);
+        Symbol so = Symbol.create("SoftmaxOutput", "so", Map.of(), Map.of("data", fc, "label", Symbol.variable("label")), null);
+        Random r = new Random(6);
+        for (Symbol net : List.of(sq, Symbol.group(so, sq))) {
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            shapes.put("data", new long[] {4, 5});
+            if (net.listArguments().contains("label")) {
+                shapes.put("label", new long[] {4});
+            }
+            Map<String, GradReq> reqs = Map.of("data", GradReq.WRITE, "fc_weight", GradReq.WRITE, "fc_bias", GradReq.WRITE);
+            try (Executor ex = Executor.simpleBind(net, ctx, shapes, Map.of(), reqs, new Executor.Options())) {
+                for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : ex.argDict().entrySet()) {
+                    float[] v = new float[(int) e.getValue().size()];
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] = e.getKey().equals("label") ? r.nextInt(3) : r.nextFloat() - 0.25f;
+                    }
+                    e.getValue().set(v);
+                }
+                int outs = net.listOutputs().size();
+                dev.kiln.ndarray.NDArray[] heads = new dev.kiln.ndarray.NDArray[outs];
+                try {
+                    for (int o = 0; o < outs; o++) {
+                        float[] h = new float[12];
+                        for (int i = 0; i < h.length; i++) {
+                            h[i] = r.nextFloat() - 0.5f;
+                        }
+                        try (dev.kiln.ndarray.NDArray host = dev.kiln.ndarray.NDArray.create(h, 4, 3)) {
+                            heads[o] = host.copyTo(ctx);
+                        }
+                    }
+                    Map<String, float[]> g1 = grads(ex, heads);
+                    float[] given = heads[outs - 1].toFloatArray();
+                    ex.setLossScale(8);
+                    Map<String, float[]> g8 = grads(ex, heads);
+                    assertArrayEquals(given, heads[outs - 1].toFloatArray(), "the caller's head gradient is not changed");
+                    ex.setLossScale(1);
+                    Map<String, float[]> back = grads(ex, heads);
+                    for (String k : g1.keySet()) {
+                        float[] want = g1.get(k).clone();
+                        for (int i = 0; i < want.length; i++) {
+                            want[i] *= 8;
+                        }
+                        String what = net.listOutputs() + " " + k + " on " + ctx;
+                        assertArrayEquals(want, g8.get(k), what + " at scale 8");
+                        assertArrayEquals(g1.get(k), back.get(k), what + " back at scale 1");
+                    }
+                } finally {
+                    for (dev.kiln.ndarray.NDArray h : heads) {
+                        if (h != null) {
+                            h.close();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static Map<String, float[]> grads(Executor ex, dev.kiln.ndarray.NDArray... heads) {
         ex.forward(true);
-        ex.backward();
+        ex.backward(heads);
         Map<String, float[]> out = new LinkedHashMap<>();
         ex.gradDict().forEach((k, v) -> {
             if (v != null) {

@@ -276,5 +276,6 @@ class GpuConsistencyTest {
     @Test
     void lossScaleReachesEveryLossOperatorOnTheGpu() {
         dev.kiln.executor.LossScaleTest.checkOn(Context.gpu(0));
+        dev.kiln.executor.LossScaleTest.checkHeadsOn(Context.gpu(0));
     }
 }
