@@ -11,6 +11,7 @@ import dev.kiln.kvstore.KVStore;
 import dev.kiln.metric.EvalMetric;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 import dev.kiln.optimizer.Optimizer;
 import dev.kiln.optimizer.Optimizers;
 import dev.kiln.optimizer.Updater;
@@ -746,31 +747,67 @@ public class Module extends BaseModule implements Checkpointable {
         double used = lossScaler.lossScale();
         List<NDArray> grads = new ArrayList<>();
         execGroup.paramGrads().forEach(grads::addAll);
-        if (lossScaler.checkOverflow(grads)) {
+        // Several devices' gradients are summed before the update, and a 16-bit sum of finite
+        // gradients can overflow: check the sums (MXNet's Trainer checks after its allreduce).
+        // Where the kvstore sums and updates in one push, check that each 16-bit gradient times
+        // the device count is finite instead, which no sum of them can then exceed.
+        boolean summed = kvstore != null && contexts.size() > 1;
+        if (summed && !updateOnKvstore) {
+            sumGradients();
+        }
+        boolean overflow;
+        if (summed && updateOnKvstore) {
+            try (NDScope scope = NDScope.open()) {
+                List<NDArray> bounded = new ArrayList<>();
+                for (NDArray g : grads) {
+                    bounded.add(g.dtype().isLowPrecision() ? g.mul(contexts.size()) : g);
+                }
+                overflow = lossScaler.checkOverflow(bounded);
+            }
+        } else {
+            overflow = lossScaler.checkOverflow(grads);
+        }
+        if (overflow) {
             LOG.info("loss scaling: gradients overflowed at scale {}, step skipped; next scale {}", used, lossScaler.lossScale());
             return;
         }
         double rescale = optimizer.rescaleGrad();
         optimizer.setRescaleGrad(rescale / used);
         try {
-            applyUpdate();
+            if (summed && !updateOnKvstore) {
+                updateLocally(updateLists());
+            } else {
+                applyUpdate();
+            }
         } finally {
             optimizer.setRescaleGrad(rescale);
         }
     }
 
+    /** Optimizer off the kvstore: every device's gradients become their sum over the devices (push, then pull into them). */
+    private void sumGradients() {
+        UpdateLists u = updateLists();
+        kvstore.push(u.kvKeys, u.kvGrads);
+        kvstore.pull(u.kvKeys, u.kvGrads);
+    }
+
     private void applyUpdate() {
-        paramsDirty = true;
         UpdateLists u = updateLists();
         if (updateOnKvstore) {
+            paramsDirty = true;
             kvstore.push(u.kvKeys, u.kvGrads);
             kvstore.pull(u.kvKeys, u.kvWeights);
             return;
         }
         if (kvstore != null) {
-            kvstore.push(u.kvKeys, u.kvGrads);
-            kvstore.pull(u.kvKeys, u.kvGrads);
+            sumGradients();
         }
+        updateLocally(u);
+    }
+
+    /** Each device's optimizer step on its own (summed) gradients. */
+    private void updateLocally(UpdateLists u) {
+        paramsDirty = true;
         for (int d = 0; d < u.keys.size(); d++) {
             if (!u.keys.get(d).isEmpty()) {
                 updater.update(u.keys.get(d), u.grads.get(d), u.weights.get(d));

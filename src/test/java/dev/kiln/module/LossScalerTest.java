@@ -76,6 +76,34 @@ class LossScalerTest {
         }
     }
 
+    /**
+     * float16 parameters on two devices: each device's weight gradient (40000) is finite, their
+     * sum (80000) is not in float16. The step is skipped (the sum is what the update would see),
+     * the weights stay as they were and finite.
+     */
+    @Test
+    void aFloat16GradientSumThatOverflowsAcrossDevicesIsSkipped() {
+        dev.kiln.symbol.Symbol fc = dev.kiln.symbol.Symbol.create("FullyConnected", "fc", Map.of("num_hidden", "1", "no_bias", "True"),
+                null, dev.kiln.symbol.Symbol.variable("data"));
+        dev.kiln.symbol.Symbol loss = dev.kiln.symbol.Symbol.create("MakeLoss", "loss", Map.of("grad_scale", "20000"), null, fc);
+        try (NDScope s = NDScope.open();
+             Module mod = Module.builder(loss).labelNames(List.of()).context(Context.cpu(0), Context.cpu(1)).build()) {
+            mod.bind(List.of(new dev.kiln.io.DataDesc("data", new long[] {4, 1}, dev.kiln.ndarray.DType.FLOAT16, "NC")), null, true,
+                    false, false, null, "write");
+            mod.initParams();
+            NDArray w = NDArray.create(new float[] {0.5f}, 1, 1).asType(dev.kiln.ndarray.DType.FLOAT16);
+            mod.setParams(Map.of("fc_weight", w), Map.of());
+            mod.initOptimizer("local", "sgd", Map.of("learning_rate", 1e-6, "multi_precision", true), false);
+            LossScaler scaler = new LossScaler(1, 2, 1000, 1 << 20, 1);
+            mod.setLossScaler(scaler);
+            NDArray ones = NDArray.create(new float[] {1, 1, 1, 1}, 4, 1).asType(dev.kiln.ndarray.DType.FLOAT16);
+            mod.forwardBackward(new DataBatch(List.of(ones), List.of()));
+            mod.update();
+            assertEquals(1, scaler.skippedSteps(), "the summed float16 gradient overflows");
+            assertEquals(0.5f, mod.getParams().get(0).get("fc_weight").toFloatArray()[0], 0f);
+        }
+    }
+
     /** A batch with a NaN pixel: its step is skipped (weights and momentum as before), the scale halves; the next batch trains. */
     @Test
     void aNanBatchIsSkippedAndHalvesTheScale() {
