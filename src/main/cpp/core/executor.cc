@@ -388,9 +388,11 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     return false;
   }
   const bool tf32 = cuda::tf32_allowed();
-  if (g->exec != nullptr && (g->workspace != oc.workspace || g->loss_scale != oc.loss_scale || g->tf32 != tf32)) {
-    // the shared pool's workspace grew (another executor joined it), the loss scale changed, or
-    // TF32 was switched (other cuBLAS/cuDNN choices): record again
+  // only a backward step reads the loss scale (the loss operators' backward)
+  const bool scale_changed = end > num_fwd_steps_ && g->loss_scale != oc.loss_scale;
+  if (g->exec != nullptr && (g->workspace != oc.workspace || scale_changed || g->tf32 != tf32)) {
+    // the shared pool's workspace grew (another executor joined it), the loss scale changed (a
+    // pass with backward steps), or TF32 was switched (other cuBLAS/cuDNN choices): record again
     cuda::graph_destroy(ctx_.id, g->exec);
     g->exec = nullptr;
     g->eager_runs = 0;

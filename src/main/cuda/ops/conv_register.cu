@@ -329,6 +329,14 @@ __global__ void add_bias_lp_kernel(int64_t n, int64_t ch, int64_t S, const L* __
   KILN_GRID_STRIDE(i, n) { y[i] = lp_round<L>(lp_float(y[i]) + lp_float(b[(i / S) % ch])); }
 }
 
+// y: [N, ch, S] (L) = b: [ch] (L) broadcast. Written before a 16-bit convolution with a bias under
+// kWriteTo: cuDNN then adds the convolution with beta = 1, in float, so each output is rounded once,
+// round(conv + b), as the CPU's widened kernel
+template <typename L>
+__global__ void fill_bias_lp_kernel(int64_t n, int64_t ch, int64_t S, const L* __restrict__ b, L* __restrict__ y) {
+  KILN_GRID_STRIDE(i, n) { y[i] = b[(i / S) % ch]; }
+}
+
 constexpr int kBiasThreads = 256;
 
 // dy: [N, ch, S] (L) -> db: [ch] (L), summed in float; one block per channel
@@ -600,10 +608,19 @@ void conv_forward_lp(const OpCtx& ctx, const Attrs& attrs, const Param& c, const
   const bool add = req[0] == OpReq::kAddTo;
   // x [N, C, in...], w [O, C/G, k...] -> y [N, O, out...]
   const bool empty = g.N * g.O * out_size(g) == 0 || g.C == 0;
-  if (empty || !cudnn_conv_forward(op, dev, ctx, dt, g, in[0].ptr, in[1].ptr, out[0].ptr, add))
-    return run_widened(op, conv_forward, ctx, attrs, in, req, out);
-  if (!c.no_bias) {
-    const int64_t S = g.Q[0] * g.Q[1] * g.Q[2], n = g.N * g.O * S;
+  const int64_t S = g.Q[0] * g.Q[1] * g.Q[2], n = g.N * g.O * S;
+  // kWriteTo with a bias: y = b first, then cuDNN adds the convolution (one rounding); under
+  // kAddTo the bias is added after cuDNN's accumulation (two roundings, as FullyConnected's)
+  const bool bias_first = !c.no_bias && !add && !empty;
+  if (bias_first) {
+    KILN_LOW_PRECISION_SWITCH(dt, L, {
+      fill_bias_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, g.O, S, in[2].dptr<L>(), out[0].dptr<L>());
+    });
+    KILN_CUDA_LAUNCH_CHECK("conv bias");
+  }
+  if (empty || !cudnn_conv_forward(op, dev, ctx, dt, g, in[0].ptr, in[1].ptr, out[0].ptr, add || bias_first))
+    return run_widened(op, conv_forward, ctx, attrs, in, req, out);  // writes y whole under kWriteTo
+  if (!c.no_bias && add) {
     KILN_LOW_PRECISION_SWITCH(dt, L, {
       add_bias_lp_kernel<L><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, g.O, S, in[2].dptr<L>(), out[0].dptr<L>());
     });

@@ -5,6 +5,7 @@
 // weight weight32 and mom are float32 and mutated in place whatever the request. The update runs in
 // float32 (the CPU kernels' formulas and order, see optimizer_common.cuh for the rounding) and the new
 // master weight is stored into the output cast to Y (round to nearest even). Shapes: all [n].
+#include <type_traits>
 #include <vector>
 
 #include "ops/optimizer_common.cuh"
@@ -142,8 +143,12 @@ __global__ void set_flag_kernel(float* out, float value) { *out = value; }
 /// *out = 0 if any of x [n] is Inf or NaN (every writer stores the same 0, so the race is benign).
 template <typename T>
 __global__ void all_finite_kernel(int64_t n, const T* x, float* out) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    if (!isfinite(widen(x[i]))) *out = 0.f;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    float v;
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) v = lp_float(x[i]);  // widened exactly
+    else v = widen(x[i]);
+    if (!isfinite(v)) *out = 0.f;
+  }
 }
 
 // in: arrays of any shape (float16/32/64); out: flag [1] (float32) = (init_output ? 1 : flag) and 0
@@ -165,10 +170,14 @@ void all_finite(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, 
   for (const TBlob& x : in) {
     const int64_t n = x.size();
     if (n == 0) continue;
-    mp_switch(x.dtype, [&](auto zero) {
-      using T = decltype(zero);
-      all_finite_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, x.dptr<T>(), flag);
-    });
+    if (x.dtype == DType::kBfloat16) {  // bfloat16 gradients read in place (no float32 copies of them all)
+      all_finite_kernel<__nv_bfloat16><<<grid_for(n), kBlock, 0, s>>>(n, x.dptr<__nv_bfloat16>(), flag);
+    } else {
+      mp_switch(x.dtype, [&](auto zero) {
+        using T = decltype(zero);
+        all_finite_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, x.dptr<T>(), flag);
+      });
+    }
     KILN_CUDA_LAUNCH_CHECK(name);
   }
 }
@@ -179,8 +188,8 @@ void register_mixed_precision_gpu(OpRegistry& r) {
   set_gpu(r, "mp_sgd_update", mp_sgd_update, kNativeFloat16);
   set_gpu(r, "mp_sgd_mom_update", mp_sgd_mom_update, kNativeFloat16);
   set_gpu(r, "mp_nag_mom_update", mp_nag_mom_update, kNativeFloat16);
-  set_gpu(r, "all_finite", all_finite, kNativeFloat16);
-  set_gpu(r, "multi_all_finite", all_finite, kNativeFloat16);
+  set_gpu(r, "all_finite", all_finite, kNativeLowPrecision);
+  set_gpu(r, "multi_all_finite", all_finite, kNativeLowPrecision);
 }
 
 }  // namespace optim
