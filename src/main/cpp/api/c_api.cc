@@ -582,6 +582,10 @@ int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done) {
   std::string why;
   NDArray& o = nd(out);
   if (collective_arrays(n, parts, &arrays, &devs, &why)) {
+    std::vector<NDArray> touched;
+    for (NDArray* a : arrays) touched.push_back(*a);
+    touched.push_back(o);
+    PoolUse use(touched);  // executor outputs among them: not while another thread runs that executor
     KILN_CHECK(o.dtype == arrays[0]->dtype && o.shape.size() == arrays[0]->shape.size(),
                "NCCL reduce: out is " + o.shape.str() + " " + dtype_name(o.dtype) + ", the parts " + arrays[0]->shape.str() +
                    " " + dtype_name(arrays[0]->dtype));
@@ -613,6 +617,9 @@ int kiln_nccl_broadcast(int n, const int64_t* handles, int root, int* done) {
   std::vector<int> devs;
   std::string why;
   if (collective_arrays(n, handles, &arrays, &devs, &why)) {
+    std::vector<NDArray> touched;
+    for (NDArray* a : arrays) touched.push_back(*a);
+    PoolUse use(touched);
 #ifdef KILN_CUDA
     std::vector<void*> bufs;
     for (NDArray* a : arrays) bufs.push_back(a->data());

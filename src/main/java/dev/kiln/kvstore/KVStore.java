@@ -26,11 +26,12 @@ import java.util.ServiceLoader;
  * <ul>
  *   <li>{@code local} and {@code device}: one process, several devices. {@link #push} sums the
  *       values given for a key (one per device). {@code local} keeps its copies, merge buffers and
- *       optimizer states on the CPU. {@code device} moves a key's copy to the first value's GPU at
- *       the key's first push whose values are all on GPUs (and the store has no gradient
- *       compression): the sum (NCCL when the values are on distinct GPUs), the optimizer's update
- *       and its states then stay on that GPU, and a pull copies from there; other keys stay on the
- *       CPU. MXNet's {@code device} store likewise merges and updates on the GPUs.</li>
+ *       optimizer states on the CPU. {@code device} moves a key's copy to one of its values' GPUs
+ *       at the key's first push whose values are all on GPUs (and the store has no gradient
+ *       compression), the one holding the fewest bytes of keys so far, as MXNet's {@code device}
+ *       store spreads its merge buffers: the sum (NCCL when the values are on distinct GPUs), the
+ *       optimizer's update (one call per GPU) and its states then stay on that GPU, and a pull
+ *       copies from there; other keys stay on the CPU.</li>
  *   <li>{@code dist_sync} and {@code dist_device_sync}: several processes (see {@link DistEnv});
  *       after the local sum, the gradients of all workers are summed with an allreduce of an
  *       existing collective engine ({@link Collective}: Gloo in the optional {@code kiln-kvstore-gloo}
@@ -59,6 +60,8 @@ public final class KVStore implements AutoCloseable {
     private final Map<String, NDArray> merged = new LinkedHashMap<>();
     /** {@code device} store: per key, the NCCL reduction's result on the first value's GPU, when the key stayed on the CPU. */
     private final Map<String, NDArray> mergedOnDevice = new LinkedHashMap<>();
+    /** {@code device} store: bytes of the keys moved to each GPU so far (placement's load). */
+    private final Map<Context, Long> placedBytes = new java.util.HashMap<>();
     /** {@code device} store: keys whose placement was decided (at their first push). */
     private final java.util.Set<String> placed = new java.util.HashSet<>();
     private final Collective group;
@@ -263,10 +266,23 @@ public final class KVStore implements AutoCloseable {
             collect(keys, sums, compression != null ? "compressed" : "allreduce");
         }
         if (updater != null) {
-            List<Object> ks = new ArrayList<>(keys);
-            List<NDArray> ws = new ArrayList<>();
-            keys.forEach(k -> ws.add(store.get(k)));
-            updater.update(ks, sums, ws);
+            // one update call per device of the stored weights (as MXNet's updater runs where each
+            // key lives): each call's fused update stays on one device, so a GPU's can replay a
+            // CUDA graph
+            Map<Context, List<Integer>> byDevice = new LinkedHashMap<>();
+            for (int i = 0; i < keys.size(); i++) {
+                byDevice.computeIfAbsent(store.get(keys.get(i)).context(), c -> new ArrayList<>()).add(i);
+            }
+            for (List<Integer> idx : byDevice.values()) {
+                List<Object> ks = new ArrayList<>();
+                List<NDArray> gs = new ArrayList<>(), ws = new ArrayList<>();
+                for (int i : idx) {
+                    ks.add(keys.get(i));
+                    gs.add(sums.get(i));
+                    ws.add(store.get(keys.get(i)));
+                }
+                updater.update(ks, gs, ws);
+            }
         } else {
             for (int i = 0; i < keys.size(); i++) {
                 sums.get(i).copyTo(store.get(keys.get(i)));
@@ -288,7 +304,17 @@ public final class KVStore implements AutoCloseable {
                 return stored;
             }
         }
-        NDArray moved = stored.copyTo(vs.get(0).context()).setName(k).detach();
+        // the values' GPU holding the fewest bytes of keys so far (the first on a tie), as MXNet's
+        // CommDevice spreads its merge buffers: weights, merge buffers, optimizer states and
+        // updates are shared out over the GPUs instead of all landing on the first one
+        Context target = vs.get(0).context();
+        for (NDArray v : vs) {
+            if (placedBytes.getOrDefault(v.context(), 0L) < placedBytes.getOrDefault(target, 0L)) {
+                target = v.context();
+            }
+        }
+        placedBytes.merge(target, stored.size() * stored.dtype().bytes(), Long::sum);
+        NDArray moved = stored.copyTo(target).setName(k).detach();
         store.put(k, moved);
         stored.close();
         return moved;
@@ -302,9 +328,16 @@ public final class KVStore implements AutoCloseable {
             NDArray stored = stored(keys.get(i), "pull");
             List<NDArray> os = outs.get(i);
             if (type.equals("device") && os.size() > 1 && onDistinctGpus(os, stored)) {
-                // one host-to-device copy, then NCCL spreads it over the other GPUs
-                stored.copyTo(os.get(0));
-                if (Nccl.broadcast(os, 0)) {
+                // one copy into the output on the stored value's GPU (or the first output), then NCCL
+                // spreads it over the other GPUs
+                int root = 0;
+                for (int r = 0; r < os.size(); r++) {
+                    if (os.get(r).context().equals(stored.context())) {
+                        root = r;
+                    }
+                }
+                stored.copyTo(os.get(root));
+                if (Nccl.broadcast(os, root)) {
                     continue;
                 }
             }
@@ -335,8 +368,10 @@ public final class KVStore implements AutoCloseable {
         if (!type.equals("device") || vs.size() < 2 || !onDistinctGpus(vs, stored)) {
             return false;
         }
-        if (m.context().equals(vs.get(0).context())) {
-            return Nccl.reduceSum(vs, m);  // the key lives on that GPU: reduce straight into its merge buffer
+        for (NDArray v : vs) {
+            if (m.context().equals(v.context())) {
+                return Nccl.reduceSum(vs, m);  // the key lives on one of these GPUs: reduce straight into its merge buffer
+            }
         }
         if (!Nccl.describe().startsWith("NCCL ")) {
             return false;  // no NCCL: no buffer on the GPU either

@@ -58,6 +58,67 @@ class GpuNcclTest {
         }
     }
 
+    /**
+     * Six keys of different sizes with an SGD optimizer in the {@code device} store over every GPU
+     * (keys spread over the GPUs by load, one update call per GPU): after two steps every pulled
+     * copy equals w - lr * (sum of gradients) twice, computed on the host.
+     */
+    @Test
+    void deviceStoreUpdatesManyKeysSpreadOverSeveralGpus() {
+        int n = Engine.cudaDeviceCount();
+        Assumptions.assumeTrue(n >= 2, "needs two GPUs, this machine has " + n);
+        int[] sizes = {5000, 10, 3000, 3000, 7, 20000};
+        List<NDArray> all = new ArrayList<>();
+        try (KVStore kv = KVStore.create("device")) {
+            kv.setOptimizer(dev.kiln.optimizer.Optimizers.create("sgd", java.util.Map.of("learning_rate", 0.5)));
+            List<String> keys = new ArrayList<>();
+            List<List<NDArray>> grads = new ArrayList<>(), outs = new ArrayList<>();
+            List<float[]> want = new ArrayList<>();
+            for (int k = 0; k < sizes.length; k++) {
+                keys.add("k" + k);
+                float[] w0 = new float[sizes[k]];
+                for (int i = 0; i < w0.length; i++) {
+                    w0[i] = (i % 11) * 0.25f;
+                }
+                try (NDArray init = NDArray.create(w0, w0.length)) {
+                    kv.init(List.of("k" + k), List.of(init));
+                }
+                float[] sum = new float[sizes[k]];
+                List<NDArray> gk = new ArrayList<>(), ok = new ArrayList<>();
+                for (int d = 0; d < n; d++) {
+                    float[] g = new float[sizes[k]];
+                    for (int i = 0; i < g.length; i++) {
+                        g[i] = (d + 1) * ((i + k) % 5 - 2) * 0.125f;
+                        sum[i] += g[i];
+                    }
+                    gk.add(onGpu(d, g));
+                    ok.add(onGpu(d, new float[sizes[k]]));
+                }
+                all.addAll(gk);
+                all.addAll(ok);
+                grads.add(gk);
+                outs.add(ok);
+                float[] w = w0.clone();
+                for (int step = 0; step < 2; step++) {
+                    for (int i = 0; i < w.length; i++) {
+                        w[i] -= 0.5f * sum[i];
+                    }
+                }
+                want.add(w);
+            }
+            for (int step = 0; step < 2; step++) {
+                kv.pushPull(keys, grads, outs);
+            }
+            for (int k = 0; k < sizes.length; k++) {
+                for (NDArray o : outs.get(k)) {
+                    assertArrayEquals(want.get(k), host(o), 0f, "key k" + k + " on " + o.context());
+                }
+            }
+        } finally {
+            all.forEach(NDArray::close);
+        }
+    }
+
     @Test
     void deviceStoreSumsAndBroadcastsOverSeveralGpus() {
         int n = Engine.cudaDeviceCount();
@@ -76,6 +137,8 @@ class GpuNcclTest {
             }
             kv.init(List.of("w"), List.of(init));
             kv.pushPull(List.of("w"), List.of(grads), List.of(outs));
+            // through NCCL, not the copy fallback (this test runs only where NCCL was found)
+            assertTrue(Nccl.lastReason().isEmpty(), "the device store used NCCL: " + Nccl.lastReason());
             for (NDArray o : outs) {
                 assertArrayEquals(want, host(o), 0f, "sum on " + o.context());
             }
