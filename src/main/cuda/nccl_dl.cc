@@ -3,16 +3,20 @@
 // we declare the few entry points we call (stable C ABI of NCCL 2.x).
 //
 // One communicator set ("clique", ncclCommInitAll) per list of devices, made on first use and kept
-// for the life of the process (as the handles of cuBLAS and cuDNN). Every collective is one NCCL
-// group call issued from the calling thread on each device's Kiln stream, then waited for, so the
-// buffers are ordered with the executors' kernels before and after it. KILN_NCCL=0 disables NCCL.
+// for the life of the process (as the handles of cuBLAS and cuDNN), unless a collective on it fails:
+// then it is aborted (ncclCommAbort) and dropped, and the call throws. Every collective is one NCCL
+// group call issued from the calling thread on each device's Kiln stream, then waited for by polling
+// the streams and NCCL's asynchronous errors (a failed peer is reported, not waited on forever), so
+// the buffers are ordered with the executors' kernels before and after it. KILN_NCCL=0 disables NCCL.
 #include <dlfcn.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/cuda_check.cuh"
@@ -38,6 +42,9 @@ typedef ncclResult_t (*ncclBroadcast_fn)(const void* send, void* recv, size_t co
 typedef ncclResult_t (*ncclGroup_fn)();
 typedef const char* (*ncclGetErrorString_fn)(ncclResult_t);
 typedef ncclResult_t (*ncclGetVersion_fn)(int* version);
+typedef ncclResult_t (*ncclCommGetAsyncError_fn)(ncclComm_t comm, ncclResult_t* async_error);  // NCCL >= 2.4
+typedef ncclResult_t (*ncclCommAbort_fn)(ncclComm_t comm);                                     // NCCL >= 2.4
+enum { kNcclInProgress = 7 };  // ncclInProgress: not an error
 
 struct Nccl {
   std::once_flag once;
@@ -52,6 +59,8 @@ struct Nccl {
   ncclGroup_fn group_end = nullptr;
   ncclGetErrorString_fn error_string = nullptr;
   ncclGetVersion_fn get_version = nullptr;
+  ncclCommGetAsyncError_fn async_error = nullptr;  // optional
+  ncclCommAbort_fn abort = nullptr;                // optional
   std::mutex mu;  // guards cliques and serializes the collectives
   std::map<std::vector<int>, std::vector<ncclComm_t>> cliques;
 };
@@ -81,6 +90,8 @@ void load(Nccl& s) {
   s.group_end = (ncclGroup_fn)dlsym(s.lib, "ncclGroupEnd");
   s.error_string = (ncclGetErrorString_fn)dlsym(s.lib, "ncclGetErrorString");
   s.get_version = (ncclGetVersion_fn)dlsym(s.lib, "ncclGetVersion");
+  s.async_error = (ncclCommGetAsyncError_fn)dlsym(s.lib, "ncclCommGetAsyncError");
+  s.abort = (ncclCommAbort_fn)dlsym(s.lib, "ncclCommAbort");
   std::string missing;
   if (!s.init_all) missing += " ncclCommInitAll";
   if (!s.reduce) missing += " ncclReduce";
@@ -133,6 +144,59 @@ const std::vector<ncclComm_t>& clique(Nccl& s, const std::vector<int>& devs) {
   return s.cliques.emplace(devs, std::move(comms)).first->second;
 }
 
+/// After a failed collective: the communicators of `devs` are aborted (their kernels, which may be
+/// waiting for a peer, are stopped) and dropped, so the next call makes new ones; then throws.
+/// Caller holds s.mu.
+[[noreturn]] void fail_clique(Nccl& s, const std::vector<int>& devs, const std::string& what) {
+  auto it = s.cliques.find(devs);
+  if (it != s.cliques.end()) {
+    if (s.abort != nullptr)
+      for (ncclComm_t c : it->second) (void)s.abort(c);
+    s.cliques.erase(it);
+  }
+  (void)cudaGetLastError();
+  throw KilnError(what + " (the communicators of these GPUs were aborted; the next call makes new ones)");
+}
+
+/// Waits for the collective just issued on every device's stream, polling the streams and NCCL's
+/// asynchronous errors instead of blocking in cudaStreamSynchronize: a communicator that failed (a
+/// peer that faulted, a network error) is aborted and reported instead of hanging the thread.
+/// Caller holds s.mu.
+void wait_for(Nccl& s, const std::vector<int>& devs, const char* what) {
+  const std::vector<ncclComm_t>& comms = s.cliques.at(devs);
+  std::vector<bool> done(devs.size(), false);
+  size_t left = devs.size();
+  for (long spins = 0; left > 0; ++spins) {
+    for (size_t i = 0; i < devs.size(); ++i) {
+      if (done[i]) continue;
+      cudaError_t e;
+      {
+        DeviceGuard g(devs[i]);
+        e = cudaStreamQuery(static_cast<cudaStream_t>(device_stream(devs[i])));
+      }
+      if (e == cudaSuccess) {
+        done[i] = true;
+        --left;
+      } else if (e != cudaErrorNotReady) {
+        fail_clique(s, devs, std::string(what) + " on gpu(" + std::to_string(devs[i]) + "): " + error_text(e, "cudaStreamQuery"));
+      }
+    }
+    if (left == 0) break;
+    if (s.async_error != nullptr) {
+      for (size_t i = 0; i < comms.size(); ++i) {
+        ncclResult_t ae = 0;
+        if (s.async_error(comms[i], &ae) == 0 && ae != 0 && ae != kNcclInProgress) {
+          std::string name = s.error_string ? s.error_string(ae) : "";
+          fail_clique(s, devs, std::string(what) + ": NCCL reported " + (name.empty() ? "an error" : name) + " (" +
+                                   std::to_string(ae) + ") on gpu(" + std::to_string(devs[i]) + ")");
+        }
+      }
+    }
+    if (spins < 1000) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
 /// Common checks; false with *why when NCCL cannot take the call (the caller falls back).
 bool usable(Nccl& s, const std::vector<int>& devs, int root, DType t, int* type, std::string* why) {
   if (!s.status.empty()) {
@@ -151,6 +215,18 @@ bool usable(Nccl& s, const std::vector<int>& devs, int root, DType t, int* type,
     return false;
   }
   return true;
+}
+
+/// After ncclGroupEnd (result `end`, the per-rank calls' first result `first`): a failure aborts the
+/// clique and throws; otherwise waits for the collective (wait_for). Caller holds s.mu.
+void finish(Nccl& s, const std::vector<int>& devs, ncclResult_t end, ncclResult_t first, const char* what) {
+  for (ncclResult_t r : {end, first}) {
+    if (r != 0) {
+      std::string name = s.error_string ? s.error_string(r) : "";
+      fail_clique(s, devs, std::string(what) + ": " + (name.empty() ? "NCCL error" : name) + " (" + std::to_string(r) + ")");
+    }
+  }
+  wait_for(s, devs, what);
 }
 
 }  // namespace
@@ -179,9 +255,7 @@ bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<const void*
                               static_cast<cudaStream_t>(device_stream(devs[i])));
     if (first == 0) first = r;
   }
-  check(s, s.group_end(), "ncclGroupEnd (reduce)");
-  check(s, first, "ncclReduce");
-  for (int d : devs) stream_synchronize(d, device_stream(d));
+  finish(s, devs, s.group_end(), first, "ncclReduce");
   return true;
 }
 
@@ -200,9 +274,7 @@ bool nccl_broadcast(const std::vector<int>& devs, const std::vector<void*>& bufs
                                  static_cast<cudaStream_t>(device_stream(devs[i])));
     if (first == 0) first = r;
   }
-  check(s, s.group_end(), "ncclGroupEnd (broadcast)");
-  check(s, first, "ncclBroadcast");
-  for (int d : devs) stream_synchronize(d, device_stream(d));
+  finish(s, devs, s.group_end(), first, "ncclBroadcast");
   return true;
 }
 
