@@ -22,7 +22,9 @@ import java.util.Map;
  * {@link Module#update()} with the {@code multi_all_finite} operator on each gradient's device (one
  * float per device comes back to the host). The scale reaches every gradient: loss operators apply
  * it, and head gradients given to {@code backward} for outputs that are not losses are multiplied
- * by it too; so the input gradients ({@code getInputGrads}) are scaled as well.
+ * by it too; so the input gradients ({@code getInputGrads}) are scaled as well. Not supported: a
+ * loss operator fed by another loss operator's output (e.g. {@code MakeLoss} after {@code
+ * SoftmaxOutput(out_grad=True)}), whose gradient would carry the scale twice.
  *
  * <p>Differences from MXNet: MXNet's scaler works with Gluon's Trainer only; this one works with
  * {@link Module}. MXNet lets the scale fall without bound; here it stops at {@code minScale} (1 by
