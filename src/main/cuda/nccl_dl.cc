@@ -158,12 +158,36 @@ const std::vector<ncclComm_t>& clique(Nccl& s, const std::vector<int>& devs) {
   throw KilnError(what + " (the communicators of these GPUs were aborted; the next call makes new ones)");
 }
 
-/// Waits for the collective just issued on every device's stream, polling the streams and NCCL's
-/// asynchronous errors instead of blocking in cudaStreamSynchronize: a communicator that failed (a
+/// Waits for the collective just issued on every device's stream, polling an event recorded after it
+/// on each and NCCL's asynchronous errors instead of blocking in cudaStreamSynchronize: a communicator that failed (a
 /// peer that faulted, a network error) is aborted and reported instead of hanging the thread.
 /// Caller holds s.mu.
 void wait_for(Nccl& s, const std::vector<int>& devs, const char* what) {
   const std::vector<ncclComm_t>& comms = s.cliques.at(devs);
+  // one event per device recorded after the collective: later work that other threads queue on the
+  // device's stream is not waited for (a query of the stream itself would)
+  struct Events {
+    std::vector<int> devs;
+    std::vector<cudaEvent_t> ev;
+    ~Events() {
+      for (size_t i = 0; i < ev.size(); ++i) {
+        if (ev[i] == nullptr) continue;
+        try {
+          DeviceGuard g(devs[i]);
+          (void)cudaEventDestroy(ev[i]);
+        } catch (...) {
+        }
+      }
+      (void)cudaGetLastError();
+    }
+  } events{devs, std::vector<cudaEvent_t>(devs.size(), nullptr)};
+  for (size_t i = 0; i < devs.size(); ++i) {
+    DeviceGuard g(devs[i]);
+    cudaError_t e = cudaEventCreateWithFlags(&events.ev[i], cudaEventDisableTiming);
+    if (e == cudaSuccess) e = cudaEventRecord(events.ev[i], static_cast<cudaStream_t>(device_stream(devs[i])));
+    if (e != cudaSuccess)
+      fail_clique(s, devs, std::string(what) + " on gpu(" + std::to_string(devs[i]) + "): " + error_text(e, "cudaEventRecord"));
+  }
   std::vector<bool> done(devs.size(), false);
   size_t left = devs.size();
   for (long spins = 0; left > 0; ++spins) {
@@ -172,13 +196,13 @@ void wait_for(Nccl& s, const std::vector<int>& devs, const char* what) {
       cudaError_t e;
       {
         DeviceGuard g(devs[i]);
-        e = cudaStreamQuery(static_cast<cudaStream_t>(device_stream(devs[i])));
+        e = cudaEventQuery(events.ev[i]);
       }
       if (e == cudaSuccess) {
         done[i] = true;
         --left;
       } else if (e != cudaErrorNotReady) {
-        fail_clique(s, devs, std::string(what) + " on gpu(" + std::to_string(devs[i]) + "): " + error_text(e, "cudaStreamQuery"));
+        fail_clique(s, devs, std::string(what) + " on gpu(" + std::to_string(devs[i]) + "): " + error_text(e, "cudaEventQuery"));
       }
     }
     if (left == 0) break;

@@ -170,6 +170,7 @@ abstract class BinaryClassificationMetric extends EvalMetric {
             return;
         }
         long tp = 0, pp = 0;
+        long lp = pendingLp, n = pendingN;
         try {
             for (NDArray acc : pendingCounts.values()) {
                 double[] v = acc.toDoubleArray();
@@ -177,11 +178,9 @@ abstract class BinaryClassificationMetric extends EvalMetric {
                 pp += Math.round(v[1]);
             }
         } finally {
-            dropDeviceState();
+            dropDeviceState();  // the pending counts go with them, whatever happens
         }
-        stats.add(tp, pp - tp, pendingLp - tp, pendingN - pp - pendingLp + tp);
-        pendingLp = 0;
-        pendingN = 0;
+        stats.add(tp, pp - tp, lp - tp, n - pp - lp + tp);
         scoreMicro();
     }
 
@@ -193,14 +192,14 @@ abstract class BinaryClassificationMetric extends EvalMetric {
     private void dropDeviceState() {
         pendingCounts.values().forEach(NDArray::close);
         pendingCounts.clear();
+        pendingLp = 0;
+        pendingN = 0;
     }
 
     @Override
     public void reset() {
         super.reset();
         dropDeviceState();
-        pendingLp = 0;
-        pendingN = 0;
         stats.reset();
     }
 

@@ -751,8 +751,10 @@ public class Module extends BaseModule implements Checkpointable {
         // gradients can overflow: check the sums (MXNet's Trainer checks after its allreduce).
         // Where the kvstore sums and updates in one push, check that each 16-bit gradient times
         // the device count is finite instead, which no sum of them can then exceed.
+        // The devices' own gradients are checked first in any case: a store that compresses
+        // gradients would turn an Inf into a finite code (and keep it in its residual).
         boolean summed = kvstore != null && contexts.size() > 1;
-        if (summed && !updateOnKvstore) {
+        if (summed && !updateOnKvstore && LossScaler.allFinite(grads)) {
             sumGradients();
         }
         boolean overflow;
@@ -760,12 +762,14 @@ public class Module extends BaseModule implements Checkpointable {
             try (NDScope scope = NDScope.open()) {
                 List<NDArray> bounded = new ArrayList<>();
                 for (NDArray g : grads) {
-                    bounded.add(g.dtype().isLowPrecision() ? g.mul(contexts.size()) : g);
+                    if (g != null) {  // fixed parameters have no gradient
+                        bounded.add(g.dtype().isLowPrecision() ? g.mul(contexts.size()) : g);
+                    }
                 }
                 overflow = lossScaler.checkOverflow(bounded);
             }
         } else {
-            overflow = lossScaler.checkOverflow(grads);
+            overflow = lossScaler.checkOverflow(grads);  // the sums, or the devices' gradients when they overflowed
         }
         if (overflow) {
             LOG.info("loss scaling: gradients overflowed at scale {}, step skipped; next scale {}", used, lossScaler.lossScale());

@@ -153,6 +153,14 @@ public final class Updater implements AutoCloseable {
             }
             st.add(states.get(k));
         }
+        // plans of weights closed since (a rebind, a reshape) never match again: free them now
+        for (java.util.Iterator<Plan> it = plans.iterator(); it.hasNext();) {
+            Plan p = it.next();
+            if (p.firstWeight.isClosed()) {
+                p.close();
+                it.remove();
+            }
+        }
         Plan plan = null;  // the plan last built for these weights: its scratch is offered to the step
         for (Plan p : plans) {
             if (p.firstWeight == weights.get(0)) {

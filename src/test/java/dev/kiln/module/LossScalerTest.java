@@ -104,6 +104,29 @@ class LossScalerTest {
         }
     }
 
+    /** Two devices, a scaler and a fixed parameter (no gradient): the update trains the others. */
+    @Test
+    void aFixedParameterOnTwoDevicesWithAScalerTrainsTheOthers() {
+        dev.kiln.symbol.Symbol fc1 = dev.kiln.symbol.Symbol.create("FullyConnected", "fc1", Map.of("num_hidden", "4"), null,
+                dev.kiln.symbol.Symbol.variable("data"));
+        dev.kiln.symbol.Symbol fc2 = dev.kiln.symbol.Symbol.create("FullyConnected", "fc2", Map.of("num_hidden", "1"), null, fc1);
+        dev.kiln.symbol.Symbol loss = dev.kiln.symbol.Symbol.create("MakeLoss", "loss", Map.of(), null, fc2);
+        try (NDScope s = NDScope.open();
+             Module mod = Module.builder(loss).labelNames(List.of()).fixedParamNames("fc1_weight")
+                     .context(Context.cpu(0), Context.cpu(1)).build()) {
+            mod.bind(List.of(new dev.kiln.io.DataDesc("data", new long[] {4, 3})), null, true, false, false, null, "write");
+            mod.initParams();
+            mod.initOptimizer("local", "sgd", Map.of("learning_rate", 0.1), false);
+            mod.setLossScaler(new LossScaler());
+            float[] w1 = mod.getParams().get(0).get("fc1_weight").toFloatArray();
+            float[] b2 = mod.getParams().get(0).get("fc2_bias").toFloatArray();
+            mod.forwardBackward(new DataBatch(List.of(NDArray.create(new float[12], 4, 3)), List.of()));
+            mod.update();
+            assertArrayEquals(w1, mod.getParams().get(0).get("fc1_weight").toFloatArray(), "the fixed parameter");
+            assertFalse(java.util.Arrays.equals(b2, mod.getParams().get(0).get("fc2_bias").toFloatArray()), "fc2_bias trained");
+        }
+    }
+
     /** A batch with a NaN pixel: its step is skipped (weights and momentum as before), the scale halves; the next batch trains. */
     @Test
     void aNanBatchIsSkippedAndHalvesTheScale() {
