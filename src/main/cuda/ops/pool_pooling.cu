@@ -173,6 +173,15 @@ __device__ __forceinline__ I split_out(const PoolGeomT<I>& g, I idx, I o[3]) {
   return t / g.out[0];
 }
 
+/// Output flat index -> its plane of x (S: [in0, in1, in2]) and its window.
+template <typename S, typename I>
+__device__ __forceinline__ const S* out_window(const PoolGeomT<I>& g, const S* x, I idx, Window<I>* w) {
+  I o[3];
+  const I pl = split_out(g, idx, o);
+  *w = window(g, o);
+  return x + (int64_t)pl * g.in_plane();
+}
+
 // x: [planes, in0, in1, in2], y: [planes, out0, out1, out2] (storage S), computed in T (float for
 // float16 / bfloat16 storage); I: the index type (PoolGeomT)
 template <typename S, typename T, typename I>
@@ -180,10 +189,8 @@ __global__ void pool_forward_kernel(PoolGeomT<I> g, const S* x, S* y, int req) {
   const I n = g.planes * g.out_plane();
   KILN_GRID_STRIDE(idx64, n) {
     const I idx = (I)idx64;
-    I o[3];
-    const I pl = split_out(g, idx, o);
-    const S* xp = x + (int64_t)pl * g.in_plane();  // [in0, in1, in2]
-    const Window<I> w = window(g, o);
+    Window<I> w;
+    const S* xp = out_window(g, x, idx, &w);  // [in0, in1, in2]
     T v;
     if (g.type == kMax) {
       v = lowest_of<T>();
@@ -217,10 +224,8 @@ __global__ void pool_argmax_kernel(PoolGeomT<I> g, const S* x, const S* y, I* ar
   const I n = g.planes * g.out_plane();
   KILN_GRID_STRIDE(idx64, n) {
     const I idx = (I)idx64;
-    I o[3];
-    const I pl = split_out(g, idx, o);
-    const S* xp = x + (int64_t)pl * g.in_plane();  // [in0, in1, in2]
-    const Window<I> w = window(g, o);
+    Window<I> w;
+    const S* xp = out_window(g, x, idx, &w);  // [in0, in1, in2]
     const T yv = widen_to<T>(y[idx]);
     I found = -1;
     for (I a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
