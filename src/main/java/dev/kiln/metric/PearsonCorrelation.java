@@ -117,6 +117,27 @@ public class PearsonCorrelation extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
+        if (average.equals("macro")) {
+            checkLabelShapes(labels, preds);
+            boolean device = true;
+            for (NDArray p : preds) {
+                device &= reducesOnDevice(p) && p.size() > 0;
+            }
+            if (device) {
+                for (int i = 0; i < preds.size(); i++) {
+                    HostTensor label = HostTensor.of(labels.get(i));
+                    NDArray pred = preds.get(i);
+                    if (!java.util.Arrays.equals(label.dims(), pred.shape().dims())) {
+                        throw new IllegalArgumentException("Shape of labels " + HostTensor.pyShape(label.dims())
+                                + " does not match shape of predictions " + HostTensor.pyShape(pred.shape().dims()));
+                    }
+                    try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open()) {
+                        accumulateOnDevice(corrcoefOnDevice(pred, label), 1);
+                    }
+                }
+                return;
+            }
+        }
         forEachPair(labels, preds, (label, pred) -> {
             checkShapes(label, pred);
             if (average.equals("macro")) {
@@ -128,6 +149,23 @@ public class PearsonCorrelation extends EvalMetric {
                 globalNumInst += 1;
             }
         });
+    }
+
+    /**
+     * {@link #corrcoef} of the flattened prediction (on its device, in float64) and label (uploaded
+     * there) by operators, shape (1,): the means, then the centred sums, then their ratio clipped to
+     * [-1, 1] (NaN, for a constant input, passes the clip as on the host). Arrays in the caller's scope.
+     */
+    private static NDArray corrcoefOnDevice(NDArray pred, HostTensor label) {
+        long n = pred.size();
+        NDArray x = DeviceReduce.cast(pred, dev.kiln.ndarray.DType.FLOAT64).reshape(n);
+        NDArray y = DeviceReduce.upload(label.values(), new long[] {n}, pred.context());
+        NDArray dx = DeviceReduce.op("broadcast_sub", java.util.Map.of(), x, x.sum().reshape(1).div((double) n));
+        NDArray dy = DeviceReduce.op("broadcast_sub", java.util.Map.of(), y, y.sum().reshape(1).div((double) n));
+        NDArray sxy = dx.mul(dy).sum().reshape(1);
+        NDArray sxx = dx.square().sum().reshape(1);
+        NDArray syy = dy.square().sum().reshape(1);
+        return sxy.div(sxx.sqrt().mul(syy.sqrt())).clip(-1.0, 1.0);
     }
 
     /** numpy's {@code corrcoef(x, y)[0, 1]}: two-pass covariance over the standard deviations, clipped to [−1, 1]. */

@@ -133,6 +133,9 @@ public class DeviceMetricTest {
         c.add(classification("pcc (37, 11)", PCC::new, nc, n, 11, 50));
         c.add(classification("pcc (37, 4) labels to 5", PCC::new, new long[] {37, 4}, n, 6, 51));
         c.add(classification("pcc (4, 6, 3)", PCC::new, new long[] {4, 6, 3}, new long[] {4, 3}, 6, 52));
+        // PearsonCorrelation macro (micro stays on the host)
+        c.add(regression("pearsonr (37,)", PearsonCorrelation::new, n, n, 53));
+        c.add(regression("pearsonr (6, 5)", PearsonCorrelation::new, new long[] {6, 5}, new long[] {6, 5}, 54));
         c.add(regression("loss (4, 6, 3)", Loss::new, new long[] {4, 6, 3}, n, 30));
         c.add(regression("torch (37,)", Torch::new, n, n, 31));
         return c;
