@@ -6,7 +6,8 @@
 // for the life of the process (as the handles of cuBLAS and cuDNN), unless a collective on it fails:
 // then it is aborted (ncclCommAbort) and dropped, and the call throws. Every collective is one NCCL
 // group call issued from the calling thread on each device's Kiln stream, then waited for by polling
-// the streams and NCCL's asynchronous errors (a failed peer is reported, not waited on forever), so
+// an event recorded after it on each device's stream and NCCL's asynchronous errors (a failed peer
+// is reported, not waited on forever), so
 // the buffers are ordered with the executors' kernels before and after it. KILN_NCCL=0 disables NCCL.
 #include <dlfcn.h>
 

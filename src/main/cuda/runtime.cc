@@ -393,8 +393,8 @@ bool staging_enabled() {
 
 /// The next slot of `st`, its previous copy finished and holding at least `bytes`; nullptr when no
 /// page-locked memory can be had, or when the slot would have to grow while a thread records a CUDA
-/// graph on the device (the caller copies directly). Caller holds st.mu, device current.
-Slot* take_slot(Staging& st, int device, size_t bytes) {
+/// graph on any device (the caller copies directly). Caller holds st.mu, device current.
+Slot* take_slot(Staging& st, size_t bytes) {
   Slot& s = st.slot[st.next];
   if (s.done == nullptr && cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming) != cudaSuccess) {
     (void)cudaGetLastError();
@@ -457,7 +457,7 @@ void staged_copy(int device, char* dst, const char* src, size_t bytes, bool to_d
   std::lock_guard<std::mutex> lk(st.mu);
   for (size_t off = 0; off < bytes;) {
     const size_t n = std::min(bytes - off, kSlotMax);
-    Slot* s = take_slot(st, device, n);
+    Slot* s = take_slot(st, n);
     if (s == nullptr) {  // no page-locked memory: the rest directly
       KILN_CUDA_CHECK(cudaMemcpy(dst + off, src + off, bytes - off, kind));
       return;

@@ -106,7 +106,6 @@ class PoolUse {
     hold();
   }
   explicit PoolUse(const std::vector<uint64_t>& pools) : want_(pools) { hold(); }
-  PoolUse() = default;
   ~PoolUse() {
     if (held_.empty()) return;
     std::lock_guard<std::mutex> lock(g_handles_mu);

@@ -139,7 +139,8 @@ void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int
                           int64_t stride_b, double beta, double* c, int64_t stride_c);
 
 /// Runs f() unless a thread (this one included) records a CUDA graph on `device` (-1: on any
-/// device) now: false, without running it, then (and take_stepped_aside() says so). No recording of
+/// device) now: false, without running it, then (and, when another thread's recording was the
+/// reason, take_stepped_aside() says so). No recording of
 /// the device starts while f() runs. For work that conflicts with a capture and is done under a lock
 /// a recording may need (cuDNN's algorithm timing and handle creation, staging growth), so that it
 /// takes another way instead of waiting (runtime.cc). f() must not start a recording.

@@ -151,7 +151,7 @@ __global__ void all_finite_kernel(int64_t n, const T* x, float* out) {
   }
 }
 
-// in: arrays of any shape (float16/32/64); out: flag [1] (float32) = (init_output ? 1 : flag) and 0
+// in: arrays of any shape (float16, bfloat16, float32, float64); out: flag [1] (float32) = (init_output ? 1 : flag) and 0
 // if any element is not finite. Stays on the device: the caller copies one float back.
 void all_finite(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                 const std::vector<TBlob>& out) {

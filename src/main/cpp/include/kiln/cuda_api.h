@@ -69,7 +69,8 @@ bool graphs_enabled();
 void capture_begin(int device, void* stream);
 /// Whether this thread, since the last call, took another way because a different thread was
 /// recording on the device: a convolution that skipped cuDNN's algorithm timing (uncached
-/// heuristic choice) or, without a cuDNN handle yet, ran the fallback kernels. An eager pass that
+/// heuristic choice) or, without a cuDNN handle yet, ran the fallback kernels (or a copy that did
+/// not grow a staging slot while any device recorded). An eager pass that
 /// did should not be the one a recording follows (its choices would be frozen into the graph).
 bool take_stepped_aside();
 /// Ends recording and instantiates the graph: an executable graph handle, or nullptr with the

@@ -72,7 +72,7 @@ class Executor {
   /// regression outputs, MakeLoss) are multiplied by `scale` from the next backward on, and so are
   /// the head gradients passed to backward for outputs that are not losses; every gradient of the
   /// pass, input gradients included, is then `scale` times the true one (the update divides by
-  /// it). A recorded CUDA graph is recorded again.
+  /// it). A recorded CUDA graph of a pass with backward steps is recorded again.
   /// Throws for a scale that is not finite and positive.
   void set_loss_scale(double scale);
   double loss_scale() const { return loss_scale_; }

@@ -186,7 +186,7 @@ public final class Engine {
     public record MemoryStats(long currentBytes, long peakBytes, long outstandingBlocks, long totalBlocks) {}
 
     /**
-     * The GPU caching allocator's figures ({@link #cudaCache}).
+     * The GPU caching allocator's figures ({@link #cudaCache}). Immutable; thread-safe.
      *
      * @param heldBytes bytes of device blocks in use (rounded up to the allocator's size buckets)
      * @param cachedBytes bytes of free blocks kept for reuse

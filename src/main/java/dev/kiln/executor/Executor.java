@@ -310,8 +310,8 @@ public final class Executor implements AutoCloseable {
     /**
      * Loss scaling: from the next backward on, the gradients of the graph's loss operators
      * (SoftmaxOutput, the regression outputs, MakeLoss) are multiplied by {@code scale} on top of
-     * their {@code grad_scale}; head gradients passed to {@link #backward(NDArray...)} are used as
-     * given. Float16 gradients that would underflow stay representable; divide the optimizer's
+     * their {@code grad_scale}, and so are the head gradients passed to {@link #backward(NDArray...)}
+     * for outputs that are not loss operators (the caller's arrays are not changed). Float16 gradients that would underflow stay representable; divide the optimizer's
      * rescale by the same factor ({@link dev.kiln.module.LossScaler} does both).
      *
      * @param scale finite and positive; 1 turns scaling off

@@ -291,9 +291,9 @@ public final class KVStore implements AutoCloseable {
     }
 
     /**
-     * The stored copy of {@code k} ({@code stored}), first moved to the first value's GPU when this
-     * is the key's first push in a {@code device} store and every value is on a GPU (see the class
-     * comment).
+     * The stored copy of {@code k} ({@code stored}), first moved to the values' GPU holding the
+     * fewest bytes of keys so far when this is the key's first push in a {@code device} store and
+     * every value is on a GPU (see the class comment).
      */
     private NDArray place(String k, NDArray stored, List<NDArray> vs) {
         if (!type.equals("device") || compression != null || !placed.add(k)) {
@@ -359,8 +359,9 @@ public final class KVStore implements AutoCloseable {
     }
 
     /**
-     * {@code device} store with values on several GPUs: their sum through NCCL (ncclReduce onto the
-     * first value's GPU, then one copy into {@code m}). False when that does not apply or NCCL is
+     * {@code device} store with values on several GPUs: their sum through NCCL (ncclReduce straight
+     * into {@code m} when it is on one of the values' GPUs, else onto the first value's GPU and then
+     * one copy into {@code m}). False when that does not apply or NCCL is
      * not available; the caller then sums through host copies. For two devices the result has the
      * same bits as that sum; for more, NCCL's summation order may differ in the last place.
      */

@@ -34,11 +34,14 @@ import java.util.function.BiConsumer;
  * to the host (one wait) only when the metric is read: {@link #sumMetric()}, {@link #get()}, the
  * name-value lists, {@link #toString()} or {@link #resetLocal()}. Counts are known on the host at
  * once. Labels are read on the host (they come from the iterator there), checked, and uploaded.
- * The other metrics, and CPU predictions, copy each batch to the host.
+ * {@link F1} and {@link MCC} (macro: a score per update; micro: their counts), {@link PCC} (its
+ * confusion matrix) and {@link PearsonCorrelation} (macro) keep their statistics on the device in
+ * the same way until read. The other metrics (micro PearsonCorrelation, custom ones), and CPU
+ * predictions, copy each batch to the host.
  *
  * <p>Ownership: metrics never keep a reference to the arrays passed in; the caller keeps (and
- * closes) its arrays. A metric owns its device sums (one 8-byte array per device): a read or
- * {@link #reset()} frees them; a metric dropped with unread device sums leaves them to the
+ * closes) its arrays. A metric owns its device sums (one 8-byte array per device, plus the counts
+ * of micro F1/MCC or the confusion matrix of PCC): a read or {@link #reset()} frees them; a metric dropped with unread device sums leaves them to the
  * arrays' cleaner.
  *
  * <p>Thread-safety: not thread-safe; update and read a metric from one thread at a time.
@@ -197,7 +200,9 @@ public abstract class EvalMetric {
     /**
      * For subclasses that keep statistics on a device beyond the device sums (counts, a confusion
      * matrix): fold them into the host statistics now (one wait per device) and free them. Called
-     * before every read of the sums and before {@link #resetLocal()}; the default has none.
+     * before every read of the sums and before {@link #resetLocal()}; the default has none. The
+     * subclass owns those device arrays: it frees them here and in its override of {@link #reset()}
+     * (which drops them unread). Not thread-safe (as the metric).
      */
     protected void readDeviceState() {
     }

@@ -1,7 +1,10 @@
 package dev.kiln.metric;
 
+import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -127,11 +130,11 @@ public class PearsonCorrelation extends EvalMetric {
                 for (int i = 0; i < preds.size(); i++) {
                     HostTensor label = HostTensor.of(labels.get(i));
                     NDArray pred = preds.get(i);
-                    if (!java.util.Arrays.equals(label.dims(), pred.shape().dims())) {
+                    if (!Arrays.equals(label.dims(), pred.shape().dims())) {
                         throw new IllegalArgumentException("Shape of labels " + HostTensor.pyShape(label.dims())
                                 + " does not match shape of predictions " + HostTensor.pyShape(pred.shape().dims()));
                     }
-                    try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open()) {
+                    try (NDScope scope = NDScope.open()) {
                         accumulateOnDevice(corrcoefOnDevice(pred, label), 1);
                     }
                 }
@@ -158,10 +161,10 @@ public class PearsonCorrelation extends EvalMetric {
      */
     private static NDArray corrcoefOnDevice(NDArray pred, HostTensor label) {
         long n = pred.size();
-        NDArray x = DeviceReduce.cast(pred, dev.kiln.ndarray.DType.FLOAT64).reshape(n);
+        NDArray x = DeviceReduce.cast(pred, DType.FLOAT64).reshape(n);
         NDArray y = DeviceReduce.upload(label.values(), new long[] {n}, pred.context());
-        NDArray dx = DeviceReduce.op("broadcast_sub", java.util.Map.of(), x, x.sum().reshape(1).div((double) n));
-        NDArray dy = DeviceReduce.op("broadcast_sub", java.util.Map.of(), y, y.sum().reshape(1).div((double) n));
+        NDArray dx = DeviceReduce.op("broadcast_sub", Map.of(), x, x.sum().reshape(1).div((double) n));
+        NDArray dy = DeviceReduce.op("broadcast_sub", Map.of(), y, y.sum().reshape(1).div((double) n));
         NDArray sxy = dx.mul(dy).sum().reshape(1);
         NDArray sxx = dx.square().sum().reshape(1);
         NDArray syy = dy.square().sum().reshape(1);

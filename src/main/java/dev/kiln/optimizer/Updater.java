@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,8 +31,9 @@ import java.util.Set;
  * #getStates(boolean)} and {@link #setStates(byte[])} read and write MXNet's {@code .states}
  * pickle (spec §7.4); states loaded from a file are moved to the weight's device on first use.
  *
- * <p>Ownership: the Updater owns the state arrays and its scratch arrays and frees them in
- * {@link #close()} (idempotent) or when {@link #setStates} replaces them. Weights and gradients
+ * <p>Ownership: the Updater owns the state arrays, its fused plans and their scratch arrays and
+ * frees them in {@link #close()} (idempotent) or when {@link #setStates} replaces them; a plan is
+ * also freed once its weights are closed, or when more than 16 are kept (the least recently used). Weights and gradients
  * are borrowed. Arrays returned by {@link #states()} stay owned by the Updater.
  *
  * <p>Thread-safety: not thread-safe; use from one thread at a time.
@@ -154,7 +156,7 @@ public final class Updater implements AutoCloseable {
             st.add(states.get(k));
         }
         // plans of weights closed since (a rebind, a reshape) never match again: free them now
-        for (java.util.Iterator<Plan> it = plans.iterator(); it.hasNext();) {
+        for (Iterator<Plan> it = plans.iterator(); it.hasNext();) {
             Plan p = it.next();
             if (p.firstWeight.isClosed()) {
                 p.close();
@@ -240,7 +242,7 @@ public final class Updater implements AutoCloseable {
         return plan;
     }
 
-    /** How many fused updates were built (a step with the same calls as the last reuses it). For tests. */
+    /** How many fused updates were built (a step with the same calls as its weight set's plan reuses it). For tests. */
     int fusedBuilds() {
         return builds;
     }
@@ -249,7 +251,8 @@ public final class Updater implements AutoCloseable {
      * Whether the last step's fused update replays a CUDA graph (see {@link FusedUpdate#isGraphRecorded}):
      * on one GPU, from the second step in a row with the same learning rates. False on the CPU.
      *
-     * @return true when the last step was a replay or the recording it ended with
+     * @return true when the last step was a replay or the recording it ended with. Not thread-safe
+     *     (as the Updater).
      */
     public boolean fusedGraphRecorded() {
         return !plans.isEmpty() && plans.get(0).fused.isGraphRecorded();

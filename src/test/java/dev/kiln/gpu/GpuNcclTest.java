@@ -59,9 +59,9 @@ class GpuNcclTest {
     }
 
     /**
-     * Six keys of different sizes with an SGD optimizer in the {@code device} store over every GPU
-     * (keys spread over the GPUs by load, one update call per GPU): after two steps every pulled
-     * copy equals w - lr * (sum of gradients) twice, computed on the host.
+     * Six keys of different sizes with an SGD optimizer in the {@code device} store over every GPU:
+     * after two steps every pulled copy equals w - lr * (sum of gradients) twice, computed on the
+     * host, wherever the store placed each key.
      */
     @Test
     void deviceStoreUpdatesManyKeysSpreadOverSeveralGpus() {
@@ -136,9 +136,11 @@ class GpuNcclTest {
                 outs.add(onGpu(d, new float[1000]));
             }
             kv.init(List.of("w"), List.of(init));
-            kv.pushPull(List.of("w"), List.of(grads), List.of(outs));
-            // through NCCL, not the copy fallback (this test runs only where NCCL was found)
-            assertTrue(Nccl.lastReason().isEmpty(), "the device store used NCCL: " + Nccl.lastReason());
+            kv.push(List.of("w"), List.of(grads));
+            // the sum went through NCCL, not the copy fallback (this test runs only where NCCL was found)
+            assertTrue(Nccl.lastReason().isEmpty(), "the device store summed with NCCL: " + Nccl.lastReason());
+            kv.pull(List.of("w"), List.of(outs));
+            assertTrue(Nccl.lastReason().isEmpty(), "the device store broadcast with NCCL: " + Nccl.lastReason());
             for (NDArray o : outs) {
                 assertArrayEquals(want, host(o), 0f, "sum on " + o.context());
             }

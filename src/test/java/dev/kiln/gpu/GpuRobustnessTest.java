@@ -92,11 +92,12 @@ class GpuRobustnessTest {
         long bytes = 256L << 20;
         Shape shape = new Shape(bytes / 4);
         Engine.CudaCache before = Engine.cudaCache(0);
-        NDArray a = NDArray.zeros(shape, DType.FLOAT32, Context.gpu(0));
-        Engine.CudaCache inUse = Engine.cudaCache(0);
-        assertTrue(inUse.heldBytes() >= before.heldBytes() + bytes, before + " -> " + inUse);
-        assertTrue(inUse.peakHeldBytes() >= inUse.heldBytes(), inUse.toString());
-        a.close();
+        Engine.CudaCache inUse;
+        try (NDArray a = NDArray.zeros(shape, DType.FLOAT32, Context.gpu(0))) {
+            inUse = Engine.cudaCache(0);
+            assertTrue(inUse.heldBytes() >= before.heldBytes() + bytes, before + " -> " + inUse);
+            assertTrue(inUse.peakHeldBytes() >= inUse.heldBytes(), inUse.toString());
+        }
         Engine.CudaCache freed = Engine.cudaCache(0);
         assertTrue(inUse.heldBytes() - freed.heldBytes() >= bytes, inUse + " -> " + freed);
         assertTrue(freed.cachedBytes() >= bytes, "the freed block is cached: " + freed);

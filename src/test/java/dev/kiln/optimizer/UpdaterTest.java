@@ -235,12 +235,10 @@ public class UpdaterTest {
     @Test
     void plansOfClosedWeightsAreFreed() {
         try (Updater u = new Updater(Optimizers.create("sgd", kw("learning_rate", 0.1)))) {
-            NDArray w = NDArray.zeros(4);
-            NDArray g = NDArray.create(new float[] {1, 2, 3, 4}, 4);
-            u.update(List.of(0), List.of(g), List.of(w));
-            assertEquals(1, u.fusedPlans());
-            w.close();
-            g.close();
+            try (NDArray w = NDArray.zeros(4); NDArray g = NDArray.create(new float[] {1, 2, 3, 4}, 4)) {
+                u.update(List.of(0), List.of(g), List.of(w));
+                assertEquals(1, u.fusedPlans());
+            }
             try (NDArray w2 = NDArray.zeros(4); NDArray g2 = NDArray.create(new float[] {1, 1, 1, 1}, 4)) {
                 u.update(List.of(0), List.of(g2), List.of(w2));
                 assertEquals(1, u.fusedPlans(), "the closed weights' plan was dropped");

