@@ -6,7 +6,6 @@ import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,8 +26,8 @@ abstract class BinaryClassificationMetric extends EvalMetric {
     private final String average;
     private final String metric;
     private final BinaryStats stats = new BinaryStats();
-    /** micro: TP and PP of the device updates not folded yet, a (2,) float64 array per device, owned here. */
-    private final Map<Context, NDArray> pendingCounts = new LinkedHashMap<>();
+    /** micro: TP and PP of the device updates not folded yet, (2,) per device. */
+    private final DeviceSums pendingCounts = new DeviceSums();
     private long pendingLp;
     private long pendingN;
 
@@ -147,13 +146,7 @@ abstract class BinaryClassificationMetric extends EvalMetric {
             if (average.equals("macro")) {
                 accumulateOnDevice(scoreOnDevice(tp, pp, lp, n), 1);
             } else {
-                NDArray counts = DeviceReduce.op("Concat", Map.of("num_args", 2, "dim", 0), tp, pp);  // [TP, PP]
-                NDArray acc = pendingCounts.get(ctx);
-                if (acc == null) {
-                    pendingCounts.put(ctx, counts.copy().detach());
-                } else {
-                    NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, counts);
-                }
+                pendingCounts.add(DeviceReduce.op("Concat", Map.of("num_args", 2, "dim", 0), tp, pp));  // [TP, PP]
                 pendingLp += lp;
                 pendingN += n;
                 numInst += n;  // micro counts examples: known now
@@ -171,14 +164,11 @@ abstract class BinaryClassificationMetric extends EvalMetric {
         }
         long tp = 0, pp = 0;
         long lp = pendingLp, n = pendingN;
-        try {
-            for (NDArray acc : pendingCounts.values()) {
-                double[] v = acc.toDoubleArray();
-                tp += Math.round(v[0]);
-                pp += Math.round(v[1]);
-            }
-        } finally {
-            dropDeviceState();  // the pending counts go with them, whatever happens
+        pendingLp = 0;  // the host counts go with the device ones, whatever happens
+        pendingN = 0;
+        for (double[] v : pendingCounts.read()) {
+            tp += Math.round(v[0]);
+            pp += Math.round(v[1]);
         }
         stats.add(tp, pp - tp, lp - tp, n - pp - lp + tp);
         scoreMicro();
@@ -190,7 +180,6 @@ abstract class BinaryClassificationMetric extends EvalMetric {
     }
 
     private void dropDeviceState() {
-        pendingCounts.values().forEach(NDArray::close);
         pendingCounts.clear();
         pendingLp = 0;
         pendingN = 0;

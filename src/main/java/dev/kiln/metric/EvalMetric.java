@@ -1,7 +1,5 @@
 package dev.kiln.metric;
 
-import dev.kiln.ndarray.Context;
-import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 
@@ -66,7 +64,7 @@ public abstract class EvalMetric {
     private final List<String> labelNames;
     private final boolean hasGlobalStats;
     /** Device sums not yet read: a (1,) float64 array per device, owned here, in no scope. */
-    private final Map<Context, NDArray> deviceSums = new LinkedHashMap<>();
+    private final DeviceSums deviceSums = new DeviceSums();
 
     /**
      * Creates a metric with zeroed statistics.
@@ -185,13 +183,7 @@ public abstract class EvalMetric {
             throw new IllegalArgumentException("metric '" + name + "': a device contribution needs one element, got shape " + sum.shape());
         }
         try (NDScope s = NDScope.open()) {
-            NDArray v = DeviceReduce.cast(sum, DType.FLOAT64).reshape(1);
-            NDArray acc = deviceSums.get(sum.context());
-            if (acc == null) {
-                deviceSums.put(sum.context(), v.copy().detach());
-            } else {
-                NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, v);
-            }
+            deviceSums.add(sum.reshape(1));
         }
         numInst += num;
         globalNumInst += num;
@@ -215,23 +207,10 @@ public abstract class EvalMetric {
     /** Adds the device sums to the local and global sums (one wait per device) and frees them. */
     private void readDeviceSums() {
         readDeviceState();
-        if (deviceSums.isEmpty()) {
-            return;
+        for (double[] v : deviceSums.read()) {
+            sumMetric += v[0];
+            globalSumMetric += v[0];
         }
-        try {
-            for (NDArray acc : deviceSums.values()) {
-                double v = acc.toDoubleArray()[0];
-                sumMetric += v;
-                globalSumMetric += v;
-            }
-        } finally {
-            dropDeviceSums();
-        }
-    }
-
-    private void dropDeviceSums() {
-        deviceSums.values().forEach(NDArray::close);
-        deviceSums.clear();
     }
 
     /** Whether some contribution still waits on a device (tests). */
@@ -241,7 +220,7 @@ public abstract class EvalMetric {
 
     /** Clears local and global statistics (device sums not yet read are dropped unread). */
     public void reset() {
-        dropDeviceSums();
+        deviceSums.clear();
         sumMetric = 0;
         numInst = 0;
         globalSumMetric = 0;

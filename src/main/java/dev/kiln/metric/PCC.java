@@ -4,7 +4,6 @@ import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -26,8 +25,8 @@ public class PCC extends EvalMetric {
     private int k = 2;
     private double[][] lcm = new double[2][2];
     private double[][] gcm = new double[2][2];
-    /** Confusion counts of device updates not folded yet: a (pendingK, pendingK) float64 array per device, owned here. */
-    private final Map<Context, NDArray> pending = new LinkedHashMap<>();
+    /** Confusion counts of device updates not folded yet: (pendingK, pendingK) per device. */
+    private final DeviceSums pending = new DeviceSums();
     private int pendingK;
 
     /** PCC named {@code pcc}. */
@@ -157,12 +156,7 @@ public class PCC extends EvalMetric {
                 NDArray c = DeviceReduce.op("dot", Map.of("transpose_a", true), p, q);  // (K, K): [pred][label]
                 cm = cm == null ? c : cm.add(c);
             }
-            NDArray acc = pending.get(ctx);
-            if (acc == null) {
-                pending.put(ctx, cm.copy().detach());
-            } else {
-                NDArray.invokeInto("elemwise_add", Map.of(), acc, acc, cm);
-            }
+            pending.add(cm);
             pendingK = want;
         }
         return true;
@@ -175,16 +169,12 @@ public class PCC extends EvalMetric {
             return;
         }
         int kk = pendingK;
+        pendingK = 0;
         double[] sum = new double[kk * kk];
-        try {
-            for (NDArray acc : pending.values()) {
-                double[] v = acc.toDoubleArray();
-                for (int i = 0; i < sum.length; i++) {
-                    sum[i] += v[i];
-                }
+        for (double[] v : pending.read()) {
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += v[i];
             }
-        } finally {
-            dropDeviceState();
         }
         int top = -1;  // the largest class counted, as prediction or label
         for (int i = 0; i < kk; i++) {
@@ -211,7 +201,6 @@ public class PCC extends EvalMetric {
     }
 
     private void dropDeviceState() {
-        pending.values().forEach(NDArray::close);
         pending.clear();
         pendingK = 0;
     }
