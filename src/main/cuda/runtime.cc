@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -201,6 +202,23 @@ Captures& captures() {
 // Set when unless_recording stepped aside for another thread's recording (take_stepped_aside).
 thread_local bool t_stepped_aside = false;
 
+/// Counts one call in `count` (a counter of captures(), whose mutex the constructing caller holds)
+/// until it goes out of scope, then wakes the recordings it held back.
+struct Counted {
+  int& count;
+  explicit Counted(int& n) : count(n) { ++count; }
+  ~Counted() {
+    Captures& c = captures();
+    {
+      std::lock_guard<std::mutex> lk(c.mu);
+      --count;
+    }
+    c.idle.notify_all();
+  }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+};
+
 /// Rejects a call on the legacy stream while this thread records: the recording is made on a
 /// non-blocking stream, so the call would run at once instead of being recorded.
 void check_not_recording(int device, const char* what) {
@@ -215,22 +233,12 @@ template <typename F>
 void when_not_recording(int device, const char* what, F&& f) {
   check_not_recording(device, what);
   Captures& c = captures();
+  std::optional<Counted> waiting;
   {
     std::unique_lock<std::mutex> lk(c.mu);
-    ++c.waiting[device];
+    waiting.emplace(c.waiting[device]);  // holds new recordings back from now on
     c.idle.wait(lk, [&] { return c.active[device] == 0; });
   }
-  struct Done {
-    Captures& c;
-    int device;
-    ~Done() {
-      {
-        std::lock_guard<std::mutex> lk(c.mu);
-        --c.waiting[device];
-      }
-      c.idle.notify_all();  // recordings held back by this call may start
-    }
-  } done{c, device};
   f();
 }
 }  // namespace
@@ -238,25 +246,15 @@ void when_not_recording(int device, const char* what, F&& f) {
 bool unless_recording(int device, const std::function<void()>& f) {
   if (device < -1 || device >= kMaxDevices || t_capture_hold != nullptr) return false;
   Captures& c = captures();
+  std::optional<Counted> busy;
   {
     std::lock_guard<std::mutex> lk(c.mu);
     if (device < 0 ? c.active_all > 0 : c.active[device] > 0) {
       t_stepped_aside = true;
       return false;
     }
-    ++(device < 0 ? c.busy_all : c.busy[device]);
+    busy.emplace(device < 0 ? c.busy_all : c.busy[device]);
   }
-  struct Done {
-    Captures& c;
-    int device;
-    ~Done() {
-      {
-        std::lock_guard<std::mutex> lk(c.mu);
-        --(device < 0 ? c.busy_all : c.busy[device]);
-      }
-      c.idle.notify_all();
-    }
-  } done{c, device};
   f();
   return true;
 }

@@ -90,19 +90,13 @@ std::unordered_map<uint64_t, int>& used_pools() {
 /// pool meanwhile is rejected as well. Calls of several threads on one pool's arrays may overlap.
 class PoolUse {
  public:
-  explicit PoolUse(std::initializer_list<const NDArray*> arrays) {
-    for (const NDArray* a : arrays) add(*a);
-    hold();
-  }
+  explicit PoolUse(std::initializer_list<const NDArray*> arrays) : PoolUse(std::vector<const NDArray*>(arrays)) {}
   /// `except`: a pool this call already holds as an executor's (ExecUse), not held again.
-  explicit PoolUse(const std::vector<NDArray>& arrays, uint64_t except = 0) {
-    for (const NDArray& a : arrays)
-      if (!a.storage || a.storage->pool != except) add(a);
-    hold();
-  }
-  PoolUse(const std::vector<NDArray>& a, const std::vector<NDArray>& b) {
-    for (const NDArray& x : a) add(x);
-    for (const NDArray& x : b) add(x);
+  explicit PoolUse(const std::vector<const NDArray*>& arrays, uint64_t except = 0) {
+    for (const NDArray* a : arrays) {
+      const uint64_t p = a->storage ? a->storage->pool : 0;
+      if (p != 0 && p != except && std::find(want_.begin(), want_.end(), p) == want_.end()) want_.push_back(p);
+    }
     hold();
   }
   explicit PoolUse(const std::vector<uint64_t>& pools) : want_(pools) { hold(); }
@@ -115,10 +109,6 @@ class PoolUse {
   PoolUse& operator=(const PoolUse&) = delete;
 
  private:
-  void add(const NDArray& a) {
-    const uint64_t p = a.storage ? a.storage->pool : 0;
-    if (p != 0 && std::find(want_.begin(), want_.end(), p) == want_.end()) want_.push_back(p);
-  }
   void hold() {
     if (want_.empty()) return;
     std::lock_guard<std::mutex> lock(g_handles_mu);
@@ -581,9 +571,8 @@ int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done) {
   std::string why;
   NDArray& o = nd(out);
   if (collective_arrays(n, parts, &arrays, &devs, &why)) {
-    std::vector<NDArray> touched;
-    for (NDArray* a : arrays) touched.push_back(*a);
-    touched.push_back(o);
+    std::vector<const NDArray*> touched(arrays.begin(), arrays.end());
+    touched.push_back(&o);
     PoolUse use(touched);  // executor outputs among them: not while another thread runs that executor
     KILN_CHECK(o.dtype == arrays[0]->dtype && o.shape.size() == arrays[0]->shape.size(),
                "NCCL reduce: out is " + o.shape.str() + " " + dtype_name(o.dtype) + ", the parts " + arrays[0]->shape.str() +
@@ -616,9 +605,7 @@ int kiln_nccl_broadcast(int n, const int64_t* handles, int root, int* done) {
   std::vector<int> devs;
   std::string why;
   if (collective_arrays(n, handles, &arrays, &devs, &why)) {
-    std::vector<NDArray> touched;
-    for (NDArray* a : arrays) touched.push_back(*a);
-    PoolUse use(touched);
+    PoolUse use(std::vector<const NDArray*>(arrays.begin(), arrays.end()));
 #ifdef KILN_CUDA
     std::vector<void*> bufs;
     for (NDArray* a : arrays) bufs.push_back(a->data());
@@ -922,7 +909,10 @@ int kiln_op_invoke(const char* op, const char* attrs_json, int nin, const int64_
       out[j] = make_ndarray(oshape[j], otype[j], ctx);
     }
   }
-  PoolUse use(in, out);
+  std::vector<const NDArray*> touched;
+  for (const auto* v : {&in, &out})
+    for (const NDArray& x : *v) touched.push_back(&x);
+  PoolUse use(touched);
   for (auto& x : in) iblob.push_back(x.blob());
   for (auto& x : out) oblob.push_back(x.blob());
   for (int j = 0; j < n_all; ++j)
@@ -1105,7 +1095,9 @@ int kiln_exec_backward(int64_t ex, int nhead, const int64_t* head_grads) {
   KILN_CHECK(nhead >= 0 && (nhead == 0 || head_grads), "null head gradients");
   std::vector<NDArray> h;
   for (int i = 0; i < nhead; ++i) h.push_back(nd(head_grads[i]));
-  PoolUse heads(h, e.pool());  // head gradients from another executor's outputs
+  std::vector<const NDArray*> hp;
+  for (const NDArray& x : h) hp.push_back(&x);
+  PoolUse heads(hp, e.pool());  // head gradients from another executor's outputs
   e->backward(h);
   KILN_API_END
 }

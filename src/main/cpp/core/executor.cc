@@ -305,21 +305,21 @@ void Executor::run(size_t begin, size_t end, bool is_train) {
     prof_ns_.assign(steps_.size(), 0.0);
     prof_calls_.assign(steps_.size(), 0);
   }
-  if (ctx_.type == DevType::kGPU && !monitor && !profile) {
+  const bool graphs = ctx_.type == DevType::kGPU && !monitor && !profile;
 #ifdef KILN_CUDA
-    (void)cuda::take_stepped_aside();
+  if (graphs) (void)cuda::take_stepped_aside();
 #endif
-    if (run_graph(begin, end, is_train, oc)) return;
-    run_steps(begin, end, oc, monitor, profile);
-#ifdef KILN_CUDA
-    // this eager pass stepped aside for another thread's recording (a convolution's algorithm
-    // untimed, or no cuDNN yet): the next pass runs eagerly too, so that the recording follows a
-    // pass with the settled choices
-    if (cuda::take_stepped_aside()) not_settled(begin, end, is_train);
-#endif
-    return;
-  }
+  if (graphs && run_graph(begin, end, is_train, oc)) return;
   run_steps(begin, end, oc, monitor, profile);
+#ifdef KILN_CUDA
+  // this eager pass stepped aside for another thread's recording (a convolution's algorithm
+  // untimed, or no cuDNN yet): the next pass runs eagerly too, so that the recording follows a
+  // pass with the settled choices
+  if (graphs && cuda::take_stepped_aside()) {
+    GraphSlot* g = graph_slot(begin, end, is_train);
+    if (g != nullptr && g->exec == nullptr) g->eager_runs = 0;
+  }
+#endif
 }
 
 std::vector<uint64_t> Executor::bound_pools() const {
@@ -332,10 +332,11 @@ std::vector<uint64_t> Executor::bound_pools() const {
   return out;
 }
 
-void Executor::not_settled(size_t begin, size_t end, bool is_train) {
+Executor::GraphSlot* Executor::graph_slot(size_t begin, size_t end, bool is_train) {
   const auto key = std::make_tuple(begin, end, is_train);
   for (auto& kv : graphs_)
-    if (kv.first == key && kv.second.exec == nullptr) kv.second.eager_runs = 0;
+    if (kv.first == key) return &kv.second;
+  return nullptr;
 }
 
 void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor, bool profile) {
@@ -373,12 +374,9 @@ void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor
 bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc) {
 #ifdef KILN_CUDA
   if (stream_ == nullptr || begin >= end || !cuda::graphs_enabled()) return false;
-  const auto key = std::make_tuple(begin, end, is_train);
-  GraphSlot* g = nullptr;
-  for (auto& kv : graphs_)
-    if (kv.first == key) g = &kv.second;
+  GraphSlot* g = graph_slot(begin, end, is_train);
   if (g == nullptr) {
-    graphs_.emplace_back(key, GraphSlot());
+    graphs_.emplace_back(std::make_tuple(begin, end, is_train), GraphSlot());
     g = &graphs_.back().second;
   }
   if (g->disabled) return false;

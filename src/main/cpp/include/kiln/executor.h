@@ -99,8 +99,6 @@ class Executor {
   /// GPU: replays (or records, then replays) the steps as a CUDA graph. False when the eager path
   /// must run instead (first pass, graphs off, monitor/profile on, random ops, recording failed).
   bool run_graph(size_t begin, size_t end, bool is_train, const OpCtx& oc);
-  /// GPU: the eager pass just run is not the one to record after (see cuda::take_stepped_aside).
-  void not_settled(size_t begin, size_t end, bool is_train);
 
   // GPU state (null / empty on the CPU): the device's stream (cuda::device_stream), and the
   // recorded CUDA graph of each pass kind (forward train / inference, backward, forward+backward).
@@ -116,6 +114,8 @@ class Executor {
   void* stream_ = nullptr;
   void* capture_stream_ = nullptr;  // the graphs are recorded on it (cuda::stream_create), at the first recording
   std::vector<std::pair<std::tuple<size_t, size_t, bool>, GraphSlot>> graphs_;
+  /// The graph slot of pass [begin, end) (train or not), or null before its first run.
+  GraphSlot* graph_slot(size_t begin, size_t end, bool is_train);
   /// KILN_PROFILE=1: wall time per step (ns) and calls, summed over the executor's life.
   std::vector<double> prof_ns_;
   std::vector<long> prof_calls_;
