@@ -115,6 +115,7 @@ struct GradPrep {
 // ---- float16 storage -------------------------------------------------------------------------------
 
 __device__ __forceinline__ float widen(__half x) { return __half2float(x); }
+__device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float widen(float x) { return x; }
 __device__ __forceinline__ double widen(double x) { return x; }
 
