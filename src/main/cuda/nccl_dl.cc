@@ -114,10 +114,14 @@ Nccl& loaded() {
   return s;
 }
 
-void check(Nccl& s, ncclResult_t r, const std::string& what) {
-  if (r == 0) return;
+/// "<NCCL's name of r> (r)".
+std::string result_text(Nccl& s, ncclResult_t r) {
   std::string name = s.error_string ? s.error_string(r) : "";
-  throw KilnError(what + ": " + (name.empty() ? "NCCL error" : name) + " (" + std::to_string(r) + ")");
+  return (name.empty() ? "NCCL error" : name) + " (" + std::to_string(r) + ")";
+}
+
+void check(Nccl& s, ncclResult_t r, const std::string& what) {
+  if (r != 0) throw KilnError(what + ": " + result_text(s, r));
 }
 
 bool nccl_type(DType t, int* out) {
@@ -159,9 +163,10 @@ const std::vector<ncclComm_t>& clique(Nccl& s, const std::vector<int>& devs) {
   throw KilnError(what + " (the communicators of these GPUs were aborted; the next call makes new ones)");
 }
 
-/// Waits for the collective just issued on every device's stream, polling an event recorded after it
-/// on each and NCCL's asynchronous errors instead of blocking in cudaStreamSynchronize: a communicator that failed (a
-/// peer that faulted, a network error) is aborted and reported instead of hanging the thread.
+/// Waits for the collective just issued on every device's stream, polling an event recorded after
+/// it on each and NCCL's asynchronous errors instead of blocking in cudaStreamSynchronize: a
+/// communicator that failed (a peer that faulted, a network error) is aborted and reported instead
+/// of hanging the thread.
 /// Caller holds s.mu.
 void wait_for(Nccl& s, const std::vector<int>& devs, const char* what) {
   const std::vector<ncclComm_t>& comms = s.cliques.at(devs);
@@ -210,11 +215,9 @@ void wait_for(Nccl& s, const std::vector<int>& devs, const char* what) {
     if (s.async_error != nullptr) {
       for (size_t i = 0; i < comms.size(); ++i) {
         ncclResult_t ae = 0;
-        if (s.async_error(comms[i], &ae) == 0 && ae != 0 && ae != kNcclInProgress) {
-          std::string name = s.error_string ? s.error_string(ae) : "";
-          fail_clique(s, devs, std::string(what) + ": NCCL reported " + (name.empty() ? "an error" : name) + " (" +
-                                   std::to_string(ae) + ") on gpu(" + std::to_string(devs[i]) + ")");
-        }
+        if (s.async_error(comms[i], &ae) == 0 && ae != 0 && ae != kNcclInProgress)
+          fail_clique(s, devs, std::string(what) + ": NCCL reported " + result_text(s, ae) + " on gpu(" +
+                                   std::to_string(devs[i]) + ")");
       }
     }
     if (spins < 1000) std::this_thread::yield();
@@ -245,12 +248,8 @@ bool usable(Nccl& s, const std::vector<int>& devs, int root, DType t, int* type,
 /// After ncclGroupEnd (result `end`, the per-rank calls' first result `first`): a failure aborts the
 /// clique and throws; otherwise waits for the collective (wait_for). Caller holds s.mu.
 void finish(Nccl& s, const std::vector<int>& devs, ncclResult_t end, ncclResult_t first, const char* what) {
-  for (ncclResult_t r : {end, first}) {
-    if (r != 0) {
-      std::string name = s.error_string ? s.error_string(r) : "";
-      fail_clique(s, devs, std::string(what) + ": " + (name.empty() ? "NCCL error" : name) + " (" + std::to_string(r) + ")");
-    }
-  }
+  for (ncclResult_t r : {end, first})
+    if (r != 0) fail_clique(s, devs, std::string(what) + ": " + result_text(s, r));
   wait_for(s, devs, what);
 }
 

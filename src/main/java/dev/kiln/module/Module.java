@@ -740,7 +740,7 @@ public class Module extends BaseModule implements Checkpointable {
         assertBoundAndInit("update");
         assertOptimizerInitialized("update");
         if (lossScaler == null) {
-            applyUpdate();
+            applyUpdate(false);
             return;
         }
         refuseDistributedScaling();
@@ -778,11 +778,7 @@ public class Module extends BaseModule implements Checkpointable {
         double rescale = optimizer.rescaleGrad();
         optimizer.setRescaleGrad(rescale / used);
         try {
-            if (summed && !updateOnKvstore) {
-                updateLocally(updateLists());
-            } else {
-                applyUpdate();
-            }
+            applyUpdate(summed && !updateOnKvstore);
         } finally {
             optimizer.setRescaleGrad(rescale);
         }
@@ -795,23 +791,21 @@ public class Module extends BaseModule implements Checkpointable {
         kvstore.pull(u.kvKeys, u.kvGrads);
     }
 
-    private void applyUpdate() {
+    /**
+     * The optimizer step: on the kvstore (push gradients, pull weights), or on each device with its
+     * gradients summed over the devices first (by the kvstore, unless {@code gradientsSummed}).
+     */
+    private void applyUpdate(boolean gradientsSummed) {
+        paramsDirty = true;
         UpdateLists u = updateLists();
         if (updateOnKvstore) {
-            paramsDirty = true;
             kvstore.push(u.kvKeys, u.kvGrads);
             kvstore.pull(u.kvKeys, u.kvWeights);
             return;
         }
-        if (kvstore != null) {
+        if (kvstore != null && !gradientsSummed) {
             sumGradients();
         }
-        updateLocally(u);
-    }
-
-    /** Each device's optimizer step on its own (summed) gradients. */
-    private void updateLocally(UpdateLists u) {
-        paramsDirty = true;
         for (int d = 0; d < u.keys.size(); d++) {
             if (!u.keys.get(d).isEmpty()) {
                 updater.update(u.keys.get(d), u.grads.get(d), u.weights.get(d));
