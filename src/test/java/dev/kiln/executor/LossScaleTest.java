@@ -56,13 +56,7 @@ public class LossScaleTest {
             }
             Map<String, GradReq> reqs = Map.of("data", GradReq.WRITE, "fc_weight", GradReq.WRITE, "fc_bias", GradReq.WRITE);
             try (Executor ex = Executor.simpleBind(head, ctx, shapes, Map.of(), reqs, new Executor.Options())) {
-                for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : ex.argDict().entrySet()) {
-                    float[] v = new float[(int) e.getValue().size()];
-                    for (int i = 0; i < v.length; i++) {
-                        v[i] = e.getKey().equals("label") ? r.nextInt(3) : r.nextFloat() - 0.25f;
-                    }
-                    e.getValue().set(v);
-                }
+                fillArguments(ex, r);
                 assertEquals(1.0, ex.lossScale());
                 Map<String, float[]> g1 = grads(ex);
                 ex.setLossScale(8);
@@ -70,15 +64,7 @@ public class LossScaleTest {
                 Map<String, float[]> g8 = grads(ex);
                 ex.setLossScale(1);
                 Map<String, float[]> back = grads(ex);
-                for (String k : g1.keySet()) {
-                    float[] want = g1.get(k).clone();
-                    for (int i = 0; i < want.length; i++) {
-                        want[i] *= 8;
-                    }
-                    String what = head.listOutputs() + " " + k + " on " + ctx;
-                    assertArrayEquals(want, g8.get(k), what + " at scale 8");
-                    assertArrayEquals(g1.get(k), back.get(k), what + " back at scale 1");
-                }
+                assertScaledBy8(g1, g8, back, head.listOutputs() + " on " + ctx);
                 for (double bad : new double[] {0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
                     assertThrows(KilnException.class, () -> ex.setLossScale(bad), "scale " + bad);
                 }
@@ -112,13 +98,7 @@ public class LossScaleTest {
             }
             Map<String, GradReq> reqs = Map.of("data", GradReq.WRITE, "fc_weight", GradReq.WRITE, "fc_bias", GradReq.WRITE);
             try (Executor ex = Executor.simpleBind(net, ctx, shapes, Map.of(), reqs, new Executor.Options())) {
-                for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : ex.argDict().entrySet()) {
-                    float[] v = new float[(int) e.getValue().size()];
-                    for (int i = 0; i < v.length; i++) {
-                        v[i] = e.getKey().equals("label") ? r.nextInt(3) : r.nextFloat() - 0.25f;
-                    }
-                    e.getValue().set(v);
-                }
+                fillArguments(ex, r);
                 int outs = net.listOutputs().size();
                 dev.kiln.ndarray.NDArray[] heads = new dev.kiln.ndarray.NDArray[outs];
                 try {
@@ -138,15 +118,7 @@ public class LossScaleTest {
                     assertArrayEquals(given, heads[outs - 1].toFloatArray(), "the caller's head gradient is not changed");
                     ex.setLossScale(1);
                     Map<String, float[]> back = grads(ex, heads);
-                    for (String k : g1.keySet()) {
-                        float[] want = g1.get(k).clone();
-                        for (int i = 0; i < want.length; i++) {
-                            want[i] *= 8;
-                        }
-                        String what = net.listOutputs() + " " + k + " on " + ctx;
-                        assertArrayEquals(want, g8.get(k), what + " at scale 8");
-                        assertArrayEquals(g1.get(k), back.get(k), what + " back at scale 1");
-                    }
+                    assertScaledBy8(g1, g8, back, net.listOutputs() + " on " + ctx);
                 } finally {
                     for (dev.kiln.ndarray.NDArray h : heads) {
                         if (h != null) {
@@ -155,6 +127,29 @@ public class LossScaleTest {
                     }
                 }
             }
+        }
+    }
+
+    /** Every argument random: labels class indices 0..2, the rest in [-0.25, 0.75). */
+    private static void fillArguments(Executor ex, Random r) {
+        for (Map.Entry<String, dev.kiln.ndarray.NDArray> e : ex.argDict().entrySet()) {
+            float[] v = new float[(int) e.getValue().size()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = e.getKey().equals("label") ? r.nextInt(3) : r.nextFloat() - 0.25f;
+            }
+            e.getValue().set(v);
+        }
+    }
+
+    /** Each gradient at scale 8 is exactly 8 times the one at scale 1, and back at scale 1 the same bits again. */
+    private static void assertScaledBy8(Map<String, float[]> g1, Map<String, float[]> g8, Map<String, float[]> back, String what) {
+        for (String k : g1.keySet()) {
+            float[] want = g1.get(k).clone();
+            for (int i = 0; i < want.length; i++) {
+                want[i] *= 8;
+            }
+            assertArrayEquals(want, g8.get(k), what + " " + k + " at scale 8");
+            assertArrayEquals(g1.get(k), back.get(k), what + " " + k + " back at scale 1");
         }
     }
 
