@@ -21,9 +21,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -129,18 +126,14 @@ class ThreadingStressTest {
             params.forEach((k, v) -> before.put(k, v.toFloatArray()));
 
             AtomicInteger checked = new AtomicInteger();
-            ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
-            CyclicBarrier start = new CyclicBarrier(threads);
-            ExecutorService pool = Executors.newFixedThreadPool(threads);
-            List<Future<?>> fs = new ArrayList<>();
+            List<Task> tasks = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
                 final int tid = t;
-                fs.add(pool.submit(() -> {
+                tasks.add(() -> {
                     try (Module m = new Module(net())) {
                         // a module of its own (own memory), with a copy of the base module's parameters
                         m.bind(data, label, false, false, false, null, "write");
                         m.setParams(params, Map.of(), false, false, false);
-                        start.await();
                         for (int round = 0; round < rounds; round++) {
                             int i = (round + tid) % inputs;
                             try (NDArray x = NDArray.create(input(i), BATCH, FEAT); NDArray y = m.predict(x)) {
@@ -148,19 +141,10 @@ class ThreadingStressTest {
                                 checked.incrementAndGet();
                             }
                         }
-                    } catch (Throwable e) {
-                        errors.add(e);
                     }
-                    return null;
-                }));
+                });
             }
-            for (Future<?> f : fs) {
-                f.get(600, TimeUnit.SECONDS);
-            }
-            pool.shutdown();
-            if (!errors.isEmpty()) {
-                throw new AssertionError("concurrent predict failed: " + errors.peek(), errors.peek());
-            }
+            together("concurrent predict", tasks);
             assertEquals(threads * rounds, checked.get());
             Map<String, NDArray> after = base.getParams().get(0);
             before.forEach((k, v) -> assertArrayEquals(v, after.get(k).toFloatArray(), "shared parameter " + k + " unchanged"));
@@ -188,8 +172,6 @@ class ThreadingStressTest {
             }
             AtomicInteger ok = new AtomicInteger();
             AtomicInteger rejected = new AtomicInteger();
-            ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
-            CyclicBarrier start = new CyclicBarrier(threads);
             List<Module> mods = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
                 Module m = new Module(net());
@@ -197,36 +179,25 @@ class ThreadingStressTest {
                 mods.add(m);
             }
             try {
-                List<Thread> ts = new ArrayList<>();
+                List<Task> tasks = new ArrayList<>();
                 for (Module m : mods) {
-                    ts.add(new Thread(() -> {
-                        try {
-                            start.await(60, TimeUnit.SECONDS);
-                            for (int r = 0; r < rounds; r++) {
-                                try (NDArray x = NDArray.create(input(1), BATCH, FEAT); NDArray y = m.predict(x)) {
-                                    assertArrayEquals(want, y.toFloatArray());
-                                    ok.incrementAndGet();
-                                } catch (KilnException e) {
-                                    if (!e.getMessage().contains("memory pool")) {
-                                        throw e;
-                                    }
-                                    rejected.incrementAndGet();
+                    tasks.add(() -> {
+                        for (int r = 0; r < rounds; r++) {
+                            try (NDArray x = NDArray.create(input(1), BATCH, FEAT); NDArray y = m.predict(x)) {
+                                assertArrayEquals(want, y.toFloatArray());
+                                ok.incrementAndGet();
+                            } catch (KilnException e) {
+                                if (!e.getMessage().contains("memory pool")) {
+                                    throw e;
                                 }
+                                rejected.incrementAndGet();
                             }
-                        } catch (Throwable e) {
-                            errors.add(e);
                         }
-                    }));
+                    });
                 }
-                ts.forEach(Thread::start);
-                for (Thread t : ts) {
-                    t.join(600_000);
-                }
+                together("shared-pool predict", tasks);
             } finally {
                 mods.forEach(Module::close);
-            }
-            if (!errors.isEmpty()) {
-                throw new AssertionError("shared-pool predict failed: " + errors.peek(), errors.peek());
             }
             System.out.printf("shared-pool modules, %d threads x %d predicts: %d exact, %d rejected%n", threads, rounds,
                     ok.get(), rejected.get());
