@@ -5,10 +5,8 @@ import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * What {@link F1} and {@link MCC} share: the confusion counts ({@link BinaryStats}) and their
@@ -104,28 +102,17 @@ abstract class BinaryClassificationMetric extends EvalMetric {
         double[][] labelTrue = new double[preds.size()][];
         for (int i = 0; i < preds.size(); i++) {
             NDArray pred = preds.get(i);
-            if (pred.shape().ndim() != 2) {
-                throw new IllegalArgumentException(metric + " needs 2-D predictions (batch, classes), got shape "
-                        + HostTensor.pyShape(pred.shape().dims()));
-            }
+            BinaryStats.checkPredictions(pred.shape().dims(), metric);
             if (pred.shape().get(1) == 0) {
                 return false;  // no class: the host path's error
             }
             HostTensor label = HostTensor.of(labels.get(i));
             long rows = pred.shape().get(0);
             checkLengths(label.size(), rows);
-            Set<Integer> distinct = new HashSet<>();
-            double[] lt = new double[label.size()];
-            for (int k = 0; k < lt.length; k++) {
-                int c = HostTensor.toInt32(label.get(k));
-                distinct.add(c);
-                lt[k] = c == 1 ? 1 : 0;
-                lp += c == 1 ? 1 : 0;
+            labelTrue[i] = BinaryStats.labelPositives(label, metric);
+            for (double v : labelTrue[i]) {
+                lp += (long) v;
             }
-            if (distinct.size() > 2) {
-                throw new IllegalArgumentException(metric + " currently only supports binary classification (labels " + distinct + ")");
-            }
-            labelTrue[i] = lt;
             n += rows;
         }
         if (n == 0) {

@@ -16,22 +16,14 @@ final class BinaryStats {
      * elements) cast to int32; class 1 is the positive class.
      */
     void update(HostTensor label, HostTensor pred, String metric) {
-        if (pred.ndim() != 2) {
-            throw new IllegalArgumentException(metric + " needs 2-D predictions (batch, classes), got shape " + HostTensor.pyShape(pred.dims()));
-        }
+        checkPredictions(pred.dims(), metric);
         int[] predLabel = HostTensor.argmax(pred, 1, metric);
         checkCount(label.size(), predLabel.length);
-        Set<Integer> distinct = new HashSet<>();
-        for (int i = 0; i < label.size(); i++) {
-            distinct.add(HostTensor.toInt32(label.get(i)));
-        }
-        if (distinct.size() > 2) {
-            throw new IllegalArgumentException(metric + " currently only supports binary classification (labels " + distinct + ")");
-        }
+        double[] positive = labelPositives(label, metric);
         long dtp = 0, dfp = 0, dfn = 0, dtn = 0;
         for (int i = 0; i < predLabel.length; i++) {
             boolean predTrue = predLabel[i] == 1;
-            boolean labelTrue = HostTensor.toInt32(label.get(i)) == 1;
+            boolean labelTrue = positive[i] == 1;
             if (predTrue && labelTrue) {
                 dtp++;
             } else if (predTrue) {
@@ -43,6 +35,31 @@ final class BinaryStats {
             }
         }
         add(dtp, dfp, dfn, dtn);
+    }
+
+    /** Predictions must be (batch, classes). */
+    static void checkPredictions(long[] dims, String metric) {
+        if (dims.length != 2) {
+            throw new IllegalArgumentException(metric + " needs 2-D predictions (batch, classes), got shape " + HostTensor.pyShape(dims));
+        }
+    }
+
+    /**
+     * 1 where the label (cast to int32) is the positive class 1, else 0; throws when the labels
+     * hold more than two distinct classes.
+     */
+    static double[] labelPositives(HostTensor label, String metric) {
+        Set<Integer> distinct = new HashSet<>();
+        double[] positive = new double[label.size()];
+        for (int i = 0; i < positive.length; i++) {
+            int c = HostTensor.toInt32(label.get(i));
+            distinct.add(c);
+            positive[i] = c == 1 ? 1 : 0;
+        }
+        if (distinct.size() > 2) {
+            throw new IllegalArgumentException(metric + " currently only supports binary classification (labels " + distinct + ")");
+        }
+        return positive;
     }
 
     /** Adds counts taken elsewhere (the device path of {@link BinaryClassificationMetric}) to the local and global counts. */
