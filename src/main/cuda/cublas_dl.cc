@@ -221,11 +221,29 @@ void prepare(Cublas& s, cublasHandle_t h, int device, cudaStream_t stream) {
   }
 }
 
+/// Makes the handle of `device` if it is not there yet. cublasCreate allocates and may synchronize,
+/// which would spoil another thread's CUDA graph recording of the device in progress, so the first
+/// handle waits for those to end (the device's lock is not held meanwhile: a recording needs it).
+/// A thread that records itself makes it at once; its recording may then fail, and its pass runs
+/// eagerly.
+void ensure_handle(Cublas& s, int device) {
+  {
+    std::lock_guard<std::mutex> lk(s.mu[device]);
+    if (s.handle[device]) return;
+  }
+  auto make = [&] {
+    std::lock_guard<std::mutex> lk(s.mu[device]);
+    handle_for(s, device);
+  };
+  if (!when_others_not_recording(device, make)) make();
+}
+
 /// cuBLAS with the handle of `device` on `stream`, under the device's lock: f(s, h).
 template <typename F>
 void with_handle(int device, cudaStream_t stream, F&& f) {
   Cublas& s = loaded();
   if (!s.status.empty()) throw KilnError(s.status);
+  ensure_handle(s, device);
   std::lock_guard<std::mutex> lk(s.mu[device]);
   cublasHandle_t h = handle_for(s, device);
   prepare(s, h, device, stream);

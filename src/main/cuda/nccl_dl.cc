@@ -4,13 +4,15 @@
 //
 // One communicator set ("clique", ncclCommInitAll) per list of devices, made on first use and kept
 // for the life of the process (as the handles of cuBLAS and cuDNN), unless a collective on it fails:
-// then it is aborted (ncclCommAbort) and dropped, and the call throws. Every collective is one NCCL
-// group call issued from the calling thread on each device's Kiln stream, then waited for by polling
+// then it is aborted (ncclCommAbort) and dropped, and the call throws. A batch of collectives (one
+// per KVStore key) is issued from the calling thread as NCCL group calls (up to 2048 per-rank calls
+// each) on each device's Kiln stream, then waited for once by polling
 // an event recorded after it on each device's stream and NCCL's asynchronous errors (a failed peer
 // is reported, not waited on forever), so
 // the buffers are ordered with the executors' kernels before and after it. KILN_NCCL=0 disables NCCL.
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -245,14 +247,6 @@ bool usable(Nccl& s, const std::vector<int>& devs, int root, DType t, int* type,
   return true;
 }
 
-/// After ncclGroupEnd (result `end`, the per-rank calls' first result `first`): a failure aborts the
-/// clique and throws; otherwise waits for the collective (wait_for). Caller holds s.mu.
-void finish(Nccl& s, const std::vector<int>& devs, ncclResult_t end, ncclResult_t first, const char* what) {
-  for (ncclResult_t r : {end, first})
-    if (r != 0) fail_clique(s, devs, std::string(what) + ": " + result_text(s, r));
-  wait_for(s, devs, what);
-}
-
 }  // namespace
 
 std::string nccl_describe() {
@@ -262,44 +256,59 @@ std::string nccl_describe() {
          std::to_string(s.version % 100) + " from " + s.found_at;
 }
 
-bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<const void*>& send, void* recv, int root, DType t,
-                     size_t count, std::string* why) {
+namespace {
+// NCCL takes at most 2048 calls between ncclGroupStart and ncclGroupEnd (each rank's call counts).
+constexpr size_t kMaxGroupCalls = 2048;
+
+/// The collectives of `calls` over `devs`, as few group calls as NCCL takes, then one wait for all
+/// of them. Every call is checked before any is issued, so a bad one issues none.
+bool run_batch(const std::vector<int>& devs, const std::vector<NcclCall>& calls, bool broadcast, std::string* why) {
   Nccl& s = loaded();
-  int type = 0;
-  if (!usable(s, devs, root, t, &type, why)) return false;
-  if (send.size() != devs.size()) throw KilnError("NCCL reduce: one buffer per device expected");
+  const char* what = broadcast ? "ncclBroadcast" : "ncclReduce";
+  std::vector<int> types(calls.size());
+  for (size_t c = 0; c < calls.size(); ++c) {
+    const NcclCall& k = calls[c];
+    if (!usable(s, devs, k.root, k.dtype, &types[c], why)) return false;
+    if (k.bufs.size() != devs.size())
+      throw KilnError(std::string("NCCL ") + (broadcast ? "broadcast" : "reduce") + ": one buffer per device expected");
+  }
+  if (calls.empty()) return true;
   std::lock_guard<std::mutex> lk(s.mu);
   const std::vector<ncclComm_t>& comms = clique(s, devs);
-  check(s, s.group_start(), "ncclGroupStart");
-  ncclResult_t first = 0;
-  for (size_t i = 0; i < devs.size(); ++i) {
-    // recv is only written on the root; the others pass their own buffer, which NCCL ignores
-    void* out = (int)i == root ? recv : const_cast<void*>(send[i]);
-    ncclResult_t r = s.reduce(send[i], out, count, type, kNcclSum, root, comms[i],
-                              static_cast<cudaStream_t>(device_stream(devs[i])));
-    if (first == 0) first = r;
+  const size_t per_group = std::max<size_t>(1, kMaxGroupCalls / devs.size());
+  for (size_t from = 0; from < calls.size(); from += per_group) {
+    check(s, s.group_start(), "ncclGroupStart");
+    ncclResult_t first = 0;
+    for (size_t c = from; c < std::min(calls.size(), from + per_group); ++c) {
+      const NcclCall& k = calls[c];
+      for (size_t i = 0; i < devs.size(); ++i) {
+        cudaStream_t st = static_cast<cudaStream_t>(device_stream(devs[i]));
+        ncclResult_t r;
+        if (broadcast) {
+          r = s.broadcast(k.bufs[k.root], k.bufs[i], k.count, types[c], k.root, comms[i], st);
+        } else {
+          // recv is only written on the root; the others pass their own buffer, which NCCL ignores
+          void* out = (int)i == k.root ? k.recv : k.bufs[i];
+          r = s.reduce(k.bufs[i], out, k.count, types[c], kNcclSum, k.root, comms[i], st);
+        }
+        if (first == 0) first = r;
+      }
+    }
+    const ncclResult_t end = s.group_end();
+    for (ncclResult_t r : {end, first})
+      if (r != 0) fail_clique(s, devs, std::string(what) + ": " + result_text(s, r));
   }
-  finish(s, devs, s.group_end(), first, "ncclReduce");
+  wait_for(s, devs, what);
   return true;
 }
+}  // namespace
 
-bool nccl_broadcast(const std::vector<int>& devs, const std::vector<void*>& bufs, int root, DType t, size_t count,
-                    std::string* why) {
-  Nccl& s = loaded();
-  int type = 0;
-  if (!usable(s, devs, root, t, &type, why)) return false;
-  if (bufs.size() != devs.size()) throw KilnError("NCCL broadcast: one buffer per device expected");
-  std::lock_guard<std::mutex> lk(s.mu);
-  const std::vector<ncclComm_t>& comms = clique(s, devs);
-  check(s, s.group_start(), "ncclGroupStart");
-  ncclResult_t first = 0;
-  for (size_t i = 0; i < devs.size(); ++i) {
-    ncclResult_t r = s.broadcast(bufs[root], bufs[i], count, type, root, comms[i],
-                                 static_cast<cudaStream_t>(device_stream(devs[i])));
-    if (first == 0) first = r;
-  }
-  finish(s, devs, s.group_end(), first, "ncclBroadcast");
-  return true;
+bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<NcclCall>& calls, std::string* why) {
+  return run_batch(devs, calls, false, why);
+}
+
+bool nccl_broadcast(const std::vector<int>& devs, const std::vector<NcclCall>& calls, std::string* why) {
+  return run_batch(devs, calls, true, why);
 }
 
 }  // namespace cuda

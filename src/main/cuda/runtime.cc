@@ -259,6 +259,12 @@ bool unless_recording(int device, const std::function<void()>& f) {
   return true;
 }
 
+bool when_others_not_recording(int device, const std::function<void()>& f) {
+  if (t_capture_hold != nullptr) return false;
+  when_not_recording(device, "", f);
+  return true;
+}
+
 bool take_stepped_aside() {
   const bool was = t_stepped_aside;
   t_stepped_aside = false;

@@ -248,16 +248,24 @@ void test_runtime() {
   // NCCL: CPU arrays are declined (done = 0, with the reason), bad arguments fail
   OK(kiln_nccl_describe());
   int64_t a = make({2, 3}), b = make({2, 3});
-  int64_t parts[2] = {a, b};
+  int64_t parts[4] = {a, b, b, a};
+  int64_t outs[2] = {a, b};
+  int roots[2] = {1, 0}, bad_roots[2] = {0, 2};
   int done = -1;
-  OK(kiln_nccl_reduce_sum(2, parts, a, &done));
+  OK(kiln_nccl_reduce_sum(1, 2, parts, outs, &done));
   CHECK(done == 0 && std::string(kiln_last_string()).find("GPU") != std::string::npos, "NCCL declines CPU arrays");
-  OK(kiln_nccl_broadcast(2, parts, 1, &done));
+  OK(kiln_nccl_reduce_sum(2, 2, parts, outs, &done));
+  CHECK(done == 0, "NCCL declines a batch of CPU arrays");
+  OK(kiln_nccl_broadcast(2, 2, parts, roots, &done));
   CHECK(done == 0, "NCCL broadcast declines CPU arrays");
-  BAD(kiln_nccl_broadcast(2, parts, 2, &done), "root");
-  BAD(kiln_nccl_reduce_sum(0, parts, a, &done), "at least one");
-  BAD(kiln_nccl_reduce_sum(2, nullptr, a, &done), "at least one");
-  BAD(kiln_nccl_reduce_sum(2, parts, a, nullptr), "null");
+  BAD(kiln_nccl_broadcast(1, 2, parts, bad_roots + 1, &done), "root");
+  BAD(kiln_nccl_broadcast(2, 2, parts, bad_roots, &done), "collective 1");
+  BAD(kiln_nccl_broadcast(1, 2, parts, nullptr, &done), "null roots");
+  BAD(kiln_nccl_reduce_sum(0, 2, parts, outs, &done), "at least one");
+  BAD(kiln_nccl_reduce_sum(1, 0, parts, outs, &done), "at least one");
+  BAD(kiln_nccl_reduce_sum(1, 2, nullptr, outs, &done), "at least one");
+  BAD(kiln_nccl_reduce_sum(1 << 20, 1 << 12, parts, outs, &done), "too many");
+  BAD(kiln_nccl_reduce_sum(1, 2, parts, outs, nullptr), "null");
   OK(kiln_nd_free(a));
   OK(kiln_nd_free(b));
 }

@@ -537,56 +537,83 @@ int kiln_nccl_describe() {
 }
 
 namespace {
-/// The NDArrays of a collective call, checked: non-null, every one on a distinct GPU, one dtype
-/// and size. Returns false with *why when one is not on a GPU (the caller falls back).
-bool collective_arrays(int n, const int64_t* handles, std::vector<NDArray*>* arrays, std::vector<int>* devs,
+/// The NDArrays of a batch of `keys` collectives over n GPUs (handles[k * n + i]: collective k's
+/// array on its i-th GPU), checked: non-null, each collective's on n distinct GPUs and of one dtype
+/// and size, every collective over the same GPUs in the same order (one NCCL clique). Returns false
+/// with *why when one is not on a GPU (the caller falls back).
+bool collective_arrays(int keys, int n, const int64_t* handles, std::vector<NDArray*>* arrays, std::vector<int>* devs,
                        std::string* why) {
-  KILN_CHECK(n >= 1 && handles != nullptr, "NCCL: need at least one array");
-  for (int i = 0; i < n; ++i) {
-    NDArray& a = nd(handles[i]);
-    if (a.ctx.type != DevType::kGPU) {
-      *why = "NCCL needs GPU arrays; array " + std::to_string(i) + " is on " + a.ctx.str();
-      return false;
+  KILN_CHECK(keys >= 1 && n >= 1 && handles != nullptr, "NCCL: need at least one array");
+  KILN_CHECK(keys <= INT32_MAX / n, "NCCL: " + std::to_string(keys) + " collectives of " + std::to_string(n) +
+                                        " arrays each are too many");
+  for (int k = 0; k < keys; ++k) {
+    const std::string which = keys == 1 ? "" : "collective " + std::to_string(k) + ", ";
+    const size_t base = (size_t)k * n;
+    for (int i = 0; i < n; ++i) {
+      NDArray& a = nd(handles[base + i]);
+      if (a.ctx.type != DevType::kGPU) {
+        *why = "NCCL needs GPU arrays; " + which + "array " + std::to_string(i) + " is on " + a.ctx.str();
+        return false;
+      }
+      const NDArray* first = i > 0 ? (*arrays)[base] : &a;
+      KILN_CHECK(a.dtype == first->dtype && a.shape.size() == first->shape.size(),
+                 "NCCL: " + which + "array " + std::to_string(i) + " is " + a.shape.str() + " " + dtype_name(a.dtype) +
+                     ", array 0 is " + first->shape.str() + " " + dtype_name(first->dtype));
+      if (k == 0) {
+        for (int d : *devs)
+          KILN_CHECK(d != a.ctx.id, "NCCL: arrays " + std::to_string(i) + " and another are both on " + a.ctx.str() +
+                                        "; each must be on its own GPU");
+        devs->push_back(a.ctx.id);
+      } else {
+        KILN_CHECK(a.ctx.id == (*devs)[i], "NCCL: " + which + "array " + std::to_string(i) + " is on " + a.ctx.str() +
+                                               ", collective 0's on gpu(" + std::to_string((*devs)[i]) +
+                                               "); one batch runs over one list of GPUs");
+      }
+      arrays->push_back(&a);
     }
-    if (i > 0)
-      KILN_CHECK(a.dtype == (*arrays)[0]->dtype && a.shape.size() == (*arrays)[0]->shape.size(),
-                 "NCCL: array " + std::to_string(i) + " is " + a.shape.str() + " " + dtype_name(a.dtype) + ", array 0 is " +
-                     (*arrays)[0]->shape.str() + " " + dtype_name((*arrays)[0]->dtype));
-    for (int d : *devs)
-      KILN_CHECK(d != a.ctx.id, "NCCL: arrays " + std::to_string(i) + " and another are both on " + a.ctx.str() +
-                                    "; each must be on its own GPU");
-    arrays->push_back(&a);
-    devs->push_back(a.ctx.id);
   }
   return true;
 }
 }  // namespace
 
-int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done) {
+int kiln_nccl_reduce_sum(int keys, int n, const int64_t* parts, const int64_t* outs, int* done) {
   KILN_API_BEGIN
   KILN_CHECK_OUT(done);
   *done = 0;
   std::vector<NDArray*> arrays;
   std::vector<int> devs;
   std::string why;
-  NDArray& o = nd(out);
-  if (collective_arrays(n, parts, &arrays, &devs, &why)) {
+  if (collective_arrays(keys, n, parts, &arrays, &devs, &why)) {
+    KILN_CHECK(outs != nullptr, "NCCL reduce: null outs");
+    std::vector<NDArray*> out;
+    for (int k = 0; k < keys; ++k) out.push_back(&nd(outs[k]));
     std::vector<const NDArray*> touched(arrays.begin(), arrays.end());
-    touched.push_back(&o);
+    touched.insert(touched.end(), out.begin(), out.end());
     PoolUse use(touched);  // executor outputs among them: not while another thread runs that executor
-    KILN_CHECK(o.dtype == arrays[0]->dtype && o.shape.size() == arrays[0]->shape.size(),
-               "NCCL reduce: out is " + o.shape.str() + " " + dtype_name(o.dtype) + ", the parts " + arrays[0]->shape.str() +
-                   " " + dtype_name(arrays[0]->dtype));
-    int root = -1;
-    for (int i = 0; i < n; ++i)
-      if (o.ctx.type == DevType::kGPU && devs[i] == o.ctx.id) root = i;
-    if (root < 0) {
-      why = "NCCL reduce: out is on " + o.ctx.str() + ", not on the GPU of a part";
-    } else {
+    std::vector<int> roots;
+    for (int k = 0; k < keys && why.empty(); ++k) {
+      const NDArray& o = *out[k];
+      const NDArray& p = *arrays[(size_t)k * n];
+      const std::string which = keys == 1 ? "" : " (collective " + std::to_string(k) + ")";
+      KILN_CHECK(o.dtype == p.dtype && o.shape.size() == p.shape.size(),
+                 "NCCL reduce: out" + which + " is " + o.shape.str() + " " + dtype_name(o.dtype) + ", the parts " +
+                     p.shape.str() + " " + dtype_name(p.dtype));
+      roots.push_back(-1);
+      for (int i = 0; i < n; ++i)
+        if (o.ctx.type == DevType::kGPU && devs[i] == o.ctx.id) roots.back() = i;
+      if (roots.back() < 0) why = "NCCL reduce: out" + which + " is on " + o.ctx.str() + ", not on the GPU of a part";
+    }
+    if (why.empty()) {
 #ifdef KILN_CUDA
-      std::vector<const void*> send;
-      for (NDArray* a : arrays) send.push_back(a->data());
-      *done = cuda::nccl_reduce_sum(devs, send, o.data(), root, o.dtype, (size_t)o.shape.size(), &why) ? 1 : 0;
+      std::vector<cuda::NcclCall> calls(keys);
+      for (int k = 0; k < keys; ++k) {
+        for (int i = 0; i < n; ++i) calls[k].bufs.push_back(arrays[(size_t)k * n + i]->data());
+        calls[k].recv = out[k]->data();
+        calls[k].root = roots[k];
+        calls[k].dtype = out[k]->dtype;
+        calls[k].count = (size_t)out[k]->shape.size();
+      }
+      *done = cuda::nccl_reduce_sum(devs, calls, &why) ? 1 : 0;
 #else
       why = "NCCL not available: this build of Kiln has no CUDA support";
 #endif
@@ -596,20 +623,29 @@ int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done) {
   KILN_API_END
 }
 
-int kiln_nccl_broadcast(int n, const int64_t* handles, int root, int* done) {
+int kiln_nccl_broadcast(int keys, int n, const int64_t* handles, const int* roots, int* done) {
   KILN_API_BEGIN
   KILN_CHECK_OUT(done);
   *done = 0;
-  KILN_CHECK(root >= 0 && root < n, "NCCL broadcast: root " + std::to_string(root) + " out of range for " + std::to_string(n) + " arrays");
+  KILN_CHECK(roots != nullptr || keys < 1, "NCCL broadcast: null roots");
+  for (int k = 0; k < keys; ++k)
+    KILN_CHECK(roots[k] >= 0 && roots[k] < n, "NCCL broadcast: root " + std::to_string(roots[k]) + " out of range for " +
+                                                  std::to_string(n) + " arrays" +
+                                                  (keys == 1 ? "" : " (collective " + std::to_string(k) + ")"));
   std::vector<NDArray*> arrays;
   std::vector<int> devs;
   std::string why;
-  if (collective_arrays(n, handles, &arrays, &devs, &why)) {
+  if (collective_arrays(keys, n, handles, &arrays, &devs, &why)) {
     PoolUse use(std::vector<const NDArray*>(arrays.begin(), arrays.end()));
 #ifdef KILN_CUDA
-    std::vector<void*> bufs;
-    for (NDArray* a : arrays) bufs.push_back(a->data());
-    *done = cuda::nccl_broadcast(devs, bufs, root, arrays[0]->dtype, (size_t)arrays[0]->shape.size(), &why) ? 1 : 0;
+    std::vector<cuda::NcclCall> calls(keys);
+    for (int k = 0; k < keys; ++k) {
+      for (int i = 0; i < n; ++i) calls[k].bufs.push_back(arrays[(size_t)k * n + i]->data());
+      calls[k].root = roots[k];
+      calls[k].dtype = arrays[(size_t)k * n]->dtype;
+      calls[k].count = (size_t)arrays[(size_t)k * n]->shape.size();
+    }
+    *done = cuda::nccl_broadcast(devs, calls, &why) ? 1 : 0;
 #else
     why = "NCCL not available: this build of Kiln has no CUDA support";
 #endif

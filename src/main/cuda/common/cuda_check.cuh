@@ -145,6 +145,11 @@ void gemm_strided_batched(int device, cudaStream_t stream, bool ta, bool tb, int
 /// a recording may need (cuDNN's algorithm timing and handle creation, staging growth), so that it
 /// takes another way instead of waiting (runtime.cc). f() must not start a recording.
 bool unless_recording(int device, const std::function<void()>& f);
+/// Runs f() once no other thread records a CUDA graph on `device`, holding new recordings of the
+/// device back until it returns; false, without running it, when this thread records (waiting
+/// would never end). For rare work that a capture in progress does not allow and that is done with
+/// no lock a recording may need (cuBLAS handle creation). f() must not start a recording.
+bool when_others_not_recording(int device, const std::function<void()>& f);
 
 // ---- device scratch -----------------------------------------------------------------------------
 

@@ -31,12 +31,15 @@ int kiln_cuda_tf32(int* out);                           // 1 when TF32 is allowe
 int kiln_cuda_cache_stats(int device, int64_t* out);    // out[4]: held, cached, peak held bytes, cudaMalloc calls
 int kiln_cuda_empty_cache(int device);                  // cached blocks back to the driver
 int kiln_nccl_describe();                               // string: NCCL version and path, or why it is not available
-/// out (=) the sum of parts[0..n) (NDArrays on n distinct GPUs, same dtype and size; out on the GPU
-/// of one of them) through NCCL. *done = 0, with the reason as the string, when NCCL cannot take
-/// the call (no CUDA build, NCCL missing, an array on the CPU): the caller sums another way.
-int kiln_nccl_reduce_sum(int n, const int64_t* parts, int64_t out, int* done);
-/// arrays[i] = arrays[root] for NDArrays on n distinct GPUs through NCCL; *done as above.
-int kiln_nccl_broadcast(int n, const int64_t* arrays, int root, int* done);
+/// A batch of `keys` collectives over the same n GPUs, through NCCL as a few group calls and one
+/// wait. Collective k's arrays are handles[k * n .. k * n + n): NDArrays on n distinct GPUs, of one
+/// dtype and size, on the same GPUs in the same order for every k. *done = 0, with the reason as
+/// the string, when NCCL cannot take the batch (no CUDA build, NCCL missing, an array on the CPU,
+/// a dtype NCCL lacks): nothing was changed, and the caller sums or copies another way.
+/// reduce_sum: outs[k] (=) the sum of collective k's parts; outs[k] on the GPU of one of them.
+int kiln_nccl_reduce_sum(int keys, int n, const int64_t* parts, const int64_t* outs, int* done);
+/// broadcast: each array of collective k = its array roots[k].
+int kiln_nccl_broadcast(int keys, int n, const int64_t* arrays, const int* roots, int* done);
 
 // ---- registry -------------------------------------------------------------------------------
 int kiln_op_list();                                     // string: JSON array of op names (aliases included)

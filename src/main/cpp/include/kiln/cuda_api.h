@@ -93,15 +93,22 @@ void float_to_low_precision(int device, void* stream, const float* src, void* ds
 
 /// "NCCL 2.x.y from <path>" or why NCCL is not available.
 std::string nccl_describe();
-/// recv (on devs[root]) = the sum of send[i] (count elements of t on devs[i], one per distinct
-/// device), through ncclReduce on each device's stream, waited for. False, with *why, when NCCL
-/// is not available or has no such type (the caller sums another way); throws KilnError for an
-/// NCCL failure or bad arguments.
-bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<const void*>& send, void* recv, int root, DType t,
-                     size_t count, std::string* why);
-/// bufs[i] (on devs[i]) = bufs[root], through ncclBroadcast; false / throws as nccl_reduce_sum.
-bool nccl_broadcast(const std::vector<int>& devs, const std::vector<void*>& bufs, int root, DType t, size_t count,
-                    std::string* why);
+/// One collective of a batch over the devices devs (NcclCall::bufs[i] on devs[i], count elements
+/// of dtype each).
+struct NcclCall {
+  std::vector<void*> bufs;  // reduce: the addends; broadcast: bufs[root] is copied to the others
+  void* recv = nullptr;     // reduce: the sum, on devs[root]
+  int root = 0;
+  DType dtype = DType::kFloat32;
+  size_t count = 0;
+};
+/// For every call, recv = the sum of bufs (one per distinct device), through ncclReduce on each
+/// device's stream: as few NCCL group calls as NCCL takes (2048 per-rank calls each), then one
+/// wait. False, with *why, when NCCL is not available or has no type of a call (the caller sums
+/// another way; nothing was issued); throws KilnError for an NCCL failure or bad arguments.
+bool nccl_reduce_sum(const std::vector<int>& devs, const std::vector<NcclCall>& calls, std::string* why);
+/// For every call, bufs[i] = bufs[root], through ncclBroadcast; batched, false / throws as nccl_reduce_sum.
+bool nccl_broadcast(const std::vector<int>& devs, const std::vector<NcclCall>& calls, std::string* why);
 
 /// The caching allocator of `device`: bytes handed out and not yet freed, bytes kept in its free
 /// lists for reuse (both rounded to its buckets), the peak of the first, and the number of

@@ -46,8 +46,8 @@ public final class KilnNative {
     public static native int kiln_cuda_cache_stats(int device, @Cast("int64_t*") long[] out);
     public static native int kiln_cuda_empty_cache(int device);
     public static native int kiln_nccl_describe();
-    public static native int kiln_nccl_reduce_sum(int n, @Cast("const int64_t*") long[] parts, @Cast("int64_t") long out, int[] done);
-    public static native int kiln_nccl_broadcast(int n, @Cast("const int64_t*") long[] arrays, int root, int[] done);
+    public static native int kiln_nccl_reduce_sum(int keys, int n, @Cast("const int64_t*") long[] parts, @Cast("const int64_t*") long[] outs, int[] done);
+    public static native int kiln_nccl_broadcast(int keys, int n, @Cast("const int64_t*") long[] arrays, @Cast("const int*") int[] roots, int[] done);
 
     public static native int kiln_op_list();
     public static native int kiln_op_info(String op, String attrsJson);

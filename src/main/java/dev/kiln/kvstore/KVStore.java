@@ -245,6 +245,7 @@ public final class KVStore implements AutoCloseable {
         open();
         check(keys.size() == values.size(), "push: " + keys.size() + " keys but " + values.size() + " value lists");
         List<NDArray> sums = new ArrayList<>(keys.size());
+        List<NcclSum> viaNccl = new ArrayList<>();
         for (int i = 0; i < keys.size(); i++) {
             String k = keys.get(i);
             List<NDArray> vs = values.get(i);
@@ -255,13 +256,17 @@ public final class KVStore implements AutoCloseable {
             }
             NDArray stored = place(k, held, vs);
             NDArray m = merged.computeIfAbsent(k, x -> NDArray.zeros(stored.shape(), stored.dtype(), stored.context()).detach());
+            NcclSum viaDevices;
             if (compression != null && group == null) {
                 sumCompressed(k, vs, m);
-            } else if (!reduceWithNccl(k, vs, stored, m)) {
+            } else if ((viaDevices = ncclSum(k, vs, stored, m)) != null) {
+                viaNccl.add(viaDevices);  // summed below, with the push's other NCCL sums
+            } else {
                 NDArray.sumInto(vs, m);
             }
             sums.add(m);
         }
+        sumWithNccl(viaNccl);
         if (group != null) {
             collect(keys, sums, compression != null ? "compressed" : "allreduce");
         }
@@ -320,31 +325,57 @@ public final class KVStore implements AutoCloseable {
         return moved;
     }
 
-    /** Copies the stored value of each key into every array of its output list. */
+    /**
+     * Copies the stored value of each key into every array of its output list. In a {@code device}
+     * store, a key whose outputs are on distinct GPUs is copied once, into the output on its GPU (or
+     * the first), and NCCL broadcasts it to the others: one batch for all such keys.
+     */
     public void pull(List<String> keys, List<List<NDArray>> outs) {
         open();
         check(keys.size() == outs.size(), "pull: " + keys.size() + " keys but " + outs.size() + " output lists");
+        Map<List<Context>, List<Integer>> batches = new LinkedHashMap<>();
         for (int i = 0; i < keys.size(); i++) {
             NDArray stored = stored(keys.get(i), "pull");
             List<NDArray> os = outs.get(i);
             if (type.equals("device") && os.size() > 1 && onDistinctGpus(os, stored)) {
-                // one copy into the output on the stored value's GPU (or the first output), then NCCL
-                // spreads it over the other GPUs
-                int root = 0;
-                for (int r = 0; r < os.size(); r++) {
-                    if (os.get(r).context().equals(stored.context())) {
-                        root = r;
-                    }
-                }
-                stored.copyTo(os.get(root));
-                if (Nccl.broadcast(os, root)) {
-                    continue;
-                }
+                batches.computeIfAbsent(contexts(os), c -> new ArrayList<>()).add(i);
+                continue;
             }
             for (NDArray o : os) {
                 stored.copyTo(o);
             }
         }
+        for (List<Integer> batch : batches.values()) {
+            List<List<NDArray>> arrays = new ArrayList<>();
+            int[] roots = new int[batch.size()];
+            for (int b = 0; b < batch.size(); b++) {
+                NDArray stored = store.get(keys.get(batch.get(b)));
+                List<NDArray> os = outs.get(batch.get(b));
+                for (int r = 0; r < os.size(); r++) {
+                    if (os.get(r).context().equals(stored.context())) {
+                        roots[b] = r;
+                    }
+                }
+                stored.copyTo(os.get(roots[b]));
+                arrays.add(os);
+            }
+            if (!Nccl.broadcastAll(arrays, roots)) {
+                for (int b = 0; b < batch.size(); b++) {
+                    NDArray stored = store.get(keys.get(batch.get(b)));
+                    for (NDArray o : outs.get(batch.get(b))) {
+                        stored.copyTo(o);
+                    }
+                }
+            }
+        }
+    }
+
+    private static List<Context> contexts(List<NDArray> arrays) {
+        List<Context> c = new ArrayList<>(arrays.size());
+        for (NDArray a : arrays) {
+            c.add(a.context());
+        }
+        return c;
     }
 
     /** True when every array is on its own GPU and has the stored value's dtype (NCCL's case). */
@@ -359,34 +390,63 @@ public final class KVStore implements AutoCloseable {
     }
 
     /**
-     * {@code device} store with values on several GPUs: their sum through NCCL (ncclReduce straight
-     * into {@code m} when it is on one of the values' GPUs, else onto the first value's GPU and then
-     * one copy into {@code m}). False when that does not apply or NCCL is
-     * not available; the caller then sums through host copies. For two devices the result has the
-     * same bits as that sum; for more, NCCL's summation order may differ in the last place.
+     * One key's sum through NCCL: its values, the buffer NCCL sums into ({@code into}) and the merge
+     * buffer {@code m}; {@code into} is {@code m} when {@code m} is on one of the values' GPUs, else a
+     * buffer on the first value's GPU, copied into {@code m} afterwards.
      */
-    private boolean reduceWithNccl(String key, List<NDArray> vs, NDArray stored, NDArray m) {
+    private record NcclSum(List<NDArray> values, NDArray into, NDArray m) {}
+
+    /**
+     * {@code device} store with values on several GPUs: the key's NCCL sum, or null when that does
+     * not apply or NCCL is not available (the caller then sums through host copies).
+     */
+    private NcclSum ncclSum(String key, List<NDArray> vs, NDArray stored, NDArray m) {
         if (!type.equals("device") || vs.size() < 2 || !onDistinctGpus(vs, stored)) {
-            return false;
+            return null;
         }
         for (NDArray v : vs) {
             if (m.context().equals(v.context())) {
-                return Nccl.reduceSum(vs, m);  // the key lives on one of these GPUs: reduce straight into its merge buffer
+                return new NcclSum(vs, m, m);  // the key lives on one of these GPUs: reduce straight into its merge buffer
             }
         }
         if (!Nccl.describe().startsWith("NCCL ")) {
-            return false;  // no NCCL: no buffer on the GPU either
+            return null;  // no NCCL: no buffer on the GPU either
         }
         NDArray onDevice = mergedOnDevice.computeIfAbsent(key,
                 x -> NDArray.zeros(stored.shape(), stored.dtype(), vs.get(0).context()).detach());
         if (!onDevice.context().equals(vs.get(0).context())) {
-            return false;  // the devices changed since the first push: not worth a second buffer
+            return null;  // the devices changed since the first push: not worth a second buffer
         }
-        if (!Nccl.reduceSum(vs, onDevice)) {
-            return false;
+        return new NcclSum(vs, onDevice, m);
+    }
+
+    /**
+     * The NCCL sums of a push, one batch per list of GPUs (one group call and one wait for all its
+     * keys, instead of one per key); a batch NCCL declines is summed through host copies. For two
+     * devices the result has the same bits as that sum; for more, NCCL's summation order may differ
+     * in the last place.
+     */
+    private static void sumWithNccl(List<NcclSum> sums) {
+        Map<List<Context>, List<NcclSum>> batches = new LinkedHashMap<>();
+        for (NcclSum s : sums) {
+            batches.computeIfAbsent(contexts(s.values()), c -> new ArrayList<>()).add(s);
         }
-        onDevice.copyTo(m);
-        return true;
+        for (List<NcclSum> batch : batches.values()) {
+            List<List<NDArray>> parts = new ArrayList<>();
+            List<NDArray> intos = new ArrayList<>();
+            for (NcclSum s : batch) {
+                parts.add(s.values());
+                intos.add(s.into());
+            }
+            boolean done = Nccl.reduceSumAll(parts, intos);
+            for (NcclSum s : batch) {
+                if (!done) {
+                    NDArray.sumInto(s.values(), s.m());
+                } else if (s.into() != s.m()) {
+                    s.into().copyTo(s.m());
+                }
+            }
+        }
     }
 
     /** {@link #push} then {@link #pull} (MXNet's {@code pushpull}; Module's path for dense parameters). */

@@ -59,6 +59,46 @@ class GpuNcclTest {
     }
 
     /**
+     * A batch larger than one NCCL group (3,000 sums of one rank each, NCCL takes 2,048 calls per
+     * group) in four dtypes: every output equals its part, and a batched broadcast leaves its arrays
+     * as they were. A batch whose sums have different numbers of GPUs is refused.
+     */
+    @Test
+    void aBatchLargerThanOneNcclGroupSumsEveryCollective() {
+        dev.kiln.ndarray.DType[] types = {dev.kiln.ndarray.DType.FLOAT32, dev.kiln.ndarray.DType.FLOAT16,
+            dev.kiln.ndarray.DType.FLOAT64, dev.kiln.ndarray.DType.INT32};
+        List<NDArray> all = new ArrayList<>();
+        try {
+            List<List<NDArray>> parts = new ArrayList<>();
+            List<NDArray> outs = new ArrayList<>();
+            List<float[]> want = new ArrayList<>();
+            for (int k = 0; k < 3000; k++) {
+                float[] v = {k, -k * 0.5f, k % 7};
+                try (NDArray h = NDArray.create(v, v.length); NDArray t = h.asType(types[k % types.length])) {
+                    NDArray p = t.copyTo(Context.gpu(0));
+                    NDArray o = NDArray.zeros(new dev.kiln.ndarray.Shape(v.length), t.dtype(), Context.gpu(0));
+                    all.add(p);
+                    all.add(o);
+                    parts.add(List.of(p));
+                    outs.add(o);
+                    want.add(host(t));  // the value in its own dtype, as the host rounds it
+                }
+            }
+            assertTrue(Nccl.reduceSumAll(parts, outs), Nccl.lastReason());
+            assertTrue(Nccl.broadcastAll(parts, new int[parts.size()]), Nccl.lastReason());
+            for (int k = 0; k < parts.size(); k++) {
+                assertArrayEquals(want.get(k), host(outs.get(k)), 0f, "sum " + k + " (" + types[k % types.length] + ")");
+                assertArrayEquals(want.get(k), host(parts.get(k).get(0)), 0f, "broadcast " + k);
+            }
+            // a second sum over another list of GPUs (here: one more array) cannot join the batch
+            assertThrows(IllegalArgumentException.class,
+                    () -> Nccl.reduceSumAll(List.of(parts.get(0), List.of(outs.get(0), outs.get(1))), outs.subList(0, 2)));
+        } finally {
+            all.forEach(NDArray::close);
+        }
+    }
+
+    /**
      * Six keys of different sizes with an SGD optimizer in the {@code device} store over every GPU:
      * after two steps every pulled copy equals w - lr * (sum of gradients) twice, computed on the
      * host, wherever the store placed each key.

@@ -36,6 +36,25 @@ class NcclTest {
         }
     }
 
+    /** Batches: CPU arrays declined untouched, mismatched lists refused, an empty batch is done. */
+    @Test
+    void batchesOfCpuArraysAreDeclinedAndBadBatchesRefused() {
+        try (NDArray a = NDArray.create(new float[] {1, 2}, 2); NDArray b = NDArray.create(new float[] {3, 4}, 2);
+             NDArray c = NDArray.create(new float[] {5, 6}, 2)) {
+            assertFalse(Nccl.reduceSumAll(List.of(List.of(a, b), List.of(b, c)), List.of(a, b)));
+            assertTrue(Nccl.lastReason().contains("collective 0"), Nccl.lastReason());
+            assertFalse(Nccl.broadcastAll(List.of(List.of(a, b), List.of(c, a)), new int[] {1, 0}));
+            assertArrayEquals(new float[] {1, 2}, a.toFloatArray(), "untouched");
+            assertArrayEquals(new float[] {3, 4}, b.toFloatArray(), "untouched");
+            assertThrows(IllegalArgumentException.class, () -> Nccl.reduceSumAll(List.of(List.of(a, b)), List.of(a, b)));
+            assertThrows(IllegalArgumentException.class, () -> Nccl.reduceSumAll(List.of(List.of(a, b), List.of(c)), List.of(a, c)));
+            assertThrows(IllegalArgumentException.class, () -> Nccl.broadcastAll(List.of(List.of(a, b)), new int[] {0, 1}));
+            assertThrows(KilnException.class, () -> Nccl.broadcastAll(List.of(List.of(a, b), List.of(b, c)), new int[] {0, 2}));
+            assertTrue(Nccl.reduceSumAll(List.of(), List.of()));
+            assertTrue(Nccl.lastReason().isEmpty());
+        }
+    }
+
     /** The device store on two CPU contexts still sums (through host copies). */
     @Test
     void deviceStoreWithoutGpusSumsAsBefore() {
