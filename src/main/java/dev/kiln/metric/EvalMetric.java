@@ -33,13 +33,14 @@ import java.util.function.BiConsumer;
  * name-value lists, {@link #toString()} or {@link #resetLocal()}. Counts are known on the host at
  * once. Labels are read on the host (they come from the iterator there), checked, and uploaded.
  * {@link F1} and {@link MCC} (macro: a score per update; micro: their counts), {@link PCC} (its
- * confusion matrix) and {@link PearsonCorrelation} (macro) keep their statistics on the device in
- * the same way until read. The other metrics (micro PearsonCorrelation, custom ones), and CPU
- * predictions, copy each batch to the host.
+ * confusion matrix) and {@link PearsonCorrelation} (macro: a correlation per pair; micro: its
+ * means and centred sums) keep their statistics on the device in the same way until read. Custom
+ * metrics, and CPU predictions, copy each batch to the host.
  *
  * <p>Ownership: metrics never keep a reference to the arrays passed in; the caller keeps (and
  * closes) its arrays. A metric owns its device sums (one 8-byte array per device, plus the counts
- * of micro F1/MCC or the confusion matrix of PCC): a read or {@link #reset()} frees them; a metric dropped with unread device sums leaves them to the
+ * of micro F1/MCC, the confusion matrix of PCC, the statistics of micro PearsonCorrelation): a
+ * read or {@link #reset()} frees them; a metric dropped with unread device sums leaves them to the
  * arrays' cleaner.
  *
  * <p>Thread-safety: not thread-safe; update and read a metric from one thread at a time.

@@ -24,12 +24,65 @@ import java.util.Map;
  *       keeps (MXNet 1.9 keeps no global micro state and reports 0).
  * </ul>
  *
+ * <p>Predictions on a GPU are reduced there (see {@link EvalMetric}): macro, each pair's
+ * correlation goes to the device sum; micro, each pair's means and centred sums are merged there
+ * into the device's pending statistics (Chan's pairwise update, which equals MXNet's streaming one
+ * up to rounding), folded into the host's when the metric is read.
+ *
  * <p>Ownership and thread-safety: as {@link EvalMetric} (arrays are borrowed; not thread-safe).
  */
 public class PearsonCorrelation extends EvalMetric {
     private final String average;
     private final Moments local = new Moments();
     private final Moments global = new Moments();
+    /** Micro: per device, the statistics of the elements reduced there since the last read. */
+    private final Map<dev.kiln.ndarray.Context, Pending> pending = new java.util.LinkedHashMap<>();
+
+    /**
+     * Micro statistics of the elements of some pairs, on their device: {@code count} (known on the
+     * host), and (1,) float64 arrays (owned, in no scope) of the label and prediction means, the
+     * centred sums of squares and the co-moment.
+     */
+    private static final class Pending {
+        double count;
+        NDArray[] stats;  // meanL, meanP, sseL, sseP, conv
+
+        /** Merges a block (its five statistics, in the caller's scope) as {@link Moments#merge}, on the device. */
+        void merge(double nB, NDArray[] block) {
+            if (count == 0) {
+                stats = new NDArray[5];
+                for (int i = 0; i < 5; i++) {
+                    stats[i] = block[i].copy().detach();
+                }
+                count = nB;
+                return;
+            }
+            double n = count + nB;
+            double w = count * nB / n;
+            NDArray dL = block[0].sub(stats[0]);
+            NDArray dP = block[1].sub(stats[1]);
+            NDArray[] next = {
+                stats[0].add(dL.mul(nB / n)),
+                stats[1].add(dP.mul(nB / n)),
+                stats[2].add(block[2]).add(dL.square().mul(w)),
+                stats[3].add(block[3]).add(dP.square().mul(w)),
+                stats[4].add(block[4]).add(dL.mul(dP).mul(w)),
+            };
+            for (int i = 0; i < 5; i++) {
+                stats[i].close();
+                stats[i] = next[i].detach();
+            }
+            count = n;
+        }
+
+        void close() {
+            if (stats != null) {
+                for (NDArray a : stats) {
+                    a.close();
+                }
+            }
+        }
+    }
 
     /** Streaming statistics of (label, pred) element pairs. */
     private static final class Moments {
@@ -79,6 +132,28 @@ public class PearsonCorrelation extends EvalMetric {
             count = n;
         }
 
+        /**
+         * Merges a block of {@code nB} elements with label and prediction means {@code bL}, {@code
+         * bP}, centred sums of squares {@code m2L}, {@code m2P} and co-moment {@code cB} (Chan et
+         * al.'s pairwise update: the same statistics as {@link #add} of the block's elements).
+         */
+        void merge(double nB, double bL, double bP, double m2L, double m2P, double cB) {
+            if (nB == 0) {
+                return;
+            }
+            double nA = count;
+            double n = nA + nB;
+            double dL = bL - meanL;
+            double dP = bP - meanP;
+            double w = nA * nB / n;
+            meanL += dL * (nB / n);
+            meanP += dP * (nB / n);
+            sseL += m2L + dL * dL * w;
+            sseP += m2P + dP * dP * w;
+            conv += cB + dL * dP * w;
+            count = n;
+        }
+
         double pearson() {
             double n = count;
             return conv / ((n - 1) * Math.sqrt(sseP / (n - 1)) * Math.sqrt(sseL / (n - 1)));
@@ -120,26 +195,36 @@ public class PearsonCorrelation extends EvalMetric {
 
     @Override
     public void update(List<NDArray> labels, List<NDArray> preds) {
-        if (average.equals("macro")) {
-            checkLabelShapes(labels, preds);
-            boolean device = true;
-            for (NDArray p : preds) {
-                device &= reducesOnDevice(p) && p.size() > 0;
+        checkLabelShapes(labels, preds);
+        boolean device = true;
+        for (NDArray p : preds) {
+            device &= reducesOnDevice(p) && p.size() > 0;
+        }
+        if (device) {
+            List<HostTensor> hostLabels = new java.util.ArrayList<>();
+            for (int i = 0; i < preds.size(); i++) {  // every pair checked before any is counted
+                HostTensor label = HostTensor.of(labels.get(i));
+                if (!Arrays.equals(label.dims(), preds.get(i).shape().dims())) {
+                    throw new IllegalArgumentException("Shape of labels " + HostTensor.pyShape(label.dims())
+                            + " does not match shape of predictions " + HostTensor.pyShape(preds.get(i).shape().dims()));
+                }
+                hostLabels.add(label);
             }
-            if (device) {
-                for (int i = 0; i < preds.size(); i++) {
-                    HostTensor label = HostTensor.of(labels.get(i));
-                    NDArray pred = preds.get(i);
-                    if (!Arrays.equals(label.dims(), pred.shape().dims())) {
-                        throw new IllegalArgumentException("Shape of labels " + HostTensor.pyShape(label.dims())
-                                + " does not match shape of predictions " + HostTensor.pyShape(pred.shape().dims()));
-                    }
-                    try (NDScope scope = NDScope.open()) {
-                        accumulateOnDevice(corrcoefOnDevice(pred, label), 1);
+            for (int i = 0; i < preds.size(); i++) {
+                NDArray pred = preds.get(i);
+                try (NDScope scope = NDScope.open()) {
+                    NDArray[] block = centredOnDevice(pred, hostLabels.get(i));
+                    if (average.equals("macro")) {
+                        // numpy's corrcoef, clipped to [-1, 1] (NaN, for a constant input, passes the clip as on the host)
+                        accumulateOnDevice(block[4].div(block[2].sqrt().mul(block[3].sqrt())).clip(-1.0, 1.0), 1);
+                    } else {
+                        pending.computeIfAbsent(pred.context(), c -> new Pending()).merge(pred.size(), block);
+                        numInst += 1;
+                        globalNumInst += 1;
                     }
                 }
-                return;
             }
+            return;
         }
         forEachPair(labels, preds, (label, pred) -> {
             checkShapes(label, pred);
@@ -155,20 +240,20 @@ public class PearsonCorrelation extends EvalMetric {
     }
 
     /**
-     * {@link #corrcoef} of the flattened prediction (on its device, in float64) and label (uploaded
-     * there) by operators, shape (1,): the means, then the centred sums, then their ratio clipped to
-     * [-1, 1] (NaN, for a constant input, passes the clip as on the host). Arrays in the caller's scope.
+     * The flattened label (uploaded) and prediction (in float64) of one pair, on the prediction's
+     * device, shape (1,) each: {mean label, mean prediction, Σ(l − mean)², Σ(p − mean)², Σ(l −
+     * mean)(p − mean)}, two-pass as {@link #corrcoef}. Arrays in the caller's scope.
      */
-    private static NDArray corrcoefOnDevice(NDArray pred, HostTensor label) {
+    private static NDArray[] centredOnDevice(NDArray pred, HostTensor label) {
         long n = pred.size();
-        NDArray x = DeviceReduce.cast(pred, DType.FLOAT64).reshape(n);
-        NDArray y = DeviceReduce.upload(label.values(), new long[] {n}, pred.context());
-        NDArray dx = DeviceReduce.op("broadcast_sub", Map.of(), x, x.sum().reshape(1).div((double) n));
-        NDArray dy = DeviceReduce.op("broadcast_sub", Map.of(), y, y.sum().reshape(1).div((double) n));
-        NDArray sxy = dx.mul(dy).sum().reshape(1);
-        NDArray sxx = dx.square().sum().reshape(1);
-        NDArray syy = dy.square().sum().reshape(1);
-        return sxy.div(sxx.sqrt().mul(syy.sqrt())).clip(-1.0, 1.0);
+        NDArray p = DeviceReduce.cast(pred, DType.FLOAT64).reshape(n);
+        NDArray l = DeviceReduce.upload(label.values(), new long[] {n}, pred.context());
+        NDArray meanL = l.sum().reshape(1).div((double) n);
+        NDArray meanP = p.sum().reshape(1).div((double) n);
+        NDArray dl = DeviceReduce.op("broadcast_sub", Map.of(), l, meanL);
+        NDArray dp = DeviceReduce.op("broadcast_sub", Map.of(), p, meanP);
+        return new NDArray[] {meanL, meanP, dl.square().sum().reshape(1), dp.square().sum().reshape(1),
+            dl.mul(dp).sum().reshape(1)};
     }
 
     /** numpy's {@code corrcoef(x, y)[0, 1]}: two-pass covariance over the standard deviations, clipped to [−1, 1]. */
@@ -201,7 +286,11 @@ public class PearsonCorrelation extends EvalMetric {
         if (numInst == 0) {
             return Double.NaN;
         }
-        return average.equals("macro") ? sumMetric / numInst : local.pearson();
+        if (average.equals("macro")) {
+            return sumMetric() / numInst;  // sumMetric() adds what waits on a device
+        }
+        readDeviceState();
+        return local.pearson();
     }
 
     @Override
@@ -209,12 +298,47 @@ public class PearsonCorrelation extends EvalMetric {
         if (globalNumInst == 0) {
             return Double.NaN;
         }
-        return average.equals("macro") ? globalSumMetric / globalNumInst : global.pearson();
+        if (average.equals("macro")) {
+            return globalSumMetric() / globalNumInst;
+        }
+        readDeviceState();
+        return global.pearson();
+    }
+
+    /** Micro: merges each device's pending statistics into the local and global ones (one wait per device), then frees them. */
+    @Override
+    protected void readDeviceState() {
+        try {
+            for (Pending p : pending.values()) {
+                if (p.count == 0) {
+                    continue;
+                }
+                double[] v = new double[5];
+                for (int i = 0; i < 5; i++) {
+                    v[i] = p.stats[i].toDoubleArray()[0];
+                }
+                local.merge(p.count, v[0], v[1], v[2], v[3], v[4]);
+                global.merge(p.count, v[0], v[1], v[2], v[3], v[4]);
+            }
+        } finally {
+            dropDeviceState();
+        }
+    }
+
+    @Override
+    protected boolean hasDeviceState() {
+        return !pending.isEmpty();
+    }
+
+    private void dropDeviceState() {
+        pending.values().forEach(Pending::close);
+        pending.clear();
     }
 
     @Override
     public void reset() {
         super.reset();
+        dropDeviceState();
         local.clear();
         global.clear();
     }

@@ -133,15 +133,20 @@ public class DeviceMetricTest {
         c.add(classification("pcc (37, 11)", PCC::new, nc, n, 11, 50));
         c.add(classification("pcc (37, 4) labels to 5", PCC::new, new long[] {37, 4}, n, 6, 51));
         c.add(classification("pcc (4, 6, 3)", PCC::new, new long[] {4, 6, 3}, new long[] {4, 3}, 6, 52));
-        // PearsonCorrelation macro (micro stays on the host)
+        // PearsonCorrelation: macro, a correlation per pair; micro, the merged statistics on the device
         c.add(regression("pearsonr (37,)", PearsonCorrelation::new, n, n, 53));
         c.add(regression("pearsonr (6, 5)", PearsonCorrelation::new, new long[] {6, 5}, new long[] {6, 5}, 54));
+        c.add(regression("pearsonr micro (37,)", () -> new PearsonCorrelation("micro"), n, n, 55));
+        c.add(regression("pearsonr micro (6, 5)", () -> new PearsonCorrelation("micro"), new long[] {6, 5}, new long[] {6, 5}, 56));
         c.add(regression("loss (4, 6, 3)", Loss::new, new long[] {4, 6, 3}, n, 30));
         c.add(regression("torch (37,)", Torch::new, n, n, 31));
         return c;
     }
 
-    /** Runs the case's batches; predictions in {@code dtype} on {@code ctx}, labels on the CPU. Returns the four statistics. */
+    /**
+     * Runs the case's batches; predictions in {@code dtype} on {@code ctx}, labels on the CPU.
+     * Returns the four statistics, then the local and global values.
+     */
     private static double[] run(Case c, Context ctx, DType dtype, boolean devicePath, boolean[] heldOnDevice) {
         boolean was = EvalMetric.deviceReduceOnCpu;
         EvalMetric.deviceReduceOnCpu = devicePath && !ctx.isGpu();
@@ -160,7 +165,10 @@ public class DeviceMetricTest {
                 }
             }
             heldOnDevice[0] = m.hasDeviceSums();
-            double[] out = {m.sumMetric(), m.numInst(), m.globalSumMetric(), m.globalNumInst()};
+            double[] out = {m.sumMetric(), m.numInst(), m.globalSumMetric(), m.globalNumInst(), Double.NaN, Double.NaN};
+            assertFalse(m.hasDeviceSums(), c.what() + ": a read leaves nothing on the device");
+            out[4] = m.get();
+            out[5] = m.getGlobal();
             assertFalse(m.hasDeviceSums(), c.what() + ": a read leaves nothing on the device");
             return out;
         } finally {
@@ -181,7 +189,7 @@ public class DeviceMetricTest {
                 double[] dev = run(c, ctx, dtype, true, held);
                 assertTrue(held[0], c.what() + ": the device path keeps its sums on the device until read");
                 String at = c.what() + " " + dtype + " on " + ctx + ": host " + Arrays.toString(host) + ", device " + Arrays.toString(dev);
-                for (int i = 0; i < 4; i++) {
+                for (int i = 0; i < host.length; i++) {
                     assertEquals(host[i], dev[i], 1e-12 * Math.max(1, Math.abs(host[i])), at);
                 }
             }
@@ -240,6 +248,10 @@ public class DeviceMetricTest {
             EvalMetric m = make.get();
             int[] round = {0};
             java.util.function.IntConsumer update = rows -> {
+                if (m instanceof PearsonCorrelation) {
+                    m.update(NDArray.create(values(r, new long[] {rows}), rows), NDArray.create(values(r, new long[] {rows}), rows));
+                    return;
+                }
                 // PCC: labels 0..1, then 0..4 (the matrix grows past the 3 score columns)
                 int c = m instanceof PCC && round[0]++ >= 2 ? 5 : 2;
                 float[] l = classes(r, new long[] {rows}, c, 0);
@@ -276,10 +288,14 @@ public class DeviceMetricTest {
         return seen;
     }
 
-    /** micro F1/MCC and PCC: the device counts are folded at each read as the host path counts them, resetLocal and reset included. */
+    /**
+     * micro F1/MCC, PCC and PearsonCorrelation: the device statistics are folded at each read as
+     * the host path counts them, resetLocal and reset included.
+     */
     @Test
     void microCountsFoldOnReadAsTheHostPath() {
-        for (Supplier<EvalMetric> make : List.<Supplier<EvalMetric>>of(() -> new F1("micro"), () -> new MCC("micro"), PCC::new)) {
+        for (Supplier<EvalMetric> make : List.<Supplier<EvalMetric>>of(() -> new F1("micro"), () -> new MCC("micro"), PCC::new,
+                () -> new PearsonCorrelation("micro"), PearsonCorrelation::new)) {
             List<Double> host = microSequence(make, false);
             List<Double> dev = microSequence(make, true);
             assertEquals(host.size(), dev.size());
