@@ -649,6 +649,23 @@ void test_bad_inputs() {
   OK(kiln_fused_free(plan));
   BAD(kiln_fused_free(plan), "");
   BAD(kiln_fused_graph(plan, &graph), "");
+  // a dynamic value may not change the planned shapes: one_hot's depth, take's axis (the kernels
+  // trust the planned sizes; this overflowed the output before the check)
+  {
+    int64_t shaped = 0, ind = make({3}), hot = make({3, 0}), x = make({10, 2}), k = make({5}), y = make({5, 2});
+    OK(kiln_fused_create(&shaped));
+    OK(kiln_fused_add(shaped, "one_hot", "{}", "[\"depth\"]", 1, &ind, 1, &hot, &idx));
+    int64_t xk[2] = {x, k};
+    OK(kiln_fused_add(shaped, "take", "{}", "[\"axis\"]", 2, xk, 1, &y, &idx));
+    double same[2] = {0, 0}, deeper[2] = {10, 0}, other_axis[2] = {0, 1};
+    OK(kiln_fused_run(shaped, 2, same));
+    OK(kiln_fused_run(shaped, 2, same));  // checked once, then remembered
+    BAD(kiln_fused_run(shaped, 2, deeper), "may not change shapes");
+    BAD(kiln_fused_run(shaped, 2, other_axis), "may not change shapes");
+    OK(kiln_fused_run(shaped, 2, same));
+    OK(kiln_fused_free(shaped));
+    for (int64_t v : {ind, hot, x, k, y}) OK(kiln_nd_free(v));
+  }
   // runtime settings
   BAD(kiln_set_num_threads(-2), "");
   BAD(kiln_set_conv_algo(9), "");

@@ -20,6 +20,7 @@
 // device's stream are never swallowed by it, and its copies on the legacy stream go on meanwhile.
 // KILN_CUDA_GRAPHS=0: always eager; KILN_CUDA_SYNC=1: always
 // eager, waiting for the device after each call so that an asynchronous fault names it.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -55,6 +56,7 @@ struct FusedCall {
   StoragePtr workspace;
   size_t workspace_bytes = 0;
   std::string label;                 // "call 3 (adam_update)"
+  std::vector<double> checked;       // dynamic values last found to keep the planned shapes
 };
 
 /// The CUDA graph of a GPU plan's run (see the file comment).
@@ -154,6 +156,51 @@ const NDArray& resolve(const FusedCall& c, int64_t h, bool input, size_t i) {
     throw KilnError("FusedUpdate " + c.label + ": " + arg_name(c, input, i) + " changed since it was added (now " +
                     a->shape.str() + " " + dtype_name(a->dtype) + ", was " + want.str() + " " + dtype_name(want_t) + ")");
   return *a;
+}
+
+/// Checks that the dynamic values v (one per dynamic key, in range) keep the call's planned shapes,
+/// types and workspace size: a value such as one_hot's depth or take's axis can change them, and
+/// the kernels trust the planned sizes. Remembers the last values checked, so a run with the same
+/// values (an optimizer's learning rate, every step) is not inferred again.
+void check_planned_shapes(FusedCall& c, const double* v) {
+  const size_t n = c.dyn_keys.size();
+  if (n == 0 || (c.checked.size() == n && std::equal(v, v + n, c.checked.begin()))) return;
+  const OpDef& d = *c.op;
+  Attrs a = c.attrs;
+  for (size_t k = 0; k < n; ++k) {
+    ParamValue& pv = a.values[c.dyn_param[k]];
+    pv.num = d.params[c.dyn_param[k]].type == ParamType::kBool ? (v[k] != 0 ? 1.0 : 0.0) : v[k];
+    pv.set = true;
+  }
+  std::vector<Shape> want = c.out_shape;
+  std::vector<DType> want_t = c.out_type;
+  for (const NDArray& x : c.hidden) {
+    want.push_back(x.shape);
+    want_t.push_back(x.dtype);
+  }
+  std::vector<Shape> ishape = c.in_shape, oshape(want.size());
+  std::vector<DType> itype = c.in_type, otype(want.size(), DType::kUnknown);
+  std::string values;
+  for (size_t k = 0; k < n; ++k) values += (k ? ", " : "") + c.dyn_keys[k] + "=" + fmt(v[k]);
+  const std::string what = "FusedUpdate " + c.label + ": dynamic values " + values;
+  try {
+    d.infer_shape(a, &ishape, &oshape);
+    if (d.infer_type) d.infer_type(a, &itype, &otype);
+    else infer_same_type(a, &itype, &otype);
+  } catch (const std::exception& e) {
+    throw KilnError(what + " do not fit the arrays it was added with: " + e.what());
+  }
+  for (size_t j = 0; j < want.size(); ++j)
+    if (!(oshape[j] == want[j]) || otype[j] != want_t[j])
+      throw KilnError(what + " make output " + std::to_string(j) + " " + oshape[j].str() + " " + dtype_name(otype[j]) +
+                      ", but it was added as " + want[j].str() + " " + dtype_name(want_t[j]) +
+                      " (a dynamic value may not change shapes)");
+  for (size_t i = 0; i < ishape.size(); ++i)
+    if (!(ishape[i] == c.in_shape[i]))
+      throw KilnError(what + " need input " + std::to_string(i) + " to be " + ishape[i].str() + ", it is " + c.in_shape[i].str());
+  if (d.workspace && d.workspace(a, ishape, oshape) > c.workspace_bytes)
+    throw KilnError(what + " need a larger workspace than planned (a dynamic value may not change shapes)");
+  c.checked.assign(v, v + n);
 }
 
 }  // namespace
@@ -317,6 +364,7 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
     for (size_t i = 0; i < c.in_h.size(); ++i) ib[ci].push_back(resolve(c, c.in_h[i], true, i).blob());
     for (size_t j = 0; j < c.out_h.size(); ++j) ob[ci].push_back(resolve(c, c.out_h[j], false, j).blob());
     for (auto& x : c.hidden) ob[ci].push_back(x.blob());
+    const int first = d;
     for (size_t k = 0; k < c.dyn_keys.size(); ++k, ++d) {
       const ParamDef& pd = c.op->params[c.dyn_param[k]];
       const double v = dyn[d];
@@ -326,6 +374,7 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
       if (pd.type != ParamType::kFloat && v != std::floor(v))
         throw KilnError("FusedUpdate " + c.label + ": dynamic value " + fmt(v) + " of '" + pd.name + "' must be an integer");
     }
+    check_planned_shapes(c, dyn + first);
   }
   // 2. patch the dynamic values
   d = 0;

@@ -178,7 +178,8 @@ public final class FusedUpdate implements AutoCloseable {
      * @throws IllegalArgumentException when {@code dyn} has the wrong length
      * @throws IllegalStateException when this object or an array of a call is closed (nothing ran)
      * @throws dev.kiln.engine.KilnException when a dynamic value is out of its parameter's range
-     *         (nothing ran) or a kernel fails (the calls before it have been applied)
+     *         or would change a call's shapes from those it was added with, such as {@code
+     *         one_hot}'s depth (nothing ran), or a kernel fails (the calls before it have been applied)
      */
     public void run(double[] dyn) {
         long h = plan();

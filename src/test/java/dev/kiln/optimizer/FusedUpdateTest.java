@@ -206,6 +206,27 @@ public class FusedUpdateTest {
         }
     }
 
+    /**
+     * A dynamic value that would change a call's shapes from those it was added with (one_hot's
+     * depth, added at its placeholder 0) is refused before anything runs; the planned value runs.
+     */
+    @Test
+    void aDynamicValueThatChangesShapesIsRefused() {
+        try (FusedUpdate fu = new FusedUpdate(); NDArray idx = NDArray.create(new float[] {0, 2, 1}, 3);
+             NDArray hot = NDArray.zeros(3, 0); NDArray w = NDArray.create(new float[] {1, 2}, 2);
+             NDArray g = NDArray.create(new float[] {1, 1}, 2)) {
+            fu.add("sgd_update", Map.of(), List.of("lr"), List.of(w, g), List.of(w));
+            fu.add("one_hot", Map.of(), List.of("depth"), List.of(idx), List.of(hot));
+            fu.run(new double[] {0.5, 0});
+            assertArrayEquals(new float[] {0.5f, 1.5f}, w.toFloatArray());
+            KilnException e = assertThrows(KilnException.class, () -> fu.run(new double[] {0.5, 10}));
+            assertTrue(e.getMessage().contains("depth=10") && e.getMessage().contains("(3,10)"), e.getMessage());
+            assertArrayEquals(new float[] {0.5f, 1.5f}, w.toFloatArray(), "nothing ran");
+            fu.run(new double[] {0.5, 0});
+            assertArrayEquals(new float[] {0f, 1f}, w.toFloatArray());
+        }
+    }
+
     @Test
     void closeIsIdempotentAndUseAfterCloseThrows() {
         FusedUpdate fu = new FusedUpdate();
