@@ -7,6 +7,7 @@
 // any memory error, undefined behaviour or leak fails the run (non-zero exit).
 // (The .params file format is read and written in Java, dev.kiln.ndarray.ParamsFile; its
 // corrupt-input tests are Java tests.)
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -467,6 +468,50 @@ void test_threads() {
   CHECK(read(o) == want, "the executor still predicts the sequential result after the race");
   OK(kiln_nd_free(o));
   base.free_all();
+  // one fused update from two threads at once: every run either applies whole or is rejected as in
+  // use (w = 1 - lr * successes exactly); then a free races the runs and wins only when none is inside
+  int64_t fw = make({1 << 15}), fg = make({1 << 15}), fplan = 0;
+  OK(kiln_nd_fill(fw, 1));
+  OK(kiln_nd_fill(fg, 1));
+  OK(kiln_fused_create(&fplan));
+  int64_t wg[2] = {fw, fg};
+  int fidx = 0;
+  OK(kiln_fused_add(fplan, "sgd_update", "{}", "[\"lr\"]", 2, wg, 1, &fw, &fidx));
+  const double lr = 1.0 / 1024;
+  std::vector<int> applied(2, 0);
+  rejected.assign(2, 0);
+  other.assign(2, 0);
+  two.clear();
+  for (int t = 0; t < 2; ++t)
+    two.emplace_back([&, t] {
+      for (int it = 0; it < 300; ++it) {
+        if (kiln_fused_run(fplan, 1, &lr) == 0) applied[t]++;
+        else if (std::string(kiln_last_error()).find("in use by another thread") != std::string::npos) rejected[t]++;
+        else other[t]++;
+      }
+    });
+  for (auto& t : two) t.join();
+  CHECK(other[0] == 0 && other[1] == 0, "concurrent runs of one fused update fail only as 'in use by another thread'");
+  CHECK(read(fw)[0] == (float)(1 - lr * (applied[0] + applied[1])) && read(fw)[5000] == read(fw)[0],
+        "every accepted run of the fused update applied whole");
+  std::printf("one fused update, two threads: %d + %d of 600 runs rejected as in use\n", rejected[0], rejected[1]);
+  std::atomic<bool> freed{false};
+  std::thread runner([&] {
+    for (int it = 0; it < 200 && !freed.load(); ++it) {
+      if (kiln_fused_run(fplan, 1, &lr) == 0) continue;
+      const std::string e = kiln_last_error();
+      if (e.find("invalid fused update handle") == std::string::npos && e.find("in use") == std::string::npos) other[0]++;
+    }
+  });
+  for (int it = 0; it < 1000000 && !freed.load(); ++it) {
+    if (kiln_fused_free(fplan) == 0) freed = true;
+    else if (std::string(kiln_last_error()).find("while another thread is using it") == std::string::npos) other[1]++;
+  }
+  runner.join();
+  CHECK(freed.load() && other[0] == 0 && other[1] == 0, "a free racing runs either waits its turn or fails as in use");
+  BAD(kiln_fused_run(fplan, 1, &lr), "invalid fused update handle");
+  OK(kiln_nd_free(fw));
+  OK(kiln_nd_free(fg));
 }
 
 void test_bad_inputs() {

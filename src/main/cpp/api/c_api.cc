@@ -1214,8 +1214,38 @@ namespace kiln {
 namespace capi {
 NDArray& ndarray(int64_t h) { return nd(h); }
 int64_t register_fused(void* plan) { return register_handle(plan, HandleKind::kFused); }
-void* lookup_fused(int64_t h) { return lookup<void>(h, HandleKind::kFused, "fused update"); }
-bool unregister_fused(int64_t h) { return unregister_handle(h, HandleKind::kFused); }
+
+// Fused-update plans a C-API call is inside right now (FusedUse). Guarded by g_handles_mu.
+std::unordered_set<int64_t>& busy_fused() {
+  static auto* s = new std::unordered_set<int64_t>();
+  return *s;
+}
+
+FusedUse::FusedUse(int64_t h) : h_(h) {
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  auto it = handles().find(h);
+  if (h == 0 || it == handles().end() || it->second != HandleKind::kFused)
+    throw KilnError("invalid fused update handle (closed, freed or never created)");
+  if (!busy_fused().insert(h).second)
+    throw KilnError("fused update is in use by another thread: a FusedUpdate is not thread-safe; use one per thread");
+  plan_ = reinterpret_cast<void*>((intptr_t)h);
+}
+
+FusedUse::~FusedUse() {
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  busy_fused().erase(h_);
+}
+
+void* unregister_fused(int64_t h) {
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  auto it = handles().find(h);
+  if (h == 0 || it == handles().end() || it->second != HandleKind::kFused)
+    throw KilnError("invalid fused update handle (already freed or never created)");
+  if (busy_fused().count(h))
+    throw KilnError("cannot free a fused update while another thread is using it (a FusedUpdate is not thread-safe)");
+  handles().erase(it);
+  return reinterpret_cast<void*>((intptr_t)h);
+}
 void set_last_error(const std::string& message) { t_error = message; }
 }  // namespace capi
 }  // namespace kiln

@@ -96,7 +96,7 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
 }
 #endif
 
-FusedPlan& plan(int64_t h) { return *static_cast<FusedPlan*>(capi::lookup_fused(h)); }
+FusedPlan& plan(const capi::FusedUse& use) { return *static_cast<FusedPlan*>(use.plan()); }
 
 std::string fmt(double v) {
   char b[64];
@@ -234,7 +234,8 @@ int kiln_fused_create(int64_t* out) {
 int kiln_fused_add(int64_t h, const char* op, const char* attrs_json, const char* dynamic_keys_json, int nin,
                    const int64_t* inputs, int nout, const int64_t* outputs, int* index) {
   KILN_API_BEGIN
-  FusedPlan& p = plan(h);
+  capi::FusedUse use(h);
+  FusedPlan& p = plan(use);
   KILN_CHECK(op && *op, "null or empty operator name");
   KILN_CHECK(nin >= 0 && nout >= 0 && (nin == 0 || inputs) && (nout == 0 || outputs), "null argument arrays");
   FusedCall c;
@@ -344,7 +345,8 @@ int kiln_fused_add(int64_t h, const char* op, const char* attrs_json, const char
 int kiln_fused_info(int64_t h, int* out) {
   KILN_API_BEGIN
   KILN_CHECK(out != nullptr, "null output pointer");
-  FusedPlan& p = plan(h);
+  capi::FusedUse use(h);
+  FusedPlan& p = plan(use);
   out[0] = (int)p.calls.size();
   out[1] = p.num_dynamic;
   KILN_API_END
@@ -352,7 +354,8 @@ int kiln_fused_info(int64_t h, int* out) {
 
 int kiln_fused_run(int64_t h, int n, const double* dyn) {
   KILN_API_BEGIN
-  FusedPlan& p = plan(h);
+  capi::FusedUse use(h);  // not while another thread runs or frees the plan
+  FusedPlan& p = plan(use);
   KILN_CHECK(n == p.num_dynamic, "FusedUpdate run: " + std::to_string(p.num_dynamic) + " dynamic values expected, " +
                                      std::to_string(n) + " given");
   KILN_CHECK(n == 0 || dyn, "FusedUpdate run: null dynamic values");
@@ -493,15 +496,14 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
 int kiln_fused_graph(int64_t h, int* out) {
   KILN_API_BEGIN
   KILN_CHECK(out != nullptr, "null output pointer");
-  const FusedPlan& p = plan(h);
+  capi::FusedUse use(h);
+  const FusedPlan& p = plan(use);
   *out = p.graph.disabled ? -1 : p.graph.exec != nullptr ? 1 : 0;
   KILN_API_END
 }
 
 int kiln_fused_free(int64_t h) {
   KILN_API_BEGIN
-  FusedPlan* p = static_cast<FusedPlan*>(capi::lookup_fused(h));
-  if (!capi::unregister_fused(h)) throw KilnError("invalid fused update handle (already freed or never created)");
-  delete p;
+  delete static_cast<FusedPlan*>(capi::unregister_fused(h));
   KILN_API_END
 }
