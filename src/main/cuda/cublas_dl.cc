@@ -286,18 +286,15 @@ void gemm_batched_impl(Fn Cublas::*fn, const char* fname, int device, cudaStream
     }
     return;
   }
-  Cublas& s = loaded();
-  if (!s.status.empty()) throw KilnError(s.status);
-  std::lock_guard<std::mutex> lk(s.mu[device]);
-  cublasHandle_t h = handle_for(s, device);
-  prepare(s, h, device, stream);
-  // Same operand swap as gemm_impl, per batch entry.
-  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
-  check_status(s,
-               (s.*fn)(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
-                       b, ldb, (long long)stride_b, a, lda, (long long)stride_a, &beta, c, (int)n,
-                       (long long)stride_c, (int)batch),
-               fname);
+  with_handle(device, stream, [&](Cublas& s, cublasHandle_t h) {
+    // Same operand swap as gemm_impl, per batch entry.
+    int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+    check_status(s,
+                 (s.*fn)(h, tb ? kCublasOpT : kCublasOpN, ta ? kCublasOpT : kCublasOpN, (int)n, (int)m, (int)k, &alpha,
+                         b, ldb, (long long)stride_b, a, lda, (long long)stride_a, &beta, c, (int)n,
+                         (long long)stride_c, (int)batch),
+                 fname);
+  });
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -140,14 +141,25 @@ bool nccl_type(DType t, int* out) {
   }
 }
 
-/// The communicators of `devs` (in that order), made on first use. Caller holds s.mu.
+/// Runs f() once no other thread records a CUDA graph on devs[i..], holding their new recordings
+/// back until it returns (f() at once when this thread records: it would wait for itself).
+void when_none_recording(const std::vector<int>& devs, size_t i, const std::function<void()>& f) {
+  if (i == devs.size()) return f();
+  if (!when_others_not_recording(devs[i], [&] { when_none_recording(devs, i + 1, f); })) f();
+}
+
+/// The communicators of `devs` (in that order), made on first use: ncclCommInitAll allocates and
+/// synchronizes, which would spoil another thread's CUDA graph recording on one of the devices, so
+/// it waits for those to end. Caller holds s.mu (no recording needs it).
 const std::vector<ncclComm_t>& clique(Nccl& s, const std::vector<int>& devs) {
   auto it = s.cliques.find(devs);
   if (it != s.cliques.end()) return it->second;
   std::vector<ncclComm_t> comms(devs.size(), nullptr);
   std::string list;
   for (int d : devs) list += (list.empty() ? "" : ",") + std::to_string(d);
-  check(s, s.init_all(comms.data(), (int)devs.size(), devs.data()), "ncclCommInitAll(gpu " + list + ")");
+  ncclResult_t r = 0;
+  when_none_recording(devs, 0, [&] { r = s.init_all(comms.data(), (int)devs.size(), devs.data()); });
+  check(s, r, "ncclCommInitAll(gpu " + list + ")");
   return s.cliques.emplace(devs, std::move(comms)).first->second;
 }
 

@@ -499,10 +499,18 @@ void memcpy(int device, void* dst, const void* src, size_t bytes, int kind) {
       if (staged) staged_copy(device, static_cast<char*>(dst), static_cast<const char*>(src), bytes, false);
       else KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
       break;
-    // cudaMemcpyDefault: unified addressing works out the devices, so gpu(i) -> gpu(j) works too
-    case 2: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault)); break;
+    case 2: KILN_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice)); break;  // within `device`
     default: throw KilnError("kiln::cuda::memcpy: bad kind " + std::to_string(kind));
   }
+}
+
+void memcpy_peer(int dst_device, void* dst, int src_device, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  check_device(dst_device);
+  check_device(src_device);
+  check_not_recording(dst_device, "a copy");
+  DeviceGuard g(dst_device);
+  KILN_CUDA_CHECK(cudaMemcpyPeer(dst, dst_device, src, src_device, bytes));
 }
 
 void synchronize(int device) {
@@ -641,13 +649,18 @@ void capture_over() noexcept {
 }  // namespace
 
 void* capture_end(int device, void* stream, std::string* why) {
-  std::unique_ptr<std::vector<std::pair<int, void*>>> held(t_capture_hold);
+  // Every way out ends the capture and, without a graph, returns the held blocks to the pool (on
+  // leaving this scope, even when building a reason throws bad_alloc; a graph takes them first).
+  struct Held {
+    std::unique_ptr<std::vector<std::pair<int, void*>>> blocks;
+    ~Held() {
+      if (blocks) release_held(*blocks);
+    }
+  } held{std::unique_ptr<std::vector<std::pair<int, void*>>>(t_capture_hold)};
   const bool poisoned = t_capture_poisoned;
   t_capture_hold = nullptr;
   t_capture_poisoned = false;
-  // Every way out ends the capture and, without a graph, returns the held blocks to the pool.
   auto fail = [&](const std::string& reason) -> void* {
-    if (held) release_held(*held);  // first: assigning the reason may throw bad_alloc
     if (why) *why = reason;
     return nullptr;
   };
@@ -685,7 +698,10 @@ void* capture_end(int device, void* stream, std::string* why) {
   try {
     gr = new Graph();
     gr->exec = exec;
-    if (held) gr->held = std::move(*held);
+    if (held.blocks) {
+      gr->held = std::move(*held.blocks);
+      held.blocks->clear();
+    }
   } catch (...) {
     delete gr;
     (void)cudaGraphExecDestroy(exec);

@@ -66,8 +66,15 @@ struct FusedGraph {
   int device = -1;
   std::vector<double> dyn;     // the dynamic values of the last run, then the TF32 setting (0 / 1)
   std::vector<void*> ptrs;     // the device pointers of the last run (arrays, hidden outputs, workspaces)
-  bool disabled = false;       // recording or replaying failed once, or a random op: always eager
+  bool disabled = false;       // a random op, or recording / replaying failed GraphRetry::kTries times: always eager
   std::string why;
+  cuda::GraphRetry retry;      // after a failed recording or replay
+
+  /// Notes a failed recording or replay (GraphRetry).
+  void failed(const std::string& reason) {
+    disabled = retry.failed();
+    why = reason + " " + retry.text();
+  }
 
   void drop() noexcept {
 #ifdef KILN_CUDA
@@ -439,22 +446,23 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
     std::vector<double> values(dyn, dyn + n);
     values.push_back(cuda::tf32_allowed() ? 1.0 : 0.0);  // an op of the plan may use cuBLAS
     const bool same = same_bits(values, g.dyn) && ptrs == g.ptrs;
+    // false when the launch was refused: nothing of the run happened, so it runs eagerly below (a
+    // fault that the device keeps, from earlier work, fails the eager run too and is reported there)
     auto launch = [&] {
       try {
         cuda::graph_launch(dev, g.exec, nullptr);
-      } catch (const KilnError& e) {  // not again: later runs are eager
+        return true;
+      } catch (const KilnError& e) {
         g.drop();
-        g.disabled = true;
-        g.why = std::string("replay failed: ") + e.what();
-        throw;
+        g.failed(std::string("replay failed: ") + e.what());
+        return false;
       }
     };
     if (g.exec != nullptr && same) {
-      launch();
-      return 0;
+      if (launch()) return 0;
     }
     g.drop();
-    if (same) {  // the second run in a row with these values: record it, then launch the recording
+    if (same && !g.disabled && g.retry.may_try()) {  // the second run in a row with these values: record it, then launch the recording
       bool recorded = false;
       try {
         if (g.stream == nullptr) {
@@ -471,19 +479,15 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
         std::string why;
         g.exec = cuda::capture_end(dev, g.stream, &why);
         if (g.exec == nullptr) {
-          g.disabled = true;
-          g.why = "recording failed: " + why;
+          g.failed("recording failed: " + why);
         } else {
           recorded = true;
+          g.why.clear();
         }
       } catch (const KilnError& e) {  // nothing ran while recording: the eager run below reports real errors
-        g.disabled = true;
-        g.why = std::string("recording failed: ") + e.what();
+        g.failed(std::string("recording failed: ") + e.what());
       }
-      if (recorded) {
-        launch();
-        return 0;
-      }
+      if (recorded && launch()) return 0;
     }
     g.dyn = std::move(values);
     g.ptrs = std::move(ptrs);

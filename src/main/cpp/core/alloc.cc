@@ -78,7 +78,8 @@ void copy_bytes(Context dst_ctx, void* dst, Context src_ctx, const void* src, si
 #ifdef KILN_CUDA
   if (src_ctx.type == DevType::kCPU) cuda::memcpy(dst_ctx.id, dst, src, bytes, 0);
   else if (dst_ctx.type == DevType::kCPU) cuda::memcpy(src_ctx.id, dst, src, bytes, 1);
-  else cuda::memcpy(dst_ctx.id, dst, src, bytes, 2);
+  else if (dst_ctx.id == src_ctx.id) cuda::memcpy(dst_ctx.id, dst, src, bytes, 2);
+  else cuda::memcpy_peer(dst_ctx.id, dst, src_ctx.id, src, bytes);
 #else
   throw KilnError("no CUDA support in this build");
 #endif

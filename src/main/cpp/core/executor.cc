@@ -402,7 +402,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     // eagerly once more. (Switching it while another thread runs a pass is not supported.)
     if (g->eager_runs > 0 && g->tf32 != tf32) g->eager_runs = 0;
     g->tf32 = tf32;
-    if (g->eager_runs++ < 1) return false;
+    if (g->eager_runs++ < 1 || !g->retry.may_try()) return false;
     for (size_t i = begin; i < end; ++i) {
       const NodePtr& n = ig_->nodes[steps_[i].nid];
       // a random op's kernel may draw its seed from the host generator on every call (in training,
@@ -421,8 +421,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
       if (capture_stream_ == nullptr) capture_stream_ = cuda::stream_create(ctx_.id);
       cuda::capture_begin(ctx_.id, capture_stream_);
     } catch (const KilnError& e) {
-      g->disabled = true;
-      g->why = std::string("recording could not start: ") + e.what();
+      g->failed(std::string("recording could not start: ") + e.what());
       return false;
     }
     OpCtx rec = oc;
@@ -432,29 +431,37 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     } catch (const KilnError& e) {
       // nothing ran while recording: the eager pass that follows reports a real error again
       cuda::capture_abort(ctx_.id, capture_stream_);
-      g->disabled = true;
-      g->why = std::string("recording failed: ") + e.what();
+      g->failed(std::string("recording failed: ") + e.what());
       return false;
     } catch (...) {
       // any other exception (std::bad_alloc, ...) must not leave the stream capturing and this
       // thread's capture hold set: every later pass would be recorded into a dead capture
       cuda::capture_abort(ctx_.id, capture_stream_);
-      g->disabled = true;
-      g->why = "recording failed: unexpected exception";
+      g->failed("recording failed: unexpected exception");
       throw;
     }
     std::string why;
     void* exec = cuda::capture_end(ctx_.id, capture_stream_, &why);
     if (exec == nullptr) {
-      g->disabled = true;
-      g->why = "recording failed: " + why;
+      g->failed("recording failed: " + why);
       return false;
     }
     g->exec = exec;
     g->workspace = oc.workspace;
     g->loss_scale = oc.loss_scale;
+    g->why.clear();
   }
-  cuda::graph_launch(ctx_.id, g->exec, stream_);
+  try {
+    cuda::graph_launch(ctx_.id, g->exec, stream_);
+  } catch (const KilnError& e) {
+    // the launch was refused, so nothing of the pass ran: drop the graph and run it eagerly (a
+    // fault that the device keeps, from earlier work, fails the eager pass too and is reported there)
+    cuda::graph_destroy(ctx_.id, g->exec);
+    g->exec = nullptr;
+    g->eager_runs = 0;
+    g->failed(std::string("replay failed: ") + e.what());
+    return false;
+  }
   return true;
 #else
   (void)begin, (void)end, (void)is_train, (void)oc;

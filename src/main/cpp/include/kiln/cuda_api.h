@@ -28,11 +28,14 @@ std::string describe();
 void* malloc(int device, size_t bytes);
 void free(int device, void* p, size_t bytes);
 void memset0(int device, void* p, size_t bytes);
-/// kind: 0 host->device, 1 device->host, 2 device->device, on the legacy default stream. Host
-/// copies go through page-locked staging slots (KILN_CUDA_PINNED=0: plain cudaMemcpy): a copy to
-/// the device returns once `src` is copied into a slot, before the DMA; a copy to the host returns
-/// with the data (after the work queued before it).
+/// kind: 0 host->device, 1 device->host, 2 device->device (both on `device`), on the legacy default
+/// stream. Host copies go through page-locked staging slots (KILN_CUDA_PINNED=0: plain
+/// cudaMemcpy): a copy to the device returns once `src` is copied into a slot, before the DMA; a
+/// copy to the host returns with the data (after the work queued before it).
 void memcpy(int device, void* dst, const void* src, size_t bytes, int kind);
+/// A copy between two devices (cudaMemcpyPeer): ordered after the work queued on both devices'
+/// streams before it, and before the work queued after it.
+void memcpy_peer(int dst_device, void* dst, int src_device, const void* src, size_t bytes);
 void synchronize(int device);
 
 // ---- streams and CUDA graphs (the executor's) ---------------------------------------------
@@ -82,6 +85,35 @@ void capture_abort(int device, void* stream) noexcept;
 void graph_launch(int device, void* graph, void* stream);
 /// Frees a graph and the scratch blocks it kept (never throws).
 void graph_destroy(int device, void* graph) noexcept;
+
+/// When a pass whose recording or replay failed tries again. A failure may pass (device memory ran
+/// out while recording, another thread released the cache or made the device's first cuBLAS handle
+/// meanwhile), so the pass runs eagerly for kWait runs and then records again, kTries times in all;
+/// after that it stays eager. Failures that always recur (a random operator, KILN_CUDA_SYNC) do not
+/// come here: they disable the graph at once. Not thread-safe (as its owner).
+struct GraphRetry {
+  static constexpr int kTries = 3;
+  static constexpr int kWait = 16;
+  int failures = 0;
+  int wait = 0;  // eager runs left before the next try
+  /// Notes a failure; true when no try is left (the caller then disables the graph for good).
+  bool failed() {
+    wait = kWait;
+    return ++failures >= kTries;
+  }
+  /// Whether a recording may be tried at this run; otherwise counts the run down.
+  bool may_try() {
+    if (wait == 0) return true;
+    --wait;
+    return false;
+  }
+  /// "(try 1 of 3; again after 16 eager runs)" or "(tried 3 times)", for the reason shown.
+  std::string text() const {
+    return failures >= kTries ? "(tried " + std::to_string(kTries) + " times)"
+                              : "(try " + std::to_string(failures) + " of " + std::to_string(kTries) +
+                                    "; again after " + std::to_string(kWait) + " eager runs)";
+  }
+};
 
 /// Low-precision conversions queued on `stream` (kiln/low_precision.h): dst [n] = float(src [n])
 /// for a float16/bfloat16 source; dst [n] = round(src [n]) (round(float(dst) + src) when

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/alloc.h"
+#include "kiln/cuda_api.h"
 #include "kiln/graph.h"
 
 namespace kiln {
@@ -109,7 +110,13 @@ class Executor {
     double loss_scale = 1.0;       // loss scale baked into the recording
     bool tf32 = false;             // cuda::tf32_allowed() when recorded (its algorithms are baked in)
     bool disabled = false;         // this pass always runs eagerly
-    std::string why;               // ... because of this
+    std::string why;               // ... because of this (or why the last recording or replay failed)
+    cuda::GraphRetry retry;        // after a failed recording or replay
+    /// Notes a failed recording or replay: records again later, or stays eager after the last try.
+    void failed(const std::string& reason) {
+      disabled = retry.failed();
+      why = reason + " " + retry.text();
+    }
   };
   void* stream_ = nullptr;
   void* capture_stream_ = nullptr;  // the graphs are recorded on it (cuda::stream_create), at the first recording
