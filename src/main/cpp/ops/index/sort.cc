@@ -26,8 +26,8 @@ SortCfg topk_cfg(const Attrs& a) {
   return {a.has("axis"), a.has("axis") ? a.i("axis") : 0, a.i("k"), a.s("ret_typ"), a.b("is_ascend"),
           dtype_from_name(a.s("dtype"))};
 }
-SortCfg sort_cfg(const Attrs& a) {
-  return {a.has("axis"), a.has("axis") ? a.i("axis") : 0, 0, "value", a.b("is_ascend"), DType::kInt32};
+SortCfg sort_cfg(const Attrs& a) {  // its index output is hidden (int64, see sort_infer_type)
+  return {a.has("axis"), a.has("axis") ? a.i("axis") : 0, 0, "value", a.b("is_ascend"), DType::kInt64};
 }
 SortCfg argsort_cfg(const Attrs& a) {
   return {a.has("axis"), a.has("axis") ? a.i("axis") : 0, 0, "indices", a.b("is_ascend"), dtype_from_name(a.s("dtype"))};
@@ -59,6 +59,19 @@ Dims sort_dims(const SortCfg& c, const Shape& x, const char* op) {
   if (d.n >= 0 && c.k >= 1 && c.k > d.n)
     throw InferError(true, 0, std::string(op) + ": k must be smaller than " + std::to_string(d.n) + " (got k=" +
                                   std::to_string(c.k) + ", input shape " + x.str() + ")");
+  // the visible indices must hold every position exactly, as MXNet's documentation promises (a
+  // rounded position would name another element, and the gradient would go there)
+  const double exact = c.idtype == DType::kFloat16 ? 2048.0
+                       : c.idtype == DType::kBfloat16 ? 256.0
+                       : c.idtype == DType::kFloat32 ? 16777216.0
+                       : c.idtype == DType::kUint8 ? 255.0
+                       : c.idtype == DType::kInt8 ? 127.0
+                       : c.idtype == DType::kInt32 ? 2147483647.0
+                                                   : 9007199254740992.0;  // float64 (2^53), int64
+  if ((c.ret == "indices" || c.ret == "both") && d.n > 0 && (double)(d.n - 1) > exact)
+    throw InferError(true, 0, std::string(op) + ": dtype=" + dtype_name(c.idtype) + " cannot hold the indices of " +
+                                  std::to_string(d.n) + " elements exactly (input shape " + x.str() + "; up to " +
+                                  std::to_string((int64_t)exact + 1) + "); choose a wider dtype");
   return d;
 }
 
@@ -99,7 +112,9 @@ void sort_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>*
                                      dtype_name(t));
     (*out)[0] = t;
   }
-  if (out->size() > 1) (*out)[1] = c.idtype;
+  // output 1: the visible indices of 'both' in dtype; the hidden ones of 'value' and sort (for the
+  // backward only) in int64, which holds every position exactly whatever the size
+  if (out->size() > 1) (*out)[1] = c.ret == "both" ? c.idtype : DType::kInt64;
 }
 
 /// Sorted positions of one line: the first k of a stable sort (descending unless ascend).

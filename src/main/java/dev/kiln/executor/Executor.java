@@ -199,10 +199,17 @@ public final class Executor implements AutoCloseable {
     /**
      * Allocates zero-filled arguments, gradients (for arguments whose request is not NULL) and
      * aux states with shapes inferred from {@code inputShapes}, in {@code types} (default float32),
-     * and binds. The executor owns these arrays.
+     * and binds ({@code types}, {@code gradReqs} or {@code options} null: none given, the defaults).
+     * The executor owns these arrays.
      */
     public static Executor simpleBind(Symbol symbol, Context ctx, Map<String, long[]> inputShapes, Map<String, DType> types,
             Map<String, GradReq> gradReqs, Options options) {
+        if (types == null) {
+            types = Map.of();
+        }
+        if (gradReqs == null) {
+            gradReqs = Map.of();
+        }
         checkUniqueNames(symbol);
         Map<String, Object> known = new LinkedHashMap<>();
         Map<String, Object> shapes = new LinkedHashMap<>();
@@ -254,7 +261,8 @@ public final class Executor implements AutoCloseable {
                 DType t = DType.fromName(Json.asString(auxTypes.get(i), "type"));
                 aux.put(auxNames.get(i), NDArray.zeros(s, t, ctx).setName(auxNames.get(i)).detach());
             }
-            return new Executor(symbol, ctx, args, grads, new LinkedHashMap<>(gradReqs), aux, true, options);
+            return new Executor(symbol, ctx, args, grads, new LinkedHashMap<>(gradReqs), aux, true,
+                    options == null ? new Options() : options);
         } catch (RuntimeException e) {
             args.values().forEach(NDArray::close);
             grads.values().forEach(NDArray::close);

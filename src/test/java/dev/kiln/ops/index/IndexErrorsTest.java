@@ -86,12 +86,38 @@ class IndexErrorsTest {
         fails("topk", a("k", "7"), "k must be smaller", s(2, 6));
         fails("topk", a("ret_typ", "all"), "ret_typ", s(2, 6));
         fails("topk", a("axis", "2"), "axis", s(2, 6));
+        // indices the dtype cannot hold exactly are refused (MXNet documents the error)
+        fails("topk", a("k", "2", "dtype", "float16"), "cannot hold the indices of 3000", s(2, 3000));
+        fails("topk", a("k", "2", "ret_typ", "both", "axis", "None", "dtype", "uint8"), "cannot hold", s(16, 17));
+        fails("argsort", a("dtype", "uint8"), "cannot hold", s(257));
         fails("sort", a("axis", "-3"), "axis", s(2, 6));
         fails("argsort", a("dtype", "int8"), "dtype", s(2, 6));
         fails("_arange", a("start", "0", "stop", "5", "step", "0"), "step=0");
         fails("_arange", a("start", "5", "stop", "0"), "range");
         fails("_arange", a("start", "0", "stop", "5", "repeat", "0"), "repeat");
         fails("_arange", a("stop", "5"), "start");
+    }
+
+    /** Indices a dtype holds exactly are fine; the hidden indices of 'value' and sort are exact at any size. */
+    @Test
+    void indexDtypesHoldEveryPosition() {
+        try (NDScope scope = NDScope.open()) {
+            NDArray x = ramp(256);
+            assertEquals(255, NDArray.invoke("argsort", a("dtype", "uint8", "is_ascend", "False"), x).get(0).toFloatArray()[0]);
+            // topk 'value' with dtype=float16 over 3000 elements: the gradient reaches every position
+            // once (float16 positions above 2048 would round onto their neighbours)
+            Symbol top = Symbol.create("topk", "t", a("ret_typ", "value", "k", "0", "axis", "None", "dtype", "float16"), null,
+                    Symbol.variable("data"));
+            try (dev.kiln.executor.Executor ex = dev.kiln.executor.Executor.simpleBind(top, dev.kiln.ndarray.Context.cpu(),
+                    Map.of("data", s(3000)), Map.of(), Map.of("data", dev.kiln.executor.GradReq.WRITE), null)) {
+                ex.argDict().get("data").set(ramp(3000).toFloatArray());
+                ex.forward(true).backward(NDArray.full(new dev.kiln.ndarray.Shape(3000), 1, DType.FLOAT32, dev.kiln.ndarray.Context.cpu()));
+                float[] g = ex.gradDict().get("data").toFloatArray();
+                float[] ones = new float[3000];
+                java.util.Arrays.fill(ones, 1f);
+                assertArrayEquals(ones, g);
+            }
+        }
     }
 
     @Test
