@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/kernels.cuh"
+#include "kiln/int_convert.h"
 #include "kiln/kernel_common.h"
 
 namespace kiln {
@@ -46,8 +47,9 @@ constexpr int kMaxDims = 32;
 
 inline bool is_float_dtype(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
 
-/// static_cast semantics between any two storage types; conversions to float16 round to nearest
-/// even from the exact value (through double), float16 is widened exactly through float.
+/// static_cast semantics between any two storage types, except that floating point to integer
+/// follows kiln/int_convert.h (NaN 0, saturating), as on the CPU; conversions to float16 round to
+/// nearest even from the exact value (through double), float16 is widened exactly through float.
 template <typename D, typename S>
 __device__ __forceinline__ D convert(S s) {
   if constexpr (std::is_same<D, S>::value) {
@@ -55,7 +57,9 @@ __device__ __forceinline__ D convert(S s) {
   } else if constexpr (std::is_same<D, __half>::value) {
     return __double2half((double)s);
   } else if constexpr (std::is_same<S, __half>::value) {
-    return static_cast<D>(__half2float(s));
+    return convert<D>(__half2float(s));
+  } else if constexpr (std::is_integral<D>::value && !std::is_integral<S>::value) {
+    return saturate_to_int<D>((double)s);
   } else {
     return static_cast<D>(s);
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "index_common.h"
+#include "kiln/int_convert.h"
 #include "kiln/low_precision.h"
 
 namespace kiln {
@@ -37,8 +38,13 @@ void cast_blob(const TBlob& src, const TBlob& dst, OpReq req, const char* op) {
           else y[i] = (D)(y[i] + (D)x[i]);  // MXNet's out += static_cast<D>(x)
         }
       } else if ((void*)x != (void*)y || !std::is_same<S, D>::value) {
+        if constexpr (std::is_integral<D>::value && !std::is_integral<S>::value) {  // kiln/int_convert.h
 #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t i = 0; i < n; ++i) y[i] = static_cast<D>(x[i]);
+          for (int64_t i = 0; i < n; ++i) y[i] = saturate_to_int<D>((double)x[i]);
+        } else {
+#pragma omp parallel for num_threads(nt) schedule(static)
+          for (int64_t i = 0; i < n; ++i) y[i] = static_cast<D>(x[i]);
+        }
       }
     });
   });

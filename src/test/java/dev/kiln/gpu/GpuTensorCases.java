@@ -300,6 +300,12 @@ final class GpuTensorCases implements GpuCases {
         c.add(GpuCase.invoke("Cast to int64", "Cast", Map.of("dtype", "int64"), s(5, 9)).input("in0", wide));
         c.add(GpuCase.invoke("Cast to int8", "Cast", Map.of("dtype", "int8"), s(5, 9)).input("in0", wide));
         c.add(GpuCase.invoke("Cast to uint8", "Cast", Map.of("dtype", "uint8"), s(5, 9)).input("in0", bytes));
+        // NaN, infinities and values beyond the type: defined as on the CPU (kiln/int_convert.h)
+        double[] special = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, -1.5, 300.7, -300.7, 3e9, -3e9,
+            1e19, -1e19, 2.9, -0.5};
+        for (String t : List.of("int8", "uint8", "int32", "int64")) {
+            c.add(GpuCase.invoke("Cast specials to " + t, "Cast", Map.of("dtype", t), s(12)).input("in0", special).forwardOnly());
+        }
         c.add(GpuCase.invoke("Cast to float64", "Cast", Map.of("dtype", "float64"), s(5, 9)));
         c.add(GpuCase.invoke("Cast to float32", "Cast", Map.of("dtype", "float32"), s(5, 9)));
         c.add(GpuCase.invoke("Cast uint8 to float64", "Cast", Map.of("dtype", "float64"), s(4, 6))

@@ -203,10 +203,13 @@ public final class GradCheck {
         return f;
     }
 
-    /** Asserts two arrays agree elementwise within atol + rtol * |expected|. */
+    /** Asserts two arrays agree elementwise within atol + rtol * |expected| (equal values agree, NaN and infinities included). */
     public static void assertClose(double[] expected, double[] actual, double rtol, double atol, String what) {
         assertEquals(expected.length, actual.length, what + ": length");
         for (int i = 0; i < expected.length; i++) {
+            if (Double.compare(expected[i], actual[i]) == 0) {
+                continue;  // the same value: NaN where NaN is expected, an equal infinity
+            }
             double tol = atol + rtol * Math.abs(expected[i]);
             if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
                 assertEquals(expected[i], actual[i], tol, what + "[" + i + "]");

@@ -120,6 +120,27 @@ class IndexErrorsTest {
         }
     }
 
+    /** Float to integer is defined for every value (kiln/int_convert.h): NaN 0, saturating, else truncating. */
+    @Test
+    void castToIntegersIsDefinedForNanInfinityAndOutOfRangeValues() {
+        double[] x = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, -1.5, 300.7, -300.7, 3e9, -3e9, 1e19, -1e19, 2.9, -0.5};
+        double max64 = Long.MAX_VALUE, min64 = Long.MIN_VALUE;
+        Map<String, double[]> want = Map.of(
+                "int8", new double[] {0, 127, -128, -1, 127, -128, 127, -128, 127, -128, 2, 0},
+                "uint8", new double[] {0, 255, 0, 0, 255, 0, 255, 0, 255, 0, 2, 0},
+                "int32", new double[] {0, 2147483647, -2147483648, -1, 300, -300, 2147483647, -2147483648, 2147483647, -2147483648, 2, 0},
+                "int64", new double[] {0, max64, min64, -1, 300, -300, 3e9, -3e9, max64, min64, 2, 0});
+        try (NDScope scope = NDScope.open()) {
+            for (DType from : List.of(DType.FLOAT64, DType.FLOAT32)) {
+                NDArray in = NDArray.create(x, x.length).asType(from);
+                for (Map.Entry<String, double[]> e : want.entrySet()) {
+                    double[] got = NDArray.invoke("Cast", a("dtype", e.getKey()), in).get(0).toDoubleArray();
+                    assertArrayEquals(e.getValue(), got, 0, from + " -> " + e.getKey());
+                }
+            }
+        }
+    }
+
     @Test
     void float16RoundsToNearestEven() {
         // 2049 lies halfway between float16 neighbours 2048 and 2050: ties go to the even 2048;

@@ -1,0 +1,37 @@
+// Floating point to integer, defined for every value on the CPU and the GPU alike. C++'s
+// static_cast is undefined for NaN and for values outside the integer type, and the two
+// processors disagree there (x86 gives INT_MIN for NaN and wraps 8-bit results: -1.0 -> uint8 255;
+// CUDA saturates: 0). Kiln picks one rule for both: NaN -> 0, values beyond the type's range
+// (infinities included) saturate to its minimum or maximum, the others truncate toward zero.
+// (MXNet leaves it to the compiler: docs/mxnet-differences.md.)
+#pragma once
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define KILN_HOST_DEVICE __host__ __device__
+#else
+#define KILN_HOST_DEVICE
+#endif
+
+namespace kiln {
+
+/// The range of an integer storage type, as doubles (hi of int64 is 2^63, one past its maximum).
+template <typename I> struct IntRange;
+template <> struct IntRange<int8_t> { static constexpr double lo = -128.0, hi = 127.0; };
+template <> struct IntRange<uint8_t> { static constexpr double lo = 0.0, hi = 255.0; };
+template <> struct IntRange<int32_t> { static constexpr double lo = -2147483648.0, hi = 2147483647.0; };
+template <> struct IntRange<int64_t> { static constexpr double lo = -9223372036854775808.0, hi = 9223372036854775808.0; };
+
+/// x (any float value) as the integer type I, by the rule above.
+template <typename I>
+KILN_HOST_DEVICE inline I saturate_to_int(double x) {
+  if (x != x) return I(0);
+  if (x <= IntRange<I>::lo) return (I)IntRange<I>::lo;
+  if (x >= IntRange<I>::hi) {
+    if constexpr (sizeof(I) == 8) return (I)INT64_MAX;
+    else return (I)IntRange<I>::hi;
+  }
+  return (I)x;
+}
+
+}  // namespace kiln
