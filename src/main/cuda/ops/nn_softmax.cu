@@ -13,6 +13,7 @@
 #include <string>
 
 #include "ops/nn_common.cuh"
+#include "kiln/int_convert.h"
 
 namespace kiln {
 namespace cuda {
@@ -310,7 +311,7 @@ template <typename T>
 __global__ void so_valid_count_kernel(int64_t nlabel, const T* label, int ignore, long long* count) {
   __shared__ long long smem[32];
   long long c = 0;
-  for (int64_t i = threadIdx.x; i < nlabel; i += blockDim.x) c += (int)label[i] != ignore ? 1 : 0;
+  for (int64_t i = threadIdx.x; i < nlabel; i += blockDim.x) c += label_class((double)label[i]) != ignore ? 1 : 0;
   c = block_reduce(c, SumOp(), smem);
   if (threadIdx.x == 0) *count = c;
 }
@@ -330,7 +331,7 @@ __global__ void so_class_grad_kernel(int64_t n, int64_t K, int64_t inner, const 
   }
   KILN_GRID_STRIDE(i, n) {
     const int64_t j = i % inner, k = (i / inner) % K, o = i / (inner * K);
-    const int lab = (int)label[o * inner + j];
+    const int lab = label_class((double)label[o * inner + j]);  // kiln/int_convert.h
     T v = (use_ignore && lab == ignore) ? T(0) : (p[i] - (k == lab ? on : off)) * factor;
     if (ograd != nullptr) v *= ograd[i];
     assign(dx, i, req, v);

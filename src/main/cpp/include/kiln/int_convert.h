@@ -34,4 +34,11 @@ KILN_HOST_DEVICE inline I saturate_to_int(double x) {
   return (I)x;
 }
 
+/// A class label held as a float (SoftmaxOutput's label), as a class index: truncated toward zero
+/// and saturated as above, except that NaN names no class (INT32_MIN, which no class and no
+/// usual ignore_label equals; x86's conversion gave it on the CPU, CUDA's gave class 0).
+KILN_HOST_DEVICE inline int32_t label_class(double x) {
+  return x != x ? INT32_MIN : saturate_to_int<int32_t>(x);
+}
+
 }  // namespace kiln

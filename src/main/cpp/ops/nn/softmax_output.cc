@@ -12,6 +12,7 @@
 // rows whose label is ignore_label get 0 when use_ignore, norm = 1 (null), the number of
 // labels (batch; N for multi_output), or the number of labels != ignore_label (valid, >= 1);
 // multi_output additionally divides by the spatial size unless normalization is valid.
+#include "kiln/int_convert.h"
 #include "nn_ops.h"
 
 namespace kiln {
@@ -128,7 +129,7 @@ void so_backward(const OpCtx& ctx, const Attrs& a, const TBlob& pb, const TBlob&
     count = multi ? (double)d.outer : (double)nlabel;
   } else if (norm == "valid") {
     int64_t valid = 0;
-    for (int64_t i = 0; i < nlabel; ++i) valid += (int)label[i] != ignore;
+    for (int64_t i = 0; i < nlabel; ++i) valid += label_class((double)label[i]) != ignore;
     count = valid == 0 ? 1.0 : (double)valid;
   }
   double scale = loss_grad_scale(ctx, a) / count;
@@ -150,7 +151,7 @@ void so_backward(const OpCtx& ctx, const Attrs& a, const TBlob& pb, const TBlob&
       const DT* gr_in = ograd ? ograd + base : nullptr;  // [inner]
       DT* gr = dx + base;                                 // [inner] (may alias pr)
       for (int64_t j = 0; j < d.inner; ++j) {
-        const int lab = (int)lr[j];
+        const int lab = label_class((double)lr[j]);  // kiln/int_convert.h
         DT v = (use_ignore && lab == ignore) ? DT(0) : (pr[j] - (k == lab ? on : off)) * factor;
         if (gr_in) v *= gr_in[j];
         gr[j] = add ? gr[j] + v : v;

@@ -126,6 +126,8 @@ final class GpuNnCases implements GpuCases {
         c.add(GpuCase.graph("SoftmaxOutput_all_ignored_valid", softmaxOutput(a("normalization", "valid",
                 "use_ignore", "True", "ignore_label", "-1")),
                 shapes("x", s(4, 6), "label", s(4))).input("label", ints(-1, 0)));
+        c.add(GpuCase.graph("SoftmaxOutput_nan_and_huge_labels", softmaxOutput(a("normalization", "valid")),
+                shapes("x", s(5, 4), "label", s(5))).input("label", Double.NaN, 1, -7, 3e9, 2).noGrad("label"));
         c.add(GpuCase.graph("SoftmaxOutput_probability_label", softmaxOutput(a("grad_scale", "0.75")),
                 shapes("x", s(6, 5), "label", s(6, 5))).input("label", from(0, 1)).addTo());
         c.add(GpuCase.graph("SoftmaxOutput_out_grad", softmaxOutput(a("out_grad", "True")),

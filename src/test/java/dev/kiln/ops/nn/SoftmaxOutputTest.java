@@ -327,6 +327,26 @@ class SoftmaxOutputTest {
         }
     }
 
+    /** A NaN label names no class (kiln/int_convert.h's label_class; the GPU follows it): its row keeps p. */
+    @Test
+    void aNanLabelNamesNoClass() {
+        Opts o = new Opts();
+        o.normalization = "valid";
+        long[] ds = shape(2, 3);
+        double[] label = {Double.NaN, 0};
+        GradCheck.Inputs in = inputs(ds, shape(2), label);
+        try (Executor ex = NnTesting.bind(o.build(), in, shapes(ds, shape(2)), DType.FLOAT64, Set.of(), Set.of("data"))) {
+            NnTesting.forwardBackward(ex, null);
+            double[] p = softmax(in.get("data"), o.dims(ds));
+            double[] want = p.clone();
+            want[3] -= 1;  // row 1's class 0; both rows are valid (no use_ignore): divided by 2
+            for (int i = 0; i < want.length; i++) {
+                want[i] /= 2;
+            }
+            assertClose(want, ex.gradDict().get("data").toDoubleArray(), DType.FLOAT64, "NaN label");
+        }
+    }
+
     @Test
     void probabilityLabelsOfTheDataShape() {
         Opts o = new Opts();
