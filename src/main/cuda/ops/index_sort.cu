@@ -20,14 +20,14 @@ namespace {
 
 constexpr int kSharedMax = 4096;  // line length (padded to a power of 2) sorted in shared memory
 
-/// a (value va at position ia) comes before b: padding (position >= n) last, then by value, then
-/// by position.
+/// a (value va at position ia) comes before b: padding (position >= n) last, then by value (NaN
+/// the largest), then by position.
 template <typename T>
 __device__ __forceinline__ bool before(T va, int64_t ia, T vb, int64_t ib, int64_t n, bool ascend) {
   if (ia >= n) return false;
   if (ib >= n) return true;
-  if (ascend ? k_less(va, vb) : k_less(vb, va)) return true;
-  if (ascend ? k_less(vb, va) : k_less(va, vb)) return false;
+  if (ascend ? nan_last_less(va, vb) : nan_last_less(vb, va)) return true;
+  if (ascend ? nan_last_less(vb, va) : nan_last_less(va, vb)) return false;
   return ia < ib;
 }
 

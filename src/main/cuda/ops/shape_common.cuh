@@ -83,11 +83,14 @@ __device__ __forceinline__ int64_t index_value<uint8_t>(uint8_t v) { return v; }
 template <>
 __device__ __forceinline__ int64_t index_value<int8_t>(int8_t v) { return v; }
 
-/// a < b for any element type (float16 compared as float).
+/// a before b in ascending order, NaN after every number (NumPy's order; NaNs tie), for any element
+/// type (float16 compared as float); the CPU's sort.cc orders the same way.
 template <typename T>
-__device__ __forceinline__ bool k_less(T a, T b) { return a < b; }
+__device__ __forceinline__ bool nan_last_less(T a, T b) { return b != b ? a == a : a < b; }
 template <>
-__device__ __forceinline__ bool k_less<__half>(__half a, __half b) { return __half2float(a) < __half2float(b); }
+__device__ __forceinline__ bool nan_last_less<__half>(__half a, __half b) {
+  return nan_last_less(__half2float(a), __half2float(b));
+}
 
 /// An integer as element type T ((T)v; float16 rounded to nearest).
 template <typename T>

@@ -117,15 +117,22 @@ void sort_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>*
   if (out->size() > 1) (*out)[1] = c.ret == "both" ? c.idtype : DType::kInt64;
 }
 
+/// a before b in ascending order, NaN after every number (NumPy's order; NaNs tie): a strict weak
+/// order even with NaN, which std::stable_sort needs (the GPU's index_sort.cu orders the same way).
+template <typename T>
+inline bool nan_last_less(T a, T b) {
+  return b != b ? a == a : a < b;
+}
+
 /// Sorted positions of one line: the first k of a stable sort (descending unless ascend).
 template <typename T>
 void order_line(const T* p, int64_t n, int64_t stride, bool ascend, std::vector<int64_t>* idx) {
   idx->resize((size_t)n);
   std::iota(idx->begin(), idx->end(), 0);
   if (ascend)
-    std::stable_sort(idx->begin(), idx->end(), [&](int64_t a, int64_t b) { return p[a * stride] < p[b * stride]; });
+    std::stable_sort(idx->begin(), idx->end(), [&](int64_t a, int64_t b) { return nan_last_less(p[a * stride], p[b * stride]); });
   else
-    std::stable_sort(idx->begin(), idx->end(), [&](int64_t a, int64_t b) { return p[a * stride] > p[b * stride]; });
+    std::stable_sort(idx->begin(), idx->end(), [&](int64_t a, int64_t b) { return nan_last_less(p[b * stride], p[a * stride]); });
 }
 
 template <SortCfg (*Cfg)(const Attrs&)>

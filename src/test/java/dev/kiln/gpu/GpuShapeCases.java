@@ -208,6 +208,13 @@ final class GpuShapeCases implements GpuCases {
                 .input("x", ties()).dtypes(DType.FLOAT32));
         c.add(GpuCase.graph("sort many rows", op("sort", Map.of(), x), shapes("x", s(70, 1100))).input("x", distinct())
                 .dtypes(DType.FLOAT32));
+        // NaN (of either sign) after every number, ties by position, as on the CPU
+        double negNan = Double.longBitsToDouble(0xfff8000000000000L);
+        double[] nans = {3, Double.NaN, 1, negNan, 2, Double.NEGATIVE_INFINITY, Double.NaN, 0, 5, Double.POSITIVE_INFINITY, negNan, -1};
+        c.add(GpuCase.graph("argsort with NaN", op("argsort", Map.of("dtype", "int32"), x), shapes("x", s(2, 6)))
+                .input("x", nans).forwardOnly());
+        c.add(GpuCase.graph("topk with NaN descending", op("topk", Map.of("k", "3", "axis", "None", "dtype", "int32"), x),
+                shapes("x", s(12))).input("x", nans).forwardOnly());
         c.add(GpuCase.graph("argsort int32", op("argsort", Map.of("axis", "1", "is_ascend", "0", "dtype", "int32"), x),
                 shapes("x", s(3, 10, 2))).input("x", ties()).forwardOnly());
         c.add(GpuCase.graph("argsort float32 axis=None", op("argsort", Map.of("axis", "None"), x), shapes("x", s(5, 5)))

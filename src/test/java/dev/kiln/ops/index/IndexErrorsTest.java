@@ -120,6 +120,22 @@ class IndexErrorsTest {
         }
     }
 
+    /** NaN (of either sign) sorts after every number, NaNs by position (NumPy's order; the GPU's too). */
+    @Test
+    void nanSortsAfterEveryNumber() {
+        double negNan = Double.longBitsToDouble(0xfff8000000000000L);
+        double[] x = {3, Double.NaN, 1, negNan, 2, Double.NEGATIVE_INFINITY, 0};
+        try (NDScope scope = NDScope.open()) {
+            NDArray in = NDArray.create(x, x.length);
+            assertArrayEquals(new float[] {5, 6, 2, 4, 0, 1, 3},
+                    NDArray.invoke("argsort", a(), in).get(0).toFloatArray(), "ascending");
+            assertArrayEquals(new float[] {1, 3, 0, 4}, NDArray.invoke("topk", a("k", "4"), in).get(0).toFloatArray(), "descending");
+            double[] sorted = NDArray.invoke("sort", a(), in).get(0).toDoubleArray();
+            assertArrayEquals(new double[] {Double.NEGATIVE_INFINITY, 0, 1, 2, 3}, java.util.Arrays.copyOf(sorted, 5));
+            assertTrue(Double.isNaN(sorted[5]) && Double.isNaN(sorted[6]));
+        }
+    }
+
     /** Float to integer is defined for every value (kiln/int_convert.h): NaN 0, saturating, else truncating. */
     @Test
     void castToIntegersIsDefinedForNanInfinityAndOutOfRangeValues() {
