@@ -215,6 +215,9 @@ void take_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
   const TakeDims d = take_dims(op, a, dx.shape, in[1].shape);
   if (!is_float(dx.dtype) || in[0].dtype != dx.dtype)
     throw KilnError(std::string(op) + " (GPU): dtype " + dtype_name(dx.dtype) + " is not supported (float32, float64)");
+  if (in[0].size() != d.outer * d.k * d.inner)  // dy [outer, k, inner], read by take_grad
+    throw KilnError(std::string(op) + " (GPU): output gradient " + in[0].shape.str() + " does not match data " +
+                    dx.shape.str() + " taken at indices " + in[1].shape.str());
   if (d.outer * d.k * d.inner == 0) {
     zero_unless_add(s, dx, req[0]);
     return;

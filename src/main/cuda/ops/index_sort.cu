@@ -256,6 +256,19 @@ Kernel sort_forward(const char* op) {
     bool work = false;
     for (size_t o = 0; o < out.size(); ++o) work |= req[o] != OpReq::kNullOp || (hidden_idx && o == 1);
     if (!work) return;
+    const int64_t total = d.outer * d.k * d.inner;
+    if (values && req[0] != OpReq::kNullOp && (out[0].size() != total || out[0].dtype != x.dtype))
+      throw KilnError(std::string(op) + " (GPU): value output " + out[0].shape.str() + " does not match");
+    const size_t oi = values ? 1 : 0;  // the index output (hidden for ret_typ=value / sort): checked before any launch
+    if (!mask && oi < out.size() && (req[oi] != OpReq::kNullOp || hidden_idx)) {
+      if (out[oi].size() != total)
+        throw KilnError(std::string(op) + " (GPU): index output " + out[oi].shape.str() + " does not hold " +
+                        std::to_string(total) + " indices (input " + x.shape.str() + ", k=" + std::to_string(d.k) +
+                        ")");
+      if (out[oi].ptr == nullptr && total > 0)
+        throw KilnError(std::string(op) +
+                        " (GPU): the index output has no memory (the op declares outputs_always_written)");
+    }
     const int dev = device_of(ctx, in, out);
     DeviceGuard g(dev);
     cudaStream_t s = stream_of(ctx);
@@ -269,7 +282,6 @@ Kernel sort_forward(const char* op) {
     DeviceScratch ord(dev, (size_t)(lines * d.k) * sizeof(int64_t));
     int64_t* order = ord.as<int64_t>();  // [L, k]
     sort_lines(op, dev, s, x, d, c.ascend, order);
-    const int64_t total = d.outer * d.k * d.inner;
     if (mask) {
       any_switch(x.dtype, [&](auto z) {
         using T = decltype(z);
@@ -280,8 +292,6 @@ Kernel sort_forward(const char* op) {
       return;
     }
     if (values && req[0] != OpReq::kNullOp) {
-      if (out[0].size() != total || out[0].dtype != x.dtype)
-        throw KilnError(std::string(op) + " (GPU): value output " + out[0].shape.str() + " does not match");
       any_switch(x.dtype, [&](auto z) {
         using T = decltype(z);
         emit_values_kernel<T><<<grid_for(total), kBlock, 0, s>>>(d.outer, d.n, d.inner, d.k, x.dptr<T>(), order,
@@ -289,7 +299,6 @@ Kernel sort_forward(const char* op) {
       });
       KILN_CUDA_LAUNCH_CHECK(op);
     }
-    const size_t oi = values ? 1 : 0;
     if (oi < out.size()) {
       const OpReq r = (hidden_idx && req[oi] == OpReq::kNullOp) ? OpReq::kWriteTo : req[oi];
       emit_indices(op, s, d, order, out[oi], r);
@@ -313,6 +322,8 @@ Kernel sort_backward(const char* op) {
     if (in[0].size() != total || in[1].size() != total)
       throw KilnError(std::string(op) + " (GPU): gradient " + in[0].shape.str() + " / indices " + in[1].shape.str() +
                       " do not match " + dx.shape.str());
+    if (total > 0 && (in[0].ptr == nullptr || in[1].ptr == nullptr))
+      throw KilnError(std::string(op) + " (GPU): the gradient or the (hidden) index input has no memory");
     DeviceGuard g(device_of(ctx, in, out));
     cudaStream_t s = stream_of(ctx);
     zero_unless_add(s, dx, req[0]);

@@ -155,6 +155,9 @@ void all_finite(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, 
   check_on_gpu(name, in, "input");
   check_on_gpu(name, out, "output");
   if (req[0] == OpReq::kNullOp) return;
+  if (out[0].size() != 1 || out[0].dtype != DType::kFloat32 || out[0].ptr == nullptr)  // the kernels write one float
+    throw KilnError(std::string(name) + " (GPU): output flag is " + dtype_name(out[0].dtype) + " " +
+                    out[0].shape.str() + ", expected float32 (1,)");
   DeviceGuard dg(device_of(ctx, in, out));
   cudaStream_t s = stream_of(ctx);
   float* flag = out[0].dptr<float>();

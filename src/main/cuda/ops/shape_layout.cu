@@ -236,6 +236,23 @@ int axis_or_throw(const char* op, int64_t axis, const Shape& s) {
   return ax;
 }
 
+/// Defence in depth before move_pieces: piece i (what) must hold exactly outer x width elements of
+/// the [outer, W] view of whole, or the 2-D copies read or write past it.
+void check_piece(const char* op, const char* what, size_t i, const TBlob& p, int64_t outer, int64_t width,
+                 const Shape& whole) {
+  if (p.size() != outer * width)
+    throw KilnError(std::string(op) + " (GPU): " + what + " " + std::to_string(i) + " has shape " + p.shape.str() +
+                    ", expected " + std::to_string(outer) + " x " + std::to_string(width) + " elements of " +
+                    whole.str());
+}
+
+/// Concat's pieces share the whole's rank (their dim `axis` is read from their own shape).
+void check_piece_rank(const char* op, const char* what, size_t i, const TBlob& p, const Shape& whole) {
+  if (p.shape.ndim() != whole.ndim())
+    throw KilnError(std::string(op) + " (GPU): " + what + " " + std::to_string(i) + " has shape " + p.shape.str() +
+                    ", expected the rank of " + whole.str());
+}
+
 void concat_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
   const char* op = "Concat";
@@ -248,8 +265,11 @@ void concat_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
   const int64_t outer = y.shape.prod(0, axis), inner = y.shape.prod(axis + 1, nd);
   std::vector<Piece> pieces;
   int64_t off = 0;
-  for (const TBlob& x : in) {  // x_i: [d0, .., n_i, .., dk]
+  for (size_t i = 0; i < in.size(); ++i) {  // x_i: [d0, .., n_i, .., dk]
+    const TBlob& x = in[i];
+    check_piece_rank(op, "input", i, x, y.shape);
     const int64_t w = x.shape[axis] * inner;
+    check_piece(op, "input", i, x, outer, w, y.shape);
     pieces.push_back({x.ptr, w, off, OpReq::kWriteTo});
     off += w;
   }
@@ -271,10 +291,14 @@ void concat_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>&
   std::vector<Piece> pieces;
   int64_t off = 0;
   for (size_t i = 0; i < out.size(); ++i) {  // dx_i: [d0, .., n_i, .., dk]
+    check_piece_rank(op, "gradient", i, out[i], dy.shape);
     const int64_t w = out[i].shape[axis] * inner;
+    check_piece(op, "gradient", i, out[i], outer, w, dy.shape);
     pieces.push_back({out[i].ptr, w, off, req[i]});
     off += w;
   }
+  if (off != dy.shape[axis] * inner)
+    throw KilnError("_backward_Concat (GPU): input gradients do not add up to the output gradient " + dy.shape.str());
   DeviceGuard g(device_of(ctx, in, out));
   move_pieces(op, stream_of(ctx), dy.ptr, outer, dy.shape[axis] * inner, pieces, false, OpReq::kWriteTo, dy.dtype);
 }
@@ -291,8 +315,10 @@ void split_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
   const int64_t W = x.shape[axis] * inner;
   const int64_t w = W / (int64_t)out.size();
   std::vector<Piece> pieces;
-  for (size_t i = 0; i < out.size(); ++i)  // y_i: [d0, .., m, .., dk] ([d0, .., dk] with squeeze_axis)
+  for (size_t i = 0; i < out.size(); ++i) {  // y_i: [d0, .., m, .., dk] ([d0, .., dk] with squeeze_axis)
+    check_piece(op, "output", i, out[i], outer, w, x.shape);
     pieces.push_back({out[i].ptr, w, (int64_t)i * w, req[i]});
+  }
   DeviceGuard g(device_of(ctx, in, out));
   move_pieces(op, stream_of(ctx), x.ptr, outer, W, pieces, false, OpReq::kWriteTo, x.dtype);
 }
@@ -310,8 +336,10 @@ void split_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
   const int64_t W = dx.shape[axis] * inner;
   const int64_t w = W / (int64_t)in.size();
   std::vector<Piece> pieces;
-  for (size_t i = 0; i < in.size(); ++i)  // dy_i: [d0, .., m, .., dk]
+  for (size_t i = 0; i < in.size(); ++i) {  // dy_i: [d0, .., m, .., dk]
+    check_piece(op, "output gradient", i, in[i], outer, w, dx.shape);
     pieces.push_back({in[i].ptr, w, (int64_t)i * w, OpReq::kWriteTo});
+  }
   DeviceGuard g(device_of(ctx, in, out));
   move_pieces(op, stream_of(ctx), dx.ptr, outer, W, pieces, true, req[0], dx.dtype);
 }
@@ -326,7 +354,10 @@ void stack_move(const char* op, const OpCtx& ctx, const Attrs& a, const std::vec
     throw KilnError(std::string(op) + " (GPU): " + std::to_string(pieces_b.size()) + " pieces for " +
                     whole.shape.str() + " along axis " + std::to_string(ax));
   std::vector<Piece> pieces;
-  for (int64_t k = 0; k < n; ++k) pieces.push_back({pieces_b[k].ptr, inner, k * inner, gather ? OpReq::kWriteTo : req[k]});
+  for (int64_t k = 0; k < n; ++k) {  // piece k: [outer, inner]
+    check_piece(op, gather ? "input" : "gradient", (size_t)k, pieces_b[k], outer, inner, whole.shape);
+    pieces.push_back({pieces_b[k].ptr, inner, k * inner, gather ? OpReq::kWriteTo : req[k]});
+  }
   move_pieces(op, stream_of(ctx), whole.ptr, outer, n * inner, pieces, gather, gather ? req[0] : OpReq::kWriteTo,
               whole.dtype);
 }
@@ -553,6 +584,15 @@ void tile_dims(const Attrs& a, const Shape& x, std::vector<int64_t>* xd, std::ve
   }
 }
 
+/// Defence in depth: y (tile's output, or dy) must have the tiled shape od of x, or the gather reads
+/// (or the backward's sums read) past a blob.
+void check_tiled(const char* op, const char* what, const TBlob& y, const std::vector<int64_t>& od, const Shape& x) {
+  const Shape want(od);
+  if (y.size() != want.size())
+    throw KilnError(std::string(op) + " (GPU): " + what + " has shape " + y.shape.str() + ", expected the size of " +
+                    want.str() + " (input " + x.str() + " tiled)");
+}
+
 void tile_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                   const std::vector<TBlob>& out) {
   const char* op = "tile";
@@ -562,6 +602,7 @@ void tile_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in
   std::vector<int64_t> xd, od;
   tile_dims(a, in[0].shape, &xd, &od);
   check_dims(op, od.size());
+  check_tiled(op, "output", out[0], od, in[0].shape);
   const std::vector<int64_t> xs = strides_of(xd);
   GatherMap m;  // y [od] reads x [xd] at (c_d mod xd_d)
   m.nd = (int)od.size();
@@ -593,6 +634,7 @@ void tile_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
   std::vector<int64_t> xd, od;
   tile_dims(a, out[0].shape, &xd, &od);
   check_dims(op, od.size());
+  check_tiled(op, "output gradient", in[0], od, out[0].shape);
   const std::vector<int64_t> ys = strides_of(od);
   SumMap m;  // dx [xd] = sum over reps r of dy [od] at (c_d + r_d * xd_d)
   m.nd = (int)od.size();
@@ -620,6 +662,15 @@ RepDims repeat_dims(const char* op, const Attrs& a, const Shape& x) {
   return {x.prod(0, ax), x[ax], x.prod(ax + 1, x.ndim()), a.i("repeats")};
 }
 
+/// Defence in depth: y (repeat's output, or dy) must hold outer x (n * rep) x inner elements of the
+/// input x, or the gather (or the backward's sums) read past a blob.
+void check_repeated(const char* op, const char* what, const TBlob& y, const RepDims& d, const Shape& x) {
+  if (y.size() != d.outer * d.n * d.rep * d.inner)
+    throw KilnError(std::string(op) + " (GPU): " + what + " has shape " + y.shape.str() + ", expected " +
+                    std::to_string(d.outer * d.n * d.rep * d.inner) + " elements (input " + x.str() + " repeated " +
+                    std::to_string(d.rep) + " times)");
+}
+
 void repeat_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
   const char* op = "repeat";
@@ -627,6 +678,7 @@ void repeat_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
   check_same_dtype(op, in, out);
   if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
   const RepDims d = repeat_dims(op, a, in[0].shape);
+  check_repeated(op, "output", out[0], d, in[0].shape);
   GatherMap m;  // y [outer, n*rep, inner] reads x [outer, n, inner] at (o, c / rep, i)
   m.nd = 3;
   const int64_t dims[3] = {d.outer, d.n * d.rep, d.inner}, divs[3] = {1, d.rep, 1};
@@ -648,6 +700,7 @@ void repeat_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>&
   check_same_dtype(op, in, out);
   if (req[0] == OpReq::kNullOp) return;
   const RepDims d = repeat_dims(op, a, out[0].shape);
+  check_repeated(op, "output gradient", in[0], d, out[0].shape);
   SumMap m;  // dx [outer, n, inner] = sum over r < rep of dy [outer, n*rep, inner] at (o, k*rep + r, i)
   m.nd = 3;
   const int64_t dims[3] = {d.outer, d.n, d.inner}, reps[3] = {1, d.rep, 1}, as[3] = {1, d.rep, 1};

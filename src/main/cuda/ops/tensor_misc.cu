@@ -335,12 +335,14 @@ __global__ void where_grad_kernel(int64_t n, int64_t cols, const T* g, const C* 
   }
 }
 
-int64_t where_cols(const char* name, const TBlob& c, int64_t n) {
+/// As the CPU's where_infer_shape: the condition has the size of x (shape s, n > 0 elements) or,
+/// per row, the length of x's first dim; anything else would read cond out of bounds.
+int64_t where_cols(const char* name, const TBlob& c, const Shape& s, int64_t n) {
   const int64_t cs = c.size();
-  if (cs == n || cs == 0) return 1;
-  if (n % cs != 0)
-    throw KilnError(std::string(name) + " (GPU): condition " + c.shape.str() + " does not divide " + std::to_string(n) +
-                    " elements into rows");
+  if (cs == n) return 1;
+  if (cs <= 0 || s.ndim() < 1 || cs != s[0] || n % cs != 0)
+    throw KilnError(std::string(name) + " (GPU): condition " + c.shape.str() + " must have the size of x " + s.str() +
+                    " or be 1-D of length x.shape[0]");
   return n / cs;
 }
 
@@ -358,7 +360,7 @@ void where_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in,
   if (req[0] == OpReq::kNullOp || n == 0) return;
   if (req[0] == OpReq::kAddTo && !is_float_dtype(o.dtype))
     throw KilnError("where (GPU): accumulation needs float32/float64");
-  const int64_t cols = where_cols(name, in[0], n);
+  const int64_t cols = where_cols(name, in[0], o.shape, n);
   DeviceGuard dg(device_of(ctx, in, out));
   KILN_ANY_SWITCH(in[0].dtype, C, {
     KILN_ANY_SWITCH(o.dtype, T, {
@@ -377,11 +379,12 @@ void where_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in
   const TBlob& g = in[0];
   const int64_t n = g.size();
   for (int k = 1; k < 3; ++k) check_size(name, out[k], n, "gradient", g.shape);
+  const bool run = !(req[1] == OpReq::kNullOp && req[2] == OpReq::kNullOp) && n > 0;
+  const int64_t cols = run ? where_cols(name, in[1], g.shape, n) : 1;  // checked before any launch
   DeviceGuard dg(device_of(ctx, in, out));
   if ((req[0] == OpReq::kWriteTo || req[0] == OpReq::kWriteInplace) && out[0].bytes() > 0)
     KILN_CUDA_CHECK(cudaMemsetAsync(out[0].ptr, 0, out[0].bytes(), stream_of(ctx)));
-  if ((req[1] == OpReq::kNullOp && req[2] == OpReq::kNullOp) || n == 0) return;
-  const int64_t cols = where_cols(name, in[1], n);
+  if (!run) return;
   KILN_FLOAT_SWITCH(g.dtype, T, {
     KILN_ANY_SWITCH(in[1].dtype, C, {
       where_grad_kernel<C, T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(
