@@ -223,8 +223,8 @@ struct Counted {
 /// non-blocking stream, so the call would run at once instead of being recorded.
 void check_not_recording(int device, const char* what) {
   if (t_capture_hold != nullptr)
-    throw KilnError(std::string(what) + " on gpu(" + std::to_string(device) +
-                    ") while this thread records a CUDA graph (it would not be recorded)");
+    throw RecordingUnsupported(std::string(what) + " on gpu(" + std::to_string(device) +
+                               ") while this thread records a CUDA graph (it would not be recorded)");
 }
 
 /// Runs f() once no thread records on `device` (see Captures); no recording of the device starts

@@ -70,10 +70,10 @@ struct FusedGraph {
   std::string why;
   cuda::GraphRetry retry;      // after a failed recording or replay
 
-  /// Notes a failed recording or replay (GraphRetry).
-  void failed(const std::string& reason) {
-    disabled = retry.failed();
-    why = reason + " " + retry.text();
+  /// Notes a failed recording or replay (GraphRetry; at once for good when `always`).
+  void failed(const std::string& reason, bool always = false) {
+    disabled = always || retry.failed();
+    why = always ? reason : reason + " " + retry.text();
   }
 
   void drop() noexcept {
@@ -165,48 +165,48 @@ const NDArray& resolve(const FusedCall& c, int64_t h, bool input, size_t i) {
   return *a;
 }
 
-/// Checks that the dynamic values v (one per dynamic key, in range) keep the call's planned shapes,
-/// types and workspace size: a value such as one_hot's depth or take's axis can change them, and
-/// the kernels trust the planned sizes. Remembers the last values checked, so a run with the same
-/// values (an optimizer's learning rate, every step) is not inferred again.
+/// Checks that the call's dynamic values, just patched into c.attrs (v: the same values), keep its
+/// planned shapes, types and workspace size: a value such as one_hot's depth or take's axis can
+/// change them, and the kernels trust the planned sizes. Remembers the last values checked, so a
+/// run with the same values (an SGD step at a constant learning rate) is not inferred again; the
+/// messages are only built on failure (Adam's learning rate changes every step).
 void check_planned_shapes(FusedCall& c, const double* v) {
   const size_t n = c.dyn_keys.size();
   if (n == 0 || (c.checked.size() == n && std::equal(v, v + n, c.checked.begin()))) return;
   const OpDef& d = *c.op;
-  Attrs a = c.attrs;
-  for (size_t k = 0; k < n; ++k) {
-    ParamValue& pv = a.values[c.dyn_param[k]];
-    pv.num = d.params[c.dyn_param[k]].type == ParamType::kBool ? (v[k] != 0 ? 1.0 : 0.0) : v[k];
-    pv.set = true;
-  }
   std::vector<Shape> want = c.out_shape;
   std::vector<DType> want_t = c.out_type;
   for (const NDArray& x : c.hidden) {
     want.push_back(x.shape);
     want_t.push_back(x.dtype);
   }
-  std::vector<Shape> ishape = c.in_shape, oshape(want.size());
-  std::vector<DType> itype = c.in_type, otype(want.size(), DType::kUnknown);
-  std::string values;
-  for (size_t k = 0; k < n; ++k) values += (k ? ", " : "") + c.dyn_keys[k] + "=" + fmt(v[k]);
-  const std::string what = "FusedUpdate " + c.label + ": dynamic values " + values;
+  // seeded with the planned shapes and types, as kiln_fused_add infers them: a conflict throws
+  std::vector<Shape> ishape = c.in_shape, oshape = want;
+  std::vector<DType> itype = c.in_type, otype = want_t;
+  auto what = [&] {
+    std::string values;
+    for (size_t k = 0; k < n; ++k) values += (k ? ", " : "") + c.dyn_keys[k] + "=" + fmt(v[k]);
+    return "FusedUpdate " + c.label + ": dynamic values " + values;
+  };
   try {
-    d.infer_shape(a, &ishape, &oshape);
-    if (d.infer_type) d.infer_type(a, &itype, &otype);
-    else infer_same_type(a, &itype, &otype);
+    d.infer_shape(c.attrs, &ishape, &oshape);
+    if (d.infer_type) d.infer_type(c.attrs, &itype, &otype);
+    else infer_same_type(c.attrs, &itype, &otype);
   } catch (const std::exception& e) {
-    throw KilnError(what + " do not fit the arrays it was added with: " + e.what());
+    throw KilnError(what() + " do not fit the arrays it was added with (a dynamic value may not change shapes): " +
+                    e.what());
   }
   for (size_t j = 0; j < want.size(); ++j)
     if (!(oshape[j] == want[j]) || otype[j] != want_t[j])
-      throw KilnError(what + " make output " + std::to_string(j) + " " + oshape[j].str() + " " + dtype_name(otype[j]) +
+      throw KilnError(what() + " make output " + std::to_string(j) + " " + oshape[j].str() + " " + dtype_name(otype[j]) +
                       ", but it was added as " + want[j].str() + " " + dtype_name(want_t[j]) +
                       " (a dynamic value may not change shapes)");
   for (size_t i = 0; i < ishape.size(); ++i)
     if (!(ishape[i] == c.in_shape[i]))
-      throw KilnError(what + " need input " + std::to_string(i) + " to be " + ishape[i].str() + ", it is " + c.in_shape[i].str());
-  if (d.workspace && d.workspace(a, ishape, oshape) > c.workspace_bytes)
-    throw KilnError(what + " need a larger workspace than planned (a dynamic value may not change shapes)");
+      throw KilnError(what() + " need input " + std::to_string(i) + " to be " + ishape[i].str() + ", it is " +
+                      c.in_shape[i].str());
+  if (d.workspace && d.workspace(c.attrs, ishape, oshape) > c.workspace_bytes)
+    throw KilnError(what() + " need a larger workspace than planned (a dynamic value may not change shapes)");
   c.checked.assign(v, v + n);
 }
 
@@ -374,7 +374,6 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
     for (size_t i = 0; i < c.in_h.size(); ++i) ib[ci].push_back(resolve(c, c.in_h[i], true, i).blob());
     for (size_t j = 0; j < c.out_h.size(); ++j) ob[ci].push_back(resolve(c, c.out_h[j], false, j).blob());
     for (auto& x : c.hidden) ob[ci].push_back(x.blob());
-    const int first = d;
     for (size_t k = 0; k < c.dyn_keys.size(); ++k, ++d) {
       const ParamDef& pd = c.op->params[c.dyn_param[k]];
       const double v = dyn[d];
@@ -384,16 +383,19 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
       if (pd.type != ParamType::kFloat && v != std::floor(v))
         throw KilnError("FusedUpdate " + c.label + ": dynamic value " + fmt(v) + " of '" + pd.name + "' must be an integer");
     }
-    check_planned_shapes(c, dyn + first);
   }
-  // 2. patch the dynamic values
+  // 2. patch the dynamic values, and check that they keep the planned shapes (a call that fails
+  // leaves its values patched, which is harmless: every run patches all of them before any kernel)
   d = 0;
-  for (FusedCall& c : p.calls)
+  for (FusedCall& c : p.calls) {
+    const int first = d;
     for (size_t k = 0; k < c.dyn_keys.size(); ++k, ++d) {
       ParamValue& pv = c.attrs.values[c.dyn_param[k]];
       pv.num = c.op->params[c.dyn_param[k]].type == ParamType::kBool ? (dyn[d] != 0 ? 1.0 : 0.0) : dyn[d];
       pv.set = true;
     }
+    check_planned_shapes(c, dyn + first);
+  }
   // 3. run the kernels in order (on `stream`: null = the legacy stream)
   static thread_local std::mt19937_64 rng(0);
   auto run_all = [&](void* stream) {
@@ -416,8 +418,10 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
       } catch (const std::bad_alloc&) {
         throw;
       } catch (const std::exception& e) {
-        throw KilnError("FusedUpdate " + c.label + ": " + e.what() +
-                        (ci ? " (calls 0.." + std::to_string(ci - 1) + " of this run were applied)" : ""));
+        const std::string msg = "FusedUpdate " + c.label + ": " + e.what() +
+                                (ci ? " (calls 0.." + std::to_string(ci - 1) + " of this run were applied)" : "");
+        if (dynamic_cast<const RecordingUnsupported*>(&e) != nullptr) throw RecordingUnsupported(msg);  // the recording's cue
+        throw KilnError(msg);
       }
     }
   };
@@ -451,6 +455,7 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
     auto launch = [&] {
       try {
         cuda::graph_launch(dev, g.exec, nullptr);
+        g.retry.succeeded();
         return true;
       } catch (const KilnError& e) {
         g.drop();
@@ -484,6 +489,8 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
           recorded = true;
           g.why.clear();
         }
+      } catch (const RecordingUnsupported& e) {  // an operator that copies or waits: it always will
+        g.failed(std::string("recording failed: ") + e.what(), true);
       } catch (const KilnError& e) {  // nothing ran while recording: the eager run below reports real errors
         g.failed(std::string("recording failed: ") + e.what());
       }

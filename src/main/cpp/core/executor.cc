@@ -366,7 +366,9 @@ void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor
       const NodePtr& n = ig_->nodes[st.nid];
       std::string shapes;
       for (auto& b : st.in) shapes += (shapes.empty() ? "" : ", ") + b.shape.str();
-      throw KilnError("operator " + n->op->name + " ('" + n->name + "') with inputs " + shapes + ": " + e.what());
+      const std::string msg = "operator " + n->op->name + " ('" + n->name + "') with inputs " + shapes + ": " + e.what();
+      if (dynamic_cast<const RecordingUnsupported*>(&e) != nullptr) throw RecordingUnsupported(msg);  // run_graph's cue
+      throw KilnError(msg);
     }
   }
 }
@@ -428,6 +430,10 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
     rec.stream = capture_stream_;
     try {
       run_steps(begin, end, rec, false, false);
+    } catch (const RecordingUnsupported& e) {  // an operator that copies or waits: it always will
+      cuda::capture_abort(ctx_.id, capture_stream_);
+      g->failed(std::string("recording failed: ") + e.what(), true);
+      return false;
     } catch (const KilnError& e) {
       // nothing ran while recording: the eager pass that follows reports a real error again
       cuda::capture_abort(ctx_.id, capture_stream_);
@@ -453,6 +459,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
   }
   try {
     cuda::graph_launch(ctx_.id, g->exec, stream_);
+    g->retry.succeeded();
   } catch (const KilnError& e) {
     // the launch was refused, so nothing of the pass ran: drop the graph and run it eagerly (a
     // fault that the device keeps, from earlier work, fails the eager pass too and is reported there)

@@ -87,20 +87,22 @@ void graph_launch(int device, void* graph, void* stream);
 void graph_destroy(int device, void* graph) noexcept;
 
 /// When a pass whose recording or replay failed tries again. A failure may pass (device memory ran
-/// out while recording, another thread released the cache or made the device's first cuBLAS handle
-/// meanwhile), so the pass runs eagerly for kWait runs and then records again, kTries times in all;
-/// after that it stays eager. Failures that always recur (a random operator, KILN_CUDA_SYNC) do not
-/// come here: they disable the graph at once. Not thread-safe (as its owner).
+/// out while recording, another thread released the cache meanwhile), so the pass runs eagerly for
+/// kWait runs and then records again, kTries failures in a row at most; after that it stays eager.
+/// Failures that always recur (a random operator, KILN_CUDA_SYNC, a RecordingUnsupported call) do
+/// not come here: they disable the graph at once. Not thread-safe (as its owner).
 struct GraphRetry {
   static constexpr int kTries = 3;
   static constexpr int kWait = 16;
-  int failures = 0;
-  int wait = 0;  // eager runs left before the next try
+  int failures = 0;  // in a row: a replay that runs clears them
+  int wait = 0;      // eager runs left before the next try
   /// Notes a failure; true when no try is left (the caller then disables the graph for good).
   bool failed() {
     wait = kWait;
     return ++failures >= kTries;
   }
+  /// Notes a replay that ran.
+  void succeeded() { failures = 0; }
   /// Whether a recording may be tried at this run; otherwise counts the run down.
   bool may_try() {
     if (wait == 0) return true;

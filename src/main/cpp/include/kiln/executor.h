@@ -112,10 +112,11 @@ class Executor {
     bool disabled = false;         // this pass always runs eagerly
     std::string why;               // ... because of this (or why the last recording or replay failed)
     cuda::GraphRetry retry;        // after a failed recording or replay
-    /// Notes a failed recording or replay: records again later, or stays eager after the last try.
-    void failed(const std::string& reason) {
-      disabled = retry.failed();
-      why = reason + " " + retry.text();
+    /// Notes a failed recording or replay: records again later, or stays eager after the last try
+    /// (at once when `always`: the failure would recur).
+    void failed(const std::string& reason, bool always = false) {
+      disabled = always || retry.failed();
+      why = always ? reason : reason + " " + retry.text();
     }
   };
   void* stream_ = nullptr;

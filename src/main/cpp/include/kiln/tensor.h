@@ -17,6 +17,11 @@ struct KilnError : std::runtime_error {
 struct OutOfMemoryError : KilnError {
   explicit OutOfMemoryError(const std::string& m) : KilnError(m) {}
 };
+/// Thrown when a thread recording a CUDA graph makes a call that cannot be recorded (a copy or a
+/// synchronize of its own): the pass will never record, so it stays eager at once (GraphRetry).
+struct RecordingUnsupported : KilnError {
+  explicit RecordingUnsupported(const std::string& m) : KilnError(m) {}
+};
 
 #define KILN_CHECK(cond, msg)                                   \
   do {                                                          \

@@ -199,7 +199,8 @@ public final class Executor implements AutoCloseable {
     /**
      * Allocates zero-filled arguments, gradients (for arguments whose request is not NULL) and
      * aux states with shapes inferred from {@code inputShapes}, in {@code types} (default float32),
-     * and binds ({@code types}, {@code gradReqs} or {@code options} null: none given, the defaults).
+     * and binds ({@code types}, {@code gradReqs} or {@code options} null: none given, the defaults;
+     * an argument missing from {@code gradReqs} gets no gradient, unlike MXNet's default 'write').
      * The executor owns these arrays.
      */
     public static Executor simpleBind(Symbol symbol, Context ctx, Map<String, long[]> inputShapes, Map<String, DType> types,

@@ -239,11 +239,21 @@ public final class KVStore implements AutoCloseable {
     /**
      * Pushes, for each key, one value per device: their sum (over devices, then over workers) is the
      * gradient of the installed optimizer (all keys updated in one native call) or, without one, the
-     * new stored value.
+     * new stored value. A key listed more than once has all its values summed and is updated once.
      */
     public void push(List<String> keys, List<List<NDArray>> values) {
         open();
         check(keys.size() == values.size(), "push: " + keys.size() + " keys but " + values.size() + " value lists");
+        if (new java.util.HashSet<>(keys).size() != keys.size()) {
+            // a key given more than once: its values are summed together and it is updated once, as
+            // MXNet groups them (GroupKVPairsPush)
+            Map<String, List<NDArray>> grouped = new LinkedHashMap<>();
+            for (int i = 0; i < keys.size(); i++) {
+                grouped.computeIfAbsent(keys.get(i), k -> new ArrayList<>()).addAll(values.get(i));
+            }
+            keys = new ArrayList<>(grouped.keySet());
+            values = new ArrayList<>(grouped.values());
+        }
         List<NDArray> sums = new ArrayList<>(keys.size());
         List<NcclSum> viaNccl = new ArrayList<>();
         for (int i = 0; i < keys.size(); i++) {
@@ -328,17 +338,17 @@ public final class KVStore implements AutoCloseable {
     /**
      * Copies the stored value of each key into every array of its output list. In a {@code device}
      * store, a key whose outputs are on distinct GPUs is copied once, into the output on its GPU (or
-     * the first), and NCCL broadcasts it to the others: one batch for all such keys.
+     * the first), and NCCL broadcasts it to the others: one batch per list of GPUs and dtype.
      */
     public void pull(List<String> keys, List<List<NDArray>> outs) {
         open();
         check(keys.size() == outs.size(), "pull: " + keys.size() + " keys but " + outs.size() + " output lists");
-        Map<List<Context>, List<Integer>> batches = new LinkedHashMap<>();
+        Map<NcclBatch, List<Integer>> batches = new LinkedHashMap<>();
         for (int i = 0; i < keys.size(); i++) {
             NDArray stored = stored(keys.get(i), "pull");
             List<NDArray> os = outs.get(i);
             if (type.equals("device") && os.size() > 1 && onDistinctGpus(os, stored)) {
-                batches.computeIfAbsent(contexts(os), c -> new ArrayList<>()).add(i);
+                batches.computeIfAbsent(NcclBatch.of(os), c -> new ArrayList<>()).add(i);
                 continue;
             }
             for (NDArray o : os) {
@@ -370,12 +380,18 @@ public final class KVStore implements AutoCloseable {
         }
     }
 
-    private static List<Context> contexts(List<NDArray> arrays) {
-        List<Context> c = new ArrayList<>(arrays.size());
-        for (NDArray a : arrays) {
-            c.add(a.context());
+    /**
+     * What the keys of one NCCL batch share: their arrays' GPUs, in order, and their dtype (so a
+     * dtype NCCL lacks declines only its own keys).
+     */
+    private record NcclBatch(List<Context> devices, DType dtype) {
+        static NcclBatch of(List<NDArray> arrays) {
+            List<Context> c = new ArrayList<>(arrays.size());
+            for (NDArray a : arrays) {
+                c.add(a.context());
+            }
+            return new NcclBatch(c, arrays.get(0).dtype());
         }
-        return c;
     }
 
     /** True when every array is on its own GPU and has the stored value's dtype (NCCL's case). */
@@ -421,15 +437,15 @@ public final class KVStore implements AutoCloseable {
     }
 
     /**
-     * The NCCL sums of a push, one batch per list of GPUs (one group call and one wait for all its
-     * keys, instead of one per key); a batch NCCL declines is summed through host copies. For two
-     * devices the result has the same bits as that sum; for more, NCCL's summation order may differ
-     * in the last place.
+     * The NCCL sums of a push, one batch per list of GPUs and dtype (one group call and one wait for
+     * all its keys, instead of one per key); a batch NCCL declines is summed through host copies.
+     * For two devices the result has the same bits as that sum; for more, NCCL's summation order
+     * may differ in the last place.
      */
     private static void sumWithNccl(List<NcclSum> sums) {
-        Map<List<Context>, List<NcclSum>> batches = new LinkedHashMap<>();
+        Map<NcclBatch, List<NcclSum>> batches = new LinkedHashMap<>();
         for (NcclSum s : sums) {
-            batches.computeIfAbsent(contexts(s.values()), c -> new ArrayList<>()).add(s);
+            batches.computeIfAbsent(NcclBatch.of(s.values()), c -> new ArrayList<>()).add(s);
         }
         for (List<NcclSum> batch : batches.values()) {
             List<List<NDArray>> parts = new ArrayList<>();

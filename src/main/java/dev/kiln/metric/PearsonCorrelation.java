@@ -49,29 +49,30 @@ public class PearsonCorrelation extends EvalMetric {
 
         /** Merges a block (its five statistics, in the caller's scope) as {@link Moments#merge}, on the device. */
         void merge(double nB, NDArray[] block) {
-            if (count == 0) {
-                stats = new NDArray[5];
-                for (int i = 0; i < 5; i++) {
-                    stats[i] = block[i].copy().detach();
-                }
-                count = nB;
-                return;
-            }
+            NDArray[] next;  // in the caller's scope until every one is made
             double n = count + nB;
-            double w = count * nB / n;
-            NDArray dL = block[0].sub(stats[0]);
-            NDArray dP = block[1].sub(stats[1]);
-            NDArray[] next = {
-                stats[0].add(dL.mul(nB / n)),
-                stats[1].add(dP.mul(nB / n)),
-                stats[2].add(block[2]).add(dL.square().mul(w)),
-                stats[3].add(block[3]).add(dP.square().mul(w)),
-                stats[4].add(block[4]).add(dL.mul(dP).mul(w)),
-            };
-            for (int i = 0; i < 5; i++) {
-                stats[i].close();
-                stats[i] = next[i].detach();
+            if (count == 0) {
+                next = new NDArray[5];
+                for (int i = 0; i < 5; i++) {
+                    next[i] = block[i].copy();
+                }
+            } else {
+                double w = count * nB / n;
+                NDArray dL = block[0].sub(stats[0]);
+                NDArray dP = block[1].sub(stats[1]);
+                next = new NDArray[] {
+                    stats[0].add(dL.mul(nB / n)),
+                    stats[1].add(dP.mul(nB / n)),
+                    stats[2].add(block[2]).add(dL.square().mul(w)),
+                    stats[3].add(block[3]).add(dP.square().mul(w)),
+                    stats[4].add(block[4]).add(dL.mul(dP).mul(w)),
+                };
             }
+            close();  // nothing failed: the new statistics replace the old
+            for (NDArray a : next) {
+                a.detach();
+            }
+            stats = next;
             count = n;
         }
 
@@ -80,6 +81,7 @@ public class PearsonCorrelation extends EvalMetric {
                 for (NDArray a : stats) {
                     a.close();
                 }
+                stats = null;
             }
         }
     }

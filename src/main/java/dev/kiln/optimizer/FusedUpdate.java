@@ -128,6 +128,7 @@ public final class FusedUpdate implements AutoCloseable {
         int[] index = new int[1];
         int rc = KilnNative.kiln_fused_add(h, op, Json.write(st), Json.write(new ArrayList<Object>(dyn)), in.length, handles(in),
                 out.length, handles(out), index);
+        java.lang.ref.Reference.reachabilityFence(this);  // the cleaner must not free the plan during the call
         if (rc != 0) {
             throw new IllegalArgumentException("FusedUpdate.add(" + op + "): " + KilnNative.kiln_last_error());
         }
@@ -192,7 +193,11 @@ public final class FusedUpdate implements AutoCloseable {
             checkOpen(c, call, "input", call.inputs);
             checkOpen(c, call, "output", call.outputs);
         }
-        Native.check(KilnNative.kiln_fused_run(h, n, n == 0 ? new double[1] : dyn), "FusedUpdate.run");
+        try {
+            Native.check(KilnNative.kiln_fused_run(h, n, n == 0 ? new double[1] : dyn), "FusedUpdate.run");
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(this);  // the cleaner must not free the plan during the run
+        }
     }
 
     /**
@@ -206,7 +211,11 @@ public final class FusedUpdate implements AutoCloseable {
      */
     public boolean isGraphRecorded() {
         int[] out = new int[1];
-        Native.check(KilnNative.kiln_fused_graph(plan(), out), "FusedUpdate.isGraphRecorded");
+        try {
+            Native.check(KilnNative.kiln_fused_graph(plan(), out), "FusedUpdate.isGraphRecorded");
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(this);
+        }
         return out[0] == 1;
     }
 
@@ -234,14 +243,23 @@ public final class FusedUpdate implements AutoCloseable {
         return String.valueOf(v);
     }
 
-    /** Frees the native plan (not the arrays). Idempotent. */
+    /**
+     * Frees the native plan (not the arrays). Idempotent.
+     *
+     * @throws dev.kiln.engine.KilnException while another thread runs the plan (it stays open then)
+     */
     @Override
     public void close() {
-        state.explicitClose = true;
         long h = state.handle.getAndSet(0);
-        calls.clear();
-        if (h != 0) {
-            Native.check(KilnNative.kiln_fused_free(h), "FusedUpdate.close");
+        if (h == 0) {
+            return;
         }
+        int rc = KilnNative.kiln_fused_free(h);
+        if (rc != 0) {
+            state.handle.compareAndSet(0, h);  // refused (in use): still open, and still the cleaner's
+            Native.check(rc, "FusedUpdate.close");
+        }
+        state.explicitClose = true;
+        calls.clear();
     }
 }

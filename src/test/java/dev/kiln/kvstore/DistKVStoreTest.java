@@ -183,6 +183,22 @@ class DistKVStoreTest {
         }
     }
 
+    /** A key given twice in one push: all its values summed, one update (MXNet's grouping). */
+    @Test
+    void aRepeatedKeyInOnePushIsSummedAndUpdatedOnce() {
+        for (String type : List.of("local", "device")) {
+            try (KVStore kv = KVStore.create(type); NDArray w = nd(new Shape(2), 1); NDArray a = nd(new Shape(2), 2);
+                 NDArray b = nd(new Shape(2), 3); NDArray c = nd(new Shape(2), 5)) {
+                kv.init(List.of("w"), List.of(w));
+                kv.push(List.of("w", "w"), List.of(List.of(a, b), List.of(c)));
+                assertArrayEquals(new float[] {10, 10}, pull(kv, "w", new Shape(2)), type + ": the sum of all values");
+                kv.setOptimizer(dev.kiln.optimizer.Optimizers.create("sgd", Map.of("learning_rate", 0.5)));
+                kv.push(List.of("w", "w"), List.of(List.of(a), List.of(b)));
+                assertArrayEquals(new float[] {7.5f, 7.5f}, pull(kv, "w", new Shape(2)), type + ": one update with 2 + 3");
+            }
+        }
+    }
+
     @Test
     void compressionParametersAreChecked() {
         try (KVStore local = KVStore.create("local"); KVStore dev = KVStore.create("device")) {
