@@ -721,6 +721,8 @@ void test_bad_inputs() {
 
 }  // namespace
 
+void fuzz_operators(uint64_t seed, int per_op, int* checks, int* failures);  // op_fuzz.cc
+
 int main() {
   int64_t mem0[4] = {0, 0, 0, 0};
   kiln_memory_stats(1, 0, mem0);
@@ -734,6 +736,12 @@ int main() {
     test_threads();
   }
   test_bad_inputs();
+  {
+    const char* calls = std::getenv("KILN_FUZZ_CALLS");
+    const char* seed = std::getenv("KILN_FUZZ_SEED");
+    fuzz_operators(seed ? std::strtoull(seed, nullptr, 0) : 0x5EED15ULL, calls ? std::atoi(calls) : 12, &g_checks,
+                   &g_failures);
+  }
   int64_t live = -1, mem[4] = {0, 0, 0, 0};
   OK(kiln_live_handles(&live));
   OK(kiln_memory_stats(1, 0, mem));

@@ -326,14 +326,18 @@ std::vector<std::string> backward_reads(const OpDef& d, const Attrs& a) {
   std::vector<NodeEntry> g = d.gradient(fwd, og);
   std::vector<const Node*> stack;
   std::unordered_map<const Node*, bool> seen;
+  std::unordered_set<std::string> listed;  // (hash lookups: ops may have thousands of inputs or outputs)
+  std::unordered_map<const Node*, std::string> leaf;  // input variables and output gradients by node
+  for (size_t i = 0; i < vars.size(); ++i) leaf[vars[i].get()] = "input:" + in_names[i];
+  for (auto& o : ograds) leaf[o.get()] = o->name;
   auto add = [&](const std::string& s) {
-    if (std::find(reads.begin(), reads.end(), s) == reads.end()) reads.push_back(s);
+    if (listed.insert(s).second) reads.push_back(s);
   };
   auto visit_entry = [&](const NodeEntry& e) {
     const Node* n = e.node.get();
     if (n == fwd.get()) { add("output:" + (e.index < out_names.size() ? out_names[e.index] : std::to_string(e.index))); return; }
-    for (size_t i = 0; i < vars.size(); ++i) if (vars[i].get() == n) { add("input:" + in_names[i]); return; }
-    for (auto& o : ograds) if (o.get() == n) { add(o->name); return; }
+    auto it = leaf.find(n);
+    if (it != leaf.end()) { add(it->second); return; }
     if (!seen[n]) { seen[n] = true; stack.push_back(n); }
   };
   for (auto& e : g) if (!is_no_gradient(e)) visit_entry(e);

@@ -412,10 +412,13 @@ Range range_of(const Attrs& a) {
   }
   if (r.step == 0) throw KilnError("_arange (GPU) does not support step=0");
   if (r.repeat <= 0) throw KilnError("_arange (GPU): repeat must be positive, got " + std::to_string(r.repeat));
+  if (!std::isfinite(r.start) || !std::isfinite(r.stop) || !std::isfinite(r.step))
+    throw KilnError("_arange (GPU): start, stop and step must be finite");
   const double n = std::ceil((r.stop - r.start) / r.step);
   if (r.step > 0 ? !(r.start < r.stop) : !(r.start > r.stop))
     throw KilnError("_arange (GPU): invalid range (start, stop, step) = (" + std::to_string(r.start) + ", " +
                     std::to_string(r.stop) + ", " + std::to_string(r.step) + ")");
+  if (!(n * (double)r.repeat < 9.0e18)) throw KilnError("_arange (GPU): (start, stop, step, repeat) give too many elements");
   r.size = (int64_t)n * r.repeat;
   return r;
 }
@@ -428,15 +431,15 @@ __global__ void arange_kernel(int64_t n, T* y, int req, double start_d, double s
     if constexpr (std::is_same<T, __half>::value) {
       const float s = __half2float(__double2half(start_d)), st = __half2float(__double2half(step_d));
       y[i] = __float2half_rn(s + __fmul_rn(__half2float(__double2half((double)j)), st));
-    } else {
+    } else if constexpr (std::is_integral<T>::value) {  // as the CPU: in double, kiln/int_convert.h's rule
+      const double start = (double)convert<T>(start_d), step = (double)convert<T>(step_d);
+      y[i] = convert<T>(start + (double)j * step);
+    } else {  // float, double
       const T start = (T)start_d, step = (T)step_d;
       T prod;  // rounded product: no fused multiply-add, as the CPU
       if constexpr (std::is_same<T, float>::value) prod = __fmul_rn((T)j, step);
-      else if constexpr (std::is_same<T, double>::value) prod = __dmul_rn((T)j, step);
-      else prod = (T)((T)j * step);
-      const T v = (T)(start + prod);
-      if constexpr (std::is_floating_point<T>::value) assign(y, i, req, v);
-      else y[i] = v;
+      else prod = __dmul_rn((T)j, step);
+      assign(y, i, req, (T)(start + prod));
     }
   }
 }

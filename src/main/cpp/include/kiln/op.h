@@ -21,6 +21,11 @@ namespace kiln {
 
 enum class ParamType { kInt, kFloat, kBool, kEnum, kShape, kString };
 
+/// The upper bound of every arity parameter (num_args, num_outputs, num_arrays): the most inputs or
+/// outputs one variable-arity operator may have. Their name lists are built from the attributes,
+/// so a larger count (say 2^31 - 1 from a malformed JSON) would exhaust memory instead of failing.
+constexpr double kMaxArity = 65536;
+
 /// One declared parameter: its MXNet name, type, default (as MXNet prints it; "" = required,
 /// "None" = optional and unset), bounds for numbers, choices for enums, and a description.
 struct ParamDef {

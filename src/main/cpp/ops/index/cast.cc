@@ -184,7 +184,7 @@ void register_cast_ops(OpRegistry& r) {
     r.add(std::move(d));
   }
   const std::vector<ParamDef> multicast_params = {
-      param("num_outputs", ParamType::kInt, "", "Number of input/output pairs to be casted to the widest type.", 1, 1e6),
+      param("num_outputs", ParamType::kInt, "", "Number of input/output pairs to be casted to the widest type.", 1, kMaxArity),
       param("cast_narrow", ParamType::kBool, "False", "Whether to cast to the narrowest type"),
   };
   auto numbered = [](const std::string& prefix) {

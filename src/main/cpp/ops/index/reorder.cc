@@ -485,7 +485,7 @@ void register_reorder_ops(OpRegistry& r) {
   {
     const std::vector<ParamDef> params = {
         param("axis", ParamType::kInt, "0", "The axis in the result array along which the input arrays are stacked."),
-        param("num_args", ParamType::kInt, "", "Number of inputs to be stacked.", 1, 1e9),
+        param("num_args", ParamType::kInt, "", "Number of inputs to be stacked.", 1, kMaxArity),
     };
     OpDef d;
     d.name = "stack";

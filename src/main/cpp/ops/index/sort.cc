@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "index_common.h"
+#include "kiln/int_convert.h"
 
 namespace kiln {
 namespace index_ops {
@@ -234,10 +235,14 @@ Range range_of(const Attrs& a) {
   }
   if (r.step == 0) throw InferError(false, 0, "_arange does not support step=0");
   if (r.repeat <= 0) throw InferError(false, 0, "_arange: repeat must be positive, got " + std::to_string(r.repeat));
+  if (!std::isfinite(r.start) || !std::isfinite(r.stop) || !std::isfinite(r.step))
+    throw InferError(false, 0, "_arange: start, stop and step must be finite");
   const double n = std::ceil((r.stop - r.start) / r.step);
   if (r.step > 0 ? !(r.start < r.stop) : !(r.start > r.stop))
     throw InferError(false, 0, "_arange: invalid range (start, stop, step) = (" + std::to_string(r.start) + ", " +
                                    std::to_string(r.stop) + ", " + std::to_string(r.step) + ")");
+  if (!(n * (double)r.repeat < 9.0e18))  // an int64 element count (the allocation limit refuses far less)
+    throw InferError(false, 0, "_arange: (start, stop, step, repeat) give too many elements");
   r.size = (int64_t)n * r.repeat;
   return r;
 }
@@ -265,8 +270,15 @@ void arange_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>&, con
   any_switch(y.dtype, [&](auto z) {
     using T = decltype(z);
     T* p = y.dptr<T>();
-    const T start = (T)r.start, step = (T)r.step;
-    for (int64_t i = 0; i < r.size; ++i) assign_req(p[i], req[0], (T)(start + (T)(int64_t)(i / r.repeat) * step));
+    if constexpr (std::is_integral<T>::value) {
+      // start and step as T first (MXNet's casts), then each value in double, converted by
+      // kiln/int_convert.h's rule: no integer overflow, defined beyond the type's range
+      const double start = (double)saturate_to_int<T>(r.start), step = (double)saturate_to_int<T>(r.step);
+      for (int64_t i = 0; i < r.size; ++i) p[i] = saturate_to_int<T>(start + (double)(i / r.repeat) * step);
+    } else {
+      const T start = (T)r.start, step = (T)r.step;
+      for (int64_t i = 0; i < r.size; ++i) assign_req(p[i], req[0], (T)(start + (T)(int64_t)(i / r.repeat) * step));
+    }
   });
 }
 

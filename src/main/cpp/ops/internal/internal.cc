@@ -195,7 +195,7 @@ void register_internal_ops(OpRegistry& r) {
     d.name = "ElementWiseSum";
     d.aliases = {"add_n"};
     d.description = "Sum of num_args arrays of the same shape.";
-    d.params = {{"num_args", ParamType::kInt, "", "Number of inputs", 1, 1e6}};
+    d.params = {{"num_args", ParamType::kInt, "", "Number of inputs", 1, kMaxArity}};
     d.input_names_fn = [](const Attrs& a) {
       std::vector<std::string> v;
       for (int64_t i = 0; i < a.i("num_args"); ++i) v.push_back("arg" + std::to_string(i));

@@ -171,7 +171,7 @@ void register_mixed_precision_ops(OpRegistry& reg) {
   reg.add(all_finite_op("all_finite", "Check if all the float numbers in the array are finite (used for AMP)", {init_output},
                         [](const Attrs&) { return std::vector<std::string>{"data"}; }));
   reg.add(all_finite_op("multi_all_finite", "Check if all the float numbers in all the arrays are finite (used for AMP)",
-                        {param("num_arrays", ParamType::kInt, "1", "Number of arrays.", 1, 1e9), init_output},
+                        {param("num_arrays", ParamType::kInt, "1", "Number of arrays.", 1, kMaxArity), init_output},
                         [](const Attrs& a) {
                           std::vector<std::string> v;
                           for (int64_t i = 0; i < a.i("num_arrays"); ++i) v.push_back("array" + std::to_string(i));

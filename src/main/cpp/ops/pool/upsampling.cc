@@ -191,7 +191,7 @@ void register_upsampling(OpRegistry& r) {
       param("num_args", ParamType::kInt, "",
             "Number of inputs to be upsampled. For nearest neighbor upsampling, this can be 1-N; the size of output "
             "will be(scale*h_0,scale*w_0) and all other inputs will be upsampled to thesame size. For bilinear "
-            "upsampling this must be 2; 1 input and 1 weight.", 1, 1e9),
+            "upsampling this must be 2; 1 input and 1 weight.", 1, kMaxArity),
       param("workspace", ParamType::kInt, "512", "Tmp workspace for deconvolution (MB)", 0, 8192),
   };
   d.input_names_fn = up_input_names;

@@ -307,12 +307,12 @@ std::vector<NodeEntry> split_grad(const NodePtr& fwd, const std::vector<NodeEntr
 
 void register_shape_concat_ops(OpRegistry& r) {
   const std::vector<ParamDef> concat_params = {
-      param("num_args", ParamType::kInt, "", "Number of inputs to be concated.", 1, 1e9),
+      param("num_args", ParamType::kInt, "", "Number of inputs to be concated.", 1, kMaxArity),
       param("dim", ParamType::kInt, "1", "the dimension to be concated."),
   };
   const std::vector<ParamDef> split_params = {
       param("num_outputs", ParamType::kInt, "",
-            "Number of splits. Note that this should evenly divide the length of the `axis`.", 1, 1e9),
+            "Number of splits. Note that this should evenly divide the length of the `axis`.", 1, kMaxArity),
       param("axis", ParamType::kInt, "1", "Axis along which to split."),
       param("squeeze_axis", ParamType::kBool, "False",
             "If true, Removes the axis with length 1 from the shapes of the output arrays. **Note** that setting "

@@ -96,6 +96,12 @@ class IndexErrorsTest {
         fails("_arange", a("start", "5", "stop", "0"), "range");
         fails("_arange", a("start", "0", "stop", "5", "repeat", "0"), "repeat");
         fails("_arange", a("stop", "5"), "start");
+        fails("_arange", a("start", "0", "stop", "inf"), "stop");
+        fails("_arange", a("start", "nan", "stop", "1"), "NaN");
+        fails("_arange", a("start", "0", "stop", "1e30", "step", "1e-30"), "too many elements");
+        // arity parameters are bounded, so a malformed count cannot exhaust memory
+        fails("SliceChannel", a("num_outputs", "2147483647"), "num_outputs", s(2, 4));
+        fails("Concat", a("num_args", "100000"), "num_args", s(2));
     }
 
     /** Indices a dtype holds exactly are fine; the hidden indices of 'value' and sort are exact at any size. */
