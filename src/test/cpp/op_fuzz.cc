@@ -5,11 +5,14 @@
 // out-of-range values). Each call must return 0 or -1 with a message; a memory error or undefined
 // behaviour stops the driver with the sanitizer's report. Shapes are inferred first
 // (kiln_infer of the one-op graph) and calls whose outputs would exceed kMaxOutElems are not run, so
-// the fuzzer never asks for gigabytes on purpose.
+// the fuzzer never asks for gigabytes on purpose. Each call that runs is run again in a FusedUpdate
+// plan with some numeric parameters dynamic, at random values.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <utility>
@@ -198,6 +201,59 @@ struct Fuzz {
     return h;
   }
 
+  /// The call that just ran, again through a FusedUpdate plan with up to two of its numeric
+  /// parameters made dynamic and run with random values: a value that would change the planned
+  /// shapes must be refused (kiln_fused_run), not written past an output.
+  void fused_call(const std::string& op, const std::vector<std::pair<std::string, std::string>>& attrs,
+                  const kiln::JValue* params, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+    if (!params || params->kind != kiln::JValue::kArr || out.empty()) return;
+    std::vector<const kiln::JValue*> numeric;
+    for (const kiln::JValue& p : params->arr) {
+      const std::string type = p.get("type") ? p.get("type")->str : "";
+      const std::string name = p.get("name") ? p.get("name")->str : "";
+      if ((type == "int" || type == "float" || type == "bool") && name != "num_args") numeric.push_back(&p);
+    }
+    if (numeric.empty()) return;
+    std::vector<std::string> dyn;
+    std::vector<const kiln::JValue*> dyn_params;
+    for (int k = 0, n = 1 + pick(2); k < n; ++k) {
+      const kiln::JValue* p = numeric[pick((int)numeric.size())];
+      const std::string& name = p->get("name")->str;
+      if (std::find(dyn.begin(), dyn.end(), name) != dyn.end()) continue;
+      dyn.push_back(name);
+      dyn_params.push_back(p);
+    }
+    std::vector<std::pair<std::string, std::string>> st;
+    for (const auto& a : attrs)
+      if (std::find(dyn.begin(), dyn.end(), a.first) == dyn.end()) st.push_back(a);
+    std::string keys = "[";
+    for (size_t k = 0; k < dyn.size(); ++k) keys += (k ? "," : "") + kiln::json_str(dyn[k]);
+    keys += "]";
+    int64_t plan = 0;
+    if (kiln_fused_create(&plan) != 0) return;
+    int index = 0;
+    ++*checks;
+    const int rc = kiln_fused_add(plan, op.c_str(), attrs_json(st).c_str(), keys.c_str(), (int)in.size(), in.data(),
+                                  (int)out.size(), out.data(), &index);
+    if (rc == 0) {
+      for (int r = 0; r < 3; ++r) {
+        std::vector<double> v;
+        for (const kiln::JValue* p : dyn_params) {
+          const std::string t = p->get("type")->str;
+          const std::string x = t == "int" ? random_int() : t == "float" ? random_float() : std::string(coin(2) ? "1" : "0");
+          v.push_back(std::strtod(x.c_str(), nullptr));
+        }
+        ++*checks;
+        const int rr = kiln_fused_run(plan, (int)v.size(), v.data());
+        if (rr != 0 && (rr != -1 || kiln_last_error()[0] == '\0'))
+          fail("fused " + op + " " + keys + ": kiln_fused_run returned " + std::to_string(rr));
+      }
+    } else if (rc != -1 || kiln_last_error()[0] == '\0') {
+      fail("fused " + op + ": kiln_fused_add returned " + std::to_string(rc));
+    }
+    if (kiln_fused_free(plan) != 0) fail("kiln_fused_free failed: " + std::string(kiln_last_error()));
+  }
+
   void one_call(const std::string& op) {
     // attributes: the op's parameters (variable-arity ops report them for num_args = 1..3)
     std::vector<std::pair<std::string, std::string>> attrs;
@@ -249,6 +305,7 @@ struct Fuzz {
     ++*checks;
     if (rc == 0) {
       ++ran;
+      if (nout <= 8) fused_call(op, attrs, params, h, std::vector<int64_t>(outs, outs + nout));
       for (int j = 0; j < nout && j < 8; ++j)
         if (outs[j] != 0) kiln_nd_free(outs[j]);
     } else if (rc == -1 && kiln_last_error()[0] != '\0') {
