@@ -57,6 +57,18 @@ class GpuCatalogueTest {
         return tests.stream();
     }
 
+    /**
+     * The GPU fuzzer's harness, CPU against CPU: no problem, every output the same, and calls
+     * refused on one side only cannot happen (both sides are one device).
+     */
+    @Test
+    void theDifferentialFuzzerRunsOnTheCpu() {
+        OpFuzz.Report r = OpFuzz.run(Context.cpu(), Context.cpu(), 0x5EED15L, 3);
+        System.out.println("GpuCatalogueTest: " + r.summary());
+        assertTrue(r.problems().isEmpty() && r.oneSided().isEmpty(), r.describe());
+        assertTrue(r.bothRan() > 100, r.summary());
+    }
+
     /** In a -Pcuda build the registry lists no operator without a GPU kernel (needs no device). */
     @Test
     void cudaBuildHasAKernelForEveryOperator() {

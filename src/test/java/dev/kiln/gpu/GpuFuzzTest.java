@@ -1,0 +1,35 @@
+package dev.kiln.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.engine.Engine;
+import dev.kiln.ndarray.Context;
+import dev.kiln.testutil.NoLeaks;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The differential operator fuzzer ({@link OpFuzz}) with gpu(0) against the CPU: no call may break
+ * the device (a sticky CUDA error), throw anything but the C boundary's exceptions, or give float
+ * results that differ from the CPU's. Calls only one side runs are printed for a look. Skipped
+ * with the reason without a GPU; GpuCatalogueTest runs the harness CPU against CPU.
+ */
+@Tag("gpu")
+@ExtendWith(NoLeaks.class)
+class GpuFuzzTest {
+    @BeforeEach
+    void needsGpu() {
+        Assumptions.assumeTrue(Engine.cudaDeviceCount() > 0, "GPU test skipped: " + Engine.cudaDescribe());
+    }
+
+    @Test
+    void randomCallsOfEveryOperatorKeepTheDeviceHealthyAndAgreeWithTheCpu() {
+        OpFuzz.Report r = OpFuzz.run(Context.cpu(), Context.gpu(0), 0x5EED15L, 6);
+        System.out.println("GpuFuzzTest: " + r.describe());
+        assertTrue(r.problems().isEmpty(), r.describe());
+    }
+}

@@ -1,0 +1,291 @@
+package dev.kiln.gpu;
+
+import dev.kiln.engine.KilnException;
+import dev.kiln.ndarray.Context;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
+import dev.kiln.op.OpInfo;
+import dev.kiln.op.Ops;
+import dev.kiln.symbol.InferResult;
+import dev.kiln.symbol.Symbol;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * A differential operator fuzzer: every registered operator is called with seeded random
+ * attributes (defaults, boundary integers, odd tuples, unknown enum values) and random inputs
+ * (ranks 0 to 4, empty dimensions, five dtypes, finite values) on a reference context and on a
+ * test context, as {@code src/test/cpp/op_fuzz.cc} does under the sanitizers on the CPU alone.
+ *
+ * <p>Problems (the run fails): a call that throws anything but a {@link KilnException} (or the
+ * {@link IllegalArgumentException} of a bad attribute), a test device that no longer computes after
+ * a call (a sticky CUDA error), and float32/float64 results that differ from the reference beyond
+ * {@code 1e-3 + 1e-3 |ref|} (random operators excepted). Calls one side refuses and the other runs
+ * are counted and listed, not failed: the devices may legitimately check different things first.
+ * Calls whose outputs would exceed {@link #MAX_OUT} elements are not made.
+ *
+ * <p>Not thread-safe; arrays live in a scope per call (no leaks).
+ */
+final class OpFuzz {
+    static final long MAX_OUT = 1 << 18;
+
+    /** What a run found. */
+    record Report(int calls, int bothRan, int bothRefused, int skipped, List<String> problems, List<String> oneSided) {
+        String summary() {
+            return "op fuzz: " + calls + " calls, " + bothRan + " ran on both, " + bothRefused + " refused by both, " + skipped
+                    + " skipped as too large, " + oneSided.size() + " ran on one side only, " + problems.size() + " problems";
+        }
+
+        String describe() {
+            StringBuilder b = new StringBuilder(summary());
+            for (String p : problems.subList(0, Math.min(20, problems.size()))) {
+                b.append("\n  PROBLEM ").append(p);
+            }
+            for (String p : oneSided.subList(0, Math.min(20, oneSided.size()))) {
+                b.append("\n  one-sided ").append(p);
+            }
+            return b.toString();
+        }
+    }
+
+    private final Random r;
+    private final Context ref;
+    private final Context test;
+    private int calls, bothRan, bothRefused, skipped;
+    private final List<String> problems = new ArrayList<>();
+    private final List<String> oneSided = new ArrayList<>();
+
+    private OpFuzz(long seed, Context ref, Context test) {
+        this.r = new Random(seed);
+        this.ref = ref;
+        this.test = test;
+    }
+
+    /** {@code perOp} calls of every registered operator on {@code ref} and {@code test}. */
+    static Report run(Context ref, Context test, long seed, int perOp) {
+        OpFuzz f = new OpFuzz(seed, ref, test);
+        for (String op : Ops.list()) {
+            for (int i = 0; i < perOp && f.problems.isEmpty(); i++) {
+                f.call(op);
+            }
+        }
+        return new Report(f.calls, f.bothRan, f.bothRefused, f.skipped, f.problems, f.oneSided);
+    }
+
+    private static final String[] INTS = {"-2147483648", "-3", "-2", "-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "7", "64",
+        "1048576", "2147483647"};
+    private static final String[] FLOATS = {"0", "0", "1", "1", "0.5", "-0.5", "-1", "2", "3", "1e-07", "0.9", "0.999", "1e+30", "-1e+30"};
+    private static final String[] TUPLES = {"()", "(0,)", "(-1,)", "(None,)", "(1, 1, 1, 1, 1, 1, 1, 1, 1)", "(2, -3)", "x", "(1,,2)",
+        "(2147483647, 2)", "[1, 2]", "(None, None)", "(1, None, -1)"};
+    private static final DType[] DTYPES = {DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT64, DType.FLOAT16, DType.INT32,
+        DType.UINT8};
+
+    private String value(OpInfo.Param p) {
+        if (!p.choices().isEmpty() && r.nextInt(8) != 0) {
+            return p.choices().get(r.nextInt(p.choices().size()));
+        }
+        switch (p.type()) {
+            case "int":
+                return INTS[r.nextInt(INTS.length)];
+            case "float":
+                return FLOATS[r.nextInt(FLOATS.length)];
+            case "bool":
+                return r.nextBoolean() ? "True" : "False";
+            case "shape":
+                if (r.nextInt(4) == 0) {
+                    return TUPLES[r.nextInt(TUPLES.length)];
+                }
+                StringBuilder t = new StringBuilder("(");
+                int n = r.nextInt(4);
+                for (int i = 0; i < n; i++) {
+                    t.append(i > 0 ? ", " : "").append(r.nextInt(5) - (r.nextInt(6) == 0 ? 2 : 0));
+                }
+                return t.append(n == 1 ? ",)" : ")").toString();
+            default:
+                return new String[] {"", "abc", "None", "float32", "(1,2)"}[r.nextInt(5)];
+        }
+    }
+
+    private long[] shape() {
+        long[] s = new long[r.nextInt(5)];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = r.nextInt(10) == 0 ? 0 : 1 + r.nextInt(r.nextInt(3) == 0 ? 2 : 5);
+        }
+        return s;
+    }
+
+    private static long size(long[] s) {
+        long n = 1;
+        for (long d : s) {
+            n *= d;
+        }
+        return n;
+    }
+
+    private void call(String op) {
+        Map<String, String> attrs = new LinkedHashMap<>();
+        OpInfo info;
+        try {
+            info = Ops.info(op);
+        } catch (KilnException e) {
+            attrs.put("num_args", Integer.toString(1 + r.nextInt(3)));
+            try {
+                info = Ops.info(op, attrs);
+            } catch (KilnException e2) {
+                return;
+            }
+        }
+        for (OpInfo.Param p : info.params()) {
+            if (!p.name().equals("num_args") && (p.isRequired() || r.nextInt(3) == 0)) {
+                attrs.put(p.name(), value(p));
+            }
+        }
+        int nin;
+        try {
+            nin = Ops.info(op, attrs).inputs().size();
+        } catch (KilnException | IllegalArgumentException e) {
+            nin = info.inputs().size();
+        }
+        long[] base = shape();
+        DType baseType = DTYPES[r.nextInt(DTYPES.length)];
+        List<long[]> shapes = new ArrayList<>();
+        List<DType> types = new ArrayList<>();
+        List<double[]> values = new ArrayList<>();
+        for (int i = 0; i < nin; i++) {
+            boolean same = r.nextInt(3) != 0;
+            long[] s = same ? base : shape();
+            shapes.add(s);
+            types.add(same ? baseType : DTYPES[r.nextInt(DTYPES.length)]);
+            double[] v = new double[(int) size(s)];
+            for (int k = 0; k < v.length; k++) {
+                v[k] = r.nextBoolean() ? r.nextInt(7) - 2 : Math.round((r.nextDouble() * 4 - 2) * 512) / 512.0;
+            }
+            values.add(v);
+        }
+        if (tooLarge(op, attrs, shapes)) {
+            skipped++;
+            return;
+        }
+        calls++;
+        String what = op + " " + attrs + " inputs " + describe(shapes, types);
+        Outcome a = invoke(ref, op, attrs, shapes, types, values, what);
+        Outcome b = invoke(test, op, attrs, shapes, types, values, what);
+        if (!test.equals(ref)) {
+            checkHealthy(what);
+        }
+        if (a.results == null && b.results == null) {
+            bothRefused++;
+        } else if (a.results == null || b.results == null) {
+            oneSided.add(what + ": " + (a.results == null ? ref + " refused (" + a.error + ")" : test + " refused (" + b.error + ")"));
+        } else {
+            bothRan++;
+            compare(op, what, a, b);
+        }
+    }
+
+    private record Outcome(List<double[]> results, List<DType> types, List<long[]> shapes, String error) {}
+
+    private Outcome invoke(Context ctx, String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types,
+            List<double[]> values, String what) {
+        try (NDScope scope = NDScope.open()) {
+            NDArray[] in = new NDArray[shapes.size()];
+            for (int i = 0; i < in.length; i++) {
+                NDArray host = NDArray.create(values.get(i), shapes.get(i)).asType(types.get(i));
+                in[i] = ctx.isGpu() ? host.copyTo(ctx) : host;
+            }
+            List<NDArray> outs;
+            try {
+                outs = NDArray.invoke(op, attrs, in);
+            } catch (KilnException | IllegalArgumentException e) {
+                return new Outcome(null, null, null, e.getMessage());
+            }
+            List<double[]> res = new ArrayList<>();
+            List<DType> ts = new ArrayList<>();
+            List<long[]> ss = new ArrayList<>();
+            for (NDArray o : outs) {
+                ts.add(o.dtype());
+                ss.add(o.shape().dims());
+                res.add(o.dtype() == DType.BFLOAT16 ? null : o.toDoubleArray());
+            }
+            return new Outcome(res, ts, ss, null);
+        } catch (RuntimeException e) {
+            problems.add(what + " on " + ctx + ": " + e);
+            return new Outcome(null, null, null, e.toString());
+        }
+    }
+
+    /** Whether the one-op graph's outputs would exceed MAX_OUT elements (false when inference fails). */
+    private static boolean tooLarge(String op, Map<String, String> attrs, List<long[]> shapes) {
+        try {
+            Symbol[] vars = new Symbol[shapes.size()];
+            Map<String, long[]> known = new LinkedHashMap<>();
+            for (int i = 0; i < vars.length; i++) {
+                vars[i] = Symbol.variable("in" + i);
+                known.put("in" + i, shapes.get(i));
+            }
+            InferResult res = Symbol.create(op, "f", attrs, null, vars).inferShape(known);
+            long total = 0;
+            for (long[] s : res.outShapes()) {
+                if (s == null) {
+                    return false;
+                }
+                total += size(s);
+            }
+            return total > MAX_OUT;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** A tiny computation on the test device must still give the right answer (no sticky error). */
+    private void checkHealthy(String after) {
+        try (NDScope scope = NDScope.open()) {
+            float[] got = NDArray.create(new float[] {1, 2, 3}, 3).copyTo(test).mul(2).copyTo(Context.cpu()).toFloatArray();
+            if (got[0] != 2 || got[1] != 4 || got[2] != 6) {
+                problems.add(test + " computes wrong results after " + after);
+            }
+        } catch (RuntimeException e) {
+            problems.add(test + " is unusable after " + after + ": " + e.getMessage());
+        }
+    }
+
+    private void compare(String op, String what, Outcome a, Outcome b) {
+        if (a.results.size() != b.results.size()) {
+            problems.add(what + ": " + a.results.size() + " outputs on " + ref + ", " + b.results.size() + " on " + test);
+            return;
+        }
+        String lower = op.toLowerCase();
+        boolean random = lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+        for (int k = 0; k < a.results.size(); k++) {
+            if (!java.util.Arrays.equals(a.shapes.get(k), b.shapes.get(k)) || a.types.get(k) != b.types.get(k)) {
+                problems.add(what + ": output " + k + " is " + java.util.Arrays.toString(a.shapes.get(k)) + " " + a.types.get(k)
+                        + " on " + ref + ", " + java.util.Arrays.toString(b.shapes.get(k)) + " " + b.types.get(k) + " on " + test);
+                continue;
+            }
+            DType t = a.types.get(k);
+            if (random || (t != DType.FLOAT32 && t != DType.FLOAT64) || a.results.get(k) == null) {
+                continue;
+            }
+            double[] x = a.results.get(k), y = b.results.get(k);
+            for (int i = 0; i < x.length; i++) {
+                if (Double.compare(x[i], y[i]) != 0 && !(Math.abs(x[i] - y[i]) <= 1e-3 + 1e-3 * Math.abs(x[i]))) {
+                    problems.add(what + ": output " + k + "[" + i + "] is " + x[i] + " on " + ref + ", " + y[i] + " on " + test);
+                    break;
+                }
+            }
+        }
+    }
+
+    private static String describe(List<long[]> shapes, List<DType> types) {
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < shapes.size(); i++) {
+            b.append(i > 0 ? ", " : "").append(java.util.Arrays.toString(shapes.get(i))).append(' ').append(types.get(i));
+        }
+        return b.append(']').toString();
+    }
+}
