@@ -6,7 +6,8 @@
 // behaviour stops the driver with the sanitizer's report. Shapes are inferred first
 // (kiln_infer of the one-op graph) and calls whose outputs would exceed kMaxOutElems are not run, so
 // the fuzzer never asks for gigabytes on purpose. Each call that runs is run again in a FusedUpdate
-// plan with some numeric parameters dynamic, at random values.
+// plan with some numeric parameters dynamic, at random values, and bound to an executor for a
+// forward and backward pass.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -122,22 +123,29 @@ struct Fuzz {
 
   /// The output sizes kiln_infer gives for the one-op graph; false when inference fails or leaves
   /// something unknown (the call then runs, and must fail the same way or succeed).
+  /// The symbol JSON of one call of op on variables in0..in{nin-1} (its first output as the head).
+  static std::string graph_json(const std::string& op, const std::string& attrs, size_t nin) {
+    std::string nodes, args, inputs;
+    for (size_t i = 0; i < nin; ++i) {
+      nodes += "{\"op\":\"null\",\"name\":\"in" + std::to_string(i) + "\",\"inputs\":[]},";
+      args += (i ? "," : "") + std::to_string(i);
+      inputs += (i ? "," : "") + ("[" + std::to_string(i) + ",0,0]");
+    }
+    return "{\"nodes\":[" + nodes + "{\"op\":" + kiln::json_str(op) + ",\"name\":\"f\",\"attrs\":" + attrs +
+           ",\"inputs\":[" + inputs + "]}],\"arg_nodes\":[" + args + "],\"heads\":[[" + std::to_string(nin) +
+           ",0,0]],\"attrs\":{\"mxnet_version\":[\"int\",10901]}}";
+  }
+
   bool output_elems(const std::string& op, const std::string& attrs, const std::vector<Input>& ins, int64_t* total) {
-    std::string nodes, args, shapes, types;
+    std::string shapes, types;
     for (size_t i = 0; i < ins.size(); ++i) {
       const std::string name = "in" + std::to_string(i);
-      nodes += "{\"op\":\"null\",\"name\":\"" + name + "\",\"inputs\":[]},";
-      args += (i ? "," : "") + std::to_string(i);
       std::string dims;
       for (size_t d = 0; d < ins[i].shape.size(); ++d) dims += (d ? "," : "") + std::to_string(ins[i].shape[d]);
       shapes += (i ? "," : "") + kiln::json_str(name) + ":[" + dims + "]";
       types += (i ? "," : "") + kiln::json_str(name) + ":" + kiln::json_str(dtype_name(ins[i].dtype));
     }
-    std::string inputs;
-    for (size_t i = 0; i < ins.size(); ++i) inputs += (i ? "," : "") + ("[" + std::to_string(i) + ",0,0]");
-    const std::string graph = "{\"nodes\":[" + nodes + "{\"op\":" + kiln::json_str(op) + ",\"name\":\"f\",\"attrs\":" + attrs +
-                              ",\"inputs\":[" + inputs + "]}],\"arg_nodes\":[" + args + "],\"heads\":[[" +
-                              std::to_string(ins.size()) + ",0,0]],\"attrs\":{\"mxnet_version\":[\"int\",10901]}}";
+    const std::string graph = graph_json(op, attrs, ins.size());
     const std::string known = "{\"shapes\":{" + shapes + "},\"types\":{" + types + "}}";
     if (kiln_infer(graph.c_str(), known.c_str()) != 0) return false;
     kiln::JValue r;
@@ -199,6 +207,62 @@ struct Fuzz {
       }
     }
     return h;
+  }
+
+  /// The call that just ran, again as a one-op graph bound to an executor (float inputs get
+  /// gradients, write or add) and run forward and backward with a head gradient of ones: the
+  /// backward kernels under the same random attributes. Ops with auxiliary states are left out.
+  void backward_call(const std::string& op, const std::string& aj, const kiln::JValue& info, const std::vector<int64_t>& in) {
+    const kiln::JValue* mutate = info.get("mutate");
+    if (mutate && mutate->kind == kiln::JValue::kArr && !mutate->arr.empty()) return;
+    std::vector<int64_t> grads(in.size(), 0);
+    std::vector<int> reqs(in.size(), 0);
+    for (size_t i = 0; i < in.size(); ++i) {
+      int64_t meta[4 + 32];
+      if (kiln_nd_info(in[i], meta, 36) != 0) return;
+      const int dtype = (int)meta[0];
+      if (dtype != 0 && dtype != 1 && dtype != 2) continue;  // float32, float64, float16
+      std::vector<int64_t> shape(meta + 4, meta + 4 + meta[3]);
+      if (kiln_nd_create(1, 0, dtype, (int)shape.size(), shape.data(), &grads[i]) != 0) {
+        grads[i] = 0;
+        continue;
+      }
+      reqs[i] = coin(4) ? 3 : 1;
+    }
+    const std::string graph = graph_json(op, aj, in.size());
+    int64_t ex = 0;
+    ++*checks;
+    const int rc = kiln_exec_bind(graph.c_str(), 1, 0, (int)in.size(), in.data(), grads.data(), reqs.data(), 0, nullptr,
+                                  "{}", &ex);
+    if (rc == 0) {
+      ++*checks;
+      int r = kiln_exec_forward(ex, 1);
+      int64_t outs[8] = {0};
+      int nout = 0;
+      if (r == 0 && kiln_exec_outputs(ex, 8, outs, &nout) == 0 && nout <= 8) {
+        std::vector<int64_t> heads;
+        for (int j = 0; j < nout; ++j) {
+          int64_t ones = 0;
+          int n1 = 0;
+          if (kiln_op_invoke("ones_like", "{}", 1, &outs[j], 1, &ones, &n1) == 0) heads.push_back(ones);
+          kiln_nd_free(outs[j]);
+        }
+        if ((int)heads.size() == nout) {
+          ++*checks;
+          r = kiln_exec_backward(ex, (int)heads.size(), heads.data());
+          if (r != 0 && (r != -1 || kiln_last_error()[0] == '\0'))
+            fail("backward " + op + " " + aj + ": kiln_exec_backward returned " + std::to_string(r));
+        }
+        for (int64_t x : heads) kiln_nd_free(x);
+      } else if (r != 0 && (r != -1 || kiln_last_error()[0] == '\0')) {
+        fail("backward " + op + " " + aj + ": kiln_exec_forward returned " + std::to_string(r));
+      }
+      if (kiln_exec_free(ex) != 0) fail("kiln_exec_free failed: " + std::string(kiln_last_error()));
+    } else if (rc != -1 || kiln_last_error()[0] == '\0') {
+      fail("backward " + op + " " + aj + ": kiln_exec_bind returned " + std::to_string(rc));
+    }
+    for (int64_t g : grads)
+      if (g != 0) kiln_nd_free(g);
   }
 
   /// The call that just ran, again through a FusedUpdate plan with up to two of its numeric
@@ -306,6 +370,7 @@ struct Fuzz {
     if (rc == 0) {
       ++ran;
       if (nout <= 8) fused_call(op, attrs, params, h, std::vector<int64_t>(outs, outs + nout));
+      backward_call(op, aj, info, h);
       for (int j = 0; j < nout && j < 8; ++j)
         if (outs[j] != 0) kiln_nd_free(outs[j]);
     } else if (rc == -1 && kiln_last_error()[0] != '\0') {
