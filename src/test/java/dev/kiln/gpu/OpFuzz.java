@@ -210,7 +210,7 @@ final class OpFuzz {
             for (NDArray o : outs) {
                 ts.add(o.dtype());
                 ss.add(o.shape().dims());
-                res.add(o.dtype() == DType.BFLOAT16 ? null : o.toDoubleArray());
+                res.add(o.dtype() == DType.BFLOAT16 ? null : (ctx.isGpu() ? o.copyTo(Context.cpu()) : o).toDoubleArray());
             }
             return new Outcome(res, ts, ss, null);
         } catch (RuntimeException e) {
