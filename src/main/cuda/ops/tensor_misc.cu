@@ -431,9 +431,9 @@ __global__ void arange_kernel(int64_t n, T* y, int req, double start_d, double s
     if constexpr (std::is_same<T, __half>::value) {
       const float s = __half2float(__double2half(start_d)), st = __half2float(__double2half(step_d));
       y[i] = __float2half_rn(s + __fmul_rn(__half2float(__double2half((double)j)), st));
-    } else if constexpr (std::is_integral<T>::value) {  // as the CPU: in double, kiln/int_convert.h's rule
-      const double start = (double)convert<T>(start_d), step = (double)convert<T>(step_d);
-      y[i] = convert<T>(start + (double)j * step);
+    } else if constexpr (std::is_integral<T>::value) {  // as the CPU: 64-bit two's complement, narrowed modulo T
+      const uint64_t start = (uint64_t)(int64_t)convert<T>(start_d), step = (uint64_t)(int64_t)convert<T>(step_d);
+      y[i] = (T)(int64_t)(start + (uint64_t)j * step);
     } else {  // float, double
       const T start = (T)start_d, step = (T)step_d;
       T prod;  // rounded product: no fused multiply-add, as the CPU

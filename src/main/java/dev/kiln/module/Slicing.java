@@ -44,8 +44,26 @@ final class Slicing {
         }
     }
 
-    /** A new array: {@code parts} concatenated along {@code axis}, on {@code ctx}. */
+    /** The most inputs of one Concat call (the registry's bound on arity parameters). */
+    static final int MAX_CONCAT = 65536;
+
+    /**
+     * A new array: {@code parts} concatenated along {@code axis}, on {@code ctx}. More than
+     * {@link #MAX_CONCAT} parts (a predict over that many batches) are concatenated in groups, then
+     * the groups.
+     */
     static NDArray concat(List<NDArray> parts, int axis, Context ctx) {
+        if (parts.size() > MAX_CONCAT) {
+            List<NDArray> groups = new ArrayList<>();
+            try {
+                for (int from = 0; from < parts.size(); from += MAX_CONCAT) {
+                    groups.add(concat(parts.subList(from, Math.min(parts.size(), from + MAX_CONCAT)), axis, ctx));
+                }
+                return concat(groups, axis, ctx);
+            } finally {
+                groups.forEach(NDArray::close);
+            }
+        }
         List<NDArray> moved = new ArrayList<>();
         try {
             NDArray[] in = new NDArray[parts.size()];

@@ -14,9 +14,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The differential operator fuzzer ({@link OpFuzz}) with gpu(0) against the CPU: no call may break
- * the device (a sticky CUDA error), throw anything but the C boundary's exceptions, or give float
- * results that differ from the CPU's. Calls only one side runs are printed for a look. Skipped
- * with the reason without a GPU; GpuCatalogueTest runs the harness CPU against CPU.
+ * the device (a sticky CUDA error), throw anything but the C boundary's exceptions, run on one side
+ * only, or give results that differ from the CPU's. Skipped with the reason without a GPU;
+ * GpuCatalogueTest runs the harness CPU against CPU.
  */
 @Tag("gpu")
 @ExtendWith(NoLeaks.class)
@@ -31,5 +31,6 @@ class GpuFuzzTest {
         OpFuzz.Report r = OpFuzz.run(Context.cpu(), Context.gpu(0), 0x5EED15L, 6);
         System.out.println("GpuFuzzTest: " + r.describe());
         assertTrue(r.problems().isEmpty(), r.describe());
+        assertTrue(r.bothRan() > 100, r.summary());
     }
 }

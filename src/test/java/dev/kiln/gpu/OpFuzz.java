@@ -24,15 +24,19 @@ import java.util.Random;
  *
  * <p>Problems (the run fails): a call that throws anything but a {@link KilnException} (or the
  * {@link IllegalArgumentException} of a bad attribute), a test device that no longer computes after
- * a call (a sticky CUDA error), and float32/float64 results that differ from the reference beyond
- * {@code 1e-3 + 1e-3 |ref|} (random operators excepted). Calls one side refuses and the other runs
- * are counted and listed, not failed: the devices may legitimately check different things first.
- * Calls whose outputs would exceed {@link #MAX_OUT} elements are not made.
+ * a call (a sticky CUDA error; the run stops there), a call one side runs and the other refuses,
+ * outputs on another device, and results that differ from the reference: integers at all, float32
+ * and float64 beyond {@code 1e-3 + 1e-3 |ref|}, float16 beyond {@code 1e-2 + 1e-2 |ref|} (random
+ * operators excepted). Operators without inputs run through an executor bound on each device
+ * (an imperative call of one would run on the CPU). Calls whose outputs would exceed
+ * {@link #MAX_OUT} elements are not made; a run stops after {@link #MAX_PROBLEMS} problems.
  *
  * <p>Not thread-safe; arrays live in a scope per call (no leaks).
  */
 final class OpFuzz {
     static final long MAX_OUT = 1 << 18;
+    /** A run stops after this many problems, or at once when the test device breaks. */
+    static final int MAX_PROBLEMS = 50;
 
     /** What a run found. */
     record Report(int calls, int bothRan, int bothRefused, int skipped, List<String> problems, List<String> oneSided) {
@@ -57,6 +61,7 @@ final class OpFuzz {
     private final Context ref;
     private final Context test;
     private int calls, bothRan, bothRefused, skipped;
+    private boolean broken;
     private final List<String> problems = new ArrayList<>();
     private final List<String> oneSided = new ArrayList<>();
 
@@ -70,7 +75,7 @@ final class OpFuzz {
     static Report run(Context ref, Context test, long seed, int perOp) {
         OpFuzz f = new OpFuzz(seed, ref, test);
         for (String op : Ops.list()) {
-            for (int i = 0; i < perOp && f.problems.isEmpty(); i++) {
+            for (int i = 0; i < perOp && !f.broken && f.problems.size() < MAX_PROBLEMS; i++) {
                 f.call(op);
             }
         }
@@ -181,7 +186,10 @@ final class OpFuzz {
         if (a.results == null && b.results == null) {
             bothRefused++;
         } else if (a.results == null || b.results == null) {
-            oneSided.add(what + ": " + (a.results == null ? ref + " refused (" + a.error + ")" : test + " refused (" + b.error + ")"));
+            // the test device must take what the reference takes, and refuse what it refuses
+            String side = what + ": " + (a.results == null ? ref + " refused (" + a.error + ")" : test + " refused (" + b.error + ")");
+            oneSided.add(side);
+            problems.add("one side only: " + side);
         } else {
             bothRan++;
             compare(op, what, a, b);
@@ -198,25 +206,54 @@ final class OpFuzz {
                 NDArray host = NDArray.create(values.get(i), shapes.get(i)).asType(types.get(i));
                 in[i] = ctx.isGpu() ? host.copyTo(ctx) : host;
             }
+            if (in.length == 0) {  // an imperative call without inputs runs on the CPU: bind it on ctx
+                dev.kiln.executor.Executor ex;
+                try {
+                    ex = dev.kiln.executor.Executor.simpleBind(Symbol.create(op, "f", attrs, null), ctx, Map.of(), null, null, null);
+                } catch (KilnException | IllegalArgumentException e) {
+                    return new Outcome(null, null, null, e.getMessage());
+                }
+                try (ex) {
+                    return read(ex.forward(false).outputs(), ctx, what);
+                } catch (KilnException | IllegalArgumentException e) {
+                    return new Outcome(null, null, null, e.getMessage());
+                }
+            }
             List<NDArray> outs;
             try {
                 outs = NDArray.invoke(op, attrs, in);
             } catch (KilnException | IllegalArgumentException e) {
                 return new Outcome(null, null, null, e.getMessage());
             }
-            List<double[]> res = new ArrayList<>();
-            List<DType> ts = new ArrayList<>();
-            List<long[]> ss = new ArrayList<>();
-            for (NDArray o : outs) {
-                ts.add(o.dtype());
-                ss.add(o.shape().dims());
-                res.add(o.dtype() == DType.BFLOAT16 ? null : (ctx.isGpu() ? o.copyTo(Context.cpu()) : o).toDoubleArray());
-            }
-            return new Outcome(res, ts, ss, null);
+            return read(outs, ctx, what);
         } catch (RuntimeException e) {
             problems.add(what + " on " + ctx + ": " + e);
             return new Outcome(null, null, null, e.toString());
         }
+    }
+
+    /** The outputs' values (bfloat16 ones unread), types and shapes; each must be on ctx. */
+    private Outcome read(List<NDArray> outs, Context ctx, String what) {
+        List<double[]> res = new ArrayList<>();
+        List<DType> ts = new ArrayList<>();
+        List<long[]> ss = new ArrayList<>();
+        for (NDArray o : outs) {
+            if (!o.context().equals(ctx)) {
+                problems.add(what + ": an output is on " + o.context() + ", not " + ctx);
+            }
+            ts.add(o.dtype());
+            ss.add(o.shape().dims());
+            if (o.dtype() == DType.BFLOAT16) {
+                res.add(null);
+            } else if (ctx.isGpu()) {
+                try (NDArray h = o.copyTo(Context.cpu())) {
+                    res.add(h.toDoubleArray());
+                }
+            } else {
+                res.add(o.toDoubleArray());
+            }
+        }
+        return new Outcome(res, ts, ss, null);
     }
 
     /** Whether the one-op graph's outputs would exceed MAX_OUT elements (false when inference fails). */
@@ -248,9 +285,11 @@ final class OpFuzz {
             float[] got = NDArray.create(new float[] {1, 2, 3}, 3).copyTo(test).mul(2).copyTo(Context.cpu()).toFloatArray();
             if (got[0] != 2 || got[1] != 4 || got[2] != 6) {
                 problems.add(test + " computes wrong results after " + after);
+                broken = true;
             }
         } catch (RuntimeException e) {
             problems.add(test + " is unusable after " + after + ": " + e.getMessage());
+            broken = true;
         }
     }
 
@@ -268,12 +307,14 @@ final class OpFuzz {
                 continue;
             }
             DType t = a.types.get(k);
-            if (random || (t != DType.FLOAT32 && t != DType.FLOAT64) || a.results.get(k) == null) {
+            if (random || a.results.get(k) == null) {
                 continue;
             }
+            // integers exactly (conversions follow kiln/int_convert.h on both), float16 to 1e-2
+            double tol = t == DType.FLOAT32 || t == DType.FLOAT64 ? 1e-3 : t == DType.FLOAT16 ? 1e-2 : 0;
             double[] x = a.results.get(k), y = b.results.get(k);
             for (int i = 0; i < x.length; i++) {
-                if (Double.compare(x[i], y[i]) != 0 && !(Math.abs(x[i] - y[i]) <= 1e-3 + 1e-3 * Math.abs(x[i]))) {
+                if (Double.compare(x[i], y[i]) != 0 && !(Math.abs(x[i] - y[i]) <= tol + tol * Math.abs(x[i]))) {
                     problems.add(what + ": output " + k + "[" + i + "] is " + x[i] + " on " + ref + ", " + y[i] + " on " + test);
                     break;
                 }

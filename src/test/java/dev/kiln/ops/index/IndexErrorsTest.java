@@ -126,6 +126,24 @@ class IndexErrorsTest {
         }
     }
 
+    /** Integer _arange: MXNet's integer arithmetic (wraps past the type), exact in int64 past 2^53. */
+    @Test
+    void integerArangeWrapsAsMxnetAndStaysExact() {
+        try (NDScope scope = NDScope.open()) {
+            float[] u8 = NDArray.invoke("_arange", a("start", "0", "stop", "300", "dtype", "uint8")).get(0).toFloatArray();
+            assertEquals(300, u8.length);
+            for (int i = 0; i < 300; i++) {
+                assertEquals(i % 256, u8[i], 0, "uint8 position " + i);
+            }
+            byte[] raw = NDArray.invoke("_arange", a("start", "9007199254740992", "stop", "9007199254740996", "dtype", "int64"))
+                    .get(0).toBytes();
+            java.nio.LongBuffer l = java.nio.ByteBuffer.wrap(raw).order(java.nio.ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+            for (int i = 0; i < 4; i++) {
+                assertEquals((1L << 53) + i, l.get(i), "int64 position " + i);
+            }
+        }
+    }
+
     /** NaN (of either sign) sorts after every number, NaNs by position (NumPy's order; the GPU's too). */
     @Test
     void nanSortsAfterEveryNumber() {
