@@ -21,6 +21,7 @@
 
 #include "kiln/c_api.h"
 #include "kiln/json.h"
+#include "kiln/tensor.h"
 
 namespace {
 
@@ -107,19 +108,7 @@ struct Fuzz {
     return in;
   }
 
-  static const char* dtype_name(int t) {
-    switch (t) {
-      case 0: return "float32";
-      case 1: return "float64";
-      case 2: return "float16";
-      case 3: return "uint8";
-      case 4: return "int32";
-      case 5: return "int8";
-      case 6: return "int64";
-      case 12: return "bfloat16";
-      default: return "float32";
-    }
-  }
+  static const char* dtype_name(int t) { return kiln::dtype_name((kiln::DType)t); }  // MXNet's type flags
 
   /// The output sizes kiln_infer gives for the one-op graph; false when inference fails or leaves
   /// something unknown (the call then runs, and must fail the same way or succeed).

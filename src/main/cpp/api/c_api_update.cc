@@ -71,10 +71,7 @@ struct FusedGraph {
   cuda::GraphRetry retry;      // after a failed recording or replay
 
   /// Notes a failed recording or replay (GraphRetry; at once for good when `always`).
-  void failed(const std::string& reason, bool always = false) {
-    disabled = always || retry.failed();
-    why = always ? reason : reason + " " + retry.text();
-  }
+  void failed(const std::string& reason, bool always = false) { retry.failed(reason, always, &disabled, &why); }
 
   void drop() noexcept {
 #ifdef KILN_CUDA
@@ -418,10 +415,8 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
       } catch (const std::bad_alloc&) {
         throw;
       } catch (const std::exception& e) {
-        const std::string msg = "FusedUpdate " + c.label + ": " + e.what() +
-                                (ci ? " (calls 0.." + std::to_string(ci - 1) + " of this run were applied)" : "");
-        if (dynamic_cast<const RecordingUnsupported*>(&e) != nullptr) throw RecordingUnsupported(msg);  // the recording's cue
-        throw KilnError(msg);
+        rethrow_with_context(e, "FusedUpdate " + c.label + ": " + e.what() +
+                                    (ci ? " (calls 0.." + std::to_string(ci - 1) + " of this run were applied)" : ""));
       }
     }
   };

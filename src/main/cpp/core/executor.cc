@@ -366,9 +366,7 @@ void Executor::run_steps(size_t begin, size_t end, const OpCtx& oc, bool monitor
       const NodePtr& n = ig_->nodes[st.nid];
       std::string shapes;
       for (auto& b : st.in) shapes += (shapes.empty() ? "" : ", ") + b.shape.str();
-      const std::string msg = "operator " + n->op->name + " ('" + n->name + "') with inputs " + shapes + ": " + e.what();
-      if (dynamic_cast<const RecordingUnsupported*>(&e) != nullptr) throw RecordingUnsupported(msg);  // run_graph's cue
-      throw KilnError(msg);
+      rethrow_with_context(e, "operator " + n->op->name + " ('" + n->name + "') with inputs " + shapes + ": " + e.what());
     }
   }
 }

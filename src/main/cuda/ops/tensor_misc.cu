@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "kiln/arange.h"
 #include "ops/tensor_common.cuh"
 
 namespace kiln {
@@ -396,33 +397,6 @@ void where_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in
 
 // ---- _arange ---------------------------------------------------------------------------------------
 
-struct Range {
-  double start, stop, step;
-  int64_t repeat, size;
-};
-
-/// The CPU's range_of: stop None means [0, start); errors for step 0, repeat <= 0, empty ranges.
-Range range_of(const Attrs& a) {
-  Range r{a.f("start"), 0, a.f("step"), a.i("repeat"), 0};
-  if (a.has("stop")) r.stop = a.f("stop");
-  else if (a.b("infer_range")) throw KilnError("_arange (GPU): infer_range=True needs a stop value here");
-  else {
-    r.stop = r.start;
-    r.start = 0;
-  }
-  if (r.step == 0) throw KilnError("_arange (GPU) does not support step=0");
-  if (r.repeat <= 0) throw KilnError("_arange (GPU): repeat must be positive, got " + std::to_string(r.repeat));
-  if (!std::isfinite(r.start) || !std::isfinite(r.stop) || !std::isfinite(r.step))
-    throw KilnError("_arange (GPU): start, stop and step must be finite");
-  const double n = std::ceil((r.stop - r.start) / r.step);
-  if (r.step > 0 ? !(r.start < r.stop) : !(r.start > r.stop))
-    throw KilnError("_arange (GPU): invalid range (start, stop, step) = (" + std::to_string(r.start) + ", " +
-                    std::to_string(r.stop) + ", " + std::to_string(r.step) + ")");
-  if (!(n * (double)r.repeat < 9.0e18)) throw KilnError("_arange (GPU): (start, stop, step, repeat) give too many elements");
-  r.size = (int64_t)n * r.repeat;
-  return r;
-}
-
 // y: [n], y[i] = start + (i / repeat) * step computed in T as the CPU (float16 in float, rounded once)
 template <typename T>
 __global__ void arange_kernel(int64_t n, T* y, int req, double start_d, double step_d, int64_t repeat) {
@@ -449,7 +423,7 @@ void arange_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
   const char* name = "_arange";
   check_call(name, in, 0, 0, req, out, 1);
   if (req[0] == OpReq::kNullOp) return;
-  const Range r = range_of(a);
+  const ArangeRange r = arange_range(a);  // kiln/arange.h, as the CPU
   const TBlob& y = out[0];  // [size]
   if (y.size() != r.size)
     throw KilnError("_arange (GPU): output size " + y.shape.str() + " differs from " + std::to_string(r.size));

@@ -96,10 +96,12 @@ struct GraphRetry {
   static constexpr int kWait = 16;
   int failures = 0;  // in a row: a replay that runs clears them
   int wait = 0;      // eager runs left before the next try
-  /// Notes a failure; true when no try is left (the caller then disables the graph for good).
-  bool failed() {
+  /// Notes a failure for `reason`: *disabled when no try is left, or at once when `always` (the
+  /// failure would recur), and *why the reason with the tries so far.
+  void failed(const std::string& reason, bool always, bool* disabled, std::string* why) {
     wait = kWait;
-    return ++failures >= kTries;
+    *disabled = always || ++failures >= kTries;
+    *why = always ? reason : reason + " " + text();
   }
   /// Notes a replay that ran.
   void succeeded() { failures = 0; }

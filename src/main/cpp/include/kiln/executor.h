@@ -114,10 +114,7 @@ class Executor {
     cuda::GraphRetry retry;        // after a failed recording or replay
     /// Notes a failed recording or replay: records again later, or stays eager after the last try
     /// (at once when `always`: the failure would recur).
-    void failed(const std::string& reason, bool always = false) {
-      disabled = always || retry.failed();
-      why = always ? reason : reason + " " + retry.text();
-    }
+    void failed(const std::string& reason, bool always = false) { retry.failed(reason, always, &disabled, &why); }
   };
   void* stream_ = nullptr;
   void* capture_stream_ = nullptr;  // the graphs are recorded on it (cuda::stream_create), at the first recording

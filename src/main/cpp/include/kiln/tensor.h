@@ -22,6 +22,12 @@ struct OutOfMemoryError : KilnError {
 struct RecordingUnsupported : KilnError {
   explicit RecordingUnsupported(const std::string& m) : KilnError(m) {}
 };
+/// Throws `message` (e's text with context added by the caller) as a KilnError, or as a
+/// RecordingUnsupported when e was one, so the recorder still tells that failure apart.
+[[noreturn]] inline void rethrow_with_context(const std::exception& e, const std::string& message) {
+  if (dynamic_cast<const RecordingUnsupported*>(&e) != nullptr) throw RecordingUnsupported(message);
+  throw KilnError(message);
+}
 
 #define KILN_CHECK(cond, msg)                                   \
   do {                                                          \

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "index_common.h"
+#include "kiln/arange.h"
 #include "kiln/int_convert.h"
 
 namespace kiln {
@@ -220,35 +221,8 @@ void sort_backward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, c
 
 // ---- _arange ----------------------------------------------------------------------------------
 
-struct Range {
-  double start, stop, step;
-  int64_t repeat, size;
-};
-
-Range range_of(const Attrs& a) {
-  Range r{a.f("start"), 0, a.f("step"), a.i("repeat"), 0};
-  if (a.has("stop")) r.stop = a.f("stop");
-  else if (a.b("infer_range")) throw InferError(false, 0, "_arange: infer_range=True needs a stop value here");
-  else {
-    r.stop = r.start;
-    r.start = 0;
-  }
-  if (r.step == 0) throw InferError(false, 0, "_arange does not support step=0");
-  if (r.repeat <= 0) throw InferError(false, 0, "_arange: repeat must be positive, got " + std::to_string(r.repeat));
-  if (!std::isfinite(r.start) || !std::isfinite(r.stop) || !std::isfinite(r.step))
-    throw InferError(false, 0, "_arange: start, stop and step must be finite");
-  const double n = std::ceil((r.stop - r.start) / r.step);
-  if (r.step > 0 ? !(r.start < r.stop) : !(r.start > r.stop))
-    throw InferError(false, 0, "_arange: invalid range (start, stop, step) = (" + std::to_string(r.start) + ", " +
-                                   std::to_string(r.stop) + ", " + std::to_string(r.step) + ")");
-  if (!(n * (double)r.repeat < 9.0e18))  // an int64 element count (the allocation limit refuses far less)
-    throw InferError(false, 0, "_arange: (start, stop, step, repeat) give too many elements");
-  r.size = (int64_t)n * r.repeat;
-  return r;
-}
-
 void arange_infer_shape(const Attrs& a, std::vector<Shape>*, std::vector<Shape>* out) {
-  assign_out(out, 0, Shape({range_of(a).size}));
+  assign_out(out, 0, Shape({arange_range(a).size}));
 }
 
 void arange_infer_type(const Attrs& a, std::vector<DType>*, std::vector<DType>* out) {
@@ -263,7 +237,7 @@ void arange_infer_type(const Attrs& a, std::vector<DType>*, std::vector<DType>* 
 void arange_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>&, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
   if (req[0] == OpReq::kNullOp) return;
-  const Range r = range_of(a);
+  const ArangeRange r = arange_range(a);
   const TBlob& y = out[0];  // [size]
   KILN_CHECK(y.size() == r.size, "_arange: output size " + y.shape.str() + " differs from " + std::to_string(r.size));
   if (req[0] == OpReq::kAddTo && !is_float(y.dtype)) throw KilnError("_arange: accumulation needs float32/float64");
