@@ -1,10 +1,12 @@
 // float16 / bfloat16 <-> float32 conversions for the promoting wrapper (kiln/low_precision.h),
-// with the host conversions' rounding: to nearest even, NaN stays NaN, float16 overflow -> Inf.
+// with the host conversions' rounding: to nearest even, NaN stays NaN, float16 overflow -> Inf;
+// and the integer wrapper's integer <-> float64 conversions (wrap_to_int, as on the host).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "common/kernels.cuh"
 #include "kiln/cuda_api.h"
+#include "kiln/int_convert.h"
 
 namespace kiln {
 namespace cuda {
@@ -33,7 +35,55 @@ __global__ void narrow_kernel(int64_t n, const float* x, L* y, bool accumulate) 
   }
 }
 
+// x: [n] integer I, y: [n] float64
+template <typename I>
+__global__ void int_widen_kernel(int64_t n, const I* x, double* y) {
+  KILN_GRID_STRIDE(i, n) { y[i] = (double)x[i]; }
+}
+
+// x: [n] float64, y: [n] integer I; y = wrap(x) or y + wrap(x) (wrapping add)
+template <typename I>
+__global__ void int_narrow_kernel(int64_t n, const double* x, I* y, bool accumulate) {
+  KILN_GRID_STRIDE(i, n) {
+    const I v = wrap_to_int<I>(x[i]);
+    y[i] = accumulate ? (I)((uint64_t)y[i] + (uint64_t)v) : v;
+  }
+}
+
+template <typename F>
+void int_switch(DType t, const char* what, F&& f) {
+  switch (t) {
+    case DType::kUint8: f(uint8_t{}); break;
+    case DType::kInt8: f(int8_t{}); break;
+    case DType::kInt32: f(int32_t{}); break;
+    case DType::kInt64: f(int64_t{}); break;
+    default: throw KilnError(std::string(what) + " (GPU): " + dtype_name(t) + " is not an integer type");
+  }
+}
+
 }  // namespace
+
+void int_to_double(int device, void* stream, const void* src, DType st, double* dst, int64_t n) {
+  if (n == 0) return;
+  DeviceGuard dg(device);
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  int_switch(st, "int_to_double", [&](auto z) {
+    using I = decltype(z);
+    int_widen_kernel<I><<<grid_for(n), kBlock, 0, s>>>(n, (const I*)src, dst);
+  });
+  KILN_CUDA_LAUNCH_CHECK("int_to_double");
+}
+
+void double_to_int(int device, void* stream, const double* src, void* dst, DType dt, int64_t n, bool accumulate) {
+  if (n == 0) return;
+  DeviceGuard dg(device);
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  int_switch(dt, "double_to_int", [&](auto z) {
+    using I = decltype(z);
+    int_narrow_kernel<I><<<grid_for(n), kBlock, 0, s>>>(n, src, (I*)dst, accumulate);
+  });
+  KILN_CUDA_LAUNCH_CHECK("double_to_int");
+}
 
 void low_precision_to_float(int device, void* stream, const void* src, DType st, float* dst, int64_t n) {
   if (n == 0) return;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/int_convert.h"
 #include "kiln/kernel_common.h"
 #ifdef KILN_CUDA
 #include "kiln/cuda_api.h"
@@ -56,6 +57,43 @@ void float_to_low_precision(const float* src, void* dst, DType dt, int64_t n, bo
 
 namespace {
 
+/// f(I{}) for an integer storage type.
+template <typename F>
+void int_switch(DType t, F&& f) {
+  switch (t) {
+    case DType::kUint8: f(uint8_t{}); break;
+    case DType::kInt8: f(int8_t{}); break;
+    case DType::kInt32: f(int32_t{}); break;
+    case DType::kInt64: f(int64_t{}); break;
+    default: throw KilnError(std::string("integer conversion: ") + dtype_name(t) + " is not an integer type");
+  }
+}
+
+}  // namespace
+
+void int_to_double(const void* src, DType st, double* dst, int64_t n) {
+  int_switch(st, [&](auto z) {
+    using I = decltype(z);
+    const I* x = (const I*)src;  // [n]
+#pragma omp parallel for num_threads(omp_threads(n)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) dst[i] = (double)x[i];
+  });
+}
+
+void double_to_int(const double* src, void* dst, DType dt, int64_t n, bool accumulate) {
+  int_switch(dt, [&](auto z) {
+    using I = decltype(z);
+    I* y = (I*)dst;  // [n]
+#pragma omp parallel for num_threads(omp_threads(n)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const I v = wrap_to_int<I>(src[i]);
+      y[i] = accumulate ? (I)((uint64_t)y[i] + (uint64_t)v) : v;  // wrapping add, no signed overflow
+    }
+  });
+}
+
+namespace {
+
 uint8_t native_bit(DType t) {
   return t == DType::kFloat16 ? kNativeFloat16 : t == DType::kBfloat16 ? kNativeBfloat16 : 0;
 }
@@ -73,20 +111,39 @@ class Scratch {
     for (auto& b : device_) cuda::free(ctx_.ctx.id, b.first, b.second);
 #endif
   }
-  float* get(int64_t n) {
-    const size_t count = (size_t)std::max<int64_t>(n, 1);
+  float* get(int64_t n) { return (float*)get_bytes(n, sizeof(float)); }
+  double* get_double(int64_t n) { return (double*)get_bytes(n, sizeof(double)); }
+  void* get_bytes(int64_t n, size_t elem) {
+    const size_t bytes = (size_t)std::max<int64_t>(n, 1) * elem;
     if (ctx_.ctx.type == DevType::kGPU) {
 #ifdef KILN_CUDA
-      const size_t bytes = count * sizeof(float);
       void* p = cuda::malloc(ctx_.ctx.id, bytes);
       device_.emplace_back(p, bytes);
-      return (float*)p;
+      return p;
 #else
-      throw KilnError("low-precision scratch on a GPU in a build without CUDA");
+      throw KilnError("scratch on a GPU in a build without CUDA");
 #endif
     }
-    host_.emplace_back(new float[count]);
+    host_.emplace_back(new double[(bytes + sizeof(double) - 1) / sizeof(double)]);
     return host_.back().get();
+  }
+  void widen_int(const TBlob& src, double* dst) {
+    if (ctx_.ctx.type == DevType::kGPU) {
+#ifdef KILN_CUDA
+      cuda::int_to_double(ctx_.ctx.id, ctx_.stream, src.ptr, src.dtype, dst, src.size());
+#endif
+      return;
+    }
+    int_to_double(src.ptr, src.dtype, dst, src.size());
+  }
+  void narrow_int(const double* src, const TBlob& dst, bool accumulate) {
+    if (ctx_.ctx.type == DevType::kGPU) {
+#ifdef KILN_CUDA
+      cuda::double_to_int(ctx_.ctx.id, ctx_.stream, src, dst.ptr, dst.dtype, dst.size(), accumulate);
+#endif
+      return;
+    }
+    double_to_int(src, dst.ptr, dst.dtype, dst.size(), accumulate);
   }
   void widen(const TBlob& src, float* dst) {
     if (ctx_.ctx.type == DevType::kGPU) {
@@ -109,7 +166,7 @@ class Scratch {
 
  private:
   const OpCtx& ctx_;
-  std::vector<std::unique_ptr<float[]>> host_;
+  std::vector<std::unique_ptr<double[]>> host_;
   std::vector<std::pair<void*, size_t>> device_;
 };
 
@@ -118,6 +175,57 @@ Kernel promote(Kernel inner, uint8_t native, const OpDef* op) {
   return [inner = std::move(inner), native, op](const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
                                                  const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
     call_widened(*op, inner, native, ctx, a, in, req, out);
+  };
+}
+
+/// `inner` (a float64-capable kernel of `op`) taking integer blobs through float64 scratch.
+Kernel integer_path(Kernel inner, const OpDef* op) {
+  std::vector<int> params;  // indices of op->integer_params in op->params
+  for (const std::string& name : op->integer_params) {
+    for (size_t i = 0; i < op->params.size(); ++i)
+      if (op->params[i].name == name) params.push_back((int)i);
+  }
+  return [inner = std::move(inner), op, params](const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
+                                                const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+    DType itype = DType::kUnknown;
+    for (const TBlob& b : in) if (is_integer_type(b.dtype)) itype = b.dtype;
+    for (const TBlob& b : out) if (is_integer_type(b.dtype)) itype = b.dtype;
+    if (itype == DType::kUnknown) {
+      inner(ctx, a, in, req, out);
+      return;
+    }
+    Scratch scratch(ctx);
+    std::vector<TBlob> in64 = in, out64 = out;
+    std::vector<OpReq> req64 = req;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (!is_integer_type(in[i].dtype) || in[i].ptr == nullptr) continue;
+      in64[i].ptr = scratch.get_double(in[i].size());
+      in64[i].dtype = DType::kFloat64;
+      scratch.widen_int(in[i], (double*)in64[i].ptr);
+    }
+    for (size_t j = 0; j < out.size(); ++j) {
+      if (!is_integer_type(out[j].dtype)) continue;
+      out64[j].ptr = scratch.get_double(out[j].size());
+      out64[j].dtype = DType::kFloat64;
+      if (req64[j] == OpReq::kWriteInplace || req64[j] == OpReq::kAddTo) req64[j] = OpReq::kWriteTo;
+    }
+    const Attrs* use = &a;
+    Attrs converted;
+    if (!params.empty()) {  // MXNet's DType(param)
+      converted = a;
+      int_switch(itype, [&](auto z) {
+        using I = decltype(z);
+        for (int i : params)
+          if (converted.values[i].set) converted.values[i].num = (double)wrap_to_int<I>(converted.values[i].num);
+      });
+      use = &converted;
+    }
+    inner(ctx, *use, in64, req64, out64);
+    for (size_t j = 0; j < out.size(); ++j) {
+      if (!is_integer_type(out[j].dtype) || out[j].ptr == nullptr) continue;
+      if (req[j] == OpReq::kNullOp && !op->outputs_always_written) continue;
+      scratch.narrow_int((const double*)out64[j].ptr, out[j], req[j] == OpReq::kAddTo);
+    }
   };
 }
 
@@ -172,6 +280,10 @@ void call_widened(const OpDef& op, const Kernel& inner, uint8_t native, const Op
 void install_low_precision_wrappers(OpRegistry& r) {
   for (const OpDef* c : r.all()) {
     OpDef* d = r.find_mutable(c->name);
+    if (d->integers_via_float64) {
+      if (d->cpu) d->cpu = integer_path(std::move(d->cpu), d);
+      if (d->gpu) d->gpu = integer_path(std::move(d->gpu), d);
+    }
     if (d->cpu && (d->native_low_precision_cpu & kNativeLowPrecision) != kNativeLowPrecision)
       d->cpu = promote(std::move(d->cpu), d->native_low_precision_cpu, d);
     if (d->gpu && (d->native_low_precision_gpu & kNativeLowPrecision) != kNativeLowPrecision)

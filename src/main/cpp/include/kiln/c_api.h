@@ -68,7 +68,9 @@ int kiln_nd_random(int64_t h, int dist, double a, double b, int64_t seed);
 
 // ---- imperative operator call ---------------------------------------------------------------
 /// Runs one op. inputs: nin handles. outputs: nout_cap slots; a nonzero slot is written in place
-/// (kWriteTo), a zero slot gets a new array. *nout = number of visible outputs.
+/// (kWriteTo), a zero slot gets a new array. *nout = number of visible outputs. When the op has
+/// more visible outputs than nout_cap, nothing runs: the call returns 0 with *nout > nout_cap, and
+/// the caller calls again with that many slots.
 int kiln_op_invoke(const char* op, const char* attrs_json, int nin, const int64_t* inputs, int nout_cap,
                    int64_t* outputs, int* nout);
 

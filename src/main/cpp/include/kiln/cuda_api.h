@@ -124,6 +124,10 @@ struct GraphRetry {
 /// accumulate) for a float16/bfloat16 destination.
 void low_precision_to_float(int device, void* stream, const void* src, DType st, float* dst, int64_t n);
 void float_to_low_precision(int device, void* stream, const float* src, void* dst, DType dt, int64_t n, bool accumulate);
+/// The integer wrapper's conversions on the device (kiln/low_precision.h): integer -> float64, and
+/// float64 -> integer by wrap_to_int (kiln/int_convert.h), adding to dst when accumulate.
+void int_to_double(int device, void* stream, const void* src, DType st, double* dst, int64_t n);
+void double_to_int(int device, void* stream, const double* src, void* dst, DType dt, int64_t n, bool accumulate);
 
 // ---- NCCL (nccl_dl.cc, opened at run time; KILN_NCCL=0 disables it) ------------------------
 

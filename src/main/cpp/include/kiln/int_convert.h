@@ -34,6 +34,18 @@ KILN_HOST_DEVICE inline I saturate_to_int(double x) {
   return (I)x;
 }
 
+/// An integer result computed in double (the integer path of the elementwise operators,
+/// kiln/low_precision.h) stored as I the way MXNet's integer arithmetic leaves it: truncated toward
+/// zero and wrapped modulo 2^bits (two's complement), so sums, differences and products equal the
+/// native integer operations while the double is exact (|x| < 2^53). No number (NaN or an infinity:
+/// a division by zero, log 0, sqrt of a negative) gives 0, as NumPy's integer division by zero;
+/// finite values beyond int64 saturate to int64 before wrapping.
+template <typename I>
+KILN_HOST_DEVICE inline I wrap_to_int(double x) {
+  if (!(x - x == 0)) return I(0);  // NaN or +-inf
+  return (I)(uint64_t)saturate_to_int<int64_t>(x);
+}
+
 /// A class label held as a float (SoftmaxOutput's label), as a class index: truncated toward zero
 /// and saturated as above, except that NaN names no class (INT32_MIN, which no class and no
 /// usual ignore_label equals; x86's conversion gave it on the CPU, CUDA's gave class 0).

@@ -60,8 +60,29 @@ void float_to_low_precision(const float* src, void* dst, DType dt, int64_t n, bo
 void call_widened(const OpDef& op, const Kernel& k, uint8_t native, const OpCtx& ctx, const Attrs& a,
                   const std::vector<TBlob>& in, const std::vector<OpReq>& req, const std::vector<TBlob>& out);
 
-/// Wraps every OpDef's cpu and gpu kernel in the promoting wrapper described above (called once,
-/// after every operator and GPU kernel is registered).
+/// Wraps every OpDef's cpu and gpu kernel in the promoting wrapper described above, and the
+/// kernels of every OpDef with integers_via_float64 in the integer wrapper (below); called once,
+/// after every operator and GPU kernel is registered.
 void install_low_precision_wrappers(OpRegistry& r);
+
+// Integers. The elementwise families (binary, broadcast, scalar, unary, reductions, fills, sums)
+// take uint8/int8/int32/int64 arrays as MXNet does, through their float64 kernels: integer inputs
+// are widened to float64 scratch, the kernel runs, and each integer output is truncated toward zero
+// and wrapped into its type (wrap_to_int, kiln/int_convert.h), so +, -, *, sums, max and min equal
+// MXNet's native integer arithmetic (wrapping included) while the values are exact in double
+// (|x| < 2^53), and division truncates as C's does. Parameters MXNet applies as DType(p) are
+// converted first (_mul_scalar(int, 0.5) multiplies by 0). Where MXNet's integer arithmetic has no
+// defined answer, Kiln gives 0 for a result that is no number (integer division by zero, which
+// kills MXNet's process with SIGFPE; log 0; sqrt of a negative). Ops opt in with
+// OpDef::integers_via_float64.
+
+/// dst[0:n] = double(src[0:n]) for an integer source; dst = wrap_to_int(src) (or the wrapped sum
+/// with dst's old values when accumulate) for an integer destination (host memory).
+void int_to_double(const void* src, DType st, double* dst, int64_t n);
+void double_to_int(const double* src, void* dst, DType dt, int64_t n, bool accumulate);
+/// uint8, int8, int32 or int64.
+inline bool is_integer_type(DType t) {
+  return t == DType::kUint8 || t == DType::kInt8 || t == DType::kInt32 || t == DType::kInt64;
+}
 
 }  // namespace kiln

@@ -165,6 +165,13 @@ struct OpDef {
   /// itself; blobs of the other ones are widened to float32 around it by the promoting wrapper.
   uint8_t native_low_precision_cpu = 0;
   uint8_t native_low_precision_gpu = 0;
+  /// Integer types (uint8, int8, int32, int64) go through the float64 kernel by the integer
+  /// wrapper (kiln/low_precision.h): integer inputs are widened to float64, each integer output is
+  /// truncated and wrapped into its type as MXNet's integer arithmetic does. False: the kernel
+  /// sees integer blobs itself (and most refuse them). `integer_params`: the float parameters
+  /// MXNet applies as DType(param) (a scalar op's `scalar`), converted to the integer type first.
+  bool integers_via_float64 = false;
+  std::vector<std::string> integer_params;
 
   // Gradient: exactly one of gradient / non_differentiable.
   GradFn gradient;

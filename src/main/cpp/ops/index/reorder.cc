@@ -27,7 +27,8 @@ OpDef backward_def(const std::string& name, const std::vector<ParamDef>& params,
 
 // ---- argmax / argmin --------------------------------------------------------------------------
 
-/// axis=None: (1,) (all ones with keepdims); otherwise the axis is removed (kept as 1).
+/// axis=None: (1,) (all ones with keepdims); otherwise the axis is removed (kept as 1), and a 1-D
+/// input gives (1,) as in MXNet 1.x's legacy shapes (no zero-dimensional results), like the reductions.
 void arg_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
   const Shape& x = (*in)[0];
   if (!x.rank_known()) return;
@@ -46,6 +47,7 @@ void arg_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>*
     if (i != ax) od.push_back(x[i]);
     else if (a.b("keepdims")) od.push_back(1);
   }
+  if (od.empty()) od.push_back(1);
   assign_out(out, 0, Shape(od));
 }
 

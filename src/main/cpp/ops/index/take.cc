@@ -147,7 +147,10 @@ void take_backward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, c
 
 // ---- pick -------------------------------------------------------------------------------------
 
-/// index shape = data shape without axis (axis kept as 1 with keepdims); output = index shape.
+/// Output: data shape without axis (kept as 1 with keepdims; (1,) for 1-D data, MXNet 1.x's
+/// legacy shapes). The index takes either form, whatever keepdims says, as MXNet: the axis kept as
+/// 1 when the index has the data's rank (labels of shape (N, 1)), else removed; an index of unknown
+/// rank gets the output's form. Both hold the same elements in the same order.
 void pick_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
   if (!a.has("axis")) throw InferError(true, 0, "pick: axis=None is not supported by pick yet. Must specify an axis.");
   const Shape& x = (*in)[0];
@@ -156,13 +159,16 @@ void pick_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>
   const int ax = norm_axis(a.i("axis"), x.ndim());
   if (ax < 0)
     throw InferError(true, 0, "pick: axis=" + std::to_string(a.i("axis")) + " is out of range for data shape " + x.str());
-  std::vector<int64_t> od;
+  std::vector<int64_t> kept, removed;
   for (int i = 0; i < x.ndim(); ++i) {
-    if (i != ax) od.push_back(x[i]);
-    else if (a.b("keepdims")) od.push_back(1);
+    kept.push_back(i == ax ? 1 : x[i]);
+    if (i != ax) removed.push_back(x[i]);
   }
-  assign_in(in, 1, Shape(od));
-  assign_out(out, 0, Shape(od));
+  if (removed.empty()) removed.push_back(1);
+  const Shape& idx = (*in)[1];
+  const bool index_kept = idx.rank_known() ? idx.ndim() == x.ndim() : a.b("keepdims");  // unknown: the output's form
+  assign_in(in, 1, Shape(index_kept ? kept : removed));
+  assign_out(out, 0, Shape(a.b("keepdims") ? kept : removed));
 }
 
 void pick_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out) {

@@ -147,6 +147,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "zeros_like";
+    d.integers_via_float64 = true;  // integer types through the float64 fill (kiln/low_precision.h)
     d.description = "An array of zeros with the shape and type of the input (whose data is not read).";
     d.infer_shape = infer_same_shape;
     d.cpu = fill_kernel<0>;
@@ -157,6 +158,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "ones_like";
+    d.integers_via_float64 = true;  // integer types through the float64 fill (kiln/low_precision.h)
     d.description = "An array of ones with the shape and type of the input (whose data is not read).";
     d.infer_shape = infer_same_shape;
     d.cpu = fill_kernel<1>;
@@ -167,6 +169,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "_zeros";
+    d.integers_via_float64 = true;  // integer types through the float64 fill (kiln/low_precision.h)
     d.description = "An array of zeros of a given shape; unknown (0) dims are inferred from consumers.";
     d.input_names_ = {};
     d.params = {
@@ -193,6 +196,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "ElementWiseSum";
+    d.integers_via_float64 = true;  // integer sums wrap as MXNet's (kiln/low_precision.h)
     d.aliases = {"add_n"};
     d.description = "Sum of num_args arrays of the same shape.";
     d.params = {{"num_args", ParamType::kInt, "", "Number of inputs", 1, kMaxArity}};
@@ -210,6 +214,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "_grad_add";
+    d.integers_via_float64 = true;  // integer sums wrap as MXNet's (kiln/low_precision.h)
     d.description = "lhs + rhs in a gradient-accumulation chain (rewritten to add-to by the planner).";
     d.input_names_ = {"lhs", "rhs"};
     d.infer_shape = infer_same_shape;

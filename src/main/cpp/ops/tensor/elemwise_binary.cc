@@ -289,6 +289,7 @@ OpDef binary_def(const std::string& name, std::vector<std::string> aliases, cons
   d.input_names_ = {"lhs", "rhs"};
   d.output_names_ = {"output"};
   d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}, {1, 0}}; };
+  d.integers_via_float64 = true;  // integer arrays as MXNet's integer arithmetic (kiln/low_precision.h)
   return d;
 }
 

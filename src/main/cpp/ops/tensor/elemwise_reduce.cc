@@ -180,6 +180,8 @@ void add_reduce(OpRegistry& reg, const std::string& name, std::vector<std::strin
   d.output_names_ = {"output"};
   d.infer_shape = infer_reduce_shape;
   d.cpu = reduce_forward<kind>;
+  // integer arrays: exact sums (in double, to 2^53) wrapped into the type once; mean truncates
+  d.integers_via_float64 = true;
   d.gradient = [bw](const NodePtr& fwd, const std::vector<NodeEntry>& og) {
     if (!extremum) return backward_or_zeros(bw, fwd, og, {og[0]});
     NodeEntry y;

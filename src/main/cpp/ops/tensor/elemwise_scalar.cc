@@ -163,6 +163,9 @@ OpDef scalar_def(const std::string& name, const std::string& alias, const std::s
   d.output_names_ = {"output"};
   d.infer_shape = infer_same_shape;
   d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
+  // integer arrays as MXNet's integer arithmetic, with the scalar converted as DType(scalar)
+  d.integers_via_float64 = true;
+  d.integer_params = {"scalar"};
   return d;
 }
 

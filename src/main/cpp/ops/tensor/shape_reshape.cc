@@ -220,10 +220,11 @@ std::vector<int64_t> infer_reshape_shape(const std::vector<int64_t>& spec, const
 
 /// The legacy target_shape is unset at its defaults: empty (MXNet 1.x) or all zeros (the old
 /// "(0,0)"). With keep_highest an all-zero target is meaningful: "(0,0)" keeps the first dim and
-/// infers the second (a flatten), as in MXNet 0.x.
+/// infers the second (a flatten), as in MXNet 0.x; so is "(0,)", one dimension inferred (a flatten
+/// to 1-D, as MXNet 1.9 reads it).
 bool target_shape_unset(const std::vector<int64_t>& t, bool keep_highest) {
   if (t.empty()) return true;
-  if (keep_highest) return false;
+  if (keep_highest || t.size() == 1) return false;
   for (int64_t x : t)
     if (x != 0) return false;
   return true;

@@ -367,11 +367,13 @@ public final class NDArray implements AutoCloseable {
 
     /**
      * Runs a registered operator imperatively and returns its visible outputs (new arrays owned
-     * by the caller or the current scope). {@code attrs} uses MXNet's parameter names.
+     * by the caller or the current scope). {@code attrs} uses MXNet's parameter names; as in
+     * MXNet, {@code num_args} of the variable-input operators (Concat, ElementWiseSum/add_n, stack,
+     * UpSampling, khatri_rao) defaults to the number of inputs.
      */
     public static List<NDArray> invoke(String op, Map<String, ?> attrs, NDArray... inputs) {
-        long[] out = new long[16];
-        int n = call(op, attrs, out, inputs);
+        long[] out = call(op, attrs, new long[16], inputs);
+        int n = out.length;
         List<NDArray> res = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             res.add(new NDArray(out[i]));
@@ -421,14 +423,18 @@ public final class NDArray implements AutoCloseable {
     public static void invokeInto(String op, Map<String, ?> attrs, NDArray out, NDArray... inputs) {
         long[] outs = new long[16];
         outs[0] = out.handle();
-        int n = call(op, attrs, outs, inputs);
-        for (int i = 1; i < n; i++) {
+        outs = call(op, attrs, outs, inputs);
+        for (int i = 1; i < outs.length; i++) {
             KilnNative.kiln_nd_free(outs[i]);
         }
     }
 
-    /** One native op call; nonzero slots of {@code outs} are written in place, zero ones get new handles. */
-    private static int call(String op, Map<String, ?> attrs, long[] outs, NDArray... inputs) {
+    /**
+     * One native op call; nonzero slots of {@code outs} are written in place, zero ones get new
+     * handles. Returns the visible outputs' handles (a longer array when the op has more visible
+     * outputs than {@code outs} has slots).
+     */
+    private static long[] call(String op, Map<String, ?> attrs, long[] outs, NDArray... inputs) {
         long[] in = new long[inputs.length];
         for (int i = 0; i < inputs.length; i++) {
             in[i] = inputs[i].handle();
@@ -438,8 +444,13 @@ public final class NDArray implements AutoCloseable {
             attrs.forEach((k, v) -> a.put(k, attrValue(v)));
         }
         int[] n = new int[1];
-        Native.check(KilnNative.kiln_op_invoke(op, Json.write(a), in.length, in, outs.length, outs, n), null);
-        return n[0];
+        String json = Json.write(dev.kiln.op.Ops.withInputCount(op, a, inputs.length));
+        Native.check(KilnNative.kiln_op_invoke(op, json, in.length, in, outs.length, outs, n), null);
+        if (n[0] > outs.length) {  // more visible outputs than slots: nothing ran; again with enough (c_api.h)
+            outs = java.util.Arrays.copyOf(outs, n[0]);
+            Native.check(KilnNative.kiln_op_invoke(op, json, in.length, in, outs.length, outs, n), null);
+        }
+        return java.util.Arrays.copyOf(outs, n[0]);
     }
 
     static String attrValue(Object v) {

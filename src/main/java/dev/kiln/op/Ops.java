@@ -102,6 +102,24 @@ public final class Ops {
         return info;
     }
 
+    /** Ops whose {@code num_args} defaults to the number of inputs given (MXNet's key_var_num_args). */
+    private static final Set<String> VAR_ARG_OPS =
+            Set.of("Concat", "concat", "ElementWiseSum", "add_n", "stack", "UpSampling", "khatri_rao");
+
+    /**
+     * Attributes for a call or a node of {@code op} with {@code inputs} positional inputs: a copy of
+     * {@code attrs} with {@code num_args} set to the input count when the operator takes a variable
+     * number of inputs and the caller did not give it, as MXNet's imperative invoke and symbol
+     * composition do (key_var_num_args). Thread-safe.
+     */
+    public static Map<String, String> withInputCount(String op, Map<String, String> attrs, int inputs) {
+        Map<String, String> a = new java.util.LinkedHashMap<>(attrs);
+        if (VAR_ARG_OPS.contains(op) && !a.containsKey("num_args")) {
+            a.put("num_args", Integer.toString(inputs));
+        }
+        return a;
+    }
+
     /**
      * Lists every registered operator name, aliases included, in registry order.
      *

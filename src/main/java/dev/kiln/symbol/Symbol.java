@@ -52,10 +52,6 @@ public final class Symbol {
     /** MXNet version written into symbol JSON ({@code 1.9.0}). */
     public static final int MXNET_VERSION = 10900;
 
-    /** Ops whose {@code num_args} is set from the number of positional inputs (MXNet key_var_num_args). */
-    private static final Set<String> VAR_ARG_OPS =
-            Set.of("Concat", "concat", "ElementWiseSum", "add_n", "stack", "UpSampling", "khatri_rao");
-
     private final List<NodeEntry> outputs;
     /** Lazily computed post-order node list (benign race: recomputation gives the same list). */
     private volatile List<Node> topo;
@@ -187,10 +183,7 @@ public final class Symbol {
         if ("null".equals(op)) {
             throw new IllegalArgumentException("use Symbol.variable to create variables");
         }
-        Map<String, String> a = new LinkedHashMap<>(attrs);
-        if (VAR_ARG_OPS.contains(op) && !a.containsKey("num_args")) {
-            a.put("num_args", Integer.toString(positional.size()));
-        }
+        Map<String, String> a = Ops.withInputCount(op, attrs, positional.size());
         OpInfo info = Ops.info(op, a);
         for (OpInfo.Param p : info.params()) {
             // MXNet rejects a missing required parameter when the symbol is composed

@@ -61,6 +61,7 @@ final class GpuTensorCases implements GpuCases {
         unary(c);
         reduce(c);
         argReduce(c);
+        integers(c);
         internal(c);
         cast(c);
         where(c);
@@ -218,6 +219,40 @@ final class GpuTensorCases implements GpuCases {
         // in a graph: the gradient is zeros_like
         c.add(GpuCase.graph("argmax in a graph", op("broadcast_add", null, op("argmax", Map.of("axis", "1"), x()), y()),
                 shapes("x", s(5, 6), "y", s(5))).addTo());
+    }
+
+    // ---- integer arrays (the integer wrapper: float64 kernels, results wrapped into the type) ------------
+
+    private static void integers(List<GpuCase> c) {
+        DType[] ints = {DType.INT32, DType.UINT8, DType.INT8, DType.INT64};
+        // values that wrap in 8 bits, and zeros (division by zero gives 0 on both devices)
+        GpuCase.Gen wide = quantized(-150, 150, 1);
+        for (String o : new String[] {"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div", "_maximum", "_minimum"}) {
+            c.add(GpuCase.invoke(o + " integers", o, Map.of(), s(7, 9), s(7, 9)).input("in0", wide).input("in1", quantized(-9, 9, 1))
+                    .dtypes(ints).tol(0, 0, 0, 0));
+        }
+        c.add(GpuCase.invoke("_power integers", "_power", Map.of(), s(5, 6), s(5, 6)).input("in0", quantized(-4, 5, 1))
+                .input("in1", quantized(0, 4, 1)).dtypes(ints).tol(0, 0, 0, 0));
+        for (String o : new String[] {"broadcast_add", "broadcast_mul", "broadcast_div", "broadcast_maximum"}) {
+            c.add(GpuCase.invoke(o + " integers", o, Map.of(), s(4, 1, 6), s(3, 1)).input("in0", wide).input("in1", quantized(-5, 5, 1))
+                    .dtypes(ints).tol(0, 0, 0, 0));
+        }
+        for (String o : new String[] {"_plus_scalar", "_mul_scalar", "_div_scalar", "_rdiv_scalar", "_minimum_scalar", "_rminus_scalar"}) {
+            c.add(GpuCase.invoke(o + " integers scalar=-2.7", o, Map.of("scalar", "-2.7"), s(6, 7)).input("in0", wide).dtypes(ints)
+                    .tol(0, 0, 0, 0));
+        }
+        for (String o : new String[] {"negative", "abs", "square", "sqrt", "exp", "log"}) {
+            c.add(GpuCase.invoke(o + " integers", o, Map.of(), s(5, 8)).input("in0", quantized(-6, 7, 1)).dtypes(ints).tol(0, 0, 0, 0));
+        }
+        c.add(GpuCase.invoke("clip integers", "clip", Map.of("a_min", "-3.5", "a_max", "20.9"), s(5, 8)).input("in0", wide)
+                .dtypes(ints).tol(0, 0, 0, 0));
+        for (String o : new String[] {"sum", "mean", "max", "min"}) {
+            c.add(GpuCase.invoke(o + " integers axis=1", o, Map.of("axis", "1"), s(6, 50)).input("in0", wide).dtypes(ints)
+                    .tol(0, 0, 0, 0));
+        }
+        c.add(GpuCase.invoke("add_n integers", "add_n", Map.of("num_args", "3"), s(40), s(40), s(40)).input("in0", wide)
+                .input("in1", wide).input("in2", wide).dtypes(ints).tol(0, 0, 0, 0));
+        c.add(GpuCase.invoke("ones_like integers", "ones_like", Map.of(), s(3, 5)).dtypes(ints).tol(0, 0, 0, 0));
     }
 
     // ---- internal ops ---------------------------------------------------------------------------------

@@ -105,6 +105,8 @@ class OpForwardOracleTest {
             c.add(new Case("Reshape", a("shape", shape), r4));
         }
         c.add(new Case("Reshape", a("shape", "(-1, 0)", "reverse", "True"), r4));
+        c.add(new Case("Reshape", a("target_shape", "(0,)"), r4)); // deprecated target_shape: the 0 is inferred
+        c.add(new Case("Reshape", a("target_shape", "(6, 0)"), r4));
         c.add(new Case("Reshape", a("shape", "(0, 0, -1)", "reverse", "True"), r4));
         c.add(new Case("Flatten", a(), r4));
         // transpose

@@ -118,6 +118,11 @@ class IndexOracleTest {
             c.add(c("pick", a("axis", "1", "keepdims", "True", "mode", mode), x(2, 3, 4), idx(0, 3, 2, 1, 4)));
         }
         c.add(c("pick", a(), x(3, 4), idx(0, 4, 3)));
+        // the index may keep the picked axis as 1 (labels of shape (N, 1)), whatever keepdims says
+        c.add(c("pick", a("axis", "1"), x(3, 4), idx(0, 4, 3, 1)));
+        c.add(c("pick", a("axis", "1", "keepdims", "True"), x(3, 4), idx(0, 4, 3)));
+        c.add(c("pick", a("axis", "1"), x(2, 3, 2), idx(0, 3, 2, 1, 2)));
+        c.add(c("pick", a("axis", "0"), x(5), idx(0, 5, 1))); // legacy shapes: (1,)
         // where
         c.add(c("where", a(), idx(0, 2, 3, 4), x(3, 4), x(3, 4)));
         c.add(c("where", a(), idx(0, 2, 3), x(3, 4, 2), x(3, 4, 2)));
@@ -129,6 +134,7 @@ class IndexOracleTest {
             c.add(c(op, a("axis", "1"), x(3, 4, 5)));
             c.add(c(op, a("axis", "0", "keepdims", "True"), x(3, 4, 5)));
             c.add(c(op, a("axis", "-1"), x(3, 4, 5)));
+            c.add(c(op, a("axis", "0"), x(7))); // legacy shapes: (1,), not ()
         }
         // tile
         for (String reps : List.of("(2,)", "(2, 3)", "(1, 2, 1)", "(2, 1, 3, 2)", "()")) {

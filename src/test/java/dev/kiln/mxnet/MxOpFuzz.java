@@ -1,0 +1,425 @@
+package dev.kiln.mxnet;
+
+import ai.djl.mxnet.engine.MxNDManager;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.PointerByReference;
+import dev.kiln.engine.KilnException;
+import dev.kiln.ndarray.DType;
+import dev.kiln.ndarray.NDArray;
+import dev.kiln.ndarray.NDScope;
+import dev.kiln.op.OpInfo;
+import dev.kiln.op.Ops;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * A differential operator fuzzer against the real MXNet 1.9.1: every Kiln operator that MXNet also
+ * registers is called imperatively in both engines with the same seeded random attributes and
+ * inputs, and the outcomes are compared.
+ *
+ * <p>Inputs have rank 1 to 4 and no empty dimension (with NumPy shapes off, MXNet 1.x reads a 0
+ * dimension and a rank-0 shape as "unknown"), dtypes float32/float64/float16/int32/uint8, and small
+ * values exact in every dtype. Attribute values are mostly sane (an operator's choices, small
+ * integers and tuples, a few boundary values) so that most calls run on both sides.
+ *
+ * <p>Outcomes: both ran (outputs compared: count, shapes, dtypes, then values: integers exactly,
+ * float32/float64 to {@code 1e-4 + 1e-4 |mx|}, float16 to {@code 1e-2 + 1e-2 |mx|}; random
+ * operators only by shape and dtype), both refused, only MXNet ran (Kiln refuses what MXNet takes),
+ * only Kiln ran (Kiln takes what MXNet refuses). Each mismatch and one-sided outcome is recorded
+ * with the call; {@link #KNOWN} lists the differences Kiln makes on purpose
+ * (docs/mxnet-differences.md), which are counted but not reported.
+ *
+ * <p>MXNet may abort the process on inputs it does not check, so callers run this in a JVM of its
+ * own ({@link MxOpFuzzTest}). Not thread-safe.
+ */
+final class MxOpFuzz {
+    /** Calls whose outputs would exceed this many elements are not made. */
+    static final long MAX_OUT = 1 << 16;
+
+    /** What a run found, per operator and in total. */
+    record Report(int calls, int bothRan, int bothRefused, int known, List<String> mismatches, List<String> kilnOnly,
+            List<String> mxOnly, Map<String, int[]> perOp) {
+        String summary() {
+            return "mx op fuzz: " + calls + " calls, " + bothRan + " ran on both, " + bothRefused + " refused by both, " + known
+                    + " known differences, " + mismatches.size() + " mismatches, " + kilnOnly.size() + " ran in Kiln only, "
+                    + mxOnly.size() + " ran in MXNet only";
+        }
+    }
+
+    /** One call as the known differences see it: the outcome on each side and the detail found. */
+    record Call(String op, Map<String, String> attrs, List<DType> types, String kilnError, String mxError, String detail,
+            boolean kilnEmpty) {
+        boolean kilnSays(String... parts) {
+            return kilnError != null && Arrays.stream(parts).anyMatch(kilnError::contains);
+        }
+
+        boolean mxSays(String... parts) {
+            return mxError != null && Arrays.stream(parts).anyMatch(mxError::contains);
+        }
+    }
+
+    /** A difference Kiln makes on purpose (docs/mxnet-differences.md), and how to recognise it. */
+    record Known(String reason, java.util.function.Predicate<Call> matches) {}
+
+    static final List<Known> KNOWN = List.of(
+            new Known("Cast to an integer type saturates (MXNet: C++'s undefined conversion, x86 wraps)",
+                    c -> c.op.toLowerCase().contains("cast") && c.detail != null && c.detail.contains("in Kiln")
+                            && c.attrs.getOrDefault("dtype", "").matches("u?int.*")),
+            new Known("SoftmaxActivation(instance) normalises all non-batch elements (MXNet: the last axis forward)",
+                    c -> c.op.equals("SoftmaxActivation") && !"channel".equals(c.attrs.get("mode"))),
+            new Known("Kiln takes every dtype where MXNet's kernels refuse some",
+                    c -> c.mxSays("does not support float16", "only support floating point", "data type do not match",
+                            "unknown type for MKLDNN", "not supported for this type")),
+            new Known("None for a parameter means its default (MXNet's parser refuses it for booleans)",
+                    c -> c.mxSays("value='None'")),
+            new Known("empty results (MXNet 1.x's legacy shapes read a 0 dimension as unknown)",
+                    c -> c.kilnEmpty && c.mxSays("inferring shapes failed", "shape inference failed", "shape_is_known")),
+            new Known("refusals documented in docs/mxnet-differences.md",
+                    c -> c.kilnSays("nsize must be odd", "Target shape size is different", "is not a permutation",
+                            "differs from the input type", "rrelu is not supported")),
+            new Known("16-bit optimizer updates compute in float32 (MXNet: half arithmetic)",
+                    c -> c.op.endsWith("_update") && c.types.contains(DType.FLOAT16) && c.detail != null));
+
+    private final Random r;
+    private int calls, bothRan, bothRefused, known;
+    private final List<String> mismatches = new ArrayList<>();
+    private final List<String> kilnOnly = new ArrayList<>();
+    private final List<String> mxOnly = new ArrayList<>();
+    private final Map<String, int[]> perOp = new TreeMap<>();
+
+    private MxOpFuzz(long seed) {
+        this.r = new Random(seed);
+    }
+
+    /** MXNet's registered operator names ({@code MXListAllOpNames}). */
+    static Set<String> mxOps() {
+        IntByReference n = new IntByReference();
+        PointerByReference names = new PointerByReference();
+        MxOracle.call("MXListAllOpNames", n, names);
+        Set<String> out = new HashSet<>();
+        for (Pointer p : names.getValue().getPointerArray(0, n.getValue())) {
+            out.add(p.getString(0));
+        }
+        return out;
+    }
+
+    /** {@code perOp} calls of every operator both engines register (or of {@code only}, when given). */
+    static Report run(long seed, int perOp, Set<String> only) {
+        MxOpFuzz f = new MxOpFuzz(seed);
+        Set<String> mx = mxOps();
+        for (String op : Ops.list()) {
+            if (!mx.contains(op) || (only != null && !only.contains(op))) {
+                continue;
+            }
+            for (int i = 0; i < perOp; i++) {
+                f.call(op);
+            }
+        }
+        return new Report(f.calls, f.bothRan, f.bothRefused, f.known, f.mismatches, f.kilnOnly, f.mxOnly, f.perOp);
+    }
+
+    private static final String[] INTS = {"-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "-2", "64"};
+    private static final String[] FLOATS = {"0", "1", "1", "0.5", "-0.5", "-1", "2", "3", "1e-07", "0.9", "0.999", "1e+30"};
+    private static final DType[] DTYPES = {DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT64, DType.FLOAT16,
+        DType.INT32, DType.UINT8};
+
+    private String value(OpInfo.Param p) {
+        if (!p.choices().isEmpty() && r.nextInt(10) != 0) {
+            return p.choices().get(r.nextInt(p.choices().size()));
+        }
+        switch (p.type()) {
+            case "int":
+                return INTS[r.nextInt(INTS.length)];
+            case "float":
+                return FLOATS[r.nextInt(FLOATS.length)];
+            case "bool":
+                return r.nextBoolean() ? "True" : "False";
+            case "shape": {
+                StringBuilder t = new StringBuilder("(");
+                int n = r.nextInt(4);
+                for (int i = 0; i < n; i++) {
+                    t.append(i > 0 ? ", " : "").append(r.nextInt(4) - (r.nextInt(5) == 0 ? 2 : 0));
+                }
+                return t.append(n == 1 ? ",)" : ")").toString();
+            }
+            default:
+                return new String[] {"None", "float32", "float16", "int32"}[r.nextInt(4)];
+        }
+    }
+
+    private long[] shape() {
+        long[] s = new long[1 + r.nextInt(4)];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = 1 + r.nextInt(r.nextInt(3) == 0 ? 2 : 5);
+        }
+        return s;
+    }
+
+    private static long size(long[] s) {
+        long n = 1;
+        for (long d : s) {
+            n *= d;
+        }
+        return n;
+    }
+
+    private void call(String op) {
+        Map<String, String> attrs = new LinkedHashMap<>();
+        OpInfo info;
+        try {
+            info = Ops.info(op);
+        } catch (KilnException e) {
+            attrs.put("num_args", Integer.toString(1 + r.nextInt(3)));
+            try {
+                info = Ops.info(op, attrs);
+            } catch (KilnException e2) {
+                return;
+            }
+        }
+        for (OpInfo.Param p : info.params()) {
+            if (!p.name().equals("num_args") && (p.isRequired() || r.nextInt(3) == 0)) {
+                attrs.put(p.name(), value(p));
+            }
+        }
+        int nin;
+        try {
+            nin = Ops.info(op, attrs).inputs().size();
+        } catch (KilnException | IllegalArgumentException e) {
+            nin = info.inputs().size();
+        }
+        long[] base = shape();
+        DType baseType = DTYPES[r.nextInt(DTYPES.length)];
+        List<long[]> shapes = new ArrayList<>();
+        List<DType> types = new ArrayList<>();
+        List<double[]> values = new ArrayList<>();
+        for (int i = 0; i < nin; i++) {
+            boolean same = r.nextInt(4) != 0;
+            long[] s = same ? base : shape();
+            DType t = same || r.nextBoolean() ? baseType : DTYPES[r.nextInt(DTYPES.length)];
+            shapes.add(s);
+            types.add(t);
+            double[] v = new double[(int) size(s)];
+            boolean integral = t == DType.INT32 || t == DType.UINT8;
+            for (int k = 0; k < v.length; k++) {
+                // no integer zeros: MXNet's integer division and modulo by zero raise SIGFPE
+                double x = integral ? (r.nextBoolean() ? 1 + r.nextInt(4) : -(1 + r.nextInt(2)))
+                        : r.nextBoolean() ? r.nextInt(7) - 2 : Math.round((r.nextDouble() * 4 - 2) * 256) / 256.0;
+                v[k] = t == DType.UINT8 ? Math.abs(x) : x;
+            }
+            values.add(v);
+        }
+        String what = op + " " + attrs + " inputs " + describe(shapes, types);
+        Outcome k = kiln(op, attrs, shapes, types, values);
+        if (k == Outcome.TOO_LARGE) {
+            return;
+        }
+        if (sigfpe(op, attrs, types)) {
+            return;
+        }
+        calls++;
+        int[] counts = perOp.computeIfAbsent(op, x -> new int[4]);
+        Outcome m = mxnet(op, attrs, shapes, types, values);
+        if (k.results == null && m.results == null) {
+            bothRefused++;
+            counts[1]++;
+        } else if (isKnown(new Call(op, attrs, types, k.error, m.error, null, k.empty()))) {
+            known++;
+        } else if (k.results == null) {
+            mxOnly.add(what + ": Kiln refused: " + k.error);
+            counts[2]++;
+        } else if (m.results == null) {
+            kilnOnly.add(what + ": MXNet refused: " + firstLine(m.error));
+            counts[3]++;
+        } else {
+            bothRan++;
+            counts[0]++;
+            compare(new Call(op, attrs, types, null, null, null, false), what, m, k);
+        }
+    }
+
+    /** An integer division or modulo by a scalar that truncates to 0: MXNet raises SIGFPE. */
+    private static boolean sigfpe(String op, Map<String, String> attrs, List<DType> types) {
+        String lower = op.toLowerCase();
+        if (!(lower.contains("div") || lower.contains("mod")) || !types.contains(DType.INT32) && !types.contains(DType.UINT8)) {
+            return false;
+        }
+        try {
+            return (long) Double.parseDouble(attrs.getOrDefault("scalar", "1")) == 0;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    private static boolean isKnown(Call c) {
+        return KNOWN.stream().anyMatch(k -> k.matches.test(c));
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return null;
+        }
+        // MXNet's messages carry a stack trace after the first lines
+        int st = s.indexOf("Stack trace");
+        String t = st > 0 ? s.substring(0, st) : s;
+        return t.replace('\n', ' ').trim();
+    }
+
+    private record Outcome(List<double[]> results, List<String> types, List<long[]> shapes, String error) {
+        static final Outcome TOO_LARGE = new Outcome(null, null, null, "too large");
+
+        /** Whether some output has no elements. */
+        boolean empty() {
+            return shapes != null && shapes.stream().anyMatch(sh -> Arrays.stream(sh).anyMatch(d -> d == 0));
+        }
+    }
+
+    private Outcome kiln(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values) {
+        try (NDScope scope = NDScope.open()) {
+            NDArray[] in = new NDArray[shapes.size()];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = NDArray.create(values.get(i), shapes.get(i)).asType(types.get(i));
+            }
+            List<NDArray> outs;
+            try {
+                outs = NDArray.invoke(op, attrs, in);
+            } catch (KilnException | IllegalArgumentException e) {
+                return new Outcome(null, null, null, e.getMessage());
+            }
+            long total = 0;
+            for (NDArray o : outs) {
+                total += o.size();
+            }
+            if (total > MAX_OUT) {
+                return Outcome.TOO_LARGE;
+            }
+            List<double[]> res = new ArrayList<>();
+            List<String> ts = new ArrayList<>();
+            List<long[]> ss = new ArrayList<>();
+            for (NDArray o : outs) {
+                ts.add(o.dtype().mxName());
+                ss.add(o.shape().dims());
+                res.add(o.dtype() == DType.BFLOAT16 ? null : o.toDoubleArray());
+            }
+            return new Outcome(res, ts, ss, null);
+        }
+    }
+
+    private Outcome mxnet(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values) {
+        try (MxNDManager m = MxOracle.newManager()) {
+            ai.djl.ndarray.NDArray[] in = new ai.djl.ndarray.NDArray[shapes.size()];
+            for (int i = 0; i < in.length; i++) {
+                double[] v = values.get(i);
+                float[] f = new float[v.length];
+                for (int j = 0; j < v.length; j++) {
+                    f[j] = (float) v[j];
+                }
+                in[i] = MxOracle.create(m, f, shapes.get(i));
+                if (types.get(i) != DType.FLOAT32) {
+                    in[i] = in[i].toType(djl(types.get(i)), false);
+                }
+            }
+            try {
+                NDList out = MxOracle.invoke(m, op, attrs, in);
+                List<double[]> res = new ArrayList<>();
+                List<String> ts = new ArrayList<>();
+                List<long[]> ss = new ArrayList<>();
+                for (ai.djl.ndarray.NDArray o : out) {
+                    ts.add(o.getDataType().toString());
+                    ss.add(o.getShape().getShape());
+                    res.add(o.getDataType() == DataType.BFLOAT16 ? null : o.toType(DataType.FLOAT64, false).toDoubleArray());
+                }
+                return new Outcome(res, ts, ss, null);
+            } catch (RuntimeException e) {
+                return new Outcome(null, null, null, String.valueOf(e.getMessage()));
+            }
+        }
+    }
+
+    private static DataType djl(DType t) {
+        switch (t) {
+            case FLOAT64: return DataType.FLOAT64;
+            case FLOAT16: return DataType.FLOAT16;
+            case INT32: return DataType.INT32;
+            case UINT8: return DataType.UINT8;
+            default: return DataType.FLOAT32;
+        }
+    }
+
+    private void compare(Call call, String what, Outcome mx, Outcome k) {
+        if (mx.results.size() != k.results.size()) {
+            mismatch(call, what + ": " + mx.results.size() + " outputs in MXNet, " + k.results.size() + " in Kiln");
+            return;
+        }
+        String lower = call.op.toLowerCase();
+        boolean random = lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+        for (int i = 0; i < mx.results.size(); i++) {
+            // DJL names MXNet's bfloat16 (type flag 12) uint64
+            boolean sameType = mx.types.get(i).equals(k.types.get(i)) || mx.types.get(i).equals("uint64") && k.types.get(i).equals("bfloat16");
+            if (!Arrays.equals(mx.shapes.get(i), k.shapes.get(i)) || !sameType) {
+                mismatch(call, what + ": output " + i + " is " + Arrays.toString(mx.shapes.get(i)) + " " + mx.types.get(i)
+                        + " in MXNet, " + Arrays.toString(k.shapes.get(i)) + " " + k.types.get(i) + " in Kiln");
+                continue;
+            }
+            String t = k.types.get(i);
+            if (random || mx.results.get(i) == null || k.results.get(i) == null) {
+                continue;
+            }
+            double tol = t.equals("float32") || t.equals("float64") ? 1e-4 : t.equals("float16") ? 1e-2 : 0;
+            double[] x = mx.results.get(i), y = k.results.get(i);
+            for (int j = 0; j < x.length; j++) {
+                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= tol + tol * Math.abs(x[j]))) {
+                    mismatch(call, what + ": output " + i + "[" + j + "] is " + x[j] + " in MXNet, " + y[j] + " in Kiln");
+                    break;
+                }
+            }
+        }
+    }
+
+    private void mismatch(Call call, String detail) {
+        if (isKnown(new Call(call.op, call.attrs, call.types, null, null, detail, false))) {
+            known++;
+        } else {
+            mismatches.add(detail);
+        }
+    }
+
+    private static String describe(List<long[]> shapes, List<DType> types) {
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < shapes.size(); i++) {
+            b.append(i > 0 ? ", " : "").append(Arrays.toString(shapes.get(i))).append(' ').append(types.get(i));
+        }
+        return b.append(']').toString();
+    }
+
+    /** Runs the fuzzer and prints everything it found: {@code seed perOp [op,op,...]}. */
+    public static void main(String[] args) {
+        MxOracle.assumeAvailable();
+        long seed = args.length > 0 ? Long.parseLong(args[0]) : 1;
+        int per = args.length > 1 ? Integer.parseInt(args[1]) : 8;
+        Set<String> only = args.length > 2 ? new HashSet<>(Arrays.asList(args[2].split(","))) : null;
+        Report rep = run(seed, per, only);
+        for (String s : rep.mismatches()) {
+            System.out.println("MISMATCH " + s);
+        }
+        for (String s : rep.kilnOnly()) {
+            System.out.println("KILN-ONLY " + s);
+        }
+        for (String s : rep.mxOnly()) {
+            System.out.println("MX-ONLY " + s);
+        }
+        rep.perOp().forEach((op, c) -> System.out.println("OP " + op + " both=" + c[0] + " refused=" + c[1] + " mxOnly=" + c[2]
+                + " kilnOnly=" + c[3]));
+        System.out.println(rep.summary());
+    }
+}
