@@ -185,6 +185,14 @@ void repeat_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shap
   const int64_t rep = a.i("repeats");
   if (rep < 0) throw InferError(true, 0, "repeat: repeats can not be a negative number, got " + std::to_string(rep));
   const Shape& x = (*in)[0];
+  int ax = -1;
+  if (a.has("axis") && x.rank_known()) {  // checked first, even for repeats=0 (MXNet's GetRepeatParams)
+    if (x.ndim() == 0) throw InferError(true, 0, "repeat: a zero-dimensional input needs axis=None");
+    ax = norm_axis(a.i("axis"), x.ndim());
+    if (ax < 0)
+      throw InferError(true, 0, "repeat: axis=" + std::to_string(a.i("axis")) + " is out of range for input shape " +
+                                    x.str());
+  }
   if (rep == 0) {  // MXNet: an empty 1-D output whatever the axis
     assign_out(out, 0, Shape({0}));
     return;
@@ -194,11 +202,6 @@ void repeat_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shap
     assign_out(out, 0, Shape({x.known() ? x.size() * rep : -1}));
     return;
   }
-  if (x.ndim() == 0) throw InferError(true, 0, "repeat: a zero-dimensional input needs axis=None");
-  const int ax = norm_axis(a.i("axis"), x.ndim());
-  if (ax < 0)
-    throw InferError(true, 0, "repeat: axis=" + std::to_string(a.i("axis")) + " is out of range for input shape " +
-                                  x.str());
   Shape o = x;
   if (o[ax] >= 0) o[ax] *= rep;
   assign_out(out, 0, o);

@@ -40,15 +40,17 @@ void embedding_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<S
   }
 }
 
-/// weight and output have type `dtype`; the indices may have any type (default: `dtype`).
+/// weight and output have one type: the weight's or the output's when known (they must agree),
+/// else `dtype` (MXNet's EmbeddingOpType: dtype is only the default); the indices may have any
+/// type (default: that type).
 void embedding_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
-  const DType t = dtype_from_name(a.s("dtype"));
-  if ((*in)[1] != DType::kUnknown && (*in)[1] != t)
-    throw InferError(true, 1, std::string(kOp) + ": weight type " + dtype_name((*in)[1]) + " differs from dtype=" +
-                                  a.s("dtype"));
-  if ((*out)[0] != DType::kUnknown && (*out)[0] != t)
-    throw InferError(false, 0, std::string(kOp) + ": output type " + dtype_name((*out)[0]) + " differs from dtype=" +
-                                   a.s("dtype"));
+  DType t = dtype_from_name(a.s("dtype"));
+  const DType w = (*in)[1], y = (*out)[0];
+  if (w != DType::kUnknown && y != DType::kUnknown && w != y)
+    throw InferError(false, 0, std::string(kOp) + ": output type " + dtype_name(y) + " differs from the weight type " +
+                                   dtype_name(w));
+  if (w != DType::kUnknown) t = w;
+  else if (y != DType::kUnknown) t = y;
   (*in)[1] = t;
   (*out)[0] = t;
   if ((*in)[0] == DType::kUnknown) (*in)[0] = t;

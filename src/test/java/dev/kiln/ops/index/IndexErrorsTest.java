@@ -76,6 +76,7 @@ class IndexErrorsTest {
         fails("tile", a("reps", "(-1,)"), "positive", s(2, 3));
         fails("repeat", a("repeats", "-1"), "negative", s(2, 3));
         fails("repeat", a("repeats", "2", "axis", "2"), "axis", s(2, 3));
+        fails("repeat", a("repeats", "0", "axis", "2"), "axis", s(2, 3)); // checked before the empty result, as MXNet
         fails("stack", a("num_args", "2"), "shape", s(2, 3), s(3, 2));
         fails("stack", a("num_args", "2", "axis", "3"), "axis", s(2, 3), s(2, 3));
         fails("stack", a("num_args", "0"), "num_args", s(2, 3));

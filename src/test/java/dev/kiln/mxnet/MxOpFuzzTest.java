@@ -1,0 +1,47 @@
+package dev.kiln.mxnet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kiln.testutil.FreshJvm;
+
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link MxOpFuzz} against the real MXNet 1.9.1 in a JVM of its own (MXNet's unchecked paths may
+ * abort a process): seeded random calls of every operator both engines register, with MXNet's
+ * reference CPU kernels (MKL-DNN off) and its synchronous engine. Every difference must be one
+ * Kiln makes on purpose ({@link MxOpFuzz#KNOWN}); a new one fails with the calls that show it.
+ */
+class MxOpFuzzTest {
+    @Test
+    void randomCallsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
+        FreshJvm.Result r = FreshJvm.run(MxOpFuzz.class, List.of("-Xmx1g"),
+                Map.of("MXNET_MKLDNN_ENABLED", "0", "MXNET_ENGINE_TYPE", "NaiveEngine", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0",
+                        "OMP_NUM_THREADS", "2"),
+                "20261129", "20");
+        Assumptions.assumeFalse(r.exitCode() == 3, "MXNet cannot load");
+        StringBuilder found = new StringBuilder();
+        for (String line : r.output().split("\n")) {
+            if (line.startsWith("MISMATCH") || line.startsWith("KILN-ONLY") || line.startsWith("MX-ONLY")) {
+                found.append(line, 0, Math.min(line.length(), 400)).append('\n');
+            }
+        }
+        assertEquals(0, r.exitCode(), "the fuzzer's JVM failed:\n" + tail(r.output()));
+        Matcher m = Pattern.compile("mx op fuzz: (\\d+) calls, (\\d+) ran on both").matcher(r.output());
+        assertTrue(m.find(), "no summary:\n" + tail(r.output()));
+        System.out.println(r.output().lines().filter(l -> l.startsWith("mx op fuzz")).findFirst().orElse(""));
+        assertTrue(Integer.parseInt(m.group(2)) > 1000, "too few calls ran on both: " + m.group());
+        assertEquals("", found.toString(), "differences from MXNet that no KNOWN entry explains");
+    }
+
+    private static String tail(String s) {
+        return s.substring(Math.max(0, s.length() - 4000));
+    }
+}
