@@ -369,7 +369,7 @@ public final class NDArray implements AutoCloseable {
      * Runs a registered operator imperatively and returns its visible outputs (new arrays owned
      * by the caller or the current scope). {@code attrs} uses MXNet's parameter names; as in
      * MXNet, {@code num_args} of the variable-input operators (Concat, ElementWiseSum/add_n, stack,
-     * UpSampling, khatri_rao) defaults to the number of inputs.
+     * UpSampling, khatri_rao, Crop) defaults to the number of inputs.
      */
     public static List<NDArray> invoke(String op, Map<String, ?> attrs, NDArray... inputs) {
         long[] out = call(op, attrs, new long[16], inputs);

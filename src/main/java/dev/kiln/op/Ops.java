@@ -104,7 +104,7 @@ public final class Ops {
 
     /** Ops whose {@code num_args} defaults to the number of inputs given (MXNet's key_var_num_args). */
     private static final Set<String> VAR_ARG_OPS =
-            Set.of("Concat", "concat", "ElementWiseSum", "add_n", "stack", "UpSampling", "khatri_rao");
+            Set.of("Concat", "concat", "ElementWiseSum", "add_n", "stack", "UpSampling", "khatri_rao", "Crop");
 
     /**
      * Attributes for a call or a node of {@code op} with {@code inputs} positional inputs: a copy of

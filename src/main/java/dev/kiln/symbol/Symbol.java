@@ -138,8 +138,8 @@ public final class Symbol {
      * copies the whole attribute map, so {@code __lr_mult__} propagates); BatchNorm's
      * {@code moving_mean}/{@code moving_var} also get the {@code __init__} hints {@code ["zero",
      * {}]}/{@code ["one", {}]} and LeakyReLU's prelu {@code gamma} {@code ["Constant", {"value":
-     * 0.25}]}. For Concat/ElementWiseSum/add_n/stack, {@code num_args} defaults to the number of
-     * positional inputs. Attribute keys {@code lr_mult}, {@code wd_mult}, {@code ctx_group} ...
+     * 0.25}]}. For Concat/ElementWiseSum/add_n/stack/UpSampling/khatri_rao/Crop, {@code num_args}
+     * defaults to the number of positional inputs. Attribute keys {@code lr_mult}, {@code wd_mult}, {@code ctx_group} ...
      * are stored as {@code __lr_mult__} ...
      *
      * @param op operator name or alias (the JSON stores the canonical name)

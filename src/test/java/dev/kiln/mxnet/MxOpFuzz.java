@@ -7,11 +7,15 @@ import com.sun.jna.Pointer;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
 import dev.kiln.engine.KilnException;
+import dev.kiln.executor.Executor;
+import dev.kiln.executor.GradReq;
+import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.op.OpInfo;
 import dev.kiln.op.Ops;
+import dev.kiln.symbol.Symbol;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -22,6 +26,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.stream.Stream;
 
 /**
  * A differential operator fuzzer against the real MXNet 1.9.1: every Kiln operator that MXNet also
@@ -36,7 +41,10 @@ import java.util.TreeMap;
  * <p>Outcomes: both ran (outputs compared: count, shapes, dtypes, then values: integers exactly,
  * float32/float64 to {@code 1e-4 + 1e-4 |mx|}, float16 to {@code 1e-2 + 1e-2 |mx|}; random
  * operators only by shape and dtype), both refused, only MXNet ran (Kiln refuses what MXNet takes),
- * only Kiln ran (Kiln takes what MXNet refuses). Each mismatch and one-sided outcome is recorded
+ * only Kiln ran (Kiln takes what MXNet refuses). A call with float32/float64 inputs that ran on both
+ * is also bound as a one-op graph in both engines (Kiln's executor, MXNet's legacy executor, from
+ * the symbol JSON Kiln writes) and run forward and backward with the same random head gradients;
+ * the gradients of every argument must agree to {@code 1e-3 + 1e-3 |mx|}. Each mismatch and one-sided outcome is recorded
  * with the call; {@link #KNOWN} lists the differences Kiln makes on purpose
  * (docs/mxnet-differences.md), which are counted but not reported.
  *
@@ -49,11 +57,11 @@ final class MxOpFuzz {
 
     /** What a run found, per operator and in total. */
     record Report(int calls, int bothRan, int bothRefused, int known, List<String> mismatches, List<String> kilnOnly,
-            List<String> mxOnly, Map<String, int[]> perOp) {
+            List<String> mxOnly, Map<String, int[]> perOp, int gradients) {
         String summary() {
             return "mx op fuzz: " + calls + " calls, " + bothRan + " ran on both, " + bothRefused + " refused by both, " + known
                     + " known differences, " + mismatches.size() + " mismatches, " + kilnOnly.size() + " ran in Kiln only, "
-                    + mxOnly.size() + " ran in MXNet only";
+                    + mxOnly.size() + " ran in MXNet only, " + gradients + " backward passes compared";
         }
     }
 
@@ -80,7 +88,7 @@ final class MxOpFuzz {
                     c -> c.op.equals("SoftmaxActivation") && !"channel".equals(c.attrs.get("mode"))),
             new Known("Kiln takes every dtype where MXNet's kernels refuse some",
                     c -> c.mxSays("does not support float16", "only support floating point", "data type do not match",
-                            "unknown type for MKLDNN", "not supported for this type", "dot only supports")),
+                            "unknown type for MKLDNN", "not supported for this type", "dot only supports", "Unsupported data type")),
             new Known("None for a parameter means its default (MXNet's parser refuses it for booleans)",
                     c -> c.attrs.containsValue("None") && c.mxSays("value='None'", "bad optional access", "Invalid Input: 'None'")),
             new Known("empty results (MXNet 1.x's legacy shapes read a 0 dimension as unknown)",
@@ -89,11 +97,36 @@ final class MxOpFuzz {
                     c -> c.kilnSays("nsize must be odd", "Target shape size is different", "is not a permutation",
                             "differs from the input type", "rrelu is not supported")),
             new Known("16-bit optimizer updates compute in float32 (MXNet: half arithmetic)",
-                    c -> c.op.endsWith("_update") && c.types.contains(DType.FLOAT16) && c.detail != null),
+                    c -> c.op.contains("_update") && c.types.contains(DType.FLOAT16) && c.detail != null),
+            new Known("sparse storage types are refused (Kiln is dense only)", c -> c.kilnSays("is not supported (dense only)")),
+            new Known("an integer mean divides the exact sum (MXNet divides the sum wrapped in the type)",
+                    c -> c.op.equals("mean") && integral(c.types) && c.detail != null),
+            new Known("Crop's h_w must hold exactly (height, width)", c -> c.op.equals("Crop") && c.kilnSays("must have 2 values")),
+            new Known("FullyConnected's bias of shape (num_hidden, 1) has a gradient (MXNet's backward fails on it)",
+                    c -> c.op.equals("FullyConnected") && c.mxSays("dimension do not match target dimension")),
+            new Known("Embedding's indices get a zero gradient (MXNet refuses a gradient request for them)",
+                    c -> c.op.equals("Embedding") && c.mxSays("doesn't support calculate data gradient")),
+            new Known("LeakyReLU with a negative slope: the gradient tests the input's sign (MXNet tests the output's)",
+                    c -> c.op.equals("LeakyReLU") && c.detail != null && c.detail.startsWith("backward")
+                            && number(c.attrs.getOrDefault("slope", "0.25")) < 0),
+            new Known("UpSampling's workspace is checked against its declared range [0, 8192]",
+                    c -> c.op.equals("UpSampling") && c.kilnSays("for parameter 'workspace'")),
             new Known("an integer result that is no number (sqrt of a negative, log 0) gives 0 (MXNet: C++'s undefined cast)",
                     c -> c.detail != null && c.detail.contains("-2.147483648E9 in MXNet, 0.0 in Kiln")),
-            new Known("a scalar beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
-                    c -> c.detail != null && integral(c.types) && Math.abs(number(c.attrs.get("scalar"))) >= 2147483648.0),
+            new Known("a scalar or bound beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
+                    c -> c.detail != null && integral(c.types) && Stream.of("scalar", "a_min", "a_max")
+                            .anyMatch(p -> Math.abs(number(c.attrs.get(p))) >= 2147483648.0)),
+            new Known("selu's gradient is y + lambda*alpha for x <= 0 (MXNet's legacy LeakyReLU: lambda*(y + alpha))",
+                    c -> c.op.equals("LeakyReLU") && "selu".equals(c.attrs.get("act_type")) && c.detail != null
+                            && c.detail.startsWith("backward")),
+            new Known("MakeLoss(normalization=batch) divides by the batch size, shape[0], as documented (MXNet's code: the "
+                    + "product of all dimensions but the last)",
+                    c -> (c.op.equalsIgnoreCase("makeloss") || c.op.equals("make_loss")) && c.detail != null
+                            && c.detail.startsWith("backward") && "batch".equals(c.attrs.get("normalization"))),
+            new Known("MXNet 1.9's legacy executor cannot build sort's backward (_backward_topk reads axis='')",
+                    c -> c.op.equals("sort") && c.mxSays("_backward_topk")),
+            new Known("_grad_add (the gradient pass's accumulation) has a gradient in Kiln",
+                    c -> c.op.equals("_grad_add") && c.mxSays("non-differentiable")),
             new Known("Kiln takes negative axes in Dropout's axes and transpose's axes",
                     c -> (c.op.equals("Dropout") || c.op.equals("transpose")) && c.mxSays("must be in range")),
             new Known("LRN takes a window wider than the channels (the sum stops at the edges)",
@@ -102,8 +135,9 @@ final class MxOpFuzz {
                     c -> c.op.equals("take") && c.mxSays("indices out of bound") && !integral(c.types)),
             new Known("an integer power beyond int64 saturates before wrapping (MXNet: float overflow, C++'s undefined cast)",
                     c -> c.detail != null && integral(c.types) && c.op.toLowerCase().contains("power")),
-            new Known("float16 scalar ops compute in float32 with the scalar unrounded (MXNet: half_t(scalar))",
-                    c -> c.detail != null && c.types.contains(DType.FLOAT16) && c.attrs.containsKey("scalar")),
+            new Known("float16 computes in float32 with float parameters unrounded (MXNet: half_t(param) in half arithmetic)",
+                    c -> c.detail != null && c.types.contains(DType.FLOAT16) && (c.attrs.containsKey("scalar")
+                            || c.attrs.values().stream().mapToDouble(MxOpFuzz::number).anyMatch(v -> Math.abs(v) > 65504))),
             new Known("MXNet's tile backward reduces at most a fixed number of axes", c -> c.mxSays("Too many reduction axes")),
             new Known("ctx of the creation ops is ignored (the executor's device is used)", c -> c.mxSays("Invalid context string")),
             new Known("PReLU of 1-D data takes a gamma of shape (1,)",
@@ -126,7 +160,7 @@ final class MxOpFuzz {
     }
 
     private final Random r;
-    private int calls, bothRan, bothRefused, known;
+    private int calls, bothRan, bothRefused, known, gradients;
     private final List<String> mismatches = new ArrayList<>();
     private final List<String> kilnOnly = new ArrayList<>();
     private final List<String> mxOnly = new ArrayList<>();
@@ -160,7 +194,7 @@ final class MxOpFuzz {
                 f.call(op);
             }
         }
-        return new Report(f.calls, f.bothRan, f.bothRefused, f.known, f.mismatches, f.kilnOnly, f.mxOnly, f.perOp);
+        return new Report(f.calls, f.bothRan, f.bothRefused, f.known, f.mismatches, f.kilnOnly, f.mxOnly, f.perOp, f.gradients);
     }
 
     private static final String[] INTS = {"-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "-2", "64"};
@@ -279,6 +313,9 @@ final class MxOpFuzz {
             bothRan++;
             counts[0]++;
             compare(new Call(op, attrs, types, null, null, null, false), what, m, k);
+            if (!random(op) && !types.isEmpty() && types.stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
+                compareGradients(op, attrs, shapes, types, values, k, what);
+            }
         }
     }
 
@@ -288,11 +325,9 @@ final class MxOpFuzz {
         if (!(lower.contains("div") || lower.contains("mod")) || !types.contains(DType.INT32) && !types.contains(DType.UINT8)) {
             return false;
         }
-        try {
-            return (long) Double.parseDouble(attrs.getOrDefault("scalar", "1")) == 0;
-        } catch (NumberFormatException e) {
-            return false;
-        }
+        // x86 converts a scalar beyond int32 to INT32_MIN, whose low byte (uint8, int8) is 0
+        double v = number(attrs.getOrDefault("scalar", "1"));
+        return (long) v == 0 || Math.abs(v) >= 2147483648.0;
     }
 
     private static boolean isKnown(Call c) {
@@ -353,15 +388,7 @@ final class MxOpFuzz {
         try (MxNDManager m = MxOracle.newManager()) {
             ai.djl.ndarray.NDArray[] in = new ai.djl.ndarray.NDArray[shapes.size()];
             for (int i = 0; i < in.length; i++) {
-                double[] v = values.get(i);
-                float[] f = new float[v.length];
-                for (int j = 0; j < v.length; j++) {
-                    f[j] = (float) v[j];
-                }
-                in[i] = MxOracle.create(m, f, shapes.get(i));
-                if (types.get(i) != DType.FLOAT32) {
-                    in[i] = in[i].toType(djl(types.get(i)), false);
-                }
+                in[i] = mxArray(m, values.get(i), shapes.get(i), types.get(i));
             }
             try {
                 NDList out = MxOracle.invoke(m, op, attrs, in);
@@ -395,8 +422,7 @@ final class MxOpFuzz {
             mismatch(call, what + ": " + mx.results.size() + " outputs in MXNet, " + k.results.size() + " in Kiln");
             return;
         }
-        String lower = call.op.toLowerCase();
-        boolean random = lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+        boolean random = random(call.op);
         for (int i = 0; i < mx.results.size(); i++) {
             // DJL names MXNet's bfloat16 (type flag 12) uint64
             boolean sameType = mx.types.get(i).equals(k.types.get(i)) || mx.types.get(i).equals("uint64") && k.types.get(i).equals("bfloat16");
@@ -418,6 +444,145 @@ final class MxOpFuzz {
                 }
             }
         }
+    }
+
+    private static boolean random(String op) {
+        String lower = op.toLowerCase();
+        return lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+    }
+
+    // ---- gradients: the op bound as a one-op graph in both engines, backward with the same head gradients ----
+
+    /** The gradients of one backward pass by argument name (null: refused, with the error). */
+    private record Grads(Map<String, double[]> grads, String error) {}
+
+    private void compareGradients(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values,
+            Outcome forward, String what) {
+        Symbol[] vars = new Symbol[shapes.size()];
+        for (int i = 0; i < vars.length; i++) {
+            vars[i] = Symbol.variable("in" + i);
+        }
+        Symbol f;
+        try {
+            f = Symbol.create(op, "f", attrs, null, vars);
+        } catch (KilnException | IllegalArgumentException e) {
+            return;
+        }
+        List<double[]> heads = new ArrayList<>();
+        for (long[] shape : forward.shapes) {
+            double[] h = new double[(int) size(shape)];
+            for (int j = 0; j < h.length; j++) {
+                h[j] = (r.nextInt(9) - 4) / 4.0;
+            }
+            heads.add(h);
+        }
+        Grads k = kilnGrads(f, shapes, types, values, forward, heads);
+        Grads m = mxGrads(f, shapes, types, values, forward, heads);
+        Call call = new Call(op, attrs, types, k.error, m.error, null, false);
+        if (k.grads == null && m.grads == null) {
+            return;
+        }
+        if (k.grads == null || m.grads == null) {
+            if (isKnown(call)) {
+                known++;
+            } else if (k.grads == null) {
+                mxOnly.add("backward of " + what + ": Kiln refused: " + k.error);
+            } else {
+                kilnOnly.add("backward of " + what + ": MXNet refused: " + firstLine(m.error));
+            }
+            return;
+        }
+        gradients++;
+        for (Map.Entry<String, double[]> e : k.grads.entrySet()) {
+            double[] x = m.grads.get(e.getKey()), y = e.getValue();
+            if (x == null) {
+                continue;
+            }
+            for (int j = 0; j < x.length; j++) {
+                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= 1e-3 + 1e-3 * Math.abs(x[j]))) {
+                    mismatch(call, "backward of " + what + ": gradient of " + e.getKey() + "[" + j + "] is " + x[j] + " in MXNet, "
+                            + y[j] + " in Kiln");
+                    break;
+                }
+            }
+        }
+    }
+
+    private Grads kilnGrads(Symbol f, List<long[]> shapes, List<DType> types, List<double[]> values, Outcome forward,
+            List<double[]> heads) {
+        Map<String, long[]> shp = new LinkedHashMap<>();
+        Map<String, DType> ts = new LinkedHashMap<>();
+        Map<String, GradReq> reqs = new LinkedHashMap<>();
+        List<String> aux = f.listAuxiliaryStates();
+        for (int i = 0; i < shapes.size(); i++) {
+            shp.put("in" + i, shapes.get(i));
+            ts.put("in" + i, types.get(i));
+            if (!aux.contains("in" + i)) {
+                reqs.put("in" + i, GradReq.WRITE);
+            }
+        }
+        try (NDScope scope = NDScope.open();
+                Executor ex = Executor.simpleBind(f, Context.cpu(), shp, ts, reqs, null)) {
+            for (int i = 0; i < shapes.size(); i++) {
+                String name = "in" + i;
+                NDArray target = aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name);
+                NDArray.create(values.get(i), shapes.get(i)).asType(types.get(i)).copyTo(target);
+            }
+            ex.forward(true);
+            NDArray[] h = new NDArray[heads.size()];
+            for (int j = 0; j < h.length; j++) {
+                h[j] = NDArray.create(heads.get(j), forward.shapes.get(j)).asType(DType.fromName(forward.types.get(j)));
+            }
+            ex.backward(h);
+            Map<String, double[]> g = new LinkedHashMap<>();
+            ex.gradDict().forEach((name, arr) -> g.put(name, arr.toDoubleArray()));
+            return new Grads(g, null);
+        } catch (KilnException | IllegalArgumentException e) {
+            return new Grads(null, e.getMessage());
+        }
+    }
+
+    private Grads mxGrads(Symbol f, List<long[]> shapes, List<DType> types, List<double[]> values, Outcome forward,
+            List<double[]> heads) {
+        try (MxNDManager m = MxOracle.newManager()) {
+            ai.djl.mxnet.engine.Symbol sym = MxOracle.symbol(m, f.toJson());
+            List<String> aux = Arrays.asList(sym.getAuxNames());
+            Map<String, ai.djl.ndarray.NDArray> args = new LinkedHashMap<>(), grads = new LinkedHashMap<>(), auxs = new LinkedHashMap<>();
+            for (int i = 0; i < shapes.size(); i++) {
+                String name = "in" + i;
+                ai.djl.ndarray.NDArray a = mxArray(m, values.get(i), shapes.get(i), types.get(i));
+                if (aux.contains(name)) {
+                    auxs.put(name, a);
+                } else {
+                    args.put(name, a);
+                    grads.put(name, mxArray(m, new double[values.get(i).length], shapes.get(i), types.get(i)));
+                }
+            }
+            List<ai.djl.ndarray.NDArray> hs = new ArrayList<>();
+            for (int j = 0; j < heads.size(); j++) {
+                hs.add(mxArray(m, heads.get(j), forward.shapes.get(j), DType.fromName(forward.types.get(j))));
+            }
+            try (MxOracle.Executor ex = new MxOracle.Executor(m, sym, args, grads, auxs)) {
+                ex.forward(true).backward(hs);
+                Map<String, double[]> g = new LinkedHashMap<>();
+                grads.forEach((name, arr) -> g.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
+                return new Grads(g, null);
+            }
+        } catch (RuntimeException e) {
+            return new Grads(null, String.valueOf(e.getMessage()));
+        }
+    }
+
+    private static ai.djl.ndarray.NDArray mxArray(MxNDManager m, double[] v, long[] shape, DType t) {
+        if (t == DType.FLOAT64) {
+            return m.create(v, new ai.djl.ndarray.types.Shape(shape));  // exactly (through float32 would round)
+        }
+        float[] f = new float[v.length];
+        for (int j = 0; j < v.length; j++) {
+            f[j] = (float) v[j];
+        }
+        ai.djl.ndarray.NDArray a = MxOracle.create(m, f, shape);
+        return t == DType.FLOAT32 ? a : a.toType(djl(t), false);
     }
 
     private void mismatch(Call call, String detail) {

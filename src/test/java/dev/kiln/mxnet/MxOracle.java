@@ -251,6 +251,14 @@ public final class MxOracle {
             return this;
         }
 
+        /** Backward with one head gradient per output. */
+        public Executor backward(List<NDArray> heads) {
+            List<Pointer> hs = new ArrayList<>();
+            heads.forEach(h -> hs.add(handle(h)));
+            call("MXExecutorBackward", handle, hs.size(), pointers(hs));
+            return this;
+        }
+
         /** The outputs (they share the executor's memory and change with every forward). */
         public List<NDArray> outputs() {
             return outputs;
