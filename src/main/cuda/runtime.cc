@@ -312,7 +312,16 @@ void* malloc(int device, size_t bytes) {
     }
     ++p.cuda_mallocs;
   }
-  p.live[ptr] = b;
+  try {
+    p.live[ptr] = b;
+  } catch (...) {
+    // no host memory to record the block: give it back to the driver rather than lose it
+    DeviceGuard g(device);
+    (void)cudaFree(ptr);
+    (void)cudaGetLastError();
+    throw OutOfMemoryError("cannot allocate " + std::to_string(bytes) + " bytes on gpu(" + std::to_string(device) +
+                           "): out of host memory for the allocator's records");
+  }
   p.held += (int64_t)b;
   if (p.held > p.peak_held) p.peak_held = p.held;
   return ptr;
@@ -337,10 +346,24 @@ void free(int device, void* ptr, size_t bytes) {
     auto it = p.live.find(ptr);
     if (it == p.live.end()) return;
     size_t b = it->second;  // the bucket recorded at malloc, whatever `bytes` says
+    bool cached = true;
+    try {
+      p.free_lists[b].push_back(ptr);
+    } catch (...) {
+      cached = false;  // no host memory for the cache's list: the block goes back to the driver below
+    }
     p.live.erase(it);
     p.held -= (int64_t)b;
-    p.free_lists[b].push_back(ptr);
-    p.cached += (int64_t)b;
+    if (cached) {
+      p.cached += (int64_t)b;
+    } else {
+      int prev = -1;
+      if (cudaGetDevice(&prev) == cudaSuccess && cudaSetDevice(device) == cudaSuccess) {
+        (void)cudaFree(ptr);
+        (void)cudaSetDevice(prev);
+      }
+      (void)cudaGetLastError();
+    }
   } catch (...) {
   }
 }

@@ -214,7 +214,7 @@ std::vector<NodeEntry> build_gradients(const std::vector<NodeEntry>& ys, const s
       all_zero = all_zero && is_zero_entry(og[k]);
     }
     std::vector<NodeEntry> ig;
-    if (all_zero && !node->op->is_loss) {
+    if (all_zero && !node->op->is_loss && !node->op->backward_always_runs) {
       for (size_t i = 0; i < node->inputs.size(); ++i)
         ig.push_back(zeros_like(node->inputs[i], node->name + (node->inputs.size() > 1 ? "_in" + std::to_string(i) : "") + "_backward"));
     } else if (node->op->gradient) {

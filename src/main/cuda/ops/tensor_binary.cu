@@ -48,17 +48,18 @@ struct DivOp {
   template <typename T> __device__ static T lgrad(T g, T, T b) { return g / b; }
   template <typename T> __device__ static T rgrad(T g, T a, T b) { return g * (-a / (b * b)); }
 };
-// maximum: a > b ? a : b; gradient to lhs where a >= b (ties), to rhs where a < b.
+// maximum: NaN if either is NaN (as MXNet 1.9 and the CPU), else the larger; gradient to lhs where a >= b
+// (ties), to rhs where a < b.
 struct MaxOp {
   static constexpr bool kUsesInputs = true;
-  template <typename T> __device__ static T fwd(T a, T b) { return a > b ? a : b; }
+  template <typename T> __device__ static T fwd(T a, T b) { return (a > b || a != a) ? a : b; }
   template <typename T> __device__ static T lgrad(T g, T a, T b) { return pass_if(a >= b, g); }
   template <typename T> __device__ static T rgrad(T g, T a, T b) { return pass_if(a < b, g); }
 };
-// minimum: a < b ? a : b; gradient to lhs where a <= b, to rhs where a > b.
+// minimum: NaN if either is NaN, else the smaller; gradient to lhs where a <= b, to rhs where a > b.
 struct MinOp {
   static constexpr bool kUsesInputs = true;
-  template <typename T> __device__ static T fwd(T a, T b) { return a < b ? a : b; }
+  template <typename T> __device__ static T fwd(T a, T b) { return (a < b || a != a) ? a : b; }
   template <typename T> __device__ static T lgrad(T g, T a, T b) { return pass_if(a <= b, g); }
   template <typename T> __device__ static T rgrad(T g, T a, T b) { return pass_if(a > b, g); }
 };

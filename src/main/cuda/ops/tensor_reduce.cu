@@ -139,20 +139,20 @@ template <typename C>
 struct ArgAcc {
   C v;
   int64_t idx;  // -1: nothing seen yet
-  int sticky;   // element 0 of the reduction was NaN: the answer is 0, whatever follows
+  int nan;      // v is NaN: idx is the lowest NaN position seen, which wins
 };
 
-/// The CPU's sequential rule (best = 0, bv = x[0]; take x[k] when strictly better), made
-/// associative: NaN elements are never taken, except that a NaN at position 0 wins outright;
-/// among equal values the lowest index wins.
+/// The CPU's rule made associative: the first NaN wins (MXNet 1.9 and NumPy); otherwise the
+/// extremum, the lowest index among equal values.
 template <typename T, bool kMax>
 struct ArgRed {
   typedef typename CmpType<T>::type C;
   typedef ArgAcc<C> Acc;
   __device__ Acc init() const { return Acc{C(0), -1, 0}; }
   __device__ Acc merge(Acc a, Acc b) const {
-    if (a.sticky) return a;
-    if (b.sticky) return b;
+    if (a.nan && b.nan) return a.idx <= b.idx ? a : b;
+    if (a.nan) return a;
+    if (b.nan) return b;
     if (a.idx < 0) return b;
     if (b.idx < 0) return a;
     if (kMax ? (b.v > a.v) : (b.v < a.v)) return b;
@@ -161,8 +161,7 @@ struct ArgRed {
   }
   __device__ Acc step(Acc a, T x, int64_t r) const {
     const C v = cmp_value(x);
-    if (v != v) return r == 0 ? Acc{v, 0, 1} : a;
-    return merge(a, Acc{v, r, 0});
+    return merge(a, Acc{v, r, v != v ? 1 : 0});
   }
 };
 

@@ -18,8 +18,9 @@ namespace {
 
 // ---- functors ------------------------------------------------------------------------------------
 
-template <typename T> struct MaxS { T s; __device__ T operator()(T x) const { return x > s ? x : s; } };
-template <typename T> struct MinS { T s; __device__ T operator()(T x) const { return x < s ? x : s; } };
+// NaN stays NaN, as MXNet 1.9's maximum/minimum and the CPU
+template <typename T> struct MaxS { T s; __device__ T operator()(T x) const { return (x > s || x != x) ? x : s; } };
+template <typename T> struct MinS { T s; __device__ T operator()(T x) const { return (x < s || x != x) ? x : s; } };
 template <typename T> struct PowS { T s; __device__ T operator()(T x) const { return k_pow(x, s); } };
 template <typename T> struct RPowS { T s; __device__ T operator()(T x) const { return k_pow(s, x); } };
 template <typename T> struct Square { __device__ T operator()(T x) const { return x * x; } };

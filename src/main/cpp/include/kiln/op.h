@@ -180,6 +180,10 @@ struct OpDef {
   /// replace them by zeros_like.
   bool is_loss = false;
   bool is_backward = false;  // a _backward_X op created by a GradFn
+  /// The backward has a side effect (BatchNorm's moving statistics are updated there, as in MXNet
+  /// 1.x), so the gradient pass builds it even when every output gradient is zero (behind a
+  /// stop_gradient), as MXNet's BatchNormGrad does, instead of pruning it to zeros_like.
+  bool backward_always_runs = false;
 
   // Memory planner inputs.
   std::function<std::vector<std::pair<int, int>>(const Attrs&)> inplace;  // (input, output) pairs

@@ -76,11 +76,12 @@ void arg_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, con
     for (int64_t r = 0; r < outer * inner; ++r) {
       const int64_t o = r / inner, i = r % inner;
       const T* p = xp + o * n * inner + i;  // stride inner
+      // the first NaN wins (MXNet 1.9 and NumPy), else the first extremum
       int64_t best = 0;
       T bv = p[0];
-      for (int64_t k = 1; k < n; ++k) {
+      for (int64_t k = 1; k < n && bv == bv; ++k) {
         const T v = p[k * inner];
-        if (kMax ? (v > bv) : (v < bv)) { bv = v; best = k; }
+        if (v != v || (kMax ? (v > bv) : (v < bv))) { bv = v; best = k; }
       }
       assign_req(yp[r], req[0], (T)best);
     }

@@ -431,7 +431,11 @@ void register_take_ops(OpRegistry& r) {
     d.infer_type = pick_infer_type;
     d.cpu = pick_forward;
     d.gradient = [](const NodePtr& f, const std::vector<NodeEntry>& og) {
-      return make_backward("_backward_pick", f, {og[0], f->inputs[1]});
+      // the index's gradient is a zeros_like node, as MXNet's: a zero that the gradient pass can
+      // see, so nothing non-differentiable before the index needs a gradient
+      std::vector<NodeEntry> g = make_backward("_backward_pick", f, {og[0], f->inputs[1]});
+      g[1] = zeros_like(f->inputs[1], f->name + "_index_backward");
+      return g;
     };
     r.add(std::move(d));
     r.add(backward_def("_backward_pick", params, {"ograd", "index"}, {"data_grad", "index_grad"}, pick_backward));
@@ -463,7 +467,10 @@ void register_take_ops(OpRegistry& r) {
     d.infer_type = where_infer_type;
     d.cpu = where_forward;
     d.gradient = [](const NodePtr& f, const std::vector<NodeEntry>& og) {
-      return make_backward("_backward_where", f, {og[0], f->inputs[0]});
+      // the condition's gradient is a zeros_like node, as MXNet's (see pick)
+      std::vector<NodeEntry> g = make_backward("_backward_where", f, {og[0], f->inputs[0]});
+      g[0] = zeros_like(f->inputs[0], f->name + "_cond_backward");
+      return g;
     };
     r.add(std::move(d));
     r.add(backward_def("_backward_where", {}, {"ograd", "condition"}, {"condition_grad", "x_grad", "y_grad"},

@@ -3,7 +3,7 @@
 // unless out_grad=True.
 //
 // The data is viewed as [outer, K, inner] and normalized along K:
-//   default          [N, size/N, 1]          label (N,)              (data shape minus last axis)
+//   default          [N, size/N, 1]          label (N,)
 //   preserve_shape   [size/last, last, 1]    label data.shape[:-1]
 //   multi_output     [N, C, size/(N*C)]      label (N, rest) / (N, rest...) / (N, 1, rest...)
 // A label with the data's own shape holds probabilities: grad = (p - label) * grad_scale.
@@ -76,7 +76,18 @@ void so_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* 
     throw InferError(true, 1, "Expecting " + l1.str() + " or " + l2.str() + ". But got " + l.str());
   }
 
-  // class labels: the data's shape without its last axis, both ways
+  // class labels, one per softmax row: (N,) (MXNet infers the data's shape without its last axis,
+  // which its kernel reads only the first N values of when the rank is above 2, and which its legacy
+  // shapes cannot hold for 1-D data; docs/mxnet-differences.md). For 1-D data (N rows of one class)
+  // that is the data's shape, read as probabilities. preserve_shape: the shape without the last axis.
+  if (!a.b("preserve_shape")) {
+    assign_in(in, 1, Shape({d[0]}));
+    Shape back = Shape::unknown_dims(nd);
+    back[0] = (*in)[1][0];
+    assign_in(in, 0, back);
+    assign_out(out, 0, (*in)[0]);
+    return;
+  }
   Shape ls = Shape::unknown_dims(nd - 1);
   for (int i = 0; i + 1 < nd; ++i) ls[i] = d[i];
   assign_in(in, 1, ls);

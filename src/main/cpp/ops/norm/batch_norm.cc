@@ -310,6 +310,7 @@ void register_batch_norm(OpRegistry& r) {
   // data -> output in place (as MXNet's planner allows): each channel's statistics are read before
   // that channel's output is written, and the planner only pairs them when nothing else reads data
   op.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };
+  op.backward_always_runs = true;  // the moving statistics are updated there, even behind a stop_gradient
   op.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
     std::vector<NodeEntry> g = make_backward(
         "_backward_BatchNorm", n,

@@ -78,20 +78,21 @@ inline T pass_if(bool cond, T g) {
   return cond ? g : std::copysign(T(0), g);
 }
 
-// MXNet maximum: a > b ? a : b. Gradient to lhs where a >= b (ties go to lhs), to rhs where a < b.
+// MXNet maximum: NaN if either is NaN (MXNet 1.9: IsNan(a) ? a : a > b ? a : b), else the larger.
+// Gradient to lhs where a >= b (ties go to lhs), to rhs where a < b (neither for a NaN).
 struct MaxOp {
   static constexpr bool kUsesInputs = true;
   static constexpr double kLScale = 0.0, kRScale = 0.0;
-  template <typename T> static T fwd(T a, T b) { return a > b ? a : b; }
+  template <typename T> static T fwd(T a, T b) { return (a > b || a != a) ? a : b; }
   template <typename T> static T lgrad(T g, T a, T b) { return pass_if(a >= b, g); }
   template <typename T> static T rgrad(T g, T a, T b) { return pass_if(a < b, g); }
 };
 
-// MXNet minimum: a < b ? a : b. Gradient to lhs where a <= b, to rhs where a > b.
+// MXNet minimum: NaN if either is NaN, else the smaller. Gradient to lhs where a <= b, to rhs where a > b.
 struct MinOp {
   static constexpr bool kUsesInputs = true;
   static constexpr double kLScale = 0.0, kRScale = 0.0;
-  template <typename T> static T fwd(T a, T b) { return a < b ? a : b; }
+  template <typename T> static T fwd(T a, T b) { return (a < b || a != a) ? a : b; }
   template <typename T> static T lgrad(T g, T a, T b) { return pass_if(a <= b, g); }
   template <typename T> static T rgrad(T g, T a, T b) { return pass_if(a > b, g); }
 };

@@ -55,12 +55,12 @@ struct RDivS {
 // MXNet: g * (x >= s). Written as a select (vectorizes on AVX2; copysign keeps the sign of g * 0,
 // a non-finite g gives +-0 where MXNet gives NaN).
 struct MaxS {
-  template <typename T> static T fwd(T x, T s) { return x > s ? x : s; }
+  template <typename T> static T fwd(T x, T s) { return (x > s || x != x) ? x : s; }  // NaN stays NaN (MXNet)
   template <typename T> static T grad(T g, T x, T s) { return x >= s ? g : std::copysign(T(0), g); }
 };
 // MXNet: g * (x <= s).
 struct MinS {
-  template <typename T> static T fwd(T x, T s) { return x < s ? x : s; }
+  template <typename T> static T fwd(T x, T s) { return (x < s || x != x) ? x : s; }  // NaN stays NaN (MXNet)
   template <typename T> static T grad(T g, T x, T s) { return x <= s ? g : std::copysign(T(0), g); }
 };
 // d(x^s)/dx = x^(s-1) * s

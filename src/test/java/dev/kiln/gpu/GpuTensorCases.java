@@ -216,6 +216,14 @@ final class GpuTensorCases implements GpuCases {
             c.add(GpuCase.invoke(o + " large axis=1", o, Map.of("axis", "1"), s(3, 70001)));
             c.add(GpuCase.invoke(o + " large axis=0", o, Map.of("axis", "0"), s(1000, 90)));
         }
+        // NaN: the first NaN's position wins (as MXNet 1.9 and NumPy)
+        double nan = Double.NaN;
+        for (String o : new String[] {"argmax", "argmin"}) {
+            for (String axis : new String[] {"0", "1"}) {
+                c.add(GpuCase.invoke(o + " NaN axis=" + axis, o, Map.of("axis", axis), s(3, 4))
+                        .input("in0", 1, nan, 3, 2, 4, 5, nan, nan, nan, 0, 9, -9).tol(0, 0, 0, 0));
+            }
+        }
         // in a graph: the gradient is zeros_like
         c.add(GpuCase.graph("argmax in a graph", op("broadcast_add", null, op("argmax", Map.of("axis", "1"), x()), y()),
                 shapes("x", s(5, 6), "y", s(5))).addTo());

@@ -15,6 +15,7 @@ import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.op.OpInfo;
 import dev.kiln.op.Ops;
+import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
 
 import java.util.ArrayList;
@@ -99,6 +100,24 @@ final class MxOpFuzz {
             new Known("16-bit optimizer updates compute in float32 (MXNet: half arithmetic)",
                     c -> c.op.contains("_update") && c.types.contains(DType.FLOAT16) && c.detail != null),
             new Known("sparse storage types are refused (Kiln is dense only)", c -> c.kilnSays("is not supported (dense only)")),
+            new Known("a zero gradient stays zero through a backward op (MXNet computes some on zeros: 0/0 gives NaN)",
+                    c -> c.op.equals("graph") && c.detail != null && c.detail.contains("NaN in MXNet")
+                            && Stream.of("ones_like", "zeros_like", "stop_gradient", "BlockGrad", "argmax", "argmin")
+                                    .anyMatch(c.attrs.get("graph")::contains)),
+            new Known("MXNet's take backward refuses some gradient requests ('wrong req')", c -> c.mxSays("wrong req")),
+            new Known("MXNet's planner gives an in-place request some of its kernels refuse", c -> c.mxSays("req[0] == kWriteTo")),
+            new Known("all_finite has no gradient in MXNet (Kiln: none flows through it, zeros)",
+                    c -> c.mxSays("Operator all_finite is non-differentiable")),
+            new Known("SoftmaxOutput of 1-D data: MXNet's legacy shapes cannot hold its 0-d label",
+                    c -> c.op.equals("graph") && c.mxSays("inferring shapes failed") && c.attrs.get("graph").contains("Softmax")),
+            new Known("SoftmaxOutput's label is (N,), one per row (MXNet infers the data's shape without its last axis)",
+                    c -> c.op.equals("graph") && c.mxSays("Shape inconsistent, Provided = [") && c.attrs.get("graph").contains("Softmax")),
+            new Known("PReLU inside a graph: MXNet runs it in place, so its gamma gradient reads the output (gamma times too small)",
+                    c -> c.op.equals("graph") && c.attrs.get("graph").contains("prelu") && c.detail != null
+                            && c.detail.contains(": gradient of ")),
+            new Known("Kiln takes negative axes in transpose's and Dropout's axes (in a graph)",
+                    c -> c.op.equals("graph") && c.mxSays("must be in range")
+                            && (c.attrs.get("graph").contains("transpose") || c.attrs.get("graph").contains("Dropout"))),
             new Known("an integer mean divides the exact sum (MXNet divides the sum wrapped in the type)",
                     c -> c.op.equals("mean") && integral(c.types) && c.detail != null),
             new Known("Crop's h_w must hold exactly (height, width)", c -> c.op.equals("Crop") && c.kilnSays("must have 2 values")),
@@ -130,7 +149,10 @@ final class MxOpFuzz {
             new Known("Kiln takes negative axes in Dropout's axes and transpose's axes",
                     c -> (c.op.equals("Dropout") || c.op.equals("transpose")) && c.mxSays("must be in range")),
             new Known("LRN takes a window wider than the channels (the sum stops at the edges)",
-                    c -> c.op.equals("LRN") && c.mxSays("local size must be smaller than nchannels")),
+                    c -> c.mxSays("local size must be smaller than nchannels")),
+            new Known("equal values in sort order: Kiln keeps their positions' order, MXNet's large sorts may not (in a graph)",
+                    c -> c.op.equals("graph") && c.detail != null && c.attrs.get("graph").contains("repeat")
+                            && c.attrs.get("graph").matches(".*(argsort|topk|sort).*")),
             new Known("take(mode=raise) truncates an index toward zero before its bounds check",
                     c -> c.op.equals("take") && c.mxSays("indices out of bound") && !integral(c.types)),
             new Known("an integer power beyond int64 saturates before wrapping (MXNet: float overflow, C++'s undefined cast)",
@@ -242,7 +264,8 @@ final class MxOpFuzz {
         return n;
     }
 
-    private void call(String op) {
+    /** Random attributes for {@code op} (every required one, a third of the others); null when it cannot be described. */
+    private Map<String, String> attrs(String op) {
         Map<String, String> attrs = new LinkedHashMap<>();
         OpInfo info;
         try {
@@ -252,7 +275,7 @@ final class MxOpFuzz {
             try {
                 info = Ops.info(op, attrs);
             } catch (KilnException e2) {
-                return;
+                return null;
             }
         }
         for (OpInfo.Param p : info.params()) {
@@ -260,6 +283,15 @@ final class MxOpFuzz {
                 attrs.put(p.name(), value(p));
             }
         }
+        return attrs;
+    }
+
+    private void call(String op) {
+        Map<String, String> attrs = attrs(op);
+        if (attrs == null) {
+            return;
+        }
+        OpInfo info = Ops.info(op, attrs.containsKey("num_args") ? Map.of("num_args", attrs.get("num_args")) : Map.of());
         int nin;
         try {
             nin = Ops.info(op, attrs).inputs().size();
@@ -453,14 +485,27 @@ final class MxOpFuzz {
 
     // ---- gradients: the op bound as a one-op graph in both engines, backward with the same head gradients ----
 
-    /** The gradients of one backward pass by argument name (null: refused, with the error). */
-    private record Grads(Map<String, double[]> grads, String error) {}
+    /** One bound input: shape, dtype, values. */
+    record Arr(long[] shape, DType type, double[] values) {}
+
+    /**
+     * What one forward + backward pass of a bound graph gave, by name: outputs ("out0", ...), the
+     * gradient of every argument, the auxiliary states after the pass; null with the error when the
+     * engine refused.
+     */
+    record Run(Map<String, double[]> outputs, Map<String, double[]> grads, Map<String, double[]> aux, String error) {
+        static Run refused(String error) {
+            return new Run(null, null, null, error);
+        }
+    }
 
     private void compareGradients(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values,
             Outcome forward, String what) {
         Symbol[] vars = new Symbol[shapes.size()];
+        Map<String, Arr> in = new LinkedHashMap<>();
         for (int i = 0; i < vars.length; i++) {
             vars[i] = Symbol.variable("in" + i);
+            in.put("in" + i, new Arr(shapes.get(i), types.get(i), values.get(i)));
         }
         Symbol f;
         try {
@@ -468,24 +513,20 @@ final class MxOpFuzz {
         } catch (KilnException | IllegalArgumentException e) {
             return;
         }
-        List<double[]> heads = new ArrayList<>();
-        for (long[] shape : forward.shapes) {
-            double[] h = new double[(int) size(shape)];
-            for (int j = 0; j < h.length; j++) {
-                h[j] = (r.nextInt(9) - 4) / 4.0;
-            }
-            heads.add(h);
+        List<Arr> heads = new ArrayList<>();
+        for (int j = 0; j < forward.shapes.size(); j++) {
+            heads.add(head(forward.shapes.get(j), DType.fromName(forward.types.get(j))));
         }
-        Grads k = kilnGrads(f, shapes, types, values, forward, heads);
-        Grads m = mxGrads(f, shapes, types, values, forward, heads);
+        Run k = kilnRun(f, in, heads);
+        Run m = mxRun(f, in, heads);
         Call call = new Call(op, attrs, types, k.error, m.error, null, false);
-        if (k.grads == null && m.grads == null) {
+        if (k.error != null && m.error != null) {
             return;
         }
-        if (k.grads == null || m.grads == null) {
+        if (k.error != null || m.error != null) {
             if (isKnown(call)) {
                 known++;
-            } else if (k.grads == null) {
+            } else if (k.error != null) {
                 mxOnly.add("backward of " + what + ": Kiln refused: " + k.error);
             } else {
                 kilnOnly.add("backward of " + what + ": MXNet refused: " + firstLine(m.error));
@@ -493,83 +534,274 @@ final class MxOpFuzz {
             return;
         }
         gradients++;
-        for (Map.Entry<String, double[]> e : k.grads.entrySet()) {
-            double[] x = m.grads.get(e.getKey()), y = e.getValue();
-            if (x == null) {
+        compareValues(call, "backward of " + what + ": gradient of ", m.grads, k.grads, 1e-3);
+    }
+
+    // ---- graphs: chains of 2 to 5 random operators with skip connections, bound in both engines ----
+
+    /**
+     * Operators a random graph may use: both engines have them, they are deterministic, take an
+     * input, and have no difference Kiln makes on purpose in float32/float64 (those are fuzzed alone).
+     */
+    private static boolean graphable(String op, Map<String, String> attrs) {
+        String lower = op.toLowerCase();
+        if (random(op) || lower.contains("update") || lower.contains("cast") || op.equals("_grad_add") || op.equals("sort")
+                || op.equalsIgnoreCase("makeloss") || op.equals("make_loss") || op.equals("SoftmaxActivation")) {
+            return false;
+        }
+        // known: Embedding's indices' gradient, None as a default, take(raise)'s truncation
+        if (op.equals("Embedding") || attrs.containsValue("None") || op.equals("take") && "raise".equals(attrs.get("mode"))
+                || attrs.getOrDefault("dtype", "").matches("u?int.*")  // integers in a graph risk MXNet's SIGFPE
+                || attrs.values().stream().anyMatch(v -> Math.abs(number(v)) >= 1e30)) {  // rounding noise, ties
+            return false;
+        }
+        if (op.equals("LeakyReLU")) {
+            return !"selu".equals(attrs.get("act_type")) && number(attrs.getOrDefault("slope", "0.25")) >= 0;
+        }
+        return true;
+    }
+
+    /** {@code count} random graphs: every output, gradient and auxiliary state must agree with MXNet's. */
+    static Report runGraphs(long seed, int count) {
+        MxOpFuzz f = new MxOpFuzz(seed);
+        Set<String> mx = mxOps();
+        List<String> pool = new ArrayList<>();
+        for (String op : Ops.list()) {
+            if (mx.contains(op)) {
+                try {
+                    if (!Ops.info(op).inputs().isEmpty()) {
+                        pool.add(op);
+                    }
+                } catch (KilnException e) {
+                    pool.add(op);  // variable inputs (num_args)
+                }
+            }
+        }
+        for (int g = 0; g < count; g++) {
+            f.graph(pool);
+        }
+        return new Report(f.calls, f.bothRan, f.bothRefused, f.known, f.mismatches, f.kilnOnly, f.mxOnly, f.perOp, f.gradients);
+    }
+
+    private void graph(List<String> pool) {
+        long[] dataShape = shape();
+        DType t = r.nextInt(4) == 0 ? DType.FLOAT64 : DType.FLOAT32;
+        List<Symbol> nodes = new ArrayList<>();
+        nodes.add(Symbol.variable("data"));
+        StringBuilder what = new StringBuilder("graph data " + Arrays.toString(dataShape) + " " + t);
+        int depth = 2 + r.nextInt(4), made = 0;
+        for (int tries = 0; made < depth && tries < depth * 10; tries++) {
+            String op = pool.get(r.nextInt(pool.size()));
+            Map<String, String> attrs = attrs(op);
+            if (attrs == null || !graphable(op, attrs)) {
+                continue;
+            }
+            List<Symbol> given = new ArrayList<>(List.of(nodes.get(nodes.size() - 1)));
+            // a skip connection: an earlier node as the second input (not a loss's label, whose gradient
+            // MXNet leaves unwritten: garbage from its planner's buffers flows on where Kiln writes zeros)
+            boolean loss = op.endsWith("Output") || op.equals("Softmax");
+            if (!loss && r.nextInt(5) < 2) {
+                given.add(nodes.get(r.nextInt(nodes.size())));
+            }
+            try {
+                Symbol n = Symbol.create(op, "n" + made, Ops.withInputCount(op, attrs, given.size()), null, given.toArray(new Symbol[0]));
+                if (n.numOutputs() > 1) {
+                    n = n.get(r.nextInt(n.numOutputs()));
+                }
+                InferResult res = n.inferShape(Map.of("data", dataShape));
+                // known shapes, not too large, nothing empty (MXNet 1.x's legacy shapes cannot hold it)
+                if (Stream.concat(res.argShapes().stream(), res.outShapes().stream())
+                        .anyMatch(x -> x == null || size(x) == 0 || size(x) > MAX_OUT)) {
+                    continue;
+                }
+                nodes.add(n);
+                made++;
+                what.append(" -> ").append(op).append(' ').append(attrs).append(given.size() > 1 ? " (skip)" : "");
+            } catch (KilnException | IllegalArgumentException e) {
+                // attributes or shapes this chain cannot take: try another operator
+            }
+        }
+        if (made < 2) {
+            return;
+        }
+        Symbol last = nodes.get(nodes.size() - 1);
+        Symbol out = nodes.size() > 3 && r.nextBoolean() ? Symbol.group(last, nodes.get(1 + r.nextInt(nodes.size() - 2))) : last;
+        InferResult res;
+        try {
+            res = out.inferShape(Map.of("data", dataShape));
+        } catch (KilnException | IllegalArgumentException e) {
+            return;
+        }
+        Map<String, Arr> in = new LinkedHashMap<>();
+        List<String> argNames = out.listArguments(), auxNames = out.listAuxiliaryStates();
+        for (int i = 0; i < argNames.size(); i++) {
+            in.put(argNames.get(i), new Arr(res.argShapes().get(i), t, randomValues(res.argShapes().get(i), -2, 2)));
+        }
+        for (int i = 0; i < auxNames.size(); i++) {  // moving statistics: positive variances
+            in.put(auxNames.get(i), new Arr(res.auxShapes().get(i), t, randomValues(res.auxShapes().get(i), 0.5, 1.5)));
+        }
+        if (!finiteInside(out, in)) {
+            return;  // NaN / Inf inside: their paths differ on purpose (NaN rules are fuzzed op by op)
+        }
+        List<Arr> heads = new ArrayList<>();
+        for (long[] sh : res.outShapes()) {
+            heads.add(head(sh, t));
+        }
+        calls++;
+        Run k = kilnRun(out, in, heads);
+        Run m = mxRun(out, in, heads);
+        Call call = new Call("graph", Map.of("graph", what.toString()), List.of(t), k.error, m.error, null, false);
+        if (k.error != null && m.error != null) {
+            bothRefused++;
+        } else if (isKnown(call)) {
+            known++;
+        } else if (k.error != null) {
+            mxOnly.add(what + ": Kiln refused: " + k.error);
+        } else if (m.error != null) {
+            kilnOnly.add(what + ": MXNet refused: " + firstLine(m.error));
+        } else {
+            bothRan++;
+            gradients++;
+            compareValues(call, what + ": output ", m.outputs, k.outputs, 1e-3);
+            compareValues(call, what + ": gradient of ", m.grads, k.grads, 1e-3);
+            compareValues(call, what + ": auxiliary state ", m.aux, k.aux, 1e-3);
+        }
+    }
+
+    /** Whether every value the graph computes (every node's output, in a training forward) is finite in Kiln. */
+    private static boolean finiteInside(Symbol out, Map<String, Arr> in) {
+        Symbol internals = out.getInternals();
+        Map<String, long[]> shp = new LinkedHashMap<>();
+        Map<String, DType> ts = new LinkedHashMap<>();
+        in.forEach((name, a) -> {
+            shp.put(name, a.shape);
+            ts.put(name, a.type);
+        });
+        List<String> aux = internals.listAuxiliaryStates();
+        try (NDScope scope = NDScope.open();
+                Executor ex = Executor.simpleBind(internals, Context.cpu(), shp, ts, null, null)) {
+            in.forEach((name, a) -> NDArray.create(a.values, a.shape).asType(a.type)
+                    .copyTo(aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name)));
+            ex.forward(true);
+            for (NDArray o : ex.outputs()) {
+                for (double v : o.toDoubleArray()) {
+                    if (!Double.isFinite(v)) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        } catch (KilnException | IllegalArgumentException e) {
+            return true;  // the comparison run reports it
+        }
+    }
+
+    private double[] randomValues(long[] shape, double lo, double hi) {
+        double[] v = new double[(int) size(shape)];
+        for (int j = 0; j < v.length; j++) {
+            v[j] = Math.round((lo + r.nextDouble() * (hi - lo)) * 256) / 256.0;
+        }
+        return v;
+    }
+
+    /** Random head gradients in [-1, 1] (quarters). */
+    private Arr head(long[] shape, DType type) {
+        double[] h = new double[(int) size(shape)];
+        for (int j = 0; j < h.length; j++) {
+            h[j] = (r.nextInt(9) - 4) / 4.0;
+        }
+        return new Arr(shape, type, h);
+    }
+
+    /** Every name of {@code kiln} in {@code mx} must hold the same values to {@code tol} (relative and absolute). */
+    private void compareValues(Call call, String prefix, Map<String, double[]> mx, Map<String, double[]> kiln, double tol) {
+        for (Map.Entry<String, double[]> e : kiln.entrySet()) {
+            double[] x = mx.get(e.getKey()), y = e.getValue();
+            if (x == null || y == null) {
+                continue;
+            }
+            if (x.length != y.length) {
+                mismatch(call, prefix + e.getKey() + " has " + x.length + " values in MXNet, " + y.length + " in Kiln");
                 continue;
             }
             for (int j = 0; j < x.length; j++) {
-                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= 1e-3 + 1e-3 * Math.abs(x[j]))) {
-                    mismatch(call, "backward of " + what + ": gradient of " + e.getKey() + "[" + j + "] is " + x[j] + " in MXNet, "
-                            + y[j] + " in Kiln");
+                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= tol + tol * Math.abs(x[j]))) {
+                    mismatch(call, prefix + e.getKey() + "[" + j + "] is " + x[j] + " in MXNet, " + y[j] + " in Kiln");
                     break;
                 }
             }
         }
     }
 
-    private Grads kilnGrads(Symbol f, List<long[]> shapes, List<DType> types, List<double[]> values, Outcome forward,
-            List<double[]> heads) {
+    /** Binds {@code f} in Kiln's executor (gradients for every argument), forward(train) and backward with {@code heads}. */
+    private static Run kilnRun(Symbol f, Map<String, Arr> in, List<Arr> heads) {
         Map<String, long[]> shp = new LinkedHashMap<>();
         Map<String, DType> ts = new LinkedHashMap<>();
         Map<String, GradReq> reqs = new LinkedHashMap<>();
         List<String> aux = f.listAuxiliaryStates();
-        for (int i = 0; i < shapes.size(); i++) {
-            shp.put("in" + i, shapes.get(i));
-            ts.put("in" + i, types.get(i));
-            if (!aux.contains("in" + i)) {
-                reqs.put("in" + i, GradReq.WRITE);
+        in.forEach((name, a) -> {
+            shp.put(name, a.shape);
+            ts.put(name, a.type);
+            if (!aux.contains(name)) {
+                reqs.put(name, GradReq.WRITE);
             }
-        }
+        });
         try (NDScope scope = NDScope.open();
                 Executor ex = Executor.simpleBind(f, Context.cpu(), shp, ts, reqs, null)) {
-            for (int i = 0; i < shapes.size(); i++) {
-                String name = "in" + i;
-                NDArray target = aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name);
-                NDArray.create(values.get(i), shapes.get(i)).asType(types.get(i)).copyTo(target);
-            }
+            in.forEach((name, a) -> NDArray.create(a.values, a.shape).asType(a.type)
+                    .copyTo(aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name)));
             ex.forward(true);
+            Map<String, double[]> outs = new LinkedHashMap<>();
+            for (int j = 0; j < ex.outputs().size(); j++) {
+                outs.put("out" + j, ex.outputs().get(j).toDoubleArray());
+            }
             NDArray[] h = new NDArray[heads.size()];
             for (int j = 0; j < h.length; j++) {
-                h[j] = NDArray.create(heads.get(j), forward.shapes.get(j)).asType(DType.fromName(forward.types.get(j)));
+                h[j] = NDArray.create(heads.get(j).values, heads.get(j).shape).asType(heads.get(j).type);
             }
             ex.backward(h);
-            Map<String, double[]> g = new LinkedHashMap<>();
+            Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
             ex.gradDict().forEach((name, arr) -> g.put(name, arr.toDoubleArray()));
-            return new Grads(g, null);
+            ex.auxDict().forEach((name, arr) -> x.put(name, arr.toDoubleArray()));
+            return new Run(outs, g, x, null);
         } catch (KilnException | IllegalArgumentException e) {
-            return new Grads(null, e.getMessage());
+            return Run.refused(e.getMessage());
         }
     }
 
-    private Grads mxGrads(Symbol f, List<long[]> shapes, List<DType> types, List<double[]> values, Outcome forward,
-            List<double[]> heads) {
+    /** The same in MXNet's legacy executor, from the symbol JSON Kiln writes. */
+    private static Run mxRun(Symbol f, Map<String, Arr> in, List<Arr> heads) {
         try (MxNDManager m = MxOracle.newManager()) {
             ai.djl.mxnet.engine.Symbol sym = MxOracle.symbol(m, f.toJson());
             List<String> aux = Arrays.asList(sym.getAuxNames());
             Map<String, ai.djl.ndarray.NDArray> args = new LinkedHashMap<>(), grads = new LinkedHashMap<>(), auxs = new LinkedHashMap<>();
-            for (int i = 0; i < shapes.size(); i++) {
-                String name = "in" + i;
-                ai.djl.ndarray.NDArray a = mxArray(m, values.get(i), shapes.get(i), types.get(i));
+            in.forEach((name, a) -> {
+                ai.djl.ndarray.NDArray arr = mxArray(m, a.values, a.shape, a.type);
                 if (aux.contains(name)) {
-                    auxs.put(name, a);
+                    auxs.put(name, arr);
                 } else {
-                    args.put(name, a);
-                    grads.put(name, mxArray(m, new double[values.get(i).length], shapes.get(i), types.get(i)));
+                    args.put(name, arr);
+                    grads.put(name, mxArray(m, new double[a.values.length], a.shape, a.type));
                 }
-            }
+            });
             List<ai.djl.ndarray.NDArray> hs = new ArrayList<>();
-            for (int j = 0; j < heads.size(); j++) {
-                hs.add(mxArray(m, heads.get(j), forward.shapes.get(j), DType.fromName(forward.types.get(j))));
+            for (Arr h : heads) {
+                hs.add(mxArray(m, h.values, h.shape, h.type));
             }
             try (MxOracle.Executor ex = new MxOracle.Executor(m, sym, args, grads, auxs)) {
-                ex.forward(true).backward(hs);
-                Map<String, double[]> g = new LinkedHashMap<>();
+                ex.forward(true);
+                Map<String, double[]> outs = new LinkedHashMap<>();
+                for (int j = 0; j < ex.outputs().size(); j++) {
+                    outs.put("out" + j, ex.outputs().get(j).toType(DataType.FLOAT64, false).toDoubleArray());
+                }
+                ex.backward(hs);
+                Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
                 grads.forEach((name, arr) -> g.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
-                return new Grads(g, null);
+                auxs.forEach((name, arr) -> x.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
+                return new Run(outs, g, x, null);
             }
         } catch (RuntimeException e) {
-            return new Grads(null, String.valueOf(e.getMessage()));
+            return Run.refused(String.valueOf(e.getMessage()));
         }
     }
 
@@ -601,7 +833,10 @@ final class MxOpFuzz {
         return b.append(']').toString();
     }
 
-    /** Runs the fuzzer and prints everything it found: {@code seed perOp [op,op,...]}. */
+    /**
+     * Runs the fuzzer and prints everything it found: {@code seed perOp [op,op,...]}, or
+     * {@code seed count graphs} for {@code count} random graphs.
+     */
     public static void main(String[] args) {
         if (!MxOracle.available()) {
             System.out.println("UNAVAILABLE MXNet cannot load");
@@ -609,8 +844,9 @@ final class MxOpFuzz {
         }
         long seed = args.length > 0 ? Long.parseLong(args[0]) : 1;
         int per = args.length > 1 ? Integer.parseInt(args[1]) : 8;
-        Set<String> only = args.length > 2 ? new HashSet<>(Arrays.asList(args[2].split(","))) : null;
-        Report rep = run(seed, per, only);
+        boolean graphs = args.length > 2 && args[2].equals("graphs");
+        Set<String> only = args.length > 2 && !graphs ? new HashSet<>(Arrays.asList(args[2].split(","))) : null;
+        Report rep = graphs ? runGraphs(seed, per) : run(seed, per, only);
         for (String s : rep.mismatches()) {
             System.out.println("MISMATCH " + s);
         }

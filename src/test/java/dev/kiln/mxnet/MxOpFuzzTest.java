@@ -15,10 +15,12 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link MxOpFuzz} against the real MXNet 1.9.1 in a JVM of its own (MXNet's unchecked paths may
- * abort a process): seeded random calls of every operator both engines register, with MXNet's
- * reference CPU kernels (MKL-DNN off) and its synchronous engine, forward values and gradients.
- * Every difference must be one
- * Kiln makes on purpose ({@link MxOpFuzz#KNOWN}); a new one fails with the calls that show it.
+ * abort a process), with MXNet's reference CPU kernels (MKL-DNN off) and its synchronous engine:
+ * seeded random calls of every operator both engines register (forward values, and gradients
+ * through both executors), and random graphs of 2 to 5 operators with skip connections (outputs,
+ * gradients and auxiliary states: in-place and memory-sharing decisions, gradient accumulation,
+ * zero-gradient pruning). Every difference must be one Kiln makes on purpose
+ * ({@link MxOpFuzz#KNOWN}); a new one fails with the calls that show it.
  */
 class MxOpFuzzTest {
     @Test
@@ -41,6 +43,27 @@ class MxOpFuzzTest {
         System.out.println(m.group());
         assertTrue(Integer.parseInt(m.group(2)) > 1000, "too few calls ran on both: " + m.group());
         assertTrue(Integer.parseInt(m.group(3)) > 500, "too few backward passes compared: " + m.group());
+        assertEquals("", found.toString(), "differences from MXNet that no KNOWN entry explains");
+    }
+
+    @Test
+    void randomGraphsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
+        FreshJvm.Result r = FreshJvm.run(MxOpFuzz.class, List.of("-Xmx1g"),
+                Map.of("MXNET_MKLDNN_ENABLED", "0", "MXNET_ENGINE_TYPE", "NaiveEngine", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0",
+                        "OMP_NUM_THREADS", "2"),
+                "20261129", "2000", "graphs");
+        Assumptions.assumeFalse(r.exitCode() == 3, "MXNet cannot load");
+        StringBuilder found = new StringBuilder();
+        for (String line : r.output().split("\n")) {
+            if (line.startsWith("MISMATCH") || line.startsWith("KILN-ONLY") || line.startsWith("MX-ONLY")) {
+                found.append(line, 0, Math.min(line.length(), 600)).append('\n');
+            }
+        }
+        assertEquals(0, r.exitCode(), "the fuzzer's JVM failed:\n" + tail(r.output()));
+        Matcher m = Pattern.compile("mx op fuzz: (\\d+) calls, (\\d+) ran on both").matcher(r.output());
+        assertTrue(m.find(), "no summary:\n" + tail(r.output()));
+        System.out.println(m.group());
+        assertTrue(Integer.parseInt(m.group(2)) > 1500, "too few graphs ran on both: " + m.group());
         assertEquals("", found.toString(), "differences from MXNet that no KNOWN entry explains");
     }
 

@@ -74,6 +74,31 @@ class BatchNormTest {
         }
     }
 
+    /**
+     * MXNet 1.x updates the moving statistics in BatchNorm's backward, and builds that backward
+     * even when a stop_gradient makes every gradient reaching it zero (found by MxOpFuzz's graphs:
+     * Kiln pruned it, so the statistics never moved).
+     */
+    @Test
+    void movingStatsUpdateBehindStopGradient() {
+        Symbol net = Symbol.create("BlockGrad", "stop", Map.of(), null,
+                Symbol.create("BatchNorm", "bn", Map.of(), null, Symbol.variable("data")));
+        double[] x = {1, 2, 3, 4, 5, 7};  // (3, 2): channel means 3 and 4.333...
+        try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open();
+                Executor ex = Executor.simpleBind(net, Context.cpu(), Map.of("data", new long[] {3, 2}), null,
+                        Map.of("bn_gamma", GradReq.WRITE, "bn_beta", GradReq.WRITE), null)) {
+            dev.kiln.ndarray.NDArray.create(x, 3, 2).copyTo(ex.argDict().get("data"));
+            ex.argDict().get("bn_gamma").fill(1);
+            ex.auxDict().get("bn_moving_var").fill(1);
+            ex.forward(true).backward(dev.kiln.ndarray.NDArray.create(new double[6], 3, 2));
+            double m0 = 3, m1 = (2 + 4 + 7) / 3.0;
+            assertArrayEquals(new double[] {0.1 * m0, 0.1 * m1}, ex.auxDict().get("bn_moving_mean").toDoubleArray(), 1e-6);
+            double v0 = (4 + 0 + 4) / 3.0, v1 = ((2 - m1) * (2 - m1) + (4 - m1) * (4 - m1) + (7 - m1) * (7 - m1)) / 3.0;
+            assertArrayEquals(new double[] {0.9 + 0.1 * v0, 0.9 + 0.1 * v1}, ex.auxDict().get("bn_moving_var").toDoubleArray(), 1e-5);
+            assertArrayEquals(new double[] {0, 0}, ex.gradDict().get("bn_gamma").toDoubleArray(), 0);
+        }
+    }
+
     @Test
     void composesWithAuxStatesAndHiddenOutputs() {
         Symbol bn = NormTesting.node("BatchNorm", attrs());
