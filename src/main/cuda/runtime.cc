@@ -315,10 +315,20 @@ void* malloc(int device, size_t bytes) {
   try {
     p.live[ptr] = b;
   } catch (...) {
-    // no host memory to record the block: give it back to the driver rather than lose it
-    DeviceGuard g(device);
-    (void)cudaFree(ptr);
-    (void)cudaGetLastError();
+    // no host memory to record the block: give it back rather than lose it; to the driver, or,
+    // while this thread records a graph (cudaFree would spoil the capture), to the cache
+    if (t_capture_hold != nullptr) {
+      t_capture_poisoned = true;
+      try {
+        p.free_lists[b].push_back(ptr);
+        p.cached += (int64_t)b;
+      } catch (...) {
+      }
+    } else {
+      DeviceGuard g(device);
+      (void)cudaFree(ptr);
+      (void)cudaGetLastError();
+    }
     throw OutOfMemoryError("cannot allocate " + std::to_string(bytes) + " bytes on gpu(" + std::to_string(device) +
                            "): out of host memory for the allocator's records");
   }

@@ -194,19 +194,38 @@ Kernel integer_path(Kernel inner, const OpDef* op) {
       inner(ctx, a, in, req, out);
       return;
     }
+    // every blob is of the integer type (the flagged ops infer one type for all): a float blob next
+    // to integer ones would reach the float64 kernel as another type
+    for (const TBlob& b : in)
+      if (b.ptr != nullptr && b.dtype != itype)
+        throw KilnError(op->name + ": integer path with mixed types (" + dtype_name(b.dtype) + " and " + dtype_name(itype) + ")");
+    for (size_t j = 0; j < out.size(); ++j)
+      if (out[j].ptr != nullptr && req[j] != OpReq::kNullOp && out[j].dtype != itype)
+        throw KilnError(op->name + ": integer path with mixed types (" + dtype_name(out[j].dtype) + " and " +
+                        dtype_name(itype) + ")");
+    std::vector<int> ignored;  // inputs whose data the op does not read (zeros_like): not converted
+    if (op->ignore_inputs) ignored = op->ignore_inputs(a);
     Scratch scratch(ctx);
     std::vector<TBlob> in64 = in, out64 = out;
     std::vector<OpReq> req64 = req;
     for (size_t i = 0; i < in.size(); ++i) {
       if (!is_integer_type(in[i].dtype) || in[i].ptr == nullptr) continue;
-      in64[i].ptr = scratch.get_double(in[i].size());
       in64[i].dtype = DType::kFloat64;
+      if (std::find(ignored.begin(), ignored.end(), (int)i) != ignored.end()) {
+        in64[i].ptr = nullptr;  // not read
+        continue;
+      }
+      in64[i].ptr = scratch.get_double(in[i].size());
       scratch.widen_int(in[i], (double*)in64[i].ptr);
     }
     for (size_t j = 0; j < out.size(); ++j) {
       if (!is_integer_type(out[j].dtype)) continue;
-      out64[j].ptr = scratch.get_double(out[j].size());
       out64[j].dtype = DType::kFloat64;
+      if (req[j] == OpReq::kNullOp && !op->outputs_always_written) {
+        out64[j].ptr = nullptr;
+        continue;
+      }
+      out64[j].ptr = scratch.get_double(out[j].size());
       if (req64[j] == OpReq::kWriteInplace || req64[j] == OpReq::kAddTo) req64[j] = OpReq::kWriteTo;
     }
     const Attrs* use = &a;

@@ -5,6 +5,7 @@
 // (infinities included) saturate to its minimum or maximum, the others truncate toward zero.
 // (MXNet leaves it to the compiler: docs/mxnet-differences.md.)
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -40,9 +41,13 @@ KILN_HOST_DEVICE inline I saturate_to_int(double x) {
 /// native integer operations while the double is exact (|x| < 2^53). No number (NaN or an infinity:
 /// a division by zero, log 0, sqrt of a negative) gives 0, as NumPy's integer division by zero;
 /// finite values beyond int64 saturate to int64 before wrapping.
+/// A result within 2 ulp of an integer is that integer (a device pow may be 2 ulp off: 3^3 must not
+/// truncate to 26); exact quotients of 32-bit integers are never that close to another integer.
 template <typename I>
 KILN_HOST_DEVICE inline I wrap_to_int(double x) {
   if (!(x - x == 0)) return I(0);  // NaN or +-inf
+  const double r = x < 0 ? -floor(-x + 0.5) : floor(x + 0.5);
+  if (r != x && (x - r <= 0 ? r - x : x - r) <= (x < 0 ? -x : x) * 4.5e-16) x = r;
   return (I)(uint64_t)saturate_to_int<int64_t>(x);
 }
 

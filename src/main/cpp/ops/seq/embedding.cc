@@ -53,7 +53,8 @@ void embedding_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DT
   else if (y != DType::kUnknown) t = y;
   (*in)[1] = t;
   (*out)[0] = t;
-  if ((*in)[0] == DType::kUnknown) (*in)[0] = t;
+  // indices of unknown type default to `dtype` (a float16 weight's indices would not be exact)
+  if ((*in)[0] == DType::kUnknown) (*in)[0] = dtype_from_name(a.s("dtype"));
 }
 
 /// The K indices of `data` as rows of a V-row table: truncated toward zero, then clipped to

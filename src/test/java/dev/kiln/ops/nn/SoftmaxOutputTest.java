@@ -468,15 +468,23 @@ class SoftmaxOutputTest {
     @Test
     void rankThreeDataWithoutMultiOutputTakesOneLabelPerRow() {
         // default mode softmaxes (N, C*H) rows: one label per row, (N,), is inferred and trains (MXNet
-        // infers (N, C) and its kernel reads only the first N of them); a label of (N, C) fails at bind
+        // infers (N, C) and its kernel reads only the first N of them)
         Opts o = new Opts();
         long[] ds = shape(2, 3, 4), ls = shape(2);
         GradCheck.Inputs in = inputs(ds, ls, labels(2, 12, 53));
         assertClose(softmax(in.get("data"), o.dims(ds)), NnTesting.forward(o.build(), in, DType.FLOAT64), DType.FLOAT64,
                 "forward");
         GradCheck.check(o.build(), in, List.of("data"), 1e-6, 1e-6, 1e-9, objective(o, ds));
-        assertThrowsMessage(() -> NnTesting.bindAndClose(o.build(), shapes(ds, shape(2, 3))), "Shape inconsistent", "(2,3)",
-                "(2,)");
+        // MXNet's own label shape (N, C) binds for a forward (predict, score); a backward reports the
+        // label / row mismatch instead of reading past the labels
+        long[] mxLabel = shape(2, 3);
+        GradCheck.Inputs in6 = inputs(ds, mxLabel, labels(6, 12, 53));
+        assertClose(softmax(in6.get("data"), o.dims(ds)), NnTesting.forward(o.build(), in6, DType.FLOAT64), DType.FLOAT64,
+                "forward with (N, C) labels");
+        try (Executor ex = NnTesting.bind(o.build(), in6, shapes(ds, mxLabel), DType.FLOAT64, Set.of(), Set.of("data"))) {
+            assertThrowsMessage(() -> NnTesting.forwardBackward(ex, null), "6 labels", "2 softmax rows", "(2,3)", "(2,3,4)");
+        }
+        assertThrowsMessage(() -> NnTesting.bindAndClose(o.build(), shapes(ds, shape(3))), "Shape inconsistent", "(3,)", "(2,)");
     }
 
     @Test
