@@ -406,7 +406,7 @@ __global__ void arange_kernel(int64_t n, T* y, int req, double start_d, double s
       const float s = __half2float(__double2half(start_d)), st = __half2float(__double2half(step_d));
       y[i] = __float2half_rn(s + __fmul_rn(__half2float(__double2half((double)j)), st));
     } else if constexpr (std::is_integral<T>::value) {  // as the CPU: 64-bit two's complement, narrowed modulo T
-      const uint64_t start = (uint64_t)(int64_t)convert<T>(start_d), step = (uint64_t)(int64_t)convert<T>(step_d);
+      const uint64_t start = (uint64_t)(int64_t)wrap_to_int<T>(start_d), step = (uint64_t)(int64_t)wrap_to_int<T>(step_d);
       y[i] = (T)(int64_t)(start + (uint64_t)j * step);
     } else {  // float, double
       const T start = (T)start_d, step = (T)step_d;

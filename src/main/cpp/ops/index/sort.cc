@@ -245,11 +245,11 @@ void arange_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>&, con
     using T = decltype(z);
     T* p = y.dptr<T>();
     if constexpr (std::is_integral<T>::value) {
-      // start and step as T first (MXNet's casts; kiln/int_convert.h's rule for values beyond T),
-      // then start + j * step in 64-bit two's complement and narrowed modulo T's range, as MXNet's
-      // integer arithmetic: exact, and without signed overflow (uint64 wraps)
-      const uint64_t start = (uint64_t)(int64_t)saturate_to_int<T>(r.start);
-      const uint64_t step = (uint64_t)(int64_t)saturate_to_int<T>(r.step);
+      // start and step as T first (MXNet's DType(start): truncated and wrapped, as the integer
+      // scalar ops' parameters, kiln/int_convert.h), then start + j * step in 64-bit two's complement
+      // and narrowed modulo T's range, as MXNet's integer arithmetic: exact, no signed overflow
+      const uint64_t start = (uint64_t)(int64_t)wrap_to_int<T>(r.start);
+      const uint64_t step = (uint64_t)(int64_t)wrap_to_int<T>(r.step);
       for (int64_t i = 0; i < r.size; ++i) p[i] = (T)(int64_t)(start + (uint64_t)(i / r.repeat) * step);
     } else {
       const T start = (T)r.start, step = (T)r.step;

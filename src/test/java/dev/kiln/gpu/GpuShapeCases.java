@@ -195,6 +195,7 @@ final class GpuShapeCases implements GpuCases {
         c.add(GpuCase.invoke("_arange float64", "_arange", Map.of("start", 2, "stop", 11, "step", 1.5, "repeat", 2,
                 "dtype", "float64")));
         c.add(GpuCase.invoke("_arange int32", "_arange", Map.of("start", 7, "step", 1, "dtype", "int32")));
+        c.add(GpuCase.invoke("_arange uint8 from -3 (wraps)", "_arange", Map.of("start", -3, "stop", 3, "dtype", "uint8")));
     }
 
     private static void ordering(List<GpuCase> c) {

@@ -5,10 +5,10 @@ import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
-import dev.kiln.op.OpInfo;
 import dev.kiln.op.Ops;
 import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.FuzzGen;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -57,7 +57,7 @@ final class OpFuzz {
         }
     }
 
-    private final Random r;
+    private final FuzzGen gen;
     private final Context ref;
     private final Context test;
     private int calls, bothRan, bothRefused, skipped;
@@ -66,7 +66,7 @@ final class OpFuzz {
     private final List<String> oneSided = new ArrayList<>();
 
     private OpFuzz(long seed, Context ref, Context test) {
-        this.r = new Random(seed);
+        this.gen = new FuzzGen(new Random(seed), POLICY);
         this.ref = ref;
         this.test = test;
     }
@@ -82,96 +82,26 @@ final class OpFuzz {
         return new Report(f.calls, f.bothRan, f.bothRefused, f.skipped, f.problems, f.oneSided);
     }
 
-    private static final String[] INTS = {"-2147483648", "-3", "-2", "-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "7", "64",
-        "1048576", "2147483647"};
-    private static final String[] FLOATS = {"0", "0", "1", "1", "0.5", "-0.5", "-1", "2", "3", "1e-07", "0.9", "0.999", "1e+30", "-1e+30"};
-    private static final String[] TUPLES = {"()", "(0,)", "(-1,)", "(None,)", "(1, 1, 1, 1, 1, 1, 1, 1, 1)", "(2, -3)", "x", "(1,,2)",
-        "(2147483647, 2)", "[1, 2]", "(None, None)", "(1, None, -1)"};
-    private static final DType[] DTYPES = {DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT64, DType.FLOAT16, DType.INT32,
-        DType.UINT8};
-
-    private String value(OpInfo.Param p) {
-        if (!p.choices().isEmpty() && r.nextInt(8) != 0) {
-            return p.choices().get(r.nextInt(p.choices().size()));
-        }
-        switch (p.type()) {
-            case "int":
-                return INTS[r.nextInt(INTS.length)];
-            case "float":
-                return FLOATS[r.nextInt(FLOATS.length)];
-            case "bool":
-                return r.nextBoolean() ? "True" : "False";
-            case "shape":
-                if (r.nextInt(4) == 0) {
-                    return TUPLES[r.nextInt(TUPLES.length)];
-                }
-                StringBuilder t = new StringBuilder("(");
-                int n = r.nextInt(4);
-                for (int i = 0; i < n; i++) {
-                    t.append(i > 0 ? ", " : "").append(r.nextInt(5) - (r.nextInt(6) == 0 ? 2 : 0));
-                }
-                return t.append(n == 1 ? ",)" : ")").toString();
-            default:
-                return new String[] {"", "abc", "None", "float32", "(1,2)"}[r.nextInt(5)];
-        }
-    }
-
-    private long[] shape() {
-        long[] s = new long[r.nextInt(5)];
-        for (int i = 0; i < s.length; i++) {
-            s[i] = r.nextInt(10) == 0 ? 0 : 1 + r.nextInt(r.nextInt(3) == 0 ? 2 : 5);
-        }
-        return s;
-    }
-
-    private static long size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return n;
-    }
+    /** Wild calls: boundary integers, huge floats, odd tuples, rank 0 and empty dimensions, unknown enum values. */
+    private static final FuzzGen.Policy POLICY = new FuzzGen.Policy(
+            new String[] {"-2147483648", "-3", "-2", "-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "7", "64", "1048576",
+                "2147483647"},
+            new String[] {"0", "0", "1", "1", "0.5", "-0.5", "-1", "2", "3", "1e-07", "0.9", "0.999", "1e+30", "-1e+30"},
+            new String[] {"()", "(0,)", "(-1,)", "(None,)", "(1, 1, 1, 1, 1, 1, 1, 1, 1)", "(2, -3)", "x", "(1,,2)", "(2147483647, 2)",
+                "[1, 2]", "(None, None)", "(1, None, -1)"},
+            new String[] {"", "abc", "None", "float32", "(1,2)"}, 8, 5, true,
+            new DType[] {DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT64, DType.FLOAT16, DType.INT32, DType.UINT8},
+            3, false, 512);
 
     private void call(String op) {
-        Map<String, String> attrs = new LinkedHashMap<>();
-        OpInfo info;
-        try {
-            info = Ops.info(op);
-        } catch (KilnException e) {
-            attrs.put("num_args", Integer.toString(1 + r.nextInt(3)));
-            try {
-                info = Ops.info(op, attrs);
-            } catch (KilnException e2) {
-                return;
-            }
+        FuzzGen.Call c = gen.call(op);
+        if (c == null) {
+            return;
         }
-        for (OpInfo.Param p : info.params()) {
-            if (!p.name().equals("num_args") && (p.isRequired() || r.nextInt(3) == 0)) {
-                attrs.put(p.name(), value(p));
-            }
-        }
-        int nin;
-        try {
-            nin = Ops.info(op, attrs).inputs().size();
-        } catch (KilnException | IllegalArgumentException e) {
-            nin = info.inputs().size();
-        }
-        long[] base = shape();
-        DType baseType = DTYPES[r.nextInt(DTYPES.length)];
-        List<long[]> shapes = new ArrayList<>();
-        List<DType> types = new ArrayList<>();
-        List<double[]> values = new ArrayList<>();
-        for (int i = 0; i < nin; i++) {
-            boolean same = r.nextInt(3) != 0;
-            long[] s = same ? base : shape();
-            shapes.add(s);
-            types.add(same ? baseType : DTYPES[r.nextInt(DTYPES.length)]);
-            double[] v = new double[(int) size(s)];
-            for (int k = 0; k < v.length; k++) {
-                v[k] = r.nextBoolean() ? r.nextInt(7) - 2 : Math.round((r.nextDouble() * 4 - 2) * 512) / 512.0;
-            }
-            values.add(v);
-        }
+        Map<String, String> attrs = c.attrs();
+        List<long[]> shapes = c.shapes();
+        List<DType> types = c.types();
+        List<double[]> values = c.values();
         if (tooLarge(op, attrs, shapes)) {
             skipped++;
             return;
@@ -271,7 +201,7 @@ final class OpFuzz {
                 if (s == null) {
                     return false;
                 }
-                total += size(s);
+                total += FuzzGen.size(s);
             }
             return total > MAX_OUT;
         } catch (RuntimeException e) {

@@ -13,10 +13,10 @@ import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
-import dev.kiln.op.OpInfo;
 import dev.kiln.op.Ops;
 import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
+import dev.kiln.testutil.FuzzGen;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -105,6 +105,8 @@ final class MxOpFuzz {
                             && Stream.of("ones_like", "zeros_like", "stop_gradient", "BlockGrad", "argmax", "argmin")
                                     .anyMatch(c.attrs.get("graph")::contains)),
             new Known("MXNet's take backward refuses some gradient requests ('wrong req')", c -> c.mxSays("wrong req")),
+            new Known("amp_multicast casts floating-point inputs only (MXNet picks the widest type by bytes, int32 over float16)",
+                    c -> c.op.equals("amp_multicast") && integral(c.types) && c.detail != null),
             new Known("MXNet's planner gives an in-place request some of its kernels refuse", c -> c.mxSays("req[0] == kWriteTo")),
             new Known("all_finite has no gradient in MXNet (Kiln: none flows through it, zeros)",
                     c -> c.mxSays("Operator all_finite is non-differentiable")),
@@ -128,8 +130,8 @@ final class MxOpFuzz {
             new Known("LeakyReLU with a negative slope: the gradient tests the input's sign (MXNet tests the output's)",
                     c -> c.op.equals("LeakyReLU") && c.detail != null && c.detail.startsWith("backward")
                             && number(c.attrs.getOrDefault("slope", "0.25")) < 0),
-            new Known("UpSampling's workspace is checked against its declared range [0, 8192]",
-                    c -> c.op.equals("UpSampling") && c.kilnSays("for parameter 'workspace'")),
+            new Known("UpSampling's workspace and num_filter are checked against their declared ranges (MXNet's nearest mode skips them)",
+                    c -> c.op.equals("UpSampling") && c.kilnSays("for parameter 'workspace'", "for parameter 'num_filter'")),
             new Known("an integer result that is no number (sqrt of a negative, log 0) gives 0 (MXNet: C++'s undefined cast)",
                     c -> c.detail != null && c.detail.contains("-2.147483648E9 in MXNet, 0.0 in Kiln")),
             new Known("a scalar or bound beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
@@ -158,7 +160,8 @@ final class MxOpFuzz {
             new Known("an integer power beyond int64 saturates before wrapping (MXNet: float overflow, C++'s undefined cast)",
                     c -> c.detail != null && integral(c.types) && c.op.toLowerCase().contains("power")),
             new Known("float16 computes in float32 with float parameters unrounded (MXNet: half_t(param) in half arithmetic)",
-                    c -> c.detail != null && c.types.contains(DType.FLOAT16) && (c.attrs.containsKey("scalar")
+                    c -> c.detail != null && (c.types.contains(DType.FLOAT16) || "float16".equals(c.attrs.get("dtype")))
+                            && (c.attrs.containsKey("scalar")
                             || c.attrs.values().stream().mapToDouble(MxOpFuzz::number).anyMatch(v -> Math.abs(v) > 65504))),
             new Known("MXNet's tile backward reduces at most a fixed number of axes", c -> c.mxSays("Too many reduction axes")),
             new Known("ctx of the creation ops is ignored (the executor's device is used)", c -> c.mxSays("Invalid context string")),
@@ -182,6 +185,7 @@ final class MxOpFuzz {
     }
 
     private final Random r;
+    private final FuzzGen gen;
     private int calls, bothRan, bothRefused, known, gradients;
     private final List<String> mismatches = new ArrayList<>();
     private final List<String> kilnOnly = new ArrayList<>();
@@ -190,6 +194,7 @@ final class MxOpFuzz {
 
     private MxOpFuzz(long seed) {
         this.r = new Random(seed);
+        this.gen = new FuzzGen(r, POLICY);
     }
 
     /** MXNet's registered operator names ({@code MXListAllOpNames}). */
@@ -219,106 +224,24 @@ final class MxOpFuzz {
         return new Report(f.calls, f.bothRan, f.bothRefused, f.known, f.mismatches, f.kilnOnly, f.mxOnly, f.perOp, f.gradients);
     }
 
-    private static final String[] INTS = {"-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "-2", "64"};
-    private static final String[] FLOATS = {"0", "1", "1", "0.5", "-0.5", "-1", "2", "3", "1e-07", "0.9", "0.999", "1e+30"};
-    private static final DType[] DTYPES = {DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT64, DType.FLOAT16,
-        DType.INT32, DType.UINT8};
-
-    private String value(OpInfo.Param p) {
-        if (!p.choices().isEmpty() && r.nextInt(10) != 0) {
-            return p.choices().get(r.nextInt(p.choices().size()));
-        }
-        switch (p.type()) {
-            case "int":
-                return INTS[r.nextInt(INTS.length)];
-            case "float":
-                return FLOATS[r.nextInt(FLOATS.length)];
-            case "bool":
-                return r.nextBoolean() ? "True" : "False";
-            case "shape": {
-                StringBuilder t = new StringBuilder("(");
-                int n = r.nextInt(4);
-                for (int i = 0; i < n; i++) {
-                    t.append(i > 0 ? ", " : "").append(r.nextInt(4) - (r.nextInt(5) == 0 ? 2 : 0));
-                }
-                return t.append(n == 1 ? ",)" : ")").toString();
-            }
-            default:
-                return new String[] {"None", "float32", "float16", "int32"}[r.nextInt(4)];
-        }
-    }
-
-    private long[] shape() {
-        long[] s = new long[1 + r.nextInt(4)];
-        for (int i = 0; i < s.length; i++) {
-            s[i] = 1 + r.nextInt(r.nextInt(3) == 0 ? 2 : 5);
-        }
-        return s;
-    }
-
-    private static long size(long[] s) {
-        long n = 1;
-        for (long d : s) {
-            n *= d;
-        }
-        return n;
-    }
-
-    /** Random attributes for {@code op} (every required one, a third of the others); null when it cannot be described. */
-    private Map<String, String> attrs(String op) {
-        Map<String, String> attrs = new LinkedHashMap<>();
-        OpInfo info;
-        try {
-            info = Ops.info(op);
-        } catch (KilnException e) {
-            attrs.put("num_args", Integer.toString(1 + r.nextInt(3)));
-            try {
-                info = Ops.info(op, attrs);
-            } catch (KilnException e2) {
-                return null;
-            }
-        }
-        for (OpInfo.Param p : info.params()) {
-            if (!p.name().equals("num_args") && (p.isRequired() || r.nextInt(3) == 0)) {
-                attrs.put(p.name(), value(p));
-            }
-        }
-        return attrs;
-    }
+    /** Sane calls MXNet 1.x can represent: rank 1 to 4, no empty dimension, no integer zero (SIGFPE). */
+    private static final FuzzGen.Policy POLICY = new FuzzGen.Policy(
+            new String[] {"-1", "0", "0", "1", "1", "1", "2", "2", "3", "4", "5", "-2", "64"},
+            new String[] {"0", "1", "1", "0.5", "-0.5", "-1", "2", "3", "1e-07", "0.9", "0.999", "1e+30"},
+            new String[0], new String[] {"None", "float32", "float16", "int32"}, 10, 4, false,
+            new DType[] {DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT32, DType.FLOAT64, DType.FLOAT16, DType.INT32,
+                DType.UINT8},
+            4, true, 256);
 
     private void call(String op) {
-        Map<String, String> attrs = attrs(op);
-        if (attrs == null) {
+        FuzzGen.Call c = gen.call(op);
+        if (c == null) {
             return;
         }
-        OpInfo info = Ops.info(op, attrs.containsKey("num_args") ? Map.of("num_args", attrs.get("num_args")) : Map.of());
-        int nin;
-        try {
-            nin = Ops.info(op, attrs).inputs().size();
-        } catch (KilnException | IllegalArgumentException e) {
-            nin = info.inputs().size();
-        }
-        long[] base = shape();
-        DType baseType = DTYPES[r.nextInt(DTYPES.length)];
-        List<long[]> shapes = new ArrayList<>();
-        List<DType> types = new ArrayList<>();
-        List<double[]> values = new ArrayList<>();
-        for (int i = 0; i < nin; i++) {
-            boolean same = r.nextInt(4) != 0;
-            long[] s = same ? base : shape();
-            DType t = same || r.nextBoolean() ? baseType : DTYPES[r.nextInt(DTYPES.length)];
-            shapes.add(s);
-            types.add(t);
-            double[] v = new double[(int) size(s)];
-            boolean integral = t == DType.INT32 || t == DType.UINT8;
-            for (int k = 0; k < v.length; k++) {
-                // no integer zeros: MXNet's integer division and modulo by zero raise SIGFPE
-                double x = integral ? (r.nextBoolean() ? 1 + r.nextInt(4) : -(1 + r.nextInt(2)))
-                        : r.nextBoolean() ? r.nextInt(7) - 2 : Math.round((r.nextDouble() * 4 - 2) * 256) / 256.0;
-                v[k] = t == DType.UINT8 ? Math.abs(x) : x;
-            }
-            values.add(v);
-        }
+        Map<String, String> attrs = c.attrs();
+        List<long[]> shapes = c.shapes();
+        List<DType> types = c.types();
+        List<double[]> values = c.values();
         String what = op + " " + attrs + " inputs " + describe(shapes, types);
         Outcome k = kiln(op, attrs, shapes, types, values);
         if (k == Outcome.TOO_LARGE) {
@@ -329,6 +252,10 @@ final class MxOpFuzz {
         }
         calls++;
         int[] counts = perOp.computeIfAbsent(op, x -> new int[4]);
+        if (System.getenv("MXFUZZ_TRACE") != null) {
+            System.out.println("CALL " + what);
+            System.out.flush();
+        }
         Outcome m = mxnet(op, attrs, shapes, types, values);
         if (k.results == null && m.results == null) {
             bothRefused++;
@@ -351,8 +278,18 @@ final class MxOpFuzz {
         }
     }
 
-    /** An integer division or modulo by a scalar that truncates to 0: MXNet raises SIGFPE. */
+    /**
+     * A call MXNet would die of with SIGFPE: an integer division or modulo by a scalar that truncates
+     * to 0, or a parameter it divides by before checking it (num_group, stride, dilate, num_outputs,
+     * scale of 0).
+     */
     private static boolean sigfpe(String op, Map<String, String> attrs, List<DType> types) {
+        for (String divisor : List.of("num_group", "num_outputs", "scale", "stride", "dilate")) {
+            String v = attrs.get(divisor);
+            if (v != null && v.matches(".*(^|[^0-9.-])0([^0-9.]|$).*")) {
+                return true;
+            }
+        }
         String lower = op.toLowerCase();
         if (!(lower.contains("div") || lower.contains("mod")) || !types.contains(DType.INT32) && !types.contains(DType.UINT8)) {
             return false;
@@ -584,7 +521,7 @@ final class MxOpFuzz {
     }
 
     private void graph(List<String> pool) {
-        long[] dataShape = shape();
+        long[] dataShape = gen.shape();
         DType t = r.nextInt(4) == 0 ? DType.FLOAT64 : DType.FLOAT32;
         List<Symbol> nodes = new ArrayList<>();
         nodes.add(Symbol.variable("data"));
@@ -592,8 +529,8 @@ final class MxOpFuzz {
         int depth = 2 + r.nextInt(4), made = 0;
         for (int tries = 0; made < depth && tries < depth * 10; tries++) {
             String op = pool.get(r.nextInt(pool.size()));
-            Map<String, String> attrs = attrs(op);
-            if (attrs == null || !graphable(op, attrs)) {
+            Map<String, String> attrs = gen.attrs(op);
+            if (attrs == null || !graphable(op, attrs) || sigfpe(op, attrs, List.of(t))) {
                 continue;
             }
             List<Symbol> given = new ArrayList<>(List.of(nodes.get(nodes.size() - 1)));
@@ -611,7 +548,7 @@ final class MxOpFuzz {
                 InferResult res = n.inferShape(Map.of("data", dataShape));
                 // known shapes, not too large, nothing empty (MXNet 1.x's legacy shapes cannot hold it)
                 if (Stream.concat(res.argShapes().stream(), res.outShapes().stream())
-                        .anyMatch(x -> x == null || size(x) == 0 || size(x) > MAX_OUT)) {
+                        .anyMatch(x -> x == null || FuzzGen.size(x) == 0 || FuzzGen.size(x) > MAX_OUT)) {
                     continue;
                 }
                 nodes.add(n);
@@ -697,7 +634,7 @@ final class MxOpFuzz {
     }
 
     private double[] randomValues(long[] shape, double lo, double hi) {
-        double[] v = new double[(int) size(shape)];
+        double[] v = new double[(int) FuzzGen.size(shape)];
         for (int j = 0; j < v.length; j++) {
             v[j] = Math.round((lo + r.nextDouble() * (hi - lo)) * 256) / 256.0;
         }
@@ -706,7 +643,7 @@ final class MxOpFuzz {
 
     /** Random head gradients in [-1, 1] (quarters). */
     private Arr head(long[] shape, DType type) {
-        double[] h = new double[(int) size(shape)];
+        double[] h = new double[(int) FuzzGen.size(shape)];
         for (int j = 0; j < h.length; j++) {
             h[j] = (r.nextInt(9) - 4) / 4.0;
         }

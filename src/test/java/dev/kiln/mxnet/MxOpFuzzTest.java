@@ -23,35 +23,15 @@ import org.junit.jupiter.api.Test;
  * ({@link MxOpFuzz#KNOWN}); a new one fails with the calls that show it.
  */
 class MxOpFuzzTest {
-    @Test
-    void randomCallsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
-        FreshJvm.Result r = FreshJvm.run(MxOpFuzz.class, List.of("-Xmx1g"),
-                Map.of("MXNET_MKLDNN_ENABLED", "0", "MXNET_ENGINE_TYPE", "NaiveEngine", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0",
-                        "OMP_NUM_THREADS", "2"),
-                "20261129", "40");
-        Assumptions.assumeFalse(r.exitCode() == 3, "MXNet cannot load");
-        StringBuilder found = new StringBuilder();
-        for (String line : r.output().split("\n")) {
-            if (line.startsWith("MISMATCH") || line.startsWith("KILN-ONLY") || line.startsWith("MX-ONLY")) {
-                found.append(line, 0, Math.min(line.length(), 400)).append('\n');
-            }
-        }
-        assertEquals(0, r.exitCode(), "the fuzzer's JVM failed:\n" + tail(r.output()));
-        Matcher m = Pattern.compile("mx op fuzz: (\\d+) calls, (\\d+) ran on both.*, (\\d+) backward passes compared")
-                .matcher(r.output());
-        assertTrue(m.find(), "no summary:\n" + tail(r.output()));
-        System.out.println(m.group());
-        assertTrue(Integer.parseInt(m.group(2)) > 1000, "too few calls ran on both: " + m.group());
-        assertTrue(Integer.parseInt(m.group(3)) > 500, "too few backward passes compared: " + m.group());
-        assertEquals("", found.toString(), "differences from MXNet that no KNOWN entry explains");
-    }
+    /** What one fuzzer run printed: the summary's numbers and every difference no KNOWN entry explains. */
+    private record Found(Matcher summary, String differences) {}
 
-    @Test
-    void randomGraphsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
+    /** Runs {@link MxOpFuzz#main} in a fresh JVM on MXNet's reference kernels; skips when MXNet cannot load. */
+    private static Found fuzz(String... args) throws Exception {
         FreshJvm.Result r = FreshJvm.run(MxOpFuzz.class, List.of("-Xmx1g"),
                 Map.of("MXNET_MKLDNN_ENABLED", "0", "MXNET_ENGINE_TYPE", "NaiveEngine", "MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0",
                         "OMP_NUM_THREADS", "2"),
-                "20261129", "2000", "graphs");
+                args);
         Assumptions.assumeFalse(r.exitCode() == 3, "MXNet cannot load");
         StringBuilder found = new StringBuilder();
         for (String line : r.output().split("\n")) {
@@ -59,15 +39,27 @@ class MxOpFuzzTest {
                 found.append(line, 0, Math.min(line.length(), 600)).append('\n');
             }
         }
-        assertEquals(0, r.exitCode(), "the fuzzer's JVM failed:\n" + tail(r.output()));
-        Matcher m = Pattern.compile("mx op fuzz: (\\d+) calls, (\\d+) ran on both").matcher(r.output());
-        assertTrue(m.find(), "no summary:\n" + tail(r.output()));
+        String tail = r.output().substring(Math.max(0, r.output().length() - 4000));
+        assertEquals(0, r.exitCode(), "the fuzzer's JVM failed:\n" + tail);
+        Matcher m = Pattern.compile("mx op fuzz: (\\d+) calls, (\\d+) ran on both.*, (\\d+) backward passes compared")
+                .matcher(r.output());
+        assertTrue(m.find(), "no summary:\n" + tail);
         System.out.println(m.group());
-        assertTrue(Integer.parseInt(m.group(2)) > 1500, "too few graphs ran on both: " + m.group());
-        assertEquals("", found.toString(), "differences from MXNet that no KNOWN entry explains");
+        return new Found(m, found.toString());
     }
 
-    private static String tail(String s) {
-        return s.substring(Math.max(0, s.length() - 4000));
+    @Test
+    void randomCallsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
+        Found f = fuzz("20261129", "40");
+        assertTrue(Integer.parseInt(f.summary.group(2)) > 1000, "too few calls ran on both: " + f.summary.group());
+        assertTrue(Integer.parseInt(f.summary.group(3)) > 500, "too few backward passes compared: " + f.summary.group());
+        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains");
+    }
+
+    @Test
+    void randomGraphsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
+        Found f = fuzz("20261129", "2000", "graphs");
+        assertTrue(Integer.parseInt(f.summary.group(2)) > 1500, "too few graphs ran on both: " + f.summary.group());
+        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains");
     }
 }
