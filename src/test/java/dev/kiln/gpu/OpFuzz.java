@@ -100,16 +100,14 @@ final class OpFuzz {
         }
         Map<String, String> attrs = c.attrs();
         List<long[]> shapes = c.shapes();
-        List<DType> types = c.types();
-        List<double[]> values = c.values();
         if (tooLarge(op, attrs, shapes)) {
             skipped++;
             return;
         }
         calls++;
-        String what = op + " " + attrs + " inputs " + describe(shapes, types);
-        Outcome a = invoke(ref, op, attrs, shapes, types, values, what);
-        Outcome b = invoke(test, op, attrs, shapes, types, values, what);
+        String what = c.describe();
+        Outcome a = invoke(ref, op, attrs, shapes, c.types(), c.values(), what);
+        Outcome b = invoke(test, op, attrs, shapes, c.types(), c.values(), what);
         if (!test.equals(ref)) {
             checkHealthy(what);
         }
@@ -250,13 +248,5 @@ final class OpFuzz {
                 }
             }
         }
-    }
-
-    private static String describe(List<long[]> shapes, List<DType> types) {
-        StringBuilder b = new StringBuilder("[");
-        for (int i = 0; i < shapes.size(); i++) {
-            b.append(i > 0 ? ", " : "").append(java.util.Arrays.toString(shapes.get(i))).append(' ').append(types.get(i));
-        }
-        return b.append(']').toString();
     }
 }

@@ -238,29 +238,22 @@ final class MxOpFuzz {
         if (c == null) {
             return;
         }
-        Map<String, String> attrs = c.attrs();
-        List<long[]> shapes = c.shapes();
-        List<DType> types = c.types();
-        List<double[]> values = c.values();
-        String what = op + " " + attrs + " inputs " + describe(shapes, types);
-        Outcome k = kiln(op, attrs, shapes, types, values);
-        if (k == Outcome.TOO_LARGE) {
-            return;
-        }
-        if (sigfpe(op, attrs, types)) {
+        String what = c.describe();
+        Outcome k = kiln(op, c.attrs(), c.shapes(), c.types(), c.values());
+        if (k == Outcome.TOO_LARGE || sigfpe(op, c.attrs(), c.types())) {
             return;
         }
         calls++;
         int[] counts = perOp.computeIfAbsent(op, x -> new int[4]);
-        if (System.getenv("MXFUZZ_TRACE") != null) {
+        if (System.getenv("MXFUZZ_TRACE") != null) {  // the last line printed before MXNet dies names the call
             System.out.println("CALL " + what);
             System.out.flush();
         }
-        Outcome m = mxnet(op, attrs, shapes, types, values);
+        Outcome m = mxnet(op, c.attrs(), c.shapes(), c.types(), c.values());
         if (k.results == null && m.results == null) {
             bothRefused++;
             counts[1]++;
-        } else if (isKnown(new Call(op, attrs, types, k.error, m.error, null, k.empty()))) {
+        } else if (isKnown(new Call(op, c.attrs(), c.types(), k.error, m.error, null, k.empty()))) {
             known++;
         } else if (k.results == null) {
             mxOnly.add(what + ": Kiln refused: " + k.error);
@@ -271,9 +264,9 @@ final class MxOpFuzz {
         } else {
             bothRan++;
             counts[0]++;
-            compare(new Call(op, attrs, types, null, null, null, false), what, m, k);
-            if (!random(op) && !types.isEmpty() && types.stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
-                compareGradients(op, attrs, shapes, types, values, k, what);
+            compare(new Call(op, c.attrs(), c.types(), null, null, null, false), what, m, k);
+            if (!random(op) && !c.types().isEmpty() && c.types().stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
+                compareGradients(op, c.attrs(), c.shapes(), c.types(), c.values(), k, what);
             }
         }
     }
@@ -762,13 +755,6 @@ final class MxOpFuzz {
         }
     }
 
-    private static String describe(List<long[]> shapes, List<DType> types) {
-        StringBuilder b = new StringBuilder("[");
-        for (int i = 0; i < shapes.size(); i++) {
-            b.append(i > 0 ? ", " : "").append(Arrays.toString(shapes.get(i))).append(' ').append(types.get(i));
-        }
-        return b.append(']').toString();
-    }
 
     /**
      * Runs the fuzzer and prints everything it found: {@code seed perOp [op,op,...]}, or

@@ -22,7 +22,16 @@ import java.util.Random;
  */
 public final class FuzzGen {
     /** One drawn call: operator, MXNet attribute strings, and per input its shape, dtype and values. */
-    public record Call(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values) {}
+    public record Call(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values) {
+        /** "op {attrs} inputs [[shape] dtype, ...]", for reports. */
+        public String describe() {
+            StringBuilder b = new StringBuilder(op + " " + attrs + " inputs [");
+            for (int i = 0; i < shapes.size(); i++) {
+                b.append(i > 0 ? ", " : "").append(java.util.Arrays.toString(shapes.get(i))).append(' ').append(types.get(i));
+            }
+            return b.append(']').toString();
+        }
+    }
 
     /**
      * How calls are drawn.
