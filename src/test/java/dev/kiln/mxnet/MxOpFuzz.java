@@ -107,9 +107,18 @@ final class MxOpFuzz {
             new Known("MXNet's take backward refuses some gradient requests ('wrong req')", c -> c.mxSays("wrong req")),
             new Known("amp_multicast casts floating-point inputs only (MXNet picks the widest type by bytes, int32 over float16)",
                     c -> c.op.equals("amp_multicast") && integral(c.types) && c.detail != null),
-            new Known("MXNet's planner gives an in-place request some of its kernels refuse", c -> c.mxSays("req[0] == kWriteTo")),
-            new Known("all_finite has no gradient in MXNet (Kiln: none flows through it, zeros)",
-                    c -> c.mxSays("Operator all_finite is non-differentiable")),
+            new Known("MXNet's planner gives an in-place request some of its kernels refuse", c -> c.mxSays("== kWriteTo")),
+            new Known("MXNet's RNN miscounts its inputs when its parameters come from another node (in a graph)",
+                    c -> c.mxSays("in_data.size() == num_inputs")),
+            new Known("a non-finite gradient through a branch not taken (max/min/clip/abs) gives 0 (MXNet: 0 * inf = NaN)",
+                    c -> c.op.equals("graph") && c.detail != null && c.detail.matches(".*NaN in MXNet, -?0\\.0 in Kiln.*")
+                            && c.attrs.get("graph").matches(".*(aximum|inimum|max|min|clip|abs|relu).*")),
+            new Known("InstanceNorm over one element: its gradient is 0 (MXNet: 0 * inf = NaN)",
+                    c -> c.op.equals("graph") && c.detail != null && c.detail.contains("NaN in MXNet")
+                            && c.attrs.get("graph").contains("InstanceNorm")),
+            new Known("all_finite and multi_all_finite have no gradient in MXNet (Kiln: none flows through them, zeros)",
+                    c -> c.mxSays("all_finite is non-differentiable")),
+            new Known("transpose takes more than 6 dimensions", c -> c.mxSays("Transpose support at most 6 dimensions")),
             new Known("SoftmaxOutput of 1-D data: MXNet's legacy shapes cannot hold its 0-d label",
                     c -> c.op.equals("graph") && c.mxSays("inferring shapes failed") && c.attrs.get("graph").contains("Softmax")),
             new Known("SoftmaxOutput's label is (N,), one per row (MXNet infers the data's shape without its last axis)",
@@ -152,8 +161,8 @@ final class MxOpFuzz {
                     c -> (c.op.equals("Dropout") || c.op.equals("transpose")) && c.mxSays("must be in range")),
             new Known("LRN takes a window wider than the channels (the sum stops at the edges)",
                     c -> c.mxSays("local size must be smaller than nchannels")),
-            new Known("equal values in sort order: Kiln keeps their positions' order, MXNet's large sorts may not (in a graph)",
-                    c -> c.op.equals("graph") && c.detail != null && c.attrs.get("graph").contains("repeat")
+            new Known("equal values in sort order: Kiln keeps their positions' order, MXNet's may not (in a graph)",
+                    c -> c.op.equals("graph") && c.detail != null && c.detail.contains(": output ")
                             && c.attrs.get("graph").matches(".*(argsort|topk|sort).*")),
             new Known("take(mode=raise) truncates an index toward zero before its bounds check",
                     c -> c.op.equals("take") && c.mxSays("indices out of bound") && !integral(c.types)),
@@ -474,6 +483,15 @@ final class MxOpFuzz {
      * input, and have no difference Kiln makes on purpose in float32/float64 (those are fuzzed alone).
      */
     private static boolean graphable(String op, Map<String, String> attrs) {
+        if (op.equals("RNN") && number(attrs.getOrDefault("p", "0")) != 0) {
+            return false;  // dropout between layers: random
+        }
+        if (op.equals("SequenceLast")) {
+            return false;  // MXNet's SequenceLast backward corrupts its heap inside a graph (glibc aborts)
+        }
+        if (op.equals("RNN")) {
+            return false;  // MXNet 1.9's RNN without MKL-DNN returns uninitialised memory (RnnOpTest checks MKL-DNN's)
+        }
         String lower = op.toLowerCase();
         if (random(op) || lower.contains("update") || lower.contains("cast") || op.equals("_grad_add") || op.equals("sort")
                 || op.equalsIgnoreCase("makeloss") || op.equals("make_loss") || op.equals("SoftmaxActivation")) {
@@ -482,7 +500,8 @@ final class MxOpFuzz {
         // known: Embedding's indices' gradient, None as a default, take(raise)'s truncation
         if (op.equals("Embedding") || attrs.containsValue("None") || op.equals("take") && "raise".equals(attrs.get("mode"))
                 || attrs.getOrDefault("dtype", "").matches("u?int.*")  // integers in a graph risk MXNet's SIGFPE
-                || attrs.values().stream().anyMatch(v -> Math.abs(number(v)) >= 1e30)) {  // rounding noise, ties
+                || attrs.values().stream().anyMatch(v -> Math.abs(number(v)) >= 1e30)  // rounding noise, ties
+                || Math.abs(number(attrs.getOrDefault("scalar", "1"))) < 1e-6 && number(attrs.getOrDefault("scalar", "1")) != 0) {
             return false;
         }
         if (op.equals("LeakyReLU")) {
@@ -520,6 +539,7 @@ final class MxOpFuzz {
         nodes.add(Symbol.variable("data"));
         StringBuilder what = new StringBuilder("graph data " + Arrays.toString(dataShape) + " " + t);
         int depth = 2 + r.nextInt(4), made = 0;
+        Set<String> classLabels = new HashSet<>();  // class indices: MXNet reads out of bounds for others
         for (int tries = 0; made < depth && tries < depth * 10; tries++) {
             String op = pool.get(r.nextInt(pool.size()));
             Map<String, String> attrs = gen.attrs(op);
@@ -530,7 +550,9 @@ final class MxOpFuzz {
             // a skip connection: an earlier node as the second input (not a loss's label, whose gradient
             // MXNet leaves unwritten: garbage from its planner's buffers flows on where Kiln writes zeros)
             boolean loss = op.endsWith("Output") || op.equals("Softmax");
-            if (!loss && r.nextInt(5) < 2) {
+            // nor a divisor: x / x is 1 up to rounding that the next operator may amplify without bound
+            boolean division = op.toLowerCase().contains("div");
+            if (!loss && !division && r.nextInt(5) < 2) {
                 given.add(nodes.get(r.nextInt(nodes.size())));
             }
             try {
@@ -545,6 +567,9 @@ final class MxOpFuzz {
                     continue;
                 }
                 nodes.add(n);
+                if (op.equals("SoftmaxOutput") || op.equals("Softmax")) {
+                    classLabels.add("n" + made + "_label");
+                }
                 made++;
                 what.append(" -> ").append(op).append(' ').append(attrs).append(given.size() > 1 ? " (skip)" : "");
             } catch (KilnException | IllegalArgumentException e) {
@@ -565,7 +590,9 @@ final class MxOpFuzz {
         Map<String, Arr> in = new LinkedHashMap<>();
         List<String> argNames = out.listArguments(), auxNames = out.listAuxiliaryStates();
         for (int i = 0; i < argNames.size(); i++) {
-            in.put(argNames.get(i), new Arr(res.argShapes().get(i), t, randomValues(res.argShapes().get(i), -2, 2)));
+            long[] sh = res.argShapes().get(i);
+            in.put(argNames.get(i), new Arr(sh, t, classLabels.contains(argNames.get(i)) ? new double[(int) FuzzGen.size(sh)]
+                    : randomValues(sh, -2, 2)));
         }
         for (int i = 0; i < auxNames.size(); i++) {  // moving statistics: positive variances
             in.put(auxNames.get(i), new Arr(res.auxShapes().get(i), t, randomValues(res.auxShapes().get(i), 0.5, 1.5)));
@@ -577,9 +604,29 @@ final class MxOpFuzz {
         for (long[] sh : res.outShapes()) {
             heads.add(head(sh, t));
         }
+        // gradient requests: mostly write, some null, compared with MXNet over one or two passes
+        // (moving statistics carry over). Requests of add are checked in Kiln alone, against passes x
+        // the written gradient: MXNet's add is wrong in places (a regression output's gradient comes
+        // out doubled, readers of an accumulated entry see the sum; docs/mxnet-differences.md)
+        Map<String, GradReq> reqs = new LinkedHashMap<>(), written = new LinkedHashMap<>();
+        for (String name : argNames) {
+            int x = r.nextInt(10);
+            GradReq req = x < 6 ? GradReq.WRITE : x < 8 ? GradReq.ADD : GradReq.NULL;
+            reqs.put(name, req);
+            written.put(name, req == GradReq.ADD ? GradReq.WRITE : req);
+        }
+        int passes = 1 + r.nextInt(2);
+        what.append(" reqs ").append(written).append(passes > 1 ? " x2" : "");
         calls++;
-        Run k = kilnRun(out, in, heads);
-        Run m = mxRun(out, in, heads);
+        if (System.getenv("MXFUZZ_TRACE") != null) {
+            System.out.println("CALL " + what);
+            System.out.flush();
+        }
+        Run k = kilnRun(out, in, heads, written, passes);
+        Run m = System.getenv("MXFUZZ_NO_MXNET") != null ? Run.refused("MXNet not called") : mxRun(out, in, heads, written, passes);
+        if (k.error == null && reqs.containsValue(GradReq.ADD)) {
+            checkAdd(what + " with add requests " + reqs, kilnRun(out, in, heads, reqs, passes), k, reqs, passes);
+        }
         Call call = new Call("graph", Map.of("graph", what.toString()), List.of(t), k.error, m.error, null, false);
         if (k.error != null && m.error != null) {
             bothRefused++;
@@ -595,6 +642,34 @@ final class MxOpFuzz {
             compareValues(call, what + ": output ", m.outputs, k.outputs, 1e-3);
             compareValues(call, what + ": gradient of ", m.grads, k.grads, 1e-3);
             compareValues(call, what + ": auxiliary state ", m.aux, k.aux, 1e-3);
+        }
+    }
+
+    /** Kiln's add requests accumulate: passes x the written gradient from zero, the others as written. */
+    private void checkAdd(String what, Run added, Run written, Map<String, GradReq> reqs, int passes) {
+        if (added.error != null) {
+            mismatches.add(what + ": Kiln refused: " + added.error);
+            return;
+        }
+        Map<String, double[]> want = new LinkedHashMap<>();
+        written.grads.forEach((name, g) -> {
+            double[] w = g.clone();
+            if (reqs.get(name) == GradReq.ADD) {
+                for (int j = 0; j < w.length; j++) {
+                    w[j] *= passes;
+                }
+            }
+            want.put(name, w);
+        });
+        for (Map.Entry<String, double[]> e : added.grads.entrySet()) {
+            double[] x = want.get(e.getKey()), y = e.getValue();
+            for (int j = 0; x != null && j < x.length; j++) {
+                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= 1e-5 + 1e-5 * Math.abs(x[j]))) {
+                    mismatches.add(what + ": gradient of " + e.getKey() + "[" + j + "] is " + y[j] + ", " + passes
+                            + " x the written one is " + x[j]);
+                    break;
+                }
+            }
         }
     }
 
@@ -665,6 +740,14 @@ final class MxOpFuzz {
 
     /** Binds {@code f} in Kiln's executor (gradients for every argument), forward(train) and backward with {@code heads}. */
     private static Run kilnRun(Symbol f, Map<String, Arr> in, List<Arr> heads) {
+        return kilnRun(f, in, heads, Map.of(), 1);
+    }
+
+    /**
+     * The same with gradient requests by name (default write) and {@code passes} forward + backward
+     * passes (with add requests, the gradients accumulate over them).
+     */
+    private static Run kilnRun(Symbol f, Map<String, Arr> in, List<Arr> heads, Map<String, GradReq> given, int passes) {
         Map<String, long[]> shp = new LinkedHashMap<>();
         Map<String, DType> ts = new LinkedHashMap<>();
         Map<String, GradReq> reqs = new LinkedHashMap<>();
@@ -673,23 +756,25 @@ final class MxOpFuzz {
             shp.put(name, a.shape);
             ts.put(name, a.type);
             if (!aux.contains(name)) {
-                reqs.put(name, GradReq.WRITE);
+                reqs.put(name, given.getOrDefault(name, GradReq.WRITE));
             }
         });
         try (NDScope scope = NDScope.open();
                 Executor ex = Executor.simpleBind(f, Context.cpu(), shp, ts, reqs, null)) {
             in.forEach((name, a) -> NDArray.create(a.values, a.shape).asType(a.type)
                     .copyTo(aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name)));
-            ex.forward(true);
-            Map<String, double[]> outs = new LinkedHashMap<>();
-            for (int j = 0; j < ex.outputs().size(); j++) {
-                outs.put("out" + j, ex.outputs().get(j).toDoubleArray());
-            }
             NDArray[] h = new NDArray[heads.size()];
             for (int j = 0; j < h.length; j++) {
                 h[j] = NDArray.create(heads.get(j).values, heads.get(j).shape).asType(heads.get(j).type);
             }
-            ex.backward(h);
+            Map<String, double[]> outs = new LinkedHashMap<>();
+            for (int pass = 0; pass < passes; pass++) {
+                ex.forward(true);
+                for (int j = 0; j < ex.outputs().size(); j++) {
+                    outs.put("out" + j, ex.outputs().get(j).toDoubleArray());
+                }
+                ex.backward(h);
+            }
             Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
             ex.gradDict().forEach((name, arr) -> g.put(name, arr.toDoubleArray()));
             ex.auxDict().forEach((name, arr) -> x.put(name, arr.toDoubleArray()));
@@ -701,6 +786,10 @@ final class MxOpFuzz {
 
     /** The same in MXNet's legacy executor, from the symbol JSON Kiln writes. */
     private static Run mxRun(Symbol f, Map<String, Arr> in, List<Arr> heads) {
+        return mxRun(f, in, heads, Map.of(), 1);
+    }
+
+    private static Run mxRun(Symbol f, Map<String, Arr> in, List<Arr> heads, Map<String, GradReq> given, int passes) {
         try (MxNDManager m = MxOracle.newManager()) {
             ai.djl.mxnet.engine.Symbol sym = MxOracle.symbol(m, f.toJson());
             List<String> aux = Arrays.asList(sym.getAuxNames());
@@ -711,20 +800,26 @@ final class MxOpFuzz {
                     auxs.put(name, arr);
                 } else {
                     args.put(name, arr);
-                    grads.put(name, mxArray(m, new double[a.values.length], a.shape, a.type));
+                    if (given.getOrDefault(name, GradReq.WRITE) != GradReq.NULL) {
+                        grads.put(name, mxArray(m, new double[a.values.length], a.shape, a.type));
+                    }
                 }
             });
+            Map<String, Integer> reqs = new LinkedHashMap<>();
+            given.forEach((name, req) -> reqs.put(name, req.code()));
             List<ai.djl.ndarray.NDArray> hs = new ArrayList<>();
             for (Arr h : heads) {
                 hs.add(mxArray(m, h.values, h.shape, h.type));
             }
-            try (MxOracle.Executor ex = new MxOracle.Executor(m, sym, args, grads, auxs)) {
-                ex.forward(true);
+            try (MxOracle.Executor ex = new MxOracle.Executor(m, sym, args, grads, auxs, reqs)) {
                 Map<String, double[]> outs = new LinkedHashMap<>();
-                for (int j = 0; j < ex.outputs().size(); j++) {
-                    outs.put("out" + j, ex.outputs().get(j).toType(DataType.FLOAT64, false).toDoubleArray());
+                for (int pass = 0; pass < passes; pass++) {
+                    ex.forward(true);
+                    for (int j = 0; j < ex.outputs().size(); j++) {
+                        outs.put("out" + j, ex.outputs().get(j).toType(DataType.FLOAT64, false).toDoubleArray());
+                    }
+                    ex.backward(hs);
                 }
-                ex.backward(hs);
                 Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
                 grads.forEach((name, arr) -> g.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
                 auxs.forEach((name, arr) -> x.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));

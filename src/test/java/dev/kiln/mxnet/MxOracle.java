@@ -196,6 +196,15 @@ public final class MxOracle {
         /** With auxiliary states (BatchNorm's moving statistics), by name. */
         public Executor(MxNDManager manager, Symbol symbol, Map<String, NDArray> args, Map<String, NDArray> grads,
                 Map<String, NDArray> aux) {
+            this(manager, symbol, args, grads, aux, Map.of());
+        }
+
+        /**
+         * With gradient requests by name (MXNet's codes: 0 null, 1 write, 3 add); an argument with a
+         * gradient array and no entry gets write.
+         */
+        public Executor(MxNDManager manager, Symbol symbol, Map<String, NDArray> args, Map<String, NDArray> grads,
+                Map<String, NDArray> aux, Map<String, Integer> reqs) {
             this.manager = manager;
             String[] names = symbol.getArgNames();
             List<Pointer> in = new ArrayList<>();
@@ -209,7 +218,7 @@ public final class MxOracle {
                 in.add(handle(a));
                 NDArray gr = grads.get(names[i]);
                 g.add(gr == null ? null : handle(gr));
-                req[i] = gr == null ? 0 : 1; // kNullOp, kWriteTo
+                req[i] = gr == null ? 0 : reqs.getOrDefault(names[i], 1); // kNullOp, kWriteTo or the request given
             }
             String[] auxNames = symbol.getAuxNames();
             List<Pointer> x = new ArrayList<>();
