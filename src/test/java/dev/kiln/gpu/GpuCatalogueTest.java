@@ -69,6 +69,15 @@ class GpuCatalogueTest {
         assertTrue(r.bothRan() > 100, r.summary());
     }
 
+    /** The graph fuzzer's harness (GpuFuzzTest runs it against gpu(0)), CPU against CPU: same seed, fewer graphs. */
+    @Test
+    void theGraphFuzzerRunsOnTheCpu() {
+        GpuGraphFuzz.Report r = GpuGraphFuzz.run(Context.cpu(), Context.cpu(), 0x6EA9F5L, 150);
+        System.out.println("GpuCatalogueTest: " + r.summary());
+        assertTrue(r.problems().isEmpty(), r.describe());
+        assertTrue(r.bothRan() > 80, r.summary());
+    }
+
     /** In a -Pcuda build the registry lists no operator without a GPU kernel (needs no device). */
     @Test
     void cudaBuildHasAKernelForEveryOperator() {

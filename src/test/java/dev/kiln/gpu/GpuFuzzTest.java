@@ -33,4 +33,12 @@ class GpuFuzzTest {
         assertTrue(r.problems().isEmpty(), r.describe());
         assertTrue(r.bothRan() > 100, r.summary());
     }
+
+    @Test
+    void randomGraphsGiveTheCpusResults() {
+        GpuGraphFuzz.Report r = GpuGraphFuzz.run(Context.cpu(), Context.gpu(0), 0x6EA9F5L, 400);
+        System.out.println("GpuFuzzTest: " + r.describe());
+        assertTrue(r.problems().isEmpty(), r.describe());
+        assertTrue(r.bothRan() > 200, r.summary());
+    }
 }

@@ -7,16 +7,15 @@ import com.sun.jna.Pointer;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
 import dev.kiln.engine.KilnException;
-import dev.kiln.executor.Executor;
 import dev.kiln.executor.GradReq;
 import dev.kiln.ndarray.Context;
 import dev.kiln.ndarray.DType;
 import dev.kiln.ndarray.NDArray;
 import dev.kiln.ndarray.NDScope;
 import dev.kiln.op.Ops;
-import dev.kiln.symbol.InferResult;
 import dev.kiln.symbol.Symbol;
 import dev.kiln.testutil.FuzzGen;
+import dev.kiln.testutil.FuzzGraphs;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,7 +53,7 @@ import java.util.stream.Stream;
  */
 final class MxOpFuzz {
     /** Calls whose outputs would exceed this many elements are not made. */
-    static final long MAX_OUT = 1 << 16;
+    static final long MAX_OUT = FuzzGraphs.MAX_OUT;
 
     /** What a run found, per operator and in total. */
     record Report(int calls, int bothRan, int bothRefused, int known, List<String> mismatches, List<String> kilnOnly,
@@ -424,27 +423,13 @@ final class MxOpFuzz {
 
     // ---- gradients: the op bound as a one-op graph in both engines, backward with the same head gradients ----
 
-    /** One bound input: shape, dtype, values. */
-    record Arr(long[] shape, DType type, double[] values) {}
-
-    /**
-     * What one forward + backward pass of a bound graph gave, by name: outputs ("out0", ...), the
-     * gradient of every argument, the auxiliary states after the pass; null with the error when the
-     * engine refused.
-     */
-    record Run(Map<String, double[]> outputs, Map<String, double[]> grads, Map<String, double[]> aux, String error) {
-        static Run refused(String error) {
-            return new Run(null, null, null, error);
-        }
-    }
-
     private void compareGradients(String op, Map<String, String> attrs, List<long[]> shapes, List<DType> types, List<double[]> values,
             Outcome forward, String what) {
         Symbol[] vars = new Symbol[shapes.size()];
-        Map<String, Arr> in = new LinkedHashMap<>();
+        Map<String, FuzzGraphs.Arr> in = new LinkedHashMap<>();
         for (int i = 0; i < vars.length; i++) {
             vars[i] = Symbol.variable("in" + i);
-            in.put("in" + i, new Arr(shapes.get(i), types.get(i), values.get(i)));
+            in.put("in" + i, new FuzzGraphs.Arr(shapes.get(i), types.get(i), values.get(i)));
         }
         Symbol f;
         try {
@@ -452,28 +437,29 @@ final class MxOpFuzz {
         } catch (KilnException | IllegalArgumentException e) {
             return;
         }
-        List<Arr> heads = new ArrayList<>();
+        List<FuzzGraphs.Arr> heads = new ArrayList<>();
         for (int j = 0; j < forward.shapes.size(); j++) {
             heads.add(head(forward.shapes.get(j), DType.fromName(forward.types.get(j))));
         }
-        Run k = kilnRun(f, in, heads);
-        Run m = mxRun(f, in, heads);
-        Call call = new Call(op, attrs, types, k.error, m.error, null, false);
-        if (k.error != null && m.error != null) {
+        FuzzGraphs.Graph g = new FuzzGraphs.Graph(f, what, in, heads, Map.of(), 1, types.get(0));
+        FuzzGraphs.Run k = FuzzGraphs.run(g, Context.cpu(), Map.of());
+        FuzzGraphs.Run m = mxRun(g, Map.of());
+        Call call = new Call(op, attrs, types, k.error(), m.error(), null, false);
+        if (k.error() != null && m.error() != null) {
             return;
         }
-        if (k.error != null || m.error != null) {
+        if (k.error() != null || m.error() != null) {
             if (isKnown(call)) {
                 known++;
-            } else if (k.error != null) {
-                mxOnly.add("backward of " + what + ": Kiln refused: " + k.error);
+            } else if (k.error() != null) {
+                mxOnly.add("backward of " + what + ": Kiln refused: " + k.error());
             } else {
-                kilnOnly.add("backward of " + what + ": MXNet refused: " + firstLine(m.error));
+                kilnOnly.add("backward of " + what + ": MXNet refused: " + firstLine(m.error()));
             }
             return;
         }
         gradients++;
-        compareValues(call, "backward of " + what + ": gradient of ", m.grads, k.grads, 1e-3);
+        compareValues(call, "backward of " + what + ": gradient of ", m.grads(), k.grads(), 1e-3);
     }
 
     // ---- graphs: chains of 2 to 5 random operators with skip connections, bound in both engines ----
@@ -533,189 +519,54 @@ final class MxOpFuzz {
     }
 
     private void graph(List<String> pool) {
-        long[] dataShape = gen.shape();
-        DType t = r.nextInt(4) == 0 ? DType.FLOAT64 : DType.FLOAT32;
-        List<Symbol> nodes = new ArrayList<>();
-        nodes.add(Symbol.variable("data"));
-        StringBuilder what = new StringBuilder("graph data " + Arrays.toString(dataShape) + " " + t);
-        int depth = 2 + r.nextInt(4), made = 0;
-        Set<String> classLabels = new HashSet<>();  // class indices: MXNet reads out of bounds for others
-        for (int tries = 0; made < depth && tries < depth * 10; tries++) {
-            String op = pool.get(r.nextInt(pool.size()));
-            Map<String, String> attrs = gen.attrs(op);
-            if (attrs == null || !graphable(op, attrs) || sigfpe(op, attrs, List.of(t))) {
-                continue;
-            }
-            List<Symbol> given = new ArrayList<>(List.of(nodes.get(nodes.size() - 1)));
-            // a skip connection: an earlier node as the second input (not a loss's label, whose gradient
-            // MXNet leaves unwritten: garbage from its planner's buffers flows on where Kiln writes zeros)
-            boolean loss = op.endsWith("Output") || op.equals("Softmax");
-            // nor a divisor: x / x is 1 up to rounding that the next operator may amplify without bound
-            boolean division = op.toLowerCase().contains("div");
-            if (!loss && !division && r.nextInt(5) < 2) {
-                given.add(nodes.get(r.nextInt(nodes.size())));
-            }
-            try {
-                Symbol n = Symbol.create(op, "n" + made, Ops.withInputCount(op, attrs, given.size()), null, given.toArray(new Symbol[0]));
-                if (n.numOutputs() > 1) {
-                    n = n.get(r.nextInt(n.numOutputs()));
-                }
-                InferResult res = n.inferShape(Map.of("data", dataShape));
-                // known shapes, not too large, nothing empty (MXNet 1.x's legacy shapes cannot hold it)
-                if (Stream.concat(res.argShapes().stream(), res.outShapes().stream())
-                        .anyMatch(x -> x == null || FuzzGen.size(x) == 0 || FuzzGen.size(x) > MAX_OUT)) {
-                    continue;
-                }
-                nodes.add(n);
-                if (op.equals("SoftmaxOutput") || op.equals("Softmax")) {
-                    classLabels.add("n" + made + "_label");
-                }
-                made++;
-                what.append(" -> ").append(op).append(' ').append(attrs).append(given.size() > 1 ? " (skip)" : "");
-            } catch (KilnException | IllegalArgumentException e) {
-                // attributes or shapes this chain cannot take: try another operator
-            }
-        }
-        if (made < 2) {
-            return;
-        }
-        Symbol last = nodes.get(nodes.size() - 1);
-        Symbol out = nodes.size() > 3 && r.nextBoolean() ? Symbol.group(last, nodes.get(1 + r.nextInt(nodes.size() - 2))) : last;
-        InferResult res;
-        try {
-            res = out.inferShape(Map.of("data", dataShape));
-        } catch (KilnException | IllegalArgumentException e) {
-            return;
-        }
-        Map<String, Arr> in = new LinkedHashMap<>();
-        List<String> argNames = out.listArguments(), auxNames = out.listAuxiliaryStates();
-        for (int i = 0; i < argNames.size(); i++) {
-            long[] sh = res.argShapes().get(i);
-            in.put(argNames.get(i), new Arr(sh, t, classLabels.contains(argNames.get(i)) ? new double[(int) FuzzGen.size(sh)]
-                    : randomValues(sh, -2, 2)));
-        }
-        for (int i = 0; i < auxNames.size(); i++) {  // moving statistics: positive variances
-            in.put(auxNames.get(i), new Arr(res.auxShapes().get(i), t, randomValues(res.auxShapes().get(i), 0.5, 1.5)));
-        }
-        if (!finiteInside(out, in)) {
+        FuzzGraphs.Graph g = FuzzGraphs.build(gen, r, pool, (op, attrs) -> graphable(op, attrs) && !sigfpe(op, attrs, List.of()));
+        if (g == null || !FuzzGraphs.finiteInside(g)) {
             return;  // NaN / Inf inside: their paths differ on purpose (NaN rules are fuzzed op by op)
         }
-        List<Arr> heads = new ArrayList<>();
-        for (long[] sh : res.outShapes()) {
-            heads.add(head(sh, t));
-        }
-        // gradient requests: mostly write, some null, compared with MXNet over one or two passes
-        // (moving statistics carry over). Requests of add are checked in Kiln alone, against passes x
-        // the written gradient: MXNet's add is wrong in places (a regression output's gradient comes
-        // out doubled, readers of an accumulated entry see the sum; docs/mxnet-differences.md)
-        Map<String, GradReq> reqs = new LinkedHashMap<>(), written = new LinkedHashMap<>();
-        for (String name : argNames) {
-            int x = r.nextInt(10);
-            GradReq req = x < 6 ? GradReq.WRITE : x < 8 ? GradReq.ADD : GradReq.NULL;
-            reqs.put(name, req);
-            written.put(name, req == GradReq.ADD ? GradReq.WRITE : req);
-        }
-        int passes = 1 + r.nextInt(2);
-        what.append(" reqs ").append(written).append(passes > 1 ? " x2" : "");
+        // gradient requests: write and null compared with MXNet over one or two passes (moving
+        // statistics carry over); add requests checked in Kiln alone, against passes x the written
+        // gradient: MXNet's add is wrong in places (a regression output's gradient comes out tripled,
+        // readers of an accumulated entry see the sum; docs/mxnet-differences.md)
+        Map<String, GradReq> written = g.written();
+        String what = g.description() + " reqs " + written + (g.passes() > 1 ? " x2" : "");
         calls++;
-        if (System.getenv("MXFUZZ_TRACE") != null) {
+        if (System.getenv("MXFUZZ_TRACE") != null) {  // the last line printed before MXNet dies names the graph
             System.out.println("CALL " + what);
             System.out.flush();
         }
-        Run k = kilnRun(out, in, heads, written, passes);
-        Run m = System.getenv("MXFUZZ_NO_MXNET") != null ? Run.refused("MXNet not called") : mxRun(out, in, heads, written, passes);
-        if (k.error == null && reqs.containsValue(GradReq.ADD)) {
-            checkAdd(what + " with add requests " + reqs, kilnRun(out, in, heads, reqs, passes), k, reqs, passes);
+        FuzzGraphs.Run k = FuzzGraphs.run(g, Context.cpu(), written);
+        FuzzGraphs.Run m = System.getenv("MXFUZZ_NO_MXNET") != null ? FuzzGraphs.Run.refused("MXNet not called") : mxRun(g, written);
+        if (k.error() == null && g.reqs().containsValue(GradReq.ADD)) {
+            String bad = FuzzGraphs.checkAdd(FuzzGraphs.run(g, Context.cpu(), g.reqs()), k, g.reqs(), g.passes(), 1e-5);
+            if (bad != null) {
+                mismatches.add(what + " with add requests " + g.reqs() + ": " + bad);
+            }
         }
-        Call call = new Call("graph", Map.of("graph", what.toString()), List.of(t), k.error, m.error, null, false);
-        if (k.error != null && m.error != null) {
+        Call call = new Call("graph", Map.of("graph", what), List.of(g.type()), k.error(), m.error(), null, false);
+        if (k.error() != null && m.error() != null) {
             bothRefused++;
         } else if (isKnown(call)) {
             known++;
-        } else if (k.error != null) {
-            mxOnly.add(what + ": Kiln refused: " + k.error);
-        } else if (m.error != null) {
-            kilnOnly.add(what + ": MXNet refused: " + firstLine(m.error));
+        } else if (k.error() != null) {
+            mxOnly.add(what + ": Kiln refused: " + k.error());
+        } else if (m.error() != null) {
+            kilnOnly.add(what + ": MXNet refused: " + firstLine(m.error()));
         } else {
             bothRan++;
             gradients++;
-            compareValues(call, what + ": output ", m.outputs, k.outputs, 1e-3);
-            compareValues(call, what + ": gradient of ", m.grads, k.grads, 1e-3);
-            compareValues(call, what + ": auxiliary state ", m.aux, k.aux, 1e-3);
+            compareValues(call, what + ": output ", m.outputs(), k.outputs(), 1e-3);
+            compareValues(call, what + ": gradient of ", m.grads(), k.grads(), 1e-3);
+            compareValues(call, what + ": auxiliary state ", m.aux(), k.aux(), 1e-3);
         }
-    }
-
-    /** Kiln's add requests accumulate: passes x the written gradient from zero, the others as written. */
-    private void checkAdd(String what, Run added, Run written, Map<String, GradReq> reqs, int passes) {
-        if (added.error != null) {
-            mismatches.add(what + ": Kiln refused: " + added.error);
-            return;
-        }
-        Map<String, double[]> want = new LinkedHashMap<>();
-        written.grads.forEach((name, g) -> {
-            double[] w = g.clone();
-            if (reqs.get(name) == GradReq.ADD) {
-                for (int j = 0; j < w.length; j++) {
-                    w[j] *= passes;
-                }
-            }
-            want.put(name, w);
-        });
-        for (Map.Entry<String, double[]> e : added.grads.entrySet()) {
-            double[] x = want.get(e.getKey()), y = e.getValue();
-            for (int j = 0; x != null && j < x.length; j++) {
-                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= 1e-5 + 1e-5 * Math.abs(x[j]))) {
-                    mismatches.add(what + ": gradient of " + e.getKey() + "[" + j + "] is " + y[j] + ", " + passes
-                            + " x the written one is " + x[j]);
-                    break;
-                }
-            }
-        }
-    }
-
-    /** Whether every value the graph computes (every node's output, in a training forward) is finite in Kiln. */
-    private static boolean finiteInside(Symbol out, Map<String, Arr> in) {
-        Symbol internals = out.getInternals();
-        Map<String, long[]> shp = new LinkedHashMap<>();
-        Map<String, DType> ts = new LinkedHashMap<>();
-        in.forEach((name, a) -> {
-            shp.put(name, a.shape);
-            ts.put(name, a.type);
-        });
-        List<String> aux = internals.listAuxiliaryStates();
-        try (NDScope scope = NDScope.open();
-                Executor ex = Executor.simpleBind(internals, Context.cpu(), shp, ts, null, null)) {
-            in.forEach((name, a) -> NDArray.create(a.values, a.shape).asType(a.type)
-                    .copyTo(aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name)));
-            ex.forward(true);
-            for (NDArray o : ex.outputs()) {
-                for (double v : o.toDoubleArray()) {
-                    if (!Double.isFinite(v)) {
-                        return false;
-                    }
-                }
-            }
-            return true;
-        } catch (KilnException | IllegalArgumentException e) {
-            return true;  // the comparison run reports it
-        }
-    }
-
-    private double[] randomValues(long[] shape, double lo, double hi) {
-        double[] v = new double[(int) FuzzGen.size(shape)];
-        for (int j = 0; j < v.length; j++) {
-            v[j] = Math.round((lo + r.nextDouble() * (hi - lo)) * 256) / 256.0;
-        }
-        return v;
     }
 
     /** Random head gradients in [-1, 1] (quarters). */
-    private Arr head(long[] shape, DType type) {
+    private FuzzGraphs.Arr head(long[] shape, DType type) {
         double[] h = new double[(int) FuzzGen.size(shape)];
         for (int j = 0; j < h.length; j++) {
             h[j] = (r.nextInt(9) - 4) / 4.0;
         }
-        return new Arr(shape, type, h);
+        return new FuzzGraphs.Arr(shape, type, h);
     }
 
     /** Every name of {@code kiln} in {@code mx} must hold the same values to {@code tol} (relative and absolute). */
@@ -738,82 +589,32 @@ final class MxOpFuzz {
         }
     }
 
-    /** Binds {@code f} in Kiln's executor (gradients for every argument), forward(train) and backward with {@code heads}. */
-    private static Run kilnRun(Symbol f, Map<String, Arr> in, List<Arr> heads) {
-        return kilnRun(f, in, heads, Map.of(), 1);
-    }
-
-    /**
-     * The same with gradient requests by name (default write) and {@code passes} forward + backward
-     * passes (with add requests, the gradients accumulate over them).
-     */
-    private static Run kilnRun(Symbol f, Map<String, Arr> in, List<Arr> heads, Map<String, GradReq> given, int passes) {
-        Map<String, long[]> shp = new LinkedHashMap<>();
-        Map<String, DType> ts = new LinkedHashMap<>();
-        Map<String, GradReq> reqs = new LinkedHashMap<>();
-        List<String> aux = f.listAuxiliaryStates();
-        in.forEach((name, a) -> {
-            shp.put(name, a.shape);
-            ts.put(name, a.type);
-            if (!aux.contains(name)) {
-                reqs.put(name, given.getOrDefault(name, GradReq.WRITE));
-            }
-        });
-        try (NDScope scope = NDScope.open();
-                Executor ex = Executor.simpleBind(f, Context.cpu(), shp, ts, reqs, null)) {
-            in.forEach((name, a) -> NDArray.create(a.values, a.shape).asType(a.type)
-                    .copyTo(aux.contains(name) ? ex.auxDict().get(name) : ex.argDict().get(name)));
-            NDArray[] h = new NDArray[heads.size()];
-            for (int j = 0; j < h.length; j++) {
-                h[j] = NDArray.create(heads.get(j).values, heads.get(j).shape).asType(heads.get(j).type);
-            }
-            Map<String, double[]> outs = new LinkedHashMap<>();
-            for (int pass = 0; pass < passes; pass++) {
-                ex.forward(true);
-                for (int j = 0; j < ex.outputs().size(); j++) {
-                    outs.put("out" + j, ex.outputs().get(j).toDoubleArray());
-                }
-                ex.backward(h);
-            }
-            Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
-            ex.gradDict().forEach((name, arr) -> g.put(name, arr.toDoubleArray()));
-            ex.auxDict().forEach((name, arr) -> x.put(name, arr.toDoubleArray()));
-            return new Run(outs, g, x, null);
-        } catch (KilnException | IllegalArgumentException e) {
-            return Run.refused(e.getMessage());
-        }
-    }
-
-    /** The same in MXNet's legacy executor, from the symbol JSON Kiln writes. */
-    private static Run mxRun(Symbol f, Map<String, Arr> in, List<Arr> heads) {
-        return mxRun(f, in, heads, Map.of(), 1);
-    }
-
-    private static Run mxRun(Symbol f, Map<String, Arr> in, List<Arr> heads, Map<String, GradReq> given, int passes) {
+    /** The graph in MXNet's legacy executor (from the symbol JSON Kiln writes), as {@link FuzzGraphs#run} in Kiln's. */
+    private static FuzzGraphs.Run mxRun(FuzzGraphs.Graph gr, Map<String, GradReq> given) {
         try (MxNDManager m = MxOracle.newManager()) {
-            ai.djl.mxnet.engine.Symbol sym = MxOracle.symbol(m, f.toJson());
+            ai.djl.mxnet.engine.Symbol sym = MxOracle.symbol(m, gr.symbol().toJson());
             List<String> aux = Arrays.asList(sym.getAuxNames());
             Map<String, ai.djl.ndarray.NDArray> args = new LinkedHashMap<>(), grads = new LinkedHashMap<>(), auxs = new LinkedHashMap<>();
-            in.forEach((name, a) -> {
-                ai.djl.ndarray.NDArray arr = mxArray(m, a.values, a.shape, a.type);
+            gr.inputs().forEach((name, a) -> {
+                ai.djl.ndarray.NDArray arr = mxArray(m, a.values(), a.shape(), a.type());
                 if (aux.contains(name)) {
                     auxs.put(name, arr);
                 } else {
                     args.put(name, arr);
                     if (given.getOrDefault(name, GradReq.WRITE) != GradReq.NULL) {
-                        grads.put(name, mxArray(m, new double[a.values.length], a.shape, a.type));
+                        grads.put(name, mxArray(m, new double[a.values().length], a.shape(), a.type()));
                     }
                 }
             });
             Map<String, Integer> reqs = new LinkedHashMap<>();
             given.forEach((name, req) -> reqs.put(name, req.code()));
             List<ai.djl.ndarray.NDArray> hs = new ArrayList<>();
-            for (Arr h : heads) {
-                hs.add(mxArray(m, h.values, h.shape, h.type));
+            for (FuzzGraphs.Arr h : gr.heads()) {
+                hs.add(mxArray(m, h.values(), h.shape(), h.type()));
             }
             try (MxOracle.Executor ex = new MxOracle.Executor(m, sym, args, grads, auxs, reqs)) {
                 Map<String, double[]> outs = new LinkedHashMap<>();
-                for (int pass = 0; pass < passes; pass++) {
+                for (int pass = 0; pass < gr.passes(); pass++) {
                     ex.forward(true);
                     for (int j = 0; j < ex.outputs().size(); j++) {
                         outs.put("out" + j, ex.outputs().get(j).toType(DataType.FLOAT64, false).toDoubleArray());
@@ -823,10 +624,10 @@ final class MxOpFuzz {
                 Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
                 grads.forEach((name, arr) -> g.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
                 auxs.forEach((name, arr) -> x.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
-                return new Run(outs, g, x, null);
+                return new FuzzGraphs.Run(outs, g, x, null);
             }
         } catch (RuntimeException e) {
-            return Run.refused(String.valueOf(e.getMessage()));
+            return FuzzGraphs.Run.refused(String.valueOf(e.getMessage()));
         }
     }
 
