@@ -7,6 +7,7 @@
 #include "common/kernels.cuh"
 #include "kiln/cuda_api.h"
 #include "kiln/int_convert.h"
+#include "kiln/low_precision.h"
 
 namespace kiln {
 namespace cuda {
@@ -50,24 +51,13 @@ __global__ void int_narrow_kernel(int64_t n, const double* x, I* y, bool accumul
   }
 }
 
-template <typename F>
-void int_switch(DType t, const char* what, F&& f) {
-  switch (t) {
-    case DType::kUint8: f(uint8_t{}); break;
-    case DType::kInt8: f(int8_t{}); break;
-    case DType::kInt32: f(int32_t{}); break;
-    case DType::kInt64: f(int64_t{}); break;
-    default: throw KilnError(std::string(what) + " (GPU): " + dtype_name(t) + " is not an integer type");
-  }
-}
-
 }  // namespace
 
 void int_to_double(int device, void* stream, const void* src, DType st, double* dst, int64_t n) {
   if (n == 0) return;
   DeviceGuard dg(device);
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  int_switch(st, "int_to_double", [&](auto z) {
+  int_switch(st, "int_to_double (GPU)", [&](auto z) {
     using I = decltype(z);
     int_widen_kernel<I><<<grid_for(n), kBlock, 0, s>>>(n, (const I*)src, dst);
   });
@@ -78,7 +68,7 @@ void double_to_int(int device, void* stream, const double* src, void* dst, DType
   if (n == 0) return;
   DeviceGuard dg(device);
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  int_switch(dt, "double_to_int", [&](auto z) {
+  int_switch(dt, "double_to_int (GPU)", [&](auto z) {
     using I = decltype(z);
     int_narrow_kernel<I><<<grid_for(n), kBlock, 0, s>>>(n, src, (I*)dst, accumulate);
   });

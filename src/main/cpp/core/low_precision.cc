@@ -55,24 +55,8 @@ void float_to_low_precision(const float* src, void* dst, DType dt, int64_t n, bo
   }
 }
 
-namespace {
-
-/// f(I{}) for an integer storage type.
-template <typename F>
-void int_switch(DType t, F&& f) {
-  switch (t) {
-    case DType::kUint8: f(uint8_t{}); break;
-    case DType::kInt8: f(int8_t{}); break;
-    case DType::kInt32: f(int32_t{}); break;
-    case DType::kInt64: f(int64_t{}); break;
-    default: throw KilnError(std::string("integer conversion: ") + dtype_name(t) + " is not an integer type");
-  }
-}
-
-}  // namespace
-
 void int_to_double(const void* src, DType st, double* dst, int64_t n) {
-  int_switch(st, [&](auto z) {
+  int_switch(st, "int_to_double", [&](auto z) {
     using I = decltype(z);
     const I* x = (const I*)src;  // [n]
 #pragma omp parallel for num_threads(omp_threads(n)) schedule(static)
@@ -81,7 +65,7 @@ void int_to_double(const void* src, DType st, double* dst, int64_t n) {
 }
 
 void double_to_int(const double* src, void* dst, DType dt, int64_t n, bool accumulate) {
-  int_switch(dt, [&](auto z) {
+  int_switch(dt, "double_to_int", [&](auto z) {
     using I = decltype(z);
     I* y = (I*)dst;  // [n]
 #pragma omp parallel for num_threads(omp_threads(n)) schedule(static)
@@ -115,7 +99,7 @@ class Scratch {
   double* get_double(int64_t n) { return (double*)get_bytes(n, sizeof(double)); }
   void* get_bytes(int64_t n, size_t elem) {
     const size_t bytes = (size_t)std::max<int64_t>(n, 1) * elem;
-    if (ctx_.ctx.type == DevType::kGPU) {
+    if (on_gpu()) {
 #ifdef KILN_CUDA
       void* p = cuda::malloc(ctx_.ctx.id, bytes);
       device_.emplace_back(p, bytes);
@@ -127,42 +111,33 @@ class Scratch {
     host_.emplace_back(new double[(bytes + sizeof(double) - 1) / sizeof(double)]);
     return host_.back().get();
   }
+  // Conversions on the call's device: queued on its stream on a GPU (a GPU call exists only in a
+  // CUDA build, and get_bytes refused its scratch otherwise), else on the host.
   void widen_int(const TBlob& src, double* dst) {
-    if (ctx_.ctx.type == DevType::kGPU) {
 #ifdef KILN_CUDA
-      cuda::int_to_double(ctx_.ctx.id, ctx_.stream, src.ptr, src.dtype, dst, src.size());
+    if (on_gpu()) return cuda::int_to_double(ctx_.ctx.id, ctx_.stream, src.ptr, src.dtype, dst, src.size());
 #endif
-      return;
-    }
     int_to_double(src.ptr, src.dtype, dst, src.size());
   }
   void narrow_int(const double* src, const TBlob& dst, bool accumulate) {
-    if (ctx_.ctx.type == DevType::kGPU) {
 #ifdef KILN_CUDA
-      cuda::double_to_int(ctx_.ctx.id, ctx_.stream, src, dst.ptr, dst.dtype, dst.size(), accumulate);
+    if (on_gpu()) return cuda::double_to_int(ctx_.ctx.id, ctx_.stream, src, dst.ptr, dst.dtype, dst.size(), accumulate);
 #endif
-      return;
-    }
     double_to_int(src, dst.ptr, dst.dtype, dst.size(), accumulate);
   }
   void widen(const TBlob& src, float* dst) {
-    if (ctx_.ctx.type == DevType::kGPU) {
 #ifdef KILN_CUDA
-      cuda::low_precision_to_float(ctx_.ctx.id, ctx_.stream, src.ptr, src.dtype, dst, src.size());
+    if (on_gpu()) return cuda::low_precision_to_float(ctx_.ctx.id, ctx_.stream, src.ptr, src.dtype, dst, src.size());
 #endif
-      return;
-    }
     low_precision_to_float(src.ptr, src.dtype, dst, src.size());
   }
   void narrow(const float* src, const TBlob& dst, bool accumulate) {
-    if (ctx_.ctx.type == DevType::kGPU) {
 #ifdef KILN_CUDA
-      cuda::float_to_low_precision(ctx_.ctx.id, ctx_.stream, src, dst.ptr, dst.dtype, dst.size(), accumulate);
+    if (on_gpu()) return cuda::float_to_low_precision(ctx_.ctx.id, ctx_.stream, src, dst.ptr, dst.dtype, dst.size(), accumulate);
 #endif
-      return;
-    }
     float_to_low_precision(src, dst.ptr, dst.dtype, dst.size(), accumulate);
   }
+  bool on_gpu() const { return ctx_.ctx.type == DevType::kGPU; }
 
  private:
   const OpCtx& ctx_;
@@ -232,7 +207,7 @@ Kernel integer_path(Kernel inner, const OpDef* op) {
     Attrs converted;
     if (!params.empty()) {  // MXNet's DType(param)
       converted = a;
-      int_switch(itype, [&](auto z) {
+      int_switch(itype, "integer parameters", [&](auto z) {
         using I = decltype(z);
         for (int i : params)
           if (converted.values[i].set) converted.values[i].num = (double)wrap_to_int<I>(converted.values[i].num);

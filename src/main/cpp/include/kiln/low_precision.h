@@ -85,4 +85,17 @@ inline bool is_integer_type(DType t) {
   return t == DType::kUint8 || t == DType::kInt8 || t == DType::kInt32 || t == DType::kInt64;
 }
 
+/// f(I{}) for an integer storage type I; other types throw "<what>: <type> is not an integer type".
+/// (Host code; the integer wrapper's host and device conversions both dispatch through it.)
+template <typename F>
+void int_switch(DType t, const char* what, F&& f) {
+  switch (t) {
+    case DType::kUint8: f(uint8_t{}); break;
+    case DType::kInt8: f(int8_t{}); break;
+    case DType::kInt32: f(int32_t{}); break;
+    case DType::kInt64: f(int64_t{}); break;
+    default: throw KilnError(std::string(what) + ": " + dtype_name(t) + " is not an integer type");
+  }
+}
+
 }  // namespace kiln

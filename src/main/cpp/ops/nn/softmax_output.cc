@@ -80,15 +80,10 @@ void so_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* 
   // which its kernel reads only the first N values of when the rank is above 2, and which its legacy
   // shapes cannot hold for 1-D data; docs/mxnet-differences.md). For 1-D data (N rows of one class)
   // that is the data's shape, read as probabilities. preserve_shape: the shape without the last axis.
-  if (!a.b("preserve_shape")) {
-    if (nd >= 3 && l.rank_known() && l.ndim() == nd - 1) {
-      // MXNet's own label shape, the data's without its last axis: accepted for forward-only
-      // binds (predict, score); a backward reports the label / row mismatch
-      Shape ls = Shape::unknown_dims(nd - 1);
-      for (int i = 0; i + 1 < nd; ++i) ls[i] = d[i];
-      assign_in(in, 1, ls);
-      return;
-    }
+  // MXNet's own label shape (below, with preserve_shape's) is still accepted for forward-only binds
+  // (predict, score); a backward reports the label / row mismatch.
+  const bool mxnet_label = nd >= 3 && l.rank_known() && l.ndim() == nd - 1;
+  if (!a.b("preserve_shape") && !mxnet_label) {
     assign_in(in, 1, Shape({d[0]}));
     Shape back = Shape::unknown_dims(nd);
     back[0] = (*in)[1][0];

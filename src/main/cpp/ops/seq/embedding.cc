@@ -44,7 +44,8 @@ void embedding_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<S
 /// else `dtype` (MXNet's EmbeddingOpType: dtype is only the default); the indices may have any
 /// type (default: that type).
 void embedding_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
-  DType t = dtype_from_name(a.s("dtype"));
+  const DType param = dtype_from_name(a.s("dtype"));
+  DType t = param;
   const DType w = (*in)[1], y = (*out)[0];
   if (w != DType::kUnknown && y != DType::kUnknown && w != y)
     throw InferError(false, 0, std::string(kOp) + ": output type " + dtype_name(y) + " differs from the weight type " +
@@ -54,7 +55,7 @@ void embedding_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DT
   (*in)[1] = t;
   (*out)[0] = t;
   // indices of unknown type default to `dtype` (a float16 weight's indices would not be exact)
-  if ((*in)[0] == DType::kUnknown) (*in)[0] = dtype_from_name(a.s("dtype"));
+  if ((*in)[0] == DType::kUnknown) (*in)[0] = param;
 }
 
 /// The K indices of `data` as rows of a V-row table: truncated toward zero, then clipped to
