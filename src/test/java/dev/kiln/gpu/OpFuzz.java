@@ -226,8 +226,7 @@ final class OpFuzz {
             problems.add(what + ": " + a.results.size() + " outputs on " + ref + ", " + b.results.size() + " on " + test);
             return;
         }
-        String lower = op.toLowerCase();
-        boolean random = lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+        boolean random = FuzzGen.isRandom(op);
         for (int k = 0; k < a.results.size(); k++) {
             if (!java.util.Arrays.equals(a.shapes.get(k), b.shapes.get(k)) || a.types.get(k) != b.types.get(k)) {
                 problems.add(what + ": output " + k + " is " + java.util.Arrays.toString(a.shapes.get(k)) + " " + a.types.get(k)

@@ -284,7 +284,7 @@ final class MxOpFuzz {
             bothRan++;
             counts[0]++;
             compare(new Call(op, c.attrs(), c.types(), null, null, null, false), what, m, k);
-            if (!random(op) && !c.types().isEmpty() && c.types().stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
+            if (!FuzzGen.isRandom(op) && !c.types().isEmpty() && c.types().stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
                 compareGradients(op, c.attrs(), c.shapes(), c.types(), c.values(), k, what);
             }
         }
@@ -403,7 +403,7 @@ final class MxOpFuzz {
             mismatch(call, what + ": " + mx.results.size() + " outputs in MXNet, " + k.results.size() + " in Kiln");
             return;
         }
-        boolean random = random(call.op);
+        boolean random = FuzzGen.isRandom(call.op);
         for (int i = 0; i < mx.results.size(); i++) {
             // DJL names MXNet's bfloat16 (type flag 12) uint64
             boolean sameType = mx.types.get(i).equals(k.types.get(i)) || mx.types.get(i).equals("uint64") && k.types.get(i).equals("bfloat16");
@@ -425,11 +425,6 @@ final class MxOpFuzz {
                 }
             }
         }
-    }
-
-    private static boolean random(String op) {
-        String lower = op.toLowerCase();
-        return lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
     }
 
     // ---- gradients: the op bound as a one-op graph in both engines, backward with the same head gradients ----
@@ -490,7 +485,7 @@ final class MxOpFuzz {
             return false;  // MXNet 1.9's RNN without MKL-DNN returns uninitialised memory (RnnOpTest checks MKL-DNN's)
         }
         String lower = op.toLowerCase();
-        if (random(op) || lower.contains("update") || lower.contains("cast") || op.equals("_grad_add") || op.equals("sort")
+        if (FuzzGen.isRandom(op) || lower.contains("update") || lower.contains("cast") || op.equals("_grad_add") || op.equals("sort")
                 || op.equalsIgnoreCase("makeloss") || op.equals("make_loss") || op.equals("SoftmaxActivation")) {
             return false;
         }

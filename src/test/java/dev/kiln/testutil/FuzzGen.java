@@ -117,6 +117,12 @@ public final class FuzzGen {
         return s;
     }
 
+    /** Whether the operator draws random numbers (its results can only be compared by shape and dtype). */
+    public static boolean isRandom(String op) {
+        String lower = op.toLowerCase();
+        return lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+    }
+
     /** Number of elements of a shape. */
     public static long size(long[] s) {
         long n = 1;
