@@ -104,11 +104,13 @@ final class MxOpFuzz {
                             && Stream.of("ones_like", "zeros_like", "stop_gradient", "BlockGrad", "argmax", "argmin")
                                     .anyMatch(c.attrs.get("graph")::contains)),
             new Known("MXNet's take backward refuses some gradient requests ('wrong req')", c -> c.mxSays("wrong req")),
-            new Known("float16 _arange with repeat > 1: MXNet's half kernel gives 0",
-                    c -> c.op.equals("_arange") && "float16".equals(c.attrs.get("dtype")) && number(c.attrs.getOrDefault("repeat", "1")) > 1
-                            && c.detail != null && c.detail.contains("is 0.0 in MXNet")),
-            new Known("amp_multicast casts floating-point inputs only (MXNet picks the widest type by bytes, int32 over float16)",
-                    c -> c.op.equals("amp_multicast") && integral(c.types) && c.detail != null),
+            new Known("float16 _arange with a fractional start or step: MXNet's half kernel truncates both to integers",
+                    c -> c.op.equals("_arange") && "float16".equals(c.attrs.get("dtype")) && Stream.of("start", "step")
+                            .map(k -> number(c.attrs.getOrDefault(k, "1"))).anyMatch(v -> v != Math.rint(v))
+                            && c.detail != null),
+            new Known("amp_multicast casts float16/bfloat16/float32 inputs to the widest of them (MXNet starts from the first input's type,"
+                    + " so a first float64 or integer input becomes the type of the float16 ones)",
+                    c -> c.op.equals("amp_multicast") && (integral(c.types) || c.types.contains(DType.FLOAT64)) && c.detail != null),
             new Known("MXNet's planner gives an in-place request some of its kernels refuse", c -> c.mxSays("== kWriteTo")),
             new Known("MXNet's RNN miscounts its inputs when its parameters come from another node (in a graph)",
                     c -> c.mxSays("in_data.size() == num_inputs")),
@@ -449,7 +451,12 @@ final class MxOpFuzz {
         }
         FuzzGraphs.Graph g = new FuzzGraphs.Graph(f, what, in, heads, Map.of(), 1, types.get(0));
         FuzzGraphs.Run k = FuzzGraphs.run(g, Context.cpu(), Map.of());
-        FuzzGraphs.Run m = mxRun(g, Map.of());
+        String[] mxJson = new String[1];
+        FuzzGraphs.Run m = mxRun(g, Map.of(), mxJson);
+        String reload = k.error() == null && mxJson[0] != null ? reloaded(g, mxJson[0], Map.of(), k) : null;
+        if (reload != null) {
+            mismatches.add("backward of " + what + ": Kiln on the JSON MXNet wrote: " + reload);
+        }
         Call call = new Call(op, attrs, types, k.error(), m.error(), null, false);
         if (k.error() != null && m.error() != null) {
             return;
@@ -541,7 +548,15 @@ final class MxOpFuzz {
             System.out.flush();
         }
         FuzzGraphs.Run k = FuzzGraphs.run(g, Context.cpu(), written);
-        FuzzGraphs.Run m = System.getenv("MXFUZZ_NO_MXNET") != null ? FuzzGraphs.Run.refused("MXNet not called") : mxRun(g, written);
+        String[] mxJson = new String[1];
+        FuzzGraphs.Run m = System.getenv("MXFUZZ_NO_MXNET") != null ? FuzzGraphs.Run.refused("MXNet not called") : mxRun(g, written, mxJson);
+        if (k.error() == null && mxJson[0] != null) {
+            // the symbol JSON MXNet writes back must load in Kiln as the same graph: same values, bit for bit
+            String bad = reloaded(g, mxJson[0], written, k);
+            if (bad != null) {
+                mismatches.add(what + ": Kiln on the JSON MXNet wrote: " + bad);
+            }
+        }
         if (k.error() == null && g.reqs().containsValue(GradReq.ADD)) {
             String bad = FuzzGraphs.checkAdd(FuzzGraphs.run(g, Context.cpu(), g.reqs()), k, g.reqs(), g.passes(), 1e-5);
             if (bad != null) {
@@ -595,10 +610,45 @@ final class MxOpFuzz {
         }
     }
 
-    /** The graph in MXNet's legacy executor (from the symbol JSON Kiln writes), as {@link FuzzGraphs#run} in Kiln's. */
-    private static FuzzGraphs.Run mxRun(FuzzGraphs.Graph gr, Map<String, GradReq> given) {
+    /**
+     * Binds the symbol JSON MXNet wrote ({@code MXSymbolSaveToJSON} of the graph it loaded from
+     * Kiln's) in Kiln and compares every output, gradient and auxiliary state with Kiln's run of its
+     * own symbol, exactly. Null when they agree.
+     */
+    private static String reloaded(FuzzGraphs.Graph g, String json, Map<String, GradReq> reqs, FuzzGraphs.Run own) {
+        FuzzGraphs.Run again;
+        try {
+            again = FuzzGraphs.run(new FuzzGraphs.Graph(Symbol.fromJson(json), g.description(), g.inputs(), g.heads(), g.reqs(),
+                    g.passes(), g.type()), Context.cpu(), reqs);
+        } catch (KilnException | IllegalArgumentException e) {
+            return "refused: " + e.getMessage();
+        }
+        if (again.error() != null) {
+            return "refused: " + again.error();
+        }
+        List<Map<String, double[]>> a = List.of(own.outputs(), own.grads(), own.aux()), b = List.of(again.outputs(), again.grads(),
+                again.aux());
+        for (int i = 0; i < 3; i++) {
+            if (!a.get(i).keySet().equals(b.get(i).keySet())) {
+                return "names " + b.get(i).keySet() + " instead of " + a.get(i).keySet();
+            }
+            for (Map.Entry<String, double[]> e : a.get(i).entrySet()) {
+                if (!Arrays.equals(e.getValue(), b.get(i).get(e.getKey()))) {
+                    return e.getKey() + " differs";
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The graph in MXNet's legacy executor (from the symbol JSON Kiln writes), as {@link FuzzGraphs#run} in Kiln's;
+     * {@code json[0]} receives the symbol JSON MXNet writes back for the graph it loaded.
+     */
+    private static FuzzGraphs.Run mxRun(FuzzGraphs.Graph gr, Map<String, GradReq> given, String[] json) {
         try (MxNDManager m = MxOracle.newManager()) {
             ai.djl.mxnet.engine.Symbol sym = MxOracle.symbol(m, gr.symbol().toJson());
+            json[0] = sym.toJsonString();
             List<String> aux = Arrays.asList(sym.getAuxNames());
             Map<String, ai.djl.ndarray.NDArray> args = new LinkedHashMap<>(), grads = new LinkedHashMap<>(), auxs = new LinkedHashMap<>();
             gr.inputs().forEach((name, a) -> {
