@@ -37,13 +37,20 @@ namespace {
 // channel's first element). mean = K + sum(d) / M and var = sum(d^2) / M - (sum(d) / M)^2 then lose
 // nothing to cancellation as long as K is within a few standard deviations of the mean, which an
 // element of the channel is (the "shifted data" algorithm; plain sums of x and x^2 would cancel
-// when |mean| >> std). x: [outer, C, inner]
+// when |mean| >> std). A channel whose first element is infinite or NaN shifts by 0, so its mean
+// is the infinity (or NaN) the CPU's two passes give. x: [outer, C, inner]
+template <typename D>
+__device__ __forceinline__ double bn_shift(const D* x, int64_t c, int64_t inner) {
+  const double k = widen_to<double>(x[c * inner]);
+  return isfinite(k) ? k : 0.0;
+}
+
 template <typename D>
 struct ShiftedSumsF {
   const D* x;
   int64_t inner;
   __device__ void operator()(double* acc, int64_t, int64_t c, int64_t, int64_t idx) const {
-    const double d = widen_to<double>(x[idx]) - widen_to<double>(x[c * inner]);
+    const double d = widen_to<double>(x[idx]) - bn_shift(x, c, inner);
     acc[0] += d;
     acc[1] += d * d;
   }
@@ -77,8 +84,9 @@ __global__ void bn_fwd_finalize_kernel(int64_t C, int P, int64_t M, int64_t inne
       double s[2];
       sum_parts<2>(part, c, P, s);
       const double m1 = M > 0 ? s[0] / (double)M : 0.0;
-      const double var = M > 0 ? fmax(0.0, s[1] / (double)M - m1 * m1) : 0.0;
-      mu = M > 0 ? widen_to<double>(x[c * inner]) + m1 : 0.0;
+      double var = M > 0 ? s[1] / (double)M - m1 * m1 : 0.0;
+      if (var < 0) var = 0;  // rounding; a NaN (NaN or opposite infinities in the channel) stays, as on the CPU
+      mu = M > 0 ? bn_shift(x, c, inner) + m1 : 0.0;
       if (var == 0 && eps == 0) inv = 0;  // as MXNet: no division by zero
       else inv = 1.0 / sqrt(var + eps);
     } else {

@@ -35,19 +35,18 @@ KILN_HOST_DEVICE inline I saturate_to_int(double x) {
   return (I)x;
 }
 
-/// An integer result computed in double (the integer path of the elementwise operators,
-/// kiln/low_precision.h) stored as I the way MXNet's integer arithmetic leaves it: truncated toward
-/// zero and wrapped modulo 2^bits (two's complement), so sums, differences and products equal the
-/// native integer operations while the double is exact (|x| < 2^53). No number (NaN or an infinity:
-/// a division by zero, log 0, sqrt of a negative) gives 0, as NumPy's integer division by zero;
-/// finite values beyond int64 saturate to int64 before wrapping.
-/// A result within 2 ulp of an integer is that integer (a device pow may be 2 ulp off: 3^3 must not
-/// truncate to 26); exact quotients of 32-bit integers are never that close to another integer.
+/// x as the integer type I the way MXNet's integer arithmetic and x86's DType(x) leave it: truncated
+/// toward zero and wrapped modulo 2^bits (two's complement), so results of the integer path of the
+/// elementwise operators (computed in double, kiln/low_precision.h) equal the native integer
+/// operations while the double is exact (|x| < 2^53); parameters given as numbers (a scalar op's
+/// scalar, _arange's start and step) convert the same way. No number (NaN or an infinity: a
+/// division by zero, log 0, sqrt of a negative) gives 0, as NumPy's integer division by zero;
+/// finite values beyond int64 saturate to int64 before wrapping. The double must be the exact
+/// result where one exists: the GPU's pow computes integer powers of integers exactly for this
+/// (k_pow, ops/tensor_common.cuh), as glibc's correctly rounded pow does.
 template <typename I>
 KILN_HOST_DEVICE inline I wrap_to_int(double x) {
   if (!(x - x == 0)) return I(0);  // NaN or +-inf
-  const double r = x < 0 ? -floor(-x + 0.5) : floor(x + 0.5);
-  if (r != x && (x - r <= 0 ? r - x : x - r) <= (x < 0 ? -x : x) * 4.5e-16) x = r;
   return (I)(uint64_t)saturate_to_int<int64_t>(x);
 }
 

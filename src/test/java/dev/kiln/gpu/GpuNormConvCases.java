@@ -46,6 +46,15 @@ final class GpuNormConvCases implements GpuCases {
         // fix_gamma (gamma written as 1, gamma grad 0), all three outputs visible
         c.add(bn("BatchNorm fix_gamma output_mean_var", Map.of("output_mean_var", "True", "eps", "1e-5"), 3, 5, 7, 9)
                 .addTo());
+        // a NaN inside channel 1 and +inf as channel 2's first element (the GPU's shift): NaN statistics
+        // in both channels (moving_var NaN, moving_mean +inf in channel 2), as the CPU's two passes
+        c.add(bn("BatchNorm NaN and inf channels", Map.of("fix_gamma", "False", "output_mean_var", "True"), 4, 3, 5)
+                .input("x", (n, seed) -> {
+                    double[] v = uniform(-2, 2).apply(n, seed);
+                    v[5 + 3] = Double.NaN;  // (0, 1, 3)
+                    v[10] = Double.POSITIVE_INFINITY;  // (0, 2, 0)
+                    return v;
+                }));
         // 2-D (N, C): channel-last reduction (inner == 1), small and with many row chunks
         c.add(bn("BatchNorm 2-D", Map.of("fix_gamma", "False"), 37, 70).addTo());
         c.add(bn("BatchNorm 2-D large", Map.of("fix_gamma", "False", "output_mean_var", "True"), 2001, 45));

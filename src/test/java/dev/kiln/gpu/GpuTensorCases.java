@@ -241,6 +241,21 @@ final class GpuTensorCases implements GpuCases {
         }
         c.add(GpuCase.invoke("_power integers", "_power", Map.of(), s(5, 6), s(5, 6)).input("in0", quantized(-4, 5, 1))
                 .input("in1", quantized(0, 4, 1)).dtypes(ints).tol(0, 0, 0, 0));
+        // int64 powers up to 9^16 (CUDA's pow may be 2 ulp off: k_pow computes integer powers exactly),
+        // and odd int64 values above 2^52, which every operation must keep exact
+        c.add(GpuCase.invoke("_power int64 large", "_power", Map.of(), s(4, 5), s(4, 5)).input("in0", quantized(2, 10, 1))
+                .input("in1", quantized(10, 17, 1)).dtypes(DType.INT64).tol(0, 0, 0, 0));
+        GpuCase.Gen above52 = (n, seed) -> {
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = (i % 2 == 0 ? 1 : -1) * (4503599627370497.0 + 2 * i * (seed % 1000 + 1));
+            }
+            return v;
+        };
+        for (String o : new String[] {"elemwise_add", "elemwise_div"}) {
+            c.add(GpuCase.invoke(o + " int64 above 2^52", o, Map.of(), s(3, 4), s(3, 4)).input("in0", above52)
+                    .input("in1", quantized(1, 3, 1)).dtypes(DType.INT64).tol(0, 0, 0, 0));
+        }
         for (String o : new String[] {"broadcast_add", "broadcast_mul", "broadcast_div", "broadcast_maximum"}) {
             c.add(GpuCase.invoke(o + " integers", o, Map.of(), s(4, 1, 6), s(3, 1)).input("in0", wide).input("in1", quantized(-5, 5, 1))
                     .dtypes(ints).tol(0, 0, 0, 0));

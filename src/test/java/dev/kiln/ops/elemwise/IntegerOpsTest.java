@@ -191,6 +191,27 @@ class IntegerOpsTest {
     }
 
     @Test
+    void int64ResultsAreExactBelowTwoTo53() {
+        // every double from 2^52 up is an integer: odd ones must stay themselves (no rounding to a
+        // neighbour), and a quotient just below an integer truncates, however large the dividend
+        double p52 = 4503599627370496.0;
+        try (NDScope scope = NDScope.open()) {
+            NDArray x = NDArray.create(new double[] {p52 + 1, 2 * p52 - 1, -(p52 + 1), p52 + 3}, 4).asType(DType.INT64);
+            NDArray zero = NDArray.create(new double[4], 4).asType(DType.INT64);
+            assertArrayEquals(x.toDoubleArray(), NDArray.invoke("elemwise_add", Map.of(), x, zero).get(0).toDoubleArray());
+            assertArrayEquals(new double[] {p52 + 2, 2 * p52, -p52, p52 + 4},
+                    NDArray.invoke("_plus_scalar", Map.of("scalar", "1"), x).get(0).toDoubleArray());
+            // (2^52 + 1) / 2 = 2^51 + 0.5 -> 2^51, (2^53 - 1) / 2 -> 2^52 - 1, (2^52 + 3) / 2 -> 2^51 + 1
+            assertArrayEquals(new double[] {p52 / 2, p52 - 1, -p52 / 2, Math.floor((p52 + 3) / 2)},
+                    NDArray.invoke("_div_scalar", Map.of("scalar", "2"), x).get(0).toDoubleArray());
+            // 3^33 = 5559060566555523 < 2^53, exactly
+            NDArray three = NDArray.create(new double[] {3}, 1).asType(DType.INT64);
+            assertArrayEquals(new double[] {5559060566555523.0},
+                    NDArray.invoke("_power_scalar", Map.of("scalar", "33"), three).get(0).toDoubleArray());
+        }
+    }
+
+    @Test
     void undefinedIntegerResultsAreZero() {
         // MXNet dies of SIGFPE on an integer division by zero and converts NaN / -inf by C++'s
         // undefined cast; Kiln gives 0 (docs/mxnet-differences.md)
