@@ -215,9 +215,8 @@ void prepare(Cublas& s, cublasHandle_t h, int device, cudaStream_t stream) {
   if (s.workspace[device] != nullptr)  // after set_stream, which resets it to cuBLAS's own
     check_status(s, s.set_workspace(h, s.workspace[device], kWorkspaceBytes), "cublasSetWorkspace_v2");
   const int mode = 16 | (tf32_allowed() ? 3 : 0);
-  if (s.math[device] != mode) {
-    (void)s.set_math_mode(h, mode);
-    s.math[device] = mode;
+  if (s.math[device] != mode) {  // without the reduction flag when this cuBLAS refuses it; retried next call if both fail
+    if (s.set_math_mode(h, mode) == 0 || s.set_math_mode(h, mode & 3) == 0) s.math[device] = mode;
   }
 }
 
@@ -244,6 +243,7 @@ void with_handle(int device, cudaStream_t stream, F&& f) {
   Cublas& s = loaded();
   if (!s.status.empty()) throw KilnError(s.status);
   ensure_handle(s, device);
+  DeviceGuard g(device);  // the ops set it too; a handle is bound to its device
   std::lock_guard<std::mutex> lk(s.mu[device]);
   cublasHandle_t h = handle_for(s, device);
   prepare(s, h, device, stream);

@@ -715,13 +715,18 @@ bool stream_capturing(cudaStream_t st) {
 struct Workspace {
   std::unique_ptr<DeviceScratch> own;
   void* ptr = nullptr;
+  bool ok = true;  // false: the device had no memory for it (the caller falls back to Kiln's own kernels)
   Workspace(int device, const OpCtx& ctx, size_t bytes) {
     if (bytes == 0) return;
     if (ctx.workspace != nullptr && ctx.workspace_bytes >= bytes) {
       ptr = ctx.workspace;
     } else {
-      own.reset(new DeviceScratch(device, bytes));
-      ptr = own->as<void>();
+      try {
+        own.reset(new DeviceScratch(device, bytes));
+        ptr = own->as<void>();
+      } catch (const OutOfMemoryError&) {
+        ok = false;
+      }
     }
   }
 };
@@ -736,6 +741,7 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
   const int dt = cudnn_dtype(dtype, &dt_ok);
   if (!dt_ok) return false;
   if (g.cudnn_off) return false;  // the op's cudnn_off=True: the fallback kernels
+  DeviceGuard device_guard(device);  // the ops set it too; handles and workspaces belong to it
   const bool tf32 = dt == kDataFloat && tf32_allowed();
   const int tune = resolve_tune(g.tune);
   const size_t limit = tune == 2 ? kMaxWorkspace : std::min(g.ws_limit, kMaxWorkspace);
@@ -801,6 +807,11 @@ bool run_conv(Pass pass, const char* op, int device, const OpCtx& ctx, DType dty
     return false;
   }
   Workspace ws(device, ctx, c.ws);
+  if (!ws.ok) {  // this call only: the choice stays cached for when memory is back
+    note_rejection(s, std::string(op) + " " + pass_name(pass) + ": no device memory for a workspace of " +
+                          std::to_string(c.ws) + " bytes");
+    return false;
+  }
   const float f1 = 1.f, fb = add ? 1.f : 0.f;
   const double d1 = 1.0, db = add ? 1.0 : 0.0;
   const void* alpha = dt == kDataDouble ? (const void*)&d1 : (const void*)&f1;
@@ -838,6 +849,7 @@ bool run_bias(bool grad, const char* op, int device, const OpCtx& ctx, DType dty
   if (!s.status.empty() || device < 0 || device >= kMaxDevices || (nsp != 2 && nsp != 3)) return false;
   if (grad ? s.bwd_bias == nullptr : s.add_tensor == nullptr) return false;
   if (dtype != DType::kFloat32 && dtype != DType::kFloat64) return false;  // float16/bfloat16 bias: conv_register.cu
+  DeviceGuard device_guard(device);
   bool dt_ok = false;
   const int dt = cudnn_dtype(dtype, &dt_ok);
   if (!dt_ok) return false;

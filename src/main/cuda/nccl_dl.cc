@@ -119,7 +119,8 @@ Nccl& loaded() {
 
 /// "<NCCL's name of r> (r)".
 std::string result_text(Nccl& s, ncclResult_t r) {
-  std::string name = s.error_string ? s.error_string(r) : "";
+  const char* p = s.error_string ? s.error_string(r) : nullptr;
+  std::string name = p != nullptr ? p : "";
   return (name.empty() ? "NCCL error" : name) + " (" + std::to_string(r) + ")";
 }
 
@@ -288,13 +289,17 @@ bool run_batch(const std::vector<int>& devs, const std::vector<NcclCall>& calls,
   std::lock_guard<std::mutex> lk(s.mu);
   const std::vector<ncclComm_t>& comms = clique(s, devs);
   const size_t per_group = std::max<size_t>(1, kMaxGroupCalls / devs.size());
+  // every device's stream before any group opens: creating one may throw, and nothing between
+  // ncclGroupStart and ncclGroupEnd may (an open group defers every later NCCL call of this thread)
+  std::vector<cudaStream_t> streams(devs.size());
+  for (size_t i = 0; i < devs.size(); ++i) streams[i] = static_cast<cudaStream_t>(device_stream(devs[i]));
   for (size_t from = 0; from < calls.size(); from += per_group) {
     check(s, s.group_start(), "ncclGroupStart");
     ncclResult_t first = 0;
     for (size_t c = from; c < std::min(calls.size(), from + per_group); ++c) {
       const NcclCall& k = calls[c];
       for (size_t i = 0; i < devs.size(); ++i) {
-        cudaStream_t st = static_cast<cudaStream_t>(device_stream(devs[i]));
+        cudaStream_t st = streams[i];
         ncclResult_t r;
         if (broadcast) {
           r = s.broadcast(k.bufs[k.root], k.bufs[i], k.count, types[c], k.root, comms[i], st);

@@ -113,12 +113,13 @@ Pool& pool(int device) {
 /// Returns every cached block to the driver. Caller holds p.mu and has the device current.
 void release_cache(Pool& p) {
   for (auto& kv : p.free_lists) {
-    std::vector<void*> kept;  // blocks the driver did not take back stay cached
-    for (void* b : kv.second) {
-      if (cudaFree(b) == cudaSuccess) p.cached -= (int64_t)kv.first;
-      else kept.push_back(b);
+    std::vector<void*>& v = kv.second;
+    size_t kept = 0;  // blocks the driver did not take back stay cached, compacted in place (no allocation)
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (cudaFree(v[i]) == cudaSuccess) p.cached -= (int64_t)kv.first;
+      else v[kept++] = v[i];
     }
-    kv.second.swap(kept);
+    v.resize(kept);
   }
   (void)cudaGetLastError();
 }
@@ -366,7 +367,7 @@ void free(int device, void* ptr, size_t bytes) {
     p.held -= (int64_t)b;
     if (cached) {
       p.cached += (int64_t)b;
-    } else {
+    } else if (t_capture_hold == nullptr) {  // cudaFree is illegal while this thread records: the block leaks
       int prev = -1;
       if (cudaGetDevice(&prev) == cudaSuccess && cudaSetDevice(device) == cudaSuccess) {
         (void)cudaFree(ptr);
