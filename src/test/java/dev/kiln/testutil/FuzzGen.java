@@ -53,10 +53,20 @@ public final class FuzzGen {
 
     private final Random r;
     private final Policy p;
+    private int dimMax = 5;
 
     public FuzzGen(Random r, Policy p) {
         this.r = r;
         this.p = p;
+    }
+
+    /**
+     * Input dimensions drawn up to {@code max} (default 5) instead, at most 100,000 elements an
+     * input: large enough for the kernels' threaded, blocked and vectorized paths.
+     */
+    public FuzzGen withDimMax(int max) {
+        dimMax = max;
+        return this;
     }
 
     /** Random attributes for {@code op}: every required parameter, a third of the others; null when the op cannot be described. */
@@ -112,7 +122,14 @@ public final class FuzzGen {
     public long[] shape() {
         long[] s = new long[p.emptyShapes ? r.nextInt(5) : 1 + r.nextInt(4)];
         for (int i = 0; i < s.length; i++) {
-            s[i] = p.emptyShapes && r.nextInt(10) == 0 ? 0 : 1 + r.nextInt(r.nextInt(3) == 0 ? 2 : 5);
+            s[i] = p.emptyShapes && r.nextInt(10) == 0 ? 0 : 1 + r.nextInt(r.nextInt(3) == 0 ? 2 : dimMax);
+        }
+        while (size(s) > 100_000) {  // only with large dimensions: halve the largest
+            int big = 0;
+            for (int i = 1; i < s.length; i++) {
+                big = s[i] > s[big] ? i : big;
+            }
+            s[big] = (s[big] + 1) / 2;
         }
         return s;
     }
