@@ -1,9 +1,10 @@
 // GPU kernels of Pooling and _backward_Pooling, mirroring src/main/cpp/ops/pool/pooling.cc:
 // max / avg / sum / lp (p = 1, 2, 3), global_pool, pooling_convention valid / full / same,
-// count_include_pad, 1-D (NCW), 2-D (NCHW) and 3-D (NCDHW) data.
+// count_include_pad, 1-D (NCW), 2-D (NCHW) and 3-D (NCDHW) data, or channel-last (NWC, NHWC, NDHWC).
 //
 // Every layout is viewed as [planes = N*C, in0, in1, in2] with the missing leading spatial dims of
-// size 1 (kernel 1, stride 1, pad 0). Windows are MXNet's: for output index o along a dim,
+// size 1 (kernel 1, stride 1, pad 0); the kernels index planes and their elements logically and
+// map them to memory with at() (channel-last: element stride C). Windows are MXNet's: for output index o along a dim,
 // start = o*stride - pad, end_pad = min(start + kernel, in + pad) (the avg divisor with
 // count_include_pad), [max(start, 0), min(end_pad, in)) the elements read.
 //
@@ -34,6 +35,7 @@ enum PoolType { kMax = 0, kAvg = 1, kSum = 2, kLp = 3 };
 template <typename I>
 struct PoolGeomT {
   I planes = 0;  // N * C
+  I C = 1;       // channel-last: the channels (planes interleave, element stride C); else 1
   I in[3], out[3], k[3], s[3], p[3];
   int type = kMax;
   int pval = 1;              // lp only
@@ -57,6 +59,7 @@ template <typename I>
 PoolGeomT<I> narrow(const PoolGeom& g) {
   PoolGeomT<I> n;
   n.planes = (I)g.planes;
+  n.C = (I)g.C;
   for (int i = 0; i < 3; ++i) {
     n.in[i] = (I)g.in[i];
     n.out[i] = (I)g.out[i];
@@ -79,12 +82,15 @@ int pool_type_of(const std::string& t) {
 }
 
 PoolGeom pool_geom(const char* op, const Attrs& a, const Shape& x, const Shape& y) {
-  // x [N, C, spatial...], y [N, C, pooled spatial...]
+  // x [N, C, spatial...], y [N, C, pooled spatial...]; channel-last: x [N, spatial..., C], y [N, pooled..., C]
   PoolGeom g;
   const int nd = x.ndim(), nsp = nd - 2;
-  if (nsp < 1 || nsp > 3 || y.ndim() != nd || y[0] != x[0] || y[1] != x[1])
+  const bool last = a.has("layout") && !a.s("layout").empty() && a.s("layout").back() == 'C';
+  const int sp0 = last ? 1 : 2, cd = last ? nd - 1 : 1;  // first spatial dim, channel dim
+  if (nsp < 1 || nsp > 3 || y.ndim() != nd || y[0] != x[0] || y[cd] != x[cd])
     throw KilnError(std::string(op) + ": bad data/output shapes " + x.str() + ", " + y.str());
-  g.planes = x[0] * x[1];
+  g.planes = x[0] * x[cd];
+  g.C = last ? x[cd] : 1;
   g.type = pool_type_of(a.s("pool_type"));
   if (g.type == kLp) {
     if (!a.has("p_value")) throw KilnError("Pooling: pool_type='lp' requires p_value (1, 2 or 3)");
@@ -108,8 +114,8 @@ PoolGeom pool_geom(const char* op, const Attrs& a, const Shape& x, const Shape& 
       g.p[i] = 0;
       continue;
     }
-    g.in[i] = x[2 + j];
-    g.out[i] = y[2 + j];
+    g.in[i] = x[sp0 + j];
+    g.out[i] = y[sp0 + j];
     if (global) {
       g.k[i] = g.in[i];
       g.s[i] = 1;
@@ -162,6 +168,14 @@ __device__ __forceinline__ T lp_grad(T dy, T x, T y, int p) {
   return p == 1 ? dy : p == 2 ? dy * x / y : dy * x * x / (y * y);
 }
 
+/// Memory offset of element `local` of plane pl in a tensor of `plane` elements a plane:
+/// pl * plane + local channel-first, (n * plane + local) * C + c channel-last (pl = n * C + c).
+template <typename I>
+__device__ __forceinline__ int64_t at(const PoolGeomT<I>& g, I pl, I local, I plane) {
+  if (g.C == 1) return (int64_t)pl * plane + local;
+  return ((int64_t)(pl / g.C) * plane + local) * g.C + pl % g.C;
+}
+
 /// Output flat index -> (plane, o[3]).
 template <typename I>
 __device__ __forceinline__ I split_out(const PoolGeomT<I>& g, I idx, I o[3]) {
@@ -173,66 +187,62 @@ __device__ __forceinline__ I split_out(const PoolGeomT<I>& g, I idx, I o[3]) {
   return t / g.out[0];
 }
 
-/// Output flat index -> its plane of x (S: [in0, in1, in2]) and its window.
-template <typename S, typename I>
-__device__ __forceinline__ const S* out_window(const PoolGeomT<I>& g, const S* x, I idx, Window<I>* w) {
+/// Output flat index -> its plane and its window.
+template <typename I>
+__device__ __forceinline__ I out_window(const PoolGeomT<I>& g, I idx, Window<I>* w) {
   I o[3];
   const I pl = split_out(g, idx, o);
   *w = window(g, o);
-  return x + (int64_t)pl * g.in_plane();
+  return pl;
 }
 
-// x: [planes, in0, in1, in2], y: [planes, out0, out1, out2] (storage S), computed in T (float for
-// float16 / bfloat16 storage); I: the index type (PoolGeomT)
+// x: [planes, in0, in1, in2], y: [planes, out0, out1, out2] (storage S; in memory through at()),
+// computed in T (float for float16 / bfloat16 storage); I: the index type (PoolGeomT)
 template <typename S, typename T, typename I>
 __global__ void pool_forward_kernel(PoolGeomT<I> g, const S* x, S* y, int req) {
-  const I n = g.planes * g.out_plane();
+  const I n = g.planes * g.out_plane(), ip = g.in_plane(), op = g.out_plane();
   KILN_GRID_STRIDE(idx64, n) {
     const I idx = (I)idx64;
     Window<I> w;
-    const S* xp = out_window(g, x, idx, &w);  // [in0, in1, in2]
+    const I pl = out_window(g, idx, &w);
     T v;
     if (g.type == kMax) {
       v = lowest_of<T>();
       for (I a = w.lo[0]; a < w.hi[0]; ++a)
-        for (I b = w.lo[1]; b < w.hi[1]; ++b) {
-          const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
+        for (I b = w.lo[1]; b < w.hi[1]; ++b)
           for (I c = w.lo[2]; c < w.hi[2]; ++c) {
-            const T e = widen_to<T>(row[c]);
+            const T e = widen_to<T>(x[at(g, pl, (a * g.in[1] + b) * g.in[2] + c, ip)]);
             v = e > v ? e : v;
           }
-        }
     } else {
       T sum = T(0);
       for (I a = w.lo[0]; a < w.hi[0]; ++a)
-        for (I b = w.lo[1]; b < w.hi[1]; ++b) {
-          const S* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-          for (I c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(widen_to<T>(row[c]), g.pval);
-        }
+        for (I b = w.lo[1]; b < w.hi[1]; ++b)
+          for (I c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(widen_to<T>(x[at(g, pl, (a * g.in[1] + b) * g.in[2] + c, ip)]), g.pval);
       const I cnt = g.include_pad ? w.pad_size : w.in_size;
       if (g.type == kAvg) v = cnt > 0 ? sum / T(cnt) : T(0);
       else v = g.type == kLp ? root_p(sum, g.pval) : sum;
     }
-    store_from(y, (int64_t)idx, req, v);
+    store_from(y, at(g, pl, idx - pl * op, op), req, v);
   }
 }
 
-// x: [planes, in0, in1, in2], y: [planes, out...] -> arg: [planes, out...], the plane-local index of
-// the first window element (row-major) equal to y, or -1
+// x: [planes, in0, in1, in2], y: [planes, out...] (through at()) -> arg: [planes, out...] (plane-major,
+// always), the plane-local index of the first window element (row-major) equal to y, or -1
 template <typename S, typename T, typename I>
 __global__ void pool_argmax_kernel(PoolGeomT<I> g, const S* x, const S* y, I* arg) {
-  const I n = g.planes * g.out_plane();
+  const I n = g.planes * g.out_plane(), ip = g.in_plane(), op = g.out_plane();
   KILN_GRID_STRIDE(idx64, n) {
     const I idx = (I)idx64;
     Window<I> w;
-    const S* xp = out_window(g, x, idx, &w);  // [in0, in1, in2]
-    const T yv = widen_to<T>(y[idx]);
+    const I pl = out_window(g, idx, &w);
+    const T yv = widen_to<T>(y[at(g, pl, idx - pl * op, op)]);
     I found = -1;
     for (I a = w.lo[0]; a < w.hi[0] && found < 0; ++a)
       for (I b = w.lo[1]; b < w.hi[1] && found < 0; ++b)
         for (I c = w.lo[2]; c < w.hi[2]; ++c) {
           const I i = (a * g.in[1] + b) * g.in[2] + c;
-          if (widen_to<T>(xp[i]) == yv) {
+          if (widen_to<T>(x[at(g, pl, i, ip)]) == yv) {
             found = i;
             break;
           }
@@ -249,7 +259,7 @@ __device__ __forceinline__ void covering(const PoolGeomT<I>& g, int d, I i, I* l
   *hi = min((i + g.p[d]) / g.s[d], g.out[d] - 1);
 }
 
-// dy, y: [planes, out...]; x, dx: [planes, in...]; arg: [planes, out...] (max only, else null)
+// dy, y: [planes, out...]; x, dx: [planes, in...] (through at()); arg: [planes, out...] (max only, else null)
 template <typename S, typename T, typename I>
 __global__ void pool_backward_kernel(PoolGeomT<I> g, const S* dy, const S* x, const S* y, const I* arg, S* dx,
                                      int req) {
@@ -267,7 +277,6 @@ __global__ void pool_backward_kernel(PoolGeomT<I> g, const S* dy, const S* x, co
     const I local = (i[0] * g.in[1] + i[1]) * g.in[2] + i[2];
     I lo[3], hi[3];
     for (int d = 0; d < 3; ++d) covering(g, d, i[d], &lo[d], &hi[d]);
-    const S* dyp = dy + (int64_t)pl * op;  // [out0, out1, out2]
     T acc = T(0);
     if (g.type == kMax) {
       const I* ap = arg + (int64_t)pl * op;  // [out0, out1, out2]
@@ -275,11 +284,10 @@ __global__ void pool_backward_kernel(PoolGeomT<I> g, const S* dy, const S* x, co
         for (I b = lo[1]; b <= hi[1]; ++b)
           for (I c = lo[2]; c <= hi[2]; ++c) {
             const I oi = (a * g.out[1] + b) * g.out[2] + c;
-            if (ap[oi] == local) acc += widen_to<T>(dyp[oi]);
+            if (ap[oi] == local) acc += widen_to<T>(dy[at(g, pl, oi, op)]);
           }
     } else {
-      const S* yp = y + (int64_t)pl * op;  // [out0, out1, out2]
-      const T xv = widen_to<T>(x[idx]);
+      const T xv = widen_to<T>(x[at(g, pl, local, g.in_plane())]);
       for (I a = lo[0]; a <= hi[0]; ++a)
         for (I b = lo[1]; b <= hi[1]; ++b)
           for (I c = lo[2]; c <= hi[2]; ++c) {
@@ -290,11 +298,11 @@ __global__ void pool_backward_kernel(PoolGeomT<I> g, const S* dy, const S* x, co
               const Window<I> w = window(g, o);
               size = T(g.include_pad ? w.pad_size : w.in_size);
             }
-            const T d = widen_to<T>(dyp[oi]);
-            acc += (g.type == kLp ? lp_grad(d, xv, widen_to<T>(yp[oi]), g.pval) : d) / size;
+            const T d = widen_to<T>(dy[at(g, pl, oi, op)]);
+            acc += (g.type == kLp ? lp_grad(d, xv, widen_to<T>(y[at(g, pl, oi, op)]), g.pval) : d) / size;
           }
     }
-    store_from(dx, (int64_t)idx, req, acc);
+    store_from(dx, at(g, pl, local, g.in_plane()), req, acc);
   }
 }
 

@@ -1,9 +1,11 @@
 // Pooling and _backward_Pooling (MXNet 1.9.1 src/operator/nn/pooling.cc, pool.h).
 //
-// Data is channel-first: [N, C, W] (NCW), [N, C, H, W] (NCHW) or [N, C, D, H, W] (NCDHW). The
-// kernels view every layout as [N*C planes, D, H, W] with the missing leading spatial dims of
+// Data is channel-first, [N, C, W] (NCW), [N, C, H, W] (NCHW) or [N, C, D, H, W] (NCDHW), or
+// channel-last with layout NWC, NHWC or NDHWC ([N, W, C], ...), as MXNet's CPU kernels take both.
+// The kernels view every layout as [N*C planes, D, H, W] with the missing leading spatial dims of
 // size 1 (kernel 1, stride 1, pad 0), so one loop nest serves 1-D, 2-D and 3-D pooling, and
-// OpenMP splits the N*C planes.
+// OpenMP splits the N*C planes; a channel-last plane is strided (element stride C, plane (n, c)
+// starting at n*D*H*W*C + c).
 //
 // Windows are MXNet's: for output index o along a dim, start = o*stride - pad,
 // end_pad = min(start + kernel, in + pad) (the avg divisor with count_include_pad),
@@ -33,6 +35,7 @@ int pool_type_of(const Attrs& a) {
 /// Everything a kernel needs, spatial dims right-aligned into 3 (leading ones are trivial).
 struct PoolGeom {
   int64_t planes = 0;              // N * C
+  int64_t C = 1;                   // channel-last: the channels (planes interleave, element stride C); else 1
   int64_t in[3], out[3], k[3], s[3], p[3];
   int type = kMax;
   int pval = 1;                    // lp only
@@ -40,6 +43,9 @@ struct PoolGeom {
   int64_t in_plane() const { return in[0] * in[1] * in[2]; }
   int64_t out_plane() const { return out[0] * out[1] * out[2]; }
 };
+
+/// Whether the layout puts the channels last (NWC, NHWC, NDHWC).
+bool channel_last(const Attrs& a) { return a.has("layout") && a.s("layout").back() == 'C'; }
 
 /// Validates the parameters against the data shape and returns the output shape (dims of the
 /// input that are unknown stay unknown). Throws KilnError with MXNet-style messages.
@@ -64,15 +70,14 @@ Shape pool_out_shape(const Attrs& a, const Shape& d) {
                                  "y, x) Or 5D in (batch, channel, d, y, x); got data shape " + d.str());
   if (a.has("layout")) {
     const std::string& l = a.s("layout");
-    KILN_CHECK(l == "NCW" || l == "NCHW" || l == "NCDHW",
-               "Pooling: layout=" + l + " is not supported (Kiln pools channel-first data only: NCW, NCHW, NCDHW)");
     KILN_CHECK((int)l.size() == nd, "Pooling: layout=" + l + " does not match the " + std::to_string(nd) +
                                         "-D data shape " + d.str());
   }
   const int nsp = nd - 2;
+  const int sp0 = channel_last(a) ? 1 : 2;  // the first spatial dim
   Shape o = d;
   if (a.b("global_pool")) {
-    for (int i = 2; i < nd; ++i) o[i] = 1;
+    for (int i = 0; i < nsp; ++i) o[sp0 + i] = 1;
     return o;
   }
   const auto& k = a.t("kernel");
@@ -91,14 +96,14 @@ Shape pool_out_shape(const Attrs& a, const Shape& d) {
     KILN_CHECK(ki > 0, "Pooling: kernel=" + tuple_str(k) + " must be positive");
     KILN_CHECK(si > 0, "Pooling: stride=" + tuple_str(s) + " must be positive");
     KILN_CHECK(pi >= 0, "Pooling: pad=" + tuple_str(p) + " must be non-negative");
-    const int64_t x = d[2 + i];
-    if (x < 0) { o[2 + i] = -1; continue; }
+    const int64_t x = d[sp0 + i];
+    if (x < 0) { o[sp0 + i] = -1; continue; }
     KILN_CHECK(ki <= x + 2 * pi, "Pooling: kernel size (" + std::to_string(ki) + ") exceeds input (" +
                                      std::to_string(x) + " padded to " + std::to_string(x + 2 * pi) + ") in data shape " +
                                      d.str());
-    if (conv == "valid") o[2 + i] = 1 + (x + 2 * pi - ki) / si;
-    else if (conv == "full") o[2 + i] = 1 + (int64_t)std::ceil((float)(x + 2 * pi - ki) / (float)si);
-    else o[2 + i] = (int64_t)std::ceil((float)(x + 2 * pi) / (float)si);
+    if (conv == "valid") o[sp0 + i] = 1 + (x + 2 * pi - ki) / si;
+    else if (conv == "full") o[sp0 + i] = 1 + (int64_t)std::ceil((float)(x + 2 * pi - ki) / (float)si);
+    else o[sp0 + i] = (int64_t)std::ceil((float)(x + 2 * pi) / (float)si);
   }
   return o;
 }
@@ -118,11 +123,15 @@ void pool_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>
 }
 
 PoolGeom pool_geom(const Attrs& a, const Shape& x, const Shape& y) {
-  // x [N, C, spatial...], y [N, C, pooled spatial...]
+  // x [N, C, spatial...], y [N, C, pooled spatial...]; channel-last: x [N, spatial..., C], y [N, pooled..., C]
   PoolGeom g;
   const int nd = x.ndim(), nsp = nd - 2;
-  KILN_CHECK(nsp >= 1 && nsp <= 3 && y.ndim() == nd, "Pooling: bad data/output shapes " + x.str() + ", " + y.str());
-  g.planes = x[0] * x[1];
+  const bool last = channel_last(a);
+  const int sp0 = last ? 1 : 2, cd = last ? nd - 1 : 1;  // first spatial dim, channel dim
+  KILN_CHECK(nsp >= 1 && nsp <= 3 && y.ndim() == nd && y[0] == x[0] && y[cd] == x[cd],
+             "Pooling: bad data/output shapes " + x.str() + ", " + y.str());
+  g.planes = x[0] * x[cd];
+  g.C = last ? x[cd] : 1;
   g.type = pool_type_of(a);
   g.pval = (g.type == kLp && a.has("p_value")) ? (int)a.i("p_value") : 1;
   g.include_pad = a.has("count_include_pad") ? a.b("count_include_pad") : true;
@@ -137,8 +146,8 @@ PoolGeom pool_geom(const Attrs& a, const Shape& x, const Shape& y) {
       g.p[i] = 0;
       continue;
     }
-    g.in[i] = x[2 + j];
-    g.out[i] = y[2 + j];
+    g.in[i] = x[sp0 + j];
+    g.out[i] = y[sp0 + j];
     if (global) {
       g.k[i] = g.in[i];
       g.s[i] = 1;
@@ -188,16 +197,23 @@ inline DT lp_grad(DT dy, DT x, DT y, int p) {
   return p == 1 ? dy : p == 2 ? dy * x / y : dy * x * x / (y * y);
 }
 
-template <typename DT>
+/// Where plane pl of a tensor with `plane` elements a plane starts; its elements are cs apart
+/// (channel-first: pl * plane, cs 1; channel-last: (n * plane) * C + c, cs C).
+template <bool Last>
+inline int64_t plane_base(const PoolGeom& g, int64_t pl, int64_t plane) {
+  return Last ? (pl / g.C) * plane * g.C + pl % g.C : pl * plane;
+}
+
+template <typename DT, bool Last>
 void pool_forward(const PoolGeom& g, const DT* x, DT* y, OpReq req) {
-  // x [planes, in0, in1, in2], y [planes, out0, out1, out2]
+  // x [planes, in0, in1, in2], y [planes, out0, out1, out2] (Last: planes strided, element stride C)
   if (req == OpReq::kNullOp) return;
-  const int64_t ip = g.in_plane(), op = g.out_plane();
+  const int64_t ip = g.in_plane(), op = g.out_plane(), cs = Last ? g.C : 1;
   const int nt = omp_threads(g.planes * op * g.k[0] * g.k[1] * g.k[2]);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
-    const DT* xp = x + pl * ip;  // [in0, in1, in2]
-    DT* yp = y + pl * op;        // [out0, out1, out2]
+    const DT* xp = x + plane_base<Last>(g, pl, ip);  // [in0, in1, in2] (stride cs)
+    DT* yp = y + plane_base<Last>(g, pl, op);        // [out0, out1, out2] (stride cs)
     int64_t o[3];
     for (o[0] = 0; o[0] < g.out[0]; ++o[0])
       for (o[1] = 0; o[1] < g.out[1]; ++o[1])
@@ -208,15 +224,15 @@ void pool_forward(const PoolGeom& g, const DT* x, DT* y, OpReq req) {
             v = std::numeric_limits<DT>::lowest();
             for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
               for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
-                const DT* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-                for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) v = row[c] > v ? row[c] : v;
+                const DT* row = xp + (a * g.in[1] + b) * g.in[2] * cs;  // [in2] (stride cs)
+                for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) v = row[c * cs] > v ? row[c * cs] : v;
               }
           } else {
             DT sum = 0;
             for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
               for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
-                const DT* row = xp + (a * g.in[1] + b) * g.in[2];  // [in2]
-                for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(row[c], g.pval);
+                const DT* row = xp + (a * g.in[1] + b) * g.in[2] * cs;  // [in2] (stride cs)
+                for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) sum += pow_p(row[c * cs], g.pval);
               }
             // avg: a window with nothing to count (entirely in the padding) gives 0, as MXNet's
             // MKL-DNN kernels (its native kernel gives 0 / 0 = NaN there)
@@ -224,31 +240,32 @@ void pool_forward(const PoolGeom& g, const DT* x, DT* y, OpReq req) {
             if (g.type == kAvg) v = cnt > 0 ? sum / DT(cnt) : DT(0);
             else v = g.type == kLp ? root_p(sum, g.pval) : sum;
           }
-          assign_req(yp[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]], req, v);
+          assign_req(yp[((o[0] * g.out[1] + o[1]) * g.out[2] + o[2]) * cs], req, v);
         }
   }
 }
 
-template <typename DT>
+template <typename DT, bool Last>
 void pool_backward(const PoolGeom& g, const DT* dy, const DT* x, const DT* y, DT* dx, OpReq req) {
-  // dy, y [planes, out0, out1, out2]; x, dx [planes, in0, in1, in2]
+  // dy, y [planes, out0, out1, out2]; x, dx [planes, in0, in1, in2] (Last: planes strided, element stride C)
   if (req == OpReq::kNullOp) return;
-  const int64_t ip = g.in_plane(), op = g.out_plane();
+  const int64_t ip = g.in_plane(), op = g.out_plane(), cs = Last ? g.C : 1;
+  if (Last) zero_unless_add(req, g.planes * ip, dx);  // planes interleave: all of dx at once
   const int nt = omp_threads(g.planes * op * g.k[0] * g.k[1] * g.k[2]);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t pl = 0; pl < g.planes; ++pl) {
-    const DT* xp = x + pl * ip;    // [in0, in1, in2]
-    DT* dxp = dx + pl * ip;        // [in0, in1, in2]
-    const DT* yp = y + pl * op;    // [out0, out1, out2]
-    const DT* dyp = dy + pl * op;  // [out0, out1, out2]
-    zero_unless_add(req, ip, dxp);
+    const DT* xp = x + plane_base<Last>(g, pl, ip);    // [in0, in1, in2] (stride cs)
+    DT* dxp = dx + plane_base<Last>(g, pl, ip);        // [in0, in1, in2] (stride cs)
+    const DT* yp = y + plane_base<Last>(g, pl, op);    // [out0, out1, out2] (stride cs)
+    const DT* dyp = dy + plane_base<Last>(g, pl, op);  // [out0, out1, out2] (stride cs)
+    if (!Last) zero_unless_add(req, ip, dxp);
     int64_t o[3];
     for (o[0] = 0; o[0] < g.out[0]; ++o[0])
       for (o[1] = 0; o[1] < g.out[1]; ++o[1])
         for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
           const int64_t oi = (o[0] * g.out[1] + o[1]) * g.out[2] + o[2];
           const Window w = window(g, o);
-          const DT gy = dyp[oi], yv = yp[oi];
+          const DT gy = dyp[oi * cs], yv = yp[oi * cs];
           if (g.type == kMax) {
             // the first element equal to the max (in row-major window order) gets the gradient
             int64_t arg = -1;
@@ -256,15 +273,15 @@ void pool_backward(const PoolGeom& g, const DT* dy, const DT* x, const DT* y, DT
               for (int64_t b = w.lo[1]; b < w.hi[1] && arg < 0; ++b)
                 for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
                   const int64_t i = (a * g.in[1] + b) * g.in[2] + c;
-                  if (xp[i] == yv) { arg = i; break; }
+                  if (xp[i * cs] == yv) { arg = i; break; }
                 }
-            if (arg >= 0) dxp[arg] += gy;
+            if (arg >= 0) dxp[arg * cs] += gy;
           } else {
             const DT size = g.type == kAvg ? DT(g.include_pad ? w.pad_size : w.in_size) : DT(1);
             for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
               for (int64_t b = w.lo[1]; b < w.hi[1]; ++b)
                 for (int64_t c = w.lo[2]; c < w.hi[2]; ++c) {
-                  const int64_t i = (a * g.in[1] + b) * g.in[2] + c;
+                  const int64_t i = ((a * g.in[1] + b) * g.in[2] + c) * cs;
                   dxp[i] += (g.type == kLp ? lp_grad(gy, xp[i], yv, g.pval) : gy) / size;
                 }
           }
@@ -302,7 +319,7 @@ KILN_SIMD_AVX512_TARGET inline void store_first(float* p, __m512 v, int64_t cnt)
 }
 
 bool is_max2x2(const PoolGeom& g) {
-  return g.type == kMax && g.in[0] == 1 && g.k[1] == 2 && g.k[2] == 2 && g.s[1] == 2 && g.s[2] == 2 && g.p[1] == 0 &&
+  return g.type == kMax && g.C == 1 && g.in[0] == 1 && g.k[1] == 2 && g.k[2] == 2 && g.s[1] == 2 && g.s[2] == 2 && g.p[1] == 0 &&
          g.p[2] == 0 && 2 * g.out[1] <= g.in[1] && 2 * g.out[2] <= g.in[2];
 }
 
@@ -408,7 +425,8 @@ void pool_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in
       if (is_max2x2(g) && simd::use_avx512() && req[0] != OpReq::kNullOp)
         return max2x2_forward(g, in[0].dptr<float>(), out[0].dptr<float>(), req[0]);
     }
-    pool_forward<T>(g, in[0].dptr<T>(), out[0].dptr<T>(), req[0]);
+    if (g.C > 1) pool_forward<T, true>(g, in[0].dptr<T>(), out[0].dptr<T>(), req[0]);
+    else pool_forward<T, false>(g, in[0].dptr<T>(), out[0].dptr<T>(), req[0]);
   });
 }
 
@@ -423,7 +441,8 @@ void pool_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& i
         return max2x2_backward(g, in[0].dptr<float>(), in[1].dptr<float>(), in[2].dptr<float>(), out[0].dptr<float>(),
                                req[0]);
     }
-    pool_backward<T>(g, in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(), out[0].dptr<T>(), req[0]);
+    if (g.C > 1) pool_backward<T, true>(g, in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(), out[0].dptr<T>(), req[0]);
+    else pool_backward<T, false>(g, in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(), out[0].dptr<T>(), req[0]);
   });
 }
 
@@ -433,7 +452,7 @@ void register_pooling(OpRegistry& r) {
   OpDef d;
   d.name = "Pooling";
   d.description =
-      "Performs pooling on the input (1-D NCW, 2-D NCHW, 3-D NCDHW). pool_type max/avg/sum/lp; out = f(in, kernel, "
+      "Performs pooling on the input (1-D NCW, 2-D NCHW, 3-D NCDHW, or channel-last with layout NWC, NHWC, NDHWC). pool_type max/avg/sum/lp; out = f(in, kernel, "
       "pad, stride): valid: floor((x+2p-k)/s)+1, full: ceil((x+2p-k)/s)+1, same (1-D): ceil((x+2p)/s); global_pool "
       "reduces every spatial dim to 1 and ignores kernel.";
   d.params = {

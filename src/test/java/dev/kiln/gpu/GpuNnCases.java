@@ -352,6 +352,17 @@ final class GpuNnCases implements GpuCases {
                 "pad", "(1,1)"), shapes("x", s(4, 8, 48, 48))));
         c.add(GpuCase.graph("Pooling_avg_large", pool("pool_type", "avg", "kernel", "(2,2)", "stride", "(2,2)"),
                 shapes("x", s(4, 8, 48, 48))));
+        // channel-last layouts: strided planes (element stride C)
+        c.add(GpuCase.graph("Pooling_NHWC_max", pool("pool_type", "max", "kernel", "(3,3)", "stride", "(2,2)", "pad", "(1,1)",
+                "layout", "NHWC"), shapes("x", s(2, 9, 8, 5))).addTo());
+        c.add(GpuCase.graph("Pooling_NHWC_avg_full", pool("pool_type", "avg", "kernel", "(3,2)", "stride", "(2,2)",
+                "pooling_convention", "full", "count_include_pad", "False", "layout", "NHWC"), shapes("x", s(2, 7, 8, 3))).addTo());
+        c.add(GpuCase.graph("Pooling_NWC_lp2", pool("pool_type", "lp", "p_value", "2", "kernel", "(3,)", "stride", "(2,)",
+                "layout", "NWC"), shapes("x", s(3, 11, 4))));
+        c.add(GpuCase.graph("Pooling_NDHWC_sum", pool("pool_type", "sum", "kernel", "(2,3,2)", "stride", "(2,2,1)",
+                "pad", "(1,0,1)", "layout", "NDHWC"), shapes("x", s(1, 5, 6, 7, 3))));
+        c.add(GpuCase.graph("Pooling_NHWC_global_max", pool("pool_type", "max", "global_pool", "True", "layout", "NHWC"),
+                shapes("x", s(2, 6, 5, 7))));
     }
 
     // ---- Pad / Crop / UpSampling --------------------------------------------------------------------

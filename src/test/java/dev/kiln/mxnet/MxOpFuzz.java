@@ -193,6 +193,10 @@ final class MxOpFuzz {
                     c -> c.op.equals("mean") && c.types.contains(DType.FLOAT16) && c.detail != null && c.detail.contains(" is 0.0 in MXNet")),
             new Known("Reshape with -1 after -2: MXNet mis-infers the -1 ((2, 3, 4) by (-2, -1) gives it (2, 1, 4, 1))",
                     c -> c.op.equalsIgnoreCase("reshape") && c.attrs.getOrDefault("shape", "").replace(" ", "").matches(".*-2,.*-1.*")),
+            new Known("Pooling refuses a kernel dimension below 1 (MXNet pools windows of negative size), and a stride or pad"
+                    + " with another number of dimensions than kernel (MXNet does not check)",
+                    c -> c.op.equals("Pooling") && c.kilnError != null && (c.kilnSays("must have as many dims as kernel")
+                            || !"True".equals(c.attrs.get("global_pool")) && c.attrs.getOrDefault("kernel", "").matches(".*(-|\\b0\\b).*"))),
             new Known("MXNet's tile backward reduces at most a fixed number of axes", c -> c.mxSays("Too many reduction axes")),
             new Known("ctx of the creation ops is ignored (the executor's device is used)", c -> c.mxSays("Invalid context string")),
             new Known("PReLU of 1-D data takes a gamma of shape (1,)",

@@ -90,7 +90,25 @@ class PoolingTest {
             // accepted, no effect
             c.add(new Case(with(t, "kernel", "(2, 2)", "cudnn_off", "True", "layout", "NCHW"), s(2, 2, 4, 5)));
             c.add(new Case(with(t, "kernel", "(3,)", "layout", "NCW"), s(2, 2, 6)));
+            c.addAll(channelLast(t));
         }
+        return c;
+    }
+
+    /** Channel-last layouts (NWC, NHWC, NDHWC), which MXNet's CPU kernels take too. */
+    static List<Case> channelLast(Map<String, String> t) {
+        List<Case> c = new ArrayList<>();
+        for (String conv : List.of("valid", "full")) {
+            c.add(new Case(with(t, "kernel", "(3,)", "stride", "(2,)", "pad", "(1,)", "layout", "NWC", "pooling_convention", conv),
+                    s(2, 11, 3)));
+            c.add(new Case(with(t, "kernel", "(3, 2)", "stride", "(2, 2)", "pad", "(1, 0)", "layout", "NHWC", "pooling_convention", conv),
+                    s(2, 7, 8, 3)));
+        }
+        c.add(new Case(with(t, "kernel", "(2, 2)", "stride", "(2, 2)", "layout", "NHWC"), s(2, 6, 6, 4)));  // C > 1: strided planes
+        c.add(new Case(with(t, "kernel", "(2, 2)", "stride", "(2, 2)", "layout", "NHWC"), s(2, 6, 6, 1)));  // C = 1: contiguous
+        c.add(new Case(with(t, "kernel", "(2, 3, 2)", "stride", "(2, 1, 2)", "pad", "(1, 1, 0)", "layout", "NDHWC"), s(1, 5, 6, 4, 2)));
+        c.add(new Case(with(t, "global_pool", "True", "layout", "NHWC"), s(2, 5, 6, 3)));
+        c.add(new Case(with(t, "global_pool", "True", "layout", "NWC"), s(2, 9, 5)));
         return c;
     }
 
@@ -139,6 +157,8 @@ class PoolingTest {
             c.add(new Case(with(t, "kernel", "(2,)", "stride", "(2,)", "pooling_convention", "same"), s(1, 2, 7)));
             c.add(new Case(with(t, "kernel", "(2, 2, 2)", "stride", "(1, 2, 1)", "pad", "(1, 0, 1)"), s(1, 2, 3, 4, 3)));
             c.add(new Case(with(t, "global_pool", "True"), s(2, 2, 3, 4)));
+            c.add(new Case(with(t, "kernel", "(3, 2)", "stride", "(2, 1)", "pad", "(1, 0)", "layout", "NHWC"), s(2, 5, 4, 3)));
+            c.add(new Case(with(t, "kernel", "(3,)", "stride", "(2,)", "layout", "NWC", "pooling_convention", "full"), s(1, 6, 2)));
         }
         return c.stream().map(k -> DynamicTest.dynamicTest(k.attrs() + " " + java.util.Arrays.toString(k.shape()), () -> {
             // positive inputs keep lp's root differentiable; random values make max's argmax unique
@@ -157,6 +177,7 @@ class PoolingTest {
             c.add(new Case(with(t, "kernel", "(3,)", "stride", "(2,)", "pad", "(1,)"), s(2, 3, 11)));
             c.add(new Case(with(t, "kernel", "(2, 2, 2)", "stride", "(2, 1, 2)", "pad", "(1, 0, 1)"), s(1, 2, 4, 5, 4)));
             c.add(new Case(with(t, "global_pool", "True"), s(2, 3, 5, 6)));
+            c.addAll(channelLast(t));
         }
         return c.stream().map(k -> DynamicTest.dynamicTest(k.attrs() + " " + java.util.Arrays.toString(k.shape()),
                 () -> PoolTesting.oracleGrad("Pooling", k.attrs(), 0.05, 2, k.shape())));
@@ -207,6 +228,68 @@ class PoolingTest {
         PoolTesting.oracleGrad("Pooling", a("kernel", "(3,)", "stride", "(2,)", "pooling_convention", "full"), -2, 2, 1, s(2, 2, 10));
         PoolTesting.oracleGrad("Pooling", a("global_pool", "True"), -2, 2, 1, s(2, 3, 4, 4));
         PoolTesting.oracleGrad("Pooling", a("kernel", "(2, 2, 2)"), -2, 2, 1, s(1, 2, 3, 4, 4));
+        PoolTesting.oracleGrad("Pooling", a("kernel", "(3, 3)", "stride", "(1, 1)", "layout", "NHWC"), -2, 2, 1, s(2, 6, 7, 3));
+    }
+
+    @Test
+    void channelLastEqualsChannelFirstOfTheTransposedData() {
+        // an independent reference: NHWC pooling = transpose(NCHW pooling of transpose(x)), forward and gradient
+        long[] nhwc = s(3, 9, 10, 5);
+        double[] x = new double[3 * 9 * 10 * 5];
+        java.util.Random r = new java.util.Random(5);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = r.nextInt(64) / 8.0 - 4;
+        }
+        for (Map<String, String> t : types()) {
+            Map<String, String> last = with(t, "kernel", "(3, 3)", "stride", "(2, 2)", "pad", "(1, 1)", "layout", "NHWC");
+            Map<String, String> first = with(t, "kernel", "(3, 3)", "stride", "(2, 2)", "pad", "(1, 1)");
+            try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open()) {
+                NDArray xl = NDArray.create(x, nhwc);
+                NDArray xf = NDArray.invoke("transpose", a("axes", "(0, 3, 1, 2)"), xl).get(0);
+                NDArray yl = NDArray.invoke("Pooling", last, xl).get(0);
+                NDArray yf = NDArray.invoke("transpose", a("axes", "(0, 2, 3, 1)"), NDArray.invoke("Pooling", first, xf).get(0)).get(0);
+                assertArrayEquals(yf.shape().dims(), yl.shape().dims(), t + " shape");
+                GradCheck.assertClose(yf.toDoubleArray(), yl.toDoubleArray(), 0, 0, t + " forward");
+            }
+            double[] dy = new double[3 * 5 * 5 * 5];
+            for (int i = 0; i < dy.length; i++) {
+                dy[i] = (i % 7) - 3;
+            }
+            double[] gl = backward(last, nhwc, x, dy, GradReq.WRITE, 1);
+            // the same in channel-first order: transpose x and dy, pool, transpose the gradient back
+            double[] xf = permute(x, s(3, 9, 10, 5), new int[] {0, 3, 1, 2});
+            double[] dyf = permute(dy, s(3, 5, 5, 5), new int[] {0, 3, 1, 2});
+            double[] gf = permute(backward(first, s(3, 5, 9, 10), xf, dyf, GradReq.WRITE, 1), s(3, 5, 9, 10), new int[] {0, 2, 3, 1});
+            GradCheck.assertClose(gf, gl, 1e-12, 1e-12, t + " gradient");
+        }
+    }
+
+    /** x of shape {@code shape} transposed by {@code axes} (row-major). */
+    static double[] permute(double[] x, long[] shape, int[] axes) {
+        int nd = shape.length;
+        long[] out = new long[nd];
+        for (int i = 0; i < nd; i++) {
+            out[i] = shape[axes[i]];
+        }
+        long[] stride = new long[nd];
+        stride[nd - 1] = 1;
+        for (int i = nd - 2; i >= 0; i--) {
+            stride[i] = stride[i + 1] * shape[i + 1];
+        }
+        double[] y = new double[x.length];
+        long[] idx = new long[nd];
+        for (int j = 0; j < y.length; j++) {
+            long rem = j, src = 0;
+            for (int i = nd - 1; i >= 0; i--) {
+                idx[i] = rem % out[i];
+                rem /= out[i];
+            }
+            for (int i = 0; i < nd; i++) {
+                src += idx[i] * stride[axes[i]];
+            }
+            y[j] = x[(int) src];
+        }
+        return y;
     }
 
     @Test
@@ -224,9 +307,10 @@ class PoolingTest {
     @Test
     void errors() {
         long[][] d4 = {s(2, 3, 8, 8)};
-        assertInvokeFails("Pooling", a("kernel", "(2, 2)", "layout", "NHWC"), d4, "layout=NHWC", "not supported");
-        assertInvokeFails("Pooling", a("kernel", "(2,)", "layout", "NWC"), new long[][] {s(2, 3, 8)}, "layout=NWC", "not supported");
+        assertInvokeFails("Pooling", a("kernel", "(2,)", "layout", "NWC"), d4, "layout=NWC", "does not match");
+        assertInvokeFails("Pooling", a("kernel", "(2, 2)", "layout", "NDHWC"), d4, "layout=NDHWC", "does not match");
         assertInvokeFails("Pooling", a("kernel", "(2, 2)", "layout", "NCW"), d4, "layout=NCW");
+        assertInvokeFails("Pooling", a("kernel", "(9, 2)", "layout", "NHWC"), d4, "kernel size (9) exceeds input (3");
         assertInvokeFails("Pooling", a("kernel", "(2,)"), d4, "kernel=(2,)");
         assertInvokeFails("Pooling", a("kernel", "(2, 2, 2)"), d4, "kernel=(2,2,2)");
         assertInvokeFails("Pooling", a(), d4, "kernel is required");
@@ -247,11 +331,11 @@ class PoolingTest {
         assertInvokeFails("Pooling", a("kernel", "(2, 2)", "kernal", "(2, 2)"), d4, "unknown parameter 'kernal'");
         // at bind time too
         OpTesting.assertThrowsMessage(() -> {
-            try (Executor ex = Executor.simpleBind(pooling(a("kernel", "(2, 2)", "layout", "NHWC")), Context.cpu(),
+            try (Executor ex = Executor.simpleBind(pooling(a("kernel", "(2, 2)", "layout", "NWC")), Context.cpu(),
                     Map.of("data", s(2, 3, 8, 8)), Map.of("data", DType.FLOAT32), Map.of("data", GradReq.WRITE),
                     new Executor.Options())) {
                 ex.forward(false);
             }
-        }, "not supported");
+        }, "does not match");
     }
 }
