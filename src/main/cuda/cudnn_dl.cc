@@ -725,6 +725,9 @@ struct Workspace {
         own.reset(new DeviceScratch(device, bytes));
         ptr = own->as<void>();
       } catch (const OutOfMemoryError&) {
+        // while a CUDA graph records, the allocator cannot release its cache: fail the recording
+        // (the pass then runs eagerly, where it can) rather than bake the fallback into the graph
+        if (stream_capturing(stream_of(ctx))) throw;
         ok = false;
       }
     }

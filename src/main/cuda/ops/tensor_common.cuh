@@ -74,10 +74,10 @@ __device__ __forceinline__ typename CmpType<T>::type cmp_value(T v) { return con
 // ---- math overloads not in common/kernels.cuh --------------------------------------------------
 
 __device__ __forceinline__ float k_pow(float a, float b) { return powf(a, b); }
-// CUDA's double pow may be 2 ulp off where glibc's is correctly rounded; an integer power (0..64)
-// of an integer whose value is below 2^53 is computed exactly by squaring instead (every partial
-// product is an integer no larger than the result), so integer arrays truncate it as on the CPU
-// (kiln/int_convert.h) and float64 ones get the exact value the CPU gives.
+// CUDA's double pow may be 2 ulp off; glibc's is within 0.52 ulp, so exact wherever the result is
+// a double. An integer power (0..64) of an integer whose value is below 2^53 is computed exactly by
+// squaring instead (every partial product is an integer no larger than the result), so integer
+// arrays truncate it as on the CPU (kiln/int_convert.h) and float64 ones get the CPU's value.
 __device__ __forceinline__ double k_pow(double a, double b) {
   const double p = pow(a, b);
   if (!(b >= 0 && b <= 64 && b == floor(b) && a == floor(a) && fabs(p) < 9007199254740992.0)) return p;

@@ -403,7 +403,7 @@ __global__ void arange_kernel(int64_t n, T* y, int req, double start_d, double s
   KILN_GRID_STRIDE(i, n) {
     const int64_t j = i / repeat;
     if constexpr (std::is_same<T, __half>::value) {  // as the CPU's float32 scratch (the op is not native 16-bit), rounded once
-      y[i] = __float2half_rn((float)start_d + __fmul_rn((float)j, (float)step_d));
+      assign(y, i, req, __float2half_rn((float)start_d + __fmul_rn((float)j, (float)step_d)));
     } else if constexpr (std::is_integral<T>::value) {  // as the CPU: 64-bit two's complement, narrowed modulo T
       const uint64_t start = (uint64_t)(int64_t)wrap_to_int<T>(start_d), step = (uint64_t)(int64_t)wrap_to_int<T>(step_d);
       y[i] = (T)(int64_t)(start + (uint64_t)j * step);

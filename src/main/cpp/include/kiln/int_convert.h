@@ -43,7 +43,8 @@ KILN_HOST_DEVICE inline I saturate_to_int(double x) {
 /// division by zero, log 0, sqrt of a negative) gives 0, as NumPy's integer division by zero;
 /// finite values beyond int64 saturate to int64 before wrapping. The double must be the exact
 /// result where one exists: the GPU's pow computes integer powers of integers exactly for this
-/// (k_pow, ops/tensor_common.cuh), as glibc's correctly rounded pow does.
+/// (k_pow, ops/tensor_common.cuh), as glibc's pow (within 0.52 ulp) does. Transcendental results
+/// (exp, log) are the libraries' roundings, which may differ by an ulp between the CPU and the GPU.
 template <typename I>
 KILN_HOST_DEVICE inline I wrap_to_int(double x) {
   if (!(x - x == 0)) return I(0);  // NaN or +-inf
