@@ -76,6 +76,10 @@ class GpuCatalogueTest {
         System.out.println("GpuCatalogueTest: " + r.summary());
         assertTrue(r.problems().isEmpty(), r.describe());
         assertTrue(r.bothRan() > 80, r.summary());
+        GpuGraphFuzz.Report large = GpuGraphFuzz.run(Context.cpu(), Context.cpu(), 0x1A26EL, 40, 32);
+        System.out.println("GpuCatalogueTest (large): " + large.summary());
+        assertTrue(large.problems().isEmpty(), large.describe());
+        assertTrue(large.bothRan() > 20, large.summary());
     }
 
     /** In a -Pcuda build the registry lists no operator without a GPU kernel (needs no device). */

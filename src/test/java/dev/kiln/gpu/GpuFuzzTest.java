@@ -41,4 +41,12 @@ class GpuFuzzTest {
         assertTrue(r.problems().isEmpty(), r.describe());
         assertTrue(r.bothRan() > 200, r.summary());
     }
+
+    @Test
+    void randomLargeGraphsGiveTheCpusResults() {
+        GpuGraphFuzz.Report r = GpuGraphFuzz.run(Context.cpu(), Context.gpu(0), 0x1A26EL, 160, 32);
+        System.out.println("GpuFuzzTest (large): " + r.describe());
+        assertTrue(r.problems().isEmpty(), r.describe());
+        assertTrue(r.bothRan() > 60, r.summary());
+    }
 }

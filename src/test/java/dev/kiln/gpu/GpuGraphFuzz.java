@@ -48,8 +48,16 @@ final class GpuGraphFuzz {
 
     /** {@code count} random graphs on {@code ref} and {@code test}. */
     static Report run(Context ref, Context test, long seed, int count) {
+        return run(ref, test, seed, count, 5);
+    }
+
+    /**
+     * {@code count} random graphs on {@code ref} and {@code test} with input dimensions up to
+     * {@code dimMax} (large ones reach the kernels' multi-block grids and the CPU's threaded paths).
+     */
+    static Report run(Context ref, Context test, long seed, int count, int dimMax) {
         Random r = new Random(seed);
-        FuzzGen gen = new FuzzGen(r, POLICY);
+        FuzzGen gen = new FuzzGen(r, POLICY).withDimMax(dimMax);
         List<String> pool = new ArrayList<>();
         for (String op : Ops.list()) {
             try {
