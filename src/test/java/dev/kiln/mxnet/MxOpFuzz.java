@@ -701,6 +701,10 @@ final class MxOpFuzz {
                     }
                     ex.backward(hs);
                 }
+                ex.forward(false);  // as FuzzGraphs.run: inference after training
+                for (int j = 0; j < ex.outputs().size(); j++) {
+                    outs.put("inference out" + j, ex.outputs().get(j).toType(DataType.FLOAT64, false).toDoubleArray());
+                }
                 Map<String, double[]> g = new LinkedHashMap<>(), x = new LinkedHashMap<>();
                 grads.forEach((name, arr) -> g.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));
                 auxs.forEach((name, arr) -> x.put(name, arr.toType(DataType.FLOAT64, false).toDoubleArray()));

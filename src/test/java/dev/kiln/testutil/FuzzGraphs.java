@@ -58,7 +58,8 @@ public final class FuzzGraphs {
     }
 
     /**
-     * What a pass gave, by name: outputs ("out0", ...; after the last pass), the gradient of every
+     * What a pass gave, by name: outputs ("out0", ...; after the last pass; "inference out0", ...: of
+     * a forward pass in inference mode after the training passes), the gradient of every
      * argument with a request, the auxiliary states; null with the error when the engine refused.
      */
     public record Run(Map<String, double[]> outputs, Map<String, double[]> grads, Map<String, double[]> aux, String error) {
@@ -190,6 +191,10 @@ public final class FuzzGraphs {
                     outs.put("out" + j, host(ex.outputs().get(j)));
                 }
                 ex.backward(h);
+            }
+            ex.forward(false);  // inference after training: moving statistics, no backward
+            for (int j = 0; j < ex.outputs().size(); j++) {
+                outs.put("inference out" + j, host(ex.outputs().get(j)));
             }
             Map<String, double[]> grads = new LinkedHashMap<>(), x = new LinkedHashMap<>();
             ex.gradDict().forEach((name, arr) -> grads.put(name, host(arr)));
