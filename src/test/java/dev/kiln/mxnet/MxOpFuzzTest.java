@@ -69,6 +69,14 @@ class MxOpFuzzTest {
     }
 
     @Test
+    void nanAndInfiniteInputsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
+        // one float input value in 6 is NaN, +inf or -inf: the NaN rules of every operator and its gradient
+        Found f = fuzz("20261201", "20", "specials=6");
+        assertTrue(Integer.parseInt(f.summary.group(2)) > 1000, "too few calls ran on both: " + f.summary.group());
+        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains (NaN and infinite inputs)");
+    }
+
+    @Test
     void randomGraphsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
         Found f = fuzz("20261129", "2000", "graphs");
         assertTrue(Integer.parseInt(f.summary.group(2)) > 1500, "too few graphs ran on both: " + f.summary.group());

@@ -69,6 +69,14 @@ public final class FuzzGen {
         return this;
     }
 
+    private int specialOdds;
+
+    /** One float input value in {@code odds} (0: never, the default) is NaN, +inf or -inf. */
+    public FuzzGen withSpecials(int odds) {
+        specialOdds = odds;
+        return this;
+    }
+
     /** Random attributes for {@code op}: every required parameter, a third of the others; null when the op cannot be described. */
     public Map<String, String> attrs(String op) {
         Map<String, String> attrs = new LinkedHashMap<>();
@@ -188,6 +196,9 @@ public final class FuzzGen {
                 x = t == DType.UINT8 ? Math.abs(x) : x;
             } else {
                 x = r.nextBoolean() ? r.nextInt(7) - 2 : Math.round((r.nextDouble() * 4 - 2) * p.valueScale) / (double) p.valueScale;
+            }
+            if (!integral && specialOdds > 0 && r.nextInt(specialOdds) == 0) {
+                x = new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}[r.nextInt(3)];
             }
             v[k] = x;
         }
