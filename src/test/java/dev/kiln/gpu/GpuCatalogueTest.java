@@ -67,6 +67,10 @@ class GpuCatalogueTest {
         System.out.println("GpuCatalogueTest: " + r.summary());
         assertTrue(r.problems().isEmpty() && r.oneSided().isEmpty(), r.describe());
         assertTrue(r.bothRan() > 100, r.summary());
+        OpFuzz.Report nan = OpFuzz.run(Context.cpu(), Context.cpu(), 0x7A75L, 4, 6);
+        System.out.println("GpuCatalogueTest (NaN, inf): " + nan.summary());
+        assertTrue(nan.problems().isEmpty() && nan.oneSided().isEmpty(), nan.describe());
+        assertTrue(nan.bothRan() > 100, nan.summary());
     }
 
     /** The graph fuzzer's harness (GpuFuzzTest runs it against gpu(0)), CPU against CPU: same seed, fewer graphs. */

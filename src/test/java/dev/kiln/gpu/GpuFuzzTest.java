@@ -35,6 +35,15 @@ class GpuFuzzTest {
     }
 
     @Test
+    void nanAndInfiniteInputsGiveTheCpusResults() {
+        // one float input value in 6 is NaN or an infinity: the NaN rules of every GPU kernel
+        OpFuzz.Report r = OpFuzz.run(Context.cpu(), Context.gpu(0), 0x7A75L, 4, 6);
+        System.out.println("GpuFuzzTest (NaN, inf): " + r.describe());
+        assertTrue(r.problems().isEmpty(), r.describe());
+        assertTrue(r.bothRan() > 100, r.summary());
+    }
+
+    @Test
     void randomGraphsGiveTheCpusResults() {
         GpuGraphFuzz.Report r = GpuGraphFuzz.run(Context.cpu(), Context.gpu(0), 0x6EA9F5L, 400);
         System.out.println("GpuFuzzTest: " + r.describe());

@@ -65,15 +65,27 @@ final class OpFuzz {
     private final List<String> problems = new ArrayList<>();
     private final List<String> oneSided = new ArrayList<>();
 
-    private OpFuzz(long seed, Context ref, Context test) {
-        this.gen = new FuzzGen(new Random(seed), POLICY);
+    private final boolean specials;
+
+    private OpFuzz(long seed, Context ref, Context test, int specialOdds) {
+        this.gen = new FuzzGen(new Random(seed), POLICY).withSpecials(specialOdds);
         this.ref = ref;
         this.test = test;
+        this.specials = specialOdds > 0;
     }
 
     /** {@code perOp} calls of every registered operator on {@code ref} and {@code test}. */
     static Report run(Context ref, Context test, long seed, int perOp) {
-        OpFuzz f = new OpFuzz(seed, ref, test);
+        return run(ref, test, seed, perOp, 0);
+    }
+
+    /**
+     * {@code perOp} calls of every registered operator on {@code ref} and {@code test}, one float
+     * input value in {@code specialOdds} NaN, +inf or -inf (0: none). Where one side gives NaN and
+     * the other an infinity, the two met two infinities in another order (inf - inf): accepted.
+     */
+    static Report run(Context ref, Context test, long seed, int perOp, int specialOdds) {
+        OpFuzz f = new OpFuzz(seed, ref, test, specialOdds);
         for (String op : Ops.list()) {
             for (int i = 0; i < perOp && !f.broken && f.problems.size() < MAX_PROBLEMS; i++) {
                 f.call(op);
@@ -241,7 +253,8 @@ final class OpFuzz {
             double tol = t == DType.FLOAT32 || t == DType.FLOAT64 ? 1e-3 : t == DType.FLOAT16 ? 1e-2 : 0;
             double[] x = a.results.get(k), y = b.results.get(k);
             for (int i = 0; i < x.length; i++) {
-                if (Double.compare(x[i], y[i]) != 0 && !(Math.abs(x[i] - y[i]) <= tol + tol * Math.abs(x[i]))) {
+                boolean order = specials && (Double.isNaN(x[i]) && Double.isInfinite(y[i]) || Double.isInfinite(x[i]) && Double.isNaN(y[i]));
+                if (Double.compare(x[i], y[i]) != 0 && !order && !(Math.abs(x[i] - y[i]) <= tol + tol * Math.abs(x[i]))) {
                     problems.add(what + ": output " + k + "[" + i + "] is " + x[i] + " on " + ref + ", " + y[i] + " on " + test);
                     break;
                 }
