@@ -407,7 +407,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
       const NodePtr& n = ig_->nodes[steps_[i].nid];
       // a random op's kernel may draw its seed from the host generator on every call (in training,
       // and Dropout(mode='always') at inference); a replay would repeat the first draw
-      if (n->op->needs_random) {
+      if (n->op->random(n->attrs)) {
         g->disabled = true;
         g->why = "random operator " + n->op->name + " ('" + n->name + "')";
         return false;
@@ -513,10 +513,12 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
     for (size_t i = 0; i < head_grads.size(); ++i) {
       if (!head_grads_[i].storage) continue;
       const NDArray& h = head_grads[i];
-      KILN_CHECK(h.storage && h.shape == head_grads_[i].shape && h.dtype == head_grads_[i].dtype,
-                 "backward: head gradient " + std::to_string(i) + " must have shape " + head_grads_[i].shape.str() + " " +
-                     dtype_name(head_grads_[i].dtype) + ", got " + h.shape.str() + " " + dtype_name(h.dtype));
-      copy_bytes(ctx_, head_grads_[i].data(), h.ctx, h.data(), h.bytes());
+      KILN_CHECK(h.storage && h.shape == head_grads_[i].shape,
+                 "backward: head gradient " + std::to_string(i) + " must have shape " + head_grads_[i].shape.str() + " (" +
+                     dtype_name(head_grads_[i].dtype) + ", or any type, converted), got " + h.shape.str() + " " +
+                     dtype_name(h.dtype));
+      if (h.dtype == head_grads_[i].dtype) copy_bytes(ctx_, head_grads_[i].data(), h.ctx, h.data(), h.bytes());
+      else cast_head_grad(h, i);
       if (loss_scale_ != 1.0 && head_scaled_[i]) scale_head_grad(i);
     }
   }
@@ -541,6 +543,29 @@ void Executor::scale_head_grad(size_t i) {
   oc.rng = &rng_;
   const TBlob b = head_grads_[i].blob();
   k(oc, a, {b}, {OpReq::kWriteInplace}, {b});
+}
+
+void Executor::cast_head_grad(const NDArray& h, size_t i) {
+  // on the executor's device straight into the head buffer; from the host through a converted host
+  // copy (no device temporary whose reuse another stream could race)
+  const NDArray& head = head_grads_[i];
+  const bool host_src = h.ctx.type == DevType::kCPU;
+  KILN_CHECK(h.ctx == ctx_ || host_src, "backward: head gradient " + std::to_string(i) + " is " + dtype_name(h.dtype) +
+                                             " on " + h.ctx.str() + "; convert it to " + dtype_name(head.dtype) +
+                                             " or copy it to " + ctx_.str() + " first");
+  const Context run_ctx = h.ctx == ctx_ ? ctx_ : h.ctx;
+  NDArray dst = head;
+  if (!(run_ctx == ctx_)) dst = make_ndarray(head.shape, head.dtype, run_ctx);
+  const OpDef& d = OpRegistry::get().at("Cast");
+  const Attrs a = parse_attrs(d, {{"dtype", dtype_name(head.dtype)}});
+  const Kernel& k = run_ctx.type == DevType::kGPU ? d.gpu : d.cpu;
+  KILN_CHECK((bool)k, "backward: no Cast kernel on " + run_ctx.str() + " to convert head gradient " + std::to_string(i));
+  OpCtx oc;
+  oc.ctx = run_ctx;
+  if (run_ctx == ctx_) oc.stream = stream_;
+  oc.rng = &rng_;
+  k(oc, a, {h.blob()}, {OpReq::kWriteTo}, {dst.blob()});
+  if (!(run_ctx == ctx_)) copy_bytes(ctx_, head.data(), run_ctx, dst.data(), dst.bytes());
 }
 
 void Executor::set_loss_scale(double scale) {

@@ -1,7 +1,8 @@
 // GPU kernels of the nn family's elementwise ops, mirroring src/main/cpp/ops/nn/leaky_relu.cc,
 // regression_output.cc and dropout.cc:
-//   LeakyReLU (leaky, elu, selu, gelu, prelu; rrelu is rejected as on the CPU) and _backward_LeakyReLU
-//     (prelu's gamma gradient: one block per channel, double accumulation, no atomics);
+//   LeakyReLU (leaky, elu, selu, gelu, prelu, rrelu) and _backward_LeakyReLU (prelu's gamma gradient:
+//     one block per channel, double accumulation, no atomics; rrelu's training mask from the
+//     counter-based generator below, as Dropout's);
 //   LinearRegressionOutput / LogisticRegressionOutput / MAERegressionOutput and their backward ops;
 //   Dropout and _backward_Dropout: the mask comes from a counter-based generator (splitmix64 of a
 //     64-bit seed drawn from the executor's generator once per call, and the element index), so a
@@ -57,6 +58,13 @@ void copy_req(const OpCtx& ctx, int64_t n, const T* x, T* y, OpReq req, const ch
   launch_unary(ctx, n, x, y, req, Identity(), name);
 }
 
+__device__ __forceinline__ uint64_t splitmix64(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 // ---- LeakyReLU -------------------------------------------------------------------------------------
 
 template <typename T> struct Leaky { T slope; __device__ T operator()(T x) const { return x > T(0) ? x : slope * x; } };
@@ -90,15 +98,37 @@ template <typename T> struct GeluGrad {
 
 std::string lrelu_act(const Attrs& a) {
   const std::string t = a.s("act_type");
-  if (t == "rrelu") throw KilnError("LeakyReLU: rrelu is not supported yet");
-  if (t != "leaky" && t != "elu" && t != "selu" && t != "gelu" && t != "prelu")
+  if (t != "leaky" && t != "elu" && t != "selu" && t != "gelu" && t != "prelu" && t != "rrelu")
     throw KilnError("LeakyReLU: unknown act_type '" + t + "'");
   return t;
 }
 
-bool bwd_reads_output(const Attrs& a) {
+bool bwd_reads_output(const Attrs& a) {  // as the CPU's (leaky_relu.cc)
   const std::string t = a.s("act_type");
-  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0);
+  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0) ||
+         (t == "rrelu" && a.f("lower_bound") >= 0 && a.f("upper_bound") >= 0);
+}
+
+// x, y, mask: [n] (y may alias x). Training: mask = lo + (hi - lo) * u, u uniform in [0, 1) from
+// (seed, index); inference: mask = mean (the CPU's float (lo + hi) / 2). y = x > 0 ? x : x * mask
+template <typename T>
+__global__ void rrelu_forward_kernel(int64_t n, const T* x, T* y, T* mask, int req, bool train, uint64_t seed, double lo,
+                                     double hi, T mean) {
+  KILN_GRID_STRIDE(i, n) {
+    const T m = train ? T(lo + (hi - lo) * ((double)(splitmix64(seed, (uint64_t)i) >> 11) * 0x1.0p-53)) : mean;
+    mask[i] = m;
+    const T v = x[i];
+    assign(y, i, req, v > T(0) ? v : v * m);
+  }
+}
+
+// dy, r, mask, dx: [n] (dx may alias dy); r = output or data (bwd_reads_output)
+template <typename T>
+__global__ void rrelu_backward_kernel(int64_t n, const T* dy, const T* r, const T* mask, T* dx, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    const T g = dy[i];
+    assign(dx, i, req, r[i] > T(0) ? g : g * mask[i]);
+  }
 }
 
 struct PreluDims {
@@ -159,17 +189,33 @@ void lrelu_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
                    const std::vector<TBlob>& out) {
   const char* op = "LeakyReLU";
   const std::string act = lrelu_act(a);
-  // in: data[, gamma]; out: output (data-shaped)
-  prologue(op, in, act == "prelu" ? 2 : 1, act == "prelu" ? 2 : 1, req, out, 1, 1);
+  // in: data[, gamma]; out: output (data-shaped)[, mask (rrelu, data-shaped, always written)]
+  const bool rrelu = act == "rrelu";
+  prologue(op, in, act == "prelu" ? 2 : 1, act == "prelu" ? 2 : 1, req, out, rrelu ? 2 : 1, rrelu ? 2 : 1);
   const int64_t n = in[0].size();
   expect_size(op, "output", out[0], n);
-  if (req[0] == OpReq::kNullOp || n == 0) return;
+  if (rrelu) {
+    expect_size(op, "mask", out[1], n);
+    if (out[1].ptr == nullptr && n > 0) throw KilnError("LeakyReLU: rrelu's mask output has no memory");
+  }
+  if ((req[0] == OpReq::kNullOp && !rrelu) || n == 0) return;
   DeviceGuard g(device_of(ctx, in, out));
   const double slope = a.f("slope");
+  uint64_t seed = 0;
+  if (rrelu && ctx.is_train) {
+    if (ctx.rng == nullptr) throw KilnError("LeakyReLU: rrelu has no random generator in the op context");
+    seed = (*ctx.rng)();
+  }
   KILN_FLOAT_SWITCH(in[0].dtype, T, {
     const T* x = in[0].dptr<T>();  // [n]
     T* y = out[0].dptr<T>();       // [n]
-    if (act == "prelu") {
+    if (rrelu) {
+      const float mean = ((float)a.f("lower_bound") + (float)a.f("upper_bound")) / 2.0f;
+      rrelu_forward_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x, y, out[1].dptr<T>(), req_int(req[0]),
+                                                                          ctx.is_train, seed, a.f("lower_bound"),
+                                                                          a.f("upper_bound"), T(mean));
+      KILN_CUDA_LAUNCH_CHECK("LeakyReLU(rrelu)");
+    } else if (act == "prelu") {
       const PreluDims d = prelu_dims(in[0].shape);
       check_gamma(op, d, in[1]);
       prelu_forward_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, d.C, d.inner, in[1].size() == 1, x,
@@ -191,9 +237,10 @@ void lrelu_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
                     const std::vector<TBlob>& out) {
   const char* op = "_backward_LeakyReLU";
   const std::string act = lrelu_act(a);
-  const bool prelu = act == "prelu";
-  // in: ograd, (output | data)  or, for prelu, ograd, data, gamma; out: data_grad[, gamma_grad]
-  prologue(op, in, prelu ? 3 : 2, prelu ? 3 : 2, req, out, prelu ? 2 : 1, prelu ? 2 : 1);
+  const bool prelu = act == "prelu", rrelu = act == "rrelu";
+  // in: ograd, (output | data)  or, for prelu, ograd, data, gamma, for rrelu ograd, (output | data), mask;
+  // out: data_grad[, gamma_grad]
+  prologue(op, in, prelu || rrelu ? 3 : 2, prelu || rrelu ? 3 : 2, req, out, prelu ? 2 : 1, prelu ? 2 : 1);
   const int64_t n = in[1].size();
   expect_size(op, "ograd", in[0], n);
   expect_size(op, "data_grad", out[0], n);
@@ -204,7 +251,13 @@ void lrelu_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
     const T* dy = in[0].dptr<T>();  // [n]
     const T* r = in[1].dptr<T>();   // [n]
     T* dx = out[0].dptr<T>();       // [n] (may alias dy)
-    if (prelu) {
+    if (rrelu) {
+      expect_size(op, "mask", in[2], n);
+      if (req[0] != OpReq::kNullOp && n > 0) {
+        rrelu_backward_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, dy, r, in[2].dptr<T>(), dx, req_int(req[0]));
+        KILN_CUDA_LAUNCH_CHECK("_backward_LeakyReLU(rrelu)");
+      }
+    } else if (prelu) {
       const PreluDims d = prelu_dims(in[1].shape);
       check_gamma(op, d, in[2]);
       const bool shared = in[2].size() == 1;
@@ -322,13 +375,6 @@ Bcast make_bcast(const char* op, const Shape& full, const Shape& small) {
     s *= small[i];
   }
   return b;
-}
-
-__device__ __forceinline__ uint64_t splitmix64(uint64_t seed, uint64_t i) {
-  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
 }
 
 // mask: [nm]; active: Bernoulli(pkeep) / pkeep from (seed, index); inactive: 1

@@ -161,6 +161,8 @@ class Executor {
   std::vector<NDArray> args_, grads_, aux_, head_grads_;
   std::vector<bool> head_scaled_;  // per output: its head gradient gets the loss scale (not a loss op)
   void scale_head_grad(size_t i);
+  /// head_grads_[i] = Cast(h): a head gradient of another dtype (any device), as MXNet's copy converts.
+  void cast_head_grad(const NDArray& h, size_t i);
   std::vector<uint32_t> fwd_out_eids_;
   std::vector<Shape> shapes_;
   std::vector<DType> types_;

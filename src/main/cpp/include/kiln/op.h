@@ -191,6 +191,10 @@ struct OpDef {
   std::function<std::vector<int>(const Attrs&)> ignore_inputs;            // data not read
   WorkspaceFn workspace;          // scratch bytes per call
   bool needs_random = false;
+  std::function<bool(const Attrs&)> needs_random_fn;  // optional: random for some attributes only
+  /// Whether a call with these attributes may draw from the generator (so a CUDA-graph replay,
+  /// which repeats the recorded seed, cannot stand in for it).
+  bool random(const Attrs& a) const { return needs_random || (needs_random_fn && needs_random_fn(a)); }
   /// Hidden outputs the kernel always writes even under kNullOp (must get memory).
   bool outputs_always_written = false;
 };

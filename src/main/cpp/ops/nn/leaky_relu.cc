@@ -1,17 +1,22 @@
-// LeakyReLU: leaky, elu, selu, gelu and prelu (learned per-channel slope), and its backward
-// (MXNet src/operator/leaky_relu.cc). rrelu (random slope, hidden mask output) is rejected.
+// LeakyReLU: leaky, elu, selu, gelu, prelu (learned per-channel slope) and rrelu (random slope),
+// and its backward (MXNet src/operator/leaky_relu.cc).
 //
 //   leaky  y = x > 0 ? x : slope * x
 //   elu    y = x > 0 ? x : slope * (e^x - 1)
 //   selu   y = lambda * (x > 0 ? x : alpha * (e^x - 1))
 //   gelu   y = 0.5 * x * (1 + erf(x / sqrt(2)))
 //   prelu  y = x > 0 ? x : gamma[c] * x       (c = index on axis 1; gamma is (C,) or (1,))
+//   rrelu  y = x > 0 ? x : mask * x; in training mask ~ uniform(lower_bound, upper_bound) per
+//          element (the executor's generator), else mask = (lower_bound + upper_bound) / 2 (float
+//          arithmetic, as MXNet); the mask is a second output, visible as in MXNet (select the
+//          output with get(0) to compose), always written (MXNet leaves it unwritten at inference),
+//          that the backward reads (dx = dy * (x > 0 ? 1 : mask))
 //
 // What the backward reads is chosen per act_type so that as little as possible stays alive:
-// leaky/elu with slope >= 0 and selu need only the output y (y > 0 exactly when x > 0, and
-// dy/dx = y + slope, resp. y + lambda * alpha, for x <= 0), which keeps the forward in-place
-// usable. A negative slope breaks the sign test on y, so then x is read, as for gelu. prelu
-// reads x and gamma.
+// leaky/elu with slope >= 0, selu and rrelu with bounds >= 0 need only the output y (y > 0
+// exactly when x > 0, and dy/dx = y + slope, resp. y + lambda * alpha, for x <= 0), which keeps
+// the forward in-place usable. A negative slope breaks the sign test on y, so then x is read, as
+// for gelu. prelu reads x and gamma.
 #include "nn_ops.h"
 
 namespace kiln {
@@ -23,7 +28,7 @@ constexpr double kSeluLambda = 1.0507009873554805;
 constexpr double kSqrtHalf = 0.70710678118654752;     // 1 / sqrt(2)
 constexpr double kInvSqrt2Pi = 0.39894228040143268;   // 1 / sqrt(2 pi)
 
-enum class LRelu { kLeaky, kElu, kSelu, kGelu, kPrelu };
+enum class LRelu { kLeaky, kElu, kSelu, kGelu, kPrelu, kRrelu };
 
 LRelu lrelu_of(const Attrs& a) {
   const std::string& t = a.s("act_type");
@@ -32,15 +37,19 @@ LRelu lrelu_of(const Attrs& a) {
   if (t == "selu") return LRelu::kSelu;
   if (t == "gelu") return LRelu::kGelu;
   if (t == "prelu") return LRelu::kPrelu;
-  if (t == "rrelu") throw KilnError("LeakyReLU: rrelu is not supported yet");
+  if (t == "rrelu") return LRelu::kRrelu;
   throw KilnError("LeakyReLU: unknown act_type '" + t + "'");
 }
 
 /// True when the backward reads the forward output (else it reads the forward data).
 bool bwd_reads_output(const Attrs& a) {
   const std::string& t = a.s("act_type");
-  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0);
+  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0) ||
+         (t == "rrelu" && a.f("lower_bound") >= 0 && a.f("upper_bound") >= 0);
 }
+
+/// rrelu's slope at inference: (lower_bound + upper_bound) / 2 in float, as MXNet's kernel.
+float rrelu_mean_slope(const Attrs& a) { return ((float)a.f("lower_bound") + (float)a.f("upper_bound")) / 2.0f; }
 
 /// prelu's view of data as [outer, C, inner]: C = shape[1] (1 for rank < 2).
 struct PreluDims {
@@ -55,6 +64,7 @@ void lrelu_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape
   const LRelu act = lrelu_of(a);
   assign_in(in, 0, (*out)[0]);
   assign_out(out, 0, (*in)[0]);
+  if (act == LRelu::kRrelu) assign_out(out, 1, (*in)[0]);  // the mask
   if (act != LRelu::kPrelu) return;
   const Shape& d = (*in)[0];
   if (!d.rank_known()) return;
@@ -86,8 +96,27 @@ void lrelu_forward(LRelu act, DT slope, int64_t n, const DT* x, DT* y, OpReq req
                         [=](int64_t i) { return DT(0.5) * x[i] * (DT(1) + std::erf(x[i] * DT(kSqrtHalf))); });
       break;
     case LRelu::kPrelu:
-      throw KilnError("LeakyReLU: prelu goes through prelu_forward");
+    case LRelu::kRrelu:
+      throw KilnError("LeakyReLU: prelu and rrelu go through their own kernels");
   }
+}
+
+template <typename DT>
+void rrelu_forward(const OpCtx& ctx, const Attrs& a, int64_t n, const DT* x, DT* y, DT* mask, OpReq req) {
+  // x [n], y [n] (may alias x), mask [n] (always written)
+  KILN_CHECK(mask != nullptr || n == 0, "LeakyReLU: rrelu's mask output has no memory");
+  if (ctx.is_train) {
+    KILN_CHECK(ctx.rng != nullptr, "LeakyReLU: rrelu has no random generator in the op context");
+    const double lo = a.f("lower_bound"), hi = a.f("upper_bound");
+    std::mt19937_64& rng = *ctx.rng;
+    for (int64_t i = 0; i < n; ++i) {
+      const double u = (double)(rng() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+      mask[i] = DT(lo + (hi - lo) * u);
+    }
+  } else {
+    std::fill(mask, mask + n, DT(rrelu_mean_slope(a)));
+  }
+  write_elementwise(req, n, y, [=](int64_t i) { return x[i] > DT(0) ? x[i] : x[i] * mask[i]; });
 }
 
 template <typename DT>
@@ -138,7 +167,8 @@ void lrelu_backward(LRelu act, bool r_is_output, DT slope, int64_t n, const DT* 
       break;
     }
     case LRelu::kPrelu:
-      throw KilnError("LeakyReLU: prelu goes through prelu_backward");
+    case LRelu::kRrelu:
+      throw KilnError("LeakyReLU: prelu and rrelu go through their own kernels");
   }
 }
 
@@ -187,12 +217,14 @@ void prelu_backward(const PreluDims& d, int64_t ngamma, const DT* dy, const DT* 
   }
 }
 
-void lrelu_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+void lrelu_forward_cpu(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                        const std::vector<TBlob>& out) {
-  // in: data[, gamma]; out: output
+  // in: data[, gamma]; out: output[, mask (rrelu)]
   const LRelu act = lrelu_of(a);
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
-    if (act == LRelu::kPrelu)
+    if (act == LRelu::kRrelu)
+      rrelu_forward<DT>(ctx, a, in[0].size(), in[0].dptr<DT>(), out[0].dptr<DT>(), out[1].dptr<DT>(), req[0]);
+    else if (act == LRelu::kPrelu)
       prelu_forward<DT>(prelu_dims(in[0].shape), in[1].size(), in[0].dptr<DT>(), in[1].dptr<DT>(), out[0].dptr<DT>(),
                         req[0]);
     else
@@ -202,10 +234,15 @@ void lrelu_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& i
 
 void lrelu_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                         const std::vector<TBlob>& out) {
-  // in: dy, (y | x)  or, for prelu, dy, x, gamma; out: dx[, dgamma]
+  // in: dy, (y | x)  or, for prelu, dy, x, gamma, for rrelu dy, (y | x), mask; out: dx[, dgamma]
   const LRelu act = lrelu_of(a);
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
-    if (act == LRelu::kPrelu)
+    if (act == LRelu::kRrelu) {
+      const DT* dy = in[0].dptr<DT>();  // [n]
+      const DT* r = in[1].dptr<DT>();   // [n]
+      const DT* m = in[2].dptr<DT>();   // [n]
+      write_elementwise(req[0], in[0].size(), out[0].dptr<DT>(), [=](int64_t i) { return r[i] > DT(0) ? dy[i] : dy[i] * m[i]; });
+    } else if (act == LRelu::kPrelu)
       prelu_backward<DT>(prelu_dims(in[1].shape), in[2].size(), in[0].dptr<DT>(), in[1].dptr<DT>(), in[2].dptr<DT>(),
                          out[0].dptr<DT>(), out[1].dptr<DT>(), req[0], req[1]);
     else
@@ -221,8 +258,9 @@ void register_leaky_relu(OpRegistry& r) {
   op.name = "LeakyReLU";
   op.description =
       "Applies a leaky rectified linear unit and its variants element-wise: leaky (x > 0 ? x : slope*x), "
-      "elu (slope*(exp(x)-1) for x <= 0), selu, gelu (erf form) and prelu (learned slope gamma per channel on "
-      "axis 1). rrelu is not supported yet.";
+      "elu (slope*(exp(x)-1) for x <= 0), selu, gelu (erf form), prelu (learned slope gamma per channel on "
+      "axis 1) and rrelu (slope drawn uniformly from [lower_bound, upper_bound) per element in training, their "
+      "mean at inference).";
   op.params = {
       param_enum("act_type", "leaky", {"elu", "gelu", "leaky", "prelu", "rrelu", "selu"},
                  "Activation function to be applied."),
@@ -233,13 +271,19 @@ void register_leaky_relu(OpRegistry& r) {
   op.input_names_fn = [](const Attrs& a) {
     return a.s("act_type") == "prelu" ? std::vector<std::string>{"data", "gamma"} : std::vector<std::string>{"data"};
   };
-  op.output_names_ = {"output"};
+  op.output_names_fn = [](const Attrs& a) {
+    return a.s("act_type") == "rrelu" ? std::vector<std::string>{"output", "mask"} : std::vector<std::string>{"output"};
+  };
+  op.needs_random_fn = [](const Attrs& a) { return a.s("act_type") == "rrelu"; };
+  op.outputs_always_written = true;  // rrelu's mask, which the backward reads
   op.infer_shape = lrelu_infer_shape;
   op.cpu = lrelu_forward_cpu;
   op.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
     const Attrs& a = n->attrs;
     if (a.s("act_type") == "prelu")
       return make_backward("_backward_LeakyReLU", n, {og[0], n->inputs[0], n->inputs[1]});
+    if (a.s("act_type") == "rrelu")
+      return make_backward("_backward_LeakyReLU", n, {og[0], bwd_reads_output(a) ? NodeEntry{n, 0} : n->inputs[0], NodeEntry{n, 1}});
     if (bwd_reads_output(a)) return make_backward("_backward_LeakyReLU", n, {og[0], NodeEntry{n, 0}});
     return make_backward("_backward_LeakyReLU", n, {og[0], n->inputs[0]});
   };
@@ -249,6 +293,8 @@ void register_leaky_relu(OpRegistry& r) {
   OpDef bw = backward_def("_backward_LeakyReLU", fwd);
   bw.input_names_fn = [](const Attrs& a) {
     if (a.s("act_type") == "prelu") return std::vector<std::string>{"ograd", "data", "gamma"};
+    if (a.s("act_type") == "rrelu")
+      return std::vector<std::string>{"ograd", bwd_reads_output(a) ? "output" : "data", "mask"};
     if (bwd_reads_output(a)) return std::vector<std::string>{"ograd", "output"};
     return std::vector<std::string>{"ograd", "data"};
   };

@@ -26,6 +26,28 @@ class ExecutorTest {
     }
 
     @Test
+    void headGradientsOfAnotherTypeAreConverted() {
+        // MXNet's executor copies head gradients into its own buffers, converting the type: a float32
+        // head for a float16 output, a float64 one for float32, give the gradients of the converted head
+        Symbol y = Symbol.create("square", "sq", Map.of(), null, Symbol.variable("x"));
+        double[] x = {0.5, -1.25, 2, 3};
+        for (dev.kiln.ndarray.DType out : new dev.kiln.ndarray.DType[] {dev.kiln.ndarray.DType.FLOAT16, dev.kiln.ndarray.DType.FLOAT32}) {
+            try (NDScope scope = NDScope.open();
+                    Executor ex = Executor.simpleBind(y, Context.cpu(), Map.of("x", new long[] {4}), Map.of("x", out),
+                            Map.of("x", GradReq.WRITE), null)) {
+                ex.argDict().get("x").set(x);
+                ex.forward(true);
+                NDArray head = NDArray.create(new double[] {1, 0.5, -2, 0.25}, 4);  // float64
+                ex.backward(head.asType(out == dev.kiln.ndarray.DType.FLOAT16 ? dev.kiln.ndarray.DType.FLOAT32
+                        : dev.kiln.ndarray.DType.FLOAT64));
+                assertArrayEquals(new double[] {1, -1.25, -8, 1.5}, ex.gradDict().get("x").toDoubleArray(), 1e-3, out + " output");
+                KilnException e = assertThrows(KilnException.class, () -> ex.backward(NDArray.create(new double[] {1, 2}, 2)));
+                assertTrue(e.getMessage().contains("must have shape (4,)"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
     void bindUsesCallerArraysAndReshapeSharesParameters() {
         try (NDScope scope = NDScope.open()) {
             Map<String, NDArray> args = new LinkedHashMap<>();

@@ -104,7 +104,7 @@ final class GpuGraphFuzz {
 
     /** Deterministic calls only (no random or mutating operators; RNN's p drops out between layers). */
     private static boolean deterministic(String op, Map<String, String> attrs) {
-        if (FuzzGen.isRandom(op) || op.toLowerCase().contains("update") || op.equals("_grad_add")) {
+        if (FuzzGen.isRandom(op, attrs) || op.toLowerCase().contains("update") || op.equals("_grad_add")) {
             return false;
         }
         return !(op.equals("RNN") && !"0".equals(attrs.getOrDefault("p", "0")));

@@ -20,8 +20,8 @@ import java.util.Random;
 
 /**
  * GPU consistency cases of the nn operator family (see {@link GpuCase}): softmax, log_softmax,
- * SoftmaxActivation, SoftmaxOutput, LeakyReLU (every act_type the CPU supports; rrelu is rejected
- * there), Activation (every act_type; its kernels live with the elementwise ops), the regression
+ * SoftmaxActivation, SoftmaxOutput, LeakyReLU (every act_type; rrelu's random training slopes are
+ * checked on the device), Activation (every act_type; its kernels live with the elementwise ops), the regression
  * outputs, Dropout, Pooling, Pad, Crop and UpSampling, with their backward ops through graph cases.
  * Each softmax launch shape (a warp per row, a block per row for rows > 512, a thread per row for
  * inner axes with >= 2048 rows) and each other kernel style has a case of more than 70k elements.
@@ -163,6 +163,68 @@ final class GpuNnCases implements GpuCases {
         c.add(GpuCase.graph("LeakyReLU_prelu_rank1", prelu, shapes("x", s(19), "gamma", s(1))));
         c.add(GpuCase.graph("LeakyReLU_prelu_large", prelu, shapes("x", s(8, 16, 24, 24), "gamma", s(16)))
                 .tol(1e-4, 1e-4, 1e-9, 1e-10));
+        // rrelu: the mean slope at inference (deterministic); the training draws are checked on the device
+        c.add(GpuCase.graph("LeakyReLU_rrelu_inference", un("LeakyReLU", a("act_type", "rrelu", "lower_bound", "0.1",
+                "upper_bound", "0.3")), shapes("x", s(7, 19))).inference());
+        c.add(GpuCase.custom("LeakyReLU_rrelu_training_on_gpu", GpuNnCases::rreluOnDevice, "LeakyReLU"));
+    }
+
+    /**
+     * rrelu in training on ctx: positive inputs pass, negative ones get a slope in [lower, upper)
+     * whose mean over 50,000 draws is the bounds' mean, the gradient uses the drawn slope, and a
+     * second pass draws again; at inference the slope is the bounds' mean (float, as MXNet).
+     */
+    static void rreluOnDevice(Context ctx) {
+        long[] shape = {250, 400};
+        int n = 100000;
+        Random r = new Random(4);
+        double[] x = new double[n];
+        double[] dy = new double[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) ((i % 2 == 0 ? 1 : -1) * (0.5 + r.nextDouble()));
+            dy[i] = (float) (2 * r.nextDouble() - 1);
+        }
+        for (DType t : List.of(DType.FLOAT32, DType.FLOAT64)) {
+            double tol = t == DType.FLOAT32 ? 1e-6 : 1e-12;
+            for (double[] b : new double[][] {{0.125, 0.334}, {0.05, 0.5}}) {
+                Symbol sym = un("LeakyReLU", a("act_type", "rrelu", "lower_bound", Double.toString(b[0]), "upper_bound",
+                        Double.toString(b[1]))).get(0);  // the output (the mask is the second, as in MXNet)
+                String what = "LeakyReLU(rrelu) " + Arrays.toString(b) + " " + t + " on " + ctx + ": ";
+                double[][] res = runDropout(ctx, sym, shape, t, x, dy, true);
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    if (x[i] > 0) {
+                        if (res[0][i] != x[i] || Math.abs(res[1][i] - dy[i]) > tol) {
+                            throw new AssertionError(what + "positive input " + i + " changed: y " + res[0][i] + ", dx " + res[1][i]);
+                        }
+                        continue;
+                    }
+                    double m = res[0][i] / x[i];
+                    if (m < b[0] - 4 * tol || m > b[1] + 4 * tol) {
+                        throw new AssertionError(what + "slope[" + i + "] = " + m);
+                    }
+                    if (Math.abs(res[1][i] - dy[i] * m) > 4 * tol * (1 + Math.abs(dy[i]))) {
+                        throw new AssertionError(what + "dx[" + i + "] = " + res[1][i] + ", dy * slope = " + dy[i] * m);
+                    }
+                    sum += m;
+                }
+                double mean = sum / (n / 2.0);
+                if (Math.abs(mean - (b[0] + b[1]) / 2) > 0.005) {  // sd of the mean ~ 0.0006
+                    throw new AssertionError(what + "mean slope " + mean);
+                }
+                if (Arrays.equals(res[0], res[2])) {
+                    throw new AssertionError(what + "two training passes drew the same slopes");
+                }
+                double[][] inf = runDropout(ctx, sym, shape, t, x, dy, false);
+                double slope = (double) (((float) b[0] + (float) b[1]) / 2.0f);
+                for (int i = 0; i < n; i++) {
+                    double want = x[i] > 0 ? x[i] : x[i] * slope;
+                    if (Math.abs(inf[0][i] - want) > tol * Math.abs(want)) {
+                        throw new AssertionError(what + "inference y[" + i + "] = " + inf[0][i] + ", expected " + want);
+                    }
+                }
+            }
+        }
     }
 
     private static void activation(List<GpuCase> c) {

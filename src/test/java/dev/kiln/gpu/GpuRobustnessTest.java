@@ -139,4 +139,25 @@ class GpuRobustnessTest {
         assertThrows(IllegalStateException.class, () -> closed.copyTo(Context.cpu()));
         deviceStillWorks();
     }
+
+    @Test
+    void headGradientsOfAnotherTypeAreConvertedFromTheHostAndTheDevice() {
+        dev.kiln.symbol.Symbol y = dev.kiln.symbol.Symbol.create("square", "sq", java.util.Map.of(), null,
+                dev.kiln.symbol.Symbol.variable("x"));
+        try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open();
+                dev.kiln.executor.Executor ex = dev.kiln.executor.Executor.simpleBind(y, Context.gpu(0),
+                        java.util.Map.of("x", new long[] {4}), java.util.Map.of("x", DType.FLOAT16),
+                        java.util.Map.of("x", dev.kiln.executor.GradReq.WRITE), null)) {
+            NDArray.create(new double[] {0.5, -1.25, 2, 3}, 4).asType(DType.FLOAT16).copyTo(ex.argDict().get("x"));
+            NDArray head = NDArray.create(new double[] {1, 0.5, -2, 0.25}, 4);  // float64 on the host
+            for (NDArray h : new NDArray[] {head, head.asType(DType.FLOAT32).copyTo(Context.gpu(0))}) {
+                ex.forward(true);
+                ex.backward(h);
+                try (NDArray g = ex.gradDict().get("x").copyTo(Context.cpu())) {
+                    assertArrayEquals(new double[] {1, -1.25, -8, 1.5}, g.toDoubleArray(), 1e-3, "from " + h.context());
+                }
+            }
+        }
+        deviceStillWorks();
+    }
 }

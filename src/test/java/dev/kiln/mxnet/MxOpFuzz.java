@@ -103,7 +103,7 @@ final class MxOpFuzz {
                     c -> c.kilnEmpty && c.mxSays("inferring shapes failed", "shape inference failed", "shape_is_known")),
             new Known("refusals documented in docs/mxnet-differences.md",
                     c -> c.kilnSays("nsize must be odd", "Target shape size is different", "is not a permutation",
-                            "differs from the input type", "rrelu is not supported")),
+                            "differs from the input type")),
             new Known("16-bit optimizer updates compute in float32 (MXNet: half arithmetic)",
                     c -> c.op.contains("_update") && c.types.contains(DType.FLOAT16) && c.detail != null),
             new Known("sparse storage types are refused (Kiln is dense only)", c -> c.kilnSays("is not supported (dense only)")),
@@ -181,13 +181,13 @@ final class MxOpFuzz {
                     + " MXNet's std::sort does not past 16 elements",
                     c -> c.detail != null && Set.of("argsort", "sort", "topk").contains(c.op) && (c.detail.contains("gradient of")
                             || c.op.equals("argsort") || c.op.equals("topk") && !"value".equals(c.attrs.get("ret_typ"))
-                            && !("both".equals(c.attrs.get("ret_typ")) && c.detail.startsWith("output 0")))),
+                            && !("both".equals(c.attrs.get("ret_typ")) && c.detail.contains(": output 0[")))),
             new Known("NaN sorts after every number in sort/argsort/topk (MXNet's comparisons leave its place, and with it the"
                     + " order of the numbers, undefined)",
                     c -> c.detail != null && Set.of("argsort", "sort", "topk").contains(c.op) && (c.detail.contains("NaN") || c.nonFinite)),
             new Known("with infinite inputs, an expression with two infinities is NaN or infinite by evaluation order (NaN in one"
                     + " engine, an infinity in the other)",
-                    c -> c.detail != null && c.nonFinite && c.detail.matches(".* is (NaN in MXNet, -?Infinity|-?Infinity in MXNet, NaN) in Kiln")),
+                    c -> c.detail != null && c.nonFinite && c.detail.matches(".* is (NaN in MXNet, -?Infinity|-?Infinity in MXNet, NaN) in Kiln.*")),
             new Known("NaN or infinite indices follow Kiln's rule (NaN row 0, beyond int64 the first or last row; MXNet: C++'s"
                     + " undefined cast)",
                     c -> c.detail != null && c.nonFinite && Set.of("take", "pick", "Embedding", "one_hot", "batch_take").contains(c.op)),
@@ -215,6 +215,9 @@ final class MxOpFuzz {
                     + " with another number of dimensions than kernel (MXNet does not check)",
                     c -> c.op.equals("Pooling") && c.kilnError != null && (c.kilnSays("must have as many dims as kernel")
                             || !"True".equals(c.attrs.get("global_pool")) && c.attrs.getOrDefault("kernel", "").matches(".*(-|\\b0\\b).*"))),
+            new Known("rrelu's mask holds the slope used at inference too (MXNet leaves it unwritten)",
+                    c -> c.op.equals("LeakyReLU") && "rrelu".equals(c.attrs.get("act_type")) && c.detail != null
+                            && c.detail.contains(": output 1[")),
             new Known("MXNet's tile backward reduces at most a fixed number of axes", c -> c.mxSays("Too many reduction axes")),
             new Known("ctx of the creation ops is ignored (the executor's device is used)", c -> c.mxSays("Invalid context string")),
             new Known("PReLU of 1-D data takes a gamma of shape (1,)",
@@ -324,7 +327,8 @@ final class MxOpFuzz {
             bothRan++;
             counts[0]++;
             compare(new Call(op, c.attrs(), c.types(), null, null, null, false, nonFinite(c.values())), what, m, k);
-            if (!FuzzGen.isRandom(op) && !c.types().isEmpty() && c.types().stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
+            if (!FuzzGen.isRandom(op, c.attrs()) && !c.types().isEmpty()
+                    && c.types().stream().allMatch(t -> t == DType.FLOAT32 || t == DType.FLOAT64)) {
                 compareGradients(op, c.attrs(), c.shapes(), c.types(), c.values(), k, what);
             }
         }
@@ -541,7 +545,7 @@ final class MxOpFuzz {
             return false;  // MXNet 1.9's RNN without MKL-DNN returns uninitialised memory (RnnOpTest checks MKL-DNN's)
         }
         String lower = op.toLowerCase();
-        if (FuzzGen.isRandom(op) || lower.contains("update") || lower.contains("cast") || op.equals("_grad_add") || op.equals("sort")
+        if (FuzzGen.isRandom(op, attrs) || lower.contains("update") || lower.contains("cast") || op.equals("_grad_add") || op.equals("sort")
                 || op.equalsIgnoreCase("makeloss") || op.equals("make_loss") || op.equals("SoftmaxActivation")) {
             return false;
         }
@@ -650,9 +654,16 @@ final class MxOpFuzz {
                 mismatch(call, prefix + e.getKey() + " has " + x.length + " values in MXNet, " + y.length + " in Kiln");
                 continue;
             }
+            // elementwise to tol, plus 1e-5 of the array's largest magnitude: a sum with cancellation
+            // (a normalization's backward of large head gradients) loses absolute, not relative, digits
+            double scale = 0;
+            for (double v : x) {
+                scale = Double.isFinite(v) ? Math.max(scale, Math.abs(v)) : scale;
+            }
             for (int j = 0; j < x.length; j++) {
-                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= tol + tol * Math.abs(x[j]))) {
-                    mismatch(call, prefix + e.getKey() + "[" + j + "] is " + x[j] + " in MXNet, " + y[j] + " in Kiln");
+                if (Double.compare(x[j], y[j]) != 0 && !(Math.abs(x[j] - y[j]) <= tol + tol * Math.abs(x[j]) + 1e-5 * scale)) {
+                    mismatch(call, prefix + e.getKey() + "[" + j + "] is " + x[j] + " in MXNet, " + y[j] + " in Kiln (largest "
+                            + scale + ")");
                     break;
                 }
             }

@@ -148,6 +148,11 @@ public final class FuzzGen {
         return lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
     }
 
+    /** Whether the call draws random numbers in training: a random operator, or LeakyReLU's rrelu. */
+    public static boolean isRandom(String op, Map<String, String> attrs) {
+        return isRandom(op) || op.equals("LeakyReLU") && "rrelu".equals(attrs.get("act_type"));
+    }
+
     /** Number of elements of a shape. */
     public static long size(long[] s) {
         long n = 1;

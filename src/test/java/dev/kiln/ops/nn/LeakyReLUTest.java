@@ -7,6 +7,8 @@ import static dev.kiln.testutil.OpTesting.rand;
 import static dev.kiln.testutil.OpTesting.size;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.executor.Executor;
 import dev.kiln.ndarray.DType;
@@ -25,7 +27,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** LeakyReLU: leaky, elu, selu, gelu, prelu; rrelu rejected. */
+/** LeakyReLU: leaky, elu, selu, gelu, prelu, rrelu. */
 @ExtendWith(NoLeaks.class)
 class LeakyReLUTest {
     static final double SELU_ALPHA = 1.6732632423543772848170429916717;
@@ -271,10 +273,100 @@ class LeakyReLUTest {
 
     // ---- errors ------------------------------------------------------------------------------
 
+    // ---- rrelu ---------------------------------------------------------------------------------
+
     @Test
-    void rreluIsRejectedAtBind() {
-        Symbol s = Symbol.leakyReLU("lr", Symbol.variable("data"), "rrelu");
-        assertThrowsMessage(() -> NnTesting.bindAndClose(s, Map.of("data", shape(2, 3))), "rrelu", "not supported");
+    void rreluInferenceMatchesMxnet() {
+        // at inference (and imperatively) the slope is (lower_bound + upper_bound) / 2, in float as MXNet
+        dev.kiln.mxnet.MxOracle.assumeAvailable();
+        float[] x = new float[60];
+        java.util.Random r = new java.util.Random(9);
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (r.nextInt(64) - 32) / 8f;
+        }
+        for (Map<String, String> attrs : List.of(Map.of("act_type", "rrelu"),
+                Map.of("act_type", "rrelu", "lower_bound", "0.1", "upper_bound", "0.3"),
+                Map.of("act_type", "rrelu", "lower_bound", "0.3", "upper_bound", "0.3"))) {
+            try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open();
+                    ai.djl.mxnet.engine.MxNDManager m = dev.kiln.mxnet.MxOracle.newManager()) {
+                dev.kiln.ndarray.NDArray kx = dev.kiln.ndarray.NDArray.create(x, 3, 4, 5);
+                List<dev.kiln.ndarray.NDArray> k = dev.kiln.ndarray.NDArray.invoke("LeakyReLU", attrs, kx);
+                ai.djl.ndarray.NDList mx = dev.kiln.mxnet.MxOracle.invoke(m, "LeakyReLU", attrs,
+                        dev.kiln.mxnet.MxOracle.create(m, x, 3, 4, 5));
+                assertEquals(2, k.size(), "output and mask, as MXNet");
+                assertEquals(mx.size(), k.size(), "output and mask, as MXNet");
+                assertArrayEquals(mx.get(0).toFloatArray(), k.get(0).toFloatArray(), 0f, attrs.toString());
+                // the mask holds the slope used (MXNet leaves it unwritten at inference)
+                float slope = ((float) Double.parseDouble(attrs.getOrDefault("lower_bound", "0.125"))
+                        + (float) Double.parseDouble(attrs.getOrDefault("upper_bound", "0.334"))) / 2f;
+                for (float v : k.get(1).toFloatArray()) {
+                    assertEquals(slope, v, 0f, "mask");
+                }
+            }
+        }
+    }
+
+    @Test
+    void rreluTrainingDrawsSlopesBetweenTheBoundsAndItsGradientUsesThem() {
+        Symbol both = Symbol.create("LeakyReLU", "lr", Map.of("act_type", "rrelu", "lower_bound", "0.2", "upper_bound", "0.6"), null,
+                Symbol.variable("data"));
+        assertEquals(List.of("lr_output", "lr_mask"), both.listOutputs(), "output and mask, as MXNet");
+        Symbol s = both.get(0);
+        int n = 4000;
+        double[] x = new double[n];
+        double[] dy = new double[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (i % 2 == 0 ? 1 : -1) * (0.5 + (i % 13) / 10.0);
+            dy[i] = ((i % 7) - 3) / 4.0;
+        }
+        double[][] first = new double[2][];
+        for (int run = 0; run < 2; run++) {  // the same executor seed draws the same slopes
+            try (Executor ex = NnTesting.bind(s, Map.of("data", shape(40, 100)), DType.FLOAT64, a -> dev.kiln.executor.GradReq.WRITE, 21)) {
+                ex.argDict().get("data").set(x);
+                NnTesting.forwardBackward(ex, dy);
+                double[] y = ex.outputs().get(0).toDoubleArray(), dx = ex.gradDict().get("data").toDoubleArray();
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    if (x[i] > 0) {
+                        assertEquals(x[i], y[i], 0, "positive input passes");
+                        assertEquals(dy[i], dx[i], 0, "positive input's gradient");
+                        continue;
+                    }
+                    double slope = y[i] / x[i];
+                    assertTrue(slope >= 0.2 - 1e-12 && slope < 0.6 + 1e-12, "slope " + slope);
+                    assertEquals(dy[i] * slope, dx[i], 1e-12, "gradient at " + i + " uses the drawn slope");
+                    sum += slope;
+                }
+                assertEquals(0.4, sum / (n / 2.0), 0.01, "mean slope");
+                ex.forward(true);
+                assertFalse(java.util.Arrays.equals(y, ex.outputs().get(0).toDoubleArray()), "a second pass draws again");
+                ex.forward(false);
+                double[] inf = ex.outputs().get(0).toDoubleArray();
+                for (int i = 0; i < n; i++) {
+                    assertEquals(x[i] > 0 ? x[i] : x[i] * (double) ((0.2f + 0.6f) / 2f), inf[i], 1e-15, "inference at " + i);
+                }
+                first[run] = y;
+            }
+        }
+        assertArrayEquals(first[0], first[1], 0, "seeded executors draw the same slopes");
+    }
+
+    @Test
+    void rreluWithNegativeBoundsReadsTheData() {
+        // slopes below 0 flip the sign of y, so the gradient's sign test reads x (as leaky with a negative slope)
+        Symbol s = Symbol.create("LeakyReLU", "lr", Map.of("act_type", "rrelu", "lower_bound", "-0.5", "upper_bound", "-0.1"), null,
+                Symbol.variable("data")).get(0);
+        double[] x = {-1, 2, -3, 4};
+        try (Executor ex = NnTesting.bind(s, Map.of("data", shape(4)), DType.FLOAT64, a -> dev.kiln.executor.GradReq.WRITE, 3)) {
+            ex.argDict().get("data").set(x);
+            NnTesting.forwardBackward(ex, new double[] {1, 1, 1, 1});
+            double[] y = ex.outputs().get(0).toDoubleArray(), dx = ex.gradDict().get("data").toDoubleArray();
+            assertEquals(1, dx[1], 0);
+            assertEquals(1, dx[3], 0);
+            assertEquals(y[0] / x[0], dx[0], 1e-15);
+            assertEquals(y[2] / x[2], dx[2], 1e-15);
+            assertTrue(y[0] > 0 && y[2] > 0, "negative slopes make negative inputs positive");
+        }
     }
 
     @Test
