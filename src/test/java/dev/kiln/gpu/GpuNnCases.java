@@ -177,13 +177,8 @@ final class GpuNnCases implements GpuCases {
     static void rreluOnDevice(Context ctx) {
         long[] shape = {250, 400};
         int n = 100000;
-        Random r = new Random(4);
-        double[] x = new double[n];
-        double[] dy = new double[n];
-        for (int i = 0; i < n; i++) {
-            x[i] = (float) ((i % 2 == 0 ? 1 : -1) * (0.5 + r.nextDouble()));
-            dy[i] = (float) (2 * r.nextDouble() - 1);
-        }
+        double[][] xdy = inputsAndHeads(n, 4, true);
+        double[] x = xdy[0], dy = xdy[1];
         for (DType t : List.of(DType.FLOAT32, DType.FLOAT64)) {
             double tol = t == DType.FLOAT32 ? 1e-6 : 1e-12;
             for (double[] b : new double[][] {{0.125, 0.334}, {0.05, 0.5}}) {
@@ -290,16 +285,26 @@ final class GpuNnCases implements GpuCases {
         }
     }
 
-    static void dropoutOnGpu(Context ctx) {
-        long[] shape = {250, 400};
-        int n = 100000;
-        Random r = new Random(3);
+    /**
+     * n inputs of magnitude in [0.5, 1.5) (every other one negative when {@code alternate}) and n head
+     * gradients in [-1, 1), float32-exact, from {@code seed}.
+     */
+    private static double[][] inputsAndHeads(int n, long seed, boolean alternate) {
+        Random r = new Random(seed);
         double[] x = new double[n];
         double[] dy = new double[n];
         for (int i = 0; i < n; i++) {
-            x[i] = (float) (0.5 + r.nextDouble());
+            x[i] = (float) ((alternate && i % 2 == 1 ? -1 : 1) * (0.5 + r.nextDouble()));
             dy[i] = (float) (2 * r.nextDouble() - 1);
         }
+        return new double[][] {x, dy};
+    }
+
+    static void dropoutOnGpu(Context ctx) {
+        long[] shape = {250, 400};
+        int n = 100000;
+        double[][] xdy = inputsAndHeads(n, 3, false);
+        double[] x = xdy[0], dy = xdy[1];
         for (DType t : List.of(DType.FLOAT32, DType.FLOAT64)) {
             double tol = t == DType.FLOAT32 ? 1e-6 : 1e-12;
             for (double p : new double[] {0.3, 0.75}) {
