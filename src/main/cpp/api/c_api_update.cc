@@ -431,7 +431,7 @@ int kiln_fused_run(int64_t h, int n, const double* dyn) {
   FusedGraph& g = p.graph;
   if (one_gpu && !g.disabled)
     for (const FusedCall& c : p.calls)
-      if (c.op->random(c.attrs)) {  // a replay would repeat the recorded seed
+      if (c.op->random(c.attrs, false)) {  // a replay would repeat the recorded seed (fused plans run with is_train false)
         g.disabled = true;
         g.why = "random operator " + c.op->name;
       }

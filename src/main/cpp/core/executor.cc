@@ -407,7 +407,7 @@ bool Executor::run_graph(size_t begin, size_t end, bool is_train, const OpCtx& o
       const NodePtr& n = ig_->nodes[steps_[i].nid];
       // a random op's kernel may draw its seed from the host generator on every call (in training,
       // and Dropout(mode='always') at inference); a replay would repeat the first draw
-      if (n->op->random(n->attrs)) {
+      if (n->op->random(n->attrs, is_train)) {
         g->disabled = true;
         g->why = "random operator " + n->op->name + " ('" + n->name + "')";
         return false;

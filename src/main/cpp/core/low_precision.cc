@@ -196,7 +196,7 @@ Kernel integer_path(Kernel inner, const OpDef* op) {
     for (size_t j = 0; j < out.size(); ++j) {
       if (!is_integer_type(out[j].dtype)) continue;
       out64[j].dtype = DType::kFloat64;
-      if (req[j] == OpReq::kNullOp && !op->outputs_always_written) {
+      if (req[j] == OpReq::kNullOp && !op->always_written(a)) {
         out64[j].ptr = nullptr;
         continue;
       }
@@ -217,7 +217,7 @@ Kernel integer_path(Kernel inner, const OpDef* op) {
     inner(ctx, *use, in64, req64, out64);
     for (size_t j = 0; j < out.size(); ++j) {
       if (!is_integer_type(out[j].dtype) || out[j].ptr == nullptr) continue;
-      if (req[j] == OpReq::kNullOp && !op->outputs_always_written) continue;
+      if (req[j] == OpReq::kNullOp && !op->always_written(a)) continue;
       scratch.narrow_int((const double*)out64[j].ptr, out[j], req[j] == OpReq::kAddTo);
     }
   };
@@ -266,7 +266,7 @@ void call_widened(const OpDef& op, const Kernel& inner, uint8_t native, const Op
   }
   for (size_t j = 0; j < out.size(); ++j) {
     if (!wrapped(out[j]) || out[j].ptr == nullptr) continue;
-    if (req[j] == OpReq::kNullOp && !op.outputs_always_written) continue;
+    if (req[j] == OpReq::kNullOp && !op.always_written(a)) continue;
     scratch.narrow((const float*)out32[j].ptr, out[j], req[j] == OpReq::kAddTo);
   }
 }

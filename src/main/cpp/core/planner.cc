@@ -106,7 +106,7 @@ MemoryPlan plan_once(const IndexedGraph& g, const std::vector<Shape>& shapes, co
     for (int j = 0; j < nout; ++j) {
       uint32_t e = g.row_ptr[nid] + j;
       if (p.storage[e] != kStorageUnassigned) continue;
-      if (!opt.mxnet_compatible && ref[e] == 0 && !n->op->outputs_always_written) {
+      if (!opt.mxnet_compatible && ref[e] == 0 && !n->op->always_written(n->attrs)) {
         p.storage[e] = kStorageNone;
         p.inplace_index[e] = kInplaceNeverRead;
         continue;

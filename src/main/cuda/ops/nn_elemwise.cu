@@ -118,7 +118,7 @@ __global__ void rrelu_forward_kernel(int64_t n, const T* x, T* y, T* mask, int r
     const T m = train ? T(lo + (hi - lo) * ((double)(splitmix64(seed, (uint64_t)i) >> 11) * 0x1.0p-53)) : mean;
     mask[i] = m;
     const T v = x[i];
-    assign(y, i, req, v > T(0) ? v : v * m);
+    if (req != (int)OpReq::kNullOp) assign(y, i, req, v > T(0) ? v : v * m);  // the mask is written whatever the request
   }
 }
 

@@ -191,12 +191,18 @@ struct OpDef {
   std::function<std::vector<int>(const Attrs&)> ignore_inputs;            // data not read
   WorkspaceFn workspace;          // scratch bytes per call
   bool needs_random = false;
-  std::function<bool(const Attrs&)> needs_random_fn;  // optional: random for some attributes only
+  std::function<bool(const Attrs&, bool is_train)> needs_random_fn;  // optional: random for some calls only
   /// Whether a call with these attributes may draw from the generator (so a CUDA-graph replay,
   /// which repeats the recorded seed, cannot stand in for it).
-  bool random(const Attrs& a) const { return needs_random || (needs_random_fn && needs_random_fn(a)); }
+  bool random(const Attrs& a, bool is_train) const {
+    return needs_random || (needs_random_fn && needs_random_fn(a, is_train));
+  }
   /// Hidden outputs the kernel always writes even under kNullOp (must get memory).
   bool outputs_always_written = false;
+  std::function<bool(const Attrs&)> outputs_always_written_fn;  // optional: for some attributes only
+  bool always_written(const Attrs& a) const {
+    return outputs_always_written || (outputs_always_written_fn && outputs_always_written_fn(a));
+  }
 };
 
 /// Global registry of operators; filled once at library load, read-only afterwards.

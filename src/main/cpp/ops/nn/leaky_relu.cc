@@ -259,7 +259,7 @@ void register_leaky_relu(OpRegistry& r) {
   op.description =
       "Applies a leaky rectified linear unit and its variants element-wise: leaky (x > 0 ? x : slope*x), "
       "elu (slope*(exp(x)-1) for x <= 0), selu, gelu (erf form), prelu (learned slope gamma per channel on "
-      "axis 1) and rrelu (slope drawn uniformly from [lower_bound, upper_bound) per element in training, their "
+      "axis 1) and rrelu (slope drawn uniformly from [lower_bound, upper_bound] per element in training, their "
       "mean at inference).";
   op.params = {
       param_enum("act_type", "leaky", {"elu", "gelu", "leaky", "prelu", "rrelu", "selu"},
@@ -274,8 +274,8 @@ void register_leaky_relu(OpRegistry& r) {
   op.output_names_fn = [](const Attrs& a) {
     return a.s("act_type") == "rrelu" ? std::vector<std::string>{"output", "mask"} : std::vector<std::string>{"output"};
   };
-  op.needs_random_fn = [](const Attrs& a) { return a.s("act_type") == "rrelu"; };
-  op.outputs_always_written = true;  // rrelu's mask, which the backward reads
+  op.needs_random_fn = [](const Attrs& a, bool is_train) { return is_train && a.s("act_type") == "rrelu"; };
+  op.outputs_always_written_fn = [](const Attrs& a) { return a.s("act_type") == "rrelu"; };  // the mask the backward reads
   op.infer_shape = lrelu_infer_shape;
   op.cpu = lrelu_forward_cpu;
   op.gradient = [](const NodePtr& n, const std::vector<NodeEntry>& og) {
