@@ -117,25 +117,27 @@ const char* kCnn = R"J({"nodes":[
  {"op":"SoftmaxOutput","name":"softmax","inputs":[[14,0,0],[15,0,0]]}],
  "arg_nodes":[0,1,2,4,5,6,7,12,13,15],"heads":[[16,0,0]]})J";
 
-// Channel-last pooling: data[N,64] -> fc(96) -> reshape (N,4,8,3) -> avg pool NHWC 3x3 s2 p1 ->
-// reshape (N,8,3) -> max pool NWC 2 s2 -> flatten -> fc(10) -> SoftmaxOutput (strided planes,
-// forward and backward). Arguments: data, fc1_weight, fc1_bias, fc2_weight, fc2_bias, softmax_label.
+// Channel-last pooling and rrelu: data[N,64] -> fc(96) -> LeakyReLU(rrelu; its mask a second output
+// the backward reads) -> reshape (N,4,8,3) -> avg pool NHWC 3x3 s2 p1 -> reshape (N,8,3) -> max pool
+// NWC 2 s2 -> flatten -> fc(10) -> SoftmaxOutput (strided planes, random slopes, forward and backward).
+// Arguments: data, fc1_weight, fc1_bias, fc2_weight, fc2_bias, softmax_label.
 const char* kPoolChannelLast = R"J({"nodes":[
  {"op":"null","name":"data","inputs":[]},
  {"op":"null","name":"fc1_weight","inputs":[]},
  {"op":"null","name":"fc1_bias","inputs":[]},
  {"op":"FullyConnected","name":"fc1","attrs":{"num_hidden":"96"},"inputs":[[0,0,0],[1,0,0],[2,0,0]]},
- {"op":"Reshape","name":"r1","attrs":{"shape":"(0, 4, 8, 3)"},"inputs":[[3,0,0]]},
- {"op":"Pooling","name":"p1","attrs":{"kernel":"(3, 3)","stride":"(2, 2)","pad":"(1, 1)","pool_type":"avg","layout":"NHWC"},"inputs":[[4,0,0]]},
- {"op":"Reshape","name":"r2","attrs":{"shape":"(0, 8, 3)"},"inputs":[[5,0,0]]},
- {"op":"Pooling","name":"p2","attrs":{"kernel":"(2,)","stride":"(2,)","pool_type":"max","layout":"NWC"},"inputs":[[6,0,0]]},
- {"op":"Flatten","name":"flat","inputs":[[7,0,0]]},
+ {"op":"LeakyReLU","name":"rrelu","attrs":{"act_type":"rrelu"},"inputs":[[3,0,0]]},
+ {"op":"Reshape","name":"r1","attrs":{"shape":"(0, 4, 8, 3)"},"inputs":[[4,0,0]]},
+ {"op":"Pooling","name":"p1","attrs":{"kernel":"(3, 3)","stride":"(2, 2)","pad":"(1, 1)","pool_type":"avg","layout":"NHWC"},"inputs":[[5,0,0]]},
+ {"op":"Reshape","name":"r2","attrs":{"shape":"(0, 8, 3)"},"inputs":[[6,0,0]]},
+ {"op":"Pooling","name":"p2","attrs":{"kernel":"(2,)","stride":"(2,)","pool_type":"max","layout":"NWC"},"inputs":[[7,0,0]]},
+ {"op":"Flatten","name":"flat","inputs":[[8,0,0]]},
  {"op":"null","name":"fc2_weight","inputs":[]},
  {"op":"null","name":"fc2_bias","inputs":[]},
- {"op":"FullyConnected","name":"fc2","attrs":{"num_hidden":"10"},"inputs":[[8,0,0],[9,0,0],[10,0,0]]},
+ {"op":"FullyConnected","name":"fc2","attrs":{"num_hidden":"10"},"inputs":[[9,0,0],[10,0,0],[11,0,0]]},
  {"op":"null","name":"softmax_label","inputs":[]},
- {"op":"SoftmaxOutput","name":"softmax","inputs":[[11,0,0],[12,0,0]]}],
- "arg_nodes":[0,1,2,9,10,12],"heads":[[13,0,0]]})J";
+ {"op":"SoftmaxOutput","name":"softmax","inputs":[[12,0,0],[13,0,0]]}],
+ "arg_nodes":[0,1,2,10,11,13],"heads":[[14,0,0]]})J";
 
 // One 3x3 convolution with 16 input and 32 output channels (the Winograd kernels' shapes).
 const char* kConv16 = R"J({"nodes":[
@@ -385,9 +387,9 @@ void test_cnn() {
 void test_pool_channel_last() {
   Net n = bind(kPoolChannelLast, {{8, 64}, {96, 64}, {96}, {10, 12}, {10}, {8}}, {}, 5);
   auto l = train(n, 8, 64, 25, 11);
-  CHECK(l.second < l.first, "channel-last pooling net's loss decreases: " + std::to_string(l.first) + " -> " +
+  CHECK(l.second < l.first, "channel-last pooling and rrelu net's loss decreases: " + std::to_string(l.first) + " -> " +
                                 std::to_string(l.second));
-  std::printf("channel-last pooling loss %.4f -> %.4f\n", l.first, l.second);
+  std::printf("channel-last pooling and rrelu loss %.4f -> %.4f\n", l.first, l.second);
   n.free_all();
 }
 
