@@ -1134,12 +1134,13 @@ public final class Symbol {
 
     /**
      * LeakyReLU with the given {@code act_type} ({@code leaky}, {@code prelu}, {@code elu},
-     * {@code rrelu}, {@code selu}, {@code gelu}); prelu creates {@code <name>_gamma}.
+     * {@code rrelu}, {@code selu}, {@code gelu}); prelu creates {@code <name>_gamma}. rrelu has a
+     * second output, its mask of slopes, as in MXNet: compose with {@code get(0)}.
      *
      * @param name node name or null
      * @param data input
      * @param actType {@code act_type}
-     * @return same shape as data
+     * @return same shape as data (rrelu: the output and the mask, both data-shaped)
      */
     public static Symbol leakyReLU(String name, Symbol data, String actType) {
         return builder("LeakyReLU").name(name).input(data).param("act_type", actType).build();
