@@ -35,6 +35,17 @@ __device__ __forceinline__ void assign(T* out, int64_t i, int req, T v) {
   else out[i] = v;  // kNullOp never reaches a kernel
 }
 
+/// Uniform double in [0, 1) from (seed, i): the splitmix64 finalizer of a Weyl sequence. The random
+/// kernels (Dropout's and the RNN's masks, rrelu's slopes) draw one seed per call from the
+/// executor's generator and this per element, so a pass is reproducible for a seed.
+__device__ __forceinline__ double k_uniform(uint64_t seed, int64_t i) {
+  uint64_t z = seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return (double)(z >> 11) * 0x1.0p-53;
+}
+
 // float / double overloads of the math functions the kernels use
 __device__ __forceinline__ float k_exp(float x) { return expf(x); }
 __device__ __forceinline__ double k_exp(double x) { return exp(x); }

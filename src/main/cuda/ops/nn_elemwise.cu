@@ -2,11 +2,12 @@
 // regression_output.cc and dropout.cc:
 //   LeakyReLU (leaky, elu, selu, gelu, prelu, rrelu) and _backward_LeakyReLU (prelu's gamma gradient:
 //     one block per channel, double accumulation, no atomics; rrelu's training mask from the
-//     counter-based generator below, as Dropout's);
+//     counter-based generator, as Dropout's);
 //   LinearRegressionOutput / LogisticRegressionOutput / MAERegressionOutput and their backward ops;
-//   Dropout and _backward_Dropout: the mask comes from a counter-based generator (splitmix64 of a
-//     64-bit seed drawn from the executor's generator once per call, and the element index), so a
-//     run is reproducible for a given executor seed, but the values differ from the CPU's mt19937 draws.
+//   Dropout and _backward_Dropout: the mask comes from a counter-based generator (k_uniform,
+//     common/kernels.cuh: splitmix64 of a 64-bit seed drawn from the executor's generator once per
+//     call, and the element index), so a run is reproducible for a given executor seed, but the
+//     values differ from the CPU's mt19937 draws.
 // Outputs may alias inputs (in place): each element is read before it is written, by the same thread.
 #include <string>
 
@@ -56,13 +57,6 @@ template <typename T>
 void copy_req(const OpCtx& ctx, int64_t n, const T* x, T* y, OpReq req, const char* name) {
   if (req != OpReq::kAddTo && (const void*)x == (const void*)y) return;
   launch_unary(ctx, n, x, y, req, Identity(), name);
-}
-
-__device__ __forceinline__ uint64_t splitmix64(uint64_t seed, uint64_t i) {
-  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
 }
 
 // ---- LeakyReLU -------------------------------------------------------------------------------------
@@ -115,7 +109,7 @@ template <typename T>
 __global__ void rrelu_forward_kernel(int64_t n, const T* x, T* y, T* mask, int req, bool train, uint64_t seed, double lo,
                                      double hi, T mean) {
   KILN_GRID_STRIDE(i, n) {
-    const T m = train ? T(lo + (hi - lo) * ((double)(splitmix64(seed, (uint64_t)i) >> 11) * 0x1.0p-53)) : mean;
+    const T m = train ? T(lo + (hi - lo) * k_uniform(seed, i)) : mean;
     mask[i] = m;
     const T v = x[i];
     if (req != (int)OpReq::kNullOp) assign(y, i, req, v > T(0) ? v : v * m);  // the mask is written whatever the request
@@ -384,8 +378,7 @@ __global__ void dropout_mask_kernel(int64_t nm, T* mask, bool active, uint64_t s
     if (!active) {
       mask[i] = T(1);
     } else {
-      const double u = (double)(splitmix64(seed, (uint64_t)i) >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-      mask[i] = u < pkeep ? scale : T(0);
+      mask[i] = k_uniform(seed, i) < pkeep ? scale : T(0);
     }
   }
 }

@@ -128,15 +128,6 @@ void check_dtypes(const char* op, const std::vector<TBlob>& in, const std::vecto
 __device__ __forceinline__ float k_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 __device__ __forceinline__ double k_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-/// Uniform double in [0, 1) from (seed, i): splitmix64 finalizer of a Weyl sequence.
-__device__ __forceinline__ double k_uniform(uint64_t seed, int64_t i) {
-  uint64_t z = seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  return (double)(z >> 11) * 0x1.0p-53;
-}
-
 // ---- forward kernels -----------------------------------------------------------------------------
 
 // gates: [TN, GH] = b_x + b_h, b_h only on columns < hcols (gru: 2H, its n gate adds b_hn later)

@@ -86,6 +86,10 @@ inline void assign_req(T& out, OpReq req, T v) {
   else if (req != OpReq::kNullOp) out = v;
 }
 
+/// A uniform double in [0, 1) from the op context's generator (53 random bits), as every random
+/// kernel draws it (Dropout's and the RNN's masks, rrelu's slopes).
+inline double uniform01(std::mt19937_64& rng) { return (double)(rng() >> 11) * 0x1.0p-53; }
+
 /// Below this many elements a loop stays single-threaded (thread wake-up costs more).
 constexpr int64_t kOmpMinWork = 1 << 15;
 

@@ -84,8 +84,7 @@ void dropout_forward(const OpCtx& ctx, double p, bool active, const TBlob& x, co
   const DT scale = pkeep > 0 ? DT(1.0 / pkeep) : DT(0);
   std::mt19937_64& rng = *ctx.rng;
   for (int64_t i = 0; i < nm; ++i) {
-    const double u = (double)(rng() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-    m[i] = u < pkeep ? scale : DT(0);
+    m[i] = uniform01(rng) < pkeep ? scale : DT(0);
   }
   mul_maybe_broadcast<DT>(req, x.shape, x.dptr<DT>(), mask.shape, m, y.dptr<DT>());
 }

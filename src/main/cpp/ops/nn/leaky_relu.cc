@@ -110,8 +110,7 @@ void rrelu_forward(const OpCtx& ctx, const Attrs& a, int64_t n, const DT* x, DT*
     const double lo = a.f("lower_bound"), hi = a.f("upper_bound");
     std::mt19937_64& rng = *ctx.rng;
     for (int64_t i = 0; i < n; ++i) {
-      const double u = (double)(rng() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-      mask[i] = DT(lo + (hi - lo) * u);
+      mask[i] = DT(lo + (hi - lo) * uniform01(rng));
     }
   } else {
     std::fill(mask, mask + n, DT(rrelu_mean_slope(a)));

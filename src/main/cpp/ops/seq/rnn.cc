@@ -333,8 +333,7 @@ void rnn_forward(const RnnDims& d, bool train, std::mt19937_64* rng,
         const double pkeep = 1.0 - d.p;
         const DT scale = DT(1.0 / pkeep);
         for (int64_t i = 0; i < n; ++i) {
-          const double u = (double)((*rng)() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
-          mask[i] = u < pkeep ? scale : DT(0);
+          mask[i] = uniform01(*rng) < pkeep ? scale : DT(0);
         }
         for (int64_t i = 0; i < n; ++i) ylayer[i] *= mask[i];
       } else {
