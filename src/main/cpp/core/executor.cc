@@ -531,41 +531,36 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
 /// stream), so that a backward from given head gradients yields loss-scaled gradients as a loss
 /// operator's backward does (the update divides by the scale).
 void Executor::scale_head_grad(size_t i) {
-  const OpDef& d = OpRegistry::get().at("_mul_scalar");
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", loss_scale_);
-  const Attrs a = parse_attrs(d, {{"scalar", buf}});
-  const Kernel& k = ctx_.type == DevType::kGPU ? d.gpu : d.cpu;
-  KILN_CHECK((bool)k, "backward: no _mul_scalar kernel on " + ctx_.str() + " to scale head gradient " + std::to_string(i));
-  OpCtx oc;
-  oc.ctx = ctx_;
-  oc.stream = stream_;
-  oc.rng = &rng_;
   const TBlob b = head_grads_[i].blob();
-  k(oc, a, {b}, {OpReq::kWriteInplace}, {b});
+  run_head_op("_mul_scalar", {{"scalar", buf}}, b, OpReq::kWriteInplace, b, "scale head gradient " + std::to_string(i));
 }
 
 void Executor::cast_head_grad(const NDArray& h, size_t i) {
   // on the executor's device straight into the head buffer; from the host through a converted host
   // copy (no device temporary whose reuse another stream could race)
   const NDArray& head = head_grads_[i];
-  const bool host_src = h.ctx.type == DevType::kCPU;
-  KILN_CHECK(h.ctx == ctx_ || host_src, "backward: head gradient " + std::to_string(i) + " is " + dtype_name(h.dtype) +
-                                             " on " + h.ctx.str() + "; convert it to " + dtype_name(head.dtype) +
-                                             " or copy it to " + ctx_.str() + " first");
-  const Context run_ctx = h.ctx == ctx_ ? ctx_ : h.ctx;
-  NDArray dst = head;
-  if (!(run_ctx == ctx_)) dst = make_ndarray(head.shape, head.dtype, run_ctx);
-  const OpDef& d = OpRegistry::get().at("Cast");
-  const Attrs a = parse_attrs(d, {{"dtype", dtype_name(head.dtype)}});
-  const Kernel& k = run_ctx.type == DevType::kGPU ? d.gpu : d.cpu;
-  KILN_CHECK((bool)k, "backward: no Cast kernel on " + run_ctx.str() + " to convert head gradient " + std::to_string(i));
+  const std::string what = "convert head gradient " + std::to_string(i);
+  if (h.ctx == ctx_) return run_head_op("Cast", {{"dtype", dtype_name(head.dtype)}}, h.blob(), OpReq::kWriteTo, head.blob(), what);
+  KILN_CHECK(h.ctx.type == DevType::kCPU, "backward: head gradient " + std::to_string(i) + " is " + dtype_name(h.dtype) +
+                                              " on " + h.ctx.str() + "; convert it to " + dtype_name(head.dtype) +
+                                              " or copy it to " + ctx_.str() + " first");
+  const NDArray host = make_ndarray(head.shape, head.dtype, h.ctx);
+  run_head_op("Cast", {{"dtype", dtype_name(head.dtype)}}, h.blob(), OpReq::kWriteTo, host.blob(), what);
+  copy_bytes(ctx_, head.data(), h.ctx, host.data(), host.bytes());
+}
+
+void Executor::run_head_op(const char* op, const std::map<std::string, std::string>& attrs, const TBlob& in,
+                           OpReq req, const TBlob& out, const std::string& what) {
+  const OpDef& d = OpRegistry::get().at(op);
+  const Kernel& k = in.ctx.type == DevType::kGPU ? d.gpu : d.cpu;
+  KILN_CHECK((bool)k, std::string("backward: no ") + op + " kernel on " + in.ctx.str() + " to " + what);
   OpCtx oc;
-  oc.ctx = run_ctx;
-  if (run_ctx == ctx_) oc.stream = stream_;
+  oc.ctx = in.ctx;
+  if (in.ctx == ctx_) oc.stream = stream_;
   oc.rng = &rng_;
-  k(oc, a, {h.blob()}, {OpReq::kWriteTo}, {dst.blob()});
-  if (!(run_ctx == ctx_)) copy_bytes(ctx_, head.data(), run_ctx, dst.data(), dst.bytes());
+  k(oc, parse_attrs(d, attrs), {in}, {req}, {out});
 }
 
 void Executor::set_loss_scale(double scale) {

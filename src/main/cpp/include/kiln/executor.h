@@ -163,6 +163,10 @@ class Executor {
   void scale_head_grad(size_t i);
   /// head_grads_[i] = Cast(h): a head gradient of another dtype (any device), as MXNet's copy converts.
   void cast_head_grad(const NDArray& h, size_t i);
+  /// One op's kernel of in's device on in -> out (the executor's stream there, else the host), for
+  /// the head gradients; `what` completes the error when that device has no such kernel.
+  void run_head_op(const char* op, const std::map<std::string, std::string>& attrs, const TBlob& in,
+                   OpReq req, const TBlob& out, const std::string& what);
   std::vector<uint32_t> fwd_out_eids_;
   std::vector<Shape> shapes_;
   std::vector<DType> types_;
