@@ -368,11 +368,8 @@ void free(int device, void* ptr, size_t bytes) {
     if (cached) {
       p.cached += (int64_t)b;
     } else if (t_capture_hold == nullptr) {  // cudaFree is illegal while this thread records: the block leaks
-      int prev = -1;
-      if (cudaGetDevice(&prev) == cudaSuccess && cudaSetDevice(device) == cudaSuccess) {
-        (void)cudaFree(ptr);
-        (void)cudaSetDevice(prev);
-      }
+      DeviceGuard g(device);  // a failure to switch throws into the catch below: the block leaks
+      (void)cudaFree(ptr);
       (void)cudaGetLastError();
     }
   } catch (...) {
