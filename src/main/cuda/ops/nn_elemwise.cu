@@ -11,6 +11,7 @@
 // Outputs may alias inputs (in place): each element is read before it is written, by the same thread.
 #include <string>
 
+#include "kiln/leaky_relu.h"
 #include "ops/nn_common.cuh"
 
 namespace kiln {
@@ -70,7 +71,7 @@ template <typename T> struct Gelu {
   __device__ T operator()(T x) const { return T(0.5) * x * (T(1) + k_erf(x * T(kSqrtHalf))); }
 };
 
-// backward functors: (dy, r), r = forward output or data as chosen by bwd_reads_output
+// backward functors: (dy, r), r = forward output or data as chosen by lrelu_bwd_reads_output (kiln/leaky_relu.h)
 template <typename T> struct LeakyGrad { T slope; __device__ T operator()(T g, T r) const { return r > T(0) ? g : slope * g; } };
 template <typename T> struct EluGradY { T slope; __device__ T operator()(T g, T y) const { return y > T(0) ? g : g * (y + slope); } };
 template <typename T> struct EluGradX {
@@ -97,12 +98,6 @@ std::string lrelu_act(const Attrs& a) {
   return t;
 }
 
-bool bwd_reads_output(const Attrs& a) {  // as the CPU's (leaky_relu.cc)
-  const std::string t = a.s("act_type");
-  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0) ||
-         (t == "rrelu" && a.f("lower_bound") >= 0 && a.f("upper_bound") >= 0);
-}
-
 // x, y, mask: [n] (y may alias x). Training: mask = lo + (hi - lo) * u, u uniform in [0, 1) from
 // (seed, index); inference: mask = mean (the CPU's float (lo + hi) / 2). y = x > 0 ? x : x * mask
 template <typename T>
@@ -116,7 +111,7 @@ __global__ void rrelu_forward_kernel(int64_t n, const T* x, T* y, T* mask, int r
   }
 }
 
-// dy, r, mask, dx: [n] (dx may alias dy); r = output or data (bwd_reads_output)
+// dy, r, mask, dx: [n] (dx may alias dy); r = output or data (lrelu_bwd_reads_output)
 template <typename T>
 __global__ void rrelu_backward_kernel(int64_t n, const T* dy, const T* r, const T* mask, T* dx, int req) {
   KILN_GRID_STRIDE(i, n) {
@@ -204,10 +199,9 @@ void lrelu_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
     const T* x = in[0].dptr<T>();  // [n]
     T* y = out[0].dptr<T>();       // [n]
     if (rrelu) {
-      const float mean = ((float)a.f("lower_bound") + (float)a.f("upper_bound")) / 2.0f;
       rrelu_forward_kernel<T><<<grid_for(n), kBlock, 0, stream_of(ctx)>>>(n, x, y, out[1].dptr<T>(), req_int(req[0]),
                                                                           ctx.is_train, seed, a.f("lower_bound"),
-                                                                          a.f("upper_bound"), T(mean));
+                                                                          a.f("upper_bound"), T(rrelu_mean_slope(a)));
       KILN_CUDA_LAUNCH_CHECK("LeakyReLU(rrelu)");
     } else if (act == "prelu") {
       const PreluDims d = prelu_dims(in[0].shape);
@@ -270,7 +264,7 @@ void lrelu_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
     } else if (act == "leaky") {
       launch_binary(ctx, n, dy, r, dx, req[0], LeakyGrad<T>{T(slope)}, "_backward_LeakyReLU(leaky)");
     } else if (act == "elu") {
-      if (bwd_reads_output(a)) launch_binary(ctx, n, dy, r, dx, req[0], EluGradY<T>{T(slope)}, "_backward_LeakyReLU(elu)");
+      if (lrelu_bwd_reads_output(a)) launch_binary(ctx, n, dy, r, dx, req[0], EluGradY<T>{T(slope)}, "_backward_LeakyReLU(elu)");
       else launch_binary(ctx, n, dy, r, dx, req[0], EluGradX<T>{T(slope)}, "_backward_LeakyReLU(elu)");
     } else if (act == "selu") {
       launch_binary(ctx, n, dy, r, dx, req[0], SeluGrad<T>(), "_backward_LeakyReLU(selu)");

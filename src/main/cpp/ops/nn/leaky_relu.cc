@@ -17,6 +17,7 @@
 // exactly when x > 0, and dy/dx = y + slope, resp. y + lambda * alpha, for x <= 0), which keeps
 // the forward in-place usable. A negative slope breaks the sign test on y, so then x is read, as
 // for gelu. prelu reads x and gamma.
+#include "kiln/leaky_relu.h"
 #include "nn_ops.h"
 
 namespace kiln {
@@ -40,16 +41,6 @@ LRelu lrelu_of(const Attrs& a) {
   if (t == "rrelu") return LRelu::kRrelu;
   throw KilnError("LeakyReLU: unknown act_type '" + t + "'");
 }
-
-/// True when the backward reads the forward output (else it reads the forward data).
-bool bwd_reads_output(const Attrs& a) {
-  const std::string& t = a.s("act_type");
-  return t == "selu" || ((t == "leaky" || t == "elu") && a.f("slope") >= 0) ||
-         (t == "rrelu" && a.f("lower_bound") >= 0 && a.f("upper_bound") >= 0);
-}
-
-/// rrelu's slope at inference: (lower_bound + upper_bound) / 2 in float, as MXNet's kernel.
-float rrelu_mean_slope(const Attrs& a) { return ((float)a.f("lower_bound") + (float)a.f("upper_bound")) / 2.0f; }
 
 /// prelu's view of data as [outer, C, inner]: C = shape[1] (1 for rank < 2).
 struct PreluDims {
@@ -136,7 +127,7 @@ void prelu_forward(const PreluDims& d, int64_t ngamma, const DT* x, const DT* ga
   }
 }
 
-/// Backward of leaky/elu/selu/gelu. r is the output y when bwd_reads_output, else the data x.
+/// Backward of leaky/elu/selu/gelu. r is the output y when lrelu_bwd_reads_output, else the data x.
 template <typename DT>
 void lrelu_backward(LRelu act, bool r_is_output, DT slope, int64_t n, const DT* dy, const DT* r, DT* dx, OpReq req) {
   // dy [n], r [n], dx [n] (may alias dy)
@@ -245,7 +236,7 @@ void lrelu_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& 
       prelu_backward<DT>(prelu_dims(in[1].shape), in[2].size(), in[0].dptr<DT>(), in[1].dptr<DT>(), in[2].dptr<DT>(),
                          out[0].dptr<DT>(), out[1].dptr<DT>(), req[0], req[1]);
     else
-      lrelu_backward<DT>(act, bwd_reads_output(a), DT(a.f("slope")), in[0].size(), in[0].dptr<DT>(),
+      lrelu_backward<DT>(act, lrelu_bwd_reads_output(a), DT(a.f("slope")), in[0].size(), in[0].dptr<DT>(),
                          in[1].dptr<DT>(), out[0].dptr<DT>(), req[0]);
   });
 }
@@ -282,8 +273,8 @@ void register_leaky_relu(OpRegistry& r) {
     if (a.s("act_type") == "prelu")
       return make_backward("_backward_LeakyReLU", n, {og[0], n->inputs[0], n->inputs[1]});
     if (a.s("act_type") == "rrelu")
-      return make_backward("_backward_LeakyReLU", n, {og[0], bwd_reads_output(a) ? NodeEntry{n, 0} : n->inputs[0], NodeEntry{n, 1}});
-    if (bwd_reads_output(a)) return make_backward("_backward_LeakyReLU", n, {og[0], NodeEntry{n, 0}});
+      return make_backward("_backward_LeakyReLU", n, {og[0], lrelu_bwd_reads_output(a) ? NodeEntry{n, 0} : n->inputs[0], NodeEntry{n, 1}});
+    if (lrelu_bwd_reads_output(a)) return make_backward("_backward_LeakyReLU", n, {og[0], NodeEntry{n, 0}});
     return make_backward("_backward_LeakyReLU", n, {og[0], n->inputs[0]});
   };
   op.inplace = [](const Attrs&) { return std::vector<std::pair<int, int>>{{0, 0}}; };
@@ -293,8 +284,8 @@ void register_leaky_relu(OpRegistry& r) {
   bw.input_names_fn = [](const Attrs& a) {
     if (a.s("act_type") == "prelu") return std::vector<std::string>{"ograd", "data", "gamma"};
     if (a.s("act_type") == "rrelu")
-      return std::vector<std::string>{"ograd", bwd_reads_output(a) ? "output" : "data", "mask"};
-    if (bwd_reads_output(a)) return std::vector<std::string>{"ograd", "output"};
+      return std::vector<std::string>{"ograd", lrelu_bwd_reads_output(a) ? "output" : "data", "mask"};
+    if (lrelu_bwd_reads_output(a)) return std::vector<std::string>{"ograd", "output"};
     return std::vector<std::string>{"ograd", "data"};
   };
   bw.output_names_fn = [](const Attrs& a) {
