@@ -21,6 +21,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kiln/pool_layout.h"
 #include "ops/nn_common.cuh"
 
 namespace kiln {
@@ -85,12 +86,12 @@ PoolGeom pool_geom(const char* op, const Attrs& a, const Shape& x, const Shape& 
   // x [N, C, spatial...], y [N, C, pooled spatial...]; channel-last: x [N, spatial..., C], y [N, pooled..., C]
   PoolGeom g;
   const int nd = x.ndim(), nsp = nd - 2;
-  const bool last = a.has("layout") && !a.s("layout").empty() && a.s("layout").back() == 'C';
-  const int sp0 = last ? 1 : 2, cd = last ? nd - 1 : 1;  // first spatial dim, channel dim
+  const PoolLayout l = pool_layout(a, nd);  // kiln/pool_layout.h, as the CPU
+  const int sp0 = l.spatial0, cd = l.channel;
   if (nsp < 1 || nsp > 3 || y.ndim() != nd || y[0] != x[0] || y[cd] != x[cd])
     throw KilnError(std::string(op) + ": bad data/output shapes " + x.str() + ", " + y.str());
   g.planes = x[0] * x[cd];
-  g.C = last ? x[cd] : 1;
+  g.C = l.channel_last ? x[cd] : 1;
   g.type = pool_type_of(a.s("pool_type"));
   if (g.type == kLp) {
     if (!a.has("p_value")) throw KilnError("Pooling: pool_type='lp' requires p_value (1, 2 or 3)");

@@ -15,6 +15,7 @@
 
 #include <limits>
 
+#include "kiln/pool_layout.h"
 #include "kiln/simd.h"
 #include "pool_ops.h"
 
@@ -44,9 +45,6 @@ struct PoolGeom {
   int64_t out_plane() const { return out[0] * out[1] * out[2]; }
 };
 
-/// Whether the layout puts the channels last (NWC, NHWC, NDHWC).
-bool channel_last(const Attrs& a) { return a.has("layout") && a.s("layout").back() == 'C'; }
-
 /// Validates the parameters against the data shape and returns the output shape (dims of the
 /// input that are unknown stay unknown). Throws KilnError with MXNet-style messages.
 Shape pool_out_shape(const Attrs& a, const Shape& d) {
@@ -74,7 +72,7 @@ Shape pool_out_shape(const Attrs& a, const Shape& d) {
                                         "-D data shape " + d.str());
   }
   const int nsp = nd - 2;
-  const int sp0 = channel_last(a) ? 1 : 2;  // the first spatial dim
+  const int sp0 = pool_layout(a, nd).spatial0;
   Shape o = d;
   if (a.b("global_pool")) {
     for (int i = 0; i < nsp; ++i) o[sp0 + i] = 1;
@@ -126,12 +124,12 @@ PoolGeom pool_geom(const Attrs& a, const Shape& x, const Shape& y) {
   // x [N, C, spatial...], y [N, C, pooled spatial...]; channel-last: x [N, spatial..., C], y [N, pooled..., C]
   PoolGeom g;
   const int nd = x.ndim(), nsp = nd - 2;
-  const bool last = channel_last(a);
-  const int sp0 = last ? 1 : 2, cd = last ? nd - 1 : 1;  // first spatial dim, channel dim
+  const PoolLayout l = pool_layout(a, nd);
+  const int sp0 = l.spatial0, cd = l.channel;
   KILN_CHECK(nsp >= 1 && nsp <= 3 && y.ndim() == nd && y[0] == x[0] && y[cd] == x[cd],
              "Pooling: bad data/output shapes " + x.str() + ", " + y.str());
   g.planes = x[0] * x[cd];
-  g.C = last ? x[cd] : 1;
+  g.C = l.channel_last ? x[cd] : 1;
   g.type = pool_type_of(a);
   g.pval = (g.type == kLp && a.has("p_value")) ? (int)a.i("p_value") : 1;
   g.include_pad = a.has("count_include_pad") ? a.b("count_include_pad") : true;
