@@ -48,38 +48,38 @@ class MxOpFuzzTest {
         return new Found(m, found.toString());
     }
 
+    /**
+     * More than {@code minBoth} {@code unit} (calls or graphs) ran on both engines, and every
+     * difference is a known one ({@code what} names the run in the message).
+     */
+    private static void assertAgrees(Found f, int minBoth, String unit, String what) {
+        assertTrue(Integer.parseInt(f.summary.group(2)) > minBoth, "too few " + unit + " ran on both: " + f.summary.group());
+        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains" + what);
+    }
+
     @Test
     void randomCallsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
         Found f = fuzz("20261129", "40");
-        assertTrue(Integer.parseInt(f.summary.group(2)) > 1000, "too few calls ran on both: " + f.summary.group());
         assertTrue(Integer.parseInt(f.summary.group(3)) > 500, "too few backward passes compared: " + f.summary.group());
-        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains");
+        assertAgrees(f, 1000, "calls", "");
     }
 
     @Test
     void largeInputsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
         // dimensions up to 32 (inputs up to 100,000 elements): the threaded, blocked and vectorized
         // paths of both engines, which the small calls above never reach
-        Found ops = fuzz("20261130", "20", "dims=32");
-        assertTrue(Integer.parseInt(ops.summary.group(2)) > 1000, "too few calls ran on both: " + ops.summary.group());
-        assertEquals("", ops.differences, "differences from MXNet that no KNOWN entry explains (large calls)");
-        Found graphs = fuzz("20261130", "1000", "graphs", "dims=32");
-        assertTrue(Integer.parseInt(graphs.summary.group(2)) > 700, "too few graphs ran on both: " + graphs.summary.group());
-        assertEquals("", graphs.differences, "differences from MXNet that no KNOWN entry explains (large graphs)");
+        assertAgrees(fuzz("20261130", "20", "dims=32"), 1000, "calls", " (large calls)");
+        assertAgrees(fuzz("20261130", "1000", "graphs", "dims=32"), 700, "graphs", " (large graphs)");
     }
 
     @Test
     void nanAndInfiniteInputsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
         // one float input value in 6 is NaN, +inf or -inf: the NaN rules of every operator and its gradient
-        Found f = fuzz("20261201", "20", "specials=6");
-        assertTrue(Integer.parseInt(f.summary.group(2)) > 1000, "too few calls ran on both: " + f.summary.group());
-        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains (NaN and infinite inputs)");
+        assertAgrees(fuzz("20261201", "20", "specials=6"), 1000, "calls", " (NaN and infinite inputs)");
     }
 
     @Test
     void randomGraphsAgreeWithMxnetOrDifferOnPurpose() throws Exception {
-        Found f = fuzz("20261129", "2000", "graphs");
-        assertTrue(Integer.parseInt(f.summary.group(2)) > 1500, "too few graphs ran on both: " + f.summary.group());
-        assertEquals("", f.differences, "differences from MXNet that no KNOWN entry explains");
+        assertAgrees(fuzz("20261129", "2000", "graphs"), 1500, "graphs", "");
     }
 }
