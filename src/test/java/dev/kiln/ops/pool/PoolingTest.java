@@ -257,39 +257,18 @@ class PoolingTest {
             }
             double[] gl = backward(last, nhwc, x, dy, GradReq.WRITE, 1);
             // the same in channel-first order: transpose x and dy, pool, transpose the gradient back
-            double[] xf = permute(x, s(3, 9, 10, 5), new int[] {0, 3, 1, 2});
-            double[] dyf = permute(dy, s(3, 5, 5, 5), new int[] {0, 3, 1, 2});
-            double[] gf = permute(backward(first, s(3, 5, 9, 10), xf, dyf, GradReq.WRITE, 1), s(3, 5, 9, 10), new int[] {0, 2, 3, 1});
+            double[] xf = transposed(x, nhwc, "(0, 3, 1, 2)");
+            double[] dyf = transposed(dy, s(3, 5, 5, 5), "(0, 3, 1, 2)");
+            double[] gf = transposed(backward(first, s(3, 5, 9, 10), xf, dyf, GradReq.WRITE, 1), s(3, 5, 9, 10), "(0, 2, 3, 1)");
             GradCheck.assertClose(gf, gl, 1e-12, 1e-12, t + " gradient");
         }
     }
 
-    /** x of shape {@code shape} transposed by {@code axes} (row-major). */
-    static double[] permute(double[] x, long[] shape, int[] axes) {
-        int nd = shape.length;
-        long[] out = new long[nd];
-        for (int i = 0; i < nd; i++) {
-            out[i] = shape[axes[i]];
+    /** x of shape {@code shape} transposed by {@code axes}, with the transpose operator (as the forward above). */
+    static double[] transposed(double[] x, long[] shape, String axes) {
+        try (dev.kiln.ndarray.NDScope scope = dev.kiln.ndarray.NDScope.open()) {
+            return NDArray.invoke("transpose", a("axes", axes), NDArray.create(x, shape)).get(0).toDoubleArray();
         }
-        long[] stride = new long[nd];
-        stride[nd - 1] = 1;
-        for (int i = nd - 2; i >= 0; i--) {
-            stride[i] = stride[i + 1] * shape[i + 1];
-        }
-        double[] y = new double[x.length];
-        long[] idx = new long[nd];
-        for (int j = 0; j < y.length; j++) {
-            long rem = j, src = 0;
-            for (int i = nd - 1; i >= 0; i--) {
-                idx[i] = rem % out[i];
-                rem /= out[i];
-            }
-            for (int i = 0; i < nd; i++) {
-                src += idx[i] * stride[axes[i]];
-            }
-            y[j] = x[(int) src];
-        }
-        return y;
     }
 
     @Test
