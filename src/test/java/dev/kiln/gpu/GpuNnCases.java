@@ -185,7 +185,7 @@ final class GpuNnCases implements GpuCases {
                 Symbol sym = un("LeakyReLU", a("act_type", "rrelu", "lower_bound", Double.toString(b[0]), "upper_bound",
                         Double.toString(b[1]))).get(0);  // the output (the mask is the second, as in MXNet)
                 String what = "LeakyReLU(rrelu) " + Arrays.toString(b) + " " + t + " on " + ctx + ": ";
-                double[][] res = runDropout(ctx, sym, shape, t, x, dy, true);
+                double[][] res = runPasses(ctx, sym, shape, t, x, dy, true);
                 double sum = 0;
                 for (int i = 0; i < n; i++) {
                     if (x[i] > 0) {
@@ -210,7 +210,7 @@ final class GpuNnCases implements GpuCases {
                 if (Arrays.equals(res[0], res[2])) {
                     throw new AssertionError(what + "two training passes drew the same slopes");
                 }
-                double[][] inf = runDropout(ctx, sym, shape, t, x, dy, false);
+                double[][] inf = runPasses(ctx, sym, shape, t, x, dy, false);
                 double slope = (double) (((float) b[0] + (float) b[1]) / 2.0f);
                 for (int i = 0; i < n; i++) {
                     double want = x[i] > 0 ? x[i] : x[i] * slope;
@@ -265,8 +265,11 @@ final class GpuNnCases implements GpuCases {
         }
     }
 
-    /** Training forward (and backward with head dy) of `sym` on ctx; returns {y, dx, y of a second forward}. */
-    private static double[][] runDropout(Context ctx, Symbol sym, long[] shape, DType t, double[] x, double[] dy,
+    /**
+     * Forward (training or not) and backward with head dy of `sym` (Dropout, rrelu) on ctx; returns
+     * {y, dx, y of a second forward}.
+     */
+    private static double[][] runPasses(Context ctx, Symbol sym, long[] shape, DType t, double[] x, double[] dy,
             boolean train) {
         Map<String, long[]> sh = shapes("x", shape);
         try (Executor ex = Executor.simpleBind(sym, ctx, sh, Map.of("x", t), Map.of("x", GradReq.WRITE),
@@ -309,7 +312,7 @@ final class GpuNnCases implements GpuCases {
             double tol = t == DType.FLOAT32 ? 1e-6 : 1e-12;
             for (double p : new double[] {0.3, 0.75}) {
                 String what = "Dropout p=" + p + " " + t + " on " + ctx + ": ";
-                double[][] res = runDropout(ctx, un("Dropout", a("p", Double.toString(p))), shape, t, x, dy, true);
+                double[][] res = runPasses(ctx, un("Dropout", a("p", Double.toString(p))), shape, t, x, dy, true);
                 double keep = 1 / (1 - p);
                 int zeros = 0;
                 for (int i = 0; i < n; i++) {
@@ -333,19 +336,19 @@ final class GpuNnCases implements GpuCases {
                 }
             }
             // inference: identity, backward passes dy through
-            double[][] inf = runDropout(ctx, un("Dropout", a("p", "0.5")), shape, t, x, dy, false);
+            double[][] inf = runPasses(ctx, un("Dropout", a("p", "0.5")), shape, t, x, dy, false);
             for (int i = 0; i < n; i++) {
                 if (Math.abs(inf[0][i] - x[i]) > tol * Math.abs(x[i]) || Math.abs(inf[1][i] - dy[i]) > tol) {
                     throw new AssertionError("Dropout inference " + t + " on " + ctx + ": not the identity at " + i);
                 }
             }
             // mode=always drops at inference too; p = 1 drops everything
-            double[][] always = runDropout(ctx, un("Dropout", a("p", "0.5", "mode", "always")), shape, t, x, dy, false);
+            double[][] always = runPasses(ctx, un("Dropout", a("p", "0.5", "mode", "always")), shape, t, x, dy, false);
             long z = Arrays.stream(always[0]).filter(v -> v == 0).count();
             if (Math.abs(z / (double) n - 0.5) > 0.01) {
                 throw new AssertionError("Dropout mode=always " + t + " on " + ctx + ": drop rate " + z / (double) n);
             }
-            double[][] all = runDropout(ctx, un("Dropout", a("p", "1")), shape, t, x, dy, true);
+            double[][] all = runPasses(ctx, un("Dropout", a("p", "1")), shape, t, x, dy, true);
             if (Arrays.stream(all[0]).anyMatch(v -> v != 0) || Arrays.stream(all[1]).anyMatch(v -> v != 0)) {
                 throw new AssertionError("Dropout p=1 " + t + " on " + ctx + ": values survived");
             }
@@ -354,7 +357,7 @@ final class GpuNnCases implements GpuCases {
             int vn = 600;
             double[] vx = Arrays.copyOf(x, vn);
             double[] vdy = Arrays.copyOf(dy, vn);
-            double[][] v = runDropout(ctx, un("Dropout", a("p", "0.5", "axes", "(1,)")), vs, t, vx, vdy, true);
+            double[][] v = runPasses(ctx, un("Dropout", a("p", "0.5", "axes", "(1,)")), vs, t, vx, vdy, true);
             int vz = 0;
             for (int b = 0; b < 4; b++) {
                 for (int k = 0; k < 25; k++) {
