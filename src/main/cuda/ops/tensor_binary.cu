@@ -8,8 +8,12 @@
 // Shapes: n = output elements. Same-shape ops: lhs, rhs, out, ograd, grads all [n]. Broadcast
 // ops: lhs and rhs right-aligned, each dim equal to the output's or 1; out / ograd: the
 // broadcast shape [n]; lhs_grad / rhs_grad: lhs's / rhs's shape.
+// Also the functors of kiln/elemwise_math.h: _mod / _hypot and broadcast_mod / broadcast_hypot
+// (with backward ops), and the comparisons and logical ops (_equal ... _logical_xor,
+// broadcast_equal ... broadcast_logical_xor), which have no backward op.
 #include <string>
 
+#include "kiln/elemwise_math.h"
 #include "ops/tensor_common.cuh"
 
 namespace kiln {
@@ -245,6 +249,13 @@ Kernel kernel(const char* name) {
   };
 }
 
+/// A comparison (no backward op): the same-shape and the broadcast op.
+template <class Op>
+void set_comparison(OpRegistry& r, const char* same, const char* broadcast) {
+  set_gpu(r, same, kernel<Op, false, false>(same));
+  set_gpu(r, broadcast, kernel<Op, true, false>(broadcast));
+}
+
 }  // namespace
 
 void register_tensor_binary_gpu(OpRegistry& r) {
@@ -271,6 +282,24 @@ void register_tensor_binary_gpu(OpRegistry& r) {
   set_gpu(r, "_backward_broadcast_maximum", kernel<MaxOp, true, true>("_backward_broadcast_maximum"));
   set_gpu(r, "_backward_broadcast_minimum", kernel<MinOp, true, true>("_backward_broadcast_minimum"));
   set_gpu(r, "_backward_broadcast_power", kernel<PowOp, true, true>("_backward_broadcast_power"));
+
+  set_gpu(r, "_mod", kernel<math::Mod, false, false>("_mod"));
+  set_gpu(r, "_hypot", kernel<math::Hypot, false, false>("_hypot"));
+  set_gpu(r, "_backward_mod", kernel<math::Mod, false, true>("_backward_mod"));
+  set_gpu(r, "_backward_hypot", kernel<math::Hypot, false, true>("_backward_hypot"));
+  set_gpu(r, "broadcast_mod", kernel<math::Mod, true, false>("broadcast_mod"));
+  set_gpu(r, "broadcast_hypot", kernel<math::Hypot, true, false>("broadcast_hypot"));
+  set_gpu(r, "_backward_broadcast_mod", kernel<math::Mod, true, true>("_backward_broadcast_mod"));
+  set_gpu(r, "_backward_broadcast_hypot", kernel<math::Hypot, true, true>("_backward_broadcast_hypot"));
+  set_comparison<math::Equal>(r, "_equal", "broadcast_equal");
+  set_comparison<math::NotEqual>(r, "_not_equal", "broadcast_not_equal");
+  set_comparison<math::Greater>(r, "_greater", "broadcast_greater");
+  set_comparison<math::GreaterEqual>(r, "_greater_equal", "broadcast_greater_equal");
+  set_comparison<math::Lesser>(r, "_lesser", "broadcast_lesser");
+  set_comparison<math::LesserEqual>(r, "_lesser_equal", "broadcast_lesser_equal");
+  set_comparison<math::LogicalAnd>(r, "_logical_and", "broadcast_logical_and");
+  set_comparison<math::LogicalOr>(r, "_logical_or", "broadcast_logical_or");
+  set_comparison<math::LogicalXor>(r, "_logical_xor", "broadcast_logical_xor");
 }
 
 }  // namespace tensor

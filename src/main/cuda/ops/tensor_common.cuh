@@ -500,6 +500,7 @@ void launch_reduce(const OpCtx& ctx, int device, const RPlan& p, const T* x, Red
 // ---- registration of the family's files ----------------------------------------------------------
 void register_tensor_binary_gpu(OpRegistry& r);  // tensor_binary.cu
 void register_tensor_unary_gpu(OpRegistry& r);   // tensor_unary.cu
+void register_tensor_math_gpu(OpRegistry& r);    // tensor_math.cu
 void register_tensor_reduce_gpu(OpRegistry& r);  // tensor_reduce.cu
 void register_tensor_misc_gpu(OpRegistry& r);    // tensor_misc.cu
 

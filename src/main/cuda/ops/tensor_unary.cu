@@ -3,12 +3,16 @@
 //   _maximum_scalar, _minimum_scalar, _power_scalar, _rpower_scalar and
 //   _backward__rdiv_scalar, _backward__maximum_scalar, _backward__minimum_scalar (the CPU names
 //   them "_backward_" + op name), _backward_power_scalar, _backward_rpower_scalar;
-//   _backward_log, _backward_sqrt, _backward_square, _backward_abs; clip and _backward_clip.
+//   _backward_log, _backward_sqrt, _backward_square, _backward_abs; clip and _backward_clip;
+//   from kiln/elemwise_math.h's functors: _mod_scalar, _rmod_scalar, _hypot_scalar, smooth_l1
+//   (+ _backward__rmod_scalar, _backward__hypot_scalar, _backward_smooth_l1) and the comparisons
+//   _equal_scalar ... _logical_xor_scalar.
 // float32 and float64, every OpReq; outputs may alias inputs (each element is read before it is
 // written, by the same thread). Shapes: x, y, ograd, grad: [n].
 #include <cmath>
 #include <string>
 
+#include "kiln/elemwise_math.h"
 #include "ops/tensor_common.cuh"
 
 namespace kiln {
@@ -42,6 +46,22 @@ template <typename T> struct SqrtGrad { __device__ T operator()(T g, T y) const 
 template <typename T> struct SquareGrad { __device__ T operator()(T g, T x) const { return g * (T(2) * x); } };
 template <typename T> struct AbsGrad {  // g * sign(x), sign(0) = sign(NaN) = 0, as the CPU's selects
   __device__ T operator()(T g, T x) const { return x > T(0) ? g : (x < T(0) ? -g : k_copysign(T(0), g)); }
+};
+
+// x op s for a binary functor of kiln/elemwise_math.h: Scalar<Op>::Fwd<T> (s op x for Rev)
+template <class Op> struct Scalar {
+  template <typename T> struct Fwd { T s; __device__ T operator()(T x) const { return Op::fwd(x, s); } };
+  template <typename T> struct Rev { T s; __device__ T operator()(T x) const { return Op::fwd(s, x); } };
+  template <typename T> struct LGrad { T s; __device__ T operator()(T g, T x) const { return Op::lgrad(g, x, s); } };
+  template <typename T> struct RGrad { T s; __device__ T operator()(T g, T x) const { return Op::rgrad(g, s, x); } };
+};
+template <typename T> struct SmoothL1F {
+  T s;
+  __device__ T operator()(T x) const { return math::SmoothL1{double(s)}.fwd(x); }
+};
+template <typename T> struct SmoothL1Grad {
+  T s;
+  __device__ T operator()(T g, T x) const { return g * math::SmoothL1{double(s)}.deriv(x); }
 };
 
 template <typename T> struct Clip {
@@ -207,6 +227,23 @@ void register_tensor_unary_gpu(OpRegistry& r) {
   set_gpu(r, "_backward_abs", unary_bwd<AbsGrad>("_backward_abs"));
   set_gpu(r, "clip", clip_forward);
   set_gpu(r, "_backward_clip", clip_backward);
+
+  set_gpu(r, "_mod_scalar", scalar_fwd<Scalar<math::Mod>::Fwd>("_mod_scalar"));
+  set_gpu(r, "_rmod_scalar", scalar_fwd<Scalar<math::Mod>::Rev>("_rmod_scalar"));
+  set_gpu(r, "_backward__rmod_scalar", scalar_bwd<Scalar<math::Mod>::RGrad>("_backward__rmod_scalar"));
+  set_gpu(r, "_hypot_scalar", scalar_fwd<Scalar<math::Hypot>::Fwd>("_hypot_scalar"));
+  set_gpu(r, "_backward__hypot_scalar", scalar_bwd<Scalar<math::Hypot>::LGrad>("_backward__hypot_scalar"));
+  set_gpu(r, "smooth_l1", scalar_fwd<SmoothL1F>("smooth_l1"));
+  set_gpu(r, "_backward_smooth_l1", scalar_bwd<SmoothL1Grad>("_backward_smooth_l1"));
+  set_gpu(r, "_equal_scalar", scalar_fwd<Scalar<math::Equal>::Fwd>("_equal_scalar"));
+  set_gpu(r, "_not_equal_scalar", scalar_fwd<Scalar<math::NotEqual>::Fwd>("_not_equal_scalar"));
+  set_gpu(r, "_greater_scalar", scalar_fwd<Scalar<math::Greater>::Fwd>("_greater_scalar"));
+  set_gpu(r, "_greater_equal_scalar", scalar_fwd<Scalar<math::GreaterEqual>::Fwd>("_greater_equal_scalar"));
+  set_gpu(r, "_lesser_scalar", scalar_fwd<Scalar<math::Lesser>::Fwd>("_lesser_scalar"));
+  set_gpu(r, "_lesser_equal_scalar", scalar_fwd<Scalar<math::LesserEqual>::Fwd>("_lesser_equal_scalar"));
+  set_gpu(r, "_logical_and_scalar", scalar_fwd<Scalar<math::LogicalAnd>::Fwd>("_logical_and_scalar"));
+  set_gpu(r, "_logical_or_scalar", scalar_fwd<Scalar<math::LogicalOr>::Fwd>("_logical_or_scalar"));
+  set_gpu(r, "_logical_xor_scalar", scalar_fwd<Scalar<math::LogicalXor>::Fwd>("_logical_xor_scalar"));
 }
 
 }  // namespace tensor

@@ -6,7 +6,12 @@
 //   _maximum (_Maximum)                    broadcast_maximum
 //   _minimum (_Minimum)                    broadcast_minimum
 //   _power (_Power)                        broadcast_power
-// plus their backward ops. One functor per operation holds the forward map and both partial
+//   _mod (_Mod)                            broadcast_mod
+//   _hypot (_Hypot)                        broadcast_hypot
+// plus their backward ops, and the comparisons and logical ops of kiln/elemwise_math.h (1 or 0 in
+// the data's type, zero gradient): _equal, _not_equal, _greater, _greater_equal, _lesser,
+// _lesser_equal, _logical_and, _logical_or, _logical_xor (aliases _Equal, _Not_Equal, ...) and
+// broadcast_equal ... broadcast_logical_xor. mod and hypot are functors of that header too. One functor per operation holds the forward map and both partial
 // derivatives (MXNet mshadow_op semantics), so forward and backward read side by side.
 //
 // Shapes: n = number of output elements. Same-shape ops: lhs, rhs, out all [n]. Broadcast ops:
@@ -15,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/elemwise_math.h"
 #include "kiln/kernel_common.h"
 #include "kiln/op.h"
 #include "kiln/simd.h"
@@ -348,6 +354,53 @@ void add_broadcast(OpRegistry& reg, const std::string& name, std::vector<std::st
   reg.add(std::move(b));
 }
 
+/// A comparison or logical op (kiln/elemwise_math.h functor), same-shape or broadcast: zero gradient.
+template <class Op>
+void add_comparison(OpRegistry& reg, const std::string& name, std::vector<std::string> aliases, const std::string& desc,
+                    bool broadcast) {
+  OpDef d = binary_def(name, std::move(aliases), desc + " Gives 1 or 0 in the inputs' dtype; zero gradient.");
+  d.infer_shape = broadcast ? infer_broadcast_shape : infer_same_shape;
+  d.cpu = broadcast ? broadcast_forward<Op> : binary_forward<Op>;
+  d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>&) { return zero_grads(fwd); };
+  reg.add(std::move(d));
+}
+
+struct ModOp : math::Mod {
+  static constexpr double kLScale = 0.0, kRScale = 0.0;
+};
+struct HypotOp : math::Hypot {
+  static constexpr double kLScale = 0.0, kRScale = 0.0;
+};
+
+void register_comparison(OpRegistry& reg) {
+  const struct {
+    const char* same;
+    const char* alias;
+    const char* bcast;
+    const char* desc;
+    void (*add)(OpRegistry&, const std::string&, std::vector<std::string>, const std::string&, bool);
+  } table[] = {
+      {"_equal", "_Equal", "broadcast_equal", "lhs == rhs, element-wise.", add_comparison<math::Equal>},
+      {"_not_equal", "_Not_Equal", "broadcast_not_equal", "lhs != rhs, element-wise.", add_comparison<math::NotEqual>},
+      {"_greater", "_Greater", "broadcast_greater", "lhs > rhs, element-wise.", add_comparison<math::Greater>},
+      {"_greater_equal", "_Greater_Equal", "broadcast_greater_equal", "lhs >= rhs, element-wise.",
+       add_comparison<math::GreaterEqual>},
+      {"_lesser", "_Lesser", "broadcast_lesser", "lhs < rhs, element-wise.", add_comparison<math::Lesser>},
+      {"_lesser_equal", "_Lesser_Equal", "broadcast_lesser_equal", "lhs <= rhs, element-wise.",
+       add_comparison<math::LesserEqual>},
+      {"_logical_and", "_Logical_And", "broadcast_logical_and", "Logical and (nonzero is true), element-wise.",
+       add_comparison<math::LogicalAnd>},
+      {"_logical_or", "_Logical_Or", "broadcast_logical_or", "Logical or (nonzero is true), element-wise.",
+       add_comparison<math::LogicalOr>},
+      {"_logical_xor", "_Logical_Xor", "broadcast_logical_xor", "Logical xor (nonzero is true), element-wise.",
+       add_comparison<math::LogicalXor>},
+  };
+  for (const auto& t : table) {
+    t.add(reg, t.same, {t.alias}, t.desc, false);
+    t.add(reg, t.bcast, {}, std::string(t.desc) + " With NumPy broadcasting.", true);
+  }
+}
+
 }  // namespace
 
 void register_binary(OpRegistry& reg) {
@@ -382,6 +435,11 @@ void register_binary(OpRegistry& reg) {
                         "_backward_minimum");
   add_same_shape<PowOp>(reg, "_power", {"_Power"}, "First array raised to the powers of the second, element-wise.",
                         "_backward_power");
+  add_same_shape<ModOp>(reg, "_mod", {"_Mod"},
+                        "Remainder of lhs / rhs with the sign of rhs (Python's %), element-wise; 0 where rhs is 0.",
+                        "_backward_mod");
+  add_same_shape<HypotOp>(reg, "_hypot", {"_Hypot"}, "sqrt(lhs^2 + rhs^2), element-wise, without overflow.",
+                          "_backward_hypot");
 }
 
 void register_broadcast(OpRegistry& reg) {
@@ -394,6 +452,10 @@ void register_broadcast(OpRegistry& reg) {
   add_broadcast<MinOp>(reg, "broadcast_minimum", {},
                        "Element-wise minimum with NumPy broadcasting; ties send the gradient to lhs.");
   add_broadcast<PowOp>(reg, "broadcast_power", {}, "Element-wise power with NumPy broadcasting.");
+  add_broadcast<ModOp>(reg, "broadcast_mod", {},
+                       "Remainder with the sign of rhs (Python's %) with NumPy broadcasting; 0 where rhs is 0.");
+  add_broadcast<HypotOp>(reg, "broadcast_hypot", {}, "sqrt(lhs^2 + rhs^2) with NumPy broadcasting.");
+  register_comparison(reg);
 }
 
 }  // namespace elemwise

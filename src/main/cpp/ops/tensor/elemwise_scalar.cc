@@ -10,6 +10,14 @@
 //   _minimum_scalar (_MinimumScalar)  y = min(x, s)    grad: _backward_minimum_scalar(ograd, x)
 //   _power_scalar (_PowerScalar)      y = x ^ s        grad: _backward_power_scalar(ograd, x)
 //   _rpower_scalar (_RPowerScalar)    y = s ^ x        grad: _backward_rpower_scalar(ograd, y)
+//   _mod_scalar (_ModScalar)          y = x mod s      grad: ograd passed through
+//   _rmod_scalar (_RModScalar)        y = s mod x      grad: _backward_rmod_scalar(ograd, x)
+//   _hypot_scalar (_HypotScalar)      y = hypot(x, s)  grad: _backward_hypot_scalar(ograd, x)
+//   smooth_l1                         sigma = s        grad: _backward_smooth_l1(ograd, x)
+//   _equal_scalar (_EqualScalar), _not_equal_scalar, _greater_scalar, _greater_equal_scalar,
+//   _lesser_scalar, _lesser_equal_scalar, _logical_and_scalar, _logical_or_scalar,
+//   _logical_xor_scalar: 1 or 0 in the data's type, zero gradient.
+// mod, hypot, smooth_l1 and the comparisons are kiln/elemwise_math.h's functors.
 // The scalar is a double (MXNet parses it with stod) applied as DType(scalar).
 // Shapes: x, y, ograd, grad: [n].
 #include <cmath>
@@ -17,6 +25,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kiln/elemwise_math.h"
 #include "kiln/kernel_common.h"
 #include "kiln/op.h"
 #include "kiln/simd.h"
@@ -72,6 +81,20 @@ struct PowS {
 struct RPowS {
   template <typename T> static T fwd(T x, T s) { return std::pow(s, x); }
   template <typename T> static T grad(T g, T y, T log_s) { return g * (log_s * y); }
+};
+
+// d(s mod x)/dx = -floor(s / x)
+struct RModS {
+  template <typename T> static T fwd(T x, T s) { return math::Mod::fwd(s, x); }
+  template <typename T> static T grad(T g, T x, T s) { return math::Mod::rgrad(g, s, x); }
+};
+struct HypotS {
+  template <typename T> static T fwd(T x, T s) { return math::Hypot::fwd(x, s); }
+  template <typename T> static T grad(T g, T x, T s) { return math::Hypot::lgrad(g, x, s); }
+};
+struct SmoothL1S {
+  template <typename T> static T fwd(T x, T s) { return math::SmoothL1{double(s)}.fwd(x); }
+  template <typename T> static T grad(T g, T x, T s) { return g * math::SmoothL1{double(s)}.deriv(x); }
 };
 
 // y = Op(x, s). in: data [n]; out: [n] (may alias data).
@@ -156,7 +179,7 @@ std::vector<ParamDef> scalar_params() {
 OpDef scalar_def(const std::string& name, const std::string& alias, const std::string& desc) {
   OpDef d;
   d.name = name;
-  d.aliases = {alias};
+  if (!alias.empty()) d.aliases = {alias};
   d.description = desc;
   d.params = scalar_params();
   d.input_names_ = {"data"};
@@ -280,6 +303,42 @@ void register_scalar(OpRegistry& reg) {
     OpDef b = scalar_backward_def(bw, "output");
     b.cpu = rpower_scalar_backward;
     reg.add(std::move(b));
+  }
+  {
+    OpDef d = scalar_def("_mod_scalar", "_ModScalar",
+                         "Remainder of x / scalar with the sign of scalar (Python's %); 0 when scalar is 0.");
+    d.cpu = scalar_forward<math::Mod>;
+    d.gradient = pass_through();
+    reg.add(std::move(d));
+  }
+  add_with_backward<RModS>(reg, "_rmod_scalar", "_RModScalar",
+                           "Remainder of scalar / x with the sign of x (Python's %); 0 where x is 0.");
+  add_with_backward<HypotS>(reg, "_hypot_scalar", "_HypotScalar", "sqrt(x^2 + scalar^2), element-wise.");
+  add_with_backward<SmoothL1S>(reg, "smooth_l1", "",
+                               "Smooth L1 loss with sigma = scalar: 0.5 (sigma x)^2 where |x| < 1 / sigma^2, else "
+                               "|x| - 0.5 / sigma^2.");
+  const struct {
+    const char* name;
+    const char* alias;
+    const char* desc;
+    Kernel cpu;
+  } comparisons[] = {
+      {"_equal_scalar", "_EqualScalar", "x == scalar", scalar_forward<math::Equal>},
+      {"_not_equal_scalar", "_NotEqualScalar", "x != scalar", scalar_forward<math::NotEqual>},
+      {"_greater_scalar", "_GreaterScalar", "x > scalar", scalar_forward<math::Greater>},
+      {"_greater_equal_scalar", "_GreaterEqualScalar", "x >= scalar", scalar_forward<math::GreaterEqual>},
+      {"_lesser_scalar", "_LesserScalar", "x < scalar", scalar_forward<math::Lesser>},
+      {"_lesser_equal_scalar", "_LesserEqualScalar", "x <= scalar", scalar_forward<math::LesserEqual>},
+      {"_logical_and_scalar", "_LogicalAndScalar", "x and scalar (nonzero is true)", scalar_forward<math::LogicalAnd>},
+      {"_logical_or_scalar", "_LogicalOrScalar", "x or scalar (nonzero is true)", scalar_forward<math::LogicalOr>},
+      {"_logical_xor_scalar", "_LogicalXorScalar", "x xor scalar (nonzero is true)", scalar_forward<math::LogicalXor>},
+  };
+  for (const auto& c : comparisons) {
+    OpDef d = scalar_def(c.name, c.alias,
+                         std::string(c.desc) + ", element-wise: 1 or 0 in the data's dtype. Zero gradient.");
+    d.cpu = c.cpu;
+    d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>&) { return zero_grads(fwd); };
+    reg.add(std::move(d));
   }
 }
 

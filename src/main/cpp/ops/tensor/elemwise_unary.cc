@@ -10,12 +10,18 @@
 //              (MXNet's clip_grad zeroes only x > a_max and x < a_min: the bounds are inclusive).
 // float exp/log use the vectorized polynomials of kiln/simd.h (exp_range / log_range, max error
 // ~1 ulp); double uses libm (scalar loop), which keeps the float64 gradient checks at full precision.
+// The MXNet math ops of kiln/elemwise_math.h (relu, sigmoid, tanh, softsign, the trigonometric
+// and hyperbolic functions and their inverses, degrees, radians, reciprocal, rsqrt, cbrt, rcbrt,
+// log10, log2, log1p, expm1, erf, erfinv, gamma, gammaln, hard_sigmoid; zero gradient: floor,
+// ceil, round, rint, fix, trunc, sign, logical_not) are registered here from their functors
+// (add_math): y = F.fwd(x); _backward_<op>(ograd, x or y) = ograd * F.deriv(x or y).
 // Shapes: x, y, ograd, grad: [n].
 #include <cmath>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "kiln/elemwise_math.h"
 #include "kiln/kernel_common.h"
 #include "kiln/op.h"
 #include "kiln/simd.h"
@@ -146,6 +152,32 @@ void clip_backward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& i
   });
 }
 
+// y = F.fwd(x) for a kiln/elemwise_math.h functor. in: data [n]; out: [n] (may alias data).
+template <class F>
+void math_forward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                  const std::vector<TBlob>& out) {
+  const F f = F::from(attrs);
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    const T* x = in[0].dptr<T>();  // [n]
+    T* y = out[0].dptr<T>();       // [n]
+    simd::map(out[0].size(), req[0], y, [=](int64_t i) { return f.fwd(x[i]); });
+  });
+}
+
+// _backward_<op>: dx = g * F.deriv(v). in: ograd [n], v [n] (forward input or output, F::kFrom);
+// out: data grad [n] (may alias ograd or v).
+template <class F>
+void math_backward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+  const F f = F::from(attrs);
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    const T* g = in[0].dptr<T>();  // ograd [n]
+    const T* v = in[1].dptr<T>();  // [n]
+    T* dx = out[0].dptr<T>();      // [n]
+    simd::map(out[0].size(), req[0], dx, [=](int64_t i) { return g[i] * f.deriv(v[i]); });
+  });
+}
+
 // ------------------------------------------------------------------------------------------
 // Registration
 // ------------------------------------------------------------------------------------------
@@ -204,9 +236,89 @@ std::vector<ParamDef> clip_params() {
   return {lo, hi};
 }
 
+std::vector<ParamDef> hard_sigmoid_params() {
+  ParamDef alpha;
+  alpha.name = "alpha";
+  alpha.type = ParamType::kFloat;
+  alpha.default_value = "0.2";
+  alpha.description = "Slope of hard sigmoid";
+  ParamDef beta = alpha;
+  beta.name = "beta";
+  beta.default_value = "0.5";
+  beta.description = "Bias of hard sigmoid.";
+  return {alpha, beta};
+}
+
+/// Registers `name` (y = F.fwd(x)) and, unless its gradient is zero, `_backward_<name>`.
+template <class F>
+void add_math(OpRegistry& reg, const std::string& name, const std::string& desc,
+              const std::vector<ParamDef>& params = {}) {
+  OpDef d = unary_def(name, desc);
+  d.params = params;
+  d.cpu = math_forward<F>;
+  if constexpr (F::kFrom == math::From::kNone) {
+    d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>&) { return zero_grads(fwd); };
+    reg.add(std::move(d));
+  } else {
+    const std::string bw = "_backward_" + name;
+    const bool out = F::kFrom == math::From::kOutput;
+    d.gradient = out ? use_out(bw) : use_in(bw);
+    reg.add(std::move(d));
+    OpDef b = unary_backward_def(bw, out ? "output" : "data");
+    b.params = params;
+    b.cpu = math_backward<F>;
+    reg.add(std::move(b));
+  }
+}
+
+/// The MXNet math ops of kiln/elemwise_math.h.
+void register_unary_math(OpRegistry& reg) {
+  using namespace math;
+  add_math<Relu>(reg, "relu", "Rectified linear unit, element-wise: y = max(x, 0); NaN passes through.");
+  add_math<Sigmoid>(reg, "sigmoid", "Logistic sigmoid, element-wise: y = 1 / (1 + exp(-x)).");
+  add_math<Tanh>(reg, "tanh", "Hyperbolic tangent, element-wise.");
+  add_math<Softsign>(reg, "softsign", "Softsign, element-wise: y = x / (1 + |x|).");
+  add_math<Sin>(reg, "sin", "Sine, element-wise (radians).");
+  add_math<Cos>(reg, "cos", "Cosine, element-wise (radians).");
+  add_math<Tan>(reg, "tan", "Tangent, element-wise (radians).");
+  add_math<Arcsin>(reg, "arcsin", "Inverse sine, element-wise, in [-pi/2, pi/2].");
+  add_math<Arccos>(reg, "arccos", "Inverse cosine, element-wise, in [0, pi].");
+  add_math<Arctan>(reg, "arctan", "Inverse tangent, element-wise, in (-pi/2, pi/2).");
+  add_math<Sinh>(reg, "sinh", "Hyperbolic sine, element-wise.");
+  add_math<Cosh>(reg, "cosh", "Hyperbolic cosine, element-wise.");
+  add_math<Arcsinh>(reg, "arcsinh", "Inverse hyperbolic sine, element-wise.");
+  add_math<Arccosh>(reg, "arccosh", "Inverse hyperbolic cosine, element-wise.");
+  add_math<Arctanh>(reg, "arctanh", "Inverse hyperbolic tangent, element-wise.");
+  add_math<Degrees>(reg, "degrees", "Radians to degrees, element-wise: y = x * 180 / pi.");
+  add_math<Radians>(reg, "radians", "Degrees to radians, element-wise: y = x * pi / 180.");
+  add_math<Reciprocal>(reg, "reciprocal", "Reciprocal, element-wise: y = 1 / x.");
+  add_math<Rsqrt>(reg, "rsqrt", "Reciprocal square root, element-wise: y = 1 / sqrt(x).");
+  add_math<Cbrt>(reg, "cbrt", "Cube root, element-wise.");
+  add_math<Rcbrt>(reg, "rcbrt", "Reciprocal cube root, element-wise: y = 1 / cbrt(x).");
+  add_math<Log10>(reg, "log10", "Base-10 logarithm, element-wise.");
+  add_math<Log2>(reg, "log2", "Base-2 logarithm, element-wise.");
+  add_math<Log1p>(reg, "log1p", "log(1 + x), element-wise, accurate for small x.");
+  add_math<Expm1>(reg, "expm1", "exp(x) - 1, element-wise, accurate for small x.");
+  add_math<Erf>(reg, "erf", "Gauss error function, element-wise.");
+  add_math<Erfinv>(reg, "erfinv", "Inverse Gauss error function, element-wise: erfinv(+-1) = +-inf.");
+  add_math<Gamma>(reg, "gamma", "Gamma function, element-wise.");
+  add_math<Gammaln>(reg, "gammaln", "Natural logarithm of the absolute value of the gamma function, element-wise.");
+  add_math<HardSigmoid>(reg, "hard_sigmoid", "Hard sigmoid, element-wise: y = max(0, min(1, alpha * x + beta)).",
+                        hard_sigmoid_params());
+  add_math<Floor>(reg, "floor", "Largest integer <= x, element-wise. Zero gradient.");
+  add_math<Ceil>(reg, "ceil", "Smallest integer >= x, element-wise. Zero gradient.");
+  add_math<Round>(reg, "round", "Nearest integer, halves away from zero, element-wise. Zero gradient.");
+  add_math<Rint>(reg, "rint", "Nearest integer, element-wise, halves down (n.5 gives n, as MXNet). Zero gradient.");
+  add_math<Trunc>(reg, "trunc", "Integer part (toward zero), element-wise. Zero gradient.");
+  add_math<Trunc>(reg, "fix", "Nearest integer toward zero, element-wise (as trunc). Zero gradient.");
+  add_math<Sign>(reg, "sign", "Sign, element-wise: -1, 0 or 1 (0 for NaN, as MXNet). Zero gradient.");
+  add_math<LogicalNot>(reg, "logical_not", "Logical not, element-wise: 1 where x == 0, else 0. Zero gradient.");
+}
+
 }  // namespace
 
 void register_unary(OpRegistry& reg) {
+  register_unary_math(reg);
   {
     OpDef d = unary_def("negative", "Numerical negative of the argument, element-wise: y = -x.");
     d.cpu = unary_forward<NegativeOp>;
