@@ -59,6 +59,7 @@ final class GpuTensorCases implements GpuCases {
         broadcast(c);
         scalar(c);
         unary(c);
+        math(c);
         reduce(c);
         argReduce(c);
         integers(c);
@@ -176,6 +177,69 @@ final class GpuTensorCases implements GpuCases {
         // chains: exp's gradient is elemwise_mul(ograd, y), negative's is negative(ograd)
         c.add(GpuCase.graph("log(sqrt(square))", op("log", null, op("sqrt", null, op("square", null, x()))),
                 shapes("x", s(4, 6))).input("x", POSITIVE).addTo());
+    }
+
+    // ---- math ops of kiln/elemwise_math.h ---------------------------------------------------------
+
+    private static void math(List<GpuCase> c) {
+        GpuCase.Gen unit = uniform(-0.9, 0.9);
+        Map<String, GpuCase.Gen> domain = new LinkedHashMap<>();
+        for (String o : new String[] {"relu", "sigmoid", "tanh", "softsign", "sin", "cos", "tan", "arctan", "sinh", "cosh",
+            "arcsinh", "degrees", "radians", "expm1", "erf", "hard_sigmoid"}) {
+            domain.put(o, uniform(-2, 2));
+        }
+        for (String o : new String[] {"arcsin", "arccos", "arctanh", "erfinv", "log1p"}) {
+            domain.put(o, unit);
+        }
+        for (String o : new String[] {"reciprocal", "rsqrt", "cbrt", "rcbrt", "log10", "log2", "gamma", "gammaln"}) {
+            domain.put(o, POSITIVE);
+        }
+        domain.put("arccosh", uniform(1.1, 3));
+        domain.forEach((o, gen) -> c.add(GpuCase.graph(o, op(o, null, x()), shapes("x", s(4, 9))).input("x", gen).addTo()
+                .tol(2e-4, 1e-5, 1e-9, 1e-11)));
+        c.add(GpuCase.graph("hard_sigmoid alpha=0.3 beta=0.4", op("hard_sigmoid", Map.of("alpha", "0.3", "beta", "0.4"), x()),
+                shapes("x", s(5, 9))).input("x", uniform(-4, 4)).addTo());
+        c.add(GpuCase.graph("sigmoid large", op("sigmoid", null, x()), shapes("x", s(70001))));
+        c.add(GpuCase.graph("tanh(sin) chain", op("tanh", null, op("sin", null, x())), shapes("x", s(6, 7))).addTo());
+        // zero-gradient ops, on halves and ties (MXNet's rint: n.5 gives n)
+        for (String o : new String[] {"floor", "ceil", "round", "rint", "trunc", "fix", "sign", "logical_not"}) {
+            c.add(GpuCase.graph(o, op("elemwise_mul", null, op(o, null, x()), y()), shapes("x", s(5, 8), "y", s(5, 8)))
+                    .input("x", quantized(-3, 3, 2)).addTo());
+        }
+        // comparisons and logical ops (no gradient): same shape, broadcast, scalar, on ties and zeros
+        for (String o : new String[] {"equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
+            "logical_and", "logical_or", "logical_xor"}) {
+            c.add(GpuCase.graph("_" + o, op("_" + o, null, x(), y()), shapes("x", s(5, 8), "y", s(5, 8)))
+                    .input("x", quantized(-1, 1, 2)).input("y", quantized(-1, 1, 2)));
+            c.add(GpuCase.graph("broadcast_" + o, op("broadcast_" + o, null, x(), y()), shapes("x", s(4, 1, 5), "y", s(3, 1)))
+                    .input("x", quantized(-1, 1, 2)).input("y", quantized(-1, 1, 2)));
+            c.add(GpuCase.graph("_" + o + "_scalar", op("_" + o + "_scalar", Map.of("scalar", "0.5"), x()),
+                    shapes("x", s(5, 8))).input("x", quantized(-1, 1, 2)));
+        }
+        GpuCase.Gen away = (n, seed) -> {  // |v| in [0.7, 2.5]: no zero divisor, no mod jump at v / 1.5 integer
+            double[] v = uniform(0.7, 2.5).apply(n, seed);
+            for (int i = 0; i < n; i++) {
+                v[i] = (i % 2 == 0 ? 1 : -1) * (Math.abs(v[i] / 1.5 - Math.rint(v[i] / 1.5)) < 0.05 ? 1.1 : v[i]);
+            }
+            return v;
+        };
+        for (String o : new String[] {"_mod", "_hypot"}) {
+            c.add(GpuCase.graph(o, op(o, null, x(), y()), shapes("x", s(5, 8), "y", s(5, 8))).input("x", uniform(-3, 3))
+                    .input("y", away).addTo());
+        }
+        for (String o : new String[] {"broadcast_mod", "broadcast_hypot"}) {
+            c.add(GpuCase.graph(o, op(o, null, x(), y()), shapes("x", s(4, 1, 5), "y", s(3, 1))).input("x", uniform(-3, 3))
+                    .input("y", away).addTo());
+        }
+        c.add(scalarCase("_mod_scalar", "_mod_scalar", "1.5", s(5, 8)).input("x", away));
+        c.add(scalarCase("_rmod_scalar", "_rmod_scalar", "2.5", s(5, 8)).input("x", away));
+        c.add(scalarCase("_hypot_scalar", "_hypot_scalar", "-1.5", s(5, 8)));
+        c.add(scalarCase("smooth_l1", "smooth_l1", "1.5", s(6, 9)).input("x", uniform(-2, 2)));
+        for (String o : new String[] {"sigmoid", "degrees", "rint", "sign", "_mod_scalar", "_greater_scalar"}) {
+            Map<String, String> a = o.endsWith("_scalar") ? Map.of("scalar", "2") : Map.of();
+            c.add(GpuCase.invoke(o + " integers", o, a, s(5, 8)).input("in0", quantized(-6, 7, 1)).dtypes(DType.INT32)
+                    .tol(0, 0, 0, 0));
+        }
     }
 
     // ---- reductions --------------------------------------------------------------------------------
