@@ -107,9 +107,11 @@ final class MxOpFuzz {
             new Known("16-bit optimizer updates compute in float32 (MXNet: half arithmetic)",
                     c -> c.op.contains("_update") && c.types.contains(DType.FLOAT16) && c.detail != null),
             new Known("sparse storage types are refused (Kiln is dense only)", c -> c.kilnSays("is not supported (dense only)")),
-            new Known("a zero gradient stays zero through a backward op (MXNet computes some on zeros: 0/0 gives NaN)",
+            new Known("a zero gradient stays zero through a backward op (MXNet computes some on zeros, 0/0 gives NaN, and sign's "
+                    + "gradient is g * 0, NaN for an infinite g)",
                     c -> c.op.equals("graph") && c.detail != null && c.detail.contains("NaN in MXNet")
-                            && Stream.of("ones_like", "zeros_like", "stop_gradient", "BlockGrad", "argmax", "argmin")
+                            && Stream.of("ones_like", "zeros_like", "stop_gradient", "BlockGrad", "argmax", "argmin", "sign {",
+                                    "floor {", "ceil {", "round {", "rint {", "fix {", "trunc {", "logical_not {")
                                     .anyMatch(c.attrs.get("graph")::contains)),
             new Known("MXNet's take backward refuses some gradient requests ('wrong req')", c -> c.mxSays("wrong req")),
             new Known("float16 _arange with a fractional start or step: MXNet's half kernel truncates both to integers",
@@ -124,7 +126,7 @@ final class MxOpFuzz {
                     c -> c.mxSays("in_data.size() == num_inputs")),
             new Known("a non-finite gradient through a branch not taken (max/min/clip/abs) gives 0 (MXNet: 0 * NaN = NaN)",
                     c -> c.op.equals("graph") && c.detail != null && c.detail.matches(".*NaN in MXNet, -?[0-9][0-9.E-]* in Kiln.*")
-                            && c.attrs.get("graph").matches(".*(aximum|inimum|max|min|clip|abs|relu).*")),
+                            && c.attrs.get("graph").matches(".*(aximum|inimum|max|min|clip|abs|relu|hard_sigmoid|smooth_l1).*")),
             new Known("InstanceNorm over one element: its gradient is 0 (MXNet: 0 * inf = NaN)",
                     c -> c.op.equals("graph") && c.detail != null && c.detail.contains("NaN in MXNet")
                             && c.attrs.get("graph").contains("InstanceNorm")),
