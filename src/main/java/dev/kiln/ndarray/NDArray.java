@@ -587,6 +587,136 @@ public final class NDArray implements AutoCloseable {
         return unary("abs");
     }
 
+    /** Logistic sigmoid. */
+    public NDArray sigmoid() {
+        return unary("sigmoid");
+    }
+
+    /** max(this, 0). */
+    public NDArray relu() {
+        return unary("relu");
+    }
+
+    /** Hyperbolic tangent. */
+    public NDArray tanh() {
+        return unary("tanh");
+    }
+
+    /** Sine (radians). */
+    public NDArray sin() {
+        return unary("sin");
+    }
+
+    /** Cosine (radians). */
+    public NDArray cos() {
+        return unary("cos");
+    }
+
+    /** 1 / this. */
+    public NDArray reciprocal() {
+        return unary("reciprocal");
+    }
+
+    /** 1 / sqrt(this). */
+    public NDArray rsqrt() {
+        return unary("rsqrt");
+    }
+
+    /** Gauss error function. */
+    public NDArray erf() {
+        return unary("erf");
+    }
+
+    /** Largest integer <= this. */
+    public NDArray floor() {
+        return unary("floor");
+    }
+
+    /** Smallest integer >= this. */
+    public NDArray ceil() {
+        return unary("ceil");
+    }
+
+    /** Nearest integer, halves away from zero. */
+    public NDArray round() {
+        return unary("round");
+    }
+
+    /** -1, 0 or 1 (0 for NaN, as MXNet). */
+    public NDArray sign() {
+        return unary("sign");
+    }
+
+    /** 1 where {@code this == o}, else 0, in this array's dtype (broadcasting). */
+    public NDArray eq(NDArray o) {
+        return binary("_equal", "broadcast_equal", o);
+    }
+
+    /** 1 where {@code this == s}, else 0, in this array's dtype. */
+    public NDArray eq(double s) {
+        return scalarOp("_equal_scalar", s);
+    }
+
+    /** 1 where {@code this != o}, else 0, in this array's dtype (broadcasting). */
+    public NDArray ne(NDArray o) {
+        return binary("_not_equal", "broadcast_not_equal", o);
+    }
+
+    /** 1 where {@code this != s}, else 0, in this array's dtype. */
+    public NDArray ne(double s) {
+        return scalarOp("_not_equal_scalar", s);
+    }
+
+    /** 1 where {@code this > o}, else 0, in this array's dtype (broadcasting). */
+    public NDArray gt(NDArray o) {
+        return binary("_greater", "broadcast_greater", o);
+    }
+
+    /** 1 where {@code this > s}, else 0, in this array's dtype. */
+    public NDArray gt(double s) {
+        return scalarOp("_greater_scalar", s);
+    }
+
+    /** 1 where {@code this >= o}, else 0, in this array's dtype (broadcasting). */
+    public NDArray ge(NDArray o) {
+        return binary("_greater_equal", "broadcast_greater_equal", o);
+    }
+
+    /** 1 where {@code this >= s}, else 0, in this array's dtype. */
+    public NDArray ge(double s) {
+        return scalarOp("_greater_equal_scalar", s);
+    }
+
+    /** 1 where {@code this < o}, else 0, in this array's dtype (broadcasting). */
+    public NDArray lt(NDArray o) {
+        return binary("_lesser", "broadcast_lesser", o);
+    }
+
+    /** 1 where {@code this < s}, else 0, in this array's dtype. */
+    public NDArray lt(double s) {
+        return scalarOp("_lesser_scalar", s);
+    }
+
+    /** 1 where {@code this <= o}, else 0, in this array's dtype (broadcasting). */
+    public NDArray le(NDArray o) {
+        return binary("_lesser_equal", "broadcast_lesser_equal", o);
+    }
+
+    /** 1 where {@code this <= s}, else 0, in this array's dtype. */
+    public NDArray le(double s) {
+        return scalarOp("_lesser_equal_scalar", s);
+    }
+
+    /** Remainder with the sign of the divisor (Python's %), 0 where {@code o} is 0 (broadcasting). */
+    public NDArray mod(NDArray o) {
+        return binary("_mod", "broadcast_mod", o);
+    }
+
+    /** Remainder of {@code this / s} with the sign of s (Python's %); 0 when s is 0. */
+    public NDArray mod(double s) {
+        return scalarOp("_mod_scalar", s);
+    }
+
     /** Values clipped to [min, max]. */
     public NDArray clip(double min, double max) {
         return invoke("clip", Map.of("a_min", Double.toString(min), "a_max", Double.toString(max)), this).get(0);

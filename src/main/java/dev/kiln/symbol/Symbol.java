@@ -1942,6 +1942,574 @@ public final class Symbol {
         return builder("clip").name(name).input(data).param("a_min", aMin).param("a_max", aMax).build();
     }
 
+    // ---- math ops of one input (kiln/elemwise_math.h) ----
+
+    /**
+     * relu, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return max(data, 0); NaN passes through
+     */
+    public static Symbol relu(String name, Symbol data) {
+        return unary("relu", name, data);
+    }
+
+    /**
+     * sigmoid, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return 1 / (1 + e^-data)
+     */
+    public static Symbol sigmoid(String name, Symbol data) {
+        return unary("sigmoid", name, data);
+    }
+
+    /**
+     * tanh, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return tanh(data)
+     */
+    public static Symbol tanh(String name, Symbol data) {
+        return unary("tanh", name, data);
+    }
+
+    /**
+     * softsign, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data / (1 + |data|)
+     */
+    public static Symbol softsign(String name, Symbol data) {
+        return unary("softsign", name, data);
+    }
+
+    /**
+     * sin, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return sin(data) (radians)
+     */
+    public static Symbol sin(String name, Symbol data) {
+        return unary("sin", name, data);
+    }
+
+    /**
+     * cos, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return cos(data) (radians)
+     */
+    public static Symbol cos(String name, Symbol data) {
+        return unary("cos", name, data);
+    }
+
+    /**
+     * tan, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return tan(data) (radians)
+     */
+    public static Symbol tan(String name, Symbol data) {
+        return unary("tan", name, data);
+    }
+
+    /**
+     * arcsin, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return asin(data)
+     */
+    public static Symbol arcsin(String name, Symbol data) {
+        return unary("arcsin", name, data);
+    }
+
+    /**
+     * arccos, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return acos(data)
+     */
+    public static Symbol arccos(String name, Symbol data) {
+        return unary("arccos", name, data);
+    }
+
+    /**
+     * arctan, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return atan(data)
+     */
+    public static Symbol arctan(String name, Symbol data) {
+        return unary("arctan", name, data);
+    }
+
+    /**
+     * sinh, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return sinh(data)
+     */
+    public static Symbol sinh(String name, Symbol data) {
+        return unary("sinh", name, data);
+    }
+
+    /**
+     * cosh, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return cosh(data)
+     */
+    public static Symbol cosh(String name, Symbol data) {
+        return unary("cosh", name, data);
+    }
+
+    /**
+     * arcsinh, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return asinh(data)
+     */
+    public static Symbol arcsinh(String name, Symbol data) {
+        return unary("arcsinh", name, data);
+    }
+
+    /**
+     * arccosh, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return acosh(data)
+     */
+    public static Symbol arccosh(String name, Symbol data) {
+        return unary("arccosh", name, data);
+    }
+
+    /**
+     * arctanh, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return atanh(data)
+     */
+    public static Symbol arctanh(String name, Symbol data) {
+        return unary("arctanh", name, data);
+    }
+
+    /**
+     * degrees, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data * 180 / pi
+     */
+    public static Symbol degrees(String name, Symbol data) {
+        return unary("degrees", name, data);
+    }
+
+    /**
+     * radians, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return data * pi / 180
+     */
+    public static Symbol radians(String name, Symbol data) {
+        return unary("radians", name, data);
+    }
+
+    /**
+     * reciprocal, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return 1 / data
+     */
+    public static Symbol reciprocal(String name, Symbol data) {
+        return unary("reciprocal", name, data);
+    }
+
+    /**
+     * rsqrt, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return 1 / sqrt(data)
+     */
+    public static Symbol rsqrt(String name, Symbol data) {
+        return unary("rsqrt", name, data);
+    }
+
+    /**
+     * cbrt, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the cube root of data
+     */
+    public static Symbol cbrt(String name, Symbol data) {
+        return unary("cbrt", name, data);
+    }
+
+    /**
+     * rcbrt, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return 1 / cbrt(data)
+     */
+    public static Symbol rcbrt(String name, Symbol data) {
+        return unary("rcbrt", name, data);
+    }
+
+    /**
+     * log10, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return log10(data)
+     */
+    public static Symbol log10(String name, Symbol data) {
+        return unary("log10", name, data);
+    }
+
+    /**
+     * log2, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return log2(data)
+     */
+    public static Symbol log2(String name, Symbol data) {
+        return unary("log2", name, data);
+    }
+
+    /**
+     * log1p, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return ln(1 + data), accurate for small data
+     */
+    public static Symbol log1p(String name, Symbol data) {
+        return unary("log1p", name, data);
+    }
+
+    /**
+     * expm1, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return e^data - 1, accurate for small data
+     */
+    public static Symbol expm1(String name, Symbol data) {
+        return unary("expm1", name, data);
+    }
+
+    /**
+     * erf, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the Gauss error function of data
+     */
+    public static Symbol erf(String name, Symbol data) {
+        return unary("erf", name, data);
+    }
+
+    /**
+     * erfinv, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the inverse error function of data
+     */
+    public static Symbol erfinv(String name, Symbol data) {
+        return unary("erfinv", name, data);
+    }
+
+    /**
+     * gamma, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the gamma function of data
+     */
+    public static Symbol gamma(String name, Symbol data) {
+        return unary("gamma", name, data);
+    }
+
+    /**
+     * gammaln, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return ln|gamma(data)|
+     */
+    public static Symbol gammaln(String name, Symbol data) {
+        return unary("gammaln", name, data);
+    }
+
+    /**
+     * floor, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the largest integer <= data (zero gradient)
+     */
+    public static Symbol floor(String name, Symbol data) {
+        return unary("floor", name, data);
+    }
+
+    /**
+     * ceil, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the smallest integer >= data (zero gradient)
+     */
+    public static Symbol ceil(String name, Symbol data) {
+        return unary("ceil", name, data);
+    }
+
+    /**
+     * round, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the nearest integer, halves away from zero (zero gradient)
+     */
+    public static Symbol round(String name, Symbol data) {
+        return unary("round", name, data);
+    }
+
+    /**
+     * rint, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the nearest integer, n.5 to n as MXNet (zero gradient)
+     */
+    public static Symbol rint(String name, Symbol data) {
+        return unary("rint", name, data);
+    }
+
+    /**
+     * fix, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the integer part, toward zero (zero gradient)
+     */
+    public static Symbol fix(String name, Symbol data) {
+        return unary("fix", name, data);
+    }
+
+    /**
+     * trunc, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the integer part, toward zero (zero gradient)
+     */
+    public static Symbol trunc(String name, Symbol data) {
+        return unary("trunc", name, data);
+    }
+
+    /**
+     * sign, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return -1, 0 or 1 (0 for NaN, as MXNet; zero gradient)
+     */
+    public static Symbol sign(String name, Symbol data) {
+        return unary("sign", name, data);
+    }
+
+    /**
+     * logical_not, element-wise.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return 1 where data == 0, else 0 (zero gradient)
+     */
+    public static Symbol logicalNot(String name, Symbol data) {
+        return unary("logical_not", name, data);
+    }
+
+    /**
+     * hard_sigmoid, element-wise: {@code max(0, min(1, alpha * data + beta))}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param alpha slope (MXNet's default 0.2)
+     * @param beta offset (MXNet's default 0.5)
+     * @return the hard sigmoid of data
+     */
+    public static Symbol hardSigmoid(String name, Symbol data, double alpha, double beta) {
+        return builder("hard_sigmoid").name(name).input(data).param("alpha", alpha).param("beta", beta).build();
+    }
+
+    /**
+     * smooth_l1, element-wise: {@code 0.5 (sigma x)^2} where {@code |x| < 1 / sigma^2}, else {@code |x| - 0.5 / sigma^2}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param sigma MXNet's {@code scalar}
+     * @return the smooth L1 loss of each element
+     */
+    public static Symbol smoothL1(String name, Symbol data, double sigma) {
+        return scalarOp("smooth_l1", name, data, sigma);
+    }
+
+    // ---- comparisons, logical ops, mod, hypot (NumPy broadcasting) ----
+
+    /**
+     * broadcast_equal.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where lhs == rhs, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastEqual(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_equal", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_not_equal.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where lhs != rhs, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastNotEqual(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_not_equal", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_greater.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where lhs > rhs, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastGreater(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_greater", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_greater_equal.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where lhs >= rhs, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastGreaterEqual(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_greater_equal", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_lesser.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where lhs < rhs, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastLesser(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_lesser", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_lesser_equal.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where lhs <= rhs, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastLesserEqual(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_lesser_equal", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_logical_and.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where both are nonzero, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastLogicalAnd(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_logical_and", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_logical_or.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where either is nonzero, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastLogicalOr(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_logical_or", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_logical_xor.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return 1 where exactly one is nonzero, else 0 (zero gradient), in the inputs' dtype
+     */
+    public static Symbol broadcastLogicalXor(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_logical_xor", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_mod.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return lhs mod rhs with the sign of rhs (Python's %), 0 where rhs is 0, in the inputs' dtype
+     */
+    public static Symbol broadcastMod(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_mod", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_hypot.
+     *
+     * @param name node name or null
+     * @param lhs first input
+     * @param rhs second input, broadcastable with lhs
+     * @return sqrt(lhs^2 + rhs^2), in the inputs' dtype
+     */
+    public static Symbol broadcastHypot(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_hypot", name, lhs, rhs);
+    }
+
     private static Symbol reduce(String op, String name, Symbol data, Object axis, Boolean keepdims, Boolean exclude) {
         return builder(op).name(name).input(data).param("axis", axis).param("keepdims", keepdims)
                 .param("exclude", exclude).build();

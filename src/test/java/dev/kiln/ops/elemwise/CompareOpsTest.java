@@ -349,4 +349,37 @@ class CompareOpsTest {
             assertThrowsMessage(() -> NDArray.invoke("_hypot", Map.of(), x), "_hypot");
         }
     }
+
+    @Test
+    void javaApi() {
+        try (NDScope scope = NDScope.open()) {
+            NDArray a = NDArray.create(new double[] {1, 2, 3, 4}, 2, 2);
+            NDArray b = NDArray.create(new double[] {2, 2}, 2);
+            assertArrayEquals(new double[] {0, 1, 0, 0}, a.eq(b).toDoubleArray(), "eq (broadcast)");
+            assertArrayEquals(new double[] {1, 0, 1, 1}, a.ne(b).toDoubleArray(), "ne (broadcast)");
+            assertArrayEquals(new double[] {0, 0, 1, 1}, a.gt(b).toDoubleArray(), "gt (broadcast)");
+            assertArrayEquals(new double[] {0, 1, 1, 1}, a.ge(2).toDoubleArray(), "ge scalar");
+            assertArrayEquals(new double[] {1, 0, 0, 0}, a.lt(2).toDoubleArray(), "lt scalar");
+            assertArrayEquals(new double[] {1, 1, 0, 0}, a.le(a.sub(a).add(2.5)).toDoubleArray(), "le same shape");
+            assertArrayEquals(new double[] {1, 2, 0, 1}, a.mod(3).toDoubleArray(), "mod scalar");
+            assertArrayEquals(new double[] {1, 0, 1, 0}, a.mod(b).toDoubleArray(), "mod (broadcast)");
+            assertArrayEquals(new double[] {1, 1, 1, 1}, a.sub(2.5).sign().abs().toDoubleArray(), "sign");
+            assertArrayEquals(new double[] {-1, 0, 1, 2}, a.sub(2.5).floor().add(1).toDoubleArray(), "floor");
+        }
+        Symbol a = Symbol.variable("a");
+        Symbol b = Symbol.variable("b");
+        double[] av = {1, 2, 3, 4};
+        double[] bv = {2, 3};
+        assertArrayEquals(new double[] {0, 0, 1, 1}, forward(Symbol.broadcastGreater("y", a, b), shapes("a", shape(2, 2), "b",
+                shape(2)), values("a", av, "b", bv), DType.FLOAT64).v(0), "Symbol.broadcastGreater");
+        assertArrayEquals(new double[] {1, 2, 1, 1}, forward(Symbol.broadcastMod("y", a, b), shapes("a", shape(2, 2), "b",
+                shape(2)), values("a", av, "b", bv), DType.FLOAT64).v(0), "Symbol.broadcastMod");
+        assertArrayEquals(new double[] {0.5, 1.5, 2.5, 3.5}, forward(Symbol.smoothL1("y", a, 1), shapes("a", shape(4)),
+                values("a", av), DType.FLOAT64).v(0), "Symbol.smoothL1");
+        assertArrayEquals(ElemTesting.map(av, v -> Math.min(1, (float) 0.25 * v + (float) 0.1)), forward(
+                Symbol.hardSigmoid("y", a, 0.25, 0.1), shapes("a", shape(4)), values("a", av), DType.FLOAT64).v(0),
+                "Symbol.hardSigmoid");
+        assertArrayEquals(ElemTesting.map(av, v -> 1 / (1 + Math.exp(-v))), forward(Symbol.sigmoid("y", a),
+                shapes("a", shape(4)), values("a", av), DType.FLOAT64).v(0), "Symbol.sigmoid");
+    }
 }
