@@ -184,8 +184,17 @@ Attrs parse_attrs(const OpDef& op, const std::map<std::string, std::string>& dic
     else if (p.default_value.empty())
       throw KilnError("operator " + op.name + ": required parameter '" + p.name + "' is missing (" + p.description + ")");
     else text = p.default_value;
+    if (trim(text) == "None" && p.type != ParamType::kString) {
+      // a boolean None means its default (docs/mxnet-differences.md; MXNet's parser refuses it);
+      // other None values leave the parameter unset (MXNet's optional<>: axis=None flattens, ...)
+      if (p.type != ParamType::kBool || p.default_value.empty() || trim(p.default_value) == "None") {
+        v.str = text;
+        v.set = false;
+        continue;
+      }
+      text = p.default_value;
+    }
     v.str = text;
-    if (trim(text) == "None" && p.type != ParamType::kString) { v.set = false; continue; }
     v.set = true;
     auto bad = [&](const std::string& why) {
       return KilnError("operator " + op.name + ": invalid value '" + text + "' for parameter '" + p.name + "': " + why);

@@ -1,4 +1,4 @@
-// GPU kernels of softmax, log_softmax, SoftmaxActivation and SoftmaxOutput (and their backward ops),
+// GPU kernels of softmax, log_softmax, softmin (softmax of -x/T), SoftmaxActivation and SoftmaxOutput (and their backward ops),
 // mirroring src/main/cpp/ops/nn/softmax.cc and softmax_output.cc.
 //
 // Every op normalizes data viewed as [outer, K, inner] along K. A "row" is one (outer, inner)
@@ -45,9 +45,11 @@ __device__ __forceinline__ int64_t row_base(int64_t r, int64_t K, int64_t inner)
 template <typename T, bool kLog, typename R>
 __device__ void fwd_row(const T* x, T* y, int64_t K, int64_t st, int t, int nt, T inv_t, int req, R red) {
   // x: [K] at stride st, y: [K] at stride st (may alias x)
+  // the largest x * inv_t: max(x), or min(x) = -max(-x) when inv_t < 0 (softmin); negation is exact
+  const T sg = inv_t < T(0) ? T(-1) : T(1);
   T mx = lowest_of<T>();
-  for (int64_t k = t; k < K; k += nt) mx = MaxOp()(mx, x[k * st]);
-  mx = red(mx, MaxOp());
+  for (int64_t k = t; k < K; k += nt) mx = MaxOp()(mx, sg * x[k * st]);
+  mx = sg * red(mx, MaxOp());
   T sum = T(0);
   for (int64_t k = t; k < K; k += nt) sum += k_exp((x[k * st] - mx) * inv_t);
   sum = red(sum, SumOp());
@@ -226,30 +228,34 @@ Dims softmax_dims(const char* op, const Attrs& a, const Shape& s) {
 
 double inv_temperature(const Attrs& a) { return a.has("temperature") ? 1.0 / a.f("temperature") : 1.0; }
 
-template <bool kLog>
+/// x's scale inside the exponential: 1/T, or -1/T for softmin.
+template <bool kMin>
+double exp_scale(const Attrs& a) { return kMin ? -inv_temperature(a) : inv_temperature(a); }
+
+template <bool kLog, bool kMin = false>
 void softmax_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                      const std::vector<TBlob>& out) {
-  const char* op = kLog ? "log_softmax" : "softmax";
+  const char* op = kMin ? "softmin" : kLog ? "log_softmax" : "softmax";
   // in: data [outer, K, inner]; out: output [outer, K, inner]
   if (a.b("use_length")) throw KilnError(std::string(op) + ": use_length=True is not supported yet");
   prologue(op, in, 1, 1, req, out, 1, 1);
   expect_size(op, "output", out[0], in[0].size());
   const Dims d = softmax_dims(op, a, in[0].shape);
   DeviceGuard g(device_of(ctx, in, out));
-  launch_forward(ctx, d, in[0], out[0], req[0], inv_temperature(a), kLog, op);
+  launch_forward(ctx, d, in[0], out[0], req[0], exp_scale<kMin>(a), kLog, op);
 }
 
-template <bool kLog>
+template <bool kLog, bool kMin = false>
 void softmax_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                       const std::vector<TBlob>& out) {
-  const char* op = kLog ? "_backward_log_softmax" : "_backward_softmax";
+  const char* op = kMin ? "_backward_softmin" : kLog ? "_backward_log_softmax" : "_backward_softmax";
   // in: ograd, output; out: data_grad; all [outer, K, inner]
   prologue(op, in, 2, 2, req, out, 1, 1);
   expect_size(op, "ograd", in[0], in[1].size());
   expect_size(op, "data_grad", out[0], in[1].size());
   const Dims d = softmax_dims(op, a, in[1].shape);
   DeviceGuard g(device_of(ctx, in, out));
-  launch_backward(ctx, d, in[0], in[1], out[0], req[0], inv_temperature(a), kLog, op);
+  launch_backward(ctx, d, in[0], in[1], out[0], req[0], exp_scale<kMin>(a), kLog, op);
 }
 
 // ---- SoftmaxActivation ---------------------------------------------------------------------------------
@@ -412,6 +418,8 @@ void register_softmax(OpRegistry& r) {
   set_gpu(r, "_backward_softmax", softmax_backward<false>);
   set_gpu(r, "log_softmax", softmax_forward<true>);
   set_gpu(r, "_backward_log_softmax", softmax_backward<true>);
+  set_gpu(r, "softmin", softmax_forward<false, true>);
+  set_gpu(r, "_backward_softmin", softmax_backward<false, true>);
   set_gpu(r, "SoftmaxActivation", softmax_activation_forward);
   set_gpu(r, "_backward_SoftmaxActivation", softmax_activation_backward);
   set_gpu(r, "SoftmaxOutput", so_forward);

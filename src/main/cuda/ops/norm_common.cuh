@@ -291,7 +291,8 @@ T* out_ptr(const TBlob& b, OpReq r) {
 }
 
 void register_batch_norm(OpRegistry& r);     // norm_batch.cu
-void register_layer_instance(OpRegistry& r); // norm_layer.cu: LayerNorm, InstanceNorm
+void register_layer_instance(OpRegistry& r); // norm_layer.cu: LayerNorm, InstanceNorm, GroupNorm
+void register_l2_normalization(OpRegistry& r); // norm_l2.cu: L2Normalization
 void register_lrn(OpRegistry& r);            // norm_lrn.cu
 
 }  // namespace norm_detail

@@ -1,10 +1,12 @@
-// LayerNorm, InstanceNorm and their backward ops on the GPU, with the CPU kernels' contracts
+// LayerNorm, InstanceNorm, GroupNorm and their backward ops on the GPU, with the CPU kernels' contracts
 // (src/main/cpp/ops/norm/layer_norm.cc, instance_norm.cc):
 //
 //   LayerNorm      data [outer, C, inner] normalized along `axis` (length C): rows r = o * inner + i;
 //                  gamma, beta [C]; hidden outputs mean, std [outer, inner] (std = sqrt(var + eps)).
 //   InstanceNorm   data (N, C, spatial...) as [N * C, S]: each row normalized over S; gamma, beta [C];
 //                  hidden outputs mean, var [N, C] (the variance).
+//   GroupNorm      the InstanceNorm kernels on [N * G, (C / G) * S] rows, gamma, beta [G]; outputs mean,
+//                  std [N, G] (std = sqrt(var + eps), the statistic the backward reads).
 //   backward       in: ograd, data, gamma, mean, std|var; out: data, gamma, beta grads.
 //
 // Row statistics: one warp per row (rows shorter than kLongRow), one block per row (longer ones),
@@ -156,10 +158,12 @@ __global__ void ln_bwd_cols_kernel(View v, const T* dy, const T* x, const T* __r
 
 // ---- InstanceNorm ---------------------------------------------------------------------------------
 
-// x, y: [N * C, S] (y null for kNullOp); gamma, beta: [C]; mean, var: [N * C]
+// x, y: [N * C, S] (y null for kNullOp); gamma, beta: [C]; mean, var: [N * C] (var holds sqrt(var + eps)
+// when std_stat: GroupNorm, whose C is the number of groups)
 template <int G, typename T>
-__global__ void in_fwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, const T* x, const T* __restrict__ gamma,
-                              const T* __restrict__ beta, T* y, int req, T* __restrict__ mean, T* __restrict__ var) {
+__global__ void in_fwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, bool std_stat, const T* x,
+                              const T* __restrict__ gamma, const T* __restrict__ beta, T* y, int req,
+                              T* __restrict__ mean, T* __restrict__ var) {
   __shared__ double sh[kRedWarps];
   for (int64_t r = Group<G>::first_row(); r < rows; r += Group<G>::row_step()) {
     const T* xr = x + r * S;  // [S]
@@ -167,7 +171,7 @@ __global__ void in_fwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, co
     row_moments<G>(xr, S, sh, &mu, &v);
     if (Group<G>::lane() == 0) {
       mean[r] = (T)mu;
-      var[r] = (T)v;
+      var[r] = (T)(std_stat ? sqrt(v + eps) : v);
     }
     if (y == nullptr) continue;
     const int64_t c = r % C;
@@ -175,6 +179,11 @@ __global__ void in_fwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, co
     T* yr = y + r * S;  // [S]
     for (int64_t j = Group<G>::lane(); j < S; j += G) assign(yr, j, req, (T)((double)xr[j] * scale + shift));
   }
+}
+
+/// 1 / sqrt(var + eps) from the stored statistic (var, or the std itself when std_stat).
+__device__ __forceinline__ double inv_sd(double stat, double eps, bool std_stat) {
+  return std_stat ? 1.0 / stat : 1.0 / sqrt(stat + eps);
 }
 
 template <typename T>
@@ -185,9 +194,10 @@ struct InGradF {  // dy, x: [N, C, S]; mean, var: [N, C]
   const T* var;
   int64_t C;
   double eps;
+  bool std_stat;
   __device__ void operator()(double* acc, int64_t n, int64_t c, int64_t, int64_t idx) const {
     const int64_t r = n * C + c;
-    const double inv = 1.0 / sqrt((double)var[r] + eps);
+    const double inv = inv_sd((double)var[r], eps, std_stat);
     acc[0] += (double)dy[idx];
     acc[1] += (double)dy[idx] * ((double)x[idx] - (double)mean[r]) * inv;
   }
@@ -195,7 +205,7 @@ struct InGradF {  // dy, x: [N, C, S]; mean, var: [N, C]
 
 // dy, x, dx: [N * C, S] (dx may alias dy); gamma: [C]; mean, var: [N * C]
 template <int G, typename T>
-__global__ void in_bwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, const T* dy, const T* x,
+__global__ void in_bwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, bool std_stat, const T* dy, const T* x,
                               const T* __restrict__ gamma, const T* __restrict__ mean, const T* __restrict__ var, T* dx,
                               int req) {
   __shared__ double sh[2 * kRedWarps];
@@ -203,7 +213,7 @@ __global__ void in_bwd_kernel(int64_t rows, int64_t C, int64_t S, double eps, co
     const T* dyr = dy + r * S;  // [S]
     const T* xr = x + r * S;    // [S]
     T* dxr = dx + r * S;        // [S]
-    const double mu = (double)mean[r], inv = 1.0 / sqrt((double)var[r] + eps);
+    const double mu = (double)mean[r], inv = inv_sd((double)var[r], eps, std_stat);
     double s[2] = {0, 0};
     for (int64_t j = Group<G>::lane(); j < S; j += G) {
       s[0] += (double)dyr[j];
@@ -314,8 +324,10 @@ void ln_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
   });
 }
 
+/// Rows [N * C, S] of InstanceNorm (C channels, statistic var) or GroupNorm (C groups, std_stat).
 struct InDims {
   int64_t N, C, S;
+  bool std_stat = false;
 };
 
 InDims in_dims(const char* op, const Shape& s) {
@@ -324,41 +336,49 @@ InDims in_dims(const char* op, const Shape& s) {
   return InDims{s[0], s[1], s.prod(2, s.ndim())};
 }
 
-void in_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-                const std::vector<TBlob>& out) {
-  const char* op = "InstanceNorm";
+/// GroupNorm's rows: [N * num_groups, (C / num_groups) * d2 * ...], with the std as statistic.
+InDims gn_dims(const char* op, const Attrs& a, const Shape& s) {
+  const int64_t G = a.i("num_groups");
+  if (s.ndim() < 3) throw KilnError(std::string(op) + " only accepts input of 3 or more dimensions, got " + s.str());
+  if (G < 1 || s[1] % G != 0)
+    throw KilnError(std::string(op) + ": the channels of data " + s.str() + " are not divisible by num_groups=" +
+                    std::to_string(G));
+  return InDims{s[0], G, (s[1] / G) * s.prod(2, s.ndim()), true};
+}
+
+// in: data, gamma, beta; out: output, mean, var (std for GroupNorm)
+void rows_forward(const char* op, const InDims& d, const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
+                  const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
   prologue(op, in, 3, req, out, 3);
-  const InDims d = in_dims(op, in[0].shape);
   const int64_t rows = d.N * d.C;
   expect_size(op, "gamma", in[1], d.C);
   expect_size(op, "beta", in[2], d.C);
   expect_size(op, "output", out[0], rows * d.S);
   expect_size(op, "mean", out[1], rows);
-  expect_size(op, "var", out[2], rows);
+  expect_size(op, d.std_stat ? "std" : "var", out[2], rows);
   if (out[1].ptr == nullptr || out[2].ptr == nullptr)
-    throw KilnError("InstanceNorm: the mean/var outputs have no memory (the op declares outputs_always_written)");
+    throw KilnError(std::string(op) + ": the mean/var outputs have no memory (the op declares outputs_always_written)");
   if (rows == 0) return;
   const double eps = a.f("eps");
   DeviceGuard guard(device_of(ctx, in, out));
   cudaStream_t s = stream_of(ctx);
   KILN_FLOAT_SWITCH(in[0].dtype, T, {
-    NORM_LAUNCH_ROWS(in_fwd_kernel, T, rows, d.S, s, rows, d.C, d.S, eps, in[0].dptr<T>(), in[1].dptr<T>(),
-                     in[2].dptr<T>(), out_ptr<T>(out[0], req[0]), req_int(req[0]), out[1].dptr<T>(),
+    NORM_LAUNCH_ROWS(in_fwd_kernel, T, rows, d.S, s, rows, d.C, d.S, eps, d.std_stat, in[0].dptr<T>(),
+                     in[1].dptr<T>(), in[2].dptr<T>(), out_ptr<T>(out[0], req[0]), req_int(req[0]), out[1].dptr<T>(),
                      out[2].dptr<T>());
-    KILN_CUDA_LAUNCH_CHECK("InstanceNorm");
+    KILN_CUDA_LAUNCH_CHECK(op);
   });
 }
 
-void in_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-                 const std::vector<TBlob>& out) {
-  const char* op = "_backward_InstanceNorm";
+// in: ograd, data, gamma, mean, var (std for GroupNorm); out: data, gamma, beta grads
+void rows_backward(const char* op, const InDims& d, const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
+                   const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
   prologue(op, in, 5, req, out, 3);
-  const InDims d = in_dims(op, in[1].shape);
   const int64_t rows = d.N * d.C;
   expect_size(op, "ograd", in[0], rows * d.S);
   expect_size(op, "gamma", in[2], d.C);
   expect_size(op, "mean", in[3], rows);
-  expect_size(op, "var", in[4], rows);
+  expect_size(op, d.std_stat ? "std" : "var", in[4], rows);
   if (req[0] != OpReq::kNullOp) expect_size(op, "data grad", out[0], rows * d.S);
   if (req[1] != OpReq::kNullOp) expect_size(op, "gamma grad", out[1], d.C);
   if (req[2] != OpReq::kNullOp) expect_size(op, "beta grad", out[2], d.C);
@@ -380,19 +400,44 @@ void in_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
       const int P = chan_parts(v);
       DeviceScratch scratch(dev, sizeof(double) * (size_t)(v.C * P * 2));
       double* part = scratch.as<double>();  // [C, P, 2]
-      chan_partials<2>(s, v, P, InGradF<T>{dy, x, mean, var, d.C, eps}, part, "_backward_InstanceNorm gamma/beta sums");
+      chan_partials<2>(s, v, P, InGradF<T>{dy, x, mean, var, d.C, eps, d.std_stat}, part, op);
       gb_finalize_kernel<T><<<grid_for(v.C), kBlock, 0, s>>>(v.C, P, part, out_ptr<T>(out[1], req[1]),
                                                              req_int(req[1]), out_ptr<T>(out[2], req[2]),
                                                              req_int(req[2]));
-      KILN_CUDA_LAUNCH_CHECK("_backward_InstanceNorm gamma/beta grads");
+      KILN_CUDA_LAUNCH_CHECK(op);
     }
     // data grad last: it may be written in place over dy, which the gamma / beta sums read
     if (req[0] != OpReq::kNullOp && rows > 0) {
-      NORM_LAUNCH_ROWS(in_bwd_kernel, T, rows, d.S, s, rows, d.C, d.S, eps, dy, x, gamma, mean, var,
+      NORM_LAUNCH_ROWS(in_bwd_kernel, T, rows, d.S, s, rows, d.C, d.S, eps, d.std_stat, dy, x, gamma, mean, var,
                        out[0].dptr<T>(), req_int(req[0]));
-      KILN_CUDA_LAUNCH_CHECK("_backward_InstanceNorm data grad");
+      KILN_CUDA_LAUNCH_CHECK(op);
     }
   });
+}
+
+void in_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+  rows_forward("InstanceNorm", in_dims("InstanceNorm", in[0].shape), ctx, a, in, req, out);
+}
+
+void in_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = "_backward_InstanceNorm";
+  if (in.size() < 2) throw KilnError(std::string(op) + ": expected 5 inputs, got " + std::to_string(in.size()));
+  rows_backward(op, in_dims(op, in[1].shape), ctx, a, in, req, out);
+}
+
+void gn_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+  if (in.empty()) throw KilnError("GroupNorm: expected 3 inputs, got 0");
+  rows_forward("GroupNorm", gn_dims("GroupNorm", a, in[0].shape), ctx, a, in, req, out);
+}
+
+void gn_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = "_backward_GroupNorm";
+  if (in.size() < 2) throw KilnError(std::string(op) + ": expected 5 inputs, got " + std::to_string(in.size()));
+  rows_backward(op, gn_dims(op, a, in[1].shape), ctx, a, in, req, out);
 }
 
 #undef NORM_LAUNCH_ROWS
@@ -404,6 +449,8 @@ void register_layer_instance(OpRegistry& r) {
   set_gpu(r, "_backward_LayerNorm", ln_backward);
   set_gpu(r, "InstanceNorm", in_forward);
   set_gpu(r, "_backward_InstanceNorm", in_backward);
+  set_gpu(r, "GroupNorm", gn_forward);
+  set_gpu(r, "_backward_GroupNorm", gn_backward);
 }
 
 }  // namespace norm_detail

@@ -100,20 +100,21 @@ inline void softmax_row_vec(const float* x, float* y, int64_t K, float mx, float
   simd::run(0, K, [=](int64_t k) { y[k] *= inv; });
 }
 
-/// y = softmax(x * inv_t) (log: y = x * inv_t - logsumexp(x * inv_t)) along K.
-/// y may alias x.
+/// y = softmax(x * inv_t) (log: y = x * inv_t - logsumexp(x * inv_t)) along K; softmin is
+/// inv_t < 0. y may alias x.
 template <typename DT>
 void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner, DT inv_t, bool log) {
   if (outer * K * inner == 0) return;
+  const bool neg = inv_t < DT(0);
   const int nt = omp_threads(outer * K * inner);
   if (inner == 1) {
     omp_for(nt, outer, [&](int64_t o) {
       const DT* xr = x + o * K;  // [K]
       DT* yr = y + o * K;        // [K]
       const bool vec = std::is_same<DT, float>::value && K >= kSoftmaxVectorK;
-      DT mx = xr[0];
-      if (vec) mx = simd::reduce_run(simd::MaxReducer<DT>{}, xr, K);
-      else for (int64_t k = 1; k < K; ++k) mx = xr[k] > mx ? xr[k] : mx;
+      DT mx = xr[0];  // the largest x * inv_t comes from max(x), or min(x) when inv_t < 0 (softmin)
+      if (vec) mx = neg ? simd::reduce_run(simd::MinReducer<DT>{}, xr, K) : simd::reduce_run(simd::MaxReducer<DT>{}, xr, K);
+      else for (int64_t k = 1; k < K; ++k) mx = (neg ? xr[k] < mx : xr[k] > mx) ? xr[k] : mx;
       DT sum = 0;
       if (log) {
         for (int64_t k = 0; k < K; ++k) sum += std::exp((xr[k] - mx) * inv_t);
@@ -142,7 +143,10 @@ void softmax_forward(const DT* x, DT* y, int64_t outer, int64_t K, int64_t inner
     DT mx[kSoftmaxChunk], sum[kSoftmaxChunk];
     for (int64_t j = 0; j < w; ++j) { mx[j] = xb[j]; sum[j] = 0; }
     for (int64_t k = 1; k < K; ++k)
-      for (int64_t j = 0; j < w; ++j) mx[j] = xb[k * inner + j] > mx[j] ? xb[k * inner + j] : mx[j];
+      for (int64_t j = 0; j < w; ++j) {
+        const DT v = xb[k * inner + j];
+        mx[j] = (neg ? v < mx[j] : v > mx[j]) ? v : mx[j];
+      }
     if (log) {
       for (int64_t k = 0; k < K; ++k)
         for (int64_t j = 0; j < w; ++j) sum[j] += std::exp((xb[k * inner + j] - mx[j]) * inv_t);

@@ -1,4 +1,4 @@
-// softmax, log_softmax (MXNet src/operator/nn/softmax.cc, log_softmax.cc) and the deprecated
+// softmax, log_softmax, softmin (MXNet src/operator/nn/softmax.cc, log_softmax.cc, softmin.cc) and the deprecated
 // SoftmaxActivation (src/operator/nn/softmax_activation.cc), with their backward ops.
 //
 // All of them normalize data viewed as [outer, K, inner] along K (nn_ops.h):
@@ -6,6 +6,7 @@
 //   SoftmaxActivation   instance: [N, size/N, 1]; channel: [N, C, size/(N*C)]
 //   softmax      y = exp(x/T) / sum exp(x/T)     dx = y * (dy - sum(dy * y)) / T
 //   log_softmax  y = x/T - log sum exp(x/T)      dx = (dy - exp(y) * sum(dy)) / T
+//   softmin      softmax with T negated: y = exp(-x/T) / sum exp(-x/T)
 // The backward reads only (dy, y) and may run in place on either.
 #include "nn_ops.h"
 
@@ -71,27 +72,31 @@ void softmax_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DTyp
 
 double inv_temperature(const Attrs& a) { return a.has("temperature") ? 1.0 / a.f("temperature") : 1.0; }
 
-template <bool kLog>
+/// x's scale inside the exponential: 1/T, or -1/T for softmin.
+template <bool kMin>
+double exp_scale(const Attrs& a) { return kMin ? -inv_temperature(a) : inv_temperature(a); }
+
+template <bool kLog, bool kMin = false>
 void softmax_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                          const std::vector<TBlob>& out) {
   check_supported(a);
   const SoftmaxDims d = softmax_dims(a, in[0].shape);
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
     const DT* x = in[0].dptr<DT>();  // [outer, K, inner]
-    const DT inv_t = DT(inv_temperature(a));
+    const DT inv_t = DT(exp_scale<kMin>(a));
     compute_with_req(req[0], in[0].size(), out[0].dptr<DT>(),
                      [&](DT* y) { softmax_forward<DT>(x, y, d.outer, d.K, d.inner, inv_t, kLog); });
   });
 }
 
-template <bool kLog>
+template <bool kLog, bool kMin = false>
 void softmax_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
                           const std::vector<TBlob>& out) {
   // in: dy, y; out: dx; all [outer, K, inner]
   const SoftmaxDims d = softmax_dims(a, in[1].shape);
   KILN_FLOAT_SWITCH(in[0].dtype, DT, {
     softmax_backward<DT>(in[0].dptr<DT>(), in[1].dptr<DT>(), out[0].dptr<DT>(), d.outer, d.K, d.inner,
-                         DT(inv_temperature(a)), kLog, req[0]);
+                         DT(exp_scale<kMin>(a)), kLog, req[0]);
   });
 }
 
@@ -200,6 +205,19 @@ void register_softmax(OpRegistry& r) {
     op.infer_type = softmax_infer_type;
     op.cpu = softmax_forward_cpu<true>;
     add_with_backward(r, std::move(op), softmax_backward_cpu<true>);
+  }
+  {
+    OpDef op;
+    op.name = "softmin";
+    op.description =
+        "Applies the softmin function along `axis`: out = exp(-x/t) / sum(exp(-x/t)), t = temperature (1 by "
+        "default). The elements along the axis sum up to 1.";
+    op.params = softmax_params();
+    op.input_names_fn = softmax_inputs;
+    op.infer_shape = softmax_infer_shape;
+    op.infer_type = softmax_infer_type;
+    op.cpu = softmax_forward_cpu<false, true>;
+    add_with_backward(r, std::move(op), softmax_backward_cpu<false, true>);
   }
   {
     OpDef op;

@@ -18,6 +18,8 @@ using nn::param_range;
 void register_batch_norm(OpRegistry& r);     // batch_norm.cc
 void register_layer_norm(OpRegistry& r);     // layer_norm.cc
 void register_instance_norm(OpRegistry& r);  // instance_norm.cc
+void register_group_norm(OpRegistry& r);     // instance_norm.cc
+void register_l2_normalization(OpRegistry& r);  // l2_normalization.cc
 void register_lrn(OpRegistry& r);            // lrn.cc
 
 /// A tensor viewed as [outer, C, inner] around axis `ax` (already made non-negative).

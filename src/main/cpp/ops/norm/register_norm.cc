@@ -8,6 +8,8 @@ void register_norm_ops(OpRegistry& r) {
   norm::register_batch_norm(r);
   norm::register_layer_norm(r);
   norm::register_instance_norm(r);
+  norm::register_group_norm(r);
+  norm::register_l2_normalization(r);
   norm::register_lrn(r);
 }
 

@@ -1133,6 +1133,36 @@ public final class Symbol {
     }
 
     /**
+     * GroupNorm: the channels of data (N, C, ...) in {@code numGroups} groups, each normalized over its
+     * channels and positions. As in MXNet 1.x, the auto-created {@code gamma} and {@code beta} are
+     * {@code (numGroups,)}.
+     *
+     * @param name node name or null
+     * @param data input (N, C, spatial...), C divisible by numGroups
+     * @param numGroups {@code num_groups}
+     * @param eps {@code eps} (MXNet's default 1e-5)
+     * @return same shape as data
+     */
+    public static Symbol groupNorm(String name, Symbol data, int numGroups, double eps) {
+        return builder("GroupNorm").name(name).input(data).param("num_groups", numGroups).param("eps", eps).build();
+    }
+
+    /**
+     * L2Normalization: data divided by its L2 norm {@code sqrt(Σ x² + eps)}, over each instance
+     * ({@code "instance"}), across channels at each position ({@code "channel"}) or over the positions
+     * of each channel ({@code "spatial"}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param mode {@code mode}
+     * @param eps {@code eps} (MXNet's default 1e-10)
+     * @return same shape as data
+     */
+    public static Symbol l2Normalization(String name, Symbol data, String mode, double eps) {
+        return builder("L2Normalization").name(name).input(data).param("mode", mode).param("eps", eps).build();
+    }
+
+    /**
      * LeakyReLU with the given {@code act_type} ({@code leaky}, {@code prelu}, {@code elu},
      * {@code rrelu}, {@code selu}, {@code gelu}); prelu creates {@code <name>_gamma}. rrelu has a
      * second output, its mask of slopes, as in MXNet: compose with {@code get(0)}.
@@ -1452,6 +1482,19 @@ public final class Symbol {
      */
     public static Symbol softmax(String name, Symbol data, int axis) {
         return builder("softmax").name(name).input(data).param("axis", axis).build();
+    }
+
+    /**
+     * softmin along {@code axis}: {@code exp(-x/T) / Σ exp(-x/T)}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param temperature {@code temperature} (1 for none)
+     * @return same shape as data
+     */
+    public static Symbol softmin(String name, Symbol data, int axis, double temperature) {
+        return builder("softmin").name(name).input(data).param("axis", axis).param("temperature", temperature).build();
     }
 
     /**

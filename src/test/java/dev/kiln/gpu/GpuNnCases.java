@@ -92,6 +92,11 @@ final class GpuNnCases implements GpuCases {
         c.add(GpuCase.graph("log_softmax_axis1_columns_large", un("log_softmax", a("axis", "-2")),
                 shapes("x", s(2, 10, 4100))));
         c.add(GpuCase.graph("log_softmax_large", un("log_softmax", a("axis", "-1")), shapes("x", s(700, 110))));
+        // softmin: the stabilizer is the row minimum (warp, block and column paths)
+        c.add(GpuCase.graph("softmin", un("softmin", a()), shapes("x", s(7, 33))).addTo());
+        c.add(GpuCase.graph("softmin_long_rows_temperature", un("softmin", a("temperature", "2")), shapes("x", s(3, 1500)))
+                .addTo());
+        c.add(GpuCase.graph("softmin_axis0_columns", un("softmin", a("axis", "0")), shapes("x", s(3, 50, 60))));
         c.add(GpuCase.graph("SoftmaxActivation_instance", un("SoftmaxActivation", a()), shapes("x", s(4, 3, 5, 7)))
                 .addTo());
         c.add(GpuCase.graph("SoftmaxActivation_channel", un("SoftmaxActivation", a("mode", "channel")),

@@ -20,7 +20,7 @@ final class GpuNormConvCases implements GpuCases {
         return c;
     }
 
-    // ---- norm: BatchNorm, LayerNorm, InstanceNorm, LRN (and their _backward_ ops) --------------------
+    // ---- norm: BatchNorm, LayerNorm, InstanceNorm, GroupNorm, L2Normalization, LRN (and their _backward_ ops) ----
 
     private static Symbol op(String op, String name, Map<String, String> attrs, Symbol in) {
         return Symbol.create(op, name, attrs, null, in);
@@ -86,6 +86,23 @@ final class GpuNormConvCases implements GpuCases {
         c.add(GpuCase.graph("InstanceNorm long rows", op("InstanceNorm", "in", Map.of(), x), data(4, 6, 40, 80))
                 .addTo());
         c.add(GpuCase.graph("InstanceNorm S=1", op("InstanceNorm", "in", Map.of(), x), data(3, 4, 1)).addTo());
+
+        // GroupNorm: the InstanceNorm kernels on [N * G, (C / G) * S] rows with the std statistic
+        c.add(GpuCase.graph("GroupNorm 4-D", op("GroupNorm", "gn", Map.of("num_groups", "2", "output_mean_var", "True"), x),
+                data(2, 4, 5, 7)).addTo());
+        c.add(GpuCase.graph("GroupNorm long rows", op("GroupNorm", "gn", Map.of("num_groups", "3"), x), data(3, 6, 30, 40))
+                .addTo());
+        c.add(GpuCase.graph("GroupNorm one group", op("GroupNorm", "gn", Map.of("num_groups", "1", "eps", "0.1"), x),
+                data(4, 3, 2)));
+
+        // L2Normalization: rows (instance, spatial; warp and block per row) and strided columns (channel)
+        for (String mode : new String[] {"instance", "channel", "spatial"}) {
+            c.add(GpuCase.graph("L2Normalization " + mode, op("L2Normalization", "l2", Map.of("mode", mode), x),
+                    data(3, 4, 5, 6)).addTo());
+        }
+        c.add(GpuCase.graph("L2Normalization instance long rows", op("L2Normalization", "l2", Map.of(), x), data(4, 30, 90)));
+        c.add(GpuCase.graph("L2Normalization channel large", op("L2Normalization", "l2", Map.of("mode", "channel"), x),
+                data(2, 16, 70, 33)));
 
         // LRN: window inside / clipped at the channel edges / wider than C / 1
         c.add(GpuCase.graph("LRN nsize=5", op("LRN", "lrn", Map.of("nsize", "5", "alpha", "0.5"), x), data(2, 7, 5, 3))

@@ -167,6 +167,17 @@ class OpForwardOracleTest {
         // clip
         c.add(new Case("clip", a("a_min", "-0.5", "a_max", "0.7"), s(4, 9)));
         c.add(new Case("clip", a("a_min", "0", "a_max", "1e30"), s(4, 9)));
+        // GroupNorm (gamma, beta per group as in MXNet 1.x; mean and std outputs), L2Normalization, softmin
+        c.add(new Case("GroupNorm", a("num_groups", "2", "output_mean_var", "True"), s(3, 4, 5), s(2), s(2)));
+        c.add(new Case("GroupNorm", a("num_groups", "3", "eps", "0.01", "output_mean_var", "True"), s(2, 6, 2, 3), s(3),
+                s(3)));
+        c.add(new Case("GroupNorm", a("num_groups", "1"), s(2, 5, 7), s(1), s(1)));
+        for (String mode : List.of("instance", "channel", "spatial")) {
+            c.add(new Case("L2Normalization", a("mode", mode), s(2, 3, 4, 5)));
+        }
+        c.add(new Case("L2Normalization", a("eps", "0.5"), s(4, 6)));
+        c.add(new Case("softmin", a(), s(4, 9)).range(-20, 20));
+        c.add(new Case("softmin", a("axis", "1", "temperature", "2.5"), s(3, 5, 4)).range(-20, 20));
         // Concat / SliceChannel
         c.add(new Case("Concat", a("num_args", "3", "dim", "1"), s(2, 3, 4), s(2, 1, 4), s(2, 5, 4)));
         c.add(new Case("Concat", a("num_args", "2"), s(2, 3), s(2, 4)));

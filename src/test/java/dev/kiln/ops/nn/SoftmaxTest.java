@@ -25,7 +25,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** softmax, log_softmax and SoftmaxActivation. */
+/** softmax, log_softmax, softmin and SoftmaxActivation. */
 @ExtendWith(NoLeaks.class)
 class SoftmaxTest {
 
@@ -274,5 +274,38 @@ class SoftmaxTest {
             d[i] = Long.parseLong(p[i].trim());
         }
         return d;
+    }
+
+    // ---- softmin: softmax of -x/T ------------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource({"'3,7',-1,1", "'3,7',1,2.5", "'4,3,5',1,1", "'2,3,70',-1,0.5", "'2,3,70',1,1", "'6',0,3"})
+    void softminMatchesReferenceAndGradients(String shapeStr, int axis, double t) {
+        long[] s = parse(shapeStr);
+        GradCheck.Inputs in = new GradCheck.Inputs().put("data", s, rand(size(s), -3, 3, 11));
+        Symbol sym = Symbol.softmin("sm", Symbol.variable("data"), axis, t);
+        double[] expected = reference(in.get("data"), s, axis, -t, false);  // x / (-t) = -x / t
+        for (DType type : NnTesting.FLOAT_TYPES) {
+            assertClose(expected, NnTesting.forward(sym, in, type), type, "softmin " + shapeStr + " axis " + axis);
+        }
+        GradCheck.check(sym, in, List.of("data"), 1e-5, 1e-6, 1e-8);
+    }
+
+    @Test
+    void softminIsStableForLargeInputs() {
+        // the stabilizer is min(x) (the largest -x/T): max(x) would overflow exp((max - x)/T)
+        long[] s = shape(2, 40);
+        double[] x = new double[80];
+        for (int i = 0; i < 80; i++) {
+            x[i] = (i % 2 == 0 ? 1000 : -1000) + i;
+        }
+        GradCheck.Inputs in = new GradCheck.Inputs().put("data", s, x);
+        for (DType t : NnTesting.FLOAT_TYPES) {
+            double[] p = NnTesting.forward(Symbol.softmin("sm", Symbol.variable("data"), -1, 1), in, t);
+            for (double v : p) {
+                assertTrue(Double.isFinite(v), t + " softmin of large inputs");
+            }
+            assertClose(reference(x, s, -1, -1, false), p, t, "softmin large");
+        }
     }
 }

@@ -64,6 +64,10 @@ public class AllFiniteTest {
                             out.fill(1);
                             NDArray.invokeInto("multi_all_finite", Map.of("num_arrays", 1, "init_output", false), out, a);
                             assertEquals(want, flag(out), what + ": 1 lowered");
+                            // init_output=None is the default (True): the flag is set first
+                            out.fill(0);
+                            NDArray.invokeInto("multi_all_finite", Map.of("num_arrays", 1, "init_output", "None"), out, good);
+                            assertEquals(1.0, flag(out), what + ": init_output=None sets the flag");
                         }
                     }
                 }
