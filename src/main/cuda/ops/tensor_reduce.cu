@@ -1,5 +1,6 @@
 // GPU kernels of the axis reductions (CPU: src/main/cpp/ops/tensor/elemwise_reduce.cc):
-// sum, mean, max, min (axis / keepdims / exclude as the CPU) and _backward_sum/mean/max/min; and
+// sum, mean, max, min, prod, nansum, nanprod, norm (axis / keepdims / exclude / ord as the CPU)
+// and their backward ops (prod's exact where a group holds a zero, as the CPU's); and
 // argmax / argmin (CPU: src/main/cpp/ops/index/reorder.cc). Reductions go through the
 // deterministic engine of tensor_common.cuh (no atomics; the same shapes always give the same
 // bits). Sums accumulate in double as the CPU's; max/min propagate NaN like MXNet.
@@ -31,7 +32,9 @@ std::vector<bool> reduced_axes(const char* op, const Attrs& a, const Shape& isha
     if (axes[i - 1] == axes[i]) throw KilnError(std::string(op) + " (GPU): reduction axes have duplicates " + given);
   if (axes.back() >= n || axes.front() < 0)
     throw KilnError(std::string(op) + " (GPU): reduction axis " + given + " exceeds input dimensions " + ishape.str());
-  const bool exclude = a.b("exclude");
+  bool exclude = false;  // norm has no exclude parameter
+  for (const auto& p : a.op->params)
+    if (p.name == "exclude") exclude = a.b("exclude");
   std::fill(red.begin(), red.end(), exclude);
   for (auto x : axes) red[(size_t)x] = !exclude;
   return red;
@@ -46,16 +49,64 @@ Shape keepdims_shape(const char* op, const Attrs& a, const Shape& ishape) {
   return k;
 }
 
-enum class Kind { kSum, kMean, kMax, kMin };
+enum class Kind { kSum, kMean, kMax, kMin, kProd, kNanSum, kNanProd, kNorm };
 
 const char* kind_name(Kind k) {
   switch (k) {
     case Kind::kSum: return "sum";
     case Kind::kMean: return "mean";
     case Kind::kMax: return "max";
-    default: return "min";
+    case Kind::kMin: return "min";
+    case Kind::kProd: return "prod";
+    case Kind::kNanSum: return "nansum";
+    case Kind::kNanProd: return "nanprod";
+    default: return "norm";
   }
 }
+
+// Reducers of prod, nansum, nanprod, norm and of prod's backward (the CPU's, in double).
+template <typename T, bool kSkipNan>
+struct ProdRed {  // kSkipNan: NaN reads as 1
+  typedef double Acc;
+  __device__ Acc init() const { return 1.0; }
+  __device__ Acc step(Acc a, T x, int64_t) const { return (kSkipNan && x != x) ? a : a * (double)x; }
+  __device__ Acc merge(Acc a, Acc b) const { return a * b; }
+};
+template <typename T>
+struct NanSumRed {
+  typedef double Acc;
+  __device__ Acc init() const { return 0.0; }
+  __device__ Acc step(Acc a, T x, int64_t) const { return x != x ? a : a + (double)x; }
+  __device__ Acc merge(Acc a, Acc b) const { return a + b; }
+};
+template <typename T, int kOrd>
+struct NormRed {  // ord 1: sum |x|; ord 2: sum x^2 (NormWrite takes the root)
+  typedef double Acc;
+  __device__ Acc init() const { return 0.0; }
+  __device__ Acc step(Acc a, T x, int64_t) const { return kOrd == 1 ? a + fabs((double)x) : a + (double)x * (double)x; }
+  __device__ Acc merge(Acc a, Acc b) const { return a + b; }
+};
+template <typename T>
+struct NormWrite {
+  T* y;
+  int req;
+  bool root;
+  __device__ void operator()(int64_t m, double a) const { assign(y, m, req, (T)(root ? sqrt(a) : a)); }
+};
+template <typename T, bool kSkipNan>
+struct NonZeroProdRed {  // the product of the non-zero (and, kSkipNan, non-NaN) elements
+  typedef double Acc;
+  __device__ Acc init() const { return 1.0; }
+  __device__ Acc step(Acc a, T x, int64_t) const { return (x == T(0) || (kSkipNan && x != x)) ? a : a * (double)x; }
+  __device__ Acc merge(Acc a, Acc b) const { return a * b; }
+};
+template <typename T>
+struct ZeroCountRed {
+  typedef double Acc;
+  __device__ Acc init() const { return 0.0; }
+  __device__ Acc step(Acc a, T x, int64_t) const { return x == T(0) ? a + 1.0 : a; }
+  __device__ Acc merge(Acc a, Acc b) const { return a + b; }
+};
 
 // in: data [x]; out: [K elements]
 template <Kind kind>
@@ -77,8 +128,16 @@ void reduce_forward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlo
       double divisor = 1.0;
       if (kind == Kind::kMean) divisor = (double)(in[0].size() / out[0].size());  // 0 for an empty input: NaN
       launch_reduce(ctx, device, p, x, SumRed<T>(), SumWrite<T>{y, req_int(req[0]), 1.0, divisor}, name);
-    } else {
+    } else if constexpr (kind == Kind::kMax || kind == Kind::kMin) {
       launch_reduce(ctx, device, p, x, ExtRed<T, kind == Kind::kMax>(), PlainWrite<T>{y, req_int(req[0])}, name);
+    } else if constexpr (kind == Kind::kProd || kind == Kind::kNanProd) {
+      launch_reduce(ctx, device, p, x, ProdRed<T, kind == Kind::kNanProd>(), SumWrite<T>{y, req_int(req[0]), 1.0, 1.0},
+                    name);
+    } else if constexpr (kind == Kind::kNanSum) {
+      launch_reduce(ctx, device, p, x, NanSumRed<T>(), SumWrite<T>{y, req_int(req[0]), 1.0, 1.0}, name);
+    } else {
+      if (attrs.i("ord") == 1) launch_reduce(ctx, device, p, x, NormRed<T, 1>(), NormWrite<T>{y, req_int(req[0]), false}, name);
+      else launch_reduce(ctx, device, p, x, NormRed<T, 2>(), NormWrite<T>{y, req_int(req[0]), true}, name);
     }
   });
 }
@@ -130,6 +189,100 @@ void reduce_backward_extremum(const OpCtx& ctx, const Attrs& attrs, const std::v
   KILN_FLOAT_SWITCH(out[0].dtype, T, {
     launch_bcast<3>(ctx, p, req[0], out[0].dptr<T>(), in[1].dptr<T>(), in[0].dptr<T>(), in[2].dptr<T>(), EqPass<T>(),
                     name);
+  });
+}
+
+// (x, ograd) -> ograd where x is not NaN
+template <typename T> struct NotNanPass {
+  __device__ T operator()(T xv, T gv) const { return xv != xv ? T(0) : gv; }
+};
+// (ograd, P, Z) -> ograd * P where Z == Zk (0: the zero-free groups, 1: the groups with one zero)
+template <typename T> struct GroupScale {
+  T zk;
+  __device__ T operator()(T gv, T pv, T zv) const { return zv == zk ? gv * pv : T(0); }
+};
+// (x, ograd * P where Z == 0, ograd * P where Z == 1) -> the gradient of a product
+template <typename T, bool kNan> struct ProdGrad {
+  __device__ T operator()(T xv, T a, T b) const { return (kNan && xv != xv) ? T(0) : (xv != T(0) ? a / xv : b); }
+};
+// norm: (x, ograd, y) -> ograd * x / y (0 at y == 0), or ograd * sign(x) for ord 1
+template <typename T> struct NormGrad {
+  bool l1;
+  __device__ T operator()(T xv, T gv, T yv) const {
+    if (l1) return xv > T(0) ? gv : (xv < T(0) ? -gv : T(0));
+    return yv == T(0) ? T(0) : gv * (xv / yv);
+  }
+};
+
+// _backward_nansum: in: ograd [K], x [x]; out: dx [x] (may alias x)
+void nansum_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  const char* name = "_backward_nansum";
+  check_call(name, in, 2, 2, req, out, 1);
+  const Shape k = keepdims_shape(name, attrs, out[0].shape);
+  check_size(name, in[0], k.size(), "ograd", k);
+  check_size(name, in[1], out[0].size(), "data", out[0].shape);
+  for (int i = 0; i < 2; ++i) check_dtype(name, in[i], out[0].dtype, "input");
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const BPlan p = make_bplan(name, out[0].shape, {out[0].shape, k});
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    launch_bcast<2>(ctx, p, req[0], out[0].dptr<T>(), in[1].dptr<T>(), in[0].dptr<T>(), (const T*)nullptr,
+                    NotNanPass<T>(), name);
+  });
+}
+
+// _backward_prod / _backward_nanprod: in: ograd [K], x [x]; out: dx [x] (may alias x). As the CPU:
+// P = the product of the non-zero (non-NaN) elements and Z = the zero count of each group, then
+// dx = ograd * P / x where Z == 0, ograd * P at the zero where Z == 1, else 0.
+template <bool kNan>
+void prod_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+  const char* name = kNan ? "_backward_nanprod" : "_backward_prod";
+  check_call(name, in, 2, 2, req, out, 1);
+  const Shape k = keepdims_shape(name, attrs, out[0].shape);
+  check_size(name, in[0], k.size(), "ograd", k);
+  check_size(name, in[1], out[0].size(), "data", out[0].shape);
+  for (int i = 0; i < 2; ++i) check_dtype(name, in[i], out[0].dtype, "input");
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const int device = device_of(ctx, in, out);
+  DeviceGuard dg(device);
+  const RPlan rp = make_rplan(name, out[0].shape, k);
+  const BPlan kp = make_bplan(name, k, {k, k, k});
+  const BPlan xp = make_bplan(name, out[0].shape, {out[0].shape, k, k});
+  const int64_t nk = k.size();
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    DeviceScratch scratch(device, sizeof(T) * (size_t)(4 * nk));
+    T* pz = scratch.as<T>();  // [K] P
+    T* zc = pz + nk;          // [K] Z
+    T* ga = zc + nk;          // [K] ograd * P where Z == 0
+    T* gb = ga + nk;          // [K] ograd * P where Z == 1
+    const T* x = in[1].dptr<T>();
+    const T* g = in[0].dptr<T>();
+    launch_reduce(ctx, device, rp, x, NonZeroProdRed<T, kNan>(), SumWrite<T>{pz, kReqWrite, 1.0, 1.0}, name);
+    launch_reduce(ctx, device, rp, x, ZeroCountRed<T>(), SumWrite<T>{zc, kReqWrite, 1.0, 1.0}, name);
+    launch_bcast<3>(ctx, kp, OpReq::kWriteTo, ga, g, (const T*)pz, (const T*)zc, GroupScale<T>{T(0)}, name);
+    launch_bcast<3>(ctx, kp, OpReq::kWriteTo, gb, g, (const T*)pz, (const T*)zc, GroupScale<T>{T(1)}, name);
+    launch_bcast<3>(ctx, xp, req[0], out[0].dptr<T>(), x, (const T*)ga, (const T*)gb, ProdGrad<T, kNan>(), name);
+  });
+}
+
+// _backward_norm: in: ograd [K], x [x], y [K]; out: dx [x] (may alias x)
+void norm_backward(const OpCtx& ctx, const Attrs& attrs, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+  const char* name = "_backward_norm";
+  check_call(name, in, 3, 3, req, out, 1);
+  const Shape k = keepdims_shape(name, attrs, out[0].shape);
+  check_size(name, in[0], k.size(), "ograd", k);
+  check_size(name, in[1], out[0].size(), "data", out[0].shape);
+  check_size(name, in[2], k.size(), "output", k);
+  for (int i = 0; i < 3; ++i) check_dtype(name, in[i], out[0].dtype, "input");
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const BPlan p = make_bplan(name, out[0].shape, {out[0].shape, k, k});
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    launch_bcast<3>(ctx, p, req[0], out[0].dptr<T>(), in[1].dptr<T>(), in[0].dptr<T>(), in[2].dptr<T>(),
+                    NormGrad<T>{attrs.i("ord") == 1}, name);
   });
 }
 
@@ -225,6 +378,14 @@ void register_tensor_reduce_gpu(OpRegistry& r) {
   set_gpu(r, "_backward_mean", reduce_backward_none<Kind::kMean>);
   set_gpu(r, "_backward_max", reduce_backward_extremum);
   set_gpu(r, "_backward_min", reduce_backward_extremum);
+  set_gpu(r, "prod", reduce_forward<Kind::kProd>);
+  set_gpu(r, "nansum", reduce_forward<Kind::kNanSum>);
+  set_gpu(r, "nanprod", reduce_forward<Kind::kNanProd>);
+  set_gpu(r, "norm", reduce_forward<Kind::kNorm>);
+  set_gpu(r, "_backward_prod", prod_backward<false>);
+  set_gpu(r, "_backward_nanprod", prod_backward<true>);
+  set_gpu(r, "_backward_nansum", nansum_backward);
+  set_gpu(r, "_backward_norm", norm_backward);
   set_gpu(r, "argmax", arg_forward<true>);
   set_gpu(r, "argmin", arg_forward<false>);
 }

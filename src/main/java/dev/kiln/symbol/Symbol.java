@@ -2559,6 +2559,61 @@ public final class Symbol {
     }
 
     /**
+     * prod over several axes (all when {@code axes} is null or empty).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis} tuple, or null
+     * @param keepdims {@code keepdims}
+     * @return the product of the elements of each reduced group
+     */
+    public static Symbol prod(String name, Symbol data, int[] axes, boolean keepdims) {
+        return reduce("prod", name, data, axes, keepdims, null);
+    }
+
+    /**
+     * nansum over several axes (all when {@code axes} is null or empty): NaN counts as 0.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis} tuple, or null
+     * @param keepdims {@code keepdims}
+     * @return the sum of the non-NaN elements of each reduced group
+     */
+    public static Symbol nansum(String name, Symbol data, int[] axes, boolean keepdims) {
+        return reduce("nansum", name, data, axes, keepdims, null);
+    }
+
+    /**
+     * nanprod over several axes (all when {@code axes} is null or empty): NaN counts as 1.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axes {@code axis} tuple, or null
+     * @param keepdims {@code keepdims}
+     * @return the product of the non-NaN elements of each reduced group
+     */
+    public static Symbol nanprod(String name, Symbol data, int[] axes, boolean keepdims) {
+        return reduce("nanprod", name, data, axes, keepdims, null);
+    }
+
+    /**
+     * norm: the L1 ({@code ord = 1}) or L2 ({@code ord = 2}) norm over several axes (all when
+     * {@code axes} is null or empty).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param ord 1 or 2
+     * @param axes {@code axis} tuple, or null
+     * @param keepdims {@code keepdims}
+     * @return the norm of each reduced group
+     */
+    public static Symbol norm(String name, Symbol data, int ord, int[] axes, boolean keepdims) {
+        return builder("norm").name(name).input(data).param("ord", ord).param("axis", axes).param("keepdims", keepdims)
+                .build();
+    }
+
+    /**
      * sum over all elements.
      *
      * @param name node name or null

@@ -260,6 +260,15 @@ final class GpuTensorCases implements GpuCases {
             c.add(red(o, Map.of("axis", "-1"), s(4, 5, 6), "axis=-1"));
             c.add(red(o, Map.of("axis", "1", "exclude", "True"), s(4, 5, 6), "exclude axis=1"));
         }
+        // prod, nansum, nanprod, norm: quantized inputs hold zeros (prod's exact gradient) and ties
+        for (String o : new String[] {"prod", "nansum", "nanprod", "norm"}) {
+            c.add(red(o, Map.of("axis", "1"), s(4, 5, 6), "axis=1").input("x", quantized(-1, 1, 4)));
+            c.add(red(o, Map.of("axis", "(0, 2)", "keepdims", "True"), s(4, 5, 6), "axis=(0,2) keepdims"));
+            c.add(red(o, null, s(3, 4), "all"));
+        }
+        c.add(red("norm", Map.of("ord", "1", "axis", "-1"), s(6, 7), "ord=1 axis=-1").input("x", quantized(-1, 1, 4)));
+        c.add(red("norm", Map.of("axis", "1"), s(300, 301), "large axis=1"));
+        c.add(red("prod", Map.of("axis", "0"), s(300, 301), "large axis=0").input("x", uniform(0.95, 1.05)));
         // large: inner (row), outer (column, segmented), everything (one output, segmented)
         c.add(red("sum", Map.of("axis", "1"), s(300, 301), "large axis=1"));
         c.add(red("sum", Map.of("axis", "0"), s(300, 301), "large axis=0"));
