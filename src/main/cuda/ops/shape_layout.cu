@@ -1,7 +1,8 @@
 // Layout operators on the GPU: Flatten, Reshape, expand_dims, squeeze, reshape_like and
 // _backward_reshape (a copy), transpose, Concat / SliceChannel / stack and their backward ops (row
-// pieces of a [outer, W] view), slice and slice_axis (a strided view; backward: zeros + scatter into the view), tile and
-// repeat (a gather; backward: per input element, the sum over its copies in a fixed order).
+// pieces of a [outer, W] view), slice and slice_axis (a strided view; backward: zeros + scatter
+// into the view), tile and repeat (a gather; backward: per input element, the sum over its copies
+// in a fixed order).
 // Same inputs, outputs, parameters and dtypes as the CPU kernels (shape_reshape.cc,
 // shape_transpose.cc, shape_concat.cc, index/slice.cc, index/reorder.cc): data movement accepts
 // every dtype, accumulation (kAddTo) and the summing backward ops need float32/float64.
