@@ -148,6 +148,11 @@ inline std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
 void launch_gather(const char* op, cudaStream_t s, const GatherMap& m, int64_t n, const TBlob& x, const TBlob& y,
                    OpReq req);
 
+/// The gather that permutes x (viewed with dims `xdims`): y's axis j is x's axis perm[j]. Size-1
+/// axes are dropped and adjacent ones merged; more than kMaxDims remaining axes throw. (transpose,
+/// SwapAxis, depth_to_space, space_to_depth)
+GatherMap permute_map(const char* op, const std::vector<int64_t>& xdims, const std::vector<int>& perm);
+
 /// Throws unless every blob is on the GPU and the request count matches.
 inline void prologue(const char* op, const std::vector<TBlob>& in, size_t nin_min, size_t nin_max,
                      const std::vector<OpReq>& req, const std::vector<TBlob>& out, size_t nout_min, size_t nout_max) {
@@ -173,6 +178,8 @@ void register_shape_dot_gpu(OpRegistry& r);     // shape_dot.cu
 void register_index_gather_gpu(OpRegistry& r);  // index_gather.cu
 void register_index_sort_gpu(OpRegistry& r);    // index_sort.cu
 void register_shape_seq_gpu(OpRegistry& r);     // shape_sequence.cu
+void register_shape_rearrange_gpu(OpRegistry& r);  // shape_rearrange.cu
+void register_shape_broadcast_gpu(OpRegistry& r);  // shape_broadcast.cu
 
 }  // namespace shape
 }  // namespace cuda

@@ -1,7 +1,8 @@
-// Layout operators on the GPU: Flatten, Reshape, expand_dims and _backward_reshape (a copy),
-// transpose, Concat / SliceChannel / stack and their backward ops (row pieces of a [outer, W]
-// view), slice and slice_axis (a strided view; backward: zeros + scatter into the view), tile and
-// repeat (a gather; backward: per input element, the sum over its copies in a fixed order).
+// Layout operators on the GPU: Flatten, Reshape, expand_dims, squeeze, reshape_like and
+// _backward_reshape (a copy), transpose, Concat / SliceChannel / stack and their backward ops (row
+// pieces of a [outer, W] view), slice and slice_axis (a strided view; backward: zeros + scatter
+// into the view), tile and repeat (a gather; backward: per input element, the sum over its copies
+// in a fixed order).
 // Same inputs, outputs, parameters and dtypes as the CPU kernels (shape_reshape.cc,
 // shape_transpose.cc, shape_concat.cc, index/slice.cc, index/reorder.cc): data movement accepts
 // every dtype, accumulation (kAddTo) and the summing backward ops need float32/float64.
@@ -39,6 +40,35 @@ void launch_gather(const char* op, cudaStream_t s, const GatherMap& m, int64_t n
                                                     req_int(req));
   });
   KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+GatherMap permute_map(const char* op, const std::vector<int64_t>& xdims, const std::vector<int>& perm) {
+  // drop size-1 axes, then merge output-adjacent axes that are input-adjacent (fewer divisions)
+  const std::vector<int64_t> xs = strides_of(xdims);
+  std::vector<int64_t> dims, strides;
+  for (size_t j = 0; j < perm.size(); ++j) {
+    const int64_t d = xdims[perm[j]], st = xs[perm[j]];
+    if (d == 1) continue;
+    if (!dims.empty() && strides.back() == st * d) {
+      dims.back() *= d;
+      strides.back() = st;
+    } else {
+      dims.push_back(d);
+      strides.push_back(st);
+    }
+  }
+  if (dims.size() > (size_t)kMaxDims)
+    throw KilnError(std::string(op) + " (GPU): at most " + std::to_string(kMaxDims) +
+                    " dimensions are supported, got " + std::to_string(dims.size()));
+  GatherMap m;
+  m.nd = (int)dims.size();
+  for (int d = 0; d < m.nd; ++d) {
+    m.dims[d] = dims[d];
+    m.div[d] = 1;
+    m.mod[d] = 0;
+    m.stride[d] = strides[d];
+  }
+  return m;
 }
 
 namespace {
@@ -95,12 +125,14 @@ void check_dims(const char* op, size_t nd) {
                     std::to_string(nd));
 }
 
-// ---- Flatten / Reshape / expand_dims / _backward_reshape ----------------------------------------
+// ---- Flatten / Reshape / expand_dims / squeeze / reshape_like / _backward_reshape ---------------
 
-Kernel identity_op(const char* op) {
-  return [op](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-              const std::vector<TBlob>& out) {
-    prologue(op, in, 1, 1, req, out, 1, 1);
+/// y = x (+= under kAddTo); `nin` inputs, of which only the first is read (reshape_like's rhs lends
+/// its shape only).
+Kernel identity_op(const char* op, size_t nin = 1) {
+  return [op, nin](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                   const std::vector<TBlob>& out) {
+    prologue(op, in, nin, nin, req, out, 1, 1);
     const TBlob& x = in[0];   // [S] under any shape
     const TBlob& y = out[0];  // [S] under another shape
     if (req[0] == OpReq::kNullOp) return;
@@ -155,33 +187,9 @@ void transpose_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob
   if (req[0] == OpReq::kNullOp || y.size() == 0) return;
   if (x.dtype != y.dtype || x.size() != y.size())
     throw KilnError("transpose (GPU): input " + x.shape.str() + " and output " + y.shape.str() + " do not match");
-  const int nd = x.shape.ndim();
-  const std::vector<int> perm = make_perm(a.t("axes"), nd, x.shape.str());
-  // drop size-1 axes, then merge output-adjacent axes that are input-adjacent (fewer divisions)
-  std::vector<int64_t> xs = strides_of(x.shape.d);
-  std::vector<int64_t> dims, strides;
-  for (int j = 0; j < nd; ++j) {
-    const int64_t d = x.shape[perm[j]], st = xs[perm[j]];
-    if (d == 1) continue;
-    if (!dims.empty() && strides.back() == st * d) {
-      dims.back() *= d;
-      strides.back() = st;
-    } else {
-      dims.push_back(d);
-      strides.push_back(st);
-    }
-  }
-  check_dims(op, dims.size());
-  GatherMap m;
-  m.nd = (int)dims.size();
-  for (int d = 0; d < m.nd; ++d) {
-    m.dims[d] = dims[d];
-    m.div[d] = 1;
-    m.mod[d] = 0;
-    m.stride[d] = strides[d];
-  }
+  const std::vector<int> perm = make_perm(a.t("axes"), x.shape.ndim(), x.shape.str());
   DeviceGuard g(device_of(ctx, in, out));
-  launch_gather(op, stream_of(ctx), m, y.size(), x, y, req[0]);
+  launch_gather(op, stream_of(ctx), permute_map(op, x.shape.d, perm), y.size(), x, y, req[0]);
 }
 
 // ---- Concat / SliceChannel / stack ---------------------------------------------------------------
@@ -723,6 +731,8 @@ void register_shape_layout_gpu(OpRegistry& r) {
   set_gpu(r, "Flatten", identity_op("Flatten"));
   set_gpu(r, "Reshape", identity_op("Reshape"));
   set_gpu(r, "expand_dims", identity_op("expand_dims"));
+  set_gpu(r, "squeeze", identity_op("squeeze"));
+  set_gpu(r, "reshape_like", identity_op("reshape_like", 2));
   set_gpu(r, "_backward_reshape", identity_op("_backward_reshape"));
   set_gpu(r, "transpose", transpose_forward);
   set_gpu(r, "Concat", concat_forward);

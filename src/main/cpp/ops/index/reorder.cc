@@ -1,4 +1,4 @@
-// argmax, argmin, tile, repeat, stack and batch_dot (MXNet src/operator/tensor/
+// argmax, argmin, tile, repeat, reverse (flip), stack and batch_dot (MXNet src/operator/tensor/
 // broadcast_reduce_op_index.cc, matrix_op-inl.h, dot-inl.h). Layouts are written as
 // [outer, n, inner] views around the axis an op works on.
 #include <climits>
@@ -262,6 +262,87 @@ void repeat_backward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in,
   });
 }
 
+// ---- reverse (flip) ---------------------------------------------------------------------------
+
+/// Which dims `axis` reverses: MXNet reverses once per entry, so an axis named twice is not
+/// reversed. Negative axes count from the end (MXNet's kernel refuses them).
+std::vector<bool> reversed_dims(const Attrs& a, int nd, const std::string& shape) {
+  std::vector<bool> flip(nd, false);
+  for (int64_t v : a.t("axis")) {
+    const int ax = norm_axis(v, nd);
+    if (ax < 0)
+      throw InferError(true, 0, "reverse: axis " + std::to_string(v) + " is out of range for input shape " + shape +
+                                    " (" + std::to_string(nd) + " dimensions)");
+    flip[ax] = !flip[ax];
+  }
+  return flip;
+}
+
+void reverse_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  infer_same_shape(a, in, out);
+  const Shape& x = (*in)[0];
+  if (x.rank_known()) reversed_dims(a, x.ndim(), x.str());
+}
+
+/// y[j] = x[j with the coordinates of the reversed dims mirrored]; rows along the last dim.
+/// x, y: [s_0, .., s_{n-1}].
+template <typename T>
+void reverse_loop(const T* x, T* y, const Shape& s, const std::vector<bool>& flip, OpReq req) {
+  const int nd = s.ndim();
+  const int64_t total = s.size();
+  if (total == 0) return;
+  if (nd == 0) {
+    assign_req(y[0], req, x[0]);
+    return;
+  }
+  std::vector<int64_t> xs(nd, 1);
+  for (int i = nd - 2; i >= 0; --i) xs[i] = xs[i + 1] * s[i + 1];
+  const int64_t inner = s[nd - 1], rows = total / inner;
+  const bool flip_last = flip[nd - 1];
+  const int nt = omp_threads(total);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t rem = r, off = 0;
+    for (int d = nd - 2; d >= 0; --d) {
+      const int64_t j = rem % s[d];
+      rem /= s[d];
+      off += (flip[d] ? s[d] - 1 - j : j) * xs[d];
+    }
+    const T* src = x + off;       // [inner]
+    T* dst = y + r * inner;       // [inner]
+    if (flip_last) {
+      for (int64_t k = 0; k < inner; ++k) assign_req(dst[k], req, src[inner - 1 - k]);
+    } else {
+      for (int64_t k = 0; k < inner; ++k) assign_req(dst[k], req, src[k]);
+    }
+  }
+}
+
+void reverse_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  const TBlob& x = in[0];   // [s]
+  const TBlob& y = out[0];  // [s]
+  if (req[0] == OpReq::kNullOp) return;
+  KILN_CHECK(x.shape == y.shape && x.dtype == y.dtype, "reverse: input " + x.shape.str() + " and output " +
+                                                          y.shape.str() + " differ");
+  KILN_CHECK(x.ptr != y.ptr || x.size() <= 1, "reverse: the output cannot alias the input");
+  const std::vector<bool> flip = reversed_dims(a, x.shape.ndim(), x.shape.str());
+  if (req[0] == OpReq::kAddTo && !is_float(y.dtype)) throw KilnError("reverse: accumulation needs float32/float64");
+  any_switch(x.dtype, [&](auto z) {
+    using T = decltype(z);
+    reverse_loop<T>(x.dptr<T>(), y.dptr<T>(), x.shape, flip, req[0]);
+  });
+}
+
+/// dx = reverse(dy) on the same axes (MXNet: the gradient node is reverse itself).
+std::vector<NodeEntry> reverse_grad(const NodePtr& fwd, const std::vector<NodeEntry>& ograds) {
+  std::string axes = "(";
+  for (int64_t v : fwd->attrs.t("axis")) axes += std::to_string(v) + ",";
+  NodePtr n = make_node("reverse", fwd->name + "_backward", {{"axis", axes + ")"}}, {ograds[0]});
+  n->control_deps.push_back(fwd);
+  return {NodeEntry{n, 0}};
+}
+
 // ---- stack ------------------------------------------------------------------------------------
 
 std::vector<std::string> stack_input_names(const Attrs& a) {
@@ -487,6 +568,17 @@ void register_reorder_ops(OpRegistry& r) {
     d.gradient = [](const NodePtr& f, const std::vector<NodeEntry>& og) { return make_backward("_backward_repeat", f, {og[0]}); };
     r.add(std::move(d));
     r.add(backward_def("_backward_repeat", params, {"ograd"}, {"data_grad"}, repeat_backward));
+  }
+  {
+    OpDef d;
+    d.name = "reverse";
+    d.aliases = {"flip"};
+    d.description = "Reverses the order of elements along given axis while preserving array shape.";
+    d.params = {param("axis", ParamType::kShape, "", "The axis which to reverse elements.")};
+    d.infer_shape = reverse_infer_shape;
+    d.cpu = reverse_forward;
+    d.gradient = reverse_grad;
+    r.add(std::move(d));
   }
   {
     const std::vector<ParamDef> params = {

@@ -1,6 +1,7 @@
-// slice (begin/end/step with None entries) and slice_axis, with their backward ops
+// slice (begin/end/step with None entries), slice_axis and slice_like (the leading part of the
+// data, as large as a second array on the chosen axes), with their backward ops
 // (MXNet src/operator/tensor/matrix_op-inl.h: GetIndexRange, SetSliceOpOutputDimSize,
-// GetSliceAxisParams). Both are one strided view: per dim a begin b_i, a step s_i and an output
+// GetSliceAxisParams, SliceLikeShape). Both are one strided view: per dim a begin b_i, a step s_i and an output
 // length n_i; y[j_0, .., j_k] = x[b_0 + j_0 s_0, .., b_k + j_k s_k]. The backward writes zeros
 // and scatters dy into that view (or adds it into dx under kAddTo).
 #include <string>
@@ -245,6 +246,97 @@ void add_view_op(OpRegistry& r, const std::string& name, const std::string& desc
   }
 }
 
+// ---- slice_like -------------------------------------------------------------------------------
+
+/// MXNet SliceLikeShape: with axes=() every axis takes shape_like's size (both arrays need the same
+/// rank); otherwise only the named axes (negative: from the end of data) do. The data must be at
+/// least as large on every sliced axis.
+void slice_like_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  const Shape& x = (*in)[0];
+  const Shape& like = (*in)[1];
+  if (!x.rank_known() || !like.rank_known()) return;
+  const std::vector<int64_t>& axes = a.t("axes");
+  const int nd = x.ndim();
+  Shape y = x;
+  auto take = [&](int ax) {
+    if (x[ax] >= 0 && like[ax] > x[ax])
+      throw InferError(true, 1, "slice_like: Slice axis " + std::to_string(ax) + " with size " + std::to_string(like[ax]) +
+                                    " exceeds limit of input with size " + std::to_string(x[ax]) + " (data shape " +
+                                    x.str() + ", shape_like shape " + like.str() + ")");
+    y[ax] = like[ax];
+  };
+  if (axes.empty()) {
+    if (nd != like.ndim())
+      throw InferError(true, 1, "slice_like: By default slice_like performs slice on all axes, but ndim mismatch for "
+                                "inputs: " + std::to_string(nd) + " vs. " + std::to_string(like.ndim()) + " (data shape " +
+                                    x.str() + ", shape_like shape " + like.str() + ")");
+    for (int i = 0; i < nd; ++i) take(i);
+  } else {
+    for (int64_t v : axes) {
+      const int64_t ax = v < 0 ? v + nd : v;
+      if (ax < 0) throw InferError(true, 0, "slice_like: Slice axis: " + std::to_string(v) + " too small for data shape " + x.str());
+      if (ax >= nd)
+        throw InferError(true, 0, "slice_like: Slice axis: " + std::to_string(ax) + " exceeds first input: " +
+                                      std::to_string(nd) + " dimensions (data shape " + x.str() + ")");
+      if (ax >= like.ndim())
+        throw InferError(true, 1, "slice_like: Slice axis: " + std::to_string(ax) + " exceeds second input: " +
+                                      std::to_string(like.ndim()) + " dimensions (shape_like shape " + like.str() + ")");
+      take((int)ax);
+    }
+  }
+  assign_out(out, 0, y);
+}
+
+/// The view of the data the output covers: from 0, step 1, as long as the output on each axis.
+View leading_view(const Shape& x, const Shape& y) {
+  KILN_CHECK(x.ndim() == y.ndim(), "slice_like: data " + x.str() + " and output " + y.str() + " differ in rank");
+  View v;
+  for (int i = 0; i < x.ndim(); ++i) {
+    KILN_CHECK(y[i] <= x[i], "slice_like: output " + y.str() + " exceeds the data " + x.str());
+    v.begin.push_back(0);
+    v.step.push_back(1);
+    v.len.push_back(y[i]);
+  }
+  return v;
+}
+
+/// The output has the data's dtype; shape_like only lends its shape (any dtype).
+void data_type_only(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
+  std::vector<DType> data = {(*in)[0]};
+  infer_same_type(a, &data, out);
+  (*in)[0] = data[0];
+}
+
+void slice_like_forward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                        const std::vector<TBlob>& out) {
+  const TBlob& x = in[0];   // [d0, .., dk]; in[1] (shape_like) is not read
+  const TBlob& y = out[0];  // [n0, .., nk], n_i <= d_i
+  if (req[0] == OpReq::kNullOp) return;
+  const View v = leading_view(x.shape, y.shape);
+  if (req[0] == OpReq::kAddTo && !is_float(y.dtype)) throw KilnError("slice_like: accumulation needs float32/float64");
+  any_switch(x.dtype, [&](auto z) {
+    using T = decltype(z);
+    strided<T>(x.dptr<T>(), x.shape, y.dptr<T>(), v, false, req[0]);
+  });
+}
+
+/// in: dy [n0, .., nk]; out: ddata [d0, .., dk] (dy in its leading part, zeros elsewhere),
+/// dshape_like (zeros).
+void slice_like_backward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                         const std::vector<TBlob>& out) {
+  const TBlob& dy = in[0];     // [n0, .., nk]
+  const TBlob& dx = out[0];    // [d0, .., dk]
+  const TBlob& dlike = out[1]; // shape_like's shape, any dtype
+  zero_unless_add(dlike, req[1]);
+  if (req[0] == OpReq::kNullOp) return;
+  const View v = leading_view(dx.shape, dy.shape);
+  float_switch(dx.dtype, [&](auto z) {
+    using T = decltype(z);
+    zero_unless_add(dx, req[0]);
+    strided<T>(dx.dptr<T>(), dx.shape, dy.dptr<T>(), v, true, req[0]);
+  });
+}
+
 }  // namespace
 
 void register_slice_ops(OpRegistry& r) {
@@ -259,6 +351,36 @@ void register_slice_ops(OpRegistry& r) {
                param("begin", ParamType::kInt, "", "The beginning index along the axis to be sliced,  supports negative indexes."),
                param("end", ParamType::kInt, "", "The ending index along the axis to be sliced,  supports negative indexes.")},
               view_infer_shape<slice_axis_view>, view_forward<slice_axis_view>, view_backward<slice_axis_view>);
+  {
+    OpDef d;
+    d.name = "slice_like";
+    d.description = "Slices like the shape of another array: data[0:shape_like.shape[i]] on the given axes (all axes "
+                    "by default).";
+    d.params = {param("axes", ParamType::kShape, "()",
+                      "List of axes on which input data will be sliced according to the corresponding size of the "
+                      "second input. By default will slice on all axes. Negative axes are supported.")};
+    d.input_names_ = {"data", "shape_like"};
+    d.infer_shape = slice_like_infer_shape;
+    d.infer_type = data_type_only;
+    d.cpu = slice_like_forward;
+    d.gradient = [](const NodePtr& f, const std::vector<NodeEntry>& og) {
+      return make_backward("_backward_slice_like", f, {og[0]});
+    };
+    d.ignore_inputs = [](const Attrs&) { return std::vector<int>{1}; };  // shape_like: its shape only
+    r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "_backward_slice_like";
+    d.description = "Backward of slice_like: the output gradient in the data's leading part, zeros elsewhere; "
+                    "shape_like gets zeros.";
+    d.input_names_ = {"ograd"};
+    d.output_names_ = {"data_grad", "shape_like_grad"};
+    d.is_backward = true;
+    d.non_differentiable = true;
+    d.cpu = slice_like_backward;
+    r.add(std::move(d));
+  }
 }
 
 }  // namespace index_ops

@@ -1,5 +1,5 @@
-// Operators that only reinterpret memory: Flatten (flatten), Reshape (reshape), expand_dims, and
-// their common gradient _backward_reshape. The forward is an identity copy that the planner
+// Operators that only reinterpret memory: Flatten (flatten), Reshape (reshape), expand_dims, squeeze,
+// reshape_like, and their common gradient _backward_reshape. The forward is an identity copy that the planner
 // normally removes by aliasing the output onto the input (inplace_identity); the backward copies
 // dy into the input's shape (a backward op takes its output shape from the forward input).
 // Shapes: S = total number of elements, identical on both sides of every kernel here.
@@ -328,6 +328,96 @@ void expand_dims_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector
   assign_in(in, 0, x_from_y);
 }
 
+// ---- squeeze ----------------------------------------------------------------------------------
+
+/// MXNet SqueezeShape: removes the size-1 dims named by `axis` (negative: from the end; each must
+/// be 1, no repeats), or every size-1 dim when axis is None; removing every dim gives (1,).
+void squeeze_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  const Shape& x = (*in)[0];
+  if (!x.rank_known()) return;
+  const int nd = x.ndim();
+  std::vector<bool> drop(nd, false);
+  if (a.has("axis")) {
+    const std::vector<int64_t>& axes = a.t("axis");
+    Shape x_ones = x;
+    for (int64_t ax : axes) {
+      const int64_t k = ax < 0 ? ax + nd : ax;
+      if (k < 0 || k >= nd)
+        throw InferError(true, 0, "squeeze: axis " + std::to_string(ax) + " is out of bounds for array of dimension " +
+                                      std::to_string(nd) + " (input shape " + x.str() + ")");
+      if (x[k] >= 0 && x[k] != 1)
+        throw InferError(true, 0, "squeeze: cannot select an axis to squeeze out which has size=" + std::to_string(x[k]) +
+                                      " not equal to one (axis=" + tuple_str(axes) + ", input shape " + x.str() + ")");
+      if (drop[k]) throw InferError(true, 0, "squeeze: duplicate value in axis=" + tuple_str(axes));
+      drop[k] = true;
+      x_ones[k] = 1;
+    }
+    assign_in(in, 0, x_ones);
+  } else {
+    if (!x.known()) return;  // which dims are 1 is not known yet
+    for (int i = 0; i < nd; ++i) drop[i] = x[i] == 1;
+  }
+  std::vector<int64_t> od;
+  for (int i = 0; i < nd; ++i)
+    if (!drop[i]) od.push_back((*in)[0][i]);
+  if (od.empty()) od.push_back(1);  // MXNet: squeezing (1, 1) gives (1,)
+  assign_out(out, 0, Shape(od));
+}
+
+// ---- reshape_like -----------------------------------------------------------------------------
+
+/// MXNet ReshapeLikeRangeCanonicalize: [begin, end) of a rank-`nd` shape, None = 0 / nd, negative
+/// values from the end; begin < end is required.
+void like_range(const Attrs& a, const char* side, int nd, int64_t* b, int64_t* e) {
+  const std::string sb = std::string(side) + "_begin", se = std::string(side) + "_end";
+  *b = a.has(sb) ? a.i(sb) : 0;
+  if (*b < 0) *b += nd;
+  *e = a.has(se) ? a.i(se) : nd;
+  if (*e < 0) *e += nd;
+  const auto fail = [&](const std::string& why) {
+    return InferError(true, std::string(side) == "lhs" ? 0 : 1,
+                      "reshape_like: " + why + " (" + side + " has " + std::to_string(nd) + " dimensions)");
+  };
+  if (*e > nd) throw fail("Invalid end for " + se + "=" + a.get(se).str + " as dimension number is " + std::to_string(nd));
+  if (*e < 0) throw fail("Invalid end for " + se + "=" + a.get(se).str);
+  if (*b < 0) throw fail("Invalid begin for " + sb + "=" + a.get(sb).str);
+  if (!(*b < *e)) throw fail("Invalid begin for " + sb + "=" + a.get(sb).str + ": it must come before " + se);
+}
+
+/// Output: lhs dims [0, lhs_begin), rhs dims [rhs_begin, rhs_end), lhs dims [lhs_end, ndim); the
+/// element count must stay the lhs's.
+void reshape_like_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  const Shape& l = (*in)[0];
+  const Shape& r = (*in)[1];
+  if (!l.rank_known() || !r.rank_known()) return;
+  int64_t lb, le, rb, re;
+  like_range(a, "lhs", l.ndim(), &lb, &le);
+  like_range(a, "rhs", r.ndim(), &rb, &re);
+  std::vector<int64_t> od;
+  for (int64_t i = 0; i < lb; ++i) od.push_back(l[(int)i]);
+  for (int64_t i = rb; i < re; ++i) od.push_back(r[(int)i]);
+  for (int64_t i = le; i < l.ndim(); ++i) od.push_back(l[(int)i]);
+  const Shape y(od);
+  if (l.known() && y.known() && l.size() != y.size())
+    throw InferError(true, 0, "reshape_like: Cannot reshape lhs with shape " + l.str() + " to new shape " + y.str() +
+                                  " because they have different size (rhs shape " + r.str() + ")");
+  assign_out(out, 0, y);
+}
+
+/// The output has the lhs's dtype; the rhs only lends its shape (any dtype).
+void lhs_type_only(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
+  std::vector<DType> lhs = {(*in)[0]};
+  infer_same_type(a, &lhs, out);
+  (*in)[0] = lhs[0];
+}
+
+/// dlhs = reshape(dy, lhs.shape) via _backward_reshape; the rhs gets zeros (MXNet).
+std::vector<NodeEntry> reshape_like_grad(const NodePtr& fwd, const std::vector<NodeEntry>& ograds) {
+  std::vector<NodeEntry> g = make_backward("_backward_reshape", fwd, {ograds[0]});
+  g.push_back(zeros_like(fwd->inputs[1], fwd->name + "_rhs_backward"));
+  return g;
+}
+
 }  // namespace
 
 void register_shape_reshape_ops(OpRegistry& r) {
@@ -388,11 +478,48 @@ void register_shape_reshape_ops(OpRegistry& r) {
     r.add(std::move(d));
   }
   {
+    OpDef d;
+    d.name = "squeeze";
+    d.description = "Remove single-dimensional entries from the shape of an array.";
+    d.params = {param("axis", ParamType::kShape, "None",
+                      "Selects a subset of the single-dimensional entries in the shape. If an axis is selected with "
+                      "shape entry greater than one, an error is raised.")};
+    d.input_names_ = {"data"};
+    d.infer_shape = squeeze_infer_shape;
+    d.cpu = identity_kernel;
+    d.gradient = reshape_grad;
+    d.inplace = inplace00;
+    d.inplace_identity = true;
+    r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "reshape_like";
+    d.description =
+        "Reshape some or all dimensions of `lhs` to have the same shape as some or all dimensions of `rhs`: "
+        "lhs dims [lhs_begin, lhs_end) are replaced by rhs dims [rhs_begin, rhs_end).";
+    const char* range_doc = "Defaults to 0 (begin) or the number of dimensions (end); negative values count from the end.";
+    d.params = {param("lhs_begin", ParamType::kInt, "None", std::string("Begin of the lhs dims to replace. ") + range_doc),
+                param("lhs_end", ParamType::kInt, "None", std::string("End of the lhs dims to replace. ") + range_doc),
+                param("rhs_begin", ParamType::kInt, "None", std::string("Begin of the rhs dims to take. ") + range_doc),
+                param("rhs_end", ParamType::kInt, "None", std::string("End of the rhs dims to take. ") + range_doc)};
+    d.input_names_ = {"lhs", "rhs"};
+    d.infer_shape = reshape_like_infer_shape;
+    d.infer_type = lhs_type_only;
+    d.cpu = identity_kernel;
+    d.gradient = reshape_like_grad;
+    d.inplace = inplace00;
+    d.inplace_identity = true;
+    d.ignore_inputs = [](const Attrs&) { return std::vector<int>{1}; };  // rhs: its shape only
+    r.add(std::move(d));
+  }
+  {
     // Inputs: dy (shape of the forward output); output: dx (shape of the forward input, copied
-    // from the forward node). The attributes are the forward node's (Flatten/Reshape/expand_dims).
+    // from the forward node). The attributes are the forward node's (Flatten/Reshape/expand_dims/squeeze/reshape_like).
     OpDef d;
     d.name = "_backward_reshape";
-    d.description = "Backward of Flatten, Reshape and expand_dims: dx = dy viewed in the input's shape.";
+    d.description =
+        "Backward of Flatten, Reshape, expand_dims, squeeze and reshape_like: dx = dy viewed in the input's shape.";
     d.input_names_ = {"ograd"};
     d.output_names_ = {"data_grad"};
     d.is_backward = true;

@@ -1,5 +1,8 @@
 // transpose: permutes the axes of an array (axes=() reverses them). Its gradient is transpose
-// with the inverse permutation (reads only dy).
+// with the inverse permutation (reads only dy). The other permutations of this file run on the same
+// kernel: SwapAxis (swapaxes) exchanges two axes (its gradient swaps them back), depth_to_space and
+// space_to_depth are a transpose of a 6-D view of an NCHW array (MXNet's DCR order; each one's
+// gradient is the other).
 // Kernel: the permutation is first simplified (size-1 axes dropped, runs of axes that stay
 // adjacent merged), then either rows of the innermost axis are copied (the last axis stays
 // last) or 32x32 tiles of the two innermost axes (input-contiguous vs output-contiguous) are
@@ -195,20 +198,25 @@ void dispatch(const TBlob& x, const TBlob& y, const std::vector<int64_t>& D, con
   transpose_run<T, kAdd>(xp, yp, D, P);
 }
 
-void transpose_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
-                       const std::vector<TBlob>& out) {
-  const TBlob& x = in[0];   // [d_0, ..., d_{n-1}]
-  const TBlob& y = out[0];  // [d_perm[0], ..., d_perm[n-1]]
-  if (req[0] == OpReq::kNullOp || y.size() == 0) return;
-  KILN_CHECK(x.dtype == y.dtype, "transpose: input and output must share a dtype");
-  const std::vector<int> perm = make_perm(a.t("axes"), x.shape.ndim(), x.shape.str());
+}  // namespace
+
+/// y (req) x permuted: y's axis j is x's axis perm[j], x viewed with the dims `xdims` (any view of
+/// x's elements, e.g. the 6-D view of depth_to_space). Shared by the permuting ops of this file.
+void transpose_blob(const char* op, const TBlob& x, const std::vector<int64_t>& xdims, const std::vector<int>& perm,
+                    OpReq req, const TBlob& y) {
+  if (req == OpReq::kNullOp || y.size() == 0) return;
+  KILN_CHECK(x.dtype == y.dtype, std::string(op) + ": input and output must share a dtype");
+  const Shape xs(xdims);
+  KILN_CHECK(xs.size() == x.size() && y.size() == x.size(),
+             std::string(op) + ": input " + x.shape.str() + " viewed as " + xs.str() + " does not match output " +
+                 y.shape.str());
   std::vector<int64_t> D;
   std::vector<int> P;
-  simplify(x.shape, perm, &D, &P);
-  if (req[0] == OpReq::kAddTo) {
+  simplify(xs, perm, &D, &P);
+  if (req == OpReq::kAddTo) {
     if (x.dtype == DType::kFloat32) dispatch<float, true>(x, y, D, P);
     else if (x.dtype == DType::kFloat64) dispatch<double, true>(x, y, D, P);
-    else throw KilnError(std::string("transpose: dtype ") + dtype_name(x.dtype) +
+    else throw KilnError(std::string(op) + ": dtype " + dtype_name(x.dtype) +
                          " is not supported for accumulation (float32, float64)");
     return;
   }
@@ -217,8 +225,17 @@ void transpose_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& i
     case 2: dispatch<uint16_t, false>(x, y, D, P); break;
     case 4: dispatch<uint32_t, false>(x, y, D, P); break;
     case 8: dispatch<uint64_t, false>(x, y, D, P); break;
-    default: throw KilnError(std::string("transpose: unsupported dtype ") + dtype_name(x.dtype));
+    default: throw KilnError(std::string(op) + ": unsupported dtype " + dtype_name(x.dtype));
   }
+}
+
+namespace {
+
+void transpose_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                       const std::vector<TBlob>& out) {
+  const TBlob& x = in[0];   // [d_0, ..., d_{n-1}]
+  const TBlob& y = out[0];  // [d_perm[0], ..., d_perm[n-1]]
+  transpose_blob("transpose", x, x.shape.d, make_perm(a.t("axes"), x.shape.ndim(), x.shape.str()), req[0], y);
 }
 
 /// dx = transpose(dy, inverse(perm)); axes=() is its own inverse.
@@ -242,6 +259,148 @@ std::vector<NodeEntry> transpose_grad(const NodePtr& fwd, const std::vector<Node
   return {NodeEntry{n, 0}};
 }
 
+// ---- SwapAxis (swapaxes) ------------------------------------------------------------------------
+
+/// dim1/dim2 of a rank-`nd` array (negative: from the end), as MXNet's SwapAxisShape checks them.
+std::pair<int, int> swap_dims(const Attrs& a, int nd, const std::string& shape) {
+  int ax[2];
+  const char* names[2] = {"dim1", "dim2"};
+  for (int k = 0; k < 2; ++k) {
+    const int64_t v = a.i(names[k]);
+    const int64_t n = v < 0 ? v + nd : v;
+    if (n < 0 || n >= nd)
+      throw InferError(true, 0, std::string("SwapAxis: ") + names[k] + "=" + std::to_string(v) +
+                                    " is out of bounds for array of ndim " + std::to_string(nd) + " (shape " + shape + ")");
+    ax[k] = (int)n;
+  }
+  return {ax[0], ax[1]};
+}
+
+std::vector<int> swap_perm(const Attrs& a, int nd, const std::string& shape) {
+  std::vector<int> perm(nd);
+  for (int j = 0; j < nd; ++j) perm[j] = j;
+  const auto d = swap_dims(a, nd, shape);
+  std::swap(perm[d.first], perm[d.second]);
+  return perm;
+}
+
+/// The two dims exchange their sizes, in either direction.
+void swapaxes_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  const Shape& x = (*in)[0];
+  const Shape& y = (*out)[0];
+  if (!x.rank_known() && !y.rank_known()) return;
+  if (x.rank_known() && y.rank_known() && x.ndim() != y.ndim())
+    throw InferError(false, 0, "SwapAxis: input shape " + x.str() + " and output shape " + y.str() + " differ in rank");
+  const int nd = x.rank_known() ? x.ndim() : y.ndim();
+  if (nd == 0) throw InferError(true, 0, "SwapAxis: a zero-dimensional input has no axes to swap");
+  const std::vector<int> perm = swap_perm(a, nd, x.rank_known() ? x.str() : y.str());
+  Shape y_from_x = Shape::unknown_dims(nd), x_from_y = Shape::unknown_dims(nd);
+  for (int j = 0; j < nd; ++j) {
+    if (x.rank_known()) y_from_x[j] = x[perm[j]];
+    if (y.rank_known()) x_from_y[perm[j]] = y[j];
+  }
+  assign_in(in, 0, x_from_y);
+  assign_out(out, 0, y_from_x);
+}
+
+void swapaxes_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                      const std::vector<TBlob>& out) {
+  const TBlob& x = in[0];   // [.., d1, .., d2, ..]
+  const TBlob& y = out[0];  // [.., d2, .., d1, ..]
+  transpose_blob("SwapAxis", x, x.shape.d, swap_perm(a, x.shape.ndim(), x.shape.str()), req[0], y);
+}
+
+/// A node of `op` named "<fwd>_backward" on dy with the given attributes, ordered after the
+/// forward node (MXNet's MakeGradNode): the permuting ops' gradients are forward ops themselves.
+std::vector<NodeEntry> grad_node(const std::string& op, const NodePtr& fwd, const std::map<std::string, std::string>& attrs,
+                                 const NodeEntry& dy) {
+  NodePtr n = make_node(op, fwd->name + "_backward", attrs, {dy});
+  n->control_deps.push_back(fwd);
+  return {NodeEntry{n, 0}};
+}
+
+/// dx = swapaxes(dy) with the same two dims.
+std::vector<NodeEntry> swapaxes_grad(const NodePtr& fwd, const std::vector<NodeEntry>& ograds) {
+  return grad_node("SwapAxis", fwd,
+                   {{"dim1", std::to_string(fwd->attrs.i("dim1"))}, {"dim2", std::to_string(fwd->attrs.i("dim2"))}},
+                   ograds[0]);
+}
+
+// ---- depth_to_space / space_to_depth ------------------------------------------------------------
+
+/// depth_to_space: (N, C, H, W) -> (N, C / b^2, H b, W b); space_to_depth the inverse. Unknown dims
+/// are completed from the other side when they can be.
+template <bool kToSpace>
+void d2s_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  const char* op = kToSpace ? "depth_to_space" : "space_to_depth";
+  const int64_t b = a.i("block_size");
+  if (b < 1) throw InferError(true, 0, std::string(op) + ": block_size must be a positive integer value, got " + std::to_string(b));
+  const Shape& x = (*in)[0];
+  const Shape& y = (*out)[0];
+  if (!x.rank_known() && !y.rank_known()) return;
+  const std::string what = kToSpace ? "Depth To Space" : "Space To Depth";
+  if ((x.rank_known() && x.ndim() != 4) || (y.rank_known() && y.ndim() != 4))
+    throw InferError(true, 0, std::string(op) + ": Operation " + what + " requires exactly 4D tensor, got input shape " +
+                                  x.str() + (y.rank_known() ? " and output shape " + y.str() : std::string()));
+  // the "depth" side D = (N, C b^2, H, W) and the "space" side S = (N, C, H b, W b)
+  const Shape& deep = kToSpace ? x : y;
+  const Shape& flat = kToSpace ? y : x;
+  const auto fail = [&](const std::string& why) {
+    return InferError(true, 0, std::string(op) + ": Cannot perform " + what + " operation on the specified tensor. " +
+                                   why + " (block_size=" + std::to_string(b) + ", input shape " + x.str() + ")");
+  };
+  Shape d = deep.rank_known() ? deep : Shape::unknown_dims(4);
+  Shape f = flat.rank_known() ? flat : Shape::unknown_dims(4);
+  if (d.rank_known() && d[1] >= 0 && d[1] % (b * b) != 0)
+    throw fail("Dimension:1(depth dimension) should be a multiple of 'block^2'");
+  for (int k = 2; k < 4; ++k)
+    if (f[k] >= 0 && f[k] % b != 0)
+      throw fail("Dimension:" + std::to_string(k) + "(" + (k == 2 ? "1st" : "2nd") +
+                 " space dimension) should be a multiple of 'block'");
+  Shape f_from_d = Shape::unknown_dims(4), d_from_f = Shape::unknown_dims(4);
+  f_from_d[0] = d[0];
+  d_from_f[0] = f[0];
+  f_from_d[1] = d[1] >= 0 ? d[1] / (b * b) : -1;
+  d_from_f[1] = f[1] >= 0 ? f[1] * b * b : -1;
+  for (int k = 2; k < 4; ++k) {
+    f_from_d[k] = d[k] >= 0 ? d[k] * b : -1;
+    d_from_f[k] = f[k] >= 0 ? f[k] / b : -1;
+  }
+  if (kToSpace) {
+    assign_out(out, 0, f_from_d);
+    assign_in(in, 0, d_from_f);
+  } else {
+    assign_out(out, 0, d_from_f);
+    assign_in(in, 0, f_from_d);
+  }
+}
+
+/// depth_to_space: x viewed as (N, b, b, C', H, W), axes (0, 3, 4, 1, 5, 2) -> (N, C', H, b, W, b):
+/// y[n, c, h b + i, w b + j] = x[n, (i b + j) C' + c, h, w]. space_to_depth: x viewed as
+/// (N, C, H', b, W', b), axes (0, 3, 5, 1, 2, 4) -> (N, b, b, C, H', W').
+template <bool kToSpace>
+void d2s_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = kToSpace ? "depth_to_space" : "space_to_depth";
+  const TBlob& x = in[0];   // [N, C, H, W]
+  const TBlob& y = out[0];  // [N, C / b^2, H b, W b] (depth_to_space) or [N, C b^2, H / b, W / b]
+  const int64_t b = a.i("block_size");
+  KILN_CHECK(x.shape.ndim() == 4 && b >= 1, std::string(op) + ": needs a 4-D input and a positive block_size");
+  const Shape& s = x.shape;
+  if (kToSpace) {
+    transpose_blob(op, x, {s[0], b, b, s[1] / (b * b), s[2], s[3]}, {0, 3, 4, 1, 5, 2}, req[0], y);
+  } else {
+    transpose_blob(op, x, {s[0], s[1], s[2] / b, b, s[3] / b, b}, {0, 3, 5, 1, 2, 4}, req[0], y);
+  }
+}
+
+/// The gradient of each is the other with the same block_size (MXNet).
+template <bool kToSpace>
+std::vector<NodeEntry> d2s_grad(const NodePtr& fwd, const std::vector<NodeEntry>& ograds) {
+  return grad_node(kToSpace ? "space_to_depth" : "depth_to_space", fwd,
+                   {{"block_size", std::to_string(fwd->attrs.i("block_size"))}}, ograds[0]);
+}
+
 }  // namespace
 
 void register_shape_transpose_ops(OpRegistry& r) {
@@ -259,6 +418,33 @@ void register_shape_transpose_ops(OpRegistry& r) {
   d.cpu = transpose_forward;
   d.gradient = transpose_grad;
   r.add(std::move(d));
+  {
+    OpDef w;
+    w.name = "SwapAxis";
+    w.aliases = {"swapaxes"};
+    w.description = "Interchanges two axes of an array.";
+    w.params = {param("dim1", ParamType::kInt, "0", "the first axis to be swapped."),
+                param("dim2", ParamType::kInt, "0", "the second axis to be swapped.")};
+    w.input_names_ = {"data"};
+    w.infer_shape = swapaxes_infer_shape;
+    w.cpu = swapaxes_forward;
+    w.gradient = swapaxes_grad;
+    r.add(std::move(w));
+  }
+  for (bool to_space : {true, false}) {
+    OpDef s;
+    s.name = to_space ? "depth_to_space" : "space_to_depth";
+    s.description = to_space ? "Rearranges(permutes) data from depth into blocks of spatial data (NCHW, DCR order): "
+                               "(N, C, H, W) -> (N, C / (block_size^2), H * block_size, W * block_size)."
+                             : "Rearranges(permutes) blocks of spatial data into depth (NCHW, the inverse of "
+                               "depth_to_space): (N, C, H, W) -> (N, C * (block_size^2), H / block_size, W / block_size).";
+    s.params = {param("block_size", ParamType::kInt, "", "Blocks of [block_size. block_size] are moved")};
+    s.input_names_ = {"data"};
+    s.infer_shape = to_space ? InferShapeFn(d2s_infer_shape<true>) : InferShapeFn(d2s_infer_shape<false>);
+    s.cpu = to_space ? Kernel(d2s_forward<true>) : Kernel(d2s_forward<false>);
+    s.gradient = to_space ? GradFn(d2s_grad<true>) : GradFn(d2s_grad<false>);
+    r.add(std::move(s));
+  }
 }
 
 }  // namespace kiln

@@ -761,6 +761,26 @@ public final class NDArray implements AutoCloseable {
         return invoke("transpose", axes.length == 0 ? Map.of() : Map.of("axes", axes), this).get(0);
     }
 
+    /** Broadcast to {@code shape} (same rank; each dim of this array is 1 or the target's, 0 keeps a dim). */
+    public NDArray broadcastTo(long... shape) {
+        return invoke("broadcast_to", Map.of("shape", shape), this).get(0);
+    }
+
+    /** Without the size-1 dims named by {@code axes} (every size-1 dim when none are given). */
+    public NDArray squeeze(int... axes) {
+        return invoke("squeeze", axes.length == 0 ? Map.of() : Map.of("axis", axes), this).get(0);
+    }
+
+    /** Axes {@code dim1} and {@code dim2} exchanged (negative values count from the end). */
+    public NDArray swapaxes(int dim1, int dim2) {
+        return invoke("SwapAxis", Map.of("dim1", dim1, "dim2", dim2), this).get(0);
+    }
+
+    /** The elements in reverse order along {@code axes} (MXNet's {@code reverse}). */
+    public NDArray flip(int... axes) {
+        return invoke("reverse", Map.of("axis", axes), this).get(0);
+    }
+
     // ---- files -----------------------------------------------------------------------------
 
     /** Saves named arrays in MXNet's {@code .params} format (atomically). */

@@ -2943,6 +2943,213 @@ public final class Symbol {
     }
 
     /**
+     * broadcast_to: broadcasts size-1 dims to {@code shape} (same rank; 0 keeps a dim).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param shape {@code shape}, e.g. {@code 4, 0, 3}
+     * @return the broadcast input
+     */
+    public static Symbol broadcastTo(String name, Symbol data, long... shape) {
+        return builder("broadcast_to").name(name).input(data).param("shape", shape).build();
+    }
+
+    /**
+     * broadcast_like: broadcasts {@code lhs} to the shape of {@code rhs} (same rank).
+     *
+     * @param name node name or null
+     * @param lhs input
+     * @param rhs array lending its shape (its values are not read; it gets a zero gradient)
+     * @return lhs broadcast to rhs's shape
+     */
+    public static Symbol broadcastLike(String name, Symbol lhs, Symbol rhs) {
+        return binary("broadcast_like", name, lhs, rhs);
+    }
+
+    /**
+     * broadcast_like on chosen axes: lhs axis {@code lhsAxes[k]} (of size 1) takes the size of rhs
+     * axis {@code rhsAxes[k]}.
+     *
+     * @param name node name or null
+     * @param lhs input
+     * @param rhs array lending its shape
+     * @param lhsAxes {@code lhs_axes}
+     * @param rhsAxes {@code rhs_axes}
+     * @return the broadcast lhs
+     */
+    public static Symbol broadcastLike(String name, Symbol lhs, Symbol rhs, int[] lhsAxes, int[] rhsAxes) {
+        return builder("broadcast_like").name(name).input(lhs).input(rhs).param("lhs_axes", lhsAxes)
+                .param("rhs_axes", rhsAxes).build();
+    }
+
+    /**
+     * broadcast_axis (broadcast_axes): axis {@code axis[k]} (of size 1) becomes {@code size[k]}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @param size {@code size}
+     * @return the broadcast input
+     */
+    public static Symbol broadcastAxis(String name, Symbol data, int[] axis, long[] size) {
+        return builder("broadcast_axis").name(name).input(data).param("axis", axis).param("size", size).build();
+    }
+
+    /**
+     * squeeze: removes every size-1 dim ({@code (1, 1)} gives {@code (1,)}).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return the input without its size-1 dims
+     */
+    public static Symbol squeeze(String name, Symbol data) {
+        return unary("squeeze", name, data);
+    }
+
+    /**
+     * squeeze of chosen size-1 dims ({@code axis}; a dim of another size is an error).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}, negative values from the end
+     * @return the input without those dims
+     */
+    public static Symbol squeeze(String name, Symbol data, int... axis) {
+        return builder("squeeze").name(name).input(data).param("axis", axis).build();
+    }
+
+    /**
+     * SwapAxis (swapaxes): interchanges two axes.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param dim1 {@code dim1}, negative values from the end
+     * @param dim2 {@code dim2}, negative values from the end
+     * @return the input with the two axes exchanged
+     */
+    public static Symbol swapaxes(String name, Symbol data, int dim1, int dim2) {
+        return builder("SwapAxis").name(name).input(data).param("dim1", dim1).param("dim2", dim2).build();
+    }
+
+    /**
+     * reverse: the elements in reverse order along {@code axis} (an axis named twice is not reversed).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}, negative values from the end
+     * @return the reversed input
+     */
+    public static Symbol reverse(String name, Symbol data, int... axis) {
+        return builder("reverse").name(name).input(data).param("axis", axis).build();
+    }
+
+    /**
+     * flip: MXNet's alias of {@link #reverse}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis {@code axis}
+     * @return the reversed input
+     */
+    public static Symbol flip(String name, Symbol data, int... axis) {
+        return reverse(name, data, axis);
+    }
+
+    /**
+     * reshape_like: {@code lhs} with the shape of {@code rhs} (same element count).
+     *
+     * @param name node name or null
+     * @param lhs input
+     * @param rhs array lending its shape (its values are not read; it gets a zero gradient)
+     * @return the reshaped lhs
+     */
+    public static Symbol reshapeLike(String name, Symbol lhs, Symbol rhs) {
+        return binary("reshape_like", name, lhs, rhs);
+    }
+
+    /**
+     * reshape_like of part of the dims: lhs dims [lhsBegin, lhsEnd) become rhs dims [rhsBegin,
+     * rhsEnd); null leaves a bound at its default (0 or the rank), negative values count from the end.
+     *
+     * @param name node name or null
+     * @param lhs input
+     * @param rhs array lending its shape
+     * @param lhsBegin {@code lhs_begin} or null
+     * @param lhsEnd {@code lhs_end} or null
+     * @param rhsBegin {@code rhs_begin} or null
+     * @param rhsEnd {@code rhs_end} or null
+     * @return the reshaped lhs
+     */
+    public static Symbol reshapeLike(String name, Symbol lhs, Symbol rhs, Integer lhsBegin, Integer lhsEnd,
+            Integer rhsBegin, Integer rhsEnd) {
+        return builder("reshape_like").name(name).input(lhs).input(rhs).param("lhs_begin", lhsBegin)
+                .param("lhs_end", lhsEnd).param("rhs_begin", rhsBegin).param("rhs_end", rhsEnd).build();
+    }
+
+    /**
+     * slice_like: the leading part of {@code data} as large as {@code shapeLike} on {@code axes}
+     * (every axis when none are given; the ranks must then match).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param shapeLike array lending its shape (its values are not read; it gets a zero gradient)
+     * @param axes {@code axes}, negative values from the end
+     * @return the sliced data
+     */
+    public static Symbol sliceLike(String name, Symbol data, Symbol shapeLike, int... axes) {
+        return builder("slice_like").name(name).input(data).input(shapeLike).param("axes", axes).build();
+    }
+
+    /**
+     * shape_array: the shape of {@code data} as an int64 array of shape {@code (ndim,)} (no gradient
+     * flows through it).
+     *
+     * @param name node name or null
+     * @param data input (only its shape is read)
+     * @return the shape
+     */
+    public static Symbol shapeArray(String name, Symbol data) {
+        return unary("shape_array", name, data);
+    }
+
+    /**
+     * size_array: the element count of {@code data} as an int64 array of shape {@code (1,)}.
+     *
+     * @param name node name or null
+     * @param data input (only its shape is read)
+     * @return the size
+     */
+    public static Symbol sizeArray(String name, Symbol data) {
+        return unary("size_array", name, data);
+    }
+
+    /**
+     * depth_to_space (NCHW, MXNet's DCR order): {@code (N, C, H, W)} to
+     * {@code (N, C / b², H·b, W·b)}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param blockSize {@code block_size}
+     * @return the rearranged input
+     */
+    public static Symbol depthToSpace(String name, Symbol data, int blockSize) {
+        return builder("depth_to_space").name(name).input(data).param("block_size", blockSize).build();
+    }
+
+    /**
+     * space_to_depth (NCHW, the inverse of depth_to_space): {@code (N, C, H, W)} to
+     * {@code (N, C·b², H / b, W / b)}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param blockSize {@code block_size}
+     * @return the rearranged input
+     */
+    public static Symbol spaceToDepth(String name, Symbol data, int blockSize) {
+        return builder("space_to_depth").name(name).input(data).param("block_size", blockSize).build();
+    }
+
+    /**
      * dot (matrix product).
      *
      * @param name node name or null

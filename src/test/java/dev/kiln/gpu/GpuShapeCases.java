@@ -15,7 +15,9 @@ import java.util.Random;
 
 /**
  * GPU consistency cases of the Shape operator family (see {@link GpuCase}): layout ops (reshape
- * family, transpose, Concat, SliceChannel, stack, slice, slice_axis, tile, repeat), gathers by index
+ * family, transpose, Concat, SliceChannel, stack, slice, slice_axis, tile, repeat), rearranging ops
+ * (broadcast_to/like/axis, squeeze, SwapAxis, reverse, reshape_like, slice_like, shape_array,
+ * size_array, depth_to_space, space_to_depth), gathers by index
  * (take, pick, one_hot, Embedding, where, argmax, argmin, _arange), ordering (sort, argsort, topk),
  * dot, batch_dot, FullyConnected and the Sequence* ops. Backward ops are reached through the graph
  * cases' backward passes; index inputs come from generators (including out-of-range values for the
@@ -68,6 +70,7 @@ final class GpuShapeCases implements GpuCases {
     public List<GpuCase> cases() {
         List<GpuCase> c = new ArrayList<>();
         layout(c);
+        rearranging(c);
         slicing(c);
         index(c);
         ordering(c);
@@ -114,6 +117,50 @@ final class GpuShapeCases implements GpuCases {
                 shapes("a", s(3, 2), "b", s(3, 2))));
         c.add(GpuCase.graph("stack axis=0", op("stack", Map.of("num_args", "2", "axis", "0"), a, b),
                 shapes("a", s(3, 7), "b", s(3, 7))));
+    }
+
+    /** broadcast_to/like/axis, squeeze, SwapAxis, reverse, reshape_like, slice_like, shape/size_array, depth_to_space. */
+    private static void rearranging(List<GpuCase> c) {
+        Symbol x = v("x");
+        Symbol a = v("a"), b = v("b");
+        c.add(GpuCase.graph("broadcast_to", op("broadcast_to", Map.of("shape", "(3,0,4)"), x), shapes("x", s(1, 5, 1))).addTo());
+        c.add(GpuCase.graph("broadcast_to large", op("broadcast_to", Map.of("shape", "(4,300,70)"), x), shapes("x", s(1, 300, 1)))
+                .dtypes(DType.FLOAT32).tol(1e-4, 1e-4, 1e-9, 1e-11));
+        c.add(GpuCase.graph("broadcast_like", op("broadcast_like", Map.of(), a, b), shapes("a", s(2, 1, 3), "b", s(2, 4, 3))).addTo());
+        c.add(GpuCase.graph("broadcast_like axes", op("broadcast_like", Map.of("lhs_axes", "(0,)", "rhs_axes", "(-1,)"), a, b),
+                shapes("a", s(1, 3), "b", s(2, 5))));
+        c.add(GpuCase.graph("broadcast_axis", op("broadcast_axis", Map.of("axis", "(0,2)", "size", "(3,4)"), x),
+                shapes("x", s(1, 5, 1))).addTo());
+        c.add(GpuCase.graph("squeeze", op("squeeze", Map.of(), x), shapes("x", s(1, 4, 1, 3))).addTo());
+        c.add(GpuCase.graph("squeeze axis", op("squeeze", Map.of("axis", "(-1,)"), x), shapes("x", s(2, 3, 1))));
+        c.add(GpuCase.graph("SwapAxis", op("SwapAxis", Map.of("dim1", "0", "dim2", "2"), x), shapes("x", s(2, 3, 4))).addTo());
+        c.add(GpuCase.graph("SwapAxis negative", op("SwapAxis", Map.of("dim1", "-1", "dim2", "1"), x), shapes("x", s(2, 3, 4, 5))));
+        c.add(GpuCase.graph("SwapAxis large", op("SwapAxis", Map.of("dim1", "0", "dim2", "1"), x), shapes("x", s(300, 257)))
+                .dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("reverse", op("reverse", Map.of("axis", "(0,2)"), x), shapes("x", s(3, 4, 5))).addTo());
+        c.add(GpuCase.graph("reverse twice and negative", op("reverse", Map.of("axis", "(1,1,-1)"), x), shapes("x", s(2, 3, 4))));
+        c.add(GpuCase.graph("reverse large", op("reverse", Map.of("axis", "(1,)"), x), shapes("x", s(70, 1100))).dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("reshape_like", op("reshape_like", Map.of(), a, b), shapes("a", s(2, 3, 4), "b", s(6, 4))).addTo());
+        c.add(GpuCase.graph("reshape_like ranges", op("reshape_like", Map.of("lhs_begin", "0", "lhs_end", "1", "rhs_begin", "0",
+                "rhs_end", "2"), a, b), shapes("a", s(30, 7), "b", s(15, 2, 4))));
+        c.add(GpuCase.graph("slice_like", op("slice_like", Map.of(), a, b), shapes("a", s(4, 5, 6), "b", s(2, 3, 4))).addTo());
+        c.add(GpuCase.graph("slice_like axes", op("slice_like", Map.of("axes", "(0,-1)"), a, b), shapes("a", s(4, 5, 6), "b", s(3, 1, 2))));
+        c.add(GpuCase.graph("slice_like large", op("slice_like", Map.of(), a, b), shapes("a", s(400, 300), "b", s(350, 250)))
+                .dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("shape_array", op("shape_array", Map.of(), x), shapes("x", s(2, 3, 4))));
+        c.add(GpuCase.graph("size_array", op("size_array", Map.of(), x), shapes("x", s(2, 3, 4))));
+        c.add(GpuCase.invoke("shape_array int32", "shape_array", Map.of(), s(5, 1, 2)).input("in0", ints(0, 9)).type("in0", DType.INT32));
+        c.add(GpuCase.graph("depth_to_space", op("depth_to_space", Map.of("block_size", "2"), x), shapes("x", s(2, 8, 3, 2))).addTo());
+        c.add(GpuCase.graph("space_to_depth", op("space_to_depth", Map.of("block_size", "3"), x), shapes("x", s(1, 2, 6, 3))).addTo());
+        c.add(GpuCase.graph("depth_to_space large", op("depth_to_space", Map.of("block_size", "2"), x), shapes("x", s(2, 16, 48, 48)))
+                .dtypes(DType.FLOAT32));
+        for (DType t : new DType[] {DType.FLOAT16, DType.INT32, DType.UINT8}) {
+            c.add(GpuCase.invoke("broadcast_to " + t.mxName(), "broadcast_to", Map.of("shape", "(3,0)"), s(1, 4)).input("in0", ints(0, 100)).type("in0", t));
+            c.add(GpuCase.invoke("reverse " + t.mxName(), "reverse", Map.of("axis", "(0,1)"), s(3, 4)).input("in0", ints(0, 100)).type("in0", t));
+            c.add(GpuCase.invoke("SwapAxis " + t.mxName(), "SwapAxis", Map.of("dim1", "0", "dim2", "1"), s(3, 4)).input("in0", ints(0, 100)).type("in0", t));
+            c.add(GpuCase.invoke("depth_to_space " + t.mxName(), "depth_to_space", Map.of("block_size", "2"), s(1, 4, 2, 3))
+                    .input("in0", ints(0, 100)).type("in0", t));
+        }
     }
 
     private static void slicing(List<GpuCase> c) {

@@ -157,7 +157,8 @@ final class MxOpFuzz {
             new Known("UpSampling's workspace and num_filter are checked against their declared ranges (MXNet's nearest mode skips them)",
                     c -> c.op.equals("UpSampling") && c.kilnSays("for parameter 'workspace'", "for parameter 'num_filter'")),
             new Known("an integer result that is no number (sqrt of a negative, log 0) gives 0 (MXNet: C++'s undefined cast)",
-                    c -> c.detail != null && c.detail.contains("-2.147483648E9 in MXNet, 0.0 in Kiln")),
+                    c -> c.detail != null && (c.detail.contains("-2.147483648E9 in MXNet, 0.0 in Kiln")
+                            || c.detail.contains("-9.223372036854776E18 in MXNet, 0.0 in Kiln"))),  // int32 / int64 (shape_array)
             new Known("a scalar or bound beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
                     c -> c.detail != null && integral(c.types) && Stream.of("scalar", "a_min", "a_max")
                             .anyMatch(p -> Math.abs(number(c.attrs.get(p))) >= 2147483648.0)),
@@ -248,7 +249,12 @@ final class MxOpFuzz {
             new Known("make_loss is MakeLoss, whose parameters are checked (MXNet's make_loss ignores unknown ones)",
                     c -> c.op.equals("make_loss") && c.kilnSays("for parameter")),
             new Known("Reshape needs shape or target_shape (MXNet makes a 0-d array of a one-element input)",
-                    c -> c.op.equalsIgnoreCase("reshape") && c.kilnSays("cannot infer the shape of output")));
+                    c -> c.op.equalsIgnoreCase("reshape") && c.kilnSays("cannot infer the shape of output")),
+            new Known("reverse (flip) takes negative axes (MXNet's kernel refuses them)",
+                    c -> c.mxSays("must be in range") && (c.op.equals("reverse") || c.op.equals("flip") || c.op.equals("graph")
+                            && (c.attrs.get("graph").contains("reverse {") || c.attrs.get("graph").contains("flip {")))),
+            new Known("broadcast_axis to a size of 0 gives an empty result (MXNet 1.x's legacy shapes read 0 as unknown and fail)",
+                    c -> c.kilnEmpty && (c.op.equals("broadcast_axis") || c.op.equals("broadcast_axes")) && c.mxError != null));
 
     private static boolean integral(List<DType> types) {
         return types.stream().anyMatch(t -> t == DType.INT32 || t == DType.UINT8);
