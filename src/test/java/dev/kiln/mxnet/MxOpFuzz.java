@@ -383,7 +383,9 @@ final class MxOpFuzz {
             }
         }
         String lower = op.toLowerCase();
-        if (!(lower.contains("div") || lower.contains("mod")) || !types.contains(DType.INT32) && !types.contains(DType.UINT8)) {
+        // in a graph (no types given) an integer array can reach it through shape_array / size_array
+        boolean maybeInt = types.isEmpty() || types.contains(DType.INT32) || types.contains(DType.UINT8);
+        if (!(lower.contains("div") || lower.contains("mod")) || !maybeInt) {
             return false;
         }
         // x86 converts a scalar beyond int32 to INT32_MIN, whose low byte (uint8, int8) is 0
