@@ -14,6 +14,7 @@ void register_softmax(OpRegistry& r);     // ops/nn_softmax.cu: softmax, log_sof
 void register_elemwise(OpRegistry& r);    // ops/nn_elemwise.cu: LeakyReLU, regression outputs, Dropout
 void register_pooling(OpRegistry& r);     // ops/pool_pooling.cu: Pooling
 void register_pad_crop_up(OpRegistry& r); // ops/pool_misc.cu: Pad, Crop, UpSampling
+void register_image_pool(OpRegistry& r);  // ops/pool_image.cu: _contrib_BilinearResize2D, _contrib_AdaptiveAvgPooling2D, ROIPooling
 
 /// Arity + every blob on the GPU + one float dtype for every input and output.
 inline void prologue(const char* op, const std::vector<TBlob>& in, size_t nin_min, size_t nin_max,

@@ -300,7 +300,7 @@ void register_elemwise_ops(OpRegistry&);  // ops/tensor/elemwise*.cc: binary, br
 void register_shape_ops(OpRegistry&);     // ops/tensor/shape*.cc: Flatten, Reshape, Concat, SliceChannel, transpose, expand_dims, dot
 void register_optimizer_ops(OpRegistry&); // ops/optimizer: MXNet 1.9.1 update ops (sgd/nag/adam/rmsprop/ftrl/ftml/signum/lamb, mp_*) + _kiln_* (AdaGrad, AdaDelta, Adamax, Nadam)
 void register_conv_ops(OpRegistry&);      // ops/conv: Convolution, Deconvolution
-void register_pool_ops(OpRegistry&);      // ops/pool: Pooling, UpSampling, Pad, Crop
+void register_pool_ops(OpRegistry&);      // ops/pool: Pooling, UpSampling, Pad, Crop, _contrib_BilinearResize2D, _contrib_AdaptiveAvgPooling2D, ROIPooling
 void register_norm_ops(OpRegistry&);      // ops/norm: BatchNorm, InstanceNorm, LayerNorm, LRN
 void register_seq_ops(OpRegistry&);       // ops/seq: Embedding, RNN, SequenceMask, SequenceLast, SequenceReverse
 void register_index_ops(OpRegistry&);     // ops/index: slice, take, one_hot, pick, where, tile, repeat, stack, batch_dot, arg*, topk, sort, Cast, _arange

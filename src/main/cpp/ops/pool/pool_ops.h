@@ -1,4 +1,4 @@
-// The pool operator family (Pooling, UpSampling, Pad, Crop): one register_* function per file,
+// The pool operator family (Pooling, UpSampling, Pad, Crop, BilinearResize2D, AdaptiveAvgPooling2D, ROIPooling): one register_* function per file,
 // plus the small registration and kernel helpers the files share.
 #pragma once
 #include <algorithm>
@@ -17,6 +17,9 @@ void register_pooling(OpRegistry& r);     // pooling.cc
 void register_upsampling(OpRegistry& r);  // upsampling.cc
 void register_pad(OpRegistry& r);         // pad.cc
 void register_crop(OpRegistry& r);        // crop.cc
+void register_bilinear_resize(OpRegistry& r);  // bilinear_resize.cc: _contrib_BilinearResize2D
+void register_adaptive_pool(OpRegistry& r);    // adaptive_pool.cc: _contrib_AdaptiveAvgPooling2D
+void register_roi_pooling(OpRegistry& r);      // roi_pooling.cc: ROIPooling
 
 /// "(a,b,c)" of a tuple parameter.
 inline std::string tuple_str(const std::vector<int64_t>& t) {

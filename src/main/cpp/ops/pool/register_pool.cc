@@ -9,6 +9,9 @@ void register_pool_ops(OpRegistry& reg) {
   pool::register_upsampling(reg);
   pool::register_pad(reg);
   pool::register_crop(reg);
+  pool::register_bilinear_resize(reg);
+  pool::register_adaptive_pool(reg);
+  pool::register_roi_pooling(reg);
 }
 
 }  // namespace kiln

@@ -1119,6 +1119,70 @@ public final class Symbol {
     }
 
     /**
+     * {@code _contrib_BilinearResize2D} to a fixed size ({@code mode=size}): bilinear interpolation of
+     * {@code (N, C, H, W)} to {@code (N, C, height, width)}.
+     *
+     * @param name node name or null
+     * @param data input {@code (N, C, H, W)}
+     * @param height output height (1 to 10000)
+     * @param width output width (1 to 10000)
+     * @param alignCorners {@code align_corners}: map the corner pixels onto each other (MXNet's default true)
+     *     or scale the whole range (in / out)
+     * @return {@code (N, C, height, width)}
+     */
+    public static Symbol bilinearResize2D(String name, Symbol data, int height, int width, boolean alignCorners) {
+        return builder("_contrib_BilinearResize2D").name(name).input(data).param("height", height).param("width", width)
+                .param("align_corners", alignCorners).build();
+    }
+
+    /**
+     * {@code _contrib_BilinearResize2D} with {@code mode=like}: bilinear interpolation of {@code data}
+     * to the height and width of {@code like} (which gets no gradient).
+     *
+     * @param name node name or null
+     * @param data input {@code (N, C, H, W)}
+     * @param like any 4-D input {@code (*, *, OH, OW)}
+     * @param alignCorners {@code align_corners}
+     * @return {@code (N, C, OH, OW)}
+     */
+    public static Symbol bilinearResize2DLike(String name, Symbol data, Symbol like, boolean alignCorners) {
+        return builder("_contrib_BilinearResize2D").name(name).input(data).input(like).param("mode", "like")
+                .param("align_corners", alignCorners).build();
+    }
+
+    /**
+     * {@code _contrib_AdaptiveAvgPooling2D}: average pooling of {@code (N, C, H, W)} to a fixed output
+     * size; output {@code (i, j)} averages rows {@code [floor(i*H/oh), ceil((i+1)*H/oh))} and the
+     * same columns.
+     *
+     * @param name node name or null
+     * @param data input {@code (N, C, H, W)}
+     * @param outputSize {@code output_size}: none for 1x1, one size s for s x s, or (oh, ow)
+     * @return {@code (N, C, oh, ow)}
+     */
+    public static Symbol adaptiveAvgPooling2D(String name, Symbol data, long... outputSize) {
+        return builder("_contrib_AdaptiveAvgPooling2D").name(name).input(data).param("output_size", outputSize).build();
+    }
+
+    /**
+     * {@code ROIPooling}: max pooling of each region of interest to a fixed size (Fast R-CNN). The
+     * hidden second output (the positions of the maxima) is not visible.
+     *
+     * @param name node name or null
+     * @param data feature map {@code (N, C, H, W)}
+     * @param rois {@code (R, 5)}: {@code [batch_index, x1, y1, x2, y2]} in image coordinates
+     * @param pooledHeight output height
+     * @param pooledWidth output width
+     * @param spatialScale {@code spatial_scale} in [0, 1]: feature map size over image size
+     * @return {@code (R, C, pooledHeight, pooledWidth)}
+     */
+    public static Symbol roiPooling(String name, Symbol data, Symbol rois, int pooledHeight, int pooledWidth,
+            double spatialScale) {
+        return builder("ROIPooling").name(name).input(data).input(rois)
+                .param("pooled_size", new long[] {pooledHeight, pooledWidth}).param("spatial_scale", spatialScale).build();
+    }
+
+    /**
      * BatchNorm over axis 1 with MXNet's defaults except {@code fix_gamma}; creates
      * {@code <name>_gamma}, {@code <name>_beta} and the aux states {@code <name>_moving_mean},
      * {@code <name>_moving_var}.

@@ -107,6 +107,10 @@ final class GpuGraphFuzz {
         if (FuzzGen.isRandom(op, attrs) || op.toLowerCase().contains("update") || op.equals("_grad_add")) {
             return false;
         }
+        // all_finite without init_output=True only lowers its output: it keeps what the buffer held
+        if ((op.equals("all_finite") || op.equals("multi_all_finite")) && !"True".equals(attrs.getOrDefault("init_output", "True"))) {
+            return false;
+        }
         return !(op.equals("RNN") && !"0".equals(attrs.getOrDefault("p", "0")));
     }
 

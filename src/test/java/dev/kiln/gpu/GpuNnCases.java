@@ -22,7 +22,8 @@ import java.util.Random;
  * GPU consistency cases of the nn operator family (see {@link GpuCase}): softmax, log_softmax,
  * SoftmaxActivation, SoftmaxOutput, LeakyReLU (every act_type; rrelu's random training slopes are
  * checked on the device), Activation (every act_type; its kernels live with the elementwise ops), the regression
- * outputs, Dropout, Pooling, Pad, Crop and UpSampling, with their backward ops through graph cases.
+ * outputs, Dropout, Pooling, Pad, Crop, UpSampling, _contrib_BilinearResize2D, _contrib_AdaptiveAvgPooling2D and
+ * ROIPooling, with their backward ops through graph cases.
  * Each softmax launch shape (a warp per row, a block per row for rows > 512, a thread per row for
  * inner axes with >= 2048 rows) and each other kernel style has a case of more than 70k elements.
  * Dropout is random on the GPU (its own counter-based generator), so a custom case checks its
@@ -69,6 +70,7 @@ final class GpuNnCases implements GpuCases {
         dropout(c);
         pooling(c);
         padCropUpsampling(c);
+        imagePooling(c);
         return c;
     }
 
@@ -480,5 +482,50 @@ final class GpuNnCases implements GpuCases {
                 shapes("x", s(2, 3, 4, 4), "y", s(2, 3, 8, 8))).addTo());
         c.add(GpuCase.graph("UpSampling_large", un("UpSampling", a("scale", "2", "sample_type", "nearest",
                 "num_args", "1")), shapes("x", s(4, 8, 32, 32))));
+    }
+    // ---- BilinearResize2D / AdaptiveAvgPooling2D / ROIPooling ---------------------------------------
+
+    private static void imagePooling(List<GpuCase> c) {
+        String op = "_contrib_BilinearResize2D";
+        c.add(GpuCase.graph("BilinearResize2D_up_align", un(op, a("height", "9", "width", "11")), shapes("x", s(2, 3, 4, 5))).addTo());
+        c.add(GpuCase.graph("BilinearResize2D_down", un(op, a("height", "3", "width", "4", "align_corners", "False")),
+                shapes("x", s(2, 3, 9, 10))).addTo());
+        c.add(GpuCase.graph("BilinearResize2D_to_one", un(op, a("height", "1", "width", "6")), shapes("x", s(1, 2, 5, 3))));
+        c.add(GpuCase.graph("BilinearResize2D_copy", un(op, a("height", "4", "width", "5")), shapes("x", s(2, 2, 4, 5))).addTo());
+        c.add(GpuCase.graph("BilinearResize2D_odd_scale", un(op, a("mode", "odd_scale", "scale_height", "1.5", "scale_width", "0.5",
+                "align_corners", "False")), shapes("x", s(1, 2, 7, 8))));
+        c.add(GpuCase.graph("BilinearResize2D_to_even_up", un(op, a("mode", "to_even_up")), shapes("x", s(1, 2, 5, 7))));
+        c.add(GpuCase.graph("BilinearResize2D_like", Symbol.create(op, "n", a("mode", "like", "align_corners", "False"), null, X,
+                Symbol.variable("like")), shapes("x", s(2, 3, 5, 4), "like", s(1, 1, 8, 7))).addTo());
+        c.add(GpuCase.graph("BilinearResize2D_large", un(op, a("height", "77", "width", "61", "align_corners", "False")),
+                shapes("x", s(4, 8, 32, 40))));
+
+        String ada = "_contrib_AdaptiveAvgPooling2D";
+        c.add(GpuCase.graph("AdaptiveAvgPooling2D_global", un(ada, a()), shapes("x", s(2, 3, 5, 6))).addTo());
+        c.add(GpuCase.graph("AdaptiveAvgPooling2D_overlap", un(ada, a("output_size", "(3, 4)")), shapes("x", s(2, 3, 7, 9))).addTo());
+        c.add(GpuCase.graph("AdaptiveAvgPooling2D_up", un(ada, a("output_size", "(6, 5)")), shapes("x", s(1, 2, 4, 3))));
+        c.add(GpuCase.graph("AdaptiveAvgPooling2D_large", un(ada, a("output_size", "7")), shapes("x", s(4, 32, 30, 33))));
+
+        Symbol roi = Symbol.create("ROIPooling", "n", a("pooled_size", "(2, 3)", "spatial_scale", "0.5"), null, X,
+                Symbol.variable("rois"));
+        // whole map, inside, partly outside, outside (empty bins), malformed, a second batch image
+        double[] boxes = {0, 0, 0, 13, 11, 1, 2, 2, 9, 7, 0, -4, -2, 5, 17, 1, 20, 20, 24, 30, 0, 6, 8, 2, 3, 1, 1, 1, 1, 1};
+        c.add(GpuCase.graph("ROIPooling_bins", roi, shapes("x", s(2, 3, 6, 7), "rois", s(6, 5))).input("rois", boxes).addTo());
+        // ties: the first maximum of each bin takes the gradient
+        c.add(GpuCase.graph("ROIPooling_ties", roi, shapes("x", s(2, 3, 6, 7), "rois", s(6, 5))).input("rois", boxes)
+                .input("x", ints(0, 3)));
+        double[] many = new double[64 * 5];
+        Random rng = new Random(7);
+        for (int k = 0; k < 64; k++) {
+            many[k * 5] = rng.nextInt(2);
+            double x0 = rng.nextInt(60) - 4;
+            double y0 = rng.nextInt(50) - 4;
+            many[k * 5 + 1] = x0;
+            many[k * 5 + 2] = y0;
+            many[k * 5 + 3] = x0 + rng.nextInt(40);
+            many[k * 5 + 4] = y0 + rng.nextInt(40);
+        }
+        c.add(GpuCase.graph("ROIPooling_large", Symbol.create("ROIPooling", "n", a("pooled_size", "(7, 7)", "spatial_scale", "0.25"),
+                null, X, Symbol.variable("rois")), shapes("x", s(2, 32, 14, 16), "rois", s(64, 5))).input("rois", many));
     }
 }

@@ -122,6 +122,8 @@ final class MxOpFuzz {
                     + " so a first float64 or integer input becomes the type of the float16 ones)",
                     c -> c.op.equals("amp_multicast") && (integral(c.types) || c.types.contains(DType.FLOAT64)) && c.detail != null),
             new Known("MXNet's planner gives an in-place request some of its kernels refuse", c -> c.mxSays("== kWriteTo")),
+            new Known("MXNet's planner gives a null request to a forward kernel that refuses it (an output only ones_like reads)",
+                    c -> c.op.equals("graph") && c.mxSays("req[0] != kNullOp")),
             new Known("MXNet's RNN miscounts its inputs when its parameters come from another node (in a graph)",
                     c -> c.mxSays("in_data.size() == num_inputs")),
             new Known("a non-finite gradient through a branch not taken (max/min/clip/abs) gives 0 (MXNet: 0 * NaN = NaN)",
@@ -254,7 +256,15 @@ final class MxOpFuzz {
                     c -> c.mxSays("must be in range") && (c.op.equals("reverse") || c.op.equals("flip") || c.op.equals("graph")
                             && (c.attrs.get("graph").contains("reverse {") || c.attrs.get("graph").contains("flip {")))),
             new Known("broadcast_axis to a size of 0 gives an empty result (MXNet 1.x's legacy shapes read 0 as unknown and fail)",
-                    c -> c.kilnEmpty && (c.op.equals("broadcast_axis") || c.op.equals("broadcast_axes")) && c.mxError != null));
+                    c -> c.kilnEmpty && (c.op.equals("broadcast_axis") || c.op.equals("broadcast_axes")) && c.mxError != null),
+            new Known("_contrib_BilinearResize2D refuses output sizes beyond 32767 (MXNet wraps them in an int16: 80000 rows "
+                    + "become 14464) and a like input that is not 4-D (MXNet reads dims 2 and 3 of any rank)",
+                    c -> c.op.equals("_contrib_BilinearResize2D") && c.kilnSays("int16", "of the 4-D input like")),
+            new Known("_contrib_AdaptiveAvgPooling2D refuses an output_size of more than two values (MXNet pools to 1x1)",
+                    c -> c.op.equals("_contrib_AdaptiveAvgPooling2D") && c.kilnSays("one size or (height, width)")),
+            new Known("ROIPooling refuses a roi whose batch index is outside the data or NaN, or whose coordinate is NaN "
+                    + "(MXNet pools it to 0), and clamps infinite coordinates (MXNet: C++'s undefined cast)",
+                    c -> c.op.equals("ROIPooling") && (c.kilnSays("batch index", "not a number") || c.nonFinite)));
 
     private static boolean integral(List<DType> types) {
         return types.stream().anyMatch(t -> t == DType.INT32 || t == DType.UINT8);

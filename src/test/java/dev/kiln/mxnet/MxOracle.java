@@ -117,7 +117,12 @@ public final class MxOracle {
 
     /** Runs a registered MXNet operator by name; returns all of its visible outputs. */
     public static NDList invoke(MxNDManager m, String op, Map<String, String> attrs, NDArray... inputs) {
-        return m.invoke(op, new NDList(inputs), params(attrs));
+        return m.invoke(djlName(op), new NDList(inputs), params(attrs));
+    }
+
+    /** DJL's name of an MXNet operator: its function table drops the {@code _contrib_} prefix. */
+    static String djlName(String op) {
+        return op.startsWith("_contrib_") ? op.substring("_contrib_".length()) : op;
     }
 
     /** Runs an operator writing its (single) output into {@code out} (e.g. sgd_update in place). */
