@@ -31,15 +31,16 @@ const char* req_name(OpReq r) {
   return "?";
 }
 /// Forward ops that MXNet 1.9 registers without FListInputNames: its monitor calls their inputs
-/// `input0`, `input1`, ... (checked against MXNet in dev.kiln.mxnet.MonitorOracleTest). Every
-/// other forward op uses Kiln's input names, which are MXNet's. Backward ops never have names.
+/// `input0`, `input1`, ... (checked against MXNet in dev.kiln.mxnet.MonitorOracleTest). The
+/// unary, scalar and reduction families set OpDef::mxnet_unnamed_inputs in their helpers; the ops
+/// below are single ones. Every other forward op uses Kiln's input names, which are MXNet's.
+/// Backward ops never have names.
 bool mxnet_unnamed_inputs(const OpDef& op) {
   static const std::unordered_set<std::string> kUnnamed = {
-      "Activation", "SoftmaxActivation", "Reshape", "Flatten", "expand_dims", "transpose", "sum", "mean", "max", "min",
-      "negative", "exp", "log", "sqrt", "square", "abs", "clip", "_plus_scalar", "_minus_scalar", "_rminus_scalar",
-      "_mul_scalar", "_div_scalar", "_rdiv_scalar", "_power_scalar", "_rpower_scalar", "_maximum_scalar",
-      "_minimum_scalar", "identity", "BlockGrad", "zeros_like", "ones_like", "sgd_update", "sgd_mom_update"};
-  return op.is_backward || kUnnamed.count(op.name) > 0;
+      "Activation", "SoftmaxActivation", "softmin", "Reshape", "Flatten", "expand_dims", "transpose", "identity",
+      "BlockGrad", "zeros_like", "ones_like", "sgd_update", "sgd_mom_update", "broadcast_to", "broadcast_axis",
+      "shape_array", "size_array", "_contrib_AdaptiveAvgPooling2D"};
+  return op.is_backward || op.mxnet_unnamed_inputs || kUnnamed.count(op.name) > 0;
 }
 
 /// MXNet's monitor name of output j of an op node (nnvm Symbol::ListOutputNames): the op's

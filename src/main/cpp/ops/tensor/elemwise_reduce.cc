@@ -327,6 +327,7 @@ void add_reduce(OpRegistry& reg, const std::string& name, std::vector<std::strin
   d.cpu = reduce_forward<kind>;
   // integer arrays: exact sums (in double, to 2^53) wrapped into the type once; mean truncates
   d.integers_via_float64 = true;
+  d.mxnet_unnamed_inputs = true;
   d.gradient = [bw](const NodePtr& fwd, const std::vector<NodeEntry>& og) {
     if (!reads_x) return backward_or_zeros(bw, fwd, og, {og[0]});
     if (!reads_y) return backward_or_zeros(bw, fwd, og, {og[0], fwd->inputs[0]});

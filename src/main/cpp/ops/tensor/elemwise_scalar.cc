@@ -189,6 +189,7 @@ OpDef scalar_def(const std::string& name, const std::string& alias, const std::s
   // integer arrays as MXNet's integer arithmetic, with the scalar converted as DType(scalar)
   d.integers_via_float64 = true;
   d.integer_params = {"scalar"};
+  d.mxnet_unnamed_inputs = true;
   return d;
 }
 

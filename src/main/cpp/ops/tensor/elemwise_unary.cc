@@ -191,6 +191,7 @@ OpDef unary_def(const std::string& name, const std::string& desc) {
   d.infer_shape = infer_same_shape;
   d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
   d.integers_via_float64 = true;  // integer arrays as MXNet's (kiln/low_precision.h)
+  d.mxnet_unnamed_inputs = true;
   return d;
 }
 

@@ -167,6 +167,47 @@ class OpForwardOracleTest {
         // clip
         c.add(new Case("clip", a("a_min", "-0.5", "a_max", "0.7"), s(4, 9)));
         c.add(new Case("clip", a("a_min", "0", "a_max", "1e30"), s(4, 9)));
+        // the math, comparison and logical ops of kiln/elemwise_math.h
+        for (String op : List.of("softsign", "sin", "cos", "arctan", "sinh", "cosh", "arcsinh", "degrees", "radians",
+                "expm1", "erf", "cbrt", "rint", "fix", "trunc", "logical_not", "hard_sigmoid")) {
+            c.add(new Case(op, a(), s(3, 7)));
+        }
+        for (String op : List.of("tan", "arcsin", "arccos", "arctanh", "erfinv")) {
+            c.add(new Case(op, a(), s(3, 7)).range(-0.9, 0.9));
+        }
+        for (String op : List.of("log10", "log2", "rcbrt", "gamma", "gammaln")) {
+            c.add(new Case(op, a(), s(3, 7)).range(0.2, 4));
+        }
+        c.add(new Case("arccosh", a(), s(3, 7)).range(1.1, 4));
+        for (String op : List.of("_equal", "_not_equal", "_greater", "_greater_equal", "_lesser", "_lesser_equal",
+                "_logical_and", "_logical_or", "_logical_xor", "_mod", "_hypot")) {
+            c.add(new Case(op, a(), s(3, 7), s(3, 7)).range(-2, 2));
+        }
+        for (String op : List.of("broadcast_not_equal", "broadcast_greater_equal", "broadcast_lesser_equal",
+                "broadcast_logical_and", "broadcast_logical_or", "broadcast_logical_xor", "broadcast_mod", "broadcast_hypot")) {
+            c.add(new Case(op, a(), s(2, 3, 4), s(1, 3, 1)));
+        }
+        for (String op : List.of("_equal_scalar", "_not_equal_scalar", "_greater_scalar", "_greater_equal_scalar",
+                "_lesser_scalar", "_lesser_equal_scalar", "_logical_and_scalar", "_logical_or_scalar", "_logical_xor_scalar",
+                "_mod_scalar", "_rmod_scalar", "_hypot_scalar", "smooth_l1")) {
+            c.add(new Case(op, a("scalar", "0.75"), s(3, 7)));
+        }
+        c.add(new Case("nanprod", a("axis", "1"), s(3, 4, 5)).range(0.5, 1.5));
+        c.add(new Case("norm", a("axis", "1"), s(3, 4, 5)));
+        c.add(new Case("norm", a("ord", "1", "axis", "(0, 2)", "keepdims", "True"), s(3, 4, 5)));
+        // shape ops
+        c.add(new Case("squeeze", a("axis", "(1,)"), s(3, 1, 4)));
+        c.add(new Case("SwapAxis", a("dim1", "0", "dim2", "2"), s(2, 3, 4)));
+        c.add(new Case("reverse", a("axis", "(1,)"), s(2, 3, 4)));
+        c.add(new Case("slice_like", a("axes", "(0, 2)"), s(4, 3, 5), s(2, 7, 3)));
+        c.add(new Case("reshape_like", a(), s(2, 6), s(3, 4)));
+        c.add(new Case("shape_array", a(), s(2, 3, 4)));
+        c.add(new Case("size_array", a(), s(2, 3, 4)));
+        c.add(new Case("depth_to_space", a("block_size", "2"), s(1, 8, 2, 3)));
+        c.add(new Case("space_to_depth", a("block_size", "2"), s(1, 2, 4, 6)));
+        // image ops
+        c.add(new Case("_contrib_BilinearResize2D", a("height", "5", "width", "7"), s(2, 3, 4, 4)));
+        c.add(new Case("_contrib_AdaptiveAvgPooling2D", a("output_size", "(2, 3)"), s(2, 3, 7, 8)));
         // GroupNorm (gamma, beta per group as in MXNet 1.x; mean and std outputs), L2Normalization, softmin
         c.add(new Case("GroupNorm", a("num_groups", "2", "output_mean_var", "True"), s(3, 4, 5), s(2), s(2)));
         c.add(new Case("GroupNorm", a("num_groups", "3", "eps", "0.01", "output_mean_var", "True"), s(2, 6, 2, 3), s(3),
