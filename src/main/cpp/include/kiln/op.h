@@ -308,5 +308,6 @@ void register_pool_ops(OpRegistry&);      // ops/pool: Pooling, UpSampling, Pad,
 void register_norm_ops(OpRegistry&);      // ops/norm: BatchNorm, InstanceNorm, LayerNorm, LRN
 void register_seq_ops(OpRegistry&);       // ops/seq: Embedding, RNN, SequenceMask, SequenceLast, SequenceReverse
 void register_index_ops(OpRegistry&);     // ops/index: slice, take, one_hot, pick, where, tile, repeat, stack, batch_dot, arg*, topk, sort, Cast, _arange
+void register_contrib_ops(OpRegistry&);   // ops/contrib: _contrib_box_iou, _contrib_box_nms, _contrib_bipartite_matching, _contrib_box_encode, _contrib_box_decode
 
 }  // namespace kiln

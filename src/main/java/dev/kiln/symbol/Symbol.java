@@ -1183,6 +1183,71 @@ public final class Symbol {
     }
 
     /**
+     * {@code _contrib_box_iou}: intersection over union of every box of {@code lhs} with every box of
+     * {@code rhs}. Zero gradients.
+     *
+     * @param name node name or null
+     * @param lhs boxes {@code (.., 4)}
+     * @param rhs boxes {@code (.., 4)}
+     * @param format {@code "corner"} (xmin, ymin, xmax, ymax) or {@code "center"} (x, y, width, height)
+     * @return {@code (lhs dims.., rhs dims..)}
+     */
+    public static Symbol boxIou(String name, Symbol lhs, Symbol rhs, String format) {
+        return builder("_contrib_box_iou").name(name).input(lhs).input(rhs).param("format", format).build();
+    }
+
+    /**
+     * {@code _contrib_box_nms} on rows {@code [id, score, xmin, ymin, xmax, ymax, ..]} (MXNet's default
+     * layout, corner format): per batch the kept boxes by descending score, then rows of -1. The
+     * gradient of each kept row goes to its input row.
+     *
+     * @param name node name or null
+     * @param data {@code (.., N, W)} detections
+     * @param overlapThresh {@code overlap_thresh}: a box is suppressed above this IoU with a kept box
+     * @param validThresh {@code valid_thresh}: only boxes scoring above it take part
+     * @param topk {@code topk}: the best topk candidates take part, -1 for all
+     * @param forceSuppress {@code force_suppress}: suppress across classes (else within the class in column 0)
+     * @return {@code (.., N, W)}
+     */
+    public static Symbol boxNms(String name, Symbol data, double overlapThresh, double validThresh, int topk,
+            boolean forceSuppress) {
+        return builder("_contrib_box_nms").name(name).input(data).param("overlap_thresh", overlapThresh)
+                .param("valid_thresh", validThresh).param("topk", topk).param("id_index", 0)
+                .param("force_suppress", forceSuppress).build();
+    }
+
+    /**
+     * {@code _contrib_bipartite_matching}: greedy matching of a score matrix, best scores first. Its
+     * two outputs are the matched column of every row and the matched row of every column (-1 for
+     * none).
+     *
+     * @param name node name or null
+     * @param data scores {@code (.., N, M)}
+     * @param threshold {@code threshold}: entries at or below it are never matched
+     * @return outputs {@code (.., N)} and {@code (.., M)}
+     */
+    public static Symbol bipartiteMatching(String name, Symbol data, double threshold) {
+        return builder("_contrib_bipartite_matching").name(name).input(data).param("threshold", threshold).build();
+    }
+
+    /**
+     * {@code _contrib_box_decode}: offsets {@code (B, N, 4)} against anchors {@code (1, N, 4)} to
+     * corner boxes. Zero gradients.
+     *
+     * @param name node name or null
+     * @param data offsets {@code (B, N, 4)}
+     * @param anchors {@code (1, N, 4)}
+     * @param stds the four {@code std0..std3}
+     * @param clip {@code clip}: the width/height offsets are clipped to it when positive
+     * @param format the anchors' {@code "corner"} or {@code "center"} format
+     * @return {@code (B, N, 4)}
+     */
+    public static Symbol boxDecode(String name, Symbol data, Symbol anchors, double[] stds, double clip, String format) {
+        return builder("_contrib_box_decode").name(name).input(data).input(anchors).param("std0", stds[0]).param("std1", stds[1])
+                .param("std2", stds[2]).param("std3", stds[3]).param("clip", clip).param("format", format).build();
+    }
+
+    /**
      * BatchNorm over axis 1 with MXNet's defaults except {@code fix_gamma}; creates
      * {@code <name>_gamma}, {@code <name>_beta} and the aux states {@code <name>_moving_mean},
      * {@code <name>_moving_var}.

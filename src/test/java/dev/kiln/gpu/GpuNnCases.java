@@ -71,6 +71,7 @@ final class GpuNnCases implements GpuCases {
         pooling(c);
         padCropUpsampling(c);
         imagePooling(c);
+        boundingBoxes(c);
         return c;
     }
 
@@ -527,5 +528,76 @@ final class GpuNnCases implements GpuCases {
         }
         c.add(GpuCase.graph("ROIPooling_large", Symbol.create("ROIPooling", "n", a("pooled_size", "(7, 7)", "spatial_scale", "0.25"),
                 null, X, Symbol.variable("rois")), shapes("x", s(2, 32, 14, 16), "rois", s(64, 5))).input("rois", many));
+    }
+
+    // ---- _contrib_box_iou / box_nms / bipartite_matching / box_encode / box_decode --------------------
+
+    private static void boundingBoxes(List<GpuCase> c) {
+        Random rng = new Random(17);
+        double[] det = new double[2 * 40 * 6];  // [id, score, x0, y0, x1, y1] rows on a grid: overlaps, ties, classes
+        for (int i = 0; i < 80; i++) {
+            det[i * 6] = rng.nextInt(3);
+            det[i * 6 + 1] = rng.nextInt(16) / 16.0;
+            det[i * 6 + 2] = rng.nextInt(10);
+            det[i * 6 + 3] = rng.nextInt(10);
+            det[i * 6 + 4] = det[i * 6 + 2] + 1 + rng.nextInt(6);
+            det[i * 6 + 5] = det[i * 6 + 3] + 1 + rng.nextInt(6);
+        }
+        Symbol nms = Symbol.create("_contrib_box_nms", "n", a("overlap_thresh", "0.3", "valid_thresh", "0.1", "id_index", "0"), null, X);
+        c.add(GpuCase.graph("box_nms_classes", nms, shapes("x", s(2, 40, 6))).input("x", det).addTo());
+        c.add(GpuCase.graph("box_nms_force_topk_center", Symbol.create("_contrib_box_nms", "n", a("overlap_thresh", "0.2", "topk", "10",
+                "id_index", "0", "force_suppress", "True", "out_format", "center"), null, X), shapes("x", s(2, 40, 6))).input("x", det));
+        c.add(GpuCase.graph("box_nms_topk0", Symbol.create("_contrib_box_nms", "n", a("topk", "0"), null, X), shapes("x", s(2, 40, 6)))
+                .input("x", det));
+        double[] big = new double[4 * 1500 * 6];
+        for (int i = 0; i < 6000; i++) {
+            big[i * 6] = rng.nextInt(5);
+            big[i * 6 + 1] = rng.nextInt(64) / 64.0;  // values exact in bfloat16 (LowPrecisionOpsTest): same order, same boxes
+            big[i * 6 + 2] = rng.nextInt(128);
+            big[i * 6 + 3] = rng.nextInt(128);
+            big[i * 6 + 4] = big[i * 6 + 2] + 5 + rng.nextInt(60);
+            big[i * 6 + 5] = big[i * 6 + 3] + 5 + rng.nextInt(60);
+        }
+        c.add(GpuCase.graph("box_nms_large", Symbol.create("_contrib_box_nms", "n", a("overlap_thresh", "0.45", "valid_thresh", "0.01",
+                "topk", "400", "id_index", "0"), null, X), shapes("x", s(4, 1500, 6))).input("x", big));
+
+        Symbol iou = Symbol.create("_contrib_box_iou", "n", a(), null, X, Symbol.variable("y"));
+        c.add(GpuCase.graph("box_iou", iou, shapes("x", s(2, 5, 4), "y", s(7, 4))).input("x", Arrays.copyOfRange(det, 0, 40))
+                .input("y", Arrays.copyOfRange(det, 100, 128)).forwardOnly());
+        c.add(GpuCase.graph("box_iou_center", Symbol.create("_contrib_box_iou", "n", a("format", "center"), null, X, Symbol.variable("y")),
+                shapes("x", s(30, 4), "y", s(3, 11, 4))).forwardOnly());
+
+        double[] scores = new double[2 * 12 * 30];
+        for (int i = 0; i < scores.length; i++) {
+            scores[i] = rng.nextInt(50) / 50.0;  // ties
+        }
+        c.add(GpuCase.graph("bipartite_matching", Symbol.create("_contrib_bipartite_matching", "n", a("threshold", "0.1"), null, X),
+                shapes("x", s(2, 12, 30))).input("x", scores).forwardOnly());
+        c.add(GpuCase.graph("bipartite_matching_ascend_topk", Symbol.create("_contrib_bipartite_matching", "n", a("threshold", "0.7",
+                "is_ascend", "True", "topk", "4"), null, X), shapes("x", s(2, 12, 30))).input("x", scores).forwardOnly());
+
+        double[] samples = new double[2 * 8];
+        double[] matches = new double[2 * 8];
+        for (int i = 0; i < 16; i++) {
+            samples[i] = rng.nextInt(3) - 1;
+            matches[i] = samples[i] > 0 ? rng.nextInt(3) : -1;
+        }
+        double[] anchors = new double[2 * 8 * 4];
+        for (int i = 0; i < 16; i++) {
+            anchors[i * 4] = rng.nextInt(5);
+            anchors[i * 4 + 1] = rng.nextInt(5);
+            anchors[i * 4 + 2] = anchors[i * 4] + 1 + rng.nextInt(4);
+            anchors[i * 4 + 3] = anchors[i * 4 + 1] + 1 + rng.nextInt(4);
+        }
+        Symbol enc = Symbol.create("_contrib_box_encode", "n", a(), null, Symbol.variable("samples"), Symbol.variable("matches"),
+                Symbol.variable("anchors"), Symbol.variable("refs"), Symbol.variable("means"), Symbol.variable("stds"));
+        c.add(GpuCase.graph("box_encode", enc, shapes("samples", s(2, 8), "matches", s(2, 8), "anchors", s(2, 8, 4), "refs", s(2, 3, 4),
+                "means", s(4), "stds", s(4))).input("samples", samples).input("matches", matches).input("anchors", anchors)
+                .input("refs", Arrays.copyOf(anchors, 24)).input("means", 0, 0.1, 0, -0.1).input("stds", 0.1, 0.1, 0.2, 0.2).forwardOnly());
+        c.add(GpuCase.graph("box_decode_corner_clip", Symbol.create("_contrib_box_decode", "n", a("format", "corner", "clip", "0.5",
+                "std0", "0.1", "std1", "0.1", "std2", "0.2", "std3", "0.2"), null, X, Symbol.variable("anchors")),
+                shapes("x", s(2, 8, 4), "anchors", s(1, 8, 4))).input("anchors", Arrays.copyOf(anchors, 32)).forwardOnly());
+        c.add(GpuCase.graph("box_decode_center", Symbol.create("_contrib_box_decode", "n", a(), null, X, Symbol.variable("anchors")),
+                shapes("x", s(3, 8, 4), "anchors", s(1, 8, 4))).input("anchors", Arrays.copyOf(anchors, 32)).forwardOnly());
     }
 }

@@ -32,7 +32,9 @@ class LowPrecisionOpsTest {
             "Embedding float32", "the dtype parameter pins the weight to float32 (the float16/bfloat16 cases set it)",
             "Embedding large", "the dtype parameter's default pins the weight to float32",
             "norm chain", "d beta of a normalization followed by another is a cancellation of O(1) terms to ~1e-6; "
-                    + "its rounding error is O(eps) of the terms, not of the result (checked in float32/float64)");
+                    + "its rounding error is O(eps) of the terms, not of the result (checked in float32/float64)",
+            "box_nms_large", "box_nms records input rows (up to 6000) in its hidden output in the data type, as MXNet: "
+                    + "float16 / bfloat16 cannot hold them (the small box_nms cases run)");
 
     static double[] tol(DType t) {
         return t == DType.FLOAT16 ? new double[] {1e-2, 1e-2} : new double[] {6e-2, 6e-2};
