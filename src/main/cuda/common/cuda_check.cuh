@@ -193,6 +193,7 @@ void register_norm_gpu(OpRegistry& r);             // ops/norm_*.cu: BatchNorm, 
 void register_conv_gpu(OpRegistry& r);             // ops/conv_*.cu (+ cudnn_dl.cc): Convolution, Deconvolution
 void register_optimizer_gpu(OpRegistry& r);        // ops/optimizer_*.cu: every *_update op
 void register_rnn_gpu(OpRegistry& r);              // ops/rnn_*.cu: RNN (LSTM, GRU, rnn_relu, rnn_tanh)
+void register_random_gpu(OpRegistry& r);           // ops/random.cu: _random_* samplers, _shuffle
 
 }  // namespace cuda
 }  // namespace kiln

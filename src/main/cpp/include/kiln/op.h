@@ -304,5 +304,6 @@ void register_pool_ops(OpRegistry&);      // ops/pool: Pooling, UpSampling, Pad,
 void register_norm_ops(OpRegistry&);      // ops/norm: BatchNorm, InstanceNorm, LayerNorm, LRN
 void register_seq_ops(OpRegistry&);       // ops/seq: Embedding, RNN, SequenceMask, SequenceLast, SequenceReverse
 void register_index_ops(OpRegistry&);     // ops/index: slice, take, one_hot, pick, where, tile, repeat, stack, batch_dot, arg*, topk, sort, Cast, _arange
+void register_random_ops(OpRegistry&);    // ops/random: _random_* samplers (uniform, normal, randint, exponential, gamma, poisson, *_like), _shuffle
 
 }  // namespace kiln
