@@ -31,7 +31,7 @@ inline void init_infer_shape(const std::string& op, const std::vector<int64_t>& 
   assign_out(out, 0, Shape(dims));
 }
 
-/// _eye's output shape: (N, M), M = 0 meaning N.
+/// _eye's output shape: (N, M), M <= 0 meaning N (as MXNet).
 inline Shape eye_shape(const Attrs& a) {
   const int64_t n = a.i("N"), m = a.i("M") > 0 ? a.i("M") : a.i("N");
   if (!((double)n * (double)m < kMaxCreatedElements))
@@ -49,13 +49,14 @@ inline double linspace_step(const Attrs& a) {
   return steps > 0 ? (a.f("stop") - a.f("start")) / (double)steps : 0.0;
 }
 
-/// _linspace's element i: start + step * i in double (the product rounded: no fused multiply-add,
-/// on either processor), then converted to the output type.
+/// _linspace's element i: start + step * i in double with the product rounded (no fused
+/// multiply-add, on either processor, as MXNet 1.9.1's build: linspace(-1, 1, 64) ends at exactly 1,
+/// so its int8 version too), then converted to the output type.
 KILN_HOST_DEVICE inline double linspace_value(double start, double step, int64_t i) {
 #if defined(__CUDA_ARCH__)
   return __dadd_rn(start, __dmul_rn(step, (double)i));
 #else
-  volatile double prod = step * (double)i;
+  volatile double prod = step * (double)i;  // volatile: kept apart from the addition
   return start + prod;
 #endif
 }

@@ -83,7 +83,8 @@ void register_creation_ops(OpRegistry& r) {
     d.input_names_ = {};
     d.params = {
         param("N", ParamType::kInt, "", "Number of rows in the output.", 0, kMaxCreatedElements),
-        param("M", ParamType::kInt, "0", "Number of columns in the output. If 0, defaults to N", 0, kMaxCreatedElements),
+        param("M", ParamType::kInt, "0", "Number of columns in the output. If 0, defaults to N", -kMaxCreatedElements,
+              kMaxCreatedElements),  // M <= 0 means N, as in MXNet
         param("k", ParamType::kInt, "0",
               "Index of the diagonal. 0 (the default) refers to the main diagonal.A positive value refers to an upper "
               "diagonal.A negative value to a lower diagonal."),

@@ -76,13 +76,13 @@ InferTypeFn sample_infer_type(const std::string& op, bool integer) {
   };
 }
 
-/// The _like samplers: the input's type, a float one.
+/// The _like samplers: the input's type, a float one (bfloat16 too: computed in float32).
 void like_infer_type(const Attrs& a, std::vector<DType>* in, std::vector<DType>* out) {
   DType& t = (*in)[0];
   if (t == DType::kUnknown) t = (*out)[0];
   if (t == DType::kUnknown) return;
-  if (t != DType::kFloat16 && t != DType::kFloat32 && t != DType::kFloat64)
-    throw InferError(true, 0, a.op->name + ": the input must be float16, float32 or float64 (its type is the output's), got " +
+  if (t != DType::kFloat16 && t != DType::kBfloat16 && t != DType::kFloat32 && t != DType::kFloat64)
+    throw InferError(true, 0, a.op->name + ": the input must be float16, bfloat16, float32 or float64 (its type is the output's), got " +
                                   dtype_name(t));
   if ((*out)[0] != DType::kUnknown && (*out)[0] != t)
     throw InferError(false, 0, a.op->name + ": the output type " + std::string(dtype_name((*out)[0])) + " differs from the input's " +

@@ -379,16 +379,18 @@ final class GpuTensorCases implements GpuCases {
                         op("_arange", Map.of("start", "7", "step", "-2", "stop", "-8", "dtype", "int32"), none))),
                 shapes("x", s(8))).dtypes(DType.FLOAT32));
         // creation ops (ops/index/creation.cc, cuda/ops/tensor_creation.cu)
-        c.add(GpuCase.graph("_ones", op("elemwise_mul", null, op("_ones", Map.of("shape", "(3, 0)"), none), x()),
-                shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT32));
+        // (float64 graphs: a fixed output type mixed with a float16 x would be refused, see LowPrecisionOpsTest)
+        c.add(GpuCase.graph("_ones", op("elemwise_mul", null, op("_ones", Map.of("shape", "(3, 0)", "dtype", "float64"), none), x()),
+                shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT64));
         c.add(GpuCase.graph("_full float64", op("broadcast_mul", null, x(),
                 op("_full", Map.of("shape", "(1, 7)", "value", "-2.75", "dtype", "float64"), none)),
                 shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT64));
         c.add(GpuCase.invoke("_full uint8 wraps", "_full", Map.of("shape", "(4, 3)", "value", "300", "dtype", "uint8")));
         c.add(GpuCase.graph("_zeros_without_dtype", op("elemwise_add", null, op("_zeros_without_dtype", Map.of("shape", "(0, 0)"), none), x()),
                 shapes("x", s(5, 3))).addTo());
-        c.add(GpuCase.graph("_eye", op("broadcast_add", null, x(), op("_eye", Map.of("N", "6", "M", "9", "k", "2"), none)),
-                shapes("x", s(6, 9))).addTo().dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("_eye", op("broadcast_add", null, x(), op("_eye", Map.of("N", "6", "M", "9", "k", "2", "dtype", "float64"), none)),
+                shapes("x", s(6, 9))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.invoke("_eye float32", "_eye", Map.of("N", "5", "M", "8", "k", "-1")));
         c.add(GpuCase.invoke("_eye int32 k=-3", "_eye", Map.of("N", "70", "k", "-3", "dtype", "int32")));
         c.add(GpuCase.graph("_linspace float64", op("broadcast_mul", null, x(),
                 op("_linspace", Map.of("start", "-1.5", "stop", "20", "num", "333", "dtype", "float64"), none)),
@@ -399,8 +401,9 @@ final class GpuTensorCases implements GpuCases {
         // generator (seed 0 on both devices here) and per-element counter-based streams, so the GPU draws
         // the CPU's values (up to the last bits of log, cos and lgamma)
         c.add(GpuCase.graph("_random_uniform", op("broadcast_add", null, x(),
-                op("_random_uniform", Map.of("low", "-3", "high", "2", "shape", "(40, 50)"), none)),
-                shapes("x", s(40, 50))).addTo().dtypes(DType.FLOAT32));
+                op("_random_uniform", Map.of("low", "-3", "high", "2", "shape", "(40, 50)", "dtype", "float64"), none)),
+                shapes("x", s(40, 50))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.graph("_random_uniform float32", op("_random_uniform", Map.of("shape", "(33, 50)"), none), Map.of()).forwardOnly());
         c.add(GpuCase.graph("_random_normal float64", op("broadcast_add", null, x(),
                 op("_random_normal", Map.of("loc", "1", "scale", "3", "shape", "(40, 50)", "dtype", "float64"), none)),
                 shapes("x", s(40, 50))).addTo().dtypes(DType.FLOAT64));
@@ -408,9 +411,9 @@ final class GpuTensorCases implements GpuCases {
         c.add(GpuCase.graph("_random_randint int64", op("broadcast_add", null, x(), op("Cast", Map.of("dtype", "float64"),
                 op("_random_randint", Map.of("low", "-1000000000000", "high", "99", "shape", "(3000,)", "dtype", "int64"), none))),
                 shapes("x", s(3000))).dtypes(DType.FLOAT64));
-        c.add(GpuCase.graph("_random_randint int32", op("broadcast_add", null, x(), op("Cast", Map.of("dtype", "float32"),
+        c.add(GpuCase.graph("_random_randint int32", op("broadcast_add", null, x(), op("Cast", Map.of("dtype", "float64"),
                 op("_random_randint", Map.of("low", "-5", "high", "6", "shape", "(70, 30)"), none))),
-                shapes("x", s(70, 30))).dtypes(DType.FLOAT32));
+                shapes("x", s(70, 30))).dtypes(DType.FLOAT64));
         for (String[] d : new String[][] {{"_random_exponential", "lam", "0.5"}, {"_random_gamma", "alpha", "0.4"},
                 {"_random_gamma", "alpha", "7"}, {"_random_poisson", "lam", "3"}, {"_random_poisson", "lam", "25"}}) {
             c.add(GpuCase.graph(d[0] + " " + d[1] + "=" + d[2], op("broadcast_add", null, x(),

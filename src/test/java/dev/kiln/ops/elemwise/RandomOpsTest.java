@@ -348,7 +348,7 @@ public class RandomOpsTest {
         }
         assertThrowsMessage(() -> Executor.simpleBind(Symbol.randomNormalLike(null, x, 0, 1), Context.cpu(),
                 Map.of("x", new long[] {2}), Map.of("x", DType.INT32), Map.of(), new Executor.Options()).close(),
-                "_random_normal_like", "float16, float32 or float64");
+                "_random_normal_like", "float16, bfloat16, float32 or float64");
     }
 
     static double[] filled(int n, double v) {
