@@ -127,8 +127,11 @@ struct ElementRng {
     return alpha < 1 ? g * pow(uniform_pos(), 1.0 / alpha) : g;
   }
   /// Poisson(lam), lam >= 0 finite: multiplication of uniforms below 12, the rejection method of
-  /// Numerical Recipes (as mshadow's sampler) above.
+  /// Numerical Recipes (as mshadow's sampler) up to 1e12, the normal approximation above (where
+  /// the rejection test's lgamma differences lose all precision and would never accept; the
+  /// Poisson's skewness is below 1e-6 there).
   KILN_HOST_DEVICE double poisson(double lam) {
+    if (lam >= 1e12) return floor(lam + sqrt(lam) * normal() + 0.5);
     if (lam < 12.0) {
       const double limit = exp(-lam);
       double k = -1, prod = 1;

@@ -239,6 +239,12 @@ public class RandomOpsTest {
             // 0.1% quantiles of chi-square with 11 and 29 degrees of freedom
             assertChiSquare(counts, expected, bins == 12 ? 31.26 : 58.3, "poisson(" + lam + ")");
         }
+        // huge rates: the normal approximation (mean lam, standard deviation sqrt(lam)); float32's largest terminates
+        Result huge = run(ctx, Symbol.randomPoisson(null, 1e14, DType.FLOAT64, 20000), 58);
+        assertMoments(huge.v(), 1e14, 1e14, 3e28, "poisson(1e14)");
+        for (double x : run(ctx, Symbol.randomPoisson(null, 3e38, null, 100), 57).v()) {
+            assertTrue(x > 2.9e38 && Double.isFinite(x), "poisson(3e38) sample " + x);
+        }
         Result zero = run(ctx, Symbol.randomPoisson(null, 0, null, 100), 59);
         assertArrayEquals(new double[100], zero.v(), "lam 0 gives zeros");
     }
@@ -283,7 +289,8 @@ public class RandomOpsTest {
     static void seedsMakeRunsReproducible(Context ctx) {
         List<Symbol> syms = List.of(Symbol.randomUniform(null, 0, 1, null, 50), Symbol.randomNormal(null, 0, 1, null, 50),
                 Symbol.randomRandint(null, 0, 1000000, null, 50), Symbol.randomExponential(null, 1, null, 50),
-                Symbol.randomGamma(null, 0.7, 1, null, 50), Symbol.randomPoisson(null, 20, null, 50));
+                Symbol.randomGamma(null, 0.7, 1, null, 50), Symbol.randomPoisson(null, 20, null, 50),
+                Symbol.randomGamma(null, 2.5, 1, null, 300, 400));  // large enough for the CPU's threads: the same draws
         for (Symbol s : syms) {
             String what = s.listOutputs().toString();
             assertArrayEquals(run(ctx, s, 5).v(), run(ctx, s, 5).v(), what + ": same seed, same values");
