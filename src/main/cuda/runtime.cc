@@ -788,6 +788,7 @@ void register_gpu_kernels(OpRegistry& r) {
   register_optimizer_gpu(r);
   register_rnn_gpu(r);
   register_contrib_gpu(r);
+  register_random_gpu(r);
 }
 
 DeviceScratch::DeviceScratch(int device, size_t bytes)

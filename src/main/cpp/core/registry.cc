@@ -53,6 +53,7 @@ OpRegistry& OpRegistry::get() {
     register_index_ops(*reg);
     register_seq_ops(*reg);
     register_contrib_ops(*reg);
+    register_random_ops(*reg);
 #ifdef KILN_CUDA
     cuda::register_gpu_kernels(*reg);
 #endif

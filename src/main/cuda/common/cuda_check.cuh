@@ -194,6 +194,7 @@ void register_conv_gpu(OpRegistry& r);             // ops/conv_*.cu (+ cudnn_dl.
 void register_optimizer_gpu(OpRegistry& r);        // ops/optimizer_*.cu: every *_update op
 void register_rnn_gpu(OpRegistry& r);              // ops/rnn_*.cu: RNN (LSTM, GRU, rnn_relu, rnn_tanh)
 void register_contrib_gpu(OpRegistry& r);          // ops/contrib_*.cu: _contrib_box_iou / box_nms / bipartite_matching / box_encode / box_decode
+void register_random_gpu(OpRegistry& r);           // ops/random.cu: _random_* samplers, _shuffle
 
 }  // namespace cuda
 }  // namespace kiln

@@ -503,6 +503,7 @@ void register_tensor_unary_gpu(OpRegistry& r);   // tensor_unary.cu
 void register_tensor_math_gpu(OpRegistry& r);    // tensor_math.cu
 void register_tensor_reduce_gpu(OpRegistry& r);  // tensor_reduce.cu
 void register_tensor_misc_gpu(OpRegistry& r);    // tensor_misc.cu
+void register_tensor_creation_gpu(OpRegistry& r);  // tensor_creation.cu
 
 }  // namespace tensor
 }  // namespace cuda

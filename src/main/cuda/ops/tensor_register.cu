@@ -11,6 +11,7 @@ void register_tensor_gpu(OpRegistry& r) {
   tensor::register_tensor_math_gpu(r);
   tensor::register_tensor_reduce_gpu(r);
   tensor::register_tensor_misc_gpu(r);
+  tensor::register_tensor_creation_gpu(r);
 }
 
 }  // namespace cuda

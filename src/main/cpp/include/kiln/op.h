@@ -309,5 +309,6 @@ void register_norm_ops(OpRegistry&);      // ops/norm: BatchNorm, InstanceNorm, 
 void register_seq_ops(OpRegistry&);       // ops/seq: Embedding, RNN, SequenceMask, SequenceLast, SequenceReverse
 void register_index_ops(OpRegistry&);     // ops/index: slice, take, one_hot, pick, where, tile, repeat, stack, batch_dot, arg*, topk, sort, Cast, _arange
 void register_contrib_ops(OpRegistry&);   // ops/contrib: _contrib_box_iou, _contrib_box_nms, _contrib_bipartite_matching, _contrib_box_encode, _contrib_box_decode
+void register_random_ops(OpRegistry&);    // ops/random: _random_* samplers (uniform, normal, randint, exponential, gamma, poisson, *_like), _shuffle
 
 }  // namespace kiln

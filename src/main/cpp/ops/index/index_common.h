@@ -70,6 +70,7 @@ void register_slice_ops(OpRegistry& r);
 void register_take_ops(OpRegistry& r);
 void register_reorder_ops(OpRegistry& r);
 void register_sort_ops(OpRegistry& r);
+void register_creation_ops(OpRegistry& r);  // creation.cc: _ones, _full, _zeros_without_dtype, _eye, _linspace
 
 }  // namespace index_ops
 }  // namespace kiln

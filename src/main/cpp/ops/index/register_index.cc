@@ -11,6 +11,7 @@ void register_index_ops(OpRegistry& reg) {
   index_ops::register_take_ops(reg);
   index_ops::register_reorder_ops(reg);
   index_ops::register_sort_ops(reg);
+  index_ops::register_creation_ops(reg);
 }
 
 }  // namespace kiln

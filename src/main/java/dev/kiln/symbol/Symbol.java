@@ -2930,6 +2930,189 @@ public final class Symbol {
         return builder("Dropout").name(name).input(data).param("p", p).param("mode", mode).build();
     }
 
+    // ---- creation and random sampling (ops/index/creation.cc, ops/random/random.cc) -------------
+
+    /**
+     * {@code _ones}: an array of ones; a 0 dimension is inferred from the consumers.
+     *
+     * @param name node name or null
+     * @param dtype output type (DType or its MXNet name), or null for float32
+     * @param shape the output's shape
+     * @return the array
+     */
+    public static Symbol ones(String name, Object dtype, long... shape) {
+        return builder("_ones").name(name).param("shape", shape).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _full}: an array filled with {@code value} (converted to the output type).
+     *
+     * @param name node name or null
+     * @param value the fill value
+     * @param dtype output type (DType or its MXNet name), or null for float32
+     * @param shape the output's shape
+     * @return the array
+     */
+    public static Symbol full(String name, double value, Object dtype, long... shape) {
+        return builder("_full").name(name).param("value", value).param("shape", shape).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _eye}: an {@code n x m} array with ones on diagonal {@code k} (above the main one for
+     * k &gt; 0, below for k &lt; 0) and zeros elsewhere.
+     *
+     * @param name node name or null
+     * @param n rows
+     * @param m columns, 0 for {@code n}
+     * @param k the diagonal
+     * @param dtype output type (DType or its MXNet name), or null for float32
+     * @return [n, m]
+     */
+    public static Symbol eye(String name, long n, long m, long k, Object dtype) {
+        return builder("_eye").name(name).param("N", n).param("M", m).param("k", k).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _linspace}: {@code num} evenly spaced values from {@code start}, reaching {@code stop}
+     * with the endpoint, stopping one step short of it without.
+     *
+     * @param name node name or null
+     * @param start first value
+     * @param stop last value (endpoint) or end of the interval
+     * @param num number of values (&gt;= 0)
+     * @param endpoint whether stop is included
+     * @param dtype output type (DType or its MXNet name), or null for float32
+     * @return [num]
+     */
+    public static Symbol linspace(String name, double start, double stop, long num, boolean endpoint, Object dtype) {
+        return builder("_linspace").name(name).param("start", start).param("stop", stop).param("num", num)
+                .param("endpoint", endpoint).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_uniform}: samples uniform in [low, high), from the executor's seeded generator.
+     *
+     * @param name node name or null
+     * @param low lower bound
+     * @param high upper bound (&gt;= low)
+     * @param dtype float16/float32/float64 (DType or name), or null for float32
+     * @param shape the output's shape
+     * @return the samples
+     */
+    public static Symbol randomUniform(String name, double low, double high, Object dtype, long... shape) {
+        return builder("_random_uniform").name(name).param("low", low).param("high", high).param("shape", shape)
+                .param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_normal}: normal samples of mean {@code loc} and standard deviation {@code scale}.
+     *
+     * @param name node name or null
+     * @param loc mean
+     * @param scale standard deviation (&gt; 0)
+     * @param dtype float16/float32/float64 (DType or name), or null for float32
+     * @param shape the output's shape
+     * @return the samples
+     */
+    public static Symbol randomNormal(String name, double loc, double scale, Object dtype, long... shape) {
+        return builder("_random_normal").name(name).param("loc", loc).param("scale", scale).param("shape", shape)
+                .param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_randint}: integers uniform in [low, high).
+     *
+     * @param name node name or null
+     * @param low lower bound
+     * @param high upper bound (&gt; low)
+     * @param dtype int32 or int64 (DType or name), or null for int32
+     * @param shape the output's shape
+     * @return the samples
+     */
+    public static Symbol randomRandint(String name, long low, long high, Object dtype, long... shape) {
+        return builder("_random_randint").name(name).param("low", low).param("high", high).param("shape", shape)
+                .param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_exponential}: exponential samples of rate {@code lam} (mean 1 / lam).
+     *
+     * @param name node name or null
+     * @param lam rate (&gt; 0)
+     * @param dtype float16/float32/float64 (DType or name), or null for float32
+     * @param shape the output's shape
+     * @return the samples
+     */
+    public static Symbol randomExponential(String name, double lam, Object dtype, long... shape) {
+        return builder("_random_exponential").name(name).param("lam", lam).param("shape", shape).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_gamma}: gamma samples of shape {@code alpha} and scale {@code beta} (mean alpha * beta).
+     *
+     * @param name node name or null
+     * @param alpha shape (&gt; 0)
+     * @param beta scale (&gt; 0)
+     * @param dtype float16/float32/float64 (DType or name), or null for float32
+     * @param shape the output's shape
+     * @return the samples
+     */
+    public static Symbol randomGamma(String name, double alpha, double beta, Object dtype, long... shape) {
+        return builder("_random_gamma").name(name).param("alpha", alpha).param("beta", beta).param("shape", shape)
+                .param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_poisson}: Poisson samples of rate {@code lam}, as floating point values.
+     *
+     * @param name node name or null
+     * @param lam rate (&gt;= 0)
+     * @param dtype float16/float32/float64 (DType or name), or null for float32
+     * @param shape the output's shape
+     * @return the samples
+     */
+    public static Symbol randomPoisson(String name, double lam, Object dtype, long... shape) {
+        return builder("_random_poisson").name(name).param("lam", lam).param("shape", shape).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code _random_uniform_like}: uniform samples in [low, high) with the shape and type of
+     * {@code data} (whose values are not read; its gradient is zero).
+     *
+     * @param name node name or null
+     * @param data the array whose shape and type the samples take
+     * @param low lower bound
+     * @param high upper bound (&gt;= low)
+     * @return the samples
+     */
+    public static Symbol randomUniformLike(String name, Symbol data, double low, double high) {
+        return builder("_random_uniform_like").name(name).input(data).param("low", low).param("high", high).build();
+    }
+
+    /**
+     * {@code _random_normal_like}: normal samples with the shape and type of {@code data}.
+     *
+     * @param name node name or null
+     * @param data the array whose shape and type the samples take
+     * @param loc mean
+     * @param scale standard deviation (&gt; 0)
+     * @return the samples
+     */
+    public static Symbol randomNormalLike(String name, Symbol data, double loc, double scale) {
+        return builder("_random_normal_like").name(name).input(data).param("loc", loc).param("scale", scale).build();
+    }
+
+    /**
+     * {@code _shuffle}: the rows of {@code data} (axis 0) in a random order; not differentiable.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape and type
+     */
+    public static Symbol shuffle(String name, Symbol data) {
+        return builder("_shuffle").name(name).input(data).build();
+    }
+
     /**
      * BlockGrad: identity forward, zero gradient.
      *

@@ -378,6 +378,56 @@ final class GpuTensorCases implements GpuCases {
                 op("Cast", Map.of("dtype", "float32"),
                         op("_arange", Map.of("start", "7", "step", "-2", "stop", "-8", "dtype", "int32"), none))),
                 shapes("x", s(8))).dtypes(DType.FLOAT32));
+        // creation ops (ops/index/creation.cc, cuda/ops/tensor_creation.cu)
+        // (float64 graphs: a fixed output type mixed with a float16 x would be refused, see LowPrecisionOpsTest)
+        c.add(GpuCase.graph("_ones", op("elemwise_mul", null, op("_ones", Map.of("shape", "(3, 0)", "dtype", "float64"), none), x()),
+                shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.graph("_full float64", op("broadcast_mul", null, x(),
+                op("_full", Map.of("shape", "(1, 7)", "value", "-2.75", "dtype", "float64"), none)),
+                shapes("x", s(3, 7))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.invoke("_full uint8 wraps", "_full", Map.of("shape", "(4, 3)", "value", "300", "dtype", "uint8")));
+        c.add(GpuCase.graph("_zeros_without_dtype", op("elemwise_add", null, op("_zeros_without_dtype", Map.of("shape", "(0, 0)"), none), x()),
+                shapes("x", s(5, 3))).addTo());
+        c.add(GpuCase.graph("_eye", op("broadcast_add", null, x(), op("_eye", Map.of("N", "6", "M", "9", "k", "2", "dtype", "float64"), none)),
+                shapes("x", s(6, 9))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.invoke("_eye float32", "_eye", Map.of("N", "5", "M", "8", "k", "-1")));
+        c.add(GpuCase.invoke("_eye int32 k=-3", "_eye", Map.of("N", "70", "k", "-3", "dtype", "int32")));
+        c.add(GpuCase.graph("_linspace float64", op("broadcast_mul", null, x(),
+                op("_linspace", Map.of("start", "-1.5", "stop", "20", "num", "333", "dtype", "float64"), none)),
+                shapes("x", s(2, 333))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.invoke("_linspace no endpoint", "_linspace", Map.of("start", "3", "stop", "-4", "num", "70001", "endpoint", "False")));
+        c.add(GpuCase.invoke("_linspace float16", "_linspace", Map.of("start", "0", "stop", "10", "num", "99", "dtype", "float16")));
+        // random ops (ops/random/random.cc, cuda/ops/random.cu): one seed per call from the executor's
+        // generator (seed 0 on both devices here) and per-element counter-based streams, so the GPU draws
+        // the CPU's values (up to the last bits of log, cos and lgamma)
+        c.add(GpuCase.graph("_random_uniform", op("broadcast_add", null, x(),
+                op("_random_uniform", Map.of("low", "-3", "high", "2", "shape", "(40, 50)", "dtype", "float64"), none)),
+                shapes("x", s(40, 50))).addTo().dtypes(DType.FLOAT64));
+        c.add(GpuCase.graph("_random_uniform float32", op("_random_uniform", Map.of("shape", "(33, 50)"), none), Map.of()).forwardOnly());
+        c.add(GpuCase.graph("_random_normal float64", op("broadcast_add", null, x(),
+                op("_random_normal", Map.of("loc", "1", "scale", "3", "shape", "(40, 50)", "dtype", "float64"), none)),
+                shapes("x", s(40, 50))).addTo().dtypes(DType.FLOAT64));
+        // (graph cases: an executor's generator starts at its seed; imperative calls share a thread's)
+        c.add(GpuCase.graph("_random_randint int64", op("broadcast_add", null, x(), op("Cast", Map.of("dtype", "float64"),
+                op("_random_randint", Map.of("low", "-1000000000000", "high", "99", "shape", "(3000,)", "dtype", "int64"), none))),
+                shapes("x", s(3000))).dtypes(DType.FLOAT64));
+        c.add(GpuCase.graph("_random_randint int32", op("broadcast_add", null, x(), op("Cast", Map.of("dtype", "float64"),
+                op("_random_randint", Map.of("low", "-5", "high", "6", "shape", "(70, 30)"), none))),
+                shapes("x", s(70, 30))).dtypes(DType.FLOAT64));
+        for (String[] d : new String[][] {{"_random_exponential", "lam", "0.5"}, {"_random_gamma", "alpha", "0.4"},
+                {"_random_gamma", "alpha", "7"}, {"_random_poisson", "lam", "3"}, {"_random_poisson", "lam", "25"}}) {
+            c.add(GpuCase.graph(d[0] + " " + d[1] + "=" + d[2], op("broadcast_add", null, x(),
+                    op(d[0], Map.of(d[1], d[2], "shape", "(3000,)", "dtype", "float64"), none)), shapes("x", s(3000))).dtypes(DType.FLOAT64));
+        }
+        c.add(GpuCase.graph("_random_uniform_like", op("elemwise_add", null, x(), op("_random_uniform_like", Map.of("low", "5", "high", "6"), y())),
+                shapes("x", s(30, 20), "y", s(30, 20))).addTo());
+        c.add(GpuCase.graph("_random_normal_like", op("elemwise_add", null, x(), op("_random_normal_like", Map.of(), y())),
+                shapes("x", s(30, 20), "y", s(30, 20))).addTo());
+        c.add(GpuCase.graph("_shuffle", op("_shuffle", null, x()), shapes("x", s(300, 7))).forwardOnly());
+        c.add(GpuCase.graph("_shuffle float64 rows of 1", op("_shuffle", null, x()), shapes("x", s(1001))).forwardOnly().dtypes(DType.FLOAT64));
+        c.add(GpuCase.custom("random distributions on the GPU", dev.kiln.ops.elemwise.RandomOpsTest::checkOn, "_random_uniform",
+                "_random_normal", "_random_randint", "_random_exponential", "_random_gamma", "_random_poisson", "_random_uniform_like",
+                "_random_normal_like", "_shuffle"));
         c.add(GpuCase.invoke("_identity_with_attr_like_rhs", "_identity_with_attr_like_rhs", Map.of(),
                 s(4, 6), s(4, 6)));
         Symbol[] three = {Symbol.variable("a"), Symbol.variable("b"), Symbol.variable("d")};

@@ -164,6 +164,13 @@ final class MxOpFuzz {
             new Known("a scalar or bound beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
                     c -> c.detail != null && integral(c.types) && Stream.of("scalar", "a_min", "a_max")
                             .anyMatch(p -> Math.abs(number(c.attrs.get(p))) >= 2147483648.0)),
+            new Known("a creation value beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
+                    c -> c.detail != null && (c.op.equals("_full") || c.op.equals("_linspace"))
+                            && c.attrs.getOrDefault("dtype", "").matches("u?int.*") && Stream.of("value", "start", "stop")
+                            .anyMatch(p -> c.attrs.containsKey(p) && Math.abs(number(c.attrs.get(p))) >= 2147483648.0)),
+            new Known("_linspace with a huge bound: MXNet's parameter parser reads 1e+30 as 9.999999999999999e29 (Kiln: the nearest double)",
+                    c -> c.op.equals("_linspace") && c.detail != null
+                            && c.attrs.values().stream().anyMatch(v -> Math.abs(number(v)) >= 1e30)),
             new Known("selu's gradient is y + lambda*alpha for x <= 0 (MXNet's legacy LeakyReLU: lambda*(y + alpha))",
                     c -> c.op.equals("LeakyReLU") && "selu".equals(c.attrs.get("act_type")) && c.detail != null
                             && c.detail.startsWith("backward")),
@@ -385,7 +392,7 @@ final class MxOpFuzz {
     /**
      * A call MXNet would die of: SIGFPE from an integer division or modulo by a scalar that truncates
      * to 0, or from a parameter it divides by before checking it (num_group, stride, dilate,
-     * num_outputs, scale of 0); heap corruption from transpose with a repeated axis (MXNet sizes the
+     * num_outputs, scale of 0, _random_randint's high - low); heap corruption from transpose with a repeated axis (MXNet sizes the
      * output from the axes, (0, 0) of a (2, 5) array gives (2, 2), and its kernel writes all ten values).
      */
     private static boolean killsMxnet(String op, Map<String, String> attrs, List<DType> types) {
@@ -398,6 +405,13 @@ final class MxOpFuzz {
         for (String divisor : List.of("num_group", "num_groups", "num_outputs", "scale", "stride", "dilate")) {
             String v = attrs.get(divisor);
             if (v != null && v.matches(".*(^|[^0-9.-])0([^0-9.]|$).*")) {
+                return true;
+            }
+        }
+        // _random_randint draws low + r % (high - low): SIGFPE for low == high, which its check lets through
+        if (op.equals("_random_randint") || op.equals("random_randint")) {
+            String lo = attrs.get("low"), hi = attrs.get("high");
+            if (lo != null && hi != null && number(lo) == number(hi)) {
                 return true;
             }
         }

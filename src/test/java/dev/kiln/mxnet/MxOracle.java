@@ -120,9 +120,20 @@ public final class MxOracle {
         return m.invoke(djlName(op), new NDList(inputs), params(attrs));
     }
 
-    /** DJL's name of an MXNet operator: its function table drops the {@code _contrib_} prefix. */
+    /**
+     * DJL's name of an MXNet operator: its function table drops the {@code _contrib_} and {@code _random_}
+     * prefixes (so {@code gamma} is the gamma function there: {@code _random_gamma} goes by its alias).
+     */
     static String djlName(String op) {
-        return op.startsWith("_contrib_") ? op.substring("_contrib_".length()) : op;
+        if (op.equals("_random_gamma")) {
+            return "random_gamma";
+        }
+        for (String prefix : new String[] {"_contrib_", "_random_"}) {
+            if (op.startsWith(prefix)) {
+                return op.substring(prefix.length());
+            }
+        }
+        return op;
     }
 
     /** Runs an operator writing its (single) output into {@code out} (e.g. sgd_update in place). */

@@ -255,6 +255,21 @@ class OpForwardOracleTest {
         c.add(new Case("sgd_update", a("lr", "0.1", "wd", "0", "rescale_grad", "1", "clip_gradient", "0.5"), s(6, 5), s(6, 5)));
         c.add(new Case("sgd_mom_update", a("lr", "0.1", "momentum", "0.9", "wd", "0.001", "rescale_grad", "0.25"), s(6, 5), s(6, 5),
                 s(6, 5)));
+        // creation ops (no inputs)
+        c.add(new Case("_ones", a("shape", "(2, 3)")));
+        c.add(new Case("_ones", a("shape", "(4,)", "dtype", "int32")));
+        c.add(new Case("_full", a("shape", "(3, 2)", "value", "-1.3")));
+        c.add(new Case("_full", a("shape", "(5,)", "value", "300", "dtype", "uint8")));
+        c.add(new Case("_full", a("shape", "(2, 2)", "value", "-2.7", "dtype", "int8")));
+        c.add(new Case("_zeros_without_dtype", a("shape", "(2, 3)", "dtype", "1")));
+        c.add(new Case("_eye", a("N", "4")));
+        c.add(new Case("_eye", a("N", "3", "M", "6", "k", "2", "dtype", "int32")));
+        c.add(new Case("_eye", a("N", "5", "M", "3", "k", "-1", "dtype", "float64")));
+        c.add(new Case("_linspace", a("start", "0", "stop", "1", "num", "11")));
+        c.add(new Case("_linspace", a("start", "-7.25", "stop", "13.5", "num", "1001", "endpoint", "False", "dtype", "float64")));
+        c.add(new Case("_linspace", a("start", "-2.5", "stop", "2.5", "num", "6", "dtype", "int32")));
+        c.add(new Case("_linspace", a("start", "3", "stop", "9", "num", "1")));
+        c.add(new Case("_linspace", a("start", "0", "stop", "10", "num", "7", "dtype", "float16")));
         return c;
     }
 

@@ -145,7 +145,8 @@ public final class FuzzGen {
     /** Whether the operator draws random numbers (its results can only be compared by shape and dtype). */
     public static boolean isRandom(String op) {
         String lower = op.toLowerCase();
-        return lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle");
+        return lower.contains("random") || lower.contains("sample") || lower.contains("dropout") || lower.contains("shuffle")
+                || lower.equals("uniform") || lower.equals("normal");  // aliases of _random_uniform and _random_normal
     }
 
     /** Whether the call draws random numbers in training: a random operator, or LeakyReLU's rrelu. */
