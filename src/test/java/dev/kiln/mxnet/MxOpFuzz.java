@@ -237,9 +237,10 @@ final class MxOpFuzz {
                     + "input shares (a skip connection through ElementWiseSum then reads alpha * g instead of g)",
                     c -> c.op.equals("graph") && c.attrs.get("graph").contains("hard_sigmoid") && c.detail != null
                             && c.detail.contains(": gradient of ")),
-            new Known("softmax with a negative temperature subtracts the largest x / T, i.e. min(x) (MXNet subtracts max(x): "
-                    + "an infinite input gives inf - inf = NaN there, the limit here)",
-                    c -> (c.op.equals("softmax") || c.op.equals("log_softmax")) && c.nonFinite && c.detail != null
+            new Known("softmax (softmin) with a negative temperature subtracts the largest x / T (-x / T) (MXNet subtracts "
+                    + "max(x) (max(-x)): an infinite input gives inf - inf = NaN there, the limit here)",
+                    c -> (c.op.equals("softmax") || c.op.equals("log_softmax") || c.op.equals("softmin")) && c.nonFinite
+                            && c.detail != null
                             && number(c.attrs.getOrDefault("temperature", "1")) < 0),
             new Known("scalar mod x with |scalar / x| beyond 2^53: Kiln's fmod is exact (MXNet's result is not: 1e30 mod 0.3046875 "
                     + "gives 0.1015625 there, 0.296875 exactly)",
