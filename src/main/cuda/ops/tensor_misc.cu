@@ -437,6 +437,69 @@ void arange_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
   KILN_CUDA_LAUNCH_CHECK(name);
 }
 
+// ---- _contrib_arange_like ---------------------------------------------------------------------------
+
+void arange_like_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                         const std::vector<TBlob>& out) {
+  const char* name = "_contrib_arange_like";
+  check_call(name, in, 1, 1, req, out, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  const TBlob& y = out[0];  // [size] (the input's shape or its axis; its data is not read)
+  const int64_t repeat = a.i("repeat");
+  if (repeat < 1) throw KilnError("_contrib_arange_like: repeat must be positive");
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(y.dtype))
+    throw KilnError("_contrib_arange_like (GPU): accumulation needs float32/float64");
+  if (y.size() == 0) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_ANY_SWITCH(y.dtype, T, {
+    arange_kernel<T><<<grid_for(y.size()), kBlock, 0, stream_of(ctx)>>>(y.size(), y.dptr<T>(), req_int(req[0]),
+                                                                          a.f("start"), a.f("step"), repeat);
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+// ---- _contrib_div_sqrt_dim -------------------------------------------------------------------------
+
+// x, y: [n]; y (req) x / d, d = T(sqrt(last dim)) (integer division for integer types, as the CPU)
+template <typename T>
+__global__ void div_sqrt_dim_kernel(int64_t n, const T* x, T d, T* y, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    if constexpr (std::is_floating_point<T>::value) assign(y, i, req, x[i] / d);
+    else y[i] = (T)(x[i] / d);
+  }
+}
+
+void div_sqrt_dim_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                          const std::vector<TBlob>& out) {
+  const char* name = "_contrib_div_sqrt_dim";
+  check_call(name, in, 1, 1, req, out, 1);
+  const TBlob& x = in[0];   // [rows, D]
+  const TBlob& y = out[0];  // [rows, D]
+  check_size(name, x, y.size(), "input", y.shape);
+  check_dtype(name, x, y.dtype, "input");
+  if (req[0] == OpReq::kNullOp || y.size() == 0) return;
+  if (x.shape.ndim() < 1) throw KilnError("_contrib_div_sqrt_dim needs an input with at least one dimension");
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(y.dtype))
+    throw KilnError("_contrib_div_sqrt_dim: accumulation needs float32/float64");
+  const double root = std::sqrt((double)x.shape[x.shape.ndim() - 1]);
+  DeviceGuard dg(device_of(ctx, in, out));
+  auto launch = [&](auto z) {
+    using T = decltype(z);
+    div_sqrt_dim_kernel<T><<<grid_for(y.size()), kBlock, 0, stream_of(ctx)>>>(y.size(), x.dptr<T>(), (T)root,
+                                                                                y.dptr<T>(), req_int(req[0]));
+  };
+  switch (y.dtype) {  // float16 reaches the kernel as float32 (the promoting wrapper), as on the CPU
+    case DType::kFloat32: launch(float{}); break;
+    case DType::kFloat64: launch(double{}); break;
+    case DType::kInt32: launch(int32_t{}); break;
+    case DType::kInt64: launch(int64_t{}); break;
+    case DType::kInt8: launch(int8_t{}); break;
+    case DType::kUint8: launch(uint8_t{}); break;
+    default: throw KilnError(std::string("_contrib_div_sqrt_dim: dtype ") + dtype_name(y.dtype) + " is not supported");
+  }
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
 }  // namespace
 
 void register_tensor_misc_gpu(OpRegistry& r) {
@@ -460,6 +523,9 @@ void register_tensor_misc_gpu(OpRegistry& r) {
   set_gpu(r, "where", where_forward);
   set_gpu(r, "_backward_where", where_backward);
   set_gpu(r, "_arange", arange_forward);
+  set_gpu(r, "_contrib_arange_like", arange_like_forward);
+  set_gpu(r, "_contrib_div_sqrt_dim", div_sqrt_dim_forward);
+  set_gpu(r, "_contrib_gradientmultiplier", copy_op("_contrib_gradientmultiplier"));
 }
 
 }  // namespace tensor

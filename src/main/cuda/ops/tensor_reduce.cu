@@ -388,6 +388,12 @@ void register_tensor_reduce_gpu(OpRegistry& r) {
   set_gpu(r, "_backward_norm", norm_backward);
   set_gpu(r, "argmax", arg_forward<true>);
   set_gpu(r, "argmin", arg_forward<false>);
+  // argmax_channel: argmax over axis 1 (the CPU's ops/index/reorder.cc)
+  const Attrs channel = parse_attrs(r.at("argmax"), {{"axis", "1"}});
+  set_gpu(r, "argmax_channel", [channel](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in,
+                                         const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+    arg_forward<true>(ctx, channel, in, req, out);
+  });
 }
 
 }  // namespace tensor

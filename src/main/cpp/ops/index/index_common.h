@@ -70,6 +70,9 @@ void register_slice_ops(OpRegistry& r);
 void register_take_ops(OpRegistry& r);
 void register_reorder_ops(OpRegistry& r);
 void register_sort_ops(OpRegistry& r);
+void register_gather_nd_ops(OpRegistry& r);  // gather_nd.cc: gather_nd, scatter_nd
+void register_ravel_ops(OpRegistry& r);      // ravel.cc: ravel_multi_index, unravel_index
+void register_diag_ops(OpRegistry& r);       // diag.cc: diag
 
 }  // namespace index_ops
 }  // namespace kiln

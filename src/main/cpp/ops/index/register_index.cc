@@ -11,6 +11,9 @@ void register_index_ops(OpRegistry& reg) {
   index_ops::register_take_ops(reg);
   index_ops::register_reorder_ops(reg);
   index_ops::register_sort_ops(reg);
+  index_ops::register_gather_nd_ops(reg);
+  index_ops::register_ravel_ops(reg);
+  index_ops::register_diag_ops(reg);
 }
 
 }  // namespace kiln

@@ -1183,6 +1183,169 @@ public final class Symbol {
     }
 
     /**
+     * {@code gather_nd}: slices of {@code data} addressed by coordinate tuples. With
+     * {@code M = indices.shape[0]}, {@code out[y...][x...] = data[indices[0][y...], ..., indices[M-1][y...]][x...]};
+     * a coordinate {@code v} along an axis of size {@code S} must lie in {@code [-S, S-1]} (negative values
+     * count from the end), anything else fails with the value and the axis named.
+     *
+     * @param name node name or null
+     * @param data {@code (X0, ..., X_{D-1})}
+     * @param indices {@code (M, Y...)} with at least one Y, any dtype, {@code 1 <= M <= min(D, 10)}
+     * @return {@code (Y..., X_M, ..., X_{D-1})}; its gradient to data is the scatter-add of the output gradient
+     */
+    public static Symbol gatherNd(String name, Symbol data, Symbol indices) {
+        return builder("gather_nd").name(name).input(data).input(indices).build();
+    }
+
+    /**
+     * {@code scatter_nd}: the inverse of {@link #gatherNd}: a new array of {@code shape}, zero except at the
+     * addressed slices, which get {@code data}. With repeated coordinates the last one in index order wins.
+     *
+     * @param name node name or null
+     * @param data {@code (Y..., shape[M], ..., shape[-1])}
+     * @param indices {@code (M, Y...)}, coordinates as in {@link #gatherNd}
+     * @param shape the output shape
+     * @return {@code shape}; the gradient to data is {@code gather_nd(ograd, indices)}
+     */
+    public static Symbol scatterNd(String name, Symbol data, Symbol indices, long... shape) {
+        return builder("scatter_nd").name(name).input(data).input(indices).param("shape", shape).build();
+    }
+
+    /**
+     * {@code batch_take}: {@code out[i] = a[i, indices[i]]} with {@code a} viewed as {@code (n, a.shape[-1])};
+     * indices are int32 and clipped into range.
+     *
+     * @param name node name or null
+     * @param a data, rank at least 2
+     * @param indices int32, {@code n} elements
+     * @return indices' shape
+     */
+    public static Symbol batchTake(String name, Symbol a, Symbol indices) {
+        return builder("batch_take").name(name).input(a).input(indices).build();
+    }
+
+    /**
+     * {@code argmax_channel}: the index of the maximum along axis 1, the channels (as a value of the data's type).
+     *
+     * @param name node name or null
+     * @param data input, rank at least 2
+     * @return data's shape without axis 1
+     */
+    public static Symbol argmaxChannel(String name, Symbol data) {
+        return builder("argmax_channel").name(name).input(data).build();
+    }
+
+    /**
+     * {@code diag}: a 1-D input becomes the square matrix with it on the {@code k}-th diagonal; a higher-rank
+     * input gives the {@code k}-th diagonals of its ({@code axis1}, {@code axis2}) planes, as a last axis.
+     *
+     * @param name node name or null
+     * @param data input, rank at least 1
+     * @param k the diagonal: 0 main, above it when positive, below when negative
+     * @param axis1 first axis of the planes (ignored for 1-D data)
+     * @param axis2 second axis of the planes (ignored for 1-D data)
+     * @return {@code (n + |k|, n + |k|)} for 1-D data; else data's shape without axis1 and axis2, then the
+     *         diagonal's length
+     */
+    public static Symbol diag(String name, Symbol data, int k, int axis1, int axis2) {
+        return builder("diag").name(name).input(data).param("k", k).param("axis1", axis1).param("axis2", axis2).build();
+    }
+
+    /**
+     * {@code ravel_multi_index}: coordinate tuples ({@code (M, N)}, one column per position) to flat positions in an
+     * array of {@code shape} (MXNet's arithmetic, no range check).
+     *
+     * @param name node name or null
+     * @param data {@code (M, N)}, {@code M = shape.length}
+     * @param shape the array's shape (positive entries)
+     * @return {@code (N,)}, data's type
+     */
+    public static Symbol ravelMultiIndex(String name, Symbol data, long... shape) {
+        return builder("ravel_multi_index").name(name).input(data).param("shape", shape).build();
+    }
+
+    /**
+     * {@code unravel_index}: flat positions to coordinate tuples in an array of {@code shape}; the leading
+     * coordinate is what remains after the others (so it may exceed {@code shape[0]}).
+     *
+     * @param name node name or null
+     * @param data {@code (N,)}
+     * @param shape the array's shape (positive entries)
+     * @return {@code (shape.length, N)}, data's type
+     */
+    public static Symbol unravelIndex(String name, Symbol data, long... shape) {
+        return builder("unravel_index").name(name).input(data).param("shape", shape).build();
+    }
+
+    /**
+     * {@code _contrib_arange_like}: {@code start + (i / repeat) * step} shaped like {@code data} (only its shape
+     * is read), in data's type.
+     *
+     * @param name node name or null
+     * @param data gives the shape
+     * @param start first value
+     * @param step spacing
+     * @param repeat how many times each value repeats (positive)
+     * @param axis null: data's shape; else {@code (data.shape[axis],)}
+     * @return the range
+     */
+    public static Symbol arangeLike(String name, Symbol data, double start, double step, int repeat, Integer axis) {
+        SymbolBuilder b = builder("_contrib_arange_like").name(name).input(data).param("start", start).param("step", step)
+                .param("repeat", repeat);
+        if (axis != null) {
+            b.param("axis", axis);
+        }
+        return b.build();
+    }
+
+    /**
+     * {@code _contrib_div_sqrt_dim}: {@code data / sqrt(data.shape[-1])} (attention score scaling).
+     *
+     * @param name node name or null
+     * @param data input, rank at least 1
+     * @return same shape
+     */
+    public static Symbol divSqrtDim(String name, Symbol data) {
+        return builder("_contrib_div_sqrt_dim").name(name).input(data).build();
+    }
+
+    /**
+     * {@code _contrib_gradientmultiplier}: identity forward, gradient multiplied by {@code scalar} (a negative
+     * scalar gives a gradient reversal layer).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar gradient factor
+     * @return data unchanged
+     */
+    public static Symbol gradientMultiplier(String name, Symbol data, double scalar) {
+        return builder("_contrib_gradientmultiplier").name(name).input(data).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code _contrib_round_ste}: {@code round(data)} (halves away from zero) with a straight-through gradient
+     * (the output gradient passes unchanged).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape
+     */
+    public static Symbol roundSte(String name, Symbol data) {
+        return builder("_contrib_round_ste").name(name).input(data).build();
+    }
+
+    /**
+     * {@code _contrib_sign_ste}: {@code sign(data)} with a straight-through gradient.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape
+     */
+    public static Symbol signSte(String name, Symbol data) {
+        return builder("_contrib_sign_ste").name(name).input(data).build();
+    }
+
+    /**
      * BatchNorm over axis 1 with MXNet's defaults except {@code fix_gamma}; creates
      * {@code <name>_gamma}, {@code <name>_beta} and the aux states {@code <name>_moving_mean},
      * {@code <name>_moving_var}.
