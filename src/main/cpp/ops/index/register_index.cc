@@ -14,6 +14,7 @@ void register_index_ops(OpRegistry& reg) {
   index_ops::register_gather_nd_ops(reg);
   index_ops::register_ravel_ops(reg);
   index_ops::register_diag_ops(reg);
+  index_ops::register_cumsum_ops(reg);
 }
 
 }  // namespace kiln

@@ -1236,6 +1236,66 @@ public final class Symbol {
     }
 
     /**
+     * {@code softmax_cross_entropy}: the cross entropy of softmax(data) and the labels, summed over the batch.
+     *
+     * @param name node name or null
+     * @param data {@code (N, C)} scores
+     * @param label {@code (N,)} class numbers in [0, C) (truncated toward zero)
+     * @return {@code (1,)}; its gradient to data is {@code g * (softmax(data) - one_hot(label))}
+     */
+    public static Symbol softmaxCrossEntropy(String name, Symbol data, Symbol label) {
+        return builder("softmax_cross_entropy").name(name).input(data).input(label).build();
+    }
+
+    /**
+     * {@code SVMOutput}: a loss layer; the output is data, the backward (without a head gradient) is the gradient
+     * of {@code c * sum max(0, margin - x_label) + max(0, margin + x_other)} (squared unless {@code useLinear}).
+     *
+     * @param name node name or null
+     * @param data scores, rank at least 2, one row per label along the last axis
+     * @param label {@code data.shape[:-1]} class numbers (outside the classes: no target)
+     * @param margin the hinge's margin
+     * @param regularizationCoefficient c
+     * @param useLinear L1 hinge instead of the squared one
+     * @return data
+     */
+    public static Symbol svmOutput(String name, Symbol data, Symbol label, double margin, double regularizationCoefficient,
+            boolean useLinear) {
+        return builder("SVMOutput").name(name).input(data).input(label).param("margin", margin)
+                .param("regularization_coefficient", regularizationCoefficient).param("use_linear", useLinear).build();
+    }
+
+    /**
+     * {@code cumsum} (MXNet's {@code _np_cumsum}): running sums along {@code axis}, summed in order in the output type.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis the axis, or null for the flattened array (a 1-D result)
+     * @param dtype output and accumulator type ({@code "float64"}, {@code "int32"}, ...), or null for data's type
+     * @return data's shape (1-D with axis null)
+     */
+    public static Symbol cumsum(String name, Symbol data, Integer axis, String dtype) {
+        return builder("cumsum").name(name).input(data).param("axis", axis).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code moments}: the mean and the (population) variance of data over {@code axes}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param keepdims keep the reduced axes as 1
+     * @param axes the axes to reduce (none given: all)
+     * @return two outputs, {@code mean} and {@code var}, of the reduced shape
+     */
+    public static Symbol moments(String name, Symbol data, boolean keepdims, long... axes) {
+        SymbolBuilder b = builder("moments").name(name).input(data).param("keepdims", keepdims);
+        if (axes.length > 0) {
+            b.param("axes", axes);
+        }
+        return b.build();
+    }
+
+    /**
      * {@code diag}: a 1-D input becomes the square matrix with it on the {@code k}-th diagonal; a higher-rank
      * input gives the {@code k}-th diagonals of its ({@code axis1}, {@code axis2}) planes, as a last axis.
      *

@@ -282,6 +282,15 @@ final class MxOpFuzz {
                     + "off), which an ill-conditioned op downstream (cos of a large argument) amplifies",
                     c -> c.op.equals("graph") && c.detail != null && c.types.contains(DType.FLOAT64)
                             && (c.attrs.get("graph").contains("degrees {") || c.attrs.get("graph").contains("radians {"))),
+            new Known("cumsum into float16 accumulates in float32, rounding each sum once (MXNet rounds every partial sum to half)",
+                    c -> (c.op.equals("cumsum") || c.op.equals("_np_cumsum")) && c.detail != null
+                            && ("float16".equals(c.attrs.get("dtype")) || !c.attrs.containsKey("dtype") && c.types.contains(DType.FLOAT16))),
+            new Known("moments takes float32/float64 (and float16 through float32) data only (MXNet computes integer means in integers)",
+                    c -> c.op.equals("moments") && c.kilnSays("is not supported by this kernel")),
+            new Known("cumsum takes negative axes and moments axes=None (every axis); MXNet 1.9 refuses both",
+                    c -> c.mxSays("Empty axes is not supported") || c.mxSays("must be in range")
+                            && (c.op.equals("cumsum") || c.op.equals("_np_cumsum")
+                                    || c.op.equals("graph") && c.attrs.get("graph").matches(".*cumsum \\{[^}]*axis=-.*"))),
             new Known("argmax_channel and batch_take have a gradient (zero, and pick's: MXNet 1.9 registers none)",
                     c -> c.mxSays("argmax_channel is non-differentiable", "batch_take is non-differentiable")));
 
@@ -407,7 +416,8 @@ final class MxOpFuzz {
             }
         }
         // _contrib_arange_like divides positions by repeat; unravel_index divides by the shape's entries
-        if (Set.of("unravel_index", "_unravel_index", "gather_nd", "scatter_nd", "batch_take").contains(op) && types.isEmpty()) {
+        if (Set.of("unravel_index", "_unravel_index", "gather_nd", "scatter_nd", "batch_take", "softmax_cross_entropy").contains(op)
+                && types.isEmpty()) {
             return true;  // in a graph: the input's rank and index values are not known here (killsMxnetByInput)
         }
         String zeroDivisor = op.equals("_contrib_arange_like") ? attrs.get("repeat")
@@ -435,13 +445,18 @@ final class MxOpFuzz {
     /**
      * unravel_index does not check its input's rank: it sizes the output from the first dimension and
      * writes one column per input element (heap corruption beyond a 1-D input); batch_take beyond 2-D
-     * reads past its data. gather_nd reads and
+     * reads past its data, softmax_cross_entropy at a label outside the classes. gather_nd reads and
      * scatter_nd and gather_nd's backward write at coordinates they do not check (scatter_nd and the
      * backward read negative ones as they are): calls with a coordinate outside [0, size) are not made.
      */
     private static boolean killsMxnetByInput(String op, Map<String, String> attrs, List<long[]> shapes, List<double[]> values) {
         if (op.equals("unravel_index") || op.equals("_unravel_index")) {
             return !shapes.isEmpty() && shapes.get(0).length != 1;
+        }
+        if (op.equals("softmax_cross_entropy") && shapes.size() == 2 && shapes.get(0).length == 2) {
+            // MXNet reads the softmax at the label without a check (Kiln refuses the label)
+            long c = shapes.get(0)[1];
+            return Arrays.stream(values.get(1)).anyMatch(v -> !(v > -1 && v < c));
         }
         if (op.equals("batch_take") && !shapes.isEmpty() && shapes.get(0).length > 2) {
             // MXNet checks the indices against a viewed as [rows, last dim] but its kernel reads a as
