@@ -1,7 +1,7 @@
 // Gathers by index on the GPU: take, pick, one_hot, Embedding, batch_take, gather_nd, scatter_nd,
-// ravel_multi_index, unravel_index, diag and the backward ops of take, pick, Embedding, batch_take,
-// gather_nd and diag (CPU: index/take.cc, index/gather_nd.cc, index/ravel.cc, index/diag.cc,
-// seq/embedding.cc). where, argmax/argmin and _arange are in tensor_misc.cu / tensor_reduce.cu.
+// ravel_multi_index, unravel_index, diag, khatri_rao and the backward ops of take, pick, Embedding,
+// batch_take, gather_nd, diag and khatri_rao (CPU: index/take.cc, index/gather_nd.cc, index/ravel.cc,
+// index/diag.cc, index/khatri_rao.cc, seq/embedding.cc). where, argmax/argmin and _arange are in tensor_misc.cu / tensor_reduce.cu.
 //
 // Index arrays of any dtype are first turned into int64 positions (fix_indices_kernel: truncation
 // toward zero, then clip / wrap / raise / Embedding's clip, as on the CPU). mode='raise' copies an
@@ -822,6 +822,118 @@ void diag_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& i
   diag_move("_backward_diag", ctx, g, out[0].shape.ndim() == 1, in[0], out[0], req[0]);
 }
 
+// ---- khatri_rao ------------------------------------------------------------------------------------
+// As ops/index/khatri_rao.cc: mats [n] device pointers to A_j [r_j, k]; out [rows, k]; the backward
+// gives each dA_j element its sum over the output rows with that row of A_j, in row order.
+
+// y: [rows, k] = prod_j A_j[i_j, c]
+template <typename T>
+__global__ void kr_kernel(int n, int64_t rows, int64_t k, const T* const* mats, const int64_t* r, T* y, int req) {
+  KILN_GRID_STRIDE(e, rows * k) {
+    int64_t rem = e / k;
+    const int64_t c = e % k;
+    T p = T(1);
+    for (int j = n - 1; j >= 0; --j) {
+      p *= mats[j][(rem % r[j]) * k + c];
+      rem /= r[j];
+    }
+    assign(y, e, req, p);
+  }
+}
+
+// g: [rows, k]; dA_j: [r_j, k]
+template <typename T>
+__global__ void kr_grad_kernel(int n, int j, int64_t k, int64_t outer, int64_t inner, const T* const* mats,
+                               const int64_t* r, const T* g, T* dA, int req) {
+  const int64_t rj = r[j];
+  KILN_GRID_STRIDE(e, rj * k) {
+    const int64_t i = e / k, c = e % k;
+    T acc = T(0);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t q = 0; q < inner; ++q) {
+        const int64_t row = (o * rj + i) * inner + q;
+        int64_t rem = row;
+        T p = g[row * k + c];
+        for (int l = n - 1; l >= 0; --l) {
+          if (l != j) p *= mats[l][(rem % r[l]) * k + c];
+          rem /= r[l];
+        }
+        acc += p;
+      }
+    assign(dA, e, req, acc);
+  }
+}
+
+/// The inputs' device pointers and row counts on the device: [n] pointers, then [n] int64.
+struct KrTable {
+  DeviceScratch mem;
+  int n;
+  int64_t rows = 1, k = 0;
+  std::vector<int64_t> r;
+  KrTable(int dev, cudaStream_t s, const std::vector<TBlob>& mats)
+      : mem(dev, mats.size() * (sizeof(void*) + sizeof(int64_t)) + 16), n((int)mats.size()) {
+    std::vector<const void*> ptrs;
+    for (const TBlob& m : mats) {
+      if (m.shape.ndim() != 2 || m.dtype != mats[0].dtype || m.shape[1] != mats[0].shape[1])
+        throw KilnError("khatri_rao (GPU): inputs must be matrices of one type with one column count");
+      ptrs.push_back(m.ptr);
+      r.push_back(m.shape[0]);
+      rows *= m.shape[0];
+    }
+    k = mats.empty() ? 0 : mats[0].shape[1];
+    KILN_CUDA_CHECK(cudaMemcpyAsync(mem.as<char>(), ptrs.data(), n * sizeof(void*), cudaMemcpyHostToDevice, s));
+    KILN_CUDA_CHECK(cudaMemcpyAsync(rdev(), r.data(), n * sizeof(int64_t), cudaMemcpyHostToDevice, s));
+    KILN_CUDA_CHECK(cudaStreamSynchronize(s));  // the host vectors must outlive the copies
+  }
+  template <typename T>
+  const T* const* mats() const { return reinterpret_cast<const T* const*>(mem.as<char>()); }
+  int64_t* rdev() const { return reinterpret_cast<int64_t*>(mem.as<char>() + n * sizeof(void*)); }
+};
+
+void kr_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                const std::vector<TBlob>& out) {
+  const char* op = "khatri_rao";
+  prologue(op, in, 1, 1 << 20, req, out, 1, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  const int dev = device_of(ctx, in, out);
+  DeviceGuard g(dev);
+  cudaStream_t s = stream_of(ctx);
+  KrTable t(dev, s, in);
+  if (out[0].size() != t.rows * t.k || out[0].dtype != in[0].dtype)
+    throw KilnError("khatri_rao (GPU): output " + out[0].shape.str() + " does not match the inputs");
+  if (t.rows * t.k == 0) return;
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    kr_kernel<T><<<grid_for(t.rows * t.k), kBlock, 0, s>>>(t.n, t.rows, t.k, t.mats<T>(), t.rdev(), out[0].dptr<T>(),
+                                                          req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+/// Inputs: g [rows, k], A_0 .. A_{n-1}; outputs: dA_0 .. dA_{n-1}.
+void kr_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = "_backward_khatri_rao";
+  prologue(op, in, 2, 1 << 20, req, out, 1, 1 << 20);
+  const int dev = device_of(ctx, in, out);
+  DeviceGuard g(dev);
+  cudaStream_t s = stream_of(ctx);
+  const std::vector<TBlob> mats(in.begin() + 1, in.end());
+  KrTable t(dev, s, mats);
+  if (in[0].size() != t.rows * t.k || out.size() != mats.size())
+    throw KilnError("_backward_khatri_rao (GPU): gradient " + in[0].shape.str() + " does not match the inputs");
+  for (int j = 0; j < t.n; ++j) {
+    if (req[j] == OpReq::kNullOp || t.r[j] * t.k == 0) continue;
+    int64_t inner = 1;
+    for (int l = j + 1; l < t.n; ++l) inner *= t.r[l];
+    const int64_t outer = t.rows / std::max<int64_t>(1, t.r[j] * inner);
+    KILN_FLOAT_SWITCH(out[j].dtype, T, {
+      kr_grad_kernel<T><<<grid_for(t.r[j] * t.k), kBlock, 0, s>>>(t.n, j, t.k, outer, inner, t.mats<T>(), t.rdev(),
+                                                                 in[0].dptr<T>(), out[j].dptr<T>(), req_int(req[j]));
+    });
+    KILN_CUDA_LAUNCH_CHECK(op);
+  }
+}
+
 }  // namespace
 
 void register_index_gather_gpu(OpRegistry& r) {
@@ -841,6 +953,8 @@ void register_index_gather_gpu(OpRegistry& r) {
   set_gpu(r, "_unravel_index", ravel_op<false>);
   set_gpu(r, "diag", diag_forward);
   set_gpu(r, "_backward_diag", diag_backward);
+  set_gpu(r, "khatri_rao", kr_forward);
+  set_gpu(r, "_backward_khatri_rao", kr_backward);
 }
 
 }  // namespace shape

@@ -74,6 +74,7 @@ void register_gather_nd_ops(OpRegistry& r);  // gather_nd.cc: gather_nd, scatter
 void register_ravel_ops(OpRegistry& r);      // ravel.cc: ravel_multi_index, unravel_index
 void register_diag_ops(OpRegistry& r);       // diag.cc: diag
 void register_cumsum_ops(OpRegistry& r);     // cumsum.cc: _np_cumsum (cumsum)
+void register_khatri_rao_ops(OpRegistry& r); // khatri_rao.cc: khatri_rao
 
 }  // namespace index_ops
 }  // namespace kiln

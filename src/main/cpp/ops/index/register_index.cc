@@ -15,6 +15,7 @@ void register_index_ops(OpRegistry& reg) {
   index_ops::register_ravel_ops(reg);
   index_ops::register_diag_ops(reg);
   index_ops::register_cumsum_ops(reg);
+  index_ops::register_khatri_rao_ops(reg);
 }
 
 }  // namespace kiln

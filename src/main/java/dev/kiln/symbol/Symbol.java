@@ -1236,6 +1236,22 @@ public final class Symbol {
     }
 
     /**
+     * {@code khatri_rao}: the column-wise Kronecker product of matrices with one column count, the first
+     * input's row index varying slowest.
+     *
+     * @param name node name or null
+     * @param matrices {@code (r_j, k)} each
+     * @return {@code (prod r_j, k)}
+     */
+    public static Symbol khatriRao(String name, Symbol... matrices) {
+        SymbolBuilder b = builder("khatri_rao").name(name).param("num_args", matrices.length);
+        for (Symbol m : matrices) {
+            b.input(m);
+        }
+        return b.build();
+    }
+
+    /**
      * {@code softmax_cross_entropy}: the cross entropy of softmax(data) and the labels, summed over the batch.
      *
      * @param name node name or null

@@ -276,6 +276,9 @@ final class GpuShapeCases implements GpuCases {
         c.add(GpuCase.graph("diag 3-D k=1 axes 2,0", op("diag", Map.of("k", "1", "axis1", "2", "axis2", "0"), x),
                 shapes("x", s(4, 3, 6))).addTo());
         c.add(GpuCase.invoke("diag int32", "diag", Map.of("k", "1"), s(5, 4)).input("in0", ints(-9, 9)).dtypes(DType.INT32));
+        // khatri_rao (Kiln's gradient: each factor's element sums its output rows)
+        c.add(GpuCase.graph("khatri_rao 3 inputs", Symbol.create("khatri_rao", null, Map.of("num_args", "3"), null, v("p"), v("q"),
+                v("w")), shapes("p", s(2, 4), "q", s(3, 4), "w", s(2, 4))).addTo());
         c.add(GpuCase.graph("scatter_nd uint8", op("scatter_nd", Map.of("shape", "(9,)"), a, idx),
                 shapes("a", s(7), "indices", s(1, 7))).input("indices", ints(0, 9)).noGrad("indices").type("indices", DType.UINT8));
     }
