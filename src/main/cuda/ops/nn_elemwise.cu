@@ -8,10 +8,12 @@
 //     common/kernels.cuh: splitmix64 of a 64-bit seed drawn from the executor's generator once per
 //     call, and the element index), so a run is reproducible for a given executor seed, but the
 //     values differ from the CPU's mt19937 draws.
+//   SVMOutput (svm_output.cc) and softmax_cross_entropy (softmax_cross_entropy.cc) with their backward ops.
 // Outputs may alias inputs (in place): each element is read before it is written, by the same thread.
 #include <string>
 
 #include "kiln/leaky_relu.h"
+#include "kiln/svm_output.h"
 #include "ops/nn_common.cuh"
 
 namespace kiln {
@@ -437,6 +439,163 @@ void dropout_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& 
   KILN_CUDA_LAUNCH_CHECK(op);
 }
 
+// ---- SVMOutput -------------------------------------------------------------------------------------
+// As ops/nn/svm_output.cc (the gradient's formula in kiln/svm_output.h).
+
+// label: [n], x: [n, c] (the output = data), dx: [n, c]
+template <typename T>
+__global__ void svm_grad_kernel(int64_t n, int64_t c, const T* label, const T* x, T* dx, T margin, T coef, bool linear,
+                                int req) {
+  KILN_GRID_STRIDE(e, n * c) {
+    const int64_t s = e / c, j = e % c;
+    assign(dx, e, req, svm_grad(x[e], j == svm_class(label[s]), margin, coef, linear));
+  }
+}
+
+void svm_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = "SVMOutput";
+  prologue(op, in, 2, 2, req, out, 1, 1);
+  const int64_t n = in[0].size();
+  expect_size(op, "output", out[0], n);
+  DeviceGuard g(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(in[0].dtype, T, { copy_req(ctx, n, in[0].dptr<T>(), out[0].dptr<T>(), req[0], op); });
+}
+
+/// Inputs: label [n], output [n, c]; outputs: data_grad [n, c] (may alias output), label_grad (zeros).
+void svm_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                  const std::vector<TBlob>& out) {
+  const char* op = "_backward_SVMOutput";
+  prologue(op, in, 2, 2, req, out, 2, 2);
+  const int64_t n = in[0].size(), total = in[1].size(), c = n > 0 ? total / n : 0;
+  if (n * c != total) throw KilnError("SVMOutput: label " + in[0].shape.str() + " does not match data " + in[1].shape.str());
+  expect_size(op, "data_grad", out[0], total);
+  DeviceGuard g(device_of(ctx, in, out));
+  zero_unless_add(ctx, req[1], out[1]);  // the label gets no gradient
+  if (req[0] == OpReq::kNullOp || total == 0) return;
+  const double coef = a.f("regularization_coefficient") * ctx.loss_scale;
+  KILN_FLOAT_SWITCH(in[1].dtype, T, {
+    svm_grad_kernel<T><<<grid_for(total), kBlock, 0, stream_of(ctx)>>>(n, c, in[0].dptr<T>(), in[1].dptr<T>(),
+                                                                       out[0].dptr<T>(), (T)a.f("margin"), (T)coef,
+                                                                       a.b("use_linear"), req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+// ---- softmax_cross_entropy -------------------------------------------------------------------------
+// As ops/nn/softmax_cross_entropy.cc: per-row statistics in double (one thread per row), the total
+// summed in row order by one thread, the gradient per element.
+
+// x: [n, c], label: [n]; per row: max, sum of exp(x - max), loss term, class; bad: first bad sample
+template <typename T>
+__global__ void sce_rows_kernel(int64_t n, int64_t c, const T* x, const T* label, double* mx, double* sum, double* term,
+                                int64_t* cls, unsigned long long* bad) {
+  KILN_GRID_STRIDE(s, n) {
+    const double v = (double)label[s];
+    int64_t k = 0;
+    if (!(v > -1.0 && v < (double)c)) atomicMin(bad, (unsigned long long)s);
+    else k = (int64_t)v;
+    const T* row = x + s * c;
+    double m = (double)row[0];
+    for (int64_t j = 1; j < c; ++j) m = fmax(m, (double)row[j]);
+    double e = 0;
+    for (int64_t j = 0; j < c; ++j) e += exp((double)row[j] - m);
+    mx[s] = m;
+    sum[s] = e;
+    cls[s] = k;
+    term[s] = log(e) - ((double)row[k] - m);
+  }
+}
+
+// term: [n] -> y [1] (req) their sum in order
+template <typename T>
+__global__ void sce_total_kernel(int64_t n, const double* term, T* y, int req) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    double t = 0;
+    for (int64_t s = 0; s < n; ++s) t += term[s];
+    assign(y, 0, req, (T)t);
+  }
+}
+
+// g: [1], x / dx: [n, c], row statistics [n]; dx (req) g * (softmax - one_hot)
+template <typename T>
+__global__ void sce_grad_kernel(int64_t n, int64_t c, const T* g, const T* x, const double* mx, const double* sum,
+                                const int64_t* cls, T* dx, int req) {
+  KILN_GRID_STRIDE(e, n * c) {
+    const int64_t s = e / c, j = e % c;
+    const double p = exp((double)x[e] - mx[s]) / sum[s];
+    assign(dx, e, req, (T)((double)g[0] * (p - (j == cls[s] ? 1.0 : 0.0))));
+  }
+}
+
+/// Row statistics of x [n, c] with labels [n] into scratch; throws the CPU's error for a bad label.
+struct SceRows {
+  DeviceScratch mem;  // [n] max, [n] sum, [n] term, [n] class, then the error flag
+  int64_t n;
+  SceRows(int dev, int64_t rows) : mem(dev, (size_t)(4 * std::max<int64_t>(rows, 1) + 1) * 8), n(std::max<int64_t>(rows, 1)) {}
+  double* mx() const { return mem.as<double>(); }
+  double* sum() const { return mem.as<double>() + n; }
+  double* term() const { return mem.as<double>() + 2 * n; }
+  int64_t* cls() const { return reinterpret_cast<int64_t*>(mem.as<double>() + 3 * n); }
+  unsigned long long* bad() const { return reinterpret_cast<unsigned long long*>(mem.as<double>() + 4 * n); }
+};
+
+template <typename T>
+void sce_rows(const char* op, cudaStream_t s, int64_t n, int64_t c, const T* x, const T* label, const SceRows& r) {
+  KILN_CUDA_CHECK(cudaMemsetAsync(r.bad(), 0xff, sizeof(unsigned long long), s));
+  sce_rows_kernel<T><<<grid_for(n), kBlock, 0, s>>>(n, c, x, label, r.mx(), r.sum(), r.term(), r.cls(), r.bad());
+  KILN_CUDA_LAUNCH_CHECK(op);
+  unsigned long long pos = 0;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(&pos, r.bad(), sizeof(pos), cudaMemcpyDeviceToHost, s));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (pos == ~0ULL) return;
+  T v;
+  KILN_CUDA_CHECK(cudaMemcpy(&v, label + pos, sizeof(T), cudaMemcpyDeviceToHost));
+  throw KilnError("softmax_cross_entropy: label " + std::to_string((double)v) + " of sample " + std::to_string(pos) +
+                  " is out of range for " + std::to_string(c) + " classes");
+}
+
+void sce_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                 const std::vector<TBlob>& out) {
+  const char* op = "softmax_cross_entropy";
+  prologue(op, in, 2, 2, req, out, 1, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  if (in[0].shape.ndim() != 2 || in[1].size() != in[0].shape[0])
+    throw KilnError("softmax_cross_entropy (GPU): data " + in[0].shape.str() + " / label " + in[1].shape.str());
+  const int64_t n = in[0].shape[0], c = in[0].shape[1];
+  if (n > 0 && c == 0) throw KilnError("softmax_cross_entropy: data " + in[0].shape.str() + " has no classes");
+  const int dev = device_of(ctx, in, out);
+  DeviceGuard g(dev);
+  cudaStream_t s = stream_of(ctx);
+  SceRows rows(dev, n);
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    if (n > 0) sce_rows<T>(op, s, n, c, in[0].dptr<T>(), in[1].dptr<T>(), rows);
+    sce_total_kernel<T><<<1, 1, 0, s>>>(n, rows.term(), out[0].dptr<T>(), req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
+/// Inputs: g [1], data [n, c], label [n]; outputs: d data [n, c], d label (zeros).
+void sce_backward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                  const std::vector<TBlob>& out) {
+  const char* op = "_backward_softmax_cross_entropy";
+  prologue(op, in, 3, 3, req, out, 2, 2);
+  const int dev = device_of(ctx, in, out);
+  DeviceGuard g(dev);
+  cudaStream_t s = stream_of(ctx);
+  zero_unless_add(ctx, req[1], out[1]);
+  const int64_t n = in[1].shape[0], c = in[1].shape.ndim() == 2 ? in[1].shape[1] : 0;
+  if (req[0] == OpReq::kNullOp || n * c == 0) return;
+  expect_size(op, "data_grad", out[0], n * c);
+  SceRows rows(dev, n);
+  KILN_FLOAT_SWITCH(in[1].dtype, T, {
+    sce_rows<T>(op, s, n, c, in[1].dptr<T>(), in[2].dptr<T>(), rows);
+    sce_grad_kernel<T><<<grid_for(n * c), kBlock, 0, s>>>(n, c, in[0].dptr<T>(), in[1].dptr<T>(), rows.mx(), rows.sum(),
+                                                          rows.cls(), out[0].dptr<T>(), req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(op);
+}
+
 }  // namespace
 
 void register_elemwise(OpRegistry& r) {
@@ -450,6 +609,10 @@ void register_elemwise(OpRegistry& r) {
   set_gpu(r, "_backward_mae_reg_out", reg_backward<Reg::kMAE>);
   set_gpu(r, "Dropout", dropout_forward);
   set_gpu(r, "_backward_Dropout", dropout_backward);
+  set_gpu(r, "SVMOutput", svm_forward);
+  set_gpu(r, "_backward_SVMOutput", svm_backward);
+  set_gpu(r, "softmax_cross_entropy", sce_forward);
+  set_gpu(r, "_backward_softmax_cross_entropy", sce_backward);
 }
 
 }  // namespace nn_gpu

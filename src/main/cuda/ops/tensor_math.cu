@@ -110,6 +110,9 @@ void register_tensor_math_gpu(OpRegistry& r) {
   set_math<Trunc>(r, "trunc");
   set_math<Trunc>(r, "fix");
   set_math<Sign>(r, "sign");
+  // straight-through estimators: the forward of round / sign (their gradient is the output gradient)
+  set_gpu(r, "_contrib_round_ste", math_fwd<Round>("_contrib_round_ste"));
+  set_gpu(r, "_contrib_sign_ste", math_fwd<Sign>("_contrib_sign_ste"));
   set_math<LogicalNot>(r, "logical_not");
 }
 

@@ -1,7 +1,9 @@
 // GPU kernels of the internal operators (CPU: src/main/cpp/ops/internal/internal.cc): identity,
 // _identity_with_attr_like_rhs, BlockGrad, MakeLoss (+ _backward_MakeLoss), zeros_like,
 // ones_like, _zeros, ElementWiseSum, _grad_add, _NoGradient; Cast and _backward_Cast (CPU:
-// ops/index/cast.cc); where and _backward_where (ops/index/take.cc); _arange (ops/index/sort.cc).
+// ops/index/cast.cc); where and _backward_where (ops/index/take.cc); _arange (ops/index/sort.cc);
+// _contrib_arange_like (sort.cc), _contrib_div_sqrt_dim and _contrib_gradientmultiplier
+// (tensor/elemwise_scalar.cc), _np_cumsum and its backward (index/cumsum.cc).
 // Every storage dtype where the CPU kernel takes it (float16 as __half); accumulation (kAddTo)
 // only into float32/float64, as the CPU.
 #include <cmath>
@@ -437,6 +439,140 @@ void arange_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& 
   KILN_CUDA_LAUNCH_CHECK(name);
 }
 
+// ---- _contrib_arange_like ---------------------------------------------------------------------------
+
+void arange_like_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                         const std::vector<TBlob>& out) {
+  const char* name = "_contrib_arange_like";
+  check_call(name, in, 1, 1, req, out, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  const TBlob& y = out[0];  // [size] (the input's shape or its axis; its data is not read)
+  const int64_t repeat = a.i("repeat");
+  if (repeat < 1) throw KilnError("_contrib_arange_like: repeat must be positive");
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(y.dtype))
+    throw KilnError("_contrib_arange_like (GPU): accumulation needs float32/float64");
+  if (y.size() == 0) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_ANY_SWITCH(y.dtype, T, {
+    arange_kernel<T><<<grid_for(y.size()), kBlock, 0, stream_of(ctx)>>>(y.size(), y.dptr<T>(), req_int(req[0]),
+                                                                          a.f("start"), a.f("step"), repeat);
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+// ---- _contrib_div_sqrt_dim -------------------------------------------------------------------------
+
+// x, y: [n]; y (req) x / d, d = T(sqrt(last dim)) (integer division for integer types, as the CPU)
+template <typename T>
+__global__ void div_sqrt_dim_kernel(int64_t n, const T* x, T d, T* y, int req) {
+  KILN_GRID_STRIDE(i, n) {
+    if constexpr (std::is_floating_point<T>::value) assign(y, i, req, x[i] / d);
+    else y[i] = (T)(x[i] / d);
+  }
+}
+
+void div_sqrt_dim_forward(const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                          const std::vector<TBlob>& out) {
+  const char* name = "_contrib_div_sqrt_dim";
+  check_call(name, in, 1, 1, req, out, 1);
+  const TBlob& x = in[0];   // [rows, D]
+  const TBlob& y = out[0];  // [rows, D]
+  check_size(name, x, y.size(), "input", y.shape);
+  check_dtype(name, x, y.dtype, "input");
+  if (req[0] == OpReq::kNullOp || y.size() == 0) return;
+  if (x.shape.ndim() < 1) throw KilnError("_contrib_div_sqrt_dim needs an input with at least one dimension");
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(y.dtype))
+    throw KilnError("_contrib_div_sqrt_dim: accumulation needs float32/float64");
+  const double root = std::sqrt((double)x.shape[x.shape.ndim() - 1]);
+  DeviceGuard dg(device_of(ctx, in, out));
+  auto launch = [&](auto z) {
+    using T = decltype(z);
+    div_sqrt_dim_kernel<T><<<grid_for(y.size()), kBlock, 0, stream_of(ctx)>>>(y.size(), x.dptr<T>(), (T)root,
+                                                                                y.dptr<T>(), req_int(req[0]));
+  };
+  switch (y.dtype) {  // float16 reaches the kernel as float32 (the promoting wrapper), as on the CPU
+    case DType::kFloat32: launch(float{}); break;
+    case DType::kFloat64: launch(double{}); break;
+    case DType::kInt32: launch(int32_t{}); break;
+    case DType::kInt64: launch(int64_t{}); break;
+    case DType::kInt8: launch(int8_t{}); break;
+    case DType::kUint8: launch(uint8_t{}); break;
+    default: throw KilnError(std::string("_contrib_div_sqrt_dim: dtype ") + dtype_name(y.dtype) + " is not supported");
+  }
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+// ---- _np_cumsum (cumsum) ---------------------------------------------------------------------------
+// As ops/index/cumsum.cc: one thread per lane of x [outer, n, inner], summed in order in the output
+// type (integers wrapping), the backward reversed in the input's type.
+
+template <typename T>
+__device__ __forceinline__ T cumsum_add(T a, T b) {
+  if constexpr (std::is_integral<T>::value) {
+    using U = typename std::make_unsigned<T>::type;
+    return (T)(U)((U)a + (U)b);
+  } else if constexpr (std::is_same<T, __half>::value) {
+    return __float2half_rn(__half2float(a) + __half2float(b));
+  } else {
+    return a + b;
+  }
+}
+
+template <typename O, typename I>
+__device__ __forceinline__ O cumsum_cast(I v) {
+  if constexpr (std::is_same<I, __half>::value && std::is_same<O, __half>::value) return v;
+  else if constexpr (std::is_same<I, __half>::value) return (O)__half2float(v);
+  else if constexpr (std::is_same<O, __half>::value) return __float2half_rn((float)v);
+  else return (O)v;
+}
+
+// x: [outer, n, inner], y: same; reverse: y[j] = sum_{k >= j} x[k] (the backward), else sum_{k <= j}
+template <typename I, typename O, bool kReverse>
+__global__ void cumsum_kernel(int64_t lanes, int64_t n, int64_t inner, const I* x, O* y, int req) {
+  KILN_GRID_STRIDE(lane, lanes) {
+    const int64_t off = (lane / inner) * n * inner + lane % inner;
+    O run = cumsum_cast<O>(x[off + (kReverse ? n - 1 : 0) * inner]);
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t j = kReverse ? n - 1 - s : s;
+      if (s > 0) run = cumsum_add(run, cumsum_cast<O>(x[off + j * inner]));
+      if constexpr (std::is_floating_point<O>::value) assign(y, off + j * inner, req, run);
+      else y[off + j * inner] = run;  // accumulation is refused on the host for these types
+    }
+  }
+}
+
+template <bool kBackward>
+void cumsum_op(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+               const std::vector<TBlob>& out) {
+  const char* name = kBackward ? "_backward_np_cumsum" : "cumsum";
+  check_call(name, in, 1, 1, req, out, 1);
+  if (req[0] == OpReq::kNullOp) return;
+  const Shape& x = kBackward ? out[0].shape : in[0].shape;  // the data's shape
+  check_size(name, kBackward ? in[0] : out[0], x.size(), kBackward ? "gradient" : "output", x);
+  int64_t outer = 1, n = x.size(), inner = 1;
+  if (a.has("axis")) {
+    const int nd = x.ndim();
+    const int64_t ax0 = a.i("axis");
+    if (ax0 < -nd || ax0 >= nd) throw KilnError(std::string(name) + " (GPU): axis out of range for " + x.str());
+    const int ax = (int)(ax0 < 0 ? ax0 + nd : ax0);
+    outer = x.prod(0, ax);
+    n = x[ax];
+    inner = x.prod(ax + 1, nd);
+  }
+  if (req[0] == OpReq::kAddTo && !is_float_dtype(out[0].dtype))
+    throw KilnError(std::string(name) + ": accumulation needs float32/float64");
+  const int64_t lanes = outer * inner;
+  if (lanes == 0 || n == 0) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_ANY_SWITCH(in[0].dtype, I, {
+    KILN_ANY_SWITCH(out[0].dtype, O, {
+      cumsum_kernel<I, O, kBackward><<<grid_for(lanes), kBlock, 0, stream_of(ctx)>>>(
+          lanes, n, inner, in[0].dptr<I>(), out[0].dptr<O>(), req_int(req[0]));
+    });
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
 }  // namespace
 
 void register_tensor_misc_gpu(OpRegistry& r) {
@@ -460,6 +596,11 @@ void register_tensor_misc_gpu(OpRegistry& r) {
   set_gpu(r, "where", where_forward);
   set_gpu(r, "_backward_where", where_backward);
   set_gpu(r, "_arange", arange_forward);
+  set_gpu(r, "_contrib_arange_like", arange_like_forward);
+  set_gpu(r, "_contrib_div_sqrt_dim", div_sqrt_dim_forward);
+  set_gpu(r, "_contrib_gradientmultiplier", copy_op("_contrib_gradientmultiplier"));
+  set_gpu(r, "_np_cumsum", cumsum_op<false>);
+  set_gpu(r, "_backward_np_cumsum", cumsum_op<true>);
 }
 
 }  // namespace tensor

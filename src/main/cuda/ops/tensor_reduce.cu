@@ -1,7 +1,8 @@
 // GPU kernels of the axis reductions (CPU: src/main/cpp/ops/tensor/elemwise_reduce.cc):
 // sum, mean, max, min, prod, nansum, nanprod, norm (axis / keepdims / exclude / ord as the CPU)
 // and their backward ops (prod's exact where a group holds a zero, as the CPU's); and
-// argmax / argmin (CPU: src/main/cpp/ops/index/reorder.cc). Reductions go through the
+// argmax / argmin / argmax_channel (CPU: src/main/cpp/ops/index/reorder.cc), and moments (CPU:
+// src/main/cpp/ops/tensor/moments.cc; one thread per output). Reductions go through the
 // deterministic engine of tensor_common.cuh (no atomics; the same shapes always give the same
 // bits). Sums accumulate in double as the CPU's; max/min propagate NaN like MXNet.
 //
@@ -10,6 +11,7 @@
 #include <algorithm>
 #include <string>
 
+#include "kiln/moments.h"
 #include "ops/tensor_common.cuh"
 
 namespace kiln {
@@ -367,6 +369,89 @@ void arg_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in,
   });
 }
 
+// ---- moments ---------------------------------------------------------------------------------------
+// As ops/tensor/moments.cc (geometry in kiln/moments.h): one thread per output element sums its
+// inputs in double (mean, then the squared deviations from the mean rounded to T).
+
+// x: [x], mean / var: [K]
+template <typename T>
+__global__ void moments_kernel(MomentsMap m, const T* x, T* mean, T* var, int req_mean, int req_var) {
+  KILN_GRID_STRIDE(o, m.outputs) {
+    int64_t base = 0;
+    for (int d = 0; d < m.nd; ++d)
+      if (m.dim[d] > 1 && m.ostride[d] != 0) base += ((o / m.ostride[d]) % m.dim[d]) * m.istride[d];
+    auto at = [&](int64_t r) {  // the r-th input of output o, reduced dims right to left
+      int64_t off = base;
+      for (int d = m.nd - 1; d >= 0; --d)
+        if (m.dim[d] > 1 && m.ostride[d] == 0) {
+          off += (r % m.dim[d]) * m.istride[d];
+          r /= m.dim[d];
+        }
+      return x[off];
+    };
+    double s = 0;
+    for (int64_t r = 0; r < m.count; ++r) s += (double)at(r);
+    const T mu = (T)(s / (double)m.count);
+    double s2 = 0;
+    for (int64_t r = 0; r < m.count; ++r) {
+      const T dv = at(r) - mu;
+      s2 += (double)(dv * dv);
+    }
+    if (req_mean != kReqNull) assign(mean, o, req_mean, mu);
+    if (req_var != kReqNull) assign(var, o, req_var, (T)(s2 / (double)m.count));
+  }
+}
+
+// gm, gv, mean: [K], x / dx: [x]; dx (req) gm / N + gv * 2 (x - mean) / N
+template <typename T>
+__global__ void moments_grad_kernel(MomentsMap m, int64_t n, const T* gm, const T* gv, const T* x, const T* mean, T* dx,
+                                    int req) {
+  KILN_GRID_STRIDE(e, n) {
+    int64_t o = 0;
+    for (int d = 0; d < m.nd; ++d)
+      if (m.dim[d] > 1) o += ((e / m.istride[d]) % m.dim[d]) * m.ostride[d];
+    const T cnt = (T)m.count;
+    assign(dx, e, req, gm[o] / cnt + gv[o] * T(2) * (x[e] - mean[o]) / cnt);
+  }
+}
+
+void moments_forward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                     const std::vector<TBlob>& out) {
+  const char* name = "moments";
+  check_call(name, in, 1, 1, req, out, 2);
+  const MomentsMap m = moments_map(a, in[0].shape);
+  for (int i = 0; i < 2; ++i) {
+    check_size(name, out[i], m.outputs, "output", moments_kept(a, in[0].shape));
+    check_dtype(name, out[i], in[0].dtype, "output");
+  }
+  if (m.outputs == 0 || (req[0] == OpReq::kNullOp && req[1] == OpReq::kNullOp)) return;
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(in[0].dtype, T, {
+    moments_kernel<T><<<grid_for(m.outputs), kBlock, 0, stream_of(ctx)>>>(m, in[0].dptr<T>(), out[0].dptr<T>(),
+                                                                         out[1].dptr<T>(), req_int(req[0]),
+                                                                         req_int(req[1]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
+/// Inputs: og_mean [K], og_var [K], data [x], mean [K]; output: dx [x].
+void moments_backward(const OpCtx& ctx, const Attrs& a, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                      const std::vector<TBlob>& out) {
+  const char* name = "_backward_moments";
+  check_call(name, in, 4, 4, req, out, 1);
+  if (req[0] == OpReq::kNullOp || out[0].size() == 0) return;
+  const MomentsMap m = moments_map(a, out[0].shape);
+  for (int i : {0, 1, 3}) check_size(name, in[i], m.outputs, "input", moments_kept(a, out[0].shape));
+  check_size(name, in[2], out[0].size(), "data", out[0].shape);
+  DeviceGuard dg(device_of(ctx, in, out));
+  KILN_FLOAT_SWITCH(out[0].dtype, T, {
+    moments_grad_kernel<T><<<grid_for(out[0].size()), kBlock, 0, stream_of(ctx)>>>(
+        m, out[0].size(), in[0].dptr<T>(), in[1].dptr<T>(), in[2].dptr<T>(), in[3].dptr<T>(), out[0].dptr<T>(),
+        req_int(req[0]));
+  });
+  KILN_CUDA_LAUNCH_CHECK(name);
+}
+
 }  // namespace
 
 void register_tensor_reduce_gpu(OpRegistry& r) {
@@ -388,6 +473,14 @@ void register_tensor_reduce_gpu(OpRegistry& r) {
   set_gpu(r, "_backward_norm", norm_backward);
   set_gpu(r, "argmax", arg_forward<true>);
   set_gpu(r, "argmin", arg_forward<false>);
+  set_gpu(r, "moments", moments_forward);
+  set_gpu(r, "_backward_moments", moments_backward);
+  // argmax_channel: argmax over axis 1 (the CPU's ops/index/reorder.cc)
+  const Attrs channel = parse_attrs(r.at("argmax"), {{"axis", "1"}});
+  set_gpu(r, "argmax_channel", [channel](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in,
+                                         const std::vector<OpReq>& req, const std::vector<TBlob>& out) {
+    arg_forward<true>(ctx, channel, in, req, out);
+  });
 }
 
 }  // namespace tensor

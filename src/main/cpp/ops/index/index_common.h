@@ -71,6 +71,11 @@ void register_take_ops(OpRegistry& r);
 void register_reorder_ops(OpRegistry& r);
 void register_sort_ops(OpRegistry& r);
 void register_creation_ops(OpRegistry& r);  // creation.cc: _ones, _full, _zeros_without_dtype, _eye, _linspace
+void register_gather_nd_ops(OpRegistry& r);  // gather_nd.cc: gather_nd, scatter_nd
+void register_ravel_ops(OpRegistry& r);      // ravel.cc: ravel_multi_index, unravel_index
+void register_diag_ops(OpRegistry& r);       // diag.cc: diag
+void register_cumsum_ops(OpRegistry& r);     // cumsum.cc: _np_cumsum (cumsum)
+void register_khatri_rao_ops(OpRegistry& r); // khatri_rao.cc: khatri_rao
 
 }  // namespace index_ops
 }  // namespace kiln

@@ -12,6 +12,11 @@ void register_index_ops(OpRegistry& reg) {
   index_ops::register_reorder_ops(reg);
   index_ops::register_sort_ops(reg);
   index_ops::register_creation_ops(reg);
+  index_ops::register_gather_nd_ops(reg);
+  index_ops::register_ravel_ops(reg);
+  index_ops::register_diag_ops(reg);
+  index_ops::register_cumsum_ops(reg);
+  index_ops::register_khatri_rao_ops(reg);
 }
 
 }  // namespace kiln

@@ -88,6 +88,12 @@ void arg_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in, con
   });
 }
 
+/// argmax's attributes for argmax_channel: axis=1, keepdims=False.
+const Attrs& argmax_channel_attrs() {
+  static const Attrs a = parse_attrs(OpRegistry::get().at("argmax"), {{"axis", "1"}});
+  return a;
+}
+
 // ---- tile -------------------------------------------------------------------------------------
 
 /// Input dims and reps right-aligned (missing ones are 1); out[i] = x[i] * reps[i].
@@ -538,6 +544,20 @@ void register_reorder_ops(OpRegistry& r) {
     d.params = arg_params;
     d.infer_shape = arg_infer_shape;
     d.cpu = mx ? Kernel(arg_forward<true>) : Kernel(arg_forward<false>);
+    d.gradient = zero_grads;
+    r.add(std::move(d));
+  }
+  {
+    // argmax_channel: argmax over axis 1, keepdims off (MXNet fixes its ReduceAxisParam so);
+    // argmax's inference and kernel run with those attributes
+    OpDef d;
+    d.name = "argmax_channel";
+    d.description = "Returns argmax indices of each channel (axis 1) from the input array.";
+    d.infer_shape = [](const Attrs&, std::vector<Shape>* in, std::vector<Shape>* out) {
+      arg_infer_shape(argmax_channel_attrs(), in, out);
+    };
+    d.cpu = [](const OpCtx& ctx, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+               const std::vector<TBlob>& out) { arg_forward<true>(ctx, argmax_channel_attrs(), in, req, out); };
     d.gradient = zero_grads;
     r.add(std::move(d));
   }

@@ -234,28 +234,60 @@ void arange_infer_type(const Attrs& a, std::vector<DType>*, std::vector<DType>* 
 }
 
 /// y[i] = start + (i / repeat) * step, computed in the output type (MXNet's range kernel).
+/// y [size] = start + (i / repeat) * step in y's type (_arange and _contrib_arange_like).
+void arange_fill(const TBlob& y, OpReq req, double start_d, double step_d, int64_t repeat) {
+  if (req == OpReq::kAddTo && !is_float(y.dtype)) throw KilnError("_arange: accumulation needs float32/float64");
+  const int64_t size = y.size();
+  any_switch(y.dtype, [&](auto z) {
+    using T = decltype(z);
+    T* p = y.dptr<T>();  // [size]
+    if constexpr (std::is_integral<T>::value) {
+      // start and step as T first (MXNet's DType(start): truncated and wrapped, as the integer
+      // scalar ops' parameters, kiln/int_convert.h), then start + j * step in 64-bit two's complement
+      // and narrowed modulo T's range, as MXNet's integer arithmetic: exact, no signed overflow
+      const uint64_t start = (uint64_t)(int64_t)wrap_to_int<T>(start_d);
+      const uint64_t step = (uint64_t)(int64_t)wrap_to_int<T>(step_d);
+      for (int64_t i = 0; i < size; ++i) p[i] = (T)(int64_t)(start + (uint64_t)(i / repeat) * step);
+    } else {
+      const T start = (T)start_d, step = (T)step_d;
+      for (int64_t i = 0; i < size; ++i) assign_req(p[i], req, (T)(start + (T)(int64_t)(i / repeat) * step));
+    }
+  });
+}
+
 void arange_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>&, const std::vector<OpReq>& req,
                     const std::vector<TBlob>& out) {
   if (req[0] == OpReq::kNullOp) return;
   const ArangeRange r = arange_range(a);
   const TBlob& y = out[0];  // [size]
   KILN_CHECK(y.size() == r.size, "_arange: output size " + y.shape.str() + " differs from " + std::to_string(r.size));
-  if (req[0] == OpReq::kAddTo && !is_float(y.dtype)) throw KilnError("_arange: accumulation needs float32/float64");
-  any_switch(y.dtype, [&](auto z) {
-    using T = decltype(z);
-    T* p = y.dptr<T>();
-    if constexpr (std::is_integral<T>::value) {
-      // start and step as T first (MXNet's DType(start): truncated and wrapped, as the integer
-      // scalar ops' parameters, kiln/int_convert.h), then start + j * step in 64-bit two's complement
-      // and narrowed modulo T's range, as MXNet's integer arithmetic: exact, no signed overflow
-      const uint64_t start = (uint64_t)(int64_t)wrap_to_int<T>(r.start);
-      const uint64_t step = (uint64_t)(int64_t)wrap_to_int<T>(r.step);
-      for (int64_t i = 0; i < r.size; ++i) p[i] = (T)(int64_t)(start + (uint64_t)(i / r.repeat) * step);
-    } else {
-      const T start = (T)r.start, step = (T)r.step;
-      for (int64_t i = 0; i < r.size; ++i) assign_req(p[i], req[0], (T)(start + (T)(int64_t)(i / r.repeat) * step));
-    }
-  });
+  arange_fill(y, req[0], r.start, r.step, r.repeat);
+}
+
+// ---- _contrib_arange_like ---------------------------------------------------------------------
+
+/// axis None: the data's shape; else (data.shape[axis],).
+void arange_like_infer_shape(const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+  if (a.i("repeat") < 1)
+    throw InferError(false, 0, "_contrib_arange_like: repeat must be positive, got " + std::to_string(a.i("repeat")));
+  const Shape& x = (*in)[0];
+  if (!a.has("axis")) {
+    if (x.rank_known()) assign_out(out, 0, x);
+    return;
+  }
+  if (!x.rank_known()) return;
+  const int ax = norm_axis(a.i("axis"), x.ndim());
+  if (ax < 0)
+    throw InferError(true, 0, "_contrib_arange_like: axis=" + std::to_string(a.i("axis")) +
+                                  " is out of range for data shape " + x.str());
+  assign_out(out, 0, Shape({x[ax]}));
+}
+
+void arange_like_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>&, const std::vector<OpReq>& req,
+                         const std::vector<TBlob>& out) {
+  if (req[0] == OpReq::kNullOp) return;
+  KILN_CHECK(a.i("repeat") >= 1, "_contrib_arange_like: repeat must be positive");
+  arange_fill(out[0], req[0], a.f("start"), a.f("step"), a.i("repeat"));  // [size]
 }
 
 template <SortCfg (*Cfg)(const Attrs&)>
@@ -366,6 +398,26 @@ void register_sort_ops(OpRegistry& r) {
     d.infer_type = arange_infer_type;
     d.cpu = arange_forward;
     d.non_differentiable = true;
+    r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "_contrib_arange_like";
+    d.description =
+        "Evenly spaced values start + (i / repeat) * step shaped like the input (or like its axis), in the input's "
+        "type; only the input's shape is read.";
+    d.params = {
+        param("start", ParamType::kFloat, "0", "Start of interval. The interval includes this value. The default start value is 0."),
+        param("step", ParamType::kFloat, "1", "Spacing between values."),
+        param("repeat", ParamType::kInt, "1", "The repeating time of all elements. E.g repeat=3, the element a will be repeated three times --> a, a, a."),
+        param("ctx", ParamType::kString, "None", "Context of output, in format [cpu|gpu|cpu_pinned](n).Only used for imperative calls."),
+        param("axis", ParamType::kInt, "None", "Arange elements according to the size of a certain axis of input array. The negative numbers are interpreted counting from the backward. If not provided, will arange elements according to the input shape."),
+    };
+    d.input_names_ = {"data"};
+    d.infer_shape = arange_like_infer_shape;
+    d.cpu = arange_like_forward;
+    d.ignore_inputs = [](const Attrs&) { return std::vector<int>{0}; };
+    d.gradient = zero_grads;
     r.add(std::move(d));
   }
 }

@@ -378,6 +378,73 @@ void where_backward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, co
   });
 }
 
+// ---- batch_take -------------------------------------------------------------------------------
+
+/// out = indices' shape (both ways); a has rank >= 2 and a.size / a.shape[-1] == indices.size.
+void batch_take_infer_shape(const Attrs&, std::vector<Shape>* in, std::vector<Shape>* out) {
+  if ((*in)[1].rank_known()) assign_out(out, 0, (*in)[1]);
+  else if ((*out)[0].rank_known()) assign_in(in, 1, (*out)[0]);
+  const Shape& x = (*in)[0];
+  if (!x.rank_known()) return;
+  if (x.ndim() < 2) throw InferError(true, 0, "batch_take: the data array must have at least 2 dimensions, got " + x.str());
+  const Shape& idx = (*in)[1];
+  if (x.known() && idx.known() && x.prod(0, x.ndim() - 1) != idx.size())
+    throw InferError(true, 1, "batch_take: indices " + idx.str() + " must have as many elements as data " + x.str() +
+                                  " without its last dimension");
+}
+
+/// Output type = a's type; indices are int32 (MXNet's batch_take takes no other type).
+void batch_take_infer_type(const Attrs&, std::vector<DType>* in, std::vector<DType>* out) {
+  if ((*in)[1] != DType::kUnknown && (*in)[1] != DType::kInt32)
+    throw InferError(true, 1, std::string("batch_take: indices must be int32, got ") + dtype_name((*in)[1]));
+  (*in)[1] = DType::kInt32;
+  const DType t = (*in)[0] != DType::kUnknown ? (*in)[0] : (*out)[0];
+  if (t == DType::kUnknown) return;
+  if ((*in)[0] != DType::kUnknown && (*out)[0] != DType::kUnknown && (*in)[0] != (*out)[0])
+    throw InferError(false, 0, "batch_take: output type differs from the data type");
+  (*in)[0] = (*out)[0] = t;
+}
+
+/// out[i] = a[i, clip(indices[i], 0, M - 1)] with a viewed as [n, M].
+void batch_take_forward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                        const std::vector<TBlob>& out) {
+  const TBlob& x = in[0];   // [n, M]
+  const TBlob& y = out[0];  // [n]
+  if (req[0] == OpReq::kNullOp) return;
+  const int64_t M = x.shape[x.shape.ndim() - 1], n = y.size();
+  if (n == 0) return;
+  KILN_CHECK(M > 0 && x.size() == n * M, "batch_take: data " + x.shape.str() + " does not match indices " + in[1].shape.str());
+  if (req[0] == OpReq::kAddTo && !is_float(y.dtype)) throw KilnError("batch_take: accumulation needs float32/float64");
+  const int32_t* j = in[1].dptr<int32_t>();  // [n]
+  any_switch(x.dtype, [&](auto z) {
+    using T = decltype(z);
+    const T* xp = x.dptr<T>();
+    T* yp = y.dptr<T>();
+    omp_for(omp_threads(n), n, [&](int64_t i) { assign_req(yp[i], req[0], xp[i * M + fix_index(j[i], M, Mode::kClip)]); });
+  });
+}
+
+/// Inputs: dy [n], indices [n]; outputs: da [n, M] (dy at the clipped index, else 0), dindices (zeros).
+void batch_take_backward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                         const std::vector<TBlob>& out) {
+  const TBlob& dy = in[0];
+  const TBlob& dx = out[0];
+  if (req.size() > 1 && req[1] != OpReq::kNullOp && req[1] != OpReq::kAddTo) zero_unless_add(out[1], req[1]);
+  if (req[0] == OpReq::kNullOp) return;
+  const int64_t M = dx.shape[dx.shape.ndim() - 1], n = dy.size();
+  KILN_CHECK(dx.size() == n * M, "batch_take: gradient " + dx.shape.str() + " does not match " + dy.shape.str());
+  const int32_t* j = in[1].dptr<int32_t>();  // [n]
+  float_switch(dx.dtype, [&](auto z) {
+    using T = decltype(z);
+    const T* g = dy.dptr<T>();
+    T* gx = dx.dptr<T>();
+    omp_for(omp_threads(n * M), n, [&](int64_t i) {
+      const int64_t k = fix_index(j[i], M, Mode::kClip);
+      for (int64_t c = 0; c < M; ++c) assign_req(gx[i * M + c], req[0], c == k ? g[i] : T(0));
+    });
+  });
+}
+
 OpDef backward_def(const std::string& name, const std::vector<ParamDef>& params, std::vector<std::string> ins,
                    std::vector<std::string> outs, Kernel k) {
   OpDef d;
@@ -457,6 +524,26 @@ void register_take_ops(OpRegistry& r) {
     d.cpu = one_hot_forward;
     d.gradient = zero_grads;
     r.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "batch_take";
+    d.description =
+        "Takes elements from a data batch: out[i] = a[i, indices[i]] (a viewed as [n, a.shape[-1]], indices "
+        "clipped into range).";
+    d.input_names_ = {"a", "indices"};
+    d.infer_shape = batch_take_infer_shape;
+    d.infer_type = batch_take_infer_type;
+    d.cpu = batch_take_forward;
+    d.gradient = [](const NodePtr& f, const std::vector<NodeEntry>& og) {
+      // MXNet 1.9 registers no gradient; Kiln's is pick's: the output gradient at the clipped index
+      std::vector<NodeEntry> g = make_backward("_backward_batch_take", f, {og[0], f->inputs[1]});
+      g[1] = zeros_like(f->inputs[1], f->name + "_indices_backward");
+      return g;
+    };
+    r.add(std::move(d));
+    r.add(backward_def("_backward_batch_take", {}, {"ograd", "indices"}, {"a_grad", "indices_grad"},
+                       batch_take_backward));
   }
   {
     OpDef d;

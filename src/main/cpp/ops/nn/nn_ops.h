@@ -21,6 +21,8 @@ void register_softmax(OpRegistry& r);           // softmax.cc: softmax, log_soft
 void register_softmax_output(OpRegistry& r);    // softmax_output.cc
 void register_regression_output(OpRegistry& r); // regression_output.cc
 void register_dropout(OpRegistry& r);           // dropout.cc
+void register_svm_output(OpRegistry& r);        // svm_output.cc
+void register_softmax_cross_entropy(OpRegistry& r);  // softmax_cross_entropy.cc
 
 // ---- registration helpers ------------------------------------------------------------------
 

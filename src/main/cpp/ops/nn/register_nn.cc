@@ -11,6 +11,8 @@ void register_nn_ops(OpRegistry& r) {
   nn::register_softmax_output(r);
   nn::register_regression_output(r);
   nn::register_dropout(r);
+  nn::register_svm_output(r);
+  nn::register_softmax_cross_entropy(r);
 }
 
 }  // namespace kiln

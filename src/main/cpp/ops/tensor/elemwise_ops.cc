@@ -60,6 +60,7 @@ void register_broadcast(OpRegistry& reg);
 void register_scalar(OpRegistry& reg);
 void register_unary(OpRegistry& reg);
 void register_reduce(OpRegistry& reg);
+void register_moments(OpRegistry& reg);  // moments.cc
 
 }  // namespace elemwise
 
@@ -69,6 +70,7 @@ void register_elemwise_ops(OpRegistry& reg) {
   elemwise::register_scalar(reg);
   elemwise::register_unary(reg);
   elemwise::register_reduce(reg);
+  elemwise::register_moments(reg);
 }
 
 }  // namespace kiln

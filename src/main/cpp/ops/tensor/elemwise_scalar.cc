@@ -55,6 +55,7 @@ struct MinusS { template <typename T> static T fwd(T x, T s) { return x - s; } }
 struct RMinusS { template <typename T> static T fwd(T x, T s) { return s - x; } };
 struct MulS { template <typename T> static T fwd(T x, T s) { return x * s; } };
 struct DivS { template <typename T> static T fwd(T x, T s) { return x / s; } };
+struct LhsS { template <typename T> static T fwd(T x, T) { return x; } };  // _contrib_gradientmultiplier
 
 // d(s/x)/dx = -s / x^2
 struct RDivS {
@@ -107,6 +108,39 @@ void scalar_forward(const OpCtx&, const Attrs& attrs, const std::vector<TBlob>& 
     T* y = out[0].dptr<T>();       // [n]
     simd::map(out[0].size(), req[0], y, [=](int64_t i) { return Op::fwd(x[i], s); });
   });
+}
+
+/// _contrib_div_sqrt_dim: y = x / T(sqrt(D)), D = x.shape[-1] (MXNet's DivSqrtDimForward_: the
+/// divisor converted to the data's type first, so integer data divides by the truncated root).
+void div_sqrt_dim_forward(const OpCtx&, const Attrs&, const std::vector<TBlob>& in, const std::vector<OpReq>& req,
+                          const std::vector<TBlob>& out) {
+  const TBlob& x = in[0];   // [rows, D]
+  const TBlob& y = out[0];  // [rows, D]
+  if (req[0] == OpReq::kNullOp || y.size() == 0) return;
+  KILN_CHECK(x.shape.ndim() >= 1, "_contrib_div_sqrt_dim needs an input with at least one dimension");
+  const double root = std::sqrt((double)x.shape[x.shape.ndim() - 1]);
+  const int64_t n = y.size();
+  auto run = [&](auto z) {
+    using T = decltype(z);
+    const T d = (T)root;
+    const T* xp = x.dptr<T>();
+    T* yp = y.dptr<T>();
+    if constexpr (std::is_floating_point<T>::value) {
+      simd::map(n, req[0], yp, [=](int64_t i) { return xp[i] / d; });
+    } else {
+      if (req[0] == OpReq::kAddTo) throw KilnError("_contrib_div_sqrt_dim: accumulation needs float32/float64");
+      for (int64_t i = 0; i < n; ++i) yp[i] = (T)(xp[i] / d);
+    }
+  };
+  switch (y.dtype) {
+    case DType::kFloat32: run(float{}); break;
+    case DType::kFloat64: run(double{}); break;
+    case DType::kInt32: run(int32_t{}); break;
+    case DType::kInt64: run(int64_t{}); break;
+    case DType::kInt8: run(int8_t{}); break;
+    case DType::kUint8: run(uint8_t{}); break;
+    default: throw KilnError(std::string("_contrib_div_sqrt_dim: dtype ") + dtype_name(y.dtype) + " is not supported");
+  }
 }
 
 // x^s: s = 2 and s = 1 take exact vectorized paths (pow(x, 2) == x*x, pow(x, 1) == x for every x,
@@ -278,6 +312,28 @@ void register_scalar(OpRegistry& reg) {
     OpDef d = scalar_def("_div_scalar", "_DivScalar", "Divides every element by a scalar: y = x / scalar.");
     d.cpu = scalar_forward<DivS>;
     d.gradient = via_op("_div_scalar", true);
+    reg.add(std::move(d));
+  }
+  {
+    OpDef d;
+    d.name = "_contrib_div_sqrt_dim";
+    d.description = "Rescales the input by the square root of its last dimension: y = x / sqrt(x.shape[-1]).";
+    d.infer_shape = [](const Attrs& a, std::vector<Shape>* in, std::vector<Shape>* out) {
+      if ((*in)[0].rank_known() && (*in)[0].ndim() == 0)
+        throw InferError(true, 0, "_contrib_div_sqrt_dim needs an input with at least one dimension");
+      infer_same_shape(a, in, out);
+    };
+    d.cpu = div_sqrt_dim_forward;
+    d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
+    d.gradient = via_op("_contrib_div_sqrt_dim", false);  // MXNet's: the same rescaling of the gradient
+    reg.add(std::move(d));
+  }
+  {
+    OpDef d = scalar_def("_contrib_gradientmultiplier", "",
+                         "Identity forward; the backward multiplies the gradient by scalar (a negative scalar makes "
+                         "a gradient reversal layer).");
+    d.cpu = scalar_forward<LhsS>;
+    d.gradient = via_op("_mul_scalar", true);
     reg.add(std::move(d));
   }
   add_with_backward<RDivS>(reg, "_rdiv_scalar", "_RDivScalar", "Divides a scalar by every element: y = scalar / x.");

@@ -272,6 +272,19 @@ void add_math(OpRegistry& reg, const std::string& name, const std::string& desc,
   }
 }
 
+/// A straight-through estimator (MXNet contrib/stes_op.cc): y = F.fwd(x), gradient the output
+/// gradient unchanged.
+template <class F>
+void add_ste(OpRegistry& reg, const std::string& name, const std::string& desc) {
+  OpDef d = unary_def(name, desc);
+  d.cpu = math_forward<F>;
+  d.gradient = [](const NodePtr& fwd, const std::vector<NodeEntry>& og) {
+    if (all_zero(og)) return zero_grads(fwd);
+    return std::vector<NodeEntry>{og[0]};
+  };
+  reg.add(std::move(d));
+}
+
 /// The MXNet math ops of kiln/elemwise_math.h.
 void register_unary_math(OpRegistry& reg) {
   using namespace math;
@@ -313,6 +326,9 @@ void register_unary_math(OpRegistry& reg) {
   add_math<Trunc>(reg, "trunc", "Integer part (toward zero), element-wise. Zero gradient.");
   add_math<Trunc>(reg, "fix", "Nearest integer toward zero, element-wise (as trunc). Zero gradient.");
   add_math<Sign>(reg, "sign", "Sign, element-wise: -1, 0 or 1 (0 for NaN, as MXNet). Zero gradient.");
+  add_ste<Round>(reg, "_contrib_round_ste",
+                 "Straight-through estimator of round: y = round(x) (halves away from zero), gradient passed through.");
+  add_ste<Sign>(reg, "_contrib_sign_ste", "Straight-through estimator of sign: y = sign(x), gradient passed through.");
   add_math<LogicalNot>(reg, "logical_not", "Logical not, element-wise: 1 where x == 0, else 0. Zero gradient.");
 }
 

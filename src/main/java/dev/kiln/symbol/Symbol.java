@@ -1248,6 +1248,245 @@ public final class Symbol {
     }
 
     /**
+     * {@code gather_nd}: slices of {@code data} addressed by coordinate tuples. With
+     * {@code M = indices.shape[0]}, {@code out[y...][x...] = data[indices[0][y...], ..., indices[M-1][y...]][x...]};
+     * a coordinate {@code v} along an axis of size {@code S} must lie in {@code [-S, S-1]} (negative values
+     * count from the end), anything else fails with the value and the axis named.
+     *
+     * @param name node name or null
+     * @param data {@code (X0, ..., X_{D-1})}
+     * @param indices {@code (M, Y...)} with at least one Y, any dtype, {@code 1 <= M <= min(D, 10)}
+     * @return {@code (Y..., X_M, ..., X_{D-1})}; its gradient to data is the scatter-add of the output gradient
+     */
+    public static Symbol gatherNd(String name, Symbol data, Symbol indices) {
+        return builder("gather_nd").name(name).input(data).input(indices).build();
+    }
+
+    /**
+     * {@code scatter_nd}: the inverse of {@link #gatherNd}: a new array of {@code shape}, zero except at the
+     * addressed slices, which get {@code data}. With repeated coordinates the last one in index order wins.
+     *
+     * @param name node name or null
+     * @param data {@code (Y..., shape[M], ..., shape[-1])}
+     * @param indices {@code (M, Y...)}, coordinates as in {@link #gatherNd}
+     * @param shape the output shape
+     * @return {@code shape}; the gradient to data is {@code gather_nd(ograd, indices)}
+     */
+    public static Symbol scatterNd(String name, Symbol data, Symbol indices, long... shape) {
+        return builder("scatter_nd").name(name).input(data).input(indices).param("shape", shape).build();
+    }
+
+    /**
+     * {@code batch_take}: {@code out[i] = a[i, indices[i]]} with {@code a} viewed as {@code (n, a.shape[-1])};
+     * indices are int32 and clipped into range.
+     *
+     * @param name node name or null
+     * @param a data, rank at least 2
+     * @param indices int32, {@code n} elements
+     * @return indices' shape
+     */
+    public static Symbol batchTake(String name, Symbol a, Symbol indices) {
+        return builder("batch_take").name(name).input(a).input(indices).build();
+    }
+
+    /**
+     * {@code argmax_channel}: the index of the maximum along axis 1, the channels (as a value of the data's type).
+     *
+     * @param name node name or null
+     * @param data input, rank at least 2
+     * @return data's shape without axis 1
+     */
+    public static Symbol argmaxChannel(String name, Symbol data) {
+        return builder("argmax_channel").name(name).input(data).build();
+    }
+
+    /**
+     * {@code khatri_rao}: the column-wise Kronecker product of matrices with one column count, the first
+     * input's row index varying slowest.
+     *
+     * @param name node name or null
+     * @param matrices {@code (r_j, k)} each
+     * @return {@code (prod r_j, k)}
+     */
+    public static Symbol khatriRao(String name, Symbol... matrices) {
+        SymbolBuilder b = builder("khatri_rao").name(name).param("num_args", matrices.length);
+        for (Symbol m : matrices) {
+            b.input(m);
+        }
+        return b.build();
+    }
+
+    /**
+     * {@code softmax_cross_entropy}: the cross entropy of softmax(data) and the labels, summed over the batch.
+     *
+     * @param name node name or null
+     * @param data {@code (N, C)} scores
+     * @param label {@code (N,)} class numbers in [0, C) (truncated toward zero)
+     * @return {@code (1,)}; its gradient to data is {@code g * (softmax(data) - one_hot(label))}
+     */
+    public static Symbol softmaxCrossEntropy(String name, Symbol data, Symbol label) {
+        return builder("softmax_cross_entropy").name(name).input(data).input(label).build();
+    }
+
+    /**
+     * {@code SVMOutput}: a loss layer; the output is data, the backward (without a head gradient) is the gradient
+     * of {@code c * sum max(0, margin - x_label) + max(0, margin + x_other)} (squared unless {@code useLinear}).
+     *
+     * @param name node name or null
+     * @param data scores, rank at least 2, one row per label along the last axis
+     * @param label {@code data.shape[:-1]} class numbers (outside the classes: no target)
+     * @param margin the hinge's margin
+     * @param regularizationCoefficient c
+     * @param useLinear L1 hinge instead of the squared one
+     * @return data
+     */
+    public static Symbol svmOutput(String name, Symbol data, Symbol label, double margin, double regularizationCoefficient,
+            boolean useLinear) {
+        return builder("SVMOutput").name(name).input(data).input(label).param("margin", margin)
+                .param("regularization_coefficient", regularizationCoefficient).param("use_linear", useLinear).build();
+    }
+
+    /**
+     * {@code cumsum} (MXNet's {@code _np_cumsum}): running sums along {@code axis}, summed in order in the output type.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param axis the axis, or null for the flattened array (a 1-D result)
+     * @param dtype output and accumulator type ({@code "float64"}, {@code "int32"}, ...), or null for data's type
+     * @return data's shape (1-D with axis null)
+     */
+    public static Symbol cumsum(String name, Symbol data, Integer axis, String dtype) {
+        return builder("cumsum").name(name).input(data).param("axis", axis).param("dtype", dtype).build();
+    }
+
+    /**
+     * {@code moments}: the mean and the (population) variance of data over {@code axes}.
+     *
+     * @param name node name or null
+     * @param data input
+     * @param keepdims keep the reduced axes as 1
+     * @param axes the axes to reduce (none given: all)
+     * @return two outputs, {@code mean} and {@code var}, of the reduced shape
+     */
+    public static Symbol moments(String name, Symbol data, boolean keepdims, long... axes) {
+        SymbolBuilder b = builder("moments").name(name).input(data).param("keepdims", keepdims);
+        if (axes.length > 0) {
+            b.param("axes", axes);
+        }
+        return b.build();
+    }
+
+    /**
+     * {@code diag}: a 1-D input becomes the square matrix with it on the {@code k}-th diagonal; a higher-rank
+     * input gives the {@code k}-th diagonals of its ({@code axis1}, {@code axis2}) planes, as a last axis.
+     *
+     * @param name node name or null
+     * @param data input, rank at least 1
+     * @param k the diagonal: 0 main, above it when positive, below when negative
+     * @param axis1 first axis of the planes (ignored for 1-D data)
+     * @param axis2 second axis of the planes (ignored for 1-D data)
+     * @return {@code (n + |k|, n + |k|)} for 1-D data; else data's shape without axis1 and axis2, then the
+     *         diagonal's length
+     */
+    public static Symbol diag(String name, Symbol data, int k, int axis1, int axis2) {
+        return builder("diag").name(name).input(data).param("k", k).param("axis1", axis1).param("axis2", axis2).build();
+    }
+
+    /**
+     * {@code ravel_multi_index}: coordinate tuples ({@code (M, N)}, one column per position) to flat positions in an
+     * array of {@code shape} (MXNet's arithmetic, no range check).
+     *
+     * @param name node name or null
+     * @param data {@code (M, N)}, {@code M = shape.length}
+     * @param shape the array's shape (positive entries)
+     * @return {@code (N,)}, data's type
+     */
+    public static Symbol ravelMultiIndex(String name, Symbol data, long... shape) {
+        return builder("ravel_multi_index").name(name).input(data).param("shape", shape).build();
+    }
+
+    /**
+     * {@code unravel_index}: flat positions to coordinate tuples in an array of {@code shape}; the leading
+     * coordinate is what remains after the others (so it may exceed {@code shape[0]}).
+     *
+     * @param name node name or null
+     * @param data {@code (N,)}
+     * @param shape the array's shape (positive entries)
+     * @return {@code (shape.length, N)}, data's type
+     */
+    public static Symbol unravelIndex(String name, Symbol data, long... shape) {
+        return builder("unravel_index").name(name).input(data).param("shape", shape).build();
+    }
+
+    /**
+     * {@code _contrib_arange_like}: {@code start + (i / repeat) * step} shaped like {@code data} (only its shape
+     * is read), in data's type.
+     *
+     * @param name node name or null
+     * @param data gives the shape
+     * @param start first value
+     * @param step spacing
+     * @param repeat how many times each value repeats (positive)
+     * @param axis null: data's shape; else {@code (data.shape[axis],)}
+     * @return the range
+     */
+    public static Symbol arangeLike(String name, Symbol data, double start, double step, int repeat, Integer axis) {
+        SymbolBuilder b = builder("_contrib_arange_like").name(name).input(data).param("start", start).param("step", step)
+                .param("repeat", repeat);
+        if (axis != null) {
+            b.param("axis", axis);
+        }
+        return b.build();
+    }
+
+    /**
+     * {@code _contrib_div_sqrt_dim}: {@code data / sqrt(data.shape[-1])} (attention score scaling).
+     *
+     * @param name node name or null
+     * @param data input, rank at least 1
+     * @return same shape
+     */
+    public static Symbol divSqrtDim(String name, Symbol data) {
+        return builder("_contrib_div_sqrt_dim").name(name).input(data).build();
+    }
+
+    /**
+     * {@code _contrib_gradientmultiplier}: identity forward, gradient multiplied by {@code scalar} (a negative
+     * scalar gives a gradient reversal layer).
+     *
+     * @param name node name or null
+     * @param data input
+     * @param scalar gradient factor
+     * @return data unchanged
+     */
+    public static Symbol gradientMultiplier(String name, Symbol data, double scalar) {
+        return builder("_contrib_gradientmultiplier").name(name).input(data).param("scalar", scalar).build();
+    }
+
+    /**
+     * {@code _contrib_round_ste}: {@code round(data)} (halves away from zero) with a straight-through gradient
+     * (the output gradient passes unchanged).
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape
+     */
+    public static Symbol roundSte(String name, Symbol data) {
+        return builder("_contrib_round_ste").name(name).input(data).build();
+    }
+
+    /**
+     * {@code _contrib_sign_ste}: {@code sign(data)} with a straight-through gradient.
+     *
+     * @param name node name or null
+     * @param data input
+     * @return same shape
+     */
+    public static Symbol signSte(String name, Symbol data) {
+        return builder("_contrib_sign_ste").name(name).input(data).build();
+    }
+
+    /**
      * BatchNorm over axis 1 with MXNet's defaults except {@code fix_gamma}; creates
      * {@code <name>_gamma}, {@code <name>_beta} and the aux states {@code <name>_moving_mean},
      * {@code <name>_moving_var}.

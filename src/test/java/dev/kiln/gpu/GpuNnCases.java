@@ -250,6 +250,19 @@ final class GpuNnCases implements GpuCases {
         c.add(GpuCase.graph("LinearRegressionOutput_large", Symbol.create("LinearRegressionOutput", "n", a(),
                 Map.of("data", X, "label", Symbol.variable("label"))), shapes("x", s(300, 240), "label", s(300, 240)))
                 .noGrad("label"));
+        // SVMOutput (L2 and L1; labels beyond the classes mark no target) and softmax_cross_entropy
+        for (String linear : new String[] {"False", "True"}) {
+            c.add(GpuCase.graph("SVMOutput use_linear=" + linear, Symbol.create("SVMOutput", "n", a("margin", "0.75",
+                    "regularization_coefficient", "1.5", "use_linear", linear), Map.of("data", X, "label",
+                    Symbol.variable("label"))), shapes("x", s(7, 5), "label", s(7))).input("label", ints(0, 6))
+                    .noGrad("label").addTo());
+        }
+        c.add(GpuCase.graph("softmax_cross_entropy", Symbol.create("softmax_cross_entropy", "n", a(), Map.of("data", X,
+                "label", Symbol.variable("label"))), shapes("x", s(9, 6), "label", s(9))).input("label", ints(0, 6))
+                .noGrad("label").addTo());
+        c.add(GpuCase.graph("softmax_cross_entropy large", Symbol.create("softmax_cross_entropy", "n", a(), Map.of("data", X,
+                "label", Symbol.variable("label"))), shapes("x", s(2000, 30), "label", s(2000))).input("label", ints(0, 30))
+                .noGrad("label").dtypes(DType.FLOAT64));
     }
 
     // ---- Dropout ----------------------------------------------------------------------------------

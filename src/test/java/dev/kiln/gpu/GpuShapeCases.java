@@ -18,7 +18,8 @@ import java.util.Random;
  * family, transpose, Concat, SliceChannel, stack, slice, slice_axis, tile, repeat), rearranging ops
  * (broadcast_to/like/axis, squeeze, SwapAxis, reverse, reshape_like, slice_like, shape_array,
  * size_array, depth_to_space, space_to_depth), gathers by index
- * (take, pick, one_hot, Embedding, where, argmax, argmin, _arange), ordering (sort, argsort, topk),
+ * (take, pick, one_hot, Embedding, where, argmax, argmin, _arange, _contrib_arange_like, batch_take,
+ * argmax_channel, gather_nd, scatter_nd, ravel_multi_index, unravel_index, diag), ordering (sort, argsort, topk),
  * dot, batch_dot, FullyConnected and the Sequence* ops. Backward ops are reached through the graph
  * cases' backward passes; index inputs come from generators (including out-of-range values for the
  * clip/wrap modes) and get no gradient.
@@ -243,6 +244,43 @@ final class GpuShapeCases implements GpuCases {
                 "dtype", "float64")));
         c.add(GpuCase.invoke("_arange int32", "_arange", Map.of("start", 7, "step", 1, "dtype", "int32")));
         c.add(GpuCase.invoke("_arange uint8 from -3 (wraps)", "_arange", Map.of("start", -3, "stop", 3, "dtype", "uint8")));
+        c.add(GpuCase.graph("_contrib_arange_like axis=1", op("_contrib_arange_like", Map.of("start", "1.5", "step", "0.5",
+                "repeat", "2", "axis", "1"), x), shapes("x", s(3, 7))).forwardOnly());
+        c.add(GpuCase.invoke("_contrib_arange_like int32", "_contrib_arange_like", Map.of("start", 3), s(4, 5))
+                .dtypes(DType.INT32));
+        // batch_take (int32 indices, clipped), argmax_channel (ties: the first maximum)
+        c.add(GpuCase.graph("batch_take", op("batch_take", Map.of(), a, idx), shapes("a", s(6, 5), "indices", s(6)))
+                .input("indices", ints(-2, 8)).noGrad("indices").type("indices", DType.INT32).addTo());
+        c.add(GpuCase.graph("batch_take large", op("batch_take", Map.of(), a, idx), shapes("a", s(3000, 70), "indices", s(3000)))
+                .input("indices", ints(0, 70)).noGrad("indices").type("indices", DType.INT32).dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("argmax_channel", op("argmax_channel", Map.of(), x), shapes("x", s(4, 3, 9))).input("x", ties())
+                .forwardOnly());
+        // gather_nd / scatter_nd: negative coordinates, repeated positions (gather_nd's gradient adds them in
+        // index order, scatter_nd's last position wins), every index dtype
+        c.add(GpuCase.graph("gather_nd", op("gather_nd", Map.of(), a, idx), shapes("a", s(5, 4, 3), "indices", s(2, 3, 4)))
+                .input("indices", ints(-4, 4)).noGrad("indices").addTo());
+        c.add(GpuCase.graph("gather_nd int64 full", op("gather_nd", Map.of(), a, idx), shapes("a", s(4, 4), "indices", s(2, 9)))
+                .input("indices", ints(-4, 4)).noGrad("indices").type("indices", DType.INT64).addTo());
+        c.add(GpuCase.graph("gather_nd large", op("gather_nd", Map.of(), a, idx), shapes("a", s(300, 40, 8), "indices", s(2, 5000)))
+                .input("indices", ints(0, 40)).noGrad("indices").type("indices", DType.INT32).dtypes(DType.FLOAT32));
+        c.add(GpuCase.graph("scatter_nd", op("scatter_nd", Map.of("shape", "(5, 4, 3)"), a, idx),
+                shapes("a", s(6, 3), "indices", s(2, 6))).input("indices", ints(-4, 4)).noGrad("indices").addTo());
+        // ravel_multi_index / unravel_index (plain arithmetic: values beyond the shape too)
+        c.add(GpuCase.invoke("ravel_multi_index", "ravel_multi_index", Map.of("shape", "(3, 4, 5)"), s(3, 11))
+                .input("in0", ints(-2, 6)));
+        c.add(GpuCase.invoke("unravel_index int32", "unravel_index", Map.of("shape", "(3, 4, 5)"), s(13))
+                .input("in0", ints(-70, 70)).dtypes(DType.INT32));
+        c.add(GpuCase.invoke("unravel_index", "_unravel_index", Map.of("shape", "(6, 7)"), s(9)).input("in0", ints(0, 42)));
+        // diag: 1-D to matrix, planes of a 3-D array (off-diagonal), the gradient the other way
+        c.add(GpuCase.graph("diag 1-D k=-2", op("diag", Map.of("k", "-2"), x), shapes("x", s(5))).addTo());
+        c.add(GpuCase.graph("diag 3-D k=1 axes 2,0", op("diag", Map.of("k", "1", "axis1", "2", "axis2", "0"), x),
+                shapes("x", s(4, 3, 6))).addTo());
+        c.add(GpuCase.invoke("diag int32", "diag", Map.of("k", "1"), s(5, 4)).input("in0", ints(-9, 9)).dtypes(DType.INT32));
+        // khatri_rao (Kiln's gradient: each factor's element sums its output rows)
+        c.add(GpuCase.graph("khatri_rao 3 inputs", Symbol.create("khatri_rao", null, Map.of("num_args", "3"), null, v("p"), v("q"),
+                v("w")), shapes("p", s(2, 4), "q", s(3, 4), "w", s(2, 4))).addTo());
+        c.add(GpuCase.graph("scatter_nd uint8", op("scatter_nd", Map.of("shape", "(9,)"), a, idx),
+                shapes("a", s(7), "indices", s(1, 7))).input("indices", ints(0, 9)).noGrad("indices").type("indices", DType.UINT8));
     }
 
     private static void ordering(List<GpuCase> c) {

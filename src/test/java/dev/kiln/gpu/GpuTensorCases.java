@@ -235,6 +235,26 @@ final class GpuTensorCases implements GpuCases {
         c.add(scalarCase("_rmod_scalar", "_rmod_scalar", "2.5", s(5, 8)).input("x", away));
         c.add(scalarCase("_hypot_scalar", "_hypot_scalar", "-1.5", s(5, 8)));
         c.add(scalarCase("smooth_l1", "smooth_l1", "1.5", s(6, 9)).input("x", uniform(-2, 2)));
+        // moments: mean and variance over some axes (kept), over all
+        c.add(GpuCase.graph("moments axes=(0,2) keepdims", op("moments", Map.of("axes", "(0, 2)", "keepdims", "True"), x()),
+                shapes("x", s(3, 4, 5))).addTo());
+        c.add(GpuCase.graph("moments all", op("moments", Map.of(), x()), shapes("x", s(6, 7))).addTo());
+        // cumsum: along an axis, flattened, int32 (wrapping) and a float64 output of float32 data
+        c.add(GpuCase.graph("cumsum axis=1", op("cumsum", Map.of("axis", "1"), x()), shapes("x", s(3, 40, 5))).addTo());
+        c.add(GpuCase.graph("_np_cumsum flat", op("_np_cumsum", Map.of(), x()), shapes("x", s(6, 7))).addTo());
+        c.add(GpuCase.invoke("cumsum int32", "cumsum", Map.of("axis", "0"), s(50, 3)).input("in0", quantized(-9, 9, 1))
+                .dtypes(DType.INT32).tol(0, 0, 0, 0));
+        c.add(GpuCase.invoke("cumsum dtype=float64", "cumsum", Map.of("dtype", "float64"), s(4, 5)).dtypes(DType.FLOAT32));
+        // contrib: straight-through estimators (gradient passed through), gradient multiplier, div_sqrt_dim
+        for (String o : new String[] {"_contrib_round_ste", "_contrib_sign_ste"}) {
+            c.add(GpuCase.graph(o, op("elemwise_mul", null, op(o, null, x()), y()), shapes("x", s(5, 8), "y", s(5, 8)))
+                    .input("x", quantized(-3, 3, 2)).addTo());
+        }
+        c.add(GpuCase.graph("_contrib_gradientmultiplier", op("_contrib_gradientmultiplier", Map.of("scalar", "-0.5"), x()),
+                shapes("x", s(6, 7))).addTo());
+        c.add(GpuCase.graph("_contrib_div_sqrt_dim", op("_contrib_div_sqrt_dim", null, x()), shapes("x", s(3, 4, 10))).addTo());
+        c.add(GpuCase.invoke("_contrib_div_sqrt_dim integers", "_contrib_div_sqrt_dim", Map.of(), s(4, 5))
+                .input("in0", quantized(-20, 20, 1)).dtypes(DType.INT32).tol(0, 0, 0, 0));
         for (String o : new String[] {"sigmoid", "degrees", "rint", "sign", "_mod_scalar", "_greater_scalar"}) {
             Map<String, String> a = o.endsWith("_scalar") ? Map.of("scalar", "2") : Map.of();
             c.add(GpuCase.invoke(o + " integers", o, a, s(5, 8)).input("in0", quantized(-6, 7, 1)).dtypes(DType.INT32)

@@ -162,7 +162,7 @@ final class MxOpFuzz {
                     c -> c.detail != null && (c.detail.contains("-2.147483648E9 in MXNet, 0.0 in Kiln")
                             || c.detail.contains("-9.223372036854776E18 in MXNet, 0.0 in Kiln"))),  // int32 / int64 (shape_array)
             new Known("a scalar or bound beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
-                    c -> c.detail != null && integral(c.types) && Stream.of("scalar", "a_min", "a_max")
+                    c -> c.detail != null && integral(c.types) && Stream.of("scalar", "a_min", "a_max", "start", "step")
                             .anyMatch(p -> Math.abs(number(c.attrs.get(p))) >= 2147483648.0)),
             new Known("a creation value beyond the integer type converts by Kiln's rule (MXNet: C++'s undefined cast)",
                     c -> c.detail != null && (c.op.equals("_full") || c.op.equals("_linspace"))
@@ -202,7 +202,8 @@ final class MxOpFuzz {
                     c -> c.detail != null && c.nonFinite && c.detail.matches(".* is (NaN in MXNet, -?Infinity|-?Infinity in MXNet, NaN) in Kiln.*")),
             new Known("NaN or infinite indices follow Kiln's rule (NaN row 0, beyond int64 the first or last row; MXNet: C++'s"
                     + " undefined cast)",
-                    c -> c.detail != null && c.nonFinite && Set.of("take", "pick", "Embedding", "one_hot", "batch_take").contains(c.op)),
+                    c -> c.detail != null && c.nonFinite && Set.of("take", "pick", "Embedding", "one_hot", "batch_take",
+                            "unravel_index", "_unravel_index", "ravel_multi_index", "_ravel_multi_index").contains(c.op)),
             new Known("equal values in sort order: Kiln keeps their positions' order, MXNet's may not (in a graph: the outputs,"
                     + " and gradients where positions are used as values)",
                     c -> c.op.equals("graph") && c.detail != null && (c.detail.contains(": output ") || c.detail.contains(": gradient of "))
@@ -281,7 +282,36 @@ final class MxOpFuzz {
                     c -> c.op.equals("_contrib_AdaptiveAvgPooling2D") && c.kilnSays("one size or (height, width)")),
             new Known("ROIPooling refuses a roi whose batch index is outside the data or NaN, or whose coordinate is NaN "
                     + "(MXNet pools it to 0), and clamps infinite coordinates (MXNet: C++'s undefined cast)",
-                    c -> c.op.equals("ROIPooling") && (c.kilnSays("batch index", "not a number") || c.nonFinite)));
+                    c -> c.op.equals("ROIPooling") && (c.kilnSays("batch index", "not a number") || c.nonFinite)),
+            new Known("float16 _contrib_arange_like with a fractional start or step: MXNet's half kernel truncates both to integers",
+                    c -> c.op.equals("_contrib_arange_like") && c.types.contains(DType.FLOAT16) && Stream.of("start", "step")
+                            .map(k -> number(c.attrs.getOrDefault(k, k.equals("step") ? "1" : "0"))).anyMatch(v -> v != Math.rint(v))
+                            && c.detail != null),
+            new Known("_contrib_arange_like refuses repeat < 1 and ravel_multi_index / unravel_index shape entries < 1 (MXNet "
+                    + "divides by them)", c -> c.kilnSays("repeat must be positive", "must have positive entries")),
+            new Known("degrees / radians multiply by 180 / pi rounded once to the data's type (MXNet by float32's pi: in float64 "
+                    + "57.2957763671875, 5.5e-8 off), which an ill-conditioned op downstream (cos of a large argument, tan near a "
+                    + "pole) amplifies",
+                    c -> c.op.equals("graph") && c.detail != null
+                            && (c.attrs.get("graph").contains("degrees {") || c.attrs.get("graph").contains("radians {"))),
+            new Known("MXNet 1.9's legacy executor gives moments garbage in some graphs (NaN, 1e36 for the mean of 0/1 values; the "
+                    + "same op imperatively agrees with Kiln)",
+                    c -> c.op.equals("graph") && c.detail != null && c.attrs.get("graph").contains("moments {")
+                            && c.detail.matches(".*(NaN in MXNet|largest [0-9.]+E[1-9][0-9]).*")),
+            new Known("cumsum into float16 accumulates in float32, rounding each sum once (MXNet rounds every partial sum to half)",
+                    c -> (c.op.equals("cumsum") || c.op.equals("_np_cumsum")) && c.detail != null
+                            && ("float16".equals(c.attrs.get("dtype")) || !c.attrs.containsKey("dtype") && c.types.contains(DType.FLOAT16))),
+            new Known("moments takes float32/float64 (and float16 through float32) data only (MXNet computes integer means in integers)",
+                    c -> c.op.equals("moments") && c.kilnSays("is not supported by this kernel")),
+            new Known("cumsum takes negative axes and moments axes=None (every axis); MXNet 1.9 refuses both",
+                    c -> c.mxSays("Empty axes is not supported") || c.mxSays("must be in range")
+                            && (c.op.equals("cumsum") || c.op.equals("_np_cumsum")
+                                    || c.op.equals("graph") && c.attrs.get("graph").matches(".*cumsum \\{[^}]*axis=-.*"))),
+            new Known("khatri_rao takes float16 (through float32; MXNet: 'Not implmented!')",
+                    c -> c.op.equals("khatri_rao") && c.mxSays("Not implmented")),
+            new Known("argmax_channel, batch_take and khatri_rao have a gradient (zero, pick's, the product rule's: MXNet 1.9 registers none)",
+                    c -> c.mxSays("argmax_channel is non-differentiable", "batch_take is non-differentiable",
+                            "khatri_rao is non-differentiable")));
 
     private static boolean integral(List<DType> types) {
         return types.stream().anyMatch(t -> t == DType.INT32 || t == DType.UINT8);
@@ -357,7 +387,7 @@ final class MxOpFuzz {
         }
         String what = c.describe();
         Outcome k = kiln(op, c.attrs(), c.shapes(), c.types(), c.values());
-        if (k == Outcome.TOO_LARGE || killsMxnet(op, c.attrs(), c.types())) {
+        if (k == Outcome.TOO_LARGE || killsMxnet(op, c.attrs(), c.types()) || killsMxnetByInput(op, c.attrs(), c.shapes(), c.values())) {
             return;
         }
         calls++;
@@ -394,7 +424,8 @@ final class MxOpFuzz {
      * A call MXNet would die of: SIGFPE from an integer division or modulo by a scalar that truncates
      * to 0, or from a parameter it divides by before checking it (num_group, stride, dilate,
      * num_outputs, scale of 0, _random_randint's high - low); heap corruption from transpose with a repeated axis (MXNet sizes the
-     * output from the axes, (0, 0) of a (2, 5) array gives (2, 2), and its kernel writes all ten values).
+     * output from the axes, (0, 0) of a (2, 5) array gives (2, 2), and its kernel writes all ten values); an integer
+     * division by _contrib_arange_like's repeat or an unravel_index shape entry of 0.
      */
     private static boolean killsMxnet(String op, Map<String, String> attrs, List<DType> types) {
         if (op.equals("transpose") && attrs.containsKey("axes")) {
@@ -402,6 +433,16 @@ final class MxOpFuzz {
             if (axes.size() != new HashSet<>(axes).size()) {
                 return true;
             }
+        }
+        // _contrib_arange_like divides positions by repeat; unravel_index divides by the shape's entries
+        if (Set.of("unravel_index", "_unravel_index", "gather_nd", "scatter_nd", "batch_take", "softmax_cross_entropy").contains(op)
+                && types.isEmpty()) {
+            return true;  // in a graph: the input's rank and index values are not known here (killsMxnetByInput)
+        }
+        String zeroDivisor = op.equals("_contrib_arange_like") ? attrs.get("repeat")
+                : op.equals("unravel_index") || op.equals("_unravel_index") ? attrs.get("shape") : null;
+        if (zeroDivisor != null && (zeroDivisor.matches(".*(^|[^0-9.-])0([^0-9.]|$).*") || zeroDivisor.matches("-?0?\\.[0-9]*"))) {
+            return true;
         }
         for (String divisor : List.of("num_group", "num_groups", "num_outputs", "scale", "stride", "dilate")) {
             String v = attrs.get(divisor);
@@ -425,6 +466,72 @@ final class MxOpFuzz {
         // x86 converts a scalar beyond int32 to INT32_MIN, whose low byte (uint8, int8) is 0
         double v = number(attrs.getOrDefault("scalar", "1"));
         return (long) v == 0 || Math.abs(v) >= 2147483648.0;
+    }
+
+    /**
+     * unravel_index does not check its input's rank: it sizes the output from the first dimension and
+     * writes one column per input element (heap corruption beyond a 1-D input); batch_take beyond 2-D
+     * reads past its data, softmax_cross_entropy at a label outside the classes. gather_nd reads and
+     * scatter_nd and gather_nd's backward write at coordinates they do not check (scatter_nd and the
+     * backward read negative ones as they are): calls with a coordinate outside [0, size) are not made.
+     */
+    private static boolean killsMxnetByInput(String op, Map<String, String> attrs, List<long[]> shapes, List<double[]> values) {
+        if (op.equals("unravel_index") || op.equals("_unravel_index")) {
+            return !shapes.isEmpty() && shapes.get(0).length != 1;
+        }
+        if (op.equals("softmax_cross_entropy") && shapes.size() == 2 && shapes.get(0).length == 2) {
+            // MXNet reads the softmax at the label without a check (Kiln refuses the label)
+            long c = shapes.get(0)[1];
+            return Arrays.stream(values.get(1)).anyMatch(v -> !(v > -1 && v < c));
+        }
+        if (op.equals("batch_take") && !shapes.isEmpty() && shapes.get(0).length > 2) {
+            // MXNet checks the indices against a viewed as [rows, last dim] but its kernel reads a as
+            // [shape[0], rest]: beyond 2-D it reads past the data unless the middle dims are 1
+            long[] a = shapes.get(0);
+            long rest = 1;
+            for (int i = 1; i < a.length; i++) {
+                rest *= a[i];
+            }
+            return rest != a[a.length - 1];
+        }
+        if (!(op.equals("gather_nd") || op.equals("scatter_nd")) || shapes.size() < 2 || shapes.get(1).length == 0) {
+            return false;
+        }
+        long[] idx = shapes.get(1);
+        long m = idx[0];
+        long[] indexed = op.equals("gather_nd") ? shapes.get(0) : tuple(attrs.getOrDefault("shape", "()"));
+        if (indexed == null) {
+            return true;  // scatter_nd with a shape that is not a plain tuple
+        }
+        if (m < 1 || m > indexed.length) {
+            return false;  // refused by both
+        }
+        long n = values.get(1).length / m;
+        for (int j = 0; j < m; j++) {
+            for (int i = 0; i < n; i++) {
+                double v = values.get(1)[(int) (j * n + i)];
+                if (!(v >= 0 && v <= indexed[j] - 1)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** "(2, 3)" as {2, 3}; null when some entry is not an integer. */
+    private static long[] tuple(String text) {
+        String[] parts = text.replaceAll("[()\\[\\] ]", "").split(",");
+        List<Long> v = new ArrayList<>();
+        for (String p : parts) {
+            if (p.isEmpty()) {
+                continue;
+            }
+            if (!p.matches("-?[0-9]+")) {
+                return null;
+            }
+            v.add(Long.parseLong(p));
+        }
+        return v.stream().mapToLong(Long::longValue).toArray();
     }
 
     private static boolean nonFinite(List<double[]> values) {
