@@ -39,7 +39,7 @@ bool mxnet_unnamed_inputs(const OpDef& op) {
   static const std::unordered_set<std::string> kUnnamed = {
       "Activation", "SoftmaxActivation", "softmin", "Reshape", "Flatten", "expand_dims", "transpose", "identity",
       "BlockGrad", "zeros_like", "ones_like", "sgd_update", "sgd_mom_update", "broadcast_to", "broadcast_axis",
-      "shape_array", "size_array", "_contrib_AdaptiveAvgPooling2D"};
+      "shape_array", "size_array", "_contrib_AdaptiveAvgPooling2D", "argmax_channel"};
   return op.is_backward || op.mxnet_unnamed_inputs || kUnnamed.count(op.name) > 0;
 }
 

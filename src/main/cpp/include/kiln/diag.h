@@ -2,8 +2,8 @@
 // (cuda/ops/index_gather.cu). MXNet src/operator/tensor/diag_op-inl.h:
 //   1-D data [n]: out [n + |k|, n + |k|], zero except the k-th diagonal, which holds data;
 //   data of rank >= 2: the k-th diagonal of the (axis1, axis2) planes, out = data's shape without
-//   axis1 and axis2, then the diagonal's length min(rows - max(-k, 0), cols - max(k, 0)) (an error when
-//   not positive: "Diagonal does not exist", as MXNet).
+//   axis1 and axis2, then the diagonal's length min(rows - max(-k, 0), cols - max(k, 0)) (0: an empty
+//   diagonal; an error when negative: "Diagonal does not exist", as MXNet).
 // Either way one array is "the matrix side" M and the other "the diagonal side" D, and diagonal
 // element (o, i) of D ([outer, len]) sits at M[base[o] + (i + r0) * s1 + (i + c0) * s2].
 #pragma once
@@ -41,7 +41,7 @@ inline Shape diag_out_shape(const Attrs& a, const Shape& x) {
   if (x2 < 0) x2 += nd;
   if (x1 == x2) throw InferError(true, 0, "diag: axis1 and axis2 cannot refer to the same axis " + std::to_string(x1));
   const int64_t h = x[(int)x1] - (k < 0 ? -k : 0), w = x[(int)x2] - (k > 0 ? k : 0);
-  if (std::min(h, w) <= 0)
+  if (std::min(h, w) < 0)  // k just past a corner (length 0) gives an empty diagonal, as MXNet
     throw InferError(true, 0, "diag: Diagonal does not exist: k=" + std::to_string(k) + " for the planes (" +
                                   std::to_string(x[(int)x1]) + ", " + std::to_string(x[(int)x2]) + ") of " + x.str());
   std::vector<int64_t> od;

@@ -117,6 +117,7 @@ void register_cumsum_ops(OpRegistry& r) {
   OpDef d;
   d.name = "_np_cumsum";
   d.aliases = {"cumsum"};
+  d.input_names_ = {"a"};  // MXNet's (NumPy's) name
   d.description = "Return the cumulative sum of the elements along a given axis.";
   d.params = {
       param("axis", ParamType::kInt, "None", "Axis along which the cumulative sum is computed. The default (None) is to compute the cumsum over the flattened array."),

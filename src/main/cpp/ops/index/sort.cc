@@ -414,6 +414,7 @@ void register_sort_ops(OpRegistry& r) {
         param("axis", ParamType::kInt, "None", "Arange elements according to the size of a certain axis of input array. The negative numbers are interpreted counting from the backward. If not provided, will arange elements according to the input shape."),
     };
     d.input_names_ = {"data"};
+    d.mxnet_unnamed_inputs = true;
     d.infer_shape = arange_like_infer_shape;
     d.cpu = arange_like_forward;
     d.ignore_inputs = [](const Attrs&) { return std::vector<int>{0}; };

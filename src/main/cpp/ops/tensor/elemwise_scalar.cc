@@ -326,6 +326,7 @@ void register_scalar(OpRegistry& reg) {
     d.cpu = div_sqrt_dim_forward;
     d.inplace = [](const Attrs&) { return InplacePairs{{0, 0}}; };
     d.gradient = via_op("_contrib_div_sqrt_dim", false);  // MXNet's: the same rescaling of the gradient
+    d.mxnet_unnamed_inputs = true;
     reg.add(std::move(d));
   }
   {

@@ -94,7 +94,7 @@ void register_moments(OpRegistry& reg) {
       param("axes", ParamType::kShape, "None", "Array of ints. Axes along which to compute mean and variance."),
       param("keepdims", ParamType::kBool, "False", "produce moments with the same dimensionality as the input."),
   };
-  d.output_names_ = {"mean", "var"};
+  d.output_names_ = {"output0", "output1"};  // the mean and the variance; MXNet names them by position
   d.infer_shape = moments_infer_shape;
   d.cpu = moments_forward;
   d.gradient = [](const NodePtr& f, const std::vector<NodeEntry>& og) {

@@ -241,7 +241,8 @@ class MonitorOracleTest {
         }
         // MXNet fuses FullyConnected & co. into MKLDNN subgraphs when nothing needs a gradient:
         // request gradients (forward only still) so that it runs the operators as written.
-        boolean differentiable = !c.op().startsWith("sgd_");
+        boolean differentiable = !c.op().startsWith("sgd_") && !Set.of("batch_take", "argmax_channel", "khatri_rao")
+                .contains(c.op());  // MXNet registers no gradient for these (Kiln does)
         Set<String> grads = differentiable ? new LinkedHashSet<>(net.listArguments()) : Set.of();
         List<Seen> mx = mxnet(net, values, shapes, grads, false, true);
         List<Seen> k = kiln(net, values, shapes, Set.of(), false, true);

@@ -247,11 +247,12 @@ final class MxOpFuzz {
                     + "gives 0.1015625 there, 0.296875 exactly)",
                     c -> (c.op.equals("_rmod_scalar") || c.op.equals("_RModScalar")) && c.detail != null
                             && Math.abs(number(c.attrs.getOrDefault("scalar", "1"))) >= 9007199254740992.0),
-            new Known("a graph's _mod_scalar of a dividend far beyond the divisor (|a / b| large): Kiln's fmod is exact, MXNet's "
-                    + "float32 a - floor(a / b) * b is not, and a following op (erfinv) can amplify that past the tolerance",
-                    c -> c.op.equals("graph") && c.attrs.get("graph").contains("_mod_scalar") && c.detail != null),
             new Known("norm's gradient is 0 where the norm is 0 (MXNet: 0 / 0 = NaN)",
                     c -> c.op.equals("norm") && c.detail != null && c.detail.startsWith("backward") && c.detail.contains("NaN in MXNet")),
+            new Known("_contrib_bipartite_matching with equal (float16-rounded) or NaN scores: Kiln matches ties by position and "
+                    + "NaN last (MXNet's unstable sort leaves the order of equal and NaN scores undefined)",
+                    c -> c.op.equals("_contrib_bipartite_matching") && c.detail != null
+                            && (c.nonFinite || c.types.contains(DType.FLOAT16))),
             new Known("digamma at a pole (0, -1, -2, ...) is NaN, so gamma's and gammaln's gradients there are NaN (MXNet's "
                     + "cephes psi gives +DBL_MAX: g * inf in float32, g * 1.8e308 in float64)",
                     c -> (c.op.equals("gamma") || c.op.equals("gammaln")) && c.detail != null && c.detail.contains("NaN in Kiln")),
@@ -294,13 +295,13 @@ final class MxOpFuzz {
                     + "pole) amplifies",
                     c -> c.op.equals("graph") && c.detail != null
                             && (c.attrs.get("graph").contains("degrees {") || c.attrs.get("graph").contains("radians {"))),
-            new Known("MXNet 1.9's legacy executor gives moments garbage in some graphs (NaN, 1e36 for the mean of 0/1 values; the "
-                    + "same op imperatively agrees with Kiln)",
-                    c -> c.op.equals("graph") && c.detail != null && c.attrs.get("graph").contains("moments {")
-                            && c.detail.matches(".*(NaN in MXNet|largest [0-9.]+E[1-9][0-9]).*")),
+            new Known("MXNet 1.9's legacy executor gives moments garbage in some graphs, e.g. NaN or 1e36 for the mean of 0/1 values, "
+                    + "or 0.996 for the variance of all-ones when the variance alone is a head (run directly, MXNet agrees with Kiln)",
+                    c -> c.op.equals("graph") && c.detail != null && c.attrs.get("graph").contains("moments {")),
             new Known("cumsum into float16 accumulates in float32, rounding each sum once (MXNet rounds every partial sum to half)",
-                    c -> (c.op.equals("cumsum") || c.op.equals("_np_cumsum")) && c.detail != null
-                            && ("float16".equals(c.attrs.get("dtype")) || !c.attrs.containsKey("dtype") && c.types.contains(DType.FLOAT16))),
+                    c -> c.detail != null && ((c.op.equals("cumsum") || c.op.equals("_np_cumsum"))
+                            && ("float16".equals(c.attrs.get("dtype")) || !c.attrs.containsKey("dtype") && c.types.contains(DType.FLOAT16))
+                            || c.op.equals("graph") && c.attrs.get("graph").matches(".*cumsum \\{[^}]*dtype=float16.*"))),
             new Known("moments takes float32/float64 (and float16 through float32) data only (MXNet computes integer means in integers)",
                     c -> c.op.equals("moments") && c.kilnSays("is not supported by this kernel")),
             new Known("cumsum takes negative axes and moments axes=None (every axis); MXNet 1.9 refuses both",

@@ -205,6 +205,16 @@ class OpForwardOracleTest {
         c.add(new Case("size_array", a(), s(2, 3, 4)));
         c.add(new Case("depth_to_space", a("block_size", "2"), s(1, 8, 2, 3)));
         c.add(new Case("space_to_depth", a("block_size", "2"), s(1, 2, 4, 6)));
+        // index and misc ops (values double as coordinates: truncated, inside every axis)
+        c.add(new Case("gather_nd", a(), s(3, 4), s(2, 5)).range(0, 2.9));
+        c.add(new Case("argmax_channel", a(), s(3, 5)));
+        c.add(new Case("diag", a("k", "1"), s(4, 4)));
+        c.add(new Case("cumsum", a("axis", "1"), s(3, 4)));
+        c.add(new Case("moments", a("axes", "(1,)"), s(3, 4, 5)));
+        c.add(new Case("khatri_rao", a("num_args", "2"), s(3, 4), s(5, 4)));
+        c.add(new Case("_contrib_div_sqrt_dim", a(), s(3, 8)));
+        c.add(new Case("_contrib_arange_like", a("start", "1.5", "step", "0.5"), s(3, 4)));
+        c.add(new Case("_contrib_box_iou", a(), s(5, 4), s(3, 4)).range(0, 10));
         // image ops
         c.add(new Case("_contrib_BilinearResize2D", a("height", "5", "width", "7"), s(2, 3, 4, 4)));
         c.add(new Case("_contrib_AdaptiveAvgPooling2D", a("output_size", "(2, 3)"), s(2, 3, 7, 8)));

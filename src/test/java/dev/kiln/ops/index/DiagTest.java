@@ -148,8 +148,13 @@ class DiagTest {
         ExecTesting.assertInferFails(op("diag", attrs(0, 1, 1), "data"), Map.of("data", s(3, 4)), "cannot refer to the same axis");
         ExecTesting.assertInferFails(op("diag", attrs(0, 0, 2), "data"), Map.of("data", s(3, 4)), "out of range");
         ExecTesting.assertInferFails(op("diag", attrs(0, 0, 1), "data"), Map.of("data", s()), "at least one dimension");
-        ExecTesting.assertInferFails(op("diag", attrs(3, 0, 1), "data"), Map.of("data", s(4, 3)), "Diagonal does not exist");
-        ExecTesting.assertInferFails(op("diag", attrs(-2, 1, 2), "data"), Map.of("data", s(5, 2, 6)), "Diagonal does not exist");
+        // k just past a corner gives an empty diagonal, beyond that none exists (MXNet's rule)
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {0},
+                op("diag", attrs(3, 0, 1), "data").inferShape(Map.of("data", s(4, 3))).outShapes().get(0));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {5, 0},
+                op("diag", attrs(-2, 1, 2), "data").inferShape(Map.of("data", s(5, 2, 6))).outShapes().get(0));
+        ExecTesting.assertInferFails(op("diag", attrs(4, 0, 1), "data"), Map.of("data", s(4, 3)), "Diagonal does not exist");
+        ExecTesting.assertInferFails(op("diag", attrs(-3, 1, 2), "data"), Map.of("data", s(5, 2, 6)), "Diagonal does not exist");
     }
 
     @Test
