@@ -328,8 +328,11 @@ void match_forward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& i
         cm[cc] = (T)rr;
         if (topk > 0 && ++count > topk) break;
       }
-      for (int64_t i = 0; i < N; ++i) assign_req(rows[b * N + i], req[0], rm[i]);
-      for (int64_t i = 0; i < M; ++i) assign_req(cols[b * M + i], req[1], cm[i]);
+      // an output with a null request may have no memory (the planner gives unread outputs none)
+      if (req[0] != OpReq::kNullOp)
+        for (int64_t i = 0; i < N; ++i) assign_req(rows[b * N + i], req[0], rm[i]);
+      if (req[1] != OpReq::kNullOp)
+        for (int64_t i = 0; i < M; ++i) assign_req(cols[b * M + i], req[1], cm[i]);
     });
   });
 }
@@ -421,9 +424,9 @@ void encode_forward_cpu(const OpCtx&, const Attrs&, const std::vector<TBlob>& in
       const T* ref = positive ? refs + ((i / N) * M + (int64_t)mt) * 4 : nullptr;
       T t[4], m[4];
       box::encode(samples[i], anchors + i * 4, ref, means, stds, t, m);
-      for (int k = 0; k < 4; ++k) {
-        assign_req(targets[i * 4 + k], req[0], t[k]);
-        assign_req(masks[i * 4 + k], req[1], m[k]);
+      for (int k = 0; k < 4; ++k) {  // an output with a null request may have no memory
+        if (req[0] != OpReq::kNullOp) assign_req(targets[i * 4 + k], req[0], t[k]);
+        if (req[1] != OpReq::kNullOp) assign_req(masks[i * 4 + k], req[1], m[k]);
       }
     }
   });

@@ -57,9 +57,9 @@ void moments_forward(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in,
       const T d = xp[e] - mu[o];
       acc[o] += (double)(d * d);
     });
-    for (int64_t o = 0; o < m.outputs; ++o) {
-      assign_req(mean[o], req[0], mu[o]);
-      assign_req(var[o], req[1], (T)(acc[o] / n));
+    for (int64_t o = 0; o < m.outputs; ++o) {  // an output with a null request may have no memory
+      if (req[0] != OpReq::kNullOp) assign_req(mean[o], req[0], mu[o]);
+      if (req[1] != OpReq::kNullOp) assign_req(var[o], req[1], (T)(acc[o] / n));
     }
   });
 }
