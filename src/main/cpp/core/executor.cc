@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-#include <unordered_set>
 
 namespace kiln {
 
@@ -30,18 +29,11 @@ const char* req_name(OpReq r) {
   }
   return "?";
 }
-/// Forward ops that MXNet 1.9 registers without FListInputNames: its monitor calls their inputs
-/// `input0`, `input1`, ... (checked against MXNet in dev.kiln.mxnet.MonitorOracleTest). The
-/// unary, scalar and reduction families set OpDef::mxnet_unnamed_inputs in their helpers; the ops
-/// below are single ones. Every other forward op uses Kiln's input names, which are MXNet's.
-/// Backward ops never have names.
-bool mxnet_unnamed_inputs(const OpDef& op) {
-  static const std::unordered_set<std::string> kUnnamed = {
-      "Activation", "SoftmaxActivation", "softmin", "Reshape", "Flatten", "expand_dims", "transpose", "identity",
-      "BlockGrad", "zeros_like", "ones_like", "sgd_update", "sgd_mom_update", "broadcast_to", "broadcast_axis",
-      "shape_array", "size_array", "_contrib_AdaptiveAvgPooling2D", "argmax_channel"};
-  return op.is_backward || op.mxnet_unnamed_inputs || kUnnamed.count(op.name) > 0;
-}
+/// Forward ops that MXNet 1.9 registers without FListInputNames (OpDef::mxnet_unnamed_inputs): its
+/// monitor calls their inputs `input0`, `input1`, ... (checked against MXNet in
+/// dev.kiln.mxnet.MonitorOracleTest). Every other forward op uses Kiln's input names, which are
+/// MXNet's. Backward ops never have names.
+bool mxnet_unnamed_inputs(const OpDef& op) { return op.is_backward || op.mxnet_unnamed_inputs; }
 
 /// MXNet's monitor name of output j of an op node (nnvm Symbol::ListOutputNames): the op's
 /// output names for forward ops; backward ops have none, so `_output` / `_output<j>`.

@@ -552,6 +552,7 @@ void register_reorder_ops(OpRegistry& r) {
     // argmax's inference and kernel run with those attributes
     OpDef d;
     d.name = "argmax_channel";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.description = "Returns argmax indices of each channel (axis 1) from the input array.";
     d.infer_shape = [](const Attrs&, std::vector<Shape>* in, std::vector<Shape>* out) {
       arg_infer_shape(argmax_channel_attrs(), in, out);

@@ -108,6 +108,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "identity";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.aliases = {"_copy"};
     d.description = "Returns a copy of the input (an alias of it when the planner allows).";
     d.infer_shape = infer_same_shape;
@@ -135,6 +136,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "BlockGrad";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.aliases = {"stop_gradient"};
     d.description = "Identity in the forward pass; stops gradients from flowing to the input.";
     d.infer_shape = infer_same_shape;
@@ -147,6 +149,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "zeros_like";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.integers_via_float64 = true;  // integer types through the float64 fill (kiln/low_precision.h)
     d.description = "An array of zeros with the shape and type of the input (whose data is not read).";
     d.infer_shape = infer_same_shape;
@@ -158,6 +161,7 @@ void register_internal_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "ones_like";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.integers_via_float64 = true;  // integer types through the float64 fill (kiln/low_precision.h)
     d.description = "An array of ones with the shape and type of the input (whose data is not read).";
     d.infer_shape = infer_same_shape;

@@ -97,6 +97,7 @@ void act_backward_cpu(const OpCtx&, const Attrs& a, const std::vector<TBlob>& in
 void register_activation(OpRegistry& r) {
   OpDef op;
   op.name = "Activation";
+  op.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
   op.description =
       "Applies an activation function element-wise to the input: relu max(x, 0), sigmoid 1/(1+exp(-x)), tanh, "
       "softrelu log(1+exp(x)), softsign x/(1+|x|).";

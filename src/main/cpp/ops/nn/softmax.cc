@@ -209,6 +209,7 @@ void register_softmax(OpRegistry& r) {
   {
     OpDef op;
     op.name = "softmin";
+    op.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     op.description =
         "Applies the softmin function along `axis`: out = exp(-x/t) / sum(exp(-x/t)), t = temperature (1 by "
         "default). The elements along the axis sum up to 1.";
@@ -222,6 +223,7 @@ void register_softmax(OpRegistry& r) {
   {
     OpDef op;
     op.name = "SoftmaxActivation";
+    op.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     op.description =
         "Applies softmax activation to the input (deprecated, use softmax). mode=instance: softmax over all "
         "non-batch elements of each instance; mode=channel: softmax across axis 1 at every position of each "

@@ -75,16 +75,21 @@ void register_optimizer_ops(OpRegistry& reg) {
   register_adaptive_ops(reg);
   register_mixed_precision_ops(reg);
   register_kiln_optimizer_ops(reg);
-  reg.add(update_op("sgd_update",
+  // MXNet registers sgd_update and sgd_mom_update without input names (its monitor: input0, ...)
+  OpDef sgd = update_op("sgd_update",
                     "Update function for Stochastic Gradient Descent (SGD) optimizer: "
                     "weight = weight - lr * (rescale_grad * grad + wd * weight), gradient clipped when "
                     "clip_gradient >= 0.",
-                    grad_params({lr_param()}, {lazy_param()}), {"weight", "grad"}, {}, sgd_update_cpu));
-  reg.add(update_op("sgd_mom_update",
+                    grad_params({lr_param()}, {lazy_param()}), {"weight", "grad"}, {}, sgd_update_cpu);
+  sgd.mxnet_unnamed_inputs = true;
+  reg.add(std::move(sgd));
+  OpDef mom = update_op("sgd_mom_update",
                     "Momentum update function for Stochastic Gradient Descent (SGD) optimizer: "
                     "mom = momentum * mom - lr * (rescale_grad * grad + wd * weight); weight = weight + mom.",
                     grad_params({lr_param(), momentum_param()}, {lazy_param()}), {"weight", "grad", "mom"}, {2},
-                    sgd_mom_update_cpu));
+                    sgd_mom_update_cpu);
+  mom.mxnet_unnamed_inputs = true;
+  reg.add(std::move(mom));
 }
 
 }  // namespace kiln

@@ -124,6 +124,7 @@ void adaptive_backward_cpu(const OpCtx&, const Attrs&, const std::vector<TBlob>&
 void register_adaptive_pool(OpRegistry& r) {
   OpDef d;
   d.name = "_contrib_AdaptiveAvgPooling2D";
+  d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
   d.description =
       "Applies a 2D adaptive average pooling over 4-D data (N, C, H, W): output (N, C, oh, ow) for output_size (oh, "
       "ow), (N, C, s, s) for one size s, (N, C, 1, 1) for (); output (i, j) averages rows [floor(i*H/oh), "

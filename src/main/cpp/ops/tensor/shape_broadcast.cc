@@ -236,6 +236,7 @@ void register_shape_broadcast_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "broadcast_to";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.description = "Broadcasts the input array to a new shape.";
     d.params = {param("shape", ParamType::kShape, "()",
                       "The shape of the desired array. We can set the dim to zero if it's same as the original. E.g "
@@ -264,6 +265,7 @@ void register_shape_broadcast_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "broadcast_axis";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.aliases = {"broadcast_axes"};
     d.description = "Broadcasts the input array over particular axes.";
     d.params = {param("axis", ParamType::kShape, "()", "The axes to perform the broadcasting."),

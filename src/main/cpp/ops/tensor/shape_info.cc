@@ -60,6 +60,7 @@ void register_shape_info_ops(OpRegistry& r) {
   for (bool size : {false, true}) {
     OpDef d;
     d.name = size ? "size_array" : "shape_array";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.description = size ? "Returns a 1D int64 array containing the size of data."
                          : "Returns a 1D int64 array containing the shape of data.";
     d.input_names_ = {"data"};

@@ -424,6 +424,7 @@ void register_shape_reshape_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "Flatten";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.aliases = {"flatten"};
     d.description =
         "Flattens the input array into a 2-D array by collapsing the higher dimensions: (d1, d2, ..., dk) -> "
@@ -439,6 +440,7 @@ void register_shape_reshape_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "Reshape";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.aliases = {"reshape"};
     d.description =
         "Reshapes the input array. Special values in shape: 0 copy a dim, -1 infer a dim, -2 copy the remaining "
@@ -465,6 +467,7 @@ void register_shape_reshape_ops(OpRegistry& r) {
   {
     OpDef d;
     d.name = "expand_dims";
+    d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
     d.description = "Inserts a new axis of size 1 into the array shape.";
     d.params = {param("axis", ParamType::kInt, "",
                       "Position where new axis is to be inserted. Suppose that the input `NDArray`'s dimension is "

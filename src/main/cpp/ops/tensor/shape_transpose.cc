@@ -406,6 +406,7 @@ std::vector<NodeEntry> d2s_grad(const NodePtr& fwd, const std::vector<NodeEntry>
 void register_shape_transpose_ops(OpRegistry& r) {
   OpDef d;
   d.name = "transpose";
+  d.mxnet_unnamed_inputs = true;  // MXNet's monitor: input0
   d.description = "Permutes the dimensions of an array.";
   ParamDef axes;
   axes.name = "axes";
