@@ -97,6 +97,15 @@ struct Shape {
   std::string str() const;
 };
 
+/// A parameter tuple as MXNet prints it: "(2,-1,0)", "(5,)", "()" (negative values kept, where
+/// Shape::str prints an unknown dim as "?").
+inline std::string tuple_str(const std::vector<int64_t>& v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  if (v.size() == 1) s += ",";
+  return s + ")";
+}
+
 /// A typed view of memory handed to kernels. The kernel never owns it.
 struct TBlob {
   void* ptr = nullptr;

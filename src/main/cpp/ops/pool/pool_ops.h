@@ -21,14 +21,6 @@ void register_bilinear_resize(OpRegistry& r);  // bilinear_resize.cc: _contrib_B
 void register_adaptive_pool(OpRegistry& r);    // adaptive_pool.cc: _contrib_AdaptiveAvgPooling2D
 void register_roi_pooling(OpRegistry& r);      // roi_pooling.cc: ROIPooling
 
-/// "(a,b,c)" of a tuple parameter.
-inline std::string tuple_str(const std::vector<int64_t>& t) {
-  std::string s = "(";
-  for (size_t i = 0; i < t.size(); ++i) s += (i ? "," : "") + std::to_string(t[i]);
-  if (t.size() == 1) s += ",";
-  return s + ")";
-}
-
 /// Zeroes n values unless req is kAddTo / kNullOp (the start of an accumulating backward).
 template <typename DT>
 inline void zero_unless_add(OpReq req, int64_t n, DT* p) {

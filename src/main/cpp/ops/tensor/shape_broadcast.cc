@@ -17,13 +17,6 @@
 namespace kiln {
 namespace {
 
-std::string tuple_str(const std::vector<int64_t>& v) {
-  std::string s = "(";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  if (v.size() == 1) s += ",";
-  return s + ")";
-}
-
 /// Output dim of a broadcast input dim `x` (-1: unknown) to `t` (> 0), or throws `fail`.
 template <typename Fail>
 int64_t bcast_dim(int64_t x, int64_t t, const Fail& fail) {

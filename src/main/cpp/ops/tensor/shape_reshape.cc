@@ -16,14 +16,6 @@ namespace {
 
 // ---- helpers ----------------------------------------------------------------------------------
 
-/// "(2,-1,0)" / "(5,)" / "()", as MXNet prints tuples.
-std::string tuple_str(const std::vector<int64_t>& v) {
-  std::string s = "(";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  if (v.size() == 1) s += ",";
-  return s + ")";
-}
-
 std::vector<std::pair<int, int>> inplace00(const Attrs&) { return {{0, 0}}; }
 
 /// y = x, y += x or nothing. x and y hold the same number of elements (their shapes differ).

@@ -20,13 +20,6 @@
 namespace kiln {
 namespace {
 
-std::string tuple_str(const std::vector<int64_t>& v) {
-  std::string s = "(";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  if (v.size() == 1) s += ",";
-  return s + ")";
-}
-
 /// The permutation for rank `nd`: out axis j reads input axis perm[j]. Empty axes = reversed.
 /// Negative axes count from the end. Throws InferError (naming `shape`) when not a permutation.
 std::vector<int> make_perm(const std::vector<int64_t>& axes, int nd, const std::string& shape) {
